@@ -1,0 +1,44 @@
+# Two entry points for people: `make demo` and `make test`. Everything else is set-up they call.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TOOLS_STAMP := .tools/.installed
+DEMO_PORT ?= 6443
+
+.PHONY: demo test lint typecheck unit setup tools bench clean
+
+setup: $(STAMP) $(TOOLS_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(TOOLS_STAMP): $(STAMP) tether/tools.py
+	$(BIN)/python -m tether.tools install
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+demo: setup
+	$(BIN)/tether demo --port $(DEMO_PORT)
+
+lint: setup
+	$(BIN)/ruff check tether tests bench
+	$(BIN)/ruff format --check tether tests bench
+
+typecheck: setup
+	$(BIN)/mypy tether
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: setup
+	$(BIN)/python bench/localcluster.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Tether: GitOps continuous delivery for Kubernetes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,22 @@
+"""Entry point of the ``tether`` command: one click group, each subcommand in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from tether import __version__
+from tether.cli.cluster import cluster_group, demo_command
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tether")
+def cli() -> None:
+    """Tether: GitOps continuous delivery for Kubernetes."""
+
+
+cli.add_command(cluster_group)
+cli.add_command(demo_command)
+
+
+def main() -> None:
+    cli()
