@@ -1,0 +1,172 @@
+"""A small smart-HTTP git server on loopback: `git http-backend` behind HTTP Basic auth.
+
+For tests, benchmarks and demos: it serves every bare repository under a folder, at
+`http://127.0.0.1:PORT/NAME.git`, and accepts pushes from authenticated users. Not a production
+server: one thread per request, whole request and response bodies in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _GitHTTPServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        # Quiet: tests and benchmarks print their own figures.
+        return
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _authorized(self) -> str | None:
+        credentials = self.server.credentials
+        if credentials is None:
+            return "anonymous"
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        ok_user = hmac.compare_digest(user.encode(), credentials[0].encode())
+        ok_password = hmac.compare_digest(password.encode(), credentials[1].encode())
+        return user if ok_user and ok_password else None
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _serve(self) -> None:
+        self.server.requests += 1
+        user = self._authorized()
+        if user is None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        parts = urlsplit(self.path)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.server.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            # Pushes are allowed for anyone who passed authentication.
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.receivepack",
+            "GIT_CONFIG_VALUE_0": "true",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": parts.path,
+            "QUERY_STRING": parts.query,
+            "REMOTE_USER": user,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+        }
+        if self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+        if self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        body = self._body() if self.command == "POST" else b""
+        env["CONTENT_LENGTH"] = str(len(body))
+        completed = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        )
+        head, _, payload = completed.stdout.partition(b"\r\n\r\n")
+        status = 200
+        headers: list[tuple[str, str]] = []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _GitHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    root: Path
+    credentials: tuple[str, str] | None
+    requests: int
+
+
+class GitHTTPServer:
+    """Serve the bare repositories under `root` over smart HTTP on 127.0.0.1 (a free port).
+
+    With `credentials` (user, password) every request needs HTTP Basic auth. Use as a context
+    manager, or call `start()` and `stop()`.
+    """
+
+    def __init__(self, root: Path, credentials: tuple[str, str] | None = None) -> None:
+        self.root = root
+        self._server = _GitHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.root = root
+        self._server.credentials = credentials
+        self._server.requests = 0
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="git-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self._server.server_address[1])
+
+    @property
+    def requests(self) -> int:
+        """How many HTTP requests the server has answered."""
+        return self._server.requests
+
+    def url(self, name: str) -> str:
+        """The URL of the repository `name` (a folder under the root, e.g. `app.git`)."""
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def start(self) -> GitHTTPServer:
+        """Start serving in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> GitHTTPServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
