@@ -1,0 +1,196 @@
+"""The render stage's entry point: a path of a repository tree -> Kubernetes objects."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tether.render.cache import RenderCache, RenderKey
+from tether.render.directory import render_directory
+from tether.render.errors import RenderError, ToolFailedError
+from tether.render.helm import prepare_helm, render_helm
+from tether.render.kustomize import find_kustomization, prepare_kustomize, render_kustomize
+from tether.render.models import (
+    DEFAULT_LIMITS,
+    DIRECTORY,
+    HELM,
+    KUSTOMIZE,
+    RenderContext,
+    RenderLimits,
+    RenderResult,
+)
+from tether.render.tooling import helm_version, jsonnet_version, kustomize_version
+from tether.render.tree import Workspace, is_inside
+
+# the parts of an Application's spec.source a render depends on
+_OPTION_KEYS = ("directory", "kustomize", "helm", "plugin", "chart")
+
+
+def detect_tool(app_dir: Path, source: dict[str, Any] | None = None) -> str:
+    """Which tool renders ``app_dir``: Argo CD's rules.
+
+    An explicit option block (``kustomize``, ``helm``, ``directory``) decides; otherwise
+    ``Chart.yaml`` means Helm, a kustomization file Kustomize, anything else a directory (whose
+    ``*.jsonnet`` files are evaluated, reported as Jsonnet).
+    """
+    source = source or {}
+    explicit = [
+        name
+        for key, name in (
+            ("kustomize", KUSTOMIZE),
+            ("helm", HELM),
+            ("directory", DIRECTORY),
+            ("plugin", "Plugin"),
+        )
+        if source.get(key)
+    ]
+    if len(explicit) > 1:
+        raise RenderError(f"multiple application sources defined: {', '.join(explicit)}")
+    if explicit == ["Plugin"]:
+        raise RenderError(
+            "config management plugins are not supported: Tether runs no code from a repository"
+        )
+    if explicit:
+        return explicit[0]
+    if (app_dir / "Chart.yaml").is_file():
+        return HELM
+    if find_kustomization(app_dir) is not None:
+        return KUSTOMIZE
+    return DIRECTORY
+
+
+def tool_versions() -> tuple[str, ...]:
+    """Versions of every rendering tool, for cache keys; a missing tool counts as a version."""
+    versions: list[str] = []
+    for ask in (kustomize_version, helm_version, jsonnet_version):
+        try:
+            versions.append(ask())
+        except ToolFailedError:
+            versions.append("unavailable")
+    return tuple(versions)
+
+
+def render_key(
+    path: str,
+    source: dict[str, Any],
+    context: RenderContext,
+    limits: RenderLimits,
+) -> RenderKey:
+    """The cache key of a render (without the tree: the commit stands for it)."""
+    relevant = {key: source[key] for key in _OPTION_KEYS if key in source}
+    try:
+        options = orjson.dumps(
+            [
+                relevant,
+                context.app_name,
+                context.namespace,
+                context.kube_version,
+                context.api_versions,
+                context.project,
+            ],
+            option=orjson.OPT_SORT_KEYS,
+        )
+    except TypeError as exc:
+        raise RenderError(f"source options are not plain data: {exc}") from None
+    return RenderKey(
+        repo_url=context.repo_url,
+        revision=context.revision,
+        path=_normalise(path),
+        options=options,
+        limits=limits,
+        tools=tool_versions(),
+    )
+
+
+def _normalise(path: str) -> str:
+    cleaned = os.path.normpath(path.strip() or ".").replace(os.sep, "/")
+    return cleaned.lstrip("/") or "."
+
+
+def render(
+    tree_root: Path | str,
+    path: str = ".",
+    source: dict[str, Any] | None = None,
+    *,
+    app_name: str = "",
+    namespace: str = "",
+    repo_url: str = "",
+    revision: str = "",
+    kube_version: str = "",
+    api_versions: Sequence[str] = (),
+    project: str = "default",
+    limits: RenderLimits = DEFAULT_LIMITS,
+    cache: RenderCache | None = None,
+) -> RenderResult:
+    """Render ``path`` of the repository tree at ``tree_root`` into Kubernetes objects.
+
+    ``source`` is an Argo CD Application's ``spec.source`` (its ``directory``, ``kustomize``,
+    ``helm`` options are used). ``app_name`` is Helm's default release name, ``namespace`` the
+    destination namespace; ``kube_version``/``api_versions`` describe the target cluster. With a
+    ``cache`` and both ``repo_url`` and ``revision`` (a commit SHA), a repeated render is answered
+    from the cache without touching the tree or starting a process.
+
+    Raises :class:`RenderError` (file and line in the message where known); never returns part
+    of an output.
+    """
+    source = source or {}
+    context = RenderContext(
+        app_name=app_name,
+        namespace=namespace,
+        kube_version=kube_version,
+        api_versions=tuple(api_versions),
+        repo_url=repo_url,
+        revision=revision,
+        path=_normalise(path),
+        project=project,
+    )
+    key: RenderKey | None = None
+    if cache is not None and repo_url and revision:
+        key = render_key(path, source, context, limits)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+    result = _render_uncached(Path(tree_root), context.path, source, context, limits)
+    if key is not None and cache is not None:
+        cache.put(key, result)
+    return result
+
+
+def _render_uncached(
+    tree_root: Path,
+    path: str,
+    source: dict[str, Any],
+    context: RenderContext,
+    limits: RenderLimits,
+) -> RenderResult:
+    if source.get("chart"):
+        raise RenderError(
+            "charts from Helm repositories (spec.source.chart) are not rendered here: "
+            "point the source at a path in a Git repository"
+        )
+    with Workspace(tree_root, limits) as ws:
+        app_dir = Path(os.path.realpath(ws.repo / path))
+        if not is_inside(str(ws.repo), str(app_dir)):
+            raise RenderError(f"path {path!r} resolves outside the repository")
+        if not app_dir.is_dir():
+            raise RenderError(f"path {path!r} is not a directory in the repository")
+        tool = detect_tool(app_dir, source)
+        if tool == KUSTOMIZE:
+            warnings = prepare_kustomize(ws, app_dir, dict(source.get("kustomize") or {}), context)
+            ws.seal()
+            result = render_kustomize(ws, app_dir)
+        elif tool == HELM:
+            args, warnings = prepare_helm(ws, app_dir, dict(source.get("helm") or {}), context)
+            ws.seal()
+            result = render_helm(ws, app_dir, args)
+        else:
+            ws.seal()
+            warnings = []
+            result = render_directory(ws, app_dir, dict(source.get("directory") or {}), context)
+    if warnings:
+        return RenderResult(result.objects, result.tool, [*warnings, *result.warnings])
+    return result

@@ -1,0 +1,140 @@
+"""Directory applications: YAML and JSON manifests, and Jsonnet programs, as Argo CD reads them."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tether.render.errors import RenderError, RenderLimitError, ToolFailedError
+from tether.render.globs import glob_match
+from tether.render.manifests import collect_objects, parse_json_manifests, parse_yaml_manifests
+from tether.render.models import DIRECTORY, JSONNET, RenderContext, RenderResult, envsubst
+from tether.render.process import run_tool
+from tether.render.tree import Workspace, resolve_inside
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json", ".jsonnet")
+_WORKER = str(Path(__file__).with_name("_jsonnet_worker.py"))
+
+
+def find_manifest_files(app_dir: Path, options: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(path relative to the app, path) of every file the directory options select, in Argo CD's
+    walk order: names sorted, a folder's files where the folder sorts."""
+    recurse = bool(options.get("recurse"))
+    include = options.get("include") or ""
+    exclude = options.get("exclude") or ""
+    found: list[tuple[str, Path]] = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if recurse:
+                    walk(Path(entry.path), rel + "/")
+                continue
+            if not entry.name.endswith(MANIFEST_SUFFIXES) or not entry.is_file():
+                continue
+            if exclude and glob_match(exclude, rel):
+                continue
+            if include and not glob_match(include, rel):
+                continue
+            found.append((rel, Path(entry.path)))
+
+    walk(app_dir, "")
+    return found
+
+
+def _jsonnet_request(
+    ws: Workspace, files: list[Path], options: dict[str, Any], ctx: RenderContext
+) -> dict[str, Any]:
+    env = ctx.build_env()
+    request: dict[str, Any] = {
+        "root": str(ws.repo),
+        "files": [str(f) for f in files],
+        "ext_vars": {},
+        "ext_codes": {},
+        "tla_vars": {},
+        "tla_codes": {},
+        "jpaths": [],
+    }
+    for field, plain, code in (
+        ("extVars", "ext_vars", "ext_codes"),
+        ("tlas", "tla_vars", "tla_codes"),
+    ):
+        for item in options.get(field) or []:
+            if not isinstance(item, dict) or not item.get("name"):
+                raise RenderError(f"directory.jsonnet.{field}: every entry needs a name")
+            value = envsubst(str(item.get("value", "")), env)
+            request[code if item.get("code") else plain][item["name"]] = value
+    for lib in options.get("libs") or []:
+        # library paths are relative to the repository root, as in Argo CD
+        resolved = resolve_inside(ws.repo, ws.repo, str(lib), "jsonnet library path")
+        request["jpaths"].append(str(resolved))
+    return request
+
+
+_LOCATION = re.compile(r"(?P<file>[^\s:]+\.(?:jsonnet|libsonnet)):(?P<line>\d+)")
+
+
+def evaluate_jsonnet(
+    ws: Workspace, files: list[Path], options: dict[str, Any], ctx: RenderContext
+) -> list[Any]:
+    """The value of each Jsonnet file, evaluated in one bounded child process."""
+    request = _jsonnet_request(ws, files, options, ctx)
+    run = run_tool(
+        [sys.executable, "-I", _WORKER],
+        what="jsonnet evaluation",
+        cwd=str(ws.scratch),
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(ws.scratch)},
+        timeout=ws.limits.timeout_seconds,
+        max_output_bytes=ws.limits.max_output_bytes,
+        stdin=orjson.dumps(request),
+    )
+    try:
+        answer = orjson.loads(run.stdout)
+    except orjson.JSONDecodeError:
+        raise ToolFailedError(f"jsonnet evaluation failed: {run.stderr or 'no answer'}") from None
+    if "error" in answer:
+        file = ws.relative(answer["error"]["file"])
+        message = answer["error"]["message"].replace(str(ws.repo) + "/", "").strip()
+        first = _LOCATION.search(message)
+        line = int(first.group("line")) if first and first.group("file") == file else None
+        raise RenderError(f"jsonnet error: {message}", file=file, line=line)
+    return [orjson.loads(text) for text in answer["results"]]
+
+
+def render_directory(
+    ws: Workspace, app_dir: Path, options: dict[str, Any], ctx: RenderContext
+) -> RenderResult:
+    """Objects of every manifest file selected in ``app_dir`` (copy), Jsonnet evaluated."""
+    files = find_manifest_files(app_dir, options)
+    total = 0
+    for _, path in files:
+        total += path.stat().st_size
+        if total > ws.limits.max_output_bytes:
+            raise RenderLimitError(
+                f"manifests add up to more than {ws.limits.max_output_bytes} bytes "
+                "(output size limit)",
+                file=ws.relative(path),
+            )
+    jsonnet_files = [path for _, path in files if path.name.endswith(".jsonnet")]
+    values: dict[Path, Any] = {}
+    if jsonnet_files:
+        evaluated = evaluate_jsonnet(ws, jsonnet_files, options.get("jsonnet") or {}, ctx)
+        values = dict(zip(jsonnet_files, evaluated, strict=True))
+    objects: list[dict[str, Any]] = []
+    for _, path in files:
+        file = ws.relative(path)
+        if path in values:
+            collect_objects(values[path], file, None, objects)
+        elif path.name.endswith(".json"):
+            objects.extend(parse_json_manifests(path.read_bytes(), file))
+        else:
+            objects.extend(parse_yaml_manifests(path.read_bytes(), file))
+    return RenderResult(objects=objects, tool=JSONNET if jsonnet_files else DIRECTORY)

@@ -1,0 +1,141 @@
+"""The private, read-only copy of a repository that every render works on.
+
+Tools never see the caller's tree: a render can neither change it nor, through a symbolic link,
+read past it. Copying also gives one place to bound file and tree sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from tether.render.errors import RenderError, RenderLimitError, UnsafeRepositoryError
+from tether.render.models import RenderLimits
+
+_SKIPPED_NAMES = frozenset({".git"})
+
+
+def is_inside(root: str, path: str) -> bool:
+    """Whether ``path`` (already resolved) is ``root`` or below it."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def resolve_inside(root: Path, base: Path, relative: str, what: str) -> Path:
+    """``base / relative`` resolved through symlinks; an error when it leaves ``root``.
+
+    A leading ``/`` means the repository root, as in Argo CD's value file paths.
+    """
+    start = root if relative.startswith("/") else base
+    candidate = os.path.realpath(os.path.join(start, relative.lstrip("/")))
+    if not is_inside(str(root), candidate):
+        raise UnsafeRepositoryError(f"{what} {relative!r} resolves outside the repository")
+    return Path(candidate)
+
+
+class Workspace:
+    """A temporary folder holding ``repo/`` (the copy) and ``scratch/`` (tool homes, values)."""
+
+    def __init__(self, tree_root: Path, limits: RenderLimits) -> None:
+        self.source_root = Path(os.path.realpath(tree_root))
+        if not self.source_root.is_dir():
+            raise RenderError(f"repository tree {tree_root} is not a directory")
+        self.limits = limits
+        self.base = Path(os.path.realpath(tempfile.mkdtemp(prefix="tether-render-")))
+        self.repo = self.base / "repo"
+        self.scratch = self.base / "scratch"
+        self._copied_bytes = 0
+        self._sealed = False
+
+    def __enter__(self) -> Workspace:
+        try:
+            self.scratch.mkdir()
+            self.repo.mkdir()
+            self._copy_dir(self.source_root, self.repo, "")
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    def _copy_dir(self, src: Path, dst: Path, rel: str) -> None:
+        with os.scandir(src) as entries:
+            names = sorted(entries, key=lambda e: e.name)
+        for entry in names:
+            if entry.name in _SKIPPED_NAMES:
+                continue
+            entry_rel = f"{rel}{entry.name}"
+            target = dst / entry.name
+            if entry.is_symlink():
+                self._copy_symlink(Path(entry.path), target, entry_rel)
+            elif entry.is_dir(follow_symlinks=False):
+                target.mkdir()
+                self._copy_dir(Path(entry.path), target, entry_rel + "/")
+            elif entry.is_file(follow_symlinks=False):
+                size = entry.stat(follow_symlinks=False).st_size
+                if size > self.limits.max_file_bytes:
+                    raise RenderLimitError(
+                        f"file is {size} bytes, larger than the {self.limits.max_file_bytes}-byte "
+                        "limit for files in a repository",
+                        file=entry_rel,
+                    )
+                self._copied_bytes += size
+                if self._copied_bytes > self.limits.max_tree_bytes:
+                    raise RenderLimitError(
+                        f"repository is larger than the {self.limits.max_tree_bytes}-byte limit "
+                        "(reached while copying this file)",
+                        file=entry_rel,
+                    )
+                shutil.copyfile(entry.path, target)
+            # sockets, FIFOs and devices are not content: a FIFO would block any tool reading it
+
+    def _copy_symlink(self, link: Path, target: Path, rel: str) -> None:
+        resolved = os.path.realpath(link)
+        if not is_inside(str(self.source_root), resolved):
+            raise UnsafeRepositoryError(
+                f"symbolic link points outside the repository (to {os.readlink(link)})", file=rel
+            )
+        # recreate it relative, aimed at the copy, so it cannot reach back into the caller's tree
+        inside = os.path.relpath(resolved, self.source_root)
+        aim = os.path.relpath(self.repo / inside, target.parent)
+        os.symlink(aim, target)
+
+    def seal(self) -> None:
+        """Make the copy read-only once preparation (kustomization edits, chart deps) is done."""
+        for dirpath, dirnames, filenames in os.walk(self.repo):
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o444)
+            for name in dirnames:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o555)
+        os.chmod(self.repo, 0o555)
+        self._sealed = True
+
+    def cleanup(self) -> None:
+        """Remove the workspace, read-only parts included."""
+        if self._sealed:
+            os.chmod(self.repo, 0o755)
+            for dirpath, dirnames, _ in os.walk(self.repo):
+                for name in dirnames:
+                    path = os.path.join(dirpath, name)
+                    if not os.path.islink(path):
+                        os.chmod(path, stat.S_IRWXU)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def relative(self, path: Path | str) -> str:
+        """A path inside the copy as the user knows it: relative to the repository root."""
+        rel = os.path.relpath(path, self.repo)
+        return "." if rel == "." else rel.replace(os.sep, "/")
