@@ -11,6 +11,7 @@ from tether.source.errors import InvalidRepositoryURLError
 ALLOWED_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
 
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^/:]+):(?P<path>(?!//).+)$")
+_TRANSPORT_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
 
 
@@ -23,6 +24,14 @@ def check_repo_url(url: str) -> str:
     url = url.strip()
     if not url:
         raise InvalidRepositoryURLError("the repository URL is empty")
+    if url.startswith("-"):
+        # git would read it as an option (e.g. --upload-pack=COMMAND).
+        raise InvalidRepositoryURLError(f"repository URL {url!r} may not start with '-'")
+    if _TRANSPORT_HELPER.match(url):
+        raise InvalidRepositoryURLError(
+            f"repository URL {scrub_url(url)!r} uses git's transport-helper syntax (name::...), "
+            "which is not supported"
+        )
     if "://" in url:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
