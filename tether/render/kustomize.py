@@ -114,6 +114,11 @@ class _SafetyCheck:
                 if isinstance(entry, dict):
                     self._check_plugin_config(entry, k.file, line)
                     continue
+                if isinstance(entry, str) and "\n" in entry:
+                    # kustomize reads a multi-line string entry as inline plugin configuration
+                    for doc, _ in iter_yaml_documents(entry, k.file):
+                        self._check_plugin_config(doc, k.file, line)
+                    continue
                 target = self._local(k, field, entry, line, folder)
                 if target is None:
                     continue
