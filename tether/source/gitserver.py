@@ -114,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _GitHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 drops connections when many clients arrive at once (a poll
+    # round asks every repository together) and the kernel retries them a second later.
+    request_queue_size = 128
     root: Path
     credentials: tuple[str, str] | None
     requests: int
