@@ -223,8 +223,8 @@ def test_chart_template_rendering_a_kindless_document_is_an_error(tmp_path: Path
 
 
 def test_render_past_the_time_limit_is_stopped(corpora: Path) -> None:
-    with pytest.raises(RenderTimeoutError, match=r"timed out after 0.01 s \(time limit\)"):
-        render(corpora / "podinfo", "charts/podinfo", limits=RenderLimits(timeout_seconds=0.01))
+    with pytest.raises(RenderTimeoutError, match=r"timed out after 0.001 s \(time limit\)"):
+        render(corpora / "podinfo", "charts/podinfo", limits=RenderLimits(timeout_seconds=0.001))
 
 
 def test_jsonnet_that_never_ends_is_stopped(tmp_path: Path) -> None:
@@ -283,3 +283,9 @@ def test_callers_tree_is_never_changed(tmp_path: Path, corpora: Path) -> None:
     assert sorted(p.name for p in (repo / "charts" / "podinfo").iterdir()) == sorted(
         p.name for p in (corpora / "podinfo" / "charts" / "podinfo").iterdir()
     )
+
+
+def test_invalid_kustomization_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, {"app/kustomization.yaml": "resources:\n- a.yaml\nnamePrefix: x: y\n"})
+    with pytest.raises(RenderError, match=r"^app/kustomization.yaml:3: invalid YAML"):
+        render(tmp_path, "app")

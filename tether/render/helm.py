@@ -19,7 +19,7 @@ from tether.render.tree import Workspace, resolve_inside
 
 _MAX_DEPENDENCY_DEPTH = 10
 # helm names a failing template "chart/templates/x.yaml:6:52" (helm 4) or "template: chart/...:6"
-_TEMPLATE_LOCATION = re.compile(r"(?:^|[\s\"])(?P<file>[\w.-]+/[^\s:\"]+):(?P<line>\d+)")
+_TEMPLATE_LOCATION = re.compile(r"(?:^|[\s\"(])(?P<file>[\w.-]+/[^\s:\"]+):(?P<line>\d+)")
 
 
 def _read_chart(ws: Workspace, chart_dir: Path) -> dict[str, Any]:

@@ -66,7 +66,11 @@ class _Kustomization:
         self._index_lines()
 
     def _index_lines(self) -> None:
-        node = yaml.compose(self.path.read_bytes(), Loader=yaml.CSafeLoader)
+        try:
+            node = next(yaml.compose_all(self.path.read_bytes(), Loader=yaml.CSafeLoader), None)
+        except yaml.YAMLError:
+            # the data parsed already; a later document's error only costs the line numbers
+            return
         if not isinstance(node, yaml.MappingNode):
             return
         for key, value in node.value:

@@ -112,6 +112,8 @@ def run_tool(
     if hide_prefix:
         stderr = stderr.replace(hide_prefix.rstrip("/") + "/", "")
     if code != 0:
-        detail = stderr or f"exit status {code}"
+        # helm's closing hint points at a flag the user cannot pass through Tether
+        detail = stderr.replace("Use --debug flag to render out invalid YAML", "").strip()
+        detail = detail or f"exit status {code}"
         raise ToolFailedError(f"{what} failed: {detail}")
     return ToolRun(stdout=bytes(out), stderr=stderr)

@@ -1,0 +1,148 @@
+"""Render benchmark: cache-hit latency and cold renders of the corpus apps, next to the tools run
+directly (``kubectl kustomize``, ``helm template``) as the baseline.
+
+Run: .venv/bin/python bench/render.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tether.render import RenderCache, render  # noqa: E402
+from tether.tools import find_tool  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+DATA = ROOT / "tests" / "render" / "data"
+REPO = "https://example.com/bench.git"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+JSONNET_SOURCE = {
+    "directory": {
+        "jsonnet": {
+            "extVars": [{"name": "env", "value": "bench"}, {"name": "tag", "value": "1"}],
+            "tlas": [{"name": "replicas", "value": "2", "code": True}],
+        }
+    }
+}
+
+
+def apps() -> list[tuple[str, Path, str, dict[str, Any], list[str] | None]]:
+    """(label, repository root, path, source, direct tool argv or None)."""
+    kubectl = find_tool("kubectl")
+    helm = find_tool("helm")
+    podinfo = CORPORA / "podinfo"
+    chart = podinfo / "charts" / "podinfo"
+    flux = CORPORA / "flux2-kustomize-helm-example"
+    return [
+        (
+            "podinfo/kustomize",
+            podinfo,
+            "kustomize",
+            {},
+            [kubectl, "kustomize", str(podinfo / "kustomize")],
+        ),
+        (
+            "podinfo chart",
+            podinfo,
+            "charts/podinfo",
+            {},
+            [helm, "template", "podinfo", str(chart), "--include-crds"],
+        ),
+        (
+            "podinfo chart + values-prod",
+            podinfo,
+            "charts/podinfo",
+            {"helm": {"valueFiles": ["values-prod.yaml"]}},
+            [
+                helm,
+                "template",
+                "podinfo",
+                str(chart),
+                "--include-crds",
+                "--values",
+                str(chart / "values-prod.yaml"),
+            ],
+        ),
+        (
+            "flux apps/staging",
+            flux,
+            "apps/staging",
+            {},
+            [kubectl, "kustomize", str(flux / "apps" / "staging")],
+        ),
+        (
+            "flux apps/production",
+            flux,
+            "apps/production",
+            {},
+            [kubectl, "kustomize", str(flux / "apps" / "production")],
+        ),
+        ("jsonnet-app (tests data)", DATA, "jsonnet-app", JSONNET_SOURCE, None),
+    ]
+
+
+def timed(fn: Callable[[], object], rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f} ms"
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:8.1f} µs"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="cold renders per app")
+    parser.add_argument("--hits", type=int, default=10000, help="cache hits per app")
+    args = parser.parse_args()
+
+    print(f"cold render (median of {args.rounds}) vs the tool run directly")
+    print(f"{'app':28} {'objects':>7} {'tether':>11} {'tool alone':>11} {'overhead':>11}")
+    for label, root, path, source, argv in apps():
+        result = render(root, path, source, app_name="podinfo")  # warm the OS caches
+        cold = statistics.median(
+            timed(lambda: render(root, path, source, app_name="podinfo"), args.rounds)  # noqa: B023
+        )
+        if argv is not None:
+            direct = statistics.median(
+                timed(lambda: subprocess.run(argv, capture_output=True, check=True), args.rounds)  # noqa: B023
+            )
+            baseline, overhead = ms(direct), ms(cold - direct)
+        else:
+            baseline, overhead = f"{'(in-proc)':>11}", f"{'':>11}"
+        print(f"{label:28} {len(result.objects):7d} {ms(cold)} {baseline} {overhead}")
+
+    print()
+    print(f"cache hit ({args.hits} renders per app; target < 1 ms); copy_objects() for callers")
+    print(f"{'app':28} {'median':>11} {'p99':>11} {'max':>11} {'copy':>11}")
+    cache = RenderCache()
+    for label, root, path, source, _ in apps():
+        kwargs: dict[str, Any] = {"repo_url": REPO, "revision": SHA, "cache": cache}
+        first = render(root, path, source, **kwargs)
+        hits = sorted(timed(lambda: render(root, path, source, **kwargs), args.hits))  # noqa: B023
+        copy = statistics.median(timed(first.copy_objects, 200))
+        p99 = hits[int(len(hits) * 0.99)]
+        print(f"{label:28} {us(statistics.median(hits))} {us(p99)} {us(hits[-1])} {us(copy)}")
+    print(f"\ncache: {len(cache)} entries, {cache.hits} hits, {cache.misses} misses")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
