@@ -289,3 +289,18 @@ def test_invalid_kustomization_names_file_and_line(tmp_path: Path) -> None:
     write(tmp_path, {"app/kustomization.yaml": "resources:\n- a.yaml\nnamePrefix: x: y\n"})
     with pytest.raises(RenderError, match=r"^app/kustomization.yaml:3: invalid YAML"):
         render(tmp_path, "app")
+
+
+def test_kustomize_load_restrictor_keeps_generators_inside_the_kustomization(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "app/kustomization.yaml": "configMapGenerator:\n- name: leak\n  files:\n"
+            "  - /etc/hostname\n",
+        },
+    )
+    with pytest.raises(ToolFailedError, match="kustomize build of app failed") as caught:
+        render(tmp_path, "app")
+    assert "security" in str(caught.value) or "not in or below" in str(caught.value)

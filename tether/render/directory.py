@@ -14,7 +14,6 @@ from tether.render.errors import RenderError, RenderLimitError, ToolFailedError
 from tether.render.globs import glob_match
 from tether.render.manifests import collect_objects, parse_json_manifests, parse_yaml_manifests
 from tether.render.models import DIRECTORY, JSONNET, RenderContext, RenderResult, envsubst
-from tether.render.process import run_tool
 from tether.render.tree import Workspace, resolve_inside
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json", ".jsonnet")
@@ -87,13 +86,10 @@ def evaluate_jsonnet(
 ) -> list[Any]:
     """The value of each Jsonnet file, evaluated in one bounded child process."""
     request = _jsonnet_request(ws, files, options, ctx)
-    run = run_tool(
+    run = ws.run(
         [sys.executable, "-I", _WORKER],
         what="jsonnet evaluation",
-        cwd=str(ws.scratch),
         env={"PATH": os.environ.get("PATH", ""), "HOME": str(ws.scratch)},
-        timeout=ws.limits.timeout_seconds,
-        max_output_bytes=ws.limits.max_output_bytes,
         stdin=orjson.dumps(request),
     )
     try:

@@ -13,7 +13,6 @@ import orjson
 from tether.render.errors import RenderError, ToolFailedError, UnsafeRepositoryError
 from tether.render.manifests import load_yaml_file_text, parse_tool_output
 from tether.render.models import HELM, RenderContext, RenderResult, envsubst
-from tether.render.process import run_tool
 from tether.render.tooling import helm_binary
 from tether.render.tree import Workspace, resolve_inside
 
@@ -210,14 +209,8 @@ def render_helm(ws: Workspace, chart_dir: Path, args: list[str]) -> RenderResult
     """Run ``helm template`` on the (prepared, sealed) chart."""
     chart_rel = ws.relative(chart_dir)
     try:
-        run = run_tool(
-            [helm_binary(), *args],
-            what=f"helm template of {chart_rel}",
-            cwd=str(ws.scratch),
-            env=_helm_env(ws),
-            timeout=ws.limits.timeout_seconds,
-            max_output_bytes=ws.limits.max_output_bytes,
-            hide_prefix=str(ws.repo),
+        run = ws.run(
+            [helm_binary(), *args], what=f"helm template of {chart_rel}", env=_helm_env(ws)
         )
     except ToolFailedError as exc:
         raise _locate_template_error(exc, chart_rel) from None

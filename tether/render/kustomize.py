@@ -17,7 +17,6 @@ import yaml
 from tether.render.errors import RenderError, UnsafeRepositoryError
 from tether.render.manifests import iter_yaml_documents, parse_tool_output
 from tether.render.models import KUSTOMIZE, RenderContext, RenderResult, envsubst
-from tether.render.process import run_tool
 from tether.render.tooling import kustomize_argv
 from tether.render.tree import Workspace, is_inside
 
@@ -407,15 +406,7 @@ def prepare_kustomize(
 def render_kustomize(ws: Workspace, app_dir: Path) -> RenderResult:
     """Build the (prepared, sealed) kustomization in ``app_dir``."""
     argv = [*kustomize_argv(), str(app_dir), "--load-restrictor", "LoadRestrictionsRootOnly"]
-    run = run_tool(
-        argv,
-        what=f"kustomize build of {ws.relative(app_dir)}",
-        cwd=str(ws.scratch),
-        env=_tool_env(ws),
-        timeout=ws.limits.timeout_seconds,
-        max_output_bytes=ws.limits.max_output_bytes,
-        hide_prefix=str(ws.repo),
-    )
+    run = ws.run(argv, what=f"kustomize build of {ws.relative(app_dir)}", env=_tool_env(ws))
     objects = parse_tool_output(run.stdout, "kustomize")
     warnings = [line for line in run.stderr.splitlines() if line.strip()]
     return RenderResult(objects=objects, tool=KUSTOMIZE, warnings=warnings)

@@ -15,6 +15,7 @@ from types import TracebackType
 
 from tether.render.errors import RenderError, RenderLimitError, UnsafeRepositoryError
 from tether.render.models import RenderLimits
+from tether.render.process import ToolRun, run_tool
 
 _SKIPPED_NAMES = frozenset({".git"})
 _MEMORY_FS = "/dev/shm"
@@ -155,6 +156,22 @@ class Workspace:
                     if not os.path.islink(path):
                         os.chmod(path, stat.S_IRWXU)
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def run(
+        self, argv: list[str], *, what: str, env: dict[str, str], stdin: bytes | None = None
+    ) -> ToolRun:
+        """Run a tool from the scratch folder under this render's limits; messages show
+        repository paths, not the copy's."""
+        return run_tool(
+            argv,
+            what=what,
+            cwd=str(self.scratch),
+            env=env,
+            timeout=self.limits.timeout_seconds,
+            max_output_bytes=self.limits.max_output_bytes,
+            stdin=stdin,
+            hide_prefix=str(self.repo),
+        )
 
     def relative(self, path: Path | str) -> str:
         """A path inside the copy as the user knows it: relative to the repository root."""
