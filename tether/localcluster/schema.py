@@ -342,7 +342,9 @@ def schema_for(group: str, kind: str) -> Node | None:
         cls = getattr(module, kind, None)
         if isinstance(cls, type) and issubclass(cls, msgspec.Struct):
             fields = getattr(cls, "__struct_encode_fields__", ())
-            if "kind" in fields and "apiVersion" in fields:
+            # Top-level kinds carry apiVersion and kind; `…List` wrappers are not objects.
+            is_list = kind.endswith("List") and "items" in fields
+            if "kind" in fields and "apiVersion" in fields and not is_list:
                 return _BUILDER.struct(cls)
     return None
 
