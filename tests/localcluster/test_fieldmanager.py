@@ -18,7 +18,7 @@ from tether.localcluster.fieldmanager import (
     to_fields_v1,
     update_managed_fields,
 )
-from tether.localcluster.schema import Node, schema_for
+from tether.localcluster.schema import Node, schema_for, schema_from_openapi
 
 
 def _node(group: str, kind: str) -> Node:
@@ -683,3 +683,57 @@ def test_iter_paths_and_path_strings() -> None:
         '.spec.ports[port=80,protocol="TCP"].targetPort',
     ]
     assert path_string(("f:items", "i:3")) == ".items[3]"
+
+
+def test_custom_resource_lists_follow_the_crd_schema() -> None:
+    node = schema_from_openapi(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "hosts": {"type": "array", "items": {"type": "string"}},
+                        "ports": {
+                            "type": "array",
+                            "x-kubernetes-list-type": "map",
+                            "x-kubernetes-list-map-keys": ["port", "protocol"],
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "port": {"type": "integer"},
+                                    "protocol": {"type": "string", "default": "TCP"},
+                                    "name": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        }
+    )
+    intent = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"hosts": ["a"], "ports": [{"port": 80, "name": "http"}]},
+    }
+    created = apply(
+        None, intent, manager="m", force=False, node=node, api_version="example.com/v1", now="T"
+    )
+    assert _managed(created)[0]["fieldsV1"] == {
+        "f:spec": {
+            "f:hosts": {},
+            "f:ports": {'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:name": {}, "f:port": {}}},
+        }
+    }
+    extra = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"ports": [{"port": 443, "name": "https"}]},
+    }
+    both = apply(
+        created, extra, manager="n", force=False, node=node, api_version="example.com/v1", now="T"
+    )
+    assert both["spec"]["ports"] == [{"port": 80, "name": "http"}, {"port": 443, "name": "https"}]
