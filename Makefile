@@ -6,9 +6,17 @@ STAMP := $(VENV)/.installed
 TOOLS_STAMP := .tools/.installed
 DEMO_PORT ?= 6443
 
-.PHONY: demo test lint typecheck unit setup tools bench clean
+.PHONY: demo test lint typecheck unit setup tools bench clean system-packages
 
-setup: $(STAMP) $(TOOLS_STAMP)
+setup: $(STAMP) $(TOOLS_STAMP) system-packages
+
+# Debian packages the tests drive for real: sshd (git over SSH). Installed once when missing.
+system-packages:
+	@if [ ! -x /usr/sbin/sshd ]; then \
+		echo "installing openssh-server (needed by the git-over-SSH tests)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends openssh-server; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

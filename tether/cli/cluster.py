@@ -1,0 +1,115 @@
+"""``tether cluster up`` and ``tether demo``: run the local Kubernetes-compatible cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+import uvloop
+
+from tether.localcluster.cluster import ClusterStartError, LocalCluster
+
+
+def _run_cluster(cluster: LocalCluster, ready_file: Path | None, banner: bool) -> None:
+    async def main() -> None:
+        task = asyncio.create_task(cluster.serve())
+        server = cluster._server
+        assert server is not None
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        if banner:
+            click.echo(f"Local cluster listening on {cluster.url}")
+            click.echo(f"Kubeconfig written to {cluster.kubeconfig}")
+            click.echo("Point kubectl at it:")
+            click.echo(f"  export KUBECONFIG={cluster.kubeconfig}")
+            click.echo("  kubectl get namespaces")
+            click.echo("Read-only user: --context tether-local-viewer. Stop with Ctrl-C.")
+        if ready_file is not None:
+            ready_file.write_text(cluster.url)
+        await task
+        if cluster.app is not None:
+            await cluster.app.stop()
+
+    # uvicorn turns SIGINT/SIGTERM into a graceful shutdown of the server
+    try:
+        cluster._prepare()
+    except ClusterStartError as exc:
+        raise click.ClickException(str(exc)) from exc
+    uvloop.run(main())
+
+
+@click.group("cluster")
+def cluster_group() -> None:
+    """Run the local Kubernetes-compatible cluster used by tests and the demo."""
+
+
+@cluster_group.command("up")
+@click.option(
+    "--port",
+    type=int,
+    default=6443,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 = any free port).",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path),
+    help="Folder for certificates and state.",
+)
+@click.option(
+    "--kubeconfig", type=click.Path(path_type=Path), help="Where to write the kubeconfig."
+)
+@click.option(
+    "--crd-establish-delay",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds before a new CRD is Established.",
+)
+@click.option(
+    "--watch-history",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Events kept for resuming watches.",
+)
+@click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)
+def cluster_up(
+    port: int,
+    state_dir: Path | None,
+    kubeconfig: Path | None,
+    crd_establish_delay: float,
+    watch_history: int,
+    ready_file: Path | None,
+) -> None:
+    """Serve the Kubernetes API on loopback over HTTPS until stopped."""
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(
+        port=port,
+        kubeconfig=kubeconfig,
+        state_dir=state_dir,
+        history_size=watch_history,
+        crd_establish_delay=crd_establish_delay,
+    )
+    _run_cluster(cluster, ready_file, banner=True)
+
+
+@click.command("demo")
+@click.option("--port", type=int, default=6443, show_default=True)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path),
+    default=Path(".demo"),
+    show_default=True,
+)
+def demo_command(port: int, state_dir: Path) -> None:
+    """Start the embedded demo: for now, the local cluster and how to reach it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(port=port, state_dir=state_dir, kubeconfig=state_dir / "kubeconfig")
+    _run_cluster(cluster, None, banner=True)

@@ -1,0 +1,384 @@
+"""Start a local cluster: certificates, tokens, kubeconfig, and the HTTPS server around the app.
+
+:class:`LocalCluster` runs in-process (a thread with its own event loop) or as a subprocess
+(``tether cluster up``); either way the caller gets a kubeconfig that kubectl and lightkube use
+as they would a real cluster's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import ipaddress
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tether.errors import TetherError
+from tether.localcluster.server import LocalClusterApp, User
+
+ADMIN_USER = "admin"
+VIEWER_USER = "viewer"
+CONTEXT = "tether-local"
+VIEWER_CONTEXT = "tether-local-viewer"
+
+
+class ClusterStartError(TetherError):
+    """The local cluster could not start (port taken, state folder unreadable, ...)."""
+
+
+@dataclass
+class Credentials:
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+    admin_token: str
+    viewer_token: str
+
+
+def generate_credentials() -> Credentials:
+    """A fresh CA, a server certificate for 127.0.0.1/localhost signed by it, and two tokens."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tether-local-ca")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName("kubernetes.default.svc"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return Credentials(
+        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        admin_token=secrets.token_urlsafe(32),
+        viewer_token=secrets.token_urlsafe(32),
+    )
+
+
+def load_or_create_credentials(state_dir: Path | None) -> Credentials:
+    """Credentials saved under ``state_dir`` from an earlier run, or fresh ones (then saved)."""
+    if state_dir is None:
+        return generate_credentials()
+    saved = state_dir / "credentials.json"
+    if saved.exists():
+        data = orjson.loads(saved.read_bytes())
+        return Credentials(
+            ca_pem=data["ca"].encode(),
+            cert_pem=data["cert"].encode(),
+            key_pem=data["key"].encode(),
+            admin_token=data["admin_token"],
+            viewer_token=data["viewer_token"],
+        )
+    creds = generate_credentials()
+    payload = {
+        "ca": creds.ca_pem.decode(),
+        "cert": creds.cert_pem.decode(),
+        "key": creds.key_pem.decode(),
+        "admin_token": creds.admin_token,
+        "viewer_token": creds.viewer_token,
+    }
+    _write_private(saved, orjson.dumps(payload))
+    return creds
+
+
+def kubeconfig_document(server: str, creds: Credentials) -> dict[str, Any]:
+    ca_data = base64.b64encode(creds.ca_pem).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": CONTEXT, "cluster": {"server": server, "certificate-authority-data": ca_data}}
+        ],
+        "users": [
+            {"name": ADMIN_USER, "user": {"token": creds.admin_token}},
+            {"name": VIEWER_USER, "user": {"token": creds.viewer_token}},
+        ],
+        "contexts": [
+            {"name": CONTEXT, "context": {"cluster": CONTEXT, "user": ADMIN_USER}},
+            {"name": VIEWER_CONTEXT, "context": {"cluster": CONTEXT, "user": VIEWER_USER}},
+        ],
+        "current-context": CONTEXT,
+        "preferences": {},
+    }
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    tmp.replace(path)
+
+
+@dataclass
+class LocalCluster:
+    """A running (or ready to run) local cluster and what a client needs to reach it."""
+
+    port: int = 0
+    kubeconfig: Path | None = None
+    state_dir: Path | None = None
+    history_size: int = 10_000
+    crd_establish_delay: float = 0.0
+    host: str = "127.0.0.1"
+    app: LocalClusterApp | None = field(default=None, init=False)
+    creds: Credentials = field(init=False)
+    _server: uvicorn.Server | None = field(default=None, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _sock: socket.socket | None = field(default=None, init=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+    loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def admin_token(self) -> str:
+        return self.creds.admin_token
+
+    @property
+    def viewer_token(self) -> str:
+        return self.creds.viewer_token
+
+    def __post_init__(self) -> None:
+        if self.state_dir is not None:
+            self.state_dir = Path(self.state_dir)
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.creds = load_or_create_credentials(self.state_dir)
+
+    def _prepare(self) -> None:
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(1024)
+        except OSError as exc:
+            raise ClusterStartError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
+            ) from exc
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        if self.state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tether-cluster-")
+            cert_dir = Path(self._tmp.name)
+        else:
+            cert_dir = Path(self.state_dir)
+        _write_private(cert_dir / "ca.crt", self.creds.ca_pem)
+        _write_private(cert_dir / "apiserver.crt", self.creds.cert_pem)
+        _write_private(cert_dir / "apiserver.key", self.creds.key_pem)
+        self._cert_dir = cert_dir
+        if self.kubeconfig is None:
+            self.kubeconfig = cert_dir / "kubeconfig"
+        doc = kubeconfig_document(self.url, self.creds)
+        _write_private(Path(self.kubeconfig), yaml.safe_dump(doc, sort_keys=False).encode())
+        self.app = LocalClusterApp(
+            {
+                self.creds.admin_token: User(ADMIN_USER),
+                self.creds.viewer_token: User(VIEWER_USER, read_only=True),
+            },
+            history_size=self.history_size,
+            crd_establish_delay=self.crd_establish_delay,
+            state_file=(Path(self.state_dir) / "state.db") if self.state_dir is not None else None,
+        )
+        config = uvicorn.Config(
+            self.app,
+            ssl_certfile=str(cert_dir / "apiserver.crt"),
+            ssl_keyfile=str(cert_dir / "apiserver.key"),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="uvloop",
+            http="httptools",
+            timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(config)
+
+    async def serve(self) -> None:
+        """Serve until :meth:`stop` (or a signal, when run from the CLI)."""
+        if self._server is None:
+            self._prepare()
+        assert self._server is not None and self._sock is not None
+        self.loop = asyncio.get_running_loop()
+        await self._server.serve(sockets=[self._sock])
+
+    def start(self) -> LocalCluster:
+        """Start in a background thread and return once the API answers."""
+        self._prepare()
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                import uvloop
+
+                uvloop.run(self._serve_signalled(ready))
+            except BaseException as exc:
+                errors.append(exc)
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="tether-local-cluster", daemon=True)
+        self._thread.start()
+        if not ready.wait(30) or errors:
+            raise ClusterStartError(
+                f"local cluster failed to start: {errors[0] if errors else 'timeout'}"
+            )
+        return self
+
+    async def _serve_signalled(self, ready: threading.Event) -> None:
+        assert self._server is not None
+        task = asyncio.create_task(self.serve())
+        while not self._server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        ready.set()
+        await task
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self.app is not None and self.loop is not None:
+                self.loop.call_soon_threadsafe(self.app.store.close_watchers)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the cluster's event loop and return its result (tests use it)."""
+        assert self.loop is not None
+        future = asyncio.run_coroutine_threadsafe(_call_async(fn, *args), self.loop)
+        return future.result(timeout=30)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _call_async(fn: Any, *args: Any) -> Any:
+    result = fn(*args)
+    if asyncio.iscoroutine(result):
+        return await result
+    return result
+
+
+@dataclass
+class ClusterProcess:
+    """A local cluster in a child process (``tether cluster up``), for tests that need one."""
+
+    kubeconfig: Path
+    process: subprocess.Popen[bytes]
+
+    @classmethod
+    def start(
+        cls, workdir: Path, extra_args: list[str] | None = None, timeout: float = 30.0
+    ) -> ClusterProcess:
+        kubeconfig = workdir / "kubeconfig"
+        ready = workdir / "ready"
+        for stale in (kubeconfig, ready):
+            stale.unlink(missing_ok=True)
+        args = [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "cluster",
+            "up",
+            "--port",
+            "0",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--ready-file",
+            str(ready),
+            *(extra_args or []),
+        ]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise ClusterStartError(f"local cluster exited early: {err.strip()}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise ClusterStartError("local cluster did not become ready in time")
+            time.sleep(0.05)
+        return cls(kubeconfig, proc)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

@@ -1,0 +1,671 @@
+"""The HTTP face of the local cluster: a raw ASGI application speaking the Kubernetes REST API.
+
+Routing is done by hand (the URL space is small and regular) so that a request costs little more
+than its JSON encoding; a watch is a chunked response fed from a :class:`Watcher` queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+
+from tether.localcluster import apierrors, discovery
+from tether.localcluster.api import (
+    MAX_BODY,
+    PROTOBUF,
+    ClusterApi,
+    Result,
+    WriteContext,
+    decode_body,
+    parse_bool,
+)
+from tether.localcluster.apierrors import ApiError
+from tether.localcluster.controllers import ControlPlane
+from tether.localcluster.kinds import ResourceType, TypeRegistry
+from tether.localcluster.persistence import SqliteBackend
+from tether.localcluster.selectors import parse_field_selector, parse_label_selector
+from tether.localcluster.store import Event, Store, Watcher, translate_event
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+WRITE_METHODS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-cache, private")]
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    read_only: bool = False
+
+
+@dataclass
+class Route:
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+class LocalClusterApp:
+    """ASGI application serving one in-memory cluster."""
+
+    def __init__(
+        self,
+        tokens: dict[str, User],
+        *,
+        history_size: int = 10_000,
+        crd_establish_delay: float = 0.0,
+        bookmark_interval: float = 60.0,
+        state_file: Path | None = None,
+    ) -> None:
+        self.tokens = tokens
+        self.backend = SqliteBackend(state_file) if state_file is not None else None
+        self.store = Store(history_size=history_size, backend=self.backend)
+        self.registry = TypeRegistry()
+        self.api = ClusterApi(self.store, self.registry)
+        self.control = ControlPlane(self.api, crd_establish_delay=crd_establish_delay)
+        self.bookmark_interval = bookmark_interval
+        self._tasks: list[asyncio.Task[None]] = []
+        self.request_counts: dict[tuple[str, str], int] = {}
+        self._seed()
+
+    def _seed(self) -> None:
+        ns_rt = self.registry.by_path("", "v1", "namespaces")
+        assert ns_rt is not None
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            if self.store.get(ns_rt.key, "", name) is not None:
+                continue
+            self.api.create(
+                ns_rt,
+                "",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                WriteContext(manager="kube-apiserver"),
+            )
+
+    async def start(self) -> None:
+        """Start the control loops (called once the event loop runs)."""
+        if not self._tasks:
+            self._tasks.append(asyncio.create_task(self.control.run()))
+
+    async def stop(self) -> None:
+        self.store.close_watchers()
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        if self.backend is not None:
+            self.backend.close()
+
+    # ---- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if not self._tasks:
+            await self.start()
+        try:
+            await self._dispatch(scope, receive, send)
+        except ApiError as exc:
+            await self._send_json(send, exc.code, exc.status(), extra_headers=exc.headers)
+        except Exception as exc:  # a server bug must still answer with a Status, not a hang
+            log.exception("request failed: %s %s", scope.get("method"), scope.get("path"))
+            err = apierrors.internal(str(exc))
+            await self._send_json(send, 500, err.status())
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _send_json(
+        self,
+        send: Send,
+        code: int,
+        body: Any,
+        extra_headers: dict[str, str] | None = None,
+        warnings: list[str] | None = None,
+        content_type: bytes = b"application/json",
+    ) -> None:
+        payload = orjson.dumps(body)
+        headers = [
+            (b"content-type", content_type),
+            (b"cache-control", b"no-cache, private"),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+        for key, value in (extra_headers or {}).items():
+            headers.append((key.lower().encode(), value.encode()))
+        for warning in warnings or []:
+            escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+            headers.append((b"warning", f'299 - "{escaped}"'.encode()))
+        await send({"type": "http.response.start", "status": code, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _authenticate(self, scope: Scope) -> User:
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                text = value.decode("latin-1")
+                if text.startswith("Bearer "):
+                    user = self.tokens.get(text[7:].strip())
+                    if user is not None:
+                        return user
+        raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise apierrors.too_large(MAX_BODY)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in ("/healthz", "/livez", "/readyz"):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        user = self._authenticate(scope)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        params = dict(
+            parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        )
+        accept = headers.get("accept", "")
+        if accept and "json" not in accept and "*/*" not in accept and "yaml" not in accept:
+            raise ApiError(
+                406,
+                "NotAcceptable",
+                "only the following media types are accepted: application/json, application/yaml",
+            )
+        segments = [unquote(s) for s in path.strip("/").split("/") if s]
+        if not segments or segments[0] not in ("api", "apis", "version", "openapi"):
+            raise apierrors.route_not_found()
+        if segments[0] == "version":
+            await self._send_json(send, 200, discovery.KUBE_VERSION)
+            return
+        if segments[0] == "openapi":
+            await self._openapi(send, segments)
+            return
+        route = self._route(segments, method, params, accept)
+        if route is None:
+            return await self._discovery(send, segments, accept)
+        self._count(method, route, params)
+        if method in WRITE_METHODS and user.read_only:
+            verb = WRITE_METHODS[method]
+            if method == "DELETE" and route.name is None:
+                verb = "deletecollection"
+            raise self._forbidden(user, verb, route)
+        if method == "GET":
+            if parse_bool(params.get("watch")) and route.subresource is None:
+                await self._watch(scope, receive, send, route, params)
+                return
+            result = self._get(route, params)
+        else:
+            raw = await self._read_body(receive)
+            result = self._write(method, route, params, headers, raw)
+        await self._send_json(send, result.code, result.body, warnings=result.warnings)
+
+    def _count(self, method: str, route: Route, params: dict[str, str]) -> None:
+        verb = method.lower()
+        if method == "GET":
+            verb = "watch" if parse_bool(params.get("watch")) else ("get" if route.name else "list")
+        key = (verb, route.rt.group_resource)
+        self.request_counts[key] = self.request_counts.get(key, 0) + 1
+
+    def _forbidden(self, user: User, verb: str, route: Route) -> ApiError:
+        rt = route.rt
+        resource = rt.plural + (f"/{route.subresource}" if route.subresource else "")
+        subject = f'{rt.plural} "{route.name}"' if route.name else rt.plural
+        where = (
+            f' in the namespace "{route.namespace}"' if route.namespace else " at the cluster scope"
+        )
+        return apierrors.forbidden(
+            f'{subject} is forbidden: User "{user.name}" cannot {verb} resource "{resource}" '
+            f'in API group "{rt.group}"{where}',
+            {
+                **({"name": route.name} if route.name else {}),
+                **({"group": rt.group} if rt.group else {}),
+                "kind": rt.plural,
+            },
+        )
+
+    # ---- routing -------------------------------------------------------------------------------
+
+    def _route(
+        self, segments: list[str], method: str, params: dict[str, str], accept: str
+    ) -> Route | None:
+        if segments[0] == "api":
+            if len(segments) <= 2:
+                return None
+            group, version, rest = "", segments[1], segments[2:]
+        else:
+            if len(segments) <= 3:
+                return None
+            group, version, rest = segments[1], segments[2], segments[3:]
+        if rest and rest[0] == "watch":
+            params["watch"] = "true"
+            rest = rest[1:]
+            if not rest:
+                raise apierrors.route_not_found()
+        namespace: str | None = None
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (group == "" and len(rest) == 3 and rest[2] in ("status", "finalize"))
+        ):
+            namespace = rest[1]
+            rest = rest[2:]
+        plural = rest[0]
+        rt = self.registry.by_path(group, version, plural)
+        if rt is None:
+            raise apierrors.route_not_found()
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3:
+            raise apierrors.route_not_found()
+        if rt.namespaced and name is not None and namespace is None:
+            raise apierrors.route_not_found()
+        if not rt.namespaced and namespace is not None:
+            raise apierrors.route_not_found()
+        if sub is not None:
+            allowed = (
+                (sub == "status" and rt.has_status)
+                or (sub == "scale" and rt.scale is not None)
+                or (sub == "finalize" and rt.kind == "Namespace" and not rt.group)
+            )
+            if not allowed:
+                raise apierrors.route_not_found()
+        if name is None and method in ("PUT", "PATCH"):
+            raise apierrors.method_not_allowed()
+        if name is None and method == "POST" and rt.namespaced and namespace is None:
+            raise apierrors.method_not_allowed()
+        if name is not None and method == "POST":
+            raise apierrors.method_not_allowed()
+        if name is None and method == "DELETE" and rt.namespaced and namespace is None:
+            raise apierrors.method_not_allowed()
+        if name is not None and parse_bool(params.get("watch")):
+            # GET item?watch=true is a watch of the collection narrowed to that name
+            params["fieldSelector"] = f"metadata.name={name}"
+            name = None
+        return Route(rt, namespace, name, sub)
+
+    async def _discovery(self, send: Send, segments: list[str], accept: str) -> None:
+        wants_aggregated = (
+            "as=APIGroupDiscoveryList" in accept and "v=v2;" in accept.replace(" ", "") + ";"
+        )
+        body: dict[str, Any] | None
+        if segments == ["api"]:
+            if wants_aggregated:
+                await self._send_json(
+                    send,
+                    200,
+                    discovery.aggregated(self.registry, core=True),
+                    content_type=discovery.AGGREGATED_CT.encode(),
+                )
+                return
+            body = discovery.api_versions()
+        elif segments == ["apis"]:
+            if wants_aggregated:
+                await self._send_json(
+                    send,
+                    200,
+                    discovery.aggregated(self.registry, core=False),
+                    content_type=discovery.AGGREGATED_CT.encode(),
+                )
+                return
+            body = discovery.api_group_list(self.registry)
+        elif segments[0] == "api" and len(segments) == 2:
+            body = discovery.resource_list(self.registry, "", segments[1])
+        elif segments[0] == "apis" and len(segments) == 2:
+            body = discovery.api_group(self.registry, segments[1])
+        elif segments[0] == "apis" and len(segments) == 3:
+            body = discovery.resource_list(self.registry, segments[1], segments[2])
+        else:
+            body = None
+        if body is None:
+            raise apierrors.route_not_found()
+        await self._send_json(send, 200, body)
+
+    async def _openapi(self, send: Send, segments: list[str]) -> None:
+        if segments == ["openapi", "v3"]:
+            await self._send_json(send, 200, discovery.openapi_index(self.registry))
+            return
+        if len(segments) >= 4 and segments[1] == "v3":
+            if segments[2] == "api" and len(segments) == 4:
+                doc = discovery.openapi_gv_document(self.registry, "", segments[3])
+            elif segments[2] == "apis" and len(segments) == 5:
+                doc = discovery.openapi_gv_document(self.registry, segments[3], segments[4])
+            else:
+                doc = None
+            if doc is not None:
+                await self._send_json(send, 200, doc)
+                return
+        raise apierrors.route_not_found()
+
+    # ---- reads ---------------------------------------------------------------------------------
+
+    def _get(self, route: Route, params: dict[str, str]) -> Result:
+        rt = route.rt
+        if route.name is None:
+            return Result(200, self.api.list_objects(rt, route.namespace, params))
+        if route.subresource == "scale":
+            return Result(200, self.api.get_scale(rt, route.namespace or "", route.name))
+        if route.subresource == "finalize":
+            raise apierrors.method_not_allowed()
+        return Result(200, self.api.get(rt, route.namespace or "", route.name))
+
+    # ---- writes --------------------------------------------------------------------------------
+
+    def _write(
+        self,
+        method: str,
+        route: Route,
+        params: dict[str, str],
+        headers: dict[str, str],
+        raw: bytes,
+    ) -> Result:
+        rt = route.rt
+        dry_run = self._dry_run(params)
+        field_validation = params.get("fieldValidation") or "Warn"
+        if field_validation not in ("Ignore", "Warn", "Strict"):
+            raise ApiError(
+                422,
+                "Invalid",
+                f'fieldValidation: Unsupported value: "{field_validation}": supported values: "Ignore", "Strict", "Warn"',
+            )
+        manager = params.get("fieldManager")
+        if manager is not None and len(manager) > 128:
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Too long: may not be more than 128 bytes',
+            )
+        content_type = headers.get("content-type", "application/json")
+        is_apply = content_type.split(";")[0].strip().lower() == "application/apply-patch+yaml"
+        if not manager:
+            manager = "" if is_apply else _manager_from_agent(headers.get("user-agent", ""))
+        ctx = WriteContext(
+            manager=manager,
+            dry_run=dry_run,
+            field_validation=field_validation,
+            subresource=route.subresource if route.subresource in ("status",) else None,
+        )
+        ns = route.namespace or ""
+        if method == "DELETE":
+            options = _delete_options(raw, params)
+            dry_run = dry_run or options.get("dryRun") == ["All"]
+            if route.name is None:
+                return self.api.delete_collection(rt, route.namespace, params, options, dry_run)
+            return self.api.delete(rt, ns, route.name, options, dry_run)
+        if method == "POST":
+            self._check_content_type(content_type)
+            return self.api.create(rt, ns, decode_body(raw, content_type), ctx)
+        assert route.name is not None
+        if route.subresource == "scale":
+            if method == "PUT":
+                self._check_content_type(content_type)
+                return self.api.update_scale(
+                    rt, ns, route.name, decode_body(raw, content_type), ctx
+                )
+            return self.api.update_scale(
+                rt, ns, route.name, decode_body(raw, content_type), ctx, content_type=content_type
+            )
+        if method == "PUT":
+            self._check_content_type(content_type)
+            body = decode_body(raw, content_type)
+            if route.subresource == "finalize":
+                return self._finalize_namespace(rt, route.name, body, ctx)
+            return self.api.update(rt, ns, route.name, body, ctx)
+        force = parse_bool(params.get("force"))
+        return self.api.patch(rt, ns, route.name, raw, content_type, ctx, force)
+
+    def _finalize_namespace(
+        self, rt: ResourceType, name: str, body: Any, ctx: WriteContext
+    ) -> Result:
+        old = self.store.get(rt.key, "", name)
+        if old is None:
+            raise apierrors.not_found(rt, name)
+        if not isinstance(body, dict):
+            raise apierrors.bad_request("the body must be a Namespace")
+        new = orjson.loads(orjson.dumps(old))
+        new["spec"] = body.get("spec") or {}
+        ctx.subresource = "finalize"
+        obj, _ = self.api._commit(rt, old, new, ctx)
+        if not new["spec"].get("finalizers") and obj["metadata"].get("deletionTimestamp"):
+            current = self.store.get(rt.key, "", name)
+            if current is not None and not current["metadata"].get("finalizers"):
+                self.store.remove(rt.key, current, self.store.next_rv())
+        return Result(200, obj)
+
+    @staticmethod
+    def _check_content_type(content_type: str) -> None:
+        ctype = content_type.split(";")[0].strip().lower()
+        if ctype not in ("application/json", "application/yaml", PROTOBUF, ""):
+            raise apierrors.unsupported_media_type(
+                ctype,
+                ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
+            )
+
+    @staticmethod
+    def _dry_run(params: dict[str, str]) -> bool:
+        value = params.get("dryRun")
+        if value is None or value == "":
+            return False
+        if value != "All":
+            raise ApiError(
+                422,
+                "Invalid",
+                f'dryRun: Unsupported value: "{value}": supported values: "All"',
+            )
+        return True
+
+    # ---- watch ---------------------------------------------------------------------------------
+
+    async def _watch(
+        self, scope: Scope, receive: Receive, send: Send, route: Route, params: dict[str, str]
+    ) -> None:
+        rt = route.rt
+        label_match = parse_label_selector(params.get("labelSelector"))
+        field_match = parse_field_selector(
+            params.get("fieldSelector"), rt.group, rt.kind, rt.is_custom, rt.selectable_fields
+        )
+        send_initial = parse_bool(params.get("sendInitialEvents"))
+        rv_match = params.get("resourceVersionMatch")
+        if send_initial and rv_match != "NotOlderThan":
+            raise ApiError(
+                422,
+                "Invalid",
+                'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            )
+        bookmarks = parse_bool(params.get("allowWatchBookmarks"))
+        timeout_text = params.get("timeoutSeconds")
+        timeout = float(timeout_text) if timeout_text else random.uniform(1800, 3600)
+        rv_text = params.get("resourceVersion") or ""
+        try:
+            start_rv = int(rv_text) if rv_text not in ("", "0") else None
+        except ValueError as exc:
+            raise apierrors.bad_request(f"invalid resource version: {rv_text}") from exc
+
+        namespace = route.namespace if rt.namespaced else None
+        watcher = Watcher(rt.key, namespace, label_match, field_match)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"cache-control", b"no-cache, private"),
+                ],
+            }
+        )
+        initial: list[bytes] = []
+        expired = False
+        if start_rv is None or send_initial:
+            for obj in self.store.objects(rt.key, namespace):
+                if watcher.matches(obj):
+                    initial.append(_event_line("ADDED", orjson.dumps(self.api._present(rt, obj))))
+            if send_initial:
+                marker = {
+                    "kind": rt.kind,
+                    "apiVersion": rt.api_version,
+                    "metadata": {
+                        "resourceVersion": str(self.store.rv),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                }
+                initial.append(_event_line("BOOKMARK", orjson.dumps(marker)))
+        elif start_rv < self.store.oldest_rv():
+            expired = True
+        else:
+            for past in self.store.events_since(rt.key, start_rv):
+                translated = translate_event(watcher, past)
+                if translated is not None:
+                    initial.append(_event_line(translated.type, self._event_bytes(rt, translated)))
+        if expired:
+            status = apierrors.expired(
+                f"too old resource version: {start_rv} ({self.store.oldest_rv() + 1})"
+            ).status()
+            await send(
+                {"type": "http.response.body", "body": _event_line("ERROR", orjson.dumps(status))}
+            )
+            return
+        self.store.add_watcher(watcher)
+        disconnected = asyncio.Event()
+
+        async def wait_disconnect() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    disconnected.set()
+                    watcher.queue.put_nowait(None)
+                    return
+
+        listener = asyncio.create_task(wait_disconnect())
+        deadline = time.monotonic() + timeout
+        try:
+            if initial:
+                await send(
+                    {"type": "http.response.body", "body": b"".join(initial), "more_body": True}
+                )
+            next_bookmark = time.monotonic() + self.bookmark_interval
+            while not disconnected.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                wait = (
+                    min(remaining, max(0.0, next_bookmark - time.monotonic()))
+                    if bookmarks
+                    else remaining
+                )
+                try:
+                    event: Event | None = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                except TimeoutError:
+                    if bookmarks and time.monotonic() >= next_bookmark:
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "body": self._bookmark(rt),
+                                "more_body": True,
+                            }
+                        )
+                        next_bookmark = time.monotonic() + self.bookmark_interval
+                    continue
+                if event is None:
+                    break
+                if start_rv is not None and event.rv <= start_rv:
+                    continue
+                chunk = [_event_line(event.type, self._event_bytes(rt, event))]
+                while not watcher.queue.empty():
+                    more = watcher.queue.get_nowait()
+                    if more is None:
+                        disconnected.set()
+                        break
+                    chunk.append(_event_line(more.type, self._event_bytes(rt, more)))
+                await send(
+                    {"type": "http.response.body", "body": b"".join(chunk), "more_body": True}
+                )
+            if not disconnected.is_set() and bookmarks:
+                await send(
+                    {"type": "http.response.body", "body": self._bookmark(rt), "more_body": True}
+                )
+            if not disconnected.is_set():
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            self.store.remove_watcher(watcher)
+            listener.cancel()
+
+    def _bookmark(self, rt: ResourceType) -> bytes:
+        obj = {
+            "kind": rt.kind,
+            "apiVersion": rt.api_version,
+            "metadata": {"resourceVersion": str(self.store.rv)},
+        }
+        return _event_line("BOOKMARK", orjson.dumps(obj))
+
+    def _event_bytes(self, rt: ResourceType, event: Event) -> bytes:
+        if event.obj.get("apiVersion") != rt.api_version:
+            return orjson.dumps(self.api._present(rt, event.obj))
+        return event.encoded()
+
+
+def _event_line(kind: str, obj: bytes) -> bytes:
+    return b'{"type":"' + kind.encode() + b'","object":' + obj + b"}\n"
+
+
+def _manager_from_agent(agent: str) -> str:
+    """Default field manager: the User-Agent up to the first ``/`` (as the real server does)."""
+    return agent.split("/", 1)[0] if agent else "unknown"
+
+
+def _delete_options(raw: bytes, params: dict[str, str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if raw.strip():
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise apierrors.bad_request(f"error decoding DeleteOptions: {exc}") from exc
+        if isinstance(body, dict):
+            options.update(body)
+    if "propagationPolicy" in params:
+        options["propagationPolicy"] = params["propagationPolicy"]
+    if "orphanDependents" in params:
+        options["orphanDependents"] = parse_bool(params["orphanDependents"])
+    if "gracePeriodSeconds" in params:
+        options["gracePeriodSeconds"] = params["gracePeriodSeconds"]
+    return options

@@ -1,0 +1,89 @@
+"""Pytest fixtures for code that needs a Kubernetes API: ``pytest_plugins = [__name__]``.
+
+``local_cluster`` starts one in-process cluster per test session; ``namespace`` gives each test a
+fresh namespace in it so tests do not see each other's objects; ``kubectl`` runs the pinned
+kubectl against it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tether.tools import find_tool
+
+if TYPE_CHECKING:
+    from tether.localcluster.cluster import LocalCluster
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local cluster on a free loopback port for the whole test session."""
+    from tether.localcluster.cluster import LocalCluster
+
+    workdir = tmp_path_factory.mktemp("local-cluster")
+    cluster = LocalCluster(port=0, kubeconfig=workdir / "kubeconfig")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def kubeconfig(local_cluster: LocalCluster) -> Path:
+    assert local_cluster.kubeconfig is not None
+    return Path(local_cluster.kubeconfig)
+
+
+@pytest.fixture
+def namespace(local_cluster: LocalCluster) -> str:
+    """A namespace created for this test only."""
+    import lightkube
+    from lightkube.models.meta_v1 import ObjectMeta
+    from lightkube.resources.core_v1 import Namespace
+
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    client = lightkube.Client(lightkube.KubeConfig.from_file(str(local_cluster.kubeconfig)))
+    client.create(Namespace(metadata=ObjectMeta(name=name)))
+    client.close()
+    return name
+
+
+@pytest.fixture
+def kubectl(local_cluster: LocalCluster, tmp_path: Path) -> Kubectl:
+    """Run the pinned kubectl against the local cluster; returns the completed process."""
+    binary = find_tool("kubectl")
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(local_cluster.kubeconfig),
+        "KUBECACHEDIR": str(tmp_path / "kube-cache"),
+        "HOME": str(tmp_path),
+    }
+
+    def run(
+        *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [binary, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+            )
+        return proc
+
+    return run
