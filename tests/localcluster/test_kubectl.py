@@ -214,3 +214,27 @@ def test_read_only_user_can_read_but_every_write_is_refused(
     refused = kubectl(*viewer, "delete", "namespace", namespace, check=False)
     assert 'User "viewer" cannot delete resource "namespaces"' in refused.stderr
     assert kubectl("get", "configmap", "nope", "-n", namespace, check=False).returncode == 1
+
+
+def test_imperative_create_commands_sent_as_protobuf(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("create", "configmap", "proto", "-n", namespace, "--from-literal=a=b")
+    kubectl("create", "deployment", "web", "-n", namespace, "--image=nginx:1.27", "--replicas=2")
+    kubectl("create", "secret", "generic", "s", "-n", namespace, "--from-literal=token=hunter2")
+    kubectl("scale", "deployment", "web", "-n", namespace, "--replicas=3")
+    cm = yaml.safe_load(kubectl("get", "cm", "proto", "-n", namespace, "-o", "yaml").stdout)
+    assert cm["data"] == {"a": "b"}
+    deploy = yaml.safe_load(kubectl("get", "deploy", "web", "-n", namespace, "-o", "yaml").stdout)
+    assert deploy["spec"]["replicas"] == 3
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    secret = yaml.safe_load(kubectl("get", "secret", "s", "-n", namespace, "-o", "yaml").stdout)
+    assert secret["type"] == "Opaque"
+    assert secret["data"] == {"token": "aHVudGVyMg=="}
+    created = kubectl("create", "namespace", f"{namespace}-x").stdout
+    assert f"namespace/{namespace}-x created" in created
+    kubectl("delete", "namespace", f"{namespace}-x", "--wait")
+
+
+def test_api_resources_lists_builtins_and_short_names(kubectl: Kubectl) -> None:
+    out = kubectl("api-resources").stdout
+    for line in ("deployments", "deploy", "apps/v1", "customresourcedefinitions"):
+        assert line in out

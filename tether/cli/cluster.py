@@ -9,6 +9,15 @@ import click
 import uvloop
 
 from tether.localcluster.cluster import ClusterStartError, LocalCluster
+from tether.tools import ToolError, find_tool
+
+
+def _kubectl_hint() -> str:
+    """The pinned kubectl when it is installed (``make`` puts it in .tools/bin), else plain kubectl."""
+    try:
+        return find_tool("kubectl")
+    except ToolError:
+        return "kubectl"
 
 
 def _run_cluster(cluster: LocalCluster, ready_file: Path | None, banner: bool) -> None:
@@ -25,7 +34,7 @@ def _run_cluster(cluster: LocalCluster, ready_file: Path | None, banner: bool) -
             click.echo(f"Kubeconfig written to {cluster.kubeconfig}")
             click.echo("Point kubectl at it:")
             click.echo(f"  export KUBECONFIG={cluster.kubeconfig}")
-            click.echo("  kubectl get namespaces")
+            click.echo(f"  {_kubectl_hint()} get namespaces")
             click.echo("Read-only user: --context tether-local-viewer. Stop with Ctrl-C.")
         if ready_file is not None:
             ready_file.write_text(cluster.url)
