@@ -1446,11 +1446,13 @@ def _validate_service(obj: dict[str, Any]) -> list[FieldError]:
         target = port.get("targetPort")
         if isinstance(target, str):
             errors.extend(
-                invalid(f"{path}.targetPort", target, msg) for msg in is_valid_port_name(target)
+                invalid(f"{path}.targetPort", go_int_or_string(target), msg)
+                for msg in is_valid_port_name(target)
             )
         elif target is not None:
             errors.extend(
-                invalid(f"{path}.targetPort", target, msg) for msg in is_valid_port_num(target)
+                invalid(f"{path}.targetPort", go_int_or_string(target), msg)
+                for msg in is_valid_port_num(target)
             )
         node_port = port.get("nodePort")
         if node_port:
