@@ -552,3 +552,10 @@ def test_rbac_binding_api_groups_are_defaulted() -> None:
     assert result["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io"
     assert result["subjects"][0]["apiGroup"] == "rbac.authorization.k8s.io"
     assert "apiGroup" not in result["subjects"][1]
+
+
+def test_namespace_update_does_not_restore_a_finalized_spec_finalizer() -> None:
+    old = defaulted("", "Namespace", {"metadata": {"name": "team-a"}})
+    finalized = copy.deepcopy(old)
+    finalized["spec"] = {}
+    assert defaulted("", "Namespace", finalized, old=old)["spec"] == {}

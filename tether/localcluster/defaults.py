@@ -698,18 +698,14 @@ def _default_namespace(obj: dict[str, Any], old: dict[str, Any] | None) -> None:
     if metadata.get("name"):
         _child(metadata, "labels")["kubernetes.io/metadata.name"] = metadata["name"]
     spec = _child(obj, "spec")
+    # Create ensures the `kubernetes` finalizer. On update the registry keeps the stored
+    # spec.finalizers unless the write goes through /finalize; only the caller knows the
+    # subresource, so that rule lives in the server, not here.
     if old is None:
         finalizers: list[Any] = _dicts_or_values(spec.get("finalizers"))
         if "kubernetes" not in finalizers:
             finalizers = [*finalizers, "kubernetes"]
         spec["finalizers"] = finalizers
-    else:
-        # spec.finalizers only changes through the /finalize subresource.
-        old_finalizers = ((old.get("spec") or {}).get("finalizers")) or []
-        if old_finalizers:
-            spec["finalizers"] = list(old_finalizers)
-        else:
-            spec.pop("finalizers", None)
     _default(_child(obj, "status"), "phase", "Active")
 
 
