@@ -9,6 +9,7 @@ import click
 import uvloop
 
 from tether.localcluster.cluster import ClusterStartError, LocalCluster
+from tether.localcluster.workloads import WorkloadOptions
 from tether.tools import ToolError, find_tool
 
 
@@ -86,6 +87,23 @@ def cluster_group() -> None:
     show_default=True,
     help="Events kept for resuming watches.",
 )
+@click.option(
+    "--pod-ready-delay",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Seconds until a healthy pod is Ready.",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiplier for controller deadlines (progressDeadlineSeconds).",
+)
+@click.option(
+    "--no-workloads", is_flag=True, help="Serve the API only: no simulated controllers or kubelet."
+)
 @click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)
 def cluster_up(
     port: int,
@@ -93,6 +111,9 @@ def cluster_up(
     kubeconfig: Path | None,
     crd_establish_delay: float,
     watch_history: int,
+    pod_ready_delay: float,
+    time_scale: float,
+    no_workloads: bool,
     ready_file: Path | None,
 ) -> None:
     """Serve the Kubernetes API on loopback over HTTPS until stopped."""
@@ -104,6 +125,11 @@ def cluster_up(
         state_dir=state_dir,
         history_size=watch_history,
         crd_establish_delay=crd_establish_delay,
+        workloads=None
+        if no_workloads
+        else WorkloadOptions(
+            pod_ready_delay=pod_ready_delay, job_run_time=pod_ready_delay, time_scale=time_scale
+        ),
     )
     _run_cluster(cluster, ready_file, banner=True)
 

@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 
 from tether.errors import TetherError
 from tether.localcluster.server import LocalClusterApp, User
+from tether.localcluster.workloads import WorkloadOptions
 
 ADMIN_USER = "admin"
 VIEWER_USER = "viewer"
@@ -186,6 +187,8 @@ class LocalCluster:
     state_dir: Path | None = None
     history_size: int = 10_000
     crd_establish_delay: float = 0.0
+    #: simulated controllers and kubelet; None serves a bare API server (objects never run)
+    workloads: WorkloadOptions | None = field(default_factory=WorkloadOptions)
     host: str = "127.0.0.1"
     app: LocalClusterApp | None = field(default=None, init=False)
     creds: Credentials = field(init=False)
@@ -246,6 +249,7 @@ class LocalCluster:
             history_size=self.history_size,
             crd_establish_delay=self.crd_establish_delay,
             state_file=(Path(self.state_dir) / "state.db") if self.state_dir is not None else None,
+            workloads=self.workloads,
         )
         config = uvicorn.Config(
             self.app,

@@ -104,6 +104,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         name_rule="label",
     ),
     _t("", "ConfigMap", "configmaps", short_names=("cm",), generation="none"),
+    _t("", "Node", "nodes", False, short_names=("no",), has_status=True, generation="none"),
     _t("", "Secret", "secrets", generation="none"),
     _t(
         "",

@@ -30,10 +30,12 @@ from tether.localcluster.api import (
 )
 from tether.localcluster.apierrors import ApiError
 from tether.localcluster.controllers import ControlPlane
+from tether.localcluster.faults import FaultConfig
 from tether.localcluster.kinds import ResourceType, TypeRegistry
 from tether.localcluster.persistence import SqliteBackend
 from tether.localcluster.selectors import parse_field_selector, parse_label_selector
 from tether.localcluster.store import Event, Store, Watcher, translate_event
+from tether.localcluster.workloads import WorkloadOptions, WorkloadSimulator
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +72,19 @@ class LocalClusterApp:
         crd_establish_delay: float = 0.0,
         bookmark_interval: float = 60.0,
         state_file: Path | None = None,
+        workloads: WorkloadOptions | None = None,
+        faults: FaultConfig | None = None,
     ) -> None:
+        self.faults = faults or FaultConfig()
         self.tokens = tokens
         self.backend = SqliteBackend(state_file) if state_file is not None else None
         self.store = Store(history_size=history_size, backend=self.backend)
         self.registry = TypeRegistry()
         self.api = ClusterApi(self.store, self.registry)
         self.control = ControlPlane(self.api, crd_establish_delay=crd_establish_delay)
+        self.workloads = WorkloadSimulator(self.api, workloads) if workloads is not None else None
+        if self.workloads is not None:
+            self.control.extra_handlers.append(self.workloads.on_event)
         self.bookmark_interval = bookmark_interval
         self._tasks: list[asyncio.Task[None]] = []
         self.request_counts: dict[tuple[str, str], int] = {}
@@ -99,6 +107,8 @@ class LocalClusterApp:
         """Start the control loops (called once the event loop runs)."""
         if not self._tasks:
             self._tasks.append(asyncio.create_task(self.control.run()))
+            if self.workloads is not None:
+                self._tasks.append(asyncio.create_task(self.workloads.run()))
 
     async def stop(self) -> None:
         self.store.close_watchers()
@@ -213,6 +223,12 @@ class LocalClusterApp:
                 "only the following media types are accepted: application/json, application/yaml",
             )
         segments = [unquote(s) for s in path.strip("/").split("/") if s]
+        if path == "/metrics":
+            await self._metrics(send)
+            return
+        if path == "/tether/v1/faults":
+            await self._fault_settings(send, method, user, receive)
+            return
         if not segments or segments[0] not in ("api", "apis", "version", "openapi"):
             raise apierrors.route_not_found()
         if segments[0] == "version":
@@ -224,7 +240,10 @@ class LocalClusterApp:
         route = self._route(segments, method, params, accept)
         if route is None:
             return await self._discovery(send, segments, accept)
-        self._count(method, route, params)
+        verb = self._count(method, route, params)
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        self.faults.maybe_fail(verb, route.rt.group_resource)
         if method in WRITE_METHODS and user.read_only:
             verb = WRITE_METHODS[method]
             if method == "DELETE" and route.name is None:
@@ -240,12 +259,68 @@ class LocalClusterApp:
             result = self._write(method, route, params, headers, raw)
         await self._send_json(send, result.code, result.body, warnings=result.warnings)
 
-    def _count(self, method: str, route: Route, params: dict[str, str]) -> None:
-        verb = method.lower()
+    def _count(self, method: str, route: Route, params: dict[str, str]) -> str:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+            method, "get"
+        )
         if method == "GET":
             verb = "watch" if parse_bool(params.get("watch")) else ("get" if route.name else "list")
+        elif method == "DELETE" and route.name is None:
+            verb = "deletecollection"
         key = (verb, route.rt.group_resource)
         self.request_counts[key] = self.request_counts.get(key, 0) + 1
+        return verb
+
+    async def _metrics(self, send: Send) -> None:
+        """Prometheus text: requests per verb and resource, objects stored, watchers open."""
+        lines = [
+            "# HELP apiserver_request_total Requests served, by verb and resource.",
+            "# TYPE apiserver_request_total counter",
+        ]
+        for (verb, resource), count in sorted(self.request_counts.items()):
+            lines.append(f'apiserver_request_total{{verb="{verb}",resource="{resource}"}} {count}')
+        lines += [
+            "# HELP apiserver_storage_objects Objects stored, by resource.",
+            "# TYPE apiserver_storage_objects gauge",
+        ]
+        for (group, plural), coll in sorted(self.store.collections.items()):
+            resource = f"{plural}.{group}" if group else plural
+            lines.append(f'apiserver_storage_objects{{resource="{resource}"}} {len(coll)}')
+        lines += [
+            "# HELP apiserver_registered_watchers Watches currently open.",
+            "# TYPE apiserver_registered_watchers gauge",
+            f"apiserver_registered_watchers {len(self.store.watchers)}",
+            "# HELP etcd_current_revision The global resourceVersion.",
+            "# TYPE etcd_current_revision gauge",
+            f"etcd_current_revision {self.store.rv}",
+        ]
+        body = ("\n".join(lines) + "\n").encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/plain; version=0.0.4"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _fault_settings(self, send: Send, method: str, user: User, receive: Receive) -> None:
+        if method == "GET":
+            await self._send_json(send, 200, self.faults.to_json())
+            return
+        if method != "PUT":
+            raise apierrors.method_not_allowed()
+        if user.read_only:
+            raise apierrors.forbidden(f'User "{user.name}" cannot change fault injection')
+        raw = await self._read_body(receive)
+        body = decode_body(raw, "application/json")
+        if not isinstance(body, dict):
+            raise apierrors.bad_request("fault settings must be a JSON object")
+        self.faults = FaultConfig.from_json(body)
+        await self._send_json(send, 200, self.faults.to_json())
 
     def _forbidden(self, user: User, verb: str, route: Route) -> ApiError:
         rt = route.rt
@@ -550,7 +625,7 @@ class LocalClusterApp:
                     },
                 }
                 initial.append(_event_line("BOOKMARK", orjson.dumps(marker)))
-        elif start_rv < self.store.oldest_rv():
+        elif start_rv < self.store.oldest_rv() or self.faults.take_forced_410():
             expired = True
         else:
             for past in self.store.events_since(rt.key, start_rv):
@@ -578,6 +653,10 @@ class LocalClusterApp:
 
         listener = asyncio.create_task(wait_disconnect())
         deadline = time.monotonic() + timeout
+        cut = self.faults.watch_cut_seconds
+        cut_at = time.monotonic() + cut if cut > 0 else None
+        if cut_at is not None:
+            deadline = min(deadline, cut_at)
         try:
             if initial:
                 await send(
@@ -620,7 +699,8 @@ class LocalClusterApp:
                 await send(
                     {"type": "http.response.body", "body": b"".join(chunk), "more_body": True}
                 )
-            if not disconnected.is_set() and bookmarks:
+            was_cut = cut_at is not None and time.monotonic() >= cut_at
+            if not disconnected.is_set() and bookmarks and not was_cut:
                 await send(
                     {"type": "http.response.body", "body": self._bookmark(rt), "more_body": True}
                 )
