@@ -351,7 +351,7 @@ class ClusterApi:
         if rt.generation != "none":
             if old is None:
                 meta["generation"] = 1
-            elif _spec_view(rt, old) != _spec_view(rt, new):
+            elif sub != "status" and _spec_view(rt, old) != _spec_view(rt, new):
                 meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
 
         if old is not None and old["metadata"].get("deletionTimestamp"):
