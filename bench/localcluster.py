@@ -233,10 +233,50 @@ def kubectl_apply_rate(kubeconfig: Path, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+async def deployments_available(server: str, token: str, ctx: ssl.SSLContext, count: int) -> float:
+    """Seconds from creating ``count`` Deployments until every one reports Available."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server, verify=ctx, headers=headers, timeout=60) as http:
+        started = time.perf_counter()
+        for i in range(count):
+            body = deployment("default", f"avail-{i}", i)
+            r = await http.post(
+                "/apis/apps/v1/namespaces/default/deployments", content=orjson.dumps(body)
+            )
+            if r.status_code != 201:
+                raise RuntimeError(f"create failed: {r.status_code} {r.text}")
+        while True:
+            items = (await http.get("/apis/apps/v1/namespaces/default/deployments")).json()["items"]
+            available = sum(
+                1
+                for d in items
+                if any(
+                    c["type"] == "Available" and c["status"] == "True"
+                    for c in (d.get("status") or {}).get("conditions", [])
+                )
+                and (d.get("status") or {}).get("availableReplicas") == d["spec"]["replicas"]
+            )
+            if available == count:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)
+
+
+async def write_rate(extra_args: list[str], count: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = ClusterProcess.start(Path(tmp), [*extra_args, "--no-workloads"])
+        try:
+            server, token, ctx = _client_settings(proc.kubeconfig)
+            started = time.perf_counter()
+            await create_many(server, token, ctx, "default", count)
+            return count / (time.perf_counter() - started)
+        finally:
+            proc.stop()
+
+
 async def main(quick: bool) -> None:
     scale = 0.2 if quick else 1.0
     with tempfile.TemporaryDirectory() as tmp:
-        proc = ClusterProcess.start(Path(tmp))
+        proc = ClusterProcess.start(Path(tmp), ["--no-workloads"])
         try:
             server, token, ctx = _client_settings(proc.kubeconfig)
             pid = proc.process.pid
@@ -279,6 +319,23 @@ async def main(quick: bool) -> None:
                 f"{f'watch fan-out: {events} writes to {watchers} watchers':58} {elapsed * 1000:8.0f} ms"
             )
             print(f"{'watch fan-out: events delivered':58} {received / elapsed:8.0f} /s")
+        finally:
+            proc.stop()
+    n_writes = int(2000 * scale)
+    with tempfile.TemporaryDirectory() as state:
+        on = await write_rate(["--state", state], n_writes)
+    off = await write_rate([], n_writes)
+    print(f"{'creates/s, 8 clients, --state on (SQLite WAL)':58} {on:8.0f} /s")
+    print(f"{'creates/s, 8 clients, --state off (memory)':58} {off:8.0f} /s")
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = ClusterProcess.start(Path(tmp), ["--pod-ready-delay", "0"])
+        try:
+            server, token, ctx = _client_settings(proc.kubeconfig)
+            n_deploy = 100
+            seconds = await deployments_available(server, token, ctx, n_deploy)
+            print(
+                f"{f'{n_deploy} Deployments (2 replicas) to Available, delay 0':58} {seconds * 1000:8.0f} ms"
+            )
         finally:
             proc.stop()
 
