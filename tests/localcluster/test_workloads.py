@@ -333,3 +333,62 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(
             == []
         )
     )
+
+
+def _pods(kubectl: Kubectl, namespace: str, selector: str) -> list[dict[str, Any]]:
+    out = kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout
+    return json.loads(out)["items"]  # type: ignore[no-any-return]
+
+
+def test_image_pull_failure_leaves_pods_pending_with_image_pull_backoff(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    apply(kubectl, namespace, deployment("pull", "registry.example/app:9-pullbackoff", replicas=1))
+    pod = wait_for(
+        lambda: next(
+            (
+                p
+                for p in _pods(kubectl, namespace, "app=pull")
+                if p["status"].get("containerStatuses")
+            ),
+            None,
+        )
+    )
+    assert pod["status"]["phase"] == "Pending"
+    waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "ImagePullBackOff"
+    assert kstatus.compute(pod) == (kstatus.IN_PROGRESS, "PodNotRunning")
+    deploy = get(kubectl, "deploy", "pull", namespace)
+    assert kstatus.compute(deploy)[0] == kstatus.IN_PROGRESS
+
+
+def test_pod_whose_node_selector_matches_no_node_is_unschedulable(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    apply(
+        kubectl,
+        namespace,
+        """
+apiVersion: v1
+kind: Pod
+metadata: {name: picky, labels: {app: picky}}
+spec:
+  nodeSelector: {disktype: ssd}
+  containers: [{name: app, image: "nginx:1.27"}]
+""",
+    )
+    pod = wait_for(
+        lambda: next(
+            (
+                p
+                for p in _pods(kubectl, namespace, "app=picky")
+                if any(c["type"] == "PodScheduled" for c in p["status"].get("conditions", []))
+            ),
+            None,
+        )
+    )
+    scheduled = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert (scheduled["status"], scheduled["reason"]) == ("False", "Unschedulable")
+    assert pod["status"]["phase"] == "Pending"
+    assert "nodeName" not in pod["spec"]
+    assert kstatus.compute(pod)[0] == kstatus.IN_PROGRESS

@@ -403,6 +403,22 @@ class WorkloadSimulator:
         now = now_rfc3339()
         ns, name = meta.get("namespace") or "", meta["name"]
         if not spec.get("nodeName"):
+            node_labels = self._node_labels()
+            selector = spec.get("nodeSelector") or {}
+            if any(node_labels.get(k) != v for k, v in selector.items()):
+                # no node matches: the scheduler reports why and the pod stays Pending
+                status["phase"] = "Pending"
+                status["conditions"] = _condition(
+                    status.get("conditions") or [],
+                    "PodScheduled",
+                    "False",
+                    "Unschedulable",
+                    "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
+                    "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+                    now,
+                )
+                self._write_status(PODS, pod, status, SCHEDULER)
+                return
             # the scheduler binds through pods/binding, which may set what a pod update may not
             new = deep_copy(pod)
             new["spec"]["nodeName"] = NODE_NAME
@@ -430,6 +446,10 @@ class WorkloadSimulator:
             )
             return
         containers = spec.get("containers") or []
+        pulling = [c for c in containers if _tag(c.get("image", "")).endswith("-pullbackoff")]
+        if pulling:
+            self._image_pull_failure(pod, status, pulling, now)
+            return
         crashing = [
             c["name"] for c in containers if _tag(c.get("image", "")).endswith("-crashloop")
         ]
@@ -536,6 +556,40 @@ class WorkloadSimulator:
         self._write_status(PODS, pod, status, KUBELET)
         if is_job:
             self.enqueue_after(self.options.job_run_time, PODS, ns, name)
+
+    def _image_pull_failure(
+        self, pod: dict[str, Any], status: dict[str, Any], failing: list[dict[str, Any]], now: str
+    ) -> None:
+        """The kubelet cannot pull an image: the pod stays Pending with ImagePullBackOff."""
+        names = [c["name"] for c in failing]
+        status["phase"] = "Pending"
+        status["containerStatuses"] = [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": f'Back-off pulling image "{c.get("image", "")}"',
+                    }
+                },
+            }
+            for c in failing
+        ]
+        message = f"containers with unready status: [{' '.join(names)}]"
+        conds = status.get("conditions") or []
+        conds = _condition(conds, "Ready", "False", "ContainersNotReady", message, now)
+        conds = _condition(conds, "ContainersReady", "False", "ContainersNotReady", message, now)
+        status["conditions"] = conds
+        self._write_status(PODS, pod, status, KUBELET)
+
+    def _node_labels(self) -> dict[str, str]:
+        node = self.store.get(NODES, "", NODE_NAME)
+        return dict((node or {}).get("metadata", {}).get("labels") or {})
 
     def _finish_pod(
         self, pod: dict[str, Any], status: dict[str, Any], failed: bool, now: str
