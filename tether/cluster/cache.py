@@ -1,0 +1,500 @@
+"""The live cache: list+watch of the resource types Tether manages, kept as plain dicts.
+
+Reads never touch the API server: a reconcile of an unchanged application looks objects up here.
+Each tracked type has one task that lists it, then watches from the list's resourceVersion. When
+the server ends a watch (timeout, dropped connection) the task resumes from the last
+resourceVersion it saw, so nothing is listed again; only a 410 Expired (the server's history no
+longer reaches back that far) forces a full relist, and the relist is diffed against the cache so
+subscribers still hear about every object that appeared, changed or vanished meanwhile.
+
+Objects are indexed by (group, kind, namespace, name), by uid, by owning application, and by
+owner uid (``ownerReferences``), so a Deployment's ReplicaSets and Pods are found for the
+resource tree and health without a request. Changes are announced to subscribers as
+``(app, event_type, key)``, where ``app`` is the object's tracked application or, for children
+that carry no tracking (a ReplicaSet, a Pod), the application of their root owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from tether.cluster.client import ClusterClient, WatchEvent
+from tether.cluster.discovery import ResourceInfo
+from tether.cluster.errors import CacheSyncError, ClusterError, Expired
+from tether.cluster.tracking import Tracking
+
+log = logging.getLogger(__name__)
+
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+
+_CRD_GROUP_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+# Owner chains deeper than this are a loop or a pathology; stop walking.
+_MAX_OWNER_DEPTH = 16
+
+
+class ObjectKey(NamedTuple):
+    """Identity of a live object: API group (``""`` for core), kind, namespace, name."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> ObjectKey:
+        """The key of an object (manifest or live) from its apiVersion, kind and metadata."""
+        meta = obj.get("metadata") or {}
+        return cls(
+            str(obj.get("apiVersion", "")).rpartition("/")[0],
+            str(obj.get("kind", "")),
+            str(meta.get("namespace") or ""),
+            str(meta.get("name", "")),
+        )
+
+
+#: ``callback(app_name, event_type, key)``, called on the cache's event loop; keep it quick
+ChangeCallback = Callable[[str, str, ObjectKey], None]
+
+
+@dataclass
+class WatchStats:
+    """What one tracked type cost: lists, watch requests, relists after 410, events seen."""
+
+    lists: int = 0
+    watches: int = 0
+    relists: int = 0
+    resumes: int = 0
+    bookmarks: int = 0
+    events: int = 0
+    errors: int = 0
+
+
+@dataclass(eq=False)
+class _TypeState:
+    info: ResourceInfo
+    resource_version: str | None = None
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    error: ClusterError | None = None
+    task: asyncio.Task[None] | None = None
+    stats: WatchStats = field(default_factory=WatchStats)
+
+
+class LiveCache:
+    """List+watch cache of chosen resource types; see the module docstring.
+
+    Objects handed out are the cached dicts themselves, for speed: callers must not mutate them
+    (copy first).
+    """
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        *,
+        tracking: Tracking | None = None,
+        namespace: str | None = None,
+        keep_managed_fields: bool = True,
+        watch_timeout: int = 300,
+        max_backoff: float = 30.0,
+    ) -> None:
+        """``namespace`` limits namespaced types to one namespace (cluster-scoped types are
+        always cluster-wide). ``keep_managed_fields=False`` drops ``metadata.managedFields``
+        from cached copies to save memory, at the price of ``managedFieldsManagers`` ignore
+        rules. ``watch_timeout`` is the server-side lifetime of one watch request.
+        """
+        self.client = client
+        self.tracking = tracking or Tracking()
+        self.namespace = namespace
+        self.keep_managed_fields = keep_managed_fields
+        self.watch_timeout = watch_timeout
+        self.max_backoff = max_backoff
+        self._types: dict[tuple[str, str], _TypeState] = {}
+        self._objects: dict[ObjectKey, dict[str, Any]] = {}
+        self._by_type: dict[tuple[str, str], set[ObjectKey]] = {}
+        self._by_uid: dict[str, ObjectKey] = {}
+        self._dependents: dict[str, set[str]] = {}
+        self._by_app: dict[str, set[ObjectKey]] = {}
+        self._app_memo: dict[str, str] = {}
+        self._subscribers: list[ChangeCallback] = []
+        self._paused = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def track(self, infos: Iterable[ResourceInfo], *, wait: bool = True) -> None:
+        """Start list+watch of each type not tracked yet; with ``wait``, return once listed.
+
+        Tracking is by (group, kind): a second version of a tracked kind is ignored.
+        """
+        new: list[_TypeState] = []
+        for info in infos:
+            if info.group_kind in self._types:
+                continue
+            if not info.supports("list") or not info.supports("watch"):
+                raise CacheSyncError(
+                    f"{info.plural}.{info.group or 'core'} cannot be watched (verbs: "
+                    f"{', '.join(info.verbs) or 'none'})"
+                )
+            state = _TypeState(info)
+            self._types[info.group_kind] = state
+            self._by_type.setdefault(info.group_kind, set())
+            new.append(state)
+            if not self._paused:
+                self._start(state)
+        if wait and new:
+            await self._wait_states(new, None)
+
+    async def untrack(self, infos: Iterable[ResourceInfo]) -> None:
+        """Stop watching these types and forget their objects (no events are sent)."""
+        for info in infos:
+            state = self._types.pop(info.group_kind, None)
+            if state is None:
+                continue
+            await self._stop(state)
+            for key in list(self._by_type.pop(info.group_kind, ())):
+                self._remove(key)
+
+    async def wait_synced(self, timeout: float | None = None) -> None:
+        """Wait until every tracked type has been listed once.
+
+        Raises :class:`CacheSyncError` naming each type whose first list failed (the cache
+        keeps retrying those in the background) and ``TimeoutError`` after ``timeout``.
+        """
+        await self._wait_states(list(self._types.values()), timeout)
+
+    async def _wait_states(self, states: list[_TypeState], timeout: float | None) -> None:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(s.settled.wait() for s in states))
+        failed = [s for s in states if not s.synced.is_set() and s.error is not None]
+        if failed:
+            raise CacheSyncError(
+                "cannot list "
+                + "; ".join(f"{s.info.plural}.{s.info.group or 'core'}: {s.error}" for s in failed)
+            )
+
+    @property
+    def synced(self) -> bool:
+        """True when every tracked type has been listed at least once."""
+        return all(s.synced.is_set() for s in self._types.values())
+
+    async def pause(self) -> None:
+        """Stop all watches but keep the objects and where each watch was.
+
+        For a replica that lost leadership, or a test of the 410 path; :meth:`resume`
+        continues each watch from its last resourceVersion (or relists if it expired).
+        """
+        self._paused = True
+        await asyncio.gather(*(self._stop(s) for s in self._types.values()))
+
+    def resume(self) -> None:
+        """Restart the watches stopped by :meth:`pause`."""
+        self._paused = False
+        for state in self._types.values():
+            if state.task is None:
+                self._start(state)
+
+    async def close(self) -> None:
+        """Stop every watch task and wait for them to end."""
+        await self.pause()
+
+    async def __aenter__(self) -> LiveCache:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _start(self, state: _TypeState) -> None:
+        info = state.info
+        state.task = asyncio.create_task(
+            self._run(state), name=f"tether-watch-{info.plural}.{info.group or 'core'}"
+        )
+
+    async def _stop(self, state: _TypeState) -> None:
+        task, state.task = state.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ---- subscriptions ---------------------------------------------------------------------
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback(app, event_type, key)`` for each change of an app's object.
+
+        Returns a function that unsubscribes. Objects that belong to no application (by
+        tracking or through their owners) produce no callback.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _emit(self, app: str | None, event_type: str, key: ObjectKey) -> None:
+        if app is None:
+            return
+        for callback in list(self._subscribers):
+            try:
+                callback(app, event_type, key)
+            except Exception:
+                # A broken subscriber must not stop the watch that feeds everyone else.
+                log.exception("live cache subscriber failed on %s %s", event_type, key)
+
+    # ---- reads (no API requests) -----------------------------------------------------------
+
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        """The cached object with this key, or None."""
+        return self._objects.get(key)
+
+    def get_by_uid(self, uid: str) -> dict[str, Any] | None:
+        key = self._by_uid.get(uid)
+        return self._objects.get(key) if key is not None else None
+
+    def objects(self, group: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Cached objects of one type, optionally in one namespace."""
+        keys = self._by_type.get((group, kind), set())
+        return [self._objects[k] for k in keys if namespace is None or k.namespace == namespace]
+
+    def objects_of(self, app: str) -> list[dict[str, Any]]:
+        """Objects tracked as ``app``'s (by its tracking method), not their children."""
+        return [self._objects[k] for k in self._by_app.get(app, ())]
+
+    def children(self, uid: str) -> list[dict[str, Any]]:
+        """Cached objects whose ``ownerReferences`` name ``uid``."""
+        out = []
+        for child_uid in self._dependents.get(uid, ()):
+            child = self.get_by_uid(child_uid)
+            if child is not None:
+                out.append(child)
+        return out
+
+    def tree(self, root: dict[str, Any] | str) -> list[dict[str, Any]]:
+        """Every cached descendant of ``root`` (an object or a uid), breadth first."""
+        root_uid = root if isinstance(root, str) else (root.get("metadata") or {}).get("uid", "")
+        seen = {root_uid}
+        out: list[dict[str, Any]] = []
+        queue = [root_uid]
+        while queue:
+            uid = queue.pop(0)
+            for child in self.children(uid):
+                child_uid = child["metadata"].get("uid", "")
+                if child_uid in seen:
+                    continue
+                seen.add(child_uid)
+                out.append(child)
+                queue.append(child_uid)
+        return out
+
+    def app_of(self, obj: dict[str, Any]) -> str | None:
+        """The application ``obj`` belongs to: its own tracking, else its root owner's."""
+        seen: set[str] = set()
+        current: dict[str, Any] | None = obj
+        for _ in range(_MAX_OWNER_DEPTH):
+            if current is None:
+                return None
+            app = self.tracking.owning_app(current)
+            if app is not None:
+                return app
+            meta = current.get("metadata") or {}
+            seen.add(meta.get("uid", ""))
+            refs = meta.get("ownerReferences") or []
+            # Follow the controller reference first: it is the one that created the object.
+            refs = sorted(refs, key=lambda r: not r.get("controller"))
+            current = next(
+                (
+                    owner
+                    for ref in refs
+                    if ref.get("uid") not in seen
+                    and (owner := self.get_by_uid(str(ref.get("uid")))) is not None
+                ),
+                None,
+            )
+        return None
+
+    @property
+    def tracked(self) -> list[ResourceInfo]:
+        return [s.info for s in self._types.values()]
+
+    def stats(self, info: ResourceInfo) -> WatchStats:
+        """Counters of the list+watch of one tracked type."""
+        return self._types[info.group_kind].stats
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    # ---- indexing --------------------------------------------------------------------------
+
+    def _compact(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if not self.keep_managed_fields:
+            meta = obj.get("metadata")
+            if meta is not None:
+                meta.pop("managedFields", None)
+        return obj
+
+    def _put(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+        old = self._objects.get(key)
+        if old is not None:
+            self._unindex(key, old)
+        self._objects[key] = obj
+        self._by_type.setdefault((key.group, key.kind), set()).add(key)
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid")
+        if uid:
+            self._by_uid[uid] = key
+        for ref in meta.get("ownerReferences") or ():
+            if uid and ref.get("uid"):
+                self._dependents.setdefault(ref["uid"], set()).add(uid)
+        app = self.tracking.owning_app(obj)
+        if app is not None:
+            self._by_app.setdefault(app, set()).add(key)
+
+    def _unindex(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid")
+        if uid and self._by_uid.get(uid) == key:
+            del self._by_uid[uid]
+        for ref in meta.get("ownerReferences") or ():
+            deps = self._dependents.get(ref.get("uid", ""))
+            if deps is not None:
+                deps.discard(uid)
+                if not deps:
+                    del self._dependents[ref["uid"]]
+        app = self.tracking.owning_app(obj)
+        if app is not None:
+            keys = self._by_app.get(app)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_app[app]
+
+    def _remove(self, key: ObjectKey) -> dict[str, Any] | None:
+        old = self._objects.pop(key, None)
+        if old is not None:
+            self._unindex(key, old)
+            self._by_type.get((key.group, key.kind), set()).discard(key)
+            self._app_memo.pop((old.get("metadata") or {}).get("uid", ""), None)
+        return old
+
+    def _app_for_event(self, obj: dict[str, Any]) -> str | None:
+        uid = (obj.get("metadata") or {}).get("uid", "")
+        app = self.app_of(obj)
+        if app is not None:
+            self._app_memo[uid] = app
+            return app
+        # An owner deleted just before its children (cascading deletion) can no longer be
+        # walked to; the app seen earlier for this object still owns the change.
+        return self._app_memo.get(uid)
+
+    # ---- list and watch --------------------------------------------------------------------
+
+    def _watch_namespace(self, info: ResourceInfo) -> str | None:
+        return self.namespace if info.namespaced else None
+
+    async def _run(self, state: _TypeState) -> None:
+        failures = 0
+        while True:
+            try:
+                if state.resource_version is None:
+                    await self._relist(state)
+                    state.error = None
+                    state.synced.set()
+                    state.settled.set()
+                state.stats.watches += 1
+                async for event in self.client.watch(
+                    state.info,
+                    self._watch_namespace(state.info),
+                    resource_version=state.resource_version,
+                    timeout_seconds=self.watch_timeout,
+                    bookmarks=True,
+                ):
+                    self._apply_event(state, event)
+                    failures = 0
+                # The server closed the stream (its timeout, a proxy): carry on from where we
+                # were, which costs one request and no relist.
+                state.stats.resumes += 1
+            except Expired:
+                state.stats.relists += 1
+                state.resource_version = None
+            except ClusterError as exc:
+                state.stats.errors += 1
+                state.error = exc
+                state.settled.set()
+                delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
+                failures += 1
+                log.warning(
+                    "watch of %s.%s failed (%s); retrying in %.1fs",
+                    state.info.plural,
+                    state.info.group or "core",
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _relist(self, state: _TypeState) -> None:
+        info = state.info
+        result = await self.client.list(info, self._watch_namespace(info))
+        state.stats.lists += 1
+        first = not state.synced.is_set()
+        before = set(self._by_type.get(info.group_kind, ()))
+        seen: set[ObjectKey] = set()
+        for obj in result.items:
+            obj = self._compact(obj)
+            key = ObjectKey.of(obj)
+            seen.add(key)
+            old = self._objects.get(key)
+            self._put(key, obj)
+            if first:
+                continue  # the first list is announced by wait_synced, not per object
+            if old is None:
+                self._emit(self._app_for_event(obj), ADDED, key)
+            elif _rv(old) != _rv(obj):
+                self._emit(self._app_for_event(obj), MODIFIED, key)
+        for key in before - seen:
+            gone = self._objects.get(key)
+            app = self._app_for_event(gone) if gone is not None else None
+            self._remove(key)
+            self._emit(app, DELETED, key)
+        state.resource_version = result.resource_version
+        if info.group_kind == _CRD_GROUP_KIND and not first:
+            self.client.invalidate_discovery()
+
+    def _apply_event(self, state: _TypeState, event: WatchEvent) -> None:
+        obj = event.object
+        rv = _rv(obj)
+        if event.type == "BOOKMARK":
+            state.stats.bookmarks += 1
+            if rv:
+                state.resource_version = rv
+            return
+        state.stats.events += 1
+        key = ObjectKey.of(obj)
+        if event.type == DELETED:
+            last = self._objects.get(key, obj)
+            app = self._app_for_event(last)
+            self._remove(key)
+        elif event.type in (ADDED, MODIFIED):
+            obj = self._compact(obj)
+            self._put(key, obj)
+            app = self._app_for_event(obj)
+        else:
+            log.warning("ignoring watch event of type %r for %s", event.type, key)
+            return
+        if rv:
+            state.resource_version = rv
+        if state.info.group_kind == _CRD_GROUP_KIND:
+            # A CRD added, changed or removed changes what discovery must report.
+            self.client.invalidate_discovery()
+        self._emit(app, event.type, key)
+
+
+def _rv(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")

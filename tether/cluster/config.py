@@ -1,0 +1,110 @@
+"""Where a cluster is and how to authenticate: kubeconfig or in-cluster, read by lightkube.
+
+lightkube's ``KubeConfig`` already understands tokens, token files, client certificates, CA data
+and exec credential plugins, and its client adapter turns one context into an ``httpx2`` client
+with the right TLS context and auth flow. Tether reuses both and adds its own settings (rate
+limits, retries) on top.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+from lightkube.config.client_adapter import AsyncClient as _adapter_async_client
+from lightkube.config.client_adapter import ConnectionParams
+from lightkube.config.kubeconfig import KubeConfig, SingleConfig
+from lightkube.core.exceptions import ConfigError as _LightkubeConfigError
+
+from tether.errors import TetherError
+
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+class ClusterConfigError(TetherError):
+    """The kubeconfig (or in-cluster service account) cannot be used."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Tunables of a :class:`~tether.cluster.client.ClusterClient`.
+
+    The defaults follow Argo CD's controller: 50 requests a second with bursts of 100.
+    """
+
+    qps: float = 50.0
+    burst: int = 100
+    #: retries of a throttled (429), failed (5xx) or unreachable idempotent request
+    max_retries: int = 5
+    backoff_base: float = 0.2
+    backoff_max: float = 10.0
+    #: a server's Retry-After is honoured up to this many seconds
+    max_retry_after: float = 60.0
+    #: seconds for connect/read/write of ordinary requests (watches have no read timeout)
+    timeout: float = 30.0
+    field_manager: str = "tether"
+    user_agent: str = "tether/0.1"
+    list_page_size: int = 500
+
+
+def load_kubeconfig(
+    path: str | os.PathLike[str] | None = None, context: str | None = None
+) -> SingleConfig:
+    """One context of a kubeconfig file (``$KUBECONFIG`` or ``~/.kube/config`` by default)."""
+    if path is None:
+        # Only the first file of a KUBECONFIG list is read; merging lists is out of scope.
+        env = os.environ.get("KUBECONFIG", "")
+        path = env.split(os.pathsep)[0] if env else DEFAULT_KUBECONFIG
+    file = Path(path).expanduser()
+    try:
+        config = KubeConfig.from_file(file).get(context_name=context)
+    except _LightkubeConfigError as exc:
+        raise ClusterConfigError(f"kubeconfig {file}: {exc}") from exc
+    except FileNotFoundError as exc:
+        raise ClusterConfigError(f"kubeconfig {file} does not exist") from exc
+    if config is None:
+        raise ClusterConfigError(f"kubeconfig {file} has no context {context or '(current)'}")
+    return config
+
+
+def in_cluster_config(
+    service_account_dir: str = "/var/run/secrets/kubernetes.io/serviceaccount",
+) -> SingleConfig:
+    """The pod's service account (token re-read when it rotates) and ``KUBERNETES_SERVICE_*``."""
+    try:
+        config = KubeConfig.from_service_account(service_account_dir).get()
+    except (_LightkubeConfigError, KeyError) as exc:
+        raise ClusterConfigError(f"not running in a cluster: {exc}") from exc
+    assert config is not None
+    return config
+
+
+def auto_config(context: str | None = None) -> SingleConfig:
+    """In-cluster config when running in a pod, else the kubeconfig file (as kubectl decides)."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and context is None:
+        try:
+            return in_cluster_config()
+        except ClusterConfigError:
+            pass
+    return load_kubeconfig(None, context)
+
+
+def http_client(
+    config: SingleConfig,
+    settings: ClientSettings,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> httpx2.AsyncClient:
+    """An ``httpx2.AsyncClient`` with the config's base URL, TLS context and auth flow."""
+    # lightkube types the transport as sync, but hands it to an AsyncClient unchanged.
+    params = ConnectionParams(
+        timeout=httpx2.Timeout(settings.timeout),
+        transport=transport,  # type: ignore[arg-type]
+    )
+    try:
+        client = _adapter_async_client(config, params)
+    except (_LightkubeConfigError, OSError, ValueError) as exc:
+        raise ClusterConfigError(f"cannot use cluster {config.cluster.server}: {exc}") from exc
+    client.headers["User-Agent"] = settings.user_agent
+    return client
