@@ -1,0 +1,620 @@
+"""Desired versus live: which resources of an application are in sync, and what differs.
+
+The question answered is the one a sync would answer by doing it: would a server-side apply of
+the desired object with our field manager change the live object? Server defaults, status and
+server-owned metadata therefore never count as drift.
+
+For each resource the answer is found in up to two steps:
+
+1. A local check, free of requests: every field the desired object sets already holds that value
+   in the live object (`normalize.is_contained`, with the API server's own equivalences), and no
+   field our manager applied before has been dropped from the desired object
+   (`normalize.dropped_owned_paths`). When both hold the resource is Synced. This is the path of
+   an unchanged application, microseconds per resource.
+2. Otherwise the server is asked: a server-side apply with `dryRun=All` (a `DryRunner`) returns the
+   object as it would be, which is compared with the live one after normalization. Answers are
+   cached by (desired object, live resourceVersion), so a drifted or undecidable resource costs
+   one request until either side changes. Without a dry runner the post-apply object is predicted
+   locally (`normalize.predict_apply`).
+
+Secret values are masked in every output (see `normalize.mask_secret_pair`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import enum
+import hashlib
+import importlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final, NamedTuple, Protocol
+
+from tether.engine import normalize as norm
+from tether.engine.ignore import IgnoredPlaces, IgnoreRule, ignored_places, matching_rules
+from tether.engine.normalize import Change
+from tether.errors import TetherError
+
+__all__ = [
+    "FIELD_MANAGER",
+    "AppDiff",
+    "Change",
+    "DryRunCache",
+    "DryRunError",
+    "DryRunner",
+    "LightkubeDryRunner",
+    "ResourceDiff",
+    "ResourceKey",
+    "SyncStatus",
+    "compare",
+    "diff_resource",
+    "respect_ignore_differences",
+]
+
+FIELD_MANAGER: Final = "tether"
+COMPARE_OPTIONS_ANNOTATION: Final = "argocd.argoproj.io/compare-options"
+
+
+class SyncStatus(enum.StrEnum):
+    """Sync status of one resource or of a whole application."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    MISSING = "Missing"  # desired, not live
+    EXTRANEOUS = "Extraneous"  # live and tracked by the application, not desired: to prune
+    UNKNOWN = "Unknown"  # could not be compared; `error` says why
+
+
+class ResourceKey(NamedTuple):
+    """The identity of an object: API group (not version), kind, namespace, name."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ResourceKey:
+        """The key of an object dict (namespace `""` for cluster-scoped or unset)."""
+        api_version = str(obj.get("apiVersion") or "")
+        group = api_version.rpartition("/")[0]
+        metadata = obj.get("metadata") or {}
+        return cls(
+            group,
+            str(obj.get("kind") or ""),
+            str(metadata.get("namespace") or ""),
+            str(metadata.get("name") or ""),
+        )
+
+    def __str__(self) -> str:
+        kind = f"{self.group}/{self.kind}" if self.group else self.kind
+        return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceDiff:
+    """The comparison of one resource.
+
+    `live` and `desired` are the normalized objects (desired as it would be after the apply),
+    Secret values masked; treat them as read-only, nested values may be shared with the inputs.
+    `diff` is a unified diff of their YAML (`--- live` / `+++ desired`, empty when equal) and
+    `changes` the same difference as JSON-Patch-like operations. `decided_by` says how the
+    answer was reached: `local` (no request), `dry-run` (server-side apply dry run, possibly
+    cached) or `predicted` (local approximation of the apply, no server available).
+    """
+
+    key: ResourceKey
+    status: SyncStatus
+    diff: str = ""
+    changes: tuple[Change, ...] = ()
+    live: dict[str, Any] | None = None
+    desired: dict[str, Any] | None = None
+    decided_by: str = "local"
+    error: str | None = None
+    ignore_extraneous: bool = False
+
+    @property
+    def synced(self) -> bool:
+        return self.status is SyncStatus.SYNCED
+
+
+@dataclass(frozen=True, slots=True)
+class AppDiff:
+    """Per-resource results (desired order, then extraneous objects) and the application status."""
+
+    resources: tuple[ResourceDiff, ...]
+    dry_run_requests: int = 0
+
+    @property
+    def status(self) -> SyncStatus:
+        """Synced when every resource is; Unknown when one could not be compared; else OutOfSync."""
+        statuses = {
+            r.status
+            for r in self.resources
+            if not (r.status is SyncStatus.EXTRANEOUS and r.ignore_extraneous)
+        }
+        if statuses <= {SyncStatus.SYNCED}:
+            return SyncStatus.SYNCED
+        if statuses <= {SyncStatus.SYNCED, SyncStatus.UNKNOWN}:
+            return SyncStatus.UNKNOWN
+        return SyncStatus.OUT_OF_SYNC
+
+    def get(self, key: ResourceKey) -> ResourceDiff | None:
+        """The result for one resource."""
+        for resource in self.resources:
+            if resource.key == key:
+                return resource
+        return None
+
+    @property
+    def out_of_sync(self) -> list[ResourceDiff]:
+        """Resources that are not Synced."""
+        return [r for r in self.resources if not r.synced]
+
+
+# --- server-side dry run -------------------------------------------------------------------------
+
+
+class DryRunError(TetherError):
+    """The server did not return a dry-run result.
+
+    `permanent` errors (the server rejected the object: invalid, forbidden, unknown kind) give the
+    same answer for the same input and are cached; others (timeouts, 5xx, 429) are retried.
+    """
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class DryRunner(Protocol):
+    """Something that can ask the API server what a server-side apply would produce."""
+
+    async def dry_run_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PATCH `obj` as apply with `dryRun=All`, `force=true`, our field manager; return the result.
+
+        Raises `DryRunError` when the server does not return an object.
+        """
+        ...
+
+
+class DryRunCache:
+    """Dry-run answers by (desired object, live resourceVersion), least recently used evicted.
+
+    Keep one per cluster for the life of the process: an unchanged object then costs no request.
+    """
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[bytes, str], dict[str, Any] | DryRunError] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(body: dict[str, Any], live_resource_version: str) -> tuple[bytes, str]:
+        return hashlib.blake2b(
+            norm.fingerprint(body), digest_size=20
+        ).digest(), live_resource_version
+
+    def get(self, key: tuple[bytes, str]) -> dict[str, Any] | DryRunError | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[bytes, str], value: dict[str, Any] | DryRunError) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+Resolver = Callable[[str, str], Awaitable[tuple[str, bool]]]
+
+
+class LightkubeDryRunner:
+    """`DryRunner` over a lightkube `AsyncClient`, for any kind (objects stay plain dicts).
+
+    `resolve(apiVersion, kind) -> (plural, namespaced)` maps a kind to its REST resource; pass
+    the cluster's discovery when you have it. By default built-in kinds come from lightkube's
+    models and custom kinds from the cluster's CustomResourceDefinitions (listed once per miss).
+    """
+
+    def __init__(
+        self, client: Any, *, field_manager: str = FIELD_MANAGER, resolve: Resolver | None = None
+    ) -> None:
+        self._client = client
+        self._field_manager = field_manager
+        self._resolve = resolve or self._default_resolve
+        self._resolved: dict[tuple[str, str], tuple[str, bool]] = {}
+        self.requests = 0
+
+    async def dry_run_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        from lightkube.core.exceptions import ApiError
+        from lightkube.types import PatchType
+
+        api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+        plural, namespaced = await self._resolve(api_version, kind)
+        group, _, version = api_version.rpartition("/")
+        resource = _generic_resource(group, version, kind, plural, namespaced)
+        metadata = obj.get("metadata") or {}
+        self.requests += 1
+        try:
+            result = await self._client.patch(
+                resource,
+                metadata.get("name"),
+                obj,
+                namespace=metadata.get("namespace") if namespaced else None,
+                patch_type=PatchType.APPLY,
+                field_manager=self._field_manager,
+                force=True,
+                dry_run=True,
+            )
+        except ApiError as error:
+            code = int(getattr(error.status, "code", 0) or 0)
+            permanent = 400 <= code < 500 and code not in (408, 409, 429)
+            raise DryRunError(f"{code} {error.status.message}", permanent=permanent) from error
+        except Exception as error:  # transport failures: retried at the next compare
+            raise DryRunError(f"dry run failed: {error}", permanent=False) from error
+        return dict(result.to_dict() if hasattr(result, "to_dict") else result)
+
+    async def _default_resolve(self, api_version: str, kind: str) -> tuple[str, bool]:
+        key = (api_version, kind)
+        if key not in self._resolved:
+            found = _builtin_resource(api_version, kind) or await self._crd_resource(
+                api_version, kind
+            )
+            if found is None:
+                raise DryRunError(
+                    f"the server has no resource type {kind} in {api_version}", permanent=True
+                )
+            self._resolved[key] = found
+        return self._resolved[key]
+
+    async def _crd_resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
+        from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+
+        group = api_version.rpartition("/")[0]
+        async for crd in self._client.list(CustomResourceDefinition):
+            spec = crd.spec
+            if spec.group == group and spec.names.kind == kind:
+                return spec.names.plural, spec.scope == "Namespaced"
+        return None
+
+
+def _builtin_resource(api_version: str, kind: str) -> tuple[str, bool] | None:
+    """Plural and scope of a built-in kind from lightkube's models (without touching its registry)."""
+    from lightkube.core import resource as lightkube_resource
+
+    group, _, version = api_version.rpartition("/")
+    if group and "." in group and not group.endswith(".k8s.io"):
+        return None
+    module_group = group.removesuffix(".k8s.io").replace(".", "_") if group else "core"
+    try:
+        module = importlib.import_module(f"lightkube.resources.{module_group}_{version}".lower())
+    except ImportError:
+        return None
+    model = getattr(module, kind, None)
+    info = getattr(model, "_api_info", None)
+    if info is None or info.resource.kind != kind:
+        return None
+    return info.plural, issubclass(model, lightkube_resource.NamespacedResource)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1024)
+def _generic_resource(group: str, version: str, kind: str, plural: str, namespaced: bool) -> Any:
+    """A lightkube resource class decoding to plain dicts, kept out of lightkube's global registry
+    so it cannot clash with typed or generic classes other code registers for the same kind."""
+    from lightkube.generic_resource import (
+        GenericGlobalResource,
+        GenericNamespacedResource,
+        create_api_info,
+    )
+
+    base: Any = GenericNamespacedResource if namespaced else GenericGlobalResource
+    return type(kind, (base,), {"_api_info": create_api_info(group, version, kind, plural)})
+
+
+# --- comparison ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A resource the local check could not call Synced: needs the server or a local prediction."""
+
+    index: int
+    key: ResourceKey
+    desired: dict[str, Any]
+    live: dict[str, Any]
+    places: IgnoredPlaces
+    dropped: list[norm.Path]
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def _apply_body(desired: dict[str, Any]) -> dict[str, Any]:
+    """What a sync sends: the desired object without server-owned metadata (an apply rejects
+    `managedFields`) and without `status` (ignored by the main resource endpoint)."""
+    body = {k: v for k, v in desired.items() if k != "status"}
+    metadata = desired.get("metadata")
+    if isinstance(metadata, dict) and not norm.SERVER_METADATA.isdisjoint(metadata):
+        body["metadata"] = {k: v for k, v in metadata.items() if k not in norm.SERVER_METADATA}
+    return body
+
+
+def _ignore_extraneous(live: Mapping[str, Any]) -> bool:
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    return "IgnoreExtraneous" in str(annotations.get(COMPARE_OPTIONS_ANNOTATION, ""))
+
+
+def _render(
+    key: ResourceKey,
+    status: SyncStatus,
+    live: dict[str, Any] | None,
+    desired: dict[str, Any] | None,
+    *,
+    decided_by: str,
+    error: str | None = None,
+    ignore_extraneous: bool = False,
+) -> ResourceDiff:
+    """Mask, then build the textual and structured diffs of two normalized objects."""
+    live, desired = norm.mask_secret_pair(live, desired)
+    if live == desired:
+        return ResourceDiff(
+            key, status, "", (), live, desired, decided_by, error, ignore_extraneous
+        )
+    unified = "".join(
+        difflib.unified_diff(
+            norm.to_yaml(live).splitlines(keepends=True),
+            norm.to_yaml(desired).splitlines(keepends=True),
+            fromfile="live",
+            tofile="desired",
+        )
+    )
+    changes = tuple(norm.structured_diff(live, desired))
+    return ResourceDiff(
+        key, status, unified, changes, live, desired, decided_by, error, ignore_extraneous
+    )
+
+
+def _scrub(message: str, *objects: dict[str, Any] | None) -> str:
+    """Remove Secret values a server message might quote."""
+    for obj in objects:
+        for value in norm.secret_values(obj):
+            message = message.replace(value, "++++++++")
+    return message
+
+
+def _local_check(
+    index: int,
+    key: ResourceKey,
+    desired: dict[str, Any],
+    live: dict[str, Any],
+    rules: Sequence[IgnoreRule],
+    manager: str,
+) -> ResourceDiff | _Pending:
+    """Step 1: Synced without any request, or what is needed to go on."""
+    matched = matching_rules(rules, *key) if rules else []
+    places = ignored_places(matched, live) if matched else IgnoredPlaces((), (), ())
+    want = {k: v for k, v in desired.items() if k != "status"}
+    have = live
+    if places:
+        want, have = places.strip(want), places.strip(live)
+    # The server folds a Secret's stringData into data before anything else (applies included).
+    compared = norm.merge_string_data(want) if norm.is_secret(want) else want
+    dropped = norm.dropped_owned_paths(compared, have, manager)
+    if not dropped and norm.is_contained(compared, have):
+        normalized = norm.normalize(live)
+        return _render(key, SyncStatus.SYNCED, normalized, normalized, decided_by="local")
+    return _Pending(index, key, desired, live, places, dropped)
+
+
+def _finish(
+    pending: _Pending, predicted: dict[str, Any], decided_by: str, error: str | None = None
+) -> ResourceDiff:
+    """Step 2: compare the would-be object with the live one, ignored places taken from live."""
+    live = pending.live
+    if pending.places:
+        predicted = pending.places.take_from(predicted, live)
+    live_n, predicted_n = norm.normalize(live), norm.normalize(predicted)
+    if error is not None:
+        status = SyncStatus.UNKNOWN
+    elif live_n == predicted_n:
+        status = SyncStatus.SYNCED
+    else:
+        status = SyncStatus.OUT_OF_SYNC
+    return _render(pending.key, status, live_n, predicted_n, decided_by=decided_by, error=error)
+
+
+def _predict_locally(pending: _Pending) -> dict[str, Any]:
+    desired = (
+        norm.merge_string_data(pending.desired)
+        if norm.is_secret(pending.desired)
+        else pending.desired
+    )
+    predicted = norm.predict_apply(pending.live, _apply_body(desired))
+    return (
+        norm.delete_paths(predicted, pending.dropped, prune_empty=True)
+        if pending.dropped
+        else predicted
+    )
+
+
+def diff_resource(
+    desired: dict[str, Any] | None,
+    live: dict[str, Any] | None,
+    rules: Sequence[IgnoreRule] = (),
+    *,
+    field_manager: str = FIELD_MANAGER,
+) -> ResourceDiff:
+    """Compare one resource without any request (local check, then local prediction).
+
+    Use `compare` with a `DryRunner` for the server's answer where the local check cannot decide.
+    """
+    if desired is None and live is None:
+        raise ValueError("diff_resource needs a desired or a live object")
+    key = ResourceKey.of(desired if desired is not None else live)  # type: ignore[arg-type]
+    if desired is None:
+        assert live is not None
+        return _render(
+            key,
+            SyncStatus.EXTRANEOUS,
+            norm.normalize(live),
+            None,
+            decided_by="local",
+            ignore_extraneous=_ignore_extraneous(live),
+        )
+    if live is None:
+        return _render(
+            key, SyncStatus.MISSING, None, norm.normalize(_apply_body(desired)), decided_by="local"
+        )
+    result = _local_check(0, key, desired, live, rules, field_manager)
+    if isinstance(result, ResourceDiff):
+        return result
+    return _finish(result, _predict_locally(result), "predicted")
+
+
+async def compare(
+    desired: Sequence[dict[str, Any]],
+    live: Mapping[ResourceKey, dict[str, Any]],
+    tracked_keys: Iterable[ResourceKey] = (),
+    rules: Sequence[IgnoreRule] = (),
+    dry_runner: DryRunner | None = None,
+    *,
+    cache: DryRunCache | None = None,
+    field_manager: str = FIELD_MANAGER,
+    concurrency: int = 16,
+) -> AppDiff:
+    """Compare an application's desired objects with the live ones.
+
+    `desired`: objects as rendered from Git, with the namespace filled in for namespaced kinds
+    and any annotation the sync adds (tracking id) already added, i.e. exactly what a sync
+    would apply. `live`: live objects by key (from the live cache). `tracked_keys`: the live
+    objects that belong to the application; those not desired are Extraneous. `rules`:
+    application and system-wide ignore rules together. `dry_runner`: asked where the local
+    check cannot say Synced; `cache` (kept by the caller between compares) avoids asking twice.
+    """
+    results: list[ResourceDiff | None] = []
+    pending: list[_Pending] = []
+    seen: dict[ResourceKey, int] = {}  # key -> index in results
+    positions: dict[ResourceKey, list[int]] = {}  # key -> manifest positions
+
+    for position, obj in enumerate(desired):
+        key = ResourceKey.of(obj)
+        positions.setdefault(key, []).append(position)
+        if key in seen:
+            continue
+        seen[key] = len(results)
+        if not (obj.get("apiVersion") and key.kind and key.name):
+            results.append(
+                ResourceDiff(
+                    key,
+                    SyncStatus.UNKNOWN,
+                    error=f"manifest #{position + 1} has no apiVersion, kind or metadata.name",
+                )
+            )
+            continue
+        live_obj = live.get(key)
+        if live_obj is None:
+            results.append(
+                _render(
+                    key,
+                    SyncStatus.MISSING,
+                    None,
+                    norm.normalize(_apply_body(obj)),
+                    decided_by="local",
+                )
+            )
+            continue
+        checked = _local_check(len(results), key, obj, live_obj, rules, field_manager)
+        if isinstance(checked, ResourceDiff):
+            results.append(checked)
+        else:
+            results.append(None)
+            pending.append(checked)
+
+    duplicated = {key for key, found in positions.items() if len(found) > 1}
+    for key in duplicated:
+        listed = ", ".join(f"#{p + 1}" for p in positions[key])
+        results[seen[key]] = ResourceDiff(
+            key,
+            SyncStatus.UNKNOWN,
+            error=f"{len(positions[key])} desired objects have the identity {key} (manifests {listed}); "
+            "remove or rename all but one",
+        )
+    pending = [p for p in pending if p.key not in duplicated]
+
+    requests = 0
+    if pending and dry_runner is not None:
+        semaphore = asyncio.Semaphore(max(1, concurrency))
+
+        async def resolve(item: _Pending) -> tuple[_Pending, ResourceDiff]:
+            nonlocal requests
+            item.body = _apply_body(item.desired)
+            rv = str((item.live.get("metadata") or {}).get("resourceVersion") or "")
+            cache_key = DryRunCache.key(item.body, rv)
+            answer = cache.get(cache_key) if cache is not None else None
+            if answer is None:
+                async with semaphore:
+                    requests += 1
+                    try:
+                        answer = await dry_runner.dry_run_apply(item.body)
+                    except DryRunError as error:
+                        answer = error
+                if cache is not None and (not isinstance(answer, DryRunError) or answer.permanent):
+                    cache.put(cache_key, answer)
+            if isinstance(answer, DryRunError):
+                message = _scrub(
+                    f"server-side dry run failed: {answer.message}", item.desired, item.live
+                )
+                return item, _finish(item, _predict_locally(item), "predicted", message)
+            return item, _finish(item, answer, "dry-run")
+
+        for item, result in await asyncio.gather(*(resolve(p) for p in pending)):
+            results[item.index] = result
+    else:
+        for item in pending:
+            results[item.index] = _finish(item, _predict_locally(item), "predicted")
+
+    desired_keys = set(seen)
+    for key in dict.fromkeys(tracked_keys):
+        live_obj = live.get(key)
+        if key in desired_keys or live_obj is None:
+            continue
+        results.append(
+            _render(
+                key,
+                SyncStatus.EXTRANEOUS,
+                norm.normalize(live_obj),
+                None,
+                decided_by="local",
+                ignore_extraneous=_ignore_extraneous(live_obj),
+            )
+        )
+
+    return AppDiff(tuple(r for r in results if r is not None), requests)
+
+
+def respect_ignore_differences(
+    desired: dict[str, Any], live: dict[str, Any] | None, rules: Sequence[IgnoreRule]
+) -> dict[str, Any]:
+    """For a sync with `RespectIgnoreDifferences=true`: `desired` with every ignored place holding
+    the live value (removed where live has none), so the apply leaves those places as they are.
+
+    Returns `desired` itself when nothing applies; never modifies its arguments.
+    """
+    if live is None:
+        return desired
+    matched = matching_rules(rules, *ResourceKey.of(desired))
+    if not matched:
+        return desired
+    places = ignored_places(matched, live)
+    return places.take_from(desired, live) if places else desired
