@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from tether.render.cache import RenderCache, RenderKey
+from tether.render.decryption import decrypt_secret_values, decrypt_sources
 from tether.render.directory import render_directory
 from tether.render.errors import RenderError, ToolFailedError
 from tether.render.helm import prepare_helm, render_helm
@@ -25,6 +26,7 @@ from tether.render.models import (
 )
 from tether.render.tooling import helm_version, jsonnet_version, kustomize_version
 from tether.render.tree import Workspace, is_inside
+from tether.secrets.sops import SopsKeys
 
 # the parts of an Application's spec.source a render depends on
 _OPTION_KEYS = ("directory", "kustomize", "helm", "plugin", "chart")
@@ -79,21 +81,23 @@ def render_key(
     source: dict[str, Any],
     context: RenderContext,
     limits: RenderLimits,
+    decryption: SopsKeys | None = None,
 ) -> RenderKey:
     """The cache key of a render (without the tree: the commit stands for it)."""
     relevant = {key: source[key] for key in _OPTION_KEYS if key in source}
+    parts: list[Any] = [
+        relevant,
+        context.app_name,
+        context.namespace,
+        context.kube_version,
+        context.api_versions,
+        context.project,
+    ]
+    if decryption is not None:
+        # SOPS: decrypted output differs by key set; the fingerprint names the set, not the keys
+        parts.append({"sops": decryption.fingerprint()})
     try:
-        options = orjson.dumps(
-            [
-                relevant,
-                context.app_name,
-                context.namespace,
-                context.kube_version,
-                context.api_versions,
-                context.project,
-            ],
-            option=orjson.OPT_SORT_KEYS,
-        )
+        options = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:
         raise RenderError(f"source options are not plain data: {exc}") from None
     return RenderKey(
@@ -125,6 +129,7 @@ def render(
     project: str = "default",
     limits: RenderLimits = DEFAULT_LIMITS,
     cache: RenderCache | None = None,
+    decryption: SopsKeys | None = None,
 ) -> RenderResult:
     """Render ``path`` of the repository tree at ``tree_root`` into Kubernetes objects.
 
@@ -133,6 +138,10 @@ def render(
     destination namespace; ``kube_version``/``api_versions`` describe the target cluster. With a
     ``cache`` and both ``repo_url`` and ``revision`` (a commit SHA), a repeated render is answered
     from the cache without touching the tree or starting a process.
+
+    With ``decryption`` (age identities), SOPS-encrypted files the app reads are decrypted
+    first and their MACs verified (see :mod:`tether.render.decryption`); the decrypted result is
+    cached under the key set's fingerprint.
 
     Raises :class:`RenderError` (file and line in the message where known); never returns part
     of an output.
@@ -150,11 +159,11 @@ def render(
     )
     key: RenderKey | None = None
     if cache is not None and repo_url and revision:
-        key = render_key(path, source, context, limits)
+        key = render_key(path, source, context, limits, decryption)
         hit = cache.get(key)
         if hit is not None:
             return hit
-    result = _render_uncached(Path(tree_root), context.path, source, context, limits)
+    result = _render_uncached(Path(tree_root), context.path, source, context, limits, decryption)
     if key is not None and cache is not None:
         cache.put(key, result)
     return result
@@ -166,6 +175,7 @@ def _render_uncached(
     source: dict[str, Any],
     context: RenderContext,
     limits: RenderLimits,
+    decryption: SopsKeys | None = None,
 ) -> RenderResult:
     if source.get("chart"):
         raise RenderError(
@@ -179,6 +189,9 @@ def _render_uncached(
         if not app_dir.is_dir():
             raise RenderError(f"path {path!r} is not a directory in the repository")
         tool = detect_tool(app_dir, source)
+        if decryption is not None and tool != HELM:
+            options = dict(source.get("kustomize" if tool == KUSTOMIZE else "directory") or {})
+            decrypt_sources(ws, app_dir, tool, options, decryption)
         if tool == KUSTOMIZE:
             warnings = prepare_kustomize(ws, app_dir, dict(source.get("kustomize") or {}), context)
             ws.seal()
@@ -191,6 +204,8 @@ def _render_uncached(
             ws.seal()
             warnings = []
             result = render_directory(ws, app_dir, dict(source.get("directory") or {}), context)
+    if decryption is not None:
+        decrypt_secret_values(result.objects, decryption)
     if warnings:
         return RenderResult(result.objects, result.tool, [*warnings, *result.warnings])
     return result
