@@ -1,0 +1,347 @@
+"""Plan a sync: which objects are applied, pruned or run as hooks, and in which order.
+
+Order follows Argo CD exactly: phase (PreSync → Sync → PostSync; SyncFail only on failure), then
+wave (``argocd.argoproj.io/sync-wave``, Helm ``hook-weight`` for Helm hooks), then kind (Argo CD's
+install order: Namespaces, policies, ServiceAccounts, Secrets, ConfigMaps, storage, CRDs, RBAC,
+Services, workloads, Ingresses, APIServices; custom resources last), then name. Prune tasks run in
+mirrored wave order (what was created last goes first); ``PruneLast`` moves them after the last wave.
+Pure functions over plain dicts: no cluster is needed to plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.errors import TetherError
+
+PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
+HOOK_ANNOTATION = "argocd.argoproj.io/hook"
+HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+HELM_HOOK = "helm.sh/hook"
+HELM_WEIGHT = "helm.sh/hook-weight"
+HELM_DELETE_POLICY = "helm.sh/hook-delete-policy"
+
+#: gitops-engine's kind order within a wave; kinds not listed (custom resources) sort after
+KIND_ORDER: tuple[str, ...] = (
+    "Namespace",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "Secret",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "ServiceAccount",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "Ingress",
+    "APIService",
+)
+_KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}
+
+_HELM_HOOKS = {
+    "pre-install": "PreSync",
+    "pre-upgrade": "PreSync",
+    "post-install": "PostSync",
+    "post-upgrade": "PostSync",
+    "pre-delete": "PreDelete",
+    "post-delete": "PostDelete",
+}
+_HELM_POLICIES = {
+    "before-hook-creation": "BeforeHookCreation",
+    "hook-succeeded": "HookSucceeded",
+    "hook-failed": "HookFailed",
+}
+
+
+class PlanError(TetherError):
+    """A desired object cannot be planned (bad annotation, duplicate identity)."""
+
+    def __init__(self, message: str, key: ResourceKey | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, order=True)
+class ResourceKey:
+    """Identity of a Kubernetes object: group, kind, namespace, name."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> ResourceKey:
+        api_version = str(obj.get("apiVersion", ""))
+        group = api_version.rpartition("/")[0]
+        meta = obj.get("metadata") or {}
+        return cls(
+            group,
+            str(obj.get("kind", "")),
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or meta.get("generateName") or ""),
+        )
+
+    def __str__(self) -> str:
+        kind = f"{self.kind}.{self.group}" if self.group else self.kind
+        return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Sync options from the Application and the per-resource annotation (Argo CD names)."""
+
+    prune: bool = False
+    prune_last: bool = False
+    apply_out_of_sync_only: bool = False
+    server_side_apply: bool = True
+    replace: bool = False
+    create_namespace: bool = False
+    validate: bool = True
+    fail_on_shared_resource: bool = False
+    respect_ignore_differences: bool = False
+    prune_propagation_policy: str = "foreground"
+    dry_run: bool = False
+
+    @classmethod
+    def parse(
+        cls, options: Iterable[str], *, prune: bool = False, dry_run: bool = False
+    ) -> SyncOptions:
+        values = _parse_option_list(options)
+        return cls(
+            prune=prune,
+            prune_last=values.get("PruneLast") == "true",
+            apply_out_of_sync_only=values.get("ApplyOutOfSyncOnly") == "true",
+            server_side_apply=values.get("ServerSideApply", "true") != "false",
+            replace=values.get("Replace") == "true",
+            create_namespace=values.get("CreateNamespace") == "true",
+            validate=values.get("Validate", "true") != "false",
+            fail_on_shared_resource=values.get("FailOnSharedResource") == "true",
+            respect_ignore_differences=values.get("RespectIgnoreDifferences") == "true",
+            prune_propagation_policy=values.get("PrunePropagationPolicy", "foreground").lower(),
+            dry_run=dry_run,
+        )
+
+
+def _parse_option_list(options: Iterable[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for option in options:
+        for part in str(option).split(","):
+            key, sep, value = part.strip().partition("=")
+            if key:
+                values[key] = value.strip().lower() if sep else "true"
+    return values
+
+
+def resource_options(obj: dict[str, Any]) -> dict[str, str]:
+    """The ``argocd.argoproj.io/sync-options`` annotation of one object as a dict."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return _parse_option_list([annotations.get(SYNC_OPTIONS, "")])
+
+
+@dataclass(frozen=True)
+class SyncTask:
+    """One step of a sync: apply an object, prune a live one, or run a hook."""
+
+    key: ResourceKey
+    obj: dict[str, Any] = field(compare=False, hash=False, repr=False)
+    phase: str
+    wave: int
+    action: str  # "apply" | "prune" | "hook"
+    hook_types: tuple[str, ...] = ()
+    delete_policies: tuple[str, ...] = ()
+    #: per-resource sync options (``Prune=false``, ``Replace=true``, ``ServerSideApply=false`` …)
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_hook(self) -> bool:
+        return self.action == "hook"
+
+    def option(self, name: str) -> str | None:
+        return dict(self.options).get(name)
+
+    def sort_key(self) -> tuple[int, int, int, str]:
+        rank = _KIND_RANK.get(self.key.kind, len(KIND_ORDER))
+        return (
+            PHASES.index(self.phase) if self.phase in PHASES else len(PHASES),
+            self.wave,
+            rank,
+            self.key.name,
+        )
+
+
+@dataclass
+class SyncPlan:
+    """Tasks in execution order, plus what was left out and why."""
+
+    tasks: list[SyncTask]
+    skipped: list[tuple[ResourceKey, str]] = field(default_factory=list)
+
+    def phase(self, name: str) -> list[SyncTask]:
+        return [t for t in self.tasks if t.phase == name]
+
+    def waves(self, phase: str) -> list[tuple[int, list[SyncTask]]]:
+        """The tasks of one phase grouped by wave, in order."""
+        groups: dict[int, list[SyncTask]] = {}
+        for task in self.phase(phase):
+            groups.setdefault(task.wave, []).append(task)
+        return sorted(groups.items())
+
+
+def _wave_of(obj: dict[str, Any], key: ResourceKey, helm: bool) -> int:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get(HELM_WEIGHT) if helm else annotations.get(SYNC_WAVE)
+    if helm and raw is None:
+        raw = annotations.get(SYNC_WAVE)
+    if raw is None or str(raw).strip() == "":
+        return 0
+    try:
+        return int(str(raw).strip())
+    except ValueError as exc:
+        name = HELM_WEIGHT if helm else SYNC_WAVE
+        raise PlanError(f"{key}: annotation {name} must be an integer, got {raw!r}", key) from exc
+
+
+def hook_info(obj: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(hook types, delete policies, is Helm) of an object; no hook types = an ordinary resource.
+
+    An Argo CD hook annotation wins over Helm's on the same object, as in Argo CD. Helm test hooks
+    map to ``Skip``: Argo CD never runs them.
+    """
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    argo = annotations.get(HOOK_ANNOTATION)
+    if argo:
+        types = tuple(t.strip() for t in str(argo).split(",") if t.strip())
+        policies = tuple(
+            p.strip() for p in str(annotations.get(HOOK_DELETE_POLICY, "")).split(",") if p.strip()
+        )
+        return types, policies or ("BeforeHookCreation",), False
+    helm = annotations.get(HELM_HOOK)
+    if helm:
+        names = [h.strip() for h in str(helm).split(",") if h.strip()]
+        types_list: list[str] = []
+        for name in names:
+            if name in ("test", "test-success", "test-failure"):
+                types_list.append("Skip")
+            elif name in _HELM_HOOKS and _HELM_HOOKS[name] not in types_list:
+                types_list.append(_HELM_HOOKS[name])
+        helm_policies = [
+            _HELM_POLICIES[p.strip()]
+            for p in str(annotations.get(HELM_DELETE_POLICY, "")).split(",")
+            if p.strip() in _HELM_POLICIES
+        ]
+        return tuple(types_list), tuple(helm_policies) or ("BeforeHookCreation",), True
+    return (), (), False
+
+
+def plan_sync(
+    desired: list[dict[str, Any]],
+    prune: list[dict[str, Any]] | None = None,
+    options: SyncOptions | None = None,
+) -> SyncPlan:
+    """Order ``desired`` (and the live objects in ``prune``) into a sync plan.
+
+    Raises :class:`PlanError` for two desired objects with the same identity or an unreadable
+    wave annotation, naming the object.
+    """
+    options = options or SyncOptions()
+    tasks: list[SyncTask] = []
+    skipped: list[tuple[ResourceKey, str]] = []
+    seen: set[ResourceKey] = set()
+    for obj in desired:
+        key = ResourceKey.of(obj)
+        types, policies, is_helm = hook_info(obj)
+        res_options = tuple(sorted(resource_options(obj).items()))
+        if types:
+            if "Skip" in types:
+                skipped.append((key, "hook type Skip"))
+                continue
+            for hook_type in types:
+                if hook_type not in PHASES:
+                    # PreDelete/PostDelete hooks run on Application deletion, not on sync
+                    skipped.append((key, f"{hook_type} hook runs on deletion only"))
+                    continue
+                tasks.append(
+                    SyncTask(
+                        key,
+                        obj,
+                        hook_type,
+                        _wave_of(obj, key, is_helm),
+                        "hook",
+                        types,
+                        policies,
+                        res_options,
+                    )
+                )
+            continue
+        if key in seen:
+            raise PlanError(f"{key} appears more than once in the desired state", key)
+        seen.add(key)
+        tasks.append(
+            SyncTask(key, obj, "Sync", _wave_of(obj, key, False), "apply", (), (), res_options)
+        )
+    prune_tasks: list[SyncTask] = []
+    for obj in prune or []:
+        key = ResourceKey.of(obj)
+        res_options = tuple(sorted(resource_options(obj).items()))
+        if dict(res_options).get("Prune") == "false":
+            skipped.append((key, "Prune=false"))
+            continue
+        if not options.prune:
+            skipped.append((key, "pruning is disabled"))
+            continue
+        prune_tasks.append(
+            SyncTask(key, obj, "Sync", _wave_of(obj, key, False), "prune", (), (), res_options)
+        )
+    _mirror_prune_waves(prune_tasks)
+    if prune_tasks and (
+        options.prune_last or any(t.option("PruneLast") == "true" for t in prune_tasks)
+    ):
+        last = max((t.wave for t in tasks if t.phase == "Sync"), default=0)
+        prune_tasks = [
+            _with_wave(t, last + 1) if options.prune_last or t.option("PruneLast") == "true" else t
+            for t in prune_tasks
+        ]
+    tasks.extend(prune_tasks)
+    tasks.sort(key=SyncTask.sort_key)
+    return SyncPlan(tasks, skipped)
+
+
+def _with_wave(task: SyncTask, wave: int) -> SyncTask:
+    return SyncTask(
+        task.key,
+        task.obj,
+        task.phase,
+        wave,
+        task.action,
+        task.hook_types,
+        task.delete_policies,
+        task.options,
+    )
+
+
+def _mirror_prune_waves(prune_tasks: list[SyncTask]) -> None:
+    """Swap prune waves symmetrically so pruning undoes creation order (gitops-engine's rule)."""
+    waves = sorted({t.wave for t in prune_tasks})
+    mirror = {w: waves[len(waves) - 1 - i] for i, w in enumerate(waves)}
+    for i, task in enumerate(prune_tasks):
+        prune_tasks[i] = _with_wave(task, mirror[task.wave])
