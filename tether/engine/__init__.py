@@ -1,0 +1,1 @@
+"""The sync engine: live state in, diff, health and sync plans out; knows nothing of Applications."""
