@@ -385,6 +385,23 @@ def _render(
     )
 
 
+def _missing(key: ResourceKey, desired: dict[str, Any]) -> ResourceDiff:
+    return _render(
+        key, SyncStatus.MISSING, None, norm.normalize(_apply_body(desired)), decided_by="local"
+    )
+
+
+def _extraneous(key: ResourceKey, live: dict[str, Any]) -> ResourceDiff:
+    return _render(
+        key,
+        SyncStatus.EXTRANEOUS,
+        norm.normalize(live),
+        None,
+        decided_by="local",
+        ignore_extraneous=_ignore_extraneous(live),
+    )
+
+
 def _scrub(message: str, *objects: dict[str, Any] | None) -> str:
     """Remove Secret values a server message might quote."""
     for obj in objects:
@@ -464,18 +481,9 @@ def diff_resource(
     key = ResourceKey.of(desired if desired is not None else live)  # type: ignore[arg-type]
     if desired is None:
         assert live is not None
-        return _render(
-            key,
-            SyncStatus.EXTRANEOUS,
-            norm.normalize(live),
-            None,
-            decided_by="local",
-            ignore_extraneous=_ignore_extraneous(live),
-        )
+        return _extraneous(key, live)
     if live is None:
-        return _render(
-            key, SyncStatus.MISSING, None, norm.normalize(_apply_body(desired)), decided_by="local"
-        )
+        return _missing(key, desired)
     result = _local_check(0, key, desired, live, rules, field_manager)
     if isinstance(result, ResourceDiff):
         return result
@@ -524,15 +532,7 @@ async def compare(
             continue
         live_obj = live.get(key)
         if live_obj is None:
-            results.append(
-                _render(
-                    key,
-                    SyncStatus.MISSING,
-                    None,
-                    norm.normalize(_apply_body(obj)),
-                    decided_by="local",
-                )
-            )
+            results.append(_missing(key, obj))
             continue
         checked = _local_check(len(results), key, obj, live_obj, rules, field_manager)
         if isinstance(checked, ResourceDiff):
@@ -589,16 +589,7 @@ async def compare(
         live_obj = live.get(key)
         if key in desired_keys or live_obj is None:
             continue
-        results.append(
-            _render(
-                key,
-                SyncStatus.EXTRANEOUS,
-                norm.normalize(live_obj),
-                None,
-                decided_by="local",
-                ignore_extraneous=_ignore_extraneous(live_obj),
-            )
-        )
+        results.append(_extraneous(key, live_obj))
 
     return AppDiff(tuple(r for r in results if r is not None), requests)
 

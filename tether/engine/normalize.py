@@ -593,7 +593,7 @@ def mask_secret_pair(
     different one, and the masks stay the same between compares while the values do not change.
     Nothing derived from the value itself (such as a hash) is shown.
     """
-    lengths: dict[Any, int] = {}
+    lengths: dict[str, int] = {}
 
     def mask(obj: dict[str, Any] | None) -> dict[str, Any] | None:
         if obj is None or not is_secret(obj):
@@ -607,9 +607,10 @@ def mask_secret_pair(
             if value is None:
                 masked[key] = None
                 continue
-            if value not in lengths:
-                lengths[value] = MASK_BASE_LENGTH + len(lengths)
-            masked[key] = "+" * lengths[value]
+            token = value if isinstance(value, str) else repr(value)
+            if token not in lengths:
+                lengths[token] = MASK_BASE_LENGTH + len(lengths)
+            masked[key] = "+" * lengths[token]
         return {**obj, "data": masked}
 
     masked_live = mask(live)
