@@ -298,7 +298,7 @@ async def test_crd_changes_invalidate_discovery(
                 },
             },
         )
-        await wait_for(lambda: client._discovery_stale, what="discovery invalidated")
+        await wait_for(lambda: client.discovery_stale, what="discovery invalidated")
         index = await client.discover()
         gadget = index.get(f"{group}/v1", "Gadget")
         assert gadget is not None and not gadget.namespaced

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -282,9 +283,9 @@ class LiveCache:
         root_uid = root if isinstance(root, str) else (root.get("metadata") or {}).get("uid", "")
         seen = {root_uid}
         out: list[dict[str, Any]] = []
-        queue = [root_uid]
+        queue = deque([root_uid])
         while queue:
-            uid = queue.pop(0)
+            uid = queue.popleft()
             for child in self.children(uid):
                 child_uid = child["metadata"].get("uid", "")
                 if child_uid in seen:
@@ -425,19 +426,30 @@ class LiveCache:
                 state.stats.relists += 1
                 state.resource_version = None
             except ClusterError as exc:
-                state.stats.errors += 1
                 state.error = exc
-                state.settled.set()
-                delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
+                await self._back_off(state, failures, str(exc))
                 failures += 1
-                log.warning(
-                    "watch of %s.%s failed (%s); retrying in %.1fs",
-                    state.info.plural,
-                    state.info.group or "core",
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+            except (ValueError, KeyError, TypeError) as exc:
+                # A malformed answer (bad JSON, an event without metadata) must not kill the
+                # watch for good; start over from a fresh list since events may have been lost.
+                log.exception("unexpected answer while watching %s", state.info.plural)
+                state.error = ClusterError(f"unexpected answer from the API server: {exc}")
+                state.resource_version = None
+                await self._back_off(state, failures, str(exc))
+                failures += 1
+
+    async def _back_off(self, state: _TypeState, failures: int, why: str) -> None:
+        state.stats.errors += 1
+        state.settled.set()
+        delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
+        log.warning(
+            "watch of %s.%s failed (%s); retrying in %.1fs",
+            state.info.plural,
+            state.info.group or "core",
+            why,
+            delay,
+        )
+        await asyncio.sleep(delay)
 
     async def _relist(self, state: _TypeState) -> None:
         info = state.info

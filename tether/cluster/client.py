@@ -285,6 +285,11 @@ class ClusterClient:
             self._discovery_generation += 1
             return index
 
+    @property
+    def discovery_stale(self) -> bool:
+        """True when discovery was invalidated and the next lookup will fetch it again."""
+        return self._discovery_stale
+
     def invalidate_discovery(self) -> None:
         """Mark discovery stale (a CRD changed); the next lookup fetches it again."""
         self._discovery_stale = True

@@ -241,6 +241,10 @@ def test_crd_still_installing_is_progressing() -> None:
     )
 
 
+def test_crd_whose_names_are_accepted_but_not_yet_established_is_progressing() -> None:
+    assert health_of(_crd(NAMES_OK)) == HealthStatus(PROGRESSING, "CRD is not established yet")
+
+
 def test_crd_not_established_or_with_rejected_names_is_degraded() -> None:
     conflict = _crd(
         ("NamesAccepted", "False", "PluralConflict", '"widgets" is already in use'),

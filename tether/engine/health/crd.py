@@ -30,7 +30,7 @@ def crd_health(obj: dict[str, Any]) -> HealthStatus:
         )
     established = condition(status, "Established")
     if established is None:
-        return HealthStatus(PROGRESSING, "CRD is not established: ")
+        return HealthStatus(PROGRESSING, "CRD is not established yet")
     if established.get("status") != "True":
         # "Installing" lasts until the API server serves the new resource (a moment): a sync
         # wave waiting on the CRD must wait, not fail. Any other reason is a real failure.
