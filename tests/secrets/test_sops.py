@@ -106,7 +106,7 @@ def test_added_key_fails_the_mac(tmp_path: Path, sops_keys: SopsKeys) -> None:
 
 
 def test_file_without_metadata_is_a_clear_error(sops_keys: SopsKeys) -> None:
-    with pytest.raises(SopsMetadataMissingError, match="vault.yaml: no sops metadata block"):
+    with pytest.raises(SopsMetadataMissingError, match=r"vault\.yaml: no sops metadata block"):
         decrypt(
             (SOPS_CORPUS / "algorithms/vault.yaml").read_bytes(),
             "yaml",

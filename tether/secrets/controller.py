@@ -234,7 +234,8 @@ class LightkubeApi:
 
 @dataclass
 class ControllerOptions:
-    """How the controller runs. ``renew_period`` of None or zero turns renewal off."""
+    """How the controller runs. ``renew_period`` of None or zero turns renewal off; ``workers``
+    SealedSecrets are unsealed at once (RSA decryption runs in threads, off the event loop)."""
 
     control_namespace: str = DEFAULT_CONTROL_NAMESPACE
     key_prefix: str = KEY_PREFIX
@@ -244,6 +245,8 @@ class ControllerOptions:
     workers: int = 8
     install_crd: bool = True
     events: bool = True
+    # only these namespaces' SealedSecrets are unsealed (None: every namespace)
+    namespaces: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -387,6 +390,8 @@ class SealedSecretsController:
             key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
             if event == LISTED:
                 self.ready.set()
+                continue
+            if self.options.namespaces is not None and key[0] not in self.options.namespaces:
                 continue
             if event == "DELETED":
                 # the owned Secret goes with it through its ownerReference (garbage collection)
