@@ -6,6 +6,7 @@ import click
 
 from tether import __version__
 from tether.cli.cluster import cluster_group, demo_command
+from tether.cli.health import health_command
 from tether.cli.render import render_command
 
 
@@ -18,6 +19,7 @@ def cli() -> None:
 cli.add_command(cluster_group)
 cli.add_command(demo_command)
 cli.add_command(render_command)
+cli.add_command(health_command)
 
 
 def main() -> None:
