@@ -31,12 +31,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, Protocol
 
 from tether.engine import normalize as norm
 from tether.engine.ignore import IgnoredPlaces, IgnoreRule, ignored_places, matching_rules
 from tether.engine.normalize import Change
 from tether.errors import TetherError
+from tether.resources import ResourceKey
 
 __all__ = [
     "FIELD_MANAGER",
@@ -66,32 +67,6 @@ class SyncStatus(enum.StrEnum):
     MISSING = "Missing"  # desired, not live
     EXTRANEOUS = "Extraneous"  # live and tracked by the application, not desired: to prune
     UNKNOWN = "Unknown"  # could not be compared; `error` says why
-
-
-class ResourceKey(NamedTuple):
-    """The identity of an object: API group (not version), kind, namespace, name."""
-
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> ResourceKey:
-        """The key of an object dict (namespace `""` for cluster-scoped or unset)."""
-        api_version = str(obj.get("apiVersion") or "")
-        group = api_version.rpartition("/")[0]
-        metadata = obj.get("metadata") or {}
-        return cls(
-            group,
-            str(obj.get("kind") or ""),
-            str(metadata.get("namespace") or ""),
-            str(metadata.get("name") or ""),
-        )
-
-    def __str__(self) -> str:
-        kind = f"{self.group}/{self.kind}" if self.group else self.kind
-        return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +191,38 @@ class DryRunCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class ClusterDryRunner:
+    """`DryRunner` over Tether's own :class:`tether.cluster.ClusterClient` (discovery included)."""
+
+    def __init__(self, client: Any, *, field_manager: str = FIELD_MANAGER) -> None:
+        self.client = client
+        self.field_manager = field_manager
+
+    async def dry_run_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        from tether.cluster.errors import (
+            ClusterError,
+            ServerError,
+            TooManyRequests,
+            UnknownKind,
+            Unreachable,
+        )
+
+        try:
+            info = await self.client.resource_for(
+                str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+            )
+            result: dict[str, Any] = await self.client.apply(
+                info, obj, field_manager=self.field_manager, force=True, dry_run=True
+            )
+            return result
+        except UnknownKind as exc:
+            raise DryRunError(exc.message, permanent=True) from exc
+        except (ServerError, TooManyRequests, Unreachable) as exc:
+            raise DryRunError(exc.message, permanent=False) from exc
+        except ClusterError as exc:
+            raise DryRunError(exc.message, permanent=True) from exc
 
 
 Resolver = Callable[[str, str], Awaitable[tuple[str, bool]]]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import TetherError
+from tether.resources import ResourceKey
 
 PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
 HOOK_ANNOTATION = "argocd.argoproj.io/hook"
@@ -78,32 +79,6 @@ class PlanError(TetherError):
     def __init__(self, message: str, key: ResourceKey | None = None) -> None:
         super().__init__(message)
         self.key = key
-
-
-@dataclass(frozen=True, order=True)
-class ResourceKey:
-    """Identity of a Kubernetes object: group, kind, namespace, name."""
-
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    @classmethod
-    def of(cls, obj: dict[str, Any]) -> ResourceKey:
-        api_version = str(obj.get("apiVersion", ""))
-        group = api_version.rpartition("/")[0]
-        meta = obj.get("metadata") or {}
-        return cls(
-            group,
-            str(obj.get("kind", "")),
-            str(meta.get("namespace") or ""),
-            str(meta.get("name") or meta.get("generateName") or ""),
-        )
-
-    def __str__(self) -> str:
-        kind = f"{self.kind}.{self.group}" if self.group else self.kind
-        return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from tether.cluster.errors import (
 )
 from tether.cluster.tracking import Tracking
 from tether.engine.health import HealthStatus, health_of
-from tether.engine.plan import KIND_ORDER, ResourceKey, SyncOptions, SyncPlan, SyncTask
+from tether.engine.plan import KIND_ORDER, SyncOptions, SyncPlan, SyncTask
+from tether.resources import ResourceKey
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class SyncEngine:
         self._result = result
         self._cancel = cancel or asyncio.Event()
         self._namespace = namespace
+        self._before_rv: dict[int, str | None] = {}
         for key, reason in plan.skipped:
             result.log.append(f"skip {key}: {reason}")
         try:
@@ -263,9 +265,12 @@ class SyncEngine:
                         )
                 else:
                     async with self._limit:
-                        await self.client.apply(
+                        predicted = await self.client.apply(
                             info, obj, field_manager=self.field_manager, force=True, dry_run=True
                         )
+                    # a dry-run apply that would create answers without a resourceVersion;
+                    # otherwise it carries the live one, which tells "unchanged" after the apply
+                    self._before_rv[id(task)] = predicted["metadata"].get("resourceVersion")
             except UnknownKind:
                 failures.append(
                     (
@@ -376,10 +381,19 @@ class SyncEngine:
         try:
             info = await self._info(obj)
             ns = obj["metadata"].get("namespace") if info.namespaced else None
-            before = None
-            if obj["metadata"].get("name"):
+            before: dict[str, Any] | None = None
+            before_rv: str | None = None
+            needs_live = (
+                options.fail_on_shared_resource
+                or options.replace
+                or task.option("Replace") == "true"
+            )
+            if id(task) in self._before_rv and not needs_live:
+                before_rv = self._before_rv[id(task)]
+            elif obj["metadata"].get("name"):
                 try:
                     before = await self.client.get(info, obj["metadata"]["name"], ns)
+                    before_rv = before["metadata"].get("resourceVersion")
                 except NotFound:
                     before = None
             if before is not None and options.fail_on_shared_resource and self.app_name:
@@ -419,9 +433,9 @@ class SyncEngine:
             )
             raise SyncFailure(f"{_ref(task.key)}: {exc.message}") from exc
         name = live["metadata"]["name"]
-        if before is None:
+        if before_rv is None:
             verb = "created"
-        elif before["metadata"].get("resourceVersion") == live["metadata"].get("resourceVersion"):
+        elif before_rv == live["metadata"].get("resourceVersion"):
             verb = "unchanged"
         else:
             verb = "configured"
@@ -551,6 +565,7 @@ class SyncEngine:
         """Wait until every applied object of the wave is healthy and every hook has finished."""
         pending = list(applied)
         deadline = time.monotonic() + self.wave_timeout
+        first_pass = True
         while pending:
             if self._cancel.is_set():
                 raise SyncFailure(
@@ -558,12 +573,16 @@ class SyncEngine:
                 )
             still: list[tuple[SyncTask, dict[str, Any]]] = []
             for task, obj in pending:
-                info = await self._info(obj)
-                ns = obj["metadata"].get("namespace") if info.namespaced else None
-                try:
-                    live = await self.client.get(info, obj["metadata"]["name"], ns)
-                except NotFound:
-                    live = None
+                if first_pass:
+                    # the object the apply answered with is the freshest view there is
+                    live: dict[str, Any] | None = obj
+                else:
+                    info = await self._info(obj)
+                    ns = obj["metadata"].get("namespace") if info.namespaced else None
+                    try:
+                        live = await self.client.get(info, obj["metadata"]["name"], ns)
+                    except NotFound:
+                        live = None
                 if task.is_hook:
                     done = await self._hook_done(task, live)
                     if not done:
@@ -582,6 +601,7 @@ class SyncEngine:
                     raise SyncFailure(f"{_ref(task.key)} is Degraded: {status.message}")
                 still.append((task, obj))
             pending = still
+            first_pass = False
             if not pending:
                 break
             if time.monotonic() > deadline:
