@@ -372,3 +372,45 @@ async def test_deleted_owned_secret_is_recreated(
             assert time.monotonic() < deadline, "the deleted Secret was not recreated"
             await asyncio.sleep(0.05)
     assert base64.b64decode(secret["data"]["k"]) == b"v"
+
+
+def test_secrets_controller_command_serves_the_certificate(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    control = f"ctl-{uuid.uuid4().hex[:8]}"
+    code = "from tether.cli.seal import secrets_controller_command; secrets_controller_command()"
+    args = ["--kubeconfig", str(kubeconfig), "--control-namespace", control]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args, "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/v1/cert.pem", timeout=2)
+            except httpx.HTTPError:
+                response = None  # not listening yet
+            if response is not None and response.status_code == 200:
+                break
+            assert time.monotonic() < deadline, "the controller did not serve its certificate"
+            time.sleep(0.1)
+        assert response.text.startswith("-----BEGIN CERTIFICATE-----")
+        result = CliRunner().invoke(
+            seal_command, ["--fetch-cert", "--controller", f"http://127.0.0.1:{port}"]
+        )
+        assert result.output == response.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

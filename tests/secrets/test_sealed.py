@@ -38,7 +38,7 @@ PLAINTEXT = b"hunter2"
 
 def _vectors() -> dict[str, str]:
     lines = (DATA / "vectors.txt").read_text().splitlines()
-    return dict(line.split(" ", 1) for line in lines if line and not line.startswith("#"))  # type: ignore[misc]
+    return dict(line.split(" ", 1) for line in lines if line and not line.startswith("#"))
 
 
 def _mgf1(seed: bytes, length: int) -> bytes:

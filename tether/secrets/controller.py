@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tether.secrets.crd import CRD_NAME, GROUP, PLURAL, VERSION, sealed_secret_crd
+from tether.secrets.crd import GROUP, PLURAL, VERSION, sealed_secret_crd
 from tether.secrets.keys import (
     DEFAULT_KEY_SIZE,
     DEFAULT_RENEW_PERIOD,
@@ -39,7 +39,6 @@ from tether.secrets.sealed import (
     API_VERSION,
     KIND,
     MANAGED_ANNOTATION,
-    SKIP_OWNER_REFERENCES_ANNOTATION,
     CorruptedValueError,
     NoMatchingKeyError,
     SealingError,
@@ -611,16 +610,3 @@ def _differs(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
         if (have.get(field_name) or None) != (want.get(field_name) or None):
             return True
     return False
-
-
-__all__ = [
-    "CRD_NAME",
-    "DEFAULT_CONTROL_NAMESPACE",
-    "SKIP_OWNER_REFERENCES_ANNOTATION",
-    "SYNCED",
-    "ControllerOptions",
-    "KubeApi",
-    "LightkubeApi",
-    "SealedSecretsController",
-    "SyncResult",
-]

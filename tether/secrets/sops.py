@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -575,14 +575,3 @@ def _dotenv_value(value: Any) -> str:
     text = value.decode() if isinstance(value, bytes) else str(value)
     return text.replace("\n", "\\n")
 
-
-def iter_leaf_paths(tree: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Key paths of every scalar leaf (for callers that mask decrypted values)."""
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from iter_leaf_paths(value, (*path, str(key)))
-    elif isinstance(tree, list):
-        for item in tree:
-            yield from iter_leaf_paths(item, path)
-    elif tree is not None:
-        yield path
