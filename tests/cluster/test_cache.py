@@ -172,7 +172,7 @@ async def test_owner_index_finds_hand_made_children_and_maps_them_to_the_root_ap
     assert [c["metadata"]["name"] for c in cache.tree(root_uid)] == ["part", "leaf"]
     assert cache.children(leaf["metadata"]["uid"]) == []
     # "part" and "leaf" carry no tracking id; their changes still belong to "bundle".
-    assert ("bundle", "ADDED", leaf_key) in events
+    await wait_for(lambda: ("bundle", "ADDED", leaf_key) in events, what="leaf added")
     await client.patch(secret_info, "leaf", {"metadata": {"labels": {"x": "y"}}}, namespace)
     await wait_for(lambda: ("bundle", "MODIFIED", leaf_key) in events, what="leaf event")
     assert cache.objects_of("bundle") == [cache.get(ObjectKey.of(root))]
@@ -180,6 +180,32 @@ async def test_owner_index_finds_hand_made_children_and_maps_them_to_the_root_ap
     await client.delete(infos["cm"], "root", namespace, propagation_policy="Background")
     await wait_for(lambda: ("bundle", "DELETED", leaf_key) in events, what="leaf deletion")
     assert cache.children(root_uid) == [] and cache.tree(root_uid) == []
+
+
+async def test_change_of_a_child_seen_before_its_owner_reaches_the_app_once_the_owner_arrives(
+    client: ClusterClient, cache: LiveCache, namespace: str, infos: dict[str, ResourceInfo]
+) -> None:
+    secret_info = await client.resource_for("v1", "Secret")
+    await cache.track([secret_info])
+    events = recorder(cache)
+    owner = await client.apply(infos["cm"], stamp(config_map("owner", namespace), "late"))
+    await client.create(
+        secret_info,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "child",
+                "namespace": namespace,
+                "ownerReferences": owner_refs(owner),
+            },
+        },
+    )
+    child_key = ObjectKey("", "Secret", namespace, "child")
+    await wait_for(lambda: cache.get(child_key) is not None, what="child in cache")
+    assert events == []  # its owner is not cached yet, so no app is known
+    await cache.track([infos["cm"]])
+    assert events == [("late", "ADDED", child_key)]
 
 
 async def test_deployment_tree_holds_the_replicasets_and_pods_the_cluster_made(
@@ -195,7 +221,8 @@ async def test_deployment_tree_holds_the_replicasets_and_pods_the_cluster_made(
     await wait_for(lambda: kinds_in_tree() == ["Pod", "Pod", "ReplicaSet"], what="rs and pods")
     pods = [o for o in cache.tree(deploy) if o["kind"] == "Pod"]
     assert all(cache.app_of(p) == "shop" for p in pods)
-    assert {("shop", "ADDED", ObjectKey.of(p)) for p in pods} <= set(events)
+    added = {("shop", "ADDED", ObjectKey.of(p)) for p in pods}
+    await wait_for(lambda: added <= set(events), what="pod events for shop")
 
 
 async def test_dropped_watch_resumes_from_resource_version_without_relisting(

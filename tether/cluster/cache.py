@@ -124,6 +124,8 @@ class LiveCache:
         self._dependents: dict[str, set[str]] = {}
         self._by_app: dict[str, set[ObjectKey]] = {}
         self._app_memo: dict[str, str] = {}
+        #: changes of owned objects whose owner chain is not cached yet: uid -> (event, key)
+        self._unattributed: dict[str, tuple[str, ObjectKey]] = {}
         self._subscribers: list[ChangeCallback] = []
         self._paused = False
 
@@ -382,8 +384,44 @@ class LiveCache:
         if old is not None:
             self._unindex(key, old)
             self._by_type.get((key.group, key.kind), set()).discard(key)
-            self._app_memo.pop((old.get("metadata") or {}).get("uid", ""), None)
+            uid = (old.get("metadata") or {}).get("uid", "")
+            self._app_memo.pop(uid, None)
+            self._unattributed.pop(uid, None)
         return old
+
+    def _announce(self, obj: dict[str, Any], event_type: str, key: ObjectKey) -> None:
+        """Tell subscribers about a change of ``obj``, now or once its owner is known."""
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid", "")
+        app = self._app_for_event(obj)
+        if app is None:
+            if event_type == DELETED:
+                self._unattributed.pop(uid, None)
+            elif meta.get("ownerReferences") and uid:
+                # Each type has its own watch stream, so a Pod can arrive before its
+                # ReplicaSet. Hold the change until the owner shows up (an ADDED stays ADDED).
+                earlier = self._unattributed.get(uid)
+                kind = earlier[0] if earlier is not None else event_type
+                self._unattributed[uid] = (kind, key)
+            return
+        self._emit(app, event_type, key)
+        if self._unattributed and uid:
+            self._release_unattributed(uid, app)
+
+    def _release_unattributed(self, root_uid: str, app: str) -> None:
+        """Announce held changes of ``root_uid``'s descendants, now that their app is known."""
+        seen = {root_uid}
+        stack = [root_uid]
+        while stack and self._unattributed:
+            for child_uid in self._dependents.get(stack.pop(), ()):
+                if child_uid in seen:
+                    continue
+                seen.add(child_uid)
+                held = self._unattributed.pop(child_uid, None)
+                if held is not None:
+                    self._app_memo[child_uid] = app
+                    self._emit(app, held[0], held[1])
+                stack.append(child_uid)
 
     def _app_for_event(self, obj: dict[str, Any]) -> str | None:
         uid = (obj.get("metadata") or {}).get("uid", "")
@@ -465,16 +503,22 @@ class LiveCache:
             old = self._objects.get(key)
             self._put(key, obj)
             if first:
-                continue  # the first list is announced by wait_synced, not per object
+                # The first list is announced by wait_synced, not per object, but it may bring
+                # the owner that changes held for lack of an app were waiting for.
+                if self._unattributed:
+                    app = self.app_of(obj)
+                    if app is not None:
+                        self._release_unattributed(obj["metadata"].get("uid", ""), app)
+                continue
             if old is None:
-                self._emit(self._app_for_event(obj), ADDED, key)
+                self._announce(obj, ADDED, key)
             elif _rv(old) != _rv(obj):
-                self._emit(self._app_for_event(obj), MODIFIED, key)
+                self._announce(obj, MODIFIED, key)
         for key in before - seen:
             gone = self._objects.get(key)
-            app = self._app_for_event(gone) if gone is not None else None
+            if gone is not None:
+                self._announce(gone, DELETED, key)
             self._remove(key)
-            self._emit(app, DELETED, key)
         state.resource_version = result.resource_version
         if info.group_kind == _CRD_GROUP_KIND and not first:
             self.client.invalidate_discovery()
@@ -490,13 +534,12 @@ class LiveCache:
         state.stats.events += 1
         key = ObjectKey.of(obj)
         if event.type == DELETED:
-            last = self._objects.get(key, obj)
-            app = self._app_for_event(last)
+            self._announce(self._objects.get(key, obj), DELETED, key)
             self._remove(key)
         elif event.type in (ADDED, MODIFIED):
             obj = self._compact(obj)
             self._put(key, obj)
-            app = self._app_for_event(obj)
+            self._announce(obj, event.type, key)
         else:
             log.warning("ignoring watch event of type %r for %s", event.type, key)
             return
@@ -505,7 +548,6 @@ class LiveCache:
         if state.info.group_kind == _CRD_GROUP_KIND:
             # A CRD added, changed or removed changes what discovery must report.
             self.client.invalidate_discovery()
-        self._emit(app, event.type, key)
 
 
 def _rv(obj: dict[str, Any]) -> str:
