@@ -25,6 +25,9 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+# Replace the script folder with the repository root: bench/ holds modules (secrets.py) whose
+# names would shadow the standard library for everything imported below.
+sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tether.cluster import ClientSettings, ClusterClient, LiveCache, ObjectKey, ResourceInfo, stamp
