@@ -8,6 +8,7 @@ from tether import __version__
 from tether.cli.cluster import cluster_group, demo_command
 from tether.cli.health import health_command
 from tether.cli.render import render_command
+from tether.cli.seal import seal_command, secrets_controller_command
 
 
 @click.group()
@@ -20,6 +21,8 @@ cli.add_command(cluster_group)
 cli.add_command(demo_command)
 cli.add_command(render_command)
 cli.add_command(health_command)
+cli.add_command(seal_command)
+cli.add_command(secrets_controller_command)
 
 
 def main() -> None:

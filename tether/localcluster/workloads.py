@@ -183,6 +183,9 @@ class WorkloadSimulator:
         self._pending: set[tuple[Key, str, str]] = set()
         self._timers: dict[tuple[Key, str, str], asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: monotonic times a pod was scheduled / started running, by uid
+        self._scheduled_at: dict[str, float] = {}
+        self._running_at: dict[str, float] = {}
         self.handlers: dict[Key, Callable[[dict[str, Any]], None]] = {
             DEPLOYMENTS: self._sync_deployment,
             REPLICASETS: self._sync_replicaset,
@@ -369,6 +372,14 @@ class WorkloadSimulator:
 
     # ---- pods (scheduler + kubelet) ------------------------------------------------------------
 
+    @staticmethod
+    def _clock(clocks: dict[str, float], uid: str, fallback: str | None) -> float:
+        """When something happened to a pod, on the monotonic clock (from its timestamp after a
+        restart, when the in-memory clock is gone)."""
+        if uid in clocks:
+            return clocks[uid]
+        return time.monotonic() - (time.time() - _parse_time(fallback))
+
     def _new_pod(
         self,
         owner: dict[str, Any],
@@ -434,16 +445,19 @@ class WorkloadSimulator:
                 cond.pop("message", None)
             status.setdefault("phase", "Pending")
             self._write_status(PODS, pod, status, SCHEDULER)
+            self._scheduled_at[meta.get("uid", "")] = time.monotonic()
             self.enqueue_after(self.options.pod_ready_delay, PODS, ns, name)
             return
         if status.get("phase") in ("Succeeded", "Failed"):
             return
         started = status.get("startTime")
-        created = _parse_time(meta.get("creationTimestamp"))
-        if time.time() - created < self.options.pod_ready_delay and not started:
-            self.enqueue_after(
-                self.options.pod_ready_delay - (time.time() - created), PODS, ns, name
-            )
+        # timestamps in objects have one-second precision: keep sub-second clocks in memory
+        uid = meta.get("uid", "")
+        waited = time.monotonic() - self._clock(
+            self._scheduled_at, uid, meta.get("creationTimestamp")
+        )
+        if waited < self.options.pod_ready_delay and not started:
+            self.enqueue_after(self.options.pod_ready_delay - waited, PODS, ns, name)
             return
         containers = spec.get("containers") or []
         pulling = [c for c in containers if _tag(c.get("image", "")).endswith("-pullbackoff")]
@@ -459,13 +473,13 @@ class WorkloadSimulator:
         is_job = owner_kind == "Job"
         failing = is_job and any(_tag(c.get("image", "")).endswith("-fail") for c in containers)
         if is_job and status.get("phase") == "Running":
-            running_since = _parse_time(status.get("startTime"))
-            if time.time() - running_since >= self.options.job_run_time:
+            ran = time.monotonic() - self._clock(self._running_at, uid, status.get("startTime"))
+            if ran >= self.options.job_run_time:
                 self._finish_pod(pod, status, failed=failing, now=now)
+                self._scheduled_at.pop(uid, None)
+                self._running_at.pop(uid, None)
             else:
-                self.enqueue_after(
-                    self.options.job_run_time - (time.time() - running_since), PODS, ns, name
-                )
+                self.enqueue_after(self.options.job_run_time - ran, PODS, ns, name)
             return
         status.update(
             {
@@ -555,7 +569,10 @@ class WorkloadSimulator:
         status["conditions"] = conds
         self._write_status(PODS, pod, status, KUBELET)
         if is_job:
+            self._running_at.setdefault(uid, time.monotonic())
             self.enqueue_after(self.options.job_run_time, PODS, ns, name)
+        elif ready:
+            self._scheduled_at.pop(uid, None)
 
     def _image_pull_failure(
         self, pod: dict[str, Any], status: dict[str, Any], failing: list[dict[str, Any]], now: str

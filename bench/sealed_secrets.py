@@ -5,7 +5,7 @@ started as a child process.
 Baseline: Bitnami's controller (Go) unseals one value in about a millisecond, the RSA-4096
 private-key operation dominating; Python calls the same OpenSSL code, so the figures compare.
 
-Run: .venv/bin/python bench/secrets.py [--count 1000] [--values 200]
+Run: .venv/bin/python bench/sealed_secrets.py [--count 1000] [--values 200]
 """
 
 from __future__ import annotations
