@@ -80,6 +80,7 @@ def kubectl_apply(
         check=True,
         capture_output=True,
     )
+    applied = time.perf_counter() - started
     if wait_rollout:
         ns = objects[0]["metadata"]["namespace"]
         subprocess.run(
