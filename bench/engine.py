@@ -119,6 +119,10 @@ async def make_namespace(client: ClusterClient, name: str) -> None:
     )
 
 
+def row(label: str, value: str) -> None:
+    print(f"{label:62} {value:>10}")
+
+
 async def main(quick: bool) -> None:
     n_cm = 200 if quick else 1000
     n_deploy = 20 if quick else 100
@@ -135,31 +139,37 @@ async def main(quick: bool) -> None:
                     await make_namespace(client, ns)
                 print(f"{'figure (engine client: qps 5000, burst 5000)':62} {'value':>10}")
                 # (a) cold syncs, engine vs kubectl apply --server-side on the same cluster
-                t_kubectl = kubectl_apply(
+                t_kubectl, _ = kubectl_apply(
                     proc.kubeconfig, configmaps("kubectl-cm", n_cm, "cm"), wait_rollout=False
                 )
                 t_engine = await engine_sync(client, configmaps("engine-cm", n_cm, "cm"))
-                print(f"{f'cold sync {n_cm} ConfigMaps: engine':62} {t_engine * 1000:8.0f} ms")
-                print(
-                    f"{f'cold sync {n_cm} ConfigMaps: kubectl apply --server-side':62} {t_kubectl * 1000:8.0f} ms"
+                row(f"cold sync {n_cm} ConfigMaps: engine", f"{t_engine * 1000:8.0f} ms")
+                row(
+                    f"cold sync {n_cm} ConfigMaps: kubectl apply --server-side",
+                    f"{t_kubectl * 1000:8.0f} ms",
                 )
-                print(
-                    f"{'  ratio engine / kubectl (target <= 1.0)':62} {t_engine / t_kubectl:10.2f}"
-                )
-                t_kubectl = kubectl_apply(
+                row("  ratio engine / kubectl (target <= 1.0)", f"{t_engine / t_kubectl:10.2f}")
+                t_apply, t_kubectl = kubectl_apply(
                     proc.kubeconfig,
                     deployments("kubectl-deploy", n_deploy, "web"),
                     wait_rollout=True,
                 )
                 t_engine = await engine_sync(client, deployments("engine-deploy", n_deploy, "web"))
-                print(
-                    f"{f'cold sync {n_deploy} Deployments until healthy: engine':62} {t_engine * 1000:8.0f} ms"
+                row(
+                    f"cold sync {n_deploy} Deployments until healthy: engine",
+                    f"{t_engine * 1000:8.0f} ms",
                 )
-                print(
-                    f"{f'cold sync {n_deploy} Deployments: kubectl apply + wait Available':62} {t_kubectl * 1000:8.0f} ms"
+                row(
+                    f"cold sync {n_deploy} Deployments: kubectl apply --server-side",
+                    f"{t_apply * 1000:8.0f} ms",
                 )
-                print(
-                    f"{'  ratio engine / kubectl (target <= 1.0)':62} {t_engine / t_kubectl:10.2f}"
+                row(
+                    f"cold sync {n_deploy} Deployments: kubectl apply + wait Available",
+                    f"{t_kubectl * 1000:8.0f} ms",
+                )
+                row(
+                    "  ratio engine / (kubectl apply + wait) (target <= 1.0)",
+                    f"{t_engine / t_kubectl:10.2f}",
                 )
 
                 # (b) diff of an unchanged app against the live cache
