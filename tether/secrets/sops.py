@@ -574,4 +574,3 @@ def decrypt(data: bytes, fmt: str, keys: SopsKeys, *, file: str = "") -> bytes:
 def _dotenv_value(value: Any) -> str:
     text = value.decode() if isinstance(value, bytes) else str(value)
     return text.replace("\n", "\\n")
-

@@ -185,6 +185,6 @@ spec:
         )
         kubectl("apply", "-n", namespace, "-f", "-", input=widget)
         # No controller writes its status: nothing says whether it is healthy.
-        assert health_of(_get(kubectl, namespace, "widget/w1")) is None
+        assert health_of(_get(kubectl, namespace, f"widgets.{group}/w1")) is None
     finally:
         kubectl("delete", "crd", f"widgets.{group}", "--wait=false", check=False)
