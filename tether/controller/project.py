@@ -1,0 +1,350 @@
+"""Argo CD's ``AppProject``: parsing, the ``default`` project, and its permission checks.
+
+The checks follow Argo CD's semantics so that a project written for Argo CD allows and forbids
+the same things here:
+
+- ``sourceRepos`` are globs over the repository URL in a canonical form (host and path, lowercase,
+  no ``.git``; see :func:`tether.source.urls.normalize_repo_url`), with ``/`` as separator: ``*``
+  stays inside one path segment, ``**`` crosses segments, and a lone ``*`` allows every repository.
+  A pattern starting with ``!`` denies what it matches, whatever else allows it.
+- ``destinations`` match server (or cluster name) and namespace with globs and no separator, with
+  the same ``!`` negation.
+- Resource lists match group and kind with globs. Cluster-scoped resources are denied unless the
+  cluster whitelist names them; namespaced ones are allowed unless blacklisted, or unless a
+  namespace whitelist exists and does not name them (an empty whitelist allows nothing).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from tether.controller.models import API_VERSION, FieldReader, InvalidSpecError
+from tether.errors import TetherError
+from tether.source.urls import normalize_repo_url
+
+DEFAULT_PROJECT: dict[str, Any] = {
+    "apiVersion": API_VERSION,
+    "kind": "AppProject",
+    "metadata": {"name": "default"},
+    "spec": {
+        "sourceRepos": ["*"],
+        "destinations": [{"server": "*", "namespace": "*", "name": "*"}],
+        "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+    },
+}
+
+
+class ProjectViolation(TetherError):
+    """An Application asks for something its AppProject does not permit."""
+
+
+# ---- globs -------------------------------------------------------------------------------------
+
+
+def _translate(pattern: str, i: int, separators: str, depth: int) -> tuple[str, int]:
+    """Regex source for ``pattern[i:]`` up to the end (or the end of a ``{...}`` alternative)."""
+    any_char = f"[^{re.escape(separators)}]" if separators else "."
+    out: list[str] = []
+    n = len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+        elif ch == "*":
+            if pattern.startswith("**", i):
+                out.append(".*")
+                while i < n and pattern[i] == "*":
+                    i += 1
+            else:
+                out.append(any_char + "*")
+                i += 1
+        elif ch == "?":
+            out.append(any_char)
+            i += 1
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                raise InvalidSpecError(f"invalid glob {pattern!r}: unclosed '['")
+            body = pattern[i + 1 : end]
+            negate = body[:1] in ("!", "^")
+            if negate:
+                body = body[1:]
+            escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
+            out.append(f"[{'^' if negate else ''}{escaped}]")
+            i = end + 1
+        elif ch == "{":
+            alternatives: list[str] = []
+            i += 1
+            while True:
+                part, i = _translate(pattern, i, separators, depth + 1)
+                alternatives.append(part)
+                if i >= n:
+                    raise InvalidSpecError(f"invalid glob {pattern!r}: unclosed '{{'")
+                if pattern[i] == "}":
+                    i += 1
+                    break
+                i += 1  # past the comma
+            out.append("(?:" + "|".join(alternatives) + ")")
+        elif depth and ch in ",}":
+            return "".join(out), i
+        else:
+            out.append(re.escape(ch))
+            i += 1
+    return "".join(out), i
+
+
+@lru_cache(maxsize=1024)
+def _compile(pattern: str, separators: str) -> re.Pattern[str]:
+    body, _ = _translate(pattern, 0, separators, 0)
+    return re.compile(body, re.DOTALL)
+
+
+def glob_match(pattern: str, value: str, *, separators: str = "") -> bool:
+    """Whether ``value`` matches the glob ``pattern`` (gobwas/glob syntax, as Argo CD uses).
+
+    ``*`` matches any run of characters except ``separators``, ``**`` any run at all, ``?`` one
+    non-separator character, ``[a-z]``/``[!a-z]`` a class, ``{a,b}`` alternatives, ``\\`` escapes.
+    A pattern that is not a valid glob matches nothing, as in Argo CD.
+    """
+    if pattern == "*":
+        return True
+    try:
+        return _compile(pattern, separators).fullmatch(value) is not None
+    except (InvalidSpecError, re.error):
+        return False
+
+
+def _is_deny(pattern: str | None) -> bool:
+    return bool(pattern) and str(pattern).startswith("!")
+
+
+def _match_allowing_negation(pattern: str | None, value: str, separators: str = "") -> bool:
+    """Argo CD's negatable match: ``!p`` is true exactly when ``p`` does not match."""
+    pattern = pattern or ""
+    if _is_deny(pattern):
+        return not glob_match(pattern[1:], value, separators=separators)
+    return glob_match(pattern, value, separators=separators)
+
+
+# ---- model -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectDestination:
+    """One allowed (or, with ``!``, denied) destination: globs over server, name, namespace."""
+
+    server: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupKind:
+    """A resource list entry: globs over API group and kind (and, optionally, object name)."""
+
+    group: str
+    kind: str
+    name: str = ""
+
+    def matches(self, group: str, kind: str, name: str = "") -> bool:
+        if not (
+            glob_match(self.kind, kind, separators="/")
+            and glob_match(self.group, group, separators="/")
+        ):
+            return False
+        return not self.name or glob_match(self.name, name, separators="/")
+
+
+@dataclass(frozen=True)
+class SyncWindow:
+    """A sync window (parsed and exposed; the controller does not enforce windows yet)."""
+
+    kind: str
+    schedule: str
+    duration: str
+    applications: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()
+    manual_sync: bool = False
+    time_zone: str = ""
+    and_operator: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Project:
+    """An AppProject as the controller needs it, with Argo CD's permission checks."""
+
+    name: str
+    namespace: str = ""
+    source_repos: tuple[str, ...] = ()
+    destinations: tuple[ProjectDestination, ...] = ()
+    #: None when the list is absent (the difference matters for the namespace whitelist)
+    cluster_resource_whitelist: tuple[GroupKind, ...] | None = None
+    cluster_resource_blacklist: tuple[GroupKind, ...] | None = None
+    namespace_resource_whitelist: tuple[GroupKind, ...] | None = None
+    namespace_resource_blacklist: tuple[GroupKind, ...] | None = None
+    source_namespaces: tuple[str, ...] = ()
+    sync_windows: tuple[SyncWindow, ...] = ()
+    description: str = ""
+
+    def check_source(self, repo_url: str) -> None:
+        """Raise :class:`ProjectViolation` unless ``sourceRepos`` permits ``repo_url``."""
+        wanted = normalize_repo_url(repo_url)
+        permitted = False
+        for pattern in self.source_repos:
+            deny = _is_deny(pattern)
+            body = pattern[1:] if deny else pattern
+            normalized = ("!" if deny else "") + (body if body == "*" else normalize_repo_url(body))
+            if _match_allowing_negation(normalized, wanted, "/"):
+                permitted = True
+            elif deny:
+                permitted = False
+                break
+        if not permitted:
+            raise ProjectViolation(
+                f"application repo {repo_url} is not permitted in project '{self.name}'"
+            )
+
+    def check_destination(
+        self, server: str | None, name: str | None = None, namespace: str | None = None
+    ) -> None:
+        """Raise :class:`ProjectViolation` unless a destination entry permits this target.
+
+        Pass both the server URL and the cluster name when known (the controller resolves one
+        from the other), so entries written either way match, as in Argo CD.
+        """
+        namespace = namespace or ""
+        any_matched = False
+        denied = False
+        for item in self.destinations:
+            name_matched = bool(name) and _match_allowing_negation(item.name, name or "")
+            server_matched = bool(server) and _match_allowing_negation(item.server, server or "")
+            namespace_matched = _match_allowing_negation(item.namespace, namespace)
+            if (server_matched or name_matched) and namespace_matched:
+                any_matched = True
+            elif (
+                (not name_matched and _is_deny(item.name))
+                or (not server_matched and _is_deny(item.server))
+                or (not namespace_matched and _is_deny(item.namespace))
+            ):
+                denied = True
+        if any_matched and not denied:
+            return
+        target = f"server '{server}'" if server else f"name '{name}'"
+        raise ProjectViolation(
+            f"application destination {target} and namespace '{namespace}' do not match any of "
+            f"the allowed destinations in project '{self.name}'"
+        )
+
+    def check_resource(self, group: str, kind: str, namespaced: bool, name: str = "") -> None:
+        """Raise :class:`ProjectViolation` unless the project permits this resource type."""
+        if namespaced:
+            whitelist = self.namespace_resource_whitelist
+            blacklist = self.namespace_resource_blacklist
+            allowed = whitelist is None or any(gk.matches(group, kind, name) for gk in whitelist)
+        else:
+            whitelist = self.cluster_resource_whitelist
+            blacklist = self.cluster_resource_blacklist
+            # Argo CD: cluster-scoped resources need an explicit whitelist entry.
+            allowed = bool(whitelist) and any(
+                gk.matches(group, kind, name) for gk in whitelist or ()
+            )
+        if allowed and not any(gk.matches(group, kind, name) for gk in blacklist or ()):
+            return
+        raise ProjectViolation(f"resource {group}:{kind} is not permitted in project {self.name}")
+
+    def permits_app_namespace(self, app_namespace: str, control_namespace: str) -> bool:
+        """Whether Applications in ``app_namespace`` may use this project (``sourceNamespaces``).
+
+        The control namespace is always allowed; other namespaces must match a glob, or a
+        regular expression written between slashes (``/^team-.*$/``).
+        """
+        if not app_namespace or app_namespace == control_namespace:
+            return True
+        for pattern in self.source_namespaces:
+            if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
+                try:
+                    if re.search(pattern[1:-1], app_namespace):
+                        return True
+                except re.error:
+                    continue
+            elif glob_match(pattern, app_namespace):
+                return True
+        return False
+
+
+# ---- parsing -----------------------------------------------------------------------------------
+
+
+def _group_kinds(reader: FieldReader, key: str) -> tuple[GroupKind, ...] | None:
+    if reader.obj.get(key) is None:
+        return None
+    entries = []
+    for item in reader.objects(key):
+        group, kind = item.string("group"), item.string("kind")
+        if group is None or kind is None:
+            raise InvalidSpecError(f"{item.path}: group and kind are required")
+        entries.append(GroupKind(group, kind, item.string("name") or ""))
+    return tuple(entries)
+
+
+def parse_project(obj: Mapping[str, Any]) -> Project:
+    """An ``argoproj.io/v1alpha1`` AppProject dict as a :class:`Project`."""
+    if not isinstance(obj, Mapping):
+        raise InvalidSpecError("an AppProject must be an object")
+    meta = FieldReader(obj.get("metadata"), "metadata")
+    name = meta.string("name")
+    if not name:
+        raise InvalidSpecError("metadata.name is required")
+    spec = FieldReader(obj.get("spec"), "spec")
+    destinations = tuple(
+        ProjectDestination(
+            server=item.string("server") or None,
+            name=item.string("name") or None,
+            namespace=item.string("namespace") or None,
+        )
+        for item in spec.objects("destinations")
+    )
+    windows = []
+    for item in spec.objects("syncWindows"):
+        windows.append(
+            SyncWindow(
+                kind=item.string("kind") or "",
+                schedule=item.string("schedule") or "",
+                duration=item.string("duration") or "",
+                applications=item.strings("applications"),
+                namespaces=item.strings("namespaces"),
+                clusters=item.strings("clusters"),
+                manual_sync=item.boolean("manualSync"),
+                time_zone=item.string("timeZone") or "",
+                and_operator=item.boolean("andOperator"),
+                description=item.string("description") or "",
+            )
+        )
+    return Project(
+        name=name,
+        namespace=meta.string("namespace") or "",
+        source_repos=spec.strings("sourceRepos"),
+        destinations=destinations,
+        cluster_resource_whitelist=_group_kinds(spec, "clusterResourceWhitelist"),
+        cluster_resource_blacklist=_group_kinds(spec, "clusterResourceBlacklist"),
+        namespace_resource_whitelist=_group_kinds(spec, "namespaceResourceWhitelist"),
+        namespace_resource_blacklist=_group_kinds(spec, "namespaceResourceBlacklist"),
+        source_namespaces=spec.strings("sourceNamespaces"),
+        sync_windows=tuple(windows),
+        description=spec.string("description") or "",
+    )
+
+
+def default_project(namespace: str) -> dict[str, Any]:
+    """The ``default`` AppProject manifest for the control namespace (created when missing)."""
+    manifest = copy.deepcopy(DEFAULT_PROJECT)
+    manifest["metadata"]["namespace"] = namespace
+    return manifest
