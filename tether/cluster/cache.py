@@ -23,12 +23,13 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from tether.cluster.client import ClusterClient, WatchEvent
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import CacheSyncError, ClusterError, Expired
 from tether.cluster.tracking import Tracking
+from tether.resources import ResourceKey
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +42,8 @@ _CRD_GROUP_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _MAX_OWNER_DEPTH = 16
 
 
-class ObjectKey(NamedTuple):
-    """Identity of a live object: API group (``""`` for core), kind, namespace, name."""
-
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    @classmethod
-    def of(cls, obj: dict[str, Any]) -> ObjectKey:
-        """The key of an object (manifest or live) from its apiVersion, kind and metadata."""
-        meta = obj.get("metadata") or {}
-        return cls(
-            str(obj.get("apiVersion", "")).rpartition("/")[0],
-            str(obj.get("kind", "")),
-            str(meta.get("namespace") or ""),
-            str(meta.get("name", "")),
-        )
+#: identity of a live object (the one key type every stage shares)
+ObjectKey = ResourceKey
 
 
 #: ``callback(app_name, event_type, key)``, called on the cache's event loop; keep it quick

@@ -1,0 +1,124 @@
+"""A list+watch mirror of one resource type in one namespace, for the controller's own objects.
+
+The live cache (``tether.cluster.LiveCache``) follows what applications manage; Applications,
+AppProjects and the Secrets that configure repositories and clusters are followed here, with a
+callback on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from tether.cluster.client import ClusterClient
+from tether.cluster.discovery import ResourceInfo
+from tether.cluster.errors import ClusterError, Expired
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+class ObjectWatcher:
+    """Objects of one type by name, kept current; ``callback(event_type, obj)`` on each change."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        info: ResourceInfo,
+        namespace: str | None,
+        callback: Callback | None = None,
+        *,
+        label_selector: str | None = None,
+        watch_timeout: int = 300,
+    ) -> None:
+        self.client = client
+        self.info = info
+        self.namespace = namespace
+        self.callback = callback
+        self.label_selector = label_selector
+        self.watch_timeout = watch_timeout
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.synced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        return self.objects.get(name)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"watch-{self.info.plural}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+        if self.callback is not None:
+            try:
+                self.callback(event_type, obj)
+            except Exception:
+                log.exception("watch callback failed for %s", self.info.plural)
+
+    async def _relist(self) -> str:
+        listing = await self.client.list(
+            self.info, self.namespace, label_selector=self.label_selector
+        )
+        fresh = {o["metadata"]["name"]: o for o in listing.items}
+        for name, gone in list(self.objects.items()):
+            if name not in fresh:
+                del self.objects[name]
+                self._emit("DELETED", gone)
+        for name, obj in fresh.items():
+            old = self.objects.get(name)
+            if old is None or old["metadata"].get("resourceVersion") != obj["metadata"].get(
+                "resourceVersion"
+            ):
+                self.objects[name] = obj
+                self._emit("MODIFIED" if old is not None else "ADDED", obj)
+        self.synced.set()
+        return listing.resource_version
+
+    async def _run(self) -> None:
+        rv: str | None = None
+        failures = 0
+        while True:
+            try:
+                if rv is None:
+                    rv = await self._relist()
+                async for event in self.client.watch(
+                    self.info,
+                    self.namespace,
+                    resource_version=rv,
+                    timeout_seconds=self.watch_timeout,
+                    label_selector=self.label_selector,
+                ):
+                    obj = event.object
+                    new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    if new_rv:
+                        rv = new_rv
+                    if event.type == "BOOKMARK":
+                        continue
+                    name = obj["metadata"]["name"]
+                    if event.type == "DELETED":
+                        self.objects.pop(name, None)
+                    else:
+                        self.objects[name] = obj
+                    self._emit(event.type, obj)
+                failures = 0
+            except Expired:
+                rv = None
+            except asyncio.CancelledError:
+                raise
+            except ClusterError as exc:
+                failures += 1
+                log.warning("watch of %s failed: %s", self.info.plural, exc.message)
+                await asyncio.sleep(min(30.0, 0.2 * 2**failures))
+                rv = None

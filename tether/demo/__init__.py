@@ -1,0 +1,1 @@
+"""The embedded demo: a local cluster, a local Git server with a demo repository, the controller."""
