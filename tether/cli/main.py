@@ -7,6 +7,7 @@ import click
 from tether import __version__
 from tether.cli.cluster import cluster_group, demo_command
 from tether.cli.health import health_command
+from tether.cli.install import install_command
 from tether.cli.render import render_command
 from tether.cli.seal import seal_command, secrets_controller_command
 
@@ -21,6 +22,7 @@ cli.add_command(cluster_group)
 cli.add_command(demo_command)
 cli.add_command(render_command)
 cli.add_command(health_command)
+cli.add_command(install_command)
 cli.add_command(seal_command)
 cli.add_command(secrets_controller_command)
 

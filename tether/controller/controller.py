@@ -1285,7 +1285,7 @@ def operation_to_dict(operation: models.Operation) -> dict[str, Any]:
 
 def parse_operation(doc: dict[str, Any]) -> models.Operation:
     """An operation recorded in ``status.operationState.operation`` (to resume it)."""
-    parsed = models._parse_operation(doc)
+    parsed = models.parse_operation(doc)
     if parsed is None:
         return models.Operation(sync=models.SyncOperation())
     return parsed
