@@ -414,9 +414,12 @@ async def test_revert_restores_history_records_and_rollback_works_when_automatio
         )
 
     await eventually(recorded, what="rollback in history")
-    assert (
-        status_of(await env.app("hist-app"))[0] == "OutOfSync"
-    )  # Git says 1.4.0, the cluster runs 2.0.0
+
+    async def out_of_sync() -> bool:
+        # Git says 1.4.0, the cluster runs the rolled-back 2.0.0
+        return status_of(await env.app("hist-app"))[0] == "OutOfSync"
+
+    await eventually(out_of_sync, what="OutOfSync after rollback")
 
 
 @pytest.mark.asyncio(loop_scope="session")
