@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS_STAMP := .tools/.installed
 DEMO_PORT ?= 6443
+DEMO_LISTEN ?= 127.0.0.1:8080
 
 .PHONY: demo test lint typecheck unit setup tools bench clean system-packages
 
@@ -31,7 +32,7 @@ $(TOOLS_STAMP): $(STAMP) tether/tools.py
 tools: $(TOOLS_STAMP)
 
 demo: setup
-	$(BIN)/tether demo --port $(DEMO_PORT)
+	$(BIN)/tether up --port $(DEMO_PORT) --listen $(DEMO_LISTEN)
 
 lint: setup
 	$(BIN)/ruff check tether tests bench

@@ -132,19 +132,3 @@ def cluster_up(
         ),
     )
     _run_cluster(cluster, ready_file, banner=True)
-
-
-@click.command("demo")
-@click.option("--port", type=int, default=6443, show_default=True)
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(path_type=Path),
-    default=Path(".demo"),
-    show_default=True,
-)
-def demo_command(port: int, state_dir: Path) -> None:
-    """Start the embedded demo: for now, the local cluster and how to reach it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(port=port, state_dir=state_dir, kubeconfig=state_dir / "kubeconfig")
-    _run_cluster(cluster, None, banner=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from tether import __version__
-from tether.cli.cluster import cluster_group, demo_command
+from tether.cli.cluster import cluster_group
+from tether.cli.controller import controller_command, up_command
 from tether.cli.health import health_command
 from tether.cli.install import install_command
 from tether.cli.render import render_command
@@ -19,7 +20,8 @@ def cli() -> None:
 
 
 cli.add_command(cluster_group)
-cli.add_command(demo_command)
+cli.add_command(controller_command)
+cli.add_command(up_command)
 cli.add_command(render_command)
 cli.add_command(health_command)
 cli.add_command(install_command)

@@ -469,6 +469,19 @@ class Controller:
     def _system_rules(self) -> list[IgnoreRule]:
         return list(parse_system_rules(self._settings()))
 
+    def destination_of(self, name: str) -> Destination | None:
+        """The destination cluster an Application deploys to (None before its first reconcile
+        or when its spec names no known cluster)."""
+        obj = self.applications.get(name) if self.applications else None
+        if obj is None:
+            return None
+        try:
+            app = models.parse_application(obj)
+            entry = clusters.resolve_destination(app.spec.destination, self._cluster_secrets())
+        except TetherError:
+            return None
+        return self.destinations.get(entry.server)
+
     async def destination_for(self, entry: clusters.ClusterEntry) -> Destination:
         dest = self.destinations.get(entry.server)
         if dest is not None:

@@ -1,0 +1,251 @@
+"""``tether controller`` (the GitOps loop against any cluster) and ``tether up`` (the embedded demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+import uvloop
+
+from tether.cluster.client import ClusterClient
+from tether.cluster.config import ClientSettings
+from tether.controller.controller import Controller, ControllerConfig
+from tether.errors import TetherError
+
+log = logging.getLogger(__name__)
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def start_server(controller: Controller, listen: str, **options: Any) -> Any:
+    """Start the API/UI server beside the controller when it is installed in this build."""
+    try:
+        from tether.server.app import run_server
+    except ImportError:
+        return None
+    return await run_server(controller, listen=listen, **options)
+
+
+@click.command("controller")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path),
+    help="Kubeconfig (default: in-cluster, then $KUBECONFIG).",
+)
+@click.option("--context", help="Kubeconfig context.")
+@click.option(
+    "--namespace",
+    envvar="TETHER_NAMESPACE",
+    default="argocd",
+    show_default=True,
+    help="Control namespace holding Applications.",
+)
+@click.option(
+    "--reconcile-interval",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds between Git polls (timeout.reconciliation).",
+)
+@click.option(
+    "--cache-dir", type=click.Path(path_type=Path), help="Git mirrors and rendered trees."
+)
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="API and UI address.")
+@click.option("--workers", type=int, default=8, show_default=True)
+@click.option(
+    "--qps", type=float, default=50.0, show_default=True, help="Client-side API rate limit."
+)
+@click.option("--burst", type=int, default=100, show_default=True)
+@click.option("--no-leader-election", is_flag=True, help="Reconcile without holding the Lease.")
+@click.option("-v", "--verbose", is_flag=True)
+def controller_command(
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str,
+    reconcile_interval: float,
+    cache_dir: Path | None,
+    listen: str,
+    workers: int,
+    qps: float,
+    burst: int,
+    no_leader_election: bool,
+    verbose: bool,
+) -> None:
+    """Run the Application controller (and the API/UI server) until stopped."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = ClientSettings(qps=qps, burst=burst)
+
+    async def main() -> None:
+        if kubeconfig is not None or context is not None:
+            client = ClusterClient.from_kubeconfig(
+                str(kubeconfig) if kubeconfig else None, context, settings
+            )
+        else:
+            client = ClusterClient.from_env(settings)
+        config = ControllerConfig(
+            namespace=namespace,
+            reconcile_interval=reconcile_interval,
+            cache_dir=cache_dir,
+            workers=workers,
+            leader_election=not no_leader_election,
+            client_settings=settings,
+        )
+        controller = Controller(client, config)
+        await controller.start()
+        server = await start_server(controller, listen)
+        click.echo(f"tether controller running (namespace {namespace}, identity {config.identity})")
+        try:
+            await _wait_for_signal()
+        finally:
+            if server is not None:
+                await server.stop()
+            await controller.stop()
+            await client.aclose()
+
+    try:
+        uvloop.run(main())
+    except TetherError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+DEMO_APPS = ("payment-service", "catalog-service")
+
+
+def demo_application(name: str, repo_url: str, namespace: str = "argocd") -> dict[str, Any]:
+    """The Application of the issue, pointed at the demo repository."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+        },
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": repo_url,
+                "targetRevision": "HEAD",
+                "path": f"apps/{name}/production",
+            },
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+        },
+    }
+
+
+@click.command("up")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path),
+    default=Path(".tether"),
+    show_default=True,
+    help="Cluster state, Git repositories, caches.",
+)
+@click.option("--port", type=int, default=6443, show_default=True, help="Local cluster port.")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="API and UI address.")
+@click.option(
+    "--reconcile-interval",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Git poll interval (demo default: 10 s).",
+)
+def up_command(state_dir: Path, port: int, listen: str, reconcile_interval: float) -> None:
+    """The embedded demo: local cluster, local Git server with a demo repository, controller."""
+    from tether.demo.repo import create_repository
+    from tether.localcluster.cluster import ClusterStartError, LocalCluster
+    from tether.source.gitserver import GitHTTPServer
+    from tether.tools import ToolError, find_tool
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    state_dir = state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cluster = LocalCluster(
+            port=port, state_dir=state_dir / "cluster", kubeconfig=state_dir / "kubeconfig"
+        ).start()
+    except ClusterStartError as exc:
+        raise click.ClickException(str(exc)) from exc
+    git_root = state_dir / "git"
+    bare = git_root / "k8s-manifests.git"
+    work = state_dir / "k8s-manifests"
+    if not bare.exists():
+        create_repository(bare, work)
+    git_server = GitHTTPServer(git_root).start()
+    repo_url = git_server.url("k8s-manifests.git")
+    try:
+        kubectl = find_tool("kubectl")
+    except ToolError:
+        kubectl = "kubectl"
+
+    async def main() -> None:
+        client = ClusterClient.from_kubeconfig(
+            str(cluster.kubeconfig), settings=ClientSettings(qps=500, burst=1000)
+        )
+        config = ControllerConfig(
+            reconcile_interval=reconcile_interval,
+            cache_dir=state_dir / "cache",
+            leader_election=False,
+        )
+        controller = Controller(client, config)
+        await controller.start()
+        ns_info = await client.resource_for("v1", "Namespace")
+        app_info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+        for name in DEMO_APPS:
+            await client.apply(
+                ns_info,
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                force=True,
+            )
+            await client.apply(app_info, demo_application(name, repo_url), force=True)
+        server = await start_server(controller, listen)
+        lines = [
+            "",
+            "Tether demo is running.",
+            f"  cluster     {cluster.url}   (export KUBECONFIG={cluster.kubeconfig})",
+            f"  git         {repo_url}   (working copy: {work})",
+            f"  apps        {', '.join(DEMO_APPS)} in namespace argocd, synced automatically",
+        ]
+        if server is not None:
+            lines.append(
+                f"  UI and API  http://{listen}/   (admin password: {getattr(server, 'admin_password', 'see the server log')})"
+            )
+        lines += [
+            "",
+            "Try:",
+            f"  {kubectl} --kubeconfig {cluster.kubeconfig} -n argocd get applications",
+            f"  cd {work} && edit apps/payment-service/production/kustomization.yaml (newTag) && git commit -am bump && git push",
+            f"  {kubectl} --kubeconfig {cluster.kubeconfig} -n payment-service scale deploy/payment-service --replicas=5   (selfHeal reverts it)",
+            "Stop with Ctrl-C.",
+        ]
+        click.echo("\n".join(lines))
+        try:
+            await _wait_for_signal()
+        finally:
+            if server is not None:
+                await server.stop()
+            await controller.stop()
+            await client.aclose()
+
+    try:
+        uvloop.run(main())
+    finally:
+        git_server.stop()
+        cluster.stop()
