@@ -11,12 +11,16 @@ DEMO_LISTEN ?= 127.0.0.1:8080
 
 setup: $(STAMP) $(TOOLS_STAMP) system-packages
 
-# Debian packages the tests drive for real: sshd (git over SSH). Installed once when missing.
+# Debian packages the tests drive for real: sshd (git over SSH) and Chromium (the UI tests,
+# driven by Playwright with executable_path). Installed once when missing.
 system-packages:
-	@if [ ! -x /usr/sbin/sshd ]; then \
-		echo "installing openssh-server (needed by the git-over-SSH tests)"; \
+	@missing=""; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends openssh-server; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
 $(STAMP): pyproject.toml
