@@ -1,0 +1,229 @@
+"""``tether controller`` as a process: SIGKILL in the middle of a sync, and leader election."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tether.demo.repo import create_repository
+from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.workloads import WorkloadOptions
+from tether.source.gitserver import GitHTTPServer
+from tether.tools import find_tool
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def slow_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """Pods take 2 s to become ready, so a sync is still running when the controller dies."""
+    with LocalCluster(
+        kubeconfig=tmp_path / "kubeconfig", workloads=WorkloadOptions(pod_ready_delay=2.0)
+    ) as cluster:
+        yield cluster
+
+
+def kubectl(cluster: LocalCluster, *args: str, input: str | None = None) -> str:
+    proc = subprocess.run(
+        [find_tool("kubectl"), "--kubeconfig", str(cluster.kubeconfig), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout
+
+
+def app_status(cluster: LocalCluster, name: str, ns: str = "argocd") -> dict[str, Any]:
+    out = kubectl(cluster, "get", "application", name, "-n", ns, "-o", "yaml")
+    return yaml.safe_load(out).get("status") or {}
+
+
+def start_controller(
+    cluster: LocalCluster, tmp: Path, identity: str, *extra: str
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HOSTNAME": identity}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "controller",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--reconcile-interval",
+            "1",
+            "--cache-dir",
+            str(tmp / f"cache-{identity}"),
+            "--listen",
+            "127.0.0.1:0",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+def wait_for(check: Any, timeout: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except subprocess.CalledProcessError:
+            last = None
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
+
+
+def application(name: str, repo_url: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {
+                    "repoURL": repo_url,
+                    "targetRevision": "HEAD",
+                    "path": "apps/payment-service/production",
+                },
+                "destination": {
+                    "server": "https://kubernetes.default.svc",
+                    "namespace": "payment-service",
+                },
+                "syncPolicy": {
+                    "automated": {"prune": True, "selfHeal": True},
+                    "syncOptions": ["CreateNamespace=true"],
+                },
+            },
+        }
+    )
+
+
+def test_controller_killed_mid_sync_is_finished_by_the_restarted_controller(
+    slow_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    create_repository(tmp_path / "git" / "k8s.git", tmp_path / "work")
+    with GitHTTPServer(tmp_path / "git") as server:
+        first = start_controller(slow_cluster, tmp_path, "first", "--no-leader-election")
+        try:
+            wait_for(
+                lambda: "applications" in kubectl(slow_cluster, "api-resources"),
+                what="CRDs installed",
+            )
+            kubectl(
+                slow_cluster,
+                "apply",
+                "-f",
+                "-",
+                input=application("payment-service", server.url("k8s.git")),
+            )
+            wait_for(
+                lambda: (
+                    app_status(slow_cluster, "payment-service")
+                    .get("operationState", {})
+                    .get("phase")
+                    == "Running"
+                ),
+                what="sync running",
+            )
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        state = app_status(slow_cluster, "payment-service")["operationState"]
+        assert state["phase"] == "Running"  # the process died in the middle of the sync
+        second = start_controller(slow_cluster, tmp_path, "second", "--no-leader-election")
+        try:
+
+            def finished() -> dict[str, Any] | None:
+                status = app_status(slow_cluster, "payment-service")
+                op = status.get("operationState") or {}
+                return status if op.get("phase") in ("Succeeded", "Failed", "Error") else None
+
+            status = wait_for(finished, timeout=60, what="operation finished by the new controller")
+            assert status["operationState"]["phase"] == "Succeeded", status["operationState"].get(
+                "message"
+            )
+            assert status["sync"]["status"] == "Synced"
+            deploys = yaml.safe_load(
+                kubectl(slow_cluster, "get", "deploy", "-n", "payment-service", "-o", "yaml")
+            )["items"]
+            assert [d["metadata"]["name"] for d in deploys] == ["payment-service"]
+            rs = yaml.safe_load(
+                kubectl(slow_cluster, "get", "rs", "-n", "payment-service", "-o", "yaml")
+            )["items"]
+            assert len(rs) == 1  # applied twice, but the same pod template: one ReplicaSet
+        finally:
+            second.terminate()
+            second.wait(timeout=20)
+
+
+def test_a_second_replica_stands_by_until_the_leader_is_gone(
+    slow_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    leader = start_controller(slow_cluster, tmp_path, "replica-a")
+    try:
+        lease = wait_for(
+            lambda: yaml.safe_load(
+                kubectl(
+                    slow_cluster, "get", "lease", "tether-controller", "-n", "argocd", "-o", "yaml"
+                )
+            ),
+            what="lease taken",
+        )
+        holder = lease["spec"]["holderIdentity"]
+        standby = start_controller(slow_cluster, tmp_path, "replica-b")
+        try:
+            time.sleep(1.0)  # give the standby time to try; the lease must not move
+            lease = yaml.safe_load(
+                kubectl(
+                    slow_cluster, "get", "lease", "tether-controller", "-n", "argocd", "-o", "yaml"
+                )
+            )
+            assert lease["spec"]["holderIdentity"] == holder
+            leader.send_signal(signal.SIGKILL)
+            leader.wait()
+            moved = wait_for(
+                lambda: (
+                    (
+                        h := yaml.safe_load(
+                            kubectl(
+                                slow_cluster,
+                                "get",
+                                "lease",
+                                "tether-controller",
+                                "-n",
+                                "argocd",
+                                "-o",
+                                "yaml",
+                            )
+                        )["spec"]["holderIdentity"]
+                    )
+                    != holder
+                    and h
+                ),
+                timeout=40,
+                what="standby takes the lease",
+            )
+            assert moved != holder
+        finally:
+            standby.terminate()
+            standby.wait(timeout=20)
+    finally:
+        if leader.poll() is None:
+            leader.terminate()
+            leader.wait(timeout=20)
