@@ -1126,11 +1126,9 @@ class Controller:
         base = current or obj
         old_status = dict(base.get("status") or {})
         new_status = {**old_status, **update}
-        if "reconciledAt" not in update:
-            last = _parse_iso(old_status.get("reconciledAt"))
-            changed = _strip_time(new_status) != _strip_time(old_status)
-            if changed or time.time() - last >= self.config.reconcile_interval:
-                new_status["reconciledAt"] = now_iso()
+        # reconciledAt moves only with a real change: an idle app costs no write at all
+        if "reconciledAt" not in update and _strip_time(new_status) != _strip_time(old_status):
+            new_status["reconciledAt"] = now_iso()
         if new_status == old_status:
             return
         info = await self.client.resource_for("argoproj.io/v1alpha1", "Application")
