@@ -589,3 +589,51 @@ async def test_a_second_cluster_registered_by_secret_receives_its_app(env: Env) 
             assert deploy["spec"]["replicas"] == 2
         assert await env.live("Deployment", "payment-service", "remote", "apps/v1") is None
         await env.kube("delete", "application", "remote-app", "-n", CONTROL_NS)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_sync_events_are_recorded_and_the_refresh_annotation_is_honoured(env: Env) -> None:
+    url, work = env.new_repo()
+    ns = f"evt-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", ns)
+    env.controller.config.reconcile_interval = 3600  # no polling: only the annotation can notice
+    try:
+        await env.application("evt-app", url, ns)
+        await eventually(lambda: synced_healthy(env, "evt-app"), what="first sync")
+        events_info = await env.client.resource_for("v1", "Event")
+
+        async def reasons() -> list[tuple[str, str]]:
+            items = (
+                await env.client.list(
+                    events_info, CONTROL_NS, field_selector="involvedObject.name=evt-app"
+                )
+            ).items
+            return [(e["reason"], e["message"]) for e in items]
+
+        found = await eventually(lambda: _has_completed(reasons), what="OperationCompleted event")
+        assert any(r == "OperationStarted" and "Initiated automated sync" in m for r, m in found)
+        new_sha = commit_and_push(work, "bump", production_image(work, "7.7.7"))
+        await env.kube(
+            "annotate",
+            "application",
+            "evt-app",
+            "-n",
+            CONTROL_NS,
+            "argocd.argoproj.io/refresh=hard",
+        )
+        await eventually(
+            lambda: _image_is(env, ns, "ghcr.io/example/payment-service:7.7.7"),
+            what="hard refresh picked the commit",
+        )
+        app = await env.app("evt-app")
+        assert "argocd.argoproj.io/refresh" not in (app["metadata"].get("annotations") or {})
+        await eventually(
+            lambda: synced_healthy(env, "evt-app", new_sha), what="synced at the new commit"
+        )
+    finally:
+        env.controller.config.reconcile_interval = 1.0
+
+
+async def _has_completed(reasons: Callable[[], Any]) -> list[tuple[str, str]] | None:
+    found = await reasons()
+    return found if any(r == "OperationCompleted" for r, _ in found) else None

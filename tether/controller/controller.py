@@ -1208,7 +1208,8 @@ class Controller:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": self.config.namespace},
+            # named like the events client-go records: <object>.<unique hex>
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": self.config.namespace},
             "involvedObject": {
                 "apiVersion": "argoproj.io/v1alpha1",
                 "kind": "Application",
