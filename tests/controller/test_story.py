@@ -637,3 +637,51 @@ async def test_sync_events_are_recorded_and_the_refresh_annotation_is_honoured(e
 async def _has_completed(reasons: Callable[[], Any]) -> list[tuple[str, str]] | None:
     found = await reasons()
     return found if any(r == "OperationCompleted" for r, _ in found) else None
+
+
+SOPS_CORPUS = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "corpora"
+    / "kustomize-controller-sops"
+    / "sops"
+)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_sops_encrypted_secret_is_decrypted_at_render_time_and_masked(env: Env) -> None:
+    name = f"sops-{uuid.uuid4().hex[:8]}"
+    work = env.root / name
+    create_repository(
+        env.root / f"{name}.git",
+        work,
+        {"secrets/age.yaml": (SOPS_CORPUS / "algorithms" / "age.yaml").read_text()},
+    )
+    url = env.git.url(f"{name}.git")
+    key_secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{name}-age", "namespace": CONTROL_NS},
+        "stringData": {"age.agekey": (SOPS_CORPUS / "keys" / "age.txt").read_text()},
+    }
+    await env.kube("apply", "--server-side", "-f", "-", input=yaml.safe_dump(key_secret))
+    ns = f"sops-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", ns)
+    await env.application(
+        name,
+        url,
+        ns,
+        **{
+            "spec.source.path": "secrets",
+            "metadata.annotations": {"tether.io/sops-secret": f"{name}-age"},
+        },
+    )
+    await eventually(lambda: synced_healthy(env, name), what="SOPS app synced")
+    secret = await env.live("Secret", "age", ns)
+    assert secret is not None
+    import base64
+
+    assert base64.b64decode(secret["data"]["key"]).decode() == "value"  # the corpus's plaintext
+    runtime = env.controller.apps[name]
+    assert runtime.last_compare is not None
+    assert "value" not in repr([r.desired for r in runtime.last_compare.resources])

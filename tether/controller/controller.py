@@ -40,11 +40,12 @@ from tether.controller.watcher import ObjectWatcher
 from tether.engine import diff as diffing
 from tether.engine.health import HealthCustomizations, HealthStatus, aggregate, app_health_of
 from tether.engine.ignore import IgnoreRule, parse_ignore_differences, parse_system_rules
-from tether.engine.plan import PlanError, SyncOptions, plan_sync
+from tether.engine.plan import PlanError, SyncOptions, plan_sync, resource_options
 from tether.engine.sync import SyncEngine, SyncResult
 from tether.errors import TetherError
 from tether.render import RenderCache, RenderError, render
 from tether.resources import ResourceKey
+from tether.secrets.sops import SopsError, SopsKeys
 from tether.source import MirrorCache, SourcePoller
 from tether.source.credentials import select_credentials
 from tether.source.errors import SourceError
@@ -56,6 +57,7 @@ RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 LEASE_NAME = "tether-controller"
+SOPS_SECRET_ANNOTATION = "tether.io/sops-secret"
 
 
 def now_iso() -> str:
@@ -558,6 +560,7 @@ class Controller:
         source = app.spec.source
         assert source is not None
         tree = await self._export(source.repo_url, commit)
+        decryption = await self._sops_keys(app)
         result = await asyncio.to_thread(
             render,
             tree,
@@ -569,6 +572,7 @@ class Controller:
             revision=commit,
             project=app.spec.project,
             cache=self.render_cache,
+            decryption=decryption,
         )
         objects = []
         for obj in result.objects:
@@ -588,6 +592,24 @@ class Controller:
                 meta.pop("namespace", None)
             objects.append(self.config.tracking.stamp(obj, app.name))
         return objects, result.tool
+
+    async def _sops_keys(self, app: models.Application) -> SopsKeys | None:
+        """Age identities for SOPS files, from the Secret the ``tether.io/sops-secret``
+        annotation names (in the control namespace)."""
+        secret_name = app.annotations.get(SOPS_SECRET_ANNOTATION)
+        if not secret_name:
+            return None
+        info = await self.client.resource_for("v1", "Secret")
+        try:
+            secret = await self.client.get(info, secret_name, self.config.namespace)
+        except NotFound as exc:
+            raise RenderError(
+                f"decryption Secret {secret_name!r} not found in namespace {self.config.namespace}"
+            ) from exc
+        try:
+            return SopsKeys.from_secret(secret)
+        except SopsError as exc:
+            raise RenderError(f"decryption Secret {secret_name!r}: {exc}") from exc
 
     # ---- reconcile -----------------------------------------------------------------------------
 
@@ -983,10 +1005,18 @@ class Controller:
                 field_manager=self.config.field_manager,
                 wave_timeout=self.config.wave_timeout,
             )
+            skip = set()
+            if options.apply_out_of_sync_only and runtime.last_compare is not None:
+                skip = {
+                    r.key
+                    for r in runtime.last_compare.resources
+                    if r.status == diffing.SyncStatus.SYNCED
+                }
             result = await engine.sync(
                 plan,
                 options,
                 namespace=app.spec.destination.namespace or None,
+                skip=skip,
                 cancel=runtime.cancel,
             )
         except (
@@ -1087,6 +1117,8 @@ class Controller:
             for live in remaining:
                 if live["metadata"].get("deletionTimestamp"):
                     continue
+                if resource_options(live).get("Delete") == "false":
+                    continue  # Delete=false: the object outlives its Application
                 try:
                     info = await dest.client.resource_for(
                         live.get("apiVersion", ""), live.get("kind", "")
@@ -1100,7 +1132,12 @@ class Controller:
                     )
                 except NotFound:
                     continue
-            if dest.cache.objects_of(name):
+            left = [
+                o
+                for o in dest.cache.objects_of(name)
+                if resource_options(o).get("Delete") != "false"
+            ]
+            if left:
                 self.enqueue(name, delay=0.5)
                 return
         info = await self.client.resource_for("argoproj.io/v1alpha1", "Application")
@@ -1209,7 +1246,10 @@ class Controller:
             "apiVersion": "v1",
             "kind": "Event",
             # named like the events client-go records: <object>.<unique hex>
-            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": self.config.namespace},
+            "metadata": {
+                "name": f"{meta['name']}.{time.time_ns():x}",
+                "namespace": self.config.namespace,
+            },
             "involvedObject": {
                 "apiVersion": "argoproj.io/v1alpha1",
                 "kind": "Application",
