@@ -141,6 +141,15 @@ def main() -> int:
         p99 = hits[int(len(hits) * 0.99)]
         print(f"{label:28} {us(statistics.median(hits))} {us(p99)} {us(hits[-1])} {us(copy)}")
     print(f"\ncache: {len(cache)} entries, {cache.hits} hits, {cache.misses} misses")
+    print()
+    # the third figure of the issue: a poll round over 1,000 apps on 10 repositories
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("source_poll", ROOT / "bench" / "source_poll.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
     return 0
 
 
