@@ -1,0 +1,184 @@
+"""``tether proj list|get|create``: AppProjects through the API server, like ``argocd proj``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from tether.cli.api import (
+    ApiClient,
+    ApiGroup,
+    output_option,
+    print_data,
+    print_fields,
+    print_table,
+    read_object_file,
+    with_client,
+)
+
+
+def _kinds(entries: Any) -> str:
+    """``group/Kind`` list of a project's resource allow or deny list (``<none>`` if empty)."""
+    kinds = [f"{e.get('group') or ''}/{e.get('kind', '')}" for e in entries or []]
+    return ", ".join(kinds) or "<none>"
+
+
+def _destinations(spec: dict[str, Any]) -> list[str]:
+    return [
+        f"{d.get('server') or d.get('name') or '*'},{d.get('namespace') or '*'}"
+        for d in spec.get("destinations") or []
+    ]
+
+
+def project_row(project: dict[str, Any]) -> list[str]:
+    """NAME, DESCRIPTION, DESTINATIONS, SOURCES, CLUSTER-RESOURCE-WHITELIST,
+    NAMESPACE-RESOURCE-BLACKLIST."""
+    spec = project.get("spec") or {}
+    destinations = _destinations(spec)
+    sources = [str(s) for s in spec.get("sourceRepos") or []]
+    return [
+        str((project.get("metadata") or {}).get("name", "")),
+        str(spec.get("description", "")),
+        # long lists are summarised as argocd does, the full list is in `proj get`
+        destinations[0] if len(destinations) == 1 else f"{len(destinations)} destinations",
+        sources[0] if len(sources) == 1 else f"{len(sources)} repos",
+        _kinds(spec.get("clusterResourceWhitelist")),
+        _kinds(spec.get("namespaceResourceBlacklist")),
+    ]
+
+
+def parse_destination(text: str) -> dict[str, str]:
+    """argocd's ``SERVER,NAMESPACE`` (``*`` wildcards allowed)."""
+    server, sep, namespace = text.partition(",")
+    if not sep or not server or not namespace:
+        raise click.BadParameter(f"{text!r} is not SERVER,NAMESPACE", param_hint="--dest")
+    return {"server": server, "namespace": namespace}
+
+
+def parse_group_kind(text: str) -> dict[str, str]:
+    """``GROUP/KIND`` (``/KIND`` or ``KIND`` for the core group)."""
+    group, _, kind = text.rpartition("/")
+    if not kind:
+        raise click.BadParameter(
+            f"{text!r} is not GROUP/KIND", param_hint="--allow-cluster-resource"
+        )
+    return {"group": group, "kind": kind}
+
+
+@click.group("proj", cls=ApiGroup)
+def proj_group() -> None:
+    """Manage AppProjects through the Tether API server."""
+
+
+@proj_group.command("list")
+@output_option()
+@with_client()
+def list_command(api: ApiClient, output: str) -> None:
+    """List AppProjects."""
+    projects = api.list_projects()
+    if output != "table":
+        print_data(projects, output)
+        return
+    print_table(
+        (
+            "NAME",
+            "DESCRIPTION",
+            "DESTINATIONS",
+            "SOURCES",
+            "CLUSTER-RESOURCE-WHITELIST",
+            "NAMESPACE-RESOURCE-BLACKLIST",
+        ),
+        [project_row(p) for p in projects],
+    )
+
+
+@proj_group.command("get")
+@click.argument("name")
+@output_option()
+@with_client()
+def get_command(api: ApiClient, name: str, output: str) -> None:
+    """Show an AppProject."""
+    project = api.project(name)
+    if output != "table":
+        print_data(project, output)
+        return
+    spec = project.get("spec") or {}
+    print_fields(
+        [
+            ("Name", (project.get("metadata") or {}).get("name")),
+            ("Description", spec.get("description")),
+            ("Destinations", "\n  ".join(_destinations(spec)) or "<none>"),
+            (
+                "Repositories",
+                "\n  ".join(str(s) for s in spec.get("sourceRepos") or []) or "<none>",
+            ),
+            ("Allowed Cluster Resources", _kinds(spec.get("clusterResourceWhitelist"))),
+            ("Denied Namespaced Resources", _kinds(spec.get("namespaceResourceBlacklist"))),
+        ]
+    )
+
+
+@proj_group.command("create")
+@click.argument("name", required=False)
+@click.option("--description", help="What the project is for.")
+@click.option(
+    "-s", "--src", "sources", multiple=True, help="Allowed source repository (repeatable; '*')."
+)
+@click.option(
+    "-d",
+    "--dest",
+    "destinations",
+    multiple=True,
+    metavar="SERVER,NAMESPACE",
+    help="Allowed destination (repeatable; '*' wildcards).",
+)
+@click.option(
+    "--allow-cluster-resource",
+    "cluster_resources",
+    multiple=True,
+    metavar="GROUP/KIND",
+    help="Allowed cluster-scoped kind (repeatable).",
+)
+@click.option("-f", "--file", "file", help="AppProject YAML/JSON to start from ('-': stdin).")
+@output_option()
+@with_client()
+def create_command(
+    api: ApiClient,
+    name: str | None,
+    description: str | None,
+    sources: tuple[str, ...],
+    destinations: tuple[str, ...],
+    cluster_resources: tuple[str, ...],
+    file: str | None,
+    output: str,
+) -> None:
+    """Create an AppProject NAME from flags, a file, or both (flags add to the file)."""
+    project = read_object_file(file, "AppProject") if file else {}
+    project.setdefault("apiVersion", "argoproj.io/v1alpha1")
+    project.setdefault("kind", "AppProject")
+    metadata = project.setdefault("metadata", {})
+    if name:
+        metadata["name"] = name
+    if not metadata.get("name"):
+        raise click.UsageError("give the project a NAME (or metadata.name in the file)")
+    spec = project.setdefault("spec", {})
+    if description is not None:
+        spec["description"] = description
+    if sources:
+        spec["sourceRepos"] = [*spec.get("sourceRepos", []), *sources]
+    if destinations:
+        spec["destinations"] = [
+            *spec.get("destinations", []),
+            *(parse_destination(d) for d in destinations),
+        ]
+    if cluster_resources:
+        spec["clusterResourceWhitelist"] = [
+            *spec.get("clusterResourceWhitelist", []),
+            *(parse_group_kind(k) for k in cluster_resources),
+        ]
+    created = api.create_project(project)
+    if output != "table":
+        print_data(created, output)
+        return
+    click.echo(f"project '{metadata['name']}' created")
