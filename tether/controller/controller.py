@@ -74,6 +74,9 @@ class ControllerConfig:
     jitter: float = 0.1
     cache_dir: Path | None = None
     workers: int = 8
+    #: syncs running at once (comparisons are limited by ``workers``), as Argo CD's
+    #: status and operation processors
+    sync_workers: int = 4
     tracking: Tracking = field(default_factory=Tracking)
     field_manager: str = "tether"
     wave_timeout: float = 300.0
@@ -134,6 +137,7 @@ class Controller:
         #: apps a worker is reconciling now, and those that changed meanwhile
         self._active: set[str] = set()
         self._dirty: set[str] = set()
+        self._sync_slots = asyncio.Semaphore(self.config.sync_workers)
         self._tasks: list[asyncio.Task[None]] = []
         self.is_leader = not self.config.leader_election
         self.leader_changed = asyncio.Event()
@@ -904,6 +908,17 @@ class Controller:
     # ---- operations ----------------------------------------------------------------------------
 
     async def _run_operation(
+        self,
+        obj: dict[str, Any],
+        app: models.Application,
+        proj: project.Project,
+        dest: Destination,
+        operation: models.Operation,
+    ) -> None:
+        async with self._sync_slots:
+            await self._run_operation_now(obj, app, proj, dest, operation)
+
+    async def _run_operation_now(
         self,
         obj: dict[str, Any],
         app: models.Application,
