@@ -385,6 +385,7 @@ class ControlPlane:
             selectable_fields=tuple(
                 f.get("jsonPath", "") for f in version.get("selectableFields") or []
             ),
+            printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
         )
 
     def _register_crd(self, crd: dict[str, Any]) -> None:

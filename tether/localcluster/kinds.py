@@ -47,6 +47,8 @@ class ResourceType:
     openapi_schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     crd_name: str | None = None
     selectable_fields: tuple[str, ...] = ()
+    #: a CRD version's additionalPrinterColumns, for kubectl's table output
+    printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def api_version(self) -> str:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 
-from tether.localcluster import apierrors, discovery
+from tether.localcluster import apierrors, discovery, tables
 from tether.localcluster.api import (
     MAX_BODY,
     PROTOBUF,
@@ -251,9 +251,9 @@ class LocalClusterApp:
             raise self._forbidden(user, verb, route)
         if method == "GET":
             if parse_bool(params.get("watch")) and route.subresource is None:
-                await self._watch(scope, receive, send, route, params)
+                await self._watch(scope, receive, send, route, params, tables.wants_table(accept))
                 return
-            result = self._get(route, params)
+            result = self._get(route, params, tables.wants_table(accept))
         else:
             raw = await self._read_body(receive)
             result = self._write(method, route, params, headers, raw)
@@ -454,10 +454,19 @@ class LocalClusterApp:
 
     # ---- reads ---------------------------------------------------------------------------------
 
-    def _get(self, route: Route, params: dict[str, str]) -> Result:
+    def _get(self, route: Route, params: dict[str, str], as_table: bool = False) -> Result:
         rt = route.rt
         if route.name is None:
-            return Result(200, self.api.list_objects(rt, route.namespace, params))
+            listing = self.api.list_objects(rt, route.namespace, params)
+            if as_table:
+                return Result(200, tables.table(rt, listing["items"], listing["metadata"]))
+            return Result(200, listing)
+        if as_table and route.subresource is None:
+            obj = self.api.get(rt, route.namespace or "", route.name)
+            return Result(
+                200,
+                tables.table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}),
+            )
         if route.subresource == "scale":
             return Result(200, self.api.get_scale(rt, route.namespace or "", route.name))
         if route.subresource == "finalize":
@@ -572,7 +581,13 @@ class LocalClusterApp:
     # ---- watch ---------------------------------------------------------------------------------
 
     async def _watch(
-        self, scope: Scope, receive: Receive, send: Send, route: Route, params: dict[str, str]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        params: dict[str, str],
+        as_table: bool = False,
     ) -> None:
         rt = route.rt
         label_match = parse_label_selector(params.get("labelSelector"))
@@ -614,7 +629,8 @@ class LocalClusterApp:
         if start_rv is None or send_initial:
             for obj in self.store.objects(rt.key, namespace):
                 if watcher.matches(obj):
-                    initial.append(_event_line("ADDED", orjson.dumps(self.api._present(rt, obj))))
+                    body = tables.table(rt, [obj]) if as_table else self.api._present(rt, obj)
+                    initial.append(_event_line("ADDED", orjson.dumps(body)))
             if send_initial:
                 marker = {
                     "kind": rt.kind,
@@ -631,7 +647,9 @@ class LocalClusterApp:
             for past in self.store.events_since(rt.key, start_rv):
                 translated = translate_event(watcher, past)
                 if translated is not None:
-                    initial.append(_event_line(translated.type, self._event_bytes(rt, translated)))
+                    initial.append(
+                        _event_line(translated.type, self._event_bytes(rt, translated, as_table))
+                    )
         if expired:
             status = apierrors.expired(
                 f"too old resource version: {start_rv} ({self.store.oldest_rv() + 1})"
@@ -689,13 +707,13 @@ class LocalClusterApp:
                     break
                 if start_rv is not None and event.rv <= start_rv:
                     continue
-                chunk = [_event_line(event.type, self._event_bytes(rt, event))]
+                chunk = [_event_line(event.type, self._event_bytes(rt, event, as_table))]
                 while not watcher.queue.empty():
                     more = watcher.queue.get_nowait()
                     if more is None:
                         disconnected.set()
                         break
-                    chunk.append(_event_line(more.type, self._event_bytes(rt, more)))
+                    chunk.append(_event_line(more.type, self._event_bytes(rt, more, as_table)))
                 await send(
                     {"type": "http.response.body", "body": b"".join(chunk), "more_body": True}
                 )
@@ -718,7 +736,9 @@ class LocalClusterApp:
         }
         return _event_line("BOOKMARK", orjson.dumps(obj))
 
-    def _event_bytes(self, rt: ResourceType, event: Event) -> bytes:
+    def _event_bytes(self, rt: ResourceType, event: Event, as_table: bool = False) -> bytes:
+        if as_table:
+            return orjson.dumps(tables.table(rt, [event.obj]))
         if event.obj.get("apiVersion") != rt.api_version:
             return orjson.dumps(self.api._present(rt, event.obj))
         return event.encoded()
