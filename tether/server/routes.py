@@ -1,0 +1,277 @@
+"""Every route of the API in one table: the router and the OpenAPI document both read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.responses import PlainTextResponse, Response
+
+from tether.server import applications as apps
+from tether.server import resources, session, stream, webhook
+from tether.server.metrics import metrics_endpoint
+from tether.server.state import Context, Handler
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    public: bool = False
+    #: the name of the request body schema in the OpenAPI document
+    body: str | None = None
+    #: (name, description) of query parameters
+    query: tuple[tuple[str, str], ...] = ()
+    status: int = 200
+
+
+async def healthz(ctx: Context) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(ctx: Context) -> Response:
+    controller = ctx.state.controller
+    watchers = (controller.applications, controller.projects, controller.configmaps)
+    if not ctx.state.bootstrapped or any(w is None or not w.synced.is_set() for w in watchers):
+        return PlainTextResponse("not ready", status_code=503)
+    return PlainTextResponse("ok")
+
+
+async def openapi_document(ctx: Context) -> Response:
+    from tether.server.http import JSONResponse
+    from tether.server.openapi import build_document
+
+    return JSONResponse(build_document(ENDPOINTS))
+
+
+APP = "/api/v1/applications/{name}"
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/healthz", healthz, "Liveness: the process answers", "health", public=True),
+    Endpoint("GET", "/readyz", readyz, "Readiness: watches synced", "health", public=True),
+    Endpoint(
+        "GET", "/api/openapi.json", openapi_document, "This OpenAPI document", "meta", public=True
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/session",
+        session.sign_in,
+        "Sign in; returns a token and sets the tether_token cookie",
+        "session",
+        public=True,
+        body="SessionRequest",
+    ),
+    Endpoint("DELETE", "/api/v1/session", session.sign_out, "Sign out", "session"),
+    Endpoint("GET", "/api/v1/session/userinfo", session.user_info, "The signed-in user", "session"),
+    Endpoint("GET", "/api/v1/account", session.list_accounts, "Local accounts", "account"),
+    Endpoint(
+        "PUT",
+        "/api/v1/account/password",
+        session.update_password,
+        "Change a local account's password",
+        "account",
+        body="PasswordRequest",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/account/token",
+        session.create_token,
+        "Create an API token for the current account (or ?account=, with accounts/update)",
+        "account",
+        body="TokenRequest",
+        query=(("account", "another account"),),
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/account/tokens",
+        session.list_tokens,
+        "API tokens of the current account (ids and dates, never the tokens)",
+        "account",
+        query=(("account", "another account"),),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/account/tokens/{id}",
+        session.delete_token,
+        "Revoke an API token",
+        "account",
+        query=(("account", "another account"),),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/applications",
+        apps.list_applications,
+        "Applications the caller may see",
+        "applications",
+        query=(
+            ("project", "repeatable"),
+            ("sync", "Synced, OutOfSync, Unknown (repeatable)"),
+            ("health", "Healthy, Progressing, Degraded, ... (repeatable)"),
+            ("selector", "label selector k=v,k!=v,k,!k"),
+            ("name", "glob"),
+            ("search", "text in name, repo, path, namespace or project"),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/applications",
+        apps.create_application,
+        "Create an Application",
+        "applications",
+        body="Application",
+        query=(("upsert", "replace an existing one"),),
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        APP,
+        apps.get_application,
+        "One Application",
+        "applications",
+        query=(("refresh", "normal or hard"),),
+    ),
+    Endpoint(
+        "PUT",
+        APP,
+        apps.update_application,
+        "Replace spec and metadata",
+        "applications",
+        body="Application",
+    ),
+    Endpoint(
+        "DELETE",
+        APP,
+        apps.delete_application,
+        "Delete (cascade: the resources finalizer removes its objects first)",
+        "applications",
+        query=(("cascade", "true (default) or false"),),
+    ),
+    Endpoint(
+        "POST",
+        f"{APP}/sync",
+        apps.sync_application,
+        "Request a sync",
+        "applications",
+        body="SyncRequest",
+    ),
+    Endpoint(
+        "POST",
+        f"{APP}/rollback",
+        apps.rollback_application,
+        "Sync to a history entry's revision (automated sync must be off)",
+        "applications",
+        body="RollbackRequest",
+    ),
+    Endpoint(
+        "POST",
+        f"{APP}/refresh",
+        apps.refresh_application,
+        "Compare again now (hard: check Git first)",
+        "applications",
+        body="RefreshRequest",
+    ),
+    Endpoint(
+        "DELETE",
+        f"{APP}/operation",
+        apps.terminate_operation,
+        "Terminate the running operation",
+        "applications",
+    ),
+    Endpoint(
+        "GET",
+        f"{APP}/managed-resources",
+        apps.managed_resources,
+        "Per-resource comparison: unified and structured diffs (Secrets masked)",
+        "applications",
+    ),
+    Endpoint(
+        "GET", f"{APP}/manifests", apps.manifests, "Desired manifests (masked)", "applications"
+    ),
+    Endpoint(
+        "GET",
+        f"{APP}/resource-tree",
+        apps.resource_tree,
+        "Live objects and what they own",
+        "applications",
+    ),
+    Endpoint(
+        "GET",
+        f"{APP}/resource",
+        apps.live_resource,
+        "One live object of the app (masked)",
+        "applications",
+        query=(
+            ("group", ""),
+            ("version", ""),
+            ("kind", "required"),
+            ("namespace", ""),
+            ("name", "required"),
+        ),
+    ),
+    Endpoint("GET", f"{APP}/events", apps.application_events, "Events", "applications"),
+    Endpoint("GET", f"{APP}/history", apps.application_history, "Sync history", "applications"),
+    Endpoint("GET", "/api/v1/projects", resources.list_projects, "AppProjects", "projects"),
+    Endpoint(
+        "POST",
+        "/api/v1/projects",
+        resources.create_project,
+        "Create an AppProject",
+        "projects",
+        body="AppProject",
+        query=(("upsert", "replace an existing one"),),
+        status=201,
+    ),
+    Endpoint("GET", "/api/v1/projects/{name}", resources.get_project, "One AppProject", "projects"),
+    Endpoint(
+        "DELETE",
+        "/api/v1/projects/{name}",
+        resources.delete_project,
+        "Delete an unused AppProject",
+        "projects",
+    ),
+    Endpoint("GET", "/api/v1/clusters", resources.list_clusters, "Clusters", "clusters"),
+    Endpoint(
+        "POST",
+        "/api/v1/clusters",
+        resources.add_cluster,
+        "Register a cluster (credentials stored in a Secret)",
+        "clusters",
+        body="ClusterRequest",
+        query=(("upsert", "replace an existing one"),),
+        status=201,
+    ),
+    Endpoint(
+        "GET", "/api/v1/repositories", resources.list_repositories, "Repositories", "repositories"
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/repositories",
+        resources.add_repository,
+        "Register a repository (credentials stored in a Secret)",
+        "repositories",
+        body="RepositoryRequest",
+        query=(("upsert", "replace an existing one"),),
+        status=201,
+    ),
+    Endpoint("GET", "/api/v1/version", resources.version, "Version", "meta"),
+    Endpoint("GET", "/api/v1/settings", resources.server_settings, "Settings", "meta"),
+    Endpoint(
+        "GET",
+        "/api/v1/stream/applications",
+        stream.stream_applications,
+        "Server-Sent Events: data {type, application}",
+        "applications",
+    ),
+    Endpoint(
+        "POST",
+        "/api/webhook",
+        webhook.receive_webhook,
+        "Git push webhooks (GitHub, GitLab, Bitbucket, Gitea, Gogs, generic)",
+        "webhook",
+        public=True,
+        body="WebhookPayload",
+    ),
+    Endpoint("GET", "/metrics", metrics_endpoint, "Prometheus metrics", "meta"),
+)

@@ -1,0 +1,167 @@
+"""What every request handler needs: the controller, the settings, who is asking, the policy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tether.controller.controller import Controller
+from tether.server import rbac
+from tether.server.auth import Authenticator, LoginLimiter, SecretStore, User
+from tether.server.errors import NotFoundError, PermissionDenied, Unauthenticated
+from tether.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+COOKIE = "tether_token"
+RBAC_CONFIGMAP = "argocd-rbac-cm"
+SETTINGS_CONFIGMAP = "argocd-cm"
+
+
+class ServerState:
+    """Shared by every request of one server."""
+
+    def __init__(self, controller: Controller, settings: ServerSettings) -> None:
+        self.controller = controller
+        self.settings = settings
+        self.namespace = controller.config.namespace
+        self.secret_store = SecretStore(
+            controller.client, self.namespace, settings.secret_cache_seconds
+        )
+        self.auth = Authenticator(
+            self.secret_store,
+            lambda: self.configmap_data(SETTINGS_CONFIGMAP),
+            settings.session_seconds,
+            LoginLimiter(
+                settings.login_max_failures,
+                settings.login_failure_window,
+                settings.login_lockout_seconds,
+            ),
+        )
+        self._policy: rbac.Policy | None = None
+        self._policy_version: Any = object()
+        self.bootstrapped = False
+        self.admin_password: str | None = None
+
+    async def bootstrap(self) -> None:
+        """Make sure the signing key and the admin password exist (once per server)."""
+        if not self.bootstrapped:
+            self.admin_password = await self.auth.bootstrap()
+            self.bootstrapped = True
+
+    # ---- configuration from the cluster --------------------------------------------------------
+
+    def configmap(self, name: str) -> dict[str, Any] | None:
+        watcher = self.controller.configmaps
+        return watcher.get(name) if watcher is not None else None
+
+    def configmap_data(self, name: str) -> dict[str, str]:
+        return dict((self.configmap(name) or {}).get("data") or {})
+
+    def policy(self) -> rbac.Policy:
+        """The current policy, rebuilt when ``argocd-rbac-cm`` changes.
+
+        A malformed ConfigMap keeps the last good policy (or the built-in one) and is logged,
+        so one typo does not lock everybody out or open everything up.
+        """
+        cm = self.configmap(RBAC_CONFIGMAP)
+        version = (cm or {}).get("metadata", {}).get("resourceVersion")
+        if self._policy is None or version != self._policy_version:
+            try:
+                self._policy = rbac.build_policy(
+                    (cm or {}).get("data") or {},
+                    self.settings.rbac_policy_csv,
+                    self.settings.rbac_default_role,
+                )
+            except rbac.PolicyError as exc:
+                log.error("%s ignored: %s", RBAC_CONFIGMAP, exc.message)
+                if self._policy is None:
+                    self._policy = rbac.build_policy(
+                        {}, self.settings.rbac_policy_csv, self.settings.rbac_default_role
+                    )
+            self._policy_version = version
+        return self._policy
+
+    def can(self, user: User, resource: str, action: str, obj: str) -> bool:
+        return self.policy().allowed(user.subjects, resource, action, obj)
+
+    def enforce(self, user: User, resource: str, action: str, obj: str) -> None:
+        """403 unless ``user`` may ``action`` the ``resource`` object ``obj``."""
+        if not self.can(user, resource, action, obj):
+            raise PermissionDenied(
+                f"permission denied: {resource}, {action}, {obj} (user {user.username})"
+            )
+
+    # ---- authentication ------------------------------------------------------------------------
+
+    async def authenticate(self, request: Request) -> User:
+        user, _ = await self.authenticate_with_expiry(request)
+        return user
+
+    async def authenticate_with_expiry(self, request: Request) -> tuple[User, float]:
+        header = request.headers.get("authorization", "")
+        token = ""
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+            token = value.strip()
+        else:
+            token = request.cookies.get(COOKIE, "")
+        if not token:
+            raise Unauthenticated("sign in first: no token was given (Authorization: Bearer)")
+        return await self.auth.verify(token)
+
+    # ---- objects -------------------------------------------------------------------------------
+
+    def applications(self) -> dict[str, dict[str, Any]]:
+        watcher = self.controller.applications
+        return watcher.objects if watcher is not None else {}
+
+    def projects(self) -> dict[str, dict[str, Any]]:
+        watcher = self.controller.projects
+        return watcher.objects if watcher is not None else {}
+
+    def secrets(self) -> dict[str, dict[str, Any]]:
+        watcher = self.controller.secrets
+        return watcher.objects if watcher is not None else {}
+
+    def application(self, name: str) -> dict[str, Any]:
+        """The Application ``name``, or 404."""
+        app = self.applications().get(name)
+        if app is None:
+            raise NotFoundError(f"application {name} not found")
+        return app
+
+
+def project_of(app: dict[str, Any]) -> str:
+    return str((app.get("spec") or {}).get("project") or "default")
+
+
+def app_object(app: dict[str, Any]) -> str:
+    """The RBAC object of an Application: ``<project>/<name>``."""
+    return f"{project_of(app)}/{app['metadata']['name']}"
+
+
+@dataclass
+class Context:
+    """One request: what was asked, by whom, against which server."""
+
+    request: Request
+    state: ServerState
+    user: User | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def caller(self) -> User:
+        """The authenticated user (routes that need authentication always have one)."""
+        assert self.user is not None
+        return self.user
+
+
+Handler = Callable[[Context], Awaitable[Response]]
