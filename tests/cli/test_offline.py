@@ -277,6 +277,7 @@ def test_table_output_keeps_whole_cells_when_piped() -> None:
 
     result = CliRunner().invoke(show)
     lines = result.output.splitlines()
+    assert all(line == line.rstrip() for line in lines)
     assert lines[0].split() == ["NAME", "REPO"]
     assert lines[1].split() == ["a" * 30, "https://example.com/" + "x" * 200]
 

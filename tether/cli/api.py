@@ -587,7 +587,12 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    console().print(make_table(columns, rows))
+    out = console()
+    with out.capture() as captured:
+        out.print(make_table(columns, rows))
+    # rich pads every cell to its column's width; trailing blanks only get in the way of diffs
+    for line in captured.get().splitlines():
+        click.echo(line.rstrip())
 
 
 def print_fields(fields: Sequence[tuple[str, Any]]) -> None:

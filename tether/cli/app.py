@@ -701,9 +701,14 @@ def set_command(api: ApiClient, name: str, output: str, **flags: Any) -> None:
         raise click.UsageError("use either --dest-server or --dest-name")
     for attempt in range(3):
         app = api.application(name)
-        changes.apply(app)
+        # only what an update may carry: a pending ``operation`` would be refused, and the
+        # resourceVersion in metadata makes the write fail (409) rather than undo another's
+        body: dict[str, Any] = {
+            k: app[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in app
+        }
+        changes.apply(body)
         try:
-            updated = api.update_application(app)
+            updated = api.update_application(body)
             break
         except ApiClientError as exc:
             # someone (often the controller writing status) changed it since the read: redo
