@@ -49,6 +49,7 @@ VIEWER_PASSWORD = "viewer-pass-" + uuid.uuid4().hex[:8]
 
 @dataclass
 class Env:
+    controller: Controller
     url: str
     admin_password: str
     admin_token: str
@@ -150,7 +151,7 @@ async def env(
                 return api.sign_in("admin", password)
 
         token = await asyncio.to_thread(sign_in)
-        yield Env(server.url, password, token, git.url("shop.git"), kubectl)
+        yield Env(controller, server.url, password, token, git.url("shop.git"), kubectl)
     finally:
         if server is not None:
             await server.stop()
@@ -566,3 +567,71 @@ async def test_cluster_add_and_list(env: Env, tmp_path: Path) -> None:
     ]
     as_json = ok(await env.cli("cluster", "list", "-o", "json"))
     assert token not in as_json and token not in added.output
+
+
+# ---- TLS ----------------------------------------------------------------------------------------
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key (the CA a user would pass to --ca)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tether-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.pem", directory / "server-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_login_over_tls_needs_the_ca_or_insecure(env: Env, tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server = await run_server(
+        env.controller, listen="127.0.0.1:0", tls_cert=str(cert), tls_key=str(key)
+    )
+    try:
+        assert server.url.startswith("https://")
+        password = env.admin_password + "\n"
+        untrusted = await env.cli("login", server.url, "--password-stdin", token=None,
+                                  input=password)  # fmt: skip
+        clean_error(untrusted, "--ca FILE")
+        trusted = await env.cli("login", server.url, "--password-stdin", "--ca", str(cert),
+                                token=None, input=password)  # fmt: skip
+        assert "Logged in" in ok(trusted)
+        # later commands reuse the saved CA
+        runner = CliRunner(env={"TETHER_SERVER": None, "TETHER_TOKEN": None})
+        ok(await asyncio.to_thread(runner.invoke, CLI, ["proj", "list"]))
+        insecure = await env.cli("login", server.url.removeprefix("https://"), "--insecure",
+                                 "--password-stdin", token=None, input=password)  # fmt: skip
+        assert "Logged in" in ok(insecure)
+    finally:
+        await server.stop()

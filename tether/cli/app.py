@@ -402,7 +402,13 @@ def follow_operation(
             return []
         return ["the operation to finish"]
 
-    app = wait_until(api, name, finished, timeout, progress)
+    try:
+        app = wait_until(api, name, finished, timeout, progress)
+    except KeyboardInterrupt:
+        # only the watching stops: the server goes on with the operation
+        raise CliError(
+            f"stopped following; the operation goes on: tether app wait {name} --operation"
+        ) from None
     state = _operation_state(app)
     if output == "table":
         print_sync_result(app)
