@@ -1,0 +1,266 @@
+// Application page: what is deployed from where, its status and running operation, the resource
+// tree with a side panel per object, sync / refresh / rollback, all updated live.
+
+import { api, subscribe } from './api.js';
+import { openRollbackDialog, openSyncDialog } from './dialogs.js';
+import {
+  healthBadge,
+  html,
+  phaseBadge,
+  shortRevision,
+  syncBadge,
+  timeTag,
+} from './html.js';
+import { ResourcePanel } from './panel.js';
+import { setCrumbs, throttle, toast } from './shell.js';
+import { buildTree, renderTree } from './tree.js';
+
+function destinationText(destination = {}) {
+  const cluster = destination.name || destination.server || 'in-cluster';
+  return `${cluster} · namespace ${destination.namespace || '—'}`;
+}
+
+function syncPolicyText(policy = {}) {
+  const automated = policy.automated;
+  if (!automated) return 'Manual';
+  const extras = [automated.prune && 'prune', automated.selfHeal && 'self-heal'].filter(Boolean);
+  return `Automated${extras.length ? ` (${extras.join(', ')})` : ''}`;
+}
+
+function factsHtml(app) {
+  const source = app.spec?.source || app.spec?.sources?.[0] || {};
+  // The revision last compared with the cluster, and the one last deployed (they differ while
+  // OutOfSync, or after a rollback).
+  const revision = app.status?.sync?.revision;
+  const deployed = (app.status?.history || []).at(-1)?.revision;
+  return html`<dl class="facts wide">
+    <dt>Project</dt><dd>${app.spec?.project || 'default'}</dd>
+    <dt>Repository</dt><dd class="mono" data-field="repo">${source.repoURL || '—'}</dd>
+    <dt>Path</dt><dd class="mono" data-field="path">${source.path || source.chart || '—'}</dd>
+    <dt>Target revision</dt><dd class="mono">${source.targetRevision || 'HEAD'}</dd>
+    <dt>Git revision</dt><dd class="mono" data-field="revision" title="${revision || ''}">${shortRevision(revision) || '—'}</dd>
+    <dt>Deployed revision</dt><dd class="mono" data-field="deployed" title="${deployed || ''}">${shortRevision(deployed) || '—'}</dd>
+    <dt>Destination</dt><dd data-field="destination">${destinationText(app.spec?.destination)}</dd>
+    <dt>Sync policy</dt><dd data-field="sync-policy">${syncPolicyText(app.spec?.syncPolicy)}</dd>
+    <dt>Last compared</dt><dd>${timeTag(app.status?.reconciledAt)}</dd>
+  </dl>`;
+}
+
+function operationHtml(app) {
+  const state = app.status?.operationState;
+  if (!state) {
+    if (app.operation) return html`<p>${phaseBadge('Running')} Sync requested, waiting for the controller…</p>`;
+    return html`<p class="muted">No operation yet.</p>`;
+  }
+  const op = state.operation?.sync || {};
+  const who = state.operation?.initiatedBy || {};
+  const flags = [op.dryRun && 'dry run', op.prune && 'prune'].filter(Boolean).join(', ');
+  const results = state.syncResult?.resources || [];
+  return html`<div class="op-line">${phaseBadge(state.phase || 'Running')}
+      <span class="op-message" data-field="operation-message">${state.message || ''}</span></div>
+    <p class="muted small">
+      ${who.automated ? 'Automated sync' : `Sync by ${who.username || 'a user'}`}${flags ? ` (${flags})` : ''}
+      to <code>${shortRevision(state.syncResult?.revision || op.revision) || 'target'}</code>,
+      started ${timeTag(state.startedAt)}${state.finishedAt ? html`, finished ${timeTag(state.finishedAt)}` : ''}
+    </p>
+    ${results.length
+      ? html`<details class="op-results"><summary>${results.length} resource results</summary>
+          <table class="data-table compact"><thead><tr><th scope="col">Kind</th><th scope="col">Name</th><th scope="col">Result</th><th scope="col">Message</th></tr></thead>
+          <tbody>${results.map(
+            (r) => html`<tr><td>${r.kind}</td><td>${r.name}</td><td>${r.status || ''}</td><td class="wrap">${r.message || ''}</td></tr>`,
+          )}</tbody></table></details>`
+      : ''}`;
+}
+
+function conditionsHtml(conditions = []) {
+  if (!conditions.length) return '';
+  return html`<ul class="conditions" aria-label="Conditions">${conditions.map((c) => {
+    const level = /Error$/.test(c.type) ? 'error' : /Warning$/.test(c.type) ? 'warn' : 'info';
+    return html`<li class="callout ${level}"><strong>${c.type}</strong> ${c.message || ''}
+      <span class="muted small">${timeTag(c.lastTransitionTime)}</span></li>`;
+  })}</ul>`;
+}
+
+function historyHtml(app) {
+  const history = [...(app.status?.history || [])].reverse();
+  if (!history.length) return html`<p class="muted">Nothing deployed yet.</p>`;
+  const current = history[0].id;
+  return html`<table class="data-table history">
+    <thead><tr><th scope="col">ID</th><th scope="col">Revision</th><th scope="col">Deployed</th><th scope="col">Initiated by</th><th scope="col">Path</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+    <tbody>${history.map((h) => {
+      const who = h.initiatedBy?.automated ? 'automated' : h.initiatedBy?.username || '—';
+      return html`<tr data-history-id="${h.id}">
+        <td>${h.id}</td>
+        <td class="mono" title="${h.revision || ''}">${shortRevision(h.revision)}</td>
+        <td>${timeTag(h.deployedAt)}</td>
+        <td>${who}</td>
+        <td class="mono">${h.source?.path || ''}</td>
+        <td>${h.id === current
+          ? html`<span class="chip">current</span>`
+          : html`<button type="button" class="btn small" data-rollback="${h.id}" aria-label="Roll back to history ${h.id}">Rollback</button>`}</td>
+      </tr>`;
+    })}</tbody>
+  </table>`;
+}
+
+export function mount(main, { name }) {
+  setCrumbs([
+    { label: 'Applications', href: '/applications' },
+    { label: name },
+  ]);
+  let app = null;
+  let treeNodes = [];
+  let tree = null;
+  let deleted = false;
+
+  main.innerHTML = html`<div class="app-page">
+    <div class="page-head">
+      <div>
+        <h1 class="app-title">${name}</h1>
+        <div class="badges" id="app-badges"></div>
+      </div>
+      <div class="actions" role="toolbar" aria-label="Application actions">
+        <button type="button" class="btn primary" data-action="sync" disabled>Sync</button>
+        <button type="button" class="btn" data-action="refresh" disabled>Refresh</button>
+        <button type="button" class="btn" data-action="hard-refresh" disabled title="Render again without the manifest cache">Hard refresh</button>
+        <button type="button" class="btn danger" data-action="terminate" hidden>Terminate</button>
+      </div>
+    </div>
+    <p class="callout error" id="app-error" role="alert" hidden></p>
+    <div class="status-row">
+      <section class="status-box" aria-labelledby="h-health"><h2 id="h-health">App health</h2><div id="health-box"></div></section>
+      <section class="status-box" aria-labelledby="h-sync"><h2 id="h-sync">Sync status</h2><div id="sync-box"></div></section>
+      <section class="status-box op-box" aria-labelledby="h-op"><h2 id="h-op">Operation</h2><div id="operation"></div></section>
+    </div>
+    <div id="conditions"></div>
+    <section class="card" aria-labelledby="h-source"><h2 id="h-source">Source and destination</h2><div id="facts"></div></section>
+    <section class="card" aria-labelledby="h-tree">
+      <h2 id="h-tree">Resources</h2>
+      <div class="tree-scroll" id="tree"><p class="muted">Loading the resource tree…</p></div>
+    </section>
+    <section class="card" aria-labelledby="h-history"><h2 id="h-history">History and rollback</h2><div id="history"></div></section>
+  </div>
+  <aside class="side-panel" id="side-panel" aria-label="Resource details" hidden></aside>`.value;
+
+  const $ = (selector) => main.querySelector(selector);
+  const panel = new ResourcePanel($('#side-panel'), name, () => app, () => drawTree());
+
+  function renderApp() {
+    const status = app.status || {};
+    $('#app-badges').innerHTML = html`${healthBadge(status.health?.status)}${syncBadge(status.sync?.status)}`.value;
+    $('#health-box').innerHTML = html`${healthBadge(status.health?.status)}
+      ${status.health?.message ? html`<p class="muted small">${status.health.message}</p>` : ''}`.value;
+    // Argo CD's wording: "Synced to HEAD (abc1234)", "OutOfSync from HEAD (abc1234)".
+    const preposition = status.sync?.status === 'Synced' ? 'to' : 'from';
+    $('#sync-box').innerHTML = html`${syncBadge(status.sync?.status)}
+      <p class="muted small">${preposition} ${app.spec?.source?.targetRevision || 'HEAD'}
+      (<code data-field="sync-revision">${shortRevision(status.sync?.revision) || '—'}</code>)</p>`.value;
+    $('#operation').innerHTML = operationHtml(app).value;
+    $('#conditions').innerHTML = conditionsHtml(status.conditions).toString();
+    $('#facts').innerHTML = factsHtml(app).value;
+    $('#history').innerHTML = historyHtml(app).value;
+    const running = status.operationState?.phase === 'Running' || Boolean(app.operation);
+    $('[data-action=terminate]').hidden = !running;
+    for (const button of main.querySelectorAll('.actions button')) button.disabled = deleted;
+  }
+
+  function drawTree() {
+    if (!app) return;
+    tree = buildTree(app, treeNodes);
+    renderTree($('#tree'), tree, panel.item?.key, (item) => {
+      panel.open(item);
+      drawTree();
+    });
+    if (panel.item) panel.update(findItem(tree, panel.item.key, panel.item.root));
+  }
+
+  async function loadTree() {
+    try {
+      const answer = await api.resourceTree(name);
+      treeNodes = answer.nodes || [];
+    } catch (error) {
+      if (error.status !== 404) toast(`Resource tree: ${error.message}`, 'error');
+    }
+    drawTree();
+  }
+
+  const scheduleTree = throttle(loadTree, 700);
+
+  async function load() {
+    try {
+      app = await api.application(name);
+    } catch (error) {
+      const box = $('#app-error');
+      box.textContent =
+        error.status === 404 ? `There is no application named ${name}.` : error.message;
+      box.hidden = false;
+      $('#tree').innerHTML = '';
+      return;
+    }
+    renderApp();
+    await loadTree();
+  }
+
+  async function act(action) {
+    try {
+      if (action === 'sync') openSyncDialog(app);
+      if (action === 'refresh' || action === 'hard-refresh') {
+        app = await api.refresh(name, action === 'hard-refresh');
+        renderApp();
+        toast(`${name}: ${action === 'hard-refresh' ? 'hard refresh' : 'refresh'} requested`);
+      }
+      if (action === 'terminate') {
+        const answer = await api.terminate(name);
+        toast(answer?.terminated ? 'Operation terminated' : 'No operation was running');
+      }
+    } catch (error) {
+      toast(error.message, 'error');
+    }
+  }
+
+  // On the page's own element, not on <main>: <main> outlives this page.
+  $('.app-page').addEventListener('click', (event) => {
+    const action = event.target.closest('.actions [data-action]')?.dataset.action;
+    if (action) act(action);
+    const rollback = event.target.closest('[data-rollback]');
+    if (rollback && app) {
+      const entry = (app.status?.history || []).find((h) => String(h.id) === rollback.dataset.rollback);
+      if (entry) openRollbackDialog(app, entry);
+    }
+  });
+
+  const stop = subscribe((event) => {
+    if (event.type === 'RESYNC') {
+      load();
+      return;
+    }
+    if (event.application?.metadata?.name !== name) return;
+    if (event.type === 'DELETED') {
+      deleted = true;
+      const box = $('#app-error');
+      box.textContent = `${name} was deleted.`;
+      box.hidden = false;
+      if (app) renderApp();
+      return;
+    }
+    deleted = false;
+    app = event.application;
+    renderApp();
+    scheduleTree();
+  });
+
+  load();
+  return () => {
+    stop();
+    panel.dispose();
+  };
+}
+
+function findItem(item, key, root) {
+  if (root ? item.root : item.key === key) return item;
+  for (const child of item.children) {
+    const found = findItem(child, key, root);
+    if (found) return found;
+  }
+  return null;
+}
