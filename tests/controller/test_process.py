@@ -152,7 +152,14 @@ def test_controller_killed_mid_sync_is_finished_by_the_restarted_controller(
             def finished() -> dict[str, Any] | None:
                 status = app_status(slow_cluster, "payment-service")
                 op = status.get("operationState") or {}
-                return status if op.get("phase") in ("Succeeded", "Failed", "Error") else None
+                if op.get("phase") in ("Failed", "Error"):
+                    return status
+                # after a successful sync, the next comparison reports Synced
+                done = (
+                    op.get("phase") == "Succeeded"
+                    and status.get("sync", {}).get("status") == "Synced"
+                )
+                return status if done else None
 
             status = wait_for(finished, timeout=60, what="operation finished by the new controller")
             assert status["operationState"]["phase"] == "Succeeded", status["operationState"].get(

@@ -53,7 +53,8 @@ def _run_cluster(cluster: LocalCluster, ready_file: Path | None, banner: bool) -
 
 @click.group("cluster")
 def cluster_group() -> None:
-    """Run the local Kubernetes-compatible cluster used by tests and the demo."""
+    """Clusters: run the local Kubernetes-compatible cluster (up), or register destination
+    clusters with the API server (add, list)."""
 
 
 @cluster_group.command("up")
