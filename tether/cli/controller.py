@@ -27,6 +27,17 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
+async def _serve_until_signal(controller: Controller, server: Any) -> None:
+    """Run until SIGINT/SIGTERM, then stop the server, the controller and its client."""
+    try:
+        await _wait_for_signal()
+    finally:
+        if server is not None:
+            await server.stop()
+        await controller.stop()
+        await controller.client.aclose()
+
+
 async def start_server(controller: Controller, listen: str, **options: Any) -> Any:
     """Start the API/UI server beside the controller when it is installed in this build."""
     try:
@@ -107,13 +118,7 @@ def controller_command(
         await controller.start()
         server = await start_server(controller, listen)
         click.echo(f"tether controller running (namespace {namespace}, identity {config.identity})")
-        try:
-            await _wait_for_signal()
-        finally:
-            if server is not None:
-                await server.stop()
-            await controller.stop()
-            await client.aclose()
+        await _serve_until_signal(controller, server)
 
     try:
         uvloop.run(main())
@@ -236,13 +241,7 @@ def up_command(state_dir: Path, port: int, listen: str, reconcile_interval: floa
             "Stop with Ctrl-C.",
         ]
         click.echo("\n".join(lines))
-        try:
-            await _wait_for_signal()
-        finally:
-            if server is not None:
-                await server.stop()
-            await controller.stop()
-            await client.aclose()
+        await _serve_until_signal(controller, server)
 
     try:
         uvloop.run(main())
