@@ -57,6 +57,7 @@ class Stack:
     def http(self, user: str | None = "admin", **kwargs: Any) -> httpx.AsyncClient:
         """A client signed in as ``user`` (None: no token)."""
         headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+        headers.update(kwargs.pop("headers", {}))
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
     async def kubectl(self, *args: str, input: str | None = None) -> str:

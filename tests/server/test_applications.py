@@ -102,7 +102,7 @@ async def test_an_application_created_through_the_api_syncs_and_shows_its_tree_a
 
 async def test_manual_sync_rollback_terminate_and_cascading_delete(stack: Stack) -> None:
     name = f"ops-{uuid.uuid4().hex[:5]}"
-    url, work, ns = await _create(stack, name)
+    _url, work, ns = await _create(stack, name)
     first = git(["rev-parse", "HEAD"], work)
     async with stack.http() as http:
         await eventually(lambda: _synced(http, name, first), timeout=30, what="first sync")
@@ -184,7 +184,7 @@ async def _no_deployment(stack: Stack, ns: str) -> bool:
 
 async def test_a_queued_operation_can_be_terminated_before_it_starts(stack: Stack) -> None:
     name = f"term-{uuid.uuid4().hex[:5]}"
-    url, _work, ns = await _create(stack, name, automated=False)
+    _url, _work, _ns = await _create(stack, name, automated=False)
     async with stack.http() as http:
         await eventually(
             lambda: _status_is(http, name, "OutOfSync"), timeout=30, what="compared once"
@@ -212,7 +212,7 @@ async def _status_is(http: httpx.AsyncClient, name: str, sync: str) -> bool:
 
 async def test_list_filters_by_project_status_label_name_and_text(stack: Stack) -> None:
     name = f"filt-{uuid.uuid4().hex[:5]}"
-    url, _work, ns = await _create(stack, name)
+    _url, _work, ns = await _create(stack, name)
     async with stack.http() as http:
         labelled = (await http.get(f"/api/v1/applications/{name}")).json()
         labelled["metadata"]["labels"] = {"team": "payments"}
