@@ -193,3 +193,17 @@ async def test_the_gitops_story_in_the_browser(stack: Stack, page: Page) -> None
     assert image == "ghcr.io/example/catalog-service:2.1.3"
     await stack.screenshot(page, "rolled-back")
     print(f"screenshots: {[str(p) for p in stack.shots]}")
+
+
+async def test_a_broken_application_shows_its_condition_and_can_be_refreshed(
+    stack: Stack, page: Page
+) -> None:
+    await stack.application("broken-app", "apps/does-not-exist", "ui-broken", automated=False)
+    await sign_in(page, stack)
+    await card(page, "broken-app").get_by_role("link", name="broken-app").click()
+    condition = page.get_by_role("list", name="Conditions").locator(".callout")
+    await expect(condition.first).to_contain_text("ComparisonError", timeout=LIVE_TIMEOUT)
+    await expect(condition.first).to_contain_text("does-not-exist")
+    await page.get_by_role("button", name="Refresh", exact=True).click()
+    await expect(page.locator(".toast")).to_contain_text("refresh requested")
+    await stack.screenshot(page, "broken-app-condition")

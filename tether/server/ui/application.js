@@ -152,9 +152,10 @@ export function mount(main, { name }) {
       ${status.health?.message ? html`<p class="muted small">${status.health.message}</p>` : ''}`.value;
     // Argo CD's wording: "Synced to HEAD (abc1234)", "OutOfSync from HEAD (abc1234)".
     const preposition = status.sync?.status === 'Synced' ? 'to' : 'from';
+    const revision = shortRevision(status.sync?.revision);
     $('#sync-box').innerHTML = html`${syncBadge(status.sync?.status)}
       <p class="muted small">${preposition} ${app.spec?.source?.targetRevision || 'HEAD'}
-      (<code data-field="sync-revision">${shortRevision(status.sync?.revision) || '—'}</code>)</p>`.value;
+      ${revision ? html`(<code data-field="sync-revision">${revision}</code>)` : ''}</p>`.value;
     $('#operation').innerHTML = operationHtml(app).value;
     $('#conditions').innerHTML = conditionsHtml(status.conditions).toString();
     $('#facts').innerHTML = factsHtml(app).value;

@@ -70,7 +70,7 @@ export function buildTree(app, nodes) {
     version: 'v1alpha1',
     name: app.metadata.name,
     namespace: app.metadata.namespace || '',
-    health: status.health?.status,
+    health: status.health?.status || 'Unknown',
     sync: status.sync?.status,
     children: [],
   };
