@@ -245,6 +245,7 @@ export function mount(main, { name }) {
       return;
     }
     deleted = false;
+    $('#app-error').hidden = true;
     app = event.application;
     renderApp();
     scheduleTree();
