@@ -92,7 +92,8 @@ async def test_an_application_created_through_the_api_syncs_and_shows_its_tree_a
         assert {"op": "replace", "path": "/spec/replicas", "old": 5, "new": 2} in item["changes"]
         assert item["liveState"]["spec"]["replicas"] == 5
         assert item["targetState"]["spec"]["replicas"] == 2
-        assert (await _status(http, name))[0] == "OutOfSync"
+        # the status write follows the comparison the managed resources come from
+        await eventually(lambda: _status_is(http, name, "OutOfSync"), timeout=10, what="status")
 
         history = (await http.get(f"/api/v1/applications/{name}/history")).json()["items"]
         assert [h["revision"] for h in history] == [head]

@@ -197,8 +197,8 @@ async def test_metrics_show_app_info_syncs_reconciles_and_request_counts(stack: 
 
 
 async def test_the_openapi_document_lists_every_route(stack: Stack) -> None:
-    async with stack.http(None) as anonymous:
-        document = (await anonymous.get("/api/openapi.json")).json()
+    async with stack.http("alice") as reader:
+        document = (await reader.get("/api/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     listed = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
     assert listed == {(e.method, e.path) for e in ENDPOINTS}

@@ -98,7 +98,7 @@ async def list_applications(ctx: Context) -> JSONResponse:
     name_glob = query.get("name", "")
     search = query.get("search", "").lower()
     policy = ctx.state.policy()
-    subjects = ctx.caller.subjects
+    held = policy.roles_of(ctx.caller.subjects)
     items = []
     newest = 0
     for name, app in ctx.state.applications().items():
@@ -117,7 +117,7 @@ async def list_applications(ctx: Context) -> JSONResponse:
             continue
         if search and not _mentions(app, search):
             continue
-        if not policy.allowed(subjects, "applications", "get", f"{project}/{name}"):
+        if not policy.allowed_for_roles(held, "applications", "get", f"{project}/{name}"):
             continue
         items.append(app)
         try:

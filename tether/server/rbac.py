@@ -105,7 +105,10 @@ class Policy:
 
     def allowed(self, subjects: Iterable[str], resource: str, action: str, obj: str) -> bool:
         """Whether any rule of the subjects' roles allows the request and none denies it."""
-        held = self.roles_of(subjects)
+        return self.allowed_for_roles(self.roles_of(subjects), resource, action, obj)
+
+    def allowed_for_roles(self, held: set[str], resource: str, action: str, obj: str) -> bool:
+        """``allowed`` with the roles already resolved (for checks over many objects)."""
         verdict = False
         for rule in self.rules:
             if rule.subject not in held:

@@ -50,9 +50,7 @@ APP = "/api/v1/applications/{name}"
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/healthz", healthz, "Liveness: the process answers", "health", public=True),
     Endpoint("GET", "/readyz", readyz, "Readiness: watches synced", "health", public=True),
-    Endpoint(
-        "GET", "/api/openapi.json", openapi_document, "This OpenAPI document", "meta", public=True
-    ),
+    Endpoint("GET", "/api/openapi.json", openapi_document, "This OpenAPI document", "meta"),
     Endpoint(
         "POST",
         "/api/v1/session",
