@@ -229,9 +229,13 @@ def up_command(state_dir: Path, port: int, listen: str, reconcile_interval: floa
             f"  apps        {', '.join(DEMO_APPS)} in namespace argocd, synced automatically",
         ]
         if server is not None:
-            lines.append(
-                f"  UI and API  http://{listen}/   (admin password: {getattr(server, 'admin_password', 'see the server log')})"
-            )
+            # the server shows the generated password once; the demo keeps it for later starts
+            password_file = state_dir / "admin-password"
+            if server.admin_password:
+                password_file.write_text(server.admin_password)
+                password_file.chmod(0o600)
+            password = password_file.read_text().strip() if password_file.exists() else "(unknown)"
+            lines.append(f"  UI and API  {server.url}/   (user admin, password {password})")
         lines += [
             "",
             "Try:",
