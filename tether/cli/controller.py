@@ -72,6 +72,16 @@ async def start_server(controller: Controller, listen: str, **options: Any) -> A
     "--cache-dir", type=click.Path(path_type=Path), help="Git mirrors and rendered trees."
 )
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, help="API and UI address.")
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve the API over TLS with this certificate (PEM).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private key (PEM) of --tls-cert.",
+)
 @click.option("--workers", type=int, default=8, show_default=True)
 @click.option(
     "--qps", type=float, default=50.0, show_default=True, help="Client-side API rate limit."
@@ -86,6 +96,8 @@ def controller_command(
     reconcile_interval: float,
     cache_dir: Path | None,
     listen: str,
+    tls_cert: str | None,
+    tls_key: str | None,
     workers: int,
     qps: float,
     burst: int,
@@ -93,6 +105,8 @@ def controller_command(
     verbose: bool,
 ) -> None:
     """Run the Application controller (and the API/UI server) until stopped."""
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -116,7 +130,7 @@ def controller_command(
         )
         controller = Controller(client, config)
         await controller.start()
-        server = await start_server(controller, listen)
+        server = await start_server(controller, listen, tls_cert=tls_cert, tls_key=tls_key)
         click.echo(f"tether controller running (namespace {namespace}, identity {config.identity})")
         await _serve_until_signal(controller, server)
 
