@@ -502,13 +502,23 @@ async def _replace(
     new["metadata"].pop("managedFields", None)
     client = ctx.state.controller.client
     info = await _app_info(ctx)
-    path = info.path(ctx.state.namespace, existing["metadata"]["name"])
-    try:
-        updated: dict[str, Any] = await client.request(
-            "PUT", path, verb="update", body=new, params={"fieldManager": FIELD_MANAGER}
-        )
-    except ClusterError as exc:
-        raise _cluster_error(exc) from None
+    name = existing["metadata"]["name"]
+    path = info.path(ctx.state.namespace, name)
+    for attempt in range(3):
+        try:
+            updated: dict[str, Any] = await client.request(
+                "PUT", path, verb="update", body=new, params={"fieldManager": FIELD_MANAGER}
+            )
+            break
+        except Conflict as exc:
+            # the controller writes status all the time: without a client-given
+            # resourceVersion, replace the spec of the freshest copy instead of failing
+            if resource_version or attempt == 2:
+                raise _cluster_error(exc) from None
+            fresh = await client.get(info, name, ctx.state.namespace)
+            new["metadata"]["resourceVersion"] = fresh["metadata"]["resourceVersion"]
+        except ClusterError as exc:
+            raise _cluster_error(exc) from None
     _remember(ctx, updated)
     return updated
 
