@@ -145,6 +145,28 @@ async def webhook_latency(
     return samples
 
 
+async def self_heal_latency(client: ClusterClient, samples: int) -> list[float]:
+    """Scale the latency app's Deployment behind the controller's back; time the revert."""
+    info = await client.resource_for("apps/v1", "Deployment")
+    out = []
+    for i in range(samples):
+        live = await client.get(info, "payment-service", "latency")
+        desired = live["spec"]["replicas"]
+        await client.patch(
+            info,
+            "payment-service",
+            {"spec": {"replicas": desired + 3 + i}},
+            "latency",
+            field_manager="kubectl-scale",
+        )
+        started = time.perf_counter()
+        while (await client.get(info, "payment-service", "latency"))["spec"]["replicas"] != desired:
+            await asyncio.sleep(0.01)
+        out.append(time.perf_counter() - started)
+        await asyncio.sleep(0.5)  # let the app settle before the next drift
+    return out
+
+
 async def main(apps: int, idle: float, commits: int) -> None:
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
@@ -174,6 +196,17 @@ async def main(apps: int, idle: float, commits: int) -> None:
             row(
                 f"push-to-synced via webhook, p95 over {commits} commits",
                 f"{samples[int(len(samples) * 0.95) - 1] * 1000:8.0f} ms",
+            )
+
+            heal = await self_heal_latency(client, 10)
+            heal.sort()
+            row(
+                "selfHeal: kubectl-style scale to replicas reverted, p50 of 10",
+                f"{statistics.median(heal) * 1000:8.0f} ms",
+            )
+            row(
+                "selfHeal: kubectl-style scale to replicas reverted, max of 10",
+                f"{heal[-1] * 1000:8.0f} ms",
             )
 
             # cold start: N apps spread over 10 repositories, one directory app each
