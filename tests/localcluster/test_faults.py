@@ -110,7 +110,10 @@ def test_client_with_retries_converges_through_errors_cut_watches_and_a_410(
     threads = [threading.Thread(target=writer, args=(n * 10,)) for n in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    # force the 410 once the writes are under way, so a resumed watch meets it mid-stream
+    deadline = time.monotonic() + 30
+    while len(expected) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
     faulty.call(setattr, faulty.app.faults, "force_410", 1)
     for t in threads:
         t.join()
