@@ -15,7 +15,7 @@ import stat
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from tether.cluster.client import ClusterClient
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import create_repository
 from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
 from tether.server.app import RunningServer, run_server
 from tether.server.auth import hash_password
 from tether.server.settings import ServerSettings
@@ -88,19 +89,6 @@ def clean_error(result: Result, fragment: str, code: int = 2) -> str:
     assert len(errors) == 1, result.stderr
     assert fragment in errors[0], errors[0]
     return errors[0]
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 30.0, what: str = ""
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

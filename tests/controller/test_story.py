@@ -26,7 +26,7 @@ from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import commit_and_push, create_repository, git
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import Kubectl
+from tether.localcluster.testing import Kubectl, eventually
 from tether.source.gitserver import GitHTTPServer
 from tether.source.webhooks import WebhookSecrets, parse_webhook
 
@@ -102,17 +102,6 @@ class Env:
             return await self.client.get(info, name, namespace)
         except NotFound:
             return None
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
 
 
 def status_of(app: dict[str, Any]) -> tuple[str, str]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import create_repository
 from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
 from tether.server import ServerSettings, run_server
 from tether.server.app import RunningServer
 from tether.source.gitserver import GitHTTPServer
@@ -118,20 +118,6 @@ def application(
         "metadata": {"name": name},
         "spec": spec,
     }
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 20.0, what: str = ""
-) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
 
 
 async def _configmap(client: ClusterClient, name: str, data: dict[str, str]) -> None:

@@ -8,11 +8,9 @@ temporary folder; the folder is printed at the start of the run.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,20 +96,6 @@ class Stack:
         await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=str(path), full_page=True)
         self.shots.append(path)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 30.0, what: str = ""
-) -> Any:
-    """Polls ``check`` until it returns something true; fails with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ import yaml
 from playwright.async_api import Locator, Page, expect
 
 from tether.demo.repo import commit_and_push
+from tether.localcluster.testing import eventually
 
-from .conftest import Stack, eventually
+from .conftest import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 

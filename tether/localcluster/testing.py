@@ -7,12 +7,14 @@ kubectl against it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -87,3 +89,35 @@ def kubectl(local_cluster: LocalCluster, tmp_path: Path) -> Kubectl:
         return proc
 
     return run
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]],
+    timeout: float = 30.0,
+    what: str = "",
+    interval: float = 0.05,
+) -> Any:
+    """Await ``check`` until it returns something truthy and return that; fail after ``timeout``
+    seconds naming ``what`` and the last answer. Tests wait on conditions, never fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
+
+
+def wait_until(
+    check: Callable[[], Any], timeout: float = 30.0, what: str = "", interval: float = 0.05
+) -> Any:
+    """The blocking twin of :func:`eventually`, for tests without an event loop."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
