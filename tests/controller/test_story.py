@@ -672,3 +672,54 @@ async def test_sops_encrypted_secret_is_decrypted_at_render_time_and_masked(env:
     runtime = env.controller.apps[name]
     assert runtime.last_compare is not None
     assert "value" not in repr([r.desired for r in runtime.last_compare.resources])
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_app_with_a_crd_and_its_custom_resources_syncs_in_one_go(env: Env) -> None:
+    name = f"crd-{uuid.uuid4().hex[:8]}"
+    group = f"{name}.tether.test"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    widget = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w1"},
+        "spec": {"size": 3},
+    }
+    work = env.root / name
+    create_repository(
+        env.root / f"{name}.git",
+        work,
+        {
+            "manifests/crd.yaml": yaml.safe_dump(crd),
+            "manifests/widget.yaml": yaml.safe_dump(widget),
+        },
+    )
+    ns = f"crd-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", ns)
+    await env.application(name, env.git.url(f"{name}.git"), ns, **{"spec.source.path": "manifests"})
+    await eventually(lambda: synced_healthy(env, name), what="CRD and CR synced")
+    assert await env.live("Widget", "w1", ns, f"{group}/v1") is not None
+    history = (await env.app(name))["status"]["history"]
+    assert len(history) == 1  # synced once, not again and again

@@ -199,14 +199,19 @@ class SyncEngine:
 
     # ---- preparation ---------------------------------------------------------------------------
 
-    def _desired(self, task: SyncTask) -> dict[str, Any]:
+    async def _prepared(self, task: SyncTask) -> tuple[dict[str, Any], ResourceInfo]:
+        """The object to send: the destination namespace filled in for namespaced kinds (and
+        none for cluster-scoped ones), stamped with the tracking id that names it."""
         obj = copy.deepcopy(task.obj)
+        info = await self._info(obj)
         meta = obj.setdefault("metadata", {})
-        if self._namespace and not meta.get("namespace"):
+        if not info.namespaced:
+            meta.pop("namespace", None)
+        elif self._namespace and not meta.get("namespace"):
             meta["namespace"] = self._namespace
         if self.app_name:
             obj = self.tracking.stamp(obj, self.app_name)
-        return obj
+        return obj, info
 
     async def _info(self, obj: dict[str, Any]) -> ResourceInfo:
         try:
@@ -255,9 +260,8 @@ class SyncEngine:
                 not options.validate and task.action == "apply"
             ):
                 return
-            obj = self._desired(task)
             try:
-                info = await self._info(obj)
+                obj, info = await self._prepared(task)
                 if task.is_hook and not obj["metadata"].get("name"):
                     async with self._limit:
                         await self.client.create(
@@ -275,7 +279,7 @@ class SyncEngine:
                 failures.append(
                     (
                         task,
-                        f'the server could not find the requested resource: no matches for kind "{task.key.kind}" in version "{obj.get("apiVersion")}"',
+                        f'the server could not find the requested resource: no matches for kind "{task.key.kind}" in version "{task.obj.get("apiVersion")}"',
                     )
                 )
             except ClusterError as exc:
@@ -363,7 +367,6 @@ class SyncEngine:
     async def _apply(
         self, task: SyncTask, options: SyncOptions, skip: set[ResourceKey]
     ) -> dict[str, Any] | None:
-        obj = self._desired(task)
         hook_type = task.phase if task.is_hook else None
         if task.action == "apply" and task.key in skip:
             self._record(
@@ -379,7 +382,7 @@ class SyncEngine:
             )
             return None
         try:
-            info = await self._info(obj)
+            obj, info = await self._prepared(task)
             ns = obj["metadata"].get("namespace") if info.namespaced else None
             before: dict[str, Any] | None = None
             before_rv: str | None = None
@@ -522,8 +525,7 @@ class SyncEngine:
         name = (task.obj.get("metadata") or {}).get("name")
         if not name:
             return
-        obj = self._desired(task)
-        info = await self._info(obj)
+        obj, info = await self._prepared(task)
         ns = obj["metadata"].get("namespace") if info.namespaced else None
         try:
             await self.client.delete(info, name, ns, propagation_policy="Background")
