@@ -723,3 +723,38 @@ async def test_an_app_with_a_crd_and_its_custom_resources_syncs_in_one_go(env: E
     assert await env.live("Widget", "w1", ns, f"{group}/v1") is not None
     history = (await env.app(name))["status"]["history"]
     assert len(history) == 1  # synced once, not again and again
+
+
+PODINFO_CHART = (
+    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
+)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_helm_chart_app_syncs_and_its_test_hooks_are_skipped(env: Env) -> None:
+    name = f"chart-{uuid.uuid4().hex[:8]}"
+    files = {
+        f"charts/podinfo/{p.relative_to(PODINFO_CHART)}": p.read_text()
+        for p in PODINFO_CHART.rglob("*")
+        if p.is_file()
+    }
+    create_repository(env.root / f"{name}.git", env.root / name, files)
+    ns = f"chart-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", ns)
+    await env.application(
+        name,
+        env.git.url(f"{name}.git"),
+        ns,
+        **{
+            "spec.source.path": "charts/podinfo",
+            "spec.source.helm": {"valueFiles": ["values-prod.yaml"], "releaseName": "podinfo"},
+        },
+    )
+    await eventually(lambda: synced_healthy(env, name), what="chart app Synced and Healthy")
+    status = (await env.app(name))["status"]
+    assert status["sourceType"] == "Helm"
+    kinds = {r["kind"] for r in status["resources"]}
+    assert {"Deployment", "Service"} <= kinds
+    assert "Pod" not in kinds  # the chart's helm test pods are hooks Argo CD never runs
+    deploy = await env.live("Deployment", "podinfo", ns, "apps/v1")
+    assert deploy is not None

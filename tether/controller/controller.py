@@ -40,7 +40,7 @@ from tether.controller.watcher import ObjectWatcher
 from tether.engine import diff as diffing
 from tether.engine.health import HealthCustomizations, HealthStatus, aggregate, app_health_of
 from tether.engine.ignore import IgnoreRule, parse_ignore_differences, parse_system_rules
-from tether.engine.plan import PlanError, SyncOptions, plan_sync, resource_options
+from tether.engine.plan import PlanError, SyncOptions, hook_info, plan_sync, resource_options
 from tether.engine.sync import SyncEngine, SyncResult
 from tether.errors import TetherError
 from tether.render import RenderCache, RenderError, render
@@ -706,7 +706,9 @@ class Controller:
         assert source is not None
         try:
             commit = await self._resolve_commit(name, source, revision)
-            desired, tool = await self.desired_objects(app, dest, commit)
+            rendered, tool = await self.desired_objects(app, dest, commit)
+            # hooks run during syncs; like Argo CD, they are not part of the sync status
+            desired = [d for d in rendered if not hook_info(d)[0]]
             for d in desired:
                 key = ResourceKey.of(d)
                 proj.check_resource(key.group, key.kind, bool(key.namespace))
@@ -754,6 +756,8 @@ class Controller:
                 live[key] = found
         tracked = []
         for o in dest.cache.objects_of(name):
+            if hook_info(o)[0]:
+                continue
             key = ResourceKey.of(o)
             live.setdefault(key, o)
             tracked.append(key)
@@ -991,6 +995,8 @@ class Controller:
             if runtime.last_compare is not None:
                 desired_keys = {ResourceKey.of(d) for d in desired}
                 for o in dest.cache.objects_of(app.name):
+                    if hook_info(o)[0]:
+                        continue  # hooks go by their delete policies, never by pruning
                     key = ResourceKey.of(o)
                     if (
                         key not in desired_keys

@@ -48,6 +48,7 @@ PODS: Key = ("", "pods")
 PVCS: Key = ("", "persistentvolumeclaims")
 SERVICES: Key = ("", "services")
 NODES: Key = ("", "nodes")
+HPAS: Key = ("autoscaling", "horizontalpodautoscalers")
 
 CONTROLLER = "kube-controller-manager"
 KUBELET = "kubelet"
@@ -196,6 +197,7 @@ class WorkloadSimulator:
             PODS: self._sync_pod,
             PVCS: self._sync_pvc,
             SERVICES: self._sync_service,
+            HPAS: self._sync_hpa,
         }
 
     # ---- plumbing ------------------------------------------------------------------------------
@@ -1413,6 +1415,83 @@ class WorkloadSimulator:
             {"loadBalancer": {"ingress": [{"ip": f"172.18.255.{octet}", "ipMode": "VIP"}]}},
             "cloud-controller-manager",
         )
+
+    def _sync_hpa(self, hpa: dict[str, Any]) -> None:
+        """The HorizontalPodAutoscaler controller with a metrics server that reports the
+        target comfortably within bounds: desired = current replicas, clamped to min/max."""
+        spec = hpa.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        ns = hpa["metadata"]["namespace"]
+        key = {
+            "Deployment": DEPLOYMENTS,
+            "StatefulSet": STATEFULSETS,
+            "ReplicaSet": REPLICASETS,
+        }.get(str(ref.get("kind")))
+        target = self.store.get(key, ns, str(ref.get("name"))) if key is not None else None
+        now = now_rfc3339()
+        status = deep_copy(hpa.get("status") or {})
+        conditions = status.get("conditions") or []
+        if key is None or target is None:
+            conditions = _condition(
+                conditions,
+                "AbleToScale",
+                "False",
+                "FailedGetScale",
+                f'the HPA controller was unable to get the target\'s current scale: {str(ref.get("kind", "")).lower()}s "{ref.get("name")}" not found',
+                now,
+            )
+            status["conditions"] = conditions
+            self._write_status(HPAS, hpa, status)
+            return
+        current = int((target.get("spec") or {}).get("replicas", 1))
+        low, high = int(spec.get("minReplicas", 1)), int(spec.get("maxReplicas", current))
+        desired = min(max(current, low), high)
+        if desired != current:
+            scaled = deep_copy(target)
+            scaled["spec"]["replicas"] = desired
+            self.api._commit(
+                self._rt(key),
+                target,
+                scaled,
+                WriteContext(manager="horizontal-pod-autoscaler", subresource="scale"),
+            )
+        conditions = _condition(
+            conditions,
+            "AbleToScale",
+            "True",
+            "ReadyForNewScale",
+            "recommended size matches current size",
+            now,
+        )
+        conditions = _condition(
+            conditions,
+            "ScalingActive",
+            "True",
+            "ValidMetricFound",
+            "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)",
+            now,
+        )
+        limited = desired in (low, high) and low != high
+        conditions = _condition(
+            conditions,
+            "ScalingLimited",
+            "True" if limited else "False",
+            "TooFewReplicas"
+            if desired == low and limited
+            else ("TooManyReplicas" if limited else "DesiredWithinRange"),
+            "the desired replica count is less than the minimum replica count"
+            if desired == low and limited
+            else (
+                "the desired replica count is more than the maximum replica count"
+                if limited
+                else "the desired count is within the acceptable range"
+            ),
+            now,
+        )
+        status.update(
+            {"currentReplicas": current, "desiredReplicas": desired, "conditions": conditions}
+        )
+        self._write_status(HPAS, hpa, status, "horizontal-pod-autoscaler")
 
 
 _KIND_KEYS: dict[tuple[str, str], Key] = {
