@@ -171,7 +171,10 @@ async def deployment_image(env: Env, namespace: str) -> str | None:
 
 
 async def synced_healthy(env: Env, name: str, revision: str | None = None) -> bool:
-    app = await env.app(name)
+    try:
+        app = await env.app(name)
+    except NotFound:
+        return False
     ok = status_of(app) == ("Synced", "Healthy")
     if revision is not None:
         ok = ok and (app.get("status") or {}).get("sync", {}).get("revision") == revision
@@ -758,3 +761,59 @@ async def test_a_helm_chart_app_syncs_and_its_test_hooks_are_skipped(env: Env) -
     assert "Pod" not in kinds  # the chart's helm test pods are hooks Argo CD never runs
     deploy = await env.live("Deployment", "podinfo", ns, "apps/v1")
     assert deploy is not None
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_app_of_apps_creates_child_applications_that_sync(env: Env) -> None:
+    child_url, _work = env.new_repo()
+    name = f"parent-{uuid.uuid4().hex[:6]}"
+    ns = f"child-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", ns)
+    child = yaml.safe_load(APPLICATION)
+    child["metadata"]["name"] = f"{name}-child"
+    child["spec"]["source"]["repoURL"] = child_url
+    child["spec"]["destination"]["namespace"] = ns
+    work = env.root / name
+    create_repository(env.root / f"{name}.git", work, {"apps/child.yaml": yaml.safe_dump(child)})
+    await env.application(
+        name,
+        env.git.url(f"{name}.git"),
+        CONTROL_NS,
+        **{"spec.source.path": "apps"},
+    )
+    await eventually(
+        lambda: synced_healthy(env, f"{name}-child"), what="child app Synced and Healthy"
+    )
+    await eventually(lambda: synced_healthy(env, name), what="parent Synced and Healthy")
+    parent = (await env.app(name))["status"]
+    assert [(r["kind"], r["name"]) for r in parent["resources"]] == [
+        ("Application", f"{name}-child")
+    ]
+    assert len(parent["history"]) == 1  # the child's status writes are not drift for the parent
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_application_kustomize_options_override_the_overlay(env: Env) -> None:
+    url, _work = env.new_repo()
+    ns = f"kopt-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", ns)
+    await env.application(
+        "kopt-app",
+        url,
+        ns,
+        **{
+            "spec.source.kustomize": {
+                "images": ["ghcr.io/example/payment-service:3.0.0"],
+                "namePrefix": "eu-",
+                "commonLabels": {"region": "eu"},
+            }
+        },
+    )
+    await eventually(lambda: synced_healthy(env, "kopt-app"), what="Synced and Healthy")
+    deploy = await env.live("Deployment", "eu-payment-service", ns, "apps/v1")
+    assert deploy is not None
+    assert (
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/example/payment-service:3.0.0"
+    )
+    assert deploy["metadata"]["labels"]["region"] == "eu"
