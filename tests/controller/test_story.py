@@ -817,3 +817,28 @@ async def test_application_kustomize_options_override_the_overlay(env: Env) -> N
         == "ghcr.io/example/payment-service:3.0.0"
     )
     assert deploy["metadata"]["labels"]["region"] == "eu"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_manual_sync_of_a_broken_revision_fails_with_the_reason(env: Env) -> None:
+    url, work = env.new_repo()
+    ns = f"msync-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", ns)
+    await env.application("msync-app", url, ns, **{"spec.syncPolicy": None})
+    commit_and_push(work, "broken", {"apps/payment-service/base/service.yaml": "kind: [\n"})
+    await env.controller.refresh("msync-app", hard=True)
+    info = await env.client.resource_for("argoproj.io/v1alpha1", "Application")
+    await env.client.patch(
+        info,
+        "msync-app",
+        {"operation": {"sync": {}, "initiatedBy": {"username": "admin"}}},
+        CONTROL_NS,
+    )
+
+    async def failed() -> dict[str, Any] | None:
+        state = ((await env.app("msync-app")).get("status") or {}).get("operationState") or {}
+        return state if state.get("phase") in ("Failed", "Error") else None
+
+    state = await eventually(failed, what="the sync fails")
+    assert "service.yaml" in state["message"]
+    assert await env.live("Deployment", "payment-service", ns, "apps/v1") is None

@@ -674,10 +674,12 @@ class Controller:
             # the controller stopped in the middle of a sync: run the recorded operation again
             operation = parse_operation(running.get("operation") or {})
         compare = await self._compare(obj, app, proj, dest, None)
-        if compare is None:
-            return
         if operation is not None and not runtime.operation_running:
+            # a requested sync runs even when the comparison failed: it then fails with that
+            # reason in operationState instead of waiting forever
             await self._run_operation(obj, app, proj, dest, operation)
+            return
+        if compare is None:
             return
         decision = self._auto_sync(obj, app, compare)
         if decision is not None:
