@@ -125,7 +125,7 @@ class SyncEngine:
         poll_interval: float = 0.1,
         wave_timeout: float = 300.0,
         wave_delay: float = 0.0,
-        concurrency: int = 32,
+        concurrency: int = 16,  # within httpx's 20 keep-alive connections: no reconnects
         retries: int = 4,
     ) -> None:
         self.client = client
