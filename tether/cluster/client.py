@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from tether.cluster.errors import (
     Unreachable,
     error_from_status,
 )
+from tether.cluster.fasthttp import FastHTTP, FastHTTPError
 from tether.cluster.ratelimit import TokenBucket
 
 PatchType = Literal["merge", "json", "strategic"]
@@ -113,6 +115,15 @@ class ClusterClient:
         self.stats = RequestStats()
         self.limiter = TokenBucket(self.settings.qps, self.settings.burst)
         self._http = http_client(config, self.settings, transport)
+        # static credentials and no test transport: small calls take the lean HTTP/1.1 path
+        self._fast: FastHTTP | None = None
+        if transport is None and self.settings.fast_http:
+            try:
+                self._fast = FastHTTP.for_config(
+                    config, self.settings.user_agent, self.settings.timeout
+                )
+            except (OSError, ValueError, ssl.SSLError):
+                self._fast = None  # httpx reports the configuration problem on first use
         self._discovery: DiscoveryIndex | None = None
         self._discovery_stale = False
         self._discovery_generation = 0
@@ -148,8 +159,10 @@ class ClusterClient:
         return self.config.namespace or "default"
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
         await self._http.aclose()
+        if self._fast is not None:
+            await self._fast.aclose()
 
     async def __aenter__(self) -> ClusterClient:
         return self
@@ -190,9 +203,20 @@ class ClusterClient:
             await self.limiter.acquire()
             self.stats.by_verb[verb] += 1
             try:
-                response = await self._http.request(
-                    method, path, params=params, content=content, headers=headers
-                )
+                if self._fast is not None:
+                    response = await self._fast.request(
+                        method, path, params=params, content=content, headers=headers
+                    )
+                else:
+                    response = await self._http.request(
+                        method, path, params=params, content=content, headers=headers
+                    )
+            except FastHTTPError as exc:
+                if (idempotent or not exc.sent) and attempt < self.settings.max_retries:
+                    await self._wait_retry(self._backoff(attempt))
+                    attempt += 1
+                    continue
+                raise Unreachable(f"cannot reach the API server {self.server}: {exc}") from exc
             except httpx2.TransportError as exc:
                 retriable = idempotent or isinstance(exc, _NOT_SENT_ERRORS)
                 if retriable and attempt < self.settings.max_retries:

@@ -47,6 +47,8 @@ class ClientSettings:
     field_manager: str = "tether"
     user_agent: str = "tether/0.1"
     list_page_size: int = 500
+    #: non-watch calls over the lean HTTP/1.1 client when the credentials are static
+    fast_http: bool = True
 
 
 def load_kubeconfig(
