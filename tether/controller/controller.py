@@ -321,11 +321,17 @@ class Controller:
         return touched
 
     async def _poll_loop(self) -> None:
+        last = time.monotonic()
+        factor = 1 + random.uniform(-self.config.jitter, self.config.jitter)
         while True:
+            # re-read the interval at every tick, so a changed setting applies at once
             interval = self.config.reconcile_interval
-            await asyncio.sleep(
-                interval * (1 + random.uniform(-self.config.jitter, self.config.jitter))
-            )
+            wait = last + interval * factor - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(min(wait, 1.0))
+                continue
+            last = time.monotonic()
+            factor = 1 + random.uniform(-self.config.jitter, self.config.jitter)
             if not self.is_leader:
                 continue
             try:
