@@ -1198,8 +1198,9 @@ class Controller:
         if new_status == old_status:
             return
         info = await self.client.resource_for("argoproj.io/v1alpha1", "Application")
+        # a merge patch keeps keys it does not mention: name the dropped ones as null
         body = {
-            "status": new_status,
+            "status": _merge_patch(old_status, new_status),
             "metadata": {"resourceVersion": base["metadata"]["resourceVersion"]},
         }
         name = base["metadata"]["name"]
@@ -1222,7 +1223,8 @@ class Controller:
                 # a user edited the Application meanwhile: write on top of the fresh copy
                 fresh = await self.client.get(info, name, self.config.namespace)
                 body["metadata"]["resourceVersion"] = fresh["metadata"]["resourceVersion"]
-                body["status"] = {**(fresh.get("status") or {}), **update}
+                fresh_status = dict(fresh.get("status") or {})
+                body["status"] = _merge_patch(fresh_status, {**fresh_status, **update})
             except NotFound:
                 return
         assert updated is not None
@@ -1375,6 +1377,20 @@ def parse_operation(doc: dict[str, Any]) -> models.Operation:
 def _value_files(source: models.AppSource) -> tuple[str, ...]:
     helm = source.raw.get("helm") or {}
     return tuple(str(v) for v in helm.get("valueFiles") or ())
+
+
+def _merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) turning ``old`` into ``new``: removed keys become null,
+    objects are patched key by key, anything else is replaced."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = _merge_patch(old[key], value)
+    return patch
 
 
 def _parse_iso(text: str | None) -> float:
