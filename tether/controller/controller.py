@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import random
+import shutil
 import socket
 import tempfile
 import time
@@ -525,7 +526,8 @@ class Controller:
             try:
                 tmp.rename(path)
             except OSError:
-                pass  # another worker exported the same commit first
+                # another worker exported the same commit first: keep theirs, drop ours
+                await asyncio.to_thread(shutil.rmtree, tmp, True)
         self.exports[key] = path
         return path
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import logging
 from typing import Any
 
 from tether.cluster.errors import AlreadyExists, ClusterError, Conflict, NotFound
@@ -62,6 +63,8 @@ SERVER_METADATA = (
 )
 SYNC_FIELDS = ("revision", "prune", "dryRun", "resources", "syncOptions")
 RESOURCE_REF_FIELDS = ("group", "kind", "namespace", "name", "version")
+
+log = logging.getLogger(__name__)
 
 
 # ---- reads --------------------------------------------------------------------------------------
@@ -357,8 +360,9 @@ async def application_events(ctx: Context) -> JSONResponse:
             for event in (await dest.client.list(dest_info, namespace)).items:
                 if (event.get("involvedObject") or {}).get("uid") in uids:
                     events.append(event)
-        except ClusterError:
-            pass  # the destination may refuse Events; the Application's own still show
+        except ClusterError as exc:
+            # the destination may refuse Events; the Application's own still show
+            log.debug("events of the resources not listed: %s", exc.message)
     events.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
     return JSONResponse({"items": events})
 
