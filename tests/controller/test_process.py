@@ -195,12 +195,25 @@ def test_a_second_replica_stands_by_until_the_leader_is_gone(
         holder = lease["spec"]["holderIdentity"]
         standby = start_controller(slow_cluster, tmp_path, "replica-b")
         try:
-            time.sleep(1.0)  # give the standby time to try; the lease must not move
-            lease = yaml.safe_load(
-                kubectl(
-                    slow_cluster, "get", "lease", "tether-controller", "-n", "argocd", "-o", "yaml"
+            # while the standby runs, the leader keeps renewing: the lease must not move
+            renewed_at = lease["spec"]["renewTime"]
+
+            def renewed() -> dict[str, Any] | None:
+                now = yaml.safe_load(
+                    kubectl(
+                        slow_cluster,
+                        "get",
+                        "lease",
+                        "tether-controller",
+                        "-n",
+                        "argocd",
+                        "-o",
+                        "yaml",
+                    )
                 )
-            )
+                return now if now["spec"]["renewTime"] != renewed_at else None
+
+            lease = wait_for(renewed, timeout=30, what="the leader renews its lease")
             assert lease["spec"]["holderIdentity"] == holder
             leader.send_signal(signal.SIGKILL)
             leader.wait()

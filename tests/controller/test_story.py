@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from tests.controller.test_crds import PAYMENT_SERVICE
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
@@ -35,26 +36,7 @@ pytestmark = pytest.mark.slow
 CONTROL_NS = "argocd"
 WEBHOOK_SECRET = "s3cret-webhook"
 
-APPLICATION = """
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata:
-  name: payment-service
-  namespace: argocd
-spec:
-  project: default
-  source:
-    repoURL: https://github.com/org/k8s-manifests.git
-    targetRevision: HEAD
-    path: apps/payment-service/production
-  destination:
-    server: https://kubernetes.default.svc
-    namespace: payment-service
-  syncPolicy:
-    automated:
-      prune: true
-      selfHeal: true
-"""
+APPLICATION = PAYMENT_SERVICE  # the issue's manifest, shared with the CRD tests
 
 
 @dataclass
