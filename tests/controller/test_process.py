@@ -166,6 +166,9 @@ def test_controller_killed_mid_sync_is_finished_by_the_restarted_controller(
                 "message"
             )
             assert status["sync"]["status"] == "Synced"
+            # one sync of one revision, resumed after the kill: one history entry
+            history = app_status(slow_cluster, "payment-service").get("history") or []
+            assert [h["revision"] for h in history] == [status["sync"]["revision"]], history
             deploys = yaml.safe_load(
                 kubectl(slow_cluster, "get", "deploy", "-n", "payment-service", "-o", "yaml")
             )["items"]

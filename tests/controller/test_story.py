@@ -11,131 +11,24 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 import yaml
 
-from tests.controller.test_crds import PAYMENT_SERVICE
+from tests.controller.stack import APPLICATION, CONTROL_NS, Env, status_of, synced_healthy
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import NotFound
-from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import commit_and_push, create_repository, git
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import Kubectl, eventually
-from tether.source.gitserver import GitHTTPServer
+from tether.localcluster.testing import eventually
 from tether.source.webhooks import WebhookSecrets, parse_webhook
 
 pytestmark = pytest.mark.slow
 
-CONTROL_NS = "argocd"
 WEBHOOK_SECRET = "s3cret-webhook"
-
-APPLICATION = PAYMENT_SERVICE  # the manifest, shared with the CRD tests
-
-
-@dataclass
-class Env:
-    cluster: LocalCluster
-    client: ClusterClient
-    controller: Controller
-    git: GitHTTPServer
-    root: Path
-    kubectl: Kubectl
-
-    async def kube(self, *args: str, input: str | None = None, check: bool = True) -> Any:
-        return await asyncio.to_thread(self.kubectl, *args, input=input, check=check)
-
-    def new_repo(self) -> tuple[str, Path]:
-        name = f"repo-{uuid.uuid4().hex[:8]}"
-        create_repository(self.root / f"{name}.git", self.root / name)
-        return self.git.url(f"{name}.git"), self.root / name
-
-    async def application(self, name: str, repo_url: str, namespace: str, **changes: Any) -> None:
-        doc = yaml.safe_load(APPLICATION)
-        doc["metadata"]["name"] = name
-        doc["spec"]["source"]["repoURL"] = repo_url
-        doc["spec"]["destination"]["namespace"] = namespace
-        for path, value in changes.items():
-            target = doc
-            parts = path.split(".")
-            for part in parts[:-1]:
-                target = target.setdefault(part, {})
-            if value is None:
-                target.pop(parts[-1], None)
-            else:
-                target[parts[-1]] = value
-        await self.kube("apply", "--server-side", "-f", "-", input=yaml.safe_dump(doc))
-
-    async def app(self, name: str) -> dict[str, Any]:
-        info = await self.client.resource_for("argoproj.io/v1alpha1", "Application")
-        return await self.client.get(info, name, CONTROL_NS)
-
-    async def live(
-        self, kind: str, name: str, namespace: str, api_version: str = "v1"
-    ) -> dict[str, Any] | None:
-        info = await self.client.resource_for(api_version, kind)
-        try:
-            return await self.client.get(info, name, namespace)
-        except NotFound:
-            return None
-
-
-def status_of(app: dict[str, Any]) -> tuple[str, str]:
-    status = app.get("status") or {}
-    return (status.get("sync") or {}).get("status", ""), (status.get("health") or {}).get(
-        "status", ""
-    )
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(
-    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Env]:
-    import os
-    import subprocess
-
-    from tether.tools import find_tool
-
-    root = tmp_path_factory.mktemp("gitops")
-    server = GitHTTPServer(root).start()
-    binary = find_tool("kubectl")
-    env_vars = {**os.environ, "KUBECONFIG": str(local_cluster.kubeconfig), "HOME": str(root)}
-
-    def run(*args: str, input: str | None = None, check: bool = True, timeout: float = 60) -> Any:
-        proc = subprocess.run(
-            [binary, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env_vars,
-            timeout=timeout,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}")
-        return proc
-
-    client = ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig))
-    config = ControllerConfig(
-        namespace=CONTROL_NS,
-        reconcile_interval=1.0,
-        leader_election=False,
-        cache_dir=root / "cache",
-        wave_timeout=60,
-    )
-    controller = Controller(client, config)
-    await controller.start()
-    try:
-        yield Env(local_cluster, client, controller, server, root, run)
-    finally:
-        await controller.stop()
-        await client.aclose()
-        server.stop()
 
 
 def production_image(work: Path, tag: str) -> dict[str, str]:
@@ -150,17 +43,6 @@ async def deployment_image(env: Env, namespace: str) -> str | None:
     if deploy is None:
         return None
     return str(deploy["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-async def synced_healthy(env: Env, name: str, revision: str | None = None) -> bool:
-    try:
-        app = await env.app(name)
-    except NotFound:
-        return False
-    ok = status_of(app) == ("Synced", "Healthy")
-    if revision is not None:
-        ok = ok and (app.get("status") or {}).get("sync", {}).get("revision") == revision
-    return ok
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -633,7 +515,12 @@ async def test_sops_encrypted_secret_is_decrypted_at_render_time_and_masked(env:
     key_secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": f"{name}-age", "namespace": CONTROL_NS},
+        "metadata": {
+            "name": f"{name}-age",
+            "namespace": CONTROL_NS,
+            # the key may be used by Applications of these projects only
+            "annotations": {"tether.io/projects": "default"},
+        },
         "stringData": {"age.agekey": (SOPS_CORPUS / "keys" / "age.txt").read_text()},
     }
     await env.kube("apply", "--server-side", "-f", "-", input=yaml.safe_dump(key_secret))

@@ -36,7 +36,7 @@ from tether.cluster.config import ClientSettings
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, Conflict, NotFound, UnknownKind
 from tether.cluster.tracking import Tracking
-from tether.controller import clusters, crds, models, project
+from tether.controller import admission, clusters, crds, models, project
 from tether.controller.watcher import ObjectWatcher
 from tether.engine import diff as diffing
 from tether.engine.health import HealthCustomizations, HealthStatus, aggregate, app_health_of
@@ -607,17 +607,22 @@ class Controller:
 
     async def _sops_keys(self, app: models.Application) -> SopsKeys | None:
         """Age identities for SOPS files, from the Secret the ``tether.io/sops-secret``
-        annotation names (in the control namespace)."""
+        annotation names (in the control namespace, and only one that lists the app's project
+        in its ``tether.io/projects`` annotation: one team never decrypts with another's key)."""
         secret_name = app.annotations.get(SOPS_SECRET_ANNOTATION)
         if not secret_name:
             return None
         info = await self.client.resource_for("v1", "Secret")
         try:
-            secret = await self.client.get(info, secret_name, self.config.namespace)
-        except NotFound as exc:
-            raise RenderError(
-                f"decryption Secret {secret_name!r} not found in namespace {self.config.namespace}"
-            ) from exc
+            secret: dict[str, Any] | None = await self.client.get(
+                info, secret_name, self.config.namespace
+            )
+        except NotFound:
+            secret = None
+        admission.check_secret_use(
+            secret, secret_name, app.spec.project or models.DEFAULT_PROJECT_NAME, "decryption"
+        )
+        assert secret is not None
         try:
             return SopsKeys.from_secret(secret)
         except SopsError as exc:
@@ -672,26 +677,30 @@ class Controller:
             )
             return
         dest = await self.destination_for(entry)
+        scope = self._write_scope(app, proj, dest)
         operation = app.operation
         running = (obj.get("status") or {}).get("operationState") or {}
+        resumed_at = None
         if (
             operation is None
             and running.get("phase") == "Running"
             and not runtime.operation_running
         ):
-            # the controller stopped in the middle of a sync: run the recorded operation again
+            # the controller stopped in the middle of a sync: run the recorded operation again,
+            # as the same operation (its start time identifies it in the history)
             operation = parse_operation(running.get("operation") or {})
-        compare = await self._compare(obj, app, proj, dest, None)
+            resumed_at = running.get("startedAt") or None
+        compare = await self._compare(obj, app, scope, dest, None)
         if operation is not None and not runtime.operation_running:
             # a requested sync runs even when the comparison failed: it then fails with that
             # reason in operationState instead of waiting forever
-            await self._run_operation(obj, app, proj, dest, operation)
+            await self._run_operation(obj, app, scope, dest, operation, resumed_at)
             return
         if compare is None:
             return
         decision = self._auto_sync(obj, app, compare)
         if decision is not None:
-            await self._run_operation(obj, app, proj, dest, decision)
+            await self._run_operation(obj, app, scope, dest, decision)
 
     def _project(self, app: models.Application) -> project.Project:
         name = app.spec.project or "default"
@@ -702,11 +711,20 @@ class Controller:
             )
         return project.parse_project(obj)
 
+    def _write_scope(
+        self, app: models.Application, proj: project.Project, dest: Destination
+    ) -> admission.WriteScope:
+        """What the app may write: its project on its destination cluster (the control
+        namespace is guarded on the cluster this controller runs in)."""
+        proj_obj = (self.projects.get(proj.name) if self.projects else None) or {}
+        control = self.config.namespace if dest.client is self.client else None
+        return admission.WriteScope.of(proj_obj, proj, dest.entry.server, dest.entry.name, control)
+
     async def _compare(
         self,
         obj: dict[str, Any],
         app: models.Application,
-        proj: project.Project,
+        scope: admission.WriteScope,
         dest: Destination,
         revision: str | None,
     ) -> _Comparison | None:
@@ -717,11 +735,10 @@ class Controller:
         try:
             commit = await self._resolve_commit(name, source, revision)
             rendered, tool = await self.desired_objects(app, dest, commit)
+            # nothing of a revision is desired state unless the project permits all of it
+            admission.check_objects(scope, rendered)
             # hooks run during syncs; like Argo CD, they are not part of the sync status
             desired = [d for d in rendered if not hook_info(d)[0]]
-            for d in desired:
-                key = ResourceKey.of(d)
-                proj.check_resource(key.group, key.kind, bool(key.namespace))
         except (SourceError, RenderError, project.ProjectViolation) as exc:
             condition = (
                 "InvalidSpecError"
@@ -768,6 +785,8 @@ class Controller:
         for o in dest.cache.objects_of(name):
             if hook_info(o)[0]:
                 continue
+            if admission.refusal(scope, o) is not None:
+                continue  # a tracking id outside the project does not make an object the app's
             key = ResourceKey.of(o)
             live.setdefault(key, o)
             tracked.append(key)
@@ -925,26 +944,28 @@ class Controller:
         self,
         obj: dict[str, Any],
         app: models.Application,
-        proj: project.Project,
+        scope: admission.WriteScope,
         dest: Destination,
         operation: models.Operation,
+        resumed_at: str | None = None,
     ) -> None:
         async with self._sync_slots:
-            await self._run_operation_now(obj, app, proj, dest, operation)
+            await self._run_operation_now(obj, app, scope, dest, operation, resumed_at)
 
     async def _run_operation_now(
         self,
         obj: dict[str, Any],
         app: models.Application,
-        proj: project.Project,
+        scope: admission.WriteScope,
         dest: Destination,
         operation: models.Operation,
+        resumed_at: str | None = None,
     ) -> None:
         runtime = self.apps.setdefault(app.name, AppRuntime())
         runtime.operation_running = True
         runtime.cancel = asyncio.Event()
         self.stats["syncs"] += 1
-        started = now_iso()
+        started = resumed_at or now_iso()
         op_doc = operation_to_dict(operation)
         previous_state = (obj.get("status") or {}).get("operationState") or {}
         retry_count = 0
@@ -984,9 +1005,8 @@ class Controller:
             obj = current or obj
             commit = await self._resolve_commit(app.name, source, revision)
             desired, _tool = await self.desired_objects(app, dest, commit)
-            for d in desired:
-                key = ResourceKey.of(d)
-                proj.check_resource(key.group, key.kind, bool(key.namespace))
+            # a revision with one object outside the project applies nothing at all
+            admission.check_objects(scope, desired)
             options = SyncOptions.parse(
                 list(app.spec.sync_policy.sync_options) + list(sync_op.sync_options),
                 prune=sync_op.prune,
@@ -1012,6 +1032,8 @@ class Controller:
                         key not in desired_keys
                         and not o["metadata"].get("ownerReferences")
                         and (selected is None or tuple(key) in selected)
+                        # a tracking id is only an annotation: never delete outside the project
+                        and admission.refusal(scope, o) is None
                     ):
                         prune_candidates.append(o)
             if options.respect_ignore_differences:
@@ -1035,6 +1057,7 @@ class Controller:
                 tracking=self.config.tracking,
                 field_manager=self.config.field_manager,
                 wave_timeout=self.config.wave_timeout,
+                admit=lambda obj: admission.refusal(scope, obj),
             )
             skip = set()
             if options.apply_out_of_sync_only and runtime.last_compare is not None:
@@ -1085,18 +1108,23 @@ class Controller:
         if result.phase == "Succeeded" and not operation.sync.dry_run:
             history = list((latest.get("status") or {}).get("history") or [])
             next_id = max((int(h.get("id", 0)) for h in history), default=-1) + 1
-            history.append(
-                {
-                    "id": next_id,
-                    "revision": commit,
-                    "deployedAt": finished,
-                    "deployStartedAt": started,
-                    "source": source.raw,
-                    "initiatedBy": {"automated": True}
-                    if operation.initiated_by.automated
-                    else {"username": operation.initiated_by.username or "admin"},
-                }
+            # a resumed operation that already recorded its result keeps that one entry
+            recorded = any(
+                h.get("revision") == commit and h.get("deployStartedAt") == started for h in history
             )
+            if not recorded:
+                history.append(
+                    {
+                        "id": next_id,
+                        "revision": commit,
+                        "deployedAt": finished,
+                        "deployStartedAt": started,
+                        "source": source.raw,
+                        "initiatedBy": {"automated": True}
+                        if operation.initiated_by.automated
+                        else {"username": operation.initiated_by.username or "admin"},
+                    }
+                )
             limit = app.spec.revision_history_limit
             update["history"] = history[-limit:] if limit > 0 else history
             update["conditions"] = _conditions(latest, [], drop=("SyncError",))
@@ -1233,11 +1261,7 @@ class Controller:
         self.stats["status_writes"] += 1
         if self.applications is not None:
             # keep our view current so the next write in this reconcile builds on this one
-            known = self.applications.objects.get(base["metadata"]["name"])
-            if known is None or int(known["metadata"]["resourceVersion"]) <= int(
-                updated["metadata"]["resourceVersion"]
-            ):
-                self.applications.objects[base["metadata"]["name"]] = updated
+            self.applications.remember(updated)
         self._notify("application", "MODIFIED", updated)
 
     async def _clear_operation(self, obj: dict[str, Any]) -> None:
@@ -1251,7 +1275,7 @@ class Controller:
                 field_manager=self.config.field_manager,
             )
             if self.applications is not None:
-                self.applications.objects[obj["metadata"]["name"]] = updated
+                self.applications.remember(updated)
         except NotFound:
             pass
 
@@ -1266,7 +1290,7 @@ class Controller:
                 field_manager=self.config.field_manager,
             )
             if self.applications is not None:
-                self.applications.objects[obj["metadata"]["name"]] = updated
+                self.applications.remember(updated)
         except NotFound:
             pass
 

@@ -344,7 +344,12 @@ def parse_project(obj: Mapping[str, Any]) -> Project:
 
 
 def default_project(namespace: str) -> dict[str, Any]:
-    """The ``default`` AppProject manifest for the control namespace (created when missing)."""
+    """The ``default`` AppProject manifest for the control namespace (created when missing).
+
+    Like Argo CD's it permits everything; it also names the control namespace as a destination,
+    which Tether requires for writing there (app of apps), so that grant is visible in the spec.
+    """
     manifest = copy.deepcopy(DEFAULT_PROJECT)
     manifest["metadata"]["namespace"] = namespace
+    manifest["spec"]["destinations"].append({"server": "*", "namespace": namespace, "name": "*"})
     return manifest

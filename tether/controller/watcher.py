@@ -47,6 +47,18 @@ class ObjectWatcher:
     def get(self, name: str) -> dict[str, Any] | None:
         return self.objects.get(name)
 
+    def remember(self, obj: dict[str, Any]) -> bool:
+        """Keep ``obj`` (an answer to one of our own writes) unless a newer copy is known.
+
+        The watch delivers the same write a little later; until then the answer is the newest
+        state, and an older event arriving after it must not bring back what was overwritten.
+        """
+        name = obj["metadata"]["name"]
+        if _is_older(obj, self.objects.get(name)):
+            return False
+        self.objects[name] = obj
+        return True
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"watch-{self.info.plural}")
@@ -109,6 +121,8 @@ class ObjectWatcher:
                     name = obj["metadata"]["name"]
                     if event.type == "DELETED":
                         self.objects.pop(name, None)
+                    elif _is_older(obj, self.objects.get(name)):
+                        continue  # our own later write is already here
                     else:
                         self.objects[name] = obj
                     self._emit(event.type, obj)
@@ -122,3 +136,19 @@ class ObjectWatcher:
                 log.warning("watch of %s failed: %s", self.info.plural, exc.message)
                 await asyncio.sleep(min(30.0, 0.2 * 2**failures))
                 rv = None
+
+
+def _is_older(obj: dict[str, Any], known: dict[str, Any] | None) -> bool:
+    """Whether ``obj`` is an older version of ``known`` (same object, smaller resourceVersion).
+
+    resourceVersions are opaque to clients, but every API server in use (etcd's revisions, the
+    local cluster's counter) gives integers that grow; anything else counts as newer.
+    """
+    if known is None:
+        return False
+    if (obj["metadata"].get("uid") or "") != (known["metadata"].get("uid") or ""):
+        return False
+    try:
+        return int(obj["metadata"]["resourceVersion"]) < int(known["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False

@@ -127,7 +127,10 @@ class SyncEngine:
         wave_delay: float = 0.0,
         concurrency: int = 16,  # within httpx's 20 keep-alive connections: no reconnects
         retries: int = 4,
+        admit: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
+        """``admit`` sees every object in its final form (namespace as the server scopes it)
+        just before it is written, and returns why it may not be, or ``None``."""
         self.client = client
         self.app_name = app_name
         self.tracking = tracking or Tracking()
@@ -137,6 +140,7 @@ class SyncEngine:
         self.wave_timeout = wave_timeout
         self.wave_delay = wave_delay
         self.retries = retries
+        self.admit = admit
         self._limit = asyncio.Semaphore(concurrency)
 
     # ---- entry point ---------------------------------------------------------------------------
@@ -209,6 +213,10 @@ class SyncEngine:
             meta.pop("namespace", None)
         elif self._namespace and not meta.get("namespace"):
             meta["namespace"] = self._namespace
+        if self.admit is not None:
+            refusal = self.admit(obj)
+            if refusal is not None:
+                raise ClusterError(refusal, code=403, reason="Forbidden")
         if self.app_name:
             obj = self.tracking.stamp(obj, self.app_name)
         return obj, info

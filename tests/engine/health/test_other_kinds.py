@@ -14,6 +14,7 @@ from tether.engine.health import (
     PROGRESSING,
     SUSPENDED,
     UNKNOWN,
+    HealthCustomizations,
     HealthStatus,
     has_health,
     health_of,
@@ -283,15 +284,43 @@ def test_crd_without_conditions_or_terminating_is_progressing() -> None:
     )
 
 
-def test_child_application_reports_the_health_its_controller_wrote() -> None:
+# Argo CD's documented check for apps of apps (operator-manual/health.md), opt-in through argocd-cm
+ARGOCD_APPLICATION_LUA = """
+hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil then
+  if obj.status.health ~= nil then
+    hs.status = obj.status.health.status
+    if obj.status.health.message ~= nil then
+      hs.message = obj.status.health.message
+    end
+  end
+end
+return hs
+"""
+
+
+def test_child_application_has_no_health_unless_the_operator_adds_argo_cds_check() -> None:
+    # Argo CD 1.8+: a parent app of apps never waits on a child (one with manual sync would
+    # never become healthy and would hold the parent's sync forever)
+    for status in (HEALTHY, PROGRESSING, DEGRADED, MISSING):
+        app = obj(
+            "argoproj.io/v1alpha1", "Application", {"health": {"status": status, "message": "m"}}
+        )
+        assert health_of(app) is None
+    assert not has_health(obj("argoproj.io/v1alpha1", "Application", {}))
+    custom = HealthCustomizations.from_configmap(
+        {"resource.customizations.health.argoproj.io_Application": ARGOCD_APPLICATION_LUA}
+    )
     for status in (HEALTHY, PROGRESSING, DEGRADED, SUSPENDED, MISSING, UNKNOWN):
         app = obj(
             "argoproj.io/v1alpha1", "Application", {"health": {"status": status, "message": "m"}}
         )
-        assert health_of(app) == HealthStatus(status, "m")
-    assert health_of(obj("argoproj.io/v1alpha1", "Application", {})) == HealthStatus(
-        PROGRESSING, ""
-    )
+        assert health_of(app, customizations=custom) == HealthStatus(status, "m")
+    assert health_of(
+        obj("argoproj.io/v1alpha1", "Application", {}), customizations=custom
+    ) == HealthStatus(PROGRESSING, "")
 
 
 def test_argo_workflow_health_follows_its_phase() -> None:

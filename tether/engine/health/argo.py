@@ -1,32 +1,16 @@
-"""argoproj.io kinds with a built-in check: Application (app of apps) and Workflow."""
+"""argoproj.io kinds with a built-in check: Workflow.
+
+An ``Application`` deployed by another (app of apps) has no built-in check, as in Argo CD since
+1.8: a parent never waits on its children's health unless the operator adds Argo CD's documented
+Lua check for ``argoproj.io/Application`` to ``argocd-cm``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tether.engine.health._fields import mapping, text
-from tether.engine.health.status import (
-    DEGRADED,
-    HEALTHY,
-    PROGRESSING,
-    UNKNOWN,
-    HealthStatus,
-    is_valid_status,
-)
-
-
-def argocd_application_health(obj: dict[str, Any]) -> HealthStatus:
-    """Health of a child Application: the health its own controller reported.
-
-    Argo CD dropped this check in 1.8 and documents a Lua snippet to add it back for apps of
-    apps; Tether has it built in, with the snippet's behaviour: Progressing until reported.
-    """
-    health = mapping(mapping(obj.get("status")).get("health"))
-    status = health.get("status")
-    if not is_valid_status(status):
-        return HealthStatus(PROGRESSING, "")
-    return HealthStatus(text(status), text(health.get("message")))
-
+from tether.engine.health.status import DEGRADED, HEALTHY, PROGRESSING, UNKNOWN, HealthStatus
 
 _WORKFLOW_PHASES = {
     "": PROGRESSING,

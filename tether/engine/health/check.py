@@ -7,7 +7,7 @@ from typing import Any
 
 from tether.engine.health._fields import group_kind, mapping, sequence
 from tether.engine.health.apiservice import apiservice_health
-from tether.engine.health.argo import argocd_application_health, workflow_health
+from tether.engine.health.argo import workflow_health
 from tether.engine.health.crd import crd_health
 from tether.engine.health.cronjob import cronjob_health
 from tether.engine.health.customizations import HealthCustomizations
@@ -47,7 +47,6 @@ BUILTIN_CHECKS: dict[tuple[str, str], HealthCheck] = {
     ("autoscaling", "HorizontalPodAutoscaler"): hpa_health,
     ("apiregistration.k8s.io", "APIService"): apiservice_health,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): crd_health,
-    ("argoproj.io", "Application"): argocd_application_health,
     ("argoproj.io", "Workflow"): workflow_health,
 }
 
