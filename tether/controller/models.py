@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from tether.engine.ignore import IgnoreRule, IgnoreRuleError
 from tether.errors import TetherError
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -547,6 +548,11 @@ def _parse_ignore_differences(reader: FieldReader) -> tuple[dict[str, Any], ...]
             raise InvalidSpecError(f"{rule.at('kind')} is required")
         for key in ("jsonPointers", "jqPathExpressions", "managedFieldsManagers"):
             rule.strings(key)
+        try:
+            # compiles every jq expression (bounded, in a worker), so a bad one fails here
+            IgnoreRule.from_spec(rule.obj, where=rule.path)
+        except IgnoreRuleError as error:
+            raise InvalidSpecError(error.message) from None
         rules.append(dict(rule.obj))
     return tuple(rules)
 

@@ -10,14 +10,21 @@ JSON pointer, jq path expression, or the field managers that own them in the liv
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final
 
-import jq
 import yaml
 
+from tether.engine.errors import IgnoreRuleError, JqEvaluationError, JqLimitError
+from tether.engine.jqrunner import (
+    MEMORY_KEY,
+    TIMEOUT_KEY,
+    JqLimits,
+    MiB,
+    default_runner,
+)
 from tether.engine.normalize import (
     FieldPath,
     Path,
@@ -28,19 +35,39 @@ from tether.engine.normalize import (
     resolve_field_path,
     set_path,
 )
-from tether.errors import TetherError
+
+__all__ = [
+    "IgnoreRule",
+    "IgnoreRuleError",
+    "IgnoredPlaces",
+    "JqEvaluationError",
+    "JqLimitError",
+    "evaluate_ahead",
+    "ignored_places",
+    "jq_limits",
+    "matching_rules",
+    "parse_ignore_differences",
+    "parse_pointer",
+    "parse_system_rules",
+]
 
 SYSTEM_KEY_PREFIX: Final = "resource.customizations.ignoreDifferences."
 LEGACY_KEY: Final = "resource.customizations"
-
-
-class IgnoreRuleError(TetherError):
-    """An ignoreDifferences entry that cannot be used (no kind, bad pointer, bad jq)."""
+# Bounds of the settings themselves: an operator may loosen the limits, not remove them.
+MAX_JQ_TIMEOUT: Final = 60.0
+MIN_JQ_MEMORY: Final = 64 * MiB
+MAX_JQ_MEMORY: Final = 16 * 1024 * MiB
+_BINARY_SUFFIXES: Final = {"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
 
 
 @dataclass(frozen=True, slots=True)
 class IgnoreRule:
-    """One `ignoreDifferences` entry."""
+    """One `ignoreDifferences` entry.
+
+    A rule from the Tether ConfigMap that could not be read keeps its group and kind and says
+    why in `error`: the objects it would apply to are then reported as not comparable, with that
+    message, and the rest compares as usual (rather than one bad key failing every comparison).
+    """
 
     kind: str
     group: str = ""
@@ -49,6 +76,7 @@ class IgnoreRule:
     json_pointers: tuple[str, ...] = ()
     jq_path_expressions: tuple[str, ...] = ()
     managed_fields_managers: tuple[str, ...] = ()
+    error: str = ""
 
     def matches(self, group: str, kind: str, namespace: str, name: str) -> bool:
         """Whether the rule applies to an object with this identity."""
@@ -61,7 +89,11 @@ class IgnoreRule:
 
     @classmethod
     def from_spec(cls, entry: Mapping[str, Any], *, where: str = "ignoreDifferences") -> IgnoreRule:
-        """Build a rule from an Application `spec.ignoreDifferences` item, validating it."""
+        """Build a rule from an Application `spec.ignoreDifferences` item, validating it.
+
+        Every jq expression is compiled (in a jq worker, see `jqrunner`); an invalid entry
+        raises `IgnoreRuleError` naming the field, e.g. `<where>.jqPathExpressions[1]`.
+        """
         if not isinstance(entry, Mapping):
             raise IgnoreRuleError(
                 f"{where}: an entry must be a mapping, got {type(entry).__name__}"
@@ -78,10 +110,10 @@ class IgnoreRule:
             jq_path_expressions=_strings(entry, "jqPathExpressions", where),
             managed_fields_managers=_strings(entry, "managedFieldsManagers", where),
         )
-        for pointer in rule.json_pointers:
-            parse_pointer(pointer, where=where)
-        for expression in rule.jq_path_expressions:
-            _jq_paths_program(expression, where)
+        for i, pointer in enumerate(rule.json_pointers):
+            parse_pointer(pointer, where=f"{where}.jsonPointers[{i}]")
+        for i, expression in enumerate(rule.jq_path_expressions):
+            _check_expression(expression, f"{where}.jqPathExpressions[{i}]")
         return rule
 
 
@@ -90,6 +122,13 @@ def _strings(entry: Mapping[str, Any], field: str, where: str) -> tuple[str, ...
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise IgnoreRuleError(f"{where}: '{field}' must be a list of strings")
     return tuple(value)
+
+
+def _check_expression(expression: str, where: str) -> None:
+    problem = default_runner().compile_error(expression)
+    if problem is not None:
+        shown = expression if len(expression) <= 80 else expression[:77] + "..."
+        raise IgnoreRuleError(f"{where}: invalid jq expression {json.dumps(shown)}: {problem}")
 
 
 def parse_ignore_differences(entries: Iterable[Mapping[str, Any]] | None) -> list[IgnoreRule]:
@@ -106,38 +145,57 @@ def parse_system_rules(config: Mapping[str, str]) -> list[IgnoreRule]:
     `resource.customizations.ignoreDifferences.all` applies to every object;
     `resource.customizations.ignoreDifferences.<group>_<kind>` to one kind (`_Service` for the
     core group); the older `resource.customizations` key holds `<group>/<kind>: {ignoreDifferences: |...}`.
+    A key that cannot be read gives a rule carrying the error (see `IgnoreRule`), never an
+    exception. The same data sets the limits of jq expressions (`jq_limits`) for the process.
     """
+    limits, problem = jq_limits(config)
+    default_runner().configure(limits, problem)
     rules: list[IgnoreRule] = []
     for key, value in sorted(config.items()):
         if key.startswith(SYSTEM_KEY_PREFIX):
-            suffix = key[len(SYSTEM_KEY_PREFIX) :]
-            if suffix == "all":
-                group, kind = "*", "*"
-            elif "_" in suffix:
-                group, kind = suffix.rsplit("_", 1)
-            else:
-                raise IgnoreRuleError(
-                    f"{key}: expected '<group>_<kind>' or 'all' after '{SYSTEM_KEY_PREFIX}'"
-                )
-            rules.append(_rule_from_block(value, group, kind, key))
+            rules.append(_system_rule(key, value))
         elif key == LEGACY_KEY:
             rules.extend(_legacy_rules(value))
     return rules
 
 
+def _system_rule(key: str, value: Any) -> IgnoreRule:
+    suffix = key[len(SYSTEM_KEY_PREFIX) :]
+    if suffix == "all":
+        group, kind = "*", "*"
+    elif "_" in suffix:
+        group, kind = suffix.rsplit("_", 1)
+    else:
+        return IgnoreRule(
+            kind="*",
+            group="*",
+            error=f"argocd-cm {key}: expected '<group>_<kind>' or 'all' after '{SYSTEM_KEY_PREFIX}'",
+        )
+    return _rule_from_block(value, group, kind, key)
+
+
 def _rule_from_block(block: Any, group: str, kind: str, where: str) -> IgnoreRule:
-    parsed = yaml.safe_load(block) if isinstance(block, str) else block
-    if parsed is None:
-        parsed = {}
-    if not isinstance(parsed, dict):
-        raise IgnoreRuleError(f"{where}: expected a YAML mapping")
-    return IgnoreRule.from_spec({**parsed, "group": group, "kind": kind}, where=where)
+    try:
+        parsed = yaml.safe_load(block) if isinstance(block, str) else block
+        if parsed is None:
+            parsed = {}
+        if not isinstance(parsed, dict):
+            raise IgnoreRuleError(f"{where}: expected a YAML mapping")
+        return IgnoreRule.from_spec({**parsed, "group": group, "kind": kind}, where=where)
+    except (yaml.YAMLError, RecursionError) as error:
+        return IgnoreRule(kind=kind or "*", group=group, error=f"argocd-cm {where}: {error}")
+    except IgnoreRuleError as error:
+        return IgnoreRule(kind=kind or "*", group=group, error=f"argocd-cm {error.message}")
 
 
 def _legacy_rules(value: str) -> list[IgnoreRule]:
-    parsed = yaml.safe_load(value) or {}
+    try:
+        parsed = yaml.safe_load(value) or {}
+    except (yaml.YAMLError, RecursionError) as error:
+        parsed = f"not YAML: {error}"
     if not isinstance(parsed, dict):
-        raise IgnoreRuleError(f"{LEGACY_KEY}: expected a YAML mapping of '<group>/<kind>' entries")
+        message = f"argocd-cm {LEGACY_KEY}: expected a YAML mapping of '<group>/<kind>' entries"
+        return [IgnoreRule(kind="*", group="*", error=message)]
     rules = []
     for group_kind, custom in parsed.items():
         if not isinstance(custom, dict) or "ignoreDifferences" not in custom:
@@ -147,6 +205,47 @@ def _legacy_rules(value: str) -> list[IgnoreRule]:
             _rule_from_block(custom["ignoreDifferences"], group, kind, f"{LEGACY_KEY}.{group_kind}")
         )
     return rules
+
+
+def jq_limits(config: Mapping[str, Any]) -> tuple[JqLimits, str | None]:
+    """The limits of jq expressions set in the ConfigMap data, and what is wrong with them.
+
+    `ignore.normalizer.jq.timeout` (Argo CD's key; a Go duration, default 1s) bounds one
+    evaluation's wall-clock time, `tether.ignore.normalizer.jq.memoryLimit` (bytes, or a
+    quantity such as `256Mi`) its worker's address space. A bad value keeps the default and is
+    reported as the problem.
+    """
+    from tether.controller.models import InvalidSpecError, parse_duration
+
+    limits = JqLimits()
+    timeout_text = config.get(TIMEOUT_KEY)
+    memory_text = config.get(MEMORY_KEY)
+    try:
+        timeout = parse_duration(str(timeout_text)) if timeout_text else limits.timeout
+    except InvalidSpecError:
+        timeout = 0.0
+    if not 0 < timeout <= MAX_JQ_TIMEOUT:
+        return limits, (
+            f"argocd-cm {TIMEOUT_KEY}: {timeout_text!r} is not a duration between 1ms and "
+            f"{MAX_JQ_TIMEOUT:g}s, such as 1s"
+        )
+    memory = _bytes(str(memory_text)) if memory_text else limits.memory
+    if memory is None or not MIN_JQ_MEMORY <= memory <= MAX_JQ_MEMORY:
+        return limits, (
+            f"argocd-cm {MEMORY_KEY}: {memory_text!r} is not an amount of memory between "
+            f"{MIN_JQ_MEMORY // MiB}Mi and {MAX_JQ_MEMORY // MiB}Mi, such as 256Mi"
+        )
+    return JqLimits(timeout=timeout, memory=memory, max_output=limits.max_output), None
+
+
+def _bytes(text: str) -> int | None:
+    """Bytes in `268435456` or a binary quantity (`256Mi`, `1Gi`); None if neither."""
+    text = text.strip()
+    number = text.rstrip("KMGi")
+    suffix = text[len(number) :]
+    if not number.isdigit() or suffix not in _BINARY_SUFFIXES:
+        return None
+    return int(number) * _BINARY_SUFFIXES[suffix]
 
 
 def matching_rules(
@@ -184,45 +283,59 @@ def _pointer_path(obj: Any, tokens: tuple[str, ...]) -> Path | None:
     return tuple(path)
 
 
-@lru_cache(maxsize=512)
-def _jq_paths_program(expression: str, where: str = "jqPathExpressions") -> Any:
-    try:
-        return jq.compile(f"[path({expression})]")
-    except ValueError as error:
-        raise IgnoreRuleError(
-            f"{where}: invalid jq path expression {expression!r}: {error}"
-        ) from error
+def _jq_paths(obj: Any, expressions: Iterable[str]) -> list[Path]:
+    """The places the expressions name in `obj`, in one request to a jq worker.
+
+    An expression that fails on the object (iterating a missing list...) names nothing, as in
+    Argo CD; one that broke its time or memory limit raises `JqLimitError`.
+    """
+    paths: list[Path] = []
+    for outcome in default_runner().paths([(e, obj) for e in expressions]):
+        if isinstance(outcome, JqEvaluationError):
+            raise outcome
+        paths.extend(outcome)
+    return paths
 
 
-def _jq_paths(obj: Any, expression: str) -> list[Path]:
-    try:
-        found = _jq_paths_program(expression).input_value(obj).first()
-    except ValueError:
-        # Argo CD skips an expression that fails on an object (e.g. iterating a missing list).
-        return []
-    return [tuple(p) for p in found or [] if p]
+async def evaluate_ahead(requests: Iterable[tuple[IgnoredPlaces, Any]]) -> None:
+    """Evaluate the jq expressions of each (places, object) pair in one request, off the event
+    loop, so that the `strip` and `take_from` calls that follow find the answers cached.
+
+    Failures are not raised here: the calls that need the answer report them.
+    """
+    batch = [(e, obj) for places, obj in requests if not places.errors for e in places.expressions]
+    if batch:
+        try:
+            await default_runner().apaths(batch)
+        except JqEvaluationError:
+            pass  # e.g. no worker could start: the synchronous calls say so per resource
 
 
 @dataclass(frozen=True, slots=True)
 class IgnoredPlaces:
-    """What the matching rules ignore for one object, ready to be made concrete on either side."""
+    """What the matching rules ignore for one object, ready to be made concrete on either side.
+
+    `errors` are the messages of matching rules that could not be read; while there are any,
+    `strip` and `take_from` raise `IgnoreRuleError` with the first.
+    """
 
     pointers: tuple[tuple[str, ...], ...]
     expressions: tuple[str, ...]
     managed: tuple[FieldPath, ...]
+    errors: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.pointers or self.expressions or self.managed)
+        return bool(self.pointers or self.expressions or self.managed or self.errors)
 
     def paths_in(self, obj: Any) -> list[Path]:
         """The concrete places of `obj` these rules ignore."""
+        self._check()
         paths: list[Path] = []
         for tokens in self.pointers:
             path = _pointer_path(obj, tokens)
             if path:
                 paths.append(path)
-        for expression in self.expressions:
-            paths.extend(_jq_paths(obj, expression))
+        paths.extend(_jq_paths(obj, self.expressions))
         for field_path in self.managed:
             concrete = resolve_field_path(obj, field_path)
             if concrete:
@@ -235,14 +348,15 @@ class IgnoredPlaces:
 
     def take_from(self, target: Any, source: Any) -> Any:
         """`target` with every ignored place holding `source`'s value (absent where source has none)."""
+        self._check()
         result = target
         for tokens in self.pointers:
             result = _overlay(
                 result, source, _pointer_path(source, tokens), _pointer_path(result, tokens)
             )
         for expression in self.expressions:
-            in_source = _jq_paths(source, expression)
-            in_target = set(_jq_paths(result, expression)) - set(in_source)
+            in_source = _jq_paths(source, [expression])
+            in_target = set(_jq_paths(result, [expression])) - set(in_source)
             for path in in_source:
                 result = _overlay(result, source, path, None)
             result = delete_paths(result, list(in_target))
@@ -254,6 +368,10 @@ class IgnoredPlaces:
                 resolve_field_path(result, field_path),
             )
         return result
+
+    def _check(self) -> None:
+        if self.errors:
+            raise IgnoreRuleError(self.errors[0])
 
 
 def _overlay(target: Any, source: Any, source_path: Path | None, target_path: Path | None) -> Any:
@@ -271,7 +389,11 @@ def ignored_places(rules: Iterable[IgnoreRule], live: dict[str, Any] | None) -> 
     pointers: list[tuple[str, ...]] = []
     expressions: list[str] = []
     managers: set[str] = set()
+    errors: list[str] = []
     for rule in rules:
+        if rule.error:
+            errors.append(rule.error)
+            continue
         pointers.extend(parse_pointer(p) for p in rule.json_pointers)
         expressions.extend(rule.jq_path_expressions)
         managers.update(rule.managed_fields_managers)
@@ -280,5 +402,8 @@ def ignored_places(rules: Iterable[IgnoreRule], live: dict[str, Any] | None) -> 
         for entry in manager_entries(live, managers):
             managed.extend(managed_field_paths(entry.get("fieldsV1") or {}))
     return IgnoredPlaces(
-        tuple(pointers), tuple(dict.fromkeys(expressions)), tuple(dict.fromkeys(managed))
+        tuple(pointers),
+        tuple(dict.fromkeys(expressions)),
+        tuple(dict.fromkeys(managed)),
+        tuple(dict.fromkeys(errors)),
     )
