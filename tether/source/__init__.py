@@ -13,24 +13,32 @@ from tether.source.credentials import (
 from tether.source.errors import (
     AuthenticationError,
     CredentialsError,
+    FileTooLargeError,
     GitCommandError,
     GitError,
+    GitTimeoutError,
     HostKeyError,
     InvalidRepositoryURLError,
     InvalidSemverConstraintError,
+    InvalidTreeError,
     PathNotFoundError,
+    RepositoryNotAllowedError,
     RepositoryNotFoundError,
     RepositoryUnreachableError,
     RevisionError,
     RevisionNotFoundError,
     SourceError,
+    TreeLimitError,
+    TreeTooLargeError,
     WebhookError,
     WebhookNotConfiguredError,
     WebhookPayloadError,
     WebhookPayloadTooLargeError,
     WebhookSignatureError,
 )
-from tether.source.mirror import CommitTree, Mirror, MirrorCache, TreeEntry
+from tether.source.limits import GitTimeouts, TreeLimits
+from tether.source.mirror import Mirror, MirrorCache
+from tether.source.policy import RepoPolicy, check_repo_location
 from tether.source.poller import AppPoll, AppSource, PollResult, SourcePoller
 from tether.source.revisions import (
     ResolvedRevision,
@@ -39,7 +47,8 @@ from tether.source.revisions import (
     parse_constraint,
     resolve_revision,
 )
-from tether.source.urls import normalize_repo_url
+from tether.source.tree import CommitTree, TreeEntry
+from tether.source.urls import normalize_repo_url, repo_match_key, repo_pattern_key
 from tether.source.webhooks import RefUpdate, WebhookEvent, WebhookSecrets, parse_webhook
 
 __all__ = [
@@ -48,17 +57,23 @@ __all__ = [
     "AuthenticationError",
     "CommitTree",
     "CredentialsError",
+    "FileTooLargeError",
     "GitCommandError",
     "GitError",
+    "GitTimeoutError",
+    "GitTimeouts",
     "HostKeyError",
     "InvalidRepositoryURLError",
     "InvalidSemverConstraintError",
+    "InvalidTreeError",
     "Mirror",
     "MirrorCache",
     "PathNotFoundError",
     "PollResult",
     "RefUpdate",
     "RepoCredentials",
+    "RepoPolicy",
+    "RepositoryNotAllowedError",
     "RepositoryNotFoundError",
     "RepositoryUnreachableError",
     "ResolvedRevision",
@@ -68,6 +83,9 @@ __all__ = [
     "SourceError",
     "SourcePoller",
     "TreeEntry",
+    "TreeLimitError",
+    "TreeLimits",
+    "TreeTooLargeError",
     "Version",
     "WebhookError",
     "WebhookEvent",
@@ -76,11 +94,14 @@ __all__ = [
     "WebhookPayloadTooLargeError",
     "WebhookSecrets",
     "WebhookSignatureError",
+    "check_repo_location",
     "credentials_from_secret",
     "normalize_repo_url",
     "parse_constraint",
     "parse_webhook",
     "read_paths",
+    "repo_match_key",
+    "repo_pattern_key",
     "resolve_revision",
     "select_credentials",
     "touches",

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import yaml
 
 from tether.source.errors import PathNotFoundError
-from tether.source.mirror import clean_repo_path
+from tether.source.tree import clean_repo_path
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.source.errors import CredentialsError
+from tether.source.limits import GitTimeouts
 from tether.source.urls import normalize_repo_url
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
@@ -187,6 +188,8 @@ def git_environment(
     repo_url: str,
     credentials: RepoCredentials | None,
     known_hosts_file: Path | None,
+    timeouts: GitTimeouts | None = None,
+    allow_file: bool = False,
 ) -> Iterator[GitEnvironment]:
     """Yield the environment that lets git reach `repo_url` with `credentials`, then clean up.
 
@@ -194,7 +197,9 @@ def git_environment(
     configuration, so a developer's credential helper or `insteadOf` cannot change what Tether
     does. HTTPS credentials travel as an `http.extraHeader`; an SSH key is written to a private
     temporary file for the duration of the command only, and the host key is checked against
-    `known_hosts_file` unless the repository is marked insecure.
+    `known_hosts_file` unless the repository is marked insecure. A stalled HTTP transfer or SSH
+    connection fails after the limits of `timeouts`. The `file` transport is refused unless
+    `allow_file` (the caller's `RepoPolicy` allows local repositories).
     """
     env = {
         key: value
@@ -212,12 +217,16 @@ def git_environment(
             "LANGUAGE": "C",
         }
     )
+    timeouts = timeouts or GitTimeouts()
     config: list[tuple[str, str]] = [
         ("credential.helper", ""),
         ("protocol.allow", "never"),
         *((f"protocol.{scheme}.allow", "always") for scheme in ("https", "http", "ssh", "git")),
-        ("protocol.file.allow", "always"),
+        ("protocol.file.allow", "always" if allow_file else "never"),
         ("gc.autoDetach", "false"),
+        # A server that accepts and then stalls must not hold a poll for minutes.
+        ("http.lowSpeedLimit", str(timeouts.low_speed_limit)),
+        ("http.lowSpeedTime", str(timeouts.low_speed_time)),
     ]
     secrets: tuple[str, ...] = credentials.secret_values() if credentials else ()
     transport = _transport(repo_url)
@@ -233,13 +242,18 @@ def git_environment(
             if credentials.insecure:
                 config.append(("http.sslVerify", "false"))
         if transport == "ssh":
-            env["GIT_SSH_COMMAND"] = _ssh_command(credentials, known_hosts_file, Path(scratch))
+            env["GIT_SSH_COMMAND"] = _ssh_command(
+                credentials, known_hosts_file, Path(scratch), timeouts
+            )
         env.update(_config_env(config))
         yield GitEnvironment(env=env, secrets=secrets)
 
 
 def _ssh_command(
-    credentials: RepoCredentials | None, known_hosts_file: Path | None, scratch: Path
+    credentials: RepoCredentials | None,
+    known_hosts_file: Path | None,
+    scratch: Path,
+    timeouts: GitTimeouts,
 ) -> str:
     options = [
         "ssh",
@@ -250,7 +264,12 @@ def _ssh_command(
         "-o",
         "LogLevel=ERROR",
         "-o",
-        "ConnectTimeout=20",
+        # OpenSSH applies it to the TCP connection and to the banner exchange.
+        f"ConnectTimeout={timeouts.connect}",
+        "-o",
+        f"ServerAliveInterval={timeouts.server_alive_interval}",
+        "-o",
+        "ServerAliveCountMax=3",
     ]
     if credentials is not None and credentials.insecure:
         options += ["-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={os.devnull}"]

@@ -16,6 +16,11 @@ class InvalidRepositoryURLError(SourceError):
     """The repository URL is malformed, uses a forbidden scheme, or embeds a password."""
 
 
+class RepositoryNotAllowedError(InvalidRepositoryURLError):
+    """The repository is local (`file://` or a path) and the operator did not allow local ones,
+    or it lies inside one of the controller's own cache or state folders."""
+
+
 class GitError(SourceError):
     """A git operation against a repository failed; `url` names the repository."""
 
@@ -34,6 +39,10 @@ class HostKeyError(GitError):
 
 class RepositoryUnreachableError(GitError):
     """The server could not be reached: DNS, refused connection, TLS or timeout."""
+
+
+class GitTimeoutError(RepositoryUnreachableError):
+    """A git network operation took longer than its time limit, or the transfer stalled."""
 
 
 class RepositoryNotFoundError(GitError):
@@ -58,6 +67,26 @@ class InvalidSemverConstraintError(RevisionError):
 
 class PathNotFoundError(SourceError):
     """A path does not exist in the tree of a commit."""
+
+
+class TreeLimitError(SourceError):
+    """A tree exceeds a size limit; checked from object headers, before any content is read."""
+
+
+class FileTooLargeError(TreeLimitError):
+    """One file is larger than the per-file limit; `path` names it."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class TreeTooLargeError(TreeLimitError):
+    """The files under a path add up to more than the total limit, or are too many or too deep."""
+
+
+class InvalidTreeError(SourceError):
+    """A tree holds an entry no checkout could contain (a name such as `..`, a bad symlink)."""
 
 
 class CredentialsError(SourceError):

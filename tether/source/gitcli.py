@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import selectors
+import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from tether.source.errors import (
     AuthenticationError,
     GitCommandError,
     GitError,
+    GitTimeoutError,
     HostKeyError,
     RepositoryNotFoundError,
     RepositoryUnreachableError,
@@ -19,6 +24,10 @@ from tether.source.errors import (
 from tether.source.urls import scrub_text, scrub_url
 
 DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
+_CHUNK = 65536
+_STDERR_TAIL = 65536
+_ACTIONS = ("ls-remote", "fetch", "clone", "gc")
 
 # Patterns over git's English output (LC_ALL=C is set), most specific first.
 _AUTH = re.compile(
@@ -35,6 +44,12 @@ _HOST_KEY = re.compile(
 _NOT_FOUND = re.compile(
     r"repository '.*' not found|does not appear to be a git repository|"
     r"returned error: 404|Repository not found|not a git repository",
+    re.IGNORECASE,
+)
+# A stall git or ssh detected itself (http.lowSpeedLimit/lowSpeedTime, ConnectTimeout).
+_TIMED_OUT = re.compile(
+    r"Operation too slow|Operation timed out|Connection timed out|Timeout was reached|"
+    r"timed out during banner exchange|Timeout, server .* not responding",
     re.IGNORECASE,
 )
 _UNREACHABLE = re.compile(
@@ -73,6 +88,12 @@ def classify_git_failure(url: str, stderr: str, secrets: Sequence[str]) -> GitEr
             f"it). git said: {detail}",
             url,
         )
+    if _TIMED_OUT.search(stderr):
+        return GitTimeoutError(
+            f"the connection to {shown} timed out (the server stopped answering): check that "
+            f"the URL names a git server and that it is reachable. git said: {detail}",
+            url,
+        )
     if _UNREACHABLE.search(stderr):
         return RepositoryUnreachableError(
             f"cannot reach {shown}: check the host name, network and TLS settings. git said: "
@@ -82,37 +103,102 @@ def classify_git_failure(url: str, stderr: str, secrets: Sequence[str]) -> GitEr
     return GitCommandError(f"git failed for {shown}: {detail}", url)
 
 
+class _TimedOut(Exception):
+    pass
+
+
+class _TooMuchOutput(Exception):
+    pass
+
+
+def _collect(process: subprocess.Popen[bytes], timeout: float, max_output: int) -> tuple[str, str]:
+    """Read stdout and stderr until git exits, within `timeout` seconds and `max_output` bytes.
+
+    stderr keeps only its tail: it is quoted in errors, never needed whole.
+    """
+    deadline = time.monotonic() + timeout
+    out, err = bytearray(), bytearray()
+    assert process.stdout is not None and process.stderr is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, out)
+        selector.register(process.stderr, selectors.EVENT_READ, err)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _TimedOut
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffer: bytearray = key.data
+                buffer.extend(chunk)
+                if len(out) > max_output:
+                    raise _TooMuchOutput
+                del err[:-_STDERR_TAIL]
+    try:
+        process.wait(max(deadline - time.monotonic(), 0.001))
+    except subprocess.TimeoutExpired:
+        raise _TimedOut from None
+    return out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    # git runs its transports (git-remote-https, ssh) as children: killing git alone would
+    # leave them holding the connection.
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
 def run_git(
     args: Sequence[str],
     url: str,
     environment: GitEnvironment,
     cwd: Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    max_output: int = DEFAULT_MAX_OUTPUT,
 ) -> str:
     """Run `git ARGS` and return its stdout; raise a classified `GitError` on failure.
 
     `url` is only used to name the repository in errors. Standard input is closed so that
-    nothing can ever wait for a prompt.
+    nothing can ever wait for a prompt. git runs in its own process group, killed whole when
+    it outlives `timeout` seconds (`GitTimeoutError`) or prints more than `max_output` bytes.
     """
+    shown = scrub_url(url)
+    action = next((a for a in args if a in _ACTIONS), "command")
     try:
-        completed = subprocess.run(
+        process = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
             env=environment.env,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise RepositoryUnreachableError(
-            f"git gave no answer from {scrub_url(url)} within {timeout:g} s: check that the "
-            "host is reachable",
-            url,
-        ) from None
     except FileNotFoundError:
         raise GitCommandError("the `git` program is not installed or not on PATH", url) from None
-    if completed.returncode != 0:
-        raise classify_git_failure(url, completed.stderr, environment.secrets)
-    return completed.stdout
+    with process:
+        try:
+            stdout, stderr = _collect(process, timeout, max_output)
+        except _TimedOut:
+            raise GitTimeoutError(
+                f"git {action} of {shown} timed out after {timeout:g} s without a complete "
+                "answer: check that the URL names a git server and that it is reachable",
+                url,
+            ) from None
+        except _TooMuchOutput:
+            raise GitCommandError(
+                f"git {action} of {shown} printed more than {max_output} bytes; refused "
+                "(does the server advertise endless refs?)",
+                url,
+            ) from None
+        finally:
+            _kill_group(process)
+    if process.returncode != 0:
+        raise classify_git_failure(url, stderr, environment.secrets)
+    return stdout

@@ -1,16 +1,18 @@
 """Bare mirrors of remote repositories, one per URL, and read-only trees at a commit.
 
-Network operations (`ls-remote`, `fetch`) run the `git` CLI; everything that reads objects runs
-in-process through pygit2. Each mirror has a readers-writer lock: a fetch waits for running reads
-to finish and blocks new ones, while any number of reads run together. The synchronous methods
-are safe to call from threads; the `*_async` ones run them off the event loop.
+Network operations (`ls-remote`, `fetch`) run the `git` CLI, each within its time limit;
+everything that reads objects runs in-process through pygit2. No lock a reader takes is ever
+held across network I/O: a fetch (or the first clone) holds only the mirror's network lock,
+which serializes fetches of that mirror and nothing else, while reads go on (git writes new
+packs and then swaps refs atomically). Each mirror also has a readers-writer lock for the local
+writes that could disturb readers (`keep`, `git gc`). The synchronous methods are safe to call
+from threads; the `*_async` ones run them off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 import shutil
 import stat
@@ -18,21 +20,22 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode
 
 from tether.source.credentials import RepoCredentials, git_environment
-from tether.source.errors import PathNotFoundError, RevisionNotFoundError, SourceError
-from tether.source.gitcli import DEFAULT_TIMEOUT, run_git
+from tether.source.errors import RevisionNotFoundError, SourceError
+from tether.source.gitcli import run_git
+from tether.source.limits import GitTimeouts, TreeLimits
+from tether.source.policy import RepoPolicy, check_repo_location
 from tether.source.revisions import (
     ResolvedRevision,
     is_commit_sha,
     resolve_revision,
 )
-from tether.source.urls import check_repo_url, scrub_url
+from tether.source.tree import CommitTree
+from tether.source.urls import scrub_url
 
 # Only branches and tags are mirrored: forges advertise many more refs (pull requests, merge
 # requests) that no Application targets and that would make every fetch heavier.
@@ -83,149 +86,6 @@ class ReadWriteLock:
                 self._condition.notify_all()
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    """One entry of a directory in a commit's tree. `kind` is file, dir, symlink or submodule."""
-
-    name: str
-    path: str
-    kind: str
-    size: int | None = None
-
-
-def _kind(filemode: int) -> str:
-    if filemode == FileMode.TREE:
-        return "dir"
-    if filemode == FileMode.LINK:
-        return "symlink"
-    if filemode == FileMode.COMMIT:
-        return "submodule"
-    return "file"
-
-
-def clean_repo_path(path: str) -> str:
-    """`path` relative to the repository root in canonical form ('' for the root).
-
-    Raises `PathNotFoundError` for a path that leaves the repository (`..` above the root).
-    """
-    parts: list[str] = []
-    for part in PurePosixPath(path.replace("\\", "/")).parts:
-        if part in ("/", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise PathNotFoundError(f"path {path!r} leaves the repository")
-            parts.pop()
-            continue
-        parts.append(part)
-    return "/".join(parts)
-
-
-class CommitTree:
-    """The read-only tree of one commit of a mirror.
-
-    A CommitTree has its own repository handle, so separate trees read in parallel threads;
-    one tree serializes its own calls.
-    """
-
-    def __init__(self, mirror: Mirror, commit: str) -> None:
-        self.mirror = mirror
-        self.commit = commit
-        self._lock = threading.Lock()
-        self._repo = pygit2.Repository(str(mirror.path))
-        obj = self._repo.get(commit)
-        if obj is None:
-            raise RevisionNotFoundError(
-                f"commit {commit} is not in the mirror of {scrub_url(mirror.url)}"
-            )
-        self._tree = obj.peel(pygit2.Tree)
-
-    def _lookup(self, path: str) -> pygit2.Object | None:
-        clean = clean_repo_path(path)
-        if clean == "":
-            return self._tree
-        try:
-            return self._tree[clean]
-        except KeyError:
-            return None
-
-    def kind(self, path: str) -> str | None:
-        """file, dir, symlink or submodule; None when nothing is at `path`."""
-        with self._lock:
-            obj = self._lookup(path)
-            return None if obj is None else _kind(obj.filemode or FileMode.TREE)
-
-    def exists(self, path: str) -> bool:
-        """True when something is at `path`."""
-        return self.kind(path) is not None
-
-    def read_file(self, path: str) -> bytes:
-        """The content of the file at `path` (a symlink gives its target text)."""
-        with self._lock:
-            obj = self._lookup(path)
-            if obj is None or not isinstance(obj, pygit2.Blob):
-                raise PathNotFoundError(
-                    f"{path!r} is not a file at commit {self.commit[:12]} of "
-                    f"{scrub_url(self.mirror.url)}"
-                )
-            return obj.data
-
-    def list_dir(self, path: str = "") -> list[TreeEntry]:
-        """The entries of the directory at `path`, sorted by name."""
-        clean = clean_repo_path(path)
-        with self._lock:
-            obj = self._lookup(clean)
-            if not isinstance(obj, pygit2.Tree):
-                raise PathNotFoundError(
-                    f"{path!r} is not a directory at commit {self.commit[:12]} of "
-                    f"{scrub_url(self.mirror.url)}"
-                )
-            entries = []
-            for child in obj:
-                name = child.name or ""
-                kind = _kind(child.filemode)
-                size = child.size if isinstance(child, pygit2.Blob) else None
-                entries.append(TreeEntry(name, f"{clean}/{name}" if clean else name, kind, size))
-        return sorted(entries, key=lambda e: e.name)
-
-    def walk(self, path: str = "") -> Iterator[TreeEntry]:
-        """Every entry under `path`, depth first, directories before their content."""
-        for entry in self.list_dir(path):
-            yield entry
-            if entry.kind == "dir":
-                yield from self.walk(entry.path)
-
-    def export(self, destination: Path, path: str = "") -> None:
-        """Write the subtree at `path` into `destination` (created; must not exist).
-
-        Symlinks are written as symlinks, unresolved: deciding whether one escapes the tree is
-        the reader's job. Submodules are left out. Files are read-only for everyone.
-        """
-        clean = clean_repo_path(path)
-        destination.mkdir(parents=True)
-        with self._lock:
-            root = self._lookup(clean)
-            if not isinstance(root, pygit2.Tree):
-                raise PathNotFoundError(
-                    f"{path!r} is not a directory at commit {self.commit[:12]} of "
-                    f"{scrub_url(self.mirror.url)}"
-                )
-            self._export_tree(root, destination)
-
-    def _export_tree(self, tree: pygit2.Tree, directory: Path) -> None:
-        for child in tree:
-            target = directory / (child.name or "")
-            if isinstance(child, pygit2.Tree):
-                target.mkdir()
-                self._export_tree(child, target)
-            elif child.filemode == FileMode.LINK and isinstance(child, pygit2.Blob):
-                os.symlink(child.data.decode(errors="surrogateescape"), target)
-            elif isinstance(child, pygit2.Blob):
-                target.write_bytes(child.data)
-                executable = child.filemode == FileMode.BLOB_EXECUTABLE
-                target.chmod(0o555 if executable else 0o444)
-
-
 def _mirror_dirname(url: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", scrub_url(url).split("://")[-1]).strip("-.")[-48:]
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -233,7 +93,10 @@ def _mirror_dirname(url: str) -> str:
 
 
 class Mirror:
-    """A bare mirror of the branches and tags of one remote repository, in a cache folder."""
+    """A bare mirror of the branches and tags of one remote repository, in a cache folder.
+
+    `policy` is checked here too, so a Mirror built directly cannot read a refused location.
+    """
 
     def __init__(
         self,
@@ -241,14 +104,21 @@ class Mirror:
         path: Path,
         credentials: RepoCredentials | None = None,
         known_hosts_file: Path | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeouts: GitTimeouts | None = None,
+        limits: TreeLimits | None = None,
+        policy: RepoPolicy | None = None,
     ) -> None:
-        self.url = check_repo_url(url)
+        self.policy = policy or RepoPolicy()
+        self.url = check_repo_location(url, self.policy)
         self.path = path
         self.credentials = credentials
         self.known_hosts_file = known_hosts_file
-        self.timeout = timeout
+        self.timeouts = timeouts or GitTimeouts()
+        self.limits = limits or TreeLimits()
         self.lock = ReadWriteLock()
+        # Held across network I/O, so only by threads that fetch: never by readers, never on
+        # the event loop. It keeps two fetches of one mirror from racing for its ref locks.
+        self._network = threading.Lock()
         self.ref_checks = 0
         self.fetches = 0
         self._generation = 0
@@ -256,9 +126,21 @@ class Mirror:
 
     # -- network --------------------------------------------------------------------------------
 
-    def _git(self, args: list[str], cwd: Path | None = None) -> str:
-        with git_environment(self.url, self.credentials, self.known_hosts_file) as environment:
-            return run_git(args, self.url, environment, cwd=cwd, timeout=self.timeout)
+    def _git(self, args: list[str], timeout: float) -> str:
+        with git_environment(
+            self.url,
+            self.credentials,
+            self.known_hosts_file,
+            self.timeouts,
+            allow_file=self.policy.allow_local,
+        ) as environment:
+            return run_git(
+                args,
+                self.url,
+                environment,
+                timeout=timeout,
+                max_output=self.timeouts.max_output_bytes,
+            )
 
     def ls_remote(self) -> dict[str, str]:
         """The remote's HEAD, branches and tags as {ref name: commit}; no mirror needed.
@@ -266,7 +148,7 @@ class Mirror:
         Annotated tags appear twice, as `refs/tags/x` (the tag object) and `refs/tags/x^{}` (the
         commit), as git prints them.
         """
-        output = self._git(["ls-remote", self.url])
+        output = self._git(["ls-remote", self.url], self.timeouts.ls_remote)
         self.ref_checks += 1
         refs: dict[str, str] = {}
         for line in output.splitlines():
@@ -284,25 +166,33 @@ class Mirror:
         """Clone the mirror if it does not exist yet; True when this call cloned it."""
         if self.cloned:
             return False
-        with self.lock.writing():
-            if self.cloned:
-                return False
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Clone beside the final place and rename, so that a failed clone leaves nothing
-            # that looks like a mirror.
-            scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=self.path.parent))
-            try:
-                pygit2.init_repository(str(scratch), bare=True)
-                self._fetch_into(scratch)
-                scratch.rename(self.path)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-            self._generation += 1
+        with self._network:
+            return self._clone()
+
+    def _clone(self) -> bool:
+        if self.cloned:
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Clone beside the final place and rename, so that a failed clone leaves nothing
+        # that looks like a mirror, and readers never see a half-made one.
+        scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=self.path.parent))
+        try:
+            pygit2.init_repository(str(scratch), bare=True)
+            self._fetch_into(scratch)
+            scratch.rename(self.path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        self._generation += 1
         return True
 
     def _fetch_into(self, repository: Path) -> None:
         self._git(
             [
+                # Housekeeping waits for `maintain`, under the lock that keeps readers out.
+                "-c",
+                "gc.auto=0",
+                "-c",
+                "maintenance.auto=false",
                 "-C",
                 str(repository),
                 "fetch",
@@ -313,19 +203,29 @@ class Mirror:
                 "--no-recurse-submodules",
                 self.url,
                 *FETCH_REFSPECS,
-            ]
+            ],
+            self.timeouts.fetch,
         )
         self.fetches += 1
 
     def fetch(self) -> None:
         """Bring the mirror up to date with the remote (clone it first when needed).
 
-        Branches and tags are forced and pruned, so force-pushes and deletions show up.
+        Branches and tags are forced and pruned, so force-pushes and deletions show up. Reads
+        of the mirror go on meanwhile; they see the new commits once the fetch is done.
         """
-        if self.ensure():
-            return
-        with self.lock.writing():
+        with self._network:
+            if self._clone():
+                return
             self._fetch_into(self.path)
+            self._generation += 1
+        self.maintain()
+
+    def maintain(self) -> None:
+        """`git gc --auto`: repack when fetches left many packs. Local work, so it may hold the
+        write lock (repacking deletes packs a reader could be opening)."""
+        with self.lock.writing():
+            self._git(["-C", str(self.path), "gc", "--auto", "--quiet"], self.timeouts.local)
             self._generation += 1
 
     # -- reads ----------------------------------------------------------------------------------
@@ -462,39 +362,60 @@ class Mirror:
 
 
 class MirrorCache:
-    """The cache folder: one shared `Mirror` per repository URL."""
+    """The cache folder: one shared `Mirror` per repository URL.
+
+    `policy` decides which repository locations may be mirrored; the cache's own root is always
+    forbidden to local repositories. `timeouts` and `limits` apply to every mirror.
+    """
 
     def __init__(
         self,
         root: Path,
         known_hosts_file: Path | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeouts: GitTimeouts | None = None,
+        limits: TreeLimits | None = None,
+        policy: RepoPolicy | None = None,
     ) -> None:
         self.root = root
         self.known_hosts_file = known_hosts_file
-        self.timeout = timeout
+        self.timeouts = timeouts or GitTimeouts()
+        self.limits = limits or TreeLimits()
+        self.policy = (policy or RepoPolicy()).forbidding(root)
         self._mirrors: dict[str, Mirror] = {}
+        # Held for dictionary work only: `mirror()` is called on the event loop.
         self._lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
         # Mirrors may hold private code: only this user reads the cache.
         root.chmod(stat.S_IRWXU)
 
+    def check(self, url: str) -> str:
+        """The checked `url`, or a `SourceError` when it is malformed or the policy refuses it."""
+        return check_repo_location(url, self.policy)
+
     def mirror(self, url: str, credentials: RepoCredentials | None = None) -> Mirror:
-        """The mirror of `url`, created on first use; `credentials` replace the previous ones."""
-        url = check_repo_url(url)
+        """The mirror of `url`, created on first use; `credentials` replace the previous ones.
+
+        Raises `RepositoryNotAllowedError` for a location the policy refuses.
+        """
+        url = self.check(url)
         with self._lock:
             mirror = self._mirrors.get(url)
-            if mirror is None:
-                mirror = Mirror(
-                    url,
-                    self.root / _mirror_dirname(url),
-                    credentials,
-                    self.known_hosts_file,
-                    self.timeout,
-                )
-                self._mirrors[url] = mirror
-            else:
+            if mirror is not None:
                 mirror.credentials = credentials
+                return mirror
+        # Built outside the lock: checking a local path reads the file system.
+        candidate = Mirror(
+            url,
+            self.root / _mirror_dirname(url),
+            credentials,
+            self.known_hosts_file,
+            self.timeouts,
+            self.limits,
+            self.policy,
+        )
+        with self._lock:
+            mirror = self._mirrors.setdefault(url, candidate)
+            mirror.credentials = credentials
             return mirror
 
     def mirrors(self) -> list[Mirror]:

@@ -9,6 +9,14 @@ commit touches a path its render reads (`changes.read_paths`).
 
 When a repository is unreachable or a branch disappears, the application keeps its last good
 commit (still readable in the mirror) and carries the error.
+
+Concurrency: `register`, `unregister` and `commit_of` run on the event loop, so the lock they
+take guards the application table only and is never held across I/O. A repository is polled by
+a worker of the poller's own thread pool: it snapshots that repository's applications under the
+lock, talks to git without it, and merges the outcome back under it. A per-repository lock
+(taken by workers only) keeps two polls of one repository in order, and a poll requested while
+another waits for that repository joins the waiting one, so a repository that hangs holds at
+most two workers until its timeout, and never the event loop or the other repositories.
 """
 
 from __future__ import annotations
@@ -17,14 +25,15 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tether.source.changes import read_paths, touches
 from tether.source.credentials import RepoCredentials
 from tether.source.errors import SourceError
-from tether.source.mirror import CommitTree, Mirror, MirrorCache
-from tether.source.urls import check_repo_url, normalize_repo_url
+from tether.source.mirror import Mirror, MirrorCache
+from tether.source.tree import CommitTree
+from tether.source.urls import normalize_repo_url
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,21 @@ class _AppState:
     commit: str | None = None
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """An application as a worker saw it when its repository's poll began."""
+
+    source: AppSource
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class _RepoOutcome:
+    ref_checks: int
+    fetches: int
+    polls: list[AppPoll]
+
+
 def _no_credentials(url: str) -> RepoCredentials | None:
     return None
 
@@ -98,11 +122,18 @@ class SourcePoller:
         self.credentials_for = credentials_for
         self.max_workers = max_workers
         self._apps: dict[str, _AppState] = {}
+        # Guards the tables below only; never held across I/O (taken on the event loop).
         self._lock = threading.Lock()
+        self._repo_locks: dict[str, threading.Lock] = {}
+        self._waiting: dict[str, Future[_RepoOutcome]] = {}
+        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="tether-poll")
 
     def register(self, source: AppSource) -> None:
-        """Add or update an application; a change of repository, revision or path re-renders."""
-        check_repo_url(source.repo_url)
+        """Add or update an application; a change of repository, revision or path re-renders.
+
+        Raises a `SourceError` for a malformed URL or a location the cache's policy refuses.
+        """
+        self.cache.check(source.repo_url)
         with self._lock:
             state = self._apps.get(source.name)
             if state is None or state.source != source:
@@ -119,46 +150,80 @@ class SourcePoller:
             state = self._apps.get(name)
             return state.commit if state else None
 
+    def close(self) -> None:
+        """Stop the workers once the polls in progress end."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def poll(self, repo_urls: Iterable[str] | None = None) -> PollResult:
         """Run one poll round over every repository, or only over `repo_urls` (e.g. from a
         webhook; https, ssh and `.git` spellings of a repository all match)."""
         started = time.perf_counter()
-        with self._lock:
-            wanted = {normalize_repo_url(u) for u in repo_urls} if repo_urls is not None else None
-            by_repo: dict[str, list[_AppState]] = {}
-            for state in self._apps.values():
-                url = state.source.repo_url
-                if wanted is None or normalize_repo_url(url) in wanted:
-                    by_repo.setdefault(url, []).append(state)
-            results: list[tuple[int, int, list[AppPoll]]] = []
-            if by_repo:
-                workers = min(self.max_workers, len(by_repo))
-                with ThreadPoolExecutor(workers, thread_name_prefix="tether-poll") as pool:
-                    results = list(
-                        pool.map(lambda item: self._poll_repository(*item), by_repo.items())
-                    )
-        apps = {poll.name: poll for _, _, polls in results for poll in polls}
-        return PollResult(
-            ref_checks=sum(r[0] for r in results),
-            fetches=sum(r[1] for r in results),
-            seconds=time.perf_counter() - started,
-            apps=apps,
-        )
+        outcomes = [future.result() for future in self._submit(repo_urls)]
+        return _result(outcomes, time.perf_counter() - started)
 
     async def poll_async(self, repo_urls: Iterable[str] | None = None) -> PollResult:
-        """`poll` without blocking the event loop."""
-        return await asyncio.to_thread(self.poll, repo_urls)
+        """`poll` without blocking the event loop (nor a thread of its default executor)."""
+        started = time.perf_counter()
+        futures = self._submit(repo_urls)
+        outcomes = [await asyncio.wrap_future(future) for future in futures]
+        return _result(outcomes, time.perf_counter() - started)
 
-    def _poll_repository(self, url: str, states: list[_AppState]) -> tuple[int, int, list[AppPoll]]:
-        mirror = self.cache.mirror(url, self.credentials_for(url))
+    def _submit(self, repo_urls: Iterable[str] | None) -> list[Future[_RepoOutcome]]:
+        wanted = {normalize_repo_url(u) for u in repo_urls} if repo_urls is not None else None
+        with self._lock:
+            urls = {
+                state.source.repo_url
+                for state in self._apps.values()
+                if wanted is None or normalize_repo_url(state.source.repo_url) in wanted
+            }
+            futures = []
+            for url in sorted(urls):
+                # A poll still waiting for this repository starts after this request: joining it
+                # sees everything this request would.
+                future = self._waiting.get(url)
+                if future is None:
+                    future = self._pool.submit(self._poll_repository, url)
+                    self._waiting[url] = future
+                futures.append(future)
+            return futures
+
+    def _poll_repository(self, url: str) -> _RepoOutcome:
+        with self._lock:
+            repo_lock = self._repo_locks.setdefault(url, threading.Lock())
+        with repo_lock:
+            with self._lock:
+                self._waiting.pop(url, None)
+                snapshots = {
+                    name: _Snapshot(state.source, state.commit)
+                    for name, state in self._apps.items()
+                    if state.source.repo_url == url
+                }
+            mirror = self.cache.mirror(url, self.credentials_for(url))
+            outcome = self._check_repository(mirror, snapshots)
+            in_use = self._merge(url, snapshots, outcome.polls)
+            if any(poll.previous != poll.commit for poll in outcome.polls):
+                mirror.keep(in_use)
+            return outcome
+
+    def _merge(self, url: str, snapshots: dict[str, _Snapshot], polls: list[AppPoll]) -> set[str]:
+        """Record the new commits (unless the application changed meanwhile); return the
+        commits the repository's applications use now."""
+        with self._lock:
+            for poll in polls:
+                state = self._apps.get(poll.name)
+                if state is not None and state.source == snapshots[poll.name].source:
+                    state.commit = poll.commit
+            return {s.commit for s in self._apps.values() if s.source.repo_url == url and s.commit}
+
+    def _check_repository(self, mirror: Mirror, apps: dict[str, _Snapshot]) -> _RepoOutcome:
         fetches_before = mirror.fetches
         try:
             refs = mirror.ls_remote()
         except SourceError as error:
-            return 0, 0, [self._failed(state, error) for state in states]
+            return _RepoOutcome(0, 0, [_failed(name, app, error) for name, app in apps.items()])
 
         targets: dict[str, str | SourceError] = {}
-        for revision in {state.source.revision for state in states}:
+        for revision in {app.source.revision for app in apps.values()}:
             try:
                 # Fetches only when the commit a ref points at is missing from the mirror.
                 targets[revision] = mirror.resolve(revision, refs).commit
@@ -168,21 +233,21 @@ class SourcePoller:
         polls: list[AppPoll] = []
         trees: dict[str, CommitTree] = {}
         diffs: dict[tuple[str, str], frozenset[str]] = {}
-        for state in states:
-            target = targets[state.source.revision]
+        for name, app in apps.items():
+            target = targets[app.source.revision]
             if isinstance(target, SourceError):
-                polls.append(self._failed(state, target))
+                polls.append(_failed(name, app, target))
                 continue
-            previous = state.commit
-            changed = previous is None or (
-                previous != target
-                and self._touched(mirror, state.source, previous, target, trees, diffs)
-            )
-            state.commit = target
-            polls.append(AppPoll(state.source.name, target, previous, changed))
-        if any(poll.previous != poll.commit for poll in polls):
-            mirror.keep(_commits_in_use(self._apps.values(), url))
-        return 1, mirror.fetches - fetches_before, polls
+            previous = app.commit
+            try:
+                changed = previous is None or (
+                    previous != target
+                    and self._touched(mirror, app.source, previous, target, trees, diffs)
+                )
+            except SourceError:
+                changed = True  # the render will meet the problem and say it
+            polls.append(AppPoll(name, target, previous, changed))
+        return _RepoOutcome(1, mirror.fetches - fetches_before, polls)
 
     def _touched(
         self,
@@ -207,18 +272,23 @@ class SourcePoller:
             read |= read_paths(trees[commit], source.path, source.value_files, source.extra_paths)
         return touches(changed, read)
 
-    @staticmethod
-    def _failed(state: _AppState, error: SourceError) -> AppPoll:
-        if state.commit is not None:
-            note = f"; the last good commit {state.commit[:12]} stays in use"
-            kept = replace_message(error, error.message + note)
-        else:
-            kept = error
-        return AppPoll(state.source.name, state.commit, state.commit, False, kept)
+
+def _result(outcomes: list[_RepoOutcome], seconds: float) -> PollResult:
+    return PollResult(
+        ref_checks=sum(o.ref_checks for o in outcomes),
+        fetches=sum(o.fetches for o in outcomes),
+        seconds=seconds,
+        apps={poll.name: poll for outcome in outcomes for poll in outcome.polls},
+    )
 
 
-def _commits_in_use(states: Iterable[_AppState], url: str) -> set[str]:
-    return {s.commit for s in states if s.source.repo_url == url and s.commit is not None}
+def _failed(name: str, app: _Snapshot, error: SourceError) -> AppPoll:
+    if app.commit is not None:
+        note = f"; the last good commit {app.commit[:12]} stays in use"
+        kept = replace_message(error, error.message + note)
+    else:
+        kept = error
+    return AppPoll(name, app.commit, app.commit, False, kept)
 
 
 def replace_message(error: SourceError, message: str) -> SourceError:
