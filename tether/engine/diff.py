@@ -17,7 +17,7 @@ For each resource the answer is found in up to two steps:
    one request until either side changes. Without a dry runner the post-apply object is predicted
    locally (`normalize.predict_apply`).
 
-Secret values are masked in every output (see `normalize.mask_secret_pair`).
+Secret values are masked in every output (see `tether.engine.masking`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,15 @@ from functools import lru_cache
 from typing import Any, Final, Protocol
 
 from tether.engine import normalize as norm
-from tether.engine.ignore import IgnoredPlaces, IgnoreRule, ignored_places, matching_rules
+from tether.engine.ignore import (
+    IgnoredPlaces,
+    IgnoreRule,
+    IgnoreRuleError,
+    evaluate_ahead,
+    ignored_places,
+    matching_rules,
+)
+from tether.engine.masking import MASK, mask_secrets, secret_values
 from tether.engine.normalize import Change
 from tether.errors import TetherError
 from tether.resources import ResourceKey
@@ -373,7 +381,7 @@ def _render(
     ignore_extraneous: bool = False,
 ) -> ResourceDiff:
     """Mask, then build the textual and structured diffs of two normalized objects."""
-    live, desired = norm.mask_secret_pair(live, desired)
+    live, desired = mask_secrets(live, desired)
     if live == desired:
         return ResourceDiff(
             key, status, "", (), live, desired, decided_by, error, ignore_extraneous
@@ -412,8 +420,8 @@ def _extraneous(key: ResourceKey, live: dict[str, Any]) -> ResourceDiff:
 def _scrub(message: str, *objects: dict[str, Any] | None) -> str:
     """Remove Secret values a server message might quote."""
     for obj in objects:
-        for value in norm.secret_values(obj):
-            message = message.replace(value, "++++++++")
+        for value in secret_values(obj):
+            message = message.replace(value, MASK)
     return message
 
 
@@ -428,10 +436,13 @@ def _local_check(
     """Step 1: Synced without any request, or what is needed to go on."""
     matched = matching_rules(rules, *key) if rules else []
     places = ignored_places(matched, live) if matched else IgnoredPlaces((), (), ())
-    want = {k: v for k, v in desired.items() if k != "status"}
+    want = _compared(desired)
     have = live
     if places:
-        want, have = places.strip(want), places.strip(live)
+        try:
+            want, have = places.strip(want), places.strip(live)
+        except IgnoreRuleError as error:
+            return _ignore_failed(key, live, error)
     # The server folds a Secret's stringData into data before anything else (applies included).
     compared = norm.merge_string_data(want) if norm.is_secret(want) else want
     dropped = norm.dropped_owned_paths(compared, have, manager)
@@ -441,13 +452,49 @@ def _local_check(
     return _Pending(index, key, desired, live, places, dropped)
 
 
+def _compared(desired: dict[str, Any]) -> dict[str, Any]:
+    """The part of a desired object the local check compares (`status` never counts)."""
+    return {k: v for k, v in desired.items() if k != "status"}
+
+
+def _ignore_failed(key: ResourceKey, live: dict[str, Any], error: IgnoreRuleError) -> ResourceDiff:
+    """An object whose ignore rules could not be applied: not comparable, and why."""
+    normalized = norm.normalize(live)
+    message = f"ignoreDifferences: {error.message}"
+    return _render(
+        key, SyncStatus.UNKNOWN, normalized, normalized, decided_by="local", error=message
+    )
+
+
+async def _evaluate_ignore_rules_ahead(
+    desired: Sequence[dict[str, Any]],
+    live: Mapping[ResourceKey, dict[str, Any]],
+    rules: Sequence[IgnoreRule],
+) -> None:
+    """Run the jq expressions the local checks will need in one request, off the event loop."""
+    if not any(rule.jq_path_expressions for rule in rules):
+        return
+    requests = []
+    for obj in desired:
+        key = ResourceKey.of(obj)
+        live_obj = live.get(key)
+        matched = matching_rules(rules, *key) if live_obj is not None else []
+        if matched:
+            places = ignored_places(matched, live_obj)
+            requests += [(places, _compared(obj)), (places, live_obj)]
+    await evaluate_ahead(requests)
+
+
 def _finish(
     pending: _Pending, predicted: dict[str, Any], decided_by: str, error: str | None = None
 ) -> ResourceDiff:
     """Step 2: compare the would-be object with the live one, ignored places taken from live."""
     live = pending.live
     if pending.places:
-        predicted = pending.places.take_from(predicted, live)
+        try:
+            predicted = pending.places.take_from(predicted, live)
+        except IgnoreRuleError as failure:
+            return _ignore_failed(pending.key, live, failure)
     live_n, predicted_n = norm.normalize(live), norm.normalize(predicted)
     if error is not None:
         status = SyncStatus.UNKNOWN
@@ -521,6 +568,7 @@ async def compare(
     pending: list[_Pending] = []
     seen: dict[ResourceKey, int] = {}  # key -> index in results
     positions: dict[ResourceKey, list[int]] = {}  # key -> manifest positions
+    await _evaluate_ignore_rules_ahead(desired, live, rules)
 
     for position, obj in enumerate(desired):
         key = ResourceKey.of(obj)

@@ -32,6 +32,9 @@ MEMORY = 4
 
 # The program wraps the user's expression; the newlines end a `#` comment inside it.
 WRAPPER = "[path(\n{}\n)]"
+# Compiled (never run) to check that the expression is whole: `.a) | (.b` fits in WRAPPER but
+# not here, and `include`/`import` directives are not allowed after `.|`.
+WHOLE = ".|\n{}\n"
 _PROGRAM_CACHE_SIZE = 512
 _U32 = struct.Struct(">I")
 
@@ -71,6 +74,13 @@ def _write(stream: BinaryIO, status: int, payload: bytes) -> None:
     stream.write(bytes([status]) + _U32.pack(len(payload)) + payload)
 
 
+def jq_compile(program: str) -> Any:
+    """A compiled jq program (ValueError with jq's message if it does not compile)."""
+    import jq  # imported here so that `set_limits` runs before jq allocates anything
+
+    return jq.compile(program)
+
+
 class Programs:
     """Compiled programs by expression (jq compiles its builtins each time: ~3 ms a program)."""
 
@@ -78,11 +88,9 @@ class Programs:
         self._cache: OrderedDict[str, Any] = OrderedDict()
 
     def get(self, expression: str) -> Any:
-        import jq  # imported here so that `set_limits` runs before jq allocates anything
-
         program = self._cache.get(expression)
         if program is None:
-            program = jq.compile(WRAPPER.format(expression))
+            program = jq_compile(WRAPPER.format(expression))
             self._cache[expression] = program
             if len(self._cache) > _PROGRAM_CACHE_SIZE:
                 self._cache.popitem(last=False)
@@ -96,6 +104,8 @@ def evaluate(
 ) -> tuple[int, bytes]:
     """One reply: compile `expression` and, given an object, run it on that object."""
     try:
+        if text is None:
+            jq_compile(WHOLE.format(expression))
         program = programs.get(expression)
     except ValueError as error:
         return COMPILE_ERROR, str(error).encode()
