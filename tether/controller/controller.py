@@ -536,6 +536,8 @@ class Controller:
     ) -> str:
         """The commit to render: an explicit revision (sync/rollback), else the polled target."""
         if revision and revision != source.target_revision:
+            if revision == self.poller.commit_of(name):
+                return revision  # the polled commit itself: in the mirror, no network needed
             mirror = self.mirrors.mirror(source.repo_url, self._credentials_for(source.repo_url))
             resolved = await mirror.resolve_async(revision)
             return resolved.commit
@@ -556,9 +558,11 @@ class Controller:
             if poll is not None and poll.error is not None:
                 runtime.source_error = poll.error.message
             commit = self.poller.commit_of(name)
-        if runtime.source_error:
-            # an unreachable repository or a vanished branch: nothing is compared or applied
+        if runtime.source_error and commit is None:
+            # never resolved: there is nothing to compare with, nor to apply
             raise SourceError(runtime.source_error)
+        # an unreachable repository or a vanished branch after a good poll: the last good
+        # commit stays in use for the comparison and self-heal (the error is a condition)
         if commit is None:
             raise SourceError(
                 f"could not resolve revision {source.target_revision!r} of {source.repo_url}"
@@ -841,9 +845,10 @@ class Controller:
         app_health = aggregate(healths)
         sync_status = "Synced" if result.status == diffing.SyncStatus.SYNCED else "OutOfSync"
         condition_list = []
-        if unknown or errors:
-            messages = [f"the server could not find the requested resource: {u}" for u in unknown]
-            messages += [f"{key}: {err}" for key, err in errors]
+        messages = [runtime.source_error] if runtime.source_error and revision is None else []
+        messages += [f"the server could not find the requested resource: {u}" for u in unknown]
+        messages += [f"{key}: {err}" for key, err in errors]
+        if messages:
             condition_list.append(("ComparisonError", "; ".join(messages)))
         status_update: dict[str, Any] = {
             "sync": {

@@ -1,0 +1,105 @@
+"""Faults the controller rides out on the real stack: Git going away, children that never sync."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.controller.stack import APPLICATION, CONTROL_NS, Env, synced_healthy
+from tether.demo.repo import create_repository, git
+from tether.localcluster.testing import eventually
+from tether.source.gitserver import GitHTTPServer
+
+pytestmark = pytest.mark.slow
+
+CONFIGMAP = "payment-service-config"
+
+
+async def restored_after_delete(env: Env, ns: str) -> None:
+    """Delete a managed ConfigMap by hand and wait for self-heal to bring it back."""
+    before = await env.live("ConfigMap", CONFIGMAP, ns)
+    assert before is not None
+    await env.kube("delete", "configmap", CONFIGMAP, "-n", ns)
+
+    async def back() -> bool:
+        now = await env.live("ConfigMap", CONFIGMAP, ns)
+        return now is not None and now["metadata"]["uid"] != before["metadata"]["uid"]
+
+    await eventually(back, what="the deleted ConfigMap is restored from the last good commit")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_while_the_git_server_is_down_the_last_good_commit_is_still_enforced(
+    env: Env,
+) -> None:
+    root = env.root / f"down-{uuid.uuid4().hex[:6]}"
+    server = GitHTTPServer(root).start()
+    try:
+        head = create_repository(root / "k8s.git", root / "work")
+        name = f"down-{uuid.uuid4().hex[:6]}"
+        ns = name
+        await env.kube("create", "namespace", ns)
+        await env.application(name, server.url("k8s.git"), ns)
+        await eventually(lambda: synced_healthy(env, name, head), what="first sync")
+    finally:
+        server.stop()
+    await env.controller.refresh(name, hard=True)  # the poll now fails
+    message = await eventually(
+        lambda: env.condition(name, "ComparisonError"), what="the outage is reported"
+    )
+    assert f"the last good commit {head[:12]} stays in use" in message
+    await restored_after_delete(env, ns)
+    app = await env.app(name)
+    assert app["status"]["sync"]["revision"] == head
+    assert app["status"]["sync"]["status"] == "Synced"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_when_the_tracked_branch_is_deleted_the_last_good_commit_is_still_enforced(
+    env: Env,
+) -> None:
+    url, work = env.new_repo()
+    git(["push", "-q", "origin", "main:release"], work)
+    head = git(["rev-parse", "HEAD"], work)
+    name = f"branch-{uuid.uuid4().hex[:6]}"
+    ns = name
+    await env.kube("create", "namespace", ns)
+    await env.application(name, url, ns, **{"spec.source.targetRevision": "release"})
+    await eventually(lambda: synced_healthy(env, name, head), what="first sync")
+    git(["push", "-q", "origin", "--delete", "release"], work)
+    await env.controller.refresh(name, hard=True)
+    message = await eventually(
+        lambda: env.condition(name, "ComparisonError"), what="the missing branch is reported"
+    )
+    assert "release" in message and head[:12] in message
+    await restored_after_delete(env, ns)
+    # the branch comes back with the same commit: the condition clears
+    git(["push", "-q", "origin", "main:release"], work)
+    await env.controller.refresh(name, hard=True)
+
+    async def cleared() -> bool:
+        return await env.condition(name, "ComparisonError") is None
+
+    await eventually(cleared, what="the condition clears when the branch is back")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_parent_app_does_not_wait_for_a_child_with_manual_sync(env: Env) -> None:
+    child_url, _work = env.new_repo()
+    name = f"parent-{uuid.uuid4().hex[:6]}"
+    ns = f"child-{uuid.uuid4().hex[:6]}"
+    child: dict[str, Any] = yaml.safe_load(APPLICATION)
+    child["metadata"]["name"] = f"{name}-child"
+    child["spec"]["source"]["repoURL"] = child_url
+    child["spec"]["destination"]["namespace"] = ns
+    child["spec"].pop("syncPolicy")  # a person syncs the child: it stays OutOfSync and Missing
+    parent_url, _parent_work = env.new_repo({"apps/child.yaml": yaml.safe_dump(child)})
+    await env.application(name, parent_url, CONTROL_NS, **{"spec.source.path": "apps"})
+    await eventually(lambda: synced_healthy(env, name), what="parent Synced and Healthy")
+    parent = (await env.app(name))["status"]
+    assert parent["operationState"]["phase"] == "Succeeded"
+    child_status = (await env.app(f"{name}-child")).get("status") or {}
+    assert (child_status.get("sync") or {}).get("status") != "Synced"
