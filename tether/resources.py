@@ -18,7 +18,9 @@ class ResourceKey(NamedTuple):
     def of(cls, obj: Mapping[str, Any]) -> ResourceKey:
         """The key of an object dict; a hook with only ``generateName`` is keyed by that prefix."""
         api_version = str(obj.get("apiVersion") or "")
-        metadata = obj.get("metadata") or {}
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, Mapping):
+            metadata = {}  # hand-written YAML may hold anything here; the key is then empty
         return cls(
             api_version.rpartition("/")[0],
             str(obj.get("kind") or ""),
