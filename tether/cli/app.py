@@ -29,6 +29,7 @@ from tether.cli.api import (
     read_object_file,
     with_client,
 )
+from tether.engine.masking import LAST_APPLIED, MASK, mask_objects, mask_secrets
 
 # how often sync, rollback and wait look at the Application again
 POLL_INTERVAL = 0.25
@@ -613,22 +614,48 @@ def differing_resources(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def unified_diff_of(item: dict[str, Any]) -> str:
-    """The server's unified diff, or one made from the live and desired objects it sent."""
-    if item.get("diff"):
-        return str(item["diff"]).rstrip("\n")
-    live = item.get("liveState")
-    target = item.get("targetState")
-
+def _yaml_diff(live: Any, target: Any, key: str) -> str:
     def lines(obj: Any) -> list[str]:
         return yaml.safe_dump(obj, sort_keys=True).splitlines() if obj else []
 
-    key = resource_key_text(item)
     return "\n".join(
         difflib.unified_diff(
             lines(live), lines(target), f"live {key}", f"desired {key}", lineterm=""
         )
     )
+
+
+def unified_diff_of(item: dict[str, Any]) -> str:
+    """The server's unified diff, or one made from the live and desired objects it sent."""
+    if item.get("diff"):
+        return str(item["diff"]).rstrip("\n")
+    return _yaml_diff(item.get("liveState"), item.get("targetState"), resource_key_text(item))
+
+
+_SECRET_PATHS = ("/data", "/stringData", "/metadata/annotations/" + LAST_APPLIED.replace("/", "~1"))
+
+
+def _masked_change(change: Any) -> Any:
+    path = str(change.get("path", "")) if isinstance(change, dict) else ""
+    if not path.startswith(_SECRET_PATHS):
+        return change
+    return {k: (MASK if k in ("old", "new") and v is not None else v) for k, v in change.items()}
+
+
+def masked_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A managed resource as the CLI shows it: Secret values masked here too, whatever the server
+    sent (the diff text of a Secret is rebuilt from the masked objects)."""
+    if item.get("kind") != "Secret":
+        return item
+    live, target = mask_secrets(item.get("liveState"), item.get("targetState"))
+    changes = item.get("changes")
+    return {
+        **item,
+        "liveState": live,
+        "targetState": target,
+        "diff": _yaml_diff(live, target, resource_key_text(item)) if live != target else "",
+        "changes": [_masked_change(c) for c in changes] if isinstance(changes, list) else [],
+    }
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -766,7 +793,7 @@ def diff_command(
     """Show how the live objects differ from Git (exit 0: none, 1: differences, 2: error)."""
     if refresh or hard_refresh:
         api.application(name, "hard" if hard_refresh else "normal")
-    differing = differing_resources(api.managed_resources(name))
+    differing = [masked_item(i) for i in differing_resources(api.managed_resources(name))]
     if output != "table":
         print_data(differing, output)
     else:
@@ -923,7 +950,7 @@ def rollback_command(
 def manifests_command(api: ApiClient, name: str, output: str) -> None:
     """Print the desired objects rendered from Git (Secret values masked)."""
     answer = api.manifests(name)
-    manifests = [m for m in answer.get("manifests") or [] if isinstance(m, dict)]
+    manifests = mask_objects([m for m in answer.get("manifests") or [] if isinstance(m, dict)])
     if output == "json":
         print_data(manifests, output)
     elif output == "yaml":

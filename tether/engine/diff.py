@@ -17,7 +17,7 @@ For each resource the answer is found in up to two steps:
    one request until either side changes. Without a dry runner the post-apply object is predicted
    locally (`normalize.predict_apply`).
 
-Secret values are masked in every output (see `normalize.mask_secret_pair`).
+Secret values are masked in every output (see `tether.engine.masking`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from tether.engine.ignore import (
     ignored_places,
     matching_rules,
 )
+from tether.engine.masking import MASK, mask_secrets, secret_values
 from tether.engine.normalize import Change
 from tether.errors import TetherError
 from tether.resources import ResourceKey
@@ -380,7 +381,7 @@ def _render(
     ignore_extraneous: bool = False,
 ) -> ResourceDiff:
     """Mask, then build the textual and structured diffs of two normalized objects."""
-    live, desired = norm.mask_secret_pair(live, desired)
+    live, desired = mask_secrets(live, desired)
     if live == desired:
         return ResourceDiff(
             key, status, "", (), live, desired, decided_by, error, ignore_extraneous
@@ -419,8 +420,8 @@ def _extraneous(key: ResourceKey, live: dict[str, Any]) -> ResourceDiff:
 def _scrub(message: str, *objects: dict[str, Any] | None) -> str:
     """Remove Secret values a server message might quote."""
     for obj in objects:
-        for value in norm.secret_values(obj):
-            message = message.replace(value, "++++++++")
+        for value in secret_values(obj):
+            message = message.replace(value, MASK)
     return message
 
 

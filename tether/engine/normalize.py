@@ -1,4 +1,6 @@
-"""Object-level helpers for the diff: equivalences, containment, local apply, normalization, masking.
+"""Object-level helpers for the diff: equivalences, containment, local apply, normalization.
+
+Secret masking lives in `tether.engine.masking` (one rule for every output).
 
 Everything here is pure and works on plain dicts as they come from YAML or the API server.
 
@@ -13,7 +15,6 @@ apply. `predict_apply` builds an approximate post-apply object when no server is
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -536,7 +537,7 @@ def _rewrite(node: Any, path: Path, *, delete: bool, value: Any, prune_empty: bo
     return copy
 
 
-# --- normalization and masking -------------------------------------------------------------------
+# --- normalization -------------------------------------------------------------------------------
 
 
 def is_secret(obj: dict[str, Any] | None) -> bool:
@@ -547,7 +548,8 @@ def is_secret(obj: dict[str, Any] | None) -> bool:
 def merge_string_data(obj: dict[str, Any]) -> dict[str, Any]:
     """A Secret with `stringData` folded into `data` as base64, as the API server stores it."""
     string_data = obj.get("stringData")
-    if not isinstance(string_data, dict):
+    # a malformed Secret (from a repository) is left as it is: the API server refuses it
+    if not isinstance(string_data, dict) or not isinstance(obj.get("data") or {}, dict):
         return obj
     merged = {k: v for k, v in obj.items() if k != "stringData"}
     data = dict(merged.get("data") or {})
@@ -578,63 +580,6 @@ def normalize(obj: dict[str, Any]) -> dict[str, Any]:
     if is_secret(result):
         result = merge_string_data(result)
     return result
-
-
-MASK_BASE_LENGTH: Final = 8
-
-
-def mask_secret_pair(
-    live: dict[str, Any] | None, desired: dict[str, Any] | None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Replace Secret `data` values of both sides with runs of `+`.
-
-    Each distinct value gets its own run length, assigned in a fixed order (live keys sorted,
-    then desired keys sorted), starting at 8: equal values get equal masks, a changed value a
-    different one, and the masks stay the same between compares while the values do not change.
-    Nothing derived from the value itself (such as a hash) is shown.
-    """
-    lengths: dict[str, int] = {}
-
-    def mask(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-        if obj is None or not is_secret(obj):
-            return obj
-        data = obj.get("data")
-        if not isinstance(data, dict):
-            return obj
-        masked: dict[str, str | None] = {}
-        for key in sorted(data):
-            value = data[key]
-            if value is None:
-                masked[key] = None
-                continue
-            token = value if isinstance(value, str) else repr(value)
-            if token not in lengths:
-                lengths[token] = MASK_BASE_LENGTH + len(lengths)
-            masked[key] = "+" * lengths[token]
-        return {**obj, "data": masked}
-
-    masked_live = mask(live)
-    return masked_live, mask(desired)
-
-
-def secret_values(obj: dict[str, Any] | None) -> list[str]:
-    """Every Secret value of `obj`, encoded and decoded, for scrubbing messages."""
-    if obj is None or not is_secret(obj):
-        return []
-    values: list[str] = []
-    for section in ("data", "stringData"):
-        for value in (obj.get(section) or {}).values():
-            if not isinstance(value, str) or not value:
-                continue
-            values.append(value)
-            if section == "data":
-                try:
-                    values.append(base64.b64decode(value, validate=True).decode())
-                except (binascii.Error, UnicodeDecodeError):
-                    pass
-            else:
-                values.append(base64.b64encode(value.encode()).decode())
-    return [v for v in values if len(v) >= 3]
 
 
 # --- rendering -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tether.controller import models
 from tether.controller.controller import RESOURCES_FINALIZER
 from tether.engine.diff import ResourceDiff, SyncStatus
 from tether.engine.health import health_of
+from tether.engine.masking import mask_object, mask_objects, mask_secrets
 from tether.resources import ResourceKey
 from tether.server import resources as live_resources
 from tether.server.errors import ApiError, BadRequest, ConflictError, NotFoundError
@@ -30,7 +31,6 @@ from tether.server.http import (
     read_json,
     typed,
 )
-from tether.server.masking import mask_object, mask_objects
 from tether.server.state import Context, app_object, project_of
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -192,9 +192,9 @@ def _sync_word(status: SyncStatus) -> str:
 
 def _managed_item(app: dict[str, Any], res: ResourceDiff) -> dict[str, Any]:
     key = res.key
-    # the diff module masks Secrets already; masking again is cheap and keeps the promise local
-    live = mask_object(res.live)
-    target = mask_object(res.desired)
+    # the diff module masks Secrets already; masking again (as a pair, so masks stay
+    # comparable) is cheap and keeps the promise local
+    live, target = mask_secrets(res.live, res.desired)
     health = _resource_health(app, key)
     return {
         "group": key.group,

@@ -104,22 +104,33 @@ export function toYaml(value) {
 }
 
 const MASK = /^\++$/;
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+function maskValue(v) {
+  return v === null || v === undefined || (typeof v === 'string' && MASK.test(v)) ? v : '++++++++';
+}
 
 /**
  * Secret values arrive masked by the server; this hides any value that somehow did not, so a
- * Secret's content can never be shown by the UI, whatever the API answered.
+ * Secret's content can never be shown by the UI, whatever the API answered. The server's rule:
+ * everything under data and stringData, whatever its shape, and the last-applied annotation.
  */
 export function maskSecret(obj) {
   if (!isObject(obj) || obj.kind !== 'Secret') return obj;
   const copy = { ...obj };
   for (const section of ['data', 'stringData']) {
-    if (!isObject(obj[section])) continue;
-    copy[section] = Object.fromEntries(
-      Object.entries(obj[section]).map(([k, v]) => [
-        k,
-        v === null || (typeof v === 'string' && MASK.test(v)) ? v : '++++++++',
-      ]),
-    );
+    if (!(section in obj)) continue;
+    const value = obj[section];
+    copy[section] = isObject(value)
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(v)]))
+      : maskValue(value);
+  }
+  const annotations = isObject(obj.metadata) ? obj.metadata.annotations : null;
+  if (isObject(annotations) && LAST_APPLIED in annotations) {
+    copy.metadata = {
+      ...obj.metadata,
+      annotations: { ...annotations, [LAST_APPLIED]: maskValue(annotations[LAST_APPLIED]) },
+    };
   }
   return copy;
 }
