@@ -125,7 +125,10 @@ def _strings(entry: Mapping[str, Any], field: str, where: str) -> tuple[str, ...
 
 
 def _check_expression(expression: str, where: str) -> None:
-    problem = default_runner().compile_error(expression)
+    try:
+        problem = default_runner().compile_error(expression)
+    except JqEvaluationError as error:  # compiling broke a limit, or no worker could start
+        raise IgnoreRuleError(f"{where}: {error.message}") from None
     if problem is not None:
         shown = expression if len(expression) <= 80 else expression[:77] + "..."
         raise IgnoreRuleError(f"{where}: invalid jq expression {json.dumps(shown)}: {problem}")

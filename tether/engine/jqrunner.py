@@ -50,6 +50,9 @@ DEFAULT_MAX_OUTPUT: Final = 4 * MiB
 MAX_EXPRESSION_LENGTH: Final = 4096
 QUARANTINE_SECONDS: Final = 600.0
 POOL_SIZE: Final = 2
+#: Compiling is not bounded by the (possibly shorter) evaluation timeout but by this at least.
+MIN_COMPILE_SECONDS: Final = 2.0
+_STARTUP_SECONDS: Final = 30.0
 _RESULT_ENTRIES: Final = 65_536
 #: Cached path elements in total (a path of n keys weighs n): bounds the cache's memory.
 _RESULT_WEIGHT: Final = 1_000_000
@@ -93,6 +96,16 @@ class _Worker:
         self._in = self.process.stdin
         self._out = self.process.stdout.fileno()
         self._buffer = bytearray()
+
+    def wait_ready(self) -> None:
+        """Wait for the worker to have loaded jq."""
+        try:
+            ready = self._read(len(jqworker.READY), time.monotonic() + _STARTUP_SECONDS)
+        except _Breach as breach:
+            ready = breach.reason.encode()
+        if ready != jqworker.READY:
+            self.kill()
+            raise JqEvaluationError(f"the jq worker process did not start ({ready.decode()})")
 
     def send(self, header: dict[str, Any], texts: Sequence[bytes]) -> None:
         encoded = json.dumps(header).encode()
@@ -339,6 +352,9 @@ class JqRunner:
         """As many outcomes as one worker gives before it ends or breaks a limit (then the
         breach is the last outcome)."""
         limits = self.limits
+        timeouts = [
+            limits.timeout if o >= 0 else max(limits.timeout, MIN_COMPILE_SECONDS) for _, o in pairs
+        ]
         worker = self._acquire()
         outcomes: list[Outcome] = []
         try:
@@ -352,7 +368,7 @@ class JqRunner:
             }
             worker.send(header, [texts[o] for o in used])
             for expression_index, _ in pairs:
-                status, payload = worker.reply(limits.timeout)
+                status, payload = worker.reply(timeouts[len(outcomes)])
                 outcomes.append(self._outcome(exprs[expression_index], status, payload))
                 if status == jqworker.MEMORY:
                     worker.kill()  # it exits after a failed allocation; the rest is retried
@@ -360,7 +376,8 @@ class JqRunner:
         except _Breach as breach:
             worker.kill()
             expression = exprs[pairs[len(outcomes)][0]]
-            outcomes.append(self._quarantined(expression, breach.reason, limits))
+            seconds = timeouts[len(outcomes)]
+            outcomes.append(self._quarantined(expression, breach.reason, seconds, limits.memory))
         except JqEvaluationError as error:
             outcomes.append(error)
         finally:
@@ -385,15 +402,15 @@ class JqRunner:
                 f"jq expression {_quote(expression)} names more places than "
                 f"{self.limits.max_output // MiB} MiB of paths"
             )
-        return self._quarantined(expression, "memory", self.limits)
+        return self._quarantined(expression, "memory", self.limits.timeout, self.limits.memory)
 
-    def _quarantined(self, expression: str, reason: str, limits: JqLimits) -> JqLimitError:
+    def _quarantined(
+        self, expression: str, reason: str, seconds: float, memory: int
+    ) -> JqLimitError:
         if reason == "time":
-            what = f"ran longer than {limits.timeout:g}s ({TIMEOUT_KEY} in argocd-cm)"
+            what = f"ran longer than {seconds:g}s ({TIMEOUT_KEY} in argocd-cm)"
         elif reason == "memory":
-            what = (
-                f"needed more than {limits.memory // MiB} MiB of memory ({MEMORY_KEY} in argocd-cm)"
-            )
+            what = f"needed more than {memory // MiB} MiB of memory ({MEMORY_KEY} in argocd-cm)"
         else:
             what = f"stopped its worker process ({reason})"
         message = (
@@ -418,11 +435,15 @@ class JqRunner:
                     break
                 self._available.wait()
         try:
-            return _Worker(self.limits.memory)
-        except OSError as error:
+            worker = _Worker(self.limits.memory)
+            worker.wait_ready()
+            return worker
+        except (OSError, JqEvaluationError) as error:
             with self._available:
                 self._started -= 1
                 self._available.notify()
+            if isinstance(error, JqEvaluationError):
+                raise
             raise JqEvaluationError(f"cannot start a jq worker process: {error}") from None
 
     def _release(self, worker: _Worker) -> None:

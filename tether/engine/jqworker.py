@@ -145,9 +145,15 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                 return  # the heap may be in any state after a failed allocation
 
 
+READY = b"R"
+
+
 def main() -> None:
     set_limits(int(sys.argv[1]))
+    jq_compile(".")  # load jq before saying ready: its start-up is not an expression's time
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(READY)
+    stdout.flush()
     # jq's `debug` and `stderr` builtins write to stderr; nothing reads it.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     try:
