@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import ssl
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
+import orjson
+import pytest
+
+from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.defaults import apply_defaults
+from tether.localcluster.secretdecode import SecretDecodeError, decode_secret, go_base64_error
+from tether.localcluster.testing import Kubectl
 from tether.localcluster.validation import (
     FieldError,
     forbidden,
@@ -712,3 +722,192 @@ def test_crd_names_must_be_valid() -> None:
         'spec.names.listKind: Invalid value: "Widget": kind and listKind may not be the same'
         in errors
     )
+
+
+# ---- Secret data decoded as kube-apiserver decodes it --------------------------------------------
+
+CANNOT = 'Secret in version "v1" cannot be handled as a Secret: '
+
+
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [
+        # offsets as kube-apiserver reports them for these values (Go's base64 decoder)
+        ("admin", 4),
+        ("billy", 4),
+        ("<foo>", 0),
+        ("APIKEY_BASE64", 6),
+        ("${PASSWORD_B64}", 0),
+        ("YWRtaW4", 4),
+        ("YQ", 0),
+        ("YQ=", 3),
+        ("YQ==x", 4),
+        ("YQ==", None),
+        ("YWJj\nZA==", None),
+        ("YQ=\n=", None),
+        ("", None),
+    ],
+)
+def test_base64_errors_point_at_the_byte_go_reports(text: str, offset: int | None) -> None:
+    assert go_base64_error(text) == offset
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"data": "a string"},
+            "string into Go struct field Secret.data of type map[string][]uint8",
+        ),
+        ({"data": ["x"]}, "array into Go struct field Secret.data of type map[string][]uint8"),
+        ({"data": {"a": {"b": "c"}}}, "object into Go struct field Secret.data of type []uint8"),
+        ({"data": {"a": 5}}, "number into Go struct field Secret.data of type []uint8"),
+        ({"data": {"a": True}}, "bool into Go struct field Secret.data of type []uint8"),
+        ({"data": {"a": [256]}}, "number 256 into Go struct field Secret.data of type uint8"),
+        ({"data": {"a": ["x"]}}, "string into Go struct field Secret.data of type uint8"),
+        (
+            {"stringData": ["x"]},
+            "array into Go struct field Secret.stringData of type map[string]string",
+        ),
+        (
+            {"stringData": 7},
+            "number into Go struct field Secret.stringData of type map[string]string",
+        ),
+        ({"stringData": {"a": 5}}, "number into Go struct field Secret.stringData of type string"),
+        (
+            {"stringData": {"a": ["x"]}},
+            "array into Go struct field Secret.stringData of type string",
+        ),
+    ],
+)
+def test_secret_fields_that_do_not_fit_gos_types_give_gos_message(
+    fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SecretDecodeError) as caught:
+        decode_secret({"metadata": {"name": "s"}, **fields})
+    assert caught.value.message == f"json: cannot unmarshal {message}"
+
+
+def test_the_first_error_in_document_order_wins_and_values_are_stored_as_go_writes_them() -> None:
+    with pytest.raises(SecretDecodeError, match="stringData"):
+        decode_secret({"stringData": [1], "data": "x"})
+    with pytest.raises(SecretDecodeError, match="input byte 1"):
+        decode_secret({"data": {"a": "Y!", "b": 5}})
+    secret: dict[str, Any] = {
+        "data": {"nl": "YWJj\nZA==", "null": None, "bytes": [104, 105], 1: "YQ=="},
+        "stringData": {"s": None, "t": "text"},
+    }
+    decode_secret(secret)
+    assert secret == {
+        "data": {"nl": "YWJjZA==", "null": "", "bytes": "aGk=", "1": "YQ=="},
+        "stringData": {"s": "", "t": "text"},
+    }
+
+
+@pytest.fixture
+def api(local_cluster: LocalCluster) -> Iterator[httpx.Client]:
+    context = ssl.create_default_context(cadata=local_cluster.creds.ca_pem.decode())
+    with httpx.Client(
+        base_url=local_cluster.url,
+        headers={"Authorization": f"Bearer {local_cluster.admin_token}"},
+        verify=context,
+        timeout=30,
+    ) as client:
+        yield client
+
+
+def _secret_body(namespace: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": namespace},
+        **fields,
+    }
+
+
+def _status(answer: httpx.Response, code: int, reason: str) -> dict[str, Any]:
+    assert answer.status_code == code, answer.text
+    body: dict[str, Any] = answer.json()
+    assert (body["kind"], body["status"], body["reason"], body["code"]) == (
+        "Status",
+        "Failure",
+        reason,
+        code,
+    )
+    return body
+
+
+def test_undecodable_secret_bodies_are_400_and_nothing_is_stored(
+    api: httpx.Client, namespace: str
+) -> None:
+    path = f"/api/v1/namespaces/{namespace}/secrets"
+    cases = [
+        ({"data": "plain text"}, "json: cannot unmarshal string into Go struct field "),
+        ({"data": {"a": "not base64!"}}, "illegal base64 data at input byte 3"),
+        ({"stringData": ["x"]}, "json: cannot unmarshal array into Go struct field "),
+    ]
+    for fields, message in cases:
+        created = api.post(path, json=_secret_body(namespace, **fields))
+        assert _status(created, 400, "BadRequest")["message"].startswith(CANNOT + message)
+        applied = api.patch(
+            f"{path}/s",
+            params={"fieldManager": "test"},
+            content=orjson.dumps(_secret_body(namespace, **fields)),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
+        assert _status(applied, 400, "BadRequest")["message"].startswith(CANNOT + message)
+        _status(api.get(f"{path}/s"), 404, "NotFound")
+    assert api.post(path, json=_secret_body(namespace, data={"a": "YQ=="})).status_code == 201
+    replaced = api.put(f"{path}/s", json=_secret_body(namespace, data="x"))
+    assert _status(replaced, 400, "BadRequest")["message"] == (
+        CANNOT + "json: cannot unmarshal string into Go struct field Secret.data of type "
+        "map[string][]uint8"
+    )
+    patched = api.patch(
+        f"{path}/s",
+        json={"data": {"b": "!!"}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    body = _status(patched, 422, "Invalid")
+    assert body["message"].startswith(' "" is invalid: patch: Invalid value: "{')
+    assert body["message"].endswith(": illegal base64 data at input byte 0")
+    assert body["details"]["causes"][0]["field"] == "patch"
+    assert api.get(f"{path}/s").json()["data"] == {"a": "YQ=="}
+
+
+def test_secret_keys_and_total_size_are_invalid_with_the_apiservers_messages(
+    api: httpx.Client, namespace: str
+) -> None:
+    path = f"/api/v1/namespaces/{namespace}/secrets"
+    bad_key = api.post(path, json=_secret_body(namespace, stringData={"bad key": "v"}))
+    assert _status(bad_key, 422, "Invalid")["message"].startswith(
+        'Secret "s" is invalid: data[bad key]: Invalid value: "bad key": a valid config key'
+    )
+    big = base64.b64encode(b"x" * (1024 * 1024 + 1)).decode()
+    too_big = api.post(path, json=_secret_body(namespace, data={"a": big}))
+    assert _status(too_big, 422, "Invalid")["message"] == (
+        'Secret "s" is invalid: data: Too long: may not be more than 1048576 bytes'
+    )
+    decoded = api.post(
+        path,
+        json=_secret_body(namespace, data={"a": "YWJj\nZA==", "n": None}, stringData={"s": None}),
+    )
+    assert decoded.status_code == 201, decoded.text
+    assert decoded.json()["data"] == {"a": "YWJjZA==", "n": "", "s": ""}
+
+
+def test_kubectl_shows_the_apiservers_refusal_of_undecodable_secret_data(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    for verb in (("create",), ("apply", "--server-side")):
+        for fields, message in (
+            ({"data": "plain text"}, "json: cannot unmarshal string into Go struct field "),
+            ({"data": {"password": "hunter2"}}, "illegal base64 data at input byte 4"),
+            ({"stringData": ["x"]}, "json: cannot unmarshal array into Go struct field "),
+        ):
+            body = orjson.dumps(_secret_body(namespace, **fields)).decode()
+            proc = kubectl(*verb, "-f", "-", input=body, check=False)
+            assert proc.returncode == 1, proc.stdout
+            assert "Error from server (BadRequest)" in proc.stderr
+            assert CANNOT + message in proc.stderr
+    assert kubectl("get", "secrets", "-n", namespace, "-o", "name").stdout.strip() == ""

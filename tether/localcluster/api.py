@@ -29,6 +29,7 @@ from tether.localcluster import (
     patch,
     protobuf,
     schema,
+    secretdecode,
     validation,
 )
 from tether.localcluster.apierrors import ApiError
@@ -181,7 +182,9 @@ class ClusterApi:
                 },
             )
 
-    def _check_type_meta(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+    def _check_type_meta(
+        self, rt: ResourceType, body: Any, *, patched: bool = False
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise apierrors.bad_request(
                 f"the object provided is unrecognized (must be of type {rt.kind}): "
@@ -208,7 +211,22 @@ class ClusterApi:
             )
         body["apiVersion"] = rt.api_version
         body["kind"] = rt.kind
+        if rt.kind == "Secret" and not rt.group:
+            self._decode_secret(rt, body, patched)
         return body
+
+    def _decode_secret(self, rt: ResourceType, body: dict[str, Any], patched: bool) -> None:
+        """Secret data must fit Go's types (see `secretdecode`): 400, or 422 after a patch."""
+        try:
+            secretdecode.decode_secret(body)
+        except secretdecode.SecretDecodeError as exc:
+            if not patched:
+                raise apierrors.bad_request(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    f"{exc.message}"
+                ) from None
+            shown = validation.go_quote(orjson.dumps(body).decode())
+            raise apierrors.patch_invalid(shown, exc.message) from None
 
     def _set_namespace(self, rt: ResourceType, obj: dict[str, Any], namespace: str) -> None:
         meta = obj["metadata"]
@@ -582,7 +600,7 @@ class ClusterApi:
             raise apierrors.bad_request(exc.message) from exc
         if not isinstance(patched, dict):
             raise apierrors.bad_request("the patch did not produce an object")
-        patched = self._check_type_meta(rt, patched)
+        patched = self._check_type_meta(rt, patched, patched=True)
         pmeta = patched["metadata"]
         if pmeta.get("name") != name:
             raise apierrors.bad_request(

@@ -94,6 +94,18 @@ def invalid(
     return ApiError(422, "Invalid", message, details)
 
 
+def patch_invalid(shown: str, detail: str) -> ApiError:
+    """A patch whose result does not decode: 422 on the field ``patch`` with no kind or name,
+    as the API server's patcher reports it (``shown`` is the Go-quoted patched object)."""
+    cause = {"reason": "FieldValueInvalid", "message": f"Invalid value: {shown}: {detail}"}
+    return ApiError(
+        422,
+        "Invalid",
+        f' "" is invalid: patch: Invalid value: {shown}: {detail}',
+        {"causes": [{**cause, "field": "patch"}]},
+    )
+
+
 def forbidden(message: str, details: dict[str, Any] | None = None) -> ApiError:
     return ApiError(403, "Forbidden", message, details)
 
