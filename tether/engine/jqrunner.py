@@ -363,7 +363,7 @@ class JqRunner:
                 "exprs": exprs,
                 "objs": [len(texts[o]) if o in used else 0 for o in range(len(texts))],
                 "pairs": [list(p) for p in pairs],
-                "cpu": limits.timeout + 1,
+                "cpu": max(limits.timeout, MIN_COMPILE_SECONDS) + 1,
                 "max_output": limits.max_output,
             }
             worker.send(header, [texts[o] for o in used])
