@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tether.controller import models
+from tether.engine import jqrunner
 from tether.engine.diff import SyncStatus, compare, diff_resource
 from tether.engine.ignore import IgnoreRule, IgnoreRuleError, parse_system_rules
 from tether.resources import ResourceKey
@@ -172,3 +173,19 @@ def test_unreadable_argocd_cm_keys_become_errors_naming_the_key(
     result = diff_resource(desired, _live(desired), rules)
     assert result.status is SyncStatus.UNKNOWN
     assert result.error is not None and message in result.error
+
+
+def test_an_expression_too_costly_to_compile_is_refused_and_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A 1 ms budget that every compile (jq compiles its builtins: milliseconds) goes past.
+    monkeypatch.setattr(jqrunner, "MIN_COMPILE_SECONDS", 0.0)
+    runner = jqrunner.JqRunner(jqrunner.JqLimits(timeout=0.001))
+    try:
+        first = runner.compile_error(".spec.replicas")
+        assert first == "compiling it takes more than 0.001s or 256 MiB"
+        monkeypatch.setattr(jqrunner, "MIN_COMPILE_SECONDS", 60.0)
+        assert runner.compile_error(".spec.replicas") == first  # not compiled again
+        assert runner.compile_error(".spec.template") is None
+    finally:
+        runner.close()

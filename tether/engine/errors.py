@@ -15,3 +15,7 @@ class JqEvaluationError(IgnoreRuleError):
 
 class JqLimitError(JqEvaluationError):
     """A jq path expression went past its time, memory or output limit."""
+
+
+class JqCompileError(JqEvaluationError):
+    """A jq path expression that does not compile (jq's message, place in the expression)."""

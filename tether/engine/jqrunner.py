@@ -36,7 +36,7 @@ from typing import Any, Final
 import orjson
 
 from tether.engine import jqworker
-from tether.engine.errors import JqEvaluationError, JqLimitError
+from tether.engine.errors import JqCompileError, JqEvaluationError, JqLimitError
 
 MiB: Final = 1 << 20
 #: argocd-cm keys of the limits: Argo CD's own timeout setting, and Tether's memory limit.
@@ -268,9 +268,18 @@ class JqRunner:
             return cached or None
         # Straight to a worker: a quarantine or a bad setting says nothing about compiling.
         outcome = self._run_on_worker([expression], [], [(0, -1)])[0]
-        if isinstance(outcome, JqLimitError):
-            raise outcome
-        message = "" if isinstance(outcome, tuple) else outcome.message
+        if isinstance(outcome, JqCompileError):
+            message = outcome.message
+        elif isinstance(outcome, JqLimitError):
+            # kept like a syntax error, so that sending it again costs nothing
+            seconds = max(self.limits.timeout, MIN_COMPILE_SECONDS)
+            message = (
+                f"compiling it takes more than {seconds:g}s or {self.limits.memory // MiB} MiB"
+            )
+        elif isinstance(outcome, JqEvaluationError):
+            raise outcome  # no worker: says nothing about the expression
+        else:
+            message = ""
         self._compiled.put(expression, message)
         return message or None
 
@@ -396,7 +405,7 @@ class JqRunner:
         if status == jqworker.RUNTIME_ERROR:
             return ()
         if status == jqworker.COMPILE_ERROR:
-            return JqEvaluationError(compile_message(payload.decode(errors="replace"), expression))
+            return JqCompileError(compile_message(payload.decode(errors="replace"), expression))
         if status == jqworker.TOO_LARGE:
             return JqLimitError(
                 f"jq expression {_quote(expression)} names more places than "
