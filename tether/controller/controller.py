@@ -40,7 +40,12 @@ from tether.controller import admission, clusters, crds, models, project
 from tether.controller.watcher import ObjectWatcher
 from tether.engine import diff as diffing
 from tether.engine.health import HealthCustomizations, HealthStatus, aggregate, app_health_of
-from tether.engine.ignore import IgnoreRule, parse_ignore_differences, parse_system_rules
+from tether.engine.ignore import (
+    IgnoreRule,
+    IgnoreRuleError,
+    parse_ignore_differences,
+    parse_system_rules,
+)
 from tether.engine.plan import PlanError, SyncOptions, hook_info, plan_sync, resource_options
 from tether.engine.sync import SyncEngine, SyncResult
 from tether.errors import TetherError
@@ -1046,10 +1051,16 @@ class Controller:
                     list(parse_ignore_differences(app.spec.ignore_differences))
                     + self._system_rules()
                 )
-                desired = [
-                    diffing.respect_ignore_differences(d, dest.cache.get(ResourceKey.of(d)), rules)
-                    for d in desired
-                ]
+                pairs = [(d, dest.cache.get(ResourceKey.of(d))) for d in desired]
+                try:
+                    # jq runs in bounded workers; waiting on them stays off the event loop
+                    desired = await asyncio.to_thread(
+                        lambda: [
+                            diffing.respect_ignore_differences(d, lv, rules) for d, lv in pairs
+                        ]
+                    )
+                except IgnoreRuleError as exc:
+                    raise _OperationFailed(exc.message) from exc
             try:
                 plan = plan_sync(desired, prune_candidates, options)
             except PlanError as exc:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from tether import durations
 from tether.engine.ignore import IgnoreRule, IgnoreRuleError
 from tether.errors import TetherError
 
@@ -28,17 +29,6 @@ RefreshType = Literal["normal", "hard"]
 SyncStrategy = Literal["apply", "hook"]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)")
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,  # U+00B5 micro sign
-    "μs": 1e-6,  # U+03BC Greek mu; Go accepts both spellings
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
 _SYNC_OPTION_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 # Options whose values Argo CD checks; any other key is passed through (Argo CD ignores unknown
 # options rather than failing, and so does Tether).
@@ -68,30 +58,12 @@ class InvalidSpecError(TetherError):
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Go duration string: ``"5s"``, ``"3m"``, ``"1h30m"``, ``"1.5h"``, ``"-2m"``.
-
-    Follows Go's ``time.ParseDuration``: a sign, then one or more number+unit pairs with units
-    ``ns us µs ms s m h``; a bare ``"0"`` is the only number allowed without a unit.
-    """
-    raw = text
-    text = text.strip()
-    sign = 1.0
-    if text[:1] in ("+", "-"):
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    total = 0.0
-    pos = 0
-    while pos < len(text):
-        match = _GO_DURATION.match(text, pos)
-        if match is None or match.group(1) in ("", ".") or match.group(2) not in _DURATION_UNITS:
-            raise InvalidSpecError(f'invalid duration "{raw}"')
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if not text:
-        raise InvalidSpecError(f'invalid duration "{raw}"')
-    return sign * total
+    """Seconds in a Go duration string (see :func:`tether.durations.parse_duration`), or an
+    :class:`InvalidSpecError`."""
+    try:
+        return durations.parse_duration(text)
+    except durations.InvalidDurationError as exc:
+        raise InvalidSpecError(exc.message) from None
 
 
 def _seconds(value: Any, where: str) -> float:

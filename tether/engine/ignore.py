@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import yaml
 
+from tether.durations import InvalidDurationError, parse_duration
 from tether.engine.errors import IgnoreRuleError, JqEvaluationError, JqLimitError
 from tether.engine.jqrunner import (
     MEMORY_KEY,
@@ -218,14 +219,12 @@ def jq_limits(config: Mapping[str, Any]) -> tuple[JqLimits, str | None]:
     quantity such as `256Mi`) its worker's address space. A bad value keeps the default and is
     reported as the problem.
     """
-    from tether.controller.models import InvalidSpecError, parse_duration
-
     limits = JqLimits()
     timeout_text = config.get(TIMEOUT_KEY)
     memory_text = config.get(MEMORY_KEY)
     try:
         timeout = parse_duration(str(timeout_text)) if timeout_text else limits.timeout
-    except InvalidSpecError:
+    except InvalidDurationError:
         timeout = 0.0
     if not 0 < timeout <= MAX_JQ_TIMEOUT:
         return limits, (
