@@ -74,6 +74,14 @@ def test_https_secret_never_applies_to_an_ssh_url() -> None:
     assert creds is not None and creds.ssh_private_key == "KEY" and creds.password is None
 
 
+def test_repository_secret_is_not_sent_to_another_scheme_or_port() -> None:
+    for url in ("http://github.com/org/special", "https://github.com:8443/org/special"):
+        creds = select_credentials(url, SECRETS)
+        assert creds is None or creds.secret_name != "exact"
+    same = select_credentials("https://github.com:443/org/special.git/", SECRETS)
+    assert same is not None and same.secret_name == "exact"
+
+
 def test_project_scoped_secret_applies_only_to_its_project() -> None:
     assert select_credentials("https://github.com/org/scoped", SECRETS, "p").password == "p-p"  # type: ignore[union-attr]
     other = select_credentials("https://github.com/org/scoped", SECRETS, "q")

@@ -22,7 +22,7 @@ from typing import Any
 
 from tether.source.errors import CredentialsError
 from tether.source.limits import GitTimeouts
-from tether.source.urls import normalize_repo_url
+from tether.source.urls import repo_match_key
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 REPOSITORY = "repository"
@@ -111,7 +111,9 @@ def _transport(url: str) -> str:
 
 
 def _same_repository(a: str, b: str) -> bool:
-    return _transport(a) == _transport(b) and normalize_repo_url(a) == normalize_repo_url(b)
+    # Scheme and port count, as in Argo CD's SameURL: a password stored for https on 443 must
+    # not be sent over plain http, nor to another service on another port of the host.
+    return repo_match_key(a) == repo_match_key(b)
 
 
 def select_credentials(
@@ -121,8 +123,9 @@ def select_credentials(
 ) -> RepoCredentials | None:
     """Pick the credentials for `repo_url` from a list of Secret dicts, as Argo CD does.
 
-    A `repository` Secret whose url is the same repository wins (https/.git spellings match,
-    but an https Secret never applies to an ssh URL). Otherwise the `repo-creds` template with
+    A `repository` Secret whose url is the same repository wins (`repo_match_key`: `.git`,
+    case and default-port spellings match; scheme and port must be the same, so an https Secret
+    never applies to an ssh URL, an http one or another port). Otherwise the `repo-creds` template with
     the longest url prefix of `repo_url` applies. A repository Secret without any credential
     inherits them from the best template, keeping its own `insecure` and `project`. Secrets
     scoped to another `project` are skipped, and project-scoped ones are preferred.

@@ -88,10 +88,13 @@ def classify_git_failure(url: str, stderr: str, secrets: Sequence[str]) -> GitEr
             f"it). git said: {detail}",
             url,
         )
-    if _TIMED_OUT.search(stderr):
+    if stalled := _TIMED_OUT.search(stderr):
+        # ssh's own line is not among git's last ones: quote the line that says what stalled.
+        line = next(line for line in stderr.splitlines() if stalled.group(0) in line)
         return GitTimeoutError(
             f"the connection to {shown} timed out (the server stopped answering): check that "
-            f"the URL names a git server and that it is reachable. git said: {detail}",
+            "the URL names a git server and that it is reachable. git said: "
+            f"{scrub_text(line.strip(), tuple(secrets))}",
             url,
         )
     if _UNREACHABLE.search(stderr):

@@ -260,7 +260,9 @@ def resolve_revision(refs: Mapping[str, str], revision: str) -> ResolvedRevision
     if revision in ("", HEAD):
         commit = refs.get(HEAD)
         if commit is None:
-            raise RevisionNotFoundError("the remote repository advertises no HEAD (is it empty?)")
+            raise RevisionNotFoundError(
+                "the remote repository advertises no HEAD (is it empty, or not a git server?)"
+            )
         return ResolvedRevision(HEAD, commit, HEAD)
     candidates = (
         [revision]

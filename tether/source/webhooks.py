@@ -116,15 +116,15 @@ def _check_hmac(body: bytes, secret: str, given: str | None, header: str, prefix
                 f"webhook refused: the {header} header does not start with {prefix!r}"
             )
         signature = signature[len(prefix) :]
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+    expected = hmac.new(_bytes(secret), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), _bytes(signature.lower())):
         raise WebhookSignatureError(
             f"webhook refused: the {header} signature does not match the configured secret"
         )
 
 
 def _check_token(secret: str, given: str | None, header: str) -> None:
-    if given is None or not hmac.compare_digest(secret.encode(), given.encode()):
+    if given is None or not hmac.compare_digest(_bytes(secret), _bytes(given)):
         raise WebhookSignatureError(
             f"webhook refused: the {header} header does not match the configured secret"
         )
@@ -142,6 +142,15 @@ def _json(body: bytes, provider: str) -> dict[str, Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _bytes(text: str) -> bytes:
+    # Header values are text a client chose: a lone surrogate must not raise while encoding.
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _urls(*candidates: Any) -> tuple[str, ...]:
@@ -218,7 +227,7 @@ def _bitbucket(event: str, payload: dict[str, Any]) -> WebhookEvent:
     if not urls:
         raise WebhookPayloadError("bitbucket webhook: the payload names no repository")
     refs: list[RefUpdate] = []
-    for change in _dict(payload.get("push")).get("changes") or []:
+    for change in _list(_dict(payload.get("push")).get("changes")):
         old = _dict(_dict(change).get("old"))
         new = _dict(_dict(change).get("new"))
         name = new.get("name") or old.get("name")
@@ -234,14 +243,12 @@ def _bitbucket(event: str, payload: dict[str, Any]) -> WebhookEvent:
 
 def _bitbucket_server(event: str, payload: dict[str, Any]) -> WebhookEvent:
     repository = _dict(payload.get("repository"))
-    clones = _dict(repository.get("links")).get("clone")
-    urls = _urls(
-        *(_dict(link).get("href") for link in (clones if isinstance(clones, list) else []))
-    )
+    clones = _list(_dict(repository.get("links")).get("clone"))
+    urls = _urls(*(_dict(link).get("href") for link in clones))
     if not urls and event != "diagnostics:ping":
         raise WebhookPayloadError("bitbucket-server webhook: the payload has no clone links")
     refs: list[RefUpdate] = []
-    for change in payload.get("changes") or []:
+    for change in _list(payload.get("changes")):
         change = _dict(change)
         ref = change.get("refId") or _dict(change.get("ref")).get("id")
         if isinstance(ref, str):
@@ -258,7 +265,7 @@ def _generic(payload: dict[str, Any]) -> WebhookEvent:
             'generic webhook: "repository" must be a repository URL or a list of them'
         )
     refs: list[RefUpdate] = []
-    for item in payload.get("refs") or []:
+    for item in _list(payload.get("refs")):
         item = _dict(item)
         if isinstance(item.get("ref"), str):
             refs.append(RefUpdate(item["ref"], _sha(item.get("before")), _sha(item.get("after"))))
