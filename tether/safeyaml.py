@@ -171,8 +171,8 @@ def describe_value(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return "a sequence"
-    return f"{type(value).__name__} {str(value)[:40]!r}"
+        return "a list"
+    return f"a {type(value).__name__} ({str(value)[:40]!r})"
 
 
 def _json_scalar(value: Any, text: str) -> Any:
@@ -568,7 +568,7 @@ def check_nesting(value: Any, limits: YamlLimits = DEFAULT_YAML_LIMITS) -> None:
 
 def bounded_events(
     text: str | bytes, *, limits: YamlLimits = DEFAULT_YAML_LIMITS
-) -> Iterator[Event]:
+) -> Iterator[Any]:
     """The parser's events, for callers that need positions rather than values; the size,
     depth and node limits hold (aliases are not expanded here, so they cost nothing)."""
     instance = _loader(text, SafeLoader, limits)

@@ -228,12 +228,17 @@ def test_render_past_the_time_limit_is_stopped(corpora: Path) -> None:
 
 
 def test_jsonnet_that_never_ends_is_stopped(tmp_path: Path) -> None:
-    write(
-        tmp_path,
-        {"app/spin.jsonnet": "std.foldl(function(a, b) a + b, std.range(0, 1000000000), 0)\n"},
-    )
+    # a tail call in constant memory: only the time limit can stop it
+    spin = "local f(n, acc) = if n == 0 then acc else f(n - 1, acc + 1) tailstrict;\nf(1e12, 0)\n"
+    write(tmp_path, {"app/spin.jsonnet": spin})
     with pytest.raises(RenderTimeoutError, match="jsonnet evaluation timed out"):
         render(tmp_path, "app", limits=RenderLimits(timeout_seconds=0.5))
+
+
+def test_jsonnet_past_the_memory_limit_is_stopped(tmp_path: Path) -> None:
+    write(tmp_path, {"app/big.jsonnet": "std.length(std.range(0, 1000000000))\n"})
+    with pytest.raises(RenderLimitError, match="jsonnet evaluation ran out of memory"):
+        render(tmp_path, "app", limits=RenderLimits(tool_memory_bytes=256 * 1024 * 1024))
 
 
 def test_render_past_the_output_limit_is_stopped(corpora: Path) -> None:

@@ -26,8 +26,9 @@ from typing import Any
 import yaml
 
 from tether.render.directory import find_manifest_files
-from tether.render.errors import RenderError
+from tether.render.errors import RenderError, RenderLimitError
 from tether.render.kustomize import find_kustomization, is_remote_reference
+from tether.render.manifests import load_yaml_file_text
 from tether.render.models import KUSTOMIZE
 from tether.render.tree import Workspace, is_inside
 from tether.secrets.sops import (
@@ -44,7 +45,7 @@ _DECRYPTED_SUFFIX = ".tether-decrypted"
 
 def _decrypt_file(ws: Workspace, path: Path, keys: SopsKeys) -> bytes | None:
     """The plaintext of ``path`` if it is a SOPS file, else None."""
-    data = path.read_bytes()
+    data = ws.read(path)
     fmt = detect_format(path.name)
     if not looks_encrypted(data, fmt):
         return None
@@ -97,9 +98,11 @@ class _KustomizeInputs:
         if kfile is None:
             return
         try:
-            data = yaml.load(kfile.read_bytes(), Loader=yaml.CSafeLoader)
-        except yaml.YAMLError:
-            # kustomize reports a broken kustomization with its own message
+            data = load_yaml_file_text(self.ws.read(kfile), self.ws.relative(kfile), self.ws.limits)
+        except RenderLimitError:
+            raise
+        except RenderError:
+            # the safety check that follows reports a broken kustomization, with its line
             return
         if not isinstance(data, dict):
             return

@@ -130,7 +130,7 @@ def render_directory(
         if path in values:
             collect_objects(values[path], file, None, objects)
         elif path.name.endswith(".json"):
-            objects.extend(parse_json_manifests(path.read_bytes(), file))
+            objects.extend(parse_json_manifests(ws.read(path), file, ws.limits))
         else:
-            objects.extend(parse_yaml_manifests(path.read_bytes(), file))
+            objects.extend(parse_yaml_manifests(ws.read(path), file, ws.limits))
     return RenderResult(objects=objects, tool=JSONNET if jsonnet_files else DIRECTORY)

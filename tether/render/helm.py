@@ -10,9 +10,14 @@ from typing import Any
 
 import orjson
 
-from tether.render.errors import RenderError, ToolFailedError, UnsafeRepositoryError
+from tether.render.errors import (
+    RenderError,
+    RenderLimitError,
+    ToolFailedError,
+    UnsafeRepositoryError,
+)
 from tether.render.manifests import load_yaml_file_text, parse_tool_output
-from tether.render.models import HELM, RenderContext, RenderResult, envsubst
+from tether.render.models import HELM, RenderContext, RenderLimits, RenderResult, envsubst
 from tether.render.tooling import helm_binary
 from tether.render.tree import Workspace, resolve_inside
 
@@ -25,7 +30,7 @@ def _read_chart(ws: Workspace, chart_dir: Path) -> dict[str, Any]:
     chart_file = chart_dir / "Chart.yaml"
     if not chart_file.is_file():
         raise RenderError("no Chart.yaml here", file=ws.relative(chart_dir))
-    meta = load_yaml_file_text(chart_file.read_bytes(), ws.relative(chart_file))
+    meta = load_yaml_file_text(ws.read(chart_file), ws.relative(chart_file), ws.limits)
     if not isinstance(meta, dict) or not meta.get("name"):
         raise RenderError("Chart.yaml has no chart name", file=ws.relative(chart_file))
     return meta
@@ -39,7 +44,7 @@ def _dependencies(ws: Workspace, chart_dir: Path, meta: dict[str, Any]) -> tuple
     requirements = chart_dir / "requirements.yaml"
     if requirements.is_file():
         file = ws.relative(requirements)
-        data = load_yaml_file_text(requirements.read_bytes(), file)
+        data = load_yaml_file_text(ws.read(requirements), file, ws.limits)
         if isinstance(data, dict):
             return list(data.get("dependencies") or []), file
     return [], ""
@@ -129,7 +134,7 @@ def helm_arguments(
                 continue
             raise RenderError(f"value file {value_file!r} not found", file=ws.relative(path))
         args += ["--values", str(path)]
-    inline = _inline_values(options)
+    inline = _inline_values(options, ws.limits)
     if inline is not None:
         inline_file = ws.scratch / "application-values.yaml"
         inline_file.write_bytes(inline)
@@ -156,23 +161,36 @@ def helm_arguments(
     return args, warnings
 
 
-def _inline_values(options: dict[str, Any]) -> bytes | None:
+def _inline_values(options: dict[str, Any], limits: RenderLimits) -> bytes | None:
     """``valuesObject`` (which wins, as in Argo CD) or ``values`` as a values file body."""
     values_object = options.get("valuesObject")
     if values_object:
         if not isinstance(values_object, dict):
             raise RenderError("helm valuesObject must be a mapping")
-        return orjson.dumps(values_object)
+        return _values_json(values_object, "valuesObject")
     values = options.get("values")
     if not values:
         return None
     if isinstance(values, dict):
-        return orjson.dumps(values)
+        return _values_json(values, "values")
     text = str(values)
-    parsed = load_yaml_file_text(text, "spec.source.helm.values")
+    if len(text) > limits.max_file_bytes:
+        raise RenderLimitError(
+            f"helm values are larger than {limits.max_file_bytes} bytes",
+            file="spec.source.helm.values",
+        )
+    parsed = load_yaml_file_text(text, "spec.source.helm.values", limits)
     if parsed is not None and not isinstance(parsed, dict):
         raise RenderError("helm values must be a YAML mapping", file="spec.source.helm.values")
     return text.encode()
+
+
+def _values_json(values: dict[str, Any], field: str) -> bytes:
+    try:
+        return orjson.dumps(values)
+    except TypeError as exc:
+        # orjson stops at 255 levels and at values JSON has no form for
+        raise RenderError(f"helm {field} cannot be passed to helm: {exc}") from None
 
 
 def _helm_env(ws: Workspace) -> dict[str, str]:
@@ -214,7 +232,7 @@ def render_helm(ws: Workspace, chart_dir: Path, args: list[str]) -> RenderResult
         )
     except ToolFailedError as exc:
         raise _locate_template_error(exc, chart_rel) from None
-    objects = parse_tool_output(run.stdout, "helm")
+    objects = parse_tool_output(run.stdout, "helm", ws.limits)
     warnings = [line for line in run.stderr.splitlines() if line.strip()]
     return RenderResult(objects=objects, tool=HELM, warnings=warnings)
 

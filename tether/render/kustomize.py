@@ -13,12 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
 from tether.render.errors import RenderError, UnsafeRepositoryError
-from tether.render.manifests import iter_yaml_documents, parse_tool_output
+from tether.render.manifests import iter_yaml_documents, load_yaml_file_text, parse_tool_output
 from tether.render.models import KUSTOMIZE, RenderContext, RenderResult, envsubst
 from tether.render.tooling import kustomize_argv
 from tether.render.tree import Workspace, is_inside
+from tether.safeyaml import YamlError, YamlLimits, bounded_events
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _FUNCTION_ANNOTATIONS = ("config.kubernetes.io/function", "config.k8s.io/function")
@@ -28,6 +38,7 @@ _REMOTE_PREFIX = re.compile(
 _HOST_LIKE = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/")
 _REFERENCE_FIELDS = ("resources", "bases", "components")
 _PLUGIN_FIELDS = ("generators", "transformers", "validators")
+_NODE_STARTS = (ScalarEvent, AliasEvent, MappingStartEvent, SequenceStartEvent)
 
 
 def find_kustomization(folder: Path) -> Path | None:
@@ -46,35 +57,55 @@ def is_remote_reference(entry: str, folder: Path) -> bool:
     return bool(_HOST_LIKE.match(entry)) and not (folder / entry).exists()
 
 
+def _item_lines(text: bytes, limits: YamlLimits) -> dict[str, list[int]]:
+    """The line of every item of each top-level list of the first document, from the parser's
+    events (nothing is built, so nothing needs bounding beyond the events themselves)."""
+    lines: dict[str, list[int]] = {}
+    depth = 0
+    expecting_key = True
+    key: str | None = None
+    items: list[int] | None = None
+    for event in bounded_events(text, limits=limits):
+        kind = type(event)
+        if kind is DocumentEndEvent:
+            break
+        if kind in _NODE_STARTS:
+            if depth == 2 and items is not None:
+                items.append(event.start_mark.line + 1)
+            elif depth == 1:
+                # in the root mapping, node starts alternate: a key, then its value
+                if expecting_key:
+                    key = event.value if kind is ScalarEvent else None
+                elif kind is SequenceStartEvent and key is not None:
+                    items = lines.setdefault(key, [])
+                expecting_key = not expecting_key
+        if kind is MappingStartEvent or kind is SequenceStartEvent:
+            depth += 1
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            depth -= 1
+            if depth == 1:
+                items = None
+    return lines
+
+
 class _Kustomization:
     """A parsed kustomization file with the line of every list item, for precise errors."""
 
     def __init__(self, path: Path, ws: Workspace) -> None:
         self.path = path
         self.file = ws.relative(path)
-        self.item_lines: dict[str, list[int]] = {}
-        data: Any = None
-        for doc, _ in iter_yaml_documents(path.read_bytes(), self.file):
-            data = doc
-            break
+        text = ws.read(path)
+        data = load_yaml_file_text(text, self.file, ws.limits)
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise RenderError("kustomization is not a mapping", file=self.file, line=1)
         self.data: dict[str, Any] = data
-        self._index_lines()
-
-    def _index_lines(self) -> None:
         try:
-            node = next(yaml.compose_all(self.path.read_bytes(), Loader=yaml.CSafeLoader), None)
-        except yaml.YAMLError:
+            self.item_lines = _item_lines(text, ws.limits.yaml(ws.limits.max_file_bytes))
+        except YamlError:
             # the data parsed already; a later document's error only costs the line numbers
-            return
-        if not isinstance(node, yaml.MappingNode):
-            return
-        for key, value in node.value:
-            if isinstance(value, yaml.SequenceNode):
-                self.item_lines[str(key.value)] = [i.start_mark.line + 1 for i in value.value]
+            self.item_lines = {}
 
     def entries(self, field: str) -> list[tuple[Any, int | None]]:
         items = self.data.get(field) or []
@@ -119,7 +150,7 @@ class _SafetyCheck:
                     continue
                 if isinstance(entry, str) and "\n" in entry:
                     # kustomize reads a multi-line string entry as inline plugin configuration
-                    for doc, _ in iter_yaml_documents(entry, k.file):
+                    for doc, _ in iter_yaml_documents(entry, k.file, limits=self.ws.limits):
                         self._check_plugin_config(doc, k.file, line)
                     continue
                 target = self._local(k, field, entry, line, folder)
@@ -160,7 +191,7 @@ class _SafetyCheck:
 
     def _check_plugin_file(self, path: Path) -> None:
         file = self.ws.relative(path)
-        for doc, line in iter_yaml_documents(path.read_bytes(), file):
+        for doc, line in iter_yaml_documents(self.ws.read(path), file, limits=self.ws.limits):
             self._check_plugin_config(doc, file, line)
 
     def _check_plugin_config(self, config: Any, file: str, line: int | None) -> None:
@@ -407,6 +438,6 @@ def render_kustomize(ws: Workspace, app_dir: Path) -> RenderResult:
     """Build the (prepared, sealed) kustomization in ``app_dir``."""
     argv = [*kustomize_argv(), str(app_dir), "--load-restrictor", "LoadRestrictionsRootOnly"]
     run = ws.run(argv, what=f"kustomize build of {ws.relative(app_dir)}", env=_tool_env(ws))
-    objects = parse_tool_output(run.stdout, "kustomize")
+    objects = parse_tool_output(run.stdout, "kustomize", ws.limits)
     warnings = [line for line in run.stderr.splitlines() if line.strip()]
     return RenderResult(objects=objects, tool=KUSTOMIZE, warnings=warnings)

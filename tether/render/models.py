@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from tether.safeyaml import YamlLimits
+
 KUSTOMIZE = "Kustomize"
 HELM = "Helm"
 JSONNET = "Jsonnet"
@@ -17,7 +19,22 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class RenderLimits:
-    """Bounds every render respects; part of the cache key.
+    """Every bound a render respects, in one place; part of the cache key.
+
+    Sizes: ``max_file_bytes`` for any one file of the repository (checked with ``stat`` before
+    it is copied or read), ``max_tree_bytes`` for the whole copy, ``max_read_bytes`` for what
+    one render reads into memory from it (manifests, kustomizations, ``Chart.yaml``, value
+    schemas), ``max_output_bytes`` for what a tool prints (and for a directory's manifests).
+
+    YAML and JSON (see :class:`tether.safeyaml.YamlLimits`): ``max_yaml_depth`` nested
+    collections, ``max_yaml_nodes`` values per file or tool output, ``max_yaml_aliases`` aliases
+    and ``max_yaml_alias_nodes`` values they may add.
+
+    Tools (helm, kustomize, the Jsonnet worker): ``timeout_seconds`` of wall time,
+    ``tool_cpu_seconds`` of CPU time (RLIMIT_CPU) and ``tool_memory_bytes`` of heap (RLIMIT_DATA;
+    the address space, RLIMIT_AS, gets 1 GiB more for the Go runtime's reservations). They run
+    in a network namespace of their own; ``require_network_isolation`` refuses to render where
+    none can be made (otherwise they run with HTTP routed nowhere and a warning is logged).
 
     ``allow_remote_bases`` lets kustomize fetch remote bases and resources (off: a remote URL in a
     kustomization is an error and the tool runs with network access to Git and HTTP blocked).
@@ -27,7 +44,25 @@ class RenderLimits:
     max_output_bytes: int = 32 * MiB
     max_file_bytes: int = 10 * MiB
     max_tree_bytes: int = 512 * MiB
+    max_read_bytes: int = 64 * MiB
+    max_yaml_depth: int = 128
+    max_yaml_nodes: int = 4_000_000
+    max_yaml_aliases: int = 10_000
+    max_yaml_alias_nodes: int = 400_000
+    tool_cpu_seconds: int = 60
+    tool_memory_bytes: int = 1024 * MiB
+    require_network_isolation: bool = False
     allow_remote_bases: bool = False
+
+    def yaml(self, max_bytes: int) -> YamlLimits:
+        """The YAML bounds of one file or tool output of at most ``max_bytes``."""
+        return YamlLimits(
+            max_bytes=max_bytes,
+            max_depth=self.max_yaml_depth,
+            max_nodes=self.max_yaml_nodes,
+            max_aliases=self.max_yaml_aliases,
+            max_alias_nodes=self.max_yaml_alias_nodes,
+        )
 
 
 DEFAULT_LIMITS = RenderLimits()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tether.render.errors import RenderLimitError, RenderTimeoutError, ToolFailedError
 
 # stderr is only for error messages: keep its head, which names the problem
 _MAX_STDERR = 64 * 1024
+# how the Go runtime (helm, kubectl, gojsonnet) and Python say an allocation failed
+_OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory|MemoryError")
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,16 @@ def run_tool(
     max_output_bytes: int,
     stdin: bytes | None = None,
     hide_prefix: str = "",
+    preexec_fn: Callable[[], None] | None = None,
+    limits_note: str = "",
 ) -> ToolRun:
     """Run ``argv``; raise when it fails, runs past ``timeout`` or prints too much.
 
     The tool gets its own process group so a timeout also ends anything it started (git, helm
     plugins); ``what`` names the render in error messages. ``hide_prefix`` (the private copy's
-    path) is cut from messages so they show paths as the user knows them.
+    path) is cut from messages so they show paths as the user knows them. ``preexec_fn`` runs
+    in the child before the tool (resource limits); ``limits_note`` describes the CPU and memory
+    limits for the message when the tool dies of one.
     """
     deadline = time.monotonic() + timeout
     try:
@@ -58,6 +66,7 @@ def run_tool(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
     except OSError as exc:
         raise ToolFailedError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
@@ -111,9 +120,21 @@ def run_tool(
     stderr = err.decode(errors="replace").strip()
     if hide_prefix:
         stderr = stderr.replace(hide_prefix.rstrip("/") + "/", "")
+    _check_resource_limits(code, stderr, what, limits_note)
     if code != 0:
         # helm's closing hint points at a flag the user cannot pass through Tether
         detail = stderr.replace("Use --debug flag to render out invalid YAML", "").strip()
         detail = detail or f"exit status {code}"
         raise ToolFailedError(f"{what} failed: {detail}")
     return ToolRun(stdout=bytes(out), stderr=stderr)
+
+
+def _check_resource_limits(code: int, stderr: str, what: str, note: str) -> None:
+    """A tool that died of its CPU or memory limit is a limit error, without its stack dump."""
+    if code == 0:
+        return
+    if code in (-signal.SIGKILL, -signal.SIGXCPU):
+        # nothing here sent it: RLIMIT_CPU ends a tool with SIGKILL (or the kernel's OOM killer)
+        raise RenderLimitError(f"{what} was killed past its CPU time or memory limit ({note})")
+    if _OUT_OF_MEMORY.search(stderr[:4096]):
+        raise RenderLimitError(f"{what} ran out of memory: it went past its limit ({note})")

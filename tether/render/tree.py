@@ -14,8 +14,9 @@ from pathlib import Path
 from types import TracebackType
 
 from tether.render.errors import RenderError, RenderLimitError, UnsafeRepositoryError
-from tether.render.models import RenderLimits
+from tether.render.models import MiB, RenderLimits
 from tether.render.process import ToolRun, run_tool
+from tether.render.sandbox import confine
 
 _SKIPPED_NAMES = frozenset({".git"})
 _MEMORY_FS = "/dev/shm"
@@ -70,6 +71,7 @@ class Workspace:
         self.repo = self.base / "repo"
         self.scratch = self.base / "scratch"
         self._copied_bytes = 0
+        self._read_bytes = 0
         self._sealed = False
 
     def __enter__(self) -> Workspace:
@@ -158,20 +160,64 @@ class Workspace:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def run(
-        self, argv: list[str], *, what: str, env: dict[str, str], stdin: bytes | None = None
+        self,
+        argv: list[str],
+        *,
+        what: str,
+        env: dict[str, str],
+        stdin: bytes | None = None,
+        network: bool = False,
     ) -> ToolRun:
-        """Run a tool from the scratch folder under this render's limits; messages show
+        """Run a tool from the scratch folder under this render's limits, confined (see
+        :mod:`tether.render.sandbox`; ``network`` leaves it the network); messages show
         repository paths, not the copy's."""
+        limits = self.limits
+        confined = confine(argv, limits, what=what, network=network)
+        note = (
+            f"{limits.tool_cpu_seconds} s of CPU, {limits.tool_memory_bytes // MiB} MiB of memory"
+        )
         return run_tool(
-            argv,
+            confined.argv,
             what=what,
             cwd=str(self.scratch),
             env=env,
-            timeout=self.limits.timeout_seconds,
-            max_output_bytes=self.limits.max_output_bytes,
+            timeout=limits.timeout_seconds,
+            max_output_bytes=limits.max_output_bytes,
             stdin=stdin,
             hide_prefix=str(self.repo),
+            preexec_fn=confined.preexec_fn,
+            limits_note=note,
         )
+
+    def read(self, path: Path) -> bytes:
+        """A file of the copy, its size checked (``stat``) before it is read: above
+        ``max_file_bytes``, or past ``max_read_bytes`` for this render, it is a RenderLimitError
+        naming the file."""
+        limits = self.limits
+        rel = self.relative(path)
+        try:
+            size = os.stat(path).st_size
+            if size <= limits.max_file_bytes and self._read_bytes + size <= limits.max_read_bytes:
+                with open(path, "rb") as fh:
+                    # at most one byte more than allowed: a file that grew is still caught
+                    data = fh.read(limits.max_file_bytes + 1)
+                size = len(data)
+        except OSError as exc:
+            raise RenderError(f"cannot read: {exc.strerror or exc}", file=rel) from None
+        if size > limits.max_file_bytes:
+            raise RenderLimitError(
+                f"file is {size} bytes, larger than the {limits.max_file_bytes}-byte limit for "
+                "files in a repository",
+                file=rel,
+            )
+        if self._read_bytes + size > limits.max_read_bytes:
+            raise RenderLimitError(
+                f"render read more than {limits.max_read_bytes} bytes of the repository "
+                "(reached at this file)",
+                file=rel,
+            )
+        self._read_bytes += size
+        return data
 
     def relative(self, path: Path | str) -> str:
         """A path inside the copy as the user knows it: relative to the repository root."""

@@ -1,0 +1,145 @@
+"""Confining rendering tools: no network, bounded memory and CPU time.
+
+helm, kustomize (through kubectl) and the Jsonnet worker read what a repository gives them; a
+chart's ``values.schema.json`` can make helm fetch a URL, and a template can double a string
+until the machine runs out of memory. Each tool therefore starts through two small programs of
+util-linux, which set things up and then ``exec`` the tool in the same process:
+
+* ``unshare -n`` (as root) or ``unshare -rn`` (otherwise, through a user namespace): a network
+  namespace of its own, with no interface up, not even loopback. Which one works is found out
+  once per process by trying it. Where neither does (a container without the capability and
+  without user namespaces) the tool runs with HTTP routed to a dead proxy, a warning is logged,
+  and with ``RenderLimits.require_network_isolation`` the render fails instead.
+* ``prlimit``: RLIMIT_CPU (CPU seconds, then SIGKILL), RLIMIT_DATA (heap) and RLIMIT_AS (address
+  space: the heap limit plus 1 GiB, because the Go runtime reserves address space it never
+  touches). Without ``prlimit`` the same limits are set by the child before ``exec``.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tether.render.errors import RenderError
+from tether.render.models import RenderLimits
+
+log = logging.getLogger(__name__)
+
+# address space the Go runtime reserves beyond its heap (helm and kubectl fail to start with
+# RLIMIT_AS at 512 MiB while using 50 MiB)
+_RESERVED_ADDRESS_SPACE = 1024 * 1024 * 1024
+
+_lock = threading.Lock()
+_isolation: list[str] | None = None
+_isolation_known = False
+_isolation_problem = ""
+_warned = False
+
+
+@dataclass(frozen=True)
+class Confined:
+    """How to start a tool: the argv (wrappers first) and, without ``prlimit``, the function
+    the child runs before ``exec`` to set its limits."""
+
+    argv: list[str]
+    preexec_fn: Callable[[], None] | None
+    network_isolated: bool
+
+
+def _try(prefix: list[str]) -> str:
+    """'' when ``prefix + [true]`` runs, else why not."""
+    true = shutil.which("true") or "/bin/true"
+    try:
+        run = subprocess.run([*prefix, true], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if run.returncode != 0:
+        return run.stderr.decode(errors="replace").strip() or f"exit status {run.returncode}"
+    return ""
+
+
+def network_isolation() -> list[str] | None:
+    """The argv prefix that gives a process an empty network namespace, or None where none
+    can be made here; found out once per process."""
+    global _isolation, _isolation_known, _isolation_problem
+    if _isolation_known:
+        return _isolation
+    with _lock:
+        if not _isolation_known:
+            unshare = shutil.which("unshare")
+            problems = []
+            if unshare is None:
+                problems.append("unshare (util-linux) is not installed")
+            else:
+                # -n needs CAP_SYS_ADMIN; -rn makes a user namespace first, where allowed
+                for flags in (["-n"], ["-rn"]):
+                    problem = _try([unshare, *flags])
+                    if not problem:
+                        _isolation = [unshare, *flags, "--"]
+                        break
+                    problems.append(f"unshare {' '.join(flags)}: {problem}")
+            _isolation_problem = "; ".join(problems)
+            _isolation_known = True
+    return _isolation
+
+
+def _limit_values(limits: RenderLimits) -> tuple[int, int, int]:
+    data = limits.tool_memory_bytes
+    return limits.tool_cpu_seconds, data, data + _RESERVED_ADDRESS_SPACE
+
+
+def _rlimit_prefix(limits: RenderLimits) -> list[str] | None:
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        return None
+    cpu, data, address_space = _limit_values(limits)
+    return [prlimit, f"--cpu={cpu}", f"--data={data}", f"--as={address_space}", "--"]
+
+
+def _set_rlimits(limits: RenderLimits) -> Callable[[], None]:
+    cpu, data, address_space = _limit_values(limits)
+
+    def set_limits() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_DATA, (data, data))
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    return set_limits
+
+
+def _without_isolation(what: str, limits: RenderLimits) -> None:
+    global _warned
+    if limits.require_network_isolation:
+        raise RenderError(
+            f"{what}: cannot cut the tool off the network ({_isolation_problem}), and the render "
+            "limits require it; run Tether where 'unshare -n' or 'unshare -rn' works"
+        )
+    if not _warned:
+        _warned = True
+        log.warning(
+            "render tools run WITH network access (HTTP routed to a dead proxy only): %s",
+            _isolation_problem,
+        )
+
+
+def confine(argv: list[str], limits: RenderLimits, *, what: str, network: bool) -> Confined:
+    """``argv`` wrapped to run without network (unless ``network``) and within the tool limits
+    of ``limits``."""
+    prefix: list[str] = []
+    isolated = False
+    if not network:
+        isolation = network_isolation()
+        if isolation is None:
+            _without_isolation(what, limits)
+        else:
+            prefix += isolation
+            isolated = True
+    rlimits = _rlimit_prefix(limits)
+    if rlimits is None:
+        return Confined([*prefix, *argv], _set_rlimits(limits), isolated)
+    return Confined([*prefix, *rlimits, *argv], None, isolated)
