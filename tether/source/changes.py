@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from tether import safeyaml
 from tether.source.errors import PathNotFoundError
 from tether.source.tree import clean_repo_path
 
@@ -109,8 +110,11 @@ def _kustomization_references(document: dict[str, Any]) -> list[str]:
 
 
 def _load_yaml(tree: TreeReader, path: str) -> dict[str, Any] | None:
+    # The bounded loader: repository YAML may be nested 50,000 deep (PyYAML's C composer would
+    # overflow its stack) or be a billion laughs. A file over the size limit raises
+    # FileTooLargeError, which makes the poller count the application as changed.
     try:
-        document = yaml.load(tree.read_file(path), Loader=yaml.CSafeLoader)
+        document = safeyaml.load(tree.read_file(path))
     except (PathNotFoundError, yaml.YAMLError, UnicodeDecodeError):
         return None
     return document if isinstance(document, dict) else None
@@ -125,19 +129,19 @@ def _kustomization_file(tree: TreeReader, directory: str) -> str | None:
 
 
 def _add_kustomize_paths(tree: TreeReader, directory: str, found: set[str]) -> None:
-    kustomization = _kustomization_file(tree, directory)
-    if kustomization is None:
-        return
-    document = _load_yaml(tree, kustomization)
-    if document is None:
-        return
-    for reference in _kustomization_references(document):
-        path = _join(directory, reference)
-        if path is None or path in found:
-            continue
-        found.add(path)
-        if tree.kind(path) == "dir":
-            _add_kustomize_paths(tree, path, found)
+    # A work list, not recursion: a chain of bases thousands long is legal input.
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        kustomization = _kustomization_file(tree, current)
+        document = _load_yaml(tree, kustomization) if kustomization is not None else None
+        for reference in _kustomization_references(document or {}):
+            path = _join(current, reference)
+            if path is None or path in found:
+                continue
+            found.add(path)
+            if tree.kind(path) == "dir":
+                pending.append(path)
 
 
 def _add_helm_paths(
@@ -150,14 +154,18 @@ def _add_helm_paths(
         path = _join(directory, value_file)
         if path is not None:
             found.add(path)
-    chart = _load_yaml(tree, f"{directory}/Chart.yaml" if directory else "Chart.yaml")
-    for dependency in (chart or {}).get("dependencies") or []:
-        repository = dependency.get("repository") if isinstance(dependency, dict) else None
-        if isinstance(repository, str) and repository.startswith("file://"):
-            path = _join(directory, repository[len("file://") :])
-            if path is not None and path not in found:
-                found.add(path)
-                _add_helm_paths(tree, path, (), found)
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        chart = _load_yaml(tree, f"{current}/Chart.yaml" if current else "Chart.yaml")
+        dependencies = (chart or {}).get("dependencies")
+        for dependency in dependencies if isinstance(dependencies, list) else []:
+            repository = dependency.get("repository") if isinstance(dependency, dict) else None
+            if isinstance(repository, str) and repository.startswith("file://"):
+                path = _join(current, repository[len("file://") :])
+                if path is not None and path not in found:
+                    found.add(path)
+                    pending.append(path)
 
 
 def read_paths(
