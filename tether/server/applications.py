@@ -146,12 +146,10 @@ def _mentions(app: dict[str, Any], text: str) -> bool:
 
 
 def _visible(ctx: Context, action: str = "get") -> dict[str, Any]:
-    """The Application of the path, after the name check and RBAC (404 before 403 is avoided:
-    a caller who may not see an app gets 403 whether it exists or not only when it exists)."""
+    """The Application of the path, after the name check and RBAC. A caller who may not
+    ``action`` it gets the same answer whether it exists or not (`visible_application`)."""
     name = check_name(ctx.request.path_params["name"], "application name")
-    app = ctx.state.application(name)
-    ctx.state.enforce(ctx.caller, "applications", action, app_object(app))
-    return app
+    return ctx.state.visible_application(ctx.caller, name, action)
 
 
 async def get_application(ctx: Context) -> JSONResponse:
@@ -461,6 +459,9 @@ async def create_application(ctx: Context) -> JSONResponse:
             existing = await client.get(info, meta["name"], ctx.state.namespace)
         except ClusterError as exc:
             raise _cluster_error(exc) from None
+    if not ctx.state.can(ctx.caller, "applications", "get", app_object(existing)):
+        # names are unique: say the name is taken, and nothing about the application
+        raise ConflictError(f"application {meta['name']} already exists")
     if existing.get("spec") == doc["spec"]:
         return JSONResponse(existing, status_code=200)
     if not upsert:
@@ -535,8 +536,7 @@ async def update_application(ctx: Context) -> JSONResponse:
     meta = _check_application_body(body)
     if meta["name"] != name:
         raise BadRequest(f"metadata.name {meta['name']!r} does not match the path ({name!r})")
-    existing = ctx.state.application(name)
-    ctx.state.enforce(ctx.caller, "applications", "update", app_object(existing))
+    existing = ctx.state.visible_application(ctx.caller, name, "update")
     project = str(body["spec"].get("project") or "default")
     if project != project_of(existing):
         # moving an app needs the right to have it in the new project as well
@@ -644,8 +644,7 @@ async def sync_application(ctx: Context) -> JSONResponse:
     name = check_name(ctx.request.path_params["name"], "application name")
     body = await read_json(ctx.request, ctx.state.settings.max_body_bytes, allow_empty=True)
     check_fields(body, SYNC_FIELDS, "the sync request")
-    app = ctx.state.application(name)
-    ctx.state.enforce(ctx.caller, "applications", "sync", app_object(app))
+    app = ctx.state.visible_application(ctx.caller, name, "sync")
     sync: dict[str, Any] = {}
     revision = typed(body, "revision", str)
     if revision:
@@ -672,8 +671,7 @@ async def rollback_application(ctx: Context) -> JSONResponse:
     history_id = typed(body, "id", int)
     if history_id is None:
         raise BadRequest("id (the history entry to roll back to) is required")
-    app = ctx.state.application(name)
-    ctx.state.enforce(ctx.caller, "applications", "sync", app_object(app))
+    app = ctx.state.visible_application(ctx.caller, name, "sync")
     automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated")
     if automated is not None and automated.get("enabled", True) is not False:
         raise BadRequest("rollback cannot be initiated when auto-sync is enabled")
@@ -694,9 +692,8 @@ async def refresh_application(ctx: Context) -> JSONResponse:
     name = check_name(ctx.request.path_params["name"], "application name")
     body = await read_json(ctx.request, ctx.state.settings.max_body_bytes, allow_empty=True)
     check_fields(body, ("hard",), "the refresh request")
-    app = ctx.state.application(name)
     # as in Argo CD, whoever may see an application may ask for it to be compared again
-    ctx.state.enforce(ctx.caller, "applications", "get", app_object(app))
+    ctx.state.visible_application(ctx.caller, name, "get")
     await ctx.state.controller.refresh(name, bool(typed(body, "hard", bool)))
     return JSONResponse(ctx.state.application(name))
 

@@ -19,6 +19,8 @@ from tether.server.settings import ServerSettings
 log = logging.getLogger(__name__)
 
 COOKIE = "tether_token"
+#: a project name no AppProject can have (not an RFC 1123 name), for "any project" checks
+NO_SUCH_PROJECT = "_no_such_project_"
 RBAC_CONFIGMAP = "argocd-rbac-cm"
 SETTINGS_CONFIGMAP = "argocd-cm"
 
@@ -132,11 +134,42 @@ class ServerState:
         return watcher.objects if watcher is not None else {}
 
     def application(self, name: str) -> dict[str, Any]:
-        """The Application ``name``, or 404."""
+        """The Application ``name``, or 404 (for internal reads; requests use `visible_application`)."""
         app = self.applications().get(name)
         if app is None:
             raise NotFoundError(f"application {name} not found")
         return app
+
+    def visible_application(self, user: User, name: str, action: str = "get") -> dict[str, Any]:
+        """The Application ``name`` when ``user`` may ``action`` it; else one answer whether it
+        exists or not, so that no caller learns of an application it may not see.
+
+        As in Argo CD, that answer is 403 ``permission denied`` (the same message for both).
+        A caller who could act on an application of that name in every project (admin, a
+        read-only role over ``*/*``) learns nothing from "not found", and gets 404 instead.
+        """
+        app = self.applications().get(name)
+        if app is not None and self.can(user, "applications", action, app_object(app)):
+            return app
+        # computed in both cases, so the two answers also cost the same
+        everywhere = self._allowed_in_every_project(user, action, name)
+        if app is None and everywhere:
+            raise NotFoundError(f"application {name} not found")
+        raise PermissionDenied(
+            f"permission denied: applications, {action}, {name} (user {user.username})"
+        )
+
+    def _allowed_in_every_project(self, user: User, action: str, name: str) -> bool:
+        """Whether ``user`` may ``action`` an application called ``name`` whatever its project:
+        every AppProject, every project an application names, and one no project can be called
+        (which only a rule for any project matches)."""
+        projects = {NO_SUCH_PROJECT, *self.projects()}
+        projects.update(project_of(a) for a in self.applications().values())
+        policy = self.policy()
+        held = policy.roles_of(user.subjects)
+        return all(
+            policy.allowed_for_roles(held, "applications", action, f"{p}/{name}") for p in projects
+        )
 
 
 def project_of(app: dict[str, Any]) -> str:
