@@ -161,6 +161,9 @@ async def run_server(
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # never believe X-Forwarded-For from anyone (uvicorn trusts loopback by default):
+        # the server reads it itself, from configured proxies only (tether.server.proxy)
+        proxy_headers=False,
         # the body limit is enforced per route; keep slow clients from holding sockets forever
         timeout_keep_alive=30,
     )

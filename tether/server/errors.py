@@ -5,6 +5,10 @@ from __future__ import annotations
 from tether.errors import TetherError
 
 
+class SettingsError(TetherError):
+    """A server setting that cannot be used (the message names it); raised before listening."""
+
+
 class ApiError(TetherError):
     """An answer other than success; rendered as ``{"error": message, "code": status}``."""
 

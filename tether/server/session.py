@@ -14,11 +14,6 @@ MAX_CREDENTIAL_LENGTH = 1024
 _TOKEN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
-def _client_ip(ctx: Context) -> str:
-    client = ctx.request.client
-    return client.host if client is not None else "unknown"
-
-
 async def sign_in(ctx: Context) -> Response:
     body = await read_json(ctx.request, 16 * 1024)
     check_fields(body, ("username", "password"), "the sign-in request")
@@ -30,7 +25,9 @@ async def sign_in(ctx: Context) -> Response:
         raise BadRequest("username or password is too long")
     metrics = ctx.extra.get("metrics")
     try:
-        token = await ctx.state.auth.sign_in(username, password, _client_ip(ctx))
+        token = await ctx.state.auth.sign_in(
+            username, password, ctx.state.client_address(ctx.request)
+        )
     except TooManyRequests as exc:
         if metrics is not None:
             metrics.login("throttled")

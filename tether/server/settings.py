@@ -32,6 +32,9 @@ class ServerSettings:
     #: largest webhook body accepted
     webhook_max_bytes: int = 1024 * 1024
     webhook_secrets: WebhookSecrets | None = None
+    #: proxies (IP addresses or CIDR networks) whose X-Forwarded-For is believed; none by
+    #: default: the client address is then always the connection's peer
+    trusted_proxies: tuple[str, ...] = ()
     #: failed sign-ins (per client address and per username) within the window before 429
     login_max_failures: int = 5
     login_failure_window: float = 300.0

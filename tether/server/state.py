@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tether.controller.controller import Controller
-from tether.server import rbac
+from tether.server import proxy, rbac
 from tether.server.auth import Authenticator, LoginLimiter, SecretStore, User
 from tether.server.errors import NotFoundError, PermissionDenied, Unauthenticated
 from tether.server.settings import ServerSettings
@@ -31,6 +31,7 @@ class ServerState:
     def __init__(self, controller: Controller, settings: ServerSettings) -> None:
         self.controller = controller
         self.settings = settings
+        self.trusted_proxies = proxy.parse_trusted_proxies(settings.trusted_proxies)
         self.namespace = controller.config.namespace
         self.secret_store = SecretStore(
             controller.client, self.namespace, settings.secret_cache_seconds
@@ -100,6 +101,13 @@ class ServerState:
             )
 
     # ---- authentication ------------------------------------------------------------------------
+
+    def client_address(self, request: Request) -> str:
+        """Who is asking, for the sign-in lockout: the peer, or the forwarded client when the
+        peer is a trusted proxy (see `tether.server.proxy`)."""
+        peer = request.client.host if request.client is not None else None
+        forwarded = request.headers.getlist(proxy.FORWARDED_FOR)
+        return proxy.client_address(peer, forwarded, self.trusted_proxies)
 
     async def authenticate(self, request: Request) -> User:
         user, _ = await self.authenticate_with_expiry(request)
