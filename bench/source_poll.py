@@ -3,26 +3,33 @@
 Serves 10 repositories with `git http-backend` behind Basic auth on loopback, registers 100
 applications per repository (each at its own path), then measures:
   1. a poll round with no change (target: 10 ref checks, 0 fetches, 0 renders, under 1 s);
-  2. a poll round after one commit touching one application's path (target: 1 fetch, 1 app).
+  2. a poll round after one commit touching one application's path (target: 1 fetch, 1 app);
+  3. with an 11th repository on a socket that accepts and never answers: the latency of a
+     webhook-style poll of one healthy repository and the longest event-loop stall while that
+     repository hangs (target: a normal poll, no stall), and the full round's time (bounded by
+     the ls-remote limit, 5 s here).
 
 Run: .venv/bin/python bench/source_poll.py
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from tether.source import AppSource, MirrorCache, RepoCredentials, SourcePoller
+from tether.source import AppSource, GitTimeouts, MirrorCache, RepoCredentials, SourcePoller
 from tether.source.gitserver import GitHTTPServer
 
 REPOSITORIES = 10
 APPS_PER_REPOSITORY = 100
 USER, PASSWORD = "bench", "bench-password"
 TARGET_SECONDS = 1.0
+HANG_LIMIT = GitTimeouts(ls_remote=5.0)
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -71,7 +78,9 @@ def main() -> None:
         clones = [make_repository(served, scratch, i) for i in range(REPOSITORIES)]
         with GitHTTPServer(served, (USER, PASSWORD)) as server:
             credentials = RepoCredentials(url=server.url(""), username=USER, password=PASSWORD)
-            poller = SourcePoller(MirrorCache(root / "cache"), lambda url: credentials)
+            poller = SourcePoller(
+                MirrorCache(root / "cache", timeouts=HANG_LIMIT), lambda url: credentials
+            )
             for repo in range(REPOSITORIES):
                 for app in range(APPS_PER_REPOSITORY):
                     poller.register(
@@ -124,8 +133,11 @@ def main() -> None:
                 f"{shared.seconds * 1000:7.1f} ms  (all {APPS_PER_REPOSITORY} apps of that "
                 "repository use the base)"
             )
+            stall = asyncio.run(during_a_hang(poller, server.url("repo1.git")))
+
             ok = (
-                best.ref_checks == REPOSITORIES
+                stall
+                and best.ref_checks == REPOSITORIES
                 and best.fetches == 0
                 and not best.changed
                 and best.seconds < TARGET_SECONDS
@@ -133,6 +145,41 @@ def main() -> None:
                 and moved.changed == ["r3-app042"]
             )
             print("targets met" if ok else "TARGETS MISSED")
+
+
+async def during_a_hang(poller: SourcePoller, healthy_url: str) -> bool:
+    """Poll everything while one repository hangs; meanwhile time a poll of a healthy one and
+    the event loop's longest stall. True when the healthy poll ended before the hang did."""
+    # A listening socket nobody accepts from: the kernel completes the handshake, then silence.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        hung_url = f"http://127.0.0.1:{silent.getsockname()[1]}/hung.git"
+        poller.register(AppSource("hung", hung_url, "main", ""))
+        stalls: list[float] = []
+
+        async def heartbeat() -> None:
+            while True:
+                before = time.perf_counter()
+                await asyncio.sleep(0.001)
+                stalls.append(time.perf_counter() - before)
+
+        beat = asyncio.create_task(heartbeat())
+        started = time.perf_counter()
+        round_with_hang = asyncio.create_task(poller.poll_async())
+        await asyncio.sleep(0.2)  # let git connect to the silent socket
+        healthy_started = time.perf_counter()
+        await poller.poll_async([healthy_url])
+        healthy_ms = (time.perf_counter() - healthy_started) * 1000
+        healthy_first = not round_with_hang.done()
+        result = await round_with_hang
+        beat.cancel()
+        poller.unregister("hung")
+    print(
+        f"hanging repository:     webhook poll of a healthy one {healthy_ms:7.1f} ms while it "
+        f"hangs; longest event-loop stall {max(stalls) * 1000:.1f} ms; full round "
+        f"{time.perf_counter() - started:.1f} s (limit {HANG_LIMIT.ls_remote:g} s): "
+        f"{result.apps['hung'].error}"
+    )
+    return healthy_first
 
 
 if __name__ == "__main__":
