@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.source.test_webhooks import SECRET, SECRETS, sign
 from tether.source import (
     WebhookError,
     WebhookEvent,
@@ -21,24 +20,9 @@ from tether.source import (
 )
 from tether.source.webhooks import RefUpdate
 
-SECRET = "fuzz-secret"
-SECRETS = WebhookSecrets(
-    github=SECRET,
-    gitlab=SECRET,
-    bitbucket=SECRET,
-    bitbucket_server=SECRET,
-    gitea=SECRET,
-    gogs=SECRET,
-    generic=SECRET,
-)
-
 
 def _hub(body: bytes) -> str:
-    return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _bare(body: bytes) -> str:
-    return hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return "sha256=" + sign(body)
 
 
 # Any text, lone surrogates included: header values are whatever a client sent.
@@ -117,8 +101,8 @@ PROVIDERS: dict[str, Provider] = {
         _hub,
         BITBUCKET_SERVER,
     ),
-    "gitea": ("X-Gitea-Event", "push", "X-Gitea-Signature", _bare, GITHUB),
-    "gogs": ("X-Gogs-Event", "push", "X-Gogs-Signature", _bare, GITHUB),
+    "gitea": ("X-Gitea-Event", "push", "X-Gitea-Signature", sign, GITHUB),
+    "gogs": ("X-Gogs-Event", "push", "X-Gogs-Signature", sign, GITHUB),
     "generic": ("X-Tether-Event", "push", "X-Tether-Signature", _hub, GENERIC),
 }
 
