@@ -12,7 +12,12 @@ import orjson
 
 from tether.render.errors import RenderError, RenderLimitError, ToolFailedError
 from tether.render.globs import glob_match
-from tether.render.manifests import collect_objects, parse_json_manifests, parse_yaml_manifests
+from tether.render.manifests import (
+    collect_objects,
+    load_json,
+    parse_json_manifests,
+    parse_yaml_manifests,
+)
 from tether.render.models import DIRECTORY, JSONNET, RenderContext, RenderResult, envsubst
 from tether.render.tree import Workspace, resolve_inside
 
@@ -61,6 +66,7 @@ def _jsonnet_request(
         "tla_vars": {},
         "tla_codes": {},
         "jpaths": [],
+        "max_file_bytes": ws.limits.max_file_bytes,
     }
     for field, plain, code in (
         ("extVars", "ext_vars", "ext_codes"),
@@ -86,23 +92,35 @@ def evaluate_jsonnet(
 ) -> list[Any]:
     """The value of each Jsonnet file, evaluated in one bounded child process."""
     request = _jsonnet_request(ws, files, options, ctx)
-    run = ws.run(
-        [sys.executable, "-I", _WORKER],
-        what="jsonnet evaluation",
-        env={"PATH": os.environ.get("PATH", ""), "HOME": str(ws.scratch)},
-        stdin=orjson.dumps(request),
-    )
     try:
+        run = ws.run(
+            [sys.executable, "-I", _WORKER],
+            what="jsonnet evaluation",
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(ws.scratch)},
+            stdin=orjson.dumps(request),
+        )
         answer = orjson.loads(run.stdout)
+    except ToolFailedError as exc:
+        # the worker answers every error itself; a crash says the most in its last line
+        detail = _last_line(exc.message.removeprefix("jsonnet evaluation failed:"))
+        raise ToolFailedError(f"jsonnet evaluation failed: {detail}") from None
     except orjson.JSONDecodeError:
-        raise ToolFailedError(f"jsonnet evaluation failed: {run.stderr or 'no answer'}") from None
+        raise ToolFailedError(f"jsonnet evaluation failed: {_last_line(run.stderr)}") from None
     if "error" in answer:
-        file = ws.relative(answer["error"]["file"])
+        file = ws.relative(answer["error"]["file"]) if answer["error"]["file"] else None
         message = answer["error"]["message"].replace(str(ws.repo) + "/", "").strip()
         first = _LOCATION.search(message)
         line = int(first.group("line")) if first and first.group("file") == file else None
         raise RenderError(f"jsonnet error: {message}", file=file, line=line)
-    return [orjson.loads(text) for text in answer["results"]]
+    return [
+        load_json(text.encode(), ws.relative(path), ws.limits)
+        for text, path in zip(answer["results"], files, strict=True)
+    ]
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no answer"
 
 
 def render_directory(

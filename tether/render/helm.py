@@ -18,6 +18,7 @@ from tether.render.errors import (
 )
 from tether.render.manifests import load_yaml_file_text, parse_tool_output
 from tether.render.models import HELM, RenderContext, RenderLimits, RenderResult, envsubst
+from tether.render.schemas import check_values_schemas
 from tether.render.tooling import helm_binary
 from tether.render.tree import Workspace, resolve_inside
 
@@ -216,10 +217,13 @@ def _helm_env(ws: Workspace) -> dict[str, str]:
 def prepare_helm(
     ws: Workspace, chart_dir: Path, options: dict[str, Any], ctx: RenderContext
 ) -> tuple[list[str], list[str]]:
-    """Vendor local dependencies into the copy and work out the arguments; returns (args,
-    warnings)."""
+    """Vendor local dependencies into the copy, check the values schemas helm will load, and
+    work out the arguments; returns (args, warnings)."""
     _read_chart(ws, chart_dir)
     vendor_local_dependencies(ws, chart_dir)
+    if not options.get("skipSchemaValidation"):
+        # helm loads no schema then, so none can reach out
+        check_values_schemas(ws, chart_dir)
     return helm_arguments(ws, chart_dir, options, ctx)
 
 

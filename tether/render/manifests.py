@@ -193,14 +193,18 @@ def parse_tool_output(
         return parse_yaml_manifests(output, anonymous, limits)
     sources = _Sources(output)
     out: list[dict[str, Any]] = []
+
+    def where(line: int | None) -> tuple[str, int]:
+        template, offset = sources.at(line)
+        return (f"{template} (rendered by {tool})", offset) if template else (anonymous, 0)
+
     try:
         for doc, line in iter_documents(
             output, limits=_yaml_limits(limits), loader=KubernetesLoader
         ):
-            template, offset = sources.at(line)
-            file = f"{template} (rendered by {tool})" if template else anonymous
+            file, offset = where(line)
             collect_objects(doc, file, line - offset, out)
     except YamlError as exc:
-        template, offset = sources.at(exc.line)
-        raise yaml_render_error(exc, template or anonymous, -offset) from None
+        file, offset = where(exc.line)
+        raise yaml_render_error(exc, file, -offset) from None
     return out

@@ -88,9 +88,19 @@ def network_isolation() -> list[str] | None:
     return _isolation
 
 
+def _within_hard_limit(which: int, value: int) -> int:
+    # a limit above this process's own hard limit cannot be set (EPERM without privileges)
+    hard = resource.getrlimit(which)[1]
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
+
+
 def _limit_values(limits: RenderLimits) -> tuple[int, int, int]:
     data = limits.tool_memory_bytes
-    return limits.tool_cpu_seconds, data, data + _RESERVED_ADDRESS_SPACE
+    return (
+        _within_hard_limit(resource.RLIMIT_CPU, limits.tool_cpu_seconds),
+        _within_hard_limit(resource.RLIMIT_DATA, data),
+        _within_hard_limit(resource.RLIMIT_AS, data + _RESERVED_ADDRESS_SPACE),
+    )
 
 
 def _rlimit_prefix(limits: RenderLimits) -> list[str] | None:
