@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,24 @@ def test_reads_go_on_while_a_fetch_of_the_same_mirror_hangs(
 
     assert len(failures) == 1 and isinstance(failures[0], GitTimeoutError)
     assert "git fetch" in str(failures[0]) and "timed out after 10 s" in str(failures[0])
+
+
+def test_hanging_git_calls_leave_the_default_executor_free(tmp_path: Path) -> None:
+    """Renders and exports run on the loop's default executor: three resolves hanging on a
+    silent server must not take its (here: two) threads."""
+    cache = MirrorCache(tmp_path / "cache", timeouts=WALL_CLOCK)
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        with SilentServer() as silent:
+            mirrors = [cache.mirror(silent.url(f"r{i}.git")) for i in range(3)]
+            hanging = [asyncio.create_task(m.resolve_async("main")) for m in mirrors]
+            await _until(lambda: silent.connections == 3, "three connections")
+
+            assert await asyncio.to_thread(lambda: "free") == "free"
+
+            assert not any(task.done() for task in hanging), "to_thread waited for git"
+            outcomes = await asyncio.gather(*hanging, return_exceptions=True)
+        assert all(isinstance(outcome, GitTimeoutError) for outcome in outcomes)
+
+    asyncio.run(scenario())

@@ -18,9 +18,11 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pygit2
 
@@ -43,6 +45,8 @@ FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 # Commits an application still uses are kept reachable here so that `git gc` never drops the
 # last good commit of a branch that was deleted or force-pushed away.
 KEEP_PREFIX = "refs/tether/keep/"
+
+T = TypeVar("T")
 
 
 class ReadWriteLock:
@@ -343,22 +347,31 @@ class Mirror:
     # -- async ----------------------------------------------------------------------------------
 
     async def ls_remote_async(self) -> dict[str, str]:
-        """`ls_remote` without blocking the event loop."""
-        return await asyncio.to_thread(self.ls_remote)
+        """`ls_remote` without blocking the event loop (nor its default executor's threads)."""
+        return await _on_git_threads(self.ls_remote)
 
     async def fetch_async(self) -> None:
         """`fetch` without blocking the event loop."""
-        await asyncio.to_thread(self.fetch)
+        await _on_git_threads(self.fetch)
 
     async def resolve_async(
         self, revision: str, refs: dict[str, str] | None = None
     ) -> ResolvedRevision:
         """`resolve` without blocking the event loop."""
-        return await asyncio.to_thread(self.resolve, revision, refs)
+        return await _on_git_threads(self.resolve, revision, refs)
 
     async def tree_async(self, commit: str) -> CommitTree:
-        """`tree` without blocking the event loop (it waits while a fetch holds the lock)."""
+        """`tree` without blocking the event loop (it waits only while `git gc` repacks)."""
         return await asyncio.to_thread(self.tree, commit)
+
+
+# Network operations get threads of their own: a few repositories that hang until their time
+# limit must not occupy the event loop's default executor, which renders and exports use.
+_GIT_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="tether-git")
+
+
+async def _on_git_threads(function: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_GIT_THREADS, function, *args)
 
 
 class MirrorCache:
