@@ -11,12 +11,14 @@ from tests.source.conftest import PASSWORD, USER, Remote, git
 from tether.source import (
     AppSource,
     AuthenticationError,
+    CredentialsError,
     MirrorCache,
     RepoCredentials,
     RepositoryNotFoundError,
     RepositoryUnreachableError,
     RevisionNotFoundError,
     SourcePoller,
+    credentials_from_secret,
 )
 from tether.source.gitserver import GitHTTPServer
 
@@ -283,3 +285,25 @@ def test_readers_run_while_fetch_waits_and_see_new_commit_after(
 
     assert errors == []
     assert mirror.has_commit(second)
+
+
+def test_a_malformed_secret_fails_its_repository_not_the_round(
+    remote: Remote, cache: MirrorCache, credentials: RepoCredentials
+) -> None:
+    broken_url = "https://git.example.com/team/broken.git"
+
+    def credentials_for(url: str) -> RepoCredentials:
+        if url == broken_url:
+            return credentials_from_secret({"metadata": {"name": "bad"}, "data": {"url": "%"}})
+        return credentials
+
+    poller = SourcePoller(cache, credentials_for)
+    poller.register(AppSource("broken", broken_url))
+    poller.register(AppSource("fine", remote.url, "main"))
+
+    result = poller.poll()
+
+    assert isinstance(result.apps["broken"].error, CredentialsError)
+    assert "'bad'" in str(result.apps["broken"].error)
+    assert result.apps["fine"].error is None and result.apps["fine"].commit is not None
+    poller.close()

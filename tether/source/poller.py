@@ -28,12 +28,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import pygit2
+
 from tether.source.changes import read_paths, touches
 from tether.source.credentials import RepoCredentials
-from tether.source.errors import SourceError
+from tether.source.errors import GitCommandError, SourceError
 from tether.source.mirror import Mirror, MirrorCache
 from tether.source.tree import CommitTree
-from tether.source.urls import normalize_repo_url
+from tether.source.urls import normalize_repo_url, scrub_url
 
 
 @dataclass(frozen=True)
@@ -198,11 +200,21 @@ class SourcePoller:
                     for name, state in self._apps.items()
                     if state.source.repo_url == url
                 }
-            mirror = self.cache.mirror(url, self.credentials_for(url))
-            outcome = self._check_repository(mirror, snapshots)
-            in_use = self._merge(url, snapshots, outcome.polls)
-            if any(poll.previous != poll.commit for poll in outcome.polls):
-                mirror.keep(in_use)
+            try:
+                mirror = self.cache.mirror(url, self.credentials_for(url))
+                outcome = self._check_repository(mirror, snapshots)
+                in_use = self._merge(url, snapshots, outcome.polls)
+                if any(poll.previous != poll.commit for poll in outcome.polls):
+                    mirror.keep(in_use)
+            except SourceError as error:
+                # A malformed Secret or a refused URL fails this repository's applications,
+                # not the whole round.
+                return _RepoOutcome(0, 0, [_failed(n, a, error) for n, a in snapshots.items()])
+            except (pygit2.GitError, OSError) as error:
+                failure = GitCommandError(
+                    f"reading the mirror of {scrub_url(url)} failed: {error}", url
+                )
+                return _RepoOutcome(0, 0, [_failed(n, a, failure) for n, a in snapshots.items()])
             return outcome
 
     def _merge(self, url: str, snapshots: dict[str, _Snapshot], polls: list[AppPoll]) -> set[str]:
@@ -244,7 +256,7 @@ class SourcePoller:
                     previous != target
                     and self._touched(mirror, app.source, previous, target, trees, diffs)
                 )
-            except SourceError:
+            except (SourceError, KeyError, pygit2.GitError):
                 changed = True  # the render will meet the problem and say it
             polls.append(AppPoll(name, target, previous, changed))
         return _RepoOutcome(1, mirror.fetches - fetches_before, polls)
