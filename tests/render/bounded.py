@@ -47,9 +47,11 @@ def run_bounded(
         pytest.fail(f"{argv[:3]} did not finish within {timeout} s")
 
 
-def run_python(code: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    """``python -c code`` from the project root, bounded as :func:`run_bounded`."""
-    return run_bounded([sys.executable, "-c", code], **kwargs)  # type: ignore[arg-type]
+def run_python(
+    code: str, args: list[str] | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -c code args...`` from the project root, bounded as :func:`run_bounded`."""
+    return run_bounded([sys.executable, "-c", code, *(args or [])], **kwargs)  # type: ignore[arg-type]
 
 
 def run_tether(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
