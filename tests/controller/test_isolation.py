@@ -267,3 +267,31 @@ async def test_a_decryption_key_of_another_project_cannot_be_used(env: Env) -> N
     assert f"decryption Secret '{key_name}' is not available to project '{project}'" in messages[0]
     # a missing Secret reads the same: no probing which keys exist
     assert messages[1] == messages[0].replace(key_name, f"missing-{key_name}")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_local_repositories_and_the_controllers_own_mirrors_are_refused(env: Env) -> None:
+    # another team's repository, mirrored by the controller (with that team's credentials);
+    # a tenant of another project points an app at the mirror on disk
+    victim_project, victim_ns = await tenant(env)
+    await tenant_app(
+        env, f"iso-{uuid.uuid4().hex[:6]}", victim_project, victim_ns,
+        manifests(configmap("victim-config")),
+    )  # fmt: skip
+    await eventually(
+        lambda: env.live("ConfigMap", "victim-config", victim_ns), what="victim app deployed"
+    )
+    project, ns = await tenant(env)
+    mirrors = sorted(p for p in env.controller.mirrors.root.iterdir() if p.is_dir())
+    assert mirrors, "the controller mirrored the repositories it polls"
+    attempts = [f"file://{mirrors[0]}", str(mirrors[0]), f"file://{env.root}/elsewhere.git"]
+    for url in attempts:
+        app = f"iso-{uuid.uuid4().hex[:6]}"
+        await env.application(
+            app, url, ns, **{"spec.project": project, "spec.source.path": "manifests"}
+        )
+        message = await eventually(
+            lambda app=app: env.condition(app, "ComparisonError"), what=f"{url} refused"
+        )
+        assert "local" in message.lower(), message
+    assert await env.live("ConfigMap", "victim-config", ns) is None

@@ -45,8 +45,8 @@ def test_default_project_permits_everything_argo_cd_permits() -> None:
 def test_source_globs_stay_within_a_path_segment() -> None:
     proj = project(sourceRepos=["https://github.com/org/*"])
     proj.check_source("https://github.com/org/k8s-manifests.git")
-    proj.check_source("git@github.com:org/k8s-manifests.git")  # same repository over ssh
     proj.check_source("https://GitHub.com/Org/K8s-Manifests/")
+    proj.check_source("https://github.com:443/org/k8s-manifests")  # the default port
     with pytest.raises(ProjectViolation) as info:
         proj.check_source("https://github.com/org/nested/repo.git")
     assert str(info.value) == (
@@ -219,3 +219,22 @@ def test_malformed_projects_raise_invalid_spec() -> None:
         InvalidSpecError, match=r"spec.clusterResourceWhitelist\[0\]: group and kind are required"
     ):
         project(clusterResourceWhitelist=[{"kind": "Namespace"}])
+
+
+def test_source_patterns_compare_scheme_host_and_port() -> None:
+    proj = project(sourceRepos=["https://git.example.com/team/*"])
+    proj.check_source("https://git.example.com/team/app.git")
+    for other in (
+        "http://git.example.com/team/app",  # another scheme
+        "https://git.example.com:8443/team/app",  # another port
+        "http://git.example.com:8080/team/x",
+        "git@git.example.com:team/app.git",  # ssh is another transport
+        "https://git.example.com/team/%2e%2e/other/app",  # no escaping the folder
+    ):
+        with pytest.raises(ProjectViolation):
+            proj.check_source(other)
+    ssh = project(sourceRepos=["ssh://git@git.example.com/team/*"])
+    ssh.check_source("git@git.example.com:team/app.git")  # scp-like spelling, same repository
+    project(sourceRepos=["*://git.example.com/team/*"]).check_source(
+        "http://git.example.com/team/a"
+    )

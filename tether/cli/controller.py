@@ -88,6 +88,11 @@ async def start_server(controller: Controller, listen: str, **options: Any) -> A
 )
 @click.option("--burst", type=int, default=100, show_default=True)
 @click.option("--no-leader-election", is_flag=True, help="Reconcile without holding the Lease.")
+@click.option(
+    "--allow-local-repositories",
+    is_flag=True,
+    help="Accept file:// URLs and local paths as repoURL (demos; see docs/security.md).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def controller_command(
     kubeconfig: Path | None,
@@ -102,6 +107,7 @@ def controller_command(
     qps: float,
     burst: int,
     no_leader_election: bool,
+    allow_local_repositories: bool,
     verbose: bool,
 ) -> None:
     """Run the Application controller (and the API/UI server) until stopped."""
@@ -127,6 +133,7 @@ def controller_command(
             workers=workers,
             leader_election=not no_leader_election,
             client_settings=settings,
+            allow_local_repositories=allow_local_repositories,
         )
         controller = Controller(client, config)
         await controller.start()

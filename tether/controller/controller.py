@@ -55,6 +55,7 @@ from tether.secrets.sops import SopsError, SopsKeys
 from tether.source import MirrorCache, SourcePoller
 from tether.source.credentials import select_credentials
 from tether.source.errors import SourceError
+from tether.source.policy import RepoPolicy
 from tether.source.poller import AppSource
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class ControllerConfig:
     client_settings: ClientSettings = field(default_factory=ClientSettings)
     #: install the Application/AppProject CRDs and the default AppProject when missing
     bootstrap: bool = True
+    #: accept ``file://`` URLs and local paths as repoURL (demos and tests; never the cache)
+    allow_local_repositories: bool = False
 
 
 @dataclass
@@ -131,7 +134,12 @@ class Controller:
         self.config = config or ControllerConfig()
         cache_dir = self.config.cache_dir or Path(tempfile.mkdtemp(prefix="tether-cache-"))
         self.cache_dir = cache_dir
-        self.mirrors = MirrorCache(cache_dir / "git")
+        self.mirrors = MirrorCache(
+            cache_dir / "git",
+            policy=RepoPolicy(
+                allow_local=self.config.allow_local_repositories, forbidden_roots=(cache_dir,)
+            ),
+        )
         self.poller = SourcePoller(self.mirrors, self._credentials_for)
         self.render_cache = RenderCache()
         self.exports: dict[tuple[str, str], Path] = {}
@@ -190,6 +198,7 @@ class Controller:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks.clear()
+        self.poller.close()
         for timer in self._timers.values():
             timer.cancel()
         for watcher in (self.applications, self.projects, self.secrets, self.configmaps):

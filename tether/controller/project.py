@@ -3,9 +3,10 @@
 The checks follow Argo CD's semantics so that a project written for Argo CD allows and forbids
 the same things here:
 
-- ``sourceRepos`` are globs over the repository URL in a canonical form (host and path, lowercase,
-  no ``.git``; see :func:`tether.source.urls.normalize_repo_url`), with ``/`` as separator: ``*``
-  stays inside one path segment, ``**`` crosses segments, and a lone ``*`` allows every repository.
+- ``sourceRepos`` are globs over the repository URL in a canonical form (scheme, host and port
+  kept, lowercase, no ``.git``; ``git@host:org/repo`` is ``ssh://git@host/org/repo``; see
+  :func:`tether.source.urls.repo_match_key`), with ``/`` as separator: ``*`` stays inside one path
+  segment, ``**`` crosses segments, and a lone ``*`` allows every repository.
   A pattern starting with ``!`` denies what it matches, whatever else allows it.
 - ``destinations`` match server (or cluster name) and namespace with globs and no separator, with
   the same ``!`` negation.
@@ -25,7 +26,7 @@ from typing import Any
 
 from tether.controller.models import API_VERSION, FieldReader, InvalidSpecError
 from tether.errors import TetherError
-from tether.source.urls import normalize_repo_url
+from tether.source.urls import repo_match_key, repo_pattern_key
 
 DEFAULT_PROJECT: dict[str, Any] = {
     "apiVersion": API_VERSION,
@@ -195,16 +196,19 @@ class Project:
     description: str = ""
 
     def check_source(self, repo_url: str) -> None:
-        """Raise :class:`ProjectViolation` unless ``sourceRepos`` permits ``repo_url``."""
-        wanted = normalize_repo_url(repo_url)
+        """Raise :class:`ProjectViolation` unless ``sourceRepos`` permits ``repo_url``.
+
+        Both sides are compared in their canonical form (:func:`repo_match_key`): scheme, host
+        and port must match, so ``https://git.example.com/team/*`` does not admit
+        ``http://git.example.com:8080/team/x``.
+        """
+        wanted = repo_match_key(repo_url)
         permitted = False
         for pattern in self.source_repos:
-            deny = _is_deny(pattern)
-            body = pattern[1:] if deny else pattern
-            normalized = ("!" if deny else "") + (body if body == "*" else normalize_repo_url(body))
+            normalized = repo_pattern_key(pattern)
             if _match_allowing_negation(normalized, wanted, "/"):
                 permitted = True
-            elif deny:
+            elif _is_deny(normalized):
                 permitted = False
                 break
         if not permitted:
