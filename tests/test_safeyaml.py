@@ -323,3 +323,56 @@ def test_floats_as_keys_follow_go() -> None:
     value = load("{0.1: a, 1.0e+3: b, .inf: c, .nan: d, 3.0: e}", loader=KubernetesLoader)
     assert list(value) == ["0.1", "1000", ".inf", ".nan", "3"]
     assert math.isinf(load("a: .inf")["a"])
+
+
+CALLERS = """
+import sys, tempfile
+from pathlib import Path
+from starlette.testclient import TestClient
+from tether.cli.api import CliConfig, read_object_file
+from tether.cli.seal import _documents
+from tether.engine.health.customizations import _legacy_scripts
+from tether.localcluster.api import decode_body
+from tether.secrets.certserver import cert_app
+from tether.secrets.keys import KeyRing, _keys_from_secret_yaml
+from tether.secrets.sops import _load_yaml
+
+text = sys.stdin.read()
+path = Path(tempfile.mkdtemp()) / "doc.yaml"
+path.write_text(text)
+client = TestClient(cert_app(KeyRing()))
+calls = {
+    "localcluster body": lambda: decode_body(text.encode(), "application/yaml"),
+    "sops file": lambda: _load_yaml(text.encode(), "s.yaml"),
+    "sealing key secret": lambda: _keys_from_secret_yaml(text.encode(), "keys"),
+    "cert server": lambda: client.post("/v1/verify", content=text.encode()).status_code,
+    "tether seal input": lambda: _documents(text.encode(), "in.yaml"),
+    "tether object file": lambda: read_object_file(str(path), "Application"),
+    "tether config": lambda: CliConfig.load(path),
+    "health customizations": lambda: _legacy_scripts(text),
+}
+for name, call in calls.items():
+    try:
+        print(name, "->", repr(call())[:40])
+    except Exception as exc:
+        print(name, "->", type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize(
+    "text", ["- " * 50_000 + "x\n", billion_laughs()], ids=["deep", "billion-laughs"]
+)
+def test_every_caller_refuses_hostile_yaml(text: str) -> None:
+    # before the bounded loader the deep document killed the first of these with a segfault
+    run = run_python(CALLERS, stdin=text.encode(), memory_bytes=2 * 1024**3, timeout=120)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stdout.decode().splitlines() == [
+        "localcluster body -> ApiError",
+        "sops file -> SopsFormatError",
+        "sealing key secret -> []",
+        "cert server -> 400",
+        "tether seal input -> ClickException",
+        "tether object file -> CliError",
+        "tether config -> CliConfigError",
+        "health customizations -> HealthCustomizationError",
+    ]

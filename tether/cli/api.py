@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tether import safeyaml
 from tether.errors import TetherError
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -105,8 +106,8 @@ class CliConfig:
         except OSError as exc:
             raise CliConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
         try:
-            doc = yaml.safe_load(raw) or {}
-        except yaml.YAMLError:
+            doc = safeyaml.load(raw) or {}
+        except safeyaml.YamlError:
             raise CliConfigError(f"{path} is not valid YAML: fix or delete it") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("servers") or {}, dict):
             raise CliConfigError(f"{path} is not a tether config file: fix or delete it")
@@ -609,10 +610,11 @@ def read_object_file(path: str, what: str) -> dict[str, Any]:
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
+        doc = safeyaml.load(text, loader=safeyaml.KubernetesLoader)
+    except safeyaml.YamlLimitError as exc:
+        raise CliError(f"{path}: {exc}") from None
+    except safeyaml.YamlError as exc:
+        where = f" (line {exc.line})" if exc.line is not None else ""
         raise CliError(f"{path}: not valid YAML or JSON{where}") from None
     if not isinstance(doc, dict):
         raise CliError(f"{path}: expected one {what} object")

@@ -21,6 +21,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tether import safeyaml
 from tether.errors import TetherError
 from tether.secrets.keys import load_private_keys
 from tether.secrets.sealed import (
@@ -47,11 +48,13 @@ def _read_input(path: str) -> bytes:
 def _documents(data: bytes, what: str) -> list[dict[str, Any]]:
     """Every object of a YAML or JSON stream; a ``List`` contributes its items."""
     try:
-        docs = [d for d in yaml.load_all(data, Loader=yaml.CSafeLoader) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
+        loaded = safeyaml.load_all(data, loader=safeyaml.KubernetesLoader)
+    except safeyaml.YamlLimitError as exc:
+        raise click.ClickException(f"{what}: {exc}") from None
+    except safeyaml.YamlError as exc:
+        where = f" (line {exc.line})" if exc.line is not None else ""
         raise click.ClickException(f"{what}: not valid YAML or JSON{where}") from None
+    docs = [d for d in loaded if d is not None]
     objects: list[dict[str, Any]] = []
     for doc in docs:
         if not isinstance(doc, dict):

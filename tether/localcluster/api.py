@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import yaml
 
+from tether import safeyaml
 from tether.localcluster import (
     apierrors,
     crdschema,
@@ -101,8 +101,8 @@ def decode_body(raw: bytes, content_type: str) -> Any:
             raise apierrors.bad_request(str(exc)) from exc
     if ctype in ("application/yaml", "application/apply-patch+yaml"):
         try:
-            return yaml.load(raw, Loader=yaml.CSafeLoader)
-        except yaml.YAMLError as exc:
+            return safeyaml.load(raw, loader=safeyaml.KubernetesLoader)
+        except safeyaml.YamlError as exc:
             raise apierrors.bad_request(f"error decoding YAML: {exc}") from exc
     try:
         return orjson.loads(raw)

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tether import safeyaml
 from tether.secrets.keys import KeyRing
 from tether.secrets.sealed import SealingError, reseal, unseal_data
 
@@ -32,8 +32,8 @@ async def _sealed_from_request(request: Request) -> dict[str, Any] | Response:
     if len(body) > MAX_BODY_BYTES:
         return PlainTextResponse("request body too large", status_code=413)
     try:
-        obj = yaml.load(body, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
+        obj = safeyaml.load(body, loader=safeyaml.KubernetesLoader)
+    except safeyaml.YamlError:
         return PlainTextResponse("body is not a JSON or YAML SealedSecret", status_code=400)
     if not isinstance(obj, dict) or obj.get("kind") != "SealedSecret":
         return PlainTextResponse("body is not a SealedSecret", status_code=400)

@@ -180,11 +180,11 @@ def _pem_blocks(data: bytes) -> list[bytes]:
 
 
 def _keys_from_secret_yaml(data: bytes, what: str) -> list[rsa.RSAPrivateKey]:
-    import yaml
+    from tether import safeyaml
 
     try:
-        docs = list(yaml.load_all(data, Loader=yaml.CSafeLoader))
-    except yaml.YAMLError:
+        docs = safeyaml.load_all(data, loader=safeyaml.KubernetesLoader)
+    except safeyaml.YamlError:
         return []
     keys: list[rsa.RSAPrivateKey] = []
     for doc in docs:

@@ -30,6 +30,7 @@ import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tether import safeyaml
 from tether.errors import TetherError
 
 YAML = "yaml"
@@ -166,8 +167,9 @@ def looks_encrypted(data: bytes, fmt: str) -> bool:
 # --- loading -----------------------------------------------------------------------------------
 
 
-class _GoYamlLoader(yaml.CSafeLoader):
-    """The C loader with Go yaml.v3's scalar types, so unencrypted leaves hash as SOPS hashes them.
+class _GoYamlLoader(safeyaml.SafeLoader):
+    """The bounded loader with Go yaml.v3's scalar types, so unencrypted leaves hash as SOPS
+    hashes them.
 
     YAML 1.1 extras that yaml.v3 reads as strings (yes/no/on/off, sexagesimal numbers,
     timestamps) stay strings here too.
@@ -200,10 +202,11 @@ _GoYamlLoader.add_implicit_resolver(
 
 def _load_yaml(data: bytes, file: str) -> list[Any]:
     try:
-        return list(yaml.load_all(data, Loader=_GoYamlLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
+        return safeyaml.load_all(data, loader=_GoYamlLoader)
+    except safeyaml.YamlLimitError as exc:
+        raise SopsFormatError(f"{_where(file)}: {exc}") from None
+    except safeyaml.YamlError as exc:
+        line = f" line {exc.line}" if exc.line is not None else ""
         raise SopsFormatError(f"{_where(file)}: invalid YAML{line}") from None
 
 

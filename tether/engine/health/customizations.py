@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tether import safeyaml
 from tether.engine.health.lua import (
     DEFAULT_MAX_MEMORY,
     DEFAULT_TIMEOUT_SECONDS,
@@ -251,8 +250,8 @@ def _legacy_scripts(value: Any) -> dict[str, HealthScript]:
     if not isinstance(value, str):
         raise HealthCustomizationError(f"ConfigMap key {LEGACY_KEY!r}: expected YAML text")
     try:
-        overrides = yaml.load(value, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
+        overrides = safeyaml.load(value, loader=safeyaml.KubernetesLoader)
+    except safeyaml.YamlError as exc:
         raise HealthCustomizationError(
             f"ConfigMap key {LEGACY_KEY!r}: invalid YAML: {exc}"
         ) from None
