@@ -29,6 +29,7 @@ from tether.server.http import (
     check_object_name,
     query_bool,
     read_json,
+    shown,
     typed,
 )
 from tether.server.state import Context, app_object, project_of
@@ -315,9 +316,9 @@ async def live_resource(ctx: Context) -> JSONResponse:
         check_object_name(namespace, "namespace")
     group = query.get("group", "")
     if group and (".." in group or "/" in group):
-        raise BadRequest(f"group {group!r} is not a valid API group")
+        raise BadRequest(f"group {shown(group)} is not a valid API group")
     if not kind.isalnum():
-        raise BadRequest(f"kind {kind!r} is not a valid kind")
+        raise BadRequest(f"kind {shown(kind)} is not a valid kind")
     name = app["metadata"]["name"]
     dest = await live_resources.destination_with_children(ctx.state.controller, name)
     if dest is None:

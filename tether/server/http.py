@@ -18,6 +18,20 @@ _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9]
 _OBJECT_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.:@]*[A-Za-z0-9])?")
 
 
+#: longest error message sent; a hostile body quoted back is cut (the answer stays small)
+MAX_ERROR_MESSAGE = 2000
+#: longest value quoted in a message
+MAX_SHOWN = 100
+
+
+def shown(value: Any) -> str:
+    """``value`` quoted for a message, cut to `MAX_SHOWN` characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= MAX_SHOWN:
+        return repr(text)
+    return f"{text[:MAX_SHOWN]!r}... ({len(text)} characters)"
+
+
 class JSONResponse(Response):
     """A JSON answer serialized with orjson (much faster on large lists)."""
 
@@ -28,7 +42,9 @@ class JSONResponse(Response):
 
 
 def error_response(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    """The error shape of the API contract."""
+    """The error shape of the API contract (the message cut to `MAX_ERROR_MESSAGE`)."""
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = message[:MAX_ERROR_MESSAGE] + "... (message cut)"
     return JSONResponse({"error": message, "code": status}, status_code=status, headers=headers)
 
 
@@ -36,7 +52,7 @@ def check_name(value: str, what: str = "name") -> str:
     """``value`` when it is a valid Kubernetes object name (RFC 1123), else 400."""
     if not value or len(value) > 253 or _NAME.fullmatch(value) is None:
         raise BadRequest(
-            f"{what} {value!r} is not valid: use lowercase letters, digits, '-' and '.', "
+            f"{what} {shown(value)} is not valid: use lowercase letters, digits, '-' and '.', "
             "starting and ending with a letter or digit (RFC 1123), at most 253 characters"
         )
     return value
@@ -45,7 +61,7 @@ def check_name(value: str, what: str = "name") -> str:
 def check_object_name(value: str, what: str) -> str:
     """A live object's name or namespace: no path separators, no ``..``."""
     if not value or len(value) > 253 or _OBJECT_NAME.fullmatch(value) is None or ".." in value:
-        raise BadRequest(f"{what} {value!r} is not a valid Kubernetes object name")
+        raise BadRequest(f"{what} {shown(value)} is not a valid Kubernetes object name")
     return value
 
 
@@ -89,8 +105,10 @@ def check_fields(body: dict[str, Any], allowed: Iterable[str], where: str = "bod
     """400 naming every key of ``body`` that is not in ``allowed``."""
     unknown = sorted(set(body) - set(allowed))
     if unknown:
+        named = ", ".join(u if len(u) <= MAX_SHOWN else shown(u) for u in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         raise BadRequest(
-            f"unknown field{'s' if len(unknown) > 1 else ''} in {where}: {', '.join(unknown)} "
+            f"unknown field{'s' if len(unknown) > 1 else ''} in {where}: {named}{more} "
             f"(allowed: {', '.join(sorted(allowed))})"
         )
 
