@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
+import shutil
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -183,6 +186,47 @@ def test_the_cli_masks_a_managed_resource_whatever_the_server_sent() -> None:
     shown = orjson.dumps(masked_item(item)).decode()
     assert "cleartext" not in shown
     assert "++++++++" in masked_item(item)["diff"]
+
+
+UI_YAML = Path(__file__).resolve().parents[2] / "tether" / "server" / "ui" / "yaml.js"
+
+
+def test_the_ui_masks_by_the_same_rule() -> None:
+    """The web UI's own mask (a second line of defence) hides any shape too (run by node)."""
+    node = shutil.which("node")
+    assert node, "node is installed by the set-up (it runs the UI's modules)"
+    secrets = [
+        _secret(metadata={"name": "s", "annotations": {LAST_APPLIED: "applied-secret-value"}}),
+        # JSON has no integer keys: the one case with such a key stays on the Python side
+        *(
+            _secret(**f)
+            for f in MALFORMED
+            if not (isinstance(f.get("data"), dict) and 1 in f["data"])
+        ),
+    ]
+    script = (
+        f"import {{maskSecret}} from {json.dumps(UI_YAML.as_uri())};"
+        "import {readFileSync} from 'node:fs';"
+        "const input = JSON.parse(readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(input.map(maskSecret)));"
+    )
+    proc = subprocess.run(
+        [node, "--input-type=module", "-e", script],
+        input=orjson.dumps(secrets).decode(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    masked = orjson.loads(proc.stdout)
+    for before, after in zip(secrets, masked, strict=True):
+        for section in ("data", "stringData"):
+            if section in before:
+                _assert_masked_section(after[section])
+        shown = orjson.dumps(after).decode()
+        for leaf in [*_hidden({k: before[k] for k in ("data", "stringData") if k in before})]:
+            assert leaf not in shown, f"{leaf!r} shown by the UI in {shown}"
+    assert "applied-secret-value" not in orjson.dumps(masked[0]).decode()
 
 
 # ---- the real stack -----------------------------------------------------------------------------
