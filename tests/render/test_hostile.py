@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import pyrage
 import pytest
 
 from tests.render.bounded import ROOT, GiB, run_python, run_tether
 from tests.render.conftest import write
+from tests.render.test_safety import EXEC_PLUGIN
 from tests.test_safeyaml import billion_laughs
 from tether.render import (
     DEFAULT_LIMITS,
@@ -31,7 +33,8 @@ from tether.render import (
     sandbox,
 )
 from tether.render.manifests import parse_tool_output
-from tether.render.tree import Workspace
+from tether.render.tree import Workspace, remove_tree
+from tether.secrets.sops import SopsKeys
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
 CHART = "apiVersion: v2\nname: {}\nversion: 0.1.0\n"
@@ -398,3 +401,38 @@ def test_bounded_children_import_this_checkout() -> None:
     # the hostile cases above test the code of this checkout, not an installed copy
     run = run_python("import tether; print(tether.__file__)", timeout=60)
     assert run.stdout.decode().strip() == str(ROOT / "tether" / "__init__.py")
+
+
+# --- deep trees ----------------------------------------------------------------------------------
+
+
+def test_folders_nested_deeper_than_python_recursion_render(tmp_path: Path) -> None:
+    # copying and walking recursed once per folder: 1,200 levels were a RecursionError traceback
+    folder = tmp_path / "app"
+    folder.mkdir()
+    for _ in range(1200):  # mkdir(parents=True) itself recurses: one level at a time
+        folder = folder / "d"
+        folder.mkdir()
+    (folder / "cm.yaml").write_text(CM.format("bottom"))
+    try:
+        result = render(tmp_path, "app", {"directory": {"recurse": True}})
+    finally:
+        remove_tree(tmp_path / "app")  # pytest's own clean-up would recurse too
+    assert [o["metadata"]["name"] for o in result.objects] == ["bottom"]
+
+
+def test_a_long_chain_of_kustomize_bases_is_checked_to_its_end(tmp_path: Path) -> None:
+    files = {f"k{i}/kustomization.yaml": f"resources:\n- ../k{i + 1}\n" for i in range(1500)}
+    files["k1500/kustomization.yaml"] = "generators:\n- gen.yaml\n"
+    files["k1500/gen.yaml"] = EXEC_PLUGIN
+    write(tmp_path, files)
+    with pytest.raises(UnsafeRepositoryError, match=r"^k1500/gen.yaml:1: kustomize function"):
+        render(tmp_path, "k0")
+
+
+def test_decryption_of_a_kustomization_with_a_field_of_the_wrong_type(tmp_path: Path) -> None:
+    # the decryption walk iterated "resources: 5" and failed with a TypeError traceback
+    write(tmp_path, {"app/kustomization.yaml": "resources: 5\n"})
+    keys = SopsKeys((str(pyrage.x25519.Identity.generate()),))
+    with pytest.raises(RenderError, match=r'^app/kustomization.yaml: "resources" must be a list'):
+        render(tmp_path, "app", decryption=keys)

@@ -71,6 +71,12 @@ def decrypt_in_place(ws: Workspace, path: Path, keys: SopsKeys) -> bool:
     return True
 
 
+def _entries(data: dict[str, Any], field: str) -> list[Any]:
+    # anything but a list is left to the safety check, which names the field
+    value = data.get(field)
+    return value if isinstance(value, list) else []
+
+
 class _KustomizeInputs:
     """Walks the kustomizations an app reaches and decrypts what they read."""
 
@@ -89,45 +95,53 @@ class _KustomizeInputs:
             return None
         return Path(resolved)
 
-    def visit(self, folder: Path) -> None:
-        real = os.path.realpath(folder)
-        if real in self.visited:
-            return
-        self.visited.add(real)
-        kfile = find_kustomization(Path(real))
+    def visit(self, start: Path) -> None:
+        """Decrypt what ``start`` and every folder it reaches read (a work list, not
+        recursion: bases may chain deep)."""
+        pending = [start]
+        while pending:
+            real = os.path.realpath(pending.pop())
+            if real not in self.visited:
+                self.visited.add(real)
+                pending.extend(self._decrypt_folder(Path(real)))
+
+    def _decrypt_folder(self, base: Path) -> list[Path]:
+        """Decrypt the inputs of one folder's kustomization; returns the folders it reaches."""
+        reached: list[Path] = []
+        kfile = find_kustomization(base)
         if kfile is None:
-            return
+            return reached
         try:
             data = load_yaml_file_text(self.ws.read(kfile), self.ws.relative(kfile), self.ws.limits)
         except RenderLimitError:
             raise
         except RenderError:
             # the safety check that follows reports a broken kustomization, with its line
-            return
+            return reached
         if not isinstance(data, dict):
-            return
-        base = Path(real)
+            return reached
         for field in ("resources", "bases", "components", "patchesStrategicMerge", "crds"):
-            for entry in data.get(field) or []:
+            for entry in _entries(data, field):
                 target = self._local(base, entry)
                 if target is None:
                     continue
                 if target.is_dir():
-                    self.visit(target)
+                    reached.append(target)
                 elif target.is_file():
                     self._in_place(target)
         for field in ("patches", "patchesJson6902"):
-            for entry in data.get(field) or []:
+            for entry in _entries(data, field):
                 if isinstance(entry, dict):
                     target = self._local(base, entry.get("path"))
                     if target is not None and target.is_file():
                         self._in_place(target)
         changed = False
-        for generator in data.get("secretGenerator") or []:
+        for generator in _entries(data, "secretGenerator"):
             if isinstance(generator, dict):
                 changed |= self._generator(base, generator)
         if changed:
             _replace(kfile, yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False).encode())
+        return reached
 
     def _in_place(self, path: Path) -> None:
         if str(path) not in self.done:

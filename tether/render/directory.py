@@ -32,25 +32,26 @@ def find_manifest_files(app_dir: Path, options: dict[str, Any]) -> list[tuple[st
     include = options.get("include") or ""
     exclude = options.get("exclude") or ""
     found: list[tuple[str, Path]] = []
-
-    def walk(folder: Path, prefix: str) -> None:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            rel = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                if recurse:
-                    walk(Path(entry.path), rel + "/")
+    # (entry, path relative to the app) still to look at, next one last: a folder's entries
+    # take its place, so the walk is recursive in order but not in Python's stack
+    pending: list[tuple[os.DirEntry[str] | None, str]] = [(None, "")]
+    while pending:
+        entry, rel = pending.pop()
+        if entry is None or entry.is_dir(follow_symlinks=False):
+            if entry is not None and not recurse:
                 continue
-            if not entry.name.endswith(MANIFEST_SUFFIXES) or not entry.is_file():
-                continue
-            if exclude and glob_match(exclude, rel):
-                continue
-            if include and not glob_match(include, rel):
-                continue
-            found.append((rel, Path(entry.path)))
-
-    walk(app_dir, "")
+            with os.scandir(entry.path if entry is not None else app_dir) as it:
+                entries = sorted(it, key=lambda e: e.name)
+            prefix = rel + "/" if rel else ""
+            pending.extend((child, prefix + child.name) for child in reversed(entries))
+            continue
+        if not entry.name.endswith(MANIFEST_SUFFIXES) or not entry.is_file():
+            continue
+        if exclude and glob_match(exclude, rel):
+            continue
+        if include and not glob_match(include, rel):
+            continue
+        found.append((rel, Path(entry.path)))
     return found
 
 

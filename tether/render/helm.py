@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,7 @@ def vendor_local_dependencies(ws: Workspace, chart_dir: Path, depth: int = 0) ->
         charts_dir.mkdir(exist_ok=True)
         # symlinks were checked when the repository was copied; copying their targets keeps the
         # dependency's links meaningful in its new place
-        shutil.copytree(source, charts_dir / name, symlinks=False)
+        ws.copy_folder(source, charts_dir / name)
         vendor_local_dependencies(ws, charts_dir / name, depth + 1)
 
 

@@ -27,7 +27,7 @@ from tether.render.errors import RenderError, UnsafeRepositoryError
 from tether.render.manifests import iter_yaml_documents, load_yaml_file_text, parse_tool_output
 from tether.render.models import KUSTOMIZE, RenderContext, RenderResult, envsubst
 from tether.render.tooling import kustomize_argv
-from tether.render.tree import Workspace, is_inside
+from tether.render.tree import Workspace, is_inside, walk
 from tether.safeyaml import YamlError, YamlLimits, bounded_events
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -123,14 +123,21 @@ class _SafetyCheck:
         self.root = str(ws.repo)
         self.visited: set[Path] = set()
 
-    def visit(self, folder: Path) -> None:
-        folder = Path(os.path.realpath(folder))
-        if folder in self.visited:
-            return
-        self.visited.add(folder)
+    def visit(self, start: Path) -> None:
+        """Check ``start`` and every folder it reaches (a work list: bases may chain deep)."""
+        pending = [start]
+        while pending:
+            folder = Path(os.path.realpath(pending.pop()))
+            if folder not in self.visited:
+                self.visited.add(folder)
+                pending.extend(reversed(self._check_folder(folder)))
+
+    def _check_folder(self, folder: Path) -> list[Path]:
+        """Check one folder's kustomization; returns the folders it reaches."""
+        reached: list[Path] = []
         kfile = find_kustomization(folder)
         if kfile is None:
-            return
+            return reached
         k = _Kustomization(kfile, self.ws)
         if k.data.get("helmCharts") or k.data.get("helmChartInflationGenerator"):
             raise UnsafeRepositoryError(
@@ -142,7 +149,7 @@ class _SafetyCheck:
             for entry, line in k.entries(field):
                 target = self._local(k, field, entry, line, folder)
                 if target is not None and target.is_dir():
-                    self.visit(target)
+                    reached.append(target)
         for field in _PLUGIN_FIELDS:
             for entry, line in k.entries(field):
                 if isinstance(entry, dict):
@@ -158,9 +165,10 @@ class _SafetyCheck:
                     continue
                 if target.is_dir():
                     self._check_plugin_folder(target)
-                    self.visit(target)
+                    reached.append(target)
                 elif target.is_file():
                     self._check_plugin_file(target)
+        return reached
 
     def _local(
         self, k: _Kustomization, field: str, entry: Any, line: int | None, folder: Path
@@ -184,7 +192,7 @@ class _SafetyCheck:
         return Path(resolved)
 
     def _check_plugin_folder(self, folder: Path) -> None:
-        for dirpath, _, filenames in os.walk(folder):
+        for dirpath, _, filenames in walk(folder):
             for name in sorted(filenames):
                 if name.endswith((".yaml", ".yml")) and name not in KUSTOMIZATION_NAMES:
                     self._check_plugin_file(Path(dirpath) / name)

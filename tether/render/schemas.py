@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import re
 import tarfile
 import zlib
@@ -31,7 +30,7 @@ from urllib.parse import unquote
 
 from tether.render.errors import RenderLimitError, UnsafeRepositoryError
 from tether.render.manifests import load_json
-from tether.render.tree import Workspace
+from tether.render.tree import Workspace, walk
 
 SCHEMA_FILE = "values.schema.json"
 _REFERENCE_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
@@ -163,15 +162,8 @@ def _archive_schemas(
 def _chart_files(chart_dir: Path) -> Iterator[Path]:
     """Every file under ``chart_dir``, through symbolic links (which stay inside the copy) as
     helm follows them, each folder once."""
-    seen: set[str] = set()
-    for folder, dirnames, filenames in os.walk(chart_dir, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            dirnames.clear()
-            continue
-        seen.add(real)
-        dirnames.sort()
-        for name in sorted(filenames):
+    for folder, _, filenames in walk(chart_dir, follow_links=True):
+        for name in filenames:
             yield Path(folder) / name
 
 

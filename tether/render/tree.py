@@ -6,10 +6,12 @@ read past it. Copying also gives one place to bound file and tree sizes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -36,6 +38,66 @@ def workspace_parent(limits: RenderLimits) -> str:
     except OSError:
         pass
     return tempfile.gettempdir()
+
+
+def walk(
+    root: Path | str, *, follow_links: bool = False
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk``, top-down, without recursion: Python 3.11's recurses once per folder level
+    and a repository may nest folders a thousand deep. Callers may prune ``dirnames`` in place;
+    with ``follow_links`` each real folder is visited once, so link cycles end."""
+    pending = [str(root)]
+    seen: set[str] = set()
+    while pending:
+        top = pending.pop()
+        if follow_links:
+            real = os.path.realpath(top)
+            if real in seen:
+                continue
+            seen.add(real)
+        dirnames: list[str] = []
+        filenames: list[str] = []
+        links: set[str] = set()
+        try:
+            with os.scandir(top) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        dirnames.append(entry.name)
+                        if entry.is_symlink():
+                            links.add(entry.name)
+                    else:
+                        filenames.append(entry.name)
+        except OSError:
+            continue
+        dirnames.sort()
+        filenames.sort()
+        yield top, dirnames, filenames
+        pending.extend(
+            os.path.join(top, name)
+            for name in reversed(dirnames)
+            if follow_links or name not in links
+        )
+
+
+def remove_tree(root: Path | str) -> None:
+    """``shutil.rmtree(root, ignore_errors=True)`` without recursion (see :func:`walk`)."""
+    if os.path.islink(root):
+        # a link is removed, never what it points to
+        with contextlib.suppress(OSError):
+            os.unlink(root)
+        return
+    folders: list[str] = []
+    for top, _, filenames in walk(root):
+        folders.append(top)
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(top, name))
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            if os.path.islink(folder):
+                os.unlink(folder)
+            else:
+                os.rmdir(folder)
 
 
 def is_inside(root: str, path: str) -> bool:
@@ -78,7 +140,7 @@ class Workspace:
         try:
             self.scratch.mkdir()
             self.repo.mkdir()
-            self._copy_dir(self.source_root, self.repo, "")
+            self._copy_tree()
         except BaseException:
             self.cleanup()
             raise
@@ -92,7 +154,19 @@ class Workspace:
     ) -> None:
         self.cleanup()
 
-    def _copy_dir(self, src: Path, dst: Path, rel: str) -> None:
+    def _copy_tree(self) -> None:
+        # a work list, not recursion: a repository may nest folders thousands deep
+        pending = [(self.source_root, self.repo, "")]
+        while pending:
+            src, dst, rel = pending.pop()
+            try:
+                pending.extend(reversed(self._copy_dir(src, dst, rel)))
+            except OSError as exc:
+                raise RenderError(f"cannot copy: {exc.strerror or exc}", file=rel or ".") from None
+
+    def _copy_dir(self, src: Path, dst: Path, rel: str) -> list[tuple[Path, Path, str]]:
+        """Copy the files and links of one folder; returns its sub-folders, still to copy."""
+        folders: list[tuple[Path, Path, str]] = []
         with os.scandir(src) as entries:
             names = sorted(entries, key=lambda e: e.name)
         for entry in names:
@@ -104,24 +178,31 @@ class Workspace:
                 self._copy_symlink(Path(entry.path), target, entry_rel)
             elif entry.is_dir(follow_symlinks=False):
                 target.mkdir()
-                self._copy_dir(Path(entry.path), target, entry_rel + "/")
+                folders.append((Path(entry.path), target, entry_rel + "/"))
             elif entry.is_file(follow_symlinks=False):
-                size = entry.stat(follow_symlinks=False).st_size
-                if size > self.limits.max_file_bytes:
-                    raise RenderLimitError(
-                        f"file is {size} bytes, larger than the {self.limits.max_file_bytes}-byte "
-                        "limit for files in a repository",
-                        file=entry_rel,
-                    )
-                self._copied_bytes += size
-                if self._copied_bytes > self.limits.max_tree_bytes:
-                    raise RenderLimitError(
-                        f"repository is larger than the {self.limits.max_tree_bytes}-byte limit "
-                        "(reached while copying this file)",
-                        file=entry_rel,
-                    )
+                self._count_copy(entry.stat(follow_symlinks=False).st_size, entry_rel)
                 shutil.copyfile(entry.path, target)
             # sockets, FIFOs and devices are not content: a FIFO would block any tool reading it
+        return folders
+
+    def _count_copy(self, size: int, rel: str) -> None:
+        """Check a file about to be copied against the file and tree size limits."""
+        self._check_file_size(size, rel)
+        self._copied_bytes += size
+        if self._copied_bytes > self.limits.max_tree_bytes:
+            raise RenderLimitError(
+                f"repository is larger than the {self.limits.max_tree_bytes}-byte limit "
+                "(reached while copying this file)",
+                file=rel,
+            )
+
+    def _check_file_size(self, size: int, rel: str) -> None:
+        if size > self.limits.max_file_bytes:
+            raise RenderLimitError(
+                f"file is {size} bytes, larger than the {self.limits.max_file_bytes}-byte limit "
+                "for files in a repository",
+                file=rel,
+            )
 
     def _copy_symlink(self, link: Path, target: Path, rel: str) -> None:
         resolved = os.path.realpath(link)
@@ -134,9 +215,23 @@ class Workspace:
         aim = os.path.relpath(self.repo / inside, target.parent)
         os.symlink(aim, target)
 
+    def copy_folder(self, src: Path, dst: Path) -> None:
+        """Copy a folder of the copy to another place in it, links followed (as
+        ``shutil.copytree(symlinks=False)``), within the file and tree size limits."""
+        for top, dirnames, filenames in walk(src, follow_links=True):
+            rel = os.path.relpath(top, src)
+            target = dst if rel == "." else dst / rel
+            target.mkdir(exist_ok=True)
+            for name in dirnames:
+                (target / name).mkdir(exist_ok=True)
+            for name in filenames:
+                path = os.path.join(top, name)
+                self._count_copy(os.stat(path).st_size, self.relative(path))
+                shutil.copyfile(path, target / name)
+
     def seal(self) -> None:
         """Make the copy read-only once preparation (kustomization edits, chart deps) is done."""
-        for dirpath, dirnames, filenames in os.walk(self.repo):
+        for dirpath, dirnames, filenames in walk(self.repo):
             for name in filenames:
                 path = os.path.join(dirpath, name)
                 if not os.path.islink(path):
@@ -152,12 +247,12 @@ class Workspace:
         """Remove the workspace, read-only parts included."""
         if self._sealed:
             os.chmod(self.repo, 0o755)
-            for dirpath, dirnames, _ in os.walk(self.repo):
+            for dirpath, dirnames, _ in walk(self.repo):
                 for name in dirnames:
                     path = os.path.join(dirpath, name)
                     if not os.path.islink(path):
                         os.chmod(path, stat.S_IRWXU)
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
     def run(
         self,
@@ -204,12 +299,7 @@ class Workspace:
                 size = len(data)
         except OSError as exc:
             raise RenderError(f"cannot read: {exc.strerror or exc}", file=rel) from None
-        if size > limits.max_file_bytes:
-            raise RenderLimitError(
-                f"file is {size} bytes, larger than the {limits.max_file_bytes}-byte limit for "
-                "files in a repository",
-                file=rel,
-            )
+        self._check_file_size(size, rel)
         if self._read_bytes + size > limits.max_read_bytes:
             raise RenderLimitError(
                 f"render read more than {limits.max_read_bytes} bytes of the repository "
