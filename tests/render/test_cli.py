@@ -9,6 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from tests.render.bounded import run_tether
 from tests.render.conftest import kustomize_directly, load_docs, writable_copy, write
 from tether.cli.render import render_command
 
@@ -120,3 +121,22 @@ def test_application_manifest_supplies_source_and_names(tmp_path: Path, corpora:
     assert all(o["metadata"]["name"].startswith("podinfo-prod") for o in objs)
     assert "ConfigMap" in {o["kind"] for o in objs}  # values-prod.yaml turns redis on
     assert "prod" in {o["metadata"].get("namespace") for o in objs}
+
+
+def test_application_file_deep_or_huge_is_one_line_error(tmp_path: Path) -> None:
+    write(tmp_path, {"repo/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"})
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("spec: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    run = run_tether(["render", str(tmp_path / "repo"), "--application", str(deep)])
+    assert run.returncode == 1, run.stderr.decode()[-2000:]
+    assert run.stderr.decode().splitlines() == [
+        f"Error: {deep}:1: nested deeper than 128 levels (YAML depth limit)"
+    ]
+    huge = tmp_path / "huge.yaml"
+    with open(huge, "wb") as fh:
+        fh.truncate(8 * 1024**3)  # sparse: read whole, it would need 8 GiB
+    run = run_tether(["render", str(tmp_path / "repo"), "--application", str(huge)])
+    assert run.returncode == 1, run.stderr.decode()[-2000:]
+    assert run.stderr.decode().splitlines() == [
+        f"Error: {huge}: larger than 10485760 bytes; not an Application"
+    ]

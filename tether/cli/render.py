@@ -10,7 +10,7 @@ import click
 import orjson
 import yaml
 
-from tether.render import RenderError, RenderLimits, render
+from tether.render import DEFAULT_LIMITS, RenderError, RenderLimits, render
 from tether.render.manifests import load_yaml_file_text
 
 
@@ -33,8 +33,13 @@ def _repository_root(directory: Path) -> Path:
 
 
 def _load_application(path: Path) -> dict[str, Any]:
+    limit = DEFAULT_LIMITS.max_file_bytes
     try:
+        if path.stat().st_size > limit:
+            raise click.ClickException(f"{path}: larger than {limit} bytes; not an Application")
         app = load_yaml_file_text(path.read_bytes(), str(path))
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror or exc}") from None
     except RenderError as exc:
         raise click.ClickException(str(exc)) from None
     spec = app.get("spec") if isinstance(app, dict) else None
