@@ -6,12 +6,9 @@ its address space and time limited, so a regression fails the test instead of th
 
 from __future__ import annotations
 
-import contextlib
 import io
-import socket
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import pytest
 from tests.render.bounded import ROOT, GiB, run_python, run_tether
 from tests.render.conftest import write
 from tests.render.test_safety import EXEC_PLUGIN
+from tests.source.servers import NotGitServer
 from tests.test_safeyaml import billion_laughs
 from tether.render import (
     DEFAULT_LIMITS,
@@ -40,42 +38,11 @@ CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
 CHART = "apiVersion: v2\nname: {}\nversion: 0.1.0\n"
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 that counts the connections it accepts (and answers each with
-    an empty JSON schema, as a web server would)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            with conn, contextlib.suppress(OSError):
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
-
-
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()
+def listener() -> Iterator[NotGitServer]:
+    """A web server on 127.0.0.1 that counts the connections it gets."""
+    with NotGitServer(max_hold=10) as server:
+        yield server
 
 
 def chart(root: Path, schema: object | None = None, **files: str) -> Path:
@@ -200,7 +167,7 @@ def test_render_reads_no_more_than_its_budget(
 # --- tools: network, memory, CPU ---------------------------------------------------------------
 
 
-def test_render_tools_have_no_network(tmp_path: Path, listener: Listener) -> None:
+def test_render_tools_have_no_network(tmp_path: Path, listener: NotGitServer) -> None:
     assert sandbox.network_isolation() is not None, (
         "this machine cannot make network namespaces (unshare -n / -rn); the tests need one"
     )
@@ -230,7 +197,7 @@ def test_render_tools_have_no_network(tmp_path: Path, listener: Listener) -> Non
     ids=["ref", "nested-ref", "meta-schema", "relative-to-remote-id"],
 )
 def test_values_schema_reaching_the_network_is_refused(
-    tmp_path: Path, listener: Listener, schema: dict[str, object]
+    tmp_path: Path, listener: NotGitServer, schema: dict[str, object]
 ) -> None:
     text = orjson.dumps(schema).decode().replace("{port}", str(listener.port))
     chart(tmp_path, orjson.loads(text))
@@ -251,7 +218,7 @@ def test_values_schema_reading_a_host_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_values_schema_in_a_packaged_subchart_is_checked(
-    tmp_path: Path, listener: Listener
+    tmp_path: Path, listener: NotGitServer
 ) -> None:
     schema = orjson.dumps({"$ref": f"http://127.0.0.1:{listener.port}/x.json"})
     packed = io.BytesIO()
@@ -284,7 +251,7 @@ def test_values_schema_within_the_chart_still_validates(tmp_path: Path) -> None:
     assert render(tmp_path, "chart").objects[0]["metadata"]["name"] == "a"
 
 
-def test_skipped_schema_validation_loads_no_schema(tmp_path: Path, listener: Listener) -> None:
+def test_skipped_schema_validation_loads_no_schema(tmp_path: Path, listener: NotGitServer) -> None:
     chart(tmp_path, {"$ref": f"http://127.0.0.1:{listener.port}/values.json"})
     result = render(tmp_path, "chart", {"helm": {"skipSchemaValidation": True}})
     assert [o["metadata"]["name"] for o in result.objects] == ["a"]
