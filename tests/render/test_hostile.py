@@ -7,6 +7,7 @@ its address space and time limited, so a regression fails the test instead of th
 from __future__ import annotations
 
 import io
+import socket
 import sys
 import tarfile
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import pytest
 from tests.render.bounded import ROOT, GiB, run_python, run_tether
 from tests.render.conftest import write
 from tests.render.test_safety import EXEC_PLUGIN
-from tests.source.servers import NotGitServer
+from tests.source.servers import LoopbackServer, NotGitServer
 from tests.test_safeyaml import billion_laughs
 from tether.render import (
     DEFAULT_LIMITS,
@@ -403,3 +404,26 @@ def test_decryption_of_a_kustomization_with_a_field_of_the_wrong_type(tmp_path: 
     keys = SopsKeys((str(pyrage.x25519.Identity.generate()),))
     with pytest.raises(RenderError, match=r'^app/kustomization.yaml: "resources" must be a list'):
         render(tmp_path, "app", decryption=keys)
+
+
+class _ManifestServer(LoopbackServer):
+    """Serves one ConfigMap as YAML for any path, as a remote kustomize resource."""
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(self.max_hold)
+        connection.recv(65536)
+        body = CM.format("remote").encode()
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+
+
+def test_kustomize_keeps_the_network_when_remote_bases_are_allowed(tmp_path: Path) -> None:
+    with _ManifestServer(max_hold=10) as server:
+        write(tmp_path, {"app/kustomization.yaml": f"resources:\n- {server.url('cm.yaml')}\n"})
+        with pytest.raises(UnsafeRepositoryError, match="remote resources entry"):
+            render(tmp_path, "app")
+        result = render(tmp_path, "app", limits=RenderLimits(allow_remote_bases=True))
+    assert [o["metadata"]["name"] for o in result.objects] == ["remote"]
+    assert server.connections == 1

@@ -445,7 +445,12 @@ def prepare_kustomize(
 def render_kustomize(ws: Workspace, app_dir: Path) -> RenderResult:
     """Build the (prepared, sealed) kustomization in ``app_dir``."""
     argv = [*kustomize_argv(), str(app_dir), "--load-restrictor", "LoadRestrictionsRootOnly"]
-    run = ws.run(argv, what=f"kustomize build of {ws.relative(app_dir)}", env=_tool_env(ws))
+    run = ws.run(
+        argv,
+        what=f"kustomize build of {ws.relative(app_dir)}",
+        env=_tool_env(ws),
+        network=ws.limits.allow_remote_bases,  # remote bases are fetched by kustomize itself
+    )
     objects = parse_tool_output(run.stdout, "kustomize", ws.limits)
     warnings = [line for line in run.stderr.splitlines() if line.strip()]
     return RenderResult(objects=objects, tool=KUSTOMIZE, warnings=warnings)
