@@ -120,11 +120,7 @@ KubernetesLoader.yaml_implicit_resolvers = {
 LoaderClass = type[yaml.CSafeLoader]
 
 
-class _MergeKey:
-    """The value of a ``<<`` scalar: meaningful only as a mapping key."""
-
-
-_MERGE_KEY = _MergeKey()
+_MERGE_KEY = object()  # the value of a "<<" scalar: meaningful only as a mapping key
 _IN_SEQUENCE = object()  # the "pending key" of a sequence frame
 _NO_KEY = object()  # a mapping frame waiting for its next key
 _MERGING = object()  # a mapping frame whose next value is merged into it
@@ -133,6 +129,26 @@ _OPEN = object()  # an anchor whose collection has not ended yet
 
 def _line(event: Any) -> int:
     return int(event.start_mark.line) + 1
+
+
+def _too_deep(limits: YamlLimits, line: int | None, kind: str = "YAML ") -> YamlLimitError:
+    return YamlLimitError(f"nested deeper than {limits.max_depth} levels ({kind}depth limit)", line)
+
+
+def _too_many(limits: YamlLimits, line: int | None, kind: str = "YAML ") -> YamlLimitError:
+    return YamlLimitError(f"more than {limits.max_nodes} values ({kind}node limit)", line)
+
+
+def _misplaced_merge(event: Any) -> YamlError:
+    return YamlError("'<<' (merge key) is only allowed as a mapping key", _line(event))
+
+
+def _from_pyyaml(exc: yaml.YAMLError) -> YamlError:
+    if isinstance(exc, YamlError):
+        return exc
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return YamlError(problem, mark.line + 1 if mark is not None else None)
 
 
 def _float32_text(value: float) -> str:
@@ -292,7 +308,7 @@ class _Builder:
                 containers.append(value)
                 keys.append(_NO_KEY if kind is MappingStartEvent else _IN_SEQUENCE)
                 if len(containers) > max_depth:
-                    self._too_deep(event)
+                    raise _too_deep(self.limits, _line(event))
                 if len(containers) > self.peak:
                     self.peak = len(containers)
             elif kind is AliasEvent:
@@ -300,14 +316,7 @@ class _Builder:
             elif kind is DocumentEndEvent:
                 return
             if self.nodes > max_nodes:
-                raise YamlLimitError(
-                    f"more than {max_nodes} values (YAML node limit)", _line(event)
-                )
-
-    def _too_deep(self, event: Event) -> None:
-        raise YamlLimitError(
-            f"nested deeper than {self.limits.max_depth} levels (YAML depth limit)", _line(event)
-        )
+                raise _too_many(self.limits, _line(event))
 
     def _scalar(self, event: ScalarEvent) -> Any:
         """A tagged or anchored scalar (anchors are defined here)."""
@@ -371,7 +380,7 @@ class _Builder:
         self.keys.append(_NO_KEY if is_map else _IN_SEQUENCE)
         depth = len(self.containers)
         if depth > self.limits.max_depth:
-            self._too_deep(event)
+            raise _too_deep(self.limits, _line(event))
         if event.anchor is not None:
             self._check_new_anchor(event)
             self.anchors[event.anchor] = _OPEN
@@ -446,13 +455,13 @@ class _Builder:
     def _attach(self, value: Any, event: Event) -> None:
         if not self.containers:
             if value is _MERGE_KEY:
-                raise YamlError("'<<' (merge key) is only allowed as a mapping key", _line(event))
+                raise _misplaced_merge(event)
             self.root = value
             return
         pending = self.keys[-1]
         if pending is _IN_SEQUENCE:
             if value is _MERGE_KEY:
-                raise YamlError("'<<' (merge key) is only allowed as a mapping key", _line(event))
+                raise _misplaced_merge(event)
             self.containers[-1].append(value)
         elif pending is _NO_KEY:
             self.keys[-1] = self._key(value, event)
@@ -461,7 +470,7 @@ class _Builder:
             self.keys[-1] = _NO_KEY
         else:
             if value is _MERGE_KEY:
-                raise YamlError("'<<' (merge key) is only allowed as a mapping key", _line(event))
+                raise _misplaced_merge(event)
             self.containers[-1][pending] = value
             self.keys[-1] = _NO_KEY
 
@@ -506,12 +515,8 @@ def iter_documents(
     instance = _loader(text, loader, limits)
     try:
         yield from _Builder(instance, limits).documents()
-    except YamlError:
-        raise
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise YamlError(problem, mark.line + 1 if mark is not None else None) from None
+        raise _from_pyyaml(exc) from None
     finally:
         instance.dispose()
 
@@ -554,7 +559,7 @@ def check_nesting(value: Any, limits: YamlLimits = DEFAULT_YAML_LIMITS) -> None:
         item, depth = stack.pop()
         nodes += 1
         if nodes > limits.max_nodes:
-            raise YamlLimitError(f"more than {limits.max_nodes} values (node limit)")
+            raise _too_many(limits, None, kind="")
         if isinstance(item, dict):
             children: Any = item.values()
         elif isinstance(item, list):
@@ -562,13 +567,11 @@ def check_nesting(value: Any, limits: YamlLimits = DEFAULT_YAML_LIMITS) -> None:
         else:
             continue
         if depth > limits.max_depth:
-            raise YamlLimitError(f"nested deeper than {limits.max_depth} levels (depth limit)")
+            raise _too_deep(limits, None, kind="")
         stack.extend((child, depth + 1) for child in children)
 
 
-def bounded_events(
-    text: str | bytes, *, limits: YamlLimits = DEFAULT_YAML_LIMITS
-) -> Iterator[Any]:
+def bounded_events(text: str | bytes, *, limits: YamlLimits = DEFAULT_YAML_LIMITS) -> Iterator[Any]:
     """The parser's events, for callers that need positions rather than values; the size,
     depth and node limits hold (aliases are not expanded here, so they cost nothing)."""
     instance = _loader(text, SafeLoader, limits)
@@ -580,23 +583,14 @@ def bounded_events(
             if kind is MappingStartEvent or kind is SequenceStartEvent:
                 depth += 1
                 if depth > limits.max_depth:
-                    raise YamlLimitError(
-                        f"nested deeper than {limits.max_depth} levels (YAML depth limit)",
-                        _line(event),
-                    )
+                    raise _too_deep(limits, _line(event))
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
                 depth -= 1
             nodes += 1
             if nodes > limits.max_nodes:
-                raise YamlLimitError(
-                    f"more than {limits.max_nodes} values (YAML node limit)", _line(event)
-                )
+                raise _too_many(limits, _line(event))
             yield event
     except yaml.YAMLError as exc:
-        if isinstance(exc, YamlError):
-            raise
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise YamlError(problem, mark.line + 1 if mark is not None else None) from None
+        raise _from_pyyaml(exc) from None
     finally:
         instance.dispose()
