@@ -38,13 +38,21 @@ async def _serve_until_signal(controller: Controller, server: Any) -> None:
         await controller.client.aclose()
 
 
-async def start_server(controller: Controller, listen: str, **options: Any) -> Any:
-    """Start the API/UI server beside the controller when it is installed in this build."""
+async def start_server(
+    controller: Controller, listen: str, trusted_proxies: tuple[str, ...] = (), **options: Any
+) -> Any:
+    """Start the API/UI server beside the controller when it is installed in this build.
+
+    ``trusted_proxies`` (addresses or CIDRs) are the reverse proxies whose X-Forwarded-For the
+    server believes; none by default.
+    """
     try:
         from tether.server.app import run_server
+        from tether.server.settings import ServerSettings
     except ImportError:
         return None
-    return await run_server(controller, listen=listen, **options)
+    settings = ServerSettings(trusted_proxies=tuple(trusted_proxies))
+    return await run_server(controller, listen=listen, settings=settings, **options)
 
 
 @click.command("controller")
@@ -89,6 +97,13 @@ async def start_server(controller: Controller, listen: str, **options: Any) -> A
 @click.option("--burst", type=int, default=100, show_default=True)
 @click.option("--no-leader-election", is_flag=True, help="Reconcile without holding the Lease.")
 @click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="CIDR",
+    help="A reverse proxy whose X-Forwarded-For is believed (repeatable; none by default).",
+)
+@click.option(
     "--allow-local-repositories",
     is_flag=True,
     help="Accept file:// URLs and local paths as repoURL (demos; see docs/security.md).",
@@ -107,6 +122,7 @@ def controller_command(
     qps: float,
     burst: int,
     no_leader_election: bool,
+    trusted_proxies: tuple[str, ...],
     allow_local_repositories: bool,
     verbose: bool,
 ) -> None:
@@ -137,7 +153,13 @@ def controller_command(
         )
         controller = Controller(client, config)
         await controller.start()
-        server = await start_server(controller, listen, tls_cert=tls_cert, tls_key=tls_key)
+        server = await start_server(
+            controller,
+            listen,
+            trusted_proxies=trusted_proxies,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
         click.echo(f"tether controller running (namespace {namespace}, identity {config.identity})")
         await _serve_until_signal(controller, server)
 
