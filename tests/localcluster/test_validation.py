@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import copy
-import ssl
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from tether.localcluster.cluster import LocalCluster
+from tests.localcluster import test_api
 from tether.localcluster.defaults import apply_defaults
 from tether.localcluster.secretdecode import SecretDecodeError, decode_secret, go_base64_error
 from tether.localcluster.testing import Kubectl
@@ -727,6 +725,8 @@ def test_crd_names_must_be_valid() -> None:
 # ---- Secret data decoded as kube-apiserver decodes it --------------------------------------------
 
 CANNOT = 'Secret in version "v1" cannot be handled as a Secret: '
+#: the raw HTTP client of the API tests (fixture ``http``)
+http = test_api.http
 
 
 @pytest.mark.parametrize(
@@ -804,18 +804,6 @@ def test_the_first_error_in_document_order_wins_and_values_are_stored_as_go_writ
     }
 
 
-@pytest.fixture
-def api(local_cluster: LocalCluster) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cadata=local_cluster.creds.ca_pem.decode())
-    with httpx.Client(
-        base_url=local_cluster.url,
-        headers={"Authorization": f"Bearer {local_cluster.admin_token}"},
-        verify=context,
-        timeout=30,
-    ) as client:
-        yield client
-
-
 def _secret_body(namespace: str, **fields: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -838,7 +826,7 @@ def _status(answer: httpx.Response, code: int, reason: str) -> dict[str, Any]:
 
 
 def test_undecodable_secret_bodies_are_400_and_nothing_is_stored(
-    api: httpx.Client, namespace: str
+    http: httpx.Client, namespace: str
 ) -> None:
     path = f"/api/v1/namespaces/{namespace}/secrets"
     cases = [
@@ -847,23 +835,23 @@ def test_undecodable_secret_bodies_are_400_and_nothing_is_stored(
         ({"stringData": ["x"]}, "json: cannot unmarshal array into Go struct field "),
     ]
     for fields, message in cases:
-        created = api.post(path, json=_secret_body(namespace, **fields))
+        created = http.post(path, json=_secret_body(namespace, **fields))
         assert _status(created, 400, "BadRequest")["message"].startswith(CANNOT + message)
-        applied = api.patch(
+        applied = http.patch(
             f"{path}/s",
             params={"fieldManager": "test"},
             content=orjson.dumps(_secret_body(namespace, **fields)),
             headers={"Content-Type": "application/apply-patch+yaml"},
         )
         assert _status(applied, 400, "BadRequest")["message"].startswith(CANNOT + message)
-        _status(api.get(f"{path}/s"), 404, "NotFound")
-    assert api.post(path, json=_secret_body(namespace, data={"a": "YQ=="})).status_code == 201
-    replaced = api.put(f"{path}/s", json=_secret_body(namespace, data="x"))
+        _status(http.get(f"{path}/s"), 404, "NotFound")
+    assert http.post(path, json=_secret_body(namespace, data={"a": "YQ=="})).status_code == 201
+    replaced = http.put(f"{path}/s", json=_secret_body(namespace, data="x"))
     assert _status(replaced, 400, "BadRequest")["message"] == (
         CANNOT + "json: cannot unmarshal string into Go struct field Secret.data of type "
         "map[string][]uint8"
     )
-    patched = api.patch(
+    patched = http.patch(
         f"{path}/s",
         json={"data": {"b": "!!"}},
         headers={"Content-Type": "application/merge-patch+json"},
@@ -872,23 +860,23 @@ def test_undecodable_secret_bodies_are_400_and_nothing_is_stored(
     assert body["message"].startswith(' "" is invalid: patch: Invalid value: "{')
     assert body["message"].endswith(": illegal base64 data at input byte 0")
     assert body["details"]["causes"][0]["field"] == "patch"
-    assert api.get(f"{path}/s").json()["data"] == {"a": "YQ=="}
+    assert http.get(f"{path}/s").json()["data"] == {"a": "YQ=="}
 
 
 def test_secret_keys_and_total_size_are_invalid_with_the_apiservers_messages(
-    api: httpx.Client, namespace: str
+    http: httpx.Client, namespace: str
 ) -> None:
     path = f"/api/v1/namespaces/{namespace}/secrets"
-    bad_key = api.post(path, json=_secret_body(namespace, stringData={"bad key": "v"}))
+    bad_key = http.post(path, json=_secret_body(namespace, stringData={"bad key": "v"}))
     assert _status(bad_key, 422, "Invalid")["message"].startswith(
         'Secret "s" is invalid: data[bad key]: Invalid value: "bad key": a valid config key'
     )
     big = base64.b64encode(b"x" * (1024 * 1024 + 1)).decode()
-    too_big = api.post(path, json=_secret_body(namespace, data={"a": big}))
+    too_big = http.post(path, json=_secret_body(namespace, data={"a": big}))
     assert _status(too_big, 422, "Invalid")["message"] == (
         'Secret "s" is invalid: data: Too long: may not be more than 1048576 bytes'
     )
-    decoded = api.post(
+    decoded = http.post(
         path,
         json=_secret_body(namespace, data={"a": "YWJj\nZA==", "n": None}, stringData={"s": None}),
     )

@@ -89,6 +89,19 @@ class Stack:
         )
         return name
 
+    async def manual_app(self, prefix: str) -> str:
+        """A new Application without automated sync, from a new repository into a new
+        namespace (created as admin); returns its name."""
+        name = f"{prefix}-{uuid.uuid4().hex[:5]}"
+        url, _work = self.new_repo()
+        ns = await self.namespace(name)
+        async with self.http() as http:
+            answer = await http.post(
+                "/api/v1/applications", json=application(name, url, ns, automated=False)
+            )
+            assert answer.status_code == 201, answer.text
+        return name
+
     async def cluster_app(self, name: str) -> dict[str, Any] | None:
         info = await self.client.resource_for("argoproj.io/v1alpha1", "Application")
         try:

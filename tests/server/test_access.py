@@ -28,15 +28,7 @@ READER_ALLOWED = {
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def app_name(stack: Stack) -> AsyncIterator[str]:
-    name = f"acl-{uuid.uuid4().hex[:5]}"
-    url, _work = stack.new_repo()
-    ns = await stack.namespace(name)
-    async with stack.http() as http:
-        answer = await http.post(
-            "/api/v1/applications", json=application(name, url, ns, automated=False)
-        )
-        assert answer.status_code == 201, answer.text
-    yield name
+    yield await stack.manual_app("acl")
 
 
 def _path(path: str, app: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,15 +15,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def app_name(stack: Stack) -> AsyncIterator[str]:
-    name = f"bad-{uuid.uuid4().hex[:5]}"
-    url, _work = stack.new_repo()
-    ns = await stack.namespace(name)
-    async with stack.http() as http:
-        answer = await http.post(
-            "/api/v1/applications", json=application(name, url, ns, automated=False)
-        )
-        assert answer.status_code == 201
-    yield name
+    yield await stack.manual_app("bad")
 
 
 async def _cluster_state(stack: Stack) -> Any:

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.conftest import WEBHOOK_SECRET, Stack, application
+from tests.server.conftest import WEBHOOK_SECRET, Stack
 from tether.server import ServerSettings
 from tether.server.app import create_app
 from tether.source.webhooks import WebhookSecrets
@@ -285,14 +284,7 @@ class Fuzzer:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fuzzer(stack: Stack) -> AsyncIterator[Fuzzer]:
-    name = f"fuzz-{uuid.uuid4().hex[:5]}"
-    url, _work = stack.new_repo()
-    ns = await stack.namespace(name)
-    async with stack.http() as admin:
-        created = await admin.post(
-            "/api/v1/applications", json=application(name, url, ns, automated=False)
-        )
-        assert created.status_code == 201, created.text
+    name = await stack.manual_app("fuzz")
     app = create_app(
         stack.controller,
         ServerSettings(

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import yaml
@@ -267,6 +268,12 @@ def _assert_no_leak(where: str, text: str, secrets: list[str]) -> None:
         assert secret not in text, f"{secret!r} shown by {where}"
 
 
+async def _names(stack: Stack, prefix: str) -> tuple[str, str]:
+    """A fresh application name and its (new) destination namespace."""
+    name = f"{prefix}-{uuid.uuid4().hex[:5]}"
+    return name, await stack.namespace(name)
+
+
 async def _app(stack: Stack, name: str, files: dict[str, str], namespace: str) -> None:
     root = stack.root / name
     create_repository(root.with_suffix(".git"), root, files)
@@ -289,6 +296,20 @@ async def _app(stack: Stack, name: str, files: dict[str, str], namespace: str) -
         assert answer.status_code == 201, answer.text
 
 
+async def _managed(
+    http: httpx.AsyncClient, name: str, count: int, status: str | None = None
+) -> str:
+    """The managed resources of an app once there are ``count`` (all in ``status``)."""
+
+    async def ready() -> bool:
+        items = (await http.get(f"/api/v1/applications/{name}/managed-resources")).json()
+        items = items.get("items") or []
+        return len(items) == count and all(status in (None, i["status"]) for i in items)
+
+    await eventually(ready, timeout=60, what=f"{count} resources of {name} ({status or 'any'})")
+    return (await http.get(f"/api/v1/applications/{name}/managed-resources")).text
+
+
 async def _cli(stack: Stack, *args: str) -> str:
     """The real CLI as alice, in a thread (the server answers from this test's event loop)."""
     proc = await asyncio.to_thread(
@@ -307,17 +328,11 @@ async def _cli(stack: Stack, *args: str) -> str:
 async def test_malformed_desired_secrets_are_masked_everywhere_for_a_read_only_user(
     stack: Stack,
 ) -> None:
-    name = f"mask-{uuid.uuid4().hex[:5]}"
-    ns = await stack.namespace(name)
+    name, ns = await _names(stack, "mask")
     await _app(stack, name, MALFORMED_REPO, ns)
     secrets = _forbidden({k: v for k, v in MARKERS.items() if k != "valid"})
     async with stack.http("alice") as alice:
-
-        async def compared() -> bool:
-            answer = await alice.get(f"/api/v1/applications/{name}/managed-resources")
-            return len(answer.json().get("items") or []) == 3
-
-        await eventually(compared, timeout=60, what="the malformed Secrets compared")
+        await _managed(alice, name, 3)
         async with stack.http("admin") as admin:
             # a sync fails (the cluster refuses the Secrets); its messages and events are shown
             await admin.post(f"/api/v1/applications/{name}/sync", json={})
@@ -349,8 +364,7 @@ async def test_malformed_desired_secrets_are_masked_everywhere_for_a_read_only_u
 async def test_a_live_secret_applied_by_kubectl_is_masked_in_resource_and_diff(
     stack: Stack,
 ) -> None:
-    name = f"mask-live-{uuid.uuid4().hex[:5]}"
-    ns = await stack.namespace(name)
+    name, ns = await _names(stack, "mask-live")
     secret = _secret(metadata={"name": "creds", "namespace": ns})
     # client-side apply: the last-applied annotation repeats the value in clear
     drifted = "leak-drifted-value-9c1e"
@@ -362,24 +376,10 @@ async def test_a_live_secret_applied_by_kubectl_is_masked_in_resource_and_diff(
     await _app(stack, name, files, ns)
     secrets = _forbidden({"valid": MARKERS["valid"], "drifted": drifted})
     async with stack.http("alice") as alice:
-
-        async def compared() -> bool:
-            answer = await alice.get(f"/api/v1/applications/{name}/managed-resources")
-            items = answer.json().get("items") or []
-            return len(items) == 1 and items[0]["status"] == "OutOfSync"
-
-        await eventually(compared, timeout=60, what="the drifted Secret compared")
-        drift = (await alice.get(f"/api/v1/applications/{name}/managed-resources")).text
+        drift = await _managed(alice, name, 1, "OutOfSync")
         async with stack.http("admin") as admin:
             await admin.post(f"/api/v1/applications/{name}/sync", json={})
-
-        async def adopted() -> bool:
-            answer = await alice.get(f"/api/v1/applications/{name}/managed-resources")
-            items = answer.json().get("items") or []
-            return len(items) == 1 and items[0]["status"] == "Synced"
-
-        await eventually(adopted, timeout=60, what="the Secret synced")
-        items = (await alice.get(f"/api/v1/applications/{name}/managed-resources")).json()
+        synced = await _managed(alice, name, 1, "Synced")
         one = await alice.get(
             f"/api/v1/applications/{name}/resource",
             params={"kind": "Secret", "namespace": ns, "name": "creds", "version": "v1"},
@@ -387,6 +387,6 @@ async def test_a_live_secret_applied_by_kubectl_is_masked_in_resource_and_diff(
         assert one.status_code == 200, one.text
         annotations = one.json()["metadata"]["annotations"]
         assert MASKED.fullmatch(annotations[LAST_APPLIED])
-        shown = {"drift": drift, "managed": orjson.dumps(items).decode(), "resource": one.text}
+        shown = {"drift": drift, "managed": synced, "resource": one.text}
         for where, text in shown.items():
             _assert_no_leak(where, text, secrets)

@@ -4,6 +4,7 @@ untrusted hop is the client."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -65,34 +66,29 @@ def test_addresses_and_settings_are_parsed_strictly() -> None:
         parse_trusted_proxies(["10.0.0.0/33"])
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def direct(stack: Stack) -> AsyncIterator[str]:
-    """A server with the default settings: no trusted proxy (a long lockout, its own limiter)."""
-    server = await run_server(
-        stack.controller,
-        listen="127.0.0.1:0",
-        settings=ServerSettings(login_lockout_seconds=600),
-    )
+@contextlib.asynccontextmanager
+async def _server(stack: Stack, trusted_proxies: tuple[str, ...] = ()) -> AsyncIterator[str]:
+    """A server of its own (its own lockout counts, a long lockout) over the stack's controller."""
+    settings = ServerSettings(login_lockout_seconds=600, trusted_proxies=trusted_proxies)
+    server = await run_server(stack.controller, listen="127.0.0.1:0", settings=settings)
     try:
         yield server.url
     finally:
         await server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def direct(stack: Stack) -> AsyncIterator[str]:
+    """The default settings: no trusted proxy."""
+    async with _server(stack) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def behind_proxy(stack: Stack) -> AsyncIterator[str]:
-    """A server that trusts loopback (where the test connects from) and 10.0.0.0/8."""
-    server = await run_server(
-        stack.controller,
-        listen="127.0.0.1:0",
-        settings=ServerSettings(
-            login_lockout_seconds=600, trusted_proxies=("127.0.0.1/32", "10.0.0.0/8")
-        ),
-    )
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+    """Trusting loopback (where the test connects from) and 10.0.0.0/8."""
+    async with _server(stack, ("127.0.0.1/32", "10.0.0.0/8")) as url:
+        yield url
 
 
 async def _fail(http: httpx.AsyncClient, forwarded: str) -> int:
