@@ -162,6 +162,20 @@ async def test_a_bad_argocd_cm_rule_is_reported_on_the_objects_it_targets_only()
             {"resource.customizations.ignoreDifferences.all": "jsonPointers: [/a\n b: ["},
             "argocd-cm resource.customizations.ignoreDifferences.all: ",
         ),
+        (  # nested 100,000 deep: PyYAML's own loader recursed until it crashed
+            {"resource.customizations.ignoreDifferences.all": "a: " + "[" * 100_000},
+            "argocd-cm resource.customizations.ignoreDifferences.all: ",
+        ),
+        (  # a billion laughs
+            {
+                "resource.customizations.ignoreDifferences.all": "a: &a [x,x,x,x,x,x,x,x,x]\n"
+                + "".join(
+                    f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n"
+                    for i in range(9)
+                )
+            },
+            "argocd-cm resource.customizations.ignoreDifferences.all: ",
+        ),
     ],
 )
 def test_unreadable_argocd_cm_keys_become_errors_naming_the_key(

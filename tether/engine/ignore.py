@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import yaml
-
+from tether import safeyaml
 from tether.durations import InvalidDurationError, parse_duration
 from tether.engine.errors import IgnoreRuleError, JqEvaluationError, JqLimitError
 from tether.engine.jqrunner import (
@@ -180,13 +179,17 @@ def _system_rule(key: str, value: Any) -> IgnoreRule:
 
 def _rule_from_block(block: Any, group: str, kind: str, where: str) -> IgnoreRule:
     try:
-        parsed = yaml.safe_load(block) if isinstance(block, str) else block
+        parsed = (
+            safeyaml.load(block, loader=safeyaml.KubernetesLoader)
+            if isinstance(block, str)
+            else block
+        )
         if parsed is None:
             parsed = {}
         if not isinstance(parsed, dict):
             raise IgnoreRuleError(f"{where}: expected a YAML mapping")
         return IgnoreRule.from_spec({**parsed, "group": group, "kind": kind}, where=where)
-    except (yaml.YAMLError, RecursionError) as error:
+    except safeyaml.YamlError as error:
         return IgnoreRule(kind=kind or "*", group=group, error=f"argocd-cm {where}: {error}")
     except IgnoreRuleError as error:
         return IgnoreRule(kind=kind or "*", group=group, error=f"argocd-cm {error.message}")
@@ -194,8 +197,8 @@ def _rule_from_block(block: Any, group: str, kind: str, where: str) -> IgnoreRul
 
 def _legacy_rules(value: str) -> list[IgnoreRule]:
     try:
-        parsed = yaml.safe_load(value) or {}
-    except (yaml.YAMLError, RecursionError) as error:
+        parsed = safeyaml.load(value, loader=safeyaml.KubernetesLoader) or {}
+    except safeyaml.YamlError as error:
         parsed = f"not YAML: {error}"
     if not isinstance(parsed, dict):
         message = f"argocd-cm {LEGACY_KEY}: expected a YAML mapping of '<group>/<kind>' entries"
