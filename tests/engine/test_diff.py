@@ -11,7 +11,6 @@ import asyncio
 import base64
 import copy
 import json
-import time
 from typing import Any
 
 import pytest
@@ -965,7 +964,7 @@ async def test_transient_dry_run_errors_are_not_cached() -> None:
     assert len(runner.calls) == 2 and len(cache) == 0
 
 
-def test_unchanged_app_of_many_objects_is_fast() -> None:
+def test_unchanged_app_of_many_objects_is_decided_locally() -> None:
     desired, live = [], {}
     for i in range(1000):
         manifest = _deployment()
@@ -974,9 +973,7 @@ def test_unchanged_app_of_many_objects_is_fast() -> None:
         obj["metadata"]["name"] = f"web-{i}"
         desired.append(manifest)
         live[ResourceKey.of(obj)] = obj
-    started = time.perf_counter()
     result = asyncio.run(compare(desired, live))
-    elapsed = time.perf_counter() - started
+    # no request to the server for an unchanged app; how fast is bench/engine.py's figure
     assert result.status is SyncStatus.SYNCED and result.dry_run_requests == 0
-    # Generous bound for slow CI machines; the target (< 50 ms) is measured in bench/.
-    assert elapsed < 0.5
+    assert {r.decided_by for r in result.resources} == {"local"}
