@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import NotFound
+from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.tracking import TRACKING_ANNOTATION
 from tether.engine.plan import PlanError, SyncOptions, plan_sync
 from tether.engine.sync import SyncEngine
@@ -313,3 +313,37 @@ async def test_create_namespace_option(client: ClusterClient, namespace: str) ->
     )
     assert result.succeeded, result.message
     assert await exists(client, "v1", "ConfigMap", "inside", target)
+
+
+class QuotingClient(ClusterClient):
+    """The real client, except that the server's refusal of a Secret quotes its value, as
+    kube-apiserver's field errors (``Invalid value: "…"``) do for some fields."""
+
+    async def apply(self, info: Any, obj: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if obj.get("kind") == "Secret":
+            value = next(iter((obj.get("stringData") or obj.get("data") or {}).values()))
+            raise ClusterError(
+                f'Secret "{obj["metadata"]["name"]}" is invalid: data[token]: '
+                f'Invalid value: "{value}": refused',
+                code=422,
+                reason="Invalid",
+            )
+        return await super().apply(info, obj, *args, **kwargs)
+
+
+async def test_a_server_error_quoting_a_secret_value_is_masked_in_every_message(
+    local_cluster: LocalCluster, namespace: str
+) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "stringData": {"token": "hunter2-is-the-password"},
+    }
+    async with QuotingClient.from_kubeconfig(str(local_cluster.kubeconfig)) as quoting:
+        engine = SyncEngine(quoting, app_name="masking", wave_timeout=30)
+        result = await engine.sync(plan_sync([secret]), namespace=namespace)
+    assert result.phase == "Failed"
+    texts = [result.message, *result.log, *(s.message for s in result.steps)]
+    assert any("is invalid" in t for t in texts)
+    assert not [t for t in texts if "hunter2" in t]

@@ -42,7 +42,7 @@ from tether.engine.ignore import (
     ignored_places,
     matching_rules,
 )
-from tether.engine.masking import MASK, mask_secrets, secret_values
+from tether.engine.masking import mask_secrets, scrub
 from tether.engine.normalize import Change
 from tether.errors import TetherError
 from tether.resources import ResourceKey
@@ -417,14 +417,6 @@ def _extraneous(key: ResourceKey, live: dict[str, Any]) -> ResourceDiff:
     )
 
 
-def _scrub(message: str, *objects: dict[str, Any] | None) -> str:
-    """Remove Secret values a server message might quote."""
-    for obj in objects:
-        for value in secret_values(obj):
-            message = message.replace(value, MASK)
-    return message
-
-
 def _local_check(
     index: int,
     key: ResourceKey,
@@ -627,7 +619,7 @@ async def compare(
                 if cache is not None and (not isinstance(answer, DryRunError) or answer.permanent):
                     cache.put(cache_key, answer)
             if isinstance(answer, DryRunError):
-                message = _scrub(
+                message = scrub(
                     f"server-side dry run failed: {answer.message}", item.desired, item.live
                 )
                 return item, _finish(item, _predict_locally(item), "predicted", message)

@@ -36,6 +36,7 @@ __all__ = [
     "mask_object",
     "mask_objects",
     "mask_secrets",
+    "scrub",
     "secret_values",
 ]
 
@@ -184,3 +185,12 @@ def secret_values(obj: dict[str, Any] | None) -> list[str]:
     if isinstance(annotations, dict) and isinstance(annotations.get(LAST_APPLIED), str):
         values.append(annotations[LAST_APPLIED])
     return sorted({v for v in values if len(v) >= 3}, key=len, reverse=True)
+
+
+def scrub(message: str, *objects: dict[str, Any] | None) -> str:
+    """``message`` with every value of the Secrets among ``objects`` masked, in any spelling
+    (servers quote the object they refused in their errors)."""
+    for obj in objects:
+        for value in secret_values(obj):
+            message = message.replace(value, MASK)
+    return message

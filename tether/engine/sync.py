@@ -37,6 +37,7 @@ from tether.cluster.errors import (
 )
 from tether.cluster.tracking import Tracking
 from tether.engine.health import HealthStatus, health_of
+from tether.engine.masking import scrub
 from tether.engine.plan import KIND_ORDER, SyncOptions, SyncPlan, SyncTask
 from tether.resources import ResourceKey
 
@@ -159,6 +160,8 @@ class SyncEngine:
         options = options or SyncOptions()
         result = SyncResult(phase="Running", message="")
         self._result = result
+        # the Secrets of this sync: a server may quote them in an error it returns
+        self._secrets = [t.obj for t in plan.tasks if t.obj.get("kind") == "Secret"]
         self._cancel = cancel or asyncio.Event()
         self._namespace = namespace
         self._before_rv: dict[int, str | None] = {}
@@ -195,6 +198,11 @@ class SyncEngine:
 
     def _finish(self, result: SyncResult) -> SyncResult:
         result.finished_at = time.time()
+        if self._secrets:
+            result.message = scrub(result.message, *self._secrets)
+            result.log = [scrub(line, *self._secrets) for line in result.log]
+            for step in result.steps:
+                step.message = scrub(step.message, *self._secrets)
         return result
 
     def _record(self, step: StepResult, line: str) -> None:
