@@ -90,6 +90,11 @@ async def test_malformed_json_unknown_fields_and_bad_names_are_400(
             400,
             "pass",
         )
+        # local repositories are refused unless the operator allows them (docs/security.md)
+        for local in ("file:///var/lib/tether/git/other.git", "/srv/git/other.git"):
+            await _expect(
+                await http.post("/api/v1/repositories", json={"repo": local}), 400, "local"
+            )
         await _expect(
             await http.post(
                 "/api/v1/session", json={"username": "admin", "password": "x", "otp": 1}

@@ -461,6 +461,11 @@ class Controller:
 
     # ---- helpers -------------------------------------------------------------------------------
 
+    def check_repository_url(self, url: str) -> str:
+        """The checked ``url``; a ``SourceError`` when it is malformed or a local repository
+        this controller may not read (see ``ControllerConfig.allow_local_repositories``)."""
+        return self.mirrors.check(url)
+
     def _repo_secrets(self) -> list[dict[str, Any]]:
         if self.secrets is None:
             return []

@@ -8,6 +8,7 @@ controller runs.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import fnmatch
 import logging
@@ -369,8 +370,11 @@ async def application_events(ctx: Context) -> JSONResponse:
 # ---- writes -------------------------------------------------------------------------------------
 
 
-def _check_application_body(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate an Application from a request; return the metadata to write."""
+async def _check_application_body(body: dict[str, Any]) -> dict[str, Any]:
+    """Validate an Application from a request; return the metadata to write.
+
+    The spec is parsed off the event loop: it compiles the jq expressions of ignoreDifferences
+    in a bounded worker, which may take up to its compile limit for a hostile one."""
     check_fields(body, APP_FIELDS, "the Application")
     if body.get("apiVersion") not in (None, API_VERSION):
         raise BadRequest(f"apiVersion must be {API_VERSION}")
@@ -398,7 +402,7 @@ def _check_application_body(body: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest("spec must be an object")
     check_fields(spec, SPEC_FIELDS, "spec")
     try:
-        models.parse_spec(spec)
+        await asyncio.to_thread(models.parse_spec, spec)
     except models.InvalidSpecError as exc:
         raise BadRequest(exc.message) from None
     return meta
@@ -442,7 +446,7 @@ async def create_application(ctx: Context) -> JSONResponse:
     if "operation" in body:
         # an operation smuggled into a create would sync without the sync permission
         raise BadRequest("operation cannot be set when creating an application; use sync")
-    meta = _check_application_body(body)
+    meta = await _check_application_body(body)
     upsert = query_bool(ctx.request, "upsert", False)
     project = str(body["spec"].get("project") or "default")
     ctx.state.enforce(ctx.caller, "applications", "create", f"{project}/{meta['name']}")
@@ -534,7 +538,7 @@ async def update_application(ctx: Context) -> JSONResponse:
     body = await read_json(ctx.request, ctx.state.settings.max_body_bytes)
     if "operation" in body:
         raise BadRequest("operation cannot be set by an update; use sync or rollback")
-    meta = _check_application_body(body)
+    meta = await _check_application_body(body)
     if meta["name"] != name:
         raise BadRequest(f"metadata.name {meta['name']!r} does not match the path ({name!r})")
     existing = ctx.state.visible_application(ctx.caller, name, "update")

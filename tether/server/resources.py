@@ -22,7 +22,6 @@ from tether.server.errors import BadRequest, ConflictError, NotFoundError
 from tether.server.http import JSONResponse, check_fields, check_name, query_bool, read_json, typed
 from tether.server.state import Context, project_of
 from tether.source.errors import SourceError
-from tether.source.urls import check_repo_url
 
 FIELD_MANAGER = "tether-server"
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
@@ -303,7 +302,8 @@ async def add_repository(ctx: Context) -> JSONResponse:
     if not url:
         raise BadRequest("repo (the repository URL) is required")
     try:
-        check_repo_url(url)
+        # the controller's policy: a local path or file:// only where the operator allows it
+        ctx.state.controller.check_repository_url(url)
     except SourceError as exc:
         raise BadRequest(exc.message) from None
     ctx.state.enforce(ctx.caller, "repositories", "create", url)
