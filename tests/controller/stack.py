@@ -7,8 +7,6 @@ The controller runs in the test's event loop; kubectl runs in a thread so it nev
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,9 +22,8 @@ from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import create_repository
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import Kubectl
+from tether.localcluster.testing import Kubectl, kubectl_runner
 from tether.source.gitserver import GitHTTPServer
-from tether.tools import find_tool
 
 CONTROL_NS = "argocd"
 APPLICATION = PAYMENT_SERVICE  # the issue's manifest, shared with the CRD tests
@@ -112,26 +109,6 @@ async def synced_healthy(env: Env, name: str, revision: str | None = None) -> bo
     return ok
 
 
-def _kubectl(kubeconfig: Path, home: Path) -> Kubectl:
-    binary = find_tool("kubectl")
-    env_vars = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(home)}
-
-    def run(*args: str, input: str | None = None, check: bool = True, timeout: float = 60) -> Any:
-        proc = subprocess.run(
-            [binary, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env_vars,
-            timeout=timeout,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}")
-        return proc
-
-    return run
-
-
 @asynccontextmanager
 async def running_stack(cluster: LocalCluster, root: Path, **config: Any) -> AsyncIterator[Env]:
     """A git server under ``root`` and a started controller (``config`` overrides settings)."""
@@ -148,7 +125,9 @@ async def running_stack(cluster: LocalCluster, root: Path, **config: Any) -> Asy
     controller = Controller(client, ControllerConfig(**settings))
     await controller.start()
     try:
-        yield Env(cluster, client, controller, server, root, _kubectl(cluster.kubeconfig, root))
+        yield Env(
+            cluster, client, controller, server, root, kubectl_runner(cluster.kubeconfig, root)
+        )
     finally:
         await controller.stop()
         await client.aclose()

@@ -15,7 +15,7 @@ import yaml
 
 from tests.controller.stack import CONTROL_NS, Env, synced_healthy
 from tether.demo.repo import commit_and_push
-from tether.localcluster.testing import eventually
+from tether.localcluster.testing import crd_manifest, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -172,29 +172,7 @@ async def test_a_cluster_scoped_kind_defined_in_the_same_revision_is_checked_whe
         ],
     )
     group = f"g{uuid.uuid4().hex[:8]}.tether.test"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Cluster",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    crd = crd_manifest(group, "Gadget", "gadgets", scope="Cluster")
     gadget = {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g1"}}
     app = f"iso-{uuid.uuid4().hex[:6]}"
     await tenant_app(env, app, project, ns, manifests(crd, gadget))

@@ -23,7 +23,7 @@ from tests.controller.stack import APPLICATION, CONTROL_NS, Env, status_of, sync
 from tether.cluster.client import ClusterClient
 from tether.demo.repo import commit_and_push, create_repository, git
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import eventually
+from tether.localcluster.testing import crd_manifest, eventually
 from tether.source.webhooks import WebhookSecrets, parse_webhook
 
 pytestmark = pytest.mark.slow
@@ -550,29 +550,7 @@ async def test_sops_encrypted_secret_is_decrypted_at_render_time_and_masked(env:
 async def test_an_app_with_a_crd_and_its_custom_resources_syncs_in_one_go(env: Env) -> None:
     name = f"crd-{uuid.uuid4().hex[:8]}"
     group = f"{name}.tether.test"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"widgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    crd = crd_manifest(group, "Widget", "widgets")
     widget = {
         "apiVersion": f"{group}/v1",
         "kind": "Widget",

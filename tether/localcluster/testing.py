@@ -60,15 +60,16 @@ def namespace(local_cluster: LocalCluster) -> str:
     return name
 
 
-@pytest.fixture
-def kubectl(local_cluster: LocalCluster, tmp_path: Path) -> Kubectl:
-    """Run the pinned kubectl against the local cluster; returns the completed process."""
+def kubectl_runner(kubeconfig: Path | str | None, home: Path) -> Kubectl:
+    """A function running the pinned kubectl against ``kubeconfig`` (with ``home`` as $HOME);
+    it returns the completed process and, with ``check``, fails on a non-zero exit."""
+    assert kubeconfig is not None, "the cluster has written no kubeconfig"
     binary = find_tool("kubectl")
     env = {
         **os.environ,
-        "KUBECONFIG": str(local_cluster.kubeconfig),
-        "KUBECACHEDIR": str(tmp_path / "kube-cache"),
-        "HOME": str(tmp_path),
+        "KUBECONFIG": str(kubeconfig),
+        "KUBECACHEDIR": str(home / "kube-cache"),
+        "HOME": str(home),
     }
 
     def run(
@@ -89,6 +90,39 @@ def kubectl(local_cluster: LocalCluster, tmp_path: Path) -> Kubectl:
         return proc
 
     return run
+
+
+@pytest.fixture
+def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
+    """Run the pinned kubectl against the local cluster; returns the completed process."""
+    return kubectl_runner(kubeconfig, tmp_path)
+
+
+def crd_manifest(group: str, kind: str, plural: str, scope: str = "Namespaced") -> dict[str, Any]:
+    """A CustomResourceDefinition serving ``group/v1`` ``kind`` with any fields allowed."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
 
 
 async def eventually(
