@@ -112,6 +112,7 @@ export function mount(main, { name }) {
   let treeNodes = [];
   let tree = null;
   let deleted = false;
+  let closed = false;
 
   main.innerHTML = html`<div class="app-page">
     <div class="page-head">
@@ -180,17 +181,19 @@ export function mount(main, { name }) {
       const answer = await api.resourceTree(name);
       treeNodes = answer.nodes || [];
     } catch (error) {
-      if (error.status !== 404) toast(`Resource tree: ${error.message}`, 'error');
+      if (error.status !== 404 && !closed) toast(`Resource tree: ${error.message}`, 'error');
     }
-    drawTree();
+    if (!closed) drawTree();
   }
 
   const scheduleTree = throttle(loadTree, 700);
 
   async function load() {
+    let answer;
     try {
-      app = await api.application(name);
+      answer = await api.application(name);
     } catch (error) {
+      if (closed) return; // the user left the page meanwhile
       const box = $('#app-error');
       box.textContent =
         error.status === 404 ? `There is no application named ${name}.` : error.message;
@@ -198,6 +201,8 @@ export function mount(main, { name }) {
       $('#tree').innerHTML = '';
       return;
     }
+    if (closed) return;
+    app = answer;
     renderApp();
     await loadTree();
   }
@@ -206,7 +211,9 @@ export function mount(main, { name }) {
     try {
       if (action === 'sync') openSyncDialog(app);
       if (action === 'refresh' || action === 'hard-refresh') {
-        app = await api.refresh(name, action === 'hard-refresh');
+        const answer = await api.refresh(name, action === 'hard-refresh');
+        if (closed) return;
+        app = answer;
         renderApp();
         toast(`${name}: ${action === 'hard-refresh' ? 'hard refresh' : 'refresh'} requested`);
       }
@@ -253,7 +260,9 @@ export function mount(main, { name }) {
 
   load();
   return () => {
+    closed = true;
     stop();
+    scheduleTree.cancel();
     panel.dispose();
   };
 }

@@ -144,6 +144,7 @@ export function mount(main) {
   let shown = new Set();
   let knownProjects = '';
   const dirty = new Set();
+  let closed = false;
 
   main.innerHTML = html`<div class="apps-page">
     <aside class="filters" aria-label="Filters">
@@ -214,7 +215,7 @@ export function mount(main) {
 
   /** Replace only the cards that changed, when none of them entered or left the filtered list. */
   function patchOrRender() {
-    if (!loaded) return;
+    if (!loaded || closed) return;
     const changed = [...dirty];
     const inPlace =
       changed.length <= PATCH_LIMIT &&
@@ -242,12 +243,14 @@ export function mount(main) {
   async function load(first) {
     try {
       const answer = await api.applications();
+      if (closed) return; // the user left the page while the list was on its way
       apps.clear();
       for (const app of answer.items || []) apps.set(app.metadata.name, app);
       loaded = true;
       renderList();
       if (first) markRendered();
     } catch (error) {
+      if (closed) return;
       main.querySelector('#showing').textContent = `Could not load the applications: ${error.message}`;
       toast(error.message, 'error');
     }
@@ -302,7 +305,9 @@ export function mount(main) {
 
   load(true);
   return () => {
+    closed = true;
     stop();
+    scheduleUpdate.cancel();
     clearInterval(ticker);
     document.removeEventListener('keydown', focusSearch);
   };

@@ -56,7 +56,7 @@ export function showStreamState(state) {
 export function throttle(fn, wait) {
   let timer = null;
   let pending = false;
-  return () => {
+  const run = () => {
     if (timer) {
       pending = true;
       return;
@@ -71,4 +71,11 @@ export function throttle(fn, wait) {
       }
     }, wait);
   };
+  /** Drop a pending call: the page that asked for it is gone. */
+  run.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+    pending = false;
+  };
+  return run;
 }
