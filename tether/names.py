@@ -1,0 +1,67 @@
+"""Every name Tether shares with Argo CD (and its own annotations), in one place.
+
+Manifests written for Argo CD work unchanged only if Tether spells these exactly as Argo CD does;
+code imports them from here instead of writing the strings again.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# ---- Argo CD's API ---------------------------------------------------------------------------
+
+ARGO_GROUP: Final = "argoproj.io"
+ARGO_VERSION: Final = "v1alpha1"
+ARGO_API_VERSION: Final = f"{ARGO_GROUP}/{ARGO_VERSION}"
+APPLICATION: Final = "Application"
+APP_PROJECT: Final = "AppProject"
+APPLICATION_SET: Final = "ApplicationSet"
+DEFAULT_PROJECT: Final = "default"
+#: the control namespace Argo CD installs into, and Tether's default
+DEFAULT_NAMESPACE: Final = "argocd"
+
+# ---- finalizers ------------------------------------------------------------------------------
+
+RESOURCES_FINALIZER: Final = "resources-finalizer.argocd.argoproj.io"
+BACKGROUND_RESOURCES_FINALIZER: Final = f"{RESOURCES_FINALIZER}/background"
+HOOK_FINALIZER: Final = "argocd.argoproj.io/hook-finalizer"
+
+# ---- annotations and labels on Applications and on the objects they manage --------------------
+
+REFRESH_ANNOTATION: Final = "argocd.argoproj.io/refresh"
+TRACKING_ANNOTATION: Final = "argocd.argoproj.io/tracking-id"
+INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
+SYNC_WAVE_ANNOTATION: Final = "argocd.argoproj.io/sync-wave"
+HOOK_ANNOTATION: Final = "argocd.argoproj.io/hook"
+HOOK_DELETE_POLICY_ANNOTATION: Final = "argocd.argoproj.io/hook-delete-policy"
+HELM_HOOK_ANNOTATION: Final = "helm.sh/hook"
+SYNC_OPTIONS_ANNOTATION: Final = "argocd.argoproj.io/sync-options"
+COMPARE_OPTIONS_ANNOTATION: Final = "argocd.argoproj.io/compare-options"
+IGNORE_HEALTHCHECK_ANNOTATION: Final = "argocd.argoproj.io/ignore-healthcheck"
+IGNORE_RESTART_POLICY_ANNOTATION: Final = "argocd.argoproj.io/ignore-restart-policy"
+
+# ---- Secrets and ConfigMaps of the control namespace -----------------------------------------
+
+SECRET_TYPE_LABEL: Final = "argocd.argoproj.io/secret-type"
+SECRET_TYPE_CLUSTER: Final = "cluster"
+SECRET_TYPE_REPOSITORY: Final = "repository"
+SECRET_TYPE_REPO_CREDS: Final = "repo-creds"
+SETTINGS_CONFIGMAP: Final = "argocd-cm"
+RBAC_CONFIGMAP: Final = "argocd-rbac-cm"
+IN_CLUSTER_SERVER: Final = "https://kubernetes.default.svc"
+IN_CLUSTER_NAME: Final = "in-cluster"
+
+# ---- Tether's own names ----------------------------------------------------------------------
+
+#: field manager of the controller's writes (applies, status), as kubectl's managedFields show
+CONTROLLER_FIELD_MANAGER: Final = "tether"
+#: field manager of the API server's writes (Applications, Secrets it creates for users)
+SERVER_FIELD_MANAGER: Final = "tether-server"
+#: Application annotation: the Secret holding age keys for SOPS files
+SOPS_SECRET_ANNOTATION: Final = "tether.io/sops-secret"
+#: Secret annotation: comma-separated globs of the projects whose Applications may use it
+SECRET_PROJECTS_ANNOTATION: Final = "tether.io/projects"
+#: AppProject annotation: comma-separated globs of the projects its child Applications may name
+CHILD_PROJECTS_ANNOTATION: Final = "tether.io/child-projects"
+#: the Lease the controller replicas elect their leader with
+LEASE_NAME: Final = "tether-controller"
