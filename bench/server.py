@@ -186,7 +186,7 @@ async def run(apps: int, runs: int, kubeconfig: Path, cache: Path) -> None:
     await hold_lease(client)
     await controller.start()  # installs the CRDs; never leads
     created = await create_applications(client, apps)
-    while len(controller.applications.objects if controller.applications else {}) < apps:
+    while len(controller.applications()) < apps:
         await asyncio.sleep(0.05)
     server = await run_server(controller, listen="127.0.0.1:0", settings=ServerSettings())
     try:

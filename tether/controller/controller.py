@@ -22,7 +22,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, Conflict, NotFound, UnknownKind
 from tether.cluster.tracking import Tracking
 from tether.controller import admission, clusters, crds, models, project
+from tether.controller.face import ClusterView, ControllerMetrics, Listener, RepositoryCounters
 from tether.controller.watcher import ObjectWatcher
 from tether.engine import diff as diffing
 from tether.engine.health import HealthCustomizations, HealthStatus, aggregate, app_health_of
@@ -155,13 +156,74 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self.is_leader = not self.config.leader_election
         self.leader_changed = asyncio.Event()
-        self.applications: ObjectWatcher | None = None
-        self.projects: ObjectWatcher | None = None
-        self.secrets: ObjectWatcher | None = None
-        self.configmaps: ObjectWatcher | None = None
+        self.watch_applications: ObjectWatcher | None = None
+        self.watch_projects: ObjectWatcher | None = None
+        self.watch_secrets: ObjectWatcher | None = None
+        self.watch_configmaps: ObjectWatcher | None = None
         self.stats: dict[str, int] = {"reconciles": 0, "syncs": 0, "status_writes": 0, "polls": 0}
         self.reconcile_seconds: list[float] = []
         self.listeners: list[Any] = []
+
+    # ---- the face the API server sees (tether.controller.face.ControllerFace) ------------------
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
+
+    def ready(self) -> bool:
+        watchers = (self.watch_applications, self.watch_projects, self.watch_configmaps)
+        return all(w is not None and w.synced.is_set() for w in watchers)
+
+    def applications(self) -> dict[str, dict[str, Any]]:
+        return self.watch_applications.objects if self.watch_applications else {}
+
+    def projects(self) -> dict[str, dict[str, Any]]:
+        return self.watch_projects.objects if self.watch_projects else {}
+
+    def configmap(self, name: str) -> dict[str, Any] | None:
+        return self.watch_configmaps.get(name) if self.watch_configmaps else None
+
+    def secrets(self) -> dict[str, dict[str, Any]]:
+        return self.watch_secrets.objects if self.watch_secrets else {}
+
+    def remember_application(self, obj: dict[str, Any]) -> None:
+        if self.watch_applications is not None:
+            self.watch_applications.remember(obj)
+
+    def comparison(self, name: str) -> diffing.AppDiff | None:
+        runtime = self.apps.get(name)
+        return runtime.last_compare if runtime is not None else None
+
+    def desired(self, name: str) -> list[dict[str, Any]]:
+        runtime = self.apps.get(name)
+        return list(runtime.desired) if runtime is not None else []
+
+    def cluster_of(self, name: str) -> ClusterView | None:
+        dest = self.destination_of(name)
+        if dest is None:
+            return None
+        return ClusterView(dest.entry.server, dest.client, dest.cache)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self.listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+
+        return unsubscribe
+
+    def metrics(self) -> ControllerMetrics:
+        return ControllerMetrics(
+            counters=dict(self.stats),
+            reconcile_seconds=list(self.reconcile_seconds[-10_000:]),
+            queue_depth=self.queue.qsize(),
+            requests_by_verb=dict(self.client.stats.by_verb),
+            request_retries=self.client.stats.retries,
+            repositories=[
+                RepositoryCounters(m.url, m.ref_checks, m.fetches) for m in self.mirrors.mirrors()
+            ],
+        )
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -173,15 +235,25 @@ class Controller:
         proj_info = await self.client.resource_for("argoproj.io/v1alpha1", "AppProject")
         secret_info = await self.client.resource_for("v1", "Secret")
         cm_info = await self.client.resource_for("v1", "ConfigMap")
-        self.applications = ObjectWatcher(self.client, app_info, ns, self._on_application)
-        self.projects = ObjectWatcher(self.client, proj_info, ns, self._on_project)
-        self.secrets = ObjectWatcher(
+        self.watch_applications = ObjectWatcher(self.client, app_info, ns, self._on_application)
+        self.watch_projects = ObjectWatcher(self.client, proj_info, ns, self._on_project)
+        self.watch_secrets = ObjectWatcher(
             self.client, secret_info, ns, self._on_secret, label_selector=SECRET_TYPE_LABEL
         )
-        self.configmaps = ObjectWatcher(self.client, cm_info, ns, self._on_configmap)
-        for watcher in (self.projects, self.secrets, self.configmaps, self.applications):
+        self.watch_configmaps = ObjectWatcher(self.client, cm_info, ns, self._on_configmap)
+        for watcher in (
+            self.watch_projects,
+            self.watch_secrets,
+            self.watch_configmaps,
+            self.watch_applications,
+        ):
             watcher.start()
-        for watcher in (self.projects, self.secrets, self.configmaps, self.applications):
+        for watcher in (
+            self.watch_projects,
+            self.watch_secrets,
+            self.watch_configmaps,
+            self.watch_applications,
+        ):
             await asyncio.wait_for(watcher.synced.wait(), 60)
         if self.config.leader_election:
             self._tasks.append(asyncio.create_task(self._lead(), name="leader-election"))
@@ -201,7 +273,12 @@ class Controller:
         self.poller.close()
         for timer in self._timers.values():
             timer.cancel()
-        for watcher in (self.applications, self.projects, self.secrets, self.configmaps):
+        for watcher in (
+            self.watch_applications,
+            self.watch_projects,
+            self.watch_secrets,
+            self.watch_configmaps,
+        ):
             if watcher is not None:
                 await watcher.stop()
         for dest in self.destinations.values():
@@ -284,22 +361,22 @@ class Controller:
         self._notify("application", event_type, obj)
 
     def _on_project(self, event_type: str, obj: dict[str, Any]) -> None:
-        for name, app in self.applications.objects.items() if self.applications else []:
+        for name, app in self.watch_applications.objects.items() if self.watch_applications else []:
             if ((app.get("spec") or {}).get("project") or "default") == obj["metadata"]["name"]:
                 self.enqueue(name)
 
     def _on_secret(self, event_type: str, obj: dict[str, Any]) -> None:
-        if self.applications is not None:
-            for name in list(self.applications.objects):
+        if self.watch_applications is not None:
+            for name in list(self.watch_applications.objects):
                 self.enqueue(name)
 
     def _on_configmap(self, event_type: str, obj: dict[str, Any]) -> None:
-        if obj["metadata"]["name"] == "argocd-cm" and self.applications is not None:
-            for name in list(self.applications.objects):
+        if obj["metadata"]["name"] == "argocd-cm" and self.watch_applications is not None:
+            for name in list(self.watch_applications.objects):
                 self.enqueue(name)
 
     def _on_live_change(self, app: str, event_type: str, key: Any) -> None:
-        if self.applications is not None and app in self.applications.objects:
+        if self.watch_applications is not None and app in self.watch_applications.objects:
             self.enqueue(app)
 
     def _notify(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
@@ -311,7 +388,7 @@ class Controller:
 
     async def refresh(self, name: str, hard: bool = False) -> None:
         """Compare ``name`` again now; ``hard`` also checks its repository for new commits."""
-        app = self.applications.get(name) if self.applications else None
+        app = self.watch_applications.get(name) if self.watch_applications else None
         if app is not None and hard:
             url = ((app.get("spec") or {}).get("source") or {}).get("repoURL")
             if url:
@@ -375,8 +452,8 @@ class Controller:
                 self.is_leader = leader
                 self.leader_changed.set()
                 log.info("%s leadership", "acquired" if leader else "lost")
-                if leader and self.applications is not None:
-                    for name in list(self.applications.objects):
+                if leader and self.watch_applications is not None:
+                    for name in list(self.watch_applications.objects):
                         self.enqueue(name)
             await asyncio.sleep(duration / 3)
 
@@ -467,21 +544,21 @@ class Controller:
         return self.mirrors.check(url)
 
     def _repo_secrets(self) -> list[dict[str, Any]]:
-        if self.secrets is None:
+        if self.watch_secrets is None:
             return []
         return [
             s
-            for s in self.secrets.objects.values()
+            for s in self.watch_secrets.objects.values()
             if (s["metadata"].get("labels") or {}).get(SECRET_TYPE_LABEL)
             in ("repository", "repo-creds")
         ]
 
     def _cluster_secrets(self) -> list[dict[str, Any]]:
-        if self.secrets is None:
+        if self.watch_secrets is None:
             return []
         return [
             s
-            for s in self.secrets.objects.values()
+            for s in self.watch_secrets.objects.values()
             if (s["metadata"].get("labels") or {}).get(SECRET_TYPE_LABEL) == "cluster"
         ]
 
@@ -489,7 +566,7 @@ class Controller:
         return select_credentials(url, self._repo_secrets())
 
     def _settings(self) -> dict[str, str]:
-        cm = self.configmaps.get("argocd-cm") if self.configmaps else None
+        cm = self.watch_configmaps.get("argocd-cm") if self.watch_configmaps else None
         return dict((cm or {}).get("data") or {})
 
     def health_customizations(self) -> HealthCustomizations | None:
@@ -504,7 +581,7 @@ class Controller:
     def destination_of(self, name: str) -> Destination | None:
         """The destination cluster an Application deploys to (None before its first reconcile
         or when its spec names no known cluster)."""
-        obj = self.applications.get(name) if self.applications else None
+        obj = self.watch_applications.get(name) if self.watch_applications else None
         if obj is None:
             return None
         try:
@@ -655,9 +732,9 @@ class Controller:
 
     async def reconcile(self, name: str) -> None:
         """Compare one Application with its cluster, write its status, sync when asked or due."""
-        if self.applications is None:
+        if self.watch_applications is None:
             return
-        obj = self.applications.get(name)
+        obj = self.watch_applications.get(name)
         if obj is None:
             return
         self.stats["reconciles"] += 1
@@ -727,7 +804,7 @@ class Controller:
 
     def _project(self, app: models.Application) -> project.Project:
         name = app.spec.project or "default"
-        obj = self.projects.get(name) if self.projects else None
+        obj = self.watch_projects.get(name) if self.watch_projects else None
         if obj is None:
             raise models.InvalidSpecError(
                 f"Application referencing project {name} which does not exist"
@@ -739,7 +816,7 @@ class Controller:
     ) -> admission.WriteScope:
         """What the app may write: its project on its destination cluster (the control
         namespace is guarded on the cluster this controller runs in)."""
-        proj_obj = (self.projects.get(proj.name) if self.projects else None) or {}
+        proj_obj = (self.watch_projects.get(proj.name) if self.watch_projects else None) or {}
         control = self.config.namespace if dest.client is self.client else None
         return admission.WriteScope.of(proj_obj, proj, dest.entry.server, dest.entry.name, control)
 
@@ -1025,7 +1102,7 @@ class Controller:
                 "OperationStarted",
                 f"Initiated {who} to {revision or source.target_revision}",
             )
-            current = self.applications.get(app.name) if self.applications else obj
+            current = self.watch_applications.get(app.name) if self.watch_applications else obj
             obj = current or obj
             commit = await self._resolve_commit(app.name, source, revision)
             desired, _tool = await self.desired_objects(app, dest, commit)
@@ -1132,7 +1209,7 @@ class Controller:
             "finishedAt": finished,
             **({"retryCount": retry_count} if retry_count else {}),
         }
-        latest = self.applications.get(app.name) if self.applications else None
+        latest = self.watch_applications.get(app.name) if self.watch_applications else None
         latest = latest or obj
         update: dict[str, Any] = {"operationState": state}
         if result.phase == "Succeeded" and not operation.sync.dry_run:
@@ -1248,7 +1325,11 @@ class Controller:
 
     async def _write_status(self, obj: dict[str, Any], update: dict[str, Any]) -> None:
         """Merge ``update`` into status and write it only when something changed."""
-        current = self.applications.get(obj["metadata"]["name"]) if self.applications else None
+        current = (
+            self.watch_applications.get(obj["metadata"]["name"])
+            if self.watch_applications
+            else None
+        )
         base = current or obj
         old_status = dict(base.get("status") or {})
         new_status = {**old_status, **update}
@@ -1289,9 +1370,9 @@ class Controller:
                 return
         assert updated is not None
         self.stats["status_writes"] += 1
-        if self.applications is not None:
+        if self.watch_applications is not None:
             # keep our view current so the next write in this reconcile builds on this one
-            self.applications.remember(updated)
+            self.watch_applications.remember(updated)
         self._notify("application", "MODIFIED", updated)
 
     async def _clear_operation(self, obj: dict[str, Any]) -> None:
@@ -1304,8 +1385,8 @@ class Controller:
                 self.config.namespace,
                 field_manager=self.config.field_manager,
             )
-            if self.applications is not None:
-                self.applications.remember(updated)
+            if self.watch_applications is not None:
+                self.watch_applications.remember(updated)
         except NotFound:
             pass
 
@@ -1319,8 +1400,8 @@ class Controller:
                 self.config.namespace,
                 field_manager=self.config.field_manager,
             )
-            if self.applications is not None:
-                self.applications.remember(updated)
+            if self.watch_applications is not None:
+                self.watch_applications.remember(updated)
         except NotFound:
             pass
 

@@ -482,19 +482,7 @@ async def create_application(ctx: Context) -> JSONResponse:
 def _remember(ctx: Context, obj: dict[str, Any]) -> None:
     """Put a written Application in the controller's view at once (the watch event follows),
     so the next read of this client sees its own write."""
-    watcher = ctx.state.controller.applications
-    if watcher is None:
-        return
-    name = obj["metadata"]["name"]
-    known = watcher.objects.get(name)
-    try:
-        newer = known is None or int(known["metadata"]["resourceVersion"]) <= int(
-            obj["metadata"]["resourceVersion"]
-        )
-    except (KeyError, ValueError):
-        newer = False
-    if newer:
-        watcher.objects[name] = obj
+    ctx.state.controller.remember_application(obj)
 
 
 async def _replace(

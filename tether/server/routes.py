@@ -32,9 +32,7 @@ async def healthz(ctx: Context) -> Response:
 
 
 async def readyz(ctx: Context) -> Response:
-    controller = ctx.state.controller
-    watchers = (controller.applications, controller.projects, controller.configmaps)
-    if not ctx.state.bootstrapped or any(w is None or not w.synced.is_set() for w in watchers):
+    if not ctx.state.bootstrapped or not ctx.state.controller.ready():
         return PlainTextResponse("not ready", status_code=503)
     return PlainTextResponse("ok")
 

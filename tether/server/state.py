@@ -60,8 +60,7 @@ class ServerState:
     # ---- configuration from the cluster --------------------------------------------------------
 
     def configmap(self, name: str) -> dict[str, Any] | None:
-        watcher = self.controller.configmaps
-        return watcher.get(name) if watcher is not None else None
+        return self.controller.configmap(name)
 
     def configmap_data(self, name: str) -> dict[str, str]:
         return dict((self.configmap(name) or {}).get("data") or {})
@@ -130,16 +129,13 @@ class ServerState:
     # ---- objects -------------------------------------------------------------------------------
 
     def applications(self) -> dict[str, dict[str, Any]]:
-        watcher = self.controller.applications
-        return watcher.objects if watcher is not None else {}
+        return self.controller.applications()
 
     def projects(self) -> dict[str, dict[str, Any]]:
-        watcher = self.controller.projects
-        return watcher.objects if watcher is not None else {}
+        return self.controller.projects()
 
     def secrets(self) -> dict[str, dict[str, Any]]:
-        watcher = self.controller.secrets
-        return watcher.objects if watcher is not None else {}
+        return self.controller.secrets()
 
     def application(self, name: str) -> dict[str, Any]:
         """The Application ``name``, or 404 (for internal reads; requests use `visible_application`)."""

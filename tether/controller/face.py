@@ -1,0 +1,132 @@
+"""The controller as the API server sees it: a narrow face, and nothing else.
+
+The server (and any other front end) uses only :class:`ControllerFace` and the plain data types
+here; it never reaches into the controller's parts. Objects are the API server's dicts (read-only
+to callers: they are the controller's copies); comparisons are the engine's typed results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tether.cluster.cache import LiveCache
+from tether.cluster.client import ClusterClient
+from tether.engine.diff import AppDiff
+
+#: ``listener(kind, event_type, obj)``: kind is "application"; event_type ADDED/MODIFIED/DELETED
+Listener = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """An app's destination cluster: its client and the live cache the controller keeps."""
+
+    server: str
+    client: ClusterClient
+    cache: LiveCache
+
+
+@dataclass(frozen=True)
+class RepositoryCounters:
+    """Git requests to one repository since the controller started."""
+
+    url: str
+    ref_checks: int
+    fetches: int
+
+
+@dataclass(frozen=True)
+class ControllerMetrics:
+    """What the controller has done, for ``/metrics``."""
+
+    #: reconciles, syncs, status_writes, polls
+    counters: dict[str, int]
+    #: seconds of the recent reconciles (newest last, bounded)
+    reconcile_seconds: list[float]
+    queue_depth: int
+    #: the in-cluster client's requests by verb, and how many were retries
+    requests_by_verb: dict[str, int]
+    request_retries: int
+    repositories: list[RepositoryCounters] = field(default_factory=list)
+
+
+class ControllerFace(Protocol):
+    """Everything the API server may ask of, or tell, the controller."""
+
+    @property
+    def namespace(self) -> str:
+        """The control namespace (Applications, AppProjects, Tether's Secrets)."""
+        ...
+
+    @property
+    def client(self) -> ClusterClient:
+        """The client of the cluster the controller runs in (the server writes through it)."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether the controller has listed its control namespace (``/readyz``)."""
+        ...
+
+    # ---- the control namespace, as the controller follows it ------------------------------
+
+    def applications(self) -> dict[str, dict[str, Any]]:
+        """Every Application by name."""
+        ...
+
+    def projects(self) -> dict[str, dict[str, Any]]:
+        """Every AppProject by name."""
+        ...
+
+    def configmap(self, name: str) -> dict[str, Any] | None:
+        """A ConfigMap of the control namespace (``argocd-cm``, ``argocd-rbac-cm``...)."""
+        ...
+
+    def secrets(self) -> dict[str, dict[str, Any]]:
+        """The repository and cluster Secrets of the control namespace by name."""
+        ...
+
+    def remember_application(self, obj: dict[str, Any]) -> None:
+        """The server wrote ``obj``: keep it unless a newer copy is known."""
+        ...
+
+    # ---- one application --------------------------------------------------------------------
+
+    def comparison(self, name: str) -> AppDiff | None:
+        """The app's last comparison (None before its first)."""
+        ...
+
+    def desired(self, name: str) -> list[dict[str, Any]]:
+        """The app's desired objects from its last comparison (unmasked: mask before showing)."""
+        ...
+
+    def cluster_of(self, name: str) -> ClusterView | None:
+        """The app's destination cluster, once the controller has reconciled it."""
+        ...
+
+    async def refresh(self, name: str, hard: bool = False) -> None:
+        """Compare the app again now; ``hard`` also checks its repository for new commits."""
+        ...
+
+    async def terminate(self, name: str) -> bool:
+        """Stop the app's running operation; False when none runs."""
+        ...
+
+    # ---- events in and out --------------------------------------------------------------------
+
+    async def on_webhook(self, repo_urls: Iterable[str]) -> list[str]:
+        """A push arrived for these repositories: the apps whose commits changed."""
+        ...
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` on every Application change; returns the unsubscribe function."""
+        ...
+
+    def check_repository_url(self, url: str) -> str:
+        """The checked URL, or a ``SourceError`` (malformed, or a refused local repository)."""
+        ...
+
+    def metrics(self) -> ControllerMetrics:
+        """Counters for ``/metrics``."""
+        ...
