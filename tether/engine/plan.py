@@ -15,14 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import TetherError
+from tether.names import (
+    HELM_HOOK_ANNOTATION,
+    HOOK_ANNOTATION,
+    HOOK_DELETE_POLICY_ANNOTATION,
+    SYNC_OPTIONS_ANNOTATION,
+    SYNC_WAVE_ANNOTATION,
+)
 from tether.resources import ResourceKey
 
-PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
-HOOK_ANNOTATION = "argocd.argoproj.io/hook"
-HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
-SYNC_WAVE = "argocd.argoproj.io/sync-wave"
-SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
-HELM_HOOK = "helm.sh/hook"
+#: the phases a sync runs in order; SyncFail runs only after a failure
+SYNC_PHASES = ("PreSync", "Sync", "PostSync")
+SYNC_FAIL_PHASE = "SyncFail"
+PHASES = (*SYNC_PHASES, SYNC_FAIL_PHASE)
+# Helm's weight and delete-policy annotations (its hook annotation is in tether.names)
 HELM_WEIGHT = "helm.sh/hook-weight"
 HELM_DELETE_POLICY = "helm.sh/hook-delete-policy"
 
@@ -57,6 +63,12 @@ KIND_ORDER: tuple[str, ...] = (
     "APIService",
 )
 _KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}
+
+
+def kind_rank(kind: str) -> int:
+    """The place of ``kind`` in :data:`KIND_ORDER`; kinds not listed come after every listed one."""
+    return _KIND_RANK.get(kind, len(KIND_ORDER))
+
 
 _HELM_HOOKS = {
     "pre-install": "PreSync",
@@ -130,7 +142,7 @@ def _parse_option_list(options: Iterable[str]) -> dict[str, str]:
 def resource_options(obj: dict[str, Any]) -> dict[str, str]:
     """The ``argocd.argoproj.io/sync-options`` annotation of one object as a dict."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return _parse_option_list([annotations.get(SYNC_OPTIONS, "")])
+    return _parse_option_list([annotations.get(SYNC_OPTIONS_ANNOTATION, "")])
 
 
 @dataclass(frozen=True)
@@ -155,11 +167,10 @@ class SyncTask:
         return dict(self.options).get(name)
 
     def sort_key(self) -> tuple[int, int, int, str]:
-        rank = _KIND_RANK.get(self.key.kind, len(KIND_ORDER))
         return (
             PHASES.index(self.phase) if self.phase in PHASES else len(PHASES),
             self.wave,
-            rank,
+            kind_rank(self.key.kind),
             self.key.name,
         )
 
@@ -174,6 +185,10 @@ class SyncPlan:
     def phase(self, name: str) -> list[SyncTask]:
         return [t for t in self.tasks if t.phase == name]
 
+    def without_hooks(self) -> SyncPlan:
+        """The same plan with its hooks left out (a sync of selected resources runs none)."""
+        return SyncPlan([t for t in self.tasks if not t.is_hook], list(self.skipped))
+
     def waves(self, phase: str) -> list[tuple[int, list[SyncTask]]]:
         """The tasks of one phase grouped by wave, in order."""
         groups: dict[int, list[SyncTask]] = {}
@@ -184,15 +199,15 @@ class SyncPlan:
 
 def _wave_of(obj: dict[str, Any], key: ResourceKey, helm: bool) -> int:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.get(HELM_WEIGHT) if helm else annotations.get(SYNC_WAVE)
+    raw = annotations.get(HELM_WEIGHT) if helm else annotations.get(SYNC_WAVE_ANNOTATION)
     if helm and raw is None:
-        raw = annotations.get(SYNC_WAVE)
+        raw = annotations.get(SYNC_WAVE_ANNOTATION)
     if raw is None or str(raw).strip() == "":
         return 0
     try:
         return int(str(raw).strip())
     except ValueError as exc:
-        name = HELM_WEIGHT if helm else SYNC_WAVE
+        name = HELM_WEIGHT if helm else SYNC_WAVE_ANNOTATION
         raise PlanError(f"{key}: annotation {name} must be an integer, got {raw!r}", key) from exc
 
 
@@ -207,10 +222,12 @@ def hook_info(obj: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], bo
     if argo:
         types = tuple(t.strip() for t in str(argo).split(",") if t.strip())
         policies = tuple(
-            p.strip() for p in str(annotations.get(HOOK_DELETE_POLICY, "")).split(",") if p.strip()
+            p.strip()
+            for p in str(annotations.get(HOOK_DELETE_POLICY_ANNOTATION, "")).split(",")
+            if p.strip()
         )
         return types, policies or ("BeforeHookCreation",), False
-    helm = annotations.get(HELM_HOOK)
+    helm = annotations.get(HELM_HOOK_ANNOTATION)
     if helm:
         names = [h.strip() for h in str(helm).split(",") if h.strip()]
         types_list: list[str] = []
