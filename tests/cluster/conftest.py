@@ -15,6 +15,8 @@ import orjson
 import pytest
 import uvicorn
 import yaml
+from lightkube.config.client_adapter import verify_cluster
+from lightkube.config.kubeconfig import SingleConfig
 
 from tether.cluster import ClientSettings, ClusterClient
 from tether.localcluster.cluster import LocalCluster
@@ -40,6 +42,14 @@ def kubeconfig_for(
 def write_kubeconfig(path: Path, document: dict[str, Any]) -> str:
     path.write_text(yaml.safe_dump(document))
     return str(path)
+
+
+def loopback_transport(config: SingleConfig) -> httpx2.AsyncHTTPTransport:
+    """A plain httpx transport trusting the cluster's CA, for tests that wrap the transport."""
+    assert config.user is not None
+    return httpx2.AsyncHTTPTransport(
+        verify=verify_cluster(config.cluster, config.user, config.abs_file)
+    )
 
 
 @pytest.fixture

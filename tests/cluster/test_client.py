@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from lightkube.config.client_adapter import verify_cluster
 
 from tether.cluster import (
     AlreadyExists,
@@ -28,7 +27,14 @@ from tether.cluster import (
 )
 from tether.localcluster.cluster import VIEWER_CONTEXT, LocalCluster
 
-from .conftest import ThrottlingProxy, config_map, deployment, kubeconfig_for, write_kubeconfig
+from .conftest import (
+    ThrottlingProxy,
+    config_map,
+    deployment,
+    kubeconfig_for,
+    loopback_transport,
+    write_kubeconfig,
+)
 
 
 async def test_discovery_reports_builtin_kinds_with_plural_scope_verbs_and_subresources(
@@ -66,11 +72,7 @@ async def test_legacy_discovery_walk_finds_the_same_types(local_cluster: LocalCl
             await self.inner.aclose()
 
     config = load_kubeconfig(str(local_cluster.kubeconfig))
-    assert config.user is not None
-    inner = httpx2.AsyncHTTPTransport(
-        verify=verify_cluster(config.cluster, config.user, config.abs_file)
-    )
-    async with ClusterClient(config, transport=LegacyOnly(inner)) as legacy:
+    async with ClusterClient(config, transport=LegacyOnly(loopback_transport(config))) as legacy:
         index = await legacy.discover()
         assert not index.aggregated
         deploy = await legacy.resource_for("apps/v1", "Deployment")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import click
@@ -19,6 +18,7 @@ import yaml
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
+from tether.cluster.crds import wait_established
 from tether.cluster.errors import NotFound
 from tether.controller.crds import crd_manifests
 from tether.errors import TetherError
@@ -32,10 +32,6 @@ API_PORT = 8080
 FIELD_MANAGER = "tether"
 
 _LABELS = {"app.kubernetes.io/part-of": "tether"}
-
-
-class InstallError(TetherError):
-    """The installation could not be completed."""
 
 
 def install_manifests(
@@ -182,26 +178,6 @@ def _describe(obj: dict[str, Any]) -> str:
     )
 
 
-async def _wait_established(client: ClusterClient, names: list[str], timeout: float) -> None:
-    info = await client.resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-    deadline = time.monotonic() + timeout
-    pending = list(names)
-    while pending:
-        crd = await client.get(info, pending[0])
-        conditions = (crd.get("status") or {}).get("conditions") or []
-        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-            pending.pop(0)
-            continue
-        if time.monotonic() > deadline:
-            raise InstallError(
-                f"CRD {pending[0]} was not Established within {timeout:g}s; "
-                f"see kubectl describe crd {pending[0]}"
-            )
-        await asyncio.sleep(0.1)  # the API offers no cheaper way to wait for a condition here
-    # The new kinds must be visible to anything this client applies next.
-    client.invalidate_discovery()
-
-
 async def install(
     client: ClusterClient,
     manifests: list[dict[str, Any]],
@@ -215,7 +191,7 @@ async def install(
     namespace_info = await client.resource_for("v1", "Namespace")
     new_namespaces: set[str] = set()
     for obj in manifests:
-        info = await client.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
+        info = await client.resource_for_object(obj)
         namespace = obj["metadata"].get("namespace")
         if dry_run and obj["kind"] == "Namespace":
             try:
@@ -232,7 +208,7 @@ async def install(
         echo(line)
     crds = [o["metadata"]["name"] for o in manifests if o["kind"] == "CustomResourceDefinition"]
     if crds and not dry_run:
-        await _wait_established(client, crds, timeout)
+        await wait_established(client, crds, timeout, poll_interval=0.1)
         line = f"established: {', '.join(crds)}"
         lines.append(line)
         echo(line)

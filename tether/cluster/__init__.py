@@ -18,6 +18,7 @@ from tether.cluster.config import (
     in_cluster_config,
     load_kubeconfig,
 )
+from tether.cluster.crds import is_established, wait_established
 from tether.cluster.discovery import DiscoveryIndex, ResourceInfo
 from tether.cluster.errors import (
     AlreadyExists,
@@ -29,6 +30,7 @@ from tether.cluster.errors import (
     Expired,
     Forbidden,
     Invalid,
+    NotEstablished,
     NotFound,
     ServerError,
     TooManyRequests,
@@ -67,6 +69,7 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "LiveCache",
+    "NotEstablished",
     "NotFound",
     "ObjectKey",
     "ObjectList",
@@ -85,9 +88,11 @@ __all__ = [
     "WatchStats",
     "auto_config",
     "in_cluster_config",
+    "is_established",
     "is_managed_by",
     "load_kubeconfig",
     "owning_app",
     "stamp",
     "tracking_id",
+    "wait_established",
 ]

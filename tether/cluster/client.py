@@ -387,8 +387,21 @@ class ClusterClient:
         return info
 
     async def resource_for_object(self, obj: dict[str, Any]) -> ResourceInfo:
-        """The resource type of a manifest, from its ``apiVersion`` and ``kind``."""
-        return await self.resource_for(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        """The resource type of a manifest, from its ``apiVersion`` and ``kind``.
+
+        On :class:`UnknownKind` discovery is invalidated and fetched once more: a server's
+        discovery may lag behind a CRD that was just Established, and a refresh shared with a
+        concurrent caller may predate it.
+        """
+        api_version, kind = api_version_kind(obj)
+        try:
+            return await self.resource_for(api_version, kind)
+        except UnknownKind:
+            self.invalidate_discovery()
+            info = (await self.discover()).get(api_version, kind)
+            if info is None:
+                raise
+            return info
 
     # ---- objects ---------------------------------------------------------------------------
 
@@ -552,6 +565,30 @@ class ClusterClient:
             body=obj,
             content_type=_APPLY_CONTENT_TYPE,
             idempotent=True,  # applying the same intent twice gives the same object
+        )
+        return result
+
+    async def replace(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Replace a whole object (PUT) and return what the server stored (or would store).
+
+        ``metadata.resourceVersion`` of ``obj`` makes the write conditional: the server answers
+        :class:`Conflict` when the object changed since that version. Not retried after it was
+        sent (a lost answer to a write that landed would come back as a Conflict).
+        """
+        params = {"fieldManager": field_manager or self.settings.field_manager}
+        if dry_run:
+            params["dryRun"] = "All"
+        ns = self._namespace_for(info, namespace, obj)
+        result: dict[str, Any] = await self.request(
+            "PUT", info.path(ns, self._name_of(obj)), verb="update", params=params, body=obj
         )
         return result
 

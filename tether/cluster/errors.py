@@ -91,6 +91,10 @@ class UnknownKind(ClusterError):
     """Discovery does not know this apiVersion/kind (a missing CRD, a typo, a removed API)."""
 
 
+class NotEstablished(ClusterError):
+    """A CustomResourceDefinition did not reach ``Established=True`` in the time allowed."""
+
+
 class CacheSyncError(ClusterError):
     """The live cache could not list one or more of the resource types it was asked to track."""
 
