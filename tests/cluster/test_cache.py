@@ -18,6 +18,7 @@ from tether.cluster import (
     ResourceInfo,
     stamp,
 )
+from tether.cluster.index import ObjectIndex
 from tether.localcluster.cluster import LocalCluster
 
 from .conftest import config_map, deployment, wait_for
@@ -354,3 +355,44 @@ def _watch_tasks() -> list[asyncio.Task[Any]]:
     return [
         t for t in asyncio.all_tasks() if t.get_name().startswith("tether-watch-") and not t.done()
     ]
+
+
+async def test_type_subscribers_hear_every_object_of_their_type_tracked_or_not(
+    client: ClusterClient, cache: LiveCache, namespace: str, infos: dict[str, ResourceInfo]
+) -> None:
+    await client.apply(infos["cm"], config_map("before", namespace))
+    heard: list[tuple[str, str, str]] = []
+    cache.subscribe_type(
+        ("", "ConfigMap"),
+        lambda event, obj: heard.append((event, obj["metadata"]["name"], obj["data"]["k"])),
+    )
+    app_events = recorder(cache)
+    await cache.track([infos["cm"], infos["deploy"]])
+    # the first list is read from the cache, not announced
+    assert [o["metadata"]["name"] for o in cache.objects("", "ConfigMap")] == ["before"]
+    await client.apply(infos["cm"], config_map("plain", namespace))
+    await client.apply(infos["cm"], config_map("plain", namespace, {"k": "2"}))
+    await client.delete(infos["cm"], "plain", namespace)
+    await client.apply(infos["deploy"], deployment("other-type", namespace))
+    expected = [("ADDED", "plain", "v"), ("MODIFIED", "plain", "2"), ("DELETED", "plain", "2")]
+    await wait_for(lambda: len(heard) >= 3, what="three ConfigMap events")
+    assert heard == expected
+    assert app_events == []  # none of them belongs to an application
+
+
+def test_object_index_keeps_owner_and_app_lookups_consistent_across_updates() -> None:
+    index = ObjectIndex()
+    owner = stamp(deployment("web", "ns", uid="d1"), "shop")
+    child = config_map("rs", "ns", ownerReferences=[{"uid": "d1", "controller": True}], uid="r1")
+    index.put(ObjectKey.of(owner), owner)
+    index.put(ObjectKey.of(child), child)
+    assert index.app_of(child) == "shop" and index.children("d1") == [child]
+    moved = stamp(deployment("web", "ns", uid="d1"), "other")
+    index.put(ObjectKey.of(moved), moved)
+    assert index.objects_of("shop") == [] and index.objects_of("other") == [moved]
+    assert index.app_of(child) == "other"
+    orphan = config_map("rs", "ns", uid="r1")
+    index.put(ObjectKey.of(orphan), orphan)
+    assert index.children("d1") == [] and index.dependent_uids("d1") == set()
+    index.forget_type(("", "ConfigMap"))
+    assert index.get_by_uid("r1") is None and len(index) == 1

@@ -7,11 +7,11 @@ resourceVersion it saw, so nothing is listed again; only a 410 Expired (the serv
 longer reaches back that far) forces a full relist, and the relist is diffed against the cache so
 subscribers still hear about every object that appeared, changed or vanished meanwhile.
 
-Objects are indexed by (group, kind, namespace, name), by uid, by owning application, and by
-owner uid (``ownerReferences``), so a Deployment's ReplicaSets and Pods are found for the
-resource tree and health without a request. Changes are announced to subscribers as
-``(app, event_type, key)``, where ``app`` is the object's tracked application or, for children
-that carry no tracking (a ReplicaSet, a Pod), the application of their root owner.
+Objects are kept in an :class:`~tether.cluster.index.ObjectIndex` (by key, uid, type, owning
+application and owner uid). Changes are announced to subscribers as ``(app, event_type, key)``,
+where ``app`` is the object's tracked application or, for children that carry no tracking (a
+ReplicaSet, a Pod), the application of their root owner; a type subscriber hears
+``(event_type, object)`` for every object of its type, whoever owns it.
 """
 
 from __future__ import annotations
@@ -20,26 +20,21 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.cluster.attribution import ADDED, DELETED, MODIFIED, AppAttribution
 from tether.cluster.client import ClusterClient, WatchEvent
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import CacheSyncError, ClusterError, Expired
+from tether.cluster.index import ObjectIndex
 from tether.cluster.tracking import Tracking
 from tether.resources import ResourceKey
 
 log = logging.getLogger(__name__)
 
-ADDED = "ADDED"
-MODIFIED = "MODIFIED"
-DELETED = "DELETED"
-
 _CRD_GROUP_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
-# Owner chains deeper than this are a loop or a pathology; stop walking.
-_MAX_OWNER_DEPTH = 16
 
 
 #: identity of a live object (the one key type every stage shares)
@@ -48,6 +43,9 @@ ObjectKey = ResourceKey
 
 #: ``callback(app_name, event_type, key)``, called on the cache's event loop; keep it quick
 ChangeCallback = Callable[[str, str, ObjectKey], None]
+
+#: ``callback(event_type, object)`` for every change of one type, on the cache's event loop
+ObjectCallback = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -78,7 +76,7 @@ class LiveCache:
     """List+watch cache of chosen resource types; see the module docstring.
 
     Objects handed out are the cached dicts themselves, for speed: callers must not mutate them
-    (copy first).
+    (copy first). The reads are those of :class:`ObjectIndex` (also at :attr:`index`).
     """
 
     def __init__(
@@ -103,15 +101,10 @@ class LiveCache:
         self.watch_timeout = watch_timeout
         self.max_backoff = max_backoff
         self._types: dict[tuple[str, str], _TypeState] = {}
-        self._objects: dict[ObjectKey, dict[str, Any]] = {}
-        self._by_type: dict[tuple[str, str], set[ObjectKey]] = {}
-        self._by_uid: dict[str, ObjectKey] = {}
-        self._dependents: dict[str, set[str]] = {}
-        self._by_app: dict[str, set[ObjectKey]] = {}
-        self._app_memo: dict[str, str] = {}
-        #: changes of owned objects whose owner chain is not cached yet: uid -> (event, key)
-        self._unattributed: dict[str, tuple[str, ObjectKey]] = {}
+        self.index = ObjectIndex(self.tracking)
+        self._attribution = AppAttribution(self.index, self._emit)
         self._subscribers: list[ChangeCallback] = []
+        self._type_subscribers: dict[tuple[str, str], list[ObjectCallback]] = {}
         self._paused = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -132,7 +125,6 @@ class LiveCache:
                 )
             state = _TypeState(info)
             self._types[info.group_kind] = state
-            self._by_type.setdefault(info.group_kind, set())
             new.append(state)
             if not self._paused:
                 self._start(state)
@@ -146,7 +138,7 @@ class LiveCache:
             if state is None:
                 continue
             await self._stop(state)
-            for key in list(self._by_type.pop(info.group_kind, ())):
+            for key in self.index.keys(info.group_kind):
                 self._remove(key)
 
     async def wait_synced(self, timeout: float | None = None) -> None:
@@ -227,9 +219,32 @@ class LiveCache:
 
         return unsubscribe
 
-    def _emit(self, app: str | None, event_type: str, key: ObjectKey) -> None:
-        if app is None:
-            return
+    def subscribe_type(
+        self, group_kind: tuple[str, str], callback: ObjectCallback
+    ) -> Callable[[], None]:
+        """Call ``callback(event_type, obj)`` for each change of any object of one type.
+
+        For controllers that follow a whole type (SealedSecrets and their Secrets), tracked by
+        an application or not. The first list is not announced: read it with :meth:`objects`
+        once :meth:`track` returns. Returns a function that unsubscribes.
+        """
+        callbacks = self._type_subscribers.setdefault(group_kind, [])
+        callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _emit_type(self, obj: dict[str, Any], event_type: str, key: ObjectKey) -> None:
+        for callback in list(self._type_subscribers.get((key.group, key.kind), ())):
+            try:
+                callback(event_type, obj)
+            except Exception:
+                log.exception("live cache type subscriber failed on %s %s", event_type, key)
+
+    def _emit(self, app: str, event_type: str, key: ObjectKey) -> None:
         for callback in list(self._subscribers):
             try:
                 callback(app, event_type, key)
@@ -241,72 +256,30 @@ class LiveCache:
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         """The cached object with this key, or None."""
-        return self._objects.get(key)
+        return self.index.get(key)
 
     def get_by_uid(self, uid: str) -> dict[str, Any] | None:
-        key = self._by_uid.get(uid)
-        return self._objects.get(key) if key is not None else None
+        return self.index.get_by_uid(uid)
 
     def objects(self, group: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Cached objects of one type, optionally in one namespace."""
-        keys = self._by_type.get((group, kind), set())
-        return [self._objects[k] for k in keys if namespace is None or k.namespace == namespace]
+        return self.index.objects(group, kind, namespace)
 
     def objects_of(self, app: str) -> list[dict[str, Any]]:
         """Objects tracked as ``app``'s (by its tracking method), not their children."""
-        return [self._objects[k] for k in self._by_app.get(app, ())]
+        return self.index.objects_of(app)
 
     def children(self, uid: str) -> list[dict[str, Any]]:
         """Cached objects whose ``ownerReferences`` name ``uid``."""
-        out = []
-        for child_uid in self._dependents.get(uid, ()):
-            child = self.get_by_uid(child_uid)
-            if child is not None:
-                out.append(child)
-        return out
+        return self.index.children(uid)
 
     def tree(self, root: dict[str, Any] | str) -> list[dict[str, Any]]:
         """Every cached descendant of ``root`` (an object or a uid), breadth first."""
-        root_uid = root if isinstance(root, str) else (root.get("metadata") or {}).get("uid", "")
-        seen = {root_uid}
-        out: list[dict[str, Any]] = []
-        queue = deque([root_uid])
-        while queue:
-            uid = queue.popleft()
-            for child in self.children(uid):
-                child_uid = child["metadata"].get("uid", "")
-                if child_uid in seen:
-                    continue
-                seen.add(child_uid)
-                out.append(child)
-                queue.append(child_uid)
-        return out
+        return self.index.tree(root)
 
     def app_of(self, obj: dict[str, Any]) -> str | None:
         """The application ``obj`` belongs to: its own tracking, else its root owner's."""
-        seen: set[str] = set()
-        current: dict[str, Any] | None = obj
-        for _ in range(_MAX_OWNER_DEPTH):
-            if current is None:
-                return None
-            app = self.tracking.owning_app(current)
-            if app is not None:
-                return app
-            meta = current.get("metadata") or {}
-            seen.add(meta.get("uid", ""))
-            refs = meta.get("ownerReferences") or []
-            # Follow the controller reference first: it is the one that created the object.
-            refs = sorted(refs, key=lambda r: not r.get("controller"))
-            current = next(
-                (
-                    owner
-                    for ref in refs
-                    if ref.get("uid") not in seen
-                    and (owner := self.get_by_uid(str(ref.get("uid")))) is not None
-                ),
-                None,
-            )
-        return None
+        return self.index.app_of(obj)
 
     @property
     def tracked(self) -> list[ResourceInfo]:
@@ -317,7 +290,7 @@ class LiveCache:
         return self._types[info.group_kind].stats
 
     def __len__(self) -> int:
-        return len(self._objects)
+        return len(self.index)
 
     # ---- indexing --------------------------------------------------------------------------
 
@@ -328,95 +301,17 @@ class LiveCache:
                 meta.pop("managedFields", None)
         return obj
 
-    def _put(self, key: ObjectKey, obj: dict[str, Any]) -> None:
-        old = self._objects.get(key)
-        if old is not None:
-            self._unindex(key, old)
-        self._objects[key] = obj
-        self._by_type.setdefault((key.group, key.kind), set()).add(key)
-        meta = obj.get("metadata") or {}
-        uid = meta.get("uid")
-        if uid:
-            self._by_uid[uid] = key
-        for ref in meta.get("ownerReferences") or ():
-            if uid and ref.get("uid"):
-                self._dependents.setdefault(ref["uid"], set()).add(uid)
-        app = self.tracking.owning_app(obj)
-        if app is not None:
-            self._by_app.setdefault(app, set()).add(key)
-
-    def _unindex(self, key: ObjectKey, obj: dict[str, Any]) -> None:
-        meta = obj.get("metadata") or {}
-        uid = meta.get("uid")
-        if uid and self._by_uid.get(uid) == key:
-            del self._by_uid[uid]
-        for ref in meta.get("ownerReferences") or ():
-            deps = self._dependents.get(ref.get("uid", ""))
-            if deps is not None:
-                deps.discard(uid)
-                if not deps:
-                    del self._dependents[ref["uid"]]
-        app = self.tracking.owning_app(obj)
-        if app is not None:
-            keys = self._by_app.get(app)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._by_app[app]
-
     def _remove(self, key: ObjectKey) -> dict[str, Any] | None:
-        old = self._objects.pop(key, None)
+        old = self.index.remove(key)
         if old is not None:
-            self._unindex(key, old)
-            self._by_type.get((key.group, key.kind), set()).discard(key)
-            uid = (old.get("metadata") or {}).get("uid", "")
-            self._app_memo.pop(uid, None)
-            self._unattributed.pop(uid, None)
+            self._attribution.forget((old.get("metadata") or {}).get("uid", ""))
         return old
 
     def _announce(self, obj: dict[str, Any], event_type: str, key: ObjectKey) -> None:
-        """Tell subscribers about a change of ``obj``, now or once its owner is known."""
-        meta = obj.get("metadata") or {}
-        uid = meta.get("uid", "")
-        app = self._app_for_event(obj)
-        if app is None:
-            if event_type == DELETED:
-                self._unattributed.pop(uid, None)
-            elif meta.get("ownerReferences") and uid:
-                # Each type has its own watch stream, so a Pod can arrive before its
-                # ReplicaSet. Hold the change until the owner shows up (an ADDED stays ADDED).
-                earlier = self._unattributed.get(uid)
-                kind = earlier[0] if earlier is not None else event_type
-                self._unattributed[uid] = (kind, key)
-            return
-        self._emit(app, event_type, key)
-        if self._unattributed and uid:
-            self._release_unattributed(uid, app)
-
-    def _release_unattributed(self, root_uid: str, app: str) -> None:
-        """Announce held changes of ``root_uid``'s descendants, now that their app is known."""
-        seen = {root_uid}
-        stack = [root_uid]
-        while stack and self._unattributed:
-            for child_uid in self._dependents.get(stack.pop(), ()):
-                if child_uid in seen:
-                    continue
-                seen.add(child_uid)
-                held = self._unattributed.pop(child_uid, None)
-                if held is not None:
-                    self._app_memo[child_uid] = app
-                    self._emit(app, held[0], held[1])
-                stack.append(child_uid)
-
-    def _app_for_event(self, obj: dict[str, Any]) -> str | None:
-        uid = (obj.get("metadata") or {}).get("uid", "")
-        app = self.app_of(obj)
-        if app is not None:
-            self._app_memo[uid] = app
-            return app
-        # An owner deleted just before its children (cascading deletion) can no longer be
-        # walked to; the app seen earlier for this object still owns the change.
-        return self._app_memo.get(uid)
+        """Tell type subscribers about a change of ``obj``, and app subscribers now or once its
+        owner is known."""
+        self._emit_type(obj, event_type, key)
+        self._attribution.announce(obj, event_type, key)
 
     # ---- list and watch --------------------------------------------------------------------
 
@@ -479,28 +374,24 @@ class LiveCache:
         result = await self.client.list(info, self._watch_namespace(info))
         state.stats.lists += 1
         first = not state.synced.is_set()
-        before = set(self._by_type.get(info.group_kind, ()))
+        before = self.index.keys(info.group_kind)
         seen: set[ObjectKey] = set()
         for obj in result.items:
             obj = self._compact(obj)
             key = ObjectKey.of(obj)
             seen.add(key)
-            old = self._objects.get(key)
-            self._put(key, obj)
+            old = self.index.get(key)
+            self.index.put(key, obj)
             if first:
-                # The first list is announced by wait_synced, not per object, but it may bring
-                # the owner that changes held for lack of an app were waiting for.
-                if self._unattributed:
-                    app = self.app_of(obj)
-                    if app is not None:
-                        self._release_unattributed(obj["metadata"].get("uid", ""), app)
+                # The first list is announced by wait_synced, not per object.
+                self._attribution.listed(obj)
                 continue
             if old is None:
                 self._announce(obj, ADDED, key)
             elif _rv(old) != _rv(obj):
                 self._announce(obj, MODIFIED, key)
         for key in before - seen:
-            gone = self._objects.get(key)
+            gone = self.index.get(key)
             if gone is not None:
                 self._announce(gone, DELETED, key)
             self._remove(key)
@@ -519,11 +410,11 @@ class LiveCache:
         state.stats.events += 1
         key = ObjectKey.of(obj)
         if event.type == DELETED:
-            self._announce(self._objects.get(key, obj), DELETED, key)
+            self._announce(self.index.get(key) or obj, DELETED, key)
             self._remove(key)
         elif event.type in (ADDED, MODIFIED):
             obj = self._compact(obj)
-            self._put(key, obj)
+            self.index.put(key, obj)
             self._announce(obj, event.type, key)
         else:
             log.warning("ignoring watch event of type %r for %s", event.type, key)
