@@ -12,9 +12,11 @@ import yaml
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.tracking import TRACKING_ANNOTATION
+from tether.engine.ignore import IgnoreRule, parse_ignore_differences
 from tether.engine.plan import PlanError, SyncOptions, plan_sync
-from tether.engine.sync import SyncEngine
+from tether.engine.sync import SyncEngine, SyncRequest
 from tether.localcluster.cluster import LocalCluster
+from tether.resources import ResourceKey
 
 
 @pytest.fixture
@@ -347,3 +349,182 @@ async def test_a_server_error_quoting_a_secret_value_is_masked_in_every_message(
     texts = [result.message, *result.log, *(s.message for s in result.steps)]
     assert any("is invalid" in t for t in texts)
     assert not [t for t in texts if "hunter2" in t]
+
+
+# ---- SyncEngine.run: the engine owns the sync --------------------------------------------------
+
+
+def placed(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """``objects`` in ``namespace``, as the controller hands its rendered objects over."""
+    for obj in objects:
+        obj["metadata"]["namespace"] = namespace
+    return objects
+
+
+async def configmaps(client: ClusterClient, namespace: str) -> dict[str, dict[str, Any]]:
+    info = await client.resource_for("v1", "ConfigMap")
+    listed = await client.list(info, namespace)
+    return {o["metadata"]["name"]: o for o in listed.items}
+
+
+async def test_one_engine_runs_syncs_at_once_each_with_its_own_state(
+    client: ClusterClient, namespace: str
+) -> None:
+    engine = SyncEngine(client, poll_interval=0.05)
+    other = f"{namespace}-b"
+
+    def request(prefix: str, app: str, ns: str, **extra: Any) -> SyncRequest:
+        desired = docs(
+            "---\n".join(
+                [
+                    configmap(f"{prefix}-first", wave=0),
+                    deployment(f"{prefix}-web", wave=1),
+                    configmap(f"{prefix}-last", wave=2),
+                ]
+            )
+        )
+        return SyncRequest(desired, app_name=app, namespace=ns, **extra)
+
+    cancelled = asyncio.Event()
+    cancelled.set()
+    left, right, stopped = await asyncio.gather(
+        engine.run(request("l", "left", namespace)),
+        engine.run(
+            request("r", "right", other, options=SyncOptions.parse(["CreateNamespace=true"]))
+        ),
+        engine.run(request("s", "stopped", namespace, cancel=cancelled)),
+    )
+    assert (left.phase, right.phase, stopped.phase) == ("Succeeded", "Succeeded", "Terminated")
+    assert [s.key.name for s in left.steps] == ["l-first", "l-web", "l-last"]
+    assert [s.key.name for s in right.steps] == ["r-first", "r-web", "r-last"]
+    assert stopped.steps == []
+    here, there = await configmaps(client, namespace), await configmaps(client, other)
+    assert sorted(here) == ["l-first", "l-last"] and sorted(there) == ["r-first", "r-last"]
+    assert here["l-last"]["metadata"]["annotations"][TRACKING_ANNOTATION].startswith("left:")
+    assert there["r-last"]["metadata"]["annotations"][TRACKING_ANNOTATION].startswith("right:")
+
+
+async def test_run_syncs_only_the_selection_without_hooks_and_prunes_selected_objects(
+    client: ClusterClient, namespace: str
+) -> None:
+    engine = SyncEngine(client, app_name="sel", poll_interval=0.05)
+    first = docs("---\n".join(configmap(n, v="1") for n in ("a", "b", "gone", "other")))
+    assert (await engine.run(SyncRequest(first, namespace=namespace))).succeeded
+    live = list((await configmaps(client, namespace)).values())
+    objects = [job("migrate", hook="PreSync"), configmap("a", v="2"), configmap("b", v="2")]
+    desired = placed(docs("---\n".join(objects)), namespace)
+    selection = [("", "ConfigMap", namespace, "a"), ("", "ConfigMap", namespace, "gone")]
+    result = await engine.run(
+        SyncRequest(
+            desired,
+            live=live,
+            options=SyncOptions(prune=True),
+            resources=selection,
+            namespace=namespace,
+        )
+    )
+    assert result.succeeded, result.log
+    assert [(s.key.name, s.status) for s in result.steps] == [("gone", "Pruned"), ("a", "Synced")]
+    after = await configmaps(client, namespace)
+    assert sorted(after) == ["a", "b", "other"]
+    assert (after["a"]["data"], after["b"]["data"]) == ({"v": "2"}, {"v": "1"})
+    assert not await exists(client, "batch/v1", "Job", "migrate", namespace)
+
+
+async def test_run_applies_out_of_sync_only_what_the_last_comparison_did_not_find_synced(
+    client: ClusterClient, namespace: str
+) -> None:
+    engine = SyncEngine(client, app_name="oos")
+    assert (
+        await engine.run(SyncRequest(docs(configmap("a", v="1")), namespace=namespace))
+    ).succeeded
+    desired = placed(docs(configmap("a", v="2") + "---\n" + configmap("b", v="2")), namespace)
+    in_sync = {ResourceKey("", "ConfigMap", namespace, "a")}
+    result = await engine.run(
+        SyncRequest(
+            desired,
+            options=SyncOptions.parse(["ApplyOutOfSyncOnly=true"]),
+            in_sync=in_sync,
+            namespace=namespace,
+        )
+    )
+    assert result.succeeded, result.log
+    assert [s.message for s in result.steps] == [
+        "unchanged (already in sync)",
+        "configmap/b created",
+    ]
+    after = await configmaps(client, namespace)
+    assert (after["a"]["data"], after["b"]["data"]) == ({"v": "1"}, {"v": "2"})
+
+
+async def test_run_keeps_live_values_at_ignored_places_with_respect_ignore_differences(
+    client: ClusterClient, namespace: str
+) -> None:
+    engine = SyncEngine(client, app_name="ign")
+    assert (
+        await engine.run(SyncRequest(docs(configmap("a", k="1")), namespace=namespace))
+    ).succeeded
+    info = await client.resource_for("v1", "ConfigMap")
+    await client.patch(info, "a", {"data": {"k": "edited"}}, namespace)
+    live = list((await configmaps(client, namespace)).values())
+    desired = placed(docs(configmap("a", k="2", m="3")), namespace)
+    rules = parse_ignore_differences([{"kind": "ConfigMap", "jsonPointers": ["/data/k"]}])
+    options = SyncOptions.parse(["RespectIgnoreDifferences=true"])
+    result = await engine.run(
+        SyncRequest(desired, live=live, options=options, ignore_rules=rules, namespace=namespace)
+    )
+    assert result.succeeded, result.log
+    assert (await configmaps(client, namespace))["a"]["data"] == {"k": "edited", "m": "3"}
+    without = await engine.run(SyncRequest(desired, live=live, ignore_rules=rules))
+    assert without.succeeded
+    assert (await configmaps(client, namespace))["a"]["data"] == {"k": "2", "m": "3"}
+
+
+async def test_run_ends_failed_with_the_reason_when_the_request_cannot_be_planned(
+    client: ClusterClient, namespace: str
+) -> None:
+    engine = SyncEngine(client, app_name="bad")
+    unreadable_wave = docs(configmap("a") + "---\n" + configmap("b"))
+    unreadable_wave[1]["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] = "soon"
+    result = await engine.run(SyncRequest(unreadable_wave, namespace=namespace))
+    assert result.phase == "Failed"
+    assert "argocd.argoproj.io/sync-wave must be an integer, got 'soon'" in result.message
+    assert result.finished_at >= result.started_at
+    broken = IgnoreRule(kind="ConfigMap", error="argocd-cm key x: not YAML")
+    result = await engine.run(
+        SyncRequest(
+            docs(configmap("a")),
+            live=docs(configmap("a")),
+            options=SyncOptions.parse(["RespectIgnoreDifferences=true"]),
+            ignore_rules=[broken],
+            namespace=namespace,
+        )
+    )
+    assert (result.phase, result.message) == ("Failed", "argocd-cm key x: not YAML")
+    assert await configmaps(client, namespace) == {}
+
+
+async def test_run_neither_writes_nor_prunes_what_the_request_admit_refuses(
+    client: ClusterClient, namespace: str
+) -> None:
+    engine = SyncEngine(client, app_name="adm")
+    first = docs(configmap("protected") + "---\n" + configmap("gone"))
+    assert (await engine.run(SyncRequest(first, namespace=namespace))).succeeded
+    live = list((await configmaps(client, namespace)).values())
+
+    def admit(obj: dict[str, Any]) -> str | None:
+        name = obj["metadata"]["name"]
+        return f"{name} is outside the project" if name in ("protected", "refused") else None
+
+    pruned = await engine.run(
+        SyncRequest([], live=live, options=SyncOptions(prune=True), admit=admit)
+    )
+    assert pruned.succeeded, pruned.log
+    assert [(s.key.name, s.status) for s in pruned.steps] == [("gone", "Pruned")]
+    assert sorted(await configmaps(client, namespace)) == ["protected"]
+    refused = await engine.run(
+        SyncRequest(docs(configmap("refused")), admit=admit, namespace=namespace)
+    )
+    assert refused.phase == "Failed"
+    assert "refused is outside the project" in refused.message
+    assert sorted(await configmaps(client, namespace)) == ["protected"]
