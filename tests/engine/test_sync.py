@@ -528,3 +528,20 @@ async def test_run_neither_writes_nor_prunes_what_the_request_admit_refuses(
     assert refused.phase == "Failed"
     assert "refused is outside the project" in refused.message
     assert sorted(await configmaps(client, namespace)) == ["protected"]
+
+
+async def test_replace_option_puts_the_whole_object_dropping_fields_others_set(
+    client: ClusterClient, namespace: str
+) -> None:
+    engine = SyncEngine(client, app_name="rep")
+    desired = placed(docs(configmap("a", k="1")), namespace)
+    assert (await engine.sync(plan_sync(desired), namespace=namespace)).succeeded
+    info = await client.resource_for("v1", "ConfigMap")
+    await client.patch(info, "a", {"data": {"x": "theirs"}}, namespace, field_manager="someone")
+    applied = await engine.sync(plan_sync(desired), namespace=namespace)
+    assert applied.succeeded
+    assert (await configmaps(client, namespace))["a"]["data"] == {"k": "1", "x": "theirs"}
+    replaced = await engine.sync(plan_sync(desired), SyncOptions(replace=True), namespace=namespace)
+    assert replaced.succeeded, replaced.log
+    assert replaced.steps[0].message == "configmap/a configured"
+    assert (await configmaps(client, namespace))["a"]["data"] == {"k": "1"}

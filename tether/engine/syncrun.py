@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Collection
 from typing import Any
 
+from tether.cluster.crds import CRD_KIND
 from tether.cluster.errors import ClusterError
 from tether.engine.plan import (
     SYNC_FAIL_PHASE,
@@ -21,7 +22,6 @@ from tether.engine.plan import (
     kind_rank,
 )
 from tether.engine.syncstate import (
-    CRD_KIND,
     PHASE_ERROR,
     PHASE_FAILED,
     PHASE_SUCCEEDED,

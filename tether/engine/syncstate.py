@@ -17,7 +17,6 @@ from typing import Any
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.discovery import ResourceInfo
-from tether.cluster.errors import UnknownKind
 from tether.cluster.tracking import Tracking
 from tether.engine.health import HealthStatus
 from tether.engine.masking import scrub
@@ -39,9 +38,6 @@ PRUNE_SKIPPED = "PruneSkipped"
 HOOK_SUCCEEDED = "Succeeded"
 HOOK_FAILED = "Failed"
 HOOK_RUNNING = "Running"
-
-CRD_API_VERSION = "apiextensions.k8s.io/v1"
-CRD_KIND = "CustomResourceDefinition"
 
 #: decides whether an object may be written: the reason it may not, or ``None``
 Admit = Callable[[dict[str, Any]], str | None]
@@ -169,16 +165,6 @@ class RunRecord:
 def secrets_of(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The Secrets among ``objects``."""
     return [o for o in objects if o.get("kind") == "Secret"]
-
-
-async def resource_info(client: ClusterClient, obj: dict[str, Any]) -> ResourceInfo:
-    """The resource type of ``obj``, looked up again after a fresh discovery on a miss (a CRD
-    of this very sync may have been established since discovery was last refreshed)."""
-    try:
-        return await client.resource_for_object(obj)
-    except UnknownKind:
-        client.invalidate_discovery()
-        return await client.resource_for_object(obj)
 
 
 def namespace_of(obj: dict[str, Any], info: ResourceInfo) -> str | None:

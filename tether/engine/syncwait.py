@@ -11,12 +11,11 @@ import asyncio
 import time
 from typing import Any
 
-from tether.cluster.errors import NotFound
+from tether.cluster.crds import wait_established
+from tether.cluster.errors import NotEstablished, NotFound
 from tether.engine.health import health_of
 from tether.engine.plan import SyncTask
 from tether.engine.syncstate import (
-    CRD_API_VERSION,
-    CRD_KIND,
     HOOK_FAILED,
     HOOK_RUNNING,
     HOOK_SUCCEEDED,
@@ -28,7 +27,6 @@ from tether.engine.syncstate import (
     namespace_of,
     ref,
     ref_kind,
-    resource_info,
 )
 
 Applied = list[tuple[SyncTask, dict[str, Any]]]
@@ -72,7 +70,7 @@ class Waiter:
         self.record.note(f"{phase} wave {wave}: healthy")
 
     async def _read(self, obj: dict[str, Any]) -> dict[str, Any] | None:
-        info = await resource_info(self.client, obj)
+        info = await self.client.resource_for_object(obj)
         try:
             return await self.client.get(info, obj["metadata"]["name"], namespace_of(obj, info))
         except NotFound:
@@ -128,7 +126,7 @@ class Waiter:
         policy = "HookSucceeded" if phase == HOOK_SUCCEEDED else "HookFailed"
         if policy not in task.delete_policies:
             return
-        info = await resource_info(self.client, live)
+        info = await self.client.resource_for_object(live)
         name = live["metadata"]["name"]
         try:
             await self.client.delete(
@@ -141,23 +139,17 @@ class Waiter:
         )
 
     async def wait_established(self, crds: list[dict[str, Any]]) -> None:
-        """Wait until every CRD in ``crds`` is Established, then refresh discovery."""
-        info = await self.client.resource_for(CRD_API_VERSION, CRD_KIND)
-        deadline = time.monotonic() + self.settings.wave_timeout
-        for crd in crds:
-            while True:
-                live = await self.client.get(info, crd["metadata"]["name"])
-                conditions = (live.get("status") or {}).get("conditions") or []
-                if any(
-                    c.get("type") == "Established" and c.get("status") == "True" for c in conditions
-                ):
-                    break
-                if time.monotonic() > deadline:
-                    raise SyncFailure(
-                        f"{CRD_KIND} {crd['metadata']['name']} was not established in time"
-                    )
-                await asyncio.sleep(self.settings.poll_interval)
-        self.client.invalidate_discovery()
+        """Wait until every CRD in ``crds`` is Established (discovery is refreshed after)."""
+        try:
+            await wait_established(
+                self.client,
+                [crd["metadata"]["name"] for crd in crds],
+                self.settings.wave_timeout,
+                poll_interval=self.settings.poll_interval,
+            )
+        except NotEstablished as exc:
+            # a CRD that never serves fails the sync, as an unhealthy object of the wave does
+            raise SyncFailure(exc.message) from exc
 
 
 def hook_phase(live: dict[str, Any], health: Health = health_of) -> tuple[str, str]:

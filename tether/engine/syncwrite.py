@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+from tether.cluster.crds import CRD_KIND
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import (
     ClusterError,
@@ -26,7 +27,6 @@ from tether.cluster.errors import (
 )
 from tether.engine.plan import SyncOptions, SyncPlan, SyncTask
 from tether.engine.syncstate import (
-    CRD_KIND,
     HOOK_FAILED,
     HOOK_RUNNING,
     PRUNE_SKIPPED,
@@ -40,7 +40,6 @@ from tether.engine.syncstate import (
     namespace_of,
     ref,
     ref_kind,
-    resource_info,
 )
 from tether.resources import ResourceKey
 
@@ -79,7 +78,7 @@ class Writer:
         """The object to send: the destination namespace filled in for namespaced kinds (and
         none for cluster-scoped ones), checked by ``admit``, stamped with its tracking id."""
         obj = copy.deepcopy(task.obj)
-        info = await resource_info(self.client, obj)
+        info = await self.client.resource_for_object(obj)
         meta = obj.setdefault("metadata", {})
         if not info.namespaced:
             meta.pop("namespace", None)
@@ -274,15 +273,11 @@ class Writer:
         if before is None:
             return await self.client.create(info, obj, field_manager=self.settings.field_manager)
         body = copy.deepcopy(obj)
+        # conditional on the version read: a change meanwhile is a Conflict, not overwritten
         body["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"]
-        result: dict[str, Any] = await self.client.request(
-            "PUT",
-            info.path(namespace_of(body, info), body["metadata"]["name"]),
-            verb="update",
-            params={"fieldManager": self.settings.field_manager},
-            body=body,
+        return await self.client.replace(
+            info, body, namespace_of(body, info), field_manager=self.settings.field_manager
         )
-        return result
 
     async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
         delay = 0.2
@@ -309,7 +304,7 @@ class Writer:
             return
         policy = _PROPAGATION.get(self.options.prune_propagation_policy, "Foreground")
         try:
-            info = await resource_info(self.client, obj)
+            info = await self.client.resource_for_object(obj)
             await self._with_retries(
                 lambda: self.client.delete(
                     info,
