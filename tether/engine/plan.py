@@ -256,8 +256,19 @@ def plan_sync(
     wave annotation, naming the object.
     """
     options = options or SyncOptions()
-    tasks: list[SyncTask] = []
     skipped: list[tuple[ResourceKey, str]] = []
+    tasks = _desired_tasks(desired, skipped)
+    tasks.extend(_prune_tasks(prune or [], options, tasks, skipped))
+    tasks.sort(key=SyncTask.sort_key)
+    return SyncPlan(tasks, skipped)
+
+
+def _desired_tasks(
+    desired: list[dict[str, Any]], skipped: list[tuple[ResourceKey, str]]
+) -> list[SyncTask]:
+    """An apply task per desired object, a hook task per hook type; what is left out goes to
+    ``skipped`` with the reason."""
+    tasks: list[SyncTask] = []
     seen: set[ResourceKey] = set()
     for obj in desired:
         key = ResourceKey.of(obj)
@@ -272,17 +283,9 @@ def plan_sync(
                     # PreDelete/PostDelete hooks run on Application deletion, not on sync
                     skipped.append((key, f"{hook_type} hook runs on deletion only"))
                     continue
+                wave = _wave_of(obj, key, is_helm)
                 tasks.append(
-                    SyncTask(
-                        key,
-                        obj,
-                        hook_type,
-                        _wave_of(obj, key, is_helm),
-                        "hook",
-                        types,
-                        policies,
-                        res_options,
-                    )
+                    SyncTask(key, obj, hook_type, wave, "hook", types, policies, res_options)
                 )
             continue
         if key in seen:
@@ -291,8 +294,19 @@ def plan_sync(
         tasks.append(
             SyncTask(key, obj, "Sync", _wave_of(obj, key, False), "apply", (), (), res_options)
         )
+    return tasks
+
+
+def _prune_tasks(
+    prune: list[dict[str, Any]],
+    options: SyncOptions,
+    tasks: list[SyncTask],
+    skipped: list[tuple[ResourceKey, str]],
+) -> list[SyncTask]:
+    """A prune task per live object to delete, in mirrored waves (``PruneLast``: after the last
+    wave of ``tasks``); what is not pruned goes to ``skipped`` with the reason."""
     prune_tasks: list[SyncTask] = []
-    for obj in prune or []:
+    for obj in prune:
         key = ResourceKey.of(obj)
         res_options = tuple(sorted(resource_options(obj).items()))
         if dict(res_options).get("Prune") == "false":
@@ -313,9 +327,7 @@ def plan_sync(
             _with_wave(t, last + 1) if options.prune_last or t.option("PruneLast") == "true" else t
             for t in prune_tasks
         ]
-    tasks.extend(prune_tasks)
-    tasks.sort(key=SyncTask.sort_key)
-    return SyncPlan(tasks, skipped)
+    return prune_tasks
 
 
 def _with_wave(task: SyncTask, wave: int) -> SyncTask:
