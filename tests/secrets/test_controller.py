@@ -7,7 +7,6 @@ import asyncio
 import base64
 import logging
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,22 +19,19 @@ from click.testing import CliRunner
 
 from tests.secrets.conftest import load_pair
 from tether.cli.seal import seal_command
-from tether.localcluster.testing import Kubectl
+from tether.localcluster.testing import Kubectl, eventually, wait_until
 from tether.secrets.certserver import cert_app
-from tether.secrets.controller import (
-    ControllerOptions,
-    LightkubeApi,
-    SealedSecretsController,
-)
+from tether.secrets.controller import ControllerOptions, SealedSecretsController
 from tether.secrets.keys import KEY_LABEL, KeyPair, private_key_pem
-from tether.secrets.sealed import Scope, seal_value
+from tether.secrets.kubeapi import ClusterKubeApi
+from tether.secrets.sealed import API_VERSION, KIND, Scope, seal_value
 
 PLAINTEXT = "correct-horse-battery-staple"
 
 
 @pytest.fixture
-async def api(kubeconfig: Path) -> AsyncIterator[LightkubeApi]:
-    client = LightkubeApi.from_kubeconfig(kubeconfig)
+async def api(kubeconfig: Path) -> AsyncIterator[ClusterKubeApi]:
+    client = ClusterKubeApi.from_kubeconfig(kubeconfig)
     yield client
     await client.close()
 
@@ -50,7 +46,7 @@ def _factory(*pairs: KeyPair) -> Callable[[], KeyPair]:
 
 
 def _controller(
-    api: LightkubeApi, namespaces: list[str], *pairs: KeyPair, control: str | None = None
+    api: ClusterKubeApi, namespaces: list[str], *pairs: KeyPair, control: str | None = None
 ) -> SealedSecretsController:
     options = ControllerOptions(
         control_namespace=control or f"ctl-{uuid.uuid4().hex[:8]}",
@@ -60,27 +56,26 @@ def _controller(
     return SealedSecretsController(api, options, key_factory=_factory(*pairs))
 
 
-async def _sealed_secret(api: LightkubeApi, namespace: str, name: str) -> dict[str, Any]:
-    obj = await api.client.get(api.sealed_secret, name, namespace=namespace)
-    result: dict[str, Any] = obj.to_dict()
-    return result
+async def _sealed_secret(api: ClusterKubeApi, namespace: str, name: str) -> dict[str, Any]:
+    info = await api.client.resource_for(API_VERSION, KIND)
+    return await api.client.get(info, name, namespace)
 
 
 async def _wait_synced(
-    api: LightkubeApi, namespace: str, name: str, timeout: float = 15.0
+    api: ClusterKubeApi, namespace: str, name: str, timeout: float = 15.0
 ) -> dict[str, Any]:
     """The Synced condition once it describes the current generation."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def synced() -> dict[str, Any] | None:
         obj = await _sealed_secret(api, namespace, name)
         status = obj.get("status") or {}
-        if status.get("observedGeneration") == obj["metadata"].get("generation"):
-            for condition in status.get("conditions") or []:
-                if condition.get("type") == "Synced":
-                    return dict(condition)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{namespace}/{name} did not sync; status: {status}")
-        await asyncio.sleep(0.05)
+        if status.get("observedGeneration") != obj["metadata"].get("generation"):
+            return None
+        conditions = status.get("conditions") or []
+        return next((dict(c) for c in conditions if c.get("type") == "Synced"), None)
+
+    condition: dict[str, Any] = await eventually(synced, timeout, f"{namespace}/{name} synced")
+    return condition
 
 
 def _secret_yaml(namespace: str, name: str, **extra: Any) -> str:
@@ -110,7 +105,7 @@ def _cert_file(tmp_path: Path, pair: KeyPair) -> str:
 
 
 async def test_seal_apply_unseal_round_trip_through_the_cert_endpoint(
-    api: LightkubeApi, namespace: str, kubectl: Kubectl
+    api: ClusterKubeApi, namespace: str, kubectl: Kubectl
 ) -> None:
     controller = _controller(api, [namespace], load_pair(1))
     sock = socket.socket()
@@ -148,7 +143,7 @@ async def test_seal_apply_unseal_round_trip_through_the_cert_endpoint(
 
 
 async def test_moved_value_fails_under_strict_and_works_cluster_wide(
-    api: LightkubeApi, namespace: str, kubectl: Kubectl, tmp_path: Path
+    api: ClusterKubeApi, namespace: str, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     other_ns = f"{namespace}-b"
     kubectl("create", "namespace", other_ns)
@@ -186,7 +181,7 @@ async def test_moved_value_fails_under_strict_and_works_cluster_wide(
 
 
 async def test_key_renewal_keeps_old_secrets_decryptable(
-    api: LightkubeApi, namespace: str, kubectl: Kubectl, tmp_path: Path
+    api: ClusterKubeApi, namespace: str, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     control = f"ctl-{uuid.uuid4().hex[:8]}"
     first, second = load_pair(1), load_pair(2)
@@ -235,7 +230,7 @@ async def test_key_renewal_keeps_old_secrets_decryptable(
 
 
 async def test_bad_input_leaves_secrets_alone_and_leaks_nothing(
-    api: LightkubeApi,
+    api: ClusterKubeApi,
     namespace: str,
     kubectl: Kubectl,
     caplog: pytest.LogCaptureFixture,
@@ -302,7 +297,7 @@ async def test_bad_input_leaves_secrets_alone_and_leaks_nothing(
 
 
 async def test_foreign_secret_is_never_overwritten(
-    api: LightkubeApi, namespace: str, kubectl: Kubectl
+    api: ClusterKubeApi, namespace: str, kubectl: Kubectl
 ) -> None:
     pair = load_pair(1)
     kubectl(
@@ -330,18 +325,18 @@ async def test_foreign_secret_is_never_overwritten(
             "annotate", "secret", "taken", "-n", namespace, "sealedsecrets.bitnami.com/managed=true"
         )
         kubectl("annotate", "sealedsecret", "taken", "-n", namespace, "retry=1")
-        deadline = time.monotonic() + 15
-        while True:
+
+        async def taken_over() -> dict[str, Any] | None:
             secret = await api.get_secret(namespace, "taken")
-            if secret and base64.b64decode(secret["data"]["password"]) == b"ours":
-                break
-            assert time.monotonic() < deadline, "the handed-over Secret was not taken"
-            await asyncio.sleep(0.05)
+            ours = secret and base64.b64decode(secret["data"]["password"]) == b"ours"
+            return secret if ours else None
+
+        secret = await eventually(taken_over, 15, "the handed-over Secret is taken")
         assert secret["metadata"]["ownerReferences"][0]["name"] == "taken"
 
 
 async def test_deleted_owned_secret_is_recreated(
-    api: LightkubeApi, namespace: str, kubectl: Kubectl
+    api: ClusterKubeApi, namespace: str, kubectl: Kubectl
 ) -> None:
     pair = load_pair(1)
     value = seal_value(pair.public_key(), b"v", scope=Scope.NAMESPACE_WIDE, namespace=namespace)
@@ -364,13 +359,13 @@ async def test_deleted_owned_secret_is_recreated(
         first = await api.get_secret(namespace, "again")
         assert first is not None and first.get("immutable") is True
         kubectl("delete", "secret", "again", "-n", namespace)
-        deadline = time.monotonic() + 15
-        while True:
+
+        async def recreated() -> dict[str, Any] | None:
             secret = await api.get_secret(namespace, "again")
-            if secret is not None and secret["metadata"]["uid"] != first["metadata"]["uid"]:
-                break
-            assert time.monotonic() < deadline, "the deleted Secret was not recreated"
-            await asyncio.sleep(0.05)
+            fresh = secret is not None and secret["metadata"]["uid"] != first["metadata"]["uid"]
+            return secret if fresh else None
+
+        secret = await eventually(recreated, 15, "the deleted Secret is recreated")
     assert base64.b64decode(secret["data"]["k"]) == b"v"
 
 
@@ -395,17 +390,16 @@ def test_secrets_controller_command_serves_the_certificate(
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def certificate() -> httpx.Response | None:
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/v1/cert.pem", timeout=2)
             except httpx.HTTPError:
-                response = None  # not listening yet
-            if response is not None and response.status_code == 200:
-                break
-            assert time.monotonic() < deadline, "the controller did not serve its certificate"
-            time.sleep(0.1)
+                return None  # not listening yet
+            return response if response.status_code == 200 else None
+
+        response = wait_until(certificate, 30, "the controller serves its certificate", 0.1)
         assert response.text.startswith("-----BEGIN CERTIFICATE-----")
         result = CliRunner().invoke(
             seal_command, ["--fetch-cert", "--controller", f"http://127.0.0.1:{port}"]

@@ -1,18 +1,18 @@
 """Secrets in Git: Bitnami-compatible Sealed Secrets and SOPS (age) decryption.
 
 ``sealed`` is the kubeseal wire format, ``keys`` the sealing key pairs, ``controller`` the
-SealedSecret controller, ``certserver`` its HTTP endpoints (``cert_app``), ``sops`` SOPS
+SealedSecret controller (its Kubernetes calls in ``kubeapi``), ``certserver`` its HTTP endpoints (``cert_app``), ``sops`` SOPS
 decryption with MAC verification, ``crd`` the SealedSecret CRD.
 """
 
 from tether.secrets.controller import (
     ControllerOptions,
-    KubeApi,
     LightkubeApi,
     SealedSecretsController,
     SyncResult,
 )
 from tether.secrets.keys import KeyMaterialError, KeyPair, KeyRing, generate_key_pair
+from tether.secrets.kubeapi import ClusterKubeApi, KubeApi
 from tether.secrets.sealed import (
     CorruptedValueError,
     NoMatchingKeyError,
@@ -35,6 +35,7 @@ from tether.secrets.sops import (
 )
 
 __all__ = [
+    "ClusterKubeApi",
     "ControllerOptions",
     "CorruptedValueError",
     "KeyMaterialError",

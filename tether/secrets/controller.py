@@ -7,9 +7,8 @@ Secret it does not own, and every failure (wrong key, wrong scope, corrupted dat
 Secret) is a ``Synced=False`` condition with a reason and a message that contains neither a value
 nor key material.
 
-Kubernetes calls go through :class:`KubeApi`, implemented here on lightkube's AsyncClient with
-generic resources (:class:`LightkubeApi`), so the controller can move onto Tether's shared cluster
-cache later without changing its logic.
+Kubernetes calls go through :class:`~tether.secrets.kubeapi.KubeApi`, implemented on Tether's
+cluster client and live cache by :class:`~tether.secrets.kubeapi.ClusterKubeApi`.
 """
 
 from __future__ import annotations
@@ -21,10 +20,9 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from tether.secrets.crd import GROUP, PLURAL, VERSION, sealed_secret_crd
+from tether.secrets.crd import sealed_secret_crd
 from tether.secrets.keys import (
     DEFAULT_KEY_SIZE,
     DEFAULT_RENEW_PERIOD,
@@ -35,6 +33,7 @@ from tether.secrets.keys import (
     generate_key_pair,
     key_secret,
 )
+from tether.secrets.kubeapi import LISTED, ClusterKubeApi, KubeApi
 from tether.secrets.sealed import (
     API_VERSION,
     KIND,
@@ -48,187 +47,11 @@ from tether.secrets.sealed import (
 
 log = logging.getLogger("tether.secrets")
 
+#: the name :class:`ClusterKubeApi` had when it ran on lightkube, for callers written against it
+LightkubeApi = ClusterKubeApi
+
 SYNCED = "Synced"
-LISTED = "LISTED"
 DEFAULT_CONTROL_NAMESPACE = "kube-system"
-
-
-class KubeApi(Protocol):
-    """The Kubernetes calls the controller makes; objects are plain dicts."""
-
-    async def ensure_crd(self, crd: dict[str, Any]) -> None: ...
-
-    async def ensure_namespace(self, name: str) -> None: ...
-
-    async def list_secrets(self, namespace: str, label: str) -> list[dict[str, Any]]: ...
-
-    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-    async def create_secret(self, secret: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def replace_secret(self, secret: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def delete_secret(self, namespace: str, name: str) -> None: ...
-
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
-
-    async def create_event(self, event: dict[str, Any]) -> None: ...
-
-    def watch_sealed_secrets(self) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
-
-    def watch_owned_secrets(self) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
-
-
-class LightkubeApi:
-    """:class:`KubeApi` on lightkube's AsyncClient (generic resource for SealedSecrets)."""
-
-    def __init__(self, client: Any) -> None:
-        from lightkube.generic_resource import create_namespaced_resource
-
-        self.client = client
-        self.sealed_secret = create_namespaced_resource(GROUP, VERSION, "SealedSecret", PLURAL)
-
-    @classmethod
-    def from_kubeconfig(cls, path: Path | str | None = None) -> LightkubeApi:
-        """A client from a kubeconfig file, or the in-cluster / default configuration."""
-        from lightkube import AsyncClient, KubeConfig
-
-        config = KubeConfig.from_file(str(path)) if path else None
-        return cls(AsyncClient(config=config, field_manager="tether-secrets"))
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def ensure_crd(self, crd: dict[str, Any]) -> None:
-        from lightkube import codecs
-        from lightkube.core.exceptions import ApiError
-        from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-
-        try:
-            await self.client.get(CustomResourceDefinition, crd["metadata"]["name"])
-            return
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise
-        with contextlib.suppress(ApiError):
-            await self.client.create(codecs.from_dict(crd))
-        for _ in range(100):
-            found = await self.client.get(CustomResourceDefinition, crd["metadata"]["name"])
-            conditions = (found.status.conditions if found.status else None) or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                return
-            await asyncio.sleep(0.05)
-
-    async def ensure_namespace(self, name: str) -> None:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.models.meta_v1 import ObjectMeta
-        from lightkube.resources.core_v1 import Namespace
-
-        try:
-            await self.client.create(Namespace(metadata=ObjectMeta(name=name)))
-        except ApiError as exc:
-            if exc.status.code != 409:
-                raise
-
-    async def list_secrets(self, namespace: str, label: str) -> list[dict[str, Any]]:
-        from lightkube.resources.core_v1 import Secret
-
-        return [
-            s.to_dict()
-            async for s in self.client.list(Secret, namespace=namespace, labels={label: None})
-        ]
-
-    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.resources.core_v1 import Secret
-
-        try:
-            found = await self.client.get(Secret, name, namespace=namespace)
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return None
-            raise
-        result: dict[str, Any] = found.to_dict()
-        return result
-
-    async def create_secret(self, secret: dict[str, Any]) -> dict[str, Any]:
-        from lightkube import codecs
-
-        created = await self.client.create(codecs.from_dict(secret))
-        result: dict[str, Any] = created.to_dict()
-        return result
-
-    async def replace_secret(self, secret: dict[str, Any]) -> dict[str, Any]:
-        from lightkube import codecs
-
-        replaced = await self.client.replace(codecs.from_dict(secret))
-        result: dict[str, Any] = replaced.to_dict()
-        return result
-
-    async def delete_secret(self, namespace: str, name: str) -> None:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.resources.core_v1 import Secret
-
-        try:
-            await self.client.delete(Secret, name, namespace=namespace)
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise
-
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.types import PatchType
-
-        try:
-            await self.client.patch(
-                self.sealed_secret.Status,
-                name,
-                {"status": status},
-                namespace=namespace,
-                patch_type=PatchType.MERGE,
-            )
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise
-
-    async def create_event(self, event: dict[str, Any]) -> None:
-        from lightkube import codecs
-
-        await self.client.create(codecs.from_dict(event))
-
-    async def _watch(
-        self, resource: Any, labels: dict[str, Any] | None = None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """List, then watch from the list's resourceVersion; list again after a lost watch."""
-        from lightkube import ALL_NS
-
-        while True:
-            listing = self.client.list(resource, namespace=ALL_NS, labels=labels)
-            seen: set[tuple[str, str]] = set()
-            async for obj in listing:
-                item = obj.to_dict()
-                seen.add((item["metadata"].get("namespace", ""), item["metadata"]["name"]))
-                yield "ADDED", item
-            # tells the consumer the current state has been seen in full
-            yield LISTED, {}
-            version = listing.resourceVersion
-            try:
-                async for event, obj in self.client.watch(
-                    resource, namespace=ALL_NS, labels=labels, resource_version=version
-                ):
-                    yield event, obj.to_dict()
-            except Exception as exc:
-                # a dropped or expired watch: list afresh, which also catches missed events
-                log.info("watch of %s ended (%s); listing again", resource.__name__, exc)
-                await asyncio.sleep(0.5)
-
-    def watch_sealed_secrets(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        return self._watch(self.sealed_secret)
-
-    def watch_owned_secrets(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        from lightkube.resources.core_v1 import Secret
-
-        return self._watch(Secret)
 
 
 @dataclass
