@@ -361,6 +361,12 @@ def placed(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]
     return objects
 
 
+async def first_sync(engine: SyncEngine, namespace: str, *manifests: str) -> None:
+    """Sync ``manifests`` into ``namespace``: the state a test starts from."""
+    result = await engine.run(SyncRequest(docs("---\n".join(manifests)), namespace=namespace))
+    assert result.succeeded, result.log
+
+
 async def configmaps(client: ClusterClient, namespace: str) -> dict[str, dict[str, Any]]:
     info = await client.resource_for("v1", "ConfigMap")
     listed = await client.list(info, namespace)
@@ -408,8 +414,7 @@ async def test_run_syncs_only_the_selection_without_hooks_and_prunes_selected_ob
     client: ClusterClient, namespace: str
 ) -> None:
     engine = SyncEngine(client, app_name="sel", poll_interval=0.05)
-    first = docs("---\n".join(configmap(n, v="1") for n in ("a", "b", "gone", "other")))
-    assert (await engine.run(SyncRequest(first, namespace=namespace))).succeeded
+    await first_sync(engine, namespace, *(configmap(n, v="1") for n in ("a", "b", "gone", "other")))
     live = list((await configmaps(client, namespace)).values())
     objects = [job("migrate", hook="PreSync"), configmap("a", v="2"), configmap("b", v="2")]
     desired = placed(docs("---\n".join(objects)), namespace)
@@ -435,9 +440,7 @@ async def test_run_applies_out_of_sync_only_what_the_last_comparison_did_not_fin
     client: ClusterClient, namespace: str
 ) -> None:
     engine = SyncEngine(client, app_name="oos")
-    assert (
-        await engine.run(SyncRequest(docs(configmap("a", v="1")), namespace=namespace))
-    ).succeeded
+    await first_sync(engine, namespace, configmap("a", v="1"))
     desired = placed(docs(configmap("a", v="2") + "---\n" + configmap("b", v="2")), namespace)
     in_sync = {ResourceKey("", "ConfigMap", namespace, "a")}
     result = await engine.run(
@@ -461,9 +464,7 @@ async def test_run_keeps_live_values_at_ignored_places_with_respect_ignore_diffe
     client: ClusterClient, namespace: str
 ) -> None:
     engine = SyncEngine(client, app_name="ign")
-    assert (
-        await engine.run(SyncRequest(docs(configmap("a", k="1")), namespace=namespace))
-    ).succeeded
+    await first_sync(engine, namespace, configmap("a", k="1"))
     info = await client.resource_for("v1", "ConfigMap")
     await client.patch(info, "a", {"data": {"k": "edited"}}, namespace)
     live = list((await configmaps(client, namespace)).values())
@@ -508,8 +509,7 @@ async def test_run_neither_writes_nor_prunes_what_the_request_admit_refuses(
     client: ClusterClient, namespace: str
 ) -> None:
     engine = SyncEngine(client, app_name="adm")
-    first = docs(configmap("protected") + "---\n" + configmap("gone"))
-    assert (await engine.run(SyncRequest(first, namespace=namespace))).succeeded
+    await first_sync(engine, namespace, configmap("protected"), configmap("gone"))
     live = list((await configmaps(client, namespace)).values())
 
     def admit(obj: dict[str, Any]) -> str | None:
