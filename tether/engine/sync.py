@@ -93,6 +93,15 @@ class SyncEngine:
     def client(self) -> ClusterClient:
         return self.settings.client
 
+    @property
+    def tracking(self) -> Tracking:
+        """How the engine marks what it writes (bench/engine.py stamps objects with it)."""
+        return self.settings.tracking
+
+    @property
+    def app_name(self) -> str | None:
+        return self.settings.app_name
+
     async def run(self, request: SyncRequest) -> SyncResult:
         """Sync ``request``: select, find prune candidates, keep ignored live values, plan and
         execute. A request that cannot be planned (an unreadable annotation, a failing ignore
