@@ -26,13 +26,12 @@ import asyncio
 import difflib
 import enum
 import hashlib
-import importlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from tether.cluster.errors import ClusterError
 from tether.engine import normalize as norm
 from tether.engine.ignore import (
     IgnoredPlaces,
@@ -45,16 +44,20 @@ from tether.engine.ignore import (
 from tether.engine.masking import mask_secrets, scrub
 from tether.engine.normalize import Change
 from tether.errors import TetherError
+from tether.names import COMPARE_OPTIONS_ANNOTATION, CONTROLLER_FIELD_MANAGER
 from tether.resources import ResourceKey
+
+if TYPE_CHECKING:
+    from tether.cluster.client import ClusterClient
 
 __all__ = [
     "FIELD_MANAGER",
     "AppDiff",
     "Change",
+    "ClusterDryRunner",
     "DryRunCache",
     "DryRunError",
     "DryRunner",
-    "LightkubeDryRunner",
     "ResourceDiff",
     "ResourceKey",
     "SyncStatus",
@@ -63,8 +66,8 @@ __all__ = [
     "respect_ignore_differences",
 ]
 
-FIELD_MANAGER: Final = "tether"
-COMPARE_OPTIONS_ANNOTATION: Final = "argocd.argoproj.io/compare-options"
+#: the field manager a comparison asks "would an apply by it change anything?" for
+FIELD_MANAGER: Final = CONTROLLER_FIELD_MANAGER
 
 
 class SyncStatus(enum.StrEnum):
@@ -202,141 +205,25 @@ class DryRunCache:
 
 
 class ClusterDryRunner:
-    """`DryRunner` over Tether's own :class:`tether.cluster.ClusterClient` (discovery included)."""
+    """`DryRunner` over Tether's :class:`~tether.cluster.ClusterClient` (its discovery finds the
+    kind, built-in or custom)."""
 
-    def __init__(self, client: Any, *, field_manager: str = FIELD_MANAGER) -> None:
+    def __init__(self, client: ClusterClient, *, field_manager: str = FIELD_MANAGER) -> None:
         self.client = client
         self.field_manager = field_manager
 
     async def dry_run_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        from tether.cluster.errors import (
-            ClusterError,
-            ServerError,
-            TooManyRequests,
-            UnknownKind,
-            Unreachable,
-        )
-
         try:
-            info = await self.client.resource_for(
-                str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
-            )
-            result: dict[str, Any] = await self.client.apply(
+            info = await self.client.resource_for_object(obj)
+            return await self.client.apply(
                 info, obj, field_manager=self.field_manager, force=True, dry_run=True
             )
-            return result
-        except UnknownKind as exc:
-            raise DryRunError(exc.message, permanent=True) from exc
-        except (ServerError, TooManyRequests, Unreachable) as exc:
-            raise DryRunError(exc.message, permanent=False) from exc
         except ClusterError as exc:
-            raise DryRunError(exc.message, permanent=True) from exc
-
-
-Resolver = Callable[[str, str], Awaitable[tuple[str, bool]]]
-
-
-class LightkubeDryRunner:
-    """`DryRunner` over a lightkube `AsyncClient`, for any kind (objects stay plain dicts).
-
-    `resolve(apiVersion, kind) -> (plural, namespaced)` maps a kind to its REST resource; pass
-    the cluster's discovery when you have it. By default built-in kinds come from lightkube's
-    models and custom kinds from the cluster's CustomResourceDefinitions (listed once per miss).
-    """
-
-    def __init__(
-        self, client: Any, *, field_manager: str = FIELD_MANAGER, resolve: Resolver | None = None
-    ) -> None:
-        self._client = client
-        self._field_manager = field_manager
-        self._resolve = resolve or self._default_resolve
-        self._resolved: dict[tuple[str, str], tuple[str, bool]] = {}
-        self.requests = 0
-
-    async def dry_run_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.types import PatchType
-
-        api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
-        plural, namespaced = await self._resolve(api_version, kind)
-        group, _, version = api_version.rpartition("/")
-        resource = _generic_resource(group, version, kind, plural, namespaced)
-        metadata = obj.get("metadata") or {}
-        self.requests += 1
-        try:
-            result = await self._client.patch(
-                resource,
-                metadata.get("name"),
-                obj,
-                namespace=metadata.get("namespace") if namespaced else None,
-                patch_type=PatchType.APPLY,
-                field_manager=self._field_manager,
-                force=True,
-                dry_run=True,
-            )
-        except ApiError as error:
-            code = int(getattr(error.status, "code", 0) or 0)
-            permanent = 400 <= code < 500 and code not in (408, 409, 429)
-            raise DryRunError(f"{code} {error.status.message}", permanent=permanent) from error
-        except Exception as error:  # transport failures: retried at the next compare
-            raise DryRunError(f"dry run failed: {error}", permanent=False) from error
-        return dict(result.to_dict() if hasattr(result, "to_dict") else result)
-
-    async def _default_resolve(self, api_version: str, kind: str) -> tuple[str, bool]:
-        key = (api_version, kind)
-        if key not in self._resolved:
-            found = _builtin_resource(api_version, kind) or await self._crd_resource(
-                api_version, kind
-            )
-            if found is None:
-                raise DryRunError(
-                    f"the server has no resource type {kind} in {api_version}", permanent=True
-                )
-            self._resolved[key] = found
-        return self._resolved[key]
-
-    async def _crd_resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
-        from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-
-        group = api_version.rpartition("/")[0]
-        async for crd in self._client.list(CustomResourceDefinition):
-            spec = crd.spec
-            if spec.group == group and spec.names.kind == kind:
-                return spec.names.plural, spec.scope == "Namespaced"
-        return None
-
-
-def _builtin_resource(api_version: str, kind: str) -> tuple[str, bool] | None:
-    """Plural and scope of a built-in kind from lightkube's models (without touching its registry)."""
-    from lightkube.core import resource as lightkube_resource
-
-    group, _, version = api_version.rpartition("/")
-    if group and "." in group and not group.endswith(".k8s.io"):
-        return None
-    module_group = group.removesuffix(".k8s.io").replace(".", "_") if group else "core"
-    try:
-        module = importlib.import_module(f"lightkube.resources.{module_group}_{version}".lower())
-    except ImportError:
-        return None
-    model = getattr(module, kind, None)
-    info = getattr(model, "_api_info", None)
-    if info is None or info.resource.kind != kind:
-        return None
-    return info.plural, issubclass(model, lightkube_resource.NamespacedResource)  # type: ignore[arg-type]
-
-
-@lru_cache(maxsize=1024)
-def _generic_resource(group: str, version: str, kind: str, plural: str, namespaced: bool) -> Any:
-    """A lightkube resource class decoding to plain dicts, kept out of lightkube's global registry
-    so it cannot clash with typed or generic classes other code registers for the same kind."""
-    from lightkube.generic_resource import (
-        GenericGlobalResource,
-        GenericNamespacedResource,
-        create_api_info,
-    )
-
-    base: Any = GenericNamespacedResource if namespaced else GenericGlobalResource
-    return type(kind, (base,), {"_api_info": create_api_info(group, version, kind, plural)})
+            # A rejection (invalid, forbidden, unknown kind) gives the same answer for the same
+            # object; a timeout, a conflict, throttling, a 5xx or no answer may not.
+            permanent = 400 <= exc.code < 500 and exc.code not in (408, 409, 429)
+            message = f"{exc.code} {exc.message}" if exc.code else exc.message
+            raise DryRunError(message, permanent=permanent) from exc
 
 
 # --- comparison ----------------------------------------------------------------------------------
@@ -556,20 +443,51 @@ async def compare(
     application and system-wide ignore rules together. `dry_runner`: asked where the local
     check cannot say Synced; `cache` (kept by the caller between compares) avoids asking twice.
     """
-    results: list[ResourceDiff | None] = []
-    pending: list[_Pending] = []
-    seen: dict[ResourceKey, int] = {}  # key -> index in results
-    positions: dict[ResourceKey, list[int]] = {}  # key -> manifest positions
     await _evaluate_ignore_rules_ahead(desired, live, rules)
+    triage = _triage(desired, live, rules, field_manager)
+    results = triage.results
+    requests = 0
+    if triage.pending and dry_runner is not None:
+        decided, requests = await _decide_by_dry_run(triage.pending, dry_runner, cache, concurrency)
+        for item, result in decided:
+            results[item.index] = result
+    else:
+        for item in triage.pending:
+            results[item.index] = _finish(item, _predict_locally(item), "predicted")
+    for key in dict.fromkeys(tracked_keys):
+        live_obj = live.get(key)
+        if key in triage.seen or live_obj is None:
+            continue
+        results.append(_extraneous(key, live_obj))
+    return AppDiff(tuple(r for r in results if r is not None), requests)
 
+
+@dataclass(slots=True)
+class _Triage:
+    """The first pass over the desired objects: what is decided, what still needs deciding."""
+
+    results: list[ResourceDiff | None] = field(default_factory=list)
+    pending: list[_Pending] = field(default_factory=list)
+    seen: dict[ResourceKey, int] = field(default_factory=dict)  # key -> index in results
+
+
+def _triage(
+    desired: Sequence[dict[str, Any]],
+    live: Mapping[ResourceKey, dict[str, Any]],
+    rules: Sequence[IgnoreRule],
+    field_manager: str,
+) -> _Triage:
+    """Decide every resource the local check can; the others become pending."""
+    triage = _Triage()
+    positions: dict[ResourceKey, list[int]] = {}  # key -> manifest positions
     for position, obj in enumerate(desired):
         key = ResourceKey.of(obj)
         positions.setdefault(key, []).append(position)
-        if key in seen:
+        if key in triage.seen:
             continue
-        seen[key] = len(results)
+        triage.seen[key] = len(triage.results)
         if not (obj.get("apiVersion") and key.kind and key.name):
-            results.append(
+            triage.results.append(
                 ResourceDiff(
                     key,
                     SyncStatus.UNKNOWN,
@@ -579,66 +497,67 @@ async def compare(
             continue
         live_obj = live.get(key)
         if live_obj is None:
-            results.append(_missing(key, obj))
+            triage.results.append(_missing(key, obj))
             continue
-        checked = _local_check(len(results), key, obj, live_obj, rules, field_manager)
+        checked = _local_check(len(triage.results), key, obj, live_obj, rules, field_manager)
         if isinstance(checked, ResourceDiff):
-            results.append(checked)
+            triage.results.append(checked)
         else:
-            results.append(None)
-            pending.append(checked)
+            triage.results.append(None)
+            triage.pending.append(checked)
+    _refuse_duplicates(triage, positions)
+    return triage
 
+
+def _refuse_duplicates(triage: _Triage, positions: dict[ResourceKey, list[int]]) -> None:
+    """Two desired objects with one identity: neither can be compared (nor applied)."""
     duplicated = {key for key, found in positions.items() if len(found) > 1}
     for key in duplicated:
         listed = ", ".join(f"#{p + 1}" for p in positions[key])
-        results[seen[key]] = ResourceDiff(
+        triage.results[triage.seen[key]] = ResourceDiff(
             key,
             SyncStatus.UNKNOWN,
             error=f"{len(positions[key])} desired objects have the identity {key} (manifests {listed}); "
             "remove or rename all but one",
         )
-    pending = [p for p in pending if p.key not in duplicated]
+    triage.pending = [p for p in triage.pending if p.key not in duplicated]
 
+
+async def _decide_by_dry_run(
+    pending: list[_Pending],
+    dry_runner: DryRunner,
+    cache: DryRunCache | None,
+    concurrency: int,
+) -> tuple[list[tuple[_Pending, ResourceDiff]], int]:
+    """Ask the server about each pending resource (cached answers first); return the results
+    and how many requests were sent."""
+    semaphore = asyncio.Semaphore(max(1, concurrency))
     requests = 0
-    if pending and dry_runner is not None:
-        semaphore = asyncio.Semaphore(max(1, concurrency))
 
-        async def resolve(item: _Pending) -> tuple[_Pending, ResourceDiff]:
-            nonlocal requests
-            item.body = _apply_body(item.desired)
-            rv = str((item.live.get("metadata") or {}).get("resourceVersion") or "")
-            cache_key = DryRunCache.key(item.body, rv)
-            answer = cache.get(cache_key) if cache is not None else None
-            if answer is None:
-                async with semaphore:
-                    requests += 1
-                    try:
-                        answer = await dry_runner.dry_run_apply(item.body)
-                    except DryRunError as error:
-                        answer = error
-                if cache is not None and (not isinstance(answer, DryRunError) or answer.permanent):
-                    cache.put(cache_key, answer)
-            if isinstance(answer, DryRunError):
-                message = scrub(
-                    f"server-side dry run failed: {answer.message}", item.desired, item.live
-                )
-                return item, _finish(item, _predict_locally(item), "predicted", message)
-            return item, _finish(item, answer, "dry-run")
+    async def resolve(item: _Pending) -> tuple[_Pending, ResourceDiff]:
+        nonlocal requests
+        item.body = _apply_body(item.desired)
+        rv = str((item.live.get("metadata") or {}).get("resourceVersion") or "")
+        cache_key = DryRunCache.key(item.body, rv)
+        answer = cache.get(cache_key) if cache is not None else None
+        if answer is None:
+            async with semaphore:
+                requests += 1
+                try:
+                    answer = await dry_runner.dry_run_apply(item.body)
+                except DryRunError as error:
+                    answer = error
+            if cache is not None and (not isinstance(answer, DryRunError) or answer.permanent):
+                cache.put(cache_key, answer)
+        if isinstance(answer, DryRunError):
+            message = scrub(
+                f"server-side dry run failed: {answer.message}", item.desired, item.live
+            )
+            return item, _finish(item, _predict_locally(item), "predicted", message)
+        return item, _finish(item, answer, "dry-run")
 
-        for item, result in await asyncio.gather(*(resolve(p) for p in pending)):
-            results[item.index] = result
-    else:
-        for item in pending:
-            results[item.index] = _finish(item, _predict_locally(item), "predicted")
-
-    desired_keys = set(seen)
-    for key in dict.fromkeys(tracked_keys):
-        live_obj = live.get(key)
-        if key in desired_keys or live_obj is None:
-            continue
-        results.append(_extraneous(key, live_obj))
-
-    return AppDiff(tuple(r for r in results if r is not None), requests)
+    decided = await asyncio.gather(*(resolve(p) for p in pending))
+    return list(decided), requests
 
 
 def respect_ignore_differences(
