@@ -248,11 +248,11 @@ async def main(apps: int, idle: float, commits: int) -> None:
             await asyncio.sleep(2.0)
             before_req = dict(client.stats.by_verb)
             before_git = (
-                sum(m.ref_checks for m in controller.mirrors.mirrors()),
-                sum(m.fetches for m in controller.mirrors.mirrors()),
+                sum(r.ref_checks for r in controller.metrics().repositories),
+                sum(r.fetches for r in controller.metrics().repositories),
             )
             before_cpu = time.process_time()
-            before_writes = controller.stats["status_writes"]
+            before_writes = controller.metrics().counters["status_writes"]
             await asyncio.sleep(idle)
             after_req = dict(client.stats.by_verb)
             requests = {
@@ -260,8 +260,9 @@ async def main(apps: int, idle: float, commits: int) -> None:
                 for k in after_req
                 if after_req.get(k, 0) != before_req.get(k, 0)
             }
-            ref_checks = sum(m.ref_checks for m in controller.mirrors.mirrors()) - before_git[0]
-            fetches = sum(m.fetches for m in controller.mirrors.mirrors()) - before_git[1]
+            repositories = controller.metrics().repositories
+            ref_checks = sum(r.ref_checks for r in repositories) - before_git[0]
+            fetches = sum(r.fetches for r in repositories) - before_git[1]
             writes = sum(
                 v
                 for k, v in requests.items()
@@ -271,7 +272,7 @@ async def main(apps: int, idle: float, commits: int) -> None:
             row(f"idle {idle:.0f} s: API writes (target 0)", str(writes))
             row(
                 f"idle {idle:.0f} s: status writes",
-                str(controller.stats["status_writes"] - before_writes),
+                str(controller.metrics().counters["status_writes"] - before_writes),
             )
             row(
                 f"idle {idle:.0f} s: git ref checks / fetches ({len(urls) + 1} repos, poll every 30 s)",

@@ -260,7 +260,7 @@ async def test_local_repositories_and_the_controllers_own_mirrors_are_refused(en
         lambda: env.live("ConfigMap", "victim-config", victim_ns), what="victim app deployed"
     )
     project, ns = await tenant(env)
-    mirrors = sorted(p for p in env.controller.mirrors.root.iterdir() if p.is_dir())
+    mirrors = sorted(p for p in env.controller.sources.mirrors.root.iterdir() if p.is_dir())
     assert mirrors, "the controller mirrored the repositories it polls"
     attempts = [f"file://{mirrors[0]}", str(mirrors[0]), f"file://{env.root}/elsewhere.git"]
     for url in attempts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tether.controller.controller import _merge_patch
+from tether.controller.status import merge_patch
 
 
 def test_merge_patch_nulls_dropped_keys_and_patches_nested_objects() -> None:
@@ -12,7 +12,7 @@ def test_merge_patch_nulls_dropped_keys_and_patches_nested_objects() -> None:
         "conditions": [{"type": "ComparisonError"}],
     }
     new = {"health": {"status": "Healthy"}, "sync": {"status": "Synced", "revision": "b"}}
-    assert _merge_patch(old, new) == {
+    assert merge_patch(old, new) == {
         "health": {"status": "Healthy", "message": None},
         "sync": {"revision": "b"},
         "conditions": None,
@@ -20,6 +20,6 @@ def test_merge_patch_nulls_dropped_keys_and_patches_nested_objects() -> None:
 
 
 def test_merge_patch_replaces_lists_and_scalars_whole() -> None:
-    assert _merge_patch({"resources": [1, 2]}, {"resources": [2]}) == {"resources": [2]}
-    assert _merge_patch({"a": {"b": 1}}, {"a": 5}) == {"a": 5}
-    assert _merge_patch({"a": 1}, {"a": 1}) == {}
+    assert merge_patch({"resources": [1, 2]}, {"resources": [2]}) == {"resources": [2]}
+    assert merge_patch({"a": {"b": 1}}, {"a": 5}) == {"a": 5}
+    assert merge_patch({"a": 1}, {"a": 1}) == {}

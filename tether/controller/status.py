@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
+from tether.controller.models import Operation
 from tether.engine.diff import SyncStatus
 
 SYNCED = "Synced"
@@ -195,3 +199,265 @@ def read_status(app: Mapping[str, Any]) -> AppStatus:
         reconciled_at=_text(status.get("reconciledAt")),
         source_type=_text(status.get("sourceType")),
     )
+
+
+# ---- building the document ----------------------------------------------------------------------
+#
+# Pure functions: the controller's writes are these documents, merged into ``status`` and written
+# only when something changed. Timestamps come from ``now_iso`` unless given.
+
+
+def now_iso() -> str:
+    """The current time as Argo CD writes it (seconds, UTC, ``Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str | None) -> float:
+    """Seconds since the epoch of a time written by :func:`now_iso` (0 when unreadable)."""
+    if not text:
+        return 0.0
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+#: conditions the comparison and the spec checks own: dropped when they no longer apply
+COMPARISON_CONDITIONS = frozenset({"ComparisonError", "InvalidSpecError"})
+
+
+def conditions(
+    status: Mapping[str, Any],
+    wanted: list[tuple[str, str]],
+    *,
+    keep_others: bool = False,
+    drop: tuple[str, ...] = (),
+    now: str | None = None,
+) -> list[dict[str, Any]]:
+    """``status.conditions`` with ``wanted`` (type, message) set.
+
+    Conditions of the comparison's kinds not wanted are cleared unless ``keep_others``; types in
+    ``drop`` always are. A condition whose message did not change keeps its
+    ``lastTransitionTime``.
+    """
+    existing = {c.get("type"): c for c in _list(status.get("conditions")) if isinstance(c, Mapping)}
+    wanted_types = {t for t, _ in wanted}
+    out = []
+    for ctype, cond in existing.items():
+        if ctype in drop or ctype in wanted_types:
+            continue
+        if ctype in COMPARISON_CONDITIONS and not keep_others:
+            continue
+        out.append(dict(cond))
+    for ctype, message in wanted:
+        old = existing.get(ctype)
+        if old is not None and old.get("message") == message:
+            out.append(dict(old))
+        else:
+            out.append({"type": ctype, "message": message, "lastTransitionTime": now or now_iso()})
+    return out
+
+
+def summary(desired: list[dict[str, Any]]) -> dict[str, Any]:
+    """``status.summary``: the images the desired workloads run."""
+    images: set[str] = set()
+    for obj in desired:
+        spec = _map(obj.get("spec"))
+        template = _map(_map(spec.get("template")).get("spec"))
+        job = _map(
+            _map(_map(_map(spec.get("jobTemplate")).get("spec")).get("template")).get("spec")
+        )
+        pod = template or job or (spec if obj.get("kind") == "Pod" else {})
+        for c in _list(pod.get("containers")) + _list(pod.get("initContainers")):
+            if isinstance(c, Mapping) and c.get("image"):
+                images.add(str(c["image"]))
+    return {"images": sorted(images)} if images else {}
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) turning ``old`` into ``new``: removed keys become null,
+    objects are patched key by key, anything else is replaced."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_patch(old[key], value)
+    return patch
+
+
+def without_times(status: Mapping[str, Any]) -> bytes:
+    """The status without its timestamps, to tell a real change from a re-write."""
+    return orjson.dumps(
+        {k: v for k, v in status.items() if k not in ("reconciledAt", "observedAt")},
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def next_status(old: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``old`` with ``update`` merged in, or ``None`` when nothing changes.
+
+    ``reconciledAt`` moves only with a real change, so an idle application costs no write.
+    """
+    old_status = dict(old)
+    new_status = {**old_status, **update}
+    if "reconciledAt" not in update and without_times(new_status) != without_times(old_status):
+        new_status["reconciledAt"] = now_iso()
+    return None if new_status == old_status else new_status
+
+
+def history_after(
+    history: list[dict[str, Any]], entry: dict[str, Any], limit: int
+) -> list[dict[str, Any]]:
+    """``status.history`` with ``entry`` appended (ids go on from the largest), at most ``limit``
+    entries kept (0: all). An operation resumed after a crash that already recorded its result
+    (same revision and start time) adds nothing."""
+    recorded = any(
+        h.get("revision") == entry["revision"]
+        and h.get("deployStartedAt") == entry["deployStartedAt"]
+        for h in history
+    )
+    out = list(history)
+    if not recorded:
+        next_id = max((_int(h.get("id")) for h in history), default=-1) + 1
+        out.append({"id": next_id, **entry})
+    return out[-limit:] if limit > 0 else out
+
+
+def operation_document(operation: Operation) -> dict[str, Any]:
+    """The ``operation`` document as Argo CD stores it (in ``status.operationState.operation``)."""
+    sync = operation.sync
+    sync_doc: dict[str, Any] = {}
+    if sync.revision:
+        sync_doc["revision"] = sync.revision
+    if sync.prune:
+        sync_doc["prune"] = True
+    if sync.dry_run:
+        sync_doc["dryRun"] = True
+    if sync.sync_options:
+        sync_doc["syncOptions"] = list(sync.sync_options)
+    if sync.resources:
+        sync_doc["resources"] = [
+            {
+                **({"group": r.group} if r.group else {}),
+                "kind": r.kind,
+                **({"namespace": r.namespace} if r.namespace else {}),
+                "name": r.name,
+            }
+            for r in sync.resources
+        ]
+    initiated: dict[str, Any] = (
+        {"automated": True}
+        if operation.initiated_by.automated
+        else {"username": operation.initiated_by.username or "admin"}
+    )
+    doc: dict[str, Any] = {"sync": sync_doc, "initiatedBy": initiated}
+    retry = operation.retry
+    if retry.limit != 0:
+        doc["retry"] = {
+            "limit": retry.limit,
+            "backoff": {
+                "duration": f"{retry.backoff_duration:g}s",
+                "factor": retry.backoff_factor,
+                "maxDuration": f"{retry.backoff_max_duration:g}s",
+            },
+        }
+    return doc
+
+
+# ---- the documents a reconcile writes ---------------------------------------------------------
+
+
+def invalid_spec_update(status: Mapping[str, Any], message: str) -> dict[str, Any]:
+    """The status of an app whose spec or project refuses it: nothing is compared."""
+    return {
+        "conditions": conditions(status, [("InvalidSpecError", message)]),
+        "sync": {"status": UNKNOWN},
+        "health": {"status": UNKNOWN},
+    }
+
+
+def comparison_failed_update(status: Mapping[str, Any], kind: str, message: str) -> dict[str, Any]:
+    """The status when the desired state could not be had (``kind``: ComparisonError for
+    Git and render failures, InvalidSpecError for a revision its project refuses)."""
+    return {
+        "conditions": conditions(status, [(kind, message)]),
+        "sync": {**_map(status.get("sync")), "status": UNKNOWN},
+        "reconciledAt": now_iso(),
+    }
+
+
+def compared_update(
+    status: Mapping[str, Any],
+    *,
+    sync_status: str,
+    commit: str,
+    source: Mapping[str, Any],
+    destination: Mapping[str, Any],
+    health_status: str,
+    health_message: str,
+    resources: list[dict[str, Any]],
+    problems: list[str],
+    tool: str,
+    desired: list[dict[str, Any]],
+    namespace: str,
+) -> dict[str, Any]:
+    """The status after a comparison, as Argo CD writes it. ``problems`` (an unreachable
+    repository whose last good commit is in use, unknown kinds, resources that could not be
+    compared) make one ComparisonError."""
+    wanted = [("ComparisonError", "; ".join(problems))] if problems else []
+    return {
+        "sync": {
+            "status": sync_status,
+            "revision": commit,
+            "comparedTo": {"source": dict(source), "destination": dict(destination)},
+        },
+        "health": {
+            "status": health_status,
+            **(
+                {"message": health_message} if health_message and health_status != "Healthy" else {}
+            ),
+        },
+        "resources": resources,
+        "conditions": conditions(status, wanted),
+        "sourceType": {"Kustomize": "Kustomize", "Helm": "Helm"}.get(tool, "Directory"),
+        "summary": summary(desired),
+        "controllerNamespace": namespace,
+    }
+
+
+def operation_started(operation: dict[str, Any], started: str, retry_count: int) -> dict[str, Any]:
+    """``operationState`` while an operation runs."""
+    return {
+        "operation": operation,
+        "phase": "Running",
+        "message": "Syncing",
+        "startedAt": started,
+        **({"retryCount": retry_count} if retry_count else {}),
+    }
+
+
+def operation_finished(
+    operation: dict[str, Any],
+    *,
+    phase: str,
+    message: str,
+    resources: list[dict[str, Any]],
+    revision: str,
+    source: Mapping[str, Any],
+    started: str,
+    finished: str,
+    retry_count: int,
+) -> dict[str, Any]:
+    """``operationState`` once an operation is over, with its ``syncResult``."""
+    return {
+        "operation": operation,
+        "phase": phase,
+        "message": message,
+        "syncResult": {"resources": resources, "revision": revision, "source": dict(source)},
+        "startedAt": started,
+        "finishedAt": finished,
+        **({"retryCount": retry_count} if retry_count else {}),
+    }

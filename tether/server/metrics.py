@@ -1,14 +1,14 @@
 """``/metrics``: Prometheus figures of the controller and the server, in a private registry.
 
-Series are computed at scrape time from the controller's own records (application objects,
-reconcile durations, request counters); nothing is sampled in the background. Per-application
+Series are computed at scrape time from the controller's own records (application objects, and
+the counters of `ControllerFace.metrics`); nothing is sampled in the background. Per-application
 series only list the applications the scraping user may see.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -20,14 +20,148 @@ from prometheus_client.core import (
 )
 from starlette.responses import Response
 
+from tether.controller.face import ControllerMetrics
+from tether.controller.status import read_status
 from tether.server.auth import User
-from tether.server.state import Context, ServerState, app_object
+from tether.server.state import Context, ServerState, app_object, project_of
 
 #: Argo CD's reconcile buckets (seconds), with finer ones below: Tether reconciles much faster
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-TERMINAL_PHASES = ("Succeeded", "Failed", "Error")
+#: the finished phases ``argocd_app_sync_total`` counts
+COUNTED_PHASES = ("Succeeded", "Failed", "Error")
+APP_INFO_LABELS = (
+    "namespace",
+    "name",
+    "project",
+    "autosync_enabled",
+    "repo",
+    "dest_server",
+    "dest_namespace",
+    "sync_status",
+    "health_status",
+    "operation",
+)
 
 _scraper: contextvars.ContextVar[User | None] = contextvars.ContextVar("scraper", default=None)
+
+
+class ReconcileHistogram:
+    """``argocd_app_reconcile``: the durations the controller reports, folded in as they come."""
+
+    def __init__(self) -> None:
+        self.bucket_counts = [0] * (len(RECONCILE_BUCKETS) + 1)
+        self.total = 0.0
+        self.count = 0
+        self._last_sample: float | None = None
+
+    def take(self, samples: list[float]) -> None:
+        """Fold in the samples appended since the last call.
+
+        The controller keeps a bounded list that it trims from the front, so the last sample
+        seen is found by identity rather than by index.
+        """
+        start = 0
+        if self._last_sample is not None:
+            start = len(samples)
+            for index in range(len(samples) - 1, -1, -1):
+                if samples[index] is self._last_sample:
+                    start = index + 1
+                    break
+            else:
+                start = 0  # trimmed past our mark: take what is there
+        for value in samples[start:]:
+            self.count += 1
+            self.total += value
+            self.bucket_counts[self._bucket(value)] += 1
+        if samples:
+            self._last_sample = samples[-1]
+
+    @staticmethod
+    def _bucket(value: float) -> int:
+        for index, bound in enumerate(RECONCILE_BUCKETS):
+            if value <= bound:
+                return index
+        return len(RECONCILE_BUCKETS)
+
+    def family(self) -> HistogramMetricFamily:
+        buckets: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip(RECONCILE_BUCKETS, self.bucket_counts, strict=False):
+            running += count
+            buckets.append((repr(bound), float(running)))
+        buckets.append(("+Inf", float(running + self.bucket_counts[-1])))
+        family = HistogramMetricFamily(
+            "argocd_app_reconcile", "Application reconcile duration in seconds.", labels=[]
+        )
+        family.add_metric([], buckets, self.total)
+        return family
+
+
+def _app_info_labels(namespace: str, app: dict[str, Any]) -> list[str]:
+    spec = app.get("spec") or {}
+    status = read_status(app)
+    source = spec.get("source") or {}
+    dest = spec.get("destination") or {}
+    return [
+        namespace,
+        app["metadata"]["name"],
+        project_of(app),
+        str((spec.get("syncPolicy") or {}).get("automated") is not None).lower(),
+        str(source.get("repoURL") or ""),
+        str(dest.get("server") or dest.get("name") or ""),
+        str(dest.get("namespace") or ""),
+        status.sync,
+        status.health,
+        "sync" if app.get("operation") else "",
+    ]
+
+
+def _counter(
+    name: str, text: str, labels: list[str], values: Iterable[tuple[list[str], float]]
+) -> CounterMetricFamily:
+    """A counter family with one sample per (label values, value)."""
+    family = CounterMetricFamily(name, text, labels=labels)
+    for label_values, value in values:
+        family.add_metric(label_values, value)
+    return family
+
+
+def _controller_families(counters: ControllerMetrics) -> Iterator[Metric]:
+    """The series of the controller's own counters."""
+    yield _counter(
+        "argocd_git_request",
+        "Git requests by repository and type (ls-remote ref checks and fetches).",
+        ["repo", "request_type"],
+        (
+            pair
+            for repo in counters.repositories
+            for pair in (
+                ([repo.url, "ls-remote"], repo.ref_checks),
+                ([repo.url, "fetch"], repo.fetches),
+            )
+        ),
+    )
+    yield _counter(
+        "argocd_app_k8s_request",
+        "Kubernetes API requests sent by the controller's client, by verb (retries included).",
+        ["verb"],
+        (([verb], count) for verb, count in sorted(counters.requests_by_verb.items())),
+    )
+    yield _counter(
+        "tether_k8s_request_retries",
+        "Kubernetes API requests retried after an error (throttling, 5xx, connection).",
+        [],
+        [([], counters.request_retries)],
+    )
+    depth = GaugeMetricFamily("tether_queue_depth", "Applications waiting for a reconcile.")
+    depth.add_metric([], counters.queue_depth)
+    yield depth
+    yield _counter(
+        "tether_controller_events",
+        "Controller work: reconciles, syncs, status writes and Git polls.",
+        ["kind"],
+        (([key], value) for key, value in sorted(counters.counters.items())),
+    )
 
 
 class ServerMetrics:
@@ -41,11 +175,7 @@ class ServerMetrics:
         self.syncs: dict[tuple[str, str], int] = {}
         self._last_finished: dict[str, str] = {}
         self.logins: dict[str, int] = {}
-        self._bucket_counts = [0] * (len(RECONCILE_BUCKETS) + 1)
-        self._reconcile_sum = 0.0
-        self._reconcile_count = 0
-        self._last_sample: float | None = None
-        self._consumed = 0
+        self.reconciles = ReconcileHistogram()
 
     # ---- event counting ------------------------------------------------------------------------
 
@@ -53,13 +183,11 @@ class ServerMetrics:
         """Count an operation each time an app's operationState reaches a new finished state."""
         if kind != "application" or event_type == "DELETED":
             return
-        state = (obj.get("status") or {}).get("operationState") or {}
-        phase = state.get("phase")
-        finished = state.get("finishedAt")
-        if phase not in TERMINAL_PHASES or not finished:
+        state = read_status(obj).operation
+        if state is None or state.phase not in COUNTED_PHASES or not state.finished_at:
             return
         name = obj["metadata"]["name"]
-        marker = f"{finished}/{phase}/{state.get('startedAt')}"
+        marker = f"{state.finished_at}/{state.phase}/{state.started_at}"
         if self._last_finished.get(name) == marker:
             return
         first_sight = name not in self._last_finished
@@ -67,60 +195,19 @@ class ServerMetrics:
         if first_sight and event_type != "MODIFIED":
             # an operation that finished before this server started is not counted again
             return
-        key = (name, str(phase))
+        key = (name, state.phase)
         self.syncs[key] = self.syncs.get(key, 0) + 1
 
     def login(self, outcome: str) -> None:
         self.logins[outcome] = self.logins.get(outcome, 0) + 1
 
-    def _take_reconcile_samples(self) -> None:
-        """Fold durations the controller appended since the last scrape into the histogram.
-
-        The controller keeps a bounded list that it trims from the front, so the last sample
-        seen is found by identity rather than by index.
-        """
-        samples = self.state.controller.reconcile_seconds
-        start = 0
-        if self._last_sample is not None:
-            start = len(samples)
-            for index in range(len(samples) - 1, -1, -1):
-                if samples[index] is self._last_sample:
-                    start = index + 1
-                    break
-            else:
-                start = 0  # trimmed past our mark: take what is there
-        for value in samples[start:]:
-            self._reconcile_count += 1
-            self._reconcile_sum += value
-            for i, bound in enumerate(RECONCILE_BUCKETS):
-                if value <= bound:
-                    self._bucket_counts[i] += 1
-                    break
-            else:
-                self._bucket_counts[-1] += 1
-        if samples:
-            self._last_sample = samples[-1]
-
     # ---- collection ----------------------------------------------------------------------------
 
-    def collect(self) -> Iterator[Metric]:
-        user = _scraper.get()
-        controller = self.state.controller
+    def _app_info(self, user: User | None) -> tuple[GaugeMetricFamily, set[str]]:
+        """``argocd_app_info`` of the apps ``user`` may see (everyone's for None), and their
+        names."""
         info = GaugeMetricFamily(
-            "argocd_app_info",
-            "Information about applications.",
-            labels=[
-                "namespace",
-                "name",
-                "project",
-                "autosync_enabled",
-                "repo",
-                "dest_server",
-                "dest_namespace",
-                "sync_status",
-                "health_status",
-                "operation",
-            ],
+            "argocd_app_info", "Information about applications.", labels=list(APP_INFO_LABELS)
         )
         visible: set[str] = set()
         policy = self.state.policy()
@@ -130,88 +217,33 @@ class ServerMetrics:
             ):
                 continue
             visible.add(name)
-            spec = app.get("spec") or {}
-            status = app.get("status") or {}
-            source = spec.get("source") or {}
-            dest = spec.get("destination") or {}
-            operation = app.get("operation") or {}
-            info.add_metric(
-                [
-                    self.state.namespace,
-                    name,
-                    str(spec.get("project") or "default"),
-                    str((spec.get("syncPolicy") or {}).get("automated") is not None).lower(),
-                    str(source.get("repoURL") or ""),
-                    str(dest.get("server") or dest.get("name") or ""),
-                    str(dest.get("namespace") or ""),
-                    str((status.get("sync") or {}).get("status") or "Unknown"),
-                    str((status.get("health") or {}).get("status") or "Unknown"),
-                    "sync" if operation else "",
-                ],
-                1.0,
-            )
+            info.add_metric(_app_info_labels(self.state.namespace, app), 1.0)
+        return info, visible
+
+    def collect(self) -> Iterator[Metric]:
+        namespace = self.state.namespace
+        info, visible = self._app_info(_scraper.get())
         yield info
-        syncs = CounterMetricFamily(
+        yield _counter(
             "argocd_app_sync",
             "Operations finished, by application and phase (seen by this server).",
-            labels=["namespace", "name", "phase"],
+            ["namespace", "name", "phase"],
+            (
+                ([namespace, name, phase], count)
+                for (name, phase), count in sorted(self.syncs.items())
+                if name in visible
+            ),
         )
-        for (name, phase), count in sorted(self.syncs.items()):
-            if name in visible:
-                syncs.add_metric([self.state.namespace, name, phase], count)
-        yield syncs
-        self._take_reconcile_samples()
-        buckets: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip(RECONCILE_BUCKETS, self._bucket_counts, strict=False):
-            running += count
-            buckets.append((repr(bound), float(running)))
-        buckets.append(("+Inf", float(running + self._bucket_counts[-1])))
-        reconcile = HistogramMetricFamily(
-            "argocd_app_reconcile", "Application reconcile duration in seconds.", labels=[]
+        counters = self.state.controller.metrics()
+        self.reconciles.take(counters.reconcile_seconds)
+        yield self.reconciles.family()
+        yield from _controller_families(counters)
+        yield _counter(
+            "argocd_login_request",
+            "Sign-in attempts by outcome.",
+            ["status"],
+            (([outcome], count) for outcome, count in sorted(self.logins.items())),
         )
-        reconcile.add_metric([], buckets, self._reconcile_sum)
-        yield reconcile
-        git = CounterMetricFamily(
-            "argocd_git_request",
-            "Git requests by repository and type (ls-remote ref checks and fetches).",
-            labels=["repo", "request_type"],
-        )
-        for mirror in controller.mirrors.mirrors():
-            git.add_metric([mirror.url, "ls-remote"], mirror.ref_checks)
-            git.add_metric([mirror.url, "fetch"], mirror.fetches)
-        yield git
-        k8s = CounterMetricFamily(
-            "argocd_app_k8s_request",
-            "Kubernetes API requests sent by the controller's client, by verb (retries included).",
-            labels=["verb"],
-        )
-        for verb, count in sorted(controller.client.stats.by_verb.items()):
-            k8s.add_metric([verb], count)
-        yield k8s
-        retries = CounterMetricFamily(
-            "tether_k8s_request_retries",
-            "Kubernetes API requests retried after an error (throttling, 5xx, connection).",
-        )
-        retries.add_metric([], controller.client.stats.retries)
-        yield retries
-        depth = GaugeMetricFamily("tether_queue_depth", "Applications waiting for a reconcile.")
-        depth.add_metric([], controller.queue.qsize())
-        yield depth
-        stats = CounterMetricFamily(
-            "tether_controller_events",
-            "Controller work: reconciles, syncs, status writes and Git polls.",
-            labels=["kind"],
-        )
-        for key, value in sorted(controller.stats.items()):
-            stats.add_metric([key], value)
-        yield stats
-        logins = CounterMetricFamily(
-            "argocd_login_request", "Sign-in attempts by outcome.", labels=["status"]
-        )
-        for outcome, count in sorted(self.logins.items()):
-            logins.add_metric([outcome], count)
-        yield logins
 
     def render(self, user: User | None) -> bytes:
         token = _scraper.set(user)

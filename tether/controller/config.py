@@ -1,0 +1,41 @@
+"""Settings of one controller process (Argo CD's names where they exist)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tether.cluster.config import ClientSettings
+from tether.cluster.tracking import Tracking
+from tether.names import CONTROLLER_FIELD_MANAGER, DEFAULT_NAMESPACE
+
+
+@dataclass
+class ControllerConfig:
+    """Settings of one controller process."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    #: timeout.reconciliation: how often refs are polled and every app compared again
+    reconcile_interval: float = 120.0
+    jitter: float = 0.1
+    cache_dir: Path | None = None
+    workers: int = 8
+    #: syncs running at once (comparisons are limited by ``workers``), as Argo CD's
+    #: status and operation processors
+    sync_workers: int = 4
+    tracking: Tracking = field(default_factory=Tracking)
+    field_manager: str = CONTROLLER_FIELD_MANAGER
+    wave_timeout: float = 300.0
+    #: first self-heal after drift waits this long; repeated drift doubles it up to the cap
+    self_heal_delay: float = 0.2
+    self_heal_max_delay: float = 60.0
+    leader_election: bool = True
+    lease_duration: float = 15.0
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    client_settings: ClientSettings = field(default_factory=ClientSettings)
+    #: install the Application/AppProject CRDs and the default AppProject when missing
+    bootstrap: bool = True
+    #: accept ``file://`` URLs and local paths as repoURL (demos and tests; never the cache)
+    allow_local_repositories: bool = False

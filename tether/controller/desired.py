@@ -1,0 +1,223 @@
+"""Desired state: which commit an Application is at, and the objects it renders there.
+
+Source (poll the repositories, resolve revisions) and Render (export the commit's tree once,
+render it with the app's tool options) meet here, with what only the controller knows: the
+app's repository credentials, its decryption keys (the SOPS Secret its project may use) and the
+destination cluster's scopes (namespaced kinds get the destination namespace, cluster-scoped
+ones none). Every object leaves stamped with the app's tracking id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import os
+import random
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import NotFound, UnknownKind
+from tether.cluster.tracking import Tracking
+from tether.controller import admission, models
+from tether.names import DEFAULT_PROJECT, SOPS_SECRET_ANNOTATION
+from tether.render import RenderCache, RenderError, render
+from tether.secrets.sops import SopsError, SopsKeys
+from tether.source import MirrorCache, SourcePoller
+from tether.source.credentials import RepoCredentials
+from tether.source.errors import SourceError
+from tether.source.policy import RepoPolicy
+from tether.source.poller import AppSource, PollResult
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The commit an app is at, and the repository's error when only the last good one is known."""
+
+    commit: str
+    source_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The app's objects at a commit (stamped, namespaced) and the tool that rendered them."""
+
+    objects: list[dict[str, Any]]
+    tool: str
+
+
+def _value_files(source: models.AppSource) -> tuple[str, ...]:
+    helm = source.raw.get("helm") or {}
+    return tuple(str(v) for v in helm.get("valueFiles") or ())
+
+
+class DesiredState:
+    """Git mirrors, the poller, exported trees and the render cache of one controller."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        namespace: str,
+        cache_dir: Path,
+        credentials_for: Callable[[str], RepoCredentials | None],
+        *,
+        tracking: Tracking,
+        allow_local_repositories: bool = False,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.cache_dir = cache_dir
+        self.credentials_for = credentials_for
+        self.tracking = tracking
+        policy = RepoPolicy(allow_local=allow_local_repositories, forbidden_roots=(cache_dir,))
+        self.mirrors = MirrorCache(cache_dir / "git", policy=policy)
+        self.poller = SourcePoller(self.mirrors, credentials_for)
+        self.render_cache = RenderCache()
+        self._exports: dict[tuple[str, str], Path] = {}
+
+    def close(self) -> None:
+        self.poller.close()
+
+    def check_repository_url(self, url: str) -> str:
+        return self.mirrors.check(url)
+
+    def forget(self, name: str) -> None:
+        self.poller.unregister(name)
+
+    async def poll(self, repo_urls: Iterable[str] | None = None) -> PollResult:
+        """Check the repositories' refs (all, or these) and fetch what moved."""
+        return await self.poller.poll_async(list(repo_urls) if repo_urls is not None else None)
+
+    # ---- the commit --------------------------------------------------------------------------
+
+    async def resolve(
+        self,
+        name: str,
+        source: models.AppSource,
+        revision: str | None,
+        source_error: str | None,
+    ) -> Resolved:
+        """The commit to render: an explicit ``revision`` (sync, rollback), else the polled
+        target of the app. ``source_error`` is the app's last poll error: with a commit known
+        from an earlier good poll, that commit stays in use (comparison and self-heal go on
+        while Git is away); never resolved, it is raised."""
+        if revision and revision != source.target_revision:
+            return Resolved(await self._resolve_revision(name, source, revision))
+        self.poller.register(
+            AppSource(
+                name,
+                source.repo_url,
+                source.target_revision or "HEAD",
+                source.path or "",
+                _value_files(source),
+            )
+        )
+        commit = self.poller.commit_of(name)
+        if commit is None:
+            poll = (await self.poll([source.repo_url])).apps.get(name)
+            if poll is not None and poll.error is not None:
+                source_error = poll.error.message
+            commit = self.poller.commit_of(name)
+        if commit is None:
+            raise SourceError(
+                source_error
+                or f"could not resolve revision {source.target_revision!r} of {source.repo_url}"
+            )
+        return Resolved(commit, source_error)
+
+    async def _resolve_revision(self, name: str, source: models.AppSource, revision: str) -> str:
+        if revision == self.poller.commit_of(name):
+            return revision  # the polled commit itself: in the mirror, no network needed
+        mirror = self.mirrors.mirror(source.repo_url, self.credentials_for(source.repo_url))
+        return (await mirror.resolve_async(revision)).commit
+
+    # ---- the objects -------------------------------------------------------------------------
+
+    async def export(self, url: str, commit: str) -> Path:
+        """The tree of ``commit`` as files, written once and shared by every app on it."""
+        key = (url, commit)
+        path = self._exports.get(key)
+        if path is not None and path.exists():
+            return path
+        mirror = self.mirrors.mirror(url, self.credentials_for(url))
+        tree = await mirror.tree_async(commit)
+        digest = hashlib.sha256(f"{url}@{commit}".encode()).hexdigest()[:32]
+        path = self.cache_dir / "trees" / digest
+        if not path.exists():
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}{random.randint(0, 1 << 30)}")
+            await asyncio.to_thread(tree.export, tmp)
+            try:
+                tmp.rename(path)
+            except OSError:
+                # another worker exported the same commit first: keep theirs, drop ours
+                await asyncio.to_thread(shutil.rmtree, tmp, True)
+        self._exports[key] = path
+        return path
+
+    async def render(
+        self, app: models.Application, dest_client: ClusterClient, commit: str
+    ) -> Rendered:
+        """The app's objects at ``commit``: stamped with its tracking id, with the namespaces the
+        destination cluster's scopes call for."""
+        source = app.spec.source
+        assert source is not None
+        tree = await self.export(source.repo_url, commit)
+        decryption = await self.decryption_keys(app)
+        result = await asyncio.to_thread(
+            render,
+            tree,
+            source.path or ".",
+            source.raw,
+            app_name=app.name,
+            namespace=app.spec.destination.namespace or "",
+            repo_url=source.repo_url,
+            revision=commit,
+            project=app.spec.project,
+            cache=self.render_cache,
+            decryption=decryption,
+        )
+        objects = [await self._placed(obj, app, dest_client) for obj in result.objects]
+        return Rendered(objects, result.tool)
+
+    async def _placed(
+        self, obj: dict[str, Any], app: models.Application, dest_client: ClusterClient
+    ) -> dict[str, Any]:
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        try:
+            info = await dest_client.resource_for(
+                str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+            )
+        except UnknownKind:
+            info = None  # reported by the comparison; a CRD in the same app may add it
+        namespaced = info is None or info.namespaced
+        if namespaced and not meta.get("namespace"):
+            meta["namespace"] = app.spec.destination.namespace or "default"
+        if info is not None and not namespaced:
+            meta.pop("namespace", None)
+        return self.tracking.stamp(obj, app.name)
+
+    async def decryption_keys(self, app: models.Application) -> SopsKeys | None:
+        """Age identities for SOPS files, from the Secret the ``tether.io/sops-secret``
+        annotation names (in the control namespace, and only one that lists the app's project
+        in its ``tether.io/projects`` annotation: one team never decrypts with another's key)."""
+        secret_name = app.annotations.get(SOPS_SECRET_ANNOTATION)
+        if not secret_name:
+            return None
+        info = await self.client.resource_for("v1", "Secret")
+        try:
+            secret: dict[str, Any] | None = await self.client.get(info, secret_name, self.namespace)
+        except NotFound:
+            secret = None
+        admission.check_secret_use(
+            secret, secret_name, app.spec.project or DEFAULT_PROJECT, "decryption"
+        )
+        assert secret is not None
+        try:
+            return SopsKeys.from_secret(secret)
+        except SopsError as exc:
+            raise RenderError(f"decryption Secret {secret_name!r}: {exc}") from exc

@@ -1,0 +1,296 @@
+"""Operations on an Application: a sync (requested, automated, a rollback), from start to history.
+
+An operation is written as Running, taken off the Application's ``operation`` field, announced
+by an Event, run (resolve the revision, render, check every object against the project, then
+the engine's sync) and recorded: ``operationState`` with the result, a history entry on success,
+a SyncError condition on failure, retries as the policy says. It always ends in a terminal
+phase: an unexpected error ends it as Error with the reason, never Running forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.cluster.errors import ClusterError
+from tether.controller import admission, models, project
+from tether.controller.desired import DesiredState
+from tether.controller.destinations import Destination
+from tether.controller.status import (
+    conditions,
+    history_after,
+    now_iso,
+    operation_document,
+    operation_finished,
+    operation_started,
+    read_status,
+)
+from tether.controller.writes import ApplicationWriter
+from tether.engine import diff as diffing
+from tether.engine.ignore import IgnoreRule, IgnoreRuleError
+from tether.engine.plan import PlanError, SyncOptions, hook_info, plan_sync
+from tether.engine.sync import SyncEngine, SyncResult
+from tether.errors import TetherError
+from tether.render import RenderError
+from tether.resources import ResourceKey
+from tether.source.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+
+class OperationFailed(TetherError):
+    """The operation could not start (bad plan, rules that cannot be applied): it Failed."""
+
+
+#: failures an operation reports as Error with their message
+EXPECTED = (SourceError, RenderError, project.ProjectViolation, ClusterError)
+
+
+@dataclass
+class OperationContext:
+    """Everything one operation needs about its app (plain data, built by the reconcile)."""
+
+    obj: dict[str, Any]
+    app: models.Application
+    scope: admission.WriteScope
+    dest: Destination
+    operation: models.Operation
+    #: the last comparison (prune candidates, ApplyOutOfSyncOnly); None before the first
+    last_compare: diffing.AppDiff | None
+    rules: list[IgnoreRule]
+    #: the start time of the operation being resumed after a crash, or None for a new one
+    resumed_at: str | None = None
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def retry_count_of(obj: dict[str, Any], source: models.AppSource, automated: bool) -> int:
+    """Retries done so far: the last operation failed on the same source, and this one is an
+    automated retry of it (a person's sync starts the count again... from where it is)."""
+    last = read_status(obj).operation
+    if last is None or not last.failed or dict(last.source) != source.raw:
+        return 0
+    return last.retry_count + (1 if automated else 0)
+
+
+def select_resources(
+    desired: list[dict[str, Any]], resources: tuple[models.ResourceRef, ...]
+) -> list[dict[str, Any]]:
+    """The desired objects a partial sync names (a ref without namespace names any)."""
+    selected = {tuple(r) for r in resources}
+    out = []
+    for d in desired:
+        key = ResourceKey.of(d)
+        if tuple(key) in selected or (key.group, key.kind, "", key.name) in selected:
+            out.append(d)
+    return out
+
+
+class OperationRunner:
+    """Runs operations for the controller; one call of :meth:`run` is one operation."""
+
+    def __init__(
+        self,
+        writer: ApplicationWriter,
+        desired: DesiredState,
+        *,
+        current: Callable[[str], dict[str, Any] | None],
+        enqueue: Callable[[str, float], None],
+        engine_for: Callable[[Destination, str, admission.WriteScope], SyncEngine],
+    ) -> None:
+        self.writer = writer
+        self.desired = desired
+        self._current = current
+        self._enqueue = enqueue
+        self._engine_for = engine_for
+
+    async def run(self, ctx: OperationContext) -> None:
+        """Run one operation to a terminal phase and record it."""
+        source = ctx.app.spec.source
+        assert source is not None
+        automated = ctx.operation.initiated_by.automated
+        started = ctx.resumed_at or now_iso()
+        op_doc = operation_document(ctx.operation)
+        retry_count = retry_count_of(ctx.obj, source, automated)
+        commit = read_status(ctx.obj).revision
+        try:
+            await self._begin(ctx, op_doc, started, retry_count)
+            commit, result = await self._execute(ctx)
+        except (*EXPECTED, OperationFailed) as exc:
+            phase = "Failed" if isinstance(exc, OperationFailed) else "Error"
+            result = SyncResult(phase=phase, message=exc.message)
+        except Exception as exc:  # an operation never stays Running
+            log.exception("operation on %s failed unexpectedly", ctx.app.name)
+            result = SyncResult(
+                phase="Error", message=f"internal error: {type(exc).__name__}: {exc}"
+            )
+        await self._record(ctx, op_doc, started, retry_count, commit, result)
+
+    async def _begin(
+        self, ctx: OperationContext, op_doc: dict[str, Any], started: str, retry_count: int
+    ) -> None:
+        await self.writer.status(
+            ctx.obj, {"operationState": operation_started(op_doc, started, retry_count)}
+        )
+        if ctx.app.operation is not None:
+            await self.writer.clear_operation(ctx.obj)
+        who = "automated sync" if ctx.operation.initiated_by.automated else "sync"
+        source = ctx.app.spec.source
+        assert source is not None
+        target = ctx.operation.sync.revision or source.target_revision
+        await self.writer.event(
+            ctx.obj, "Normal", "OperationStarted", f"Initiated {who} to {target}"
+        )
+
+    async def _execute(self, ctx: OperationContext) -> tuple[str, SyncResult]:
+        app = ctx.app
+        source = app.spec.source
+        assert source is not None
+        sync_op = ctx.operation.sync
+        resolved = await self.desired.resolve(app.name, source, sync_op.revision or None, None)
+        rendered = await self.desired.render(app, ctx.dest.client, resolved.commit)
+        # a revision with one object outside the project applies nothing at all
+        admission.check_objects(ctx.scope, rendered.objects)
+        result = await self._sync(ctx, rendered.objects)
+        return resolved.commit, result
+
+    async def _sync(self, ctx: OperationContext, desired: list[dict[str, Any]]) -> SyncResult:
+        app, sync_op, dest = ctx.app, ctx.operation.sync, ctx.dest
+        options = SyncOptions.parse(
+            list(app.spec.sync_policy.sync_options) + list(sync_op.sync_options),
+            prune=sync_op.prune,
+            dry_run=sync_op.dry_run,
+        )
+        if sync_op.resources:
+            desired = select_resources(desired, sync_op.resources)
+        candidates = self._prune_candidates(ctx, desired)
+        if options.respect_ignore_differences:
+            desired = await _respecting_ignore_rules(desired, dest, ctx.rules)
+        try:
+            plan = plan_sync(desired, candidates, options)
+        except PlanError as exc:
+            raise OperationFailed(exc.message) from exc
+        if sync_op.resources:
+            plan.tasks = [t for t in plan.tasks if not t.is_hook]
+        skip: set[ResourceKey] = set()
+        if options.apply_out_of_sync_only and ctx.last_compare is not None:
+            skip = {
+                r.key for r in ctx.last_compare.resources if r.status == diffing.SyncStatus.SYNCED
+            }
+        engine = self._engine_for(dest, app.name, ctx.scope)
+        return await engine.sync(
+            plan,
+            options,
+            namespace=app.spec.destination.namespace or None,
+            skip=skip,
+            cancel=ctx.cancel,
+        )
+
+    def _prune_candidates(
+        self, ctx: OperationContext, desired: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        if ctx.last_compare is None:
+            return []
+        selected = {tuple(r) for r in ctx.operation.sync.resources} or None
+        desired_keys = {ResourceKey.of(d) for d in desired}
+        out = []
+        for obj in ctx.dest.cache.objects_of(ctx.app.name):
+            if hook_info(obj)[0]:
+                continue  # hooks go by their delete policies, never by pruning
+            key = ResourceKey.of(obj)
+            if (
+                key not in desired_keys
+                and not obj["metadata"].get("ownerReferences")
+                and (selected is None or tuple(key) in selected)
+                # a tracking id is only an annotation: never delete outside the project
+                and admission.refusal(ctx.scope, obj) is None
+            ):
+                out.append(obj)
+        return out
+
+    async def _record(
+        self,
+        ctx: OperationContext,
+        op_doc: dict[str, Any],
+        started: str,
+        retry_count: int,
+        commit: str,
+        result: SyncResult,
+    ) -> None:
+        source = ctx.app.spec.source
+        assert source is not None
+        latest = self._current(ctx.app.name) or ctx.obj
+        state = operation_finished(
+            op_doc,
+            phase=result.phase,
+            message=result.message,
+            resources=[s.to_argo() for s in result.steps],
+            revision=commit,
+            source=source.raw,
+            started=started,
+            finished=now_iso(),
+            retry_count=retry_count,
+        )
+        update: dict[str, Any] = {"operationState": state}
+        status = latest.get("status") or {}
+        if result.phase == "Succeeded" and not ctx.operation.sync.dry_run:
+            entry = _history_entry(ctx.operation, commit, source.raw, started, state["finishedAt"])
+            update["history"] = history_after(
+                list(status.get("history") or []), entry, ctx.app.spec.revision_history_limit
+            )
+            update["conditions"] = conditions(status, [], drop=("SyncError",))
+        elif result.phase in ("Failed", "Error"):
+            update["conditions"] = conditions(
+                status, [("SyncError", result.message)], keep_others=True
+            )
+        await self.writer.status(latest, update)
+        await self._announce(ctx, latest, commit, result)
+        self._schedule_retry(ctx, retry_count, result)
+
+    async def _announce(
+        self, ctx: OperationContext, latest: dict[str, Any], commit: str, result: SyncResult
+    ) -> None:
+        if result.phase == "Succeeded":
+            message, kind = f"Sync operation to {commit} succeeded", "Normal"
+        else:
+            message = f"Sync operation to {commit} {result.phase.lower()}: {result.message}"
+            kind = "Warning"
+        await self.writer.event(latest, kind, "OperationCompleted", message)
+
+    def _schedule_retry(self, ctx: OperationContext, retry_count: int, result: SyncResult) -> None:
+        retry = ctx.operation.retry
+        if result.phase in ("Failed", "Error") and retry.limit != 0 and retry.allows(retry_count):
+            self._enqueue(ctx.app.name, retry.delay(retry_count))
+        self._enqueue(ctx.app.name, 0.0)
+
+
+def _history_entry(
+    operation: models.Operation, commit: str, source: dict[str, Any], started: str, finished: str
+) -> dict[str, Any]:
+    initiated: dict[str, Any] = (
+        {"automated": True}
+        if operation.initiated_by.automated
+        else {"username": operation.initiated_by.username or "admin"}
+    )
+    return {
+        "revision": commit,
+        "deployedAt": finished,
+        "deployStartedAt": started,
+        "source": source,
+        "initiatedBy": initiated,
+    }
+
+
+async def _respecting_ignore_rules(
+    desired: list[dict[str, Any]], dest: Destination, rules: list[IgnoreRule]
+) -> list[dict[str, Any]]:
+    pairs = [(d, dest.cache.get(ResourceKey.of(d))) for d in desired]
+    try:
+        # jq runs in bounded workers; waiting on them stays off the event loop
+        return await asyncio.to_thread(
+            lambda: [diffing.respect_ignore_differences(d, live, rules) for d, live in pairs]
+        )
+    except IgnoreRuleError as exc:
+        raise OperationFailed(exc.message) from exc
