@@ -22,14 +22,14 @@ from tether.cluster.crds import wait_established
 from tether.cluster.errors import NotFound
 from tether.controller.crds import crd_manifests
 from tether.errors import TetherError
+from tether.names import CONTROLLER_FIELD_MANAGER, DEFAULT_NAMESPACE
 
-DEFAULT_NAMESPACE = "argocd"
 #: Placeholder: no image is published yet. Build one from this repository and pass ``--image``.
 DEFAULT_IMAGE = "ghcr.io/tether/tether:0.1.0"
 CONTROLLER_NAME = "tether-controller"
 SERVER_NAME = "tether-server"
 API_PORT = 8080
-FIELD_MANAGER = "tether"
+FIELD_MANAGER = CONTROLLER_FIELD_MANAGER
 
 _LABELS = {"app.kubernetes.io/part-of": "tether"}
 

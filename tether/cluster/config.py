@@ -19,6 +19,7 @@ from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError as _LightkubeConfigError
 
 from tether.errors import TetherError
+from tether.names import CONTROLLER_FIELD_MANAGER
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
@@ -44,7 +45,7 @@ class ClientSettings:
     max_retry_after: float = 60.0
     #: seconds for connect/read/write of ordinary requests (watches have no read timeout)
     timeout: float = 30.0
-    field_manager: str = "tether"
+    field_manager: str = CONTROLLER_FIELD_MANAGER
     user_agent: str = "tether/0.1"
     list_page_size: int = 500
     #: non-watch calls over the lean HTTP/1.1 client when the credentials are static

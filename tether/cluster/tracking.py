@@ -15,8 +15,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
+from tether.names import INSTANCE_LABEL, TRACKING_ANNOTATION
+
+__all__ = [
+    "INSTANCE_LABEL",
+    "TRACKING_ANNOTATION",
+    "Tracking",
+    "TrackingId",
+    "TrackingMethod",
+    "is_managed_by",
+    "owning_app",
+    "stamp",
+    "tracking_id",
+]
+
 #: label values are limited to 63 characters; Argo CD truncates the informational label
 _LABEL_MAX = 63
 
