@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tether.controller.controller import Controller
+from tether.controller.face import ControllerFace
 from tether.server.errors import ApiError
 from tether.server.http import error_response
 from tether.server.metrics import ServerMetrics
@@ -64,7 +64,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response("internal error; the server log has the details", 500)
 
 
-def create_app(controller: Controller, settings: ServerSettings) -> Starlette:
+def create_app(controller: ControllerFace, settings: ServerSettings) -> Starlette:
     """The ASGI app of the API, webhooks, metrics and the web UI over ``controller``."""
     state = ServerState(controller, settings)
     hub = StreamHub(state)
@@ -80,14 +80,15 @@ def create_app(controller: Controller, settings: ServerSettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.bootstrap()
-        controller.listeners.append(hub.on_controller_event)
-        controller.listeners.append(metrics.on_controller_event)
+        unsubscribes = [
+            controller.subscribe(hub.on_controller_event),
+            controller.subscribe(metrics.on_controller_event),
+        ]
         try:
             yield
         finally:
-            for listener in (hub.on_controller_event, metrics.on_controller_event):
-                with contextlib.suppress(ValueError):
-                    controller.listeners.remove(listener)
+            for unsubscribe in unsubscribes:
+                unsubscribe()
 
     app = Starlette(
         routes=routes,
@@ -135,7 +136,7 @@ def _split_listen(listen: str) -> tuple[str, int]:
 
 
 async def run_server(
-    controller: Controller,
+    controller: ControllerFace,
     *,
     listen: str = "127.0.0.1:8080",
     tls_cert: str | None = None,

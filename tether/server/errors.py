@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tether.cluster.errors import ClusterError, Conflict, NotFound
 from tether.errors import TetherError
 
 
@@ -52,3 +53,14 @@ class TooManyRequests(ApiError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def cluster_error(exc: ClusterError) -> ApiError:
+    """A cluster refusal of a write as an API answer (the cluster's message names the field)."""
+    if isinstance(exc, NotFound):
+        return NotFoundError(exc.message)
+    if isinstance(exc, Conflict):
+        return ConflictError(exc.message)
+    if exc.code in (400, 422):
+        return BadRequest(exc.message)
+    return ApiError(f"the cluster refused the change: {exc.message}", 502)

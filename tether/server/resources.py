@@ -1,4 +1,4 @@
-"""Projects, clusters, repositories, version and settings; live-cache helpers for the tree.
+"""Projects, clusters, repositories, version and settings.
 
 Cluster and repository credentials are written as Argo CD-style Secrets (labelled
 ``argocd.argoproj.io/secret-type``) in the control namespace and never returned.
@@ -9,49 +9,39 @@ from __future__ import annotations
 import base64
 import hashlib
 import platform
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
 import tether
-from tether.cluster.errors import AlreadyExists, ClusterError, UnknownKind
-from tether.controller import clusters, project
-from tether.controller.controller import Controller, Destination
+from tether.cluster.errors import AlreadyExists, ClusterError
+from tether.cluster.tracking import TrackingMethod
+
+# TODO(issue 14): the one reach past the controller's face (see `_cluster_entries`)
+from tether.controller import clusters
+from tether.controller import project as projects
 from tether.controller.models import InvalidSpecError
+from tether.names import (
+    APP_PROJECT,
+    ARGO_API_VERSION,
+    INSTANCE_LABEL,
+    SECRET_TYPE_CLUSTER,
+    SECRET_TYPE_LABEL,
+    SECRET_TYPE_REPOSITORY,
+    SERVER_FIELD_MANAGER,
+    SETTINGS_CONFIGMAP,
+)
 from tether.server.errors import BadRequest, ConflictError, NotFoundError
 from tether.server.http import JSONResponse, check_fields, check_name, query_bool, read_json, typed
 from tether.server.state import Context, project_of
 from tether.source.errors import SourceError
 
-FIELD_MANAGER = "tether-server"
-SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
-PROJECT_API_VERSION = "argoproj.io/v1alpha1"
-#: the kinds whose objects appear under an app's objects in the resource tree
-CHILD_KINDS = (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("batch/v1", "Job"))
-
-_children_tracked: set[int] = set()
-
-
-async def destination_with_children(controller: Controller, app: str) -> Destination | None:
-    """The app's destination, its live cache also following ReplicaSets, Pods and Jobs.
-
-    The controller's cache follows only the kinds applications declare; the tree needs the
-    objects they own, so the first tree request for a cluster adds those kinds (a list, then a
-    watch: later requests cost nothing).
-    """
-    dest = controller.destination_of(app)
-    if dest is None:
-        return None
-    if id(dest) not in _children_tracked:
-        infos = []
-        for api_version, kind in CHILD_KINDS:
-            try:
-                infos.append(await dest.client.resource_for(api_version, kind))
-            except UnknownKind:
-                continue
-        await dest.cache.track(infos)
-        _children_tracked.add(id(dest))
-    return dest
+#: ``argocd-cm`` keys the settings answer reports
+INSTANCE_LABEL_KEY_SETTING = "application.instanceLabelKey"
+TRACKING_METHOD_SETTING = "application.resourceTrackingMethod"
+#: the name a cluster Secret is checked under before it is written (cut from the message)
+PROBE_NAME = "probe"
 
 
 # ---- projects -----------------------------------------------------------------------------------
@@ -78,10 +68,10 @@ async def get_project(ctx: Context) -> JSONResponse:
 async def create_project(ctx: Context) -> JSONResponse:
     body = await read_json(ctx.request, ctx.state.settings.max_body_bytes)
     check_fields(body, ("apiVersion", "kind", "metadata", "spec", "status"), "the AppProject")
-    if body.get("apiVersion") not in (None, PROJECT_API_VERSION):
-        raise BadRequest(f"apiVersion must be {PROJECT_API_VERSION}")
-    if body.get("kind") not in (None, "AppProject"):
-        raise BadRequest("kind must be AppProject")
+    if body.get("apiVersion") not in (None, ARGO_API_VERSION):
+        raise BadRequest(f"apiVersion must be {ARGO_API_VERSION}")
+    if body.get("kind") not in (None, APP_PROJECT):
+        raise BadRequest(f"kind must be {APP_PROJECT}")
     meta = body.get("metadata")
     if not isinstance(meta, dict):
         raise BadRequest("metadata must be an object with a name")
@@ -92,8 +82,8 @@ async def create_project(ctx: Context) -> JSONResponse:
     if not isinstance(spec, dict):
         raise BadRequest("spec must be an object")
     doc: dict[str, Any] = {
-        "apiVersion": PROJECT_API_VERSION,
-        "kind": "AppProject",
+        "apiVersion": ARGO_API_VERSION,
+        "kind": APP_PROJECT,
         "metadata": {"name": name, "namespace": ctx.state.namespace},
         "spec": spec,
     }
@@ -101,8 +91,8 @@ async def create_project(ctx: Context) -> JSONResponse:
         if isinstance(meta.get(key), dict):
             doc["metadata"][key] = meta[key]
     try:
-        project.parse_project(doc)
-    except (project.ProjectViolation, InvalidSpecError) as exc:
+        projects.parse_project(doc)
+    except (projects.ProjectViolation, InvalidSpecError) as exc:
         raise BadRequest(exc.message) from None
     upsert = query_bool(ctx.request, "upsert", False)
     existing = ctx.state.projects().get(name)
@@ -111,12 +101,12 @@ async def create_project(ctx: Context) -> JSONResponse:
     if existing is not None:
         ctx.state.enforce(ctx.caller, "projects", "update", name)
     client = ctx.state.controller.client
-    info = await client.resource_for(PROJECT_API_VERSION, "AppProject")
+    info = await client.resource_for(ARGO_API_VERSION, APP_PROJECT)
     try:
         if existing is None:
-            created = await client.create(info, doc, field_manager=FIELD_MANAGER)
+            created = await client.create(info, doc, field_manager=SERVER_FIELD_MANAGER)
             return JSONResponse(created, status_code=201)
-        written = await client.apply(info, doc, field_manager=FIELD_MANAGER, force=True)
+        written = await client.apply(info, doc, field_manager=SERVER_FIELD_MANAGER, force=True)
     except AlreadyExists:
         raise ConflictError(f"project {name} already exists") from None
     except ClusterError as exc:
@@ -136,7 +126,7 @@ async def delete_project(ctx: Context) -> JSONResponse:
             + ", ".join(sorted(users)[:10])
         )
     client = ctx.state.controller.client
-    info = await client.resource_for(PROJECT_API_VERSION, "AppProject")
+    info = await client.resource_for(ARGO_API_VERSION, APP_PROJECT)
     try:
         await client.delete(info, name, ctx.state.namespace)
     except ClusterError as exc:
@@ -155,16 +145,35 @@ def _secrets_of_type(ctx: Context, kind: str) -> list[dict[str, Any]]:
     ]
 
 
-async def list_clusters(ctx: Context) -> JSONResponse:
+# TODO(issue 14): the face cannot read cluster Secrets yet. The lead is asked for
+# ``ControllerFace.clusters()`` (the in-cluster entry, then every cluster Secret that parses) and
+# ``ControllerFace.check_cluster_secret(secret)``; these two functions then become calls to them.
+# Until then they are the one place where the server reads `tether.controller.clusters`.
+
+
+def _cluster_entries(secrets: Iterable[dict[str, Any]]) -> list[clusters.ClusterEntry]:
+    """The in-cluster destination, then each cluster Secret that parses, in the given order."""
     entries = [clusters.in_cluster_entry()]
-    for secret in _secrets_of_type(ctx, "cluster"):
+    for secret in secrets:
         try:
             entries.append(clusters.parse_cluster_secret(secret))
         except clusters.ClusterSecretError:
             continue  # a broken Secret is reported by the controller on the apps that use it
+    return entries
+
+
+def _check_cluster_secret(secret: dict[str, Any]) -> None:
+    """400 naming what the controller would refuse in this cluster Secret."""
+    try:
+        clusters.parse_cluster_secret(secret)
+    except clusters.ClusterSecretError as exc:
+        raise BadRequest(exc.message.replace(f"cluster secret {PROBE_NAME}: ", "")) from None
+
+
+async def list_clusters(ctx: Context) -> JSONResponse:
     items = []
     seen = set()
-    for entry in entries:
+    for entry in _cluster_entries(_secrets_of_type(ctx, SECRET_TYPE_CLUSTER)):
         if entry.server in seen or not ctx.state.can(ctx.caller, "clusters", "get", entry.server):
             continue
         seen.add(entry.server)
@@ -199,9 +208,9 @@ async def _write_secret(
     }
     try:
         if upsert:
-            await client.apply(info, body, field_manager=FIELD_MANAGER, force=True)
+            await client.apply(info, body, field_manager=SERVER_FIELD_MANAGER, force=True)
         else:
-            await client.create(info, body, field_manager=FIELD_MANAGER)
+            await client.create(info, body, field_manager=SERVER_FIELD_MANAGER)
     except AlreadyExists:
         raise ConflictError(
             f"a {kind} with this address is already registered; use upsert=true to replace it"
@@ -234,16 +243,15 @@ async def add_cluster(ctx: Context) -> JSONResponse:
     if typed(body, "clusterResources", bool):
         string_data["clusterResources"] = "true"
     # validate the way the controller will read it, before anything is written
-    probe = {
-        "metadata": {"name": "probe", "labels": {SECRET_TYPE_LABEL: "cluster"}},
-        "stringData": string_data,
-    }
-    try:
-        clusters.parse_cluster_secret(probe)
-    except clusters.ClusterSecretError as exc:
-        raise BadRequest(exc.message.replace("cluster secret probe: ", "")) from None
+    _check_cluster_secret(
+        {
+            "metadata": {"name": PROBE_NAME, "labels": {SECRET_TYPE_LABEL: SECRET_TYPE_CLUSTER}},
+            "stringData": string_data,
+        }
+    )
     upsert = query_bool(ctx.request, "upsert", False)
-    await _write_secret(ctx, _secret_name("cluster", server), "cluster", string_data, upsert)
+    secret_name = _secret_name("cluster", server)
+    await _write_secret(ctx, secret_name, SECRET_TYPE_CLUSTER, string_data, upsert)
     return JSONResponse({"items": [{"name": name, "server": server}]}, status_code=201)
 
 
@@ -265,7 +273,7 @@ def _field(secret: dict[str, Any], key: str) -> str:
 
 async def list_repositories(ctx: Context) -> JSONResponse:
     items = []
-    for secret in _secrets_of_type(ctx, "repository"):
+    for secret in _secrets_of_type(ctx, SECRET_TYPE_REPOSITORY):
         url = _field(secret, "url")
         if not url or not ctx.state.can(ctx.caller, "repositories", "get", url):
             continue
@@ -317,7 +325,7 @@ async def add_repository(ctx: Context) -> JSONResponse:
     if typed(body, "insecure", bool):
         string_data["insecure"] = "true"
     upsert = query_bool(ctx.request, "upsert", False)
-    await _write_secret(ctx, _secret_name("repo", url), "repository", string_data, upsert)
+    await _write_secret(ctx, _secret_name("repo", url), SECRET_TYPE_REPOSITORY, string_data, upsert)
     item = {"repo": url, "type": string_data["type"]}
     if "username" in string_data:
         item["username"] = string_data["username"]
@@ -339,13 +347,13 @@ async def version(ctx: Context) -> JSONResponse:
 
 
 async def server_settings(ctx: Context) -> JSONResponse:
-    cm = ctx.state.configmap_data("argocd-cm")
+    cm = ctx.state.configmap_data(SETTINGS_CONFIGMAP)
     return JSONResponse(
         {
             "url": ctx.state.settings.url or cm.get("url", ""),
             "controllerNamespace": ctx.state.namespace,
-            "appLabelKey": cm.get("application.instanceLabelKey", "app.kubernetes.io/instance"),
-            "trackingMethod": cm.get("application.resourceTrackingMethod", "annotation"),
+            "appLabelKey": cm.get(INSTANCE_LABEL_KEY_SETTING, INSTANCE_LABEL),
+            "trackingMethod": cm.get(TRACKING_METHOD_SETTING, TrackingMethod.ANNOTATION.value),
             "sessionSeconds": int(ctx.state.settings.session_seconds),
             "execEnabled": False,
             "statusBadgeEnabled": False,

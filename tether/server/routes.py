@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from starlette.responses import PlainTextResponse, Response
 
+from tether.server import app_objects, app_writes, operations, resources, session, stream, webhook
 from tether.server import applications as apps
-from tether.server import resources, session, stream, webhook
 from tether.server.metrics import metrics_endpoint
 from tether.server.state import Context, Handler
 
@@ -113,7 +113,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST",
         "/api/v1/applications",
-        apps.create_application,
+        app_writes.create_application,
         "Create an Application",
         "applications",
         body="Application",
@@ -131,7 +131,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "PUT",
         APP,
-        apps.update_application,
+        app_writes.update_application,
         "Replace spec and metadata",
         "applications",
         body="Application",
@@ -139,7 +139,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "DELETE",
         APP,
-        apps.delete_application,
+        app_writes.delete_application,
         "Delete (cascade: the resources finalizer removes its objects first)",
         "applications",
         query=(("cascade", "true (default) or false"),),
@@ -147,7 +147,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST",
         f"{APP}/sync",
-        apps.sync_application,
+        operations.sync_application,
         "Request a sync",
         "applications",
         body="SyncRequest",
@@ -155,7 +155,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST",
         f"{APP}/rollback",
-        apps.rollback_application,
+        operations.rollback_application,
         "Sync to a history entry's revision (automated sync must be off)",
         "applications",
         body="RollbackRequest",
@@ -163,7 +163,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST",
         f"{APP}/refresh",
-        apps.refresh_application,
+        operations.refresh_application,
         "Compare again now (hard: check Git first)",
         "applications",
         body="RefreshRequest",
@@ -171,31 +171,35 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "DELETE",
         f"{APP}/operation",
-        apps.terminate_operation,
+        operations.terminate_operation,
         "Terminate the running operation",
         "applications",
     ),
     Endpoint(
         "GET",
         f"{APP}/managed-resources",
-        apps.managed_resources,
+        app_objects.managed_resources,
         "Per-resource comparison: unified and structured diffs (Secrets masked)",
         "applications",
     ),
     Endpoint(
-        "GET", f"{APP}/manifests", apps.manifests, "Desired manifests (masked)", "applications"
+        "GET",
+        f"{APP}/manifests",
+        app_objects.manifests,
+        "Desired manifests (masked)",
+        "applications",
     ),
     Endpoint(
         "GET",
         f"{APP}/resource-tree",
-        apps.resource_tree,
+        app_objects.resource_tree,
         "Live objects and what they own",
         "applications",
     ),
     Endpoint(
         "GET",
         f"{APP}/resource",
-        apps.live_resource,
+        app_objects.live_resource,
         "One live object of the app (masked)",
         "applications",
         query=(
@@ -206,7 +210,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ("name", "required"),
         ),
     ),
-    Endpoint("GET", f"{APP}/events", apps.application_events, "Events", "applications"),
+    Endpoint("GET", f"{APP}/events", app_objects.application_events, "Events", "applications"),
     Endpoint("GET", f"{APP}/history", apps.application_history, "Sync history", "applications"),
     Endpoint("GET", "/api/v1/projects", resources.list_projects, "AppProjects", "projects"),
     Endpoint(

@@ -10,10 +10,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tether.controller.controller import Controller
+from tether.controller.face import ControllerFace
+from tether.names import DEFAULT_PROJECT, RBAC_CONFIGMAP, SETTINGS_CONFIGMAP
 from tether.server import proxy, rbac
 from tether.server.auth import Authenticator, LoginLimiter, SecretStore, User
 from tether.server.errors import NotFoundError, PermissionDenied, Unauthenticated
+from tether.server.http import check_name
 from tether.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -21,18 +23,21 @@ log = logging.getLogger(__name__)
 COOKIE = "tether_token"
 #: a project name no AppProject can have (not an RFC 1123 name), for "any project" checks
 NO_SUCH_PROJECT = "_no_such_project_"
-RBAC_CONFIGMAP = "argocd-rbac-cm"
-SETTINGS_CONFIGMAP = "argocd-cm"
 
 
 class ServerState:
-    """Shared by every request of one server."""
+    """Shared by every request of one server.
 
-    def __init__(self, controller: Controller, settings: ServerSettings) -> None:
+    The server sees the controller only through its face (`tether.controller.face`): objects of
+    the control namespace, an app's last comparison and cluster, refresh, terminate, webhooks,
+    changes and counters.
+    """
+
+    def __init__(self, controller: ControllerFace, settings: ServerSettings) -> None:
         self.controller = controller
         self.settings = settings
         self.trusted_proxies = proxy.parse_trusted_proxies(settings.trusted_proxies)
-        self.namespace = controller.config.namespace
+        self.namespace = controller.namespace
         self.secret_store = SecretStore(
             controller.client, self.namespace, settings.secret_cache_seconds
         )
@@ -177,7 +182,8 @@ class ServerState:
 
 
 def project_of(app: dict[str, Any]) -> str:
-    return str((app.get("spec") or {}).get("project") or "default")
+    """The AppProject an Application names (``default`` when it names none)."""
+    return str((app.get("spec") or {}).get("project") or DEFAULT_PROJECT)
 
 
 def app_object(app: dict[str, Any]) -> str:
@@ -199,6 +205,13 @@ class Context:
         """The authenticated user (routes that need authentication always have one)."""
         assert self.user is not None
         return self.user
+
+    def visible_application(self, action: str = "get") -> dict[str, Any]:
+        """The Application named in the path, after the name check and RBAC. A caller who may
+        not ``action`` it gets the same answer whether it exists or not
+        (`ServerState.visible_application`)."""
+        name = check_name(self.request.path_params["name"], "application name")
+        return self.state.visible_application(self.caller, name, action)
 
 
 Handler = Callable[[Context], Awaitable[Response]]

@@ -1,4 +1,4 @@
-"""Live application changes over Server-Sent Events, fed by the controller's listeners.
+"""Live application changes over Server-Sent Events, fed by the controller's changes.
 
 One hub per server receives every change the controller sees and hands it to each open stream;
 each stream keeps only what its user may see. A stream that falls behind loses its oldest
@@ -35,7 +35,7 @@ class StreamHub:
         self.subscribers: set[_Subscriber] = set()
 
     def on_controller_event(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
-        """A ``controller.listeners`` callback: quick, never blocks, never raises."""
+        """A listener of ``ControllerFace.subscribe``: quick, never blocks, never raises."""
         if kind != "application" or not self.subscribers:
             return
         for sub in list(self.subscribers):
