@@ -47,7 +47,7 @@ async def test_token_kubeconfig_uses_the_lean_path_and_talks_to_the_cluster(
     local_cluster: LocalCluster,
 ) -> None:
     async with ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig)) as client:
-        assert client._fast is not None
+        assert client.transport.uses_fast_path
         info = await client.resource_for("v1", "Namespace")
         assert (await client.get(info, "default"))["metadata"]["name"] == "default"
 

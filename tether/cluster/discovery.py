@@ -3,15 +3,21 @@
 lightkube has no discovery, so this module turns the server's discovery documents into
 :class:`ResourceInfo` records. Aggregated discovery (``apidiscovery.k8s.io/v2``, two requests for
 the whole server) is used when the server answers it; otherwise the legacy walk of ``/api``,
-``/apis`` and one request per group-version. Fetching is the client's job; this module only
-parses, so it tests without a server.
+``/apis`` and one request per group-version. The parsing functions take documents and test
+without a server; :class:`Discovery` fetches them and keeps the index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+
+from tether.cluster.errors import ClusterError, UnknownKind
+from tether.cluster.transport import ApiTransport
 
 AGGREGATED_ACCEPT = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
@@ -187,3 +193,132 @@ def is_aggregated_content_type(content_type: str) -> bool:
         for key, _, value in (part.partition("=") for part in content_type.split(";")[1:])
     }
     return params.get("g") == "apidiscovery.k8s.io" and params.get("as") == "APIGroupDiscoveryList"
+
+
+class Discovery:
+    """The server's resource types, fetched through an :class:`ApiTransport` and kept until
+    refreshed or invalidated (a CRD changed)."""
+
+    def __init__(self, transport: ApiTransport) -> None:
+        self._transport = transport
+        self._index: DiscoveryIndex | None = None
+        self._stale = False
+        self._generation = 0
+        self._lock = asyncio.Lock()
+
+    async def index(self, *, refresh: bool = False) -> DiscoveryIndex:
+        """The server's resource types, fetched once and kept until refreshed or invalidated.
+
+        Concurrent callers share one fetch; a ``refresh`` asked for while another refresh ran
+        is served by that refresh.
+        """
+        generation = self._generation
+        async with self._lock:
+            current = self._index
+            fresh = current is not None and not self._stale
+            if fresh and (not refresh or self._generation != generation):
+                assert current is not None
+                return current
+            index = await self._fetch_discovery()
+            self._index = index
+            self._stale = False
+            self._generation += 1
+            return index
+
+    @property
+    def stale(self) -> bool:
+        """True when discovery was invalidated and the next lookup will fetch it again."""
+        return self._stale
+
+    def invalidate(self) -> None:
+        """Mark discovery stale (a CRD changed); the next lookup fetches it again."""
+        self._stale = True
+
+    async def _fetch_discovery(self) -> DiscoveryIndex:
+        index = DiscoveryIndex()
+        headers = {"Accept": AGGREGATED_ACCEPT}
+        api_resp, apis_resp = await asyncio.gather(
+            self._transport.send("GET", "/api", verb="discovery", idempotent=True, headers=headers),
+            self._transport.send(
+                "GET", "/apis", verb="discovery", idempotent=True, headers=headers
+            ),
+        )
+        legacy_api: dict[str, Any] | None = None
+        legacy_apis: dict[str, Any] = {}
+        for response, root in ((api_resp, "/api"), (apis_resp, "/apis")):
+            if response.status_code == 404 and root == "/api":
+                continue  # client-go tolerates a server without the core group
+            if response.status_code >= 400:
+                raise self._transport.error(response)
+            document = orjson.loads(response.content)
+            if is_aggregated_content_type(response.headers.get("content-type", "")):
+                parse_aggregated(document, index)
+            elif root == "/api":
+                legacy_api = document
+            else:
+                legacy_apis = document
+        if legacy_api is None and not legacy_apis:
+            return index
+        index.aggregated = False
+        for group, version in legacy_preferred_versions(legacy_api, legacy_apis).items():
+            index.preferred_versions.setdefault(group, version)
+        group_versions = legacy_group_versions(legacy_api, legacy_apis)
+        # A type already known from an aggregated answer keeps that entry (index.add).
+        documents = await asyncio.gather(*(self._fetch_group_version(gv) for gv in group_versions))
+        for gv, document in zip(group_versions, documents, strict=True):
+            if document is not None:
+                parse_resource_list(gv, document, index)
+        return index
+
+    async def _fetch_group_version(self, group_version: str) -> dict[str, Any] | None:
+        path = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
+        try:
+            result = await self._transport.request("GET", path, verb="discovery")
+        except ClusterError as exc:
+            # An aggregated API server that is down (503) or a group removed meanwhile (404)
+            # must not hide every other group, as kubectl's partial discovery does.
+            if exc.code in (404, 503):
+                return None
+            raise
+        return result if isinstance(result, dict) else None
+
+    async def resource_for(self, api_version: str, kind: str) -> ResourceInfo:
+        """The resource type serving ``apiVersion``/``kind``; rediscovers once on a miss."""
+        return await self._find(
+            lambda index: index.get(api_version, kind),
+            f'no matches for kind "{kind}" in version "{api_version}"',
+        )
+
+    async def resource_for_group_kind(self, group: str, kind: str) -> ResourceInfo:
+        """The resource type for ``group``/``kind`` at the group's preferred version."""
+        return await self._find(
+            lambda index: index.preferred(group, kind),
+            f'no matches for kind "{kind}" in group "{group}"',
+        )
+
+    async def _find(
+        self, lookup: Callable[[DiscoveryIndex], ResourceInfo | None], missing: str
+    ) -> ResourceInfo:
+        info = lookup(await self.index())
+        if info is None:
+            info = lookup(await self.index(refresh=True))
+        if info is None:
+            raise UnknownKind(missing, code=404)
+        return info
+
+    async def resource_for_object(self, obj: dict[str, Any]) -> ResourceInfo:
+        """The resource type of a manifest, from its ``apiVersion`` and ``kind``.
+
+        On :class:`UnknownKind` discovery is invalidated and fetched once more: a server's
+        discovery may lag behind a CRD that was just Established, and a refresh shared with a
+        concurrent caller may predate it.
+        """
+        api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+        try:
+            return await self.resource_for(api_version, kind)
+        except UnknownKind:
+            self.invalidate()
+            info = (await self.index()).get(api_version, kind)
+            if info is None:
+                raise
+            return info
