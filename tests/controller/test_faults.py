@@ -102,3 +102,30 @@ async def test_a_parent_app_does_not_wait_for_a_child_with_manual_sync(env: Env)
     assert parent["operationState"]["phase"] == "Succeeded"
     child_status = (await env.app(f"{name}-child")).get("status") or {}
     assert (child_status.get("sync") or {}).get("status") != "Synced"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_unexpected_failure_ends_the_operation_with_the_reason(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _work = env.new_repo()
+    name = f"boom-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", name)
+    await env.application(name, url, name, **{"spec.syncPolicy": None})
+
+    def broken_engine(*args: Any) -> Any:
+        raise RuntimeError("the engine fell over")
+
+    monkeypatch.setattr(env.controller.operations, "_engine_for", broken_engine)
+    info = await env.client.resource_for("argoproj.io/v1alpha1", "Application")
+    await env.client.patch(
+        info, name, {"operation": {"sync": {}, "initiatedBy": {"username": "admin"}}}, CONTROL_NS
+    )
+
+    async def ended() -> dict[str, Any] | None:
+        state = ((await env.app(name)).get("status") or {}).get("operationState") or {}
+        return state if state.get("phase") not in (None, "Running") else None
+
+    state = await eventually(ended, what="the operation ends")
+    assert state["phase"] == "Error"
+    assert state["message"] == "internal error: RuntimeError: the engine fell over"
