@@ -21,11 +21,11 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from tether.controller.models import API_VERSION, FieldReader, InvalidSpecError
 from tether.errors import TetherError
+from tether.globs import GlobSyntax, InvalidGlobError, compile_glob
 from tether.source.urls import repo_match_key, repo_pattern_key
 
 DEFAULT_PROJECT: dict[str, Any] = {
@@ -46,78 +46,23 @@ class ProjectViolation(TetherError):
 
 # ---- globs -------------------------------------------------------------------------------------
 
-
-def _translate(pattern: str, i: int, separators: str, depth: int) -> tuple[str, int]:
-    """Regex source for ``pattern[i:]`` up to the end (or the end of a ``{...}`` alternative)."""
-    any_char = f"[^{re.escape(separators)}]" if separators else "."
-    out: list[str] = []
-    n = len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < n:
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-        elif ch == "*":
-            if pattern.startswith("**", i):
-                out.append(".*")
-                while i < n and pattern[i] == "*":
-                    i += 1
-            else:
-                out.append(any_char + "*")
-                i += 1
-        elif ch == "?":
-            out.append(any_char)
-            i += 1
-        elif ch == "[":
-            end = pattern.find("]", i + 2)
-            if end == -1:
-                raise InvalidSpecError(f"invalid glob {pattern!r}: unclosed '['")
-            body = pattern[i + 1 : end]
-            negate = body[:1] in ("!", "^")
-            if negate:
-                body = body[1:]
-            escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
-            out.append(f"[{'^' if negate else ''}{escaped}]")
-            i = end + 1
-        elif ch == "{":
-            alternatives: list[str] = []
-            i += 1
-            while True:
-                part, i = _translate(pattern, i, separators, depth + 1)
-                alternatives.append(part)
-                if i >= n:
-                    raise InvalidSpecError(f"invalid glob {pattern!r}: unclosed '{{'")
-                if pattern[i] == "}":
-                    i += 1
-                    break
-                i += 1  # past the comma
-            out.append("(?:" + "|".join(alternatives) + ")")
-        elif depth and ch in ",}":
-            return "".join(out), i
-        else:
-            out.append(re.escape(ch))
-            i += 1
-    return "".join(out), i
-
-
-@lru_cache(maxsize=1024)
-def _compile(pattern: str, separators: str) -> re.Pattern[str]:
-    body, _ = _translate(pattern, 0, separators, 0)
-    return re.compile(body, re.DOTALL)
+# gobwas/glob as Argo CD reads project globs; ``[^a]`` negates a class too
+_CLASS_NEGATORS = "!^"
 
 
 def glob_match(pattern: str, value: str, *, separators: str = "") -> bool:
     """Whether ``value`` matches the glob ``pattern`` (gobwas/glob syntax, as Argo CD uses).
 
     ``*`` matches any run of characters except ``separators``, ``**`` any run at all, ``?`` one
-    non-separator character, ``[a-z]``/``[!a-z]`` a class, ``{a,b}`` alternatives, ``\\`` escapes.
-    A pattern that is not a valid glob matches nothing, as in Argo CD.
+    non-separator character, ``[a-z]``/``[!a-z]`` a class, ``{a,b}`` alternatives, ``\\`` escapes
+    (:mod:`tether.globs`). A lone ``*`` matches everything, separators included. A pattern that
+    is not a valid glob matches nothing, as in Argo CD.
     """
     if pattern == "*":
         return True
     try:
-        return _compile(pattern, separators).fullmatch(value) is not None
-    except (InvalidSpecError, re.error):
+        return compile_glob(pattern, GlobSyntax(separators, _CLASS_NEGATORS)).matches(value)
+    except InvalidGlobError:
         return False
 
 
