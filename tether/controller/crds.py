@@ -60,9 +60,8 @@ def _jsonnet_var() -> dict[str, Any]:
     return _obj({"name": _STRING, "value": _STRING, "code": _BOOL}, required=["name", "value"])
 
 
-def _source_schema() -> dict[str, Any]:
-    """``ApplicationSource``: a repository (Git, Helm or OCI) and how to render it."""
-    directory = _obj(
+def _directory_schema() -> dict[str, Any]:
+    return _obj(
         {
             "recurse": _BOOL,
             "include": _STRING,
@@ -77,7 +76,10 @@ def _source_schema() -> dict[str, Any]:
         },
         description="Plain YAML/JSON/Jsonnet directory options.",
     )
-    helm = _obj(
+
+
+def _helm_schema() -> dict[str, Any]:
+    return _obj(
         {
             "valueFiles": _STRINGS,
             "values": {**_STRING, "description": "Values as one YAML string."},
@@ -103,7 +105,10 @@ def _source_schema() -> dict[str, Any]:
         },
         description="Helm chart options (helm template).",
     )
-    kustomize_patch = _obj(
+
+
+def _kustomize_patch_schema() -> dict[str, Any]:
+    return _obj(
         {
             "path": _STRING,
             "patch": _STRING,
@@ -121,7 +126,10 @@ def _source_schema() -> dict[str, Any]:
             "options": {"type": "object", "additionalProperties": {"type": "boolean"}},
         }
     )
-    kustomize = _obj(
+
+
+def _kustomize_schema() -> dict[str, Any]:
+    return _obj(
         {
             "namePrefix": _STRING,
             "nameSuffix": _STRING,
@@ -140,7 +148,7 @@ def _source_schema() -> dict[str, Any]:
                     required=["name", "count"],
                 )
             ),
-            "patches": _list(kustomize_patch),
+            "patches": _list(_kustomize_patch_schema()),
             "components": _STRINGS,
             "ignoreMissingComponents": _BOOL,
             "version": _STRING,
@@ -149,7 +157,10 @@ def _source_schema() -> dict[str, Any]:
         },
         description="Kustomize options.",
     )
-    plugin = _obj(
+
+
+def _plugin_schema() -> dict[str, Any]:
+    return _obj(
         {
             "name": _STRING,
             "env": _list(_name_value()),
@@ -159,6 +170,10 @@ def _source_schema() -> dict[str, Any]:
         },
         description="Config management plugin options (parsed; not run by Tether).",
     )
+
+
+def _source_schema() -> dict[str, Any]:
+    """``ApplicationSource``: a repository (Git, Helm or OCI) and how to render it."""
     return _obj(
         {
             "repoURL": {**_STRING, "description": "Git, Helm or OCI repository URL."},
@@ -170,10 +185,10 @@ def _source_schema() -> dict[str, Any]:
             "chart": {**_STRING, "description": "Chart name, for Helm repositories."},
             "ref": _STRING,
             "name": _STRING,
-            "directory": directory,
-            "helm": helm,
-            "kustomize": kustomize,
-            "plugin": plugin,
+            "directory": _directory_schema(),
+            "helm": _helm_schema(),
+            "kustomize": _kustomize_schema(),
+            "plugin": _plugin_schema(),
         },
         required=["repoURL"],
     )
@@ -202,16 +217,8 @@ def _resource_ref(required: list[str]) -> dict[str, Any]:
     )
 
 
-def _application_schema() -> dict[str, Any]:
-    source = _source_schema()
-    destination = _obj(
-        {
-            "server": {**_STRING, "description": "API server URL of the target cluster."},
-            "name": {**_STRING, "description": "Name of a registered cluster (or server)."},
-            "namespace": {**_STRING, "description": "Namespace for namespaced resources."},
-        }
-    )
-    sync_policy = _obj(
+def _sync_policy_schema() -> dict[str, Any]:
+    return _obj(
         {
             "automated": _obj(
                 {"enabled": _BOOL, "prune": _BOOL, "selfHeal": _BOOL, "allowEmpty": _BOOL}
@@ -221,7 +228,10 @@ def _application_schema() -> dict[str, Any]:
             "managedNamespaceMetadata": _obj({"labels": _STRING_MAP, "annotations": _STRING_MAP}),
         }
     )
-    ignore_difference = _obj(
+
+
+def _ignore_difference_schema() -> dict[str, Any]:
+    return _obj(
         {
             "group": _STRING,
             "kind": _STRING,
@@ -233,23 +243,11 @@ def _application_schema() -> dict[str, Any]:
         },
         required=["kind"],
     )
-    spec = _obj(
-        {
-            "project": {**_STRING, "description": "AppProject name (default: default)."},
-            "source": source,
-            "sources": _list(source),
-            "sourceHydrator": _OPEN,
-            "destination": destination,
-            "syncPolicy": sync_policy,
-            "ignoreDifferences": _list(ignore_difference),
-            "info": _list(_name_value()),
-            "revisionHistoryLimit": _INT64,
-        },
-        required=["destination", "project"],
-        description="What to deploy, where, and how to keep it in sync.",
-    )
+
+
+def _operation_schema(source: dict[str, Any]) -> dict[str, Any]:
     sync_strategy = _obj({"apply": _obj({"force": _BOOL}), "hook": _obj({"force": _BOOL})})
-    operation = _obj(
+    return _obj(
         {
             "sync": _obj(
                 {
@@ -272,6 +270,32 @@ def _application_schema() -> dict[str, Any]:
         },
         description="A requested sync (or rollback), as Argo CD's operation field.",
     )
+
+
+def _application_schema() -> dict[str, Any]:
+    source = _source_schema()
+    destination = _obj(
+        {
+            "server": {**_STRING, "description": "API server URL of the target cluster."},
+            "name": {**_STRING, "description": "Name of a registered cluster (or server)."},
+            "namespace": {**_STRING, "description": "Namespace for namespaced resources."},
+        }
+    )
+    spec = _obj(
+        {
+            "project": {**_STRING, "description": "AppProject name (default: default)."},
+            "source": source,
+            "sources": _list(source),
+            "sourceHydrator": _OPEN,
+            "destination": destination,
+            "syncPolicy": _sync_policy_schema(),
+            "ignoreDifferences": _list(_ignore_difference_schema()),
+            "info": _list(_name_value()),
+            "revisionHistoryLimit": _INT64,
+        },
+        required=["destination", "project"],
+        description="What to deploy, where, and how to keep it in sync.",
+    )
     return {
         "type": "object",
         "description": "An Argo CD Application: a source of manifests kept in sync with a "
@@ -282,7 +306,7 @@ def _application_schema() -> dict[str, Any]:
             "kind": _STRING,
             "metadata": {"type": "object"},
             "spec": spec,
-            "operation": operation,
+            "operation": _operation_schema(source),
             "status": {
                 **_OPEN,
                 "description": "Written by the controller: sync, health, resources, "
