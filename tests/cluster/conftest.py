@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +43,26 @@ def kubeconfig_for(
 def write_kubeconfig(path: Path, document: dict[str, Any]) -> str:
     path.write_text(yaml.safe_dump(document))
     return str(path)
+
+
+def unreachable_kubeconfig(path: Path) -> str:
+    """A kubeconfig naming a loopback port where nothing listens."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    return write_kubeconfig(path, kubeconfig_for(f"http://127.0.0.1:{port}", {"token": "x"}))
+
+
+@contextlib.asynccontextmanager
+async def own_cluster_client(crd_establish_delay: float) -> AsyncIterator[ClusterClient]:
+    """A client on a cluster of its own (no workloads) whose CRDs take this long to be
+    Established, for waits the shared cluster cannot show."""
+    with LocalCluster(crd_establish_delay=crd_establish_delay, workloads=None) as cluster:
+        assert cluster.kubeconfig is not None
+        settings = ClientSettings(qps=0)
+        async with ClusterClient.from_kubeconfig(str(cluster.kubeconfig), settings=settings) as c:
+            yield c
 
 
 def loopback_transport(config: SingleConfig) -> httpx2.AsyncHTTPTransport:

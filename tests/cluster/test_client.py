@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -33,6 +32,7 @@ from .conftest import (
     deployment,
     kubeconfig_for,
     loopback_transport,
+    unreachable_kubeconfig,
     write_kubeconfig,
 )
 
@@ -270,13 +270,7 @@ async def test_throttling_beyond_max_retries_raises_too_many_requests(
 
 
 async def test_unreachable_server_raises_unreachable(tmp_path: Path) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
-    path = write_kubeconfig(
-        tmp_path / "kubeconfig", kubeconfig_for(f"http://127.0.0.1:{port}", {"token": "x"})
-    )
+    path = unreachable_kubeconfig(tmp_path / "kubeconfig")
     settings = ClientSettings(max_retries=1, backoff_base=0.01)
     async with ClusterClient.from_kubeconfig(path, settings=settings) as c:
         with pytest.raises(Unreachable, match="cannot reach the API server"):

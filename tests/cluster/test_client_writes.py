@@ -21,7 +21,7 @@ from tether.cluster import (
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import crd_manifest
 
-from .conftest import config_map, loopback_transport
+from .conftest import config_map, loopback_transport, own_cluster_client
 
 
 async def test_replace_writes_the_whole_object_and_refuses_a_stale_resource_version(
@@ -129,35 +129,27 @@ async def test_unknown_kind_from_an_object_costs_two_discovery_fetches(
 
 
 async def test_wait_established_waits_for_every_crd_then_refreshes_discovery() -> None:
-    with LocalCluster(crd_establish_delay=1.0, workloads=None) as slow:
-        assert slow.kubeconfig is not None
-        async with ClusterClient.from_kubeconfig(
-            str(slow.kubeconfig), settings=ClientSettings(qps=0)
-        ) as c:
-            crds = [crd_manifest("slow.example.com", k, f"{k.lower()}s") for k in ("Cog", "Gear")]
-            crd_info = await c.resource_for_object(crds[0])
-            for crd in crds:
-                await c.apply(crd_info, crd)
-            await c.discover()
-            names = [crd["metadata"]["name"] for crd in crds]
-            await wait_established(c, names, timeout=30)
-            # each CRD became Established a second after it was created: the call waited
-            assert all([is_established(await c.get(crd_info, n)) for n in names])
-            assert c.discovery_stale
-            gear = await c.resource_for("slow.example.com/v1", "Gear")
-            assert gear.plural == "gears"
+    async with own_cluster_client(crd_establish_delay=1.0) as c:
+        crds = [crd_manifest("slow.example.com", k, f"{k.lower()}s") for k in ("Cog", "Gear")]
+        crd_info = await c.resource_for_object(crds[0])
+        for crd in crds:
+            await c.apply(crd_info, crd)
+        await c.discover()
+        names = [crd["metadata"]["name"] for crd in crds]
+        await wait_established(c, names, timeout=30)
+        # each CRD became Established a second after it was created: the call waited
+        assert all([is_established(await c.get(crd_info, n)) for n in names])
+        assert c.discovery_stale
+        gear = await c.resource_for("slow.example.com/v1", "Gear")
+        assert gear.plural == "gears"
 
 
 async def test_wait_established_names_the_crd_that_never_got_there() -> None:
-    with LocalCluster(crd_establish_delay=3600, workloads=None) as stuck:
-        assert stuck.kubeconfig is not None
-        async with ClusterClient.from_kubeconfig(
-            str(stuck.kubeconfig), settings=ClientSettings(qps=0)
-        ) as c:
-            crd = crd_manifest("stuck.example.com", "Anchor", "anchors")
-            await c.apply(await c.resource_for_object(crd), crd)
-            with pytest.raises(NotEstablished) as late:
-                await wait_established(c, [crd["metadata"]["name"]], timeout=0.2)
+    async with own_cluster_client(crd_establish_delay=3600) as c:
+        crd = crd_manifest("stuck.example.com", "Anchor", "anchors")
+        await c.apply(await c.resource_for_object(crd), crd)
+        with pytest.raises(NotEstablished) as late:
+            await wait_established(c, [crd["metadata"]["name"]], timeout=0.2)
     assert late.value.message == (
         "CRD anchors.stuck.example.com was not Established within 0.2s; "
         "see kubectl describe crd anchors.stuck.example.com"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,13 @@ from tether.engine.diff import ClusterDryRunner, DryRunError
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import crd_manifest
 
-from .conftest import ThrottlingProxy, config_map, kubeconfig_for, write_kubeconfig
+from .conftest import (
+    ThrottlingProxy,
+    config_map,
+    kubeconfig_for,
+    unreachable_kubeconfig,
+    write_kubeconfig,
+)
 
 
 async def test_dry_run_answers_with_the_object_as_applied_and_stores_nothing(
@@ -81,14 +86,8 @@ async def test_throttling_and_an_unreachable_server_are_retried_later(
             with pytest.raises(DryRunError) as busy:
                 await ClusterDryRunner(throttled).dry_run_apply(config_map("t", namespace))
     assert not busy.value.permanent and busy.value.message.startswith("429 ")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
-    path = write_kubeconfig(
-        tmp_path / "gone", kubeconfig_for(f"http://127.0.0.1:{port}", {"token": "x"})
-    )
-    async with ClusterClient.from_kubeconfig(path, settings=settings) as gone:
+    gone_path = unreachable_kubeconfig(tmp_path / "gone")
+    async with ClusterClient.from_kubeconfig(gone_path, settings=settings) as gone:
         with pytest.raises(DryRunError) as unreachable:
             await ClusterDryRunner(gone).dry_run_apply(config_map("u", namespace))
     assert not unreachable.value.permanent

@@ -6,22 +6,19 @@ import asyncio
 
 import pytest
 
-from tether.cluster import ClientSettings, ClusterClient, LiveCache, NotEstablished
+from tests.cluster.conftest import own_cluster_client
+from tether.cluster import ClusterClient, LiveCache, NotEstablished
 from tether.localcluster.cluster import LocalCluster
 from tether.secrets.crd import CRD_NAME, sealed_secret_crd
 from tether.secrets.kubeapi import LISTED, ClusterKubeApi
 
 
 async def test_a_crd_that_never_gets_established_is_an_error_naming_it() -> None:
-    with LocalCluster(crd_establish_delay=3600, workloads=None) as stuck:
-        assert stuck.kubeconfig is not None
-        async with ClusterClient.from_kubeconfig(
-            str(stuck.kubeconfig), settings=ClientSettings(qps=0)
-        ) as client:
-            api = ClusterKubeApi(client, crd_timeout=0.2)
-            with pytest.raises(NotEstablished, match=f"CRD {CRD_NAME} was not Established"):
-                await api.ensure_crd(sealed_secret_crd())
-            await api.close()
+    async with own_cluster_client(crd_establish_delay=3600) as client:
+        api = ClusterKubeApi(client, crd_timeout=0.2)
+        with pytest.raises(NotEstablished, match=f"CRD {CRD_NAME} was not Established"):
+            await api.ensure_crd(sealed_secret_crd())
+        await api.close()
 
 
 async def test_followers_on_a_shared_cache_get_the_list_then_each_change(

@@ -80,6 +80,8 @@ class ClusterClient:
         #: requests sent, by verb (the transport's counters)
         self.stats = self.transport.stats
         self.limiter = self.transport.limiter
+        #: send one request and decode its JSON answer (:meth:`ApiTransport.request`)
+        self.request = self.transport.request
         self.discovery = Discovery(self.transport)
 
     @classmethod
@@ -122,28 +124,6 @@ class ClusterClient:
         await self.aclose()
 
     # ---- requests and discovery -----------------------------------------------------------
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        verb: str,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        idempotent: bool | None = None,
-    ) -> Any:
-        """Send one request and return the decoded JSON answer; see :meth:`ApiTransport.request`."""
-        return await self.transport.request(
-            method,
-            path,
-            verb=verb,
-            params=params,
-            body=body,
-            content_type=content_type,
-            idempotent=idempotent,
-        )
 
     async def discover(self, *, refresh: bool = False) -> DiscoveryIndex:
         """The server's resource types, fetched once and kept until refreshed or invalidated.
@@ -188,6 +168,12 @@ class ClusterClient:
             return None
         from_obj = ((obj or {}).get("metadata") or {}).get("namespace")
         return namespace or from_obj or self.namespace
+
+    def _write_params(self, field_manager: str | None, dry_run: bool) -> dict[str, str]:
+        params = {"fieldManager": field_manager or self.settings.field_manager}
+        if dry_run:
+            params["dryRun"] = "All"
+        return params
 
     @staticmethod
     def _name_of(obj: dict[str, Any]) -> str:
@@ -294,9 +280,7 @@ class ClusterClient:
         field_manager: str | None = None,
     ) -> dict[str, Any]:
         """Create an object (POST); raises :class:`AlreadyExists` when the name is taken."""
-        params = {"fieldManager": field_manager or self.settings.field_manager}
-        if dry_run:
-            params["dryRun"] = "All"
+        params = self._write_params(field_manager, dry_run)
         ns = self._namespace_for(info, namespace, obj)
         result: dict[str, Any] = await self.request(
             "POST", info.path(ns), verb="create", params=params, body=obj
@@ -314,11 +298,9 @@ class ClusterClient:
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """Server-side apply ``obj`` and return the object the server stored (or would store)."""
-        params = {"fieldManager": field_manager or self.settings.field_manager}
+        params = self._write_params(field_manager, dry_run)
         if force:
             params["force"] = "true"
-        if dry_run:
-            params["dryRun"] = "All"
         ns = self._namespace_for(info, namespace, obj)
         result: dict[str, Any] = await self.request(
             "PATCH",
@@ -346,9 +328,7 @@ class ClusterClient:
         :class:`Conflict` when the object changed since that version. Not retried after it was
         sent (a lost answer to a write that landed would come back as a Conflict).
         """
-        params = {"fieldManager": field_manager or self.settings.field_manager}
-        if dry_run:
-            params["dryRun"] = "All"
+        params = self._write_params(field_manager, dry_run)
         ns = self._namespace_for(info, namespace, obj)
         result: dict[str, Any] = await self.request(
             "PUT", info.path(ns, self._name_of(obj)), verb="update", params=params, body=obj
@@ -368,9 +348,7 @@ class ClusterClient:
         subresource: str | None = None,
     ) -> dict[str, Any]:
         """Patch an object with a merge, JSON (RFC 6902) or strategic merge patch."""
-        params = {"fieldManager": field_manager or self.settings.field_manager}
-        if dry_run:
-            params["dryRun"] = "All"
+        params = self._write_params(field_manager, dry_run)
         path = info.path(self._namespace_for(info, namespace), name)
         if subresource:
             path += f"/{subresource}"
