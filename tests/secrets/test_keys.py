@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
 
 from tests.secrets.conftest import DATA
 from tether.secrets.crd import sealed_secret_crd_yaml
@@ -15,7 +16,9 @@ from tether.secrets.keys import (
     KeyMaterialError,
     KeyPair,
     KeyRing,
+    generate_key_pair,
     key_secret,
+    key_usage,
     load_private_keys,
     parse_key_secret,
 )
@@ -74,3 +77,12 @@ def test_recovery_keys_load_from_pem_or_secret_backup(pair1: KeyPair) -> None:
 def test_deploy_crd_file_matches_the_code() -> None:
     shipped = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "sealedsecret.yaml"
     assert shipped.read_text() == sealed_secret_crd_yaml()
+
+
+def test_sealing_certificate_allows_key_encipherment_and_certificate_signing_only() -> None:
+    pair = generate_key_pair(key_size=2048)
+    usage = pair.certificate.extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical and usage.value == key_usage("key_encipherment", "key_cert_sign")
+    assert usage.value.key_encipherment and not usage.value.digital_signature
+    with pytest.raises(ValueError, match="not key usages: sign_everything"):
+        key_usage("sign_everything")

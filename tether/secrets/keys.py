@@ -98,22 +98,30 @@ def self_signed_certificate(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + valid_for)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage("key_encipherment", "key_cert_sign"), critical=True)
         .sign(private_key, hashes.SHA256())
     )
+
+
+_KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def key_usage(*allowed: str) -> x509.KeyUsage:
+    """A KeyUsage extension allowing only ``allowed`` (names of ``x509.KeyUsage``'s flags)."""
+    unknown = set(allowed) - set(_KEY_USAGES)
+    if unknown:
+        raise ValueError(f"not key usages: {', '.join(sorted(unknown))}")
+    return x509.KeyUsage(**{name: name in allowed for name in _KEY_USAGES})
 
 
 def private_key_pem(private_key: rsa.RSAPrivateKey) -> bytes:
