@@ -39,9 +39,6 @@ def install_manifests(
 ) -> list[dict[str, Any]]:
     """Every object ``tether install`` applies, in the order it applies them."""
     component = {**_LABELS, "app.kubernetes.io/name": CONTROLLER_NAME}
-    # Cluster-scoped names must not collide between two installs in different namespaces: the
-    # ClusterRole is identical for all, the binding is per namespace.
-    binding = f"{CONTROLLER_NAME}-{namespace}"
     manifests: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
@@ -54,6 +51,32 @@ def install_manifests(
             "kind": "ServiceAccount",
             "metadata": {"name": CONTROLLER_NAME, "namespace": namespace, "labels": component},
         },
+        *_rbac(namespace, component),
+        _controller_deployment(namespace, image, component),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": SERVER_NAME, "namespace": namespace, "labels": component},
+            "spec": {
+                "selector": {"app.kubernetes.io/name": CONTROLLER_NAME},
+                "ports": [
+                    {"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}
+                ],
+            },
+        },
+    ]
+    # The label dicts are shared above; a JSON round trip gives every object its own copies
+    # (callers may modify them, and YAML then needs no anchors).
+    copied: list[dict[str, Any]] = json.loads(json.dumps(manifests))
+    return copied
+
+
+def _rbac(namespace: str, component: dict[str, str]) -> list[dict[str, Any]]:
+    """The controller's ClusterRole and its binding to the controller's ServiceAccount."""
+    # Cluster-scoped names must not collide between two installs in different namespaces: the
+    # ClusterRole is identical for all, the binding is per namespace.
+    binding = f"{CONTROLLER_NAME}-{namespace}"
+    return [
         {
             # Like Argo CD's application controller: it applies whatever Git holds, of any kind,
             # in any namespace, so it needs every verb on every resource. Narrow it (and use
@@ -79,75 +102,64 @@ def install_manifests(
                 {"kind": "ServiceAccount", "name": CONTROLLER_NAME, "namespace": namespace}
             ],
         },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": CONTROLLER_NAME, "namespace": namespace, "labels": component},
-            "spec": {
-                # One active controller; a second replica would stand by on the leader Lease.
-                "replicas": 1,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": CONTROLLER_NAME}},
-                "template": {
-                    "metadata": {"labels": component},
-                    "spec": {
-                        "serviceAccountName": CONTROLLER_NAME,
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 999,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [
-                            {
-                                "name": "controller",
-                                "image": image,
-                                "args": ["controller", "--namespace", namespace],
-                                "ports": [
-                                    {"name": "http", "containerPort": API_PORT, "protocol": "TCP"}
-                                ],
-                                "env": [
-                                    {"name": "TETHER_NAMESPACE", "value": namespace},
-                                    # Git mirrors and render caches live in the scratch volume.
-                                    {"name": "HOME", "value": "/var/lib/tether"},
-                                ],
-                                "resources": {
-                                    "requests": {"cpu": "250m", "memory": "256Mi"},
-                                    "limits": {"memory": "1Gi"},
-                                },
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "readOnlyRootFilesystem": True,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
-                                "volumeMounts": [
-                                    {"name": "state", "mountPath": "/var/lib/tether"},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "state", "emptyDir": {}},
-                            {"name": "tmp", "emptyDir": {}},
-                        ],
+    ]
+
+
+def _controller_deployment(namespace: str, image: str, component: dict[str, str]) -> dict[str, Any]:
+    """The controller (and API server) Deployment: non-root, read-only root, scratch volumes."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": CONTROLLER_NAME, "namespace": namespace, "labels": component},
+        "spec": {
+            # One active controller; a second replica would stand by on the leader Lease.
+            "replicas": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": CONTROLLER_NAME}},
+            "template": {
+                "metadata": {"labels": component},
+                "spec": {
+                    "serviceAccountName": CONTROLLER_NAME,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 999,
+                        "seccompProfile": {"type": "RuntimeDefault"},
                     },
+                    "containers": [
+                        {
+                            "name": "controller",
+                            "image": image,
+                            "args": ["controller", "--namespace", namespace],
+                            "ports": [
+                                {"name": "http", "containerPort": API_PORT, "protocol": "TCP"}
+                            ],
+                            "env": [
+                                {"name": "TETHER_NAMESPACE", "value": namespace},
+                                # Git mirrors and render caches live in the scratch volume.
+                                {"name": "HOME", "value": "/var/lib/tether"},
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "250m", "memory": "256Mi"},
+                                "limits": {"memory": "1Gi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [
+                                {"name": "state", "mountPath": "/var/lib/tether"},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "state", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
                 },
             },
         },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": SERVER_NAME, "namespace": namespace, "labels": component},
-            "spec": {
-                "selector": {"app.kubernetes.io/name": CONTROLLER_NAME},
-                "ports": [
-                    {"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}
-                ],
-            },
-        },
-    ]
-    # The label dicts are shared above; a JSON round trip gives every object its own copies
-    # (callers may modify them, and YAML then needs no anchors).
-    copied: list[dict[str, Any]] = json.loads(json.dumps(manifests))
-    return copied
+    }
 
 
 def manifests_yaml(manifests: list[dict[str, Any]]) -> str:
