@@ -1,0 +1,385 @@
+"""One reconcile of one Application: validate, compare, report, sync when asked or due.
+
+The :class:`Reconciler` is the pipeline in order: the spec and its project (``_target``), the
+desired state (``_render``), the comparison and its status (``_compare``), then a requested
+operation or the automated policy's decision. It keeps what it learns about each app between
+reconciles in an :class:`AppRuntime`; the controller feeds it names from the work queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.cluster.client import ClusterClient
+from tether.controller import admission, autosync, clusters, models, project
+from tether.controller.comparison import Comparison, compare_app
+from tether.controller.config import ControllerConfig
+from tether.controller.control import ControlNamespace
+from tether.controller.desired import DesiredState, Rendered
+from tether.controller.destinations import Destination, Destinations
+from tether.controller.finalizers import delete_resources, our_finalizers, without_finalizers
+from tether.controller.operations import OperationContext, OperationRunner
+from tether.controller.status import (
+    compared_update,
+    comparison_failed_update,
+    invalid_spec_update,
+    read_status,
+)
+from tether.controller.writes import ApplicationWriter
+from tether.engine import diff as diffing
+from tether.engine.ignore import IgnoreRule, parse_ignore_differences
+from tether.engine.plan import hook_info
+from tether.engine.sync import SyncEngine
+from tether.errors import TetherError
+from tether.names import APPLICATION, ARGO_API_VERSION, REFRESH_ANNOTATION
+from tether.render import RenderError
+from tether.source.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppRuntime:
+    """What the controller remembers about one Application between reconciles."""
+
+    last_reconciled: float = 0.0
+    heal: autosync.HealBackoff = field(default_factory=autosync.HealBackoff)
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    operation_running: bool = False
+    last_compare: diffing.AppDiff | None = None
+    desired: list[dict[str, Any]] = field(default_factory=list)
+    source_error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A valid Application with its project scope and opened destination."""
+
+    app: models.Application
+    scope: admission.WriteScope
+    dest: Destination
+
+
+class Reconciler:
+    """Reconciles one Application at a time (the controller runs several concurrently, never
+    two for the same app)."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        client: ClusterClient,
+        *,
+        control: ControlNamespace,
+        sources: DesiredState,
+        destinations: Destinations,
+        writer: ApplicationWriter,
+        enqueue: Callable[[str, float], None],
+        poll: Callable[[list[str]], Awaitable[list[str]]],
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.control = control
+        self.sources = sources
+        self.destinations = destinations
+        self.writer = writer
+        self.enqueue = enqueue
+        self._poll = poll
+        self.operations = OperationRunner(
+            writer,
+            sources,
+            current=control.application,
+            enqueue=enqueue,
+            engine_for=self._engine_for,
+        )
+        self.apps: dict[str, AppRuntime] = {}
+        self.stats: dict[str, int] = {"reconciles": 0, "syncs": 0}
+        self._sync_slots = asyncio.Semaphore(config.sync_workers)
+
+    def runtime(self, name: str) -> AppRuntime:
+        return self.apps.setdefault(name, AppRuntime())
+
+    async def reconcile(self, name: str) -> None:
+        """Compare one Application with its cluster, write its status, sync when asked or due."""
+        obj = self.control.application(name)
+        if obj is None:
+            return
+        self.stats["reconciles"] += 1
+        runtime = self.apps.setdefault(name, AppRuntime())
+        runtime.last_reconciled = time.monotonic()
+        if obj["metadata"].get("deletionTimestamp"):
+            await self._finalize(obj)
+            return
+        await self._honour_refresh(obj)
+        target = await self._target(obj)
+        if target is None:
+            return
+        operation, resumed_at = self._requested_operation(obj, target.app, runtime)
+        compare = await self._compare(obj, target, runtime)
+        if operation is not None:
+            # a requested sync runs even when the comparison failed: it then fails with that
+            # reason in operationState instead of waiting forever
+            await self._run_operation(obj, target, operation, runtime, resumed_at)
+            return
+        if compare is not None:
+            await self._auto_sync(obj, target, compare, runtime)
+
+    async def _honour_refresh(self, obj: dict[str, Any]) -> None:
+        refresh = (obj["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
+        if not refresh:
+            return
+        if refresh == "hard":
+            url = ((obj.get("spec") or {}).get("source") or {}).get("repoURL")
+            if url:
+                await self._poll([url])
+        await self.writer.clear_refresh(obj)
+
+    async def _target(self, obj: dict[str, Any]) -> _Target | None:
+        """The app, its project scope and destination; None (InvalidSpecError written) when the
+        spec, its project or its destination refuses it."""
+        try:
+            app = models.parse_application(obj)
+            proj, proj_obj = self.control.project_of(app)
+            if app.spec.source is None:
+                raise models.InvalidSpecError(
+                    "spec.source is required (multiple sources are not supported yet)"
+                )
+            proj.check_source(app.spec.source.repo_url)
+            entry = clusters.resolve_destination(
+                app.spec.destination, self.control.cluster_secrets()
+            )
+            if entry is None:
+                raise models.InvalidSpecError("spec.destination does not name a known cluster")
+            proj.check_destination(entry.server, entry.name, app.spec.destination.namespace or "")
+        except (
+            models.InvalidSpecError,
+            project.ProjectViolation,
+            clusters.UnknownDestination,
+        ) as exc:
+            await self.writer.status(obj, invalid_spec_update(obj.get("status") or {}, exc.message))
+            return None
+        dest = await self.destinations.open(entry)
+        # the control namespace is guarded on the cluster this controller runs in
+        control = self.config.namespace if dest.client is self.client else None
+        scope = admission.WriteScope.of(proj_obj, proj, entry.server, entry.name, control)
+        return _Target(app, scope, dest)
+
+    @staticmethod
+    def _requested_operation(
+        obj: dict[str, Any], app: models.Application, runtime: AppRuntime
+    ) -> tuple[models.Operation | None, str | None]:
+        """The operation to run now, and the start time of one resumed after a crash."""
+        if runtime.operation_running:
+            return None, None
+        if app.operation is not None:
+            return app.operation, None
+        running = read_status(obj).operation
+        if running is not None and running.running:
+            # the controller stopped in the middle of a sync: run the recorded operation again,
+            # as the same operation (its start time identifies it in the history)
+            resumed = models.parse_operation(dict(running.operation)) or models.Operation(
+                sync=models.SyncOperation()
+            )
+            return resumed, running.started_at or None
+        return None, None
+
+    def _rules(self, app: models.Application) -> list[IgnoreRule]:
+        return (
+            list(parse_ignore_differences(app.spec.ignore_differences))
+            + self.control.system_rules()
+        )
+
+    async def _render(
+        self, obj: dict[str, Any], target: _Target, runtime: AppRuntime
+    ) -> tuple[str, Rendered] | None:
+        """The app's commit and objects, all within its project; None (status written) when
+        they cannot be had."""
+        source = target.app.spec.source
+        assert source is not None
+        status = obj.get("status") or {}
+        try:
+            resolved = await self.sources.resolve(
+                target.app.name, source, None, runtime.source_error
+            )
+        except SourceError as exc:
+            runtime.source_error = exc.message
+            await self.writer.status(
+                obj, comparison_failed_update(status, "ComparisonError", exc.message)
+            )
+            return None
+        runtime.source_error = resolved.source_error
+        try:
+            rendered = await self.sources.render(target.app, target.dest.client, resolved.commit)
+            # nothing of a revision is desired state unless the project permits all of it
+            admission.check_objects(target.scope, rendered.objects)
+        except (SourceError, RenderError, project.ProjectViolation) as exc:
+            kind = (
+                "InvalidSpecError"
+                if isinstance(exc, project.ProjectViolation)
+                else "ComparisonError"
+            )
+            await self.writer.status(obj, comparison_failed_update(status, kind, exc.message))
+            return None
+        return resolved.commit, rendered
+
+    async def _compare(
+        self, obj: dict[str, Any], target: _Target, runtime: AppRuntime
+    ) -> Comparison | None:
+        rendered = await self._render(obj, target, runtime)
+        if rendered is None:
+            return None
+        commit, result = rendered
+        source = target.app.spec.source
+        assert source is not None
+        status = obj.get("status") or {}
+
+        def keep_live(live: dict[str, Any]) -> bool:
+            # hooks are not compared; a tracking id outside the project does not make an
+            # object the app's
+            return not hook_info(live)[0] and admission.refusal(target.scope, live) is None
+
+        compare = await compare_app(
+            target.app.name,
+            commit,
+            result.tool,
+            result.objects,
+            target.dest,
+            status_resources=list(status.get("resources") or []),
+            keep_live=keep_live,
+            rules=self._rules(target.app),
+            customizations=self.control.health_customizations(),
+            field_manager=self.config.field_manager,
+        )
+        runtime.last_compare = compare.diff
+        runtime.desired = compare.desired
+        problems = ([runtime.source_error] if runtime.source_error else []) + compare.problems
+        update = compared_update(
+            status,
+            sync_status=compare.sync_status,
+            commit=commit,
+            source=source.raw,
+            destination=(obj.get("spec") or {}).get("destination") or {},
+            health_status=compare.health.status,
+            health_message=compare.health.message,
+            resources=compare.resources,
+            problems=problems,
+            tool=compare.tool,
+            desired=compare.desired,
+            namespace=self.config.namespace,
+        )
+        await self.writer.status(obj, update)
+        return compare
+
+    async def _auto_sync(
+        self, obj: dict[str, Any], target: _Target, compare: Comparison, runtime: AppRuntime
+    ) -> None:
+        decision = autosync.decide(
+            target.app,
+            read_status(self.control.application(target.app.name) or obj),
+            commit=compare.commit,
+            sync_status=compare.sync_status,
+            nothing_desired=not compare.desired,
+            heal=runtime.heal,
+            settings=autosync.HealSettings(
+                self.config.self_heal_delay, self.config.self_heal_max_delay
+            ),
+            now=time.monotonic(),
+            wall_now=time.time(),
+        )
+        if decision.retry_in is not None:
+            self.enqueue(target.app.name, decision.retry_in)
+        if decision.heal is not None:
+            runtime.heal = decision.heal
+        if decision.operation is not None:
+            await self._run_operation(obj, target, decision.operation, runtime, None)
+        elif decision.reason.startswith("automated sync would prune"):
+            log.warning("%s: %s", target.app.name, decision.reason)
+
+    async def _run_operation(
+        self,
+        obj: dict[str, Any],
+        target: _Target,
+        operation: models.Operation,
+        runtime: AppRuntime,
+        resumed_at: str | None,
+    ) -> None:
+        async with self._sync_slots:
+            runtime.operation_running = True
+            runtime.cancel = asyncio.Event()
+            self.stats["syncs"] += 1
+            context = OperationContext(
+                obj=obj,
+                app=target.app,
+                scope=target.scope,
+                dest=target.dest,
+                operation=operation,
+                last_compare=runtime.last_compare,
+                rules=self._rules(target.app),
+                resumed_at=resumed_at,
+                cancel=runtime.cancel,
+            )
+            try:
+                await self.operations.run(context)
+            finally:
+                runtime.operation_running = False
+
+    def _engine_for(self, dest: Destination, app: str, scope: admission.WriteScope) -> SyncEngine:
+        return SyncEngine(
+            dest.client,
+            app_name=app,
+            tracking=self.config.tracking,
+            field_manager=self.config.field_manager,
+            wave_timeout=self.config.wave_timeout,
+            admit=lambda obj: admission.refusal(scope, obj),
+        )
+
+    # ---- deletion ------------------------------------------------------------------------------
+
+    async def _finalize(self, obj: dict[str, Any]) -> None:
+        finalizers = our_finalizers(obj)
+        if not finalizers:
+            return
+        name = obj["metadata"]["name"]
+        deletion = await self._deletion_scope(obj)
+        if deletion is not None:
+            dest, may_delete = deletion
+            if not await delete_resources(name, dest, finalizers, may_delete):
+                self.enqueue(name, 0.5)
+                return
+        info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
+        await self.client.patch(
+            info,
+            name,
+            without_finalizers(obj, finalizers),
+            self.config.namespace,
+            field_manager=self.config.field_manager,
+        )
+
+    async def _deletion_scope(
+        self, obj: dict[str, Any]
+    ) -> tuple[Destination, Callable[[dict[str, Any]], bool]] | None:
+        """Where a deleted app's objects are, and which it may delete: those its project permits
+        (a tracking id is only an annotation); without its project, those in its destination
+        namespace."""
+        try:
+            app = models.parse_application(obj)
+            entry = clusters.resolve_destination(
+                app.spec.destination, self.control.cluster_secrets()
+            )
+        except TetherError:
+            return None
+        if entry is None:
+            return None
+        dest = await self.destinations.open(entry)
+        try:
+            proj, proj_obj = self.control.project_of(app)
+        except models.InvalidSpecError:
+            namespace = app.spec.destination.namespace or ""
+            return dest, lambda o: (o["metadata"].get("namespace") or "") == namespace
+        control = self.config.namespace if dest.client is self.client else None
+        scope = admission.WriteScope.of(proj_obj, proj, entry.server, entry.name, control)
+        return dest, lambda o: admission.refusal(scope, o) is None
