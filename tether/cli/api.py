@@ -15,12 +15,11 @@ Three parts, each usable alone:
 from __future__ import annotations
 
 import functools
-import json
 import os
 import ssl
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,12 +28,36 @@ from urllib.parse import quote, urlsplit
 import click
 import httpx
 import yaml
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from tether import safeyaml
+from tether.cli.options import output_option
+from tether.cli.output import print_data, print_fields, print_table
 from tether.errors import TetherError
+from tether.names import ARGO_API_VERSION
+
+# the click and printing helpers every command module takes from here
+__all__ = [
+    "NOT_LOGGED_IN",
+    "ApiClient",
+    "ApiClientError",
+    "ApiCommand",
+    "ApiGroup",
+    "CliConfig",
+    "CliConfigError",
+    "CliError",
+    "OutcomeError",
+    "ServerEntry",
+    "normalize_server",
+    "object_to_create",
+    "output_option",
+    "print_data",
+    "print_fields",
+    "print_table",
+    "read_object_file",
+    "read_secret_stdin",
+    "resolve_connection",
+    "with_client",
+]
 
 # ---- errors -------------------------------------------------------------------------------------
 
@@ -522,85 +545,19 @@ def with_client(*, server_flags: bool = True) -> Callable[[F], F]:
     return decorate
 
 
-OUTPUT_FORMATS = ("table", "json", "yaml")
-
-
-def output_option(default: str = "table", formats: Sequence[str] = OUTPUT_FORMATS) -> Any:
-    """``-o/--output``: one of ``formats``."""
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Choice(list(formats)),
-        default=default,
-        show_default=True,
-        help="Output format.",
-    )
-
-
-def console() -> Console:
-    """A rich console on the current stdout; never wraps when the output is not a terminal."""
-    out = sys.stdout
-    if out.isatty():
-        return Console(file=out, highlight=False)
-    # pipes and files get full lines: a script must see whole cells, not wrapped ones
-    return Console(file=out, width=100_000, highlight=False, no_color=True)
-
-
-def print_data(data: Any, output: str) -> None:
-    """``data`` as JSON (indented) or YAML (block style)."""
-    if output == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=False))
-    else:
-        click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip("\n"))
-
-
-STATUS_STYLES = {
-    "Synced": "green",
-    "Healthy": "green",
-    "Succeeded": "green",
-    "OutOfSync": "yellow",
-    "Missing": "yellow",
-    "Progressing": "cyan",
-    "Running": "cyan",
-    "Suspended": "magenta",
-    "Degraded": "red",
-    "Failed": "red",
-    "Error": "red",
-    "SyncFailed": "red",
-    "Unknown": "dim",
-}
-
-
-def cell(value: Any) -> Text:
-    """A table cell; known statuses get a color on a terminal. Text, so ``[x]`` is not markup."""
-    text = "" if value is None else str(value)
-    return Text(text, style=STATUS_STYLES.get(text, ""))
-
-
-def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A borderless table in kubectl's style: upper-case headers, columns split by spaces."""
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold", no_wrap=False)
-    for row in rows:
-        table.add_row(*(cell(v) for v in row))
-    return table
-
-
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    out = console()
-    with out.capture() as captured:
-        out.print(make_table(columns, rows))
-    # rich pads every cell to its column's width; trailing blanks only get in the way of diffs
-    for line in captured.get().splitlines():
-        click.echo(line.rstrip())
-
-
-def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
-    """``Name:   value`` lines, values aligned like ``argocd app get``."""
-    width = max((len(label) for label, _ in fields), default=0) + 2
-    for label, value in fields:
-        click.echo(f"{label + ':':<{width}}{'' if value is None else value}".rstrip())
+def object_to_create(file: str | None, kind: str, name: str | None, what: str) -> dict[str, Any]:
+    """The Argo CD object a ``create`` command starts from: the file's (``-``: stdin) or a new
+    one, with apiVersion and kind defaulted and ``name`` (when given) as its name. A UsageError
+    naming ``what`` when it has no name."""
+    obj = read_object_file(file, kind) if file else {}
+    obj.setdefault("apiVersion", ARGO_API_VERSION)
+    obj.setdefault("kind", kind)
+    metadata = obj.setdefault("metadata", {})
+    if name:
+        metadata["name"] = name
+    if not metadata.get("name"):
+        raise click.UsageError(f"give the {what} a NAME (or metadata.name in the file)")
+    return obj
 
 
 def read_object_file(path: str, what: str) -> dict[str, Any]:

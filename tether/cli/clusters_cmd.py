@@ -18,10 +18,10 @@ from tether.cli.api import (
     ApiCommand,
     CliError,
     output_option,
-    print_data,
-    print_table,
     with_client,
 )
+from tether.cli.options import EXISTING_FILE
+from tether.cli.output import print_listing, print_outcome
 
 
 def cluster_request(
@@ -43,11 +43,7 @@ def cluster_request(
 @click.argument("name")
 @click.option("--server", "cluster_server", required=True, help="The cluster's API URL.")
 @click.option("--token", "cluster_token", required=True, help="Bearer token for the cluster.")
-@click.option(
-    "--ca",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM CA certificate of the cluster's API.",
-)
+@click.option("--ca", type=EXISTING_FILE, help="PEM CA certificate of the cluster's API.")
 @click.option("--insecure", is_flag=True, help="Do not verify the cluster's TLS certificate.")
 @output_option()
 @with_client(server_flags=False)
@@ -70,10 +66,16 @@ def cluster_add_command(
         except OSError as exc:
             raise CliError(f"{ca}: cannot read: {exc.strerror or exc}") from None
     answer = api.add_cluster(cluster_request(name, cluster_server, cluster_token, pem, insecure))
-    if output != "table":
-        print_data(answer, output)
-        return
-    click.echo(f"cluster '{name}' ({cluster_server}) added")
+    print_outcome(answer, output, f"cluster '{name}' ({cluster_server}) added")
+
+
+CLUSTER_COLUMNS = ("SERVER", "NAME", "NAMESPACES")
+
+
+def cluster_row(cluster: dict[str, Any]) -> tuple[str, ...]:
+    """One row of ``tether cluster list`` (``all`` when no namespaces are listed)."""
+    namespaces = ",".join(cluster.get("namespaces") or []) or "all"
+    return (cluster.get("server", ""), cluster.get("name", ""), namespaces)
 
 
 @click.command("list", cls=ApiCommand)
@@ -81,14 +83,4 @@ def cluster_add_command(
 @with_client(server_flags=False)
 def cluster_list_command(api: ApiClient, output: str) -> None:
     """List the clusters Applications can deploy to."""
-    clusters = api.list_clusters()
-    if output != "table":
-        print_data(clusters, output)
-        return
-    print_table(
-        ("SERVER", "NAME", "NAMESPACES"),
-        [
-            (c.get("server", ""), c.get("name", ""), ",".join(c.get("namespaces") or []) or "all")
-            for c in clusters
-        ],
-    )
+    print_listing(api.list_clusters(), output, CLUSTER_COLUMNS, cluster_row)

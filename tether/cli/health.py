@@ -12,6 +12,7 @@ from typing import Any
 import click
 import orjson
 
+from tether.cli.options import EXISTING_DIR
 from tether.engine.health import (
     HealthCustomizationError,
     HealthCustomizations,
@@ -108,7 +109,7 @@ def _message(row: dict[str, Any]) -> str:
 @click.option(
     "--customizations",
     "customizations_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=EXISTING_DIR,
     help="Folder laid out as Argo CD's resource_customizations/<group>/<kind>/health.lua.",
 )
 @click.option(

@@ -23,6 +23,7 @@ from tether.cli.api import (
     normalize_server,
     read_secret_stdin,
 )
+from tether.cli.options import EXISTING_FILE
 
 
 def _password(password: str | None, password_stdin: bool, username: str) -> str:
@@ -43,11 +44,7 @@ def _password(password: str | None, password_stdin: bool, username: str) -> str:
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.option("--token", help="Save this API token instead of signing in with a password.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
-@click.option(
-    "--ca",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM CA certificate to trust for the server.",
-)
+@click.option("--ca", type=EXISTING_FILE, help="PEM CA certificate to trust for the server.")
 @click.option("--plaintext", is_flag=True, help="Use http:// when SERVER has no scheme.")
 def login_command(
     server: str,

@@ -9,13 +9,14 @@ import click
 from tether.cli.api import (
     ApiClient,
     ApiGroup,
+    object_to_create,
     output_option,
     print_data,
     print_fields,
-    print_table,
-    read_object_file,
     with_client,
 )
+from tether.cli.output import print_listing, print_outcome
+from tether.names import APP_PROJECT
 
 
 def _kinds(entries: Any) -> str:
@@ -29,6 +30,16 @@ def _destinations(spec: dict[str, Any]) -> list[str]:
         f"{d.get('server') or d.get('name') or '*'},{d.get('namespace') or '*'}"
         for d in spec.get("destinations") or []
     ]
+
+
+PROJECT_COLUMNS = (
+    "NAME",
+    "DESCRIPTION",
+    "DESTINATIONS",
+    "SOURCES",
+    "CLUSTER-RESOURCE-WHITELIST",
+    "NAMESPACE-RESOURCE-BLACKLIST",
+)
 
 
 def project_row(project: dict[str, Any]) -> list[str]:
@@ -76,21 +87,7 @@ def proj_group() -> None:
 @with_client()
 def list_command(api: ApiClient, output: str) -> None:
     """List AppProjects."""
-    projects = api.list_projects()
-    if output != "table":
-        print_data(projects, output)
-        return
-    print_table(
-        (
-            "NAME",
-            "DESCRIPTION",
-            "DESTINATIONS",
-            "SOURCES",
-            "CLUSTER-RESOURCE-WHITELIST",
-            "NAMESPACE-RESOURCE-BLACKLIST",
-        ),
-        [project_row(p) for p in projects],
-    )
+    print_listing(api.list_projects(), output, PROJECT_COLUMNS, project_row)
 
 
 @proj_group.command("get")
@@ -154,14 +151,7 @@ def create_command(
     output: str,
 ) -> None:
     """Create an AppProject NAME from flags, a file, or both (flags add to the file)."""
-    project = read_object_file(file, "AppProject") if file else {}
-    project.setdefault("apiVersion", "argoproj.io/v1alpha1")
-    project.setdefault("kind", "AppProject")
-    metadata = project.setdefault("metadata", {})
-    if name:
-        metadata["name"] = name
-    if not metadata.get("name"):
-        raise click.UsageError("give the project a NAME (or metadata.name in the file)")
+    project = object_to_create(file, APP_PROJECT, name, "project")
     spec = project.setdefault("spec", {})
     if description is not None:
         spec["description"] = description
@@ -178,7 +168,4 @@ def create_command(
             *(parse_group_kind(k) for k in cluster_resources),
         ]
     created = api.create_project(project)
-    if output != "table":
-        print_data(created, output)
-        return
-    click.echo(f"project '{metadata['name']}' created")
+    print_outcome(created, output, f"project '{project['metadata']['name']}' created")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +11,9 @@ import click
 import orjson
 import yaml
 
+from tether.cli.options import EXISTING_DIR, EXISTING_FILE, parse_pairs
 from tether.render import DEFAULT_LIMITS, RenderError, RenderLimits, render
 from tether.render.manifests import load_yaml_file_text
-
-
-def _pairs(values: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    for value in values:
-        name, sep, rest = value.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"expected NAME=VALUE, got {value!r}", param_hint=flag)
-        pairs.append((name, rest))
-    return pairs
 
 
 def _repository_root(directory: Path) -> Path:
@@ -57,19 +49,163 @@ def _value_file(value: str, app_dir: Path) -> str:
     return value
 
 
+def _pairs(flags: dict[str, Any], key: str) -> list[tuple[str, str]]:
+    """The NAME=VALUE pairs of the repeated flag ``key`` (``helm_set`` is ``--helm-set``)."""
+    return parse_pairs(flags[key], "--" + key.replace("_", "-"), "NAME=VALUE")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What is rendered: a path in a repository, with the source and names to render it with."""
+
+    root: Path
+    path: str
+    source: dict[str, Any]
+    app_name: str
+    namespace: str
+
+    @property
+    def app_dir(self) -> Path:
+        return self.root / self.path
+
+
+def _target(directory: Path, flags: dict[str, Any]) -> _Target:
+    """DIR in its repository, or the source of ``--application`` in DIR as the repository."""
+    app_name, namespace = flags["app_name"] or "", flags["namespace"] or ""
+    if flags["application_file"] is not None:
+        app = _load_application(flags["application_file"])
+        destination = app["spec"].get("destination") or {}
+        source = dict(app["spec"]["source"])
+        return _Target(
+            directory,
+            str(source.get("path") or "."),
+            source,
+            app_name or str((app.get("metadata") or {}).get("name") or ""),
+            namespace or str(destination.get("namespace") or ""),
+        )
+    root = (flags["repo_root"] or _repository_root(directory)).resolve()
+    path = os.path.relpath(directory, root)
+    if path.startswith(".."):
+        raise click.ClickException(f"{directory} is not inside the repository root {root}")
+    return _Target(root, path, {}, app_name, namespace)
+
+
+def _helm_block(source: dict[str, Any], flags: dict[str, Any], app_dir: Path) -> dict[str, Any]:
+    helm: dict[str, Any] = dict(source.get("helm") or {})
+    if flags["helm_values"]:
+        helm["valueFiles"] = [
+            *helm.get("valueFiles", []),
+            *(_value_file(v, app_dir) for v in flags["helm_values"]),
+        ]
+    params = list(helm.get("parameters") or [])
+    params += [{"name": n, "value": v} for n, v in _pairs(flags, "helm_set")]
+    params += [
+        {"name": n, "value": v, "forceString": True} for n, v in _pairs(flags, "helm_set_string")
+    ]
+    if params:
+        helm["parameters"] = params
+    if flags["helm_set_file"]:
+        helm["fileParameters"] = [
+            *helm.get("fileParameters", []),
+            *(
+                {"name": n, "path": _value_file(p, app_dir)}
+                for n, p in _pairs(flags, "helm_set_file")
+            ),
+        ]
+    for key, flag in (
+        ("releaseName", "release_name"),
+        ("skipCrds", "skip_crds"),
+        ("skipTests", "skip_tests"),
+    ):
+        if flags[flag]:
+            helm[key] = flags[flag]
+    return helm
+
+
+def _kustomize_block(source: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    kustomize: dict[str, Any] = dict(source.get("kustomize") or {})
+    if flags["kustomize_image"]:
+        kustomize["images"] = [*kustomize.get("images", []), *flags["kustomize_image"]]
+    for key, flag in (
+        ("namePrefix", "kustomize_name_prefix"),
+        ("nameSuffix", "kustomize_name_suffix"),
+        ("namespace", "kustomize_namespace"),
+    ):
+        if flags[flag]:
+            kustomize[key] = flags[flag]
+    for key, flag in (
+        ("commonLabels", "kustomize_label"),
+        ("commonAnnotations", "kustomize_annotation"),
+    ):
+        if flags[flag]:
+            kustomize[key] = {**kustomize.get(key, {}), **dict(_pairs(flags, flag))}
+    return kustomize
+
+
+def _jsonnet_block(directory_opts: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    jsonnet: dict[str, Any] = dict(directory_opts.get("jsonnet") or {})
+    for field, plain, code in (
+        ("extVars", "jsonnet_ext_var", "jsonnet_ext_code"),
+        ("tlas", "jsonnet_tla", "jsonnet_tla_code"),
+    ):
+        entries = list(jsonnet.get(field) or [])
+        entries += [{"name": n, "value": v} for n, v in _pairs(flags, plain)]
+        entries += [{"name": n, "value": v, "code": True} for n, v in _pairs(flags, code)]
+        if entries:
+            jsonnet[field] = entries
+    if flags["jsonnet_lib"]:
+        jsonnet["libs"] = [*jsonnet.get("libs", []), *flags["jsonnet_lib"]]
+    return jsonnet
+
+
+def _directory_block(source: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    directory_opts: dict[str, Any] = dict(source.get("directory") or {})
+    if flags["recurse"]:
+        directory_opts["recurse"] = True
+    for key in ("include", "exclude"):
+        if flags[key]:
+            directory_opts[key] = flags[key]
+    jsonnet = _jsonnet_block(directory_opts, flags)
+    if jsonnet:
+        directory_opts["jsonnet"] = jsonnet
+    return directory_opts
+
+
+def _source(target: _Target, flags: dict[str, Any]) -> dict[str, Any]:
+    """The target's source with the tool options of the flags on top."""
+    source = dict(target.source)
+    blocks = (
+        ("helm", _helm_block(source, flags, target.app_dir)),
+        ("kustomize", _kustomize_block(source, flags)),
+        ("directory", _directory_block(source, flags)),
+    )
+    for key, block in blocks:
+        if block:
+            source[key] = block
+        else:
+            source.pop(key, None)
+    return source
+
+
+def _print_objects(objects: list[dict[str, Any]], output: str) -> None:
+    if output == "json":
+        document = {"apiVersion": "v1", "kind": "List", "items": objects}
+        click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(yaml.dump_all(objects, Dumper=yaml.CSafeDumper, sort_keys=False), nl=False)
+
+
 @click.command("render")
-@click.argument(
-    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default="."
-)
+@click.argument("directory", type=EXISTING_DIR, default=".")
 @click.option(
     "--repo-root",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=EXISTING_DIR,
     help="Repository root the app may reference (default: enclosing Git work tree, else DIR).",
 )
 @click.option(
     "--application",
     "application_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="An Argo CD Application manifest: DIR is then the repository root and spec.source is used.",
 )
 @click.option("--app-name", help="Application name (Helm's default release name).")
@@ -104,148 +240,27 @@ def _value_file(value: str, app_dir: Path) -> str:
 )
 def render_command(
     directory: Path,
-    repo_root: Path | None,
-    application_file: Path | None,
-    app_name: str | None,
-    namespace: str | None,
-    helm_values: tuple[str, ...],
-    helm_set: tuple[str, ...],
-    helm_set_string: tuple[str, ...],
-    helm_set_file: tuple[str, ...],
-    release_name: str | None,
-    skip_crds: bool,
-    skip_tests: bool,
     kube_version: str | None,
     api_versions: tuple[str, ...],
-    kustomize_image: tuple[str, ...],
-    kustomize_name_prefix: str | None,
-    kustomize_name_suffix: str | None,
-    kustomize_namespace: str | None,
-    kustomize_label: tuple[str, ...],
-    kustomize_annotation: tuple[str, ...],
-    recurse: bool,
-    include: str | None,
-    exclude: str | None,
-    jsonnet_ext_var: tuple[str, ...],
-    jsonnet_ext_code: tuple[str, ...],
-    jsonnet_tla: tuple[str, ...],
-    jsonnet_tla_code: tuple[str, ...],
-    jsonnet_lib: tuple[str, ...],
     timeout: float,
     allow_remote_bases: bool,
     output: str,
+    **flags: Any,
 ) -> None:
     """Render DIR (Kustomize, Helm, Jsonnet or plain manifests) and print its objects.
 
     Uses the same code, checks and limits as the controller, so a change can be checked before
     it is pushed.
     """
-    directory = directory.resolve()
-    source: dict[str, Any] = {}
-    if application_file is not None:
-        app = _load_application(application_file)
-        source = dict(app["spec"]["source"])
-        root = directory
-        path = str(source.get("path") or ".")
-        app_name = app_name or str((app.get("metadata") or {}).get("name") or "")
-        destination = app["spec"].get("destination") or {}
-        namespace = namespace or str(destination.get("namespace") or "")
-    else:
-        root = (repo_root or _repository_root(directory)).resolve()
-        path = os.path.relpath(directory, root)
-        if path.startswith(".."):
-            raise click.ClickException(f"{directory} is not inside the repository root {root}")
-    app_dir = root / path
-
-    helm: dict[str, Any] = dict(source.get("helm") or {})
-    if helm_values:
-        helm["valueFiles"] = [
-            *helm.get("valueFiles", []),
-            *(_value_file(v, app_dir) for v in helm_values),
-        ]
-    params = list(helm.get("parameters") or [])
-    params += [{"name": n, "value": v} for n, v in _pairs(helm_set, "--helm-set")]
-    params += [
-        {"name": n, "value": v, "forceString": True}
-        for n, v in _pairs(helm_set_string, "--helm-set-string")
-    ]
-    if params:
-        helm["parameters"] = params
-    if helm_set_file:
-        helm["fileParameters"] = [
-            *helm.get("fileParameters", []),
-            *(
-                {"name": n, "path": _value_file(p, app_dir)}
-                for n, p in _pairs(helm_set_file, "--helm-set-file")
-            ),
-        ]
-    for key, value in (
-        ("releaseName", release_name),
-        ("skipCrds", skip_crds),
-        ("skipTests", skip_tests),
-    ):
-        if value:
-            helm[key] = value
-
-    kustomize: dict[str, Any] = dict(source.get("kustomize") or {})
-    if kustomize_image:
-        kustomize["images"] = [*kustomize.get("images", []), *kustomize_image]
-    for key, value in (
-        ("namePrefix", kustomize_name_prefix),
-        ("nameSuffix", kustomize_name_suffix),
-        ("namespace", kustomize_namespace),
-    ):
-        if value:
-            kustomize[key] = value
-    if kustomize_label:
-        kustomize["commonLabels"] = {
-            **kustomize.get("commonLabels", {}),
-            **dict(_pairs(kustomize_label, "--kustomize-label")),
-        }
-    if kustomize_annotation:
-        kustomize["commonAnnotations"] = {
-            **kustomize.get("commonAnnotations", {}),
-            **dict(_pairs(kustomize_annotation, "--kustomize-annotation")),
-        }
-
-    directory_opts: dict[str, Any] = dict(source.get("directory") or {})
-    if recurse:
-        directory_opts["recurse"] = True
-    if include:
-        directory_opts["include"] = include
-    if exclude:
-        directory_opts["exclude"] = exclude
-    jsonnet: dict[str, Any] = dict(directory_opts.get("jsonnet") or {})
-    for field, plain, code in (
-        ("extVars", jsonnet_ext_var, jsonnet_ext_code),
-        ("tlas", jsonnet_tla, jsonnet_tla_code),
-    ):
-        entries = list(jsonnet.get(field) or [])
-        entries += [{"name": n, "value": v} for n, v in _pairs(plain, f"--jsonnet-{field}")]
-        entries += [
-            {"name": n, "value": v, "code": True} for n, v in _pairs(code, f"--jsonnet-{field}")
-        ]
-        if entries:
-            jsonnet[field] = entries
-    if jsonnet_lib:
-        jsonnet["libs"] = [*jsonnet.get("libs", []), *jsonnet_lib]
-    if jsonnet:
-        directory_opts["jsonnet"] = jsonnet
-
-    for key, block in (("helm", helm), ("kustomize", kustomize), ("directory", directory_opts)):
-        if block:
-            source[key] = block
-        else:
-            source.pop(key, None)
-
+    target = _target(directory.resolve(), flags)
     limits = RenderLimits(timeout_seconds=timeout, allow_remote_bases=allow_remote_bases)
     try:
         result = render(
-            root,
-            path,
-            source,
-            app_name=app_name or app_dir.resolve().name,
-            namespace=namespace or "",
+            target.root,
+            target.path,
+            _source(target, flags),
+            app_name=target.app_name or target.app_dir.resolve().name,
+            namespace=target.namespace,
             kube_version=kube_version or "",
             api_versions=api_versions,
             limits=limits,
@@ -254,10 +269,4 @@ def render_command(
         raise click.ClickException(str(exc)) from None
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if output == "json":
-        document = {"apiVersion": "v1", "kind": "List", "items": result.objects}
-        click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
-    else:
-        click.echo(
-            yaml.dump_all(result.objects, Dumper=yaml.CSafeDumper, sort_keys=False), nl=False
-        )
+    _print_objects(result.objects, output)

@@ -13,11 +13,11 @@ from tether.cli.api import (
     ApiGroup,
     CliError,
     output_option,
-    print_data,
-    print_table,
     read_secret_stdin,
     with_client,
 )
+from tether.cli.options import EXISTING_FILE
+from tether.cli.output import print_listing, print_outcome
 
 
 @click.group("repo", cls=ApiGroup)
@@ -54,11 +54,7 @@ def repository_request(
 @click.option("--username", help="User name for HTTPS repositories.")
 @click.option("--password", help="Password or token (visible to others; prefer --password-stdin).")
 @click.option("--password-stdin", is_flag=True, help="Read the password or token from stdin.")
-@click.option(
-    "--ssh-private-key-path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Private key for SSH repositories.",
-)
+@click.option("--ssh-private-key-path", type=EXISTING_FILE, help="Private key (SSH repositories).")
 @click.option("--insecure", is_flag=True, help="Skip TLS verification / SSH host key checks.")
 @output_option()
 @with_client()
@@ -86,10 +82,20 @@ def add_command(
         except (OSError, UnicodeDecodeError) as exc:
             raise CliError(f"{ssh_private_key_path}: cannot read the key: {exc}") from None
     answer = api.add_repository(repository_request(url, username, password, key, insecure))
-    if output != "table":
-        print_data(answer, output)
-        return
-    click.echo(f"repository '{url}' added")
+    print_outcome(answer, output, f"repository '{url}' added")
+
+
+REPOSITORY_COLUMNS = ("TYPE", "REPO", "USERNAME", "INSECURE")
+
+
+def repository_row(repo: dict[str, Any]) -> tuple[str, ...]:
+    """One row of ``tether repo list``."""
+    return (
+        repo.get("type") or "git",
+        repo.get("repo", ""),
+        repo.get("username", ""),
+        "true" if repo.get("insecure") else "false",
+    )
 
 
 @repo_group.command("list")
@@ -97,19 +103,4 @@ def add_command(
 @with_client()
 def list_command(api: ApiClient, output: str) -> None:
     """List repositories (credentials are never returned)."""
-    repos = api.list_repositories()
-    if output != "table":
-        print_data(repos, output)
-        return
-    print_table(
-        ("TYPE", "REPO", "USERNAME", "INSECURE"),
-        [
-            (
-                r.get("type") or "git",
-                r.get("repo", ""),
-                r.get("username", ""),
-                "true" if r.get("insecure") else "false",
-            )
-            for r in repos
-        ],
-    )
+    print_listing(api.list_repositories(), output, REPOSITORY_COLUMNS, repository_row)

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tether import safeyaml
+from tether.cli.options import EXISTING_FILE
 from tether.errors import TetherError
 from tether.secrets.keys import load_private_keys
 from tether.secrets.sealed import (
@@ -126,11 +127,7 @@ def _emit(objects: list[dict[str, Any]], output: str) -> None:
     show_default=True,
     help="Secret(s) to seal (YAML or JSON); - for stdin.",
 )
-@click.option(
-    "--cert",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The controller's sealing certificate (PEM).",
-)
+@click.option("--cert", type=EXISTING_FILE, help="The controller's sealing certificate (PEM).")
 @click.option(
     "--controller", metavar="URL", help="Fetch the newest certificate from the controller."
 )
@@ -145,11 +142,7 @@ def _emit(objects: list[dict[str, Any]], output: str) -> None:
 @click.option("--namespace", "-n", help="Namespace of Secrets that name none (and of --raw).")
 @click.option("--raw", is_flag=True, help="Seal one value (stdin or --from-file), print it alone.")
 @click.option("--name", help="Secret name for --raw (strict scope).")
-@click.option(
-    "--from-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The value for --raw.",
-)
+@click.option("--from-file", type=EXISTING_FILE, help="The value for --raw.")
 @click.option(
     "--recovery-unseal",
     is_flag=True,
@@ -159,7 +152,7 @@ def _emit(objects: list[dict[str, Any]], output: str) -> None:
     "--recovery-private-key",
     "private_key_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="Private key PEM (or backed-up key Secrets YAML); repeatable.",
 )
 @click.option(
@@ -319,7 +312,7 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 @click.command("secrets-controller")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kubeconfig", type=EXISTING_FILE)
 @click.option(
     "--control-namespace",
     default="kube-system",

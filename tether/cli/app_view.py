@@ -1,0 +1,265 @@
+"""Reading and printing an Application, as ``argocd app list`` and ``argocd app get`` show it.
+
+The status is read through `tether.controller.status.read_status`, as the controller, the API's
+filters and the metrics read it: a missing sync or health status is ``Unknown`` everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from tether.cli.api import print_data, print_fields, print_table
+from tether.controller.status import UNKNOWN, AppStatus, read_status
+
+APP_COLUMNS = (
+    "NAME",
+    "CLUSTER",
+    "NAMESPACE",
+    "PROJECT",
+    "STATUS",
+    "HEALTH",
+    "SYNCPOLICY",
+    "CONDITIONS",
+    "REPO",
+    "PATH",
+    "TARGET",
+)
+RESULT_COLUMNS = ("GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HOOK", "MESSAGE")
+
+
+# TODO(issue 14): `read_status` does not read ``operationState.syncResult.resources`` nor
+# ``sync.comparedTo.source`` yet (asked of the lead: ``OperationState.results`` and
+# ``AppStatus.compared_source``). Until it does, these two functions are the one place where the
+# CLI reads the status document itself.
+
+
+def sync_results(app: dict[str, Any]) -> list[dict[str, Any]]:
+    """``status.operationState.syncResult.resources``: what the last operation did to each
+    object (hooks included)."""
+    state = (app.get("status") or {}).get("operationState") or {}
+    results = (state.get("syncResult") or {}).get("resources") or []
+    return [r for r in results if isinstance(r, dict)]
+
+
+def compared_source(app: dict[str, Any]) -> dict[str, Any]:
+    """``status.sync.comparedTo.source``: the source the sync status was computed for."""
+    compared = ((app.get("status") or {}).get("sync") or {}).get("comparedTo") or {}
+    source = compared.get("source")
+    return source if isinstance(source, dict) else {}
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+def sync_status(app: dict[str, Any]) -> str:
+    """Synced, OutOfSync or Unknown."""
+    return read_status(app).sync
+
+
+def health_status(app: dict[str, Any]) -> str:
+    """Healthy, Progressing, Degraded, Suspended, Missing or Unknown."""
+    return read_status(app).health
+
+
+def app_source(app: dict[str, Any]) -> dict[str, Any]:
+    """The source, or the first of ``sources`` for a multi-source Application."""
+    spec = app.get("spec") or {}
+    if spec.get("source"):
+        return dict(spec["source"])
+    sources = spec.get("sources") or []
+    return dict(sources[0]) if sources else {}
+
+
+def sync_policy_text(app: dict[str, Any]) -> str:
+    """``Manual``, ``Auto`` or ``Auto-Prune``, as argocd's SYNCPOLICY column."""
+    automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+    if automated is None or automated.get("enabled") is False:
+        return "Manual"
+    return "Auto-Prune" if automated.get("prune") else "Auto"
+
+
+def conditions_text(app: dict[str, Any]) -> str:
+    """``<none>`` or each condition type, with a count when it appears more than once."""
+    counts: dict[str, int] = {}
+    for condition in read_status(app).conditions:
+        ctype = condition.type or UNKNOWN
+        counts[ctype] = counts.get(ctype, 0) + 1
+    if not counts:
+        return "<none>"
+    return ",".join(f"{t}({n})" if n > 1 else t for t, n in counts.items())
+
+
+def app_row(app: dict[str, Any]) -> list[str]:
+    """One row of ``tether app list``, columns as :data:`APP_COLUMNS`."""
+    spec = app.get("spec") or {}
+    dest = spec.get("destination") or {}
+    source = app_source(app)
+    status = read_status(app)
+    return [
+        str((app.get("metadata") or {}).get("name", "")),
+        str(dest.get("server") or dest.get("name") or ""),
+        str(dest.get("namespace", "")),
+        str(spec.get("project", "")),
+        status.sync,
+        status.health,
+        sync_policy_text(app),
+        conditions_text(app),
+        str(source.get("repoURL", "")),
+        str(source.get("path") or source.get("chart") or ""),
+        str(source.get("targetRevision") or "HEAD"),
+    ]
+
+
+def operation_done(app: dict[str, Any]) -> bool:
+    """No operation requested or running: the last one (if any) has finished.
+
+    The controller records the new ``operationState`` (``Running``) before it clears the
+    requested ``operation``, so once ``operation`` is gone the state belongs to that request.
+    """
+    state = read_status(app).operation
+    return not app.get("operation") and not (state is not None and state.running)
+
+
+def _short(revision: str) -> str:
+    return revision[:7] if len(revision) == 40 else revision
+
+
+def resource_key_text(res: dict[str, Any]) -> str:
+    """``group/Kind namespace/name`` (``Kind name`` for core, cluster-scoped objects)."""
+    kind = f"{res['group']}/{res.get('kind', '')}" if res.get("group") else str(res.get("kind"))
+    name = f"{res['namespace']}/{res.get('name', '')}" if res.get("namespace") else res.get("name")
+    return f"{kind} {name}"
+
+
+# ---- printing -----------------------------------------------------------------------------------
+
+
+def _sync_policy_line(app: dict[str, Any]) -> str:
+    policy = sync_policy_text(app)
+    automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}
+    if policy != "Manual" and automated.get("selfHeal"):
+        policy += " (self-heal)"
+    return policy
+
+
+def print_app_summary(app: dict[str, Any]) -> None:
+    """The header of ``tether app get``: where it comes from, goes to, and its status."""
+    spec = app.get("spec") or {}
+    dest = spec.get("destination") or {}
+    source = app_source(app)
+    status = read_status(app)
+    sync_line = f"{status.sync} to {source.get('targetRevision') or 'HEAD'}"
+    if status.revision:
+        sync_line += f" ({_short(status.revision)})"
+    health_line = status.health
+    if status.health_message:
+        health_line += f" ({status.health_message})"
+    fields: list[tuple[str, Any]] = [
+        ("Name", (app.get("metadata") or {}).get("name")),
+        ("Project", spec.get("project")),
+        ("Server", dest.get("server") or dest.get("name")),
+        ("Namespace", dest.get("namespace")),
+        ("Repo", source.get("repoURL")),
+        ("Target", source.get("targetRevision") or "HEAD"),
+        ("Path", source.get("path") or source.get("chart")),
+        ("Sync Policy", _sync_policy_line(app)),
+        ("Sync Status", sync_line),
+        ("Health Status", health_line),
+    ]
+    print_fields(fields)
+
+
+def print_conditions(app: dict[str, Any]) -> None:
+    conditions = read_status(app).conditions
+    if not conditions:
+        return
+    click.echo()
+    print_table(
+        ("CONDITION", "MESSAGE", "LAST TRANSITION"),
+        [(c.type, c.message, c.last_transition_time) for c in conditions],
+    )
+
+
+def print_operation(app: dict[str, Any]) -> None:
+    """The last (or running) operation: argocd's ``Operation:``/``Phase:`` block."""
+    state = read_status(app).operation
+    if state is None:
+        return
+    operation = state.operation
+    kind = "Sync" if "sync" in operation or not operation else next(iter(operation)).title()
+    click.echo()
+    print_fields(
+        [
+            ("Operation", kind),
+            ("Sync Revision", state.revision),
+            ("Phase", state.phase),
+            ("Start", state.started_at),
+            ("Finished", state.finished_at),
+            ("Message", state.message),
+        ]
+    )
+
+
+def _result_key(res: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (
+        str(res.get("group") or ""),
+        str(res.get("kind") or ""),
+        str(res.get("namespace") or ""),
+        str(res.get("name") or ""),
+    )
+
+
+def _resource_rows(status: AppStatus, results: list[dict[str, Any]]) -> list[list[Any]]:
+    """Each object with its sync and health, and the last operation's message about it."""
+    messages = {_result_key(r): r.get("message", "") for r in results if not r.get("hookType")}
+    rows: list[list[Any]] = []
+    for res in status.resources:
+        key = (res.group, res.kind, res.namespace, res.name)
+        rows.append([*key, res.status, res.health, "", messages.get(key, "")])
+    return rows
+
+
+def _hook_rows(results: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [*_result_key(h), h.get("hookPhase", ""), "", h.get("hookType", ""), h.get("message", "")]
+        for h in results
+        if h.get("hookType")
+    ]
+
+
+def print_resources(app: dict[str, Any]) -> None:
+    """The Application's objects with sync and health, plus the last sync's message for each."""
+    results = sync_results(app)
+    rows = _resource_rows(read_status(app), results) + _hook_rows(results)
+    if not rows:
+        return
+    click.echo()
+    print_table(("GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH", "HOOK", "MESSAGE"), rows)
+
+
+def print_sync_result(app: dict[str, Any]) -> None:
+    """Each object the last operation touched: what happened to it and why."""
+    results = sync_results(app)
+    if not results:
+        return
+    click.echo()
+    print_table(
+        RESULT_COLUMNS,
+        [
+            (*_result_key(r), r.get("status", ""), r.get("hookType", ""), r.get("message", ""))
+            for r in results
+        ],
+    )
+
+
+def print_app(app: dict[str, Any], output: str) -> None:
+    """``tether app get``: the summary, conditions, last operation and resources (or the data)."""
+    if output != "table":
+        print_data(app, output)
+        return
+    print_app_summary(app)
+    print_conditions(app)
+    print_operation(app)
+    print_resources(app)
