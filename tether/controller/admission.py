@@ -26,18 +26,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tether.controller.models import API_VERSION, DEFAULT_PROJECT_NAME
 from tether.controller.project import Project, ProjectViolation, glob_match
+from tether.names import (
+    APPLICATION,
+    ARGO_GROUP,
+    CHILD_PROJECTS_ANNOTATION,
+    DEFAULT_PROJECT,
+    SECRET_PROJECTS_ANNOTATION,
+)
 from tether.resources import ResourceKey
 
-#: AppProject annotation: comma-separated globs of the projects its apps' child Applications may use
-CHILD_PROJECTS_ANNOTATION = "tether.io/child-projects"
-#: Secret annotation: comma-separated globs of the projects whose Applications may use the Secret
-SECRET_PROJECTS_ANNOTATION = "tether.io/projects"
 #: at most this many violations are named in one message (the rest are counted)
 MAX_LISTED = 5
-
-_ARGO_GROUP = API_VERSION.partition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _check_namespace(scope: WriteScope, key: ResourceKey, namespace: str) -> Non
 def _check_child_application(scope: WriteScope, key: ResourceKey, obj: Mapping[str, Any]) -> None:
     spec = obj.get("spec")
     child = spec.get("project") if isinstance(spec, Mapping) else None
-    child = child if isinstance(child, str) and child else DEFAULT_PROJECT_NAME
+    child = child if isinstance(child, str) and child else DEFAULT_PROJECT
     allowed = (scope.project.name, *scope.child_projects)
     if any(glob_match(pattern, child) for pattern in allowed):
         return
@@ -145,7 +145,7 @@ def check_object(scope: WriteScope, obj: Mapping[str, Any]) -> None:
         _check_namespace(scope, key, key.namespace)
     elif key.group == "" and key.kind == "Namespace":
         _check_namespace(scope, key, key.name)
-    if key.group == _ARGO_GROUP and key.kind == "Application":
+    if key.group == ARGO_GROUP and key.kind == APPLICATION:
         _check_child_application(scope, key, obj)
 
 

@@ -22,11 +22,12 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
 from tether.controller.models import Destination
 from tether.errors import TetherError
-
-SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
-CLUSTER_SECRET_TYPE = "cluster"
-IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
-IN_CLUSTER_NAME = "in-cluster"
+from tether.names import (
+    IN_CLUSTER_NAME,
+    IN_CLUSTER_SERVER,
+    SECRET_TYPE_LABEL,
+)
+from tether.names import SECRET_TYPE_CLUSTER as CLUSTER_SECRET_TYPE
 
 
 class ClusterSecretError(TetherError):

@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
-GROUP = "argoproj.io"
+from tether.names import ARGO_GROUP
+
+GROUP = ARGO_GROUP
 VERSION = "v1alpha1"
 
 _STRING: dict[str, Any] = {"type": "string"}

@@ -17,12 +17,16 @@ from typing import Any, Literal, NamedTuple
 from tether import durations
 from tether.engine.ignore import IgnoreRule, IgnoreRuleError
 from tether.errors import TetherError
+from tether.names import (
+    ARGO_API_VERSION,
+    BACKGROUND_RESOURCES_FINALIZER,
+    DEFAULT_PROJECT,
+    REFRESH_ANNOTATION,
+    RESOURCES_FINALIZER,
+)
 
-API_VERSION = "argoproj.io/v1alpha1"
-REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
-RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
-BACKGROUND_RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io/background"
-DEFAULT_PROJECT_NAME = "default"
+API_VERSION = ARGO_API_VERSION
+DEFAULT_PROJECT_NAME = DEFAULT_PROJECT
 DEFAULT_REVISION_HISTORY_LIMIT = 10
 
 RefreshType = Literal["normal", "hard"]
