@@ -7,11 +7,13 @@ backslash escapes the next character. A ``]`` right after ``[`` is part of the c
 separators ``*`` and ``**`` are the same. Each caller says how it reads a glob with a
 :class:`GlobSyntax`.
 
-Matching takes time linear in the text whatever the pattern: the pattern becomes a small
-automaton (one node per character of the pattern) run over the text, and the sets of nodes seen
-become cached states (a lazily built DFA), so a pattern such as ``*a*a*a*a*a*a*a*ab`` cannot make
-the matcher backtrack for minutes as a regular expression does. The cache of each pattern is
-bounded; past the bound, steps are computed without being kept.
+Matching takes time linear in the text whatever the pattern, so a pattern such as
+``*a*a*a*a*a*a*a*ab`` cannot make it backtrack for minutes as a regular expression does: the
+pattern becomes an automaton of at most one node per character, the text is run through it with
+the set of nodes it can be in held as bits, and the sets met become cached states (a lazily built
+DFA): a character costs one dictionary lookup once its step is known, at most one pass over the
+nodes before. The cache of each pattern is bounded; past the bound, steps are computed and not
+kept.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from tether.errors import TetherError
 
 #: Longest pattern accepted: a pattern costs one automaton node per character.
 MAX_GLOB_LENGTH = 1024
-#: Units of cached automaton (one per state member, one per transition) kept for one pattern.
-STATE_BUDGET = 16_384
+#: Cached steps of one pattern: a unit per transition and per 64 nodes of each state (a typical
+#: pattern uses a few hundred; at most about 600 KiB).
+STATE_BUDGET = 4096
 #: Compiled patterns kept.
 CACHED_GLOBS = 256
 
