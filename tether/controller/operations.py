@@ -30,19 +30,13 @@ from tether.controller.status import (
 )
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
-from tether.engine.ignore import IgnoreRule, IgnoreRuleError
-from tether.engine.plan import PlanError, SyncOptions, hook_info, plan_sync
-from tether.engine.sync import SyncEngine, SyncResult
-from tether.errors import TetherError
+from tether.engine.ignore import IgnoreRule
+from tether.engine.plan import SyncOptions
+from tether.engine.sync import SyncEngine, SyncRequest, SyncResult
 from tether.render import RenderError
-from tether.resources import ResourceKey
 from tether.source.errors import SourceError
 
 log = logging.getLogger(__name__)
-
-
-class OperationFailed(TetherError):
-    """The operation could not start (bad plan, rules that cannot be applied): it Failed."""
 
 
 #: failures an operation reports as Error with their message
@@ -75,19 +69,6 @@ def retry_count_of(obj: dict[str, Any], source: models.AppSource, automated: boo
     return last.retry_count + (1 if automated else 0)
 
 
-def select_resources(
-    desired: list[dict[str, Any]], resources: tuple[models.ResourceRef, ...]
-) -> list[dict[str, Any]]:
-    """The desired objects a partial sync names (a ref without namespace names any)."""
-    selected = {tuple(r) for r in resources}
-    out = []
-    for d in desired:
-        key = ResourceKey.of(d)
-        if tuple(key) in selected or (key.group, key.kind, "", key.name) in selected:
-            out.append(d)
-    return out
-
-
 class OperationRunner:
     """Runs operations for the controller; one call of :meth:`run` is one operation."""
 
@@ -118,9 +99,8 @@ class OperationRunner:
         try:
             await self._begin(ctx, op_doc, started, retry_count)
             commit, result = await self._execute(ctx)
-        except (*EXPECTED, OperationFailed) as exc:
-            phase = "Failed" if isinstance(exc, OperationFailed) else "Error"
-            result = SyncResult(phase=phase, message=exc.message)
+        except EXPECTED as exc:
+            result = SyncResult(phase="Error", message=exc.message)
         except Exception as exc:  # an operation never stays Running
             log.exception("operation on %s failed unexpectedly", ctx.app.name)
             result = SyncResult(
@@ -157,58 +137,33 @@ class OperationRunner:
         return resolved.commit, result
 
     async def _sync(self, ctx: OperationContext, desired: list[dict[str, Any]]) -> SyncResult:
+        """The engine's sync of ``desired`` with the operation's options and selection."""
         app, sync_op, dest = ctx.app, ctx.operation.sync, ctx.dest
         options = SyncOptions.parse(
             list(app.spec.sync_policy.sync_options) + list(sync_op.sync_options),
             prune=sync_op.prune,
             dry_run=sync_op.dry_run,
         )
-        if sync_op.resources:
-            desired = select_resources(desired, sync_op.resources)
-        candidates = self._prune_candidates(ctx, desired)
-        if options.respect_ignore_differences:
-            desired = await _respecting_ignore_rules(desired, dest, ctx.rules)
-        try:
-            plan = plan_sync(desired, candidates, options)
-        except PlanError as exc:
-            raise OperationFailed(exc.message) from exc
-        if sync_op.resources:
-            plan.tasks = [t for t in plan.tasks if not t.is_hook]
-        skip: set[ResourceKey] = set()
-        if options.apply_out_of_sync_only and ctx.last_compare is not None:
-            skip = {
-                r.key for r in ctx.last_compare.resources if r.status == diffing.SyncStatus.SYNCED
-            }
-        engine = self._engine_for(dest, app.name, ctx.scope)
-        return await engine.sync(
-            plan,
-            options,
+        compared = ctx.last_compare
+        request = SyncRequest(
+            desired=desired,
+            # never compared: nothing is known to be the app's, so nothing is pruned
+            live=dest.cache.objects_of(app.name) if compared is not None else (),
+            options=options,
+            resources=list(sync_op.resources) or None,
+            ignore_rules=ctx.rules,
+            in_sync=(
+                {r.key for r in compared.resources if r.status == diffing.SyncStatus.SYNCED}
+                if compared is not None
+                else frozenset()
+            ),
             namespace=app.spec.destination.namespace or None,
-            skip=skip,
+            admit=lambda obj: admission.refusal(ctx.scope, obj),
             cancel=ctx.cancel,
+            app_name=app.name,
+            live_of=dest.cache.get,
         )
-
-    def _prune_candidates(
-        self, ctx: OperationContext, desired: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        if ctx.last_compare is None:
-            return []
-        selected = {tuple(r) for r in ctx.operation.sync.resources} or None
-        desired_keys = {ResourceKey.of(d) for d in desired}
-        out = []
-        for obj in ctx.dest.cache.objects_of(ctx.app.name):
-            if hook_info(obj)[0]:
-                continue  # hooks go by their delete policies, never by pruning
-            key = ResourceKey.of(obj)
-            if (
-                key not in desired_keys
-                and not obj["metadata"].get("ownerReferences")
-                and (selected is None or tuple(key) in selected)
-                # a tracking id is only an annotation: never delete outside the project
-                and admission.refusal(ctx.scope, obj) is None
-            ):
-                out.append(obj)
-        return out
+        return await self._engine_for(dest, app.name, ctx.scope).run(request)
 
     async def _record(
         self,
@@ -281,16 +236,3 @@ def _history_entry(
         "source": source,
         "initiatedBy": initiated,
     }
-
-
-async def _respecting_ignore_rules(
-    desired: list[dict[str, Any]], dest: Destination, rules: list[IgnoreRule]
-) -> list[dict[str, Any]]:
-    pairs = [(d, dest.cache.get(ResourceKey.of(d))) for d in desired]
-    try:
-        # jq runs in bounded workers; waiting on them stays off the event loop
-        return await asyncio.to_thread(
-            lambda: [diffing.respect_ignore_differences(d, live, rules) for d, live in pairs]
-        )
-    except IgnoreRuleError as exc:
-        raise OperationFailed(exc.message) from exc
