@@ -17,6 +17,8 @@ from typing import Any
 from tether.errors import TetherError
 from tether.names import (
     HELM_HOOK_ANNOTATION,
+    HELM_HOOK_DELETE_POLICY_ANNOTATION,
+    HELM_HOOK_WEIGHT_ANNOTATION,
     HOOK_ANNOTATION,
     HOOK_DELETE_POLICY_ANNOTATION,
     SYNC_OPTIONS_ANNOTATION,
@@ -29,8 +31,6 @@ SYNC_PHASES = ("PreSync", "Sync", "PostSync")
 SYNC_FAIL_PHASE = "SyncFail"
 PHASES = (*SYNC_PHASES, SYNC_FAIL_PHASE)
 # Helm's weight and delete-policy annotations (its hook annotation is in tether.names)
-HELM_WEIGHT = "helm.sh/hook-weight"
-HELM_DELETE_POLICY = "helm.sh/hook-delete-policy"
 
 #: gitops-engine's kind order within a wave; kinds not listed (custom resources) sort after
 KIND_ORDER: tuple[str, ...] = (
@@ -199,7 +199,11 @@ class SyncPlan:
 
 def _wave_of(obj: dict[str, Any], key: ResourceKey, helm: bool) -> int:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.get(HELM_WEIGHT) if helm else annotations.get(SYNC_WAVE_ANNOTATION)
+    raw = (
+        annotations.get(HELM_HOOK_WEIGHT_ANNOTATION)
+        if helm
+        else annotations.get(SYNC_WAVE_ANNOTATION)
+    )
     if helm and raw is None:
         raw = annotations.get(SYNC_WAVE_ANNOTATION)
     if raw is None or str(raw).strip() == "":
@@ -207,7 +211,7 @@ def _wave_of(obj: dict[str, Any], key: ResourceKey, helm: bool) -> int:
     try:
         return int(str(raw).strip())
     except ValueError as exc:
-        name = HELM_WEIGHT if helm else SYNC_WAVE_ANNOTATION
+        name = HELM_HOOK_WEIGHT_ANNOTATION if helm else SYNC_WAVE_ANNOTATION
         raise PlanError(f"{key}: annotation {name} must be an integer, got {raw!r}", key) from exc
 
 
@@ -238,7 +242,7 @@ def hook_info(obj: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], bo
                 types_list.append(_HELM_HOOKS[name])
         helm_policies = [
             _HELM_POLICIES[p.strip()]
-            for p in str(annotations.get(HELM_DELETE_POLICY, "")).split(",")
+            for p in str(annotations.get(HELM_HOOK_DELETE_POLICY_ANNOTATION, "")).split(",")
             if p.strip() in _HELM_POLICIES
         ]
         return tuple(types_list), tuple(helm_policies) or ("BeforeHookCreation",), True
