@@ -33,8 +33,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tether.cluster import ClientSettings, ClusterClient  # noqa: E402
-from tether.controller.controller import LEASE_NAME, Controller, ControllerConfig  # noqa: E402
+from tether.controller.controller import Controller, ControllerConfig  # noqa: E402
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
+from tether.names import APPLICATION, ARGO_API_VERSION, LEASE_NAME  # noqa: E402
 from tether.server import ServerSettings, run_server  # noqa: E402
 
 NAMESPACE = "bench-argocd"
@@ -42,7 +43,7 @@ NAMESPACE = "bench-argocd"
 
 def application(i: int) -> dict[str, Any]:
     return {
-        "apiVersion": "argoproj.io/v1alpha1",
+        "apiVersion": ARGO_API_VERSION,
         "kind": "Application",
         "metadata": {
             "name": f"app-{i:04d}",
@@ -126,7 +127,7 @@ async def hold_lease(client: ClusterClient) -> None:
 
 
 async def create_applications(client: ClusterClient, count: int) -> float:
-    info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+    info = await client.resource_for(ARGO_API_VERSION, APPLICATION)
     started = time.perf_counter()
     semaphore = asyncio.Semaphore(32)
 

@@ -36,6 +36,7 @@ from tether.cluster.config import ClientSettings  # noqa: E402
 from tether.controller.controller import Controller, ControllerConfig  # noqa: E402
 from tether.demo.repo import create_repository  # noqa: E402
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
+from tether.names import APPLICATION, ARGO_API_VERSION  # noqa: E402
 from tether.server.app import run_server  # noqa: E402
 from tether.source.gitserver import GitHTTPServer  # noqa: E402
 
@@ -69,7 +70,7 @@ def app_files(name: str) -> dict[str, str]:
 
 def application(name: str, repo_url: str, namespace: str, project: str) -> dict[str, Any]:
     return {
-        "apiVersion": "argoproj.io/v1alpha1",
+        "apiVersion": ARGO_API_VERSION,
         "kind": "Application",
         "metadata": {"name": name, "namespace": "argocd"},
         "spec": {
@@ -85,7 +86,7 @@ def application(name: str, repo_url: str, namespace: str, project: str) -> dict[
 
 
 async def synced_count(client: ClusterClient) -> int:
-    info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+    info = await client.resource_for(ARGO_API_VERSION, APPLICATION)
     items = (await client.list(info, "argocd")).items
     return sum(
         1 for a in items if (a.get("status") or {}).get("sync", {}).get("status") == "Synced"
@@ -155,7 +156,7 @@ async def main(apps: int, runs: int) -> None:
             assert server.admin_password is not None
 
             per_repo = max(1, apps // REPOS)
-            app_info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+            app_info = await client.resource_for(ARGO_API_VERSION, APPLICATION)
             started = time.perf_counter()
             total = 0
             for r in range(REPOS):

@@ -33,10 +33,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import AlreadyExists, Conflict, NotFound
+from tether.names import SERVER_FIELD_MANAGER
 from tether.server.errors import ApiError, NotFoundError, TooManyRequests, Unauthenticated
 
 SECRET_NAME = "tether-secret"
-FIELD_MANAGER = "tether-server"
 ISSUER = "tether"
 AUDIENCE = "tether"
 ADMIN = "admin"
@@ -145,7 +145,7 @@ class SecretStore:
                 SECRET_NAME,
                 {"data": data},
                 self.namespace,
-                field_manager=FIELD_MANAGER,
+                field_manager=SERVER_FIELD_MANAGER,
             )
         except NotFound:
             body = {
@@ -160,11 +160,15 @@ class SecretStore:
                 "data": {k: v for k, v in data.items() if v is not None},
             }
             try:
-                obj = await self.client.create(info, body, field_manager=FIELD_MANAGER)
+                obj = await self.client.create(info, body, field_manager=SERVER_FIELD_MANAGER)
             except (AlreadyExists, Conflict):
                 # another server replica created it meanwhile: patch on top of theirs
                 obj = await self.client.patch(
-                    info, SECRET_NAME, {"data": data}, self.namespace, field_manager=FIELD_MANAGER
+                    info,
+                    SECRET_NAME,
+                    {"data": data},
+                    self.namespace,
+                    field_manager=SERVER_FIELD_MANAGER,
                 )
         self._values = _decode(obj.get("data") or {})
         self._read_at = time.monotonic()

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import tether
+from tether.names import APPLICATION, ARGO_API_VERSION
 
 if TYPE_CHECKING:
     from tether.server.routes import Endpoint
@@ -40,7 +41,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Application": {
         "type": "object",
-        "description": "argoproj.io/v1alpha1 Application (metadata.name and spec)",
+        "description": f"{ARGO_API_VERSION} {APPLICATION} (metadata.name and spec)",
         "properties": {
             "apiVersion": _STRING,
             "kind": _STRING,
