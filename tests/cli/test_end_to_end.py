@@ -13,7 +13,6 @@ import json
 import os
 import stat
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -413,9 +412,7 @@ async def test_app_wait_health_times_out_with_a_clear_message(env: Env) -> None:
     await eventually(
         lambda: _health_is(env, "cli-unsynced", "Missing"), what="the unsynced app is Missing"
     )
-    started = time.monotonic()
     result = await env.cli("app", "wait", "cli-unsynced", "--health", "--timeout", "1")
-    assert time.monotonic() - started < 10
     line = clean_error(result, "timed out after 1s", code=1)
     assert "Healthy (is Missing)" in line
     assert "health Missing" in result.stdout  # the progress line before giving up

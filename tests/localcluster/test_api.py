@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,13 +16,7 @@ from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod
 
 from tether.localcluster.cluster import LocalCluster
-
-
-@pytest.fixture
-def client(local_cluster: LocalCluster) -> Iterator[lightkube.Client]:
-    c = lightkube.Client(lightkube.KubeConfig.from_file(str(local_cluster.kubeconfig)))
-    yield c
-    c.close()
+from tether.localcluster.testing import lightkube_for, wait_until
 
 
 @pytest.fixture
@@ -178,7 +171,7 @@ def test_identical_apply_is_a_no_op_that_keeps_resource_version(
 
 
 def test_containers_are_merged_by_name_across_managers(
-    client: lightkube.Client, http: httpx.Client, namespace: str
+    lightkube_client: lightkube.Client, http: httpx.Client, namespace: str
 ) -> None:
     path = f"/apis/apps/v1/namespaces/{namespace}/deployments/web"
     app = {"name": "app", "image": "app:1", "ports": [{"containerPort": 80}]}
@@ -191,13 +184,13 @@ def test_containers_are_merged_by_name_across_managers(
     }
     r = apply_raw(http, path, sidecar, "injector")
     assert r.status_code == 200, r.text
-    live = client.get(Deployment, "web", namespace=namespace)
+    live = lightkube_client.get(Deployment, "web", namespace=namespace)
     names = [c.name for c in live.spec.template.spec.containers]
     assert names == ["app", "sidecar"]
     # the first manager bumps its image: the sidecar stays
     app["image"] = "app:2"
     apply_raw(http, path, deployment("web", namespace, [app]), "gitops")
-    live = client.get(Deployment, "web", namespace=namespace)
+    live = lightkube_client.get(Deployment, "web", namespace=namespace)
     assert [(c.name, c.image) for c in live.spec.template.spec.containers] == [
         ("app", "app:2"),
         ("sidecar", "proxy:1"),
@@ -238,21 +231,21 @@ def test_apply_without_field_manager_and_force_on_merge_patch_are_invalid(
 
 
 def test_lightkube_apply_and_dry_run_persist_nothing(
-    client: lightkube.Client, namespace: str
+    lightkube_client: lightkube.Client, namespace: str
 ) -> None:
     obj = ConfigMap(metadata=ObjectMeta(name="dry", namespace=namespace), data={"a": "1"})
-    created = client.apply(obj, field_manager="tether", dry_run=True)
+    created = lightkube_client.apply(obj, field_manager="tether", dry_run=True)
     assert created.metadata.uid
     assert created.metadata.resourceVersion is None
     with pytest.raises(ApiError) as exc:
-        client.get(ConfigMap, "dry", namespace=namespace)
+        lightkube_client.get(ConfigMap, "dry", namespace=namespace)
     assert exc.value.status.code == 404
-    real = client.apply(obj, field_manager="tether")
+    real = lightkube_client.apply(obj, field_manager="tether")
     changed = ConfigMap(metadata=ObjectMeta(name="dry", namespace=namespace), data={"a": "2"})
-    preview = client.apply(changed, field_manager="tether", dry_run=True)
+    preview = lightkube_client.apply(changed, field_manager="tether", dry_run=True)
     assert preview.data == {"a": "2"}
     assert preview.metadata.resourceVersion == real.metadata.resourceVersion
-    assert client.get(ConfigMap, "dry", namespace=namespace).data == {"a": "1"}
+    assert lightkube_client.get(ConfigMap, "dry", namespace=namespace).data == {"a": "1"}
 
 
 # ---- concurrency, generation, status ---------------------------------------------------------
@@ -447,26 +440,28 @@ def test_lightkube_watch_gets_410_then_a_relist_and_watch_from_the_list_version_
     local_cluster: LocalCluster,
 ) -> None:
     with LocalCluster(history_size=3) as small:
-        client = lightkube.Client(lightkube.KubeConfig.from_file(str(small.kubeconfig)))
-        first = client.create(ConfigMap(metadata=ObjectMeta(name="a0", namespace="default")))
+        small_client = lightkube_for(small)
+        first = small_client.create(ConfigMap(metadata=ObjectMeta(name="a0", namespace="default")))
         for i in range(6):
-            client.create(ConfigMap(metadata=ObjectMeta(name=f"a{i + 1}", namespace="default")))
+            small_client.create(
+                ConfigMap(metadata=ObjectMeta(name=f"a{i + 1}", namespace="default"))
+            )
         with pytest.raises(ApiError) as expired:
-            for _ in client.watch(
+            for _ in small_client.watch(
                 ConfigMap, namespace="default", resource_version=first.metadata.resourceVersion
             ):
                 pass
         assert expired.value.status.code == 410
-        listing = client.list(ConfigMap, namespace="default")
+        listing = small_client.list(ConfigMap, namespace="default")
         names = [o.metadata.name for o in listing]
         assert names == [f"a{i}" for i in range(7)]
-        client.create(ConfigMap(metadata=ObjectMeta(name="after", namespace="default")))
-        for event, obj in client.watch(
+        small_client.create(ConfigMap(metadata=ObjectMeta(name="after", namespace="default")))
+        for event, obj in small_client.watch(
             ConfigMap, namespace="default", resource_version=listing.resourceVersion
         ):
             assert (event, obj.metadata.name) == ("ADDED", "after")
             break
-        client.close()
+        small_client.close()
 
 
 def test_watch_with_label_selector_turns_transitions_into_added_and_deleted(
@@ -490,12 +485,13 @@ def test_watch_with_label_selector_turns_transitions_into_added_and_deleted(
 def test_watch_ends_at_timeout_with_a_bookmark(http: httpx.Client, namespace: str) -> None:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     rv = http.get(base).json()["metadata"]["resourceVersion"]
-    started = time.monotonic()
-    events = _watch_events(
-        http, base, {"resourceVersion": rv, "timeoutSeconds": 1, "allowWatchBookmarks": "true"}, 5
-    )
-    assert time.monotonic() - started >= 0.9
-    assert events[-1]["type"] == "BOOKMARK"
+    params = {"watch": "true", "resourceVersion": rv, "timeoutSeconds": 3}
+    with http.stream("GET", base, params={**params, "allowWatchBookmarks": "true"}) as r:
+        assert r.status_code == 200
+        # made while the watch is open: it comes before the watch ends by itself
+        http.post(base, content=orjson.dumps(cm("late", namespace, {})))
+        events = [orjson.loads(line) for line in r.iter_lines() if line]
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert set(events[-1]["object"]["metadata"]) == {"resourceVersion"}
 
 
@@ -517,13 +513,8 @@ def _owned(
     ]
 
 
-def _wait_gone(http: httpx.Client, path: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if http.get(path).status_code == 404:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{path} still exists")
+def _wait_gone(http: httpx.Client, path: str) -> None:
+    wait_until(lambda: http.get(path).status_code == 404, timeout=10, what=f"{path} deleted")
 
 
 @pytest.mark.parametrize("policy", ["Background", "Foreground"])
@@ -586,9 +577,9 @@ def test_finalizer_holds_object_until_removed(http: httpx.Client, namespace: str
 
 
 def test_namespace_termination_deletes_contents_and_blocks_new_objects(
-    http: httpx.Client, client: lightkube.Client
+    http: httpx.Client, lightkube_client: lightkube.Client
 ) -> None:
-    client.create(Namespace(metadata=ObjectMeta(name="doomed")))
+    lightkube_client.create(Namespace(metadata=ObjectMeta(name="doomed")))
     base = "/api/v1/namespaces/doomed/configmaps"
     obj = cm("slow", "doomed", {})
     obj["metadata"]["finalizers"] = ["tether.test/hold"]
@@ -759,7 +750,7 @@ def test_failing_json_patch_test_op_is_422_and_changes_nothing(
 
 
 def test_strategic_merge_patch_on_a_custom_resource_is_415(
-    http: httpx.Client, client: lightkube.Client, kubectl: Any
+    http: httpx.Client, lightkube_client: lightkube.Client, kubectl: Any
 ) -> None:
     kubectl(
         "apply",
@@ -803,6 +794,8 @@ spec:
     assert r.status_code == 200 and r.json()["metadata"]["generation"] == 2
 
 
-def test_replicaset_and_pod_kinds_are_served(client: lightkube.Client, namespace: str) -> None:
-    assert list(client.list(ReplicaSet, namespace=namespace)) == []
-    assert list(client.list(Pod, namespace=namespace)) == []
+def test_replicaset_and_pod_kinds_are_served(
+    lightkube_client: lightkube.Client, namespace: str
+) -> None:
+    assert list(lightkube_client.list(ReplicaSet, namespace=namespace)) == []
+    assert list(lightkube_client.list(Pod, namespace=namespace)) == []

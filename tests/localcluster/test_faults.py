@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import lightkube
 import pytest
 from lightkube import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
@@ -16,16 +15,13 @@ from lightkube.resources.core_v1 import ConfigMap
 
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.faults import FaultConfig
+from tether.localcluster.testing import lightkube_for, wait_until
 
 
 @pytest.fixture
 def faulty() -> Iterator[LocalCluster]:
     with LocalCluster(workloads=None) as cluster:
         yield cluster
-
-
-def _client(cluster: LocalCluster) -> lightkube.Client:
-    return lightkube.Client(lightkube.KubeConfig.from_file(str(cluster.kubeconfig)))
 
 
 def _with_retries(call: Any, attempts: int = 30) -> Any:
@@ -46,7 +42,7 @@ class Mirror:
     """A list+watch mirror of ConfigMaps: resumes cut watches, relists on 410."""
 
     def __init__(self, cluster: LocalCluster, namespace: str) -> None:
-        self.client = _client(cluster)
+        self.client = lightkube_for(cluster)
         self.namespace = namespace
         self.names: set[str] = set()
         self.relists = 0
@@ -89,7 +85,7 @@ class Mirror:
 def test_client_with_retries_converges_through_errors_cut_watches_and_a_410(
     faulty: LocalCluster,
 ) -> None:
-    client = _client(faulty)
+    client = lightkube_for(faulty)
     mirror = Mirror(faulty, "default")
     faulty.call(
         setattr,
@@ -111,18 +107,18 @@ def test_client_with_retries_converges_through_errors_cut_watches_and_a_410(
     for t in threads:
         t.start()
     # force the 410 once the writes are under way, so a resumed watch meets it mid-stream
-    deadline = time.monotonic() + 30
-    while len(expected) < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(expected) >= 10, timeout=30, what="ten writes", interval=0.01)
     faulty.call(setattr, faulty.app.faults, "force_410", 1)
     for t in threads:
         t.join()
     for i in range(0, 40, 4):
         _with_retries(lambda i=i: client.delete(ConfigMap, f"cm-{i}", namespace="default"))
         expected.discard(f"cm-{i}")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (mirror.names != expected or mirror.relists < 2):
-        time.sleep(0.05)
+    wait_until(
+        lambda: mirror.names == expected and mirror.relists >= 2,
+        timeout=20,
+        what="the mirror holds what the server holds, after a relist",
+    )
     mirror.stop.set()
     mirror.thread.join(timeout=5)  # the server cuts the watch within a second
     server_names = {o.metadata.name for o in client.list(ConfigMap, namespace="default")}
@@ -157,10 +153,12 @@ def test_error_rates_latency_and_throttling_are_reported_with_real_status_bodies
         r = http.get("/api/v1/namespaces/default/configmaps")
         assert r.status_code == 500 and r.json()["reason"] == "InternalError"
         assert http.get("/version").status_code == 200  # discovery stays healthy
-        http.put("/tether/v1/faults", json={"latency_ms": 200})
-        started = time.monotonic()
+        # held back 2 s, the answer misses a client that waits 0.2 s
+        http.put("/tether/v1/faults", json={"latency_ms": 2000})
+        with pytest.raises(httpx.ReadTimeout):
+            http.get("/api/v1/namespaces/default/configmaps", timeout=0.2)
+        http.put("/tether/v1/faults", json={"latency_ms": 0})
         assert http.get("/api/v1/namespaces/default/configmaps").status_code == 200
-        assert time.monotonic() - started >= 0.2
         bad = http.put("/tether/v1/faults", json={"error_rate": {"list": 2}})
         assert bad.status_code == 400
         viewer = {"Authorization": f"Bearer {faulty.viewer_token}"}

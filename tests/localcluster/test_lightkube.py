@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import lightkube
 import pytest
 from lightkube import ApiError
@@ -15,14 +12,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import CascadeType
 
-from tether.localcluster.cluster import LocalCluster
-
-
-@pytest.fixture
-def client(local_cluster: LocalCluster) -> Iterator[lightkube.Client]:
-    c = lightkube.Client(lightkube.KubeConfig.from_file(str(local_cluster.kubeconfig)))
-    yield c
-    c.close()
+from tether.localcluster.testing import wait_until
 
 
 def _cm(name: str, namespace: str, data: dict[str, str]) -> ConfigMap:
@@ -44,29 +34,33 @@ def _deploy(
     )
 
 
-def test_ssa_conflict_between_two_managers(client: lightkube.Client, namespace: str) -> None:
-    client.apply(_cm("c", namespace, {"a": "1"}), field_manager="gitops")
+def test_ssa_conflict_between_two_managers(
+    lightkube_client: lightkube.Client, namespace: str
+) -> None:
+    lightkube_client.apply(_cm("c", namespace, {"a": "1"}), field_manager="gitops")
     with pytest.raises(ApiError) as exc:
-        client.apply(_cm("c", namespace, {"a": "2"}), field_manager="intruder")
+        lightkube_client.apply(_cm("c", namespace, {"a": "2"}), field_manager="intruder")
     assert exc.value.status.code == 409
     assert (
         exc.value.status.message == 'Apply failed with 1 conflict: conflict with "gitops": .data.a'
     )
-    forced = client.apply(_cm("c", namespace, {"a": "2"}), field_manager="intruder", force=True)
+    forced = lightkube_client.apply(
+        _cm("c", namespace, {"a": "2"}), field_manager="intruder", force=True
+    )
     assert forced.data == {"a": "2"}
 
 
 def test_field_dropped_by_one_manager_goes_while_another_managers_field_stays(
-    client: lightkube.Client, namespace: str
+    lightkube_client: lightkube.Client, namespace: str
 ) -> None:
-    client.apply(_cm("d", namespace, {"mine": "1", "gone": "2"}), field_manager="gitops")
-    client.apply(_cm("d", namespace, {"theirs": "3"}), field_manager="operator")
-    result = client.apply(_cm("d", namespace, {"mine": "1"}), field_manager="gitops")
+    lightkube_client.apply(_cm("d", namespace, {"mine": "1", "gone": "2"}), field_manager="gitops")
+    lightkube_client.apply(_cm("d", namespace, {"theirs": "3"}), field_manager="operator")
+    result = lightkube_client.apply(_cm("d", namespace, {"mine": "1"}), field_manager="gitops")
     assert result.data == {"mine": "1", "theirs": "3"}
 
 
-def test_containers_merged_by_name(client: lightkube.Client, namespace: str) -> None:
-    client.apply(
+def test_containers_merged_by_name(lightkube_client: lightkube.Client, namespace: str) -> None:
+    lightkube_client.apply(
         _deploy("web", namespace, [Container(name="app", image="app:1")]), field_manager="gitops"
     )
     sidecar = Deployment(
@@ -78,18 +72,20 @@ def test_containers_merged_by_name(client: lightkube.Client, namespace: str) -> 
             ),
         ),
     )
-    client.apply(sidecar, field_manager="injector", force=True)
-    live = client.get(Deployment, "web", namespace=namespace)
+    lightkube_client.apply(sidecar, field_manager="injector", force=True)
+    live = lightkube_client.get(Deployment, "web", namespace=namespace)
     assert [c.name for c in live.spec.template.spec.containers] == ["app", "proxy"]
     assert live.spec.template.spec.containers[0].imagePullPolicy == "IfNotPresent"
 
 
-def test_watch_resumed_from_a_resource_version(client: lightkube.Client, namespace: str) -> None:
-    first = client.create(_cm("r1", namespace, {}))
-    client.create(_cm("r2", namespace, {}))
-    client.patch(ConfigMap, "r1", {"data": {"x": "y"}}, namespace=namespace)
+def test_watch_resumed_from_a_resource_version(
+    lightkube_client: lightkube.Client, namespace: str
+) -> None:
+    first = lightkube_client.create(_cm("r1", namespace, {}))
+    lightkube_client.create(_cm("r2", namespace, {}))
+    lightkube_client.patch(ConfigMap, "r1", {"data": {"x": "y"}}, namespace=namespace)
     seen = []
-    for event, obj in client.watch(
+    for event, obj in lightkube_client.watch(
         ConfigMap, namespace=namespace, resource_version=first.metadata.resourceVersion
     ):
         seen.append((event, obj.metadata.name))
@@ -99,9 +95,9 @@ def test_watch_resumed_from_a_resource_version(client: lightkube.Client, namespa
 
 
 def test_cascading_deletion_of_an_owner_removes_its_dependents(
-    client: lightkube.Client, namespace: str
+    lightkube_client: lightkube.Client, namespace: str
 ) -> None:
-    owner = client.create(_deploy("owner", namespace, [Container(name="a", image="a:1")]))
+    owner = lightkube_client.create(_deploy("owner", namespace, [Container(name="a", image="a:1")]))
     ref = OwnerReference(
         apiVersion="apps/v1",
         kind="Deployment",
@@ -110,32 +106,30 @@ def test_cascading_deletion_of_an_owner_removes_its_dependents(
         controller=True,
     )
     for i in range(3):
-        client.create(
+        lightkube_client.create(
             ConfigMap(
                 metadata=ObjectMeta(name=f"dep{i}", namespace=namespace, ownerReferences=[ref])
             )
         )
-    client.delete(Deployment, "owner", namespace=namespace, cascade=CascadeType.FOREGROUND)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        remaining = [c.metadata.name for c in client.list(ConfigMap, namespace=namespace)]
+    lightkube_client.delete(
+        Deployment, "owner", namespace=namespace, cascade=CascadeType.FOREGROUND
+    )
+
+    def all_gone() -> bool:
         try:
-            client.get(Deployment, "owner", namespace=namespace)
-            owner_left = True
-        except ApiError:
-            owner_left = False
-        if not remaining and not owner_left:
-            break
-        time.sleep(0.02)
-    assert remaining == []
-    assert owner_left is False
+            lightkube_client.get(Deployment, "owner", namespace=namespace)
+        except ApiError:  # the owner is gone: its dependents must be too
+            return not list(lightkube_client.list(ConfigMap, namespace=namespace))
+        return False
+
+    wait_until(all_gone, timeout=10, what="the owner and its dependents deleted")
 
 
 def test_no_op_apply_keeps_resource_version_and_generation(
-    client: lightkube.Client, namespace: str
+    lightkube_client: lightkube.Client, namespace: str
 ) -> None:
     d = _deploy("same", namespace, [Container(name="a", image="a:1")], replicas=2)
-    first = client.apply(d, field_manager="gitops")
-    second = client.apply(d, field_manager="gitops")
+    first = lightkube_client.apply(d, field_manager="gitops")
+    second = lightkube_client.apply(d, field_manager="gitops")
     assert second.metadata.resourceVersion == first.metadata.resourceVersion
     assert second.metadata.generation == first.metadata.generation == 1

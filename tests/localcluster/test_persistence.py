@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tether.localcluster.cluster import ClusterProcess
+from tether.localcluster.testing import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -108,13 +109,17 @@ def test_restart_with_state_keeps_objects_uids_and_resource_versions(tmp_path: P
                 "metadata": {"name": "n1"},
                 "text": "hello",
             }
-            for _ in range(50):
-                r = http.post(
-                    "/apis/tether.test/v1/namespaces/default/notes", content=orjson.dumps(note)
-                )
-                if r.status_code == 201:
-                    break
-            assert r.status_code == 201
+            # the CRD serves once it is established
+            wait_until(
+                lambda: (
+                    http.post(
+                        "/apis/tether.test/v1/namespaces/default/notes", content=orjson.dumps(note)
+                    ).status_code
+                    == 201
+                ),
+                timeout=10,
+                what="a Note created",
+            )
             before = _snapshot(http)
             rv_before = http.get("/api/v1/namespaces/default/configmaps").json()["metadata"][
                 "resourceVersion"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from tests.localcluster import kstatus
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import Kubectl
+from tether.localcluster.testing import Kubectl, wait_until
 from tether.localcluster.workloads import CronSchedule, WorkloadOptions
 
 
@@ -27,17 +26,6 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
 
 def get(kubectl: Kubectl, kind: str, name: str, namespace: str) -> dict[str, Any]:
     return json.loads(kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)  # type: ignore[no-any-return]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def apply(kubectl: Kubectl, namespace: str, manifest: str) -> None:
@@ -83,10 +71,10 @@ def test_rollout_status_finishes_for_a_new_deployment_and_an_image_change(
     by_revision = {
         rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs for rs in rs_list
     }
-    old_rs = wait_for(lambda: get(kubectl, "rs", by_revision["1"]["metadata"]["name"], namespace))
+    old_rs = wait_until(lambda: get(kubectl, "rs", by_revision["1"]["metadata"]["name"], namespace))
     assert old_rs["spec"]["replicas"] == 0  # the old ReplicaSet is scaled down
     assert by_revision["2"]["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
-    wait_for(
+    wait_until(
         lambda: (
             get(kubectl, "rs", by_revision["1"]["metadata"]["name"], namespace)["status"].get(
                 "replicas", 0
@@ -153,7 +141,7 @@ def test_crashloop_image_ends_in_progress_deadline_exceeded(
 ) -> None:
     # progressDeadlineSeconds defaults to 600; this cluster scales it by 0.01 to 6 s
     apply(kubectl, namespace, deployment("crash", "app:1.0-crashloop", replicas=1))
-    pod = wait_for(
+    pod = wait_until(
         lambda: next(
             (
                 p
@@ -237,7 +225,7 @@ spec:
     assert created[0]["metadata"]["name"] == "db-0"
     pvcs = json.loads(kubectl("get", "pvc", "-n", namespace, "-o", "json").stdout)["items"]
     assert sorted(p["metadata"]["name"] for p in pvcs) == ["data-db-0", "data-db-1", "data-db-2"]
-    wait_for(
+    wait_until(
         lambda: all(
             kstatus.compute(p) == (kstatus.CURRENT, "Bound")
             for p in json.loads(kubectl("get", "pvc", "-n", namespace, "-o", "json").stdout)[
@@ -289,7 +277,7 @@ metadata: {name: claim}
 spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 2Gi}}}
 """,
     )
-    svc = wait_for(
+    svc = wait_until(
         lambda: (
             (s := get(kubectl, "svc", "lb", namespace))["status"]
             .get("loadBalancer", {})
@@ -299,7 +287,7 @@ spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 2Gi}}}
     )
     assert svc["status"]["loadBalancer"]["ingress"][0]["ip"].startswith("172.18.255.")
     assert kstatus.compute(svc) == (kstatus.CURRENT, "Current")
-    pvc = wait_for(
+    pvc = wait_until(
         lambda: (
             (p := get(kubectl, "pvc", "claim", namespace))["status"].get("phase") == "Bound" and p
         )
@@ -325,7 +313,7 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(
     apply(kubectl, namespace, deployment("gone", "nginx:1.27", replicas=2))
     kubectl("rollout", "status", "deploy/gone", "-n", namespace, "--timeout=30s")
     kubectl("delete", "deploy/gone", "-n", namespace, "--wait")
-    wait_for(
+    wait_until(
         lambda: (
             json.loads(
                 kubectl("get", "rs,pods", "-n", namespace, "-l", "app=gone", "-o", "json").stdout
@@ -344,7 +332,7 @@ def test_image_pull_failure_leaves_pods_pending_with_image_pull_backoff(
     kubectl: Kubectl, namespace: str
 ) -> None:
     apply(kubectl, namespace, deployment("pull", "registry.example/app:9-pullbackoff", replicas=1))
-    pod = wait_for(
+    pod = wait_until(
         lambda: next(
             (
                 p
@@ -377,7 +365,7 @@ spec:
   containers: [{name: app, image: "nginx:1.27"}]
 """,
     )
-    pod = wait_for(
+    pod = wait_until(
         lambda: next(
             (
                 p

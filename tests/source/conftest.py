@@ -14,13 +14,13 @@ import pwd
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tether.localcluster.testing import wait_until
 from tether.source import MirrorCache, RepoCredentials
 from tether.source.gitserver import GitHTTPServer
 
@@ -118,19 +118,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"sshd exited early: {process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"sshd did not listen on port {port} within {timeout} s")
+def _listening(port: int, process: subprocess.Popen[bytes]) -> bool:
+    """Whether sshd accepts connections on ``port``; an error if it has exited."""
+    if process.poll() is not None:
+        raise RuntimeError(f"sshd exited early: {process.stderr.read() if process.stderr else ''}")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass
@@ -196,7 +192,7 @@ def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
         [sshd, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        _wait_for_port(port, process)
+        wait_until(lambda: _listening(port, process), timeout=10, what=f"sshd on port {port}")
         host_key = (base / "host.pub").read_text().split()
         known_hosts = base / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.source.servers import (
     NotGitServer,
     SilentServer,
 )
+from tether.localcluster.testing import eventually
 from tether.source import (
     AppSource,
     GitError,
@@ -36,16 +36,6 @@ from tether.source.gitserver import GitHTTPServer
 
 # The wall clock, not git's low-speed check, must be what stops a silent server here.
 WALL_CLOCK = GitTimeouts(ls_remote=10, fetch=10, low_speed_time=600, connect=600)
-
-
-async def _until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait for `condition` while letting the event loop run."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_silent_server_times_out_while_loop_and_other_repositories_go_on(
@@ -68,7 +58,12 @@ async def test_silent_server_times_out_while_loop_and_other_repositories_go_on(
         poller.register(AppSource("healthy", remote.url, "main"))
         beat = asyncio.create_task(heartbeat())
         hanging = asyncio.create_task(poller.poll_async([hanging_url]))
-        await _until(silent.accepted.is_set, "git to connect to the silent server")
+        await eventually(
+            silent.accepted.is_set,
+            timeout=60,
+            what="git to connect to the silent server",
+            interval=0.01,
+        )
         ticks_at_hang = ticks
 
         # All of this runs on the event loop while git waits on the silent socket.
@@ -87,7 +82,12 @@ async def test_silent_server_times_out_while_loop_and_other_repositories_go_on(
         assert isinstance(error, GitTimeoutError)
         assert "timed out after 10 s" in str(error) and "127.0.0.1" in str(error)
         # The whole process group died: git's HTTP helper let go of the connection.
-        await _until(silent.closed_by_client.is_set, "the connection to be closed")
+        await eventually(
+            silent.closed_by_client.is_set,
+            timeout=60,
+            what="the connection to be closed",
+            interval=0.01,
+        )
     poller.close()
 
 
@@ -100,7 +100,7 @@ async def test_polls_asked_while_one_hangs_join_the_waiting_one(
         url = silent.url("team/app.git")
         poller.register(AppSource("hanging", url))
         first = asyncio.create_task(poller.poll_async([url]))
-        await _until(silent.accepted.is_set, "git to connect")
+        await eventually(silent.accepted.is_set, timeout=60, what="git to connect")
         # A webhook storm: each request would otherwise start its own git process.
         later = [asyncio.create_task(poller.poll_async([url])) for _ in range(5)]
 
@@ -193,7 +193,9 @@ def test_hanging_git_calls_leave_the_default_executor_free(tmp_path: Path) -> No
         with SilentServer() as silent:
             mirrors = [cache.mirror(silent.url(f"r{i}.git")) for i in range(3)]
             hanging = [asyncio.create_task(m.resolve_async("main")) for m in mirrors]
-            await _until(lambda: silent.connections == 3, "three connections")
+            await eventually(
+                lambda: silent.connections == 3, timeout=60, what="three connections", interval=0.01
+            )
 
             assert await asyncio.to_thread(lambda: "free") == "free"
 

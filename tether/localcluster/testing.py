@@ -2,17 +2,20 @@
 
 ``local_cluster`` starts one in-process cluster per test session; ``namespace`` gives each test a
 fresh namespace in it so tests do not see each other's objects; ``kubectl`` runs the pinned
-kubectl against it.
+kubectl against it; ``client`` is a :class:`~tether.cluster.ClusterClient` on it and
+``lightkube_client`` a plain (blocking) lightkube client. Tests wait with :func:`eventually`
+(async) and :func:`wait_until` (blocking): on a condition, with a timeout, never a fixed sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,9 @@ import pytest
 from tether.tools import find_tool
 
 if TYPE_CHECKING:
+    import lightkube
+
+    from tether.cluster import ClusterClient
     from tether.localcluster.cluster import LocalCluster
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -46,18 +52,45 @@ def kubeconfig(local_cluster: LocalCluster) -> Path:
     return Path(local_cluster.kubeconfig)
 
 
+def lightkube_for(cluster: LocalCluster) -> lightkube.Client:
+    """A blocking lightkube client for ``cluster`` (the caller closes it)."""
+    import lightkube
+
+    return lightkube.Client(lightkube.KubeConfig.from_file(str(cluster.kubeconfig)))
+
+
 @pytest.fixture
 def namespace(local_cluster: LocalCluster) -> str:
     """A namespace created for this test only."""
-    import lightkube
     from lightkube.models.meta_v1 import ObjectMeta
     from lightkube.resources.core_v1 import Namespace
 
     name = f"t-{uuid.uuid4().hex[:10]}"
-    client = lightkube.Client(lightkube.KubeConfig.from_file(str(local_cluster.kubeconfig)))
+    client = lightkube_for(local_cluster)
     client.create(Namespace(metadata=ObjectMeta(name=name)))
     client.close()
     return name
+
+
+@pytest.fixture
+async def client(local_cluster: LocalCluster) -> AsyncIterator[ClusterClient]:
+    """A :class:`~tether.cluster.ClusterClient` on the local cluster, without rate limiting
+    getting in the way."""
+    from tether.cluster import ClientSettings, ClusterClient
+
+    settings = ClientSettings(qps=0, burst=1)
+    async with ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig), settings=settings) as c:
+        yield c
+
+
+@pytest.fixture
+def lightkube_client(local_cluster: LocalCluster) -> Iterator[lightkube.Client]:
+    """A blocking lightkube client on the local cluster, as a controller written with it uses."""
+    c = lightkube_for(local_cluster)
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 def kubectl_runner(kubeconfig: Path | str | None, home: Path) -> Kubectl:
@@ -126,17 +159,20 @@ def crd_manifest(group: str, kind: str, plural: str, scope: str = "Namespaced") 
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]],
+    check: Callable[[], Any],
     timeout: float = 30.0,
     what: str = "",
     interval: float = 0.05,
 ) -> Any:
-    """Await ``check`` until it returns something truthy and return that; fail after ``timeout``
-    seconds naming ``what`` and the last answer. Tests wait on conditions, never fixed sleeps."""
+    """Call ``check`` (awaiting its answer when it is awaitable) until it answers something
+    truthy and return that; fail after ``timeout`` seconds naming ``what`` and the last answer.
+    The event loop runs between calls. Tests wait on conditions, never fixed sleeps."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = await check()
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
         if last:
             return last
         await asyncio.sleep(interval)

@@ -7,15 +7,13 @@ do not, only what holds for objects straight from the API server is asserted.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from tests.engine.health.helpers import status_of
 from tether.engine.health import DEGRADED, HEALTHY, PROGRESSING, HealthStatus, health_of
-from tether.localcluster.testing import Kubectl
+from tether.localcluster.testing import Kubectl, wait_until
 
 MANIFESTS = """
 apiVersion: apps/v1
@@ -71,13 +69,18 @@ def _get(kubectl: Kubectl, namespace: str, resource: str) -> dict[str, Any]:
     return result
 
 
-def _wait_for(read: Callable[[], Any], done: Callable[[Any], bool], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    value = read()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = read()
-    return value
+def _health_becomes(
+    kubectl: Kubectl, namespace: str, resource: str, wanted: HealthStatus | str, timeout: float
+) -> HealthStatus:
+    """Wait until ``resource``'s health is ``wanted`` (a whole status, or only its status word)."""
+
+    def reached() -> HealthStatus | None:
+        health = health_of(_get(kubectl, namespace, resource))
+        if health is None or wanted not in (health, health.status):
+            return None
+        return health
+
+    return wait_until(reached, timeout=timeout, what=f"{resource} {wanted}")
 
 
 def test_objects_straight_from_the_api_server(kubectl: Kubectl, namespace: str) -> None:
@@ -97,54 +100,40 @@ def test_objects_straight_from_the_api_server(kubectl: Kubectl, namespace: str) 
     assert health_of(_get(kubectl, namespace, "configmap/settings")) is None
 
 
-def _controllers_run(kubectl: Kubectl, namespace: str) -> bool:
-    deployment = _wait_for(
-        lambda: _get(kubectl, namespace, "deployment/web"),
-        lambda obj: "observedGeneration" in obj.get("status", {}),
+def _controllers_run(kubectl: Kubectl, namespace: str) -> None:
+    """Wait until the local cluster's controllers have seen the Deployment."""
+    wait_until(
+        lambda: (
+            "observedGeneration" in _get(kubectl, namespace, "deployment/web").get("status", {})
+        ),
         timeout=10,
+        what="the local cluster's controllers to observe the Deployment",
     )
-    return "observedGeneration" in deployment.get("status", {})
 
 
 def test_workloads_become_healthy_once_their_controllers_are_done(
     kubectl: Kubectl, namespace: str
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=MANIFESTS)
-    assert _controllers_run(kubectl, namespace), "the local cluster's controllers must run"
-
-    def health_reader(resource: str) -> Callable[[], HealthStatus | None]:
-        return lambda: health_of(_get(kubectl, namespace, resource))
-
+    _controllers_run(kubectl, namespace)
     for resource in ("deployment/web", "job/migrate", "pvc/data"):
-        health = _wait_for(
-            health_reader(resource),
-            lambda h: h is not None and h.status == HEALTHY,
-            timeout=8,
-        )
-        assert health is not None and health.status == HEALTHY, (resource, health)
+        _health_becomes(kubectl, namespace, resource, HEALTHY, timeout=8)
 
 
 def test_crash_looping_deployment_is_degraded(kubectl: Kubectl, namespace: str) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=MANIFESTS + "---" + CRASHLOOP)
-    assert _controllers_run(kubectl, namespace), "the local cluster's controllers must run"
+    _controllers_run(kubectl, namespace)
 
-    def crashing_pods() -> list[dict[str, Any]]:
+    def degraded_pods() -> list[dict[str, Any]]:
         pods = _get(kubectl, namespace, "pods")["items"]
-        return [p for p in pods if p["metadata"].get("labels", {}).get("app") == "broken"]
+        broken = [p for p in pods if p["metadata"].get("labels", {}).get("app") == "broken"]
+        return [p for p in broken if status_of(p) == DEGRADED]
 
-    pods = _wait_for(
-        crashing_pods,
-        lambda items: any(status_of(p) == DEGRADED for p in items),
-        timeout=8,
-    )
-    pod_health = health_of(next(p for p in pods if status_of(p) == DEGRADED))
+    pods = wait_until(degraded_pods, timeout=8, what="a degraded pod of the broken Deployment")
+    pod_health = health_of(pods[0])
     assert pod_health is not None and "back-off" in pod_health.message
-    health = _wait_for(
-        lambda: health_of(_get(kubectl, namespace, "deployment/broken")),
-        lambda h: h is not None and h.status == DEGRADED,
-        timeout=8,
-    )
-    assert health == HealthStatus(DEGRADED, 'Deployment "broken" exceeded its progress deadline')
+    deadline_passed = HealthStatus(DEGRADED, 'Deployment "broken" exceeded its progress deadline')
+    _health_becomes(kubectl, namespace, "deployment/broken", deadline_passed, timeout=8)
 
 
 def test_established_crd_is_healthy_and_its_bare_resources_have_no_health(
@@ -171,12 +160,8 @@ spec:
 """
     kubectl("apply", "-f", "-", input=crd)
     try:
-        health = _wait_for(
-            lambda: health_of(_get(kubectl, "default", f"crd/widgets.{group}")),
-            lambda h: h == HealthStatus(HEALTHY, "CRD is healthy"),
-            timeout=10,
-        )
-        assert health == HealthStatus(HEALTHY, "CRD is healthy")
+        healthy = HealthStatus(HEALTHY, "CRD is healthy")
+        _health_becomes(kubectl, "default", f"crd/widgets.{group}", healthy, timeout=10)
         widget = (
             f"apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: w1}}\nspec: {{size: 1}}\n"
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -127,10 +126,8 @@ def test_script_returning_a_bad_value_is_unknown() -> None:
 
 
 def test_script_that_loops_forever_is_stopped_by_the_time_limit() -> None:
-    started = time.monotonic()
     result = check("while true do end", widget(), timeout_seconds=0.05)
     assert result == HealthStatus(UNKNOWN, "health check timed out")
-    assert time.monotonic() - started < 2
 
 
 def test_script_cannot_swallow_the_timeout_with_pcall() -> None:
