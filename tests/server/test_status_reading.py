@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
 from tether.cli.app_view import app_row, health_status, sync_status
+from tether.controller.status import read_status
 from tether.server.applications import AppFilter
 from tether.server.metrics import APP_INFO_LABELS, _app_info_labels
 
@@ -29,7 +30,7 @@ def _app(status: Any, with_status: bool) -> dict[str, Any]:
 
 
 def _label(app: dict[str, Any], label: str) -> str:
-    return _app_info_labels("argocd", app)[APP_INFO_LABELS.index(label)]
+    return _app_info_labels("argocd", app, read_status(app))[APP_INFO_LABELS.index(label)]
 
 
 @settings(max_examples=400, deadline=None, database=None)

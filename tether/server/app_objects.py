@@ -15,7 +15,7 @@ from typing import Any
 from tether.cluster.cache import LiveCache
 from tether.cluster.errors import ClusterError, UnknownKind
 from tether.controller.face import ClusterView, ControllerFace
-from tether.controller.status import ResourceState, read_status, sync_word
+from tether.controller.status import AppStatus, ResourceState, sync_word
 from tether.engine.diff import ResourceDiff, SyncStatus
 from tether.engine.health import health_of
 from tether.engine.masking import mask_object, mask_objects, mask_secrets
@@ -62,10 +62,10 @@ async def cluster_with_children(controller: ControllerFace, app: str) -> Cluster
 # ---- the comparison -----------------------------------------------------------------------------
 
 
-def _resource_states(app: dict[str, Any]) -> dict[ResourceKey, ResourceState]:
+def _resource_states(status: AppStatus) -> dict[ResourceKey, ResourceState]:
     """``status.resources`` by key (the first entry of a key, as listed)."""
     states: dict[ResourceKey, ResourceState] = {}
-    for res in read_status(app).resources:
+    for res in status.resources:
         states.setdefault(ResourceKey(res.group, res.kind, res.namespace, res.name), res)
     return states
 
@@ -105,7 +105,7 @@ async def managed_resources(ctx: Context) -> JSONResponse:
     compare = ctx.state.controller.comparison(app["metadata"]["name"])
     if compare is None:
         return JSONResponse({"items": []})
-    states = _resource_states(app)
+    states = _resource_states(ctx.state.statuses.of(app))
     return JSONResponse({"items": [_managed_item(r, states.get(r.key)) for r in compare.resources]})
 
 
@@ -113,7 +113,8 @@ async def manifests(ctx: Context) -> JSONResponse:
     """The desired objects of the app's last comparison, masked, and the revision compared."""
     app = ctx.visible_application()
     desired = ctx.state.controller.desired(app["metadata"]["name"])
-    return JSONResponse({"manifests": mask_objects(desired), "revision": read_status(app).revision})
+    revision = ctx.state.statuses.of(app).revision
+    return JSONResponse({"manifests": mask_objects(desired), "revision": revision})
 
 
 # ---- the live tree ------------------------------------------------------------------------------
@@ -164,12 +165,12 @@ def _owners(child: dict[str, Any], cache: LiveCache) -> list[dict[str, Any]]:
     return parents
 
 
-def tree_nodes(app: dict[str, Any], cache: LiveCache) -> list[dict[str, Any]]:
+def tree_nodes(status: AppStatus, cache: LiveCache) -> list[dict[str, Any]]:
     """The app's live objects (in ``status.resources`` order), then what each owns, once."""
     nodes: list[dict[str, Any]] = []
     seen: set[str] = set()
     roots: list[dict[str, Any]] = []
-    for res in read_status(app).resources:
+    for res in status.resources:
         live = cache.get(ResourceKey(res.group, res.kind, res.namespace, res.name))
         if live is None:
             continue
@@ -192,7 +193,7 @@ async def resource_tree(ctx: Context) -> JSONResponse:
     view = await cluster_with_children(ctx.state.controller, app["metadata"]["name"])
     if view is None:
         return JSONResponse({"nodes": []})
-    return JSONResponse({"nodes": tree_nodes(app, view.cache)})
+    return JSONResponse({"nodes": tree_nodes(ctx.state.statuses.of(app), view.cache)})
 
 
 def _object_ref(query: dict[str, str]) -> ResourceKey:

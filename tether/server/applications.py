@@ -10,12 +10,13 @@ application deployed in `tether.server.app_objects`.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from tether.controller.status import read_status
+from tether.controller.status import AppStatus, read_status
 from tether.server.errors import BadRequest
 from tether.server.http import JSONResponse
 from tether.server.state import Context, project_of
@@ -81,12 +82,18 @@ class AppFilter:
             search=query.get("search", "").lower(),
         )
 
-    def matches(self, name: str, app: dict[str, Any]) -> bool:
-        """Whether the Application ``name`` passes every filter (cheapest checks first)."""
+    def matches(
+        self,
+        name: str,
+        app: dict[str, Any],
+        status_of: Callable[[dict[str, Any]], AppStatus] = read_status,
+    ) -> bool:
+        """Whether the Application ``name`` passes every filter (cheapest checks first);
+        ``status_of`` reads its status."""
         if self.projects and project_of(app) not in self.projects:
             return False
         if self.syncs or self.healths:
-            status = read_status(app)
+            status = status_of(app)
             if self.syncs and status.sync not in self.syncs:
                 return False
             if self.healths and status.health not in self.healths:
@@ -113,7 +120,7 @@ async def list_applications(ctx: Context) -> JSONResponse:
     held = policy.roles_of(ctx.caller.subjects)
     items = []
     for name, app in ctx.state.applications().items():
-        if not wanted.matches(name, app):
+        if not wanted.matches(name, app, ctx.state.statuses.of):
             continue
         if not policy.allowed_for_roles(held, "applications", "get", f"{project_of(app)}/{name}"):
             continue

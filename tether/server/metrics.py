@@ -21,7 +21,7 @@ from prometheus_client.core import (
 from starlette.responses import Response
 
 from tether.controller.face import ControllerMetrics
-from tether.controller.status import read_status
+from tether.controller.status import AppStatus
 from tether.server.auth import User
 from tether.server.state import Context, ServerState, app_object, project_of
 
@@ -97,9 +97,8 @@ class ReconcileHistogram:
         return family
 
 
-def _app_info_labels(namespace: str, app: dict[str, Any]) -> list[str]:
+def _app_info_labels(namespace: str, app: dict[str, Any], status: AppStatus) -> list[str]:
     spec = app.get("spec") or {}
-    status = read_status(app)
     source = spec.get("source") or {}
     dest = spec.get("destination") or {}
     return [
@@ -183,7 +182,7 @@ class ServerMetrics:
         """Count an operation each time an app's operationState reaches a new finished state."""
         if kind != "application" or event_type == "DELETED":
             return
-        state = read_status(obj).operation
+        state = self.state.statuses.of(obj).operation
         if state is None or state.phase not in COUNTED_PHASES or not state.finished_at:
             return
         name = obj["metadata"]["name"]
@@ -217,7 +216,8 @@ class ServerMetrics:
             ):
                 continue
             visible.add(name)
-            info.add_metric(_app_info_labels(self.state.namespace, app), 1.0)
+            labels = _app_info_labels(self.state.namespace, app, self.state.statuses.of(app))
+            info.add_metric(labels, 1.0)
         return info, visible
 
     def collect(self) -> Iterator[Metric]:

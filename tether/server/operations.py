@@ -3,7 +3,8 @@
 Sync and rollback are requested the Argo CD way, by setting the Application's ``operation``
 field (with a resourceVersion precondition), which the controller runs. Refresh and terminate
 go to the controller through its face. Whether an operation runs, and the history a rollback
-picks from, are read through `tether.controller.status.read_status`.
+picks from, are read through `tether.controller.status.read_status` (once per app version,
+`tether.server.readings`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from tether.cluster.errors import ClusterError, Conflict
 from tether.controller import models
-from tether.controller.status import read_status
+from tether.controller.status import AppStatus
 from tether.names import SERVER_FIELD_MANAGER
 from tether.server.app_objects import RESOURCE_REF_FIELDS
 from tether.server.app_writes import application_info, remember
@@ -32,9 +33,9 @@ SYNC_FIELDS = ("revision", "prune", "dryRun", "resources", "syncOptions")
 BUSY_PHASES = ("Running", "Terminating")
 
 
-def operation_running(app: dict[str, Any]) -> bool:
+def operation_running(app: dict[str, Any], status: AppStatus) -> bool:
     """Whether an operation is requested, running or being terminated."""
-    state = read_status(app).operation
+    state = status.operation
     return app.get("operation") is not None or (state is not None and state.phase in BUSY_PHASES)
 
 
@@ -47,7 +48,7 @@ async def _request_operation(ctx: Context, app: dict[str, Any], sync: dict[str, 
         models.parse_operation(operation)
     except models.InvalidSpecError as exc:
         raise BadRequest(exc.message) from None
-    if operation_running(app):
+    if operation_running(app, ctx.state.statuses.of(app)):
         raise ConflictError("another operation is already in progress")
     client = ctx.state.controller.client
     info = await application_info(ctx)
@@ -142,7 +143,8 @@ async def rollback_application(ctx: Context) -> JSONResponse:
     app = ctx.state.visible_application(ctx.caller, name, "sync")
     if _automated(app):
         raise BadRequest("rollback cannot be initiated when auto-sync is enabled")
-    entry = next((h for h in read_status(app).history if h.id == history_id), None)
+    history = ctx.state.statuses.of(app).history
+    entry = next((h for h in history if h.id == history_id), None)
     if entry is None:
         raise NotFoundError(f"application {name} does not have deployment with id {history_id}")
     sync: dict[str, Any] = {"revision": entry.revision, **_flags(body)}

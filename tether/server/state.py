@@ -16,6 +16,7 @@ from tether.server import proxy, rbac
 from tether.server.auth import Authenticator, LoginLimiter, SecretStore, User
 from tether.server.errors import NotFoundError, PermissionDenied, Unauthenticated
 from tether.server.http import check_name
+from tether.server.readings import StatusReadings
 from tether.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class ServerState:
                 settings.login_lockout_seconds,
             ),
         )
+        #: each Application's typed status, read once per version
+        self.statuses = StatusReadings(lambda: self.applications().keys())
         self._policy: rbac.Policy | None = None
         self._policy_version: Any = object()
         self.bootstrapped = False
