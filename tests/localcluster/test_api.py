@@ -16,7 +16,7 @@ from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod
 
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import lightkube_for, wait_until
+from tether.localcluster.testing import crd_manifest, lightkube_for, wait_until
 
 
 @pytest.fixture
@@ -752,22 +752,8 @@ def test_failing_json_patch_test_op_is_422_and_changes_nothing(
 def test_strategic_merge_patch_on_a_custom_resource_is_415(
     http: httpx.Client, lightkube_client: lightkube.Client, kubectl: Any
 ) -> None:
-    kubectl(
-        "apply",
-        "-f",
-        "-",
-        input="""
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: sprockets.tether.test}
-spec:
-  group: tether.test
-  scope: Cluster
-  names: {plural: sprockets, singular: sprocket, kind: Sprocket}
-  versions:
-  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-""",
-    )
+    sprockets = crd_manifest("tether.test", "Sprocket", "sprockets", scope="Cluster")
+    kubectl("apply", "-f", "-", input=orjson.dumps(sprockets).decode())
     kubectl("wait", "--for", "condition=established", "crd/sprockets.tether.test")
     Sprocket = create_namespaced_resource("tether.test", "v1", "Sprocket", "sprockets")
     assert Sprocket is not None

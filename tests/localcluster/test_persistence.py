@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tether.localcluster.cluster import ClusterProcess
-from tether.localcluster.testing import wait_until
+from tether.localcluster.testing import crd_manifest, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,29 +34,7 @@ def _http(kubeconfig: Path) -> httpx.Client:
     )
 
 
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "notes.tether.test"},
-    "spec": {
-        "group": "tether.test",
-        "scope": "Namespaced",
-        "names": {"plural": "notes", "singular": "note", "kind": "Note"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+CRD = crd_manifest("tether.test", "Note", "notes")
 
 
 def _snapshot(http: httpx.Client) -> dict[str, Any]:
