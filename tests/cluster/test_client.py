@@ -86,6 +86,7 @@ async def test_legacy_discovery_walk_finds_the_same_types(local_cluster: LocalCl
 async def test_crd_created_mid_test_is_found_by_refreshing_discovery(
     client: ClusterClient, namespace: str
 ) -> None:
+    client.discovery.miss_refresh_interval = 0  # the miss comes right after a fetch
     await client.discover()
     group = f"g{uuid.uuid4().hex[:8]}.example.com"
     crd_info = await client.resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
@@ -129,10 +130,25 @@ async def test_crd_created_mid_test_is_found_by_refreshing_discovery(
 
 
 async def test_unknown_kind_raises_after_one_refresh(client: ClusterClient) -> None:
+    client.discovery.miss_refresh_interval = 0  # every miss may refresh
     await client.discover()
     with pytest.raises(UnknownKind, match='no matches for kind "Gizmo"'):
         await client.resource_for("nope.example.com/v1", "Gizmo")
     assert client.stats.by_verb["discovery"] == 4
+
+
+async def test_misses_refresh_discovery_at_most_once_per_interval(client: ClusterClient) -> None:
+    # a revision naming a thousand unknown kinds must not cost a thousand discovery fetches
+    await client.discover()
+    before = client.stats.by_verb["discovery"]
+    for i in range(50):
+        with pytest.raises(UnknownKind):
+            await client.resource_for("nope.example.com/v1", f"Gizmo{i}")
+    assert client.stats.by_verb["discovery"] == before  # fetched just now: no refresh
+    client.discovery.invalidate()  # a CRD changed: the next lookup fetches again
+    with pytest.raises(UnknownKind):
+        await client.resource_for("nope.example.com/v1", "Gizmo")
+    assert client.stats.by_verb["discovery"] == before + 2
 
 
 async def test_apply_get_list_patch_delete_round_trip(

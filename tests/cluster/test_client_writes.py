@@ -104,6 +104,7 @@ async def test_resource_for_object_fetches_discovery_again_when_a_refresh_lags(
     config = load_kubeconfig(str(local_cluster.kubeconfig))
     lagging = LaggingDiscovery(loopback_transport(config))
     async with ClusterClient(config, ClientSettings(qps=0), transport=lagging) as lagged:
+        lagged.discovery.miss_refresh_interval = 0  # the miss comes right after a fetch
         await lagged.discover()
         group = f"lag{uuid.uuid4().hex[:8]}.example.com"
         crd = crd_manifest(group, "Sprocket", "sprockets")
@@ -121,6 +122,7 @@ async def test_resource_for_object_fetches_discovery_again_when_a_refresh_lags(
 async def test_unknown_kind_from_an_object_costs_two_discovery_fetches(
     client: ClusterClient,
 ) -> None:
+    client.discovery.miss_refresh_interval = 0  # the miss comes right after a fetch
     await client.discover()
     before = client.stats.by_verb["discovery"]
     with pytest.raises(UnknownKind, match='no matches for kind "Gizmo"'):

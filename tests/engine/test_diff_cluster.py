@@ -8,13 +8,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import lightkube
 import pytest
 import yaml
 
+from tether.cluster import ClusterClient
 from tether.engine.diff import (
+    ClusterDryRunner,
     DryRunCache,
-    LightkubeDryRunner,
     ResourceKey,
     SyncStatus,
     compare,
@@ -61,7 +61,7 @@ data: {mode: fast, empty: ""}
 class CountingDryRunner:
     """Counts the requests a real dry runner makes."""
 
-    def __init__(self, inner: LightkubeDryRunner) -> None:
+    def __init__(self, inner: ClusterDryRunner) -> None:
         self.inner = inner
         self.requests = 0
 
@@ -72,11 +72,8 @@ class CountingDryRunner:
 
 @pytest.fixture
 async def runner(kubeconfig: Any) -> AsyncIterator[CountingDryRunner]:
-    client = lightkube.AsyncClient(lightkube.KubeConfig.from_file(str(kubeconfig)))
-    try:
-        yield CountingDryRunner(LightkubeDryRunner(client))
-    finally:
-        await client.close()
+    async with ClusterClient.from_kubeconfig(str(kubeconfig)) as client:
+        yield CountingDryRunner(ClusterDryRunner(client))
 
 
 def _manifests(text: str, namespace: str) -> list[dict[str, Any]]:

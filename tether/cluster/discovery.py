@@ -10,6 +10,7 @@ without a server; :class:`Discovery` fetches them and keeps the index.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,6 +196,10 @@ def is_aggregated_content_type(content_type: str) -> bool:
     return params.get("g") == "apidiscovery.k8s.io" and params.get("as") == "APIGroupDiscoveryList"
 
 
+#: seconds between two discovery fetches caused by lookups that found nothing
+MISS_REFRESH_INTERVAL = 1.0
+
+
 class Discovery:
     """The server's resource types, fetched through an :class:`ApiTransport` and kept until
     refreshed or invalidated (a CRD changed)."""
@@ -204,6 +209,9 @@ class Discovery:
         self._index: DiscoveryIndex | None = None
         self._stale = False
         self._generation = 0
+        #: seconds between two fetches caused by lookups that found nothing (0: every miss)
+        self.miss_refresh_interval = MISS_REFRESH_INTERVAL
+        self._fetched_at = -MISS_REFRESH_INTERVAL
         self._lock = asyncio.Lock()
 
     async def index(self, *, refresh: bool = False) -> DiscoveryIndex:
@@ -220,6 +228,7 @@ class Discovery:
                 assert current is not None
                 return current
             index = await self._fetch_discovery()
+            self._fetched_at = time.monotonic()
             self._index = index
             self._stale = False
             self._generation += 1
@@ -300,7 +309,9 @@ class Discovery:
         self, lookup: Callable[[DiscoveryIndex], ResourceInfo | None], missing: str
     ) -> ResourceInfo:
         info = lookup(await self.index())
-        if info is None:
+        # a miss refetches discovery, at most once per interval: a revision naming a thousand
+        # unknown kinds must not cost a thousand discovery fetches (invalidate() still forces one)
+        if info is None and time.monotonic() - self._fetched_at >= self.miss_refresh_interval:
             info = lookup(await self.index(refresh=True))
         if info is None:
             raise UnknownKind(missing, code=404)

@@ -9,17 +9,15 @@ the readings the rest of the controller takes from them (projects, credentials, 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
+from tether.cluster import wait_established
 from tether.cluster.client import ClusterClient
-from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import NotFound
 from tether.controller import crds, models, project
 from tether.controller.watcher import Callback, ObjectWatcher
 from tether.engine.health import HealthCustomizations
 from tether.engine.ignore import IgnoreRule, parse_system_rules
-from tether.errors import TetherError
 from tether.names import (
     APP_PROJECT,
     APPLICATION,
@@ -171,9 +169,7 @@ async def bootstrap(client: ClusterClient, namespace: str, field_manager: str) -
             await client.get(crd_info, crd["metadata"]["name"])
         except NotFound:
             await client.apply(crd_info, crd, field_manager=field_manager, force=True)
-    for crd in crds.crd_manifests():
-        await _wait_established(client, crd_info, crd["metadata"]["name"])
-    client.invalidate_discovery()
+    await wait_established(client, [c["metadata"]["name"] for c in crds.crd_manifests()], 30.0)
     ns_info = await client.resource_for("v1", "Namespace")
     try:
         await client.get(ns_info, namespace)
@@ -186,17 +182,3 @@ async def bootstrap(client: ClusterClient, namespace: str, field_manager: str) -
     except NotFound:
         default = project.default_project(namespace)
         await client.apply(proj_info, default, field_manager=field_manager, force=True)
-
-
-async def _wait_established(
-    client: ClusterClient, info: ResourceInfo, name: str, timeout: float = 30.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        live = await client.get(info, name)
-        conds = (live.get("status") or {}).get("conditions") or []
-        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conds):
-            return
-        if time.monotonic() > deadline:
-            raise TetherError(f"CRD {live['metadata']['name']} was not established")
-        await asyncio.sleep(0.05)

@@ -189,11 +189,13 @@ class DesiredState:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         try:
+            # the cached lookup only: a revision full of unknown kinds must not refetch discovery
+            # for each object (the comparison reports them; a CRD in the same app may add them)
             info = await dest_client.resource_for(
                 str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
             )
         except UnknownKind:
-            info = None  # reported by the comparison; a CRD in the same app may add it
+            info = None
         namespaced = info is None or info.namespaced
         if namespaced and not meta.get("namespace"):
             meta["namespace"] = app.spec.destination.namespace or "default"

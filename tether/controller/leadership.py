@@ -100,11 +100,8 @@ class Leadership:
         if not may_take(lease, self.identity, now, self.duration):
             return False
         try:
-            await self.client.request(
-                "PUT",
-                info.path(self.namespace, LEASE_NAME),
-                verb="update",
-                body=renewed_lease(lease, self.identity, now),
+            await self.client.replace(
+                info, renewed_lease(lease, self.identity, now), self.namespace
             )
         except Conflict:
             return False
