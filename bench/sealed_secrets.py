@@ -25,13 +25,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
-from tether.secrets.controller import (  # noqa: E402
-    ControllerOptions,
-    LightkubeApi,
-    SealedSecretsController,
-)
+from tether.secrets.controller import ControllerOptions, SealedSecretsController  # noqa: E402
 from tether.secrets.crd import sealed_secret_crd  # noqa: E402
 from tether.secrets.keys import generate_key_pair  # noqa: E402
+from tether.secrets.kubeapi import ClusterKubeApi  # noqa: E402
 from tether.secrets.sealed import seal_value, unseal_value  # noqa: E402
 from tether.secrets.sops import SopsKeys, decrypt  # noqa: E402
 
@@ -70,16 +67,15 @@ def per_value(values: int) -> None:
 
 
 async def controller_run(kubeconfig: Path, count: int) -> None:
-    api = LightkubeApi.from_kubeconfig(kubeconfig)
+    api = ClusterKubeApi.from_kubeconfig(str(kubeconfig))
     pair = generate_key_pair()
     namespace = "bench-sealed"
     await api.ensure_namespace(namespace)
     await api.ensure_crd(sealed_secret_crd())
     limit = asyncio.Semaphore(32)
+    info = await api.client.resource_for("bitnami.com/v1alpha1", "SealedSecret")
 
     async def create(i: int) -> None:
-        from lightkube import codecs
-
         name = f"s-{i:04d}"
         obj = {
             "apiVersion": "bitnami.com/v1alpha1",
@@ -94,7 +90,7 @@ async def controller_run(kubeconfig: Path, count: int) -> None:
             },
         }
         async with limit:
-            await api.client.create(codecs.from_dict(obj))
+            await api.client.create(info, obj)
 
     start = time.perf_counter()
     await asyncio.gather(*(create(i) for i in range(count)))
@@ -108,8 +104,8 @@ async def controller_run(kubeconfig: Path, count: int) -> None:
     async with controller.running(timeout=120):
         while True:
             synced = 0
-            async for obj in api.client.list(api.sealed_secret, namespace=namespace):
-                status = obj.to_dict().get("status") or {}
+            for obj in (await api.client.list(info, namespace)).items:
+                status = obj.get("status") or {}
                 if any(c.get("status") == "True" for c in status.get("conditions") or []):
                     synced += 1
             if synced == count:

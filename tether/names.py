@@ -59,6 +59,8 @@ IN_CLUSTER_NAME: Final = "in-cluster"
 CONTROLLER_FIELD_MANAGER: Final = "tether"
 #: field manager of the API server's writes (Applications, Secrets it creates for users)
 SERVER_FIELD_MANAGER: Final = "tether-server"
+#: field manager of the Sealed Secrets controller's writes
+SECRETS_FIELD_MANAGER: Final = "tether-secrets"
 #: Application annotation: the Secret holding age keys for SOPS files
 SOPS_SECRET_ANNOTATION: Final = "tether.io/sops-secret"
 #: Secret annotation: comma-separated globs of the projects whose Applications may use it

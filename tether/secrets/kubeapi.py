@@ -20,12 +20,13 @@ from tether.cluster.config import ClientSettings
 from tether.cluster.crds import CRD_API_VERSION, CRD_KIND, wait_established
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import AlreadyExists, Conflict, NotFound
+from tether.names import SECRETS_FIELD_MANAGER
 from tether.secrets.sealed import API_VERSION, KIND
 
 #: the pseudo-event that tells a follower the current state has been seen in full
 LISTED: Final = "LISTED"
 #: field manager of the controller's writes (Secrets, SealedSecret status, Events)
-FIELD_MANAGER: Final = "tether-secrets"
+FIELD_MANAGER: Final = SECRETS_FIELD_MANAGER
 #: seconds the controller waits for the SealedSecret CRD it installed to be Established
 DEFAULT_CRD_TIMEOUT: Final = 30.0
 #: the controller's own client: each SealedSecret costs about three requests, and a client-side
