@@ -380,9 +380,10 @@ async def _serve_controller(kubeconfig: Path | None, options: Any, host: str, po
     import uvicorn
 
     from tether.secrets.certserver import cert_app
-    from tether.secrets.controller import LightkubeApi, SealedSecretsController
+    from tether.secrets.controller import SealedSecretsController
+    from tether.secrets.kubeapi import ClusterKubeApi
 
-    api = LightkubeApi.from_kubeconfig(kubeconfig)
+    api = ClusterKubeApi.from_kubeconfig(kubeconfig)
     controller = SealedSecretsController(api, options)
     server = uvicorn.Server(
         uvicorn.Config(cert_app(lambda: controller.ring), host=host, port=port, log_level="warning")

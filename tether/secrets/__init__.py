@@ -7,7 +7,6 @@ decryption with MAC verification, ``crd`` the SealedSecret CRD.
 
 from tether.secrets.controller import (
     ControllerOptions,
-    LightkubeApi,
     SealedSecretsController,
     SyncResult,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "KeyPair",
     "KeyRing",
     "KubeApi",
-    "LightkubeApi",
     "NoMatchingKeyError",
     "PlainSecret",
     "Scope",

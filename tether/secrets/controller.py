@@ -33,7 +33,7 @@ from tether.secrets.keys import (
     generate_key_pair,
     key_secret,
 )
-from tether.secrets.kubeapi import LISTED, ClusterKubeApi, KubeApi
+from tether.secrets.kubeapi import LISTED, KubeApi
 from tether.secrets.sealed import (
     API_VERSION,
     KIND,
@@ -46,9 +46,6 @@ from tether.secrets.sealed import (
 )
 
 log = logging.getLogger("tether.secrets")
-
-#: the name :class:`ClusterKubeApi` had when it ran on lightkube, for callers written against it
-LightkubeApi = ClusterKubeApi
 
 SYNCED = "Synced"
 DEFAULT_CONTROL_NAMESPACE = "kube-system"
