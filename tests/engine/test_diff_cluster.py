@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -71,9 +70,8 @@ class CountingDryRunner:
 
 
 @pytest.fixture
-async def runner(kubeconfig: Any) -> AsyncIterator[CountingDryRunner]:
-    async with ClusterClient.from_kubeconfig(str(kubeconfig)) as client:
-        yield CountingDryRunner(ClusterDryRunner(client))
+def runner(client: ClusterClient) -> CountingDryRunner:
+    return CountingDryRunner(ClusterDryRunner(client))
 
 
 def _manifests(text: str, namespace: str) -> list[dict[str, Any]]:
