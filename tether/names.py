@@ -49,6 +49,9 @@ SECRET_TYPE_CLUSTER: Final = "cluster"
 SECRET_TYPE_REPOSITORY: Final = "repository"
 SECRET_TYPE_REPO_CREDS: Final = "repo-creds"
 SETTINGS_CONFIGMAP: Final = "argocd-cm"
+#: ``argocd-cm`` keys Tether reads (besides ``resource.customizations.*``)
+INSTANCE_LABEL_KEY_SETTING: Final = "application.instanceLabelKey"
+TRACKING_METHOD_SETTING: Final = "application.resourceTrackingMethod"
 RBAC_CONFIGMAP: Final = "argocd-rbac-cm"
 IN_CLUSTER_SERVER: Final = "https://kubernetes.default.svc"
 IN_CLUSTER_NAME: Final = "in-cluster"
@@ -69,3 +72,5 @@ SECRET_PROJECTS_ANNOTATION: Final = "tether.io/projects"
 CHILD_PROJECTS_ANNOTATION: Final = "tether.io/child-projects"
 #: the Lease the controller replicas elect their leader with
 LEASE_NAME: Final = "tether-controller"
+#: the API server's Secret in the control namespace: signing key, accounts, password hashes
+SERVER_SECRET: Final = "tether-secret"

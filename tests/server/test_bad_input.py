@@ -41,6 +41,8 @@ async def _cluster_state(stack: Stack) -> Any:
                     },
                 )
                 for o in listing.items
+                # an app another test deleted may vanish meanwhile: not this test's doing
+                if not o["metadata"].get("deletionTimestamp")
             }
         else:
             out[kind] = sorted(

@@ -25,7 +25,7 @@ SERVER_DIR = Path(tether.server.__file__).parent
 #: the controller modules the server may import
 ALLOWED = frozenset({"face", "models", "project", "status"})
 #: (server module, controller module) imports waiting for a face method (TODO in that module)
-PENDING = frozenset({("resources.py", "clusters")})
+PENDING: frozenset[tuple[str, str]] = frozenset()
 FACE_MEMBERS = frozenset(name for name in dir(ControllerFace) if not name.startswith("_"))
 
 

@@ -31,25 +31,16 @@ ROW_STATUS_PARTS = ("sync", "health", "conditions")
 RESULT_COLUMNS = ("GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HOOK", "MESSAGE")
 
 
-# TODO(issue 14): `read_status` does not read ``operationState.syncResult.resources`` nor
-# ``sync.comparedTo.source`` yet (asked of the lead: ``OperationState.results`` and
-# ``AppStatus.compared_source``). Until it does, these two functions are the one place where the
-# CLI reads the status document itself.
-
-
 def sync_results(app: dict[str, Any]) -> list[dict[str, Any]]:
     """``status.operationState.syncResult.resources``: what the last operation did to each
     object (hooks included)."""
-    state = (app.get("status") or {}).get("operationState") or {}
-    results = (state.get("syncResult") or {}).get("resources") or []
-    return [r for r in results if isinstance(r, dict)]
+    state = read_status(app).operation
+    return [dict(r) for r in state.results] if state is not None else []
 
 
 def compared_source(app: dict[str, Any]) -> dict[str, Any]:
     """``status.sync.comparedTo.source``: the source the sync status was computed for."""
-    compared = ((app.get("status") or {}).get("sync") or {}).get("comparedTo") or {}
-    source = compared.get("source")
-    return source if isinstance(source, dict) else {}
+    return dict(read_status(app).compared_source)
 
 
 # ---- reading ------------------------------------------------------------------------------------

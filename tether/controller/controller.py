@@ -28,7 +28,7 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,13 @@ from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
 from tether.controller.desired import DesiredState
 from tether.controller.destinations import Destination, Destinations
-from tether.controller.face import ClusterView, ControllerMetrics, Listener, RepositoryCounters
+from tether.controller.face import (
+    ClusterInfo,
+    ClusterView,
+    ControllerMetrics,
+    Listener,
+    RepositoryCounters,
+)
 from tether.controller.leadership import Leadership
 from tether.controller.operations import OperationRunner
 from tether.controller.reconciler import AppRuntime, Reconciler
@@ -106,6 +112,7 @@ class Controller:
         self.listeners: list[Listener] = []
         self.polls = 0
         self.reconcile_seconds: list[float] = []
+        self.reconciles_timed = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stand_down = False
 
@@ -166,6 +173,20 @@ class Controller:
 
         return unsubscribe
 
+    def clusters(self) -> list[ClusterInfo]:
+        out = [_cluster_info(clusters.in_cluster_entry())]
+        for _, secret in sorted(self.control.secret_objects().items()):
+            if not clusters.is_cluster_secret(secret):
+                continue
+            try:
+                out.append(_cluster_info(clusters.parse_cluster_secret(secret)))
+            except clusters.ClusterSecretError:
+                continue  # reported on the apps that name it
+        return out
+
+    def check_cluster_secret(self, secret: Mapping[str, Any]) -> ClusterInfo:
+        return _cluster_info(clusters.parse_cluster_secret(dict(secret)))
+
     def check_repository_url(self, url: str) -> str:
         return self.sources.check_repository_url(url)
 
@@ -177,6 +198,7 @@ class Controller:
                 "status_writes": self.writer.status_writes,
             },
             reconcile_seconds=list(self.reconcile_seconds),
+            reconciles_timed=self.reconciles_timed,
             queue_depth=self.queue.depth(),
             requests_by_verb=dict(self.client.stats.by_verb),
             request_retries=self.client.stats.retries,
@@ -370,6 +392,7 @@ class Controller:
             finally:
                 self.queue.done(name)
                 self.reconcile_seconds.append(time.perf_counter() - started)
+                self.reconciles_timed += 1
                 if len(self.reconcile_seconds) > RECONCILE_SAMPLES:
                     del self.reconcile_seconds[: RECONCILE_SAMPLES // 2]
 
@@ -377,3 +400,7 @@ class Controller:
 
     def _credentials_for(self, url: str) -> RepoCredentials | None:
         return select_credentials(url, self.control.repository_secrets())
+
+
+def _cluster_info(entry: clusters.ClusterEntry) -> ClusterInfo:
+    return ClusterInfo(entry.name, entry.server, tuple(entry.namespaces), entry.project)

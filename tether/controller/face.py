@@ -7,7 +7,7 @@ to callers: they are the controller's copies); comparisons are the engine's type
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +29,17 @@ class ClusterView:
 
 
 @dataclass(frozen=True)
+class ClusterInfo:
+    """A cluster apps may deploy to, as its cluster Secret registers it (no credentials)."""
+
+    name: str
+    server: str
+    #: namespaces the cluster is limited to (empty: all of them)
+    namespaces: tuple[str, ...] = ()
+    project: str = ""
+
+
+@dataclass(frozen=True)
 class RepositoryCounters:
     """Git requests to one repository since the controller started."""
 
@@ -45,6 +56,9 @@ class ControllerMetrics:
     counters: dict[str, int]
     #: seconds of the recent reconciles (newest last, bounded)
     reconcile_seconds: list[float]
+    #: reconciles timed since start: the last ``reconciles_timed - previous`` entries of
+    #: ``reconcile_seconds`` are new since a previous reading
+    reconciles_timed: int
     queue_depth: int
     #: the in-cluster client's requests by verb, and how many were retries
     requests_by_verb: dict[str, int]
@@ -121,6 +135,16 @@ class ControllerFace(Protocol):
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` on every Application change; returns the unsubscribe function."""
+        ...
+
+    def clusters(self) -> list[ClusterInfo]:
+        """The clusters apps may deploy to: in-cluster first, then every cluster Secret that
+        parses, by Secret name (a broken one is left out; the apps naming it report why)."""
+        ...
+
+    def check_cluster_secret(self, secret: Mapping[str, Any]) -> ClusterInfo:
+        """The cluster this cluster Secret registers, read as the controller reads it; a
+        ``TetherError`` naming what is wrong otherwise."""
         ...
 
     def check_repository_url(self, url: str) -> str:

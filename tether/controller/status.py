@@ -95,6 +95,8 @@ class OperationState:
     source: Mapping[str, Any] = field(default_factory=dict)
     #: the operation document as recorded (to resume it)
     operation: Mapping[str, Any] = field(default_factory=dict)
+    #: ``syncResult.resources``: what the operation did to each object (hooks included)
+    results: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def running(self) -> bool:
@@ -128,6 +130,8 @@ class AppStatus:
     history: tuple[HistoryEntry, ...] = ()
     reconciled_at: str = ""
     source_type: str = ""
+    #: ``sync.comparedTo.source``: the source the sync status was computed for
+    compared_source: Mapping[str, Any] = field(default_factory=dict)
 
     def condition(self, kind: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == kind), None)
@@ -161,6 +165,7 @@ def _operation(state: Mapping[str, Any]) -> OperationState | None:
         revision=_text(result.get("revision")),
         source=_map(result.get("source")),
         operation=_map(state.get("operation")),
+        results=tuple(r for r in _list(result.get("resources")) if isinstance(r, Mapping)),
     )
 
 
@@ -198,6 +203,7 @@ def read_status(app: Mapping[str, Any]) -> AppStatus:
         history=tuple(_history(h) for h in _list(status.get("history")) if isinstance(h, Mapping)),
         reconciled_at=_text(status.get("reconciledAt")),
         source_type=_text(status.get("sourceType")),
+        compared_source=_map(_map(sync.get("comparedTo")).get("source")),
     )
 
 

@@ -33,10 +33,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import AlreadyExists, Conflict, NotFound
-from tether.names import SERVER_FIELD_MANAGER
+from tether.names import SERVER_FIELD_MANAGER, SERVER_SECRET
 from tether.server.errors import ApiError, NotFoundError, TooManyRequests, Unauthenticated
 
-SECRET_NAME = "tether-secret"
+SECRET_NAME = SERVER_SECRET
 ISSUER = "tether"
 AUDIENCE = "tether"
 ADMIN = "admin"

@@ -52,29 +52,17 @@ class ReconcileHistogram:
         self.bucket_counts = [0] * (len(RECONCILE_BUCKETS) + 1)
         self.total = 0.0
         self.count = 0
-        self._last_sample: float | None = None
+        self._timed = 0
 
-    def take(self, samples: list[float]) -> None:
-        """Fold in the samples appended since the last call.
-
-        The controller keeps a bounded list that it trims from the front, so the last sample
-        seen is found by identity rather than by index.
-        """
-        start = 0
-        if self._last_sample is not None:
-            start = len(samples)
-            for index in range(len(samples) - 1, -1, -1):
-                if samples[index] is self._last_sample:
-                    start = index + 1
-                    break
-            else:
-                start = 0  # trimmed past our mark: take what is there
-        for value in samples[start:]:
+    def take(self, samples: list[float], timed: int) -> None:
+        """Fold in the samples appended since the last call: ``timed`` counts every sample the
+        controller ever took, ``samples`` holds the newest ones (the list is bounded)."""
+        new = min(max(timed - self._timed, 0), len(samples))
+        for value in samples[len(samples) - new :]:
             self.count += 1
             self.total += value
             self.bucket_counts[self._bucket(value)] += 1
-        if samples:
-            self._last_sample = samples[-1]
+        self._timed = max(self._timed, timed)
 
     @staticmethod
     def _bucket(value: float) -> int:
@@ -235,7 +223,7 @@ class ServerMetrics:
             ),
         )
         counters = self.state.controller.metrics()
-        self.reconciles.take(counters.reconcile_seconds)
+        self.reconciles.take(counters.reconcile_seconds, counters.reconciles_timed)
         yield self.reconciles.family()
         yield from _controller_families(counters)
         yield _counter(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import platform
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -17,20 +16,20 @@ import orjson
 import tether
 from tether.cluster.errors import AlreadyExists, ClusterError
 from tether.cluster.tracking import TrackingMethod
-
-# TODO(issue 14): the one reach past the controller's face (see `_cluster_entries`)
-from tether.controller import clusters
 from tether.controller import project as projects
 from tether.controller.models import InvalidSpecError
+from tether.errors import TetherError
 from tether.names import (
     APP_PROJECT,
     ARGO_API_VERSION,
     INSTANCE_LABEL,
+    INSTANCE_LABEL_KEY_SETTING,
     SECRET_TYPE_CLUSTER,
     SECRET_TYPE_LABEL,
     SECRET_TYPE_REPOSITORY,
     SERVER_FIELD_MANAGER,
     SETTINGS_CONFIGMAP,
+    TRACKING_METHOD_SETTING,
 )
 from tether.server.errors import BadRequest, ConflictError, NotFoundError
 from tether.server.http import JSONResponse, check_fields, check_name, query_bool, read_json, typed
@@ -38,8 +37,6 @@ from tether.server.state import Context, project_of
 from tether.source.errors import SourceError
 
 #: ``argocd-cm`` keys the settings answer reports
-INSTANCE_LABEL_KEY_SETTING = "application.instanceLabelKey"
-TRACKING_METHOD_SETTING = "application.resourceTrackingMethod"
 #: the name a cluster Secret is checked under before it is written (cut from the message)
 PROBE_NAME = "probe"
 
@@ -145,35 +142,18 @@ def _secrets_of_type(ctx: Context, kind: str) -> list[dict[str, Any]]:
     ]
 
 
-# TODO(issue 14): the face cannot read cluster Secrets yet. The lead is asked for
-# ``ControllerFace.clusters()`` (the in-cluster entry, then every cluster Secret that parses) and
-# ``ControllerFace.check_cluster_secret(secret)``; these two functions then become calls to them.
-# Until then they are the one place where the server reads `tether.controller.clusters`.
-
-
-def _cluster_entries(secrets: Iterable[dict[str, Any]]) -> list[clusters.ClusterEntry]:
-    """The in-cluster destination, then each cluster Secret that parses, in the given order."""
-    entries = [clusters.in_cluster_entry()]
-    for secret in secrets:
-        try:
-            entries.append(clusters.parse_cluster_secret(secret))
-        except clusters.ClusterSecretError:
-            continue  # a broken Secret is reported by the controller on the apps that use it
-    return entries
-
-
-def _check_cluster_secret(secret: dict[str, Any]) -> None:
+def _check_cluster_secret(ctx: Context, secret: dict[str, Any]) -> None:
     """400 naming what the controller would refuse in this cluster Secret."""
     try:
-        clusters.parse_cluster_secret(secret)
-    except clusters.ClusterSecretError as exc:
+        ctx.state.controller.check_cluster_secret(secret)
+    except TetherError as exc:
         raise BadRequest(exc.message.replace(f"cluster secret {PROBE_NAME}: ", "")) from None
 
 
 async def list_clusters(ctx: Context) -> JSONResponse:
     items = []
     seen = set()
-    for entry in _cluster_entries(_secrets_of_type(ctx, SECRET_TYPE_CLUSTER)):
+    for entry in ctx.state.controller.clusters():
         if entry.server in seen or not ctx.state.can(ctx.caller, "clusters", "get", entry.server):
             continue
         seen.add(entry.server)
@@ -244,10 +224,11 @@ async def add_cluster(ctx: Context) -> JSONResponse:
         string_data["clusterResources"] = "true"
     # validate the way the controller will read it, before anything is written
     _check_cluster_secret(
+        ctx,
         {
             "metadata": {"name": PROBE_NAME, "labels": {SECRET_TYPE_LABEL: SECRET_TYPE_CLUSTER}},
             "stringData": string_data,
-        }
+        },
     )
     upsert = query_bool(ctx.request, "upsert", False)
     secret_name = _secret_name("cluster", server)
