@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
 from tether.controller.controller import Controller, ControllerConfig
 from tether.errors import TetherError
+from tether.names import APPLICATION, ARGO_API_VERSION, IN_CLUSTER_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,7 @@ DEMO_APPS = ("payment-service", "catalog-service")
 def demo_application(name: str, repo_url: str, namespace: str = "argocd") -> dict[str, Any]:
     """The Application of the issue, pointed at the demo repository."""
     return {
-        "apiVersion": "argoproj.io/v1alpha1",
+        "apiVersion": ARGO_API_VERSION,
         "kind": "Application",
         "metadata": {
             "name": name,
@@ -189,7 +191,7 @@ def demo_application(name: str, repo_url: str, namespace: str = "argocd") -> dic
                 "targetRevision": "HEAD",
                 "path": f"apps/{name}/production",
             },
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+            "destination": {"server": IN_CLUSTER_SERVER, "namespace": name},
             "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
         },
     }
@@ -218,7 +220,6 @@ def up_command(state_dir: Path, port: int, listen: str, reconcile_interval: floa
     from tether.demo.repo import create_repository
     from tether.localcluster.cluster import ClusterStartError, LocalCluster
     from tether.source.gitserver import GitHTTPServer
-    from tether.tools import ToolError, find_tool
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -231,67 +232,83 @@ def up_command(state_dir: Path, port: int, listen: str, reconcile_interval: floa
         ).start()
     except ClusterStartError as exc:
         raise click.ClickException(str(exc)) from exc
-    git_root = state_dir / "git"
-    bare = git_root / "k8s-manifests.git"
+    bare = state_dir / "git" / "k8s-manifests.git"
     work = state_dir / "k8s-manifests"
     if not bare.exists():
         create_repository(bare, work)
-    git_server = GitHTTPServer(git_root).start()
-    repo_url = git_server.url("k8s-manifests.git")
+    git_server = GitHTTPServer(state_dir / "git").start()
+    kubeconfig = state_dir / "kubeconfig"
+    demo = _Demo(state_dir, cluster.url, kubeconfig, git_server.url("k8s-manifests.git"), work)
+    try:
+        uvloop.run(_run_demo(demo, listen, reconcile_interval))
+    finally:
+        git_server.stop()
+        cluster.stop()
+
+
+@dataclass(frozen=True)
+class _Demo:
+    """Where the demo's parts are, for starting it and telling the user."""
+
+    state_dir: Path
+    cluster_url: str
+    kubeconfig: Path
+    repo_url: str
+    work: Path
+
+
+async def _run_demo(demo: _Demo, listen: str, reconcile_interval: float) -> None:
+    client = ClusterClient.from_kubeconfig(
+        str(demo.kubeconfig), settings=ClientSettings(qps=500, burst=1000)
+    )
+    config = ControllerConfig(
+        reconcile_interval=reconcile_interval,
+        cache_dir=demo.state_dir / "cache",
+        leader_election=False,
+    )
+    controller = Controller(client, config)
+    await controller.start()
+    ns_info = await client.resource_for("v1", "Namespace")
+    app_info = await client.resource_for(ARGO_API_VERSION, APPLICATION)
+    for name in DEMO_APPS:
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        await client.apply(ns_info, namespace, force=True)
+        await client.apply(app_info, demo_application(name, demo.repo_url), force=True)
+    server = await start_server(controller, listen)
+    click.echo("\n".join(_demo_banner(demo, server)))
+    await _serve_until_signal(controller, server)
+
+
+def _demo_banner(demo: _Demo, server: Any) -> list[str]:
+    """What the user reads once the demo runs: where everything is and what to try."""
+    from tether.tools import ToolError, find_tool
+
     try:
         kubectl = find_tool("kubectl")
     except ToolError:
         kubectl = "kubectl"
-
-    async def main() -> None:
-        client = ClusterClient.from_kubeconfig(
-            str(cluster.kubeconfig), settings=ClientSettings(qps=500, burst=1000)
-        )
-        config = ControllerConfig(
-            reconcile_interval=reconcile_interval,
-            cache_dir=state_dir / "cache",
-            leader_election=False,
-        )
-        controller = Controller(client, config)
-        await controller.start()
-        ns_info = await client.resource_for("v1", "Namespace")
-        app_info = await client.resource_for("argoproj.io/v1alpha1", "Application")
-        for name in DEMO_APPS:
-            await client.apply(
-                ns_info,
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-                force=True,
-            )
-            await client.apply(app_info, demo_application(name, repo_url), force=True)
-        server = await start_server(controller, listen)
-        lines = [
-            "",
-            "Tether demo is running.",
-            f"  cluster     {cluster.url}   (export KUBECONFIG={cluster.kubeconfig})",
-            f"  git         {repo_url}   (working copy: {work})",
-            f"  apps        {', '.join(DEMO_APPS)} in namespace argocd, synced automatically",
-        ]
-        if server is not None:
-            # the server shows the generated password once; the demo keeps it for later starts
-            password_file = state_dir / "admin-password"
-            if server.admin_password:
-                password_file.write_text(server.admin_password)
-                password_file.chmod(0o600)
-            password = password_file.read_text().strip() if password_file.exists() else "(unknown)"
-            lines.append(f"  UI and API  {server.url}/   (user admin, password {password})")
-        lines += [
-            "",
-            "Try:",
-            f"  {kubectl} --kubeconfig {cluster.kubeconfig} -n argocd get applications",
-            f"  cd {work} && edit apps/payment-service/production/kustomization.yaml (newTag) && git commit -am bump && git push",
-            f"  {kubectl} --kubeconfig {cluster.kubeconfig} -n payment-service scale deploy/payment-service --replicas=5   (selfHeal reverts it)",
-            "Stop with Ctrl-C.",
-        ]
-        click.echo("\n".join(lines))
-        await _serve_until_signal(controller, server)
-
-    try:
-        uvloop.run(main())
-    finally:
-        git_server.stop()
-        cluster.stop()
+    lines = [
+        "",
+        "Tether demo is running.",
+        f"  cluster     {demo.cluster_url}   (export KUBECONFIG={demo.kubeconfig})",
+        f"  git         {demo.repo_url}   (working copy: {demo.work})",
+        f"  apps        {', '.join(DEMO_APPS)} in namespace argocd, synced automatically",
+    ]
+    if server is not None:
+        # the server shows the generated password once; the demo keeps it for later starts
+        password_file = demo.state_dir / "admin-password"
+        if server.admin_password:
+            password_file.write_text(server.admin_password)
+            password_file.chmod(0o600)
+        password = password_file.read_text().strip() if password_file.exists() else "(unknown)"
+        lines.append(f"  UI and API  {server.url}/   (user admin, password {password})")
+    kube = f"{kubectl} --kubeconfig {demo.kubeconfig}"
+    return [
+        *lines,
+        "",
+        "Try:",
+        f"  {kube} -n argocd get applications",
+        f"  cd {demo.work} && edit apps/payment-service/production/kustomization.yaml (newTag) && git commit -am bump && git push",
+        f"  {kube} -n payment-service scale deploy/payment-service --replicas=5   (selfHeal reverts it)",
+        "Stop with Ctrl-C.",
+    ]
