@@ -14,10 +14,11 @@ from typing import Any
 from tether.cluster import wait_established
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound
-from tether.controller import crds, models, project
+from tether.controller import clusters, crds, models, project
 from tether.controller.watcher import Callback, ObjectWatcher
 from tether.engine.health import HealthCustomizations
 from tether.engine.ignore import IgnoreRule, parse_system_rules
+from tether.errors import TetherError
 from tether.names import (
     APP_PROJECT,
     APPLICATION,
@@ -122,6 +123,18 @@ class ControlNamespace:
                 f"Application referencing project {name} which does not exist"
             )
         return project.parse_project(obj), obj
+
+    def destination_of(
+        self, obj: dict[str, Any]
+    ) -> tuple[models.Application, clusters.ClusterEntry] | None:
+        """The parsed Application and the cluster it deploys to; None when its spec or its
+        destination is not valid (its reconcile reports why)."""
+        try:
+            app = models.parse_application(obj)
+            entry = clusters.resolve_destination(app.spec.destination, self.cluster_secrets())
+        except TetherError:
+            return None
+        return None if entry is None else (app, entry)
 
     def apps_of_project(self, name: str) -> list[str]:
         return [

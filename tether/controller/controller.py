@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.cluster.client import ClusterClient
-from tether.controller import clusters, models
+from tether.controller import clusters
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
 from tether.controller.desired import DesiredState
@@ -51,7 +51,6 @@ from tether.controller.reconciler import AppRuntime, Reconciler
 from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
-from tether.errors import TetherError
 from tether.names import SETTINGS_CONFIGMAP
 from tether.source.credentials import RepoCredentials, select_credentials
 
@@ -225,16 +224,8 @@ class Controller:
         """The destination cluster an Application deploys to (None before its first reconcile
         or when its spec names no known cluster)."""
         obj = self.control.application(name)
-        if obj is None:
-            return None
-        try:
-            app = models.parse_application(obj)
-            entry = clusters.resolve_destination(
-                app.spec.destination, self.control.cluster_secrets()
-            )
-        except TetherError:
-            return None
-        return self.destinations.get(entry.server)
+        found = self.control.destination_of(obj) if obj is not None else None
+        return None if found is None else self.destinations.get(found[1].server)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 

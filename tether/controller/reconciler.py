@@ -35,7 +35,6 @@ from tether.engine import diff as diffing
 from tether.engine.ignore import IgnoreRule, parse_ignore_differences
 from tether.engine.plan import hook_info
 from tether.engine.sync import SyncEngine
-from tether.errors import TetherError
 from tether.names import APPLICATION, ARGO_API_VERSION, REFRESH_ANNOTATION
 from tether.render import RenderError
 from tether.source.errors import SourceError
@@ -365,15 +364,10 @@ class Reconciler:
         """Where a deleted app's objects are, and which it may delete: those its project permits
         (a tracking id is only an annotation); without its project, those in its destination
         namespace."""
-        try:
-            app = models.parse_application(obj)
-            entry = clusters.resolve_destination(
-                app.spec.destination, self.control.cluster_secrets()
-            )
-        except TetherError:
+        found = self.control.destination_of(obj)
+        if found is None:
             return None
-        if entry is None:
-            return None
+        app, entry = found
         dest = await self.destinations.open(entry)
         try:
             proj, proj_obj = self.control.project_of(app)
