@@ -27,10 +27,10 @@ from tether.errors import TetherError
 #: Longest pattern accepted: a pattern costs one automaton node per character.
 MAX_GLOB_LENGTH = 1024
 #: Cached steps of one pattern: a unit per transition and per 64 nodes of each state (a typical
-#: pattern uses a few hundred; at most about 600 KiB).
-STATE_BUDGET = 4096
+#: pattern uses a few hundred; at most about 200 KiB).
+STATE_BUDGET = 2048
 #: Compiled patterns kept.
-CACHED_GLOBS = 256
+CACHED_GLOBS = 1024
 
 _SPECIAL = frozenset("*?[{\\")
 
@@ -59,10 +59,11 @@ Test = Callable[[str], bool]
 
 @dataclass
 class _Node:
-    """One automaton node: it consumes a character passing ``test``, or (``test`` None) it is a
-    free branch to every node of ``out``; a node with neither test nor way out accepts."""
+    """One automaton node: it takes the character ``test`` names (a string: that character; a
+    function: those it accepts), or (``test`` None) it is a free branch to every node of
+    ``out``; a node with neither test nor way out accepts."""
 
-    test: Test | None = None
+    test: Test | str | None = None
     out: list[int] = field(default_factory=list)
 
 
@@ -91,11 +92,12 @@ class _Builder:
         return index
 
     def build(self) -> list[_Node]:
+        """The nodes of the whole pattern: node 0 starts, the last one accepts."""
         pattern, n, i = self.pattern, len(self.pattern), 0
         while i < n:
             ch = pattern[i]
             if ch == "\\" and i + 1 < n:
-                self.add(_Node(pattern[i + 1].__eq__))
+                self.add(_Node(pattern[i + 1]))
                 i += 2
             elif ch == "*":
                 run = 1
@@ -116,7 +118,7 @@ class _Builder:
                 self.alternative_ends(closing=ch == "}")
                 i += 1
             else:
-                self.add(_Node(ch.__eq__))
+                self.add(_Node(ch))
                 i += 1
         if self.braces:
             raise self.fail("unclosed '{'")
@@ -190,11 +192,18 @@ class _Automaton:
 
     def __init__(self, nodes: list[_Node]) -> None:
         bits: dict[int, int] = {}
-        self.tests: list[Test] = []
+        #: per character, the nodes that take exactly it; the other tests one by one
+        self.literals: dict[str, int] = {}
+        self.others: list[tuple[int, Test]] = []
         for index, node in enumerate(nodes):
-            if node.test is not None or not node.out:
-                bits[index] = len(bits)
-                self.tests.append(node.test or _nothing)
+            if node.test is None and node.out:
+                continue  # a branch
+            bits[index] = len(bits)
+            bit = 1 << bits[index]
+            if isinstance(node.test, str):
+                self.literals[node.test] = self.literals.get(node.test, 0) | bit
+            elif node.test is not None:
+                self.others.append((bit, node.test))
         # branches only lead forward (to nodes added later), so one backward pass gives each
         # node the set it stands for
         reach = [0] * len(nodes)
@@ -211,25 +220,27 @@ class _Automaton:
 
     def takers(self, ch: str) -> int:
         """The nodes that take ``ch``."""
-        mask = 0
-        for bit, test in enumerate(self.tests):
+        mask = self.literals.get(ch, 0)
+        for bit, test in self.others:
             if test(ch):
-                mask |= 1 << bit
+                mask |= bit
         return mask
 
     def step(self, state: int, takers: int) -> int:
         """Where the text can be after one character taken by ``takers`` from ``state``."""
         hits = state & takers
         following = 0
-        while hits:
-            low = hits & -hits
-            following |= self.follow[low.bit_length() - 1]
-            hits ^= low
+        # byte by byte: a third of the big-integer work of peeling off one bit at a time
+        for position, byte in enumerate(hits.to_bytes((hits.bit_length() + 7) // 8, "little")):
+            if byte:
+                base = position * 8
+                for bit in _BITS_OF_BYTE[byte]:
+                    following |= self.follow[base + bit]
         return following
 
 
-def _nothing(_ch: str) -> bool:
-    return False
+#: the set bits of each byte value
+_BITS_OF_BYTE = [tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256)]
 
 
 @dataclass(slots=True)
