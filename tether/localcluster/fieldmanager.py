@@ -19,6 +19,7 @@ from typing import Any, Final
 import orjson
 
 from tether.errors import TetherError
+from tether.localcluster.patch import copy_json
 from tether.localcluster.schema import LIST, MAP_LIST, Node, default_object_node
 
 FieldSet = dict[str, Any]
@@ -519,14 +520,6 @@ def _remove(value: Any, fields: FieldSet, node: Node) -> Any:
     return value
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
 # ---------------------------------------------------------------------------------------------
 # managedFields entries.
 
@@ -558,7 +551,7 @@ class _Entry:
             entry["time"] = self.time
         entry["fieldsType"] = "FieldsV1"
         if self.encoded is not None:
-            entry["fieldsV1"] = _copy(self.encoded)
+            entry["fieldsV1"] = copy_json(self.encoded)
         else:
             entry["fieldsV1"] = to_fields_v1(self.fields)
         if self.subresource:
@@ -829,7 +822,7 @@ def apply(
         _set_fields(mine, intent_set)
         mine.api_version = api_version
 
-    result = _copy(merged)
+    result = copy_json(merged)
     meta = result.setdefault("metadata", {})
     managed = _encode_entries(entries)
     if managed:
@@ -881,7 +874,7 @@ def _refresh_last_applied(result: dict[str, Any], intent: dict[str, Any]) -> Non
     annotations = (result.get("metadata") or {}).get("annotations")
     if not isinstance(annotations, dict) or LAST_APPLIED_ANNOTATION not in annotations:
         return
-    applied = _copy(intent)
+    applied = copy_json(intent)
     applied_annotations = (applied.get("metadata") or {}).get("annotations")
     if isinstance(applied_annotations, dict):
         applied_annotations.pop(LAST_APPLIED_ANNOTATION, None)

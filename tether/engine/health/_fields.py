@@ -50,3 +50,16 @@ def group_kind(obj: dict[str, Any]) -> tuple[str, str]:
 def name_of(obj: dict[str, Any]) -> str:
     """``metadata.name``, or ``""``."""
     return text(mapping(obj.get("metadata")).get("name"))
+
+
+def rollout_not_observed(obj: dict[str, Any], what: str) -> str | None:
+    """Argo CD's message when the controller has not seen the latest spec yet (``what``: e.g.
+    "deployment"), or None when it has."""
+    status = mapping(obj.get("status"))
+    generation = integer(mapping(obj.get("metadata")).get("generation"))
+    if generation > integer(status.get("observedGeneration")):
+        return (
+            f"Waiting for rollout to finish: observed {what} generation less than desired "
+            "generation"
+        )
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.engine.health._fields import integer, mapping, name_of, text
+from tether.engine.health._fields import integer, mapping, name_of, rollout_not_observed, text
 from tether.engine.health.status import HEALTHY, PROGRESSING, HealthStatus
 
 
@@ -12,13 +12,9 @@ def daemonset_health(obj: dict[str, Any]) -> HealthStatus:
     """Health of a DaemonSet."""
     spec = mapping(obj.get("spec"))
     status = mapping(obj.get("status"))
-    generation = integer(mapping(obj.get("metadata")).get("generation"))
-    if generation > integer(status.get("observedGeneration")):
-        return HealthStatus(
-            PROGRESSING,
-            "Waiting for rollout to finish: observed daemon set generation less than desired "
-            "generation",
-        )
+    waiting = rollout_not_observed(obj, "daemon set")
+    if waiting is not None:
+        return HealthStatus(PROGRESSING, waiting)
     desired = integer(status.get("desiredNumberScheduled"))
     updated = integer(status.get("updatedNumberScheduled"))
     if text(mapping(spec.get("updateStrategy")).get("type")) == "OnDelete":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.engine.health._fields import condition, integer, mapping, name_of
+from tether.engine.health._fields import condition, integer, mapping, name_of, rollout_not_observed
 from tether.engine.health.status import DEGRADED, HEALTHY, PROGRESSING, SUSPENDED, HealthStatus
 
 
@@ -14,13 +14,9 @@ def deployment_health(obj: dict[str, Any]) -> HealthStatus:
     status = mapping(obj.get("status"))
     if spec.get("paused") is True:
         return HealthStatus(SUSPENDED, "Deployment is paused")
-    generation = integer(mapping(obj.get("metadata")).get("generation"))
-    if generation > integer(status.get("observedGeneration")):
-        return HealthStatus(
-            PROGRESSING,
-            "Waiting for rollout to finish: observed deployment generation less than desired "
-            "generation",
-        )
+    waiting = rollout_not_observed(obj, "deployment")
+    if waiting is not None:
+        return HealthStatus(PROGRESSING, waiting)
     progressing = condition(status, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
         return HealthStatus(DEGRADED, f'Deployment "{name_of(obj)}" exceeded its progress deadline')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.engine.health._fields import condition, integer, mapping, text
+from tether.engine.health._fields import condition, integer, mapping, rollout_not_observed, text
 from tether.engine.health.status import DEGRADED, HEALTHY, PROGRESSING, HealthStatus
 
 
@@ -12,13 +12,9 @@ def replicaset_health(obj: dict[str, Any]) -> HealthStatus:
     """Health of a ReplicaSet."""
     spec = mapping(obj.get("spec"))
     status = mapping(obj.get("status"))
-    generation = integer(mapping(obj.get("metadata")).get("generation"))
-    if generation > integer(status.get("observedGeneration")):
-        return HealthStatus(
-            PROGRESSING,
-            "Waiting for rollout to finish: observed replica set generation less than desired "
-            "generation",
-        )
+    waiting = rollout_not_observed(obj, "replica set")
+    if waiting is not None:
+        return HealthStatus(PROGRESSING, waiting)
     failure = condition(status, "ReplicaFailure")
     if failure is not None and failure.get("status") == "True":
         # Pod creation was rejected (quota, admission): the controller will not get further.
