@@ -6,14 +6,12 @@ import asyncio
 import base64
 import contextlib
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import orjson
-import pytest
 import uvicorn
 import yaml
 from lightkube.config.client_adapter import verify_cluster
@@ -21,6 +19,7 @@ from lightkube.config.kubeconfig import SingleConfig
 
 from tether.cluster import ClientSettings, ClusterClient
 from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
 
 
 def kubeconfig_for(
@@ -71,28 +70,6 @@ def loopback_transport(config: SingleConfig) -> httpx2.AsyncHTTPTransport:
     return httpx2.AsyncHTTPTransport(
         verify=verify_cluster(config.cluster, config.user, config.abs_file)
     )
-
-
-@pytest.fixture
-async def client(local_cluster: LocalCluster) -> AsyncIterator[ClusterClient]:
-    """A client for the session's local cluster, without rate limiting getting in the way."""
-    c = ClusterClient.from_kubeconfig(
-        str(local_cluster.kubeconfig), settings=ClientSettings(qps=0, burst=1)
-    )
-    try:
-        yield c
-    finally:
-        await c.aclose()
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> float:
-    """Poll ``predicate`` until true; return the seconds it took, fail after ``timeout``."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - start
 
 
 def config_map(
@@ -196,8 +173,7 @@ class ThrottlingProxy:
 
     async def __aenter__(self) -> ThrottlingProxy:
         self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
-        while not self._server.started:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: self._server.started, what="the throttling proxy started")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

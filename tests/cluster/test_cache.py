@@ -20,8 +20,9 @@ from tether.cluster import (
 )
 from tether.cluster.index import ObjectIndex
 from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
 
-from .conftest import config_map, deployment, wait_for
+from .conftest import config_map, deployment
 
 Event = tuple[str, str, ObjectKey]
 
@@ -77,7 +78,7 @@ async def test_kubectl_scale_reaches_subscribers(
     await asyncio.to_thread(kubectl, "scale", "deployment/web", "--replicas=3", "-n", namespace)
     # how fast is bench/live_cache.py's to measure; here, that the watch event arrives at all
     # (the simulated controllers' status writes are MODIFIED events too: wait for the scale)
-    await wait_for(
+    await eventually(
         lambda: ((cache.get(key) or {}).get("spec") or {}).get("replicas") == 3,
         timeout=30.0,
         what="scaled Deployment in the cache",
@@ -127,7 +128,7 @@ async def test_events_are_keyed_by_application_and_foreign_copies_are_ignored(
         ("app-a", "MODIFIED", key_a),
         ("app-b", "DELETED", key_b),
     ]
-    await wait_for(lambda: len(events) >= 4, what="four app events")
+    await eventually(lambda: len(events) >= 4, what="four app events")
     assert events == expected
     assert [o["metadata"]["name"] for o in cache.objects_of("app-a")] == ["a"]
     assert cache.objects_of("app-b") == []
@@ -170,19 +171,19 @@ async def test_owner_index_finds_hand_made_children_and_maps_them_to_the_root_ap
         },
     )
     leaf_key = ObjectKey("", "Secret", namespace, "leaf")
-    await wait_for(lambda: cache.get(leaf_key) is not None, what="leaf in cache")
+    await eventually(lambda: cache.get(leaf_key) is not None, what="leaf in cache")
     root_uid = root["metadata"]["uid"]
     assert [c["metadata"]["name"] for c in cache.children(root_uid)] == ["part"]
     assert [c["metadata"]["name"] for c in cache.tree(root_uid)] == ["part", "leaf"]
     assert cache.children(leaf["metadata"]["uid"]) == []
     # "part" and "leaf" carry no tracking id; their changes still belong to "bundle".
-    await wait_for(lambda: ("bundle", "ADDED", leaf_key) in events, what="leaf added")
+    await eventually(lambda: ("bundle", "ADDED", leaf_key) in events, what="leaf added")
     await client.patch(secret_info, "leaf", {"metadata": {"labels": {"x": "y"}}}, namespace)
-    await wait_for(lambda: ("bundle", "MODIFIED", leaf_key) in events, what="leaf event")
+    await eventually(lambda: ("bundle", "MODIFIED", leaf_key) in events, what="leaf event")
     assert cache.objects_of("bundle") == [cache.get(ObjectKey.of(root))]
     # Cascading deletion removes the owner first; the children's deletions still reach the app.
     await client.delete(infos["cm"], "root", namespace, propagation_policy="Background")
-    await wait_for(lambda: ("bundle", "DELETED", leaf_key) in events, what="leaf deletion")
+    await eventually(lambda: ("bundle", "DELETED", leaf_key) in events, what="leaf deletion")
     assert cache.children(root_uid) == [] and cache.tree(root_uid) == []
 
 
@@ -206,7 +207,7 @@ async def test_change_of_a_child_seen_before_its_owner_reaches_the_app_once_the_
         },
     )
     child_key = ObjectKey("", "Secret", namespace, "child")
-    await wait_for(lambda: cache.get(child_key) is not None, what="child in cache")
+    await eventually(lambda: cache.get(child_key) is not None, what="child in cache")
     assert events == []  # its owner is not cached yet, so no app is known
     await cache.track([infos["cm"]])
     assert events == [("late", "ADDED", child_key)]
@@ -222,11 +223,11 @@ async def test_deployment_tree_holds_the_replicasets_and_pods_the_cluster_made(
     def kinds_in_tree() -> list[str]:
         return sorted(o["kind"] for o in cache.tree(deploy))
 
-    await wait_for(lambda: kinds_in_tree() == ["Pod", "Pod", "ReplicaSet"], what="rs and pods")
+    await eventually(lambda: kinds_in_tree() == ["Pod", "Pod", "ReplicaSet"], what="rs and pods")
     pods = [o for o in cache.tree(deploy) if o["kind"] == "Pod"]
     assert all(cache.app_of(p) == "shop" for p in pods)
     added = {("shop", "ADDED", ObjectKey.of(p)) for p in pods}
-    await wait_for(lambda: added <= set(events), what="pod events for shop")
+    await eventually(lambda: added <= set(events), what="pod events for shop")
 
 
 async def test_dropped_watch_resumes_from_resource_version_without_relisting(
@@ -237,10 +238,10 @@ async def test_dropped_watch_resumes_from_resource_version_without_relisting(
         await cache.track([infos["cm"]])
         events = recorder(cache)
         stats = cache.stats(infos["cm"])
-        await wait_for(lambda: stats.watches >= 2, timeout=5, what="a second watch")
+        await eventually(lambda: stats.watches >= 2, timeout=5, what="a second watch")
         await client.apply(infos["cm"], stamp(config_map("late", namespace), "r"))
         key = ObjectKey("", "ConfigMap", namespace, "late")
-        await wait_for(lambda: ("r", "ADDED", key) in events, what="event after resume")
+        await eventually(lambda: ("r", "ADDED", key) in events, what="event after resume")
         assert stats.lists == 1 and stats.relists == 0
         assert stats.resumes >= 1
         assert client.stats.by_verb["list"] == 1
@@ -266,7 +267,7 @@ async def test_expired_watch_relists_and_reports_what_changed_meanwhile(tmp_path
                 for i in range(5):  # push the watch's resourceVersion out of the history
                     await c.apply(cm, config_map(f"filler{i}", ns))
                 cache.resume()
-                await wait_for(lambda: len(events) >= 3, what="synthetic relist events")
+                await eventually(lambda: len(events) >= 3, what="synthetic relist events")
                 stats = cache.stats(cm)
                 assert (stats.lists, stats.relists) == (2, 1)
                 assert sorted((kind, key.name) for _, kind, key in events) == [
@@ -280,7 +281,7 @@ async def test_expired_watch_relists_and_reports_what_changed_meanwhile(tmp_path
                 assert changed is not None and changed["data"] == {"k": "new"}
                 # After the relist the watch continues normally.
                 await c.apply(cm, stamp(config_map("stays", ns, {"k": "2"}), "app"))
-                await wait_for(lambda: len(events) == 4, what="live event after relist")
+                await eventually(lambda: len(events) == 4, what="live event after relist")
 
 
 async def test_managed_fields_are_kept_by_default_and_dropped_on_request(
@@ -295,7 +296,7 @@ async def test_managed_fields_are_kept_by_default_and_dropped_on_request(
     async with LiveCache(client, namespace=namespace, keep_managed_fields=False) as lean:
         await lean.track([infos["cm"]])
         await client.apply(infos["cm"], config_map("mf", namespace, {"k": "2"}))
-        await wait_for(lambda: (lean.get(key) or {}).get("data") == {"k": "2"}, what="update")
+        await eventually(lambda: (lean.get(key) or {}).get("data") == {"k": "2"}, what="update")
         lean_obj = lean.get(key)
         assert lean_obj is not None and "managedFields" not in lean_obj["metadata"]
 
@@ -329,7 +330,7 @@ async def test_crd_changes_invalidate_discovery(
                 },
             },
         )
-        await wait_for(lambda: client.discovery_stale, what="discovery invalidated")
+        await eventually(lambda: client.discovery_stale, what="discovery invalidated")
         index = await client.discover()
         gadget = index.get(f"{group}/v1", "Gadget")
         assert gadget is not None and not gadget.namespaced
@@ -379,7 +380,7 @@ async def test_type_subscribers_hear_every_object_of_their_type_tracked_or_not(
     await client.delete(infos["cm"], "plain", namespace)
     await client.apply(infos["deploy"], deployment("other-type", namespace))
     expected = [("ADDED", "plain", "v"), ("MODIFIED", "plain", "2"), ("DELETED", "plain", "2")]
-    await wait_for(lambda: len(heard) >= 3, what="three ConfigMap events")
+    await eventually(lambda: len(heard) >= 3, what="three ConfigMap events")
     assert heard == expected
     assert app_events == []  # none of them belongs to an application
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import yaml
 
 from tether.demo.repo import create_repository
 from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import wait_until
 from tether.localcluster.workloads import WorkloadOptions
 from tether.source.gitserver import GitHTTPServer
 from tether.tools import find_tool
@@ -75,17 +75,16 @@ def start_controller(
 
 
 def wait_for(check: Any, timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    """``wait_until`` for checks that run kubectl: a failing kubectl (the CRDs are not
+    installed yet, the lease does not exist yet) counts as "not yet"."""
+
+    def tolerant() -> Any:
         try:
-            last = check()
+            return check()
         except subprocess.CalledProcessError:
-            last = None
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"not reached within {timeout}s: {what} (last: {last!r})")
+            return None
+
+    return wait_until(tolerant, timeout=timeout, what=what, interval=0.1)
 
 
 def application(name: str, repo_url: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from tether.engine.plan import PlanError, SyncOptions, plan_sync
 from tether.engine.sync import SyncEngine, SyncRequest
 from tether.localcluster.cluster import LocalCluster
 from tether.resources import ResourceKey
-
-
-@pytest.fixture
-async def client(local_cluster: LocalCluster) -> AsyncIterator[ClusterClient]:
-    async with ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig)) as c:
-        yield c
 
 
 def docs(text: str) -> list[dict[str, Any]]:

@@ -116,8 +116,7 @@ async def test_seal_apply_unseal_round_trip_through_the_cert_endpoint(
     )
     async with controller.running():
         serving = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: server.started, what="the certificate server started")
         try:
             sealed = await _seal_cli(
                 "--controller",
