@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 #: a result row: a label, two or more spaces, a value starting with a number
-_ROW = re.compile(r"^(?P<label>\S.*?)\s{2,}(?P<value>-?\d[\d.]*\s*\S*.*)$")
+_ROW = re.compile(r"^\s*(?P<label>\S.*?)\s{2,}(?P<value>-?\d[\d.]*\s*\S*.*)$")
 
 
 def run(tree: Path, script: str, args: list[str]) -> list[tuple[str, str]]:
