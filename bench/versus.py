@@ -9,6 +9,7 @@ and every row both print as ``label  value`` is shown with the ratio now/base.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def run(tree: Path, script: str, args: list[str]) -> list[tuple[str, str]]:
         cwd=tree,
         stdout=subprocess.PIPE,
         text=True,
-        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"} | _tools_path(),
+        env={**os.environ, "PYTHONPATH": str(tree)} | _tools_path(),
     )
     assert proc.stdout is not None
     rows = []
@@ -45,7 +46,9 @@ def run(tree: Path, script: str, args: list[str]) -> list[tuple[str, str]]:
 
 def _tools_path() -> dict[str, str]:
     tools = ROOT / ".tools" / "bin"
-    return {"PATH": f"{tools}:{Path(sys.executable).parent}:/usr/bin:/bin"}
+    return {
+        "PATH": f"{tools}:{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    }
 
 
 def ratio(base: str, now: str) -> str:
