@@ -51,6 +51,21 @@ def test_changed_paths_lists_files_between_two_commits(
     assert mirror.changed_paths(first, second) == {"a/x.yaml"}
 
 
+def test_commit_info_gives_author_date_and_subject(
+    remote: Remote, cache: MirrorCache, credentials: RepoCredentials
+) -> None:
+    sha = remote.commit_and_push("Bump payment to 1.5.0\n\nlong body\n", {"a.yaml": "1"})
+    mirror = cache.mirror(remote.url, credentials)
+    mirror.fetch()
+    info = mirror.commit_info(sha)
+    assert info is not None
+    assert info.subject == "Bump payment to 1.5.0"
+    author = git(remote.work, "log", "-1", "--format=%an <%ae>|%aI", sha).strip().split("|")
+    assert info.author == author[0]
+    assert info.date == author[1]
+    assert mirror.commit_info("0" * 40) is None
+
+
 def test_export_writes_read_only_tree_with_symlinks_unresolved(
     remote: Remote, cache: MirrorCache, credentials: RepoCredentials, tmp_path: Path
 ) -> None:

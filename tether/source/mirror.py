@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +49,19 @@ FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 KEEP_PREFIX = "refs/tether/keep/"
 
 T = TypeVar("T")
+
+
+#: longest commit subject kept in a history entry
+MAX_SUBJECT = 200
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What Argo CD's revision metadata shows of a commit."""
+
+    author: str
+    date: str
+    subject: str
 
 
 class ReadWriteLock:
@@ -309,6 +324,23 @@ class Mirror:
             "constraint"
         )
 
+    def commit_info(self, commit: str) -> CommitInfo | None:
+        """Author, date and subject of `commit` (a full SHA), or None when the mirror does not
+        hold it. The subject is the message's first line, bounded in length."""
+        if not self.has_commit(commit):
+            return None
+        with self.lock.reading():
+            obj = self._repo().get(commit)
+            if not isinstance(obj, pygit2.Commit):
+                return None
+            author = obj.author
+            offset = timezone(timedelta(minutes=author.offset))
+            return CommitInfo(
+                author=f"{author.name} <{author.email}>",
+                date=datetime.fromtimestamp(author.time, offset).isoformat(),
+                subject=(obj.message or "").strip().split("\n", 1)[0][:MAX_SUBJECT],
+            )
+
     def tree(self, commit: str) -> CommitTree:
         """The read-only tree of `commit` (a full SHA the mirror holds)."""
         with self.lock.reading():
@@ -359,6 +391,10 @@ class Mirror:
     ) -> ResolvedRevision:
         """`resolve` without blocking the event loop."""
         return await _on_git_threads(self.resolve, revision, refs)
+
+    async def commit_info_async(self, commit: str) -> CommitInfo | None:
+        """`commit_info` without blocking the event loop."""
+        return await asyncio.to_thread(self.commit_info, commit)
 
     async def tree_async(self, commit: str) -> CommitTree:
         """`tree` without blocking the event loop (it waits only while `git gc` repacks)."""
