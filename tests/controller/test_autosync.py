@@ -125,3 +125,44 @@ def test_pruning_everything_needs_allow_empty() -> None:
     assert run(allowed, status(), nothing_desired=True).operation is not None
     keep = application(automated={"prune": False})
     assert run(keep, status(), nothing_desired=True).operation is not None
+
+
+def test_a_failed_sync_is_tried_again_at_once_when_the_sync_options_change() -> None:
+    app = application(**AUTOMATED)  # no retry policy: a failure would wait for a new revision
+    failed = status("Failed", finishedAt="2033-05-18T03:33:20Z")
+    assert run(app, failed).operation is None
+    changed = application(**AUTOMATED, syncOptions=["CreateNamespace=true"])
+    decision = run(changed, failed)
+    assert decision.operation is not None
+    assert decision.operation.sync.sync_options == ("CreateNamespace=true",)
+
+
+def test_heal_reverts_to_the_last_synced_revision_only() -> None:
+    from tether.controller.autosync import decide_heal, last_synced
+
+    app = application(automated={"enabled": False, "selfHeal": True})
+    synced = read_status(
+        {"status": {"history": [{"id": 0, "revision": "old"}, {"id": 1, "revision": "synced"}]}}
+    )
+    assert last_synced(synced) == "synced"
+    assert last_synced(read_status({})) == ""
+
+    def heal(st: Any, sync: str, revision: str = "synced") -> Decision:
+        return decide_heal(
+            app, st, revision=revision, sync_status=sync, heal=HealBackoff(), settings=SETTINGS,
+            now=1000.0,
+        )  # fmt: skip
+
+    decision = heal(synced, "OutOfSync")
+    assert decision.operation is not None and decision.operation.sync.revision == "synced"
+    assert decision.heal == HealBackoff(0.2, 1000.0)
+    assert heal(synced, "Synced").operation is None
+    assert heal(read_status({}), "OutOfSync", revision="").operation is None  # never synced
+    no_heal = application(automated={"enabled": False})
+    assert (
+        decide_heal(
+            no_heal, synced, revision="synced", sync_status="OutOfSync", heal=HealBackoff(),
+            settings=SETTINGS, now=1000.0,
+        ).operation
+        is None
+    )  # fmt: skip

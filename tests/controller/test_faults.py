@@ -129,3 +129,28 @@ async def test_an_unexpected_failure_ends_the_operation_with_the_reason(
     state = await eventually(ended, what="the operation ends")
     assert state["phase"] == "Error"
     assert state["message"] == "internal error: RuntimeError: the engine fell over"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_failed_automated_sync_is_tried_again_when_the_spec_changes(env: Env) -> None:
+    url, _work = env.new_repo()
+    name = f"nons-{uuid.uuid4().hex[:6]}"
+    # the destination namespace does not exist and CreateNamespace is not set: the sync fails
+    await env.application(
+        name, url, name, **{"spec.syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}
+    )
+
+    async def failed() -> bool:
+        state = ((await env.app(name)).get("status") or {}).get("operationState") or {}
+        return state.get("phase") in ("Failed", "Error")
+
+    await eventually(failed, what="the sync fails for the missing namespace")
+    # the user adds the option: no manual sync is needed for the next try
+    info = await env.client.resource_for("argoproj.io/v1alpha1", "Application")
+    await env.client.patch(
+        info,
+        name,
+        {"spec": {"syncPolicy": {"syncOptions": ["CreateNamespace=true"]}}},
+        CONTROL_NS,
+    )
+    await eventually(lambda: synced_healthy(env, name), what="synced after the spec change")

@@ -9,10 +9,11 @@ unless ``allowEmpty``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tether.controller import models
-from tether.controller.status import OUT_OF_SYNC, AppStatus, parse_iso
+from tether.controller.status import OUT_OF_SYNC, AppStatus, OperationState, parse_iso
 
 #: repeated drift within this many heal delays (at least seconds) doubles the delay
 RECENT_HEALS = 10
@@ -45,6 +46,22 @@ class Decision:
     retry_in: float | None = None
     heal: HealBackoff | None = None
     reason: str = ""
+
+
+def same_attempt(last: OperationState, app: models.Application) -> bool:
+    """Whether ``last`` synced the app as its spec stands now: the same source and the same
+    sync options (otherwise a failed sync counts as a new attempt, not a retry)."""
+    source = app.spec.source
+    if source is None or dict(last.source) != source.raw:
+        return False
+    options = last.operation.get("sync") if isinstance(last.operation, Mapping) else None
+    recorded = (options or {}).get("syncOptions") if isinstance(options, Mapping) else None
+    return tuple(recorded or ()) == tuple(app.spec.sync_policy.sync_options)
+
+
+def last_synced(status: AppStatus) -> str:
+    """The revision of the last successful sync (the newest history entry), or ""."""
+    return status.history[-1].revision if status.history else ""
 
 
 def _operation(app: models.Application, commit: str) -> models.Operation:
@@ -104,10 +121,10 @@ def decide(
         return Decision(reason=f"the app is {sync_status}")
     if nothing_desired and automated.prune and not automated.allow_empty:
         return Decision(reason="automated sync would prune every resource; allowEmpty is off")
-    source = app.spec.source
-    assert source is not None
     last = status.operation
-    if last is None or last.revision != commit or dict(last.source) != source.raw:
+    if last is None or last.revision != commit or not same_attempt(last, app):
+        # a new revision, or a spec that changed since the last try (a sync option added
+        # after a failure is tried at once, without waiting for the backoff)
         return Decision(operation=_operation(app, commit))
     if last.failed:
         waiting = _after_failure(
@@ -124,3 +141,37 @@ def decide(
     if healing.heal is None:
         return healing
     return Decision(operation=_operation(app, commit), heal=healing.heal)
+
+
+def decide_heal(
+    app: models.Application,
+    status: AppStatus,
+    *,
+    revision: str,
+    sync_status: str,
+    heal: HealBackoff,
+    settings: HealSettings,
+    now: float,
+) -> Decision:
+    """Whether to revert drift to ``revision``, the revision of the last sync, now.
+
+    This is how drift is reverted when the target itself is not synced automatically: Tether's
+    production mode (``automated: {enabled: false, selfHeal: true}``: new commits wait for a
+    person, drift does not), and an automated app whose new revision cannot be rendered or is
+    refused (the last good state keeps being enforced). ``sync_status`` is the comparison of
+    the live objects with ``revision``.
+    """
+    automated = app.spec.sync_policy.automated
+    if automated is None or not automated.self_heal:
+        return Decision(reason="selfHeal is off")
+    if not revision:
+        return Decision(reason="never synced: nothing to revert to")
+    if sync_status != OUT_OF_SYNC:
+        return Decision(reason=f"the app is {sync_status} with the last synced revision")
+    last = status.operation
+    if last is not None and last.running:
+        return Decision(reason="an operation is running")
+    healing = _heal(heal, settings, now)
+    if healing.heal is None:
+        return healing
+    return Decision(operation=_operation(app, revision), heal=healing.heal)

@@ -135,6 +135,18 @@ class DesiredState:
         mirror = self.mirrors.mirror(source.repo_url, self.credentials_for(source.repo_url))
         return (await mirror.resolve_async(revision)).commit
 
+    async def revision_metadata(self, url: str, commit: str) -> dict[str, str] | None:
+        """Argo CD's revision metadata of ``commit``: author, date, message (its subject);
+        None when the mirror does not hold it."""
+        mirror = self.mirrors.mirror(url, self.credentials_for(url))
+        try:
+            info = await mirror.commit_info_async(commit)
+        except SourceError:
+            return None
+        if info is None:
+            return None
+        return {"author": info.author, "date": info.date, "message": info.subject}
+
     # ---- the objects -------------------------------------------------------------------------
 
     async def export(self, url: str, commit: str) -> Path:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.cluster.errors import ClusterError
-from tether.controller import admission, models, project
+from tether.controller import admission, autosync, models, project
 from tether.controller.desired import DesiredState
 from tether.controller.destinations import Destination
 from tether.controller.status import (
@@ -58,13 +58,15 @@ class OperationContext:
     #: the start time of the operation being resumed after a crash, or None for a new one
     resumed_at: str | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    #: why it runs, recorded in the history: manual, rollback, automated or selfHeal
+    trigger: str = "manual"
 
 
-def retry_count_of(obj: dict[str, Any], source: models.AppSource, automated: bool) -> int:
-    """Retries done so far: the last operation failed on the same source, and this one is an
-    automated retry of it (a person's sync starts the count again... from where it is)."""
+def retry_count_of(obj: dict[str, Any], app: models.Application, automated: bool) -> int:
+    """Retries done so far: the last operation failed on the app as its spec stands now (same
+    source and sync options), and this one is an automated retry of it."""
     last = read_status(obj).operation
-    if last is None or not last.failed or dict(last.source) != source.raw:
+    if last is None or not last.failed or not autosync.same_attempt(last, app):
         return 0
     return last.retry_count + (1 if automated else 0)
 
@@ -94,7 +96,7 @@ class OperationRunner:
         automated = ctx.operation.initiated_by.automated
         started = ctx.resumed_at or now_iso()
         op_doc = operation_document(ctx.operation)
-        retry_count = retry_count_of(ctx.obj, source, automated)
+        retry_count = retry_count_of(ctx.obj, ctx.app, automated)
         commit = read_status(ctx.obj).revision
         try:
             await self._begin(ctx, op_doc, started, retry_count)
@@ -192,6 +194,10 @@ class OperationRunner:
         status = latest.get("status") or {}
         if result.phase == "Succeeded" and not ctx.operation.sync.dry_run:
             entry = _history_entry(ctx.operation, commit, source.raw, started, state["finishedAt"])
+            entry["trigger"] = ctx.trigger
+            metadata = await self.desired.revision_metadata(source.repo_url, commit)
+            if metadata is not None:
+                entry["revisionMetadata"] = metadata
             update["history"] = history_after(
                 list(status.get("history") or []), entry, ctx.app.spec.revision_history_limit
             )

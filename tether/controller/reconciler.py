@@ -122,10 +122,10 @@ class Reconciler:
         if operation is not None:
             # a requested sync runs even when the comparison failed: it then fails with that
             # reason in operationState instead of waiting forever
-            await self._run_operation(obj, target, operation, runtime, resumed_at)
+            trigger = _trigger_of(operation, target.app, compare, resumed_at is not None)
+            await self._run_operation(obj, target, operation, runtime, resumed_at, trigger)
             return
-        if compare is not None:
-            await self._auto_sync(obj, target, compare, runtime)
+        await self._automate(obj, target, compare, runtime)
 
     async def _honour_refresh(self, obj: dict[str, Any]) -> None:
         refresh = (obj["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
@@ -235,24 +235,7 @@ class Reconciler:
         source = target.app.spec.source
         assert source is not None
         status = obj.get("status") or {}
-
-        def keep_live(live: dict[str, Any]) -> bool:
-            # hooks are not compared; a tracking id outside the project does not make an
-            # object the app's
-            return not hook_info(live)[0] and admission.refusal(target.scope, live) is None
-
-        compare = await compare_app(
-            target.app.name,
-            commit,
-            result.tool,
-            result.objects,
-            target.dest,
-            status_resources=list(status.get("resources") or []),
-            keep_live=keep_live,
-            rules=self._rules(target.app),
-            customizations=self.control.health_customizations(),
-            field_manager=self.config.field_manager,
-        )
+        compare = await self._compare_rendered(obj, target, commit, result)
         runtime.last_compare = compare.diff
         runtime.desired = compare.desired
         problems = ([runtime.source_error] if runtime.source_error else []) + compare.problems
@@ -273,28 +256,111 @@ class Reconciler:
         await self.writer.status(obj, update)
         return compare
 
-    async def _auto_sync(
-        self, obj: dict[str, Any], target: _Target, compare: Comparison, runtime: AppRuntime
-    ) -> None:
-        decision = autosync.decide(
-            target.app,
-            read_status(self.control.application(target.app.name) or obj),
-            commit=compare.commit,
-            sync_status=compare.sync_status,
-            nothing_desired=not compare.desired,
-            heal=runtime.heal,
-            settings=autosync.HealSettings(
-                self.config.self_heal_delay, self.config.self_heal_max_delay
-            ),
-            now=time.monotonic(),
-            wall_now=time.time(),
+    async def _compare_rendered(
+        self, obj: dict[str, Any], target: _Target, commit: str, rendered: Rendered
+    ) -> Comparison:
+        """The comparison of ``rendered`` (the app at ``commit``) with the live objects."""
+
+        def keep_live(live: dict[str, Any]) -> bool:
+            # hooks are not compared; a tracking id outside the project does not make an
+            # object the app's
+            return not hook_info(live)[0] and admission.refusal(target.scope, live) is None
+
+        return await compare_app(
+            target.app.name,
+            commit,
+            rendered.tool,
+            rendered.objects,
+            target.dest,
+            status_resources=list((obj.get("status") or {}).get("resources") or []),
+            keep_live=keep_live,
+            rules=self._rules(target.app),
+            customizations=self.control.health_customizations(),
+            field_manager=self.config.field_manager,
         )
+
+    # ---- the automated policy, and drift revert to the last synced revision --------------------
+
+    def _heal_settings(self) -> autosync.HealSettings:
+        return autosync.HealSettings(self.config.self_heal_delay, self.config.self_heal_max_delay)
+
+    async def _automate(
+        self,
+        obj: dict[str, Any],
+        target: _Target,
+        compare: Comparison | None,
+        runtime: AppRuntime,
+    ) -> None:
+        """Sync when the policy says so. An automated app is synced to its target; drift is
+        reverted to the last synced revision when the target is not synced automatically (the
+        production mode) or cannot be had (a broken revision never replaces the last good one)."""
+        automated = target.app.spec.sync_policy.automated
+        if automated is None:
+            return
+        status = read_status(self.control.application(target.app.name) or obj)
+        if automated.enabled and compare is not None:
+            decision = autosync.decide(
+                target.app,
+                status,
+                commit=compare.commit,
+                sync_status=compare.sync_status,
+                nothing_desired=not compare.desired,
+                heal=runtime.heal,
+                settings=self._heal_settings(),
+                now=time.monotonic(),
+                wall_now=time.time(),
+            )
+            trigger = "selfHeal" if decision.heal is not None else "automated"
+            await self._carry_out(decision, obj, target, runtime, trigger, runtime.last_compare)
+            return
+        revision = autosync.last_synced(status)
+        if not automated.self_heal or not revision:
+            return
+        drift = compare
+        if drift is None or drift.commit != revision:
+            drift = await self._drift(obj, target, revision)
+        if drift is None:
+            return
+        decision = autosync.decide_heal(
+            target.app,
+            status,
+            revision=revision,
+            sync_status=drift.sync_status,
+            heal=runtime.heal,
+            settings=self._heal_settings(),
+            now=time.monotonic(),
+        )
+        await self._carry_out(decision, obj, target, runtime, "selfHeal", drift.diff)
+
+    async def _drift(
+        self, obj: dict[str, Any], target: _Target, revision: str
+    ) -> Comparison | None:
+        """The live objects compared with the app at ``revision`` (nothing written)."""
+        try:
+            rendered = await self.sources.render(target.app, target.dest.client, revision)
+            admission.check_objects(target.scope, rendered.objects)
+        except (SourceError, RenderError, project.ProjectViolation) as exc:
+            log.warning("%s: cannot revert drift to %s: %s", target.app.name, revision[:12], exc)
+            return None
+        return await self._compare_rendered(obj, target, revision, rendered)
+
+    async def _carry_out(
+        self,
+        decision: autosync.Decision,
+        obj: dict[str, Any],
+        target: _Target,
+        runtime: AppRuntime,
+        trigger: str,
+        compared: diffing.AppDiff | None,
+    ) -> None:
         if decision.retry_in is not None:
             self.enqueue(target.app.name, decision.retry_in)
         if decision.heal is not None:
             runtime.heal = decision.heal
         if decision.operation is not None:
-            await self._run_operation(obj, target, decision.operation, runtime, None)
+            await self._run_operation(
+                obj, target, decision.operation, runtime, None, trigger, compared
+            )
         elif decision.reason.startswith("automated sync would prune"):
             log.warning("%s: %s", target.app.name, decision.reason)
 
@@ -305,6 +371,8 @@ class Reconciler:
         operation: models.Operation,
         runtime: AppRuntime,
         resumed_at: str | None,
+        trigger: str,
+        compared: diffing.AppDiff | None = None,
     ) -> None:
         async with self._sync_slots:
             runtime.operation_running = True
@@ -316,10 +384,11 @@ class Reconciler:
                 scope=target.scope,
                 dest=target.dest,
                 operation=operation,
-                last_compare=runtime.last_compare,
+                last_compare=compared if compared is not None else runtime.last_compare,
                 rules=self._rules(target.app),
                 resumed_at=resumed_at,
                 cancel=runtime.cancel,
+                trigger=trigger,
             )
             try:
                 await self.operations.run(context)
@@ -377,3 +446,20 @@ class Reconciler:
         control = self.config.namespace if dest.client is self.client else None
         scope = admission.WriteScope.of(proj_obj, proj, entry.server, entry.name, control)
         return dest, lambda o: admission.refusal(scope, o) is None
+
+
+def _trigger_of(
+    operation: models.Operation,
+    app: models.Application,
+    compare: Comparison | None,
+    resumed: bool,
+) -> str:
+    """Why a requested (or resumed) operation runs, for the history."""
+    if resumed:
+        return "automated" if operation.initiated_by.automated else "manual"
+    revision = operation.sync.revision or ""
+    source = app.spec.source
+    targets = {"", "HEAD", source.target_revision if source else ""}
+    if compare is not None:
+        targets.add(compare.commit)
+    return "manual" if revision in targets else "rollback"
