@@ -3,6 +3,9 @@
 For tests, benchmarks and demos: it serves every bare repository under a folder, at
 `http://127.0.0.1:PORT/NAME.git`, and accepts pushes from authenticated users. Not a production
 server: one thread per request, whole request and response bodies in memory.
+
+A push that moved refs is reported to `on_push(repository, refs)` once git has answered the
+client, so the demo can poll at once (a forge's webhook, without the forge).
 """
 
 from __future__ import annotations
@@ -10,13 +13,64 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
+
+from tether.source.webhooks import RefUpdate
+
+log = logging.getLogger(__name__)
+
+#: called with the bare repository's path and the refs a push moved
+PushListener = Callable[[Path, tuple[RefUpdate, ...]], None]
+
+_RECEIVE_PACK = "/git-receive-pack"
+#: reading a repository's refs around a push; a local `for-each-ref` takes milliseconds
+_REFS_TIMEOUT = 30.0
+
+
+def _git_env() -> dict[str, str]:
+    """git with no user or system configuration (the served repositories are the only input)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
+
+
+def read_refs(repository: Path) -> dict[str, str]:
+    """Every ref of ``repository`` and the object it names (empty when git cannot read it)."""
+    try:
+        completed = subprocess.run(
+            ["git", "for-each-ref", "--format=%(objectname) %(refname)"],
+            cwd=repository,
+            env=_git_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=_REFS_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return {}
+    refs: dict[str, str] = {}
+    for line in completed.stdout.splitlines():
+        sha, _, name = line.partition(" ")
+        refs[name] = sha
+    return refs
+
+
+def moved_refs(before: dict[str, str], after: dict[str, str]) -> tuple[RefUpdate, ...]:
+    """The refs that differ between two readings, sorted by name (None: absent)."""
+    names = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    return tuple(RefUpdate(name, before.get(name), after.get(name)) for name in names)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -70,11 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         parts = urlsplit(self.path)
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **_git_env(),
             "GIT_PROJECT_ROOT": str(self.server.root),
             "GIT_HTTP_EXPORT_ALL": "1",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
             # Pushes are allowed for anyone who passed authentication.
             "GIT_CONFIG_COUNT": "1",
             "GIT_CONFIG_KEY_0": "http.receivepack",
@@ -92,10 +144,43 @@ class _Handler(BaseHTTPRequestHandler):
             env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
         body = self._body() if self.command == "POST" else b""
         env["CONTENT_LENGTH"] = str(len(body))
+        # refs are read around a push only when someone listens (two short git runs)
+        listening = self.server.on_push is not None
+        pushed = self._pushed_repository(parts.path) if listening else None
+        before = read_refs(pushed) if pushed is not None else {}
         completed = subprocess.run(
             ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
         )
-        head, _, payload = completed.stdout.partition(b"\r\n\r\n")
+        self._answer(completed.stdout)
+        if pushed is not None:
+            self._report_push(pushed, before)
+
+    def _pushed_repository(self, path: str) -> Path | None:
+        """The repository a push request writes to; None for any other request (or a path
+        outside the served folder, which http-backend refuses anyway)."""
+        if self.command != "POST" or not path.endswith(_RECEIVE_PACK):
+            return None
+        root = self.server.root.resolve()
+        repository = (root / path[: -len(_RECEIVE_PACK)].lstrip("/")).resolve()
+        if repository == root or not repository.is_relative_to(root) or not repository.is_dir():
+            return None
+        return repository
+
+    def _report_push(self, repository: Path, before: dict[str, str]) -> None:
+        """Tell the listener which refs the push moved (nothing when none did: a refused push)."""
+        listener = self.server.on_push
+        refs = moved_refs(before, read_refs(repository))
+        if listener is None or not refs:
+            return
+        try:
+            listener(repository, refs)
+        except Exception:
+            # the push itself succeeded; a listener's failure must not reach the git client
+            log.exception("push listener failed for %s", repository)
+
+    def _answer(self, cgi_output: bytes) -> None:
+        """Send http-backend's CGI output as the HTTP response."""
+        head, _, payload = cgi_output.partition(b"\r\n\r\n")
         status = 200
         headers: list[tuple[str, str]] = []
         for line in head.decode("latin-1").split("\r\n"):
@@ -120,21 +205,32 @@ class _GitHTTPServer(ThreadingHTTPServer):
     root: Path
     credentials: tuple[str, str] | None
     requests: int
+    on_push: PushListener | None
 
 
 class GitHTTPServer:
-    """Serve the bare repositories under `root` over smart HTTP on 127.0.0.1 (a free port).
+    """Serve the bare repositories under `root` over smart HTTP on 127.0.0.1.
 
-    With `credentials` (user, password) every request needs HTTP Basic auth. Use as a context
-    manager, or call `start()` and `stop()`.
+    `port` 0 (the default) takes a free port; a port in use raises `OSError` (errno
+    EADDRINUSE) here, before anything is served. With `credentials` (user, password) every
+    request needs HTTP Basic auth. `on_push` (also settable later) hears of every push that
+    moved refs. Use as a context manager, or call `start()` and `stop()`.
     """
 
-    def __init__(self, root: Path, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        credentials: tuple[str, str] | None = None,
+        *,
+        port: int = 0,
+        on_push: PushListener | None = None,
+    ) -> None:
         self.root = root
-        self._server = _GitHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _GitHTTPServer(("127.0.0.1", port), _Handler)
         self._server.root = root
         self._server.credentials = credentials
         self._server.requests = 0
+        self._server.on_push = on_push
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="git-http", daemon=True
         )
@@ -143,6 +239,15 @@ class GitHTTPServer:
     def port(self) -> int:
         """The port the server listens on."""
         return int(self._server.server_address[1])
+
+    @property
+    def on_push(self) -> PushListener | None:
+        """Called (on the request's thread) with the repository and the refs each push moved."""
+        return self._server.on_push
+
+    @on_push.setter
+    def on_push(self, listener: PushListener | None) -> None:
+        self._server.on_push = listener
 
     @property
     def requests(self) -> int:
