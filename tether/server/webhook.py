@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import orjson
 from starlette.responses import Response
 
+from tether.names import SERVER_SECRET
 from tether.server.http import JSONResponse, error_response, read_body
 from tether.server.state import Context
-from tether.source.errors import WebhookError
-from tether.source.webhooks import WebhookSecrets, parse_webhook
+from tether.source.errors import WebhookError, WebhookNotConfiguredError
+from tether.source.webhooks import BITBUCKET, WebhookSecrets, parse_webhook
 
 #: keys of the ``tether-secret`` Secret (Argo CD's ``argocd-secret`` names) per provider field
 SECRET_KEYS = {
@@ -37,6 +39,30 @@ async def webhook_secrets(ctx: Context) -> WebhookSecrets:
     return WebhookSecrets(**found)
 
 
+def not_configured_message(error: WebhookNotConfiguredError, namespace: str) -> str:
+    """The refusal of a provider without a secret, saying where the secret goes and how.
+
+    The source stage names the provider first (``"gitlab webhook refused: ..."``); the server
+    alone knows the Secret and its namespace, so it writes the way forward.
+    """
+    provider = error.message.partition(" ")[0]
+    key = SECRET_KEYS.get(provider.replace("-", "_"))
+    if key is None:
+        return error.message
+    alternative = (
+        f" (or {SECRET_KEYS['bitbucket_uuid']}, the webhook's UUID)"
+        if provider == BITBUCKET
+        else ""
+    )
+    patch = orjson.dumps({"stringData": {key: "<secret>"}}).decode()
+    return (
+        f"{provider} webhook refused: no secret is configured for {provider}. Set the key {key}"
+        f"{alternative} of Secret {SERVER_SECRET} in namespace {namespace}, for example "
+        f"`kubectl -n {namespace} patch secret {SERVER_SECRET} --type merge -p '{patch}'`, "
+        "and give the same secret in the webhook's settings at the forge"
+    )
+
+
 async def receive_webhook(ctx: Context) -> Response:
     limit = ctx.state.settings.webhook_max_bytes
     try:
@@ -44,6 +70,8 @@ async def receive_webhook(ctx: Context) -> Response:
         event = parse_webhook(
             dict(ctx.request.headers), body, await webhook_secrets(ctx), max_body_bytes=limit
         )
+    except WebhookNotConfiguredError as exc:
+        return error_response(not_configured_message(exc, ctx.state.namespace), exc.status)
     except WebhookError as exc:
         return error_response(exc.message, exc.status)
     refreshed = await ctx.state.controller.on_webhook(event.repo_urls) if event.repo_urls else []
