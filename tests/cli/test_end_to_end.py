@@ -1,8 +1,5 @@
-"""Every client command against the real thing: API server, controller, local cluster, git server.
-
-The controller and the server run in this test's event loop; each CLI call runs in a thread
-(``asyncio.to_thread``) so the server can answer it. Nothing is mocked: what the CLI prints is
-what a user would see.
+"""Every client command against the real thing: API server, controller, local cluster, git server
+(`tests.cli.stack`). Nothing is mocked: what the CLI prints is what a user would see.
 """
 
 from __future__ import annotations
@@ -10,14 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import stat
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -25,141 +19,29 @@ import yaml
 from click.testing import CliRunner, Result
 
 from tether.cli.api import NOT_LOGGED_IN, ApiClient
-from tether.cluster.client import ClusterClient
-from tether.controller.controller import Controller, ControllerConfig
-from tether.demo.repo import create_repository
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
-from tether.server.app import RunningServer, run_server
+from tether.server.app import run_server
 from tether.server.auth import hash_password
 from tether.server.settings import ServerSettings
-from tether.source.gitserver import GitHTTPServer
-from tether.tools import find_tool
 
 from .conftest import CLI
+from .stack import APP_PATH, IN_CLUSTER, Env, app_json, clean_error, create_app, ok, running_env
 
 pytestmark = pytest.mark.slow
 
 CONTROL_NS = "cli-argocd"
-IN_CLUSTER = "https://kubernetes.default.svc"
-APP_PATH = "apps/payment-service/production"
 VIEWER = "viewer"
 VIEWER_PASSWORD = "viewer-pass-" + uuid.uuid4().hex[:8]
-
-
-@dataclass
-class Env:
-    controller: Controller
-    url: str
-    admin_password: str
-    admin_token: str
-    repo_url: str
-    kubectl: Callable[..., subprocess.CompletedProcess[str]]
-
-    async def cli(
-        self, *args: str, token: str | None = "admin", input: str | None = None
-    ) -> Result:
-        """Run ``tether ARGS`` against the test server (as admin unless ``token`` says else)."""
-        chosen = self.admin_token if token == "admin" else token
-        env = {"TETHER_SERVER": self.url, "TETHER_TOKEN": chosen}
-        runner = CliRunner(env=env)
-        return await asyncio.to_thread(runner.invoke, CLI, list(args), input)
-
-    async def kube(
-        self, *args: str, check: bool = True, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return await asyncio.to_thread(self.kubectl, *args, check=check, input=input)
-
-    async def namespace(self, name: str) -> None:
-        await self.kube("create", "namespace", name, check=False)
-
-
-def ok(result: Result) -> str:
-    """The output of a command that must have succeeded."""
-    assert result.exit_code == 0, f"exit {result.exit_code}: {result.output}"
-    return result.output
-
-
-def clean_error(result: Result, fragment: str, code: int = 2) -> str:
-    """The one ``error:`` line of a failed command (no traceback), which contains ``fragment``."""
-    assert result.exit_code == code, f"exit {result.exit_code}: {result.output}"
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    assert fragment in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env(
     local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Env]:
-    root = tmp_path_factory.mktemp("cli-gitops")
-    git = GitHTTPServer(root).start()
-    create_repository(root / "shop.git", root / "shop")
-    binary = find_tool("kubectl")
-    kube_env = {**os.environ, "KUBECONFIG": str(local_cluster.kubeconfig), "HOME": str(root)}
-
-    def kubectl(
-        *args: str, check: bool = True, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [binary, *args], input=input, capture_output=True, text=True, env=kube_env, timeout=60
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}")
-        return proc
-
-    client = ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig))
-    controller = Controller(
-        client,
-        ControllerConfig(
-            namespace=CONTROL_NS,
-            reconcile_interval=1.0,
-            leader_election=False,
-            cache_dir=root / "cache",
-        ),
-    )
-    await controller.start()
-    server: RunningServer | None = None
-    try:
-        server = await run_server(
-            controller,
-            listen="127.0.0.1:0",
-            settings=ServerSettings(
-                rbac_policy_csv=f"g, {VIEWER}, role:readonly", secret_cache_seconds=0
-            ),
-        )
-        assert server.admin_password, "a fresh control namespace must get a new admin password"
-        password = server.admin_password
-
-        def sign_in() -> str:
-            with ApiClient(server.url) as api:
-                return api.sign_in("admin", password)
-
-        token = await asyncio.to_thread(sign_in)
-        yield Env(controller, server.url, password, token, git.url("shop.git"), kubectl)
-    finally:
-        if server is not None:
-            await server.stop()
-        await controller.stop()
-        await client.aclose()
-        git.stop()
-
-
-async def create_app(env: Env, name: str, namespace: str, *extra: str) -> None:
-    await env.namespace(namespace)
-    ok(
-        await env.cli(
-            "app", "create", name, "--repo", env.repo_url, "--path", APP_PATH,
-            "--dest-server", IN_CLUSTER, "--dest-namespace", namespace, *extra,
-        )
-    )  # fmt: skip
-
-
-async def app_json(env: Env, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(ok(await env.cli("app", "get", name, "-o", "json")))
-    return result
+    settings = ServerSettings(rbac_policy_csv=f"g, {VIEWER}, role:readonly", secret_cache_seconds=0)
+    async with running_env(local_cluster, tmp_path_factory, CONTROL_NS, settings) as started:
+        yield started
 
 
 # ---- signing in ---------------------------------------------------------------------------------

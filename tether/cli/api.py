@@ -62,6 +62,10 @@ __all__ = [
 # ---- errors -------------------------------------------------------------------------------------
 
 NOT_LOGGED_IN = "not logged in or token expired: run tether login"
+#: seconds the client waits for a refreshed Application: longer than the server's own wait for
+#: the controller (60 s by default), so that the server's answer, not a client timeout, says
+#: what happened
+REFRESH_WAIT = 150.0
 
 
 class CliConfigError(TetherError):
@@ -263,11 +267,13 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         signed_in: bool = True,
+        timeout: float | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON answer.
 
         ``signed_in=False`` is for the sign-in call itself: there a 401 means wrong credentials,
         so the server's own message is kept instead of the "run tether login" advice.
+        ``timeout``: seconds to wait for this answer (default: the client's).
         """
         try:
             answer = self._http.request(
@@ -275,6 +281,7 @@ class ApiClient:
                 path,
                 params=_query(params),
                 json=body if body is not None else None,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TimeoutException:
             raise ApiClientError(f"{self.server}: no answer in time") from None
@@ -356,8 +363,13 @@ class ApiClient:
         return _items(self.get("/api/v1/applications", params))
 
     def application(self, name: str, refresh: str | None = None) -> dict[str, Any]:
+        """The Application; with ``refresh`` (normal or hard) as the controller has compared it
+        again after this request (the server waits for that, up to its refresh timeout)."""
         path = f"/api/v1/applications/{path_segment(name)}"
-        return _mapping(self.get(path, {"refresh": refresh}))
+        if refresh is None:
+            return _mapping(self.get(path))
+        answer = self.request("GET", path, params={"refresh": refresh}, timeout=REFRESH_WAIT)
+        return _mapping(answer)
 
     def create_application(self, app: dict[str, Any], upsert: bool = False) -> dict[str, Any]:
         params = {"upsert": "true"} if upsert else None

@@ -35,8 +35,10 @@ from tether.cli.app_spec import (
 )
 from tether.cli.app_view import (
     APP_COLUMNS,
+    HISTORY_COLUMNS,
     app_row,
     conditions_text,
+    history_row,
     operation_done,
     print_app,
     print_app_summary,
@@ -277,22 +279,6 @@ def wait_command(
         return
     click.echo()
     print_app_summary(app)
-
-
-HISTORY_COLUMNS = ("ID", "DATE", "REVISION", "PATH", "INITIATED BY")
-
-
-def history_row(entry: dict[str, Any]) -> list[Any]:
-    """One deployment of ``tether app history``."""
-    source = entry.get("source") or {}
-    by = entry.get("initiatedBy") or {}
-    return [
-        entry.get("id", ""),
-        entry.get("deployedAt", ""),
-        entry.get("revision", ""),
-        source.get("path") or source.get("chart") or "",
-        "automated" if by.get("automated") else by.get("username", ""),
-    ]
 
 
 @app_group.command("history")

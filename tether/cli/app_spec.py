@@ -16,6 +16,19 @@ from tether.cli.api import CliError, object_to_create
 from tether.cli.options import parse_pairs
 from tether.names import APPLICATION, DEFAULT_PROJECT
 
+#: ``--sync-policy`` values: argocd's ``automated`` and ``none`` (``manual`` is ``none``, or
+#: with ``--self-heal`` the production mode)
+SYNC_POLICIES = ("automated", "manual", "none")
+NEEDS_AUTOMATED = (
+    "--auto-prune and --self-heal need automated sync or manual sync with auto-revert: add "
+    "--sync-policy automated (new commits deploy, drift is reverted) or --sync-policy manual "
+    "--self-heal (new commits wait for tether app sync, drift is reverted to the last sync)"
+)
+NONE_WITH_SELF_HEAL = (
+    "--sync-policy none turns off automated sync and drift revert alike; for manual sync with "
+    "drift reverted to the last sync use --sync-policy manual --self-heal"
+)
+
 
 @dataclass
 class SpecChanges:
@@ -72,18 +85,7 @@ class SpecChanges:
 
     def _apply_sync_policy(self, spec: dict[str, Any]) -> None:
         policy = spec.get("syncPolicy") or {}
-        if self.sync_policy == "none":
-            policy.pop("automated", None)
-        elif self.sync_policy == "automated":
-            policy.setdefault("automated", {})
-        if self.auto_prune is not None or self.self_heal is not None:
-            automated = policy.get("automated")
-            if automated is None:
-                raise CliError("--auto-prune and --self-heal need --sync-policy automated")
-            if self.auto_prune is not None:
-                automated["prune"] = self.auto_prune
-            if self.self_heal is not None:
-                automated["selfHeal"] = self.self_heal
+        self._apply_automated(policy)
         if self.sync_options:
             options = policy.setdefault("syncOptions", [])
             for option in self.sync_options:
@@ -94,6 +96,36 @@ class SpecChanges:
             spec["syncPolicy"] = policy
         else:
             spec.pop("syncPolicy", None)
+
+    def _apply_automated(self, policy: dict[str, Any]) -> None:
+        """``syncPolicy.automated`` from ``--sync-policy``, ``--auto-prune`` and ``--self-heal``.
+
+        ``manual`` is argocd's ``none`` unless ``--self-heal`` comes with it: then it is the
+        production mode, ``automated: {enabled: false, selfHeal: true}`` (new commits wait for
+        a sync, drift is reverted to the revision of the last sync)."""
+        auto_revert = self.sync_policy == "manual" and bool(self.self_heal)
+        if self.sync_policy == "none" and self.self_heal:
+            raise CliError(NONE_WITH_SELF_HEAL)
+        if self.sync_policy in ("none", "manual") and not auto_revert:
+            policy.pop("automated", None)
+        elif self.sync_policy is not None:
+            automated = policy.get("automated") or {}
+            policy["automated"] = automated
+            if auto_revert:
+                automated["enabled"] = False
+            else:
+                # Argo CD: a missing ``enabled`` means on
+                automated.pop("enabled", None)
+        automated = policy.get("automated")
+        if automated is None:
+            # turning prune or self-heal off where nothing is automated changes nothing
+            if self.auto_prune or self.self_heal:
+                raise CliError(NEEDS_AUTOMATED)
+            return
+        if self.auto_prune is not None:
+            automated["prune"] = self.auto_prune
+        if self.self_heal is not None:
+            automated["selfHeal"] = self.self_heal
 
 
 def spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,10 +139,17 @@ def spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dest-namespace", help="Destination namespace."),
         click.option("--project", help="AppProject (create: default 'default')."),
         click.option(
-            "--sync-policy", type=click.Choice(["automated", "none"]), help="Automated sync."
+            "--sync-policy",
+            type=click.Choice(SYNC_POLICIES),
+            help="automated: deploy new commits; none or manual: wait for a sync (manual "
+            "--self-heal: and revert drift to the last sync).",
         ),
         click.option("--auto-prune/--no-auto-prune", default=None, help="Automated prune."),
-        click.option("--self-heal/--no-self-heal", default=None, help="Automated self-heal."),
+        click.option(
+            "--self-heal/--no-self-heal",
+            default=None,
+            help="Revert drift (automated: to the target; manual: to the last sync).",
+        ),
         click.option("--sync-option", "sync_options", multiple=True, help="Sync option KEY=VALUE."),
         click.option(
             "-p",

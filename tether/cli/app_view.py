@@ -29,6 +29,21 @@ APP_COLUMNS = (
 #: the parts of ``status`` a row of ``app list`` shows
 ROW_STATUS_PARTS = ("sync", "health", "conditions")
 RESULT_COLUMNS = ("GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HOOK", "MESSAGE")
+HISTORY_COLUMNS = (
+    "ID",
+    "DATE",
+    "REVISION",
+    "TRIGGER",
+    "INITIATED BY",
+    "AUTHOR",
+    "COMMITTED",
+    "PATH",
+    "MESSAGE",
+)
+#: history entries ``tether app get`` shows (newest first); ``app history`` shows all
+RECENT_HISTORY = 5
+#: longest commit subject or author shown in a table cell
+HISTORY_TEXT_LIMIT = 120
 
 
 def sync_results(app: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,9 +80,28 @@ def app_source(app: dict[str, Any]) -> dict[str, Any]:
     return dict(sources[0]) if sources else {}
 
 
-def sync_policy_text(app: dict[str, Any]) -> str:
-    """``Manual``, ``Auto`` or ``Auto-Prune``, as argocd's SYNCPOLICY column."""
+def _automated(app: dict[str, Any]) -> dict[str, Any] | None:
     automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+    return automated if isinstance(automated, dict) else None
+
+
+def auto_reverts(app: dict[str, Any]) -> bool:
+    """Manual sync with automatic drift revert: ``automated: {enabled: false, selfHeal: true}``
+    (new commits wait for a sync; drift is reverted to the revision of the last sync)."""
+    automated = _automated(app)
+    return (
+        automated is not None
+        and automated.get("enabled") is False
+        and bool(automated.get("selfHeal"))
+    )
+
+
+def sync_policy_text(app: dict[str, Any]) -> str:
+    """``Manual``, ``Manual-AutoRevert``, ``Auto`` or ``Auto-Prune``: argocd's SYNCPOLICY
+    column, plus Tether's manual sync with automatic drift revert."""
+    automated = _automated(app)
+    if auto_reverts(app):
+        return "Manual-AutoRevert"
     if automated is None or automated.get("enabled") is False:
         return "Manual"
     return "Auto-Prune" if automated.get("prune") else "Auto"
@@ -140,9 +174,10 @@ def resource_key_text(res: dict[str, Any]) -> str:
 
 
 def _sync_policy_line(app: dict[str, Any]) -> str:
+    if auto_reverts(app):
+        return "Manual, auto-revert (new commits wait for a sync; drift is reverted to it)"
     policy = sync_policy_text(app)
-    automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}
-    if policy != "Manual" and automated.get("selfHeal"):
+    if policy != "Manual" and (_automated(app) or {}).get("selfHeal"):
         policy += " (self-heal)"
     return policy
 
@@ -257,12 +292,60 @@ def print_sync_result(app: dict[str, Any]) -> None:
     )
 
 
+def _one_line(value: Any, limit: int = HISTORY_TEXT_LIMIT) -> str:
+    """A commit's subject or author for a table cell: its first line, no control characters
+    (a subject comes from whoever pushed: no terminal escapes reach the user's terminal),
+    at most ``limit`` characters."""
+    text = value if isinstance(value, str) else ""
+    line = text.strip().split("\n", 1)[0]
+    line = "".join(c if c.isprintable() else "?" for c in line)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def history_row(entry: dict[str, Any]) -> list[Any]:
+    """One deployment of ``tether app history``, columns as :data:`HISTORY_COLUMNS`: the commit's
+    subject, author and date, and what started it (``trigger``: manual, rollback, automated,
+    selfHeal), where the controller recorded them; entries from before have neither."""
+    source = entry.get("source") or {}
+    by = entry.get("initiatedBy") or {}
+    commit = entry.get("revisionMetadata")
+    commit = commit if isinstance(commit, dict) else {}
+    return [
+        entry.get("id", ""),
+        entry.get("deployedAt", ""),
+        entry.get("revision", ""),
+        _one_line(entry.get("trigger")),
+        "automated" if by.get("automated") else by.get("username", ""),
+        _one_line(commit.get("author")),
+        _one_line(commit.get("date")),
+        source.get("path") or source.get("chart") or "",
+        _one_line(commit.get("message")),
+    ]
+
+
+def print_history(entries: list[dict[str, Any]]) -> None:
+    """The deployments as a table, in the order given."""
+    print_table(HISTORY_COLUMNS, [history_row(e) for e in entries])
+
+
+def print_recent_history(app: dict[str, Any]) -> None:
+    """The newest deployments (``tether app history`` lists them all)."""
+    history = (app.get("status") or {}).get("history")
+    entries = [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+    if not entries:
+        return
+    click.echo()
+    print_history(list(reversed(entries[-RECENT_HISTORY:])))
+
+
 def print_app(app: dict[str, Any], output: str) -> None:
-    """``tether app get``: the summary, conditions, last operation and resources (or the data)."""
+    """``tether app get``: the summary, conditions, last operation, recent history and
+    resources (or the data)."""
     if output != "table":
         print_data(app, output)
         return
     print_app_summary(app)
     print_conditions(app)
     print_operation(app)
+    print_recent_history(app)
     print_resources(app)
