@@ -19,6 +19,7 @@ from starlette.datastructures import QueryParams
 from tether.controller.status import AppStatus, read_status
 from tether.server.errors import BadRequest
 from tether.server.http import JSONResponse
+from tether.server.refresh import refreshed_application, resource_version
 from tether.server.state import Context, project_of
 
 
@@ -106,13 +107,6 @@ class AppFilter:
         return not self.search or _mentions(app, self.search)
 
 
-def _resource_version(app: dict[str, Any]) -> int:
-    try:
-        return int(app["metadata"].get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
 async def list_applications(ctx: Context) -> JSONResponse:
     """Applications the caller may see, filtered by the query."""
     wanted = AppFilter.from_query(ctx.request.query_params)
@@ -126,17 +120,18 @@ async def list_applications(ctx: Context) -> JSONResponse:
             continue
         items.append(app)
     items.sort(key=lambda a: a["metadata"]["name"])
-    newest = max((_resource_version(a) for a in items), default=0)
+    newest = max((resource_version(a) for a in items), default=0)
     return JSONResponse({"items": items, "metadata": {"resourceVersion": str(newest)}})
 
 
 async def get_application(ctx: Context) -> JSONResponse:
+    """The Application; ``?refresh=normal|hard`` answers it as compared after the request."""
     app = ctx.visible_application()
     refresh = ctx.request.query_params.get("refresh")
     if refresh:
         if refresh not in ("normal", "hard"):
             raise BadRequest("refresh must be normal or hard")
-        await ctx.state.controller.refresh(app["metadata"]["name"], refresh == "hard")
+        app = await refreshed_application(ctx, app["metadata"]["name"], refresh == "hard")
     return JSONResponse(app)
 
 

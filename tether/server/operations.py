@@ -26,6 +26,7 @@ from tether.server.http import (
     read_json,
     typed,
 )
+from tether.server.refresh import refreshed_application
 from tether.server.state import Context
 
 SYNC_FIELDS = ("revision", "prune", "dryRun", "resources", "syncOptions")
@@ -129,8 +130,21 @@ async def sync_application(ctx: Context) -> JSONResponse:
 
 
 def _automated(app: dict[str, Any]) -> bool:
+    """Whether automated sync is on: the next automated sync would undo a rollback. In the
+    production mode (``enabled: false``, drift reverted to the last sync) a rollback is a sync
+    like any other, and its revision is the one drift is then reverted to."""
     automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated")
-    return automated is not None and automated.get("enabled", True) is not False
+    return isinstance(automated, dict) and automated.get("enabled", True) is not False
+
+
+def rollback_refusal(name: str) -> str:
+    """Argo CD's refusal of a rollback under automated sync, with the way forward."""
+    return (
+        "rollback cannot be initiated when auto-sync is enabled: the next automated sync would "
+        f"undo it. Turn automated sync off first: `tether app set {name} --sync-policy none` "
+        f"(or `tether app set {name} --sync-policy manual --self-heal` to keep reverting "
+        "drift, to the rolled-back revision), then roll back"
+    )
 
 
 async def rollback_application(ctx: Context) -> JSONResponse:
@@ -142,7 +156,7 @@ async def rollback_application(ctx: Context) -> JSONResponse:
         raise BadRequest("id (the history entry to roll back to) is required")
     app = ctx.state.visible_application(ctx.caller, name, "sync")
     if _automated(app):
-        raise BadRequest("rollback cannot be initiated when auto-sync is enabled")
+        raise BadRequest(rollback_refusal(name))
     history = ctx.state.statuses.of(app).history
     entry = next((h for h in history if h.id == history_id), None)
     if entry is None:
@@ -158,8 +172,7 @@ async def refresh_application(ctx: Context) -> JSONResponse:
     check_fields(body, ("hard",), "the refresh request")
     # as in Argo CD, whoever may see an application may ask for it to be compared again
     ctx.state.visible_application(ctx.caller, name, "get")
-    await ctx.state.controller.refresh(name, bool(typed(body, "hard", bool)))
-    return JSONResponse(ctx.state.application(name))
+    return JSONResponse(await refreshed_application(ctx, name, bool(typed(body, "hard", bool))))
 
 
 async def terminate_operation(ctx: Context) -> JSONResponse:

@@ -44,3 +44,5 @@ class ServerSettings:
     ui_dir: Path = field(default_factory=lambda: DEFAULT_UI_DIR)
     #: how long a read of the ``tether-secret`` Secret is reused before it is read again
     secret_cache_seconds: float = 2.0
+    #: how long a refresh request waits for the controller to compare the app again (then 504)
+    refresh_timeout: float = 60.0
