@@ -175,6 +175,11 @@ def test_runaway_allocation_hits_the_memory_cap_and_the_runtime_survives() -> No
         "return setfenv(1, {})",
         "return string.dump(print)",
         'return os.getenv("HOME")',
+        # LuaJIT's own modules: the JIT switch, bit operations and the C foreign interface.
+        "return jit.version",
+        "return bit.band(1, 1)",
+        'return require("ffi")',
+        "return newproxy(true)",
     ],
 )
 def test_host_access_is_not_available(script: str) -> None:
@@ -199,6 +204,13 @@ def test_precompiled_bytecode_is_refused() -> None:
     result = check("\x1bLuaQ\x00\x01\x04", widget())
     assert result is not None and result.status == UNKNOWN
     assert "bytecode" in result.message
+
+
+def test_a_luajit_integer_literal_is_no_health_message() -> None:
+    # 1LL is a 64-bit C integer (cdata) in LuaJIT: not a string Argo CD could show.
+    assert check('return {status = "Healthy", message = 1LL}', widget()) == HealthStatus(
+        UNKNOWN, "Lua returned a health message of type cdata"
+    )
 
 
 def test_print_is_silent() -> None:

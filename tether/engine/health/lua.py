@@ -1,23 +1,31 @@
-"""A sandboxed Lua 5.1 runtime for Argo CD-style ``health.lua`` scripts.
+"""A sandboxed LuaJIT runtime for Argo CD-style ``health.lua`` scripts.
 
 The contract is Argo CD's: the script sees the object as the global ``obj`` (maps as tables,
 lists as 1-based arrays, JSON null as nil) and returns a table ``{status = ..., message = ...}``.
+
+The language is Argo CD's too. Argo CD runs scripts in gopher-lua: Lua 5.1 plus Lua 5.2's
+``goto`` and ``::label::`` (its bundled checks skip a condition with ``goto continue`` and a
+``::continue::`` label at the end of the loop body). PUC Lua 5.1 cannot parse that ("'=' expected
+near 'continue'"). LuaJIT 2.1 is Lua 5.1 with the same addition under Lua 5.2's rules (a label
+is visible in its block, a jump may not enter the scope of a local unless the label ends the
+block), so scripts run on lupa's ``luajit21``, with the JIT compiler switched off: compiled
+traces never call the count hook, and the time limit must hold.
 
 Scripts come from users' ConfigMaps and folders, so nothing from the host is reachable: the
 environment holds only ``string`` (without ``dump``), ``table``, ``math``, ``os.time``/``os.date``/
 ``os.clock`` and the pure base functions (``pairs``, ``ipairs``, ``type``, ``tostring``,
 ``tonumber``, ``next``, ``select``, ``unpack``, ``pcall``, ``error``, ``assert``,
 ``setmetatable``, ``rawget``, ``rawequal``, and a silent ``print``). No ``io``, ``os.execute``,
-``require``, ``load*``/``dofile``, ``debug``, ``package``, ``coroutine`` or ``getmetatable``
-(which would reach the shared string metatable). Every run gets fresh copies of the library
-tables, so one script cannot change what the next one sees.
+``require``, ``load*``/``dofile``, ``debug``, ``package``, ``coroutine``, ``getmetatable``
+(which would reach the shared string metatable), ``jit``, ``bit`` or ``ffi``. Every run gets
+fresh copies of the library tables, so one script cannot change what the next one sees.
 
 Limits: a run is stopped after ``timeout`` seconds by a count hook installed from the trusted
 side before the script starts (the script cannot remove it: ``debug`` is not in its
 environment, and its ``pcall`` re-raises the timeout so it cannot be swallowed). What a script
 may allocate is capped (lupa's ``max_memory``, set just before each run above what the object
 itself takes); a script that hits the cap fails with "not enough memory". Precompiled bytecode
-is refused (Lua 5.1 does not verify it).
+is refused (it is not verified when loaded).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import threading
 import time
 from typing import Any
 
-from lupa import lua51
+from lupa import luajit21
 
 from tether.engine.health.status import STATUS_ORDER, UNKNOWN, HealthStatus
 from tether.errors import TetherError
@@ -50,6 +58,12 @@ local clock, valid_status, timeout_message, invalid_status_message, hook_instruc
 local sethook, real_pcall, real_error, setfenv = debug.sethook, pcall, error, setfenv
 local loadstring, collectgarbage, pairs, type, rawget = loadstring, collectgarbage, pairs, type, rawget
 local tostring = tostring
+
+-- Traces compiled by the JIT never call the count hook, so a hot loop would outlive the time
+-- limit: the whole runtime stays in the interpreter.
+jit.off()
+jit.flush()
+assert(not jit.status(), "the JIT compiler must be off")
 
 local deadline, timed_out = 0, false
 
@@ -170,7 +184,8 @@ class CompiledScript:
 
 
 class LuaSandbox:
-    """One Lua 5.1 runtime running health scripts one at a time under time and memory limits."""
+    """One LuaJIT runtime (JIT off) running health scripts one at a time under time and memory
+    limits."""
 
     def __init__(
         self,
@@ -181,7 +196,7 @@ class LuaSandbox:
         self.timeout_seconds = timeout_seconds
         self.max_memory = max_memory
         self._lock = threading.Lock()
-        self._runtime = lua51.LuaRuntime(
+        self._runtime = luajit21.LuaRuntime(
             register_eval=False,
             register_builtins=False,
             unpack_returned_tuples=True,
@@ -209,7 +224,7 @@ class LuaSandbox:
             runtime.set_max_memory(runtime.get_memory_used() + self.max_memory, total=True)
             try:
                 function, error = self._compile(source, name)
-            except lua51.LuaError as exc:
+            except luajit21.LuaError as exc:
                 raise LuaScriptError(f"{name}: {exc or 'not enough memory'}") from None
             finally:
                 runtime.set_max_memory(0)
@@ -234,7 +249,7 @@ class LuaSandbox:
             runtime.set_max_memory(runtime.get_memory_used() + self.max_memory, total=True)
             try:
                 ok, status, message = self._run(function, table, self.timeout_seconds)
-            except lua51.LuaError as exc:
+            except luajit21.LuaError as exc:
                 # Building the script's environment itself ran out of memory.
                 ok, message = False, str(exc) or "not enough memory"
             finally:
