@@ -9,6 +9,8 @@ import click
 import uvloop
 
 from tether.localcluster.cluster import ClusterStartError, LocalCluster
+from tether.localcluster.errors import ImageCatalogError
+from tether.localcluster.images import ImageCatalog
 from tether.localcluster.workloads import WorkloadOptions
 from tether.tools import ToolError, find_tool
 
@@ -49,6 +51,18 @@ def _run_cluster(cluster: LocalCluster, ready_file: Path | None, banner: bool) -
     except ClusterStartError as exc:
         raise click.ClickException(str(exc)) from exc
     uvloop.run(main())
+
+
+def _image_catalog(path: Path | None, no_workloads: bool) -> ImageCatalog | None:
+    """The catalog of ``--images``, or a usage error a user can act on."""
+    if path is None:
+        return None
+    if no_workloads:
+        raise click.UsageError("--images needs the simulated kubelet: drop --no-workloads")
+    try:
+        return ImageCatalog.from_file(path)
+    except ImageCatalogError as exc:
+        raise click.ClickException(f"--images: {exc.message}") from exc
 
 
 @click.group("cluster")
@@ -105,6 +119,14 @@ def cluster_group() -> None:
 @click.option(
     "--no-workloads", is_flag=True, help="Serve the API only: no simulated controllers or kubelet."
 )
+@click.option(
+    "--images",
+    "images_file",
+    type=click.Path(path_type=Path),
+    help="File of the images that exist, one pattern a line (globs, # comments); "
+    "a pod whose image is not listed waits in ErrImagePull/ImagePullBackOff. "
+    "Edits are picked up while running. Default: every image exists.",
+)
 @click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)
 def cluster_up(
     port: int,
@@ -115,9 +137,11 @@ def cluster_up(
     pod_ready_delay: float,
     time_scale: float,
     no_workloads: bool,
+    images_file: Path | None,
     ready_file: Path | None,
 ) -> None:
     """Serve the Kubernetes API on loopback over HTTPS until stopped."""
+    images = _image_catalog(images_file, no_workloads)
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster(
@@ -129,7 +153,10 @@ def cluster_up(
         workloads=None
         if no_workloads
         else WorkloadOptions(
-            pod_ready_delay=pod_ready_delay, job_run_time=pod_ready_delay, time_scale=time_scale
+            pod_ready_delay=pod_ready_delay,
+            job_run_time=pod_ready_delay,
+            time_scale=time_scale,
+            images=images,
         ),
     )
     _run_cluster(cluster, ready_file, banner=True)

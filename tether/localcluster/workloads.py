@@ -32,6 +32,8 @@ from typing import Any
 
 from tether.localcluster.api import ClusterApi, WriteContext, now_rfc3339
 from tether.localcluster.apierrors import ApiError
+from tether.localcluster.imagepull import ImagePuller, Waiting, image_id, tag_of
+from tether.localcluster.images import ImageCatalog
 from tether.localcluster.kinds import ResourceType
 from tether.localcluster.selectors import match_label_selector_object
 from tether.localcluster.store import Event, Key, deep_copy
@@ -70,6 +72,8 @@ class WorkloadOptions:
     time_scale: float = 1.0
     #: seconds until a PVC is Bound
     pvc_bind_delay: float = 0.1
+    #: the images a pull finds; None: every image exists (but a tag ending in -pullbackoff)
+    images: ImageCatalog | None = None
 
 
 def _hash(value: Any) -> str:
@@ -87,12 +91,6 @@ def _hash(value: Any) -> str:
 
 def _suffix() -> str:
     return "".join(random.choices(ALPHANUM, k=5))
-
-
-def _tag(image: str) -> str:
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else ""
 
 
 def _owner_ref(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
@@ -180,6 +178,7 @@ class WorkloadSimulator:
         self.api = api
         self.store = api.store
         self.options = options or WorkloadOptions()
+        self._puller = ImagePuller(self.options.images, self.options.time_scale)
         self._queue: asyncio.Queue[tuple[Key, str, str]] = asyncio.Queue()
         self._pending: set[tuple[Key, str, str]] = set()
         self._timers: dict[tuple[Key, str, str], asyncio.TimerHandle] = {}
@@ -207,6 +206,8 @@ class WorkloadSimulator:
         ns = meta.get("namespace") or ""
         if event.key in self.handlers and event.type != "DELETED":
             self.enqueue(event.key, ns, meta["name"])
+        if event.key == PODS and event.type == "DELETED":
+            self._forget_pod(meta.get("uid", ""))
         # a change to a dependent wakes its controller up (ReplicaSet → Deployment, Pod → owner)
         for ref in meta.get("ownerReferences") or []:
             if not ref.get("controller"):
@@ -214,6 +215,12 @@ class WorkloadSimulator:
             owner_key = _KIND_KEYS.get((ref.get("apiVersion", ""), ref.get("kind", "")))
             if owner_key is not None:
                 self.enqueue(owner_key, ns, ref.get("name", ""))
+
+    def _forget_pod(self, uid: str) -> None:
+        """What the kubelet kept about a pod that is gone (clocks, image back-offs)."""
+        self._scheduled_at.pop(uid, None)
+        self._running_at.pop(uid, None)
+        self._puller.forget(uid)
 
     def enqueue(self, key: Key, namespace: str, name: str) -> None:
         item = (key, namespace, name)
@@ -411,69 +418,109 @@ class WorkloadSimulator:
         meta = pod["metadata"]
         if meta.get("deletionTimestamp"):
             return
-        spec = pod.get("spec") or {}
-        status = deep_copy(pod.get("status") or {})
-        now = now_rfc3339()
-        ns, name = meta.get("namespace") or "", meta["name"]
-        if not spec.get("nodeName"):
-            node_labels = self._node_labels()
-            selector = spec.get("nodeSelector") or {}
-            if any(node_labels.get(k) != v for k, v in selector.items()):
-                # no node matches: the scheduler reports why and the pod stays Pending
-                status["phase"] = "Pending"
-                status["conditions"] = _condition(
-                    status.get("conditions") or [],
-                    "PodScheduled",
-                    "False",
-                    "Unschedulable",
-                    "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
-                    "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
-                    now,
-                )
-                self._write_status(PODS, pod, status, SCHEDULER)
-                return
-            # the scheduler binds through pods/binding, which may set what a pod update may not
-            new = deep_copy(pod)
-            new["spec"]["nodeName"] = NODE_NAME
-            pod, _ = self.api._commit(
-                self._rt(PODS), pod, new, WriteContext(manager=SCHEDULER), validate=False
-            )
-            status = deep_copy(pod.get("status") or {})
-            status["conditions"] = _condition(
-                status.get("conditions") or [], "PodScheduled", "True", "", "", now
-            )
-            for cond in status["conditions"]:
-                cond.pop("reason", None)
-                cond.pop("message", None)
-            status.setdefault("phase", "Pending")
-            self._write_status(PODS, pod, status, SCHEDULER)
-            self._scheduled_at[meta.get("uid", "")] = time.monotonic()
-            self.enqueue_after(self.options.pod_ready_delay, PODS, ns, name)
+        if not (pod.get("spec") or {}).get("nodeName"):
+            self._schedule_pod(pod)
             return
+        status = deep_copy(pod.get("status") or {})
         if status.get("phase") in ("Succeeded", "Failed"):
             return
-        started = status.get("startTime")
         # timestamps in objects have one-second precision: keep sub-second clocks in memory
         uid = meta.get("uid", "")
         waited = time.monotonic() - self._clock(
             self._scheduled_at, uid, meta.get("creationTimestamp")
         )
-        if waited < self.options.pod_ready_delay and not started:
-            self.enqueue_after(self.options.pod_ready_delay - waited, PODS, ns, name)
+        if waited < self.options.pod_ready_delay and not status.get("startTime"):
+            self.enqueue_after(
+                self.options.pod_ready_delay - waited,
+                PODS,
+                meta.get("namespace") or "",
+                meta["name"],
+            )
             return
+        self._run_pod(pod, status)
+
+    def _schedule_pod(self, pod: dict[str, Any]) -> None:
+        """The scheduler: bind the pod to the node, or say why no node fits."""
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        status = deep_copy(pod.get("status") or {})
+        now = now_rfc3339()
+        node_labels = self._node_labels()
+        selector = spec.get("nodeSelector") or {}
+        if any(node_labels.get(k) != v for k, v in selector.items()):
+            # no node matches: the scheduler reports why and the pod stays Pending
+            status["phase"] = "Pending"
+            status["conditions"] = _condition(
+                status.get("conditions") or [],
+                "PodScheduled",
+                "False",
+                "Unschedulable",
+                "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
+                "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+                now,
+            )
+            self._write_status(PODS, pod, status, SCHEDULER)
+            return
+        # the scheduler binds through pods/binding, which may set what a pod update may not
+        new = deep_copy(pod)
+        new["spec"]["nodeName"] = NODE_NAME
+        pod, _ = self.api._commit(
+            self._rt(PODS), pod, new, WriteContext(manager=SCHEDULER), validate=False
+        )
+        status = deep_copy(pod.get("status") or {})
+        status["conditions"] = _condition(
+            status.get("conditions") or [], "PodScheduled", "True", "", "", now
+        )
+        for cond in status["conditions"]:
+            cond.pop("reason", None)
+            cond.pop("message", None)
+        status.setdefault("phase", "Pending")
+        self._write_status(PODS, pod, status, SCHEDULER)
+        self._scheduled_at[meta.get("uid", "")] = time.monotonic()
+        self.enqueue_after(
+            self.options.pod_ready_delay, PODS, meta.get("namespace") or "", meta["name"]
+        )
+
+    def _pull_images(
+        self, pod: dict[str, Any], containers: list[dict[str, Any]]
+    ) -> dict[str, Waiting]:
+        """The containers that wait for their image, by name; the pod is looked at again when
+        the first of their back-offs ends."""
+        meta = pod["metadata"]
+        waiting: dict[str, Waiting] = {}
+        for c in containers:
+            previous = _container_status(pod, c["name"])
+            state = (previous or {}).get("state") or {}
+            if (
+                previous is not None
+                and previous.get("image") == c.get("image")
+                and ("running" in state or "terminated" in state)
+            ):
+                continue  # started already: its image is on the node
+            result = self._puller.ensure(meta.get("uid", ""), c)
+            if result is not None:
+                waiting[c["name"]] = result
+        rechecks = [w.recheck_in for w in waiting.values() if w.recheck_in is not None]
+        if rechecks:
+            self.enqueue_after(min(rechecks), PODS, meta.get("namespace") or "", meta["name"])
+        return waiting
+
+    def _run_pod(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        """The kubelet: pull images, start containers, report them (and end Job pods)."""
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        ns, name, uid = meta.get("namespace") or "", meta["name"], meta.get("uid", "")
+        now = now_rfc3339()
         containers = spec.get("containers") or []
-        pulling = [c for c in containers if _tag(c.get("image", "")).endswith("-pullbackoff")]
-        if pulling:
-            self._image_pull_failure(pod, status, pulling, now)
-            return
+        pulls = self._pull_images(pod, containers)
         crashing = [
-            c["name"] for c in containers if _tag(c.get("image", "")).endswith("-crashloop")
+            c["name"]
+            for c in containers
+            if c["name"] not in pulls and tag_of(c.get("image", "")).endswith("-crashloop")
         ]
         owner_kind = next(
             (r.get("kind") for r in meta.get("ownerReferences") or [] if r.get("controller")), None
         )
-        is_job = owner_kind == "Job"
-        failing = is_job and any(_tag(c.get("image", "")).endswith("-fail") for c in containers)
+        is_job = owner_kind == "Job" and not pulls
+        failing = is_job and any(tag_of(c.get("image", "")).endswith("-fail") for c in containers)
         if is_job and status.get("phase") == "Running":
             ran = time.monotonic() - self._clock(self._running_at, uid, status.get("startTime"))
             if ran >= self.options.job_run_time:
@@ -483,9 +530,11 @@ class WorkloadSimulator:
             else:
                 self.enqueue_after(self.options.job_run_time - ran, PODS, ns, name)
             return
+        started = status.get("startTime")
         status.update(
             {
-                "phase": "Running",
+                # a container that runs makes the pod Running; one waiting for its image does not
+                "phase": "Running" if len(pulls) < len(containers) else "Pending",
                 "hostIP": "10.0.0.2",
                 "hostIPs": [{"ip": "10.0.0.2"}],
                 "podIP": status.get("podIP")
@@ -494,117 +543,81 @@ class WorkloadSimulator:
             }
         )
         status["podIPs"] = [{"ip": status["podIP"]}]
-        ready = not crashing
-        statuses = []
-        for c in containers:
-            previous = _container_status(pod, c["name"])
-            if (
-                c["name"] in crashing
-                and previous is not None
-                and "waiting" in (previous.get("state") or {})
-            ):
-                statuses.append(previous)
-            elif c["name"] in crashing:
-                statuses.append(
-                    {
-                        "name": c["name"],
-                        "image": c.get("image", ""),
-                        "imageID": "",
-                        "ready": False,
-                        "started": False,
-                        "restartCount": 1,
-                        "lastState": {
-                            "terminated": {
-                                "exitCode": 1,
-                                "reason": "Error",
-                                "startedAt": now,
-                                "finishedAt": now,
-                            }
-                        },
-                        "state": {
-                            "waiting": {
-                                "reason": "CrashLoopBackOff",
-                                "message": f"back-off 10s restarting failed container={c['name']} pod={name}",
-                            }
-                        },
-                    }
-                )
-            else:
-                statuses.append(
-                    {
-                        "name": c["name"],
-                        "image": c.get("image", ""),
-                        "imageID": f"docker.io/library/{c.get('image', '')}@sha256:{hashlib.sha256(c.get('image', '').encode()).hexdigest()}",
-                        "containerID": f"containerd://{hashlib.sha256((name + c['name']).encode()).hexdigest()}",
-                        "ready": True,
-                        "started": True,
-                        "restartCount": 0,
-                        "state": {"running": {"startedAt": status["startTime"]}},
-                    }
-                )
-        status["containerStatuses"] = statuses
-        conds = status.get("conditions") or []
-        flag = "True" if ready else "False"
-        conds = _condition(conds, "PodReadyToStartContainers", "True", "", "", now)
-        conds = _condition(conds, "Initialized", "True", "", "", now)
-        not_ready_msg = f"containers with unready status: [{' '.join(crashing)}]"
-        conds = _condition(
-            conds,
-            "Ready",
-            flag,
-            "" if ready else "ContainersNotReady",
-            "" if ready else not_ready_msg,
-            now,
-        )
-        conds = _condition(
-            conds,
-            "ContainersReady",
-            flag,
-            "" if ready else "ContainersNotReady",
-            "" if ready else not_ready_msg,
-            now,
-        )
-        for cond in conds:
-            if not cond.get("reason"):
-                cond.pop("reason", None)
-                cond.pop("message", None)
-        status["conditions"] = conds
+        status["containerStatuses"] = [
+            self._container_report(pod, c, crashing, pulls.get(c["name"]), now) for c in containers
+        ]
+        unready = [c["name"] for c in containers if c["name"] in crashing or c["name"] in pulls]
+        status["conditions"] = _pod_conditions(status.get("conditions") or [], unready, now)
         self._write_status(PODS, pod, status, KUBELET)
         if is_job:
             self._running_at.setdefault(uid, time.monotonic())
             self.enqueue_after(self.options.job_run_time, PODS, ns, name)
-        elif ready:
+        elif not unready:
             self._scheduled_at.pop(uid, None)
 
-    def _image_pull_failure(
-        self, pod: dict[str, Any], status: dict[str, Any], failing: list[dict[str, Any]], now: str
-    ) -> None:
-        """The kubelet cannot pull an image: the pod stays Pending with ImagePullBackOff."""
-        names = [c["name"] for c in failing]
-        status["phase"] = "Pending"
-        status["containerStatuses"] = [
-            {
-                "name": c["name"],
-                "image": c.get("image", ""),
+    def _container_report(
+        self,
+        pod: dict[str, Any],
+        c: dict[str, Any],
+        crashing: list[str],
+        waiting: Waiting | None,
+        now: str,
+    ) -> dict[str, Any]:
+        """One entry of ``status.containerStatuses``."""
+        name, image = c["name"], c.get("image", "")
+        previous = _container_status(pod, name)
+        if waiting is not None:
+            return {
+                "name": name,
+                "image": image,
                 "imageID": "",
                 "ready": False,
                 "started": False,
                 "restartCount": 0,
+                "state": waiting.state(),
+            }
+        if name in crashing and previous is not None and "waiting" in (previous.get("state") or {}):
+            return previous
+        if name in crashing:
+            return {
+                "name": name,
+                "image": image,
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 1,
+                "lastState": {
+                    "terminated": {
+                        "exitCode": 1,
+                        "reason": "Error",
+                        "startedAt": now,
+                        "finishedAt": now,
+                    }
+                },
                 "state": {
                     "waiting": {
-                        "reason": "ImagePullBackOff",
-                        "message": f'Back-off pulling image "{c.get("image", "")}"',
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off 10s restarting failed container={name} pod={pod['metadata']['name']}",
                     }
                 },
             }
-            for c in failing
-        ]
-        message = f"containers with unready status: [{' '.join(names)}]"
-        conds = status.get("conditions") or []
-        conds = _condition(conds, "Ready", "False", "ContainersNotReady", message, now)
-        conds = _condition(conds, "ContainersReady", "False", "ContainersNotReady", message, now)
-        status["conditions"] = conds
-        self._write_status(PODS, pod, status, KUBELET)
+        if (
+            previous is not None
+            and previous.get("image") == image
+            and "running" in (previous.get("state") or {})
+        ):
+            return previous
+        return {
+            "name": name,
+            "image": image,
+            "imageID": image_id(image),
+            "containerID": f"containerd://{hashlib.sha256((pod['metadata']['name'] + name).encode()).hexdigest()}",
+            "ready": True,
+            "started": True,
+            "restartCount": 0,
+            # now: the pod's start for a first run, later for an image that came after a back-off
+            "state": {"running": {"startedAt": now}},
+        }
 
     def _node_labels(self) -> dict[str, str]:
         node = self.store.get(NODES, "", NODE_NAME)
@@ -1513,6 +1526,26 @@ def _compact_job_status(status: dict[str, Any], succeeded: int) -> dict[str, Any
     if succeeded:
         out["succeeded"] = succeeded
     return out
+
+
+def _pod_conditions(
+    conditions: list[dict[str, Any]], unready: list[str], now: str
+) -> list[dict[str, Any]]:
+    """The kubelet's pod conditions once the sandbox runs: Ready only without ``unready``
+    containers (a reason and message only where a condition is False)."""
+    ready = not unready
+    flag = "True" if ready else "False"
+    reason = "" if ready else "ContainersNotReady"
+    message = "" if ready else f"containers with unready status: [{' '.join(unready)}]"
+    conds = _condition(conditions, "PodReadyToStartContainers", "True", "", "", now)
+    conds = _condition(conds, "Initialized", "True", "", "", now)
+    conds = _condition(conds, "Ready", flag, reason, message, now)
+    conds = _condition(conds, "ContainersReady", flag, reason, message, now)
+    for cond in conds:
+        if not cond.get("reason"):
+            cond.pop("reason", None)
+            cond.pop("message", None)
+    return conds
 
 
 def _is_ready(pod: dict[str, Any]) -> bool:
