@@ -114,7 +114,9 @@ async def test_manual_sync_rollback_terminate_and_cascading_delete(stack: Stack)
 
         refused = await http.post(f"/api/v1/applications/{name}/rollback", json={"id": 0})
         assert refused.status_code == 400
-        assert refused.json()["error"] == "rollback cannot be initiated when auto-sync is enabled"
+        message = refused.json()["error"]
+        assert message.startswith("rollback cannot be initiated when auto-sync is enabled")
+        assert f"tether app set {name} --sync-policy none" in message
 
         # automation off (PUT of the object as read), then a manual rollback to the first commit
         current = (await http.get(f"/api/v1/applications/{name}")).json()

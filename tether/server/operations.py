@@ -32,6 +32,9 @@ from tether.server.state import Context
 SYNC_FIELDS = ("revision", "prune", "dryRun", "resources", "syncOptions")
 #: phases in which an operation still holds the application
 BUSY_PHASES = ("Running", "Terminating")
+#: tries of an operation request whose Application changed meanwhile (the controller writes
+#: its status all the time)
+OPERATION_ATTEMPTS = 3
 
 
 def operation_running(app: dict[str, Any], status: AppStatus) -> bool:
@@ -49,30 +52,48 @@ async def _request_operation(ctx: Context, app: dict[str, Any], sync: dict[str, 
         models.parse_operation(operation)
     except models.InvalidSpecError as exc:
         raise BadRequest(exc.message) from None
-    if operation_running(app, ctx.state.statuses.of(app)):
-        raise ConflictError("another operation is already in progress")
     client = ctx.state.controller.client
     info = await application_info(ctx)
+    name = app["metadata"]["name"]
+    for attempt in range(OPERATION_ATTEMPTS):
+        if operation_running(app, ctx.state.statuses.of(app)):
+            raise ConflictError("another operation is already in progress")
+        try:
+            updated = await client.patch(
+                info,
+                name,
+                {
+                    "operation": operation,
+                    # the write fails if the app changed since we looked (an operation raced us)
+                    "metadata": {"resourceVersion": app["metadata"]["resourceVersion"]},
+                },
+                ctx.state.namespace,
+                field_manager=SERVER_FIELD_MANAGER,
+            )
+        except Conflict:
+            if attempt == OPERATION_ATTEMPTS - 1:
+                raise ConflictError(
+                    "the application changed while the operation was requested; try again"
+                ) from None
+            # most often the controller's own status write: look again (is an operation
+            # there now?) and ask on the fresh copy, as Argo CD's server does
+            app = await _fresh_application(ctx, info, name)
+            continue
+        except ClusterError as exc:
+            raise cluster_error(exc) from None
+        remember(ctx, updated)
+        return updated
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _fresh_application(ctx: Context, info: Any, name: str) -> dict[str, Any]:
     try:
-        updated = await client.patch(
-            info,
-            app["metadata"]["name"],
-            {
-                "operation": operation,
-                # the write fails if the app changed since we looked (an operation raced us)
-                "metadata": {"resourceVersion": app["metadata"]["resourceVersion"]},
-            },
-            ctx.state.namespace,
-            field_manager=SERVER_FIELD_MANAGER,
+        fresh: dict[str, Any] = await ctx.state.controller.client.get(
+            info, name, ctx.state.namespace
         )
-    except Conflict:
-        raise ConflictError(
-            "the application changed while the operation was requested; try again"
-        ) from None
     except ClusterError as exc:
         raise cluster_error(exc) from None
-    remember(ctx, updated)
-    return updated
+    return fresh
 
 
 def _sync_resources(value: Any) -> list[dict[str, str]]:
