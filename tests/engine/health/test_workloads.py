@@ -498,7 +498,7 @@ def test_running_never_restart_pod_is_progressing_until_it_finishes() -> None:
     assert status_of(pod(RUNNING_READY, "OnFailure")) == PROGRESSING
 
 
-def test_ignore_restart_policy_annotation_judges_a_hook_pod_as_long_running() -> None:
+def test_ignore_restart_policy_annotation_judges_an_operator_pod_as_long_running() -> None:
     annotations = {"argocd.argoproj.io/ignore-restart-policy": "true"}
     assert status_of(pod(RUNNING_READY, "Never", **annotations)) == HEALTHY
 

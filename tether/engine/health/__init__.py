@@ -7,7 +7,6 @@ Argo CD's gitops-engine; :func:`health_of` picks the check.
 
 from tether.engine.health.check import (
     BUILTIN_CHECKS,
-    IGNORE_HEALTHCHECK_ANNOTATION,
     app_health_of,
     application_health,
     has_health,
@@ -32,6 +31,7 @@ from tether.engine.health.status import (
     aggregate,
     is_worse,
 )
+from tether.names import IGNORE_HEALTHCHECK_ANNOTATION
 
 __all__ = [
     "BUILTIN_CHECKS",

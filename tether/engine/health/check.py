@@ -23,11 +23,7 @@ from tether.engine.health.replicaset import replicaset_health
 from tether.engine.health.service import service_health
 from tether.engine.health.statefulset import statefulset_health
 from tether.engine.health.status import MISSING, PROGRESSING, UNKNOWN, HealthStatus, aggregate
-
-#: ``"true"`` leaves a resource out of its application's health (Argo CD's annotation).
-IGNORE_HEALTHCHECK_ANNOTATION = "argocd.argoproj.io/ignore-healthcheck"
-#: Hooks keep their real health while this finalizer holds them during deletion.
-HOOK_FINALIZER = "argocd.argoproj.io/hook-finalizer"
+from tether.names import HOOK_FINALIZER, IGNORE_HEALTHCHECK_ANNOTATION
 
 HealthCheck = Callable[[dict[str, Any]], HealthStatus]
 

@@ -12,14 +12,41 @@ from tether.engine.health.status import (
     UNKNOWN,
     HealthStatus,
 )
+from tether.names import (
+    HELM_HOOK_ANNOTATION,
+    HOOK_ANNOTATION,
+    IGNORE_RESTART_POLICY_ANNOTATION,
+)
 
-#: Treat a Never/OnFailure pod like a long-running one (Argo CD's annotation).
-IGNORE_RESTART_POLICY_ANNOTATION = "argocd.argoproj.io/ignore-restart-policy"
+# Helm marks CRDs with its hook annotation too; Argo CD does not run them as hooks.
+_HELM_CRD_INSTALL = "crd-install"
 
 
 def _is_container_error(reason: str) -> bool:
     # CrashLoopBackOff, ImagePullBackOff, ErrImagePull, CreateContainerConfigError, ...
     return reason.startswith("Err") or reason.endswith("Error") or reason.endswith("BackOff")
+
+
+def is_hook(annotations: dict[str, Any]) -> bool:
+    """Whether Argo CD runs the object as a sync hook: its own hook annotation (unless it only
+    says ``Skip``) or, without it, a Helm hook annotation other than ``crd-install``."""
+    argo = annotations.get(HOOK_ANNOTATION)
+    if argo is not None:
+        types = [part.strip() for part in text(argo).split(",") if part.strip()]
+        return types != ["Skip"]
+    helm = annotations.get(HELM_HOOK_ANNOTATION)
+    return helm is not None and text(helm) != _HELM_CRD_INSTALL
+
+
+def _restart_policy(obj: dict[str, Any]) -> str:
+    """The restart policy the health rules apply: ``Always`` also for a pod carrying Argo CD's
+    ignore-restart-policy annotation, unless the pod is a hook (a hook must stay Progressing
+    while it runs, or a pull still retrying would fail the sync)."""
+    policy = text(mapping(obj.get("spec")).get("restartPolicy")) or "Always"
+    annotations = mapping(mapping(obj.get("metadata")).get("annotations"))
+    if annotations.get(IGNORE_RESTART_POLICY_ANNOTATION) == "true" and not is_hook(annotations):
+        return "Always"
+    return policy
 
 
 def _failure_message(container: dict[str, Any]) -> str:
@@ -46,13 +73,9 @@ def pod_health(obj: dict[str, Any]) -> HealthStatus:
     run, so a pull that is still retrying does not fail a hook early, and are Healthy once they
     succeed.
     """
-    metadata = mapping(obj.get("metadata"))
     status = mapping(obj.get("status"))
     message = text(status.get("message"))
-    policy = text(mapping(obj.get("spec")).get("restartPolicy")) or "Always"
-    annotations = mapping(metadata.get("annotations"))
-    if annotations.get(IGNORE_RESTART_POLICY_ANNOTATION) == "true":
-        policy = "Always"
+    policy = _restart_policy(obj)
     containers = [c for c in sequence(status.get("containerStatuses")) if isinstance(c, dict)]
 
     if policy == "Always":
