@@ -7,12 +7,14 @@ those controllers so that health checks, rollouts, hooks and the demo behave as 
   surge/unavailability, Recreate, history limit, ``ProgressDeadlineExceeded``);
 * ReplicaSet → Pods; StatefulSet → ordered Pods and their PVCs; DaemonSet → one Pod per node;
 * Job → Pods until completions (or ``backoffLimit`` failures); CronJob → Jobs on schedule;
-* Pods: scheduled at once, Running and Ready after ``pod_ready_delay``; PVCs Bound; LoadBalancer
-  Services get an address.
+* Pods: scheduled at once, images pulled (``imagepull.py``: with ``WorkloadOptions.images`` a
+  missing image waits in ErrImagePull/ImagePullBackOff), Running and Ready after
+  ``pod_ready_delay``; PVCs Bound; LoadBalancer Services get an address.
 
 Failures on demand: an image whose tag ends in ``-crashloop`` never becomes ready (CrashLoopBackOff,
-then ``ProgressDeadlineExceeded`` once the deadline — scaled by ``time_scale`` — passes); a Job
-whose image tag ends in ``-fail`` has failing pods.
+then ``ProgressDeadlineExceeded`` once the deadline — scaled by ``time_scale`` — passes); one whose
+tag ends in ``-pullbackoff`` is never found; a Job whose image tag ends in ``-fail`` has failing
+pods.
 
 All status goes through the ``status`` subresource with the field managers the real components use.
 """
@@ -544,7 +546,7 @@ class WorkloadSimulator:
         )
         status["podIPs"] = [{"ip": status["podIP"]}]
         status["containerStatuses"] = [
-            self._container_report(pod, c, crashing, pulls.get(c["name"]), now) for c in containers
+            _container_report(pod, c, crashing, pulls.get(c["name"]), now) for c in containers
         ]
         unready = [c["name"] for c in containers if c["name"] in crashing or c["name"] in pulls]
         status["conditions"] = _pod_conditions(status.get("conditions") or [], unready, now)
@@ -554,70 +556,6 @@ class WorkloadSimulator:
             self.enqueue_after(self.options.job_run_time, PODS, ns, name)
         elif not unready:
             self._scheduled_at.pop(uid, None)
-
-    def _container_report(
-        self,
-        pod: dict[str, Any],
-        c: dict[str, Any],
-        crashing: list[str],
-        waiting: Waiting | None,
-        now: str,
-    ) -> dict[str, Any]:
-        """One entry of ``status.containerStatuses``."""
-        name, image = c["name"], c.get("image", "")
-        previous = _container_status(pod, name)
-        if waiting is not None:
-            return {
-                "name": name,
-                "image": image,
-                "imageID": "",
-                "ready": False,
-                "started": False,
-                "restartCount": 0,
-                "state": waiting.state(),
-            }
-        if name in crashing and previous is not None and "waiting" in (previous.get("state") or {}):
-            return previous
-        if name in crashing:
-            return {
-                "name": name,
-                "image": image,
-                "imageID": "",
-                "ready": False,
-                "started": False,
-                "restartCount": 1,
-                "lastState": {
-                    "terminated": {
-                        "exitCode": 1,
-                        "reason": "Error",
-                        "startedAt": now,
-                        "finishedAt": now,
-                    }
-                },
-                "state": {
-                    "waiting": {
-                        "reason": "CrashLoopBackOff",
-                        "message": f"back-off 10s restarting failed container={name} pod={pod['metadata']['name']}",
-                    }
-                },
-            }
-        if (
-            previous is not None
-            and previous.get("image") == image
-            and "running" in (previous.get("state") or {})
-        ):
-            return previous
-        return {
-            "name": name,
-            "image": image,
-            "imageID": image_id(image),
-            "containerID": f"containerd://{hashlib.sha256((pod['metadata']['name'] + name).encode()).hexdigest()}",
-            "ready": True,
-            "started": True,
-            "restartCount": 0,
-            # now: the pod's start for a first run, later for an image that came after a back-off
-            "state": {"running": {"startedAt": now}},
-        }
 
     def _node_labels(self) -> dict[str, str]:
         node = self.store.get(NODES, "", NODE_NAME)
@@ -1526,6 +1464,70 @@ def _compact_job_status(status: dict[str, Any], succeeded: int) -> dict[str, Any
     if succeeded:
         out["succeeded"] = succeeded
     return out
+
+
+def _container_report(
+    pod: dict[str, Any],
+    c: dict[str, Any],
+    crashing: list[str],
+    waiting: Waiting | None,
+    now: str,
+) -> dict[str, Any]:
+    """One entry of ``status.containerStatuses``."""
+    name, image = c["name"], c.get("image", "")
+    previous = _container_status(pod, name)
+    if waiting is not None:
+        return {
+            "name": name,
+            "image": image,
+            "imageID": "",
+            "ready": False,
+            "started": False,
+            "restartCount": 0,
+            "state": waiting.state(),
+        }
+    if name in crashing and previous is not None and "waiting" in (previous.get("state") or {}):
+        return previous
+    if name in crashing:
+        return {
+            "name": name,
+            "image": image,
+            "imageID": "",
+            "ready": False,
+            "started": False,
+            "restartCount": 1,
+            "lastState": {
+                "terminated": {
+                    "exitCode": 1,
+                    "reason": "Error",
+                    "startedAt": now,
+                    "finishedAt": now,
+                }
+            },
+            "state": {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off 10s restarting failed container={name} pod={pod['metadata']['name']}",
+                }
+            },
+        }
+    if (
+        previous is not None
+        and previous.get("image") == image
+        and "running" in (previous.get("state") or {})
+    ):
+        return previous
+    return {
+        "name": name,
+        "image": image,
+        "imageID": image_id(image),
+        "containerID": f"containerd://{hashlib.sha256((pod['metadata']['name'] + name).encode()).hexdigest()}",
+        "ready": True,
+        "started": True,
+        "restartCount": 0,
+        # now: the pod's start for a first run, later for an image that came after a back-off
+        "state": {"running": {"startedAt": now}},
+    }
 
 
 def _pod_conditions(
