@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
-from dataclasses import dataclass
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 import uvloop
@@ -15,8 +17,11 @@ import uvloop
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
 from tether.controller.controller import Controller, ControllerConfig
+from tether.demo.state import DEFAULT_CLUSTER_PORT, DEFAULT_LISTEN
 from tether.errors import TetherError
-from tether.names import APPLICATION, ARGO_API_VERSION, IN_CLUSTER_SERVER
+
+if TYPE_CHECKING:
+    from tether.demo.start import Demo, RunningDemo
 
 log = logging.getLogger(__name__)
 
@@ -171,93 +176,75 @@ def controller_command(
         raise click.ClickException(str(exc)) from exc
 
 
-DEMO_APPS = ("payment-service", "catalog-service")
-
-
-def demo_application(name: str, repo_url: str, namespace: str = "argocd") -> dict[str, Any]:
-    """The Application of the issue, pointed at the demo repository."""
-    return {
-        "apiVersion": ARGO_API_VERSION,
-        "kind": "Application",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
-        },
-        "spec": {
-            "project": "default",
-            "source": {
-                "repoURL": repo_url,
-                "targetRevision": "HEAD",
-                "path": f"apps/{name}/production",
-            },
-            "destination": {"server": IN_CLUSTER_SERVER, "namespace": name},
-            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
-        },
-    }
-
-
 @click.command("up")
 @click.option(
     "--state",
     "state_dir",
-    type=click.Path(path_type=Path),
-    default=Path(".tether"),
-    show_default=True,
-    help="Cluster state, Git repositories, caches.",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Cluster state, Git repositories, caches "
+    "[default: $XDG_DATA_HOME/tether/demo, else ~/.local/share/tether/demo].",
 )
-@click.option("--port", type=int, default=6443, show_default=True, help="Local cluster port.")
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="API and UI address.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help=f"Local cluster port [default: {DEFAULT_CLUSTER_PORT}, a free one when it is taken; "
+    "0: any free port].",
+)
+@click.option(
+    "--listen",
+    help=f"API and UI address [default: {DEFAULT_LISTEN}, a free port when it is taken].",
+)
+@click.option(
+    "--git-port",
+    type=click.IntRange(1, 65535),
+    help="Move the demo's Git server to this port (kept for later starts) "
+    "[default: the port of the last start, a free one on the first].",
+)
 @click.option(
     "--reconcile-interval",
     type=float,
     default=10.0,
     show_default=True,
-    help="Git poll interval (demo default: 10 s).",
+    help="Git poll interval (demo default: 10 s; a push to the demo repository is seen at once).",
 )
-def up_command(state_dir: Path, port: int, listen: str, reconcile_interval: float) -> None:
+def up_command(
+    state_dir: Path | None,
+    port: int | None,
+    listen: str | None,
+    git_port: int | None,
+    reconcile_interval: float,
+) -> None:
     """The embedded demo: local cluster, local Git server with a demo repository, controller."""
-    from tether.demo.repo import create_repository
-    from tether.localcluster.cluster import ClusterStartError, LocalCluster
-    from tether.source.gitserver import GitHTTPServer
+    from tether.demo.start import DemoOptions, start_demo
+    from tether.demo.state import default_state_dir
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    state_dir = state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    options = DemoOptions(
+        state_dir=(state_dir or default_state_dir()).resolve(),
+        port=port,
+        listen=listen,
+        git_port=git_port,
+    )
     try:
-        cluster = LocalCluster(
-            port=port, state_dir=state_dir / "cluster", kubeconfig=state_dir / "kubeconfig"
-        ).start()
-    except ClusterStartError as exc:
+        running = start_demo(options)
+    except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
-    bare = state_dir / "git" / "k8s-manifests.git"
-    work = state_dir / "k8s-manifests"
-    if not bare.exists():
-        create_repository(bare, work)
-    git_server = GitHTTPServer(state_dir / "git").start()
-    kubeconfig = state_dir / "kubeconfig"
-    demo = _Demo(state_dir, cluster.url, kubeconfig, git_server.url("k8s-manifests.git"), work)
     try:
-        uvloop.run(_run_demo(demo, listen, reconcile_interval))
+        uvloop.run(_run_demo(running, reconcile_interval))
+    except TetherError as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
-        git_server.stop()
-        cluster.stop()
+        running.stop()
 
 
-@dataclass(frozen=True)
-class _Demo:
-    """Where the demo's parts are, for starting it and telling the user."""
+async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
+    """Run the controller and the API server beside the started parts until a signal."""
+    from tether.demo.apps import ensure_demo_applications
+    from tether.demo.start import relay_pushes
 
-    state_dir: Path
-    cluster_url: str
-    kubeconfig: Path
-    repo_url: str
-    work: Path
-
-
-async def _run_demo(demo: _Demo, listen: str, reconcile_interval: float) -> None:
+    demo = running.demo
     client = ClusterClient.from_kubeconfig(
         str(demo.kubeconfig), settings=ClientSettings(qps=500, burst=1000)
     )
@@ -268,47 +255,83 @@ async def _run_demo(demo: _Demo, listen: str, reconcile_interval: float) -> None
     )
     controller = Controller(client, config)
     await controller.start()
-    ns_info = await client.resource_for("v1", "Namespace")
-    app_info = await client.resource_for(ARGO_API_VERSION, APPLICATION)
-    for name in DEMO_APPS:
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        await client.apply(ns_info, namespace, force=True)
-        await client.apply(app_info, demo_application(name, demo.repo_url), force=True)
-    server = await start_server(controller, listen)
-    click.echo("\n".join(_demo_banner(demo, server)))
+    running.git.on_push = relay_pushes(
+        running.git, controller.on_webhook, asyncio.get_running_loop()
+    )
+    await ensure_demo_applications(client, demo.repo_url, demo.previous_url)
+    server = await start_server(controller, running.listen.listen)
+    notes = list(demo.notes)
+    if server is not None:
+        moved = running.listen.note("the UI and API", urlsplit(server.url).port or 0)
+        notes += [moved] if moved else []
+    for note in notes:
+        click.echo(f"tether up: {note}", err=True)
+    click.echo("\n".join(_demo_banner(demo, server, notes)))
     await _serve_until_signal(controller, server)
 
 
-def _demo_banner(demo: _Demo, server: Any) -> list[str]:
+def _admin_password(demo: Demo, server: Any) -> str:
+    """The admin password: the server shows a generated one once; the demo keeps it in its
+    state folder for later starts."""
+    password_file = demo.state_dir / "admin-password"
+    if server.admin_password:
+        password_file.write_text(server.admin_password)
+        password_file.chmod(0o600)
+    return password_file.read_text().strip() if password_file.exists() else "(unknown)"
+
+
+def _tether_command() -> str:
+    """How the user runs this tether: ``tether`` when that is the one on PATH, else its path."""
+    argv0 = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("tether")
+    if argv0.name != "tether" or (on_path is not None and Path(on_path).resolve() == argv0):
+        return "tether"
+    return str(argv0)
+
+
+def _demo_banner(demo: Demo, server: Any, notes: list[str]) -> list[str]:
     """What the user reads once the demo runs: where everything is and what to try."""
+    from tether.demo.apps import DEMO_APPS
     from tether.tools import ToolError, find_tool
 
     try:
         kubectl = find_tool("kubectl")
     except ToolError:
         kubectl = "kubectl"
+    staging = ", ".join(app.name for app in DEMO_APPS if app.automated)
+    production = ", ".join(app.name for app in DEMO_APPS if not app.automated)
     lines = [
         "",
-        "Tether demo is running.",
+        f"Tether demo is running (state in {demo.state_dir}).",
+        *(f"  note        {note}" for note in notes),
         f"  cluster     {demo.cluster_url}   (export KUBECONFIG={demo.kubeconfig})",
-        f"  git         {demo.repo_url}   (working copy: {demo.work})",
-        f"  apps        {', '.join(DEMO_APPS)} in namespace argocd, synced automatically",
+        f"  git         {demo.repo_url}   (working copy: {demo.work}; a push is seen at once)",
+        f"  staging     {staging}: automated, every commit deploys, drift is reverted",
+        f"  production  {production}: manual sync, drift is reverted to the last sync",
     ]
+    tether = _tether_command()
+    login = []
     if server is not None:
-        # the server shows the generated password once; the demo keeps it for later starts
-        password_file = demo.state_dir / "admin-password"
-        if server.admin_password:
-            password_file.write_text(server.admin_password)
-            password_file.chmod(0o600)
-        password = password_file.read_text().strip() if password_file.exists() else "(unknown)"
+        password = _admin_password(demo, server)
         lines.append(f"  UI and API  {server.url}/   (user admin, password {password})")
+        login = [
+            f"  {tether} login {server.url} --username admin --password-stdin"
+            f" < {demo.state_dir / 'admin-password'}"
+        ]
     kube = f"{kubectl} --kubeconfig {demo.kubeconfig}"
+    overlays = "apps/payment-service/{staging,production}/kustomization.yaml"
     return [
         *lines,
         "",
         "Try:",
         f"  {kube} -n argocd get applications",
-        f"  cd {demo.work} && edit apps/payment-service/production/kustomization.yaml (newTag) && git commit -am bump && git push",
-        f"  {kube} -n payment-service scale deploy/payment-service --replicas=5   (selfHeal reverts it)",
+        f"  cd {demo.work} && edit newTag in {overlays} && git commit -am bump && git push",
+        "      payment-service-staging deploys it at once;"
+        " payment-service-production shows OutOfSync and the diff",
+        *login,
+        f"  {tether} app diff payment-service-production",
+        f"  {tether} app sync payment-service-production",
+        f"  {kube} -n payment-service-production scale deploy/payment-service --replicas=5",
+        "      reverted at once to what the last sync deployed",
         "Stop with Ctrl-C.",
     ]

@@ -3,8 +3,11 @@
 ```
 apps/payment-service/{base,staging,production}   Kustomize base + overlays
 apps/catalog-service/{base,staging,production}
-platform/namespaces                              plain YAML
+platform/namespaces                              plain YAML (<service>-<environment>)
 ```
+
+`create_repository` and `commit_and_push` serve the tests too: their clone pushes to the bare
+folder. ``tether up`` then points its working copy at the served URL (`prepare_working_copy`).
 """
 
 from __future__ import annotations
@@ -114,9 +117,10 @@ def demo_files() -> dict[str, str]:
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": ns, "labels": {"team": "shop"}},
+            "metadata": {"name": f"{service}-{env}", "labels": {"team": "shop"}},
         }
-        for ns in ("payment-service", "catalog-service")
+        for service in ("payment-service", "catalog-service")
+        for env in ("staging", "production")
     ]
     files["platform/namespaces/namespaces.yaml"] = yaml.safe_dump_all(namespaces, sort_keys=False)
     return files
@@ -163,3 +167,30 @@ def commit_and_push(work: Path, message: str, changes: dict[str, str | None]) ->
     git(["commit", "-q", "-m", message], work)
     git(["push", "-q", "origin", "HEAD:main"], work)
     return git(["rev-parse", "HEAD"], work)
+
+
+def _configured(work: Path, key: str) -> bool:
+    """True when the user's own git configuration (global or the clone's) sets ``key``."""
+    found = subprocess.run(
+        ["git", "config", "--get", key], cwd=work, capture_output=True, text=True, check=False
+    )
+    return bool(found.stdout.strip())
+
+
+def prepare_working_copy(work: Path, url: str) -> None:
+    """Make ``work`` a clone whose ``git push`` goes to the served ``url``.
+
+    The origin is the URL (not the bare folder), so a push passes through the Git server and
+    is heard at once; ``main`` tracks ``origin/main`` so a plain ``git push`` works; a user
+    without a git identity gets the demo's in this clone only, so ``git commit`` works too.
+    A working copy that was deleted is cloned again.
+    """
+    if not (work / ".git").exists():
+        work.parent.mkdir(parents=True, exist_ok=True)
+        git(["clone", "-q", url, str(work)], work.parent)
+    git(["remote", "set-url", "origin", url], work)
+    git(["config", "branch.main.remote", "origin"], work)
+    git(["config", "branch.main.merge", "refs/heads/main"], work)
+    for key, variable in (("user.name", "GIT_AUTHOR_NAME"), ("user.email", "GIT_AUTHOR_EMAIL")):
+        if not _configured(work, key):
+            git(["config", key, GIT_ENV[variable]], work)
