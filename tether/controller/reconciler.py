@@ -113,12 +113,18 @@ class Reconciler:
         if obj["metadata"].get("deletionTimestamp"):
             await self._finalize(obj)
             return
-        await self._honour_refresh(obj)
+        refresh = await self._start_refresh(obj)
         target = await self._target(obj)
         if target is None:
+            if refresh:
+                await self.writer.clear_refresh(obj)
             return
         operation, resumed_at = self._requested_operation(obj, target.app, runtime)
         compare = await self._compare(obj, target, runtime)
+        if refresh:
+            # removed once the comparison is written: a client waiting for its refresh (the
+            # API's ?refresh=) knows the status it reads next is the refreshed one
+            await self.writer.clear_refresh(obj)
         if operation is not None:
             # a requested sync runs even when the comparison failed: it then fails with that
             # reason in operationState instead of waiting forever
@@ -127,15 +133,15 @@ class Reconciler:
             return
         await self._automate(obj, target, compare, runtime)
 
-    async def _honour_refresh(self, obj: dict[str, Any]) -> None:
-        refresh = (obj["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
-        if not refresh:
-            return
+    async def _start_refresh(self, obj: dict[str, Any]) -> str:
+        """The refresh the annotation asks for ("", normal or hard); a hard one checks the
+        repository for new commits first."""
+        refresh = str((obj["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION) or "")
         if refresh == "hard":
             url = ((obj.get("spec") or {}).get("source") or {}).get("repoURL")
             if url:
                 await self._poll([url])
-        await self.writer.clear_refresh(obj)
+        return refresh
 
     async def _target(self, obj: dict[str, Any]) -> _Target | None:
         """The app, its project scope and destination; None (InvalidSpecError written) when the
