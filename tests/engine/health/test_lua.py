@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.engine.health.helpers import lua_check as check
 from tether.engine.health import (
     DEGRADED,
     HEALTHY,
@@ -45,11 +46,6 @@ def widget(*conditions: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "metadata": {"name": "w1", "namespace": "demo"},
         "status": {"conditions": list(conditions), **extra},
     }
-
-
-def check(script: str, obj: dict[str, Any], **limits: Any) -> HealthStatus | None:
-    customizations = HealthCustomizations.from_scripts({"example.com/Widget": script}, **limits)
-    return health_of(obj, customizations=customizations)
 
 
 def test_script_reads_obj_and_returns_healthy_or_degraded() -> None:

@@ -13,15 +13,8 @@ from typing import Any
 
 import pytest
 
-from tether.engine.health import (
-    DEGRADED,
-    HEALTHY,
-    PROGRESSING,
-    UNKNOWN,
-    HealthCustomizations,
-    HealthStatus,
-    health_of,
-)
+from tests.engine.health.helpers import lua_check as check
+from tether.engine.health import DEGRADED, HEALTHY, PROGRESSING, UNKNOWN, HealthStatus
 
 
 def widget(status: dict[str, Any] | None = None, **metadata: Any) -> dict[str, Any]:
@@ -31,11 +24,6 @@ def widget(status: dict[str, Any] | None = None, **metadata: Any) -> dict[str, A
         "metadata": {"name": "w1", "namespace": "demo", **metadata},
         "status": status or {},
     }
-
-
-def check(script: str, obj: dict[str, Any]) -> HealthStatus | None:
-    customizations = HealthCustomizations.from_scripts({"example.com/Widget": script})
-    return health_of(obj, customizations=customizations)
 
 
 def answer(script: str, obj: dict[str, Any] | None = None) -> str:
@@ -224,6 +212,11 @@ def test_runtime_errors_name_the_line_after_jumps() -> None:
         (
             "::again::\n::again::\nreturn {status = 'Healthy'}",
             "example.com/Widget:2: duplicate label 'again'",
+        ),
+        (
+            # A label is not visible inside a function defined in its block.
+            "::top::\nlocal retry = function()\n  goto top\nend\nreturn {status = 'Healthy'}",
+            "example.com/Widget:3: undefined label 'top'",
         ),
     ],
 )

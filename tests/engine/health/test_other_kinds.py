@@ -280,7 +280,7 @@ def test_crd_without_conditions_or_terminating_is_progressing() -> None:
         ),
     )
     assert health_of(terminating) == HealthStatus(
-        PROGRESSING, "CRD is being terminated: CustomResource deletion is in progress"
+        PROGRESSING, "CRD is terminating: CustomResource deletion is in progress"
     )
 
 

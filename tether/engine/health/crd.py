@@ -11,18 +11,17 @@ from tether.engine.health.status import DEGRADED, HEALTHY, PROGRESSING, HealthSt
 def crd_health(obj: dict[str, Any]) -> HealthStatus:
     """Health of a CustomResourceDefinition.
 
-    As gitops-engine, with two refinements: each message is that of the condition that decides
-    (gitops-engine keeps whichever it read last), and ``Established=False`` with reason
-    ``Installing`` is Progressing, as kstatus has it, rather than Degraded.
+    As the check Argo CD bundles for CRDs (a Lua script in its ``resource_customizations``), with
+    two refinements: each message is that of the condition that decides (the script keeps
+    whichever it read last, and none for a CRD not established), and ``Established=False`` with
+    reason ``Installing`` is Progressing, as kstatus has it, rather than Degraded.
     """
     status = mapping(obj.get("status"))
     if not sequence(status.get("conditions")):
         return HealthStatus(PROGRESSING, "Status conditions not found")
     terminating = condition(status, "Terminating")
     if terminating is not None and terminating.get("status") == "True":
-        return HealthStatus(
-            PROGRESSING, f"CRD is being terminated: {text(terminating.get('message'))}"
-        )
+        return HealthStatus(PROGRESSING, f"CRD is terminating: {text(terminating.get('message'))}")
     names = condition(status, "NamesAccepted")
     if names is not None and names.get("status") == "False":
         return HealthStatus(
