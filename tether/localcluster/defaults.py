@@ -19,6 +19,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from tether.localcluster.images import tag_of
+
 __all__ = [
     "InvalidQuantityError",
     "apply_defaults",
@@ -183,13 +185,7 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 def image_pull_policy_for(image: str) -> str:
     """`Always` for `:latest` or an untagged image without digest, else `IfNotPresent`."""
-    name, has_digest = image, False
-    if "@" in image:
-        name, has_digest = image.split("@", 1)[0], True
-    last_segment = name.rsplit("/", 1)[-1]
-    tag = last_segment.split(":", 1)[1] if ":" in last_segment else ""
-    if tag == "" and not has_digest:
-        tag = "latest"
+    tag = tag_of(image) or ("" if "@" in image else "latest")
     return "Always" if tag == "latest" else "IfNotPresent"
 
 

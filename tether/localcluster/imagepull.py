@@ -28,7 +28,7 @@ from typing import Any
 
 from tether.localcluster.defaults import image_pull_policy_for
 from tether.localcluster.errors import InvalidImageReferenceError
-from tether.localcluster.images import ImageCatalog, ImageReference, parse_reference
+from tether.localcluster.images import ImageCatalog, ImageReference, parse_reference, tag_of
 
 #: kubelet's image back-off: first delay, ceiling (MaxContainerBackOff), in seconds
 INITIAL_BACKOFF = 10.0
@@ -77,14 +77,6 @@ def not_found_error(ref: ImageReference) -> str:
         f'rpc error: code = NotFound desc = failed to pull and unpack image "{full}": '
         f'failed to resolve reference "{full}": {full}: not found'
     )
-
-
-def tag_of(image: str) -> str:
-    """The tag of an image as written (empty when it has none); the failures on demand are
-    read from it."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else ""
 
 
 def image_id(image: str) -> str:

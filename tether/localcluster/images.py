@@ -107,6 +107,11 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
     return name, None, digest if at else None
 
 
+def tag_of(image: str) -> str:
+    """The tag of an image as written, without parsing it (empty when it names none)."""
+    return _split(image)[1] or ""
+
+
 def _split_domain(name: str) -> tuple[str, str]:
     """Docker's rule: the first component is a registry when it has a dot or a port, is
     ``localhost``, or has capitals; otherwise the name is on Docker Hub."""

@@ -1476,25 +1476,14 @@ def _container_report(
     """One entry of ``status.containerStatuses``."""
     name, image = c["name"], c.get("image", "")
     previous = _container_status(pod, name)
+    not_started = {"name": name, "image": image, "imageID": "", "ready": False, "started": False}
     if waiting is not None:
-        return {
-            "name": name,
-            "image": image,
-            "imageID": "",
-            "ready": False,
-            "started": False,
-            "restartCount": 0,
-            "state": waiting.state(),
-        }
+        return {**not_started, "restartCount": 0, "state": waiting.state()}
     if name in crashing and previous is not None and "waiting" in (previous.get("state") or {}):
         return previous
     if name in crashing:
         return {
-            "name": name,
-            "image": image,
-            "imageID": "",
-            "ready": False,
-            "started": False,
+            **not_started,
             "restartCount": 1,
             "lastState": {
                 "terminated": {
