@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -213,3 +215,40 @@ def test_print_is_silent() -> None:
     assert check(
         'print("debug", obj.metadata.name); return {status = "Healthy"}', widget()
     ) == HealthStatus(HEALTHY)
+
+
+HOSTILE_SCRIPTS = {
+    'local s = "xy" for i = 1, 40 do s = s .. s end': "not enough memory",
+    "local t = {} for i = 1, 1e8 do t[i] = {i} end": "not enough memory",
+    "local function f() return f() + 1 end return f()": "stack overflow",
+    "local t = setmetatable({}, {__index = function(t, k) return t[k .. 'x'] end}) return t.a": (
+        "stack overflow"
+    ),
+    "return unpack({}, 1, 1e8)": "too many results to unpack",
+    'return {status = "Healthy", message = string.format("%099999d", 1)}': "invalid option",
+}
+
+
+def test_hostile_scripts_are_unknown_and_the_process_survives() -> None:
+    # Run in a child limited to 2 GiB of address space and two minutes: a runtime whose
+    # memory cap failed would be stopped there instead of taking the test machine down.
+    code = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from tether.engine.health import HealthCustomizations, health_of
+obj = {{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {{"name": "w"}}}}
+scripts = {list(HOSTILE_SCRIPTS)!r} + ['return {{status = "Healthy", message = "still here"}}']
+checks = HealthCustomizations.from_scripts(
+    {{f"example.com/K{{i}}": s for i, s in enumerate(scripts)}}, max_memory=64 << 20
+)
+for i in range(len(scripts)):
+    health = health_of({{**obj, "kind": f"K{{i}}"}}, customizations=checks)
+    print(health.status, health.message)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = done.stdout.splitlines()
+    for line, expected in zip(lines, HOSTILE_SCRIPTS.values(), strict=False):
+        assert line.startswith("Unknown ") and expected in line, line
+    assert lines[len(HOSTILE_SCRIPTS) :] == ["Healthy still here"]
