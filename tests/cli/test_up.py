@@ -113,6 +113,27 @@ def held_ports(*ports: int) -> Iterator[None]:
         yield
 
 
+def on_free_ports(state: Path) -> tuple[str, ...]:
+    """Arguments of a start kept in ``state`` that takes free ports (tests run side by side)."""
+    return ("--state", str(state), "--port", "0", "--listen", "127.0.0.1:0")
+
+
+def refused(env: dict[str, str], *args: str) -> str:
+    """Run a ``tether up`` that must stop at once with a message; return its stderr."""
+    done = subprocess.run(
+        [*TETHER, "up", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+def repo_urls(kubectl: Kubectl) -> set[str]:
+    """The repository URLs of the demo's Applications."""
+    out = kubectl("-n", "argocd", "get", "applications", "-o", "yaml").stdout
+    return {app["spec"]["source"]["repoURL"] for app in yaml.safe_load(out)["items"]}
+
+
 def git(work: Path, env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
         ["git", *args], cwd=work, env=env, capture_output=True, text=True, check=False
@@ -158,59 +179,38 @@ def test_a_port_the_user_chose_that_is_taken_is_an_error(tmp_path: Path) -> None
         held.listen(1)
         port = held.getsockname()[1]
         for option, value in (("--port", str(port)), ("--listen", f"127.0.0.1:{port}")):
-            done = subprocess.run(
-                [*TETHER, "up", "--state", str(tmp_path / "state"), option, value],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert done.returncode == 1, done.stderr
-            assert f"127.0.0.1:{port} ({option}) is in use" in done.stderr, done.stderr
-            assert "Traceback" not in done.stderr
+            errors = refused(env, "--state", str(tmp_path / "state"), option, value)
+            assert f"127.0.0.1:{port} ({option}) is in use" in errors, errors
 
 
 def test_the_git_server_keeps_its_port_across_restarts(tmp_path: Path) -> None:
     env = user_env(tmp_path)
     state = tmp_path / "state"
-    args = ("--state", str(state), "--port", "0", "--listen", "127.0.0.1:0")
-    with tether_up(tmp_path, env, *args) as first:
+    with tether_up(tmp_path, env, *on_free_ports(state)) as first:
         url = first.field("git")
-    with tether_up(tmp_path, env, *args) as second:
+    with tether_up(tmp_path, env, *on_free_ports(state)) as second:
         assert second.field("git") == url
-        kubectl = kubectl_runner(state / "kubeconfig", tmp_path)
-        apps = yaml.safe_load(kubectl("-n", "argocd", "get", "applications", "-o", "yaml").stdout)
-        assert {app["spec"]["source"]["repoURL"] for app in apps["items"]} == {url}
+        assert repo_urls(kubectl_runner(state / "kubeconfig", tmp_path)) == {url}
     port = int(url.split(":")[2].split("/")[0])
     with held_ports(port):
-        done = subprocess.run(
-            [*TETHER, "up", *args], env=env, capture_output=True, text=True, timeout=120
-        )
-    assert done.returncode == 1, done.stderr
-    assert f"the demo's Git server cannot listen on its port {port} again" in done.stderr
-    assert str(state / "demo.json") in done.stderr and "--git-port" in done.stderr
-    assert "Traceback" not in done.stderr
+        errors = refused(env, *on_free_ports(state))
+    assert f"the demo's Git server cannot listen on its port {port} again" in errors
+    assert str(state / "demo.json") in errors and "--git-port" in errors
 
 
 def test_git_port_moves_the_server_and_the_demo_apps_follow(tmp_path: Path) -> None:
     env = user_env(tmp_path)
     state = tmp_path / "state"
-    args = ("--state", str(state), "--port", "0", "--listen", "127.0.0.1:0")
-    with tether_up(tmp_path, env, *args) as first:
+    with tether_up(tmp_path, env, *on_free_ports(state)) as first:
         old = first.field("git")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    with tether_up(tmp_path, env, *args, "--git-port", str(free)) as moved:
+    with tether_up(tmp_path, env, *on_free_ports(state), "--git-port", str(free)) as moved:
         new = moved.field("git")
         assert new == f"http://127.0.0.1:{free}/k8s-manifests.git" != old
         kubectl = kubectl_runner(state / "kubeconfig", tmp_path)
-
-        def followed() -> bool:
-            out = kubectl("-n", "argocd", "get", "applications", "-o", "yaml").stdout
-            return {a["spec"]["source"]["repoURL"] for a in yaml.safe_load(out)["items"]} == {new}
-
-        wait_until(followed, timeout=30, what="the demo apps on the new URL")
+        assert repo_urls(kubectl) == {new}
         assert git(state / "k8s-manifests", env, "remote", "get-url", "origin") == new
 
 
@@ -223,8 +223,7 @@ def test_a_push_deploys_staging_at_once_and_production_waits_for_a_sync(tmp_path
     env = user_env(tmp_path)
     state = tmp_path / "state"
     # polls an hour apart: only the push itself can make the change reach the cluster
-    args = ("--state", str(state), "--port", "0", "--listen", "127.0.0.1:0")
-    with tether_up(tmp_path, env, *args, "--reconcile-interval", "3600") as up:
+    with tether_up(tmp_path, env, *on_free_ports(state), "--reconcile-interval", "3600") as up:
         api = up.field("UI and API")
         kubectl = kubectl_runner(state / "kubeconfig", tmp_path)
         apps = yaml.safe_load(kubectl("-n", "argocd", "get", "applications", "-o", "yaml").stdout)

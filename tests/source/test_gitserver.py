@@ -27,6 +27,14 @@ class Pushes:
             self.heard.append((repository, refs))
 
 
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """The folder the server serves."""
+    served = tmp_path / "served"
+    served.mkdir()
+    return served
+
+
 def served_repository(root: Path, scratch: Path, server: GitHTTPServer) -> tuple[Path, Path]:
     """A bare repository under ``root`` and a working clone whose origin is its served URL."""
     bare = root / "shop.git"
@@ -44,10 +52,8 @@ def commit(work: Path, message: str) -> str:
     return git(work, "rev-parse", "HEAD")
 
 
-def test_a_push_is_reported_with_the_refs_it_moved(tmp_path: Path) -> None:
+def test_a_push_is_reported_with_the_refs_it_moved(tmp_path: Path, root: Path) -> None:
     pushes = Pushes()
-    root = tmp_path / "served"
-    root.mkdir()
     with GitHTTPServer(root, on_push=pushes) as server:
         bare, work = served_repository(root, tmp_path, server)
         first = commit(work, "one")
@@ -69,10 +75,8 @@ def test_a_push_is_reported_with_the_refs_it_moved(tmp_path: Path) -> None:
     ]
 
 
-def test_fetches_and_refused_pushes_are_not_reported(tmp_path: Path) -> None:
+def test_fetches_and_refused_pushes_are_not_reported(tmp_path: Path, root: Path) -> None:
     pushes = Pushes()
-    root = tmp_path / "served"
-    root.mkdir()
     with GitHTTPServer(root, on_push=pushes) as server:
         _, work = served_repository(root, tmp_path, server)
         commit(work, "one")
@@ -88,12 +92,10 @@ def test_fetches_and_refused_pushes_are_not_reported(tmp_path: Path) -> None:
     assert len(pushes.heard) == 2, pushes.heard
 
 
-def test_a_failing_listener_does_not_fail_the_push(tmp_path: Path) -> None:
+def test_a_failing_listener_does_not_fail_the_push(tmp_path: Path, root: Path) -> None:
     def broken(repository: Path, refs: tuple[RefUpdate, ...]) -> None:
         raise RuntimeError("listener bug")
 
-    root = tmp_path / "served"
-    root.mkdir()
     with GitHTTPServer(root, on_push=broken) as server:
         bare, work = served_repository(root, tmp_path, server)
         sha = commit(work, "one")
@@ -101,10 +103,8 @@ def test_a_failing_listener_does_not_fail_the_push(tmp_path: Path) -> None:
     assert git(bare, "rev-parse", "main") == sha
 
 
-def test_the_listener_can_be_set_after_the_start(tmp_path: Path) -> None:
+def test_the_listener_can_be_set_after_the_start(tmp_path: Path, root: Path) -> None:
     pushes = Pushes()
-    root = tmp_path / "served"
-    root.mkdir()
     with GitHTTPServer(root) as server:
         _, work = served_repository(root, tmp_path, server)
         commit(work, "unheard")
