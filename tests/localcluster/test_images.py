@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -188,7 +190,7 @@ def test_files_that_cannot_serve_are_refused_with_a_reason(tmp_path: Path) -> No
     cases[binary] = "not UTF-8"
     many = tmp_path / "many.txt"
     many.write_text("".join(f"app{i}:1\n" for i in range(images.MAX_PATTERNS + 1)))
-    cases[many] = "more than 10000 patterns"
+    cases[many] = f"more than {images.MAX_PATTERNS} patterns"
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     cases[fifo] = "not a regular file"
@@ -242,3 +244,35 @@ def test_a_file_that_breaks_keeps_the_previous_list(tmp_path: Path) -> None:
     clock.now += images.RELOAD_INTERVAL
     assert catalog.exists("redis:7") and not catalog.exists("nginx:1.27")
     assert catalog.reload_error is None
+
+
+HOSTILE = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+from tether.localcluster.images import ImageCatalog, parse_reference
+from tether.localcluster.errors import InvalidImageReferenceError
+references = [
+    "a" * 255 + "!", "a-" * 127 + "!", "a." * 2000, "a/" * 2000, "a" * 250 + ":" + "b" * 4000,
+    "a@" + "sha256:" * 500, "a:" * 2000, "[" * 4000, "x/" * 100 + "y@sha256:" + "f" * 3900,
+]
+patterns = ["*a" * 300 + "*b:*", "**/" * 300 + "x:{" + "a," * 300 + "b}", "{" * 200 + "a" + "}" * 200 + ":1"]
+catalog = ImageCatalog.from_patterns(patterns)
+refused = 0
+for text in references:
+    try:
+        parse_reference(text)
+    except InvalidImageReferenceError:
+        refused += 1
+    catalog.exists(text)
+catalog.exists("a" * 250 + ":" + "a" * 100)
+print(refused)
+"""
+
+
+def test_hostile_references_and_patterns_are_answered_in_bounded_time_and_memory() -> None:
+    # a child with 1 GiB of address space and a deadline: a regression hangs or dies there
+    result = subprocess.run(
+        [sys.executable, "-c", HOSTILE], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "9"

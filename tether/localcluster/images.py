@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Largest catalog file read.
 MAX_CATALOG_BYTES = 1024 * 1024
-#: Most patterns in one catalog (each is compiled once and kept).
-MAX_PATTERNS = 10_000
+#: Most patterns in one catalog: each is compiled (about 0.3 ms) and kept with its own cache
+#: of automaton states, and a catalog file is re-read on the cluster's event loop.
+MAX_PATTERNS = 1000
 #: Longest image reference parsed; a repository name may have 255 characters (Docker's limit).
 MAX_REFERENCE_LENGTH = 4096
 MAX_NAME_LENGTH = 255
@@ -67,8 +68,6 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 _GLOB_CHARACTERS = frozenset("*?[{\\")
-#: ``*`` and ``?`` stop at ``/`` in a repository (``**`` crosses it); tags and digests have none
-_REPOSITORY_GLOBS = GlobSyntax(separators="/")
 
 
 @dataclass(frozen=True)
@@ -192,8 +191,9 @@ def _is_glob(text: str) -> bool:
     return bool(_GLOB_CHARACTERS.intersection(text))
 
 
-def _compile_pattern(text: str) -> tuple[str | Glob, _Pattern]:
-    """The repository (its full name, or a glob) and the version part of one pattern."""
+def _compile_pattern(text: str, globs: dict[tuple[str, str], Glob]) -> tuple[str | Glob, _Pattern]:
+    """The repository (its full name, or a glob) and the version part of one pattern; ``globs``
+    keeps the globs compiled so far (a list repeats its tag patterns)."""
     name, tag, digest = _split(text)
     if tag is None and digest is None:
         tag = DEFAULT_TAG
@@ -203,11 +203,11 @@ def _compile_pattern(text: str) -> tuple[str | Glob, _Pattern]:
     try:
         version = _Pattern(
             text,
-            Glob(tag) if tag is not None else None,
-            Glob(digest) if digest is not None else None,
+            _glob(tag, "", globs) if tag is not None else None,
+            _glob(digest, "", globs) if digest is not None else None,
         )
         if _is_glob(name):
-            return Glob(name, _REPOSITORY_GLOBS), version
+            return _glob(name, "/", globs), version
     except InvalidGlobError as exc:
         raise ImageCatalogError(exc.message) from exc
     try:
@@ -215,6 +215,13 @@ def _compile_pattern(text: str) -> tuple[str | Glob, _Pattern]:
     except InvalidImageReferenceError as exc:
         raise ImageCatalogError(f"{name!r} is no repository: {exc.message}") from exc
     return f"{domain}/{path}", version
+
+
+def _glob(text: str, separators: str, globs: dict[tuple[str, str], Glob]) -> Glob:
+    compiled = globs.get((text, separators))
+    if compiled is None:
+        compiled = globs[(text, separators)] = Glob(text, GlobSyntax(separators=separators))
+    return compiled
 
 
 def _check_literal_version(tag: str | None, digest: str | None) -> None:
@@ -310,11 +317,12 @@ class ImageCatalog:
         literal: dict[str, list[_Pattern]] = {}
         globbed: list[tuple[Glob, _Pattern]] = []
         texts: list[str] = []
+        globs: dict[tuple[str, str], Glob] = {}
         for count, (number, text) in enumerate(numbered, start=1):
             if count > MAX_PATTERNS:
                 raise ImageCatalogError(f"{self.source}: more than {MAX_PATTERNS} patterns")
             try:
-                repository, version = _compile_pattern(text.strip())
+                repository, version = _compile_pattern(text.strip(), globs)
             except ImageCatalogError as exc:
                 raise ImageCatalogError(
                     f"{self.source}:{number}: {text.strip()[:80]!r}: {exc.message}"
