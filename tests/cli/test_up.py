@@ -310,3 +310,35 @@ def _sync_with_the_cli(api: str, state: Path, env: dict[str, str]) -> None:
         timeout=120,
     )
     assert sync.returncode == 0, sync.stdout + sync.stderr
+
+
+def test_a_mistyped_tag_is_pulled_in_vain_and_the_app_turns_degraded(tmp_path: Path) -> None:
+    env = user_env(tmp_path)
+    state = tmp_path / "state"
+    with tether_up(tmp_path, env, *on_free_ports(state), "--reconcile-interval", "3600") as up:
+        assert f"images      {state / 'images.txt'}" in up.banner()
+        kubectl = kubectl_runner(state / "kubeconfig", tmp_path)
+        work = state / "k8s-manifests"
+        overlay = work / "apps" / "catalog-service" / "staging" / "kustomization.yaml"
+        overlay.write_text(overlay.read_text().replace("newTag: 2.1.3", "newTag: 2.2.O"))
+        git(work, env, "commit", "-qam", "catalog-service 2.2.O (a typo)")
+        git(work, env, "push", "-q")
+
+        def waiting_reasons() -> set[str]:
+            wanted = "jsonpath={.items[*].status.containerStatuses[*].state.waiting.reason}"
+            ns = "catalog-service-staging"
+            return set(kubectl("-n", ns, "get", "pods", "-o", wanted).stdout.split())
+
+        wait_until(
+            lambda: waiting_reasons() & {"ErrImagePull", "ImagePullBackOff"},
+            timeout=60,
+            what="the new pod failing to pull 2.2.O",
+        )
+
+        def health() -> str:
+            wanted = "jsonpath={.status.health.status}"
+            app = "catalog-service-staging"
+            return kubectl("-n", "argocd", "get", "application", app, "-o", wanted).stdout
+
+        # the demo's progress deadline is 600 s x 0.1
+        wait_until(lambda: health() == "Degraded", timeout=180, what="the app Degraded")

@@ -292,6 +292,7 @@ def _tether_command() -> str:
 def _demo_banner(demo: Demo, server: Any, notes: list[str]) -> list[str]:
     """What the user reads once the demo runs: where everything is and what to try."""
     from tether.demo.apps import DEMO_APPS
+    from tether.demo.images import IMAGES_FILE
     from tether.tools import ToolError, find_tool
 
     try:
@@ -308,6 +309,8 @@ def _demo_banner(demo: Demo, server: Any, notes: list[str]) -> list[str]:
         f"  git         {demo.repo_url}   (working copy: {demo.work}; a push is seen at once)",
         f"  staging     {staging}: automated, every commit deploys, drift is reverted",
         f"  production  {production}: manual sync, drift is reverted to the last sync",
+        f"  images      {demo.state_dir / IMAGES_FILE}: the images that exist (a tag not"
+        " listed: ImagePullBackOff)",
     ]
     tether = _tether_command()
     login = []

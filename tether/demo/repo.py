@@ -18,6 +18,12 @@ from pathlib import Path
 
 import yaml
 
+#: each service and the image its overlays deploy in the first commit
+SERVICE_IMAGES = {
+    "payment-service": "ghcr.io/example/payment-service:1.4.0",
+    "catalog-service": "ghcr.io/example/catalog-service:2.1.3",
+}
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Tether Demo",
     "GIT_AUTHOR_EMAIL": "demo@tether.invalid",
@@ -111,8 +117,8 @@ def demo_files() -> dict[str, str]:
     files: dict[str, str] = {
         "README.md": "# k8s-manifests\n\nDeployed by Tether. Change an image tag in an overlay and push.\n",
     }
-    files.update(_service("payment-service", "ghcr.io/example/payment-service:1.4.0", 8080))
-    files.update(_service("catalog-service", "ghcr.io/example/catalog-service:2.1.3", 8080))
+    for service, image in SERVICE_IMAGES.items():
+        files.update(_service(service, image, 8080))
     namespaces = [
         {
             "apiVersion": "v1",

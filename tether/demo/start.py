@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.demo.errors import DemoError, DemoPortError, DemoStateError
+from tether.demo.images import TIME_SCALE, ensure_image_list
 from tether.demo.repo import create_repository, prepare_working_copy
 from tether.demo.state import (
     DEFAULT_CLUSTER_PORT,
@@ -31,6 +32,8 @@ from tether.demo.state import (
     save_state,
 )
 from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.images import ImageCatalog
+from tether.localcluster.workloads import WorkloadOptions
 from tether.source.gitserver import GitHTTPServer, PushListener
 from tether.source.webhooks import RefUpdate
 
@@ -100,11 +103,7 @@ def start_demo(options: DemoOptions) -> RunningDemo:
     try:
         repo_url, work = _repository(state_dir, git)
         save_state(state_dir, DemoState(git_port=git.port, repo_url=repo_url))
-        cluster = LocalCluster(
-            port=cluster_port.port,
-            state_dir=state_dir / "cluster",
-            kubeconfig=state_dir / "kubeconfig",
-        ).start()
+        cluster = _cluster(state_dir, cluster_port.port)
     except BaseException:
         git.stop()
         raise
@@ -119,6 +118,18 @@ def start_demo(options: DemoOptions) -> RunningDemo:
         notes=(moved,) if moved else (),
     )
     return RunningDemo(demo, cluster, git, listen)
+
+
+def _cluster(state_dir: Path, port: int) -> LocalCluster:
+    """The local cluster on ``port``, pulling only the images of ``<state>/images.txt``."""
+    images = ImageCatalog.from_file(ensure_image_list(state_dir))
+    workloads = WorkloadOptions(images=images, time_scale=TIME_SCALE)
+    return LocalCluster(
+        port=port,
+        state_dir=state_dir / "cluster",
+        kubeconfig=state_dir / "kubeconfig",
+        workloads=workloads,
+    ).start()
 
 
 def serve_repositories(state_dir: Path, state: DemoState, git_port: int | None) -> GitHTTPServer:
