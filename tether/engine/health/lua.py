@@ -9,7 +9,9 @@ The language is Argo CD's too. Argo CD runs scripts in gopher-lua: Lua 5.1 plus 
 near 'continue'"). LuaJIT 2.1 is Lua 5.1 with the same addition under Lua 5.2's rules (a label
 is visible in its block, a jump may not enter the scope of a local unless the label ends the
 block), so scripts run on lupa's ``luajit21``, with the JIT compiler switched off: compiled
-traces never call the count hook, and the time limit must hold.
+traces never call the count hook, and the time limit must hold. Quoted strings are rewritten
+to mean what gopher-lua reads in them (:mod:`tether.engine.health.dialect`): LuaJIT alone would
+refuse a backslash before a character it has no escape for, which gopher-lua accepts.
 
 Scripts come from users' ConfigMaps and folders, so nothing from the host is reachable: the
 environment holds only ``string`` (without ``dump``), ``table``, ``math``, ``os.time``/``os.date``/
@@ -36,6 +38,7 @@ from typing import Any
 
 from lupa import luajit21
 
+from tether.engine.health.dialect import gopher_strings
 from tether.engine.health.status import STATUS_ORDER, UNKNOWN, HealthStatus
 from tether.errors import TetherError
 
@@ -219,6 +222,7 @@ class LuaSandbox:
         """
         if source.startswith("\x1b"):
             raise LuaScriptError(f"{name}: precompiled Lua bytecode is not accepted")
+        source = gopher_strings(source)
         runtime = self._runtime
         with self._lock:
             runtime.set_max_memory(runtime.get_memory_used() + self.max_memory, total=True)
