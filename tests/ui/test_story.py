@@ -6,47 +6,17 @@ a manual application from the sync dialog, read a diff, roll back from the histo
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-import yaml
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Page, expect
 
 from tether.demo.repo import commit_and_push
 from tether.localcluster.testing import eventually
 
 from .conftest import Stack
+from .helpers import LIVE_TIMEOUT, card, overlay_image, sign_in, synced_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
-
-LIVE_TIMEOUT = 30_000  # ms: a poll interval of 1 s, a render, a sync and a health check
-
-
-def overlay_image(work: Path, service: str, tag: str) -> dict[str, str | None]:
-    path = f"apps/{service}/production/kustomization.yaml"
-    doc = yaml.safe_load((work / path).read_text())
-    doc["images"][0]["newTag"] = tag
-    return {path: yaml.safe_dump(doc, sort_keys=False)}
-
-
-def card(page: Page, name: str) -> Locator:
-    return page.locator(f'.app-card[data-app="{name}"]')
-
-
-async def sign_in(page: Page, stack: Stack) -> None:
-    await page.goto(f"{stack.url}/applications")
-    await expect(page).to_have_url(re.compile(r"/login\?next="))
-    await page.get_by_label("Username").fill("admin")
-    await page.get_by_label("Password").fill(stack.password)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(re.compile(r"/applications$"))
-
-
-async def synced_healthy(stack: Stack, name: str) -> bool:
-    status = (await stack.app(name)).get("status") or {}
-    return (status.get("sync") or {}).get("status") == "Synced" and (
-        status.get("health") or {}
-    ).get("status") == "Healthy"
 
 
 async def test_sign_in_refuses_a_wrong_password_and_pages_need_a_session(
@@ -206,5 +176,5 @@ async def test_a_broken_application_shows_its_condition_and_can_be_refreshed(
     await expect(condition.first).to_contain_text("ComparisonError", timeout=LIVE_TIMEOUT)
     await expect(condition.first).to_contain_text("does-not-exist")
     await page.get_by_role("button", name="Refresh", exact=True).click()
-    await expect(page.locator(".toast")).to_contain_text("refresh requested")
+    await expect(page.locator(".toast")).to_contain_text("compared again")
     await stack.screenshot(page, "broken-app-condition")

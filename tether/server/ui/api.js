@@ -68,6 +68,7 @@ export const api = {
         name: ref.name,
       })}`,
     ),
+  update: (application) => request('PUT', app(application.metadata.name), application),
   sync: (name, body) => request('POST', `${app(name)}/sync`, body),
   refresh: (name, hard) => request('POST', `${app(name)}/refresh`, { hard }),
   rollback: (name, body) => request('POST', `${app(name)}/rollback`, body),

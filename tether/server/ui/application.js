@@ -1,15 +1,17 @@
 // Application page: what is deployed from where, its status and running operation, the resource
-// tree with a side panel per object, sync / refresh / rollback, all updated live.
+// tree with a side panel per object, sync / refresh / rollback / sync policy, all updated live.
 
 import { api, subscribe } from './api.js';
-import { openRollbackDialog, openSyncDialog } from './dialogs.js';
+import { openPolicyDialog, openRollbackDialog, openSyncDialog } from './dialogs.js';
 import {
   healthBadge,
   html,
   phaseBadge,
   shortRevision,
   syncBadge,
+  syncPolicyText,
   timeTag,
+  token,
 } from './html.js';
 import { ResourcePanel } from './panel.js';
 import { setCrumbs, throttle, toast } from './shell.js';
@@ -18,13 +20,6 @@ import { buildTree, renderTree } from './tree.js';
 function destinationText(destination = {}) {
   const cluster = destination.name || destination.server || 'in-cluster';
   return `${cluster} · namespace ${destination.namespace || '—'}`;
-}
-
-function syncPolicyText(policy = {}) {
-  const automated = policy.automated;
-  if (!automated) return 'Manual';
-  const extras = [automated.prune && 'prune', automated.selfHeal && 'self-heal'].filter(Boolean);
-  return `Automated${extras.length ? ` (${extras.join(', ')})` : ''}`;
 }
 
 function factsHtml(app) {
@@ -81,18 +76,42 @@ function conditionsHtml(conditions = []) {
   })}</ul>`;
 }
 
+/** What started a deployment, as the controller records it in `trigger` (entries written
+ * before Tether recorded it have none, and show none). */
+const TRIGGERS = {
+  manual: 'Manual sync',
+  rollback: 'Rollback',
+  automated: 'Auto-sync',
+  selfHeal: 'Drift reverted',
+};
+
+function triggerHtml(trigger) {
+  if (!trigger) return html`<span class="muted">—</span>`;
+  return html`<span class="chip trigger trigger-${token(trigger)}" data-trigger="${trigger}">${TRIGGERS[trigger] || trigger}</span>`;
+}
+
+/** The commit's subject, author and date (Argo CD's revision metadata), when recorded. */
+function commitHtml(metadata) {
+  if (!metadata || typeof metadata !== 'object' || !metadata.message) return html`<span class="muted">—</span>`;
+  const subject = String(metadata.message).split('\n', 1)[0];
+  return html`<span class="commit-subject" data-field="commit-message" title="${subject}">${subject}</span>
+    <span class="muted small"><span data-field="commit-author">${metadata.author || ''}</span>${metadata.date ? html`, committed ${timeTag(metadata.date)}` : ''}</span>`;
+}
+
 function historyHtml(app) {
   const history = [...(app.status?.history || [])].reverse();
   if (!history.length) return html`<p class="muted">Nothing deployed yet.</p>`;
   const current = history[0].id;
   return html`<table class="data-table history">
-    <thead><tr><th scope="col">ID</th><th scope="col">Revision</th><th scope="col">Deployed</th><th scope="col">Initiated by</th><th scope="col">Path</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+    <thead><tr><th scope="col">ID</th><th scope="col">Revision</th><th scope="col">Commit</th><th scope="col">Deployed</th><th scope="col">Trigger</th><th scope="col">Initiated by</th><th scope="col">Path</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
     <tbody>${history.map((h) => {
       const who = h.initiatedBy?.automated ? 'automated' : h.initiatedBy?.username || '—';
-      return html`<tr data-history-id="${h.id}">
+      return html`<tr data-history-id="${h.id}"${h.trigger ? html` data-trigger="${h.trigger}"` : ''}>
         <td>${h.id}</td>
         <td class="mono" title="${h.revision || ''}">${shortRevision(h.revision)}</td>
+        <td class="commit">${commitHtml(h.revisionMetadata)}</td>
         <td>${timeTag(h.deployedAt)}</td>
+        <td>${triggerHtml(h.trigger)}</td>
         <td>${who}</td>
         <td class="mono">${h.source?.path || ''}</td>
         <td>${h.id === current
@@ -124,6 +143,7 @@ export function mount(main, { name }) {
         <button type="button" class="btn primary" data-action="sync" disabled>Sync</button>
         <button type="button" class="btn" data-action="refresh" disabled>Refresh</button>
         <button type="button" class="btn" data-action="hard-refresh" disabled title="Render again without the manifest cache">Hard refresh</button>
+        <button type="button" class="btn" data-action="policy" disabled>Sync policy</button>
         <button type="button" class="btn danger" data-action="terminate" hidden>Terminate</button>
       </div>
     </div>
@@ -207,16 +227,29 @@ export function mount(main, { name }) {
     await loadTree();
   }
 
+  /** The server answers once the controller has compared the app again: until then the
+   * button says so and cannot be pressed twice. */
+  async function refresh(hard) {
+    const button = $(`[data-action=${hard ? 'hard-refresh' : 'refresh'}]`);
+    const label = button.textContent;
+    button.disabled = true;
+    button.textContent = 'Refreshing…';
+    try {
+      const answer = await api.refresh(name, hard);
+      if (closed) return;
+      app = answer;
+      toast(`${name}: compared again${hard ? ' (hard refresh)' : ''}`);
+    } finally {
+      button.textContent = label;
+      if (!closed && app) renderApp();
+    }
+  }
+
   async function act(action) {
     try {
       if (action === 'sync') openSyncDialog(app);
-      if (action === 'refresh' || action === 'hard-refresh') {
-        const answer = await api.refresh(name, action === 'hard-refresh');
-        if (closed) return;
-        app = answer;
-        renderApp();
-        toast(`${name}: ${action === 'hard-refresh' ? 'hard refresh' : 'refresh'} requested`);
-      }
+      if (action === 'policy') openPolicyDialog(app);
+      if (action === 'refresh' || action === 'hard-refresh') await refresh(action === 'hard-refresh');
       if (action === 'terminate') {
         const answer = await api.terminate(name);
         toast(answer?.terminated ? 'Operation terminated' : 'No operation was running');

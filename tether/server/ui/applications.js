@@ -16,6 +16,7 @@ import {
   shortRevision,
   syncBadge,
   syncOf,
+  syncPolicyText,
   timeTag,
   token,
 } from './html.js';
@@ -79,7 +80,6 @@ function cardHtml(app) {
   const operation = status.operationState;
   const health = healthStatus(app);
   const sync = syncStatus(app);
-  const automated = app.spec?.syncPolicy?.automated;
   return html`<li class="app-card border-${token(health)}" data-app="${name}">
     <div class="card-head">
       <a class="app-name" href="/applications/${encodeURIComponent(name)}">${name}</a>
@@ -94,7 +94,7 @@ function cardHtml(app) {
       <dt>Target</dt><dd>${source.targetRevision || 'HEAD'}</dd>
       <dt>Revision</dt><dd class="mono" data-field="revision">${shortRevision(status.sync?.revision) || '—'}</dd>
       <dt>Destination</dt><dd>${destinationLabel(app.spec?.destination)}</dd>
-      <dt>Sync policy</dt><dd>${automated ? 'Automated' : 'Manual'}</dd>
+      <dt>Sync policy</dt><dd data-field="sync-policy">${syncPolicyText(app.spec?.syncPolicy)}</dd>
       <dt>Last sync</dt><dd>${timeTag(operation?.finishedAt)}</dd>
     </dl>
   </li>`.value;

@@ -137,3 +137,28 @@ export function groupOf(apiVersion) {
   const slash = (apiVersion || '').indexOf('/');
   return slash < 0 ? '' : apiVersion.slice(0, slash);
 }
+
+// ---- sync policy ----------------------------------------------------------------------------
+
+/**
+ * The sync policy of an Application as one of three modes: `automated` (new commits deploy),
+ * `auto-revert` (Tether's production mode, `automated: {enabled: false, selfHeal: true}`: new
+ * commits wait for a sync, drift is reverted to the last sync) or `manual`. Argo CD reads a
+ * missing `enabled` as on.
+ */
+export function syncMode(policy = {}) {
+  const automated = policy?.automated;
+  if (!automated || typeof automated !== 'object') return 'manual';
+  if (automated.enabled === false) return automated.selfHeal ? 'auto-revert' : 'manual';
+  return 'automated';
+}
+
+/** "Manual", "Manual, auto-revert" or "Automated (prune, self-heal)". */
+export function syncPolicyText(policy = {}) {
+  const mode = syncMode(policy);
+  if (mode === 'auto-revert') return 'Manual, auto-revert';
+  if (mode === 'manual') return 'Manual';
+  const automated = policy.automated;
+  const extras = [automated.prune && 'prune', automated.selfHeal && 'self-heal'].filter(Boolean);
+  return `Automated${extras.length ? ` (${extras.join(', ')})` : ''}`;
+}
