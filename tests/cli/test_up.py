@@ -342,3 +342,15 @@ def test_a_mistyped_tag_is_pulled_in_vain_and_the_app_turns_degraded(tmp_path: P
 
         # the demo's progress deadline is 600 s x 0.1
         wait_until(lambda: health() == "Degraded", timeout=180, what="the app Degraded")
+
+
+def test_ctrl_c_while_the_demo_starts_stops_it_without_a_traceback(tmp_path: Path) -> None:
+    env = user_env(tmp_path)
+    state = tmp_path / "state"
+    with tether_up(tmp_path, env, *on_free_ports(state)) as up:
+        # demo.json is written before the cluster, the controller and the server start
+        wait_until(lambda: (state / "demo.json").exists(), timeout=START_TIMEOUT, what="demo.json")
+        up.process.send_signal(signal.SIGINT)
+        assert up.process.wait(timeout=60) == 130, up.errors()
+    assert STARTED not in up.output()
+    assert "Traceback" not in up.errors(), up.errors()

@@ -229,19 +229,21 @@ def up_command(
     )
     try:
         running = start_demo(options)
+        try:
+            uvloop.run(_run_demo(running, reconcile_interval))
+        finally:
+            running.stop()
     except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
-    try:
-        uvloop.run(_run_demo(running, reconcile_interval))
-    except TetherError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        running.stop()
+    except KeyboardInterrupt:
+        # Ctrl-C before the demo was up (once it runs, a signal handler stops it): no traceback
+        raise SystemExit(130) from None
 
 
 async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
     """Run the controller and the API server beside the started parts until a signal."""
     from tether.demo.apps import ensure_demo_applications
+    from tether.demo.errors import DemoPortError
     from tether.demo.start import relay_pushes
 
     demo = running.demo
@@ -259,7 +261,10 @@ async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
         running.git, controller.on_webhook, asyncio.get_running_loop()
     )
     await ensure_demo_applications(client, demo.repo_url, demo.previous_url)
-    server = await start_server(controller, running.listen.listen)
+    try:
+        server = await start_server(controller, running.listen.listen)
+    except OSError as exc:  # taken since it was found free
+        raise DemoPortError(f"cannot listen on {running.listen.listen}: {exc.strerror}") from exc
     notes = list(demo.notes)
     if server is not None:
         moved = running.listen.note("the UI and API", urlsplit(server.url).port or 0)
