@@ -277,8 +277,9 @@ async def _diff_exit(env: Env, name: str, code: int) -> bool:
 async def test_app_history_and_rollback(env: Env, synced: SyncedApp) -> None:
     out = ok(await env.cli("app", "history", synced.name))
     header, *rows = [line.split() for line in out.splitlines()]
-    assert header[:3] == ["ID", "DATE", "REVISION"]
-    assert rows and rows[0][0] == "0" and rows[0][-1] == "admin"
+    assert header[:5] == ["ID", "DATE", "REVISION", "TRIGGER", "INITIATED"]
+    assert rows and rows[0][0] == "0" and rows[0][3:5] == ["manual", "admin"]
+    assert out.splitlines()[1].endswith("Initial manifests")
     history = json.loads(ok(await env.cli("app", "history", synced.name, "-o", "json")))
     first = history[0]["id"]
     rollback = ok(await env.cli("app", "rollback", synced.name, str(first), "--timeout", "60"))
