@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS_STAMP := .tools/.installed
-DEMO_PORT ?= 6443
-DEMO_LISTEN ?= 127.0.0.1:8080
+# empty: tether up uses 6443 and 127.0.0.1:8080, or free ports when those are taken (it says which)
+DEMO_PORT ?=
+DEMO_LISTEN ?=
 
 .PHONY: demo test lint typecheck unit setup tools bench clean system-packages
 
@@ -36,7 +37,7 @@ $(TOOLS_STAMP): $(STAMP) tether/tools.py
 tools: $(TOOLS_STAMP)
 
 demo: setup
-	$(BIN)/tether up --port $(DEMO_PORT) --listen $(DEMO_LISTEN)
+	$(BIN)/tether up $(if $(DEMO_PORT),--port $(DEMO_PORT)) $(if $(DEMO_LISTEN),--listen $(DEMO_LISTEN))
 
 lint: setup
 	$(BIN)/ruff check tether tests bench

@@ -42,10 +42,10 @@ async def webhook_secrets(ctx: Context) -> WebhookSecrets:
 def not_configured_message(error: WebhookNotConfiguredError, namespace: str) -> str:
     """The refusal of a provider without a secret, saying where the secret goes and how.
 
-    The source stage names the provider first (``"gitlab webhook refused: ..."``); the server
-    alone knows the Secret and its namespace, so it writes the way forward.
+    The source stage names the provider; the server alone knows the Secret and its namespace,
+    so it writes the way forward.
     """
-    provider = error.message.partition(" ")[0]
+    provider = error.provider
     key = SECRET_KEYS.get(provider.replace("-", "_"))
     if key is None:
         return error.message

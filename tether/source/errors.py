@@ -110,6 +110,11 @@ class WebhookNotConfiguredError(WebhookError):
 
     status = 403
 
+    def __init__(self, message: str, provider: str = "") -> None:
+        super().__init__(message)
+        #: the provider whose secret is missing (github, gitlab, bitbucket, ...)
+        self.provider = provider
+
 
 class WebhookPayloadTooLargeError(WebhookError):
     """The webhook body exceeds the size limit."""

@@ -101,7 +101,8 @@ def _require_secret(secret: str | None, provider: str, setting: str) -> str:
     if not secret:
         raise WebhookNotConfiguredError(
             f"{provider} webhook refused: no secret is configured for {provider} ({setting}); "
-            "set one here and in the webhook's settings at the forge"
+            "set one here and in the webhook's settings at the forge",
+            provider,
         )
     return secret
 
