@@ -13,6 +13,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tether.demo.repo import create_repository
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 from tether.server import ServerSettings, run_server
-from tether.server.app import RunningServer
+from tether.server.app import RunningServer, create_app
 from tether.source.gitserver import GitHTTPServer
 from tether.source.webhooks import WebhookSecrets
 from tether.tools import find_tool
@@ -108,6 +109,21 @@ class Stack:
             return await self.client.get(info, name, CONTROL_NS)
         except NotFound:
             return None
+
+
+@asynccontextmanager
+async def in_process_api(
+    face: Any, token: str, settings: ServerSettings | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app of ``face`` started in this process, and a client holding ``token``."""
+    app = create_app(face, settings or ServerSettings())
+    headers = {"Authorization": f"Bearer {token}"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://server", headers=headers, timeout=30
+        ) as http:
+            yield http
 
 
 def application(

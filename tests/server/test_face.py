@@ -16,10 +16,8 @@ import httpx
 import pytest
 
 import tether.server
-from tests.server.conftest import Stack, eventually
+from tests.server.conftest import Stack, eventually, in_process_api
 from tether.controller.face import ControllerFace
-from tether.server import ServerSettings
-from tether.server.app import create_app
 
 SERVER_DIR = Path(tether.server.__file__).parent
 #: the controller modules the server may import
@@ -179,24 +177,18 @@ async def _metrics_counted(http: httpx.AsyncClient, name: str) -> bool:
 async def test_the_api_works_over_the_face_alone(stack: Stack) -> None:
     name = await stack.manual_app("face")
     face = FaceOnly(stack.controller)
-    app = create_app(face, ServerSettings())
-    headers = {"Authorization": f"Bearer {stack.tokens['admin']}"}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://face", headers=headers, timeout=30
-        ) as http:
-            path = f"/api/v1/applications/{name}"
-            synced = await _sync_and_wait(http, path)
-            namespace = synced["spec"]["destination"]["namespace"]
-            listed = await _json(http, "/api/v1/applications", sync="Synced", health="Healthy")
-            assert name in {a["metadata"]["name"] for a in listed["items"]}
-            await _check_objects(http, path, namespace)
-            assert (await http.post(f"{path}/refresh", json={"hard": True})).status_code == 200
-            assert (await http.delete(f"{path}/operation")).json() == {"terminated": False}
-            await eventually(lambda: _metrics_counted(http, name), what="the sync counted")
-            await _check_metrics(http, name)
-            for route in ("/api/v1/clusters", "/api/v1/repositories", "/api/v1/settings"):
-                await _json(http, route)
-            assert (await http.get("/readyz")).status_code == 200
+    async with in_process_api(face, stack.tokens["admin"]) as http:
+        path = f"/api/v1/applications/{name}"
+        synced = await _sync_and_wait(http, path)
+        namespace = synced["spec"]["destination"]["namespace"]
+        listed = await _json(http, "/api/v1/applications", sync="Synced", health="Healthy")
+        assert name in {a["metadata"]["name"] for a in listed["items"]}
+        await _check_objects(http, path, namespace)
+        assert (await http.post(f"{path}/refresh", json={"hard": True})).status_code == 200
+        assert (await http.delete(f"{path}/operation")).json() == {"terminated": False}
+        await eventually(lambda: _metrics_counted(http, name), what="the sync counted")
+        await _check_metrics(http, name)
+        for route in ("/api/v1/clusters", "/api/v1/repositories", "/api/v1/settings"):
+            await _json(http, route)
+        assert (await http.get("/readyz")).status_code == 200
     assert {"subscribe", "comparison", "desired", "cluster_of", "metrics", "refresh"} <= face.used

@@ -11,11 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.conftest import CONTROL_NS, Stack, application, eventually
+from tests.server.conftest import CONTROL_NS, Stack, application, eventually, in_process_api
 from tether.demo.repo import commit_and_push, git
 from tether.names import REFRESH_ANNOTATION
 from tether.server import ServerSettings
-from tether.server.app import create_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -125,14 +124,9 @@ async def test_a_refresh_the_controller_does_not_answer_in_time_is_a_clear_504(
 ) -> None:
     name, _work = await _new_app(stack, "slowrefresh", None)
     # a server that gives the controller no time at all
-    app = create_app(stack.controller, ServerSettings(refresh_timeout=0))
-    headers = {"Authorization": f"Bearer {stack.tokens['admin']}"}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://server", headers=headers, timeout=30
-        ) as http:
-            answer = await http.get(f"/api/v1/applications/{name}", params={"refresh": "normal"})
+    settings = ServerSettings(refresh_timeout=0)
+    async with in_process_api(stack.controller, stack.tokens["admin"], settings) as http:
+        answer = await http.get(f"/api/v1/applications/{name}", params={"refresh": "normal"})
     assert answer.status_code == 504
     message = answer.json()["error"]
     assert f"application {name} was not compared again within 0s" in message
@@ -176,14 +170,8 @@ async def test_an_operation_asked_on_a_stale_copy_is_asked_again_on_the_fresh_on
     face.freeze()
     # the Application changes after the server's view of it was taken
     await stack.kubectl("-n", CONTROL_NS, "label", "application", name, "changed=yes")
-    app = create_app(face, ServerSettings())
-    headers = {"Authorization": f"Bearer {stack.tokens['admin']}"}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://server", headers=headers, timeout=30
-        ) as http:
-            answer = await http.post(f"/api/v1/applications/{name}/sync", json={})
+    async with in_process_api(face, stack.tokens["admin"]) as http:
+        answer = await http.post(f"/api/v1/applications/{name}/sync", json={})
     assert answer.status_code == 200, answer.text
     assert answer.json()["metadata"]["labels"] == {"changed": "yes"}
     assert answer.json()["operation"]["initiatedBy"] == {"username": "admin"}
