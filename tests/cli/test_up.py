@@ -215,8 +215,12 @@ def test_git_port_moves_the_server_and_the_demo_apps_follow(tmp_path: Path) -> N
 
 
 def _image(kubectl: Kubectl, namespace: str) -> str:
+    """The Deployment's image, "" while the first sync has not created it yet."""
     image = "jsonpath={.spec.template.spec.containers[0].image}"
-    return kubectl("-n", namespace, "get", "deploy", "payment-service", "-o", image).stdout
+    got = kubectl("-n", namespace, "get", "deploy", "payment-service", "-o", image, check=False)
+    if got.returncode != 0 and "NotFound" not in got.stderr:
+        raise AssertionError(f"kubectl get deploy in {namespace}: {got.stderr}")
+    return got.stdout
 
 
 def test_a_push_deploys_staging_at_once_and_production_waits_for_a_sync(tmp_path: Path) -> None:
