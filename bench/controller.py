@@ -1,6 +1,7 @@
 """Benchmark of the controller on the local cluster with a real git server.
 
-1. push-to-synced latency through a webhook (p50, p95 over 20 commits);
+1. push-to-synced latency through a webhook (p50, p95 over 20 commits); drift reverted by selfHeal,
+   automated and in production mode (manual sync, drift reverted to the last synced revision);
 2. N Applications of 10 resources each from a cold start to all Synced and Healthy (time, peak RSS);
 3. one idle minute with nothing changing: API requests by verb, git ref checks and fetches, CPU.
 
@@ -169,6 +170,36 @@ async def self_heal_latency(client: ClusterClient, samples: int) -> list[float]:
     return out
 
 
+async def production_heal_latency(
+    controller: Controller, client: ClusterClient, root: Path, url: str, samples: int
+) -> list[float]:
+    """The latency app in production mode, a commit waiting: time each scale's revert."""
+    app_info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+    policy = {"spec": {"syncPolicy": {"automated": {"enabled": False, "selfHeal": True}}}}
+    await client.patch(app_info, "latency", policy, "argocd", field_manager="bench")
+    work = root / "latency-work"
+    kustomization = "apps/payment-service/production/kustomization.yaml"
+    overlay = yaml.safe_load((work / kustomization).read_text())
+    synced_tag = overlay["images"][0]["newTag"]
+    overlay["images"][0]["newTag"] = "9.9.9"
+    await asyncio.to_thread(
+        commit_and_push, work, "waits for a person", {kustomization: yaml.safe_dump(overlay)}
+    )
+    await controller.on_webhook([url])
+    while ((await client.get(app_info, "latency", "argocd")).get("status") or {}).get(
+        "sync", {}
+    ).get("status") != "OutOfSync":
+        await asyncio.sleep(0.05)
+    out = await self_heal_latency(client, samples)
+    live = await client.get(
+        await client.resource_for("apps/v1", "Deployment"), "payment-service", "latency"
+    )
+    image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+    if not image.endswith(f":{synced_tag}"):
+        raise SystemExit(f"production mode deployed the waiting commit: {image}")
+    return out
+
+
 async def main(apps: int, idle: float, commits: int) -> None:
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
@@ -208,6 +239,15 @@ async def main(apps: int, idle: float, commits: int) -> None:
             )
             row(
                 "selfHeal: kubectl-style scale to replicas reverted, max of 5",
+                f"{heal[-1] * 1000:8.0f} ms",
+            )
+
+            heal = await production_heal_latency(
+                controller, client, tmp, server.url("latency.git"), 3
+            )
+            heal.sort()
+            row(
+                "production mode, a commit waiting: scale reverted to synced, max of 3",
                 f"{heal[-1] * 1000:8.0f} ms",
             )
 
