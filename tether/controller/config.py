@@ -39,3 +39,7 @@ class ControllerConfig:
     bootstrap: bool = True
     #: accept ``file://`` URLs and local paths as repoURL (demos and tests; never the cache)
     allow_local_repositories: bool = False
+    #: namespaced mode (Argo CD's namespace-install): the only namespaces of the cluster the
+    #: controller runs in that it watches and writes; cluster-scoped kinds are neither watched
+    #: nor applied there. Empty: cluster-wide.
+    managed_namespaces: tuple[str, ...] = ()
