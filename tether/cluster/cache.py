@@ -63,7 +63,10 @@ class WatchStats:
 
 @dataclass(eq=False)
 class _TypeState:
+    """One list+watch: a type, in one namespace or (None) in all of them."""
+
     info: ResourceInfo
+    namespace: str | None = None
     resource_version: str | None = None
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -85,22 +88,30 @@ class LiveCache:
         *,
         tracking: Tracking | None = None,
         namespace: str | None = None,
+        namespaces: Iterable[str] = (),
+        cluster_resources: bool = False,
         keep_managed_fields: bool = True,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None:
         """``namespace`` limits namespaced types to one namespace (cluster-scoped types are
-        always cluster-wide). ``keep_managed_fields=False`` drops ``metadata.managedFields``
-        from cached copies to save memory, at the price of ``managedFieldsManagers`` ignore
-        rules. ``watch_timeout`` is the server-side lifetime of one watch request.
+        always cluster-wide). ``namespaces`` (namespaced mode) watches each namespaced type with
+        one list+watch per namespace, never cluster-wide, and refuses cluster-scoped types
+        unless ``cluster_resources``. ``keep_managed_fields=False`` drops
+        ``metadata.managedFields`` from cached copies to save memory, at the price of
+        ``managedFieldsManagers`` ignore rules. ``watch_timeout`` is the server-side lifetime
+        of one watch request.
         """
         self.client = client
         self.tracking = tracking or Tracking()
         self.namespace = namespace
+        self.namespaces = tuple(namespaces)
+        self.cluster_resources = cluster_resources
         self.keep_managed_fields = keep_managed_fields
         self.watch_timeout = watch_timeout
         self.max_backoff = max_backoff
-        self._types: dict[tuple[str, str], _TypeState] = {}
+        #: the list+watches of each tracked (group, kind): one, or one per namespace
+        self._types: dict[tuple[str, str], list[_TypeState]] = {}
         self.index = ObjectIndex(self.tracking)
         self._attribution = AppAttribution(self.index, self._emit)
         self._subscribers: list[ChangeCallback] = []
@@ -109,35 +120,58 @@ class LiveCache:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
+    def watches(self, info: ResourceInfo) -> bool:
+        """Whether this cache may follow ``info`` (namespaced mode leaves out cluster-scoped
+        types unless ``cluster_resources``)."""
+        return info.namespaced or not self.namespaces or self.cluster_resources
+
+    def _scopes(self, info: ResourceInfo) -> list[str | None]:
+        if not info.namespaced:
+            return [None]
+        return list(self.namespaces) if self.namespaces else [self.namespace]
+
     async def track(self, infos: Iterable[ResourceInfo], *, wait: bool = True) -> None:
-        """Start list+watch of each type not tracked yet; with ``wait``, return once listed.
+        """Start list+watch of each type not tracked yet; with ``wait``, return once every
+        given type has been listed, or raise :class:`CacheSyncError` naming each one whose list
+        failed (a 403 of a missing ``list`` verb, say: the cache keeps retrying it).
 
         Tracking is by (group, kind): a second version of a tracked kind is ignored.
         """
-        new: list[_TypeState] = []
+        wanted: list[_TypeState] = []
         for info in infos:
-            if info.group_kind in self._types:
-                continue
-            if not info.supports("list") or not info.supports("watch"):
-                raise CacheSyncError(
-                    f"{info.plural}.{info.group or 'core'} cannot be watched (verbs: "
-                    f"{', '.join(info.verbs) or 'none'})"
-                )
-            state = _TypeState(info)
-            self._types[info.group_kind] = state
-            new.append(state)
-            if not self._paused:
+            states = self._types.get(info.group_kind)
+            if states is None:
+                states = self._new_states(info)
+            wanted.extend(states)
+        if wait:
+            await self._wait_states([s for s in wanted if not s.synced.is_set()], None)
+
+    def _new_states(self, info: ResourceInfo) -> list[_TypeState]:
+        what = f"{info.plural}.{info.group or 'core'}"
+        if not info.supports("list") or not info.supports("watch"):
+            raise CacheSyncError(
+                f"{what} cannot be watched (verbs: {', '.join(info.verbs) or 'none'})"
+            )
+        if not self.watches(info):
+            raise CacheSyncError(
+                f"{what} is cluster-scoped: not watched in namespaced mode "
+                f"(namespaces {', '.join(self.namespaces)})"
+            )
+        states = [_TypeState(info, namespace=ns) for ns in self._scopes(info)]
+        self._types[info.group_kind] = states
+        if not self._paused:
+            for state in states:
                 self._start(state)
-        if wait and new:
-            await self._wait_states(new, None)
+        return states
 
     async def untrack(self, infos: Iterable[ResourceInfo]) -> None:
         """Stop watching these types and forget their objects (no events are sent)."""
         for info in infos:
-            state = self._types.pop(info.group_kind, None)
-            if state is None:
+            states = self._types.pop(info.group_kind, None)
+            if states is None:
                 continue
-            await self._stop(state)
+            for state in states:
+                await self._stop(state)
             for key in self.index.keys(info.group_kind):
                 self._remove(key)
 
@@ -147,22 +181,24 @@ class LiveCache:
         Raises :class:`CacheSyncError` naming each type whose first list failed (the cache
         keeps retrying those in the background) and ``TimeoutError`` after ``timeout``.
         """
-        await self._wait_states(list(self._types.values()), timeout)
+        await self._wait_states(self._states(), timeout)
+
+    def _states(self) -> list[_TypeState]:
+        return [state for states in self._types.values() for state in states]
 
     async def _wait_states(self, states: list[_TypeState], timeout: float | None) -> None:
+        if not states:
+            return
         async with asyncio.timeout(timeout):
             await asyncio.gather(*(s.settled.wait() for s in states))
         failed = [s for s in states if not s.synced.is_set() and s.error is not None]
         if failed:
-            raise CacheSyncError(
-                "cannot list "
-                + "; ".join(f"{s.info.plural}.{s.info.group or 'core'}: {s.error}" for s in failed)
-            )
+            raise CacheSyncError("cannot list " + "; ".join(_what(s) for s in failed))
 
     @property
     def synced(self) -> bool:
         """True when every tracked type has been listed at least once."""
-        return all(s.synced.is_set() for s in self._types.values())
+        return all(s.synced.is_set() for s in self._states())
 
     async def pause(self) -> None:
         """Stop all watches but keep the objects and where each watch was.
@@ -171,12 +207,12 @@ class LiveCache:
         continues each watch from its last resourceVersion (or relists if it expired).
         """
         self._paused = True
-        await asyncio.gather(*(self._stop(s) for s in self._types.values()))
+        await asyncio.gather(*(self._stop(s) for s in self._states()))
 
     def resume(self) -> None:
         """Restart the watches stopped by :meth:`pause`."""
         self._paused = False
-        for state in self._types.values():
+        for state in self._states():
             if state.task is None:
                 self._start(state)
 
@@ -192,8 +228,9 @@ class LiveCache:
 
     def _start(self, state: _TypeState) -> None:
         info = state.info
+        where = f"-{state.namespace}" if state.namespace else ""
         state.task = asyncio.create_task(
-            self._run(state), name=f"tether-watch-{info.plural}.{info.group or 'core'}"
+            self._run(state), name=f"tether-watch-{info.plural}.{info.group or 'core'}{where}"
         )
 
     async def _stop(self, state: _TypeState) -> None:
@@ -283,11 +320,19 @@ class LiveCache:
 
     @property
     def tracked(self) -> list[ResourceInfo]:
-        return [s.info for s in self._types.values()]
+        return [states[0].info for states in self._types.values()]
 
     def stats(self, info: ResourceInfo) -> WatchStats:
-        """Counters of the list+watch of one tracked type."""
-        return self._types[info.group_kind].stats
+        """Counters of the list+watch of one tracked type: the live counters, or in namespaced
+        mode a sum over its namespaces at the time of the call."""
+        states = self._types[info.group_kind]
+        if len(states) == 1:
+            return states[0].stats
+        total = WatchStats()
+        for state in states:
+            for name, value in vars(state.stats).items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
 
     def __len__(self) -> int:
         return len(self.index)
@@ -315,9 +360,6 @@ class LiveCache:
 
     # ---- list and watch --------------------------------------------------------------------
 
-    def _watch_namespace(self, info: ResourceInfo) -> str | None:
-        return self.namespace if info.namespaced else None
-
     async def _run(self, state: _TypeState) -> None:
         failures = 0
         while True:
@@ -330,7 +372,7 @@ class LiveCache:
                 state.stats.watches += 1
                 async for event in self.client.watch(
                     state.info,
-                    self._watch_namespace(state.info),
+                    state.namespace,
                     resource_version=state.resource_version,
                     timeout_seconds=self.watch_timeout,
                     bookmarks=True,
@@ -360,21 +402,18 @@ class LiveCache:
         state.stats.errors += 1
         state.settled.set()
         delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
-        log.warning(
-            "watch of %s.%s failed (%s); retrying in %.1fs",
-            state.info.plural,
-            state.info.group or "core",
-            why,
-            delay,
-        )
+        log.warning("watch of %s failed (%s); retrying in %.1fs", _where(state), why, delay)
         await asyncio.sleep(delay)
 
     async def _relist(self, state: _TypeState) -> None:
         info = state.info
-        result = await self.client.list(info, self._watch_namespace(info))
+        result = await self.client.list(info, state.namespace)
         state.stats.lists += 1
         first = not state.synced.is_set()
         before = self.index.keys(info.group_kind)
+        if state.namespace is not None:
+            # the other namespaces' objects of this type belong to their own list+watch
+            before = {key for key in before if key.namespace == state.namespace}
         seen: set[ObjectKey] = set()
         for obj in result.items:
             obj = self._compact(obj)
@@ -424,6 +463,16 @@ class LiveCache:
         if state.info.group_kind == _CRD_GROUP_KIND:
             # A CRD added, changed or removed changes what discovery must report.
             self.client.invalidate_discovery()
+
+
+def _where(state: _TypeState) -> str:
+    """``plural.group`` of a list+watch, with its namespace when it has one."""
+    what = f"{state.info.plural}.{state.info.group or 'core'}"
+    return f"{what} in namespace {state.namespace}" if state.namespace else what
+
+
+def _what(state: _TypeState) -> str:
+    return f"{_where(state)}: {state.error}"
 
 
 def _rv(obj: dict[str, Any]) -> str:
