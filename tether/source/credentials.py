@@ -22,6 +22,7 @@ from typing import Any
 
 from tether.source.errors import CredentialsError
 from tether.source.limits import GitTimeouts
+from tether.source.trust import DEFAULT_KNOWN_HOSTS_ORIGIN, DEFAULT_TLS_ORIGIN, RepoTrust
 from tether.source.urls import repo_match_key
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
@@ -174,6 +175,9 @@ class GitEnvironment:
 
     env: dict[str, str]
     secrets: tuple[str, ...]
+    #: where the operator configures trusted SSH host keys and TLS CAs, named in errors
+    known_hosts_origin: str = DEFAULT_KNOWN_HOSTS_ORIGIN
+    tls_origin: str = DEFAULT_TLS_ORIGIN
 
 
 def _config_env(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -193,6 +197,7 @@ def git_environment(
     known_hosts_file: Path | None,
     timeouts: GitTimeouts | None = None,
     allow_file: bool = False,
+    trust: RepoTrust | None = None,
 ) -> Iterator[GitEnvironment]:
     """Yield the environment that lets git reach `repo_url` with `credentials`, then clean up.
 
@@ -202,7 +207,9 @@ def git_environment(
     temporary file for the duration of the command only, and the host key is checked against
     `known_hosts_file` unless the repository is marked insecure. A stalled HTTP transfer or SSH
     connection fails after the limits of `timeouts`. The `file` transport is refused unless
-    `allow_file` (the caller's `RepoPolicy` allows local repositories).
+    `allow_file` (the caller's `RepoPolicy` allows local repositories). `trust` gives the
+    known hosts when `known_hosts_file` is None, and the CAs an https server of that host is
+    checked against (`http.sslCAInfo`, instead of the system's CAs).
     """
     env = {
         key: value
@@ -234,22 +241,42 @@ def git_environment(
     secrets: tuple[str, ...] = credentials.secret_values() if credentials else ()
     transport = _transport(repo_url)
     with tempfile.TemporaryDirectory(prefix="tether-git-") as scratch:
-        if transport == "http" and credentials is not None:
-            if credentials.bearer_token:
-                config.append(
-                    ("http.extraHeader", f"Authorization: Bearer {credentials.bearer_token}")
-                )
-            elif credentials.password:
-                token = _basic_token(credentials.username or TOKEN_USERNAME, credentials.password)
-                config.append(("http.extraHeader", f"Authorization: Basic {token}"))
-            if credentials.insecure:
-                config.append(("http.sslVerify", "false"))
+        if transport == "http":
+            config += _http_config(repo_url, credentials, trust)
         if transport == "ssh":
+            if known_hosts_file is None and trust is not None:
+                known_hosts_file = trust.known_hosts_file
             env["GIT_SSH_COMMAND"] = _ssh_command(
                 credentials, known_hosts_file, Path(scratch), timeouts
             )
         env.update(_config_env(config))
-        yield GitEnvironment(env=env, secrets=secrets)
+        yield GitEnvironment(
+            env=env,
+            secrets=secrets,
+            known_hosts_origin=trust.known_hosts_origin if trust else DEFAULT_KNOWN_HOSTS_ORIGIN,
+            tls_origin=trust.tls_origin if trust else DEFAULT_TLS_ORIGIN,
+        )
+
+
+def _http_config(
+    repo_url: str, credentials: RepoCredentials | None, trust: RepoTrust | None
+) -> list[tuple[str, str]]:
+    """git configuration for an http(s) repository: its Authorization header and TLS trust."""
+    config: list[tuple[str, str]] = []
+    if credentials is not None:
+        if credentials.bearer_token:
+            config.append(("http.extraHeader", f"Authorization: Bearer {credentials.bearer_token}"))
+        elif credentials.password:
+            token = _basic_token(credentials.username or TOKEN_USERNAME, credentials.password)
+            config.append(("http.extraHeader", f"Authorization: Basic {token}"))
+    if credentials is not None and credentials.insecure:
+        config.append(("http.sslVerify", "false"))
+    elif trust is not None:
+        ca_file = trust.ca_file_for(repo_url)
+        if ca_file is not None:
+            # only these CAs, as Argo CD pins a server to the certificates configured for it
+            config.append(("http.sslCAInfo", str(ca_file)))
+    return config
 
 
 def _ssh_command(

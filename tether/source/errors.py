@@ -41,6 +41,10 @@ class RepositoryUnreachableError(GitError):
     """The server could not be reached: DNS, refused connection, TLS or timeout."""
 
 
+class TLSCertificateError(RepositoryUnreachableError):
+    """The server's TLS certificate is not signed by a CA trusted for that host."""
+
+
 class GitTimeoutError(RepositoryUnreachableError):
     """A git network operation took longer than its time limit, or the transfer stalled."""
 
@@ -87,6 +91,10 @@ class TreeTooLargeError(TreeLimitError):
 
 class InvalidTreeError(SourceError):
     """A tree holds an entry no checkout could contain (a name such as `..`, a bad symlink)."""
+
+
+class TrustConfigError(SourceError):
+    """The known hosts or TLS certificates configured for repositories are over their limits."""
 
 
 class CredentialsError(SourceError):

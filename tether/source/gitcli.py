@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tether.source.credentials import GitEnvironment
 from tether.source.errors import (
@@ -20,7 +21,9 @@ from tether.source.errors import (
     HostKeyError,
     RepositoryNotFoundError,
     RepositoryUnreachableError,
+    TLSCertificateError,
 )
+from tether.source.trust import DEFAULT_KNOWN_HOSTS_ORIGIN, DEFAULT_TLS_ORIGIN, url_host
 from tether.source.urls import scrub_text, scrub_url
 
 DEFAULT_TIMEOUT = 120.0
@@ -39,6 +42,12 @@ _AUTH = re.compile(
 _HOST_KEY = re.compile(
     r"Host key verification failed|host key .* (?:is not known|has changed)|"
     r"REMOTE HOST IDENTIFICATION HAS CHANGED",
+    re.IGNORECASE,
+)
+# libcurl (OpenSSL or GnuTLS builds) refusing the server's certificate chain.
+_TLS_UNTRUSTED = re.compile(
+    r"SSL certificate problem|certificate verification failed|server verification failed|"
+    r"certificate signer not trusted|self.signed certificate|unable to get local issuer",
     re.IGNORECASE,
 )
 _NOT_FOUND = re.compile(
@@ -65,14 +74,44 @@ def _tail(stderr: str, lines: int = 3) -> str:
     return " / ".join(kept[-lines:]) or "no output"
 
 
-def classify_git_failure(url: str, stderr: str, secrets: Sequence[str]) -> GitError:
-    """Map git's stderr to the `GitError` subclass a user can act on; secrets are scrubbed."""
+def _ssh_host(url: str) -> str:
+    """The host of an SSH URL as known_hosts names it: `host`, or `[host]:port` off port 22."""
+    if "://" not in url:
+        return url.split("@", 1)[-1].split(":", 1)[0]  # scp-like user@host:path
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"[{host}]:{port}" if port not in (None, 22) else host
+
+
+def classify_git_failure(
+    url: str,
+    stderr: str,
+    secrets: Sequence[str],
+    known_hosts_origin: str = DEFAULT_KNOWN_HOSTS_ORIGIN,
+    tls_origin: str = DEFAULT_TLS_ORIGIN,
+) -> GitError:
+    """Map git's stderr to the `GitError` subclass a user can act on; secrets are scrubbed.
+
+    The origins name where the operator configures trusted host keys and CAs."""
     shown = scrub_url(url)
     detail = scrub_text(_tail(stderr), tuple(secrets))
     if _HOST_KEY.search(stderr):
         return HostKeyError(
-            f"the SSH host key of {shown} is not trusted: add the host's key to the known hosts "
-            f"(or mark the repository insecure to skip the check). git said: {detail}",
+            f"the SSH host key of {_ssh_host(url)} ({shown}) is not trusted: add the host's "
+            f"public key to {known_hosts_origin} (`ssh-keyscan` prints it), or set insecure: "
+            f'"true" in the repository Secret to skip the check. git said: {detail}',
+            url,
+        )
+    if _TLS_UNTRUSTED.search(stderr):
+        host = url_host(url) or shown
+        return TLSCertificateError(
+            f"the TLS certificate of {host} ({shown}) is not trusted: add the PEM certificate "
+            f'of its CA under the key {host!r} of {tls_origin}, or set insecure: "true" in '
+            f"the repository Secret to skip the check. git said: {detail}",
             url,
         )
     if _AUTH.search(stderr):
@@ -203,5 +242,11 @@ def run_git(
         finally:
             _kill_group(process)
     if process.returncode != 0:
-        raise classify_git_failure(url, stderr, environment.secrets)
+        raise classify_git_failure(
+            url,
+            stderr,
+            environment.secrets,
+            environment.known_hosts_origin,
+            environment.tls_origin,
+        )
     return stdout

@@ -1,7 +1,8 @@
 """A small smart-HTTP git server on loopback: `git http-backend` behind HTTP Basic auth.
 
 For tests, benchmarks and demos: it serves every bare repository under a folder, at
-`http://127.0.0.1:PORT/NAME.git`, and accepts pushes from authenticated users. Not a production
+`http://127.0.0.1:PORT/NAME.git` (`https://` when given a TLS context), and accepts pushes from
+authenticated users. Not a production
 server: one thread per request, whole request and response bodies in memory.
 
 A push that moved refs is reported to `on_push(repository, refs)` once git has answered the
@@ -15,6 +16,7 @@ import binascii
 import hmac
 import logging
 import os
+import ssl
 import subprocess
 import threading
 from collections.abc import Callable
@@ -213,7 +215,7 @@ class GitHTTPServer:
 
     `port` 0 (the default) takes a free port; a port in use raises `OSError` (errno
     EADDRINUSE) here, before anything is served. With `credentials` (user, password) every
-    request needs HTTP Basic auth. `on_push` (also settable later) hears of every push that
+    request needs HTTP Basic auth. With `tls` (a server-side `ssl.SSLContext`) it speaks HTTPS. `on_push` (also settable later) hears of every push that
     moved refs. Use as a context manager, or call `start()` and `stop()`.
     """
 
@@ -224,9 +226,16 @@ class GitHTTPServer:
         *,
         port: int = 0,
         on_push: PushListener | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.root = root
+        self.scheme = "https" if tls is not None else "http"
         self._server = _GitHTTPServer(("127.0.0.1", port), _Handler)
+        if tls is not None:
+            # handshakes happen on the request threads, so a slow client blocks no other
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server.root = root
         self._server.credentials = credentials
         self._server.requests = 0
@@ -256,7 +265,7 @@ class GitHTTPServer:
 
     def url(self, name: str) -> str:
         """The URL of the repository `name` (a folder under the root, e.g. `app.git`)."""
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
     def start(self) -> GitHTTPServer:
         """Start serving in a background thread."""

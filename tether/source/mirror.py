@@ -39,6 +39,7 @@ from tether.source.revisions import (
     resolve_revision,
 )
 from tether.source.tree import CommitTree
+from tether.source.trust import RepoTrust
 from tether.source.urls import scrub_url
 
 # Only branches and tags are mirrored: forges advertise many more refs (pull requests, merge
@@ -126,9 +127,11 @@ class Mirror:
         timeouts: GitTimeouts | None = None,
         limits: TreeLimits | None = None,
         policy: RepoPolicy | None = None,
+        trust: RepoTrust | None = None,
     ) -> None:
         self.policy = policy or RepoPolicy()
         self.url = check_repo_location(url, self.policy)
+        self.trust = trust
         self.path = path
         self.credentials = credentials
         self.known_hosts_file = known_hosts_file
@@ -152,6 +155,7 @@ class Mirror:
             self.known_hosts_file,
             self.timeouts,
             allow_file=self.policy.allow_local,
+            trust=self.trust,
         ) as environment:
             return run_git(
                 args,
@@ -414,7 +418,9 @@ class MirrorCache:
     """The cache folder: one shared `Mirror` per repository URL.
 
     `policy` decides which repository locations may be mirrored; the cache's own root is always
-    forbidden to local repositories. `timeouts` and `limits` apply to every mirror.
+    forbidden to local repositories. `timeouts` and `limits` apply to every mirror. `trust`
+    holds the SSH known hosts (unless `known_hosts_file` is given) and the CAs of https servers;
+    its files are read by every git command, so an update applies at the next one.
     """
 
     def __init__(
@@ -424,9 +430,11 @@ class MirrorCache:
         timeouts: GitTimeouts | None = None,
         limits: TreeLimits | None = None,
         policy: RepoPolicy | None = None,
+        trust: RepoTrust | None = None,
     ) -> None:
         self.root = root
         self.known_hosts_file = known_hosts_file
+        self.trust = trust
         self.timeouts = timeouts or GitTimeouts()
         self.limits = limits or TreeLimits()
         self.policy = (policy or RepoPolicy()).forbidding(root)
@@ -461,6 +469,7 @@ class MirrorCache:
             self.timeouts,
             self.limits,
             self.policy,
+            self.trust,
         )
         with self._lock:
             mirror = self._mirrors.setdefault(url, candidate)
