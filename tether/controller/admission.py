@@ -14,7 +14,10 @@ compared as desired state or applied. Argo CD's per-resource rules, plus Tether'
   cluster the controller runs in is writable only when a destination of the project names it
   exactly, not through a glob such as ``*`` (Tether; app of apps needs that entry);
 - a child Application may name only its parent's project, or one the parent's AppProject lists in
-  its ``tether.io/child-projects`` annotation (Tether).
+  its ``tether.io/child-projects`` annotation (Tether);
+- on a destination limited to some namespaces (namespaced mode, or a cluster Secret's
+  ``namespaces``), an object's namespace must be one of them and cluster-scoped kinds (a
+  ``Namespace`` too) are refused unless ``clusterResources`` allows them (as Argo CD).
 
 Secrets an Application refers to (``tether.io/sops-secret``) are usable only by the projects the
 Secret's ``tether.io/projects`` annotation names: :func:`check_secret_use`.
@@ -54,6 +57,12 @@ class WriteScope:
     control_namespace: str | None = None
     #: globs of the projects child Applications may name besides the app's own
     child_projects: tuple[str, ...] = ()
+    #: the only namespaces of the destination the controller manages (empty: all)
+    managed_namespaces: tuple[str, ...] = ()
+    #: with ``managed_namespaces`` set, whether cluster-scoped kinds are managed anyway
+    cluster_resources: bool = False
+    #: sync impersonation is on (``argocd-cm``): writes go out as the project's service account
+    impersonate: bool = False
 
     @classmethod
     def of(
@@ -63,6 +72,10 @@ class WriteScope:
         server: str,
         cluster_name: str | None,
         control_namespace: str | None,
+        *,
+        managed_namespaces: tuple[str, ...] = (),
+        cluster_resources: bool = False,
+        impersonate: bool = False,
     ) -> WriteScope:
         """The scope of an app of ``project`` (``project_obj`` is the AppProject as stored)."""
         return cls(
@@ -71,6 +84,9 @@ class WriteScope:
             cluster_name,
             control_namespace,
             _annotation_list(project_obj, CHILD_PROJECTS_ANNOTATION),
+            managed_namespaces,
+            cluster_resources,
+            impersonate,
         )
 
 
@@ -112,6 +128,31 @@ def _check_namespace(scope: WriteScope, key: ResourceKey, namespace: str) -> Non
         )
 
 
+def check_managed_namespace(scope: WriteScope, namespace: str, what: str) -> None:
+    """Raise :class:`ProjectViolation` unless the destination's managed namespaces include
+    ``namespace`` (``what`` names the object or the destination)."""
+    managed = scope.managed_namespaces
+    if not managed or namespace in managed:
+        return
+    raise ProjectViolation(
+        f"{what}: namespace {namespace or '(none)'} is not managed by this controller on "
+        f"{scope.server} (managed namespaces: {', '.join(managed)})"
+    )
+
+
+def _check_managed(scope: WriteScope, key: ResourceKey) -> None:
+    if not scope.managed_namespaces:
+        return
+    if key.namespace:
+        check_managed_namespace(scope, key.namespace, str(key))
+    elif not scope.cluster_resources:
+        raise ProjectViolation(
+            f"{key}: cluster-scoped resource {key.group}:{key.kind} is not managed by this "
+            f"controller on {scope.server} (managed namespaces: "
+            f"{', '.join(scope.managed_namespaces)})"
+        )
+
+
 def _check_child_application(scope: WriteScope, key: ResourceKey, obj: Mapping[str, Any]) -> None:
     spec = obj.get("spec")
     child = spec.get("project") if isinstance(spec, Mapping) else None
@@ -147,6 +188,7 @@ def check_object(scope: WriteScope, obj: Mapping[str, Any]) -> None:
         _check_namespace(scope, key, key.name)
     if key.group == ARGO_GROUP and key.kind == APPLICATION:
         _check_child_application(scope, key, obj)
+    _check_managed(scope, key)
 
 
 def check_objects(scope: WriteScope, objects: Iterable[Mapping[str, Any]]) -> None:

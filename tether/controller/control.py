@@ -9,11 +9,12 @@ the readings the rest of the controller takes from them (projects, credentials, 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from tether.cluster import wait_established
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import NotFound
+from tether.cluster.errors import Forbidden, NotFound
 from tether.controller import clusters, crds, models, project
 from tether.controller.watcher import Callback, ObjectWatcher
 from tether.engine.health import HealthCustomizations
@@ -30,6 +31,8 @@ from tether.names import (
     SECRET_TYPE_REPOSITORY,
     SETTINGS_CONFIGMAP,
 )
+
+log = logging.getLogger(__name__)
 
 #: how long start() waits for the first list of each kind
 SYNC_TIMEOUT = 60.0
@@ -175,7 +178,20 @@ class ControlNamespace:
 
 
 async def bootstrap(client: ClusterClient, namespace: str, field_manager: str) -> None:
-    """Install the CRDs, the control namespace and the default AppProject when missing."""
+    """Install the CRDs, the control namespace and the default AppProject when missing.
+
+    A step the controller's identity may not take (a namespaced install cannot read CRDs or
+    Namespaces) is left to ``tether install`` and logged, not fatal: the watches that follow
+    report what is really missing.
+    """
+    for step in (_bootstrap_crds, _bootstrap_namespace, _bootstrap_project):
+        try:
+            await step(client, namespace, field_manager)
+        except Forbidden as exc:
+            log.warning("bootstrap: %s; leaving it to tether install", exc.message)
+
+
+async def _bootstrap_crds(client: ClusterClient, namespace: str, field_manager: str) -> None:
     crd_info = await client.resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
     for crd in crds.crd_manifests():
         try:
@@ -183,12 +199,18 @@ async def bootstrap(client: ClusterClient, namespace: str, field_manager: str) -
         except NotFound:
             await client.apply(crd_info, crd, field_manager=field_manager, force=True)
     await wait_established(client, [c["metadata"]["name"] for c in crds.crd_manifests()], 30.0)
+
+
+async def _bootstrap_namespace(client: ClusterClient, namespace: str, field_manager: str) -> None:
     ns_info = await client.resource_for("v1", "Namespace")
     try:
         await client.get(ns_info, namespace)
     except NotFound:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
         await client.apply(ns_info, body, field_manager=field_manager, force=True)
+
+
+async def _bootstrap_project(client: ClusterClient, namespace: str, field_manager: str) -> None:
     proj_info = await client.resource_for(ARGO_API_VERSION, APP_PROJECT)
     try:
         await client.get(proj_info, DEFAULT_PROJECT, namespace)

@@ -87,7 +87,12 @@ class Controller:
             tracking=self.config.tracking,
             allow_local_repositories=self.config.allow_local_repositories,
         )
-        self.destinations = Destinations(client, self.config.tracking, self._on_live_change)
+        self.destinations = Destinations(
+            client,
+            self.config.tracking,
+            self._on_live_change,
+            managed_namespaces=self.config.managed_namespaces,
+        )
         self.writer = ApplicationWriter(
             client,
             self.config.namespace,

@@ -4,6 +4,11 @@ A cluster is opened on the first Application that names it (its cluster Secret g
 address and credentials; the in-cluster destination reuses the controller's own client) and
 stays open. Its live cache follows every kind an application of it uses, so drift and
 extraneous objects are seen as watch events.
+
+A destination may be limited to some namespaces: the controller's own cluster in namespaced mode
+(``ControllerConfig.managed_namespaces``), any cluster whose Secret lists ``namespaces`` (as in
+Argo CD, with ``clusterResources`` allowing cluster-scoped kinds there). Its cache then lists and
+watches each namespace on its own, never cluster-wide.
 """
 
 from __future__ import annotations
@@ -35,20 +40,36 @@ class Destination:
     tracked: set[tuple[str, str, str]] = field(default_factory=set)
 
     @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The only namespaces written and watched here (empty: all of them)."""
+        return self.cache.namespaces
+
+    @property
+    def cluster_resources(self) -> bool:
+        """Whether cluster-scoped kinds are managed although ``namespaces`` is set."""
+        return not self.namespaces or self.cache.cluster_resources
+
+    @property
     def is_local(self) -> bool:
         """Whether this is the cluster the controller runs in (clients are shared then)."""
         return self.entry.server == clusters.IN_CLUSTER_SERVER
 
     async def follow(self, kinds: Iterable[tuple[str, str]]) -> list[str]:
         """Make the live cache follow these (apiVersion, kind); returns the unknown ones as
-        ``"Kind (apiVersion)"``."""
+        ``"Kind (apiVersion)"``. Raises :class:`CacheSyncError` naming each kind that cannot be
+        listed (a missing ``list``/``watch`` verb): comparing without it would take its objects
+        for missing. Cluster-scoped kinds a namespaced destination does not manage are left
+        out (admission refuses them)."""
         infos: list[ResourceInfo] = []
         unknown: list[str] = []
         for api_version, kind in kinds:
             try:
-                infos.append(await self.client.resource_for(api_version, kind))
+                info = await self.client.resource_for(api_version, kind)
             except UnknownKind:
                 unknown.append(f"{kind} ({api_version})")
+                continue
+            if self.cache.watches(info):
+                infos.append(info)
         new = [i for i in infos if (i.group, i.version, i.kind) not in self.tracked]
         if new:
             await self.cache.track(new)
@@ -72,10 +93,18 @@ def kinds_of(
 class Destinations:
     """Every destination cluster by server URL, opened on first use."""
 
-    def __init__(self, client: ClusterClient, tracking: Tracking, on_live: LiveListener) -> None:
+    def __init__(
+        self,
+        client: ClusterClient,
+        tracking: Tracking,
+        on_live: LiveListener,
+        managed_namespaces: tuple[str, ...] = (),
+    ) -> None:
+        """``managed_namespaces`` limits the controller's own cluster (namespaced mode)."""
         self.client = client
         self.tracking = tracking
         self.on_live = on_live
+        self.managed_namespaces = managed_namespaces
         self._by_server: dict[str, Destination] = {}
 
     def get(self, server: str) -> Destination | None:
@@ -90,7 +119,13 @@ class Destinations:
             client = self.client
         else:
             client = clusters.client_for(entry)
-        cache = LiveCache(client, tracking=self.tracking)
+        namespaces, cluster_resources = namespace_limits(entry, self.managed_namespaces)
+        cache = LiveCache(
+            client,
+            tracking=self.tracking,
+            namespaces=namespaces,
+            cluster_resources=cluster_resources,
+        )
         cache.subscribe(self.on_live)
         dest = Destination(entry, client, cache)
         self._by_server[entry.server] = dest
@@ -102,6 +137,17 @@ class Destinations:
             if dest.client is not self.client:
                 await dest.client.aclose()
         self._by_server.clear()
+
+
+def namespace_limits(
+    entry: clusters.ClusterEntry, managed_namespaces: tuple[str, ...]
+) -> tuple[tuple[str, ...], bool]:
+    """The namespaces a destination is limited to and whether cluster-scoped kinds are managed
+    there anyway: the controller's namespaced mode on its own cluster (never cluster-scoped
+    kinds), else the cluster Secret's ``namespaces`` and ``clusterResources``."""
+    if entry.is_in_cluster and managed_namespaces:
+        return managed_namespaces, False
+    return entry.namespaces, entry.cluster_resources
 
 
 def live_view(

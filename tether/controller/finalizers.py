@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound
 from tether.controller.destinations import Destination
 from tether.engine.plan import resource_options
@@ -28,11 +29,13 @@ def _outlives(obj: dict[str, Any]) -> bool:
 async def delete_resources(
     name: str,
     dest: Destination,
+    client: ClusterClient,
     finalizers: list[str],
     may_delete: Callable[[dict[str, Any]], bool],
 ) -> bool:
-    """Delete the objects of app ``name`` that ``may_delete`` allows (its project's); returns
-    whether all of them are gone."""
+    """Delete, through ``client`` (the destination's, or its impersonating view), the objects of
+    app ``name`` that ``may_delete`` allows (its project's); returns whether all of them are
+    gone. A refusal of the cluster (a 403) raises its :class:`ClusterError`."""
     policy: Literal["Background", "Foreground"] = (
         "Background" if BACKGROUND_RESOURCES_FINALIZER in finalizers else "Foreground"
     )
@@ -40,9 +43,9 @@ async def delete_resources(
         if live["metadata"].get("deletionTimestamp") or _outlives(live) or not may_delete(live):
             continue
         try:
-            info = await dest.client.resource_for(live.get("apiVersion", ""), live.get("kind", ""))
+            info = await client.resource_for(live.get("apiVersion", ""), live.get("kind", ""))
             ns = live["metadata"].get("namespace") if info.namespaced else None
-            await dest.client.delete(info, live["metadata"]["name"], ns, propagation_policy=policy)
+            await client.delete(info, live["metadata"]["name"], ns, propagation_policy=policy)
         except NotFound:
             continue
     left = [o for o in dest.cache.objects_of(name) if not _outlives(o) and may_delete(o)]

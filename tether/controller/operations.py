@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.cluster.errors import ClusterError
-from tether.controller import admission, autosync, models, project
+from tether.controller import admission, autosync, impersonation, models, project
 from tether.controller.desired import DesiredState
 from tether.controller.destinations import Destination
 from tether.controller.status import (
@@ -81,7 +81,7 @@ class OperationRunner:
         *,
         current: Callable[[str], dict[str, Any] | None],
         enqueue: Callable[[str, float], None],
-        engine_for: Callable[[Destination, str, admission.WriteScope], SyncEngine],
+        engine_for: Callable[[Destination, str, admission.WriteScope, str | None], SyncEngine],
     ) -> None:
         self.writer = writer
         self.desired = desired
@@ -165,7 +165,10 @@ class OperationRunner:
             app_name=app.name,
             live_of=dest.cache.get,
         )
-        return await self._engine_for(dest, app.name, ctx.scope).run(request)
+        user = sync_user(ctx.scope, ctx.app, ctx.obj)
+        if user is not None:
+            log.info("%s: syncing as %s (sync impersonation)", app.name, user)
+        return await self._engine_for(dest, app.name, ctx.scope, user).run(request)
 
     async def _record(
         self,
@@ -225,6 +228,22 @@ class OperationRunner:
         if result.phase in ("Failed", "Error") and retry.limit != 0 and retry.allows(retry_count):
             self._enqueue(ctx.app.name, retry.delay(retry_count))
         self._enqueue(ctx.app.name, 0.0)
+
+
+def sync_user(
+    scope: admission.WriteScope, app: models.Application, obj: dict[str, Any]
+) -> str | None:
+    """The user the app's writes go out as when sync impersonation is on, else None; raises
+    :class:`~tether.controller.impersonation.ImpersonationError` when its project maps no
+    service account to its destination (the sync is then refused, as in Argo CD)."""
+    if not scope.impersonate:
+        return None
+    return impersonation.service_account_user(
+        scope.project,
+        scope.server,
+        app.spec.destination.namespace or "",
+        str(obj["metadata"].get("namespace") or ""),
+    )
 
 
 def _history_entry(

@@ -91,6 +91,16 @@ class ProjectDestination:
 
 
 @dataclass(frozen=True)
+class DestinationServiceAccount:
+    """``spec.destinationServiceAccounts[]``: the account syncs to a destination run as (globs
+    over server and namespace; ``namespace:name`` or a bare name)."""
+
+    server: str = ""
+    namespace: str = ""
+    default_service_account: str = ""
+
+
+@dataclass(frozen=True)
 class GroupKind:
     """A resource list entry: globs over API group and kind (and, optionally, object name)."""
 
@@ -139,6 +149,7 @@ class Project:
     source_namespaces: tuple[str, ...] = ()
     sync_windows: tuple[SyncWindow, ...] = ()
     description: str = ""
+    destination_service_accounts: tuple[DestinationServiceAccount, ...] = ()
 
     def check_source(self, repo_url: str) -> None:
         """Raise :class:`ProjectViolation` unless ``sourceRepos`` permits ``repo_url``.
@@ -289,6 +300,14 @@ def parse_project(obj: Mapping[str, Any]) -> Project:
         source_namespaces=spec.strings("sourceNamespaces"),
         sync_windows=tuple(windows),
         description=spec.string("description") or "",
+        destination_service_accounts=tuple(
+            DestinationServiceAccount(
+                server=item.string("server") or "",
+                namespace=item.string("namespace") or "",
+                default_service_account=item.string("defaultServiceAccount") or "",
+            )
+            for item in spec.objects("destinationServiceAccounts")
+        ),
     )
 
 

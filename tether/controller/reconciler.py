@@ -16,17 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.cluster.client import ClusterClient
-from tether.controller import admission, autosync, clusters, models, project
+from tether.cluster.errors import CacheSyncError, ClusterError
+from tether.controller import admission, autosync, clusters, impersonation, models, project
 from tether.controller.comparison import Comparison, compare_app
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace
 from tether.controller.desired import DesiredState, Rendered
 from tether.controller.destinations import Destination, Destinations
 from tether.controller.finalizers import delete_resources, our_finalizers, without_finalizers
-from tether.controller.operations import OperationContext, OperationRunner
+from tether.controller.operations import OperationContext, OperationRunner, sync_user
 from tether.controller.status import (
     compared_update,
     comparison_failed_update,
+    conditions,
     invalid_spec_update,
     read_status,
 )
@@ -40,6 +42,11 @@ from tether.render import RenderError
 from tether.source.errors import SourceError
 
 log = logging.getLogger(__name__)
+
+#: the condition of an app whose deletion the cluster refused (Argo CD's type)
+DELETION_ERROR = "DeletionError"
+#: seconds before a refused deletion is tried again
+DELETION_RETRY_DELAY = 10.0
 
 
 @dataclass
@@ -168,10 +175,33 @@ class Reconciler:
             await self.writer.status(obj, invalid_spec_update(obj.get("status") or {}, exc.message))
             return None
         dest = await self.destinations.open(entry)
+        scope = self._scope(proj_obj, proj, dest)
+        try:
+            if app.spec.destination.namespace:
+                admission.check_managed_namespace(
+                    scope, app.spec.destination.namespace, "spec.destination"
+                )
+        except project.ProjectViolation as exc:
+            await self.writer.status(obj, invalid_spec_update(obj.get("status") or {}, exc.message))
+            return None
+        return _Target(app, scope, dest)
+
+    def _scope(
+        self, proj_obj: dict[str, Any], proj: project.Project, dest: Destination
+    ) -> admission.WriteScope:
+        """Where and how an app of ``proj`` writes to ``dest``."""
         # the control namespace is guarded on the cluster this controller runs in
         control = self.config.namespace if dest.client is self.client else None
-        scope = admission.WriteScope.of(proj_obj, proj, entry.server, entry.name, control)
-        return _Target(app, scope, dest)
+        return admission.WriteScope.of(
+            proj_obj,
+            proj,
+            dest.entry.server,
+            dest.entry.name,
+            control,
+            managed_namespaces=dest.namespaces,
+            cluster_resources=dest.cluster_resources,
+            impersonate=impersonation.impersonation_enabled(self.control.settings()),
+        )
 
     @staticmethod
     def _requested_operation(
@@ -241,7 +271,16 @@ class Reconciler:
         source = target.app.spec.source
         assert source is not None
         status = obj.get("status") or {}
-        compare = await self._compare_rendered(obj, target, commit, result)
+        try:
+            compare = await self._compare_rendered(obj, target, commit, result)
+        except CacheSyncError as exc:
+            # a kind the controller may not list (a missing verb): its objects cannot be told
+            # from missing ones, so nothing is compared and nothing synced automatically
+            log.warning("%s: %s", target.app.name, exc.message)
+            await self.writer.status(
+                obj, comparison_failed_update(status, "ComparisonError", exc.message)
+            )
+            return None
         runtime.last_compare = compare.diff
         runtime.desired = compare.desired
         problems = ([runtime.source_error] if runtime.source_error else []) + compare.problems
@@ -348,7 +387,11 @@ class Reconciler:
         except (SourceError, RenderError, project.ProjectViolation) as exc:
             log.warning("%s: cannot revert drift to %s: %s", target.app.name, revision[:12], exc)
             return None
-        return await self._compare_rendered(obj, target, revision, rendered)
+        try:
+            return await self._compare_rendered(obj, target, revision, rendered)
+        except CacheSyncError as exc:
+            log.warning("%s: cannot revert drift to %s: %s", target.app.name, revision[:12], exc)
+            return None
 
     async def _carry_out(
         self,
@@ -401,9 +444,12 @@ class Reconciler:
             finally:
                 runtime.operation_running = False
 
-    def _engine_for(self, dest: Destination, app: str, scope: admission.WriteScope) -> SyncEngine:
+    def _engine_for(
+        self, dest: Destination, app: str, scope: admission.WriteScope, user: str | None
+    ) -> SyncEngine:
+        """The engine of one sync: every write as ``user`` when impersonating."""
         return SyncEngine(
-            dest.client,
+            dest.client if user is None else dest.client.as_user(user),
             app_name=app,
             tracking=self.config.tracking,
             field_manager=self.config.field_manager,
@@ -418,12 +464,22 @@ class Reconciler:
         if not finalizers:
             return
         name = obj["metadata"]["name"]
-        deletion = await self._deletion_scope(obj)
-        if deletion is not None:
-            dest, may_delete = deletion
-            if not await delete_resources(name, dest, finalizers, may_delete):
-                self.enqueue(name, 0.5)
-                return
+        try:
+            deletion = await self._deletion_scope(obj)
+            if deletion is not None:
+                dest, client, may_delete = deletion
+                if not await delete_resources(name, dest, client, finalizers, may_delete):
+                    self.enqueue(name, 0.5)
+                    return
+        except (ClusterError, project.ProjectViolation) as exc:
+            # a 403 (or no service account to impersonate) keeps the app and says why
+            status = obj.get("status") or {}
+            update = {
+                "conditions": conditions(status, [(DELETION_ERROR, exc.message)], keep_others=True)
+            }
+            await self.writer.status(obj, update)
+            self.enqueue(name, DELETION_RETRY_DELAY)
+            return
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
         await self.client.patch(
             info,
@@ -435,10 +491,10 @@ class Reconciler:
 
     async def _deletion_scope(
         self, obj: dict[str, Any]
-    ) -> tuple[Destination, Callable[[dict[str, Any]], bool]] | None:
-        """Where a deleted app's objects are, and which it may delete: those its project permits
-        (a tracking id is only an annotation); without its project, those in its destination
-        namespace."""
+    ) -> tuple[Destination, ClusterClient, Callable[[dict[str, Any]], bool]] | None:
+        """Where a deleted app's objects are, who deletes them (the project's service account
+        when impersonating) and which it may delete: those its project permits (a tracking id
+        is only an annotation); without its project, those in its destination namespace."""
         found = self.control.destination_of(obj)
         if found is None:
             return None
@@ -448,10 +504,11 @@ class Reconciler:
             proj, proj_obj = self.control.project_of(app)
         except models.InvalidSpecError:
             namespace = app.spec.destination.namespace or ""
-            return dest, lambda o: (o["metadata"].get("namespace") or "") == namespace
-        control = self.config.namespace if dest.client is self.client else None
-        scope = admission.WriteScope.of(proj_obj, proj, entry.server, entry.name, control)
-        return dest, lambda o: admission.refusal(scope, o) is None
+            return dest, dest.client, lambda o: (o["metadata"].get("namespace") or "") == namespace
+        scope = self._scope(proj_obj, proj, dest)
+        user = sync_user(scope, app, obj)
+        client = dest.client if user is None else dest.client.as_user(user)
+        return dest, client, lambda o: admission.refusal(scope, o) is None
 
 
 def _trigger_of(
