@@ -138,7 +138,8 @@ class Writer:
 
     def _dry_runnable(self, task: SyncTask, crd_kinds: set[tuple[str, str]]) -> bool:
         if task.action == "prune":
-            return False
+            # a delete the identity may not make (a 403) stops the sync before any write
+            return not self.settings.app_name or self._owned(task.obj)
         if (task.key.group, task.key.kind) in crd_kinds or task.option(
             "SkipDryRunOnMissingResource"
         ) == "true":
@@ -149,6 +150,9 @@ class Writer:
         )
 
     async def _dry_run(self, task: SyncTask) -> None:
+        if task.action == "prune":
+            await self._dry_run_prune(task)
+            return
         obj, info = await self.prepared(task)
         manager = self.settings.field_manager
         if task.is_hook and not obj["metadata"].get("name"):
@@ -162,6 +166,17 @@ class Writer:
         # a dry-run apply that would create answers without a resourceVersion; otherwise it
         # carries the live one, which tells "unchanged" after the apply
         self._before_rv[id(task)] = predicted["metadata"].get("resourceVersion")
+
+    async def _dry_run_prune(self, task: SyncTask) -> None:
+        obj = task.obj
+        info = await self.client.resource_for_object(obj)
+        async with self.settings.limit:
+            try:
+                await self.client.delete(
+                    info, obj["metadata"]["name"], namespace_of(obj, info), dry_run=True
+                )
+            except NotFound:
+                pass  # gone already: the prune will find nothing to do
 
     def _fail_preflight(self, plan: SyncPlan, failures: list[tuple[SyncTask, str]]) -> None:
         order = {id(t): i for i, t in enumerate(plan.tasks)}
