@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -13,12 +14,15 @@ from urllib.parse import urlsplit
 
 import click
 import uvloop
+from click.core import ParameterSource
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.state import DEFAULT_CLUSTER_PORT, DEFAULT_LISTEN
 from tether.errors import TetherError
+from tether.install.names import CMD_PARAMS_CONFIGMAP
+from tether.install.params import CmdParams, fetch_cmd_params
 
 if TYPE_CHECKING:
     from tether.demo.start import Demo, RunningDemo
@@ -97,7 +101,34 @@ async def start_server(
     type=click.Path(exists=True, dir_okay=False),
     help="Private key (PEM) of --tls-cert.",
 )
-@click.option("--workers", type=int, default=8, show_default=True)
+@click.option(
+    "--metrics-listen",
+    metavar="HOST:PORT",
+    help="Serve /metrics WITHOUT authentication on this address too (for Prometheus; "
+    "the install uses 0.0.0.0:8082). Off by default.",
+)
+@click.option(
+    "--managed-namespace",
+    "managed_namespaces",
+    multiple=True,
+    metavar="NAMESPACE",
+    help="Namespaced mode: manage only these namespaces (repeatable; default: the whole "
+    "cluster; $TETHER_MANAGED_NAMESPACES, comma-separated).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1000),
+    default=8,
+    show_default=True,
+    help="Applications compared at once (argocd-cmd-params-cm controller.status.processors).",
+)
+@click.option(
+    "--sync-workers",
+    type=click.IntRange(1, 1000),
+    default=4,
+    show_default=True,
+    help="Syncs run at once (argocd-cmd-params-cm controller.operation.processors).",
+)
 @click.option(
     "--qps", type=float, default=50.0, show_default=True, help="Client-side API rate limit."
 )
@@ -125,7 +156,10 @@ def controller_command(
     listen: str,
     tls_cert: str | None,
     tls_key: str | None,
+    metrics_listen: str | None,
+    managed_namespaces: tuple[str, ...],
     workers: int,
+    sync_workers: int,
     qps: float,
     burst: int,
     no_leader_election: bool,
@@ -133,7 +167,11 @@ def controller_command(
     allow_local_repositories: bool,
     verbose: bool,
 ) -> None:
-    """Run the Application controller (and the API/UI server) until stopped."""
+    """Run the Application controller (and the API/UI server) until stopped.
+
+    Keys of the ConfigMap argocd-cmd-params-cm in the control namespace are the defaults of the
+    matching flags (docs/install.md lists them); a flag given here wins.
+    """
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     logging.basicConfig(
@@ -141,6 +179,8 @@ def controller_command(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = ClientSettings(qps=qps, burst=burst)
+    given = _given_flags(click.get_current_context())
+    managed = managed_namespaces or _managed_namespaces_from_env()
 
     async def main() -> None:
         if kubeconfig is not None or context is not None:
@@ -154,10 +194,13 @@ def controller_command(
             reconcile_interval=reconcile_interval,
             cache_dir=cache_dir,
             workers=workers,
+            sync_workers=sync_workers,
             leader_election=not no_leader_election,
             client_settings=settings,
             allow_local_repositories=allow_local_repositories,
+            managed_namespaces=managed,
         )
+        apply_cmd_params(config, await fetch_cmd_params(client, namespace), given)
         controller = Controller(client, config)
         await controller.start()
         server = await start_server(
@@ -166,6 +209,7 @@ def controller_command(
             trusted_proxies=trusted_proxies,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            metrics_listen=metrics_listen,
         )
         click.echo(f"tether controller running (namespace {namespace}, identity {config.identity})")
         await _serve_until_signal(controller, server)
@@ -174,6 +218,38 @@ def controller_command(
         uvloop.run(main())
     except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _given_flags(ctx: click.Context) -> frozenset[str]:
+    """The options set on the command line or by their environment variable."""
+    return frozenset(
+        name
+        for name in ctx.params
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+    )
+
+
+def _managed_namespaces_from_env() -> tuple[str, ...]:
+    """``$TETHER_MANAGED_NAMESPACES``: namespaces separated by commas or spaces."""
+    raw = os.environ.get("TETHER_MANAGED_NAMESPACES", "")
+    return tuple(dict.fromkeys(n for n in raw.replace(",", " ").split() if n))
+
+
+#: ConfigMap options that are also flags: the flag's name when it differs
+_FLAG_OF = {"log_level": "verbose"}
+
+
+def apply_cmd_params(config: ControllerConfig, params: CmdParams, given: frozenset[str]) -> None:
+    """Set ``config`` (and the log level) from ``argocd-cmd-params-cm`` where no flag was given."""
+    for option, value in params.values.items():
+        if _FLAG_OF.get(option, option) in given:
+            log.info("%s: %s given as a flag wins", CMD_PARAMS_CONFIGMAP, option)
+            continue
+        if option == "log_level":
+            logging.getLogger().setLevel(value)
+        else:
+            setattr(config, option, value)
+        log.info("%s: %s = %s", CMD_PARAMS_CONFIGMAP, option, value)
 
 
 @click.command("up")

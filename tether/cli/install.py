@@ -1,243 +1,99 @@
-"""``tether install``: put Tether's controller on a real cluster.
+"""``tether install``: put Tether on a real cluster (the objects: :mod:`tether.install`).
 
-It applies, with server-side apply (field manager ``tether``), what ``deploy/`` holds: the control
-namespace (``argocd`` by default, so Argo CD Applications apply unchanged), the Application and
-AppProject CRDs, a ServiceAccount with cluster-wide RBAC, the controller Deployment and the
-Service of its API. It then waits for the CRDs to be Established. ``--dry-run`` asks the API
-server to validate everything without storing it; ``--print`` writes the YAML and touches nothing.
+Server-side apply with field manager ``tether`` of the control namespace (``argocd`` by default,
+so Argo CD Applications apply unchanged), the CRDs, RBAC (cluster-wide, or ``--namespaced`` with
+``--managed-namespace``), the controller and Sealed Secrets controller Deployments and their
+Services; then it waits for the CRDs and for the controller's initial admin password, and prints
+how to sign in. ``--dry-run`` asks the API server to validate everything without storing it,
+``--print`` writes the YAML and touches nothing, ``--uninstall`` removes what it installed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import click
-import yaml
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
-from tether.cluster.crds import wait_established
-from tether.cluster.errors import NotFound
-from tether.controller.crds import crd_manifests
 from tether.errors import TetherError
-from tether.names import CONTROLLER_FIELD_MANAGER, DEFAULT_NAMESPACE
-
-#: Placeholder: no image is published yet. Build one from this repository and pass ``--image``.
-DEFAULT_IMAGE = "ghcr.io/tether/tether:0.1.0"
-CONTROLLER_NAME = "tether-controller"
-SERVER_NAME = "tether-server"
-API_PORT = 8080
-FIELD_MANAGER = CONTROLLER_FIELD_MANAGER
-
-_LABELS = {"app.kubernetes.io/part-of": "tether"}
-
-
-def install_manifests(
-    namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE
-) -> list[dict[str, Any]]:
-    """Every object ``tether install`` applies, in the order it applies them."""
-    component = {**_LABELS, "app.kubernetes.io/name": CONTROLLER_NAME}
-    manifests: list[dict[str, Any]] = [
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": dict(_LABELS)},
-        },
-        *crd_manifests(),
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": CONTROLLER_NAME, "namespace": namespace, "labels": component},
-        },
-        *_rbac(namespace, component),
-        _controller_deployment(namespace, image, component),
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": SERVER_NAME, "namespace": namespace, "labels": component},
-            "spec": {
-                "selector": {"app.kubernetes.io/name": CONTROLLER_NAME},
-                "ports": [
-                    {"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}
-                ],
-            },
-        },
-    ]
-    # The label dicts are shared above; a JSON round trip gives every object its own copies
-    # (callers may modify them, and YAML then needs no anchors).
-    copied: list[dict[str, Any]] = json.loads(json.dumps(manifests))
-    return copied
+from tether.install import apply
+from tether.install.manifests import InstallOptions, install_manifests, manifests_yaml
+from tether.install.names import (
+    API_PORT,
+    CONTROLLER_NAME,
+    DEFAULT_IMAGE,
+    INITIAL_ADMIN_SECRET,
+    SERVER_NAME,
+)
+from tether.names import DEFAULT_NAMESPACE
 
 
-def _rbac(namespace: str, component: dict[str, str]) -> list[dict[str, Any]]:
-    """The controller's ClusterRole and its binding to the controller's ServiceAccount."""
-    # Cluster-scoped names must not collide between two installs in different namespaces: the
-    # ClusterRole is identical for all, the binding is per namespace.
-    binding = f"{CONTROLLER_NAME}-{namespace}"
+def sign_in_lines(namespace: str, generated: bool) -> list[str]:
+    """How to read the admin password and sign in (never the password itself)."""
+    read = (
+        f"kubectl -n {namespace} get secret {INITIAL_ADMIN_SECRET} "
+        "-o jsonpath='{.data.password}' | base64 -d; echo"
+    )
+    password = (
+        f"  password:  {read}"
+        if generated
+        else f"  password:  the one set before ({INITIAL_ADMIN_SECRET} was deleted)"
+    )
     return [
-        {
-            # Like Argo CD's application controller: it applies whatever Git holds, of any kind,
-            # in any namespace, so it needs every verb on every resource. Narrow it (and use
-            # AppProject resource lists) where the cluster's policy demands less.
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": CONTROLLER_NAME, "labels": component},
-            "rules": [
-                {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-                {"nonResourceURLs": ["*"], "verbs": ["*"]},
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": binding, "labels": component},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": CONTROLLER_NAME,
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": CONTROLLER_NAME, "namespace": namespace}
-            ],
-        },
+        f"Tether is installed in namespace {namespace}. Sign in as admin:",
+        password,
+        f"  reach it:  kubectl -n {namespace} port-forward svc/{SERVER_NAME} 8080:{API_PORT}",
+        "  sign in:   tether login http://localhost:8080 --username admin",
+        f"Add an Application: kubectl apply -n {namespace} -f <application.yaml>",
     ]
 
 
-def _controller_deployment(namespace: str, image: str, component: dict[str, str]) -> dict[str, Any]:
-    """The controller (and API server) Deployment: non-root, read-only root, scratch volumes."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": CONTROLLER_NAME, "namespace": namespace, "labels": component},
-        "spec": {
-            # One active controller; a second replica would stand by on the leader Lease.
-            "replicas": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": CONTROLLER_NAME}},
-            "template": {
-                "metadata": {"labels": component},
-                "spec": {
-                    "serviceAccountName": CONTROLLER_NAME,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 999,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [
-                        {
-                            "name": "controller",
-                            "image": image,
-                            "args": ["controller", "--namespace", namespace],
-                            "ports": [
-                                {"name": "http", "containerPort": API_PORT, "protocol": "TCP"}
-                            ],
-                            "env": [
-                                {"name": "TETHER_NAMESPACE", "value": namespace},
-                                # Git mirrors and render caches live in the scratch volume.
-                                {"name": "HOME", "value": "/var/lib/tether"},
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "250m", "memory": "256Mi"},
-                                "limits": {"memory": "1Gi"},
-                            },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "volumeMounts": [
-                                {"name": "state", "mountPath": "/var/lib/tether"},
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "state", "emptyDir": {}},
-                        {"name": "tmp", "emptyDir": {}},
-                    ],
-                },
-            },
-        },
-    }
-
-
-def manifests_yaml(manifests: list[dict[str, Any]]) -> str:
-    """A multi-document YAML stream of ``manifests``."""
-    return "---\n".join(yaml.safe_dump(m, sort_keys=False) for m in manifests)
-
-
-def deploy_install_yaml() -> str:
-    """``deploy/install.yaml``: everything but the CRDs (those are in ``deploy/crds/``)."""
-    objects = [m for m in install_manifests() if m["kind"] != "CustomResourceDefinition"]
-    header = (
-        "# Tether's controller for the control namespace argocd: namespace, RBAC, Deployment,\n"
-        "# Service. Generated by tether/cli/install.py (tests/controller/test_install.py keeps\n"
-        f"# them equal). The image {DEFAULT_IMAGE} is a placeholder: build one and set it.\n"
-        "# Apply with the CRDs: kubectl apply --server-side -k deploy/\n"
+async def _run(client: ClusterClient, options: InstallOptions, flags: dict[str, Any]) -> None:
+    manifests = install_manifests(options)
+    if flags["uninstall"]:
+        click.echo(f"removing Tether from {client.server}")
+        await apply.uninstall(client, manifests, delete_crds=flags["delete_crds"], echo=click.echo)
+        return
+    dry_run = flags["dry_run"]
+    click.echo(f"installing Tether on {client.server}" + (" (dry run)" if dry_run else ""))
+    await apply.check_namespaces_exist(client, options.managed_namespaces)
+    await apply.install(
+        client,
+        manifests,
+        adopt=flags["adopt"],
+        dry_run=dry_run,
+        timeout=flags["timeout"],
+        echo=click.echo,
     )
-    return header + manifests_yaml(objects)
+    if dry_run:
+        return
+    generated = True
+    if flags["wait"]:
+        click.echo(f"waiting for {CONTROLLER_NAME} to write the admin password ...")
+        generated = await apply.wait_for_admin_password(
+            client, options.namespace, flags["wait_timeout"]
+        )
+    click.echo("\n".join(sign_in_lines(options.namespace, generated)))
 
 
-def _describe(obj: dict[str, Any]) -> str:
-    """``kind.group/name`` as kubectl prints it (``deployment.apps/tether-controller``)."""
-    group = str(obj["apiVersion"]).rpartition("/")[0]
-    kind = str(obj["kind"]).lower()
-    return (
-        f"{kind}.{group}/{obj['metadata']['name']}"
-        if group
-        else f"{kind}/{obj['metadata']['name']}"
+def _options(
+    namespace: str, image: str, namespaced: bool, managed: tuple[str, ...], secrets: bool
+) -> InstallOptions:
+    if managed and not namespaced:
+        raise click.UsageError("--managed-namespace needs --namespaced")
+    if namespaced and not managed:
+        raise click.UsageError(
+            "--namespaced needs at least one --managed-namespace (where applications deploy)"
+        )
+    return InstallOptions(
+        namespace=namespace,
+        image=image,
+        namespaced=namespaced,
+        managed_namespaces=tuple(dict.fromkeys(managed)),
+        secrets_controller=secrets,
     )
-
-
-async def install(
-    client: ClusterClient,
-    manifests: list[dict[str, Any]],
-    *,
-    dry_run: bool = False,
-    timeout: float = 60.0,
-    echo: Any = print,
-) -> list[str]:
-    """Server-side apply ``manifests`` through ``client``; returns the lines it printed."""
-    lines: list[str] = []
-    namespace_info = await client.resource_for("v1", "Namespace")
-    new_namespaces: set[str] = set()
-    for obj in manifests:
-        info = await client.resource_for_object(obj)
-        namespace = obj["metadata"].get("namespace")
-        if dry_run and obj["kind"] == "Namespace":
-            try:
-                await client.get(namespace_info, obj["metadata"]["name"])
-            except NotFound:
-                new_namespaces.add(obj["metadata"]["name"])
-        if dry_run and namespace in new_namespaces:
-            # The server cannot dry-run into a namespace that a dry run did not create.
-            line = f"{_describe(obj)} created (dry run; in new namespace {namespace})"
-        else:
-            await client.apply(info, obj, namespace, force=True, dry_run=dry_run)
-            line = f"{_describe(obj)} serverside-applied" + (" (server dry run)" if dry_run else "")
-        lines.append(line)
-        echo(line)
-    crds = [o["metadata"]["name"] for o in manifests if o["kind"] == "CustomResourceDefinition"]
-    if crds and not dry_run:
-        await wait_established(client, crds, timeout, poll_interval=0.1)
-        line = f"established: {', '.join(crds)}"
-        lines.append(line)
-        echo(line)
-    return lines
-
-
-async def _run(
-    kubeconfig: str | None,
-    context: str | None,
-    manifests: list[dict[str, Any]],
-    dry_run: bool,
-    timeout: float,
-) -> None:
-    settings = ClientSettings(field_manager=FIELD_MANAGER)
-    async with ClusterClient.from_kubeconfig(kubeconfig, context, settings) as client:
-        click.echo(f"installing Tether on {client.server}" + (" (dry run)" if dry_run else ""))
-        await install(client, manifests, dry_run=dry_run, timeout=timeout, echo=click.echo)
 
 
 @click.command("install")
@@ -254,31 +110,78 @@ async def _run(
     "--image",
     default=DEFAULT_IMAGE,
     show_default=True,
-    help="Controller image (the default is a placeholder until images are published).",
+    help="Tether's image (build one: docs/image.md). A new one upgrades in place.",
 )
+@click.option(
+    "--namespaced",
+    is_flag=True,
+    help="Manage only the --managed-namespace namespaces, with Roles there (no cluster-wide "
+    "write access; no Sealed Secrets controller).",
+)
+@click.option(
+    "--managed-namespace",
+    "managed",
+    multiple=True,
+    metavar="NAMESPACE",
+    help="A namespace the namespaced controller deploys to (repeatable; it must exist).",
+)
+@click.option(
+    "--secrets-controller/--no-secrets-controller",
+    default=True,
+    show_default=True,
+    help="Install the Sealed Secrets controller and its CRD.",
+)
+@click.option("--adopt", is_flag=True, help="Take over objects that are not Tether's (Argo CD's).")
 @click.option("--dry-run", is_flag=True, help="Validate with the API server; change nothing.")
 @click.option("--print", "print_only", is_flag=True, help="Write the YAML to stdout instead.")
+@click.option(
+    "--uninstall", is_flag=True, help="Remove what tether install applies (CRDs and data kept)."
+)
+@click.option(
+    "--delete-crds",
+    is_flag=True,
+    help="With --uninstall: also delete the CRDs and the control namespace, and with them "
+    "every Application, AppProject and SealedSecret.",
+)
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the CRDs.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait for the controller to write the initial admin password.",
+)
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(0, 3600),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the admin password (the image is pulled and started first).",
+)
 def install_command(
     kubeconfig: str | None,
     context: str | None,
     namespace: str,
     image: str,
-    dry_run: bool,
+    namespaced: bool,
+    managed: tuple[str, ...],
+    secrets_controller: bool,
     print_only: bool,
-    timeout: float,
+    **flags: Any,
 ) -> None:
-    """Install Tether (CRDs, RBAC, controller) on a cluster."""
-    manifests = install_manifests(namespace, image)
+    """Install (or upgrade, or --uninstall) Tether: CRDs, RBAC, controller, on a cluster."""
+    options = _options(namespace, image, namespaced, managed, secrets_controller)
+    if flags["delete_crds"] and not flags["uninstall"]:
+        raise click.UsageError("--delete-crds goes with --uninstall")
     if print_only:
-        click.echo(manifests_yaml(manifests), nl=False)
+        click.echo(manifests_yaml(install_manifests(options)), nl=False)
         return
+
+    async def main() -> None:
+        settings = ClientSettings(field_manager=apply.FIELD_MANAGER)
+        async with ClusterClient.from_kubeconfig(kubeconfig, context, settings) as client:
+            await _run(client, options, flags)
+
     try:
-        asyncio.run(_run(kubeconfig, context, manifests, dry_run, timeout))
+        asyncio.run(main())
     except TetherError as exc:
         raise click.ClickException(exc.message) from None
-    if not dry_run:
-        click.echo(
-            f"Tether is installed in namespace {namespace}; "
-            f"kubectl apply -n {namespace} -f <application.yaml> to add an Application."
-        )

@@ -6,6 +6,8 @@ State lives in the cluster, as Argo CD keeps it in ``argocd-secret`` and ``argoc
   ``admin.passwordMtime``, ``server.secretkey`` (the token signing key), per extra account
   ``accounts.<name>.password`` (a hash), ``accounts.<name>.passwordMtime`` and
   ``accounts.<name>.tokens`` (JSON list of the API tokens issued: id, issuedAt, expiresAt).
+* Secret ``argocd-initial-admin-secret`` (control namespace), key ``password``: the generated
+  first admin password in clear text, as Argo CD writes it, created only when it is generated.
 * ConfigMap ``argocd-cm``: ``accounts.<name>: apiKey, login`` declares an extra account and
   what it may do; ``accounts.<name>.enabled: "false"`` and ``admin.enabled: "false"`` switch
   accounts off.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import secrets
 import time
 import uuid
@@ -33,8 +36,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import AlreadyExists, Conflict, NotFound
+from tether.install.names import INITIAL_ADMIN_PASSWORD_KEY, INITIAL_ADMIN_SECRET
 from tether.names import SERVER_FIELD_MANAGER, SERVER_SECRET
 from tether.server.errors import ApiError, NotFoundError, TooManyRequests, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 SECRET_NAME = SERVER_SECRET
 ISSUER = "tether"
@@ -175,6 +181,37 @@ class SecretStore:
         return self._values
 
 
+async def write_initial_admin_secret(client: ClusterClient, namespace: str, password: str) -> bool:
+    """Create ``argocd-initial-admin-secret`` (key ``password``), as Argo CD does, so a standalone
+    install can be signed into; an existing one is left alone. Returns whether it was created.
+
+    The password is only ever generated once (when no hash exists), so the Secret tells the
+    operator the first password; Argo CD's advice holds: delete it once the password is changed.
+    """
+    info = await client.resource_for("v1", "Secret")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": INITIAL_ADMIN_SECRET,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "tether"},
+        },
+        "data": {INITIAL_ADMIN_PASSWORD_KEY: _encode(password)},
+    }
+    try:
+        await client.create(info, body, field_manager=SERVER_FIELD_MANAGER)
+    except (AlreadyExists, Conflict):
+        log.warning(
+            "%s exists in %s and was kept: it may hold an older password",
+            INITIAL_ADMIN_SECRET,
+            namespace,
+        )
+        return False
+    return True
+
+
 class LoginLimiter:
     """Counts failed sign-ins per client address and per username; too many lock both out."""
 
@@ -252,6 +289,8 @@ class Authenticator:
             changes["admin.passwordMtime"] = str(int(time.time()))
         if changes:
             await self.store.update(changes)
+        if password is not None:
+            await write_initial_admin_secret(self.store.client, self.store.namespace, password)
         return password
 
     # ---- accounts ------------------------------------------------------------------------------

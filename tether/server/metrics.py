@@ -18,7 +18,10 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from starlette.responses import Response
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from tether.controller.face import ControllerMetrics
 from tether.controller.status import AppStatus
@@ -241,8 +244,28 @@ class ServerMetrics:
             _scraper.reset(token)
 
 
+#: the Prometheus text format's content type
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
 async def metrics_endpoint(ctx: Context) -> Response:
     metrics: ServerMetrics = ctx.extra["metrics"]
-    return Response(
-        metrics.render(ctx.caller), media_type="text/plain; version=0.0.4; charset=utf-8"
+    return Response(metrics.render(ctx.caller), media_type=CONTENT_TYPE)
+
+
+def metrics_app(metrics: ServerMetrics) -> Starlette:
+    """The unauthenticated metrics listener (``--metrics-listen``): ``GET /metrics`` only, with
+    every application's series, as Argo CD serves them on its metrics ports for Prometheus."""
+
+    async def scrape(request: Request) -> Response:
+        return Response(metrics.render(None), media_type=CONTENT_TYPE)
+
+    async def not_found(request: Request) -> Response:
+        return PlainTextResponse("only /metrics is served here", status_code=404)
+
+    return Starlette(
+        routes=[
+            Route("/metrics", scrape, methods=["GET"]),
+            Route("/{path:path}", not_found),
+        ]
     )
