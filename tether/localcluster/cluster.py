@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
-import ipaddress
 import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,13 +26,15 @@ from typing import Any
 import orjson
 import uvicorn
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tether.errors import TetherError
-from tether.localcluster.server import LocalClusterApp, User
+from tether.localcluster import pki
+from tether.localcluster.bootstrap import AUTHENTICATED, MASTERS
+from tether.localcluster.rbac import Identity
+from tether.localcluster.server import LocalClusterApp
+from tether.localcluster.tlspeer import ClientCertProtocol
+from tether.localcluster.tokens import TokenIssuer
 from tether.localcluster.workloads import WorkloadOptions
 
 ADMIN_USER = "admin"
@@ -53,72 +54,25 @@ class Credentials:
     key_pem: bytes
     admin_token: str
     viewer_token: str
+    #: the CA's key, to issue client certificates (credentials saved before it existed lack it)
+    ca_key_pem: bytes = b""
+    #: the key ServiceAccount tokens are signed with
+    sa_key_pem: bytes = b""
 
 
 def generate_credentials() -> Credentials:
-    """A fresh CA, a server certificate for 127.0.0.1/localhost signed by it, and two tokens."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tether-local-ca")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.DNSName("kubernetes.default.svc"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    """A fresh CA, a server certificate for 127.0.0.1/localhost signed by it, two tokens and the
+    key ServiceAccount tokens are signed with."""
+    ca_pem, ca_key_pem = pki.generate_ca()
+    cert_pem, key_pem = pki.issue_server_cert(ca_pem, ca_key_pem)
     return Credentials(
-        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
+        ca_pem=ca_pem,
+        cert_pem=cert_pem,
+        key_pem=key_pem,
         admin_token=secrets.token_urlsafe(32),
         viewer_token=secrets.token_urlsafe(32),
+        ca_key_pem=ca_key_pem,
+        sa_key_pem=pki.private_pem(ec.generate_private_key(ec.SECP256R1())),
     )
 
 
@@ -129,20 +83,29 @@ def load_or_create_credentials(state_dir: Path | None) -> Credentials:
     saved = state_dir / "credentials.json"
     if saved.exists():
         data = orjson.loads(saved.read_bytes())
-        return Credentials(
+        creds = Credentials(
             ca_pem=data["ca"].encode(),
             cert_pem=data["cert"].encode(),
             key_pem=data["key"].encode(),
             admin_token=data["admin_token"],
             viewer_token=data["viewer_token"],
+            ca_key_pem=data.get("ca_key", "").encode(),
+            sa_key_pem=data.get("sa_key", "").encode(),
         )
-    creds = generate_credentials()
+        if creds.sa_key_pem:
+            return creds
+        # saved by a version without ServiceAccount tokens: keep the CA, add the signing key
+        creds.sa_key_pem = pki.private_pem(ec.generate_private_key(ec.SECP256R1()))
+    else:
+        creds = generate_credentials()
     payload = {
         "ca": creds.ca_pem.decode(),
         "cert": creds.cert_pem.decode(),
         "key": creds.key_pem.decode(),
         "admin_token": creds.admin_token,
         "viewer_token": creds.viewer_token,
+        "ca_key": creds.ca_key_pem.decode(),
+        "sa_key": creds.sa_key_pem.decode(),
     }
     _write_private(saved, orjson.dumps(payload))
     return creds
@@ -167,6 +130,39 @@ def kubeconfig_document(server: str, creds: Credentials) -> dict[str, Any]:
         "current-context": CONTEXT,
         "preferences": {},
     }
+
+
+def identity_kubeconfig(
+    server: str, ca_pem: bytes, user: str, user_entry: dict[str, Any]
+) -> dict[str, Any]:
+    """A kubeconfig with one context, for one identity (``user_entry``: a ``token``, or
+    ``client-certificate-data`` and ``client-key-data``)."""
+    ca_data = base64.b64encode(ca_pem).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": CONTEXT, "cluster": {"server": server, "certificate-authority-data": ca_data}}
+        ],
+        "users": [{"name": user, "user": user_entry}],
+        "contexts": [{"name": user, "context": {"cluster": CONTEXT, "user": user}}],
+        "current-context": user,
+        "preferences": {},
+    }
+
+
+def cert_user_entry(cert_pem: bytes, key_pem: bytes) -> dict[str, str]:
+    """The kubeconfig ``user`` of a client certificate."""
+    return {
+        "client-certificate-data": base64.b64encode(cert_pem).decode(),
+        "client-key-data": base64.b64encode(key_pem).decode(),
+    }
+
+
+def write_kubeconfig(path: Path, doc: dict[str, Any]) -> Path:
+    """Write a kubeconfig readable by its owner only."""
+    _write_private(Path(path), yaml.safe_dump(doc, sort_keys=False).encode())
+    return Path(path)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -243,23 +239,28 @@ class LocalCluster:
         _write_private(Path(self.kubeconfig), yaml.safe_dump(doc, sort_keys=False).encode())
         self.app = LocalClusterApp(
             {
-                self.creds.admin_token: User(ADMIN_USER),
-                self.creds.viewer_token: User(VIEWER_USER, read_only=True),
+                self.creds.admin_token: Identity(ADMIN_USER, (MASTERS, AUTHENTICATED)),
+                self.creds.viewer_token: Identity(VIEWER_USER, (AUTHENTICATED,)),
             },
             history_size=self.history_size,
             crd_establish_delay=self.crd_establish_delay,
             state_file=(Path(self.state_dir) / "state.db") if self.state_dir is not None else None,
             workloads=self.workloads,
+            issuer=TokenIssuer(pki.load_private_key(self.creds.sa_key_pem)),
+            ca_pem=self.creds.ca_pem,
         )
         config = uvicorn.Config(
             self.app,
             ssl_certfile=str(cert_dir / "apiserver.crt"),
             ssl_keyfile=str(cert_dir / "apiserver.key"),
+            # client certificates are optional; one not signed by the cluster CA fails the handshake
+            ssl_cert_reqs=ssl.CERT_OPTIONAL,
+            ssl_ca_certs=str(cert_dir / "ca.crt"),
             log_level="warning",
             access_log=False,
             lifespan="on",
             loop="uvloop",
-            http="httptools",
+            http=ClientCertProtocol,
             timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)

@@ -17,8 +17,10 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from tether.localcluster import apierrors, discovery, tables
+from tether.localcluster import apierrors, bootstrap, discovery, tables
+from tether.localcluster.accesscontrol import AccessControllers
 from tether.localcluster.api import (
     MAX_BODY,
     PROTOBUF,
@@ -29,12 +31,17 @@ from tether.localcluster.api import (
     parse_bool,
 )
 from tether.localcluster.apierrors import ApiError
+from tether.localcluster.authapi import AuthApi, is_auth_api
+from tether.localcluster.authn import Authenticator, impersonate
 from tether.localcluster.controllers import ControlPlane
 from tether.localcluster.faults import FaultConfig
 from tether.localcluster.kinds import ResourceType, TypeRegistry
 from tether.localcluster.persistence import SqliteBackend
+from tether.localcluster.rbac import Identity, RbacAuthorizer, forbidden
+from tether.localcluster.requestinfo import Attributes, request_attributes
 from tether.localcluster.selectors import parse_field_selector, parse_label_selector
 from tether.localcluster.store import Event, Store, Watcher, translate_event
+from tether.localcluster.tokens import TokenIssuer
 from tether.localcluster.workloads import WorkloadOptions, WorkloadSimulator
 
 log = logging.getLogger(__name__)
@@ -43,14 +50,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-WRITE_METHODS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-cache, private")]
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    read_only: bool = False
 
 
 @dataclass
@@ -66,7 +66,7 @@ class LocalClusterApp:
 
     def __init__(
         self,
-        tokens: dict[str, User],
+        tokens: dict[str, Identity],
         *,
         history_size: int = 10_000,
         crd_establish_delay: float = 0.0,
@@ -74,14 +74,20 @@ class LocalClusterApp:
         state_file: Path | None = None,
         workloads: WorkloadOptions | None = None,
         faults: FaultConfig | None = None,
+        issuer: TokenIssuer | None = None,
+        ca_pem: bytes = b"",
     ) -> None:
         self.faults = faults or FaultConfig()
-        self.tokens = tokens
         self.backend = SqliteBackend(state_file) if state_file is not None else None
         self.store = Store(history_size=history_size, backend=self.backend)
         self.registry = TypeRegistry()
         self.api = ClusterApi(self.store, self.registry)
         self.control = ControlPlane(self.api, crd_establish_delay=crd_establish_delay)
+        self.issuer = issuer or TokenIssuer(ec.generate_private_key(ec.SECP256R1()))
+        self.rbac = RbacAuthorizer(self.store)
+        self.authn = Authenticator(self.store, tokens, self.issuer)
+        self.auth_api = AuthApi(self.authn, self.rbac, self.issuer)
+        self.access = AccessControllers(self.api, self.issuer, ca_pem)
         self.workloads = WorkloadSimulator(self.api, workloads) if workloads is not None else None
         if self.workloads is not None:
             self.control.extra_handlers.append(self.workloads.on_event)
@@ -102,11 +108,30 @@ class LocalClusterApp:
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
                 WriteContext(manager="kube-apiserver"),
             )
+        self._seed_rbac()
+
+    def _seed_rbac(self) -> None:
+        """Create the bootstrap ClusterRoles and bindings that are missing (kube-apiserver's
+        RBAC post-start hook); existing ones are left as they are."""
+        for kind, plural, objects in (
+            ("ClusterRole", "clusterroles", bootstrap.bootstrap_cluster_roles()),
+            (
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                bootstrap.bootstrap_cluster_role_bindings(),
+            ),
+        ):
+            rt = self.registry.by_path(bootstrap.RBAC_GROUP, "v1", plural)
+            assert rt is not None, kind
+            for obj in objects:
+                if self.store.get(rt.key, "", obj["metadata"]["name"]) is None:
+                    self.api.create(rt, "", obj, WriteContext(manager="kube-apiserver"))
 
     async def start(self) -> None:
         """Start the control loops (called once the event loop runs)."""
         if not self._tasks:
             self._tasks.append(asyncio.create_task(self.control.run()))
+            self._tasks.append(asyncio.create_task(self.access.run()))
             if self.workloads is not None:
                 self._tasks.append(asyncio.create_task(self.workloads.run()))
 
@@ -171,15 +196,24 @@ class LocalClusterApp:
         await send({"type": "http.response.start", "status": code, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    def _authenticate(self, scope: Scope) -> User:
+    def _identity(self, scope: Scope) -> Identity:
+        """Who the request runs as: its credentials, then its Impersonate-* headers."""
+        authorization: str | None = None
+        impersonating = False
         for key, value in scope["headers"]:
             if key == b"authorization":
-                text = value.decode("latin-1")
-                if text.startswith("Bearer "):
-                    user = self.tokens.get(text[7:].strip())
-                    if user is not None:
-                        return user
-        raise ApiError(401, "Unauthorized", "Unauthorized")
+                authorization = value.decode("latin-1")
+            elif key.startswith(b"impersonate-"):
+                impersonating = True
+        caller = self.authn.authenticate(scope, authorization)
+        if not impersonating:
+            return caller
+        return impersonate(caller, scope["headers"], self.rbac.authorize, forbidden)
+
+    def _authorize(self, identity: Identity, attrs: Attributes) -> None:
+        decision = self.rbac.authorize(identity, attrs)
+        if not decision.allowed:
+            raise forbidden(identity, attrs, decision.reason)
 
     async def _read_body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
@@ -210,11 +244,14 @@ class LocalClusterApp:
             )
             await send({"type": "http.response.body", "body": b"ok"})
             return
-        user = self._authenticate(scope)
+        identity = self._identity(scope)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         params = dict(
             parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         )
+        segments = [unquote(s) for s in path.strip("/").split("/") if s]
+        attrs = request_attributes(method, path, segments, params)
+        self._authorize(identity, attrs)
         accept = headers.get("accept", "")
         if accept and "json" not in accept and "*/*" not in accept and "yaml" not in accept:
             raise ApiError(
@@ -222,12 +259,17 @@ class LocalClusterApp:
                 "NotAcceptable",
                 "only the following media types are accepted: application/json, application/yaml",
             )
-        segments = [unquote(s) for s in path.strip("/").split("/") if s]
         if path == "/metrics":
             await self._metrics(send)
             return
         if path == "/tether/v1/faults":
-            await self._fault_settings(send, method, user, receive)
+            await self._fault_settings(send, method, receive)
+            return
+        if is_auth_api(attrs):
+            raw = await self._read_body(receive)
+            ctype = headers.get("content-type", "application/json")
+            result = self.auth_api.handle(identity, method, attrs, raw, ctype)
+            await self._send_json(send, result.code, result.body)
             return
         if not segments or segments[0] not in ("api", "apis", "version", "openapi"):
             raise apierrors.route_not_found()
@@ -244,11 +286,6 @@ class LocalClusterApp:
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         self.faults.maybe_fail(verb, route.rt.group_resource)
-        if method in WRITE_METHODS and user.read_only:
-            verb = WRITE_METHODS[method]
-            if method == "DELETE" and route.name is None:
-                verb = "deletecollection"
-            raise self._forbidden(user, verb, route)
         if method == "GET":
             if parse_bool(params.get("watch")) and route.subresource is None:
                 await self._watch(scope, receive, send, route, params, tables.wants_table(accept))
@@ -307,37 +344,18 @@ class LocalClusterApp:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _fault_settings(self, send: Send, method: str, user: User, receive: Receive) -> None:
+    async def _fault_settings(self, send: Send, method: str, receive: Receive) -> None:
         if method == "GET":
             await self._send_json(send, 200, self.faults.to_json())
             return
         if method != "PUT":
             raise apierrors.method_not_allowed()
-        if user.read_only:
-            raise apierrors.forbidden(f'User "{user.name}" cannot change fault injection')
         raw = await self._read_body(receive)
         body = decode_body(raw, "application/json")
         if not isinstance(body, dict):
             raise apierrors.bad_request("fault settings must be a JSON object")
         self.faults = FaultConfig.from_json(body)
         await self._send_json(send, 200, self.faults.to_json())
-
-    def _forbidden(self, user: User, verb: str, route: Route) -> ApiError:
-        rt = route.rt
-        resource = rt.plural + (f"/{route.subresource}" if route.subresource else "")
-        subject = f'{rt.plural} "{route.name}"' if route.name else rt.plural
-        where = (
-            f' in the namespace "{route.namespace}"' if route.namespace else " at the cluster scope"
-        )
-        return apierrors.forbidden(
-            f'{subject} is forbidden: User "{user.name}" cannot {verb} resource "{resource}" '
-            f'in API group "{rt.group}"{where}',
-            {
-                **({"name": route.name} if route.name else {}),
-                **({"group": rt.group} if rt.group else {}),
-                "kind": rt.plural,
-            },
-        )
 
     # ---- routing -------------------------------------------------------------------------------
 
