@@ -26,7 +26,9 @@ def _versions(kubectl: Kubectl, namespace: str) -> dict[str, str]:
     items.append(get(kubectl, "namespace", namespace))
     return {
         f"{i['kind']}/{i['metadata']['name']}": str(
-            i["metadata"]["generation"] if i["kind"] == "Deployment" else i["metadata"]["resourceVersion"]
+            i["metadata"]["generation"]
+            if i["kind"] == "Deployment"
+            else i["metadata"]["resourceVersion"]
         )
         for i in items
     }
