@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import uvicorn
@@ -36,6 +36,9 @@ from tether.localcluster.server import LocalClusterApp
 from tether.localcluster.tlspeer import ClientCertProtocol
 from tether.localcluster.tokens import TokenIssuer
 from tether.localcluster.workloads import WorkloadOptions
+
+if TYPE_CHECKING:
+    from tether.localcluster.identities import ClusterAccess
 
 ADMIN_USER = "admin"
 VIEWER_USER = "viewer"
@@ -205,6 +208,13 @@ class LocalCluster:
     @property
     def viewer_token(self) -> str:
         return self.creds.viewer_token
+
+    def access(self) -> ClusterAccess:
+        """Admin access to this cluster, to make kubeconfigs for other identities with
+        (``access().service_account_kubeconfig(...)``, ``access().cert_kubeconfig(...)``)."""
+        from tether.localcluster.identities import ClusterAccess
+
+        return ClusterAccess(self.url, self.creds.ca_pem, self.admin_token, self.creds.ca_key_pem)
 
     def __post_init__(self) -> None:
         if self.state_dir is not None:
@@ -378,6 +388,14 @@ class ClusterProcess:
                 raise ClusterStartError("local cluster did not become ready in time")
             time.sleep(0.05)
         return cls(kubeconfig, proc)
+
+    def access(self, state_dir: Path | None = None) -> ClusterAccess:
+        """Admin access to this cluster from its kubeconfig; with the ``--state`` folder it was
+        started with, client certificates can be issued too."""
+        from tether.localcluster.identities import ClusterAccess, saved_ca_key
+
+        ca_key = saved_ca_key(state_dir) if state_dir is not None else b""
+        return ClusterAccess.from_kubeconfig(self.kubeconfig, ca_key)
 
     def stop(self, kill: bool = False) -> None:
         if self.process.poll() is None:

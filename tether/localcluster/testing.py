@@ -131,6 +131,23 @@ def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
     return kubectl_runner(kubeconfig, tmp_path)
 
 
+def service_account_kubectl(
+    cluster: LocalCluster, namespace: str, name: str, home: Path
+) -> Kubectl:
+    """kubectl acting as ServiceAccount ``namespace/name`` (created when missing) through a
+    token from the TokenRequest API."""
+    kubeconfig = cluster.access().service_account_kubeconfig(
+        home / f"kubeconfig-{namespace}-{name}", namespace, name
+    )
+    return kubectl_runner(kubeconfig, home)
+
+
+def cert_kubectl(cluster: LocalCluster, user: str, groups: tuple[str, ...], home: Path) -> Kubectl:
+    """kubectl acting as ``user`` in ``groups`` through a client certificate of the cluster CA."""
+    kubeconfig = cluster.access().cert_kubeconfig(home / f"kubeconfig-cert-{user}", user, groups)
+    return kubectl_runner(kubeconfig, home)
+
+
 def crd_manifest(group: str, kind: str, plural: str, scope: str = "Namespaced") -> dict[str, Any]:
     """A CustomResourceDefinition serving ``group/v1`` ``kind`` with any fields allowed."""
     return {
