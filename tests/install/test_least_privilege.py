@@ -20,6 +20,7 @@ import yaml
 from tests.controller.test_crds import PAYMENT_SERVICE
 from tests.install.conftest import exists, get, run_install
 from tether.cluster.client import ClusterClient
+from tether.cluster.errors import Forbidden
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import create_repository
 from tether.install.manifests import install_manifests
@@ -39,18 +40,40 @@ def token_kubeconfig(kubectl: Kubectl, admin: Path, namespace: str, out: Path) -
     return out
 
 
+def record_refusals(client: ClusterClient) -> list[str]:
+    """Every request of ``client`` the API server refused (403), as it happens."""
+    refused: list[str] = []
+    send = client.request
+
+    async def request(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await send(*args, **kwargs)
+        except Forbidden as exc:
+            refused.append(str(exc))
+            raise
+
+    client.request = request  # type: ignore[method-assign]
+    return refused
+
+
 @asynccontextmanager
 async def controller_as_account(
-    kubeconfig: Path, namespace: str, root: Path
-) -> AsyncIterator[None]:
+    kubeconfig: Path, namespace: str, root: Path, **settings: Any
+) -> AsyncIterator[list[str]]:
+    """The controller on ``kubeconfig``'s identity; yields the requests refused so far."""
     client = ClusterClient.from_kubeconfig(str(kubeconfig))
+    refused = record_refusals(client)
     config = ControllerConfig(
-        namespace=namespace, reconcile_interval=2.0, cache_dir=root / "cache", wave_timeout=60
+        namespace=namespace,
+        reconcile_interval=2.0,
+        cache_dir=root / "cache",
+        wave_timeout=60,
+        **settings,
     )
     controller = Controller(client, config)
     await controller.start()
     try:
-        yield
+        yield refused
     finally:
         await controller.stop()
         await client.aclose()
@@ -84,7 +107,11 @@ async def _install(kubeconfig: Path, namespace: str) -> None:
 
 
 async def test_the_shipped_cluster_role_is_enough_to_sync_the_demo(
-    kubeconfig: Path, kubectl: Kubectl, install_ns: str, git_repo: str, tmp_path: Path
+    kubeconfig: Path,
+    kubectl: Kubectl,
+    install_ns: str,
+    git_repo: str,
+    tmp_path: Path,
 ) -> None:
     await _install(kubeconfig, install_ns)
     destination = f"{install_ns}-pay"
@@ -95,7 +122,7 @@ async def test_the_shipped_cluster_role_is_enough_to_sync_the_demo(
     assert denied.stdout.strip() == "no"
     kubectl("apply", "-f", "-", input=_application("pay", install_ns, git_repo, destination))
     try:
-        async with controller_as_account(sa_config, install_ns, tmp_path):
+        async with controller_as_account(sa_config, install_ns, tmp_path) as refused:
 
             def synced_healthy() -> tuple[str, str] | None:
                 status = _status(kubectl, "pay", install_ns)
@@ -112,6 +139,8 @@ async def test_the_shipped_cluster_role_is_enough_to_sync_the_demo(
             assert lease["spec"]["holderIdentity"]
             deployment = get(kubectl, "deployment", "payment-service", "-n", destination)
             assert "tether" in {m["manager"] for m in deployment["metadata"]["managedFields"]}
+            # nothing it tried was refused: the rules are enough, not merely enough to get by
+            assert refused == []
     finally:
         kubectl("delete", "application", "pay", "-n", install_ns, "--wait=false", check=False)
         kubectl("delete", "namespace", destination, "--wait=false", check=False)
@@ -137,7 +166,11 @@ def _role_without_patch(name: str) -> dict[str, Any]:
 
 
 async def test_a_missing_verb_is_a_clear_condition_naming_it(
-    kubeconfig: Path, kubectl: Kubectl, install_ns: str, git_repo: str, tmp_path: Path
+    kubeconfig: Path,
+    kubectl: Kubectl,
+    install_ns: str,
+    git_repo: str,
+    tmp_path: Path,
 ) -> None:
     await _install(kubeconfig, install_ns)
     reduced = f"tether-no-patch-{install_ns}"
@@ -151,7 +184,7 @@ async def test_a_missing_verb_is_a_clear_condition_naming_it(
     sa_config = token_kubeconfig(kubectl, kubeconfig, install_ns, tmp_path / "sa.kubeconfig")
     kubectl("apply", "-f", "-", input=_application("pay", install_ns, git_repo, destination))
     try:
-        async with controller_as_account(sa_config, install_ns, tmp_path):
+        async with controller_as_account(sa_config, install_ns, tmp_path) as refused:
 
             def failure() -> str | None:
                 status = _status(kubectl, "pay", install_ns)
@@ -165,8 +198,48 @@ async def test_a_missing_verb_is_a_clear_condition_naming_it(
             assert "cannot patch resource" in message, message
             assert f"system:serviceaccount:{install_ns}:{ACCOUNT}" in message, message
             assert "Traceback" not in message
+            assert any("cannot patch" in r for r in refused)  # what the other tests count
             assert not exists(kubectl, "deployment", "payment-service", "-n", destination)
     finally:
         kubectl("delete", "application", "pay", "-n", install_ns, "--wait=false", check=False)
         kubectl("delete", "namespace", destination, "--wait=false", check=False)
         kubectl("delete", "clusterrole", reduced, check=False)
+
+
+async def test_the_namespaced_roles_are_enough_in_a_managed_namespace(
+    kubeconfig: Path,
+    kubectl: Kubectl,
+    install_ns: str,
+    git_repo: str,
+    tmp_path: Path,
+) -> None:
+    team = f"{install_ns}-team"
+    kubectl("create", "namespace", team)
+    try:
+        result = await asyncio.to_thread(
+            run_install, kubeconfig, "-n", install_ns, "--namespaced",
+            "--managed-namespace", team, "--no-wait",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        sa_config = token_kubeconfig(kubectl, kubeconfig, install_ns, tmp_path / "sa.kubeconfig")
+        # no write anywhere else: the account may not even create a namespace
+        refused = kubectl("--kubeconfig", str(sa_config), "auth", "can-i", "create", "pods",
+                          "-n", "default", check=False)  # fmt: skip
+        assert refused.stdout.strip() == "no"
+        app = yaml.safe_load(_application("pay", install_ns, git_repo, team))
+        app["spec"]["syncPolicy"].pop("syncOptions")
+        kubectl("apply", "-f", "-", input=yaml.safe_dump(app))
+        async with controller_as_account(
+            sa_config, install_ns, tmp_path, managed_namespaces=(team,)
+        ) as refused:
+
+            def synced() -> str | None:
+                status = _status(kubectl, "pay", install_ns)
+                return "ok" if (status.get("sync") or {}).get("status") == "Synced" else None
+
+            await eventually(lambda: asyncio.to_thread(synced), timeout=90, what="Synced")
+            assert exists(kubectl, "deployment", "payment-service", "-n", team)
+            assert refused == []
+    finally:
+        kubectl("delete", "application", "pay", "-n", install_ns, "--wait=false", check=False)
+        kubectl("delete", "namespace", team, "--wait=false", check=False)
