@@ -18,9 +18,8 @@ import pytest
 import yaml
 
 from tests.controller.test_crds import PAYMENT_SERVICE
-from tests.install.conftest import exists, get, run_install
+from tests.install.conftest import exists, get, record_refusals, run_install, token_kubeconfig
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import Forbidden
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import create_repository
 from tether.install.manifests import install_manifests
@@ -28,32 +27,6 @@ from tether.localcluster.testing import Kubectl, eventually
 from tether.source.gitserver import GitHTTPServer
 
 ACCOUNT = "tether-controller"
-
-
-def token_kubeconfig(kubectl: Kubectl, admin: Path, namespace: str, out: Path) -> Path:
-    """The admin kubeconfig with its user replaced by a token of the install's ServiceAccount."""
-    token = kubectl("create", "token", ACCOUNT, "-n", namespace).stdout.strip()
-    doc = yaml.safe_load(admin.read_text())
-    for user in doc["users"]:
-        user["user"] = {"token": token}
-    out.write_text(yaml.safe_dump(doc))
-    return out
-
-
-def record_refusals(client: ClusterClient) -> list[str]:
-    """Every request of ``client`` the API server refused (403), as it happens."""
-    refused: list[str] = []
-    send = client.request
-
-    async def request(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await send(*args, **kwargs)
-        except Forbidden as exc:
-            refused.append(str(exc))
-            raise
-
-    client.request = request  # type: ignore[method-assign]
-    return refused
 
 
 @asynccontextmanager
