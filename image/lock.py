@@ -14,10 +14,9 @@ import re
 import tomllib
 from pathlib import Path
 
+from common import ImageBuildError
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
-from common import ImageBuildError
 
 PROJECT = "tether"
 HEADER = (

@@ -2,7 +2,8 @@
 
 Only Debian's own packages go in (no base image is pulled from a registry). The variant is
 ``essential`` (no apt: nothing is installed into a running image) plus the few packages Tether
-drives: Python, git, the ssh client for SSH repositories and the CA bundle. Documentation, man
+drives: Python, git, the ssh client for SSH repositories and the CA bundle, and the C++
+runtime that wheels may rely on. Documentation, man
 pages, info pages and translations are never unpacked; perl's module library (pulled in by git,
 used only by git commands Tether never runs: send-email, svn, cvs) is removed after the last
 package script ran. The service user is written into ``/etc/passwd`` directly so the files stay
@@ -18,7 +19,8 @@ from common import ImageBuildError, run
 
 #: what the image runs on; Python's minor version must match the builder's (see build.py)
 SUITE = "bookworm"
-PACKAGES = ("python3", "git", "openssh-client", "ca-certificates")
+#: libstdc++6: manylinux wheels may link it without bundling it (gojsonnet does)
+PACKAGES = ("python3", "git", "openssh-client", "ca-certificates", "libstdc++6")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
