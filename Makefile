@@ -8,13 +8,13 @@ TOOLS_STAMP := .tools/.installed
 DEMO_PORT ?=
 DEMO_LISTEN ?=
 
-.PHONY: demo test lint typecheck unit setup tools bench clean system-packages
+.PHONY: demo test lint typecheck unit setup tools bench clean system-packages image-packages image
 
 setup: $(STAMP) $(TOOLS_STAMP) system-packages
 
 # Debian packages the tests drive for real: sshd (git over SSH) and Chromium (the UI tests,
 # driven by Playwright with executable_path). Installed once when missing.
-system-packages:
+system-packages: image-packages
 	@missing=""; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
@@ -23,6 +23,25 @@ system-packages:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+# Debian packages that build and run the container image (docs/image.md): mmdebstrap makes the
+# root file system, umoci assembles the OCI layout, skopeo copies it, runc runs it, and
+# docker-registry is the registry the image tests push to. Installed once when missing.
+IMAGE_TOOLS := mmdebstrap umoci skopeo runc docker-registry
+image-packages:
+	@missing=""; \
+	for tool in $(IMAGE_TOOLS); do command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# the OCI image of the committed HEAD into build/image/tether, tagged with the project's version
+# (IMAGE_COMMIT=<rev> builds another commit); digest, sizes and layers in build/image/report.json
+IMAGE_COMMIT ?= HEAD
+image: $(STAMP) $(TOOLS_STAMP) image-packages
+	$(BIN)/python image/build.py --commit $(IMAGE_COMMIT) --output build/image
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
