@@ -57,8 +57,10 @@ def describe(obj: dict[str, Any]) -> str:
 
 
 def _managers(live: dict[str, Any]) -> list[str]:
+    """Who wrote the object's fields; status writers (the cluster's controllers) do not own it."""
     fields = (live.get("metadata") or {}).get("managedFields") or []
-    return sorted({str(f.get("manager") or "") for f in fields} - {""})
+    owners = {str(f.get("manager") or "") for f in fields if f.get("subresource") != "status"}
+    return sorted(owners - {""})
 
 
 def is_tethers(live: dict[str, Any]) -> bool:
