@@ -26,6 +26,7 @@ from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import commit_and_push, create_repository
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
+from tether.names import RESOURCES_FINALIZER
 from tether.source.gitserver import GitHTTPServer
 
 ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
@@ -46,6 +47,15 @@ def rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str,
 CONTROL_RULES = [
     rule(["argoproj.io"], ["*"], ["*"]),
     rule([""], ["configmaps", "secrets", "events"], ALL_VERBS),
+    rule(["events.k8s.io"], ["events"], ALL_VERBS),
+]
+
+
+#: a controller that may do anything to ConfigMaps but delete them
+NO_CONFIGMAP_DELETE = [
+    rule(["argoproj.io"], ["*"], ["*"]),
+    rule([""], ["secrets", "events"], ALL_VERBS),
+    rule([""], ["configmaps"], [v for v in ALL_VERBS if v != "delete"]),
     rule(["events.k8s.io"], ["events"], ALL_VERBS),
 ]
 
@@ -425,18 +435,7 @@ async def test_forbidden_prune_stops_the_sync_before_any_write(
     control = await control_namespace(client)
     dest = f"dest-{uid()}"
     await apply_all(client, [namespace_doc(dest)])
-    no_delete = [v for v in ALL_VERBS if v != "delete"]
-    rbac = [
-        cluster_role(
-            f"tether-{control}",
-            [
-                rule(["argoproj.io"], ["*"], ["*"]),
-                rule([""], ["secrets", "events"], ALL_VERBS),
-                rule([""], ["configmaps"], no_delete),
-                rule(["events.k8s.io"], ["events"], ALL_VERBS),
-            ],
-        )
-    ]
+    rbac = [cluster_role(f"tether-{control}", NO_CONFIGMAP_DELETE)]
     identity = await controller_identity(client, local_cluster, control, rbac)
     url, work = repository(git, files(config_map("old")))
     async with identity, running_controller(identity, tmp_path, control):
@@ -452,3 +451,29 @@ async def test_forbidden_prune_stops_the_sync_before_any_write(
         assert 'cannot delete resource "configmaps"' in state["message"]
         assert await exists(client, "v1", "ConfigMap", "old", dest)
         assert not await exists(client, "v1", "ConfigMap", "new", dest)
+
+
+async def test_forbidden_deletion_keeps_the_app_with_a_deletion_error(
+    client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
+) -> None:
+    control = await control_namespace(client)
+    dest = f"dest-{uid()}"
+    await apply_all(client, [namespace_doc(dest)])
+    rbac = [cluster_role(f"tether-{control}", NO_CONFIGMAP_DELETE)]
+    identity = await controller_identity(client, local_cluster, control, rbac)
+    url, _ = repository(git, files(config_map("kept")))
+    app = application("deleted", control, url, dest)
+    app["metadata"]["finalizers"] = [RESOURCES_FINALIZER]
+    async with identity, running_controller(identity, tmp_path, control):
+        await apply_all(client, [app])
+        assert (await sync_and_wait(client, control, "deleted"))["phase"] == "Succeeded"
+        info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+        await client.delete(info, "deleted", control)
+        message = await eventually(
+            lambda: condition(client, control, "deleted", "DeletionError"),
+            what="the DeletionError of the refused delete",
+        )
+        assert 'cannot delete resource "configmaps"' in message
+        # the finalizer stays until the objects can go: the app and its ConfigMap are still there
+        assert await exists(client, "argoproj.io/v1alpha1", "Application", "deleted", control)
+        assert await exists(client, "v1", "ConfigMap", "kept", dest)
