@@ -114,6 +114,21 @@ def _encode(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
+def _secret_body(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
+    """An Opaque Secret of Tether's (``data`` already base64-encoded)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "tether"},
+        },
+        "data": data,
+    }
+
+
 class SecretStore:
     """The ``tether-secret`` Secret: read through the client, reused for a short while."""
 
@@ -154,17 +169,8 @@ class SecretStore:
                 field_manager=SERVER_FIELD_MANAGER,
             )
         except NotFound:
-            body = {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "Opaque",
-                "metadata": {
-                    "name": SECRET_NAME,
-                    "namespace": self.namespace,
-                    "labels": {"app.kubernetes.io/part-of": "tether"},
-                },
-                "data": {k: v for k, v in data.items() if v is not None},
-            }
+            kept = {k: v for k, v in data.items() if v is not None}
+            body = _secret_body(SECRET_NAME, self.namespace, kept)
             try:
                 obj = await self.client.create(info, body, field_manager=SERVER_FIELD_MANAGER)
             except (AlreadyExists, Conflict):
@@ -189,17 +195,9 @@ async def write_initial_admin_secret(client: ClusterClient, namespace: str, pass
     operator the first password; Argo CD's advice holds: delete it once the password is changed.
     """
     info = await client.resource_for("v1", "Secret")
-    body = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": INITIAL_ADMIN_SECRET,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/part-of": "tether"},
-        },
-        "data": {INITIAL_ADMIN_PASSWORD_KEY: _encode(password)},
-    }
+    body = _secret_body(
+        INITIAL_ADMIN_SECRET, namespace, {INITIAL_ADMIN_PASSWORD_KEY: _encode(password)}
+    )
     try:
         await client.create(info, body, field_manager=SERVER_FIELD_MANAGER)
     except (AlreadyExists, Conflict):
