@@ -394,6 +394,26 @@ async def test_missing_list_verb_is_a_comparison_error_and_other_apps_still_sync
         assert not await exists(client, "apps/v1", "Deployment", "web", dest)
 
 
+async def test_missing_watch_verb_is_a_comparison_error_not_a_stale_copy(
+    client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
+) -> None:
+    control = await control_namespace(client)
+    dest = f"dest-{uid()}"
+    await apply_all(client, [namespace_doc(dest)])
+    deployments = rule(["apps"], ["deployments"], ["get", "list", "create", "patch"])
+    rbac = [cluster_role(f"tether-{control}", [*CONTROL_RULES, deployments])]
+    identity = await controller_identity(client, local_cluster, control, rbac)
+    url, _ = repository(git, files(deployment("web")))
+    async with identity, running_controller(identity, tmp_path, control):
+        await apply_all(client, [application("unwatched", control, url, dest)])
+        message = await eventually(
+            lambda: condition(client, control, "unwatched", "ComparisonError"),
+            what="a ComparisonError for the unwatchable Deployments",
+        )
+        assert message.startswith("cannot watch deployments.apps")
+        assert 'cannot watch resource "deployments"' in message
+
+
 async def test_forbidden_write_is_a_per_object_sync_error_and_nothing_is_applied(
     client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
 ) -> None:

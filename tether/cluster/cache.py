@@ -27,7 +27,7 @@ from typing import Any
 from tether.cluster.attribution import ADDED, DELETED, MODIFIED, AppAttribution
 from tether.cluster.client import ClusterClient, WatchEvent
 from tether.cluster.discovery import ResourceInfo
-from tether.cluster.errors import CacheSyncError, ClusterError, Expired
+from tether.cluster.errors import CacheSyncError, ClusterError, Expired, Forbidden, Unauthorized
 from tether.cluster.index import ObjectIndex
 from tether.cluster.tracking import Tracking
 from tether.resources import ResourceKey
@@ -133,7 +133,8 @@ class LiveCache:
     async def track(self, infos: Iterable[ResourceInfo], *, wait: bool = True) -> None:
         """Start list+watch of each type not tracked yet; with ``wait``, return once every
         given type has been listed, or raise :class:`CacheSyncError` naming each one whose list
-        failed (a 403 of a missing ``list`` verb, say: the cache keeps retrying it).
+        failed (a 403 of a missing ``list`` verb, say: the cache keeps retrying it), or whose
+        watch the server refuses (403 or 401) since its last successful list or event.
 
         Tracking is by (group, kind): a second version of a tracked kind is ignored.
         """
@@ -145,6 +146,10 @@ class LiveCache:
             wanted.extend(states)
         if wait:
             await self._wait_states([s for s in wanted if not s.synced.is_set()], None)
+            denied = [s for s in wanted if isinstance(s.error, Forbidden | Unauthorized)]
+            if denied:
+                # listed once, but its watch is refused: the copy would silently go stale
+                raise CacheSyncError("cannot watch " + "; ".join(_what(s) for s in denied))
 
     def _new_states(self, info: ResourceInfo) -> list[_TypeState]:
         what = f"{info.plural}.{info.group or 'core'}"
@@ -379,9 +384,11 @@ class LiveCache:
                 ):
                     self._apply_event(state, event)
                     failures = 0
+                    state.error = None
                 # The server closed the stream (its timeout, a proxy): carry on from where we
                 # were, which costs one request and no relist.
                 state.stats.resumes += 1
+                state.error = None
             except Expired:
                 state.stats.relists += 1
                 state.resource_version = None

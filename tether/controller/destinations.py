@@ -37,7 +37,6 @@ class Destination:
     client: ClusterClient
     cache: LiveCache
     dry_runs: diffing.DryRunCache = field(default_factory=diffing.DryRunCache)
-    tracked: set[tuple[str, str, str]] = field(default_factory=set)
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -70,10 +69,9 @@ class Destination:
                 continue
             if self.cache.watches(info):
                 infos.append(info)
-        new = [i for i in infos if (i.group, i.version, i.kind) not in self.tracked]
-        if new:
-            await self.cache.track(new)
-            self.tracked.update((i.group, i.version, i.kind) for i in new)
+        # every call asks the cache (no request for a followed kind): a watch refused since the
+        # last call must stop the comparison too
+        await self.cache.track(infos)
         return unknown
 
 
