@@ -50,6 +50,8 @@ from tether.controller.impersonation import (
 )
 from tether.controller.project import DestinationServiceAccount, Project, parse_project
 from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
+from tether.names import RESOURCES_FINALIZER
 from tether.source.gitserver import GitHTTPServer
 
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -277,3 +279,43 @@ async def test_a_controller_without_the_impersonate_verb_gets_a_clear_error(
             in (state["message"])
         )
         assert not await exists(client, "v1", "ConfigMap", "settings", dest)
+
+
+async def test_deletion_runs_as_the_projects_service_account(
+    client: ClusterClient, git: GitHTTPServer, tmp_path: Path
+) -> None:
+    control = await control_namespace(client)
+    dest = f"team-{uid()}"
+    await impersonating_setup(client, control, dest, "deployer")
+    url, _ = repository(git, files(config_map("settings")))
+    app = application("leaving", control, url, dest, project="tenant")
+    app["metadata"]["finalizers"] = [RESOURCES_FINALIZER]
+    async with running_controller(client, tmp_path, control):
+        await apply_all(client, [app])
+        assert (await sync_and_wait(client, control, "leaving"))["phase"] == "Succeeded"
+
+        def mapped_to(account: str) -> dict[str, object]:
+            entry = {"server": IN_CLUSTER, "namespace": dest, "defaultServiceAccount": account}
+            return project("tenant", control, destinationServiceAccounts=[entry])
+
+        await apply_all(client, [mapped_to(f"{dest}:nobody")])
+        info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+        await client.delete(info, "leaving", control)
+        message = await eventually(
+            lambda: condition(client, control, "leaving", "DeletionError"),
+            what="the deletion refused to the unprivileged account",
+        )
+        assert f'User "system:serviceaccount:{dest}:nobody" cannot delete' in message
+        assert await exists(client, "v1", "ConfigMap", "settings", dest)
+
+        await apply_all(client, [mapped_to("deployer")])
+        await eventually(
+            lambda: not_there(client, "argoproj.io/v1alpha1", "Application", "leaving", control),
+            timeout=60,
+            what="the app deleted once its account may delete",
+        )
+        assert not await exists(client, "v1", "ConfigMap", "settings", dest)
+
+
+async def not_there(client: ClusterClient, api_version: str, kind: str, name: str, ns: str) -> bool:
+    return not await exists(client, api_version, kind, name, ns)
