@@ -59,7 +59,7 @@ class Authenticator:
         self.store = store
         self.static = static
         self.issuer = issuer
-        self._verified: dict[str, TokenClaims] = {}
+        self._verified: dict[str, tuple[TokenClaims, Identity]] = {}
 
     def authenticate(self, scope: dict[str, Any], authorization: str | None) -> Identity:
         """The caller's identity from its bearer token or its client certificate."""
@@ -82,22 +82,24 @@ class Authenticator:
         identity = self.static.get(token)
         if identity is not None:
             return identity
-        claims = self._verified.get(token)
-        if claims is None:
+        known = self._verified.get(token)
+        if known is None:
             claims = self.issuer.verify(token)
             if claims is None:
                 return None
             if len(self._verified) >= TOKEN_CACHE_LIMIT:
                 self._verified.clear()
-            self._verified[token] = claims
+            identity = service_account_identity(claims.namespace, claims.name, claims.uid)
+            known = self._verified[token] = (claims, identity)
+        claims, identity = known
         if claims.expires is not None and claims.expires <= time.time():
             self._verified.pop(token, None)
             return None
-        if claims.audiences and not set(claims.audiences) & set(audiences):
+        if claims.audiences and not any(a in claims.audiences for a in audiences):
             return None
         if not self._account_current(claims, token):
             return None
-        return service_account_identity(claims.namespace, claims.name, claims.uid)
+        return identity
 
     def _account_current(self, claims: TokenClaims, token: str) -> bool:
         account = self.store.get(SERVICE_ACCOUNTS, claims.namespace, claims.name)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tether.localcluster import apierrors, bootstrap, discovery, tables
+from tether.localcluster import apierrors, bootstrap, discovery, escalation, tables
 from tether.localcluster.accesscontrol import AccessControllers
 from tether.localcluster.api import (
     MAX_BODY,
@@ -293,6 +293,8 @@ class LocalClusterApp:
             result = self._get(route, params, tables.wants_table(accept))
         else:
             raw = await self._read_body(receive)
+            if escalation.needs_check(identity, attrs, method):
+                self._check_escalation(identity, attrs, method, route, params, headers, raw)
             result = self._write(method, route, params, headers, raw)
         await self._send_json(send, result.code, result.body, warnings=result.warnings)
 
@@ -356,6 +358,25 @@ class LocalClusterApp:
             raise apierrors.bad_request("fault settings must be a JSON object")
         self.faults = FaultConfig.from_json(body)
         await self._send_json(send, 200, self.faults.to_json())
+
+    def _check_escalation(
+        self,
+        identity: Identity,
+        attrs: Attributes,
+        method: str,
+        route: Route,
+        params: dict[str, str],
+        headers: dict[str, str],
+        raw: bytes,
+    ) -> None:
+        """Refuse a role or binding that grants more than its writer holds; a patch is checked
+        on the object it would produce (a dry run)."""
+        if method == "PATCH":
+            obj = self._write(method, route, {**params, "dryRun": "All"}, headers, raw).body
+        else:
+            obj = decode_body(raw, headers.get("content-type", "application/json"))
+        if isinstance(obj, dict):
+            escalation.check_write(self.rbac, identity, attrs, obj)
 
     # ---- routing -------------------------------------------------------------------------------
 
