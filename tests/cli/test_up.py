@@ -258,7 +258,10 @@ def test_a_push_deploys_staging_at_once_and_production_waits_for_a_sync(tmp_path
             what="production OutOfSync with the new commit",
         )
         assert _image(kubectl, "payment-service-production").endswith(":1.4.0")
-        _scale_is_reverted(kubectl)
+        _scale_is_reverted(kubectl, kubectl_runner(state / "admin.kubeconfig", tmp_path))
+        # staging is the people's to change (drift there is reverted too: selfHeal)
+        staging = "payment-service-staging"
+        kubectl("-n", staging, "annotate", "deploy/payment-service", "tried=yes")
         _sync_with_the_cli(api, state, env)
         wait_until(
             lambda: _image(kubectl, "payment-service-production").endswith(":1.5.0"),
@@ -281,10 +284,17 @@ def _sync_status(kubectl: Kubectl, name: str) -> str:
     return kubectl("-n", "argocd", "get", "application", name, "-o", status).stdout
 
 
-def _scale_is_reverted(kubectl: Kubectl) -> None:
-    """Drift on production goes back to what the last sync deployed, not the new commit."""
+def _scale_is_reverted(kubectl: Kubectl, admin: Kubectl) -> None:
+    """People may not touch production; the admin's drift goes back to what the last sync
+    deployed, not to the new commit."""
     ns = "payment-service-production"
-    kubectl("-n", ns, "scale", "deploy/payment-service", "--replicas=5")
+    refused = kubectl("-n", ns, "scale", "deploy/payment-service", "--replicas=5", check=False)
+    assert refused.returncode != 0
+    assert (
+        'User "developer" cannot patch resource "deployments/scale" in API group "apps" '
+        f'in the namespace "{ns}"' in refused.stderr
+    ), refused.stderr
+    admin("-n", ns, "scale", "deploy/payment-service", "--replicas=5")
 
     def replicas() -> str:
         wanted = "jsonpath={.spec.replicas}"

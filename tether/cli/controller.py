@@ -318,14 +318,21 @@ def up_command(
 
 async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
     """Run the controller and the API server beside the started parts until a signal."""
+    from tether.demo.access import prepare_access
     from tether.demo.apps import ensure_demo_applications
     from tether.demo.errors import DemoPortError
     from tether.demo.start import relay_pushes
 
     demo = running.demo
-    client = ClusterClient.from_kubeconfig(
-        str(demo.kubeconfig), settings=ClientSettings(qps=500, burst=1000)
-    )
+    settings = ClientSettings(qps=500, burst=1000)
+    admin = ClusterClient.from_kubeconfig(str(demo.admin_kubeconfig), settings=settings)
+    try:
+        access = await prepare_access(admin, running.cluster.access(), demo.state_dir)
+        await ensure_demo_applications(admin, demo.repo_url, demo.previous_url)
+    finally:
+        await admin.aclose()
+    # the controller is the install's ServiceAccount with exactly the RBAC tether install ships
+    client = ClusterClient.from_kubeconfig(str(access.controller), settings=settings)
     config = ControllerConfig(
         reconcile_interval=reconcile_interval,
         cache_dir=demo.state_dir / "cache",
@@ -336,7 +343,6 @@ async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
     running.git.on_push = relay_pushes(
         running.git, controller.on_webhook, asyncio.get_running_loop()
     )
-    await ensure_demo_applications(client, demo.repo_url, demo.previous_url)
     try:
         server = await start_server(controller, running.listen.listen)
     except OSError as exc:  # taken since it was found free
@@ -387,6 +393,9 @@ def _demo_banner(demo: Demo, server: Any, notes: list[str]) -> list[str]:
         f"Tether demo is running (state in {demo.state_dir}).",
         *(f"  note        {note}" for note in notes),
         f"  cluster     {demo.cluster_url}   (export KUBECONFIG={demo.kubeconfig})",
+        "              you are user developer: production is read-only, staging editable;"
+        " only Tether's service account deploys",
+        f"  admin       {demo.admin_kubeconfig}   (break-glass: the cluster's admin)",
         f"  git         {demo.repo_url}   (working copy: {demo.work}; a push is seen at once)",
         f"  staging     {staging}: automated, every commit deploys, drift is reverted",
         f"  production  {production}: manual sync, drift is reverted to the last sync",
@@ -403,6 +412,7 @@ def _demo_banner(demo: Demo, server: Any, notes: list[str]) -> list[str]:
             f" < {demo.state_dir / 'admin-password'}"
         ]
     kube = f"{kubectl} --kubeconfig {demo.kubeconfig}"
+    admin = f"{kubectl} --kubeconfig {demo.admin_kubeconfig}"
     overlays = "apps/payment-service/{staging,production}/kustomization.yaml"
     return [
         *lines,
@@ -416,6 +426,8 @@ def _demo_banner(demo: Demo, server: Any, notes: list[str]) -> list[str]:
         f"  {tether} app diff payment-service-production",
         f"  {tether} app sync payment-service-production",
         f"  {kube} -n payment-service-production scale deploy/payment-service --replicas=5",
-        "      reverted at once to what the last sync deployed",
+        "      forbidden: people are read-only in production (in staging it is allowed)",
+        f"  {admin} -n payment-service-production scale deploy/payment-service --replicas=5",
+        "      the admin at 2 AM: reverted at once to what the last sync deployed",
         "Stop with Ctrl-C.",
     ]

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 REPOSITORY = "k8s-manifests.git"
 LOOPBACK = "127.0.0.1"
+ADMIN_KUBECONFIG = "admin.kubeconfig"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,10 @@ class Demo:
 
     state_dir: Path
     cluster_url: str
+    #: people's kubeconfig (read-only in production, edit in staging: tether.demo.access)
     kubeconfig: Path
+    #: the cluster admin's (break-glass) kubeconfig
+    admin_kubeconfig: Path
     repo_url: str
     work: Path
     #: the repository URL of the last start when the Git server moved (--git-port)
@@ -112,6 +116,7 @@ def start_demo(options: DemoOptions) -> RunningDemo:
         state_dir=state_dir,
         cluster_url=cluster.url,
         kubeconfig=state_dir / "kubeconfig",
+        admin_kubeconfig=state_dir / ADMIN_KUBECONFIG,
         repo_url=repo_url,
         work=work,
         previous_url=state.repo_url if state.repo_url != repo_url else None,
@@ -127,7 +132,7 @@ def _cluster(state_dir: Path, port: int) -> LocalCluster:
     return LocalCluster(
         port=port,
         state_dir=state_dir / "cluster",
-        kubeconfig=state_dir / "kubeconfig",
+        kubeconfig=state_dir / ADMIN_KUBECONFIG,
         workloads=workloads,
     ).start()
 
