@@ -68,10 +68,6 @@ def install_ns(kubeconfig: Path, kubectl: Kubectl) -> Iterator[str]:
     bindings) is removed afterwards. The CRDs stay: the session's cluster shares them."""
     name = f"tether-{uuid.uuid4().hex[:8]}"
     yield name
+    # removes what either mode installed in it (and their cluster-scoped bindings)
     run_install(kubeconfig, "--namespace", name, "--uninstall")
-    for kind, obj in (
-        ("clusterrolebinding", f"tether-controller-read-{name}"),
-        ("clusterrole", f"tether-controller-read-{name}"),
-    ):
-        kubectl("delete", kind, obj, "--ignore-not-found", check=False)
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)

@@ -11,6 +11,8 @@ from tether.install.manifests import InstallOptions, install_manifests
 from tether.localcluster.testing import Kubectl, wait_until
 
 NO_WAIT = "--no-wait"
+CRD = "customresourcedefinition.apiextensions.k8s.io"
+ROLE = "clusterrole.rbac.authorization.k8s.io"
 #: a line naming an object: ``deployment.apps/tether-controller unchanged``
 OBJECT_LINE = re.compile(r"^[a-z0-9.]+/[a-z0-9.-]+ ")
 
@@ -111,25 +113,36 @@ def test_refuses_argo_cds_objects_then_adopts_them(
 def test_uninstall_removes_what_it_installed_and_keeps_the_data(
     kubeconfig: Path, kubectl: Kubectl, install_ns: str
 ) -> None:
+    other = f"{install_ns}-other"
     assert run_install(kubeconfig, "--namespace", install_ns, NO_WAIT).exit_code == 0
+    assert run_install(kubeconfig, "--namespace", other, NO_WAIT).exit_code == 0
     kubectl("create", "configmap", "mine", "-n", install_ns)
-    removed = run_install(kubeconfig, "--namespace", install_ns, "--uninstall")
-    assert removed.exit_code == 0, removed.output
-    assert "deployment.apps/tether-controller deleted" in removed.output
-    assert "customresourcedefinition.apiextensions.k8s.io/applications.argoproj.io kept" in (
-        removed.output
-    )
-    for args in (
-        ("deployment", "tether-controller", "-n", install_ns),
-        ("deployment", "tether-secrets-controller", "-n", install_ns),
-        ("clusterrolebinding", f"tether-controller-{install_ns}"),
-        ("serviceaccount", "tether-controller", "-n", install_ns),
-    ):
-        assert not exists(kubectl, *args), args
-    assert exists(kubectl, "crd", "applications.argoproj.io")
-    assert exists(kubectl, "configmap", "mine", "-n", install_ns)
-    # the ClusterRole is shared by every install of the cluster: removed with the last one
-    assert "clusterrole.rbac.authorization.k8s.io/tether-controller deleted" in removed.output
+    try:
+        removed = run_install(kubeconfig, "--namespace", install_ns, "--uninstall")
+        assert removed.exit_code == 0, removed.output
+        assert "deployment.apps/tether-controller deleted" in removed.output
+        assert f"{CRD}/applications.argoproj.io kept" in removed.output
+        for args in (
+            ("deployment", "tether-controller", "-n", install_ns),
+            ("deployment", "tether-secrets-controller", "-n", install_ns),
+            ("clusterrolebinding", f"tether-controller-{install_ns}"),
+            ("serviceaccount", "tether-controller", "-n", install_ns),
+        ):
+            assert not exists(kubectl, *args), args
+        assert exists(kubectl, "crd", "applications.argoproj.io")
+        assert exists(kubectl, "configmap", "mine", "-n", install_ns)
+        # the ClusterRoles are shared by every install of the cluster: kept while one uses them
+        assert (
+            f"{ROLE}/tether-controller kept: still bound by tether-controller-{other}"
+            in removed.output
+        )
+        assert exists(kubectl, "deployment", "tether-controller", "-n", other)
+        last = run_install(kubeconfig, "--namespace", other, "--uninstall")
+        assert f"{ROLE}/tether-controller deleted" in last.output
+        assert f"{ROLE}/tether-secrets-controller deleted" in last.output
+    finally:
+        run_install(kubeconfig, "--namespace", other, "--uninstall")
+        kubectl("delete", "namespace", other, "--wait=false", check=False)
 
 
 def test_install_then_the_issue_application_applies(
@@ -205,3 +218,37 @@ def test_missing_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
     assert result.output.startswith(f"Error: kubeconfig {missing}")
     assert "not found" in result.output
     assert "Traceback" not in result.output
+
+
+def test_switching_mode_removes_what_the_old_mode_granted(
+    kubeconfig: Path, kubectl: Kubectl, install_ns: str
+) -> None:
+    team = f"{install_ns}-team"
+    account = f"system:serviceaccount:{install_ns}:tether-controller"
+
+    def may(*args: str) -> str:
+        return kubectl("auth", "can-i", "--as", account, *args, check=False).stdout.strip()
+
+    kubectl("create", "namespace", team)
+    try:
+        assert run_install(kubeconfig, "-n", install_ns, NO_WAIT).exit_code == 0
+        assert may("create", "deployments", "-n", "default") == "yes"
+        narrowed = run_install(
+            kubeconfig, "-n", install_ns, "--namespaced", "--managed-namespace", team, NO_WAIT
+        )
+        assert narrowed.exit_code == 0, narrowed.output
+        binding = f"clusterrolebinding.rbac.authorization.k8s.io/tether-controller-{install_ns}"
+        assert f"{binding} deleted (not part of this mode)" in narrowed.output
+        assert "deployment.apps/tether-secrets-controller deleted" in narrowed.output
+        assert may("create", "deployments", "-n", "default") == "no"
+        assert may("create", "deployments", "-n", team) == "yes"
+        # the ClusterRole other cluster-wide installs share is left alone
+        assert exists(kubectl, "clusterrole", "tether-controller")
+
+        widened = run_install(kubeconfig, "-n", install_ns, NO_WAIT)
+        assert widened.exit_code == 0, widened.output
+        read = f"clusterrole.rbac.authorization.k8s.io/tether-controller-read-{install_ns}"
+        assert f"{read} deleted (not part of this mode)" in widened.output
+        assert may("create", "deployments", "-n", "default") == "yes"
+    finally:
+        kubectl("delete", "namespace", team, "--wait=false", check=False)

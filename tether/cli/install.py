@@ -11,6 +11,7 @@ how to sign in. ``--dry-run`` asks the API server to validate everything without
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -52,9 +53,12 @@ def sign_in_lines(namespace: str, generated: bool) -> list[str]:
 
 async def _run(client: ClusterClient, options: InstallOptions, flags: dict[str, Any]) -> None:
     manifests = install_manifests(options)
+    stale = apply.stale_objects(manifests, _other_modes(options), options.namespace)
     if flags["uninstall"]:
         click.echo(f"removing Tether from {client.server}")
-        await apply.uninstall(client, manifests, delete_crds=flags["delete_crds"], echo=click.echo)
+        # what another mode left behind goes too (managed namespaces' Roles need their flags)
+        everything = manifests + stale
+        await apply.uninstall(client, everything, delete_crds=flags["delete_crds"], echo=click.echo)
         return
     dry_run = flags["dry_run"]
     click.echo(f"installing Tether on {client.server}" + (" (dry run)" if dry_run else ""))
@@ -65,6 +69,7 @@ async def _run(client: ClusterClient, options: InstallOptions, flags: dict[str, 
         adopt=flags["adopt"],
         dry_run=dry_run,
         timeout=flags["timeout"],
+        stale=stale,
         echo=click.echo,
     )
     if dry_run:
@@ -76,6 +81,13 @@ async def _run(client: ClusterClient, options: InstallOptions, flags: dict[str, 
             client, options.namespace, flags["wait_timeout"]
         )
     click.echo("\n".join(sign_in_lines(options.namespace, generated)))
+
+
+def _other_modes(options: InstallOptions) -> list[dict[str, Any]]:
+    """What the other install modes of this namespace apply (for switching between them)."""
+    namespaced = replace(options, namespaced=True, managed_namespaces=())
+    cluster_wide = replace(options, namespaced=False, secrets_controller=True)
+    return install_manifests(namespaced) + install_manifests(cluster_wide)
 
 
 def _options(

@@ -11,7 +11,7 @@
 * **Uninstall** deletes what the install applies, newest first, but keeps the CRDs (deleting a
   CRD deletes every Application, AppProject or SealedSecret) and the control namespace (it holds
   them and the repository Secrets) unless ``delete_crds`` is set; objects that are not Tether's
-  are left alone.
+  are left alone, and so are the shared ClusterRoles while another install's binding uses them.
 """
 
 from __future__ import annotations
@@ -170,6 +170,47 @@ def _outcome(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
     return "unchanged" if same else "configured"
 
 
+def stale_objects(
+    manifests: list[dict[str, Any]], other_modes: list[dict[str, Any]], namespace: str
+) -> list[dict[str, Any]]:
+    """What another mode of the same install applies and this one does not: left behind by a
+    switch of mode, it would keep rights this install no longer grants (a cluster-wide binding
+    under ``--namespaced``). CRDs and namespaces hold data, and the ClusterRoles every install
+    of the cluster shares (their names carry no namespace) may be in use: never stale."""
+    wanted = {_key(m) for m in manifests}
+    stale = []
+    for obj in other_modes:
+        name = obj["metadata"]["name"]
+        if _key(obj) in wanted or obj["kind"] in ("CustomResourceDefinition", "Namespace"):
+            continue
+        if obj["kind"] == "ClusterRole" and not name.endswith(f"-{namespace}"):
+            continue
+        stale.append(obj)
+    return stale
+
+
+async def _remove_stale(
+    client: ClusterClient, stale: list[dict[str, Any]], dry_run: bool
+) -> list[str]:
+    """Delete the stale objects that exist and are Tether's; the lines to print."""
+    lines = []
+    live = await read_live(client, stale)
+    for obj in stale:
+        current = live.get(_key(obj))
+        if current is None or not is_tethers(current):
+            continue
+        if not dry_run:
+            info = await client.resource_for_object(obj)
+            try:
+                await client.delete(info, obj["metadata"]["name"], obj["metadata"].get("namespace"))
+            except NotFound:
+                continue
+        lines.append(
+            f"{describe(obj)} deleted (not part of this mode)" + (" (dry run)" if dry_run else "")
+        )
+    return lines
+
+
 async def install(
     client: ClusterClient,
     manifests: list[dict[str, Any]],
@@ -177,9 +218,11 @@ async def install(
     adopt: bool = False,
     dry_run: bool = False,
     timeout: float = 60.0,
+    stale: list[dict[str, Any]] | None = None,
     echo: Echo = print,
 ) -> list[str]:
-    """Server-side apply ``manifests``; returns the lines printed (one per object).
+    """Server-side apply ``manifests``, then delete ``stale`` (:func:`stale_objects`); returns
+    the lines printed (one per object).
 
     Raises :class:`TakeoverRefused` before any write when :func:`find_foreign` finds something
     and ``adopt`` is false.
@@ -210,11 +253,46 @@ async def install(
         )
         outcome = _outcome(live.get(_key(obj)), after)
         say(f"{describe(obj)} {outcome}" + (" (server dry run)" if dry_run else ""))
+    for line in await _remove_stale(client, stale or [], dry_run):
+        say(line)
     crds = [o["metadata"]["name"] for o in manifests if o["kind"] == "CustomResourceDefinition"]
     if crds and not dry_run:
         await wait_established(client, crds, timeout, poll_interval=0.1)
         say(f"established: {', '.join(crds)}")
     return lines
+
+
+async def _bindings_of(client: ClusterClient, cluster_role: str) -> list[str]:
+    """The ClusterRoleBindings that still grant ``cluster_role`` (another install's)."""
+    info = await client.resource_for("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+    bindings = (await client.list(info)).items
+    return sorted(
+        b["metadata"]["name"]
+        for b in bindings
+        if (b.get("roleRef") or {}).get("kind") == "ClusterRole"
+        and b["roleRef"].get("name") == cluster_role
+    )
+
+
+async def _remove(
+    client: ClusterClient, obj: dict[str, Any], current: dict[str, Any] | None
+) -> str:
+    """Delete one object of an install unless it is gone, not Tether's or still in use."""
+    if current is None:
+        return f"{describe(obj)} not found"
+    if not is_tethers(current):
+        return f"{describe(obj)} kept: not Tether's ({_owner_note(current)})"
+    if obj["kind"] == "ClusterRole" and (
+        users := await _bindings_of(client, obj["metadata"]["name"])
+    ):
+        # the cluster-wide ClusterRoles are shared by every install of the cluster
+        return f"{describe(obj)} kept: still bound by {', '.join(users)}"
+    info = await client.resource_for_object(obj)
+    try:
+        await client.delete(info, obj["metadata"]["name"], obj["metadata"].get("namespace"))
+    except NotFound:
+        return f"{describe(obj)} not found"
+    return f"{describe(obj)} deleted"
 
 
 async def uninstall(
@@ -224,24 +302,18 @@ async def uninstall(
     delete_crds: bool = False,
     echo: Echo = print,
 ) -> list[str]:
-    """Delete what :func:`install` applies (see the module docstring); returns the lines."""
+    """Delete what :func:`install` applies (see the module docstring); returns the lines.
+
+    Newest first, so an install's own bindings are gone before its ClusterRoles are looked at.
+    """
     keep_kinds = set() if delete_crds else {"CustomResourceDefinition", "Namespace"}
     live = await read_live(client, manifests)
     lines: list[str] = []
     for obj in reversed(manifests):
         if obj["kind"] in keep_kinds:
             line = f"{describe(obj)} kept (--delete-crds removes it and everything it holds)"
-        elif (current := live.get(_key(obj))) is None:
-            line = f"{describe(obj)} not found"
-        elif not is_tethers(current):
-            line = f"{describe(obj)} kept: not Tether's ({_owner_note(current)})"
         else:
-            info = await client.resource_for_object(obj)
-            try:
-                await client.delete(info, obj["metadata"]["name"], obj["metadata"].get("namespace"))
-                line = f"{describe(obj)} deleted"
-            except NotFound:
-                line = f"{describe(obj)} not found"
+            line = await _remove(client, obj, live.get(_key(obj)))
         lines.append(line)
         echo(line)
     return lines
