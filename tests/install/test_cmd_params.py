@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tether.cli.controller import apply_cmd_params
+from click.testing import CliRunner
+
+from tether.cli.controller import apply_cmd_params, controller_command
 from tether.controller.config import ControllerConfig
 from tether.install.params import MAX_PROCESSORS, read_cmd_params
 from tether.localcluster.testing import Kubectl
@@ -117,3 +120,38 @@ def test_the_controller_reads_the_configmap_at_start(
     assert "argocd-cmd-params-cm: workers = 3" in output
     assert "argocd-cmd-params-cm: sync_workers given as a flag wins" in output
     assert "argocd-cmd-params-cm: repo.server ignored (Tether has no such setting)" in output
+
+
+def test_metrics_listen_must_be_host_and_port() -> None:
+    result = CliRunner().invoke(controller_command, ["--metrics-listen", "8082"])
+    assert result.exit_code == 2
+    assert "Invalid value for --metrics-listen: expected HOST:PORT, not '8082'" in result.output
+
+
+def test_a_taken_metrics_port_is_a_clear_error(
+    kubeconfig: Path, namespace: str, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            controller_command,
+            [
+                "--kubeconfig",
+                str(kubeconfig),
+                "--namespace",
+                namespace,
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                f"127.0.0.1:{port}",
+                "--no-leader-election",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ],
+        )
+    assert result.exit_code == 1, result.output
+    assert "Error: cannot listen: Address already in use" in result.output
+    assert f"'127.0.0.1', {port}" in result.output  # which address
+    assert "Traceback" not in result.output

@@ -252,3 +252,11 @@ def test_switching_mode_removes_what_the_old_mode_granted(
         assert may("create", "deployments", "-n", "default") == "yes"
     finally:
         kubectl("delete", "namespace", team, "--wait=false", check=False)
+
+
+def test_a_bad_namespace_name_is_the_api_servers_clear_refusal(kubeconfig: Path) -> None:
+    result = run_install(kubeconfig, "--namespace", "Not_A_Name", NO_WAIT)
+    assert result.exit_code == 1
+    assert result.output.count("Error: ") == 1
+    assert "Not_A_Name" in result.output
+    assert "Traceback" not in result.output

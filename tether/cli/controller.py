@@ -104,6 +104,7 @@ async def start_server(
 @click.option(
     "--metrics-listen",
     metavar="HOST:PORT",
+    callback=lambda ctx, param, value: _host_port(value, "--metrics-listen"),
     help="Serve /metrics WITHOUT authentication on this address too (for Prometheus; "
     "the install uses 0.0.0.0:8082). Off by default.",
 )
@@ -203,14 +204,19 @@ def controller_command(
         apply_cmd_params(config, await fetch_cmd_params(client, namespace), given)
         controller = Controller(client, config)
         await controller.start()
-        server = await start_server(
-            controller,
-            listen,
-            trusted_proxies=trusted_proxies,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            metrics_listen=metrics_listen,
-        )
+        try:
+            server = await start_server(
+                controller,
+                listen,
+                trusted_proxies=trusted_proxies,
+                tls_cert=tls_cert,
+                tls_key=tls_key,
+                metrics_listen=metrics_listen,
+            )
+        except OSError as exc:  # an address in use or not ours
+            await controller.stop()
+            await client.aclose()
+            raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
         click.echo(f"tether controller running (namespace {namespace}, identity {config.identity})")
         await _serve_until_signal(controller, server)
 
@@ -218,6 +224,16 @@ def controller_command(
         uvloop.run(main())
     except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _host_port(value: str | None, option: str) -> str | None:
+    """``HOST:PORT`` (``[::1]:8082`` for IPv6) or a usage error naming ``option``."""
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"expected HOST:PORT, not {value!r}", param_hint=option)
+    return value
 
 
 def _given_flags(ctx: click.Context) -> frozenset[str]:

@@ -155,7 +155,13 @@ def _options(
     help="With --uninstall: also delete the CRDs and the control namespace, and with them "
     "every Application, AppProject and SealedSecret.",
 )
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the CRDs.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the CRDs.",
+)
 @click.option(
     "--wait/--no-wait",
     default=True,
