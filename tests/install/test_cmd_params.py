@@ -10,9 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from tether.cli.controller import apply_cmd_params, controller_command
+from tether.cli.controller import (
+    apply_cmd_params,
+    controller_command,
+    managed_namespaces_from_env,
+)
 from tether.controller.config import ControllerConfig
 from tether.install.params import MAX_PROCESSORS, read_cmd_params
 from tether.localcluster.testing import Kubectl
@@ -100,12 +105,13 @@ def test_the_controller_reads_the_configmap_at_start(
         "--namespace", namespace, "--listen", "127.0.0.1:0", "--no-leader-election",
         "--cache-dir", str(tmp_path / "cache"), "--sync-workers", "4",
     ]  # fmt: skip
+    managed = f"{namespace},{namespace}-team"
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
+        env={**os.environ, "HOME": str(tmp_path), "TETHER_MANAGED_NAMESPACES": managed},
     )
     try:
         output = _read_until(proc, "tether controller running", timeout=60)
@@ -117,6 +123,7 @@ def test_the_controller_reads_the_configmap_at_start(
             proc.kill()
             proc.wait()
     assert "tether controller running" in output, output
+    assert f"managing {namespace}, {namespace}-team)" in output
     assert "argocd-cmd-params-cm: workers = 3" in output
     assert "argocd-cmd-params-cm: sync_workers given as a flag wins" in output
     assert "argocd-cmd-params-cm: repo.server ignored (Tether has no such setting)" in output
@@ -155,3 +162,10 @@ def test_a_taken_metrics_port_is_a_clear_error(
     assert "Error: cannot listen: Address already in use" in result.output
     assert f"'127.0.0.1', {port}" in result.output  # which address
     assert "Traceback" not in result.output
+
+
+def test_managed_namespaces_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TETHER_MANAGED_NAMESPACES", "team-a, team-b team-a,,")
+    assert managed_namespaces_from_env() == ("team-a", "team-b")
+    monkeypatch.delenv("TETHER_MANAGED_NAMESPACES")
+    assert managed_namespaces_from_env() == ()

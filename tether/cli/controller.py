@@ -181,7 +181,7 @@ def controller_command(
     )
     settings = ClientSettings(qps=qps, burst=burst)
     given = _given_flags(click.get_current_context())
-    managed = managed_namespaces or _managed_namespaces_from_env()
+    managed = managed_namespaces or managed_namespaces_from_env()
 
     async def main() -> None:
         if kubeconfig is not None or context is not None:
@@ -217,7 +217,11 @@ def controller_command(
             await controller.stop()
             await client.aclose()
             raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
-        click.echo(f"tether controller running (namespace {namespace}, identity {config.identity})")
+        scope = ", ".join(config.managed_namespaces) or "the whole cluster"
+        click.echo(
+            f"tether controller running (namespace {namespace}, identity {config.identity}, "
+            f"managing {scope})"
+        )
         await _serve_until_signal(controller, server)
 
     try:
@@ -245,7 +249,7 @@ def _given_flags(ctx: click.Context) -> frozenset[str]:
     )
 
 
-def _managed_namespaces_from_env() -> tuple[str, ...]:
+def managed_namespaces_from_env() -> tuple[str, ...]:
     """``$TETHER_MANAGED_NAMESPACES``: namespaces separated by commas or spaces."""
     raw = os.environ.get("TETHER_MANAGED_NAMESPACES", "")
     return tuple(dict.fromkeys(n for n in raw.replace(",", " ").split() if n))
