@@ -1,23 +1,27 @@
 """Where a cluster is and how to authenticate: kubeconfig or in-cluster, read by lightkube.
 
-lightkube's ``KubeConfig`` already understands tokens, token files, client certificates, CA data
-and exec credential plugins, and its client adapter turns one context into an ``httpx2`` client
-with the right TLS context and auth flow. Tether reuses both and adds its own settings (rate
-limits, retries) on top.
+lightkube's ``KubeConfig`` already understands tokens, token files, client certificates and CA
+data, and its client adapter turns one context into an ``httpx2`` client with the right TLS
+context and auth flow. Tether reuses both, runs exec credential plugins itself
+(:mod:`tether.cluster.execauth`: the v1 protocol, bounded, tokens renewed on expiry) and adds
+its own settings (rate limits, retries) on top.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
 from lightkube.config.client_adapter import AsyncClient as _adapter_async_client
 from lightkube.config.client_adapter import ConnectionParams
+from lightkube.config.client_adapter import ExecAuth as _LightkubeExecAuth
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
+from lightkube.config.models import UserExec
 from lightkube.core.exceptions import ConfigError as _LightkubeConfigError
 
+from tether.cluster.execauth import EXEC_API_VERSIONS, ExecAuth, ExecConfig, ExecLimits
 from tether.errors import TetherError
 from tether.names import CONTROLLER_FIELD_MANAGER
 
@@ -50,6 +54,8 @@ class ClientSettings:
     list_page_size: int = 500
     #: non-watch calls over the lean HTTP/1.1 client when the credentials are static
     fast_http: bool = True
+    #: bounds on each run of an exec credential plugin
+    exec_limits: ExecLimits = field(default_factory=ExecLimits)
 
 
 def load_kubeconfig(
@@ -110,4 +116,25 @@ def http_client(
     except (_LightkubeConfigError, OSError, ValueError) as exc:
         raise ClusterConfigError(f"cannot use cluster {config.cluster.server}: {exc}") from exc
     client.headers["User-Agent"] = settings.user_agent
+    if isinstance(client.auth, _LightkubeExecAuth) and config.user and config.user.exec:
+        # lightkube's runner knows neither v1 nor expiry nor any bound: ours replaces it
+        where = f"cluster {config.context.cluster} ({config.cluster.server})"
+        client.auth = ExecAuth(exec_config(config.user.exec, where), where, settings.exec_limits)
     return client
+
+
+def exec_config(user_exec: UserExec, where: str) -> ExecConfig:
+    """A kubeconfig ``user.exec`` as an :class:`ExecConfig`; an unknown protocol version is a
+    :class:`ClusterConfigError`."""
+    if user_exec.apiVersion not in EXEC_API_VERSIONS:
+        raise ClusterConfigError(
+            f"{where}: exec plugin {user_exec.command!r} asks for {user_exec.apiVersion!r}; "
+            f"Tether speaks {' and '.join(EXEC_API_VERSIONS)}"
+        )
+    return ExecConfig(
+        command=user_exec.command,
+        api_version=user_exec.apiVersion,
+        args=tuple(user_exec.args or ()),
+        env=tuple((item.name, item.value) for item in user_exec.env or ()),
+        install_hint=user_exec.installHint or "",
+    )

@@ -1,7 +1,8 @@
 """Destination clusters as Argo CD stores them: Secrets labelled ``secret-type: cluster``.
 
 A cluster Secret holds ``name``, ``server`` and a ``config`` JSON document (``bearerToken``,
-``username``/``password``, ``tlsClientConfig``), plus optional ``namespaces``,
+``username``/``password``, ``execProviderConfig``, ``tlsClientConfig`` with a CA and client
+certificate), plus optional ``namespaces``,
 ``clusterResources`` and ``project``. Values are base64 in ``data`` or plain in ``stringData``.
 ``https://kubernetes.default.svc`` (named ``in-cluster``) always means the cluster the controller
 itself talks to, so it needs no Secret.
@@ -20,6 +21,7 @@ from lightkube.config.kubeconfig import KubeConfig
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
+from tether.cluster.execauth import ExecConfig, check_exec_config
 from tether.controller.models import Destination
 from tether.errors import TetherError
 from tether.names import (
@@ -65,8 +67,9 @@ class ClusterEntry:
     password: str = field(default="", repr=False)
     tls: TLSClientConfig = field(default_factory=TLSClientConfig)
     proxy_url: str = ""
-    #: credential plugins Argo CD supports and Tether does not run (yet)
-    exec_provider: dict[str, Any] | None = field(default=None, repr=False)
+    #: the credential plugin run for a token (``execProviderConfig``)
+    exec_provider: ExecConfig | None = field(default=None, repr=False)
+    #: Argo CD's own AWS authenticator, which Tether does not run (use execProviderConfig)
     aws_auth: dict[str, Any] | None = field(default=None, repr=False)
     secret_name: str = ""
 
@@ -142,6 +145,7 @@ def parse_cluster_secret(secret: Mapping[str, Any]) -> ClusterEntry:
     namespaces = tuple(
         ns.strip() for ns in (_value(secret, "namespaces") or "").split(",") if ns.strip()
     )
+    exec_provider = _exec_provider(config.get("execProviderConfig"), where)
     return ClusterEntry(
         # Argo CD shows an unnamed cluster by its server URL.
         name=(_value(secret, "name") or "").strip() or server,
@@ -154,10 +158,21 @@ def parse_cluster_secret(secret: Mapping[str, Any]) -> ClusterEntry:
         password=str(config.get("password") or ""),
         tls=tls,
         proxy_url=str(config.get("proxyUrl") or ""),
-        exec_provider=config.get("execProviderConfig") or None,
+        exec_provider=exec_provider,
         aws_auth=config.get("awsAuthConfig") or None,
         secret_name=_secret_name(secret),
     )
+
+
+def _exec_provider(raw: Any, where: str) -> ExecConfig | None:
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        raise ClusterSecretError(f"{where}: config.execProviderConfig must be an object")
+    try:
+        return check_exec_config(raw, "config.execProviderConfig")
+    except ValueError as exc:
+        raise ClusterSecretError(f"{where}: {exc}") from None
 
 
 def _entries(secrets: Iterable[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], str, str]]:
@@ -219,7 +234,6 @@ def kubeconfig_for(entry: ClusterEntry) -> dict[str, Any]:
     unsupported = [
         what
         for what, present in (
-            ("config.execProviderConfig", entry.exec_provider),
             ("config.awsAuthConfig", entry.aws_auth),
             ("config.proxyUrl", entry.proxy_url),
             ("config.tlsClientConfig.serverName", entry.tls.server_name),
@@ -227,7 +241,13 @@ def kubeconfig_for(entry: ClusterEntry) -> dict[str, Any]:
         if present
     ]
     if unsupported:
-        raise ClusterSecretError(f"{where}: {', '.join(unsupported)} is not supported by Tether")
+        # an EKS token comes as well from `aws eks get-token` run as an exec plugin
+        hint = (
+            " (run `aws eks get-token` through config.execProviderConfig)" if entry.aws_auth else ""
+        )
+        raise ClusterSecretError(
+            f"{where}: {', '.join(unsupported)} is not supported by Tether{hint}"
+        )
     if bool(entry.tls.cert_data) != bool(entry.tls.key_data):
         raise ClusterSecretError(f"{where}: certData and keyData must be given together")
     cluster: dict[str, Any] = {"server": entry.server}
@@ -243,19 +263,34 @@ def kubeconfig_for(entry: ClusterEntry) -> dict[str, Any]:
     elif entry.username and entry.password:
         user["username"] = entry.username
         user["password"] = entry.password
+    elif entry.exec_provider is not None:
+        user["exec"] = _kubeconfig_exec(entry.exec_provider)
     if entry.tls.cert_data:
         user["client-certificate-data"] = base64.b64encode(entry.tls.cert_data).decode()
         user["client-key-data"] = base64.b64encode(entry.tls.key_data).decode()
+    # the cluster's own name, so that errors (an exec plugin's) say which cluster failed
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "destination", "cluster": cluster}],
+        "clusters": [{"name": entry.name, "cluster": cluster}],
         "users": [{"name": "destination", "user": user}],
         "contexts": [
-            {"name": "destination", "context": {"cluster": "destination", "user": "destination"}}
+            {"name": "destination", "context": {"cluster": entry.name, "user": "destination"}}
         ],
         "current-context": "destination",
     }
+
+
+def _kubeconfig_exec(config: ExecConfig) -> dict[str, Any]:
+    """``execProviderConfig`` as a kubeconfig ``user.exec`` (env as a list of name/value)."""
+    document: dict[str, Any] = {"apiVersion": config.api_version, "command": config.command}
+    if config.args:
+        document["args"] = list(config.args)
+    if config.env:
+        document["env"] = [{"name": name, "value": value} for name, value in config.env]
+    if config.install_hint:
+        document["installHint"] = config.install_hint
+    return document
 
 
 def client_for(entry: ClusterEntry, settings: ClientSettings | None = None) -> ClusterClient:
