@@ -23,10 +23,11 @@ from tether.cluster.client import ClusterClient
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import create_repository
 from tether.install.manifests import install_manifests
+from tether.install.names import CONTROLLER_NAME
 from tether.localcluster.testing import Kubectl, eventually
 from tether.source.gitserver import GitHTTPServer
 
-ACCOUNT = "tether-controller"
+ACCOUNT = CONTROLLER_NAME
 
 
 @asynccontextmanager
