@@ -27,7 +27,7 @@ from tether.cluster.execauth import EXEC_API_V1, EXEC_API_V1BETA1, ExecLimits, E
 from tether.controller.clusters import ClusterSecretError, client_for, parse_cluster_secret
 from tether.localcluster import pki
 from tether.localcluster.cluster import LocalCluster, write_kubeconfig
-from tether.localcluster.testing import eventually
+from tether.localcluster.testing import eventually, wait_until
 
 PLUGIN = """\
 #!{python}
@@ -43,6 +43,15 @@ if mode == "fail":
     sys.exit(1)
 if mode == "hang":
     time.sleep(600)
+if mode == "hang-with-helper":
+    import subprocess
+    helper = subprocess.Popen(["sleep", "600"])
+    pathlib.Path(str(counter) + ".helper").write_text(str(helper.pid))
+    time.sleep(600)
+if mode == "shout":
+    sys.stderr.write("noise " * 200_000)
+    print("the real reason", file=sys.stderr)
+    sys.exit(2)
 if mode == "flood":
     sys.stdout.write("x" * 3_000_000)
     sys.exit(0)
@@ -207,6 +216,43 @@ async def test_a_failing_plugin_is_a_clear_error(
 
     with pytest.raises(ExecPluginError, match=expected):
         await versions(client, 1)
+
+
+async def test_a_plugin_that_overruns_is_killed_with_its_helpers(
+    local_cluster: LocalCluster, plugin: Path, tmp_path: Path, open_client: list[ClusterClient]
+) -> None:
+    counter = tmp_path / "runs"
+    secret = exec_secret(local_cluster, "slow", plugin, counter, MODE="hang-with-helper")
+    client = _client(secret, open_client, exec_limits=ExecLimits(timeout=2.0))
+
+    with pytest.raises(ExecPluginError, match="did not finish within 2 s"):
+        await versions(client, 1)
+
+    helper = int(Path(f"{counter}.helper").read_text())
+    wait_until(lambda: not _alive(helper), timeout=10, what="the plugin's helper killed")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie is dead, only not yet reaped by its parent
+
+
+async def test_a_flood_on_stderr_is_cut_to_its_end(
+    local_cluster: LocalCluster, plugin: Path, tmp_path: Path, open_client: list[ClusterClient]
+) -> None:
+    secret = exec_secret(local_cluster, "loud", plugin, tmp_path / "runs", MODE="shout")
+    client = _client(secret, open_client)
+
+    with pytest.raises(ExecPluginError) as caught:
+        await versions(client, 1)
+
+    message = caught.value.message
+    assert "exited with status 2" in message
+    assert message.endswith("the real reason")
+    assert len(message) < 6000
 
 
 async def test_a_plugin_answering_another_version_is_refused(
