@@ -146,36 +146,37 @@ async def test_the_plugins_token_reaches_the_cluster_and_is_reused(
     }
 
 
-async def test_an_expired_token_runs_the_plugin_again(
-    local_cluster: LocalCluster, plugin: Path, tmp_path: Path, open_client: list[ClusterClient]
-) -> None:
-    counter = tmp_path / "runs"
-    secret = exec_secret(local_cluster, "gke", plugin, counter, EXPIRES="2020-01-01T00:00:00Z")
-    client = _client(secret, open_client)
-
-    await versions(client, 3)
-
-    assert runs(counter) == 3
-
-
-async def test_a_token_valid_until_later_is_kept(
-    local_cluster: LocalCluster, plugin: Path, tmp_path: Path, open_client: list[ClusterClient]
+@pytest.mark.parametrize(
+    ("api_version", "expires", "expected_runs"),
+    [
+        (EXEC_API_V1, "2020-01-01T00:00:00Z", 3),  # expired: every request runs it again
+        (EXEC_API_V1BETA1, "2999-01-01T00:00:00+00:00", 1),  # valid until later: kept
+    ],
+)
+async def test_the_token_is_kept_until_its_expiration_timestamp(
+    local_cluster: LocalCluster,
+    plugin: Path,
+    tmp_path: Path,
+    open_client: list[ClusterClient],
+    api_version: str,
+    expires: str,
+    expected_runs: int,
 ) -> None:
     counter = tmp_path / "runs"
     secret = exec_secret(
         local_cluster,
-        "aks",
+        "gke",
         plugin,
         counter,
-        api_version=EXEC_API_V1BETA1,
-        ANSWER_VERSION=EXEC_API_V1BETA1,
-        EXPIRES="2999-01-01T00:00:00+00:00",
+        api_version=api_version,
+        ANSWER_VERSION=api_version,
+        EXPIRES=expires,
     )
     client = _client(secret, open_client)
 
     await versions(client, 3)
 
-    assert runs(counter) == 1
+    assert runs(counter) == expected_runs
 
 
 async def test_a_refused_token_runs_the_plugin_again_once(
