@@ -92,6 +92,39 @@ def test_any_text_gives_only_lines_that_validate_again(text: str) -> None:
         assert known_hosts_line(line, TrustLimits()) == line
 
 
+_VALID_LINES = st.builds(
+    lambda host, port, key_type: (
+        f"{f'[{host}]:{port}' if port else host} {key_type} {_key(key_type)}"
+    ),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,5}){1,2}", fullmatch=True),
+    st.one_of(st.none(), st.integers(1, 65535)),
+    st.sampled_from(["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256"]),
+)
+
+
+_JUNK = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
+    max_size=80,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(_VALID_LINES.map(lambda v: (True, v)), _JUNK.map(lambda j: (False, j))),
+        max_size=20,
+    )
+)
+def test_every_valid_line_survives_among_junk(lines: list[tuple[bool, str]]) -> None:
+    parsed = parse_known_hosts("\n".join(line for _, line in lines))
+
+    kept = iter(parsed.lines)
+    for is_valid, line in lines:
+        if is_valid:
+            assert line in kept  # in order: `in` advances the iterator
+    assert len(parsed.lines) + len(parsed.rejected) <= len(lines)
+
+
 def test_over_the_limit_the_previous_known_hosts_stay(tmp_path: Path) -> None:
     trust = RepoTrust(tmp_path / "trust", TrustLimits(max_known_hosts_bytes=100))
     trust.set_known_hosts(f"a.example ssh-ed25519 {ED}\n")

@@ -29,7 +29,7 @@ from tether.controller.watcher import ObjectWatcher
 from tether.localcluster.cluster import LocalCluster, generate_credentials
 from tether.localcluster.testing import Kubectl, eventually
 from tether.source import HostKeyError, MirrorCache, RepoCredentials
-from tether.source.trust import parse_known_hosts
+from tether.source.trust import TrustLimits, parse_known_hosts
 
 
 def _configmap(name: str, namespace: str, data: dict[str, str]) -> str:
@@ -72,6 +72,17 @@ def test_left_out_entries_are_reported(tmp_path: Path) -> None:
 
     assert problems == ("'git.example.com' holds no PEM certificate (-----BEGIN CERTIFICATE-----)",)
     assert config.trust.ca_file_for("https://ok.example.com/r.git") is not None
+
+
+def test_an_oversized_configmap_keeps_the_previous_trust(tmp_path: Path) -> None:
+    config = RepoConfig(tmp_path / "trust", "argocd", TrustLimits(max_known_hosts_bytes=8192))
+    before = config.trust.known_hosts_file.read_text()
+    assert "github.com" in before  # the defaults are within the limit
+
+    problems = config.apply(SSH_KNOWN_HOSTS_CONFIGMAP, {"data": {"ssh_known_hosts": "#" * 9000}})
+
+    assert problems == ("9000 bytes of known hosts, more than the limit of 8192",)
+    assert config.trust.known_hosts_file.read_text() == before
 
 
 def _ca_pem() -> str:
