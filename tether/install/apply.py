@@ -320,8 +320,12 @@ async def uninstall(
 
 
 def _decoded(secret: dict[str, Any], key: str) -> str:
+    """A Secret's value, "" when missing or not base64 (the API server sends base64)."""
     value = (secret.get("data") or {}).get(key)
-    return base64.b64decode(value).decode(errors="replace") if value else ""
+    try:
+        return base64.b64decode(str(value), validate=True).decode(errors="replace") if value else ""
+    except ValueError:
+        return ""
 
 
 async def wait_for_admin_password(
