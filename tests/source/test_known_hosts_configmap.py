@@ -216,3 +216,23 @@ async def test_controller_syncs_an_ssh_repository_once_the_configmap_trusts_its_
             )
             await env.kube("delete", "application", name, "-n", CONTROL_NS, check=False)
             await env.kube("delete", "secret", name, "-n", CONTROL_NS, check=False)
+
+
+async def test_the_tls_configmap_is_followed_and_its_deletion_too(
+    followed: RepoConfig, kubectl: Kubectl, namespace: str
+) -> None:
+    ca = _ca_pem()
+    manifest = _configmap(TLS_CERTS_CONFIGMAP, namespace, {"git.example.com": ca})
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=manifest)
+
+    found = await eventually(
+        lambda: followed.trust.ca_file_for("https://git.example.com:8443/org/r.git"),
+        what="the CA file written",
+    )
+    assert found.read_text() == ca
+
+    await asyncio.to_thread(kubectl, "delete", "configmap", TLS_CERTS_CONFIGMAP, "-n", namespace)
+    await eventually(
+        lambda: followed.trust.ca_file_for("https://git.example.com/org/r.git") is None,
+        what="the CA forgotten",
+    )
