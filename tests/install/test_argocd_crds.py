@@ -14,6 +14,7 @@ from tether.controller.crds import crd_manifests
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import Kubectl, kubectl_runner
 
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 APPLICATIONS = "customresourcedefinition.apiextensions.k8s.io/applications.argoproj.io"
 
 
@@ -82,3 +83,17 @@ def test_delete_crds_needs_uninstall() -> None:
     result = run_install(Path("/nonexistent"), "--delete-crds")
     assert result.exit_code == 2
     assert "--delete-crds goes with --uninstall" in result.output
+
+
+def test_an_install_from_deploy_with_kubectl_is_recognised_as_tethers(tmp_path: Path) -> None:
+    cluster = LocalCluster(port=0, kubeconfig=tmp_path / "kubeconfig")
+    cluster.start()
+    try:
+        kubectl = kubectl_runner(tmp_path / "kubeconfig", tmp_path)
+        kubectl("apply", "--server-side", "-k", str(DEPLOY))
+        result = run_install(tmp_path / "kubeconfig", "--no-wait")
+        assert result.exit_code == 0, result.output
+        assert "refusing" not in result.output
+        assert "adopting" not in result.output
+    finally:
+        cluster.stop()

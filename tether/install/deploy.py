@@ -31,6 +31,10 @@ resources:
   - crds/appproject.yaml
   - crds/sealedsecret.yaml
   - install.yaml
+# the label tether install recognises its objects by (the SealedSecret CRD has no other)
+labels:
+  - pairs:
+      app.kubernetes.io/part-of: tether
 """
 
 
