@@ -38,9 +38,11 @@ CONTROLLER_RESOURCES = {
     "requests": {"cpu": "250m", "memory": "256Mi"},
     "limits": {"cpu": "2", "memory": "1Gi"},
 }
+#: it keeps every Secret of the cluster in memory (as Bitnami's informer does): raise the memory
+#: limit on clusters with many large Secrets
 SECRETS_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
-    "limits": {"cpu": "500m", "memory": "256Mi"},
+    "limits": {"cpu": "500m", "memory": "512Mi"},
 }
 
 
