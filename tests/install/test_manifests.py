@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
+from tether.cli.controller import controller_command
 from tether.cli.install import install_command
+from tether.cli.seal import secrets_controller_command
 from tether.controller.crds import crd_manifests
 from tether.install.deploy import deploy_files
 from tether.install.manifests import InstallOptions, install_manifests
@@ -148,3 +151,20 @@ def test_namespaced_needs_managed_namespaces_and_the_reverse() -> None:
     stray = runner.invoke(install_command, ["--print", "--managed-namespace", "a"])
     assert stray.exit_code == 2
     assert "--managed-namespace needs --namespaced" in stray.output
+
+
+@pytest.mark.parametrize("namespaced", [False, True])
+def test_the_deployments_command_lines_are_accepted_by_the_commands(namespaced: bool) -> None:
+    options = InstallOptions(namespaced=namespaced, managed_namespaces=("a",) if namespaced else ())
+    commands = {"controller": controller_command, "secrets-controller": secrets_controller_command}
+    checked = 0
+    for doc in install_manifests(options):
+        if doc["kind"] != "Deployment":
+            continue
+        args = doc["spec"]["template"]["spec"]["containers"][0]["args"]
+        command = commands[args[0]]
+        # parsing fails on an option the command lacks or a value it refuses
+        context = command.make_context(args[0], list(args[1:]))
+        assert context.params
+        checked += 1
+    assert checked == (1 if namespaced else 2)
