@@ -31,20 +31,22 @@ from tether.install.names import (
 from tether.names import DEFAULT_NAMESPACE
 
 
-def sign_in_lines(namespace: str, generated: bool) -> list[str]:
-    """How to read the admin password and sign in (never the password itself)."""
+def sign_in_lines(namespace: str, generated: str | None, waited: bool) -> list[str]:
+    """How to sign in: the generated admin password (as ``argocd admin initial-password``
+    prints it: the person installing is the admin) and the command that reads it again."""
     read = (
         f"kubectl -n {namespace} get secret {INITIAL_ADMIN_SECRET} "
         "-o jsonpath='{.data.password}' | base64 -d; echo"
     )
-    password = (
-        f"  password:  {read}"
-        if generated
-        else f"  password:  the one set before ({INITIAL_ADMIN_SECRET} was deleted)"
-    )
+    if generated:
+        password = [f"  password:  {generated}", f"  read again: {read}"]
+    elif waited:
+        password = [f"  password:  the one set before ({INITIAL_ADMIN_SECRET} was deleted)"]
+    else:
+        password = [f"  password:  {read}   (once the controller has started)"]
     return [
         f"Tether is installed in namespace {namespace}. Sign in as admin:",
-        password,
+        *password,
         f"  reach it:  kubectl -n {namespace} port-forward svc/{SERVER_NAME} 8080:{API_PORT}",
         "  sign in:   tether login http://localhost:8080 --username admin",
         f"Add an Application: kubectl apply -n {namespace} -f <application.yaml>",
@@ -74,13 +76,13 @@ async def _run(client: ClusterClient, options: InstallOptions, flags: dict[str, 
     )
     if dry_run:
         return
-    generated = True
+    generated = None
     if flags["wait"]:
         click.echo(f"waiting for {CONTROLLER_NAME} to write the admin password ...")
         generated = await apply.wait_for_admin_password(
             client, options.namespace, flags["wait_timeout"]
         )
-    click.echo("\n".join(sign_in_lines(options.namespace, generated)))
+    click.echo("\n".join(sign_in_lines(options.namespace, generated, flags["wait"])))
 
 
 def _other_modes(options: InstallOptions) -> list[dict[str, Any]]:

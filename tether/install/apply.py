@@ -330,26 +330,27 @@ def _decoded(secret: dict[str, Any], key: str) -> str:
 
 async def wait_for_admin_password(
     client: ClusterClient, namespace: str, timeout: float, poll_interval: float = 0.5
-) -> bool:
+) -> str | None:
     """Wait until the controller has an admin password.
 
-    Returns True when ``argocd-initial-admin-secret`` holds the generated one, False when a
-    password was set before (the server's Secret has a hash but the initial Secret is gone, as
-    Argo CD advises once the password is changed). Raises :class:`AdminSecretTimeout`.
+    Returns the generated one that ``argocd-initial-admin-secret`` holds, None when a password
+    was set before (the server's Secret has a hash but the initial Secret is gone, as Argo CD
+    advises once the password is changed). Raises :class:`AdminSecretTimeout`.
     """
     info = await client.resource_for("v1", "Secret")
     deadline = time.monotonic() + timeout
     while True:
         try:
             secret = await client.get(info, INITIAL_ADMIN_SECRET, namespace)
-            if _decoded(secret, INITIAL_ADMIN_PASSWORD_KEY):
-                return True
+            password = _decoded(secret, INITIAL_ADMIN_PASSWORD_KEY)
+            if password:
+                return password
         except NotFound:
             pass
         try:
             server_secret = await client.get(info, SERVER_SECRET, namespace)
             if _decoded(server_secret, "admin.passwordHash"):
-                return False
+                return None
         except NotFound:
             pass
         if time.monotonic() >= deadline:
