@@ -24,7 +24,7 @@ from tether.cluster.errors import NotFound
 from tether.controller.control import bootstrap
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.repo import commit_and_push, create_repository
-from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.cluster import LocalCluster, identity_kubeconfig
 from tether.localcluster.testing import eventually
 from tether.names import RESOURCES_FINALIZER
 from tether.source.gitserver import GitHTTPServer
@@ -135,24 +135,7 @@ async def token_of(client: ClusterClient, namespace: str, name: str) -> str:
 
 def client_with_token(cluster: LocalCluster, token: str) -> ClusterClient:
     """A client of ``cluster`` authenticated by ``token`` alone."""
-    import base64
-
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "local",
-                "cluster": {
-                    "server": cluster.url,
-                    "certificate-authority-data": base64.b64encode(cluster.creds.ca_pem).decode(),
-                },
-            }
-        ],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "sa"}}],
-        "current-context": "sa",
-    }
+    doc = identity_kubeconfig(cluster.url, cluster.creds.ca_pem, "sa", {"token": token})
     config = KubeConfig.from_dict(doc).get()
     assert config is not None
     return ClusterClient(config)
@@ -195,6 +178,18 @@ async def control_namespace(admin: ClusterClient) -> str:
     name = f"ctl-{uid()}"
     await bootstrap(admin, name, "tether")
     return name
+
+
+async def least_privileged(
+    admin: ClusterClient, cluster: LocalCluster, rules: list[dict[str, Any]]
+) -> tuple[str, str, ClusterClient]:
+    """A fresh control namespace, a fresh destination namespace, and a client of a controller
+    ServiceAccount holding a ClusterRole of exactly ``rules``."""
+    control = await control_namespace(admin)
+    dest = f"dest-{uid()}"
+    await apply_all(admin, [namespace_doc(dest)])
+    rbac = [cluster_role(f"tether-{control}", rules)]
+    return control, dest, await controller_identity(admin, cluster, control, rbac)
 
 
 def config_map(name: str, data: str = "v1") -> dict[str, Any]:
@@ -356,17 +351,12 @@ def git(tmp_path: Path) -> Iterator[GitHTTPServer]:
 async def test_missing_list_verb_is_a_comparison_error_and_other_apps_still_sync(
     client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"dest-{uid()}"
-    await apply_all(client, [namespace_doc(dest)])
     # every verb on ConfigMaps; Deployments may be written but not listed or watched
-    rbac = [
-        cluster_role(
-            f"tether-{control}",
-            [*CONTROL_RULES, rule(["apps"], ["deployments"], ["get", "create", "patch"])],
-        )
-    ]
-    identity = await controller_identity(client, local_cluster, control, rbac)
+    control, dest, identity = await least_privileged(
+        client,
+        local_cluster,
+        [*CONTROL_RULES, rule(["apps"], ["deployments"], ["get", "create", "patch"])],
+    )
     cm_url, _ = repository(git, files(config_map("settings")))
     deploy_url, _ = repository(git, files(deployment("web")))
     automated = {"syncPolicy": {"automated": {}}}
@@ -397,12 +387,10 @@ async def test_missing_list_verb_is_a_comparison_error_and_other_apps_still_sync
 async def test_missing_watch_verb_is_a_comparison_error_not_a_stale_copy(
     client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"dest-{uid()}"
-    await apply_all(client, [namespace_doc(dest)])
     deployments = rule(["apps"], ["deployments"], ["get", "list", "create", "patch"])
-    rbac = [cluster_role(f"tether-{control}", [*CONTROL_RULES, deployments])]
-    identity = await controller_identity(client, local_cluster, control, rbac)
+    control, dest, identity = await least_privileged(
+        client, local_cluster, [*CONTROL_RULES, deployments]
+    )
     url, _ = repository(git, files(deployment("web")))
     async with identity, running_controller(identity, tmp_path, control):
         await apply_all(client, [application("unwatched", control, url, dest)])
@@ -417,16 +405,11 @@ async def test_missing_watch_verb_is_a_comparison_error_not_a_stale_copy(
 async def test_forbidden_write_is_a_per_object_sync_error_and_nothing_is_applied(
     client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"dest-{uid()}"
-    await apply_all(client, [namespace_doc(dest)])
-    rbac = [
-        cluster_role(
-            f"tether-{control}",
-            [*CONTROL_RULES, rule(["apps"], ["deployments"], ["get", "list", "watch"])],
-        )
-    ]
-    identity = await controller_identity(client, local_cluster, control, rbac)
+    control, dest, identity = await least_privileged(
+        client,
+        local_cluster,
+        [*CONTROL_RULES, rule(["apps"], ["deployments"], ["get", "list", "watch"])],
+    )
     url, _ = repository(git, files(config_map("settings"), deployment("web")))
     async with identity, running_controller(identity, tmp_path, control):
         await apply_all(client, [application("both", control, url, dest)])
@@ -452,11 +435,7 @@ async def test_forbidden_prune_stops_the_sync_before_any_write(
 ) -> None:
     """With PruneLast the prunes come after every apply: only the dry run of the prunes keeps
     the new ConfigMap from being applied when the delete is refused."""
-    control = await control_namespace(client)
-    dest = f"dest-{uid()}"
-    await apply_all(client, [namespace_doc(dest)])
-    rbac = [cluster_role(f"tether-{control}", NO_CONFIGMAP_DELETE)]
-    identity = await controller_identity(client, local_cluster, control, rbac)
+    control, dest, identity = await least_privileged(client, local_cluster, NO_CONFIGMAP_DELETE)
     url, work = repository(git, files(config_map("old")))
     async with identity, running_controller(identity, tmp_path, control):
         await apply_all(client, [application("pruning", control, url, dest)])
@@ -476,11 +455,7 @@ async def test_forbidden_prune_stops_the_sync_before_any_write(
 async def test_forbidden_deletion_keeps_the_app_with_a_deletion_error(
     client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"dest-{uid()}"
-    await apply_all(client, [namespace_doc(dest)])
-    rbac = [cluster_role(f"tether-{control}", NO_CONFIGMAP_DELETE)]
-    identity = await controller_identity(client, local_cluster, control, rbac)
+    control, dest, identity = await least_privileged(client, local_cluster, NO_CONFIGMAP_DELETE)
     url, _ = repository(git, files(config_map("kept")))
     app = application("deleted", control, url, dest)
     app["metadata"]["finalizers"] = [RESOURCES_FINALIZER]

@@ -166,9 +166,13 @@ def git(tmp_path: Path) -> Iterator[GitHTTPServer]:
 # ---- the story on the cluster ------------------------------------------------------------------
 
 
-async def impersonating_setup(client: ClusterClient, control: str, dest: str, mapped: str) -> None:
-    """Impersonation on; project ``tenant`` maps ``dest`` to ``mapped``; ServiceAccount
-    ``deployer`` in ``dest`` may do anything to ConfigMaps and nothing else."""
+async def impersonating_setup(client: ClusterClient, mapped: str = "deployer") -> tuple[str, str]:
+    """A fresh control namespace with impersonation on and a fresh destination namespace, its
+    ``tenant`` project mapping the destination to ``mapped`` (``{dest}`` is replaced); the
+    ServiceAccount ``deployer`` there may do anything to ConfigMaps and nothing else."""
+    control = await control_namespace(client)
+    dest = f"team-{uid()}"
+    mapped = mapped.format(dest=dest)
     settings = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -188,14 +192,13 @@ async def impersonating_setup(client: ClusterClient, control: str, dest: str, ma
             project("tenant", control, destinationServiceAccounts=entries),
         ],
     )
+    return control, dest
 
 
 async def test_sync_runs_as_the_projects_service_account(
     client: ClusterClient, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"team-{uid()}"
-    await impersonating_setup(client, control, dest, "deployer")
+    control, dest = await impersonating_setup(client)
     url, work = repository(git, files(config_map("settings"), deployment("web")))
     async with running_controller(client, tmp_path, control):
         await apply_all(client, [application("tenant-app", control, url, dest, project="tenant")])
@@ -225,9 +228,7 @@ async def test_the_same_revision_mapped_to_another_account_is_refused_as_that_ac
 ) -> None:
     """The ConfigMap-only revision the deployer may sync fails as ``ns:nobody``: the writes
     really go out as the mapped account, not as the controller (which may do anything)."""
-    control = await control_namespace(client)
-    dest = f"team-{uid()}"
-    await impersonating_setup(client, control, dest, f"{dest}:nobody")
+    control, dest = await impersonating_setup(client, "{dest}:nobody")
     url, _ = repository(git, files(config_map("settings")))
     async with running_controller(client, tmp_path, control):
         await apply_all(client, [application("nobody-app", control, url, dest, project="tenant")])
@@ -240,9 +241,7 @@ async def test_the_same_revision_mapped_to_another_account_is_refused_as_that_ac
 async def test_no_matching_service_account_refuses_the_sync(
     client: ClusterClient, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"team-{uid()}"
-    await impersonating_setup(client, control, dest, "deployer")
+    control, _ = await impersonating_setup(client)
     other = f"other-{uid()}"
     await apply_all(client, [namespace_doc(other)])
     url, _ = repository(git, files(config_map("settings")))
@@ -262,9 +261,7 @@ async def test_no_matching_service_account_refuses_the_sync(
 async def test_a_controller_without_the_impersonate_verb_gets_a_clear_error(
     client: ClusterClient, local_cluster: LocalCluster, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"team-{uid()}"
-    await impersonating_setup(client, control, dest, "deployer")
+    control, dest = await impersonating_setup(client)
     # the controller may write ConfigMaps everywhere itself, but may not impersonate
     rbac = [cluster_role(f"tether-{control}", CONTROL_RULES)]
     identity = await controller_identity(client, local_cluster, control, rbac)
@@ -284,9 +281,7 @@ async def test_a_controller_without_the_impersonate_verb_gets_a_clear_error(
 async def test_deletion_runs_as_the_projects_service_account(
     client: ClusterClient, git: GitHTTPServer, tmp_path: Path
 ) -> None:
-    control = await control_namespace(client)
-    dest = f"team-{uid()}"
-    await impersonating_setup(client, control, dest, "deployer")
+    control, dest = await impersonating_setup(client)
     url, _ = repository(git, files(config_map("settings")))
     app = application("leaving", control, url, dest, project="tenant")
     app["metadata"]["finalizers"] = [RESOURCES_FINALIZER]

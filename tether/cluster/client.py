@@ -416,26 +416,11 @@ class _ImpersonatingTransport(ApiTransport):
         self.user = user
 
     async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        verb: str,
-        idempotent: bool,
-        params: dict[str, str] | None = None,
-        content: bytes | None = None,
-        headers: dict[str, str] | None = None,
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **options: Any
     ) -> httpx2.Response:
         """The base's :meth:`ApiTransport.send` with the impersonation header added."""
-        return await super().send(
-            method,
-            path,
-            verb=verb,
-            idempotent=idempotent,
-            params=params,
-            content=content,
-            headers={**(headers or {}), IMPERSONATE_USER_HEADER: self.user},
-        )
+        headers = {**(headers or {}), IMPERSONATE_USER_HEADER: self.user}
+        return await super().send(method, path, headers=headers, **options)
 
     async def stream_lines(
         self, path: str, params: dict[str, str], read_timeout: float | None, what: str
