@@ -74,3 +74,13 @@ CHILD_PROJECTS_ANNOTATION: Final = "tether.io/child-projects"
 LEASE_NAME: Final = "tether-controller"
 #: the API server's Secret in the control namespace: signing key, accounts, password hashes
 SERVER_SECRET: Final = "tether-secret"
+
+# ---- what an Argo CD install holds --------------------------------------------------------------
+
+#: the Secret holding the generated admin password in clear text, key ``password``
+INITIAL_ADMIN_SECRET: Final = "argocd-initial-admin-secret"
+INITIAL_ADMIN_PASSWORD_KEY: Final = "password"
+#: the ConfigMap of command-line parameters every Argo CD component reads at start
+CMD_PARAMS_CONFIGMAP: Final = "argocd-cmd-params-cm"
+#: the Argo CD workloads whose presence means a running Argo CD owns the namespace
+ARGOCD_WORKLOADS: Final = ("argocd-server", "argocd-application-controller")

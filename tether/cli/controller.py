@@ -21,8 +21,8 @@ from tether.cluster.config import ClientSettings
 from tether.controller.controller import Controller, ControllerConfig
 from tether.demo.state import DEFAULT_CLUSTER_PORT, DEFAULT_LISTEN
 from tether.errors import TetherError
-from tether.install.names import CMD_PARAMS_CONFIGMAP
 from tether.install.params import CmdParams, fetch_cmd_params
+from tether.names import CMD_PARAMS_CONFIGMAP
 
 if TYPE_CHECKING:
     from tether.demo.start import Demo, RunningDemo

@@ -1,22 +1,27 @@
-"""Names of the objects ``tether install`` puts on a cluster, and the Argo CD names it shares.
+"""Names of the objects ``tether install`` puts on a cluster.
 
-Kept apart from the manifests so that the server (which writes the initial admin Secret) and the
-controller command (which reads ``argocd-cmd-params-cm``) can import them without the install.
+The Argo CD names it shares with the server and the controller command (the initial admin Secret,
+``argocd-cmd-params-cm``) live in :mod:`tether.names` with every other Argo CD name.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-# ---- Argo CD's names (spelled as Argo CD does, so its documentation applies unchanged) --------
+# Argo CD's names live with the others in tether.names; re-exported for the install's modules
+from tether.names import (
+    ARGOCD_WORKLOADS,
+    CMD_PARAMS_CONFIGMAP,
+    INITIAL_ADMIN_PASSWORD_KEY,
+    INITIAL_ADMIN_SECRET,
+)
 
-#: the Secret holding the generated admin password in clear text, key ``password``
-INITIAL_ADMIN_SECRET: Final = "argocd-initial-admin-secret"
-INITIAL_ADMIN_PASSWORD_KEY: Final = "password"
-#: the ConfigMap of command-line parameters every Argo CD component reads at start
-CMD_PARAMS_CONFIGMAP: Final = "argocd-cmd-params-cm"
-#: the Argo CD workloads whose presence means a running Argo CD owns the namespace
-ARGOCD_WORKLOADS: Final = ("argocd-server", "argocd-application-controller")
+__all__ = [
+    "ARGOCD_WORKLOADS",
+    "CMD_PARAMS_CONFIGMAP",
+    "INITIAL_ADMIN_PASSWORD_KEY",
+    "INITIAL_ADMIN_SECRET",
+]
 
 # ---- Tether's own objects -------------------------------------------------------------------
 

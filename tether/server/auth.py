@@ -36,8 +36,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import AlreadyExists, Conflict, NotFound
-from tether.install.names import INITIAL_ADMIN_PASSWORD_KEY, INITIAL_ADMIN_SECRET
-from tether.names import SERVER_FIELD_MANAGER, SERVER_SECRET
+from tether.names import (
+    INITIAL_ADMIN_PASSWORD_KEY,
+    INITIAL_ADMIN_SECRET,
+    SERVER_FIELD_MANAGER,
+    SERVER_SECRET,
+)
 from tether.server.errors import ApiError, NotFoundError, TooManyRequests, Unauthenticated
 
 log = logging.getLogger(__name__)
