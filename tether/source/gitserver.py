@@ -18,11 +18,13 @@ import logging
 import os
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 from tether.source.webhooks import RefUpdate
@@ -208,6 +210,14 @@ class _GitHTTPServer(ThreadingHTTPServer):
     credentials: tuple[str, str] | None
     requests: int
     on_push: PushListener | None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that refuses the certificate ends the TLS handshake: its choice, not a
+        # server fault worth a traceback
+        if isinstance(sys.exc_info()[1], ssl.SSLError):
+            log.debug("TLS handshake with %s failed: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
 
 class GitHTTPServer:
