@@ -84,3 +84,8 @@ INITIAL_ADMIN_PASSWORD_KEY: Final = "password"
 CMD_PARAMS_CONFIGMAP: Final = "argocd-cmd-params-cm"
 #: the Argo CD workloads whose presence means a running Argo CD owns the namespace
 ARGOCD_WORKLOADS: Final = ("argocd-server", "argocd-application-controller")
+#: the SSH host keys git checks repositories against (key ``ssh_known_hosts``)
+SSH_KNOWN_HOSTS_CONFIGMAP: Final = "argocd-ssh-known-hosts-cm"
+SSH_KNOWN_HOSTS_KEY: Final = "ssh_known_hosts"
+#: per-server CA certificates for https repositories (keys: server names)
+TLS_CERTS_CONFIGMAP: Final = "argocd-tls-certs-cm"

@@ -419,11 +419,6 @@ async def test_an_app_syncs_to_a_cluster_reached_through_an_exec_plugin(
     await env.kube("delete", "application", name, "-n", CONTROL_NS, check=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the reconciler to turn a ClusterError of the destination into a "
-    "ComparisonError condition (see the 16e report); remove this mark once it does",
-)
 async def test_a_failing_plugin_is_an_app_condition_with_its_stderr(
     env: Env, plugin: Path, tmp_path: Path
 ) -> None:
@@ -444,11 +439,6 @@ async def test_a_failing_plugin_is_an_app_condition_with_its_stderr(
     await env.kube("delete", "application", name, "-n", CONTROL_NS, check=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the reconciler to report a ClusterSecretError of the destination as "
-    "InvalidSpecError (see the 16e report); remove this mark once it does",
-)
 async def test_a_malformed_exec_provider_is_an_invalid_spec_condition(env: Env) -> None:
     cluster_name = f"exec-{uuid.uuid4().hex[:6]}"
     provider = {"apiVersion": "client.authentication.k8s.io/v1alpha1", "command": "x"}

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_asyncio
 import yaml
 
@@ -160,11 +159,6 @@ data:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs RepoConfig wired into Controller/DesiredState (see the 16e report); "
-    "remove this mark once it is",
-)
 async def test_controller_syncs_an_ssh_repository_once_the_configmap_trusts_its_host(
     local_cluster: LocalCluster, ssh_server: SSHServer, tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ from tether.controller.face import (
 from tether.controller.leadership import Leadership
 from tether.controller.operations import OperationRunner
 from tether.controller.reconciler import AppRuntime, Reconciler
+from tether.controller.repoconfig import RepoConfig
 from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
@@ -79,6 +80,7 @@ class Controller:
             on_secret=self._on_secret,
             on_configmap=self._on_configmap,
         )
+        self.repo_config = RepoConfig(self.cache_dir / "trust", self.config.namespace)
         self.sources = DesiredState(
             client,
             self.config.namespace,
@@ -86,6 +88,7 @@ class Controller:
             self._credentials_for,
             tracking=self.config.tracking,
             allow_local_repositories=self.config.allow_local_repositories,
+            trust=self.repo_config.trust,
         )
         self.destinations = Destinations(
             client,
@@ -294,7 +297,11 @@ class Controller:
         self._enqueue_all()
 
     def _on_configmap(self, event_type: str, obj: dict[str, Any]) -> None:
-        if obj["metadata"]["name"] == SETTINGS_CONFIGMAP:
+        name = obj["metadata"]["name"]
+        if self.repo_config.follows(name):
+            self.repo_config.on_configmap(event_type, obj)
+            self._enqueue_all()  # apps whose repository failed try it again now
+        if name == SETTINGS_CONFIGMAP:
             self._enqueue_all()
 
     def _on_live_change(self, app: str, event_type: str, key: Any) -> None:

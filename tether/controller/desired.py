@@ -29,6 +29,7 @@ from tether.render import RenderCache, RenderError, render
 from tether.secrets.sops import SopsError, SopsKeys
 from tether.source import MirrorCache, SourcePoller
 from tether.source.credentials import RepoCredentials
+from tether.source.trust import RepoTrust
 from tether.source.errors import SourceError
 from tether.source.policy import RepoPolicy
 from tether.source.poller import AppSource, PollResult
@@ -67,6 +68,7 @@ class DesiredState:
         *,
         tracking: Tracking,
         allow_local_repositories: bool = False,
+        trust: RepoTrust | None = None,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -74,7 +76,7 @@ class DesiredState:
         self.credentials_for = credentials_for
         self.tracking = tracking
         policy = RepoPolicy(allow_local=allow_local_repositories, forbidden_roots=(cache_dir,))
-        self.mirrors = MirrorCache(cache_dir / "git", policy=policy)
+        self.mirrors = MirrorCache(cache_dir / "git", policy=policy, trust=trust)
         self.poller = SourcePoller(self.mirrors, credentials_for)
         self.render_cache = RenderCache()
         self._exports: dict[tuple[str, str], Path] = {}

@@ -167,14 +167,15 @@ class Reconciler:
             if entry is None:
                 raise models.InvalidSpecError("spec.destination does not name a known cluster")
             proj.check_destination(entry.server, entry.name, app.spec.destination.namespace or "")
+            dest = await self.destinations.open(entry)
         except (
             models.InvalidSpecError,
             project.ProjectViolation,
             clusters.UnknownDestination,
+            clusters.ClusterSecretError,
         ) as exc:
             await self.writer.status(obj, invalid_spec_update(obj.get("status") or {}, exc.message))
             return None
-        dest = await self.destinations.open(entry)
         scope = self._scope(proj_obj, proj, dest)
         try:
             if app.spec.destination.namespace:
@@ -251,7 +252,7 @@ class Reconciler:
             rendered = await self.sources.render(target.app, target.dest.client, resolved.commit)
             # nothing of a revision is desired state unless the project permits all of it
             admission.check_objects(target.scope, rendered.objects)
-        except (SourceError, RenderError, project.ProjectViolation) as exc:
+        except (SourceError, RenderError, project.ProjectViolation, ClusterError) as exc:
             kind = (
                 "InvalidSpecError"
                 if isinstance(exc, project.ProjectViolation)
@@ -273,7 +274,7 @@ class Reconciler:
         status = obj.get("status") or {}
         try:
             compare = await self._compare_rendered(obj, target, commit, result)
-        except CacheSyncError as exc:
+        except ClusterError as exc:
             # a kind the controller may not list (a missing verb): its objects cannot be told
             # from missing ones, so nothing is compared and nothing synced automatically
             log.warning("%s: %s", target.app.name, exc.message)

@@ -19,15 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tether.names import SSH_KNOWN_HOSTS_CONFIGMAP, SSH_KNOWN_HOSTS_KEY, TLS_CERTS_CONFIGMAP
 from tether.source.errors import TrustConfigError
 from tether.source.trust import RepoTrust, TrustLimits
 
 log = logging.getLogger(__name__)
 
-# TODO(lead): these three names belong in tether.names with the other Argo CD names.
-SSH_KNOWN_HOSTS_CONFIGMAP = "argocd-ssh-known-hosts-cm"
-SSH_KNOWN_HOSTS_KEY = "ssh_known_hosts"
-TLS_CERTS_CONFIGMAP = "argocd-tls-certs-cm"
 
 #: the entries Argo CD's install manifests put in argocd-ssh-known-hosts-cm (generated there
 #: by hack/update-ssh-known-hosts.sh from the forges' published keys)
