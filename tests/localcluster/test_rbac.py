@@ -13,6 +13,8 @@ from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import (
     Kubectl,
     cert_kubectl,
+    grant_role,
+    granted_cluster_role,
     service_account_kubectl,
     wait_until,
 )
@@ -29,11 +31,8 @@ def bot(local_cluster: LocalCluster, namespace: str, tmp_path: Path) -> Kubectl:
 
 
 def grant_configmaps(kubectl: Kubectl, namespace: str, verbs: str = "create,get,list") -> None:
-    kubectl("create", "role", "cm", f"--verb={verbs}", "--resource=configmaps", "-n", namespace)
-    kubectl(
-        "create", "rolebinding", "cm", "--role=cm", f"--serviceaccount={namespace}:bot",
-        "-n", namespace,
-    )  # fmt: skip
+    sa = f"--serviceaccount={namespace}:bot"
+    grant_role(kubectl, namespace, "cm", sa, f"--verb={verbs}", "--resource=configmaps")
 
 
 def test_a_role_for_configmaps_allows_them_and_refuses_a_deployment_in_kube_apiservers_words(
@@ -130,13 +129,9 @@ def test_resource_names_restrict_to_the_named_objects(
 ) -> None:
     for name in ("open", "closed"):
         kubectl("create", "configmap", name, "-n", namespace)
-    kubectl(
-        "create", "role", "one", "--verb=get,list,update", "--resource=configmaps",
-        "--resource-name=open", "-n", namespace,
-    )  # fmt: skip
-    kubectl(
-        "create", "rolebinding", "one", "--role=one", f"--serviceaccount={namespace}:bot",
-        "-n", namespace,
+    grant_role(
+        kubectl, namespace, "one", f"--serviceaccount={namespace}:bot",
+        "--verb=get,list,update", "--resource=configmaps", "--resource-name=open",
     )  # fmt: skip
     assert bot("get", "configmap", "open", "-n", namespace).returncode == 0
     closed = bot("get", "configmap", "closed", "-n", namespace, check=False)
@@ -195,20 +190,13 @@ def test_non_resource_urls_match_exactly_or_by_a_trailing_star(
         in refused.stderr
     )
     role = unique("metrics-reader")
-    kubectl("create", "clusterrole", role, "--verb=get", "--non-resource-url=/metr*")
-    kubectl(
-        "create", "clusterrolebinding", role, f"--clusterrole={role}",
-        f"--serviceaccount={namespace}:bot",
-    )  # fmt: skip
-    try:
+    sa = f"--serviceaccount={namespace}:bot"
+    with granted_cluster_role(kubectl, role, sa, "--verb=get", "--non-resource-url=/metr*"):
         assert "apiserver_request_total" in bot("get", "--raw", "/metrics").stdout
         assert kubectl("auth", "can-i", "get", "/metrics", who).stdout.strip() == "yes"
         # discovery is for every authenticated user (system:discovery), /version too
         assert bot("get", "--raw", "/version").returncode == 0
         assert bot("api-versions").returncode == 0
-    finally:
-        kubectl("delete", "clusterrolebinding", role)
-        kubectl("delete", "clusterrole", role)
 
 
 def test_cluster_role_aggregation_fills_and_follows_the_selected_roles(
@@ -281,15 +269,8 @@ def test_impersonation_needs_the_impersonate_verb(
         'group "" at the cluster scope'
     )
     role = unique("impersonate-alice")
-    kubectl(
-        "create", "clusterrole", role, "--verb=impersonate", "--resource=users",
-        "--resource-name=alice",
-    )  # fmt: skip
-    kubectl(
-        "create", "clusterrolebinding", role, f"--clusterrole={role}",
-        f"--serviceaccount={namespace}:bot",
-    )  # fmt: skip
-    try:
+    rule = ["--verb=impersonate", "--resource=users", "--resource-name=alice"]
+    with granted_cluster_role(kubectl, role, f"--serviceaccount={namespace}:bot", *rule):
         # now the request runs as alice, who may not list configmaps herself
         as_alice = bot("get", "configmaps", "-n", namespace, "--as=alice", check=False)
         assert 'User "alice" cannot list resource "configmaps"' in as_alice.stderr
@@ -302,9 +283,6 @@ def test_impersonation_needs_the_impersonate_verb(
         assert 'users "bob" is forbidden' in as_bob.stderr
         group = bot("get", "--raw", path, "--as=alice", "--as-group=admins", check=False)
         assert 'groups "admins" is forbidden' in group.stderr
-    finally:
-        kubectl("delete", "clusterrolebinding", role)
-        kubectl("delete", "clusterrole", role)
 
 
 def test_admin_impersonates_a_group_and_gets_that_groups_rights(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import Kubectl, service_account_kubectl
+from tether.localcluster.testing import Kubectl, grant_role, service_account_kubectl
 
 
 @pytest.fixture
@@ -57,13 +57,9 @@ def test_binding_a_role_needs_its_permissions_or_the_bind_verb(
     assert '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}' in refused.stderr
     assert '{NonResourceURLs:["*"], Verbs:["*"]}' in refused.stderr
     binder = f"bind-{uuid.uuid4().hex[:8]}"
-    kubectl(
-        "create", "role", binder, "--verb=bind", "--resource=clusterroles.rbac.authorization.k8s.io",
-        "--resource-name=cluster-admin", "-n", namespace,
-    )  # fmt: skip
-    kubectl(
-        "create", "rolebinding", binder, f"--role={binder}", f"--serviceaccount={namespace}:lead",
-        "-n", namespace,
+    grant_role(
+        kubectl, namespace, binder, f"--serviceaccount={namespace}:lead", "--verb=bind",
+        "--resource=clusterroles.rbac.authorization.k8s.io", "--resource-name=cluster-admin",
     )  # fmt: skip
     lead("create", "rolebinding", "root", "--clusterrole=cluster-admin", sa, "-n", namespace)
     missing = lead(
@@ -84,12 +80,8 @@ def test_the_escalate_verb_allows_a_role_beyond_ones_rights_and_patches_are_chec
     assert "is attempting to grant RBAC permissions not currently held" in refused.stderr
     rules = yaml.safe_load(lead("get", "role", "grows", "-n", namespace, "-o", "yaml").stdout)
     assert rules["rules"][0]["resources"] == ["configmaps"]  # the refused patch changed nothing
-    kubectl(
-        "create", "role", "escalator", "--verb=escalate",
-        "--resource=roles.rbac.authorization.k8s.io", "-n", namespace,
-    )  # fmt: skip
-    kubectl(
-        "create", "rolebinding", "escalator", "--role=escalator",
-        f"--serviceaccount={namespace}:lead", "-n", namespace,
+    grant_role(
+        kubectl, namespace, "escalator", f"--serviceaccount={namespace}:lead",
+        "--verb=escalate", "--resource=roles.rbac.authorization.k8s.io",
     )  # fmt: skip
     lead("patch", "role", "grows", "--type=json", f"-p={patch}", "-n", namespace)

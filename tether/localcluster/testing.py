@@ -10,6 +10,7 @@ kubectl against it; ``client`` is a :class:`~tether.cluster.ClusterClient` on it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import subprocess
@@ -146,6 +147,27 @@ def cert_kubectl(cluster: LocalCluster, user: str, groups: tuple[str, ...], home
     """kubectl acting as ``user`` in ``groups`` through a client certificate of the cluster CA."""
     kubeconfig = cluster.access().cert_kubeconfig(home / f"kubeconfig-cert-{user}", user, groups)
     return kubectl_runner(kubeconfig, home)
+
+
+def grant_role(kubectl: Kubectl, namespace: str, name: str, subject: str, *rule: str) -> None:
+    """Create Role ``name`` with ``rule`` (``kubectl create role`` flags: ``--verb=get``,
+    ``--resource=pods`` ...) and bind it to ``subject`` (``--serviceaccount=ns:sa``,
+    ``--user=u`` or ``--group=g``) in ``namespace``."""
+    kubectl("create", "role", name, *rule, "-n", namespace)
+    kubectl("create", "rolebinding", name, f"--role={name}", subject, "-n", namespace)
+
+
+@contextlib.contextmanager
+def granted_cluster_role(kubectl: Kubectl, name: str, subject: str, *rule: str) -> Iterator[None]:
+    """ClusterRole ``name`` with ``rule`` bound cluster-wide to ``subject`` for the ``with``
+    block (``kubectl create clusterrole`` flags), deleted afterwards."""
+    kubectl("create", "clusterrole", name, *rule)
+    kubectl("create", "clusterrolebinding", name, f"--clusterrole={name}", subject)
+    try:
+        yield
+    finally:
+        kubectl("delete", "clusterrolebinding", name)
+        kubectl("delete", "clusterrole", name)
 
 
 def crd_manifest(group: str, kind: str, plural: str, scope: str = "Namespaced") -> dict[str, Any]:
