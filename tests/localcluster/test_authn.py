@@ -201,3 +201,18 @@ def test_a_cluster_process_makes_kubeconfigs_for_an_account_and_a_certificate(
             proc.access().cert_kubeconfig(tmp_path / "nope", "pat")
     finally:
         proc.stop()
+
+
+def test_tokens_and_certificates_outlive_a_restart_with_state(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with LocalCluster(state_dir=state, workloads=None) as first:
+        token = first.access().service_account_token("default", "keeper")
+        certified = first.access().cert_kubeconfig(tmp_path / "cert", "kim", ("ops",))
+    with LocalCluster(state_dir=state, workloads=None) as second:
+        run = kubectl_runner(second.access().token_kubeconfig(tmp_path / "kc", token), tmp_path)
+        assert whoami(run)["username"] == "system:serviceaccount:default:keeper"
+        # the same CA serves again: a certificate issued before the restart still works
+        doc = yaml.safe_load(certified.read_text())
+        doc["clusters"][0]["cluster"]["server"] = second.url
+        moved = write_kubeconfig(tmp_path / "cert-moved", doc)
+        assert whoami(kubectl_runner(moved, tmp_path))["username"] == "kim"
