@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +37,9 @@ from tether.localcluster.kinds import ResourceType, TypeRegistry
 from tether.localcluster.persistence import SqliteBackend
 from tether.localcluster.rbac import Identity, RbacAuthorizer, forbidden
 from tether.localcluster.requestinfo import Attributes, request_attributes
-from tether.localcluster.selectors import parse_field_selector, parse_label_selector
-from tether.localcluster.store import Event, Store, Watcher, translate_event
+from tether.localcluster.store import Store
 from tether.localcluster.tokens import TokenIssuer
+from tether.localcluster.watchstream import WatchStream
 from tether.localcluster.workloads import WorkloadOptions, WorkloadSimulator
 
 log = logging.getLogger(__name__)
@@ -288,7 +286,9 @@ class LocalClusterApp:
         self.faults.maybe_fail(verb, route.rt.group_resource)
         if method == "GET":
             if parse_bool(params.get("watch")) and route.subresource is None:
-                await self._watch(scope, receive, send, route, params, tables.wants_table(accept))
+                await WatchStream(self).serve(
+                    receive, send, route, params, tables.wants_table(accept)
+                )
                 return
             result = self._get(route, params, tables.wants_table(accept))
         else:
@@ -616,175 +616,6 @@ class LocalClusterApp:
                 f'dryRun: Unsupported value: "{value}": supported values: "All"',
             )
         return True
-
-    # ---- watch ---------------------------------------------------------------------------------
-
-    async def _watch(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        route: Route,
-        params: dict[str, str],
-        as_table: bool = False,
-    ) -> None:
-        rt = route.rt
-        label_match = parse_label_selector(params.get("labelSelector"))
-        field_match = parse_field_selector(
-            params.get("fieldSelector"), rt.group, rt.kind, rt.is_custom, rt.selectable_fields
-        )
-        send_initial = parse_bool(params.get("sendInitialEvents"))
-        rv_match = params.get("resourceVersionMatch")
-        if send_initial and rv_match != "NotOlderThan":
-            raise ApiError(
-                422,
-                "Invalid",
-                'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            )
-        bookmarks = parse_bool(params.get("allowWatchBookmarks"))
-        timeout_text = params.get("timeoutSeconds")
-        timeout = float(timeout_text) if timeout_text else random.uniform(1800, 3600)
-        rv_text = params.get("resourceVersion") or ""
-        try:
-            start_rv = int(rv_text) if rv_text not in ("", "0") else None
-        except ValueError as exc:
-            raise apierrors.bad_request(f"invalid resource version: {rv_text}") from exc
-
-        namespace = route.namespace if rt.namespaced else None
-        watcher = Watcher(rt.key, namespace, label_match, field_match)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"cache-control", b"no-cache, private"),
-                ],
-            }
-        )
-        initial: list[bytes] = []
-        expired = False
-        if start_rv is None or send_initial:
-            for obj in self.store.objects(rt.key, namespace):
-                if watcher.matches(obj):
-                    body = tables.table(rt, [obj]) if as_table else self.api._present(rt, obj)
-                    initial.append(_event_line("ADDED", orjson.dumps(body)))
-            if send_initial:
-                marker = {
-                    "kind": rt.kind,
-                    "apiVersion": rt.api_version,
-                    "metadata": {
-                        "resourceVersion": str(self.store.rv),
-                        "annotations": {"k8s.io/initial-events-end": "true"},
-                    },
-                }
-                initial.append(_event_line("BOOKMARK", orjson.dumps(marker)))
-        elif start_rv < self.store.oldest_rv() or self.faults.take_forced_410():
-            expired = True
-        else:
-            for past in self.store.events_since(rt.key, start_rv):
-                translated = translate_event(watcher, past)
-                if translated is not None:
-                    initial.append(
-                        _event_line(translated.type, self._event_bytes(rt, translated, as_table))
-                    )
-        if expired:
-            status = apierrors.expired(
-                f"too old resource version: {start_rv} ({self.store.oldest_rv() + 1})"
-            ).status()
-            await send(
-                {"type": "http.response.body", "body": _event_line("ERROR", orjson.dumps(status))}
-            )
-            return
-        self.store.add_watcher(watcher)
-        disconnected = asyncio.Event()
-
-        async def wait_disconnect() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    disconnected.set()
-                    watcher.queue.put_nowait(None)
-                    return
-
-        listener = asyncio.create_task(wait_disconnect())
-        deadline = time.monotonic() + timeout
-        cut = self.faults.watch_cut_seconds
-        cut_at = time.monotonic() + cut if cut > 0 else None
-        if cut_at is not None:
-            deadline = min(deadline, cut_at)
-        try:
-            if initial:
-                await send(
-                    {"type": "http.response.body", "body": b"".join(initial), "more_body": True}
-                )
-            next_bookmark = time.monotonic() + self.bookmark_interval
-            while not disconnected.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                wait = (
-                    min(remaining, max(0.0, next_bookmark - time.monotonic()))
-                    if bookmarks
-                    else remaining
-                )
-                try:
-                    event: Event | None = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
-                except TimeoutError:
-                    if bookmarks and time.monotonic() >= next_bookmark:
-                        await send(
-                            {
-                                "type": "http.response.body",
-                                "body": self._bookmark(rt),
-                                "more_body": True,
-                            }
-                        )
-                        next_bookmark = time.monotonic() + self.bookmark_interval
-                    continue
-                if event is None:
-                    break
-                if start_rv is not None and event.rv <= start_rv:
-                    continue
-                chunk = [_event_line(event.type, self._event_bytes(rt, event, as_table))]
-                while not watcher.queue.empty():
-                    more = watcher.queue.get_nowait()
-                    if more is None:
-                        disconnected.set()
-                        break
-                    chunk.append(_event_line(more.type, self._event_bytes(rt, more, as_table)))
-                await send(
-                    {"type": "http.response.body", "body": b"".join(chunk), "more_body": True}
-                )
-            was_cut = cut_at is not None and time.monotonic() >= cut_at
-            if not disconnected.is_set() and bookmarks and not was_cut:
-                await send(
-                    {"type": "http.response.body", "body": self._bookmark(rt), "more_body": True}
-                )
-            if not disconnected.is_set():
-                await send({"type": "http.response.body", "body": b""})
-        finally:
-            self.store.remove_watcher(watcher)
-            listener.cancel()
-
-    def _bookmark(self, rt: ResourceType) -> bytes:
-        obj = {
-            "kind": rt.kind,
-            "apiVersion": rt.api_version,
-            "metadata": {"resourceVersion": str(self.store.rv)},
-        }
-        return _event_line("BOOKMARK", orjson.dumps(obj))
-
-    def _event_bytes(self, rt: ResourceType, event: Event, as_table: bool = False) -> bytes:
-        if as_table:
-            return orjson.dumps(tables.table(rt, [event.obj]))
-        if event.obj.get("apiVersion") != rt.api_version:
-            return orjson.dumps(self.api._present(rt, event.obj))
-        return event.encoded()
-
-
-def _event_line(kind: str, obj: bytes) -> bytes:
-    return b'{"type":"' + kind.encode() + b'","object":' + obj + b"}\n"
 
 
 def _manager_from_agent(agent: str) -> str:
