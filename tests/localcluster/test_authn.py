@@ -216,3 +216,31 @@ def test_tokens_and_certificates_outlive_a_restart_with_state(tmp_path: Path) ->
         doc["clusters"][0]["cluster"]["server"] = second.url
         moved = write_kubeconfig(tmp_path / "cert-moved", doc)
         assert whoami(kubectl_runner(moved, tmp_path))["username"] == "kim"
+
+
+def test_impersonation_headers_beyond_the_bound_or_without_a_user_are_refused(
+    local_cluster: LocalCluster, anonymous: httpx.Client
+) -> None:
+    admin = [("Authorization", f"Bearer {local_cluster.admin_token}")]
+    flood = (
+        admin
+        + [("Impersonate-User", "alice")]
+        + [("Impersonate-Group", f"g{i}") for i in range(100)]
+    )
+    refused = anonymous.get("/api/v1/namespaces", headers=flood)
+    assert (refused.status_code, refused.json()["message"]) == (
+        400,
+        "at most 100 Impersonate-* headers are accepted",
+    )
+    groups_only = anonymous.get("/api/v1/namespaces", headers=[*admin, ("Impersonate-Group", "g")])
+    assert groups_only.status_code == 500
+    as_uid = anonymous.post(
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        json={},
+        headers=[*admin, ("Impersonate-User", "alice"), ("Impersonate-Uid", "u-1")],
+    )
+    assert as_uid.json()["status"]["userInfo"] == {
+        "username": "alice",
+        "uid": "u-1",
+        "groups": ["system:authenticated"],
+    }

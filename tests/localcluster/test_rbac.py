@@ -333,3 +333,52 @@ def test_the_viewer_reads_everything_through_its_bootstrap_binding(kubectl: Kube
     no = kubectl(*viewer, "auth", "can-i", "patch", "deployments", "-A", check=False)
     assert no.stdout.strip() == "no"
     assert kubectl("auth", "can-i", "*", "*").stdout.strip() == "yes"  # system:masters
+
+
+def test_a_subject_access_review_answers_for_another_user_with_the_granting_binding(
+    local_cluster: LocalCluster, kubectl: Kubectl, namespace: str
+) -> None:
+    grant_configmaps(kubectl, namespace)
+    ca = local_cluster.creds.ca_pem.decode()
+    import ssl
+
+    with httpx.Client(
+        base_url=local_cluster.url,
+        verify=ssl.create_default_context(cadata=ca),
+        headers={"Authorization": f"Bearer {local_cluster.admin_token}"},
+    ) as http:
+
+        def review(verb: str, user: str) -> dict[str, object]:
+            body = {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {
+                    "user": user,
+                    "groups": ["system:authenticated"],
+                    "resourceAttributes": {
+                        "namespace": namespace,
+                        "verb": verb,
+                        "resource": "configmaps",
+                    },
+                },
+            }
+            answer = http.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", json=body)
+            assert answer.status_code == 201
+            status: dict[str, object] = answer.json()["status"]
+            return status
+
+        assert review("create", f"system:serviceaccount:{namespace}:bot") == {
+            "allowed": True,
+            "reason": f'RBAC: allowed by RoleBinding "cm/{namespace}" of Role "cm" to '
+            f'ServiceAccount "{namespace}/bot"',
+        }
+        assert review("delete", f"system:serviceaccount:{namespace}:bot") == {"allowed": False}
+        nobody = http.post(
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            json={"spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}},
+        )
+        assert nobody.status_code == 422
+        assert nobody.json()["message"] == (
+            'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": '
+            "at least one of user or group must be specified"
+        )

@@ -85,3 +85,25 @@ def test_the_escalate_verb_allows_a_role_beyond_ones_rights_and_patches_are_chec
         "--verb=escalate", "--resource=roles.rbac.authorization.k8s.io",
     )  # fmt: skip
     lead("patch", "role", "grows", "--type=json", f"-p={patch}", "-n", namespace)
+
+
+def test_a_role_expanding_to_too_many_permissions_is_refused_before_it_is_checked(
+    lead: Kubectl, namespace: str
+) -> None:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "huge", "namespace": namespace},
+        "rules": [
+            {
+                "apiGroups": [f"g{i}.example.com" for i in range(200)],
+                "resources": [f"r{i}" for i in range(200)],
+                "verbs": ["get", "list"],
+            }
+        ],
+    }
+    refused = lead("create", "-f", "-", input=yaml.safe_dump(role), check=False)
+    assert refused.stderr.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": the rules expand to more '
+        "than 20000 permissions to check"
+    )

@@ -25,7 +25,7 @@ from tether.localcluster.requestinfo import Attributes
 ROLE_KINDS = {"roles": "Role", "clusterroles": "ClusterRole"}
 BINDING_KINDS = {"rolebindings": "RoleBinding", "clusterrolebindings": "ClusterRoleBinding"}
 #: atomic rules one role may expand to before the check gives up (bounds a hostile role's cost)
-MAX_ATOMIC_RULES = 100_000
+MAX_ATOMIC_RULES = 20_000
 _FULL_RIGHTS = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
 
 
