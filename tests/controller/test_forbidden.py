@@ -9,6 +9,7 @@ The helpers here are shared by ``test_impersonation.py`` and ``test_namespaced.p
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -19,6 +20,7 @@ import pytest
 import yaml
 from lightkube.config.kubeconfig import KubeConfig
 
+from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound
 from tether.controller.control import bootstrap
@@ -472,3 +474,22 @@ async def test_forbidden_deletion_keeps_the_app_with_a_deletion_error(
         # the finalizer stays until the objects can go: the app and its ConfigMap are still there
         assert await exists(client, "argoproj.io/v1alpha1", "Application", "deleted", control)
         assert await exists(client, "v1", "ConfigMap", "kept", dest)
+
+
+async def test_a_task_that_swallows_its_cancellation_is_still_stopped() -> None:
+    """The controller's workers and watches stop even when one cancellation is lost (as
+    asyncio.wait_for loses it on Python 3.11 when its call finishes at that moment)."""
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            swallowed.set()  # dropped, as wait_for drops it
+        await asyncio.sleep(60)
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await cancel_and_wait(task)
+    assert swallowed.is_set() and task.cancelled()

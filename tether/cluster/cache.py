@@ -241,9 +241,7 @@ class LiveCache:
     async def _stop(self, state: _TypeState) -> None:
         task, state.task = state.task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     # ---- subscriptions ---------------------------------------------------------------------
 
@@ -470,6 +468,25 @@ class LiveCache:
         if state.info.group_kind == _CRD_GROUP_KIND:
             # A CRD added, changed or removed changes what discovery must report.
             self.client.invalidate_discovery()
+
+
+#: seconds between cancellations of a task that is still running
+CANCEL_RETRY = 0.5
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again while it runs on.
+
+    One ``cancel()`` is not always enough: on Python 3.11 ``asyncio.wait_for`` drops a
+    cancellation that arrives just as the call it waits for finishes, and the task carries on
+    (a controller's worker would then never stop). Whatever the task ended with is retrieved,
+    not raised.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY)
+    if not task.cancelled():
+        task.exception()
 
 
 def _where(state: _TypeState) -> str:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.controller import clusters
 from tether.controller.config import ControllerConfig
@@ -258,13 +259,7 @@ class Controller:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
         self._tasks.clear()
         self.sources.close()
         self.queue.close()

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, Expired
@@ -65,11 +66,7 @@ class ObjectWatcher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
             self._task = None
 
     def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
