@@ -41,7 +41,7 @@ image-packages:
 # (IMAGE_COMMIT=<rev> builds another commit); digest, sizes and layers in build/image/report.json
 IMAGE_COMMIT ?= HEAD
 image: $(STAMP) $(TOOLS_STAMP) image-packages
-	$(BIN)/python image/build.py --commit $(IMAGE_COMMIT) --output build/image
+	$(BIN)/python -m image.build --commit $(IMAGE_COMMIT) --output build/image
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

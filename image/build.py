@@ -1,4 +1,4 @@
-"""Build Tether's container image: ``make image``, or ``python image/build.py [--commit REV]``.
+"""Build Tether's container image: ``make image``, or ``python -m image.build [--commit REV]``.
 
 The image is made from one commit (``git archive``), Debian's packages and wheels built here:
 
@@ -29,17 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import ImageBuildError, output_of, run
-from layers import (
+from .common import ImageBuildError, output_of, run
+from .layers import (
     compile_site,
     pip_install,
     stage_entrypoint,
     stage_tools,
     write_layer,
 )
-from lock import check_installed, check_project_pins, read_lock, write_lock
-from oci import ImageInfo, assemble, summary
-from rootfs import Mirrors, build_base, python_minor
+from .lock import check_installed, check_project_pins, read_lock, write_lock
+from .oci import ImageInfo, assemble, summary
+from .rootfs import Mirrors, build_base, python_minor
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = "image/requirements.txt"
@@ -194,7 +194,9 @@ def _print_report(report: dict[str, Any], output: Path) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="image/build.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m image.build", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--commit", default="HEAD", help="revision to build (default: HEAD)")
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "build" / "image")
     parser.add_argument("--mirror", default=Mirrors.debian, help="Debian archive")

@@ -16,8 +16,8 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from common import ImageBuildError, run
-from rootfs import HOME, UID, USER
+from .common import ImageBuildError, run
+from .rootfs import HOME, UID, USER
 
 TOOLS_BIN = PurePosixPath("usr/local/bin")
 ENTRYPOINT = TOOLS_BIN / "tether"

@@ -2,7 +2,7 @@
 
 pyproject.toml pins Tether's direct dependencies; their own dependencies are not pinned there.
 ``image/requirements.txt`` pins the whole closure so two builds install the same wheels. It is
-written from the project's environment (``python image/build.py --write-lock``) and checked on
+written from the project's environment (``python -m image.build --write-lock``) and checked on
 every build: each pin of pyproject.toml must appear in it unchanged, and after installation each
 library's own requirements must be satisfied by what the image holds.
 """
@@ -14,14 +14,15 @@ import re
 import tomllib
 from pathlib import Path
 
-from common import ImageBuildError
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from .common import ImageBuildError
 
 PROJECT = "tether"
 HEADER = (
     "# Every library the image installs, at one version (the closure of pyproject.toml's\n"
-    "# dependencies). Written by `python image/build.py --write-lock`; checked by each build.\n"
+    "# dependencies). Written by `python -m image.build --write-lock`; checked by each build.\n"
 )
 
 
@@ -77,7 +78,7 @@ def check_project_pins(pyproject: Path, lock: dict[str, str], lock_path: Path) -
     if wrong:
         raise ImageBuildError(
             f"{lock_path} does not match pyproject.toml: {', '.join(wrong)}; "
-            "run `make setup` then `python image/build.py --write-lock`"
+            "run `make setup` then `python -m image.build --write-lock`"
         )
 
 

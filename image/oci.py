@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import ImageBuildError, run
-from layers import ENTRYPOINT
-from rootfs import HOME, UID
+from .common import ImageBuildError, run
+from .layers import ENTRYPOINT
+from .rootfs import HOME, UID
 
 #: the controller's API/UI port in deploy/install.yaml
 API_PORT = "8080/tcp"

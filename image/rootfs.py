@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import ImageBuildError, run
+from .common import ImageBuildError, run
 
 #: what the image runs on; Python's minor version must match the builder's (see build.py)
 SUITE = "bookworm"

@@ -36,7 +36,7 @@ REPOSITORY = "tether"
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """An OCI layout written by image/build.py and its report."""
+    """An OCI layout written by the image builder and its report."""
 
     output: Path
     report: dict[str, Any]
@@ -62,9 +62,9 @@ def head_commit() -> str:
 
 
 def build_image(commit: str, output: Path) -> BuiltImage:
-    """Run ``image/build.py`` for ``commit`` into ``output``; a failure shows its output."""
+    """Run ``python -m image.build`` for ``commit`` into ``output``; a failure shows its output."""
     result = subprocess.run(
-        [sys.executable, "image/build.py", "--commit", commit, "--output", str(output)],
+        [sys.executable, "-m", "image.build", "--commit", commit, "--output", str(output)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
