@@ -280,7 +280,8 @@ class LocalClusterApp:
         route = self._route(segments, method, params, accept)
         if route is None:
             return await self._discovery(send, segments, accept)
-        verb = self._count(method, route, params)
+        verb = attrs.verb
+        self._count(verb, route)
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         self.faults.maybe_fail(verb, route.rt.group_resource)
@@ -298,17 +299,9 @@ class LocalClusterApp:
             result = self._write(method, route, params, headers, raw)
         await self._send_json(send, result.code, result.body, warnings=result.warnings)
 
-    def _count(self, method: str, route: Route, params: dict[str, str]) -> str:
-        verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
-            method, "get"
-        )
-        if method == "GET":
-            verb = "watch" if parse_bool(params.get("watch")) else ("get" if route.name else "list")
-        elif method == "DELETE" and route.name is None:
-            verb = "deletecollection"
+    def _count(self, verb: str, route: Route) -> None:
         key = (verb, route.rt.group_resource)
         self.request_counts[key] = self.request_counts.get(key, 0) + 1
-        return verb
 
     async def _metrics(self, send: Send) -> None:
         """Prometheus text: requests per verb and resource, objects stored, watchers open."""
