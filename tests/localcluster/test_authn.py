@@ -244,3 +244,21 @@ def test_impersonation_headers_beyond_the_bound_or_without_a_user_are_refused(
         "uid": "u-1",
         "groups": ["system:authenticated"],
     }
+
+
+def test_a_client_certificate_alone_authenticates_an_http_client(
+    local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    cert, key = local_cluster.access().client_cert("robot", ("system:monitoring",))
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    context = ssl.create_default_context(cadata=local_cluster.creds.ca_pem.decode())
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    with httpx.Client(base_url=local_cluster.url, verify=context, timeout=30) as http:
+        me = http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={})
+        assert me.json()["status"]["userInfo"] == {
+            "username": "robot",
+            "groups": ["system:monitoring", "system:authenticated"],
+        }
+        assert http.get("/metrics").status_code == 200  # system:monitoring's bootstrap binding
+        assert http.get("/api/v1/namespaces").status_code == 403

@@ -87,14 +87,19 @@ class ClusterAccess:
         token = self.service_account_token(namespace, name)
         return self.token_kubeconfig(path, token, f"system:serviceaccount:{namespace}:{name}")
 
-    def cert_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...] = ()) -> Path:
-        """Write a kubeconfig with a client certificate for ``user`` in ``groups``."""
+    def client_cert(self, user: str, groups: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+        """A client certificate and key (PEM) that authenticate as ``user`` in ``groups``, e.g.
+        for an Argo CD cluster Secret's ``tlsClientConfig``."""
         if not self.ca_key_pem:
             raise IdentityError(
                 "this cluster's CA key is not known here: start it with --state to issue "
                 "client certificates"
             )
-        cert, key = pki.issue_client_cert(self.ca_pem, self.ca_key_pem, user, groups)
+        return pki.issue_client_cert(self.ca_pem, self.ca_key_pem, user, groups)
+
+    def cert_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """Write a kubeconfig with a client certificate for ``user`` in ``groups``."""
+        cert, key = self.client_cert(user, groups)
         doc = identity_kubeconfig(self.server, self.ca_pem, user, cert_user_entry(cert, key))
         return write_kubeconfig(path, doc)
 
