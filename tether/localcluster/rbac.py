@@ -288,26 +288,19 @@ def forbidden_message(user: str, attrs: Attributes) -> str:
 
 
 def forbidden(identity: Identity, attrs: Attributes, reason: str = "") -> ApiError:
-    """The 403 a denied request gets, worded and detailed as kube-apiserver's."""
+    """The 403 a denied request gets, worded and detailed as kube-apiserver's ``NewForbidden``
+    (``<resource>.<group> "<name>" is forbidden: ...``; ``forbidden: ...`` for a path)."""
     message = forbidden_message(identity.name, attrs)
     if reason:
         message = f"{message}: {reason}"
-    group_resource = ""
-    if attrs.resource_request:
-        group_resource = (
-            f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
-        )
-    details: dict[str, Any] = {}
-    if attrs.resource_request and attrs.name:
-        details["name"] = attrs.name
-    if attrs.resource_request and attrs.api_group:
-        details["group"] = attrs.api_group
-    if attrs.resource_request and attrs.resource:
-        details["kind"] = attrs.resource
-    if not group_resource:
-        return ApiError(403, "Forbidden", f"forbidden: {message}", details)
-    if attrs.name:
-        return ApiError(
-            403, "Forbidden", f'{group_resource} "{attrs.name}" is forbidden: {message}', details
-        )
-    return ApiError(403, "Forbidden", f"{group_resource} is forbidden: {message}", details)
+    if not attrs.resource_request:
+        return ApiError(403, "Forbidden", f"forbidden: {message}", {})
+    group_resource = f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
+    subject = f'{group_resource} "{attrs.name}"' if attrs.name else group_resource
+    details = {"name": attrs.name, "group": attrs.api_group, "kind": attrs.resource}
+    return ApiError(
+        403,
+        "Forbidden",
+        f"{subject} is forbidden: {message}",
+        {key: value for key, value in details.items() if value},
+    )
