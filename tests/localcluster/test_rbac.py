@@ -382,3 +382,26 @@ def test_a_subject_access_review_answers_for_another_user_with_the_granting_bind
             'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": '
             "at least one of user or group must be specified"
         )
+
+
+def test_editors_may_impersonate_service_accounts_of_their_namespace_only(
+    kubectl: Kubectl, bot: Kubectl, namespace: str
+) -> None:
+    kubectl(
+        "create", "rolebinding", "bot-edit", "--clusterrole=edit",
+        f"--serviceaccount={namespace}:bot", "-n", namespace,
+    )  # fmt: skip
+    kubectl("create", "serviceaccount", "worker", "-n", namespace)
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    # allowed to impersonate (edit aggregates serviceaccounts/impersonate); the worker itself
+    # has no rights, so the request is refused as the worker
+    as_worker = bot(
+        "get", "--raw", path, f"--as=system:serviceaccount:{namespace}:worker", check=False
+    )
+    assert f'User "system:serviceaccount:{namespace}:worker" cannot list' in as_worker.stderr
+    elsewhere = bot("get", "--raw", path, "--as=system:serviceaccount:default:worker", check=False)
+    assert elsewhere.stderr.strip() == (
+        'Error from server (Forbidden): serviceaccounts "worker" is forbidden: User '
+        f'"system:serviceaccount:{namespace}:bot" cannot impersonate resource "serviceaccounts" '
+        'in API group "" in the namespace "default"'
+    )
