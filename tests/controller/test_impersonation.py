@@ -7,11 +7,11 @@ ConfigMaps, so a Deployment in the tenant's revision is a clear SyncError and no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.controller import test_forbidden
 from tests.controller.test_forbidden import (
     ALL_VERBS,
     CONTROL_RULES,
@@ -34,7 +34,6 @@ from tests.controller.test_forbidden import (
     role,
     rule,
     running_controller,
-    serve_git,
     service_account,
     sync_and_wait,
     uid,
@@ -157,10 +156,8 @@ async def test_as_user_sends_requests_as_that_user_over_the_same_pool(
     await client.get(await client.resource_for("v1", "Namespace"), namespace)
 
 
-@pytest.fixture
-def git(tmp_path: Path) -> Iterator[GitHTTPServer]:
-    with serve_git(tmp_path) as server:
-        yield server
+#: the git server fixture of the least-privilege tests
+git = test_forbidden.git
 
 
 # ---- the story on the cluster ------------------------------------------------------------------

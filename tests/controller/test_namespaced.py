@@ -7,11 +7,11 @@ a ServiceAccount holding only Roles (it could not list anything cluster-wide) an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.controller import test_forbidden
 from tests.controller.test_forbidden import (
     ALL_VERBS,
     CONTROL_RULES,
@@ -28,7 +28,6 @@ from tests.controller.test_forbidden import (
     role,
     rule,
     running_controller,
-    serve_git,
     uid,
 )
 from tether.cluster.cache import LiveCache
@@ -137,13 +136,11 @@ async def test_cache_watches_only_the_managed_namespaces(client: ClusterClient) 
             await cache.track([await client.resource_for("v1", "Namespace")])
 
 
+#: the git server fixture of the least-privilege tests
+git = test_forbidden.git
+
+
 # ---- on the cluster with RBAC: the controller holds Roles only -----------------------------------
-
-
-@pytest.fixture
-def git(tmp_path: Path) -> Iterator[GitHTTPServer]:
-    with serve_git(tmp_path) as server:
-        yield server
 
 
 async def test_namespaced_controller_syncs_inside_and_refuses_outside(
