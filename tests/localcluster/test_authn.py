@@ -22,14 +22,13 @@ from tether.localcluster.cluster import (
     write_kubeconfig,
 )
 from tether.localcluster.identities import IdentityError
-from tether.localcluster.testing import Kubectl, kubectl_runner, wait_until
+from tether.localcluster.testing import Kubectl, api_http, kubectl_runner, wait_until
 
 
 @pytest.fixture
 def anonymous(local_cluster: LocalCluster) -> Iterator[httpx.Client]:
     """An HTTP client that trusts the cluster CA and sends no credentials of its own."""
-    context = ssl.create_default_context(cadata=local_cluster.creds.ca_pem.decode())
-    with httpx.Client(base_url=local_cluster.url, verify=context, timeout=30) as http:
+    with api_http(local_cluster) as http:
         yield http
 
 

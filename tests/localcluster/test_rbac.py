@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import (
     Kubectl,
+    api_http,
     cert_kubectl,
     grant_role,
     granted_cluster_role,
@@ -60,14 +60,7 @@ def test_the_403_status_body_has_reason_details_and_code(
     local_cluster: LocalCluster, kubectl: Kubectl, namespace: str
 ) -> None:
     token = local_cluster.access().service_account_token(namespace, "bot")
-    ca = local_cluster.creds.ca_pem.decode()
-    import ssl
-
-    with httpx.Client(
-        base_url=local_cluster.url,
-        verify=ssl.create_default_context(cadata=ca),
-        headers={"Authorization": f"Bearer {token}"},
-    ) as http:
+    with api_http(local_cluster, token) as http:
         answer = http.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
     assert answer.status_code == 403
     assert answer.json() == {
@@ -339,14 +332,7 @@ def test_a_subject_access_review_answers_for_another_user_with_the_granting_bind
     local_cluster: LocalCluster, kubectl: Kubectl, namespace: str
 ) -> None:
     grant_configmaps(kubectl, namespace)
-    ca = local_cluster.creds.ca_pem.decode()
-    import ssl
-
-    with httpx.Client(
-        base_url=local_cluster.url,
-        verify=ssl.create_default_context(cadata=ca),
-        headers={"Authorization": f"Bearer {local_cluster.admin_token}"},
-    ) as http:
+    with api_http(local_cluster, local_cluster.admin_token) as http:
 
         def review(verb: str, user: str) -> dict[str, object]:
             body = {

@@ -21,6 +21,7 @@ from typing import Any
 
 from tether.localcluster.api import ClusterApi, WriteContext
 from tether.localcluster.apierrors import ApiError
+from tether.localcluster.authn import SECRETS, SERVICE_ACCOUNTS
 from tether.localcluster.rbac import CLUSTER_ROLES
 from tether.localcluster.selectors import match_label_selector_object
 from tether.localcluster.store import Event, Key, deep_copy
@@ -28,8 +29,6 @@ from tether.localcluster.tokens import TokenIssuer
 
 log = logging.getLogger(__name__)
 
-SECRETS: Key = ("", "secrets")
-SERVICE_ACCOUNTS: Key = ("", "serviceaccounts")
 TOKEN_TYPE = "kubernetes.io/service-account-token"
 SA_NAME = "kubernetes.io/service-account.name"
 SA_UID = "kubernetes.io/service-account.uid"

@@ -25,6 +25,7 @@ import pytest
 from tether.tools import find_tool
 
 if TYPE_CHECKING:
+    import httpx
     import lightkube
 
     from tether.cluster import ClusterClient
@@ -147,6 +148,18 @@ def cert_kubectl(cluster: LocalCluster, user: str, groups: tuple[str, ...], home
     """kubectl acting as ``user`` in ``groups`` through a client certificate of the cluster CA."""
     kubeconfig = cluster.access().cert_kubeconfig(home / f"kubeconfig-cert-{user}", user, groups)
     return kubectl_runner(kubeconfig, home)
+
+
+def api_http(cluster: LocalCluster, token: str | None = None) -> httpx.Client:
+    """An HTTP client for ``cluster`` that trusts its CA and sends ``token`` (none: no
+    credentials); the caller closes it."""
+    import ssl
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    context = ssl.create_default_context(cadata=cluster.creds.ca_pem.decode())
+    return httpx.Client(base_url=cluster.url, verify=context, headers=headers, timeout=30)
 
 
 def grant_role(kubectl: Kubectl, namespace: str, name: str, subject: str, *rule: str) -> None:
