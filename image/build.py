@@ -58,7 +58,9 @@ class Source:
 
 def export_commit(repo: Path, revision: str, dest: Path) -> Source:
     """``git archive`` of ``revision`` into ``dest``, with its time and version."""
-    commit = output_of(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=repo)
+    commit = output_of(
+        ["git", "rev-parse", "--verify", "--end-of-options", f"{revision}^{{commit}}"], cwd=repo
+    )
     epoch = int(output_of(["git", "log", "-1", "--format=%ct", commit], cwd=repo))
     if dest.exists():
         shutil.rmtree(dest)
@@ -148,6 +150,9 @@ def build(
     repo: Path, revision: str, output: Path, mirrors: Mirrors, keep_work: bool
 ) -> dict[str, Any]:
     """Build the image of ``revision`` into ``output``; returns the report."""
+    if os.geteuid() != 0:
+        # mmdebstrap's root mode and its chroot hooks; its unshare mode is not supported here
+        raise ImageBuildError("the image build needs root (mmdebstrap): run it as root or sudo")
     started = time.monotonic()
     work = output / "work"
     work.mkdir(parents=True, exist_ok=True)

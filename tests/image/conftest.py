@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -62,15 +64,26 @@ def head_commit() -> str:
 
 
 def build_image(commit: str, output: Path) -> BuiltImage:
-    """Run ``python -m image.build`` for ``commit`` into ``output``; a failure shows its output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "image.build", "--commit", commit, "--output", str(output)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-    )
-    assert result.returncode == 0, f"image build failed:\n{result.stdout}\n{result.stderr}"
+    """Run ``python -m image.build`` for ``commit`` into ``output``; a failure shows its output.
+
+    A build past BUILD_TIMEOUT is killed with everything it started (mmdebstrap, apt, dpkg)."""
+    output.mkdir(parents=True, exist_ok=True)
+    with (output / "test-build.log").open("w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "image.build", "--commit", commit, "--output", str(output)],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(timeout=BUILD_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.seek(0)
+        assert code == 0, f"image build failed:\n{log.read()}"
     return BuiltImage(output, json.loads((output / "report.json").read_text()))
 
 

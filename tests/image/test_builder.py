@@ -15,6 +15,7 @@ from image.lock import check_installed, check_project_pins, closure, read_lock
 from image.oci import ImageInfo, config_arguments
 from image.rootfs import Mirrors, mmdebstrap_command, python_minor
 from tests.image.conftest import PROJECT_ROOT
+from tether.localcluster.testing import wait_until
 
 EPOCH = 1_700_000_000
 
@@ -162,3 +163,24 @@ def test_build_of_an_unknown_commit_is_a_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("image build failed: git rev-parse")
     assert "Traceback" not in err
+
+
+def test_a_stuck_step_is_stopped_with_everything_it_started(tmp_path: Path) -> None:
+    log, pid_file = tmp_path / "build.log", tmp_path / "grandchild.pid"
+    stuck = ["sh", "-c", f"sleep 600 & echo $! > {pid_file}; wait"]
+    with pytest.raises(ImageBuildError, match=r"mirror did not finish in 0\.5 s"):
+        run(stuck, log, what="mirror", timeout=0.5)
+    grandchild = int(pid_file.read_text())
+    wait_until(lambda: not _alive(grandchild), timeout=10, what="the step's children killed")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a killed child not yet reaped is a zombie: gone for us
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
