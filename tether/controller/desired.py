@@ -29,10 +29,10 @@ from tether.render import RenderCache, RenderError, render
 from tether.secrets.sops import SopsError, SopsKeys
 from tether.source import MirrorCache, SourcePoller
 from tether.source.credentials import RepoCredentials
-from tether.source.trust import RepoTrust
 from tether.source.errors import SourceError
 from tether.source.policy import RepoPolicy
 from tether.source.poller import AppSource, PollResult
+from tether.source.trust import RepoTrust
 
 
 @dataclass(frozen=True)
