@@ -81,7 +81,9 @@ class ControlNamespace:
         for watcher in self._watchers():
             watcher.start()
         for watcher in self._watchers():
-            await asyncio.wait_for(watcher.synced.wait(), SYNC_TIMEOUT)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can drop a cancellation
+            async with asyncio.timeout(SYNC_TIMEOUT):
+                await watcher.synced.wait()
 
     async def stop(self) -> None:
         for watcher in self._watchers():
