@@ -87,7 +87,9 @@ def test_the_projects_lock_is_this_environments_closure() -> None:
     lock = read_lock(lock_path)
     check_project_pins(PROJECT_ROOT / "pyproject.toml", lock, lock_path)
     # the image gets exactly the libraries the tests ran with, and none of the dev tools
-    assert lock == closure()
+    assert lock == closure(), (
+        f"{LOCK_FILE} is stale: run .venv/bin/python -m image.build --write-lock"
+    )
     assert not {"pytest", "mypy", "ruff", "playwright", "hypothesis"} & set(lock)
 
 
