@@ -89,3 +89,5 @@ SSH_KNOWN_HOSTS_CONFIGMAP: Final = "argocd-ssh-known-hosts-cm"
 SSH_KNOWN_HOSTS_KEY: Final = "ssh_known_hosts"
 #: per-server CA certificates for https repositories (keys: server names)
 TLS_CERTS_CONFIGMAP: Final = "argocd-tls-certs-cm"
+#: argocd-cm key turning on sync impersonation (AppProject destinationServiceAccounts)
+IMPERSONATION_ENABLED_SETTING: Final = "application.sync.impersonation.enabled"

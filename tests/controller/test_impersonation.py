@@ -42,7 +42,7 @@ from tests.controller.test_forbidden import (
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import Forbidden
 from tether.controller.impersonation import (
-    IMPERSONATION_SETTING,
+    IMPERSONATION_ENABLED_SETTING,
     ImpersonationError,
     impersonation_enabled,
     service_account_user,
@@ -130,7 +130,7 @@ def test_an_invalid_glob_is_an_error_not_a_miss() -> None:
     ("value", "enabled"), [("true", True), ("True", False), ("1", False), ("", False)]
 )
 def test_the_flag_is_on_only_for_the_string_true(value: str, enabled: bool) -> None:
-    assert impersonation_enabled({IMPERSONATION_SETTING: value}) is enabled
+    assert impersonation_enabled({IMPERSONATION_ENABLED_SETTING: value}) is enabled
     assert impersonation_enabled({}) is False
 
 
@@ -174,7 +174,7 @@ async def impersonating_setup(client: ClusterClient, mapped: str = "deployer") -
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "argocd-cm", "namespace": control},
-        "data": {IMPERSONATION_SETTING: "true"},
+        "data": {IMPERSONATION_ENABLED_SETTING: "true"},
     }
     deployer_role = role("configmaps-only", dest, [rule([""], ["configmaps"], ALL_VERBS)])
     entries = [{"server": IN_CLUSTER, "namespace": dest, "defaultServiceAccount": mapped}]

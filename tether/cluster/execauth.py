@@ -144,9 +144,8 @@ async def _reap(process: asyncio.subprocess.Process) -> None:
             pass
 
     try:
-        await asyncio.wait_for(
-            asyncio.gather(drain(process.stdout), drain(process.stderr), process.wait()), 10
-        )
+        async with asyncio.timeout(10):  # not wait_for: it can swallow a cancellation on 3.11
+            await asyncio.gather(drain(process.stdout), drain(process.stderr), process.wait())
     except TimeoutError:
         pass
 
@@ -178,14 +177,12 @@ async def run_exec_plugin(
         raise ExecPluginError(f"{shown} cannot be run ({exc.strerror}): {hint}") from None
     assert process.stdout is not None and process.stderr is not None
     try:
-        stdout, stderr, status = await asyncio.wait_for(
-            asyncio.gather(
+        async with asyncio.timeout(limits.timeout):
+            stdout, stderr, status = await asyncio.gather(
                 _read(process.stdout, limits.max_output_bytes, False, lambda: _kill_group(process)),
                 _read(process.stderr, limits.stderr_tail_bytes, True, lambda: None),
                 process.wait(),
-            ),
-            limits.timeout,
-        )
+            )
     except TimeoutError:
         raise ExecPluginError(f"{shown} did not finish within {limits.timeout:g} s") from None
     finally:

@@ -130,12 +130,16 @@ class FastHTTP:
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         async with self._slots:
             reused = bool(self._idle)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the exchange finishes, and a stopping worker then never stops
             try:
-                return await asyncio.wait_for(self._exchange(head + body, method), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    return await self._exchange(head + body, method)
             except FastHTTPError as exc:
                 if reused and not exc.sent:
                     # a kept-alive connection the server had closed: one fresh try is safe
-                    return await asyncio.wait_for(self._exchange(head + body, method), self.timeout)
+                    async with asyncio.timeout(self.timeout):
+                        return await self._exchange(head + body, method)
                 raise
             except TimeoutError as exc:
                 raise FastHTTPError(f"no answer within {self.timeout:.0f}s", sent=True) from exc

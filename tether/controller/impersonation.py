@@ -23,9 +23,9 @@ from collections.abc import Mapping
 
 from tether.controller.project import Project, ProjectViolation
 from tether.globs import GlobSyntax, InvalidGlobError, compile_glob
+from tether.names import IMPERSONATION_ENABLED_SETTING
 
 #: ``argocd-cm`` key switching impersonation on ("true"; anything else is off, as Argo CD reads it)
-IMPERSONATION_SETTING = "application.sync.impersonation.enabled"
 #: characters Argo CD refuses in ``defaultServiceAccount``
 _DISALLOWED = frozenset("!*[]{}\\/")
 _SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
@@ -37,7 +37,7 @@ class ImpersonationError(ProjectViolation):
 
 def impersonation_enabled(settings: Mapping[str, str]) -> bool:
     """Whether ``argocd-cm``'s data switches sync impersonation on."""
-    return settings.get(IMPERSONATION_SETTING) == "true"
+    return settings.get(IMPERSONATION_ENABLED_SETTING) == "true"
 
 
 def _matches(pattern: str, value: str, what: str) -> bool:

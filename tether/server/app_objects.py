@@ -13,7 +13,7 @@ import weakref
 from typing import Any
 
 from tether.cluster.cache import LiveCache
-from tether.cluster.errors import ClusterError, UnknownKind
+from tether.cluster.errors import CacheSyncError, ClusterError, UnknownKind
 from tether.controller.face import ClusterView, ControllerFace
 from tether.controller.status import AppStatus, ResourceState, sync_word
 from tether.engine.diff import ResourceDiff, SyncStatus
@@ -54,7 +54,13 @@ async def cluster_with_children(controller: ControllerFace, app: str) -> Cluster
                 infos.append(await view.client.resource_for(api_version, kind))
             except UnknownKind:
                 continue
-        await view.cache.track(infos)
+        try:
+            await view.cache.track(infos)
+        except CacheSyncError as exc:
+            # a child kind the controller may not list: the tree shows what it can, and the
+            # next request tries again
+            log.warning("resource tree of %s: %s", view.server, exc)
+            return view
         _following_children.add(view.cache)
     return view
 
