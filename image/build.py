@@ -9,9 +9,9 @@ The image is made from one commit (``git archive``), Debian's packages and wheel
 4. tether    the commit's own wheel, the ``tether`` command, the service user's home
 
 assembled by umoci into an OCI layout ``<output>/tether`` tagged with the project's version.
-``SOURCE_DATE_EPOCH`` is the commit's time: file times, the configuration's creation time and
-the layer tars depend on the commit and on the Debian packages the mirror serves, not on when
-or where the build ran. ``<output>/report.json`` records the digest, the sizes and the layers;
+``SOURCE_DATE_EPOCH`` is the commit's time for Tether's layer and the configuration, and a fixed
+time for the three other layers: the image depends on the commit and on the Debian packages the
+mirror serves, not on when or where the build ran, and a new commit changes only its last layer. ``<output>/report.json`` records the digest, the sizes and the layers;
 ``<output>/debian-packages.txt`` every Debian package and version.
 """
 
@@ -44,6 +44,10 @@ from .rootfs import Mirrors, build_base, python_minor
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = "image/requirements.txt"
 PACKAGE = "tether"
+#: 1980-01-01, the time of the layers that do not depend on the commit (Debian, tools,
+#: libraries): with it they stay byte for byte the same from one commit to the next, so a new
+#: commit pushes only Tether's layer. Tether's layer and the configuration carry the commit's.
+SHARED_LAYERS_EPOCH = 315_532_800
 
 
 @dataclass(frozen=True)
@@ -162,12 +166,13 @@ def build(
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(source.epoch)}
     print(f"building tether:{source.version} from {source.commit[:12]} into {output}")
     base = work / "base.tar"
-    build_base(base, work / "debian-packages.txt", mirrors, env, log)
+    base_env = {**env, "SOURCE_DATE_EPOCH": str(SHARED_LAYERS_EPOCH)}
+    build_base(base, work / "debian-packages.txt", mirrors, base_env, log)
     stages, missing = stage_layers(source, work, output / "cache" / "tools", env, log)
     tars = [base]
     for name, stage in stages.items():
         tars.append(work / f"{name}.tar")
-        write_layer(stage, tars[-1], source.epoch)
+        write_layer(stage, tars[-1], source.epoch if name == PACKAGE else SHARED_LAYERS_EPOCH)
     info = ImageInfo(output / PACKAGE, source.version, source.commit, source.version, source.epoch)
     assemble(info, tars, log)
     report = summary(info, ["debian", *stages], [tar.stat().st_size for tar in tars])

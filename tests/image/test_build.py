@@ -90,3 +90,33 @@ def test_two_builds_of_a_commit_have_one_digest(built_image: BuiltImage, tmp_pat
     assert json.loads((again.output / "tether" / "index.json").read_text()) == json.loads(
         (built_image.output / "tether" / "index.json").read_text()
     )
+
+
+def _same_file(first: str, second: str, path: str) -> bool:
+    changed = subprocess.run(
+        ["git", "diff", "--quiet", first, second, "--", path], cwd=PROJECT_ROOT, check=False
+    )
+    return changed.returncode == 0
+
+
+def test_a_new_commit_changes_only_tethers_layer(built_image: BuiltImage, tmp_path: Path) -> None:
+    commit = built_image.report["commit"]
+    parent = subprocess.run(
+        ["git", "rev-parse", f"{commit}~1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    older = build_image(parent, tmp_path / "parent")
+    first = (built_image.output / "debian-packages.txt").read_text()
+    if first != (older.output / "debian-packages.txt").read_text():
+        pytest.skip("Debian's mirror moved packages between the builds")
+    now = {layer["name"]: layer["digest"] for layer in built_image.report["layers"]}
+    before = {layer["name"]: layer["digest"] for layer in older.report["layers"]}
+    assert before["debian"] == now["debian"]
+    assert before["tools"] == now["tools"]
+    if _same_file(parent, commit, "image/requirements.txt"):
+        assert before["libraries"] == now["libraries"]
+    if _commit_time(parent) != _commit_time(commit):
+        assert before["tether"] != now["tether"]  # it carries its commit's time
