@@ -32,6 +32,17 @@ def _commit_time(commit: str) -> int:
     )
 
 
+def skip_if_the_mirror_moved(first: BuiltImage, second: BuiltImage) -> None:
+    """Two builds compare only while Debian's mirror served the same packages to both."""
+    packages = [
+        set((image.output / "debian-packages.txt").read_text().splitlines())
+        for image in (first, second)
+    ]
+    if packages[0] != packages[1]:
+        moved = sorted(packages[0] ^ packages[1])
+        pytest.skip(f"Debian's mirror moved packages between the builds: {moved}")
+
+
 def test_image_runs_tether_as_the_deployments_user(built_image: BuiltImage) -> None:
     config = image_configuration(built_image.output / "tether", built_image.digest)
     run = config["config"]
@@ -79,11 +90,7 @@ def test_every_file_of_the_package_is_in_the_image(built_image: BuiltImage) -> N
 
 def test_two_builds_of_a_commit_have_one_digest(built_image: BuiltImage, tmp_path: Path) -> None:
     again = build_image(built_image.report["commit"], tmp_path / "again")
-    first = (built_image.output / "debian-packages.txt").read_text()
-    second = (again.output / "debian-packages.txt").read_text()
-    if first != second:
-        moved = sorted(set(first.splitlines()) ^ set(second.splitlines()))
-        pytest.skip(f"Debian's mirror moved packages between the builds: {moved}")
+    skip_if_the_mirror_moved(built_image, again)
     layers = [(layer["name"], layer["digest"]) for layer in built_image.report["layers"]]
     assert [(layer["name"], layer["digest"]) for layer in again.report["layers"]] == layers
     assert again.digest == built_image.digest
@@ -109,9 +116,7 @@ def test_a_new_commit_changes_only_tethers_layer(built_image: BuiltImage, tmp_pa
         check=True,
     ).stdout.strip()
     older = build_image(parent, tmp_path / "parent")
-    first = (built_image.output / "debian-packages.txt").read_text()
-    if first != (older.output / "debian-packages.txt").read_text():
-        pytest.skip("Debian's mirror moved packages between the builds")
+    skip_if_the_mirror_moved(built_image, older)
     now = {layer["name"]: layer["digest"] for layer in built_image.report["layers"]}
     before = {layer["name"]: layer["digest"] for layer in older.report["layers"]}
     assert before["debian"] == now["debian"]
