@@ -80,10 +80,6 @@ def test_layers_go_from_debian_to_tether(built_image: BuiltImage) -> None:
     assert "apt" not in names  # nothing installs packages into a running image
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pyproject.toml declares no package data: tether/server/ui/* is not in the wheel",
-)
 def test_every_file_of_the_package_is_in_the_image(built_image: BuiltImage) -> None:
     assert built_image.report["missing_package_files"] == []
 

@@ -179,6 +179,10 @@ def controller_command(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # the HTTP clients log every request at INFO (a lease renewal every few seconds)
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     settings = ClientSettings(qps=qps, burst=burst)
     given = _given_flags(click.get_current_context())
     managed = managed_namespaces or managed_namespaces_from_env()
