@@ -30,18 +30,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def _wait_for_signal() -> None:
+def _signal_event() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM (the loop's handlers replace asyncio's own)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
-async def _serve_until_signal(controller: Controller, server: Any) -> None:
+async def _serve_until_signal(
+    controller: Controller, server: Any, stop: asyncio.Event | None = None
+) -> None:
     """Run until SIGINT/SIGTERM, then stop the server, the controller and its client."""
     try:
-        await _wait_for_signal()
+        await (stop or _signal_event()).wait()
     finally:
         if server is not None:
             await server.stop()
@@ -341,7 +344,28 @@ def up_command(
 
 
 async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
-    """Run the controller and the API server beside the started parts until a signal."""
+    """Run the controller and the API server beside the started parts until a signal.
+
+    A signal during the start stops it: the start runs as a task raced against the signal and
+    is cancelled until it has ended (asyncio's own Ctrl-C handling cancels the main task once,
+    and a cancellation dropped on the way, as ``wait_for`` can on 3.11, left the demo running).
+    """
+    from tether.cluster.cache import cancel_and_wait
+
+    stop = _signal_event()
+    starting = asyncio.create_task(_start_demo_parts(running, reconcile_interval))
+    signalled = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        await cancel_and_wait(starting)
+        raise KeyboardInterrupt
+    signalled.cancel()
+    controller, server = starting.result()
+    await _serve_until_signal(controller, server, stop)
+
+
+async def _start_demo_parts(running: RunningDemo, reconcile_interval: float) -> tuple[Any, Any]:
+    """Access, Applications, controller and API server; a cancelled start stops what it began."""
     from tether.demo.access import prepare_access
     from tether.demo.apps import ensure_demo_applications
     from tether.demo.errors import DemoPortError
@@ -363,14 +387,20 @@ async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
         leader_election=False,
     )
     controller = Controller(client, config)
-    await controller.start()
-    running.git.on_push = relay_pushes(
-        running.git, controller.on_webhook, asyncio.get_running_loop()
-    )
     try:
+        await controller.start()
+        running.git.on_push = relay_pushes(
+            running.git, controller.on_webhook, asyncio.get_running_loop()
+        )
         server = await start_server(controller, running.listen.listen)
     except OSError as exc:  # taken since it was found free
+        await controller.stop()
         raise DemoPortError(f"cannot listen on {running.listen.listen}: {exc.strerror}") from exc
+    except BaseException:
+        running.git.on_push = None
+        await controller.stop()
+        await client.aclose()
+        raise
     notes = list(demo.notes)
     if server is not None:
         moved = running.listen.note("the UI and API", urlsplit(server.url).port or 0)
@@ -378,7 +408,7 @@ async def _run_demo(running: RunningDemo, reconcile_interval: float) -> None:
     for note in notes:
         click.echo(f"tether up: {note}", err=True)
     click.echo("\n".join(_demo_banner(demo, server, notes)))
-    await _serve_until_signal(controller, server)
+    return controller, server
 
 
 def _admin_password(demo: Demo, server: Any) -> str:
