@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,12 +31,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: set by the first Ctrl-C of `tether up`, before or while its event loop starts: a
+#: KeyboardInterrupt raised inside the loop's own machinery can be lost, the flag is not
+_INTERRUPTED = threading.Event()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
 def _signal_event() -> asyncio.Event:
-    """An event set by SIGINT/SIGTERM (the loop's handlers replace asyncio's own)."""
+    """An event set by SIGINT/SIGTERM (the loop's handlers replace asyncio's own), already set
+    when a Ctrl-C came before it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if _INTERRUPTED.is_set():
+        stop.set()
     return stop
 
 
@@ -324,6 +338,7 @@ def up_command(
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    signal.signal(signal.SIGINT, _interrupt)
     options = DemoOptions(
         state_dir=(state_dir or default_state_dir()).resolve(),
         port=port,
