@@ -192,25 +192,13 @@ def controller_command(
     """
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        # the HTTP clients log every request at INFO (a lease renewal every few seconds)
-        for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    _controller_logging(verbose)
     settings = ClientSettings(qps=qps, burst=burst)
     given = _given_flags(click.get_current_context())
     managed = managed_namespaces or managed_namespaces_from_env()
 
     async def main() -> None:
-        if kubeconfig is not None or context is not None:
-            client = ClusterClient.from_kubeconfig(
-                str(kubeconfig) if kubeconfig else None, context, settings
-            )
-        else:
-            client = ClusterClient.from_env(settings)
+        client = _controller_client(kubeconfig, context, settings)
         config = ControllerConfig(
             namespace=namespace,
             reconcile_interval=reconcile_interval,
@@ -249,6 +237,29 @@ def controller_command(
         uvloop.run(main())
     except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _controller_logging(verbose: bool) -> None:
+    """INFO (DEBUG with -v) to stderr; the HTTP clients' per-request lines only with -v."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # the HTTP clients log every request at INFO (a lease renewal every few seconds)
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _controller_client(
+    kubeconfig: Path | None, context: str | None, settings: ClientSettings
+) -> ClusterClient:
+    """The kubeconfig's client when one is named, else in-cluster, then $KUBECONFIG."""
+    if kubeconfig is not None or context is not None:
+        return ClusterClient.from_kubeconfig(
+            str(kubeconfig) if kubeconfig else None, context, settings
+        )
+    return ClusterClient.from_env(settings)
 
 
 def _host_port(value: str | None, option: str) -> str | None:
