@@ -274,6 +274,40 @@ async def test_degraded_deployment_fails_the_sync_with_its_health_message(
     assert not await exists(client, "v1", "ConfigMap", "after", namespace)
 
 
+async def test_last_wave_of_plain_resources_succeeds_without_waiting_for_health(
+    client: ClusterClient, namespace: str
+) -> None:
+    # gitops-engine: the final wave is an asynchronous apply; a Deployment that will never be
+    # healthy does not hold the sync (the comparison reports its health)
+    desired = docs(
+        configmap("first", wave=0)
+        + "---\n"
+        + deployment(
+            "crashy", wave=1, image="app:1-crashloop", extra={"progressDeadlineSeconds": 2}
+        )
+    )
+    engine = SyncEngine(client, app_name="shop", poll_interval=0.05, wave_timeout=30)
+    result = await engine.sync(plan_sync(desired), namespace=namespace)
+    assert result.succeeded, result.log
+    assert result.log[-2:] == [
+        "Sync wave 1: deployment.apps/crashy created",
+        "Sync wave 1: applied (last wave: health not awaited)",
+    ]
+    assert "Sync wave 0: healthy" in result.log  # an earlier wave still waits
+
+
+async def test_last_wave_with_a_hook_still_waits_for_it(
+    client: ClusterClient, namespace: str
+) -> None:
+    desired = docs(
+        deployment("web", wave=0) + "---\n" + job("check", hook="Sync", image="busybox:1.36-fail")
+    )
+    engine = SyncEngine(client, app_name="shop", poll_interval=0.05, wave_timeout=30)
+    result = await engine.sync(plan_sync(desired), namespace=namespace)
+    assert result.phase == "Failed", result.log
+    assert "Sync hook job.batch/check failed" in result.message
+
+
 async def test_dry_run_sync_applies_nothing(client: ClusterClient, namespace: str) -> None:
     engine = SyncEngine(client, app_name="shop")
     result = await engine.sync(

@@ -81,18 +81,25 @@ class SyncRun:
         await self.writer.preflight(self.plan)
         if self.options.dry_run:
             return PHASE_SUCCEEDED, "dry run succeeded: the server accepted every object"
-        for phase in SYNC_PHASES:
-            for wave, tasks in self.plan.waves(phase):
-                if self.cancel.is_set():
-                    return PHASE_TERMINATED, "sync was cancelled"
-                await self._run_wave(phase, wave, tasks)
-                if self.settings.wave_delay:
-                    await asyncio.sleep(self.settings.wave_delay)
+        waves = [(p, w, tasks) for p in SYNC_PHASES for w, tasks in self.plan.waves(p)]
+        for index, (phase, wave, tasks) in enumerate(waves):
+            if self.cancel.is_set():
+                return PHASE_TERMINATED, "sync was cancelled"
+            # gitops-engine's rule: the last wave of plain resources is an (asynchronous) apply
+            # that succeeds at once; health is the comparison's to report, and the sync's slot
+            # is not held while a Deployment rolls out
+            final = index == len(waves) - 1 and not any(t.is_hook for t in tasks)
+            await self._run_wave(phase, wave, tasks, wait=not final)
+            if self.settings.wave_delay:
+                await asyncio.sleep(self.settings.wave_delay)
         return PHASE_SUCCEEDED, "successfully synced (all tasks run)"
 
-    async def _run_wave(self, phase: str, wave: int, tasks: list[SyncTask]) -> None:
+    async def _run_wave(
+        self, phase: str, wave: int, tasks: list[SyncTask], *, wait: bool = True
+    ) -> None:
         """Prunes first, then hooks to recreate are deleted, then applies by kind group (a CRD
-        group waits for its CRDs to serve), then the wait for the wave to be healthy."""
+        group waits for its CRDs to serve), then (unless ``wait`` is off) the wait for the wave
+        to be healthy."""
         hooks = [t for t in tasks if t.is_hook]
         applies = [t for t in tasks if t.action == "apply"]
         await _gather([self.writer.prune(t) for t in tasks if t.action == "prune"])
@@ -104,7 +111,10 @@ class SyncRun:
             applied.extend(done)
             if any(t.key.kind == CRD_KIND for t in group):
                 await self.waiter.wait_established([o for t, o in done if t.key.kind == CRD_KIND])
-        await self.waiter.wait_wave(phase, wave, applied)
+        if wait:
+            await self.waiter.wait_wave(phase, wave, applied)
+        else:
+            self.record.note(f"{phase} wave {wave}: applied (last wave: health not awaited)")
 
     async def _delete_hooks_before_creation(self, hooks: list[SyncTask]) -> None:
         await _gather(
