@@ -6,9 +6,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tether.controller.leadership import may_take, renewed_lease
-from tether.controller.workqueue import WorkQueue
+from tether.controller.workqueue import FIRST_CHECKS, RECHECKS, WorkQueue
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -19,14 +21,101 @@ async def test_the_queue_collapses_repeats_and_gives_a_name_to_one_worker_at_a_t
     queue.add("b")
     assert queue.depth() == 2
     assert await queue.take() == "a"
-    queue.add("a")  # asked for again while a worker holds it
+    queue.add("a")  # asked for again while a worker holds it: not handed to another
+    queue.add("a")
+    assert queue.depth() == 1
     assert await queue.take() == "b"
-    assert await queue.take() is None  # held: it waits for the holder
     queue.done("a")  # the holder is done: it comes back once
+    assert queue.depth() == 1
     assert await queue.take() == "a"
     queue.done("a")
     queue.done("b")
     assert queue.depth() == 0
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_rechecks_take_turns_with_first_checks() -> None:
+    # a cold start: 100 apps wait for their first check; two of them were checked and synced,
+    # and their re-checks must not wait behind the other 98 first checks
+    queue = WorkQueue()
+    for i in range(100):
+        queue.add(f"app-{i:03}")
+    first = [await queue.take(), await queue.take()]
+    for name in first:
+        queue.done(name)
+        queue.add(name)  # the re-check after its sync
+    assert queue.lane_of("app-000") == RECHECKS and queue.lane_of("app-099") == FIRST_CHECKS
+    taken = [await queue.take() for _ in range(4)]
+    assert taken == ["app-000", "app-002", "app-001", "app-003"]
+    assert queue.depth() == 96
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_deleted_app_recreated_is_a_first_check_again() -> None:
+    queue = WorkQueue()
+    queue.add("a")
+    queue.done(await queue.take())
+    assert queue.lane_of("a") == RECHECKS
+    queue.forget("a")
+    assert queue.lane_of("a") == FIRST_CHECKS
+
+
+# an operation: ("add", name) asks for a name, ("take",) takes the next, ("done", i) ends the
+# i-th name held (modulo how many are held)
+_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.sampled_from([f"n{i}" for i in range(12)])),
+        st.tuples(st.just("take")),
+        st.tuples(st.just("done"), st.integers(0, 11)),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_operations)
+def test_no_lane_waits_for_the_other_without_bound(operations: list[tuple]) -> None:
+    asyncio.run(_check_fairness(operations))
+
+
+async def _check_fairness(operations: list[tuple]) -> None:
+    """Against a model: a name is held by one worker at a time, never queued twice, never
+    lost, and a name with p names ahead in its lane is taken within 2(p + 1) takes."""
+    queue = WorkQueue()
+    held: list[str] = []
+    waiting: dict[str, tuple[int, int]] = {}  # name -> (takes so far when queued, names ahead)
+    asked_while_held: set[str] = set()
+    takes = 0
+
+    def ask(name: str) -> None:
+        if name in held:
+            asked_while_held.add(name)
+        elif name not in waiting:
+            lane = queue.lane_of(name)
+            ahead = sum(1 for n in waiting if queue.lane_of(n) == lane)
+            waiting[name] = (takes, ahead)
+        queue.add(name)
+
+    for op in operations:
+        if op[0] == "add":
+            ask(op[1])
+        elif op[0] == "take" and waiting:
+            name = await queue.take()
+            takes += 1
+            assert name in waiting and name not in held
+            queued_at, ahead = waiting.pop(name)
+            assert takes - queued_at <= 2 * (ahead + 1), (name, queued_at, ahead, takes)
+            held.append(name)
+        elif op[0] == "done" and held:
+            name = held.pop(op[1] % len(held))
+            queue.done(name)
+            if name in asked_while_held:
+                asked_while_held.discard(name)
+                waiting[name] = (
+                    takes,
+                    sum(1 for n in waiting if queue.lane_of(n) == queue.lane_of(name)),
+                )
+        assert queue.depth() == len(waiting)
 
 
 @pytest.mark.asyncio(loop_scope="session")
