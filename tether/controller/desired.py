@@ -32,6 +32,7 @@ from tether.source.credentials import RepoCredentials
 from tether.source.errors import SourceError
 from tether.source.policy import RepoPolicy
 from tether.source.poller import AppSource, PollResult
+from tether.source.revisions import is_full_sha
 from tether.source.trust import RepoTrust
 
 
@@ -120,7 +121,8 @@ class DesiredState:
         )
         commit = self.poller.commit_of(name)
         if commit is None:
-            poll = (await self.poll([source.repo_url])).apps.get(name)
+            # shares the repository's last (or running) ref check: not one ls-remote per app
+            poll = await self.poller.first_poll(name)
             if poll is not None and poll.error is not None:
                 source_error = poll.error.message
             commit = self.poller.commit_of(name)
@@ -135,6 +137,10 @@ class DesiredState:
         if revision == self.poller.commit_of(name):
             return revision  # the polled commit itself: in the mirror, no network needed
         mirror = self.mirrors.mirror(source.repo_url, self.credentials_for(source.repo_url))
+        if is_full_sha(revision) and await asyncio.to_thread(mirror.has_commit, revision):
+            # a commit id names one commit forever: the mirror holding it is enough (the
+            # automated sync, a rollback or a sync to a history entry needs no ls-remote)
+            return revision
         return (await mirror.resolve_async(revision)).commit
 
     async def revision_metadata(self, url: str, commit: str) -> dict[str, str] | None:

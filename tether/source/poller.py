@@ -17,11 +17,18 @@ lock, talks to git without it, and merges the outcome back under it. A per-repos
 (taken by workers only) keeps two polls of one repository in order, and a poll requested while
 another waits for that repository joins the waiting one, so a repository that hangs holds at
 most two workers until its timeout, and never the event loop or the other repositories.
+
+A newly registered application costs no ref check of its own (`first_poll`): when its
+repository's refs were read less than `refs_max_age` seconds ago it resolves from them (a fetch
+only if the mirror lacks the commit); when a poll of that repository is running it waits for
+that one; otherwise it starts (or joins) one. N applications registered together on one
+repository therefore cost one `ls-remote`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +43,10 @@ from tether.source.errors import GitCommandError, SourceError
 from tether.source.mirror import Mirror, MirrorCache
 from tether.source.tree import CommitTree
 from tether.source.urls import normalize_repo_url, scrub_url
+
+#: how long a repository's last ref check answers for a newly registered application (seconds);
+#: Argo CD's repo-server reuses an ls-remote for 3 minutes (--revision-cache-expiration)
+DEFAULT_REFS_MAX_AGE = 60.0
 
 
 @dataclass(frozen=True)
@@ -119,11 +130,16 @@ class SourcePoller:
         cache: MirrorCache,
         credentials_for: Callable[[str], RepoCredentials | None] = _no_credentials,
         max_workers: int = 16,
+        refs_max_age: float = DEFAULT_REFS_MAX_AGE,
     ) -> None:
         self.cache = cache
         self.credentials_for = credentials_for
         self.max_workers = max_workers
+        self.refs_max_age = refs_max_age
         self._apps: dict[str, _AppState] = {}
+        # the refs each repository's last successful ref check saw, and when (monotonic)
+        self._refs: dict[str, tuple[float, dict[str, str]]] = {}
+        self._running: dict[str, Future[_RepoOutcome]] = {}
         # Guards the tables below only; never held across I/O (taken on the event loop).
         self._lock = threading.Lock()
         self._repo_locks: dict[str, threading.Lock] = {}
@@ -170,6 +186,56 @@ class SourcePoller:
         outcomes = [await asyncio.wrap_future(future) for future in futures]
         return _result(outcomes, time.perf_counter() - started)
 
+    async def first_poll(self, name: str) -> AppPoll | None:
+        """Resolve a registered application that has no commit yet, sharing its repository's
+        ref check: from refs read less than `refs_max_age` seconds ago (no network), after the
+        poll of that repository already running, or else from a poll of its own (joined by
+        others). None when the application is unknown or already has a commit."""
+        for _ in range(3):
+            with self._lock:
+                state = self._apps.get(name)
+                if state is None or state.commit is not None:
+                    return None
+                source = state.source
+                seen = self._refs.get(source.repo_url)
+                running = self._running.get(source.repo_url)
+            if seen is not None and time.monotonic() - seen[0] <= self.refs_max_age:
+                resolving = self._pool.submit(self._resolve_from_refs, name, source, seen[1])
+                return await asyncio.wrap_future(resolving)
+            if running is None:
+                break
+            # shielded: a cancelled caller must not cancel a poll other applications share
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.wrap_future(running))
+        return (await self.poll_async([source.repo_url])).apps.get(name)
+
+    def _resolve_from_refs(self, name: str, source: AppSource, refs: dict[str, str]) -> AppPoll:
+        """An application's first commit from refs its repository's last check saw (a fetch
+        only when the mirror lacks the commit)."""
+        url = source.repo_url
+        first = _Snapshot(source, None)
+        try:
+            mirror = self.cache.mirror(url, self.credentials_for(url))
+            commit = mirror.resolve(source.revision, refs).commit
+        except SourceError as error:
+            return _failed(name, first, error)
+        except (pygit2.GitError, OSError) as error:
+            failure = GitCommandError(
+                f"reading the mirror of {scrub_url(url)} failed: {error}", url
+            )
+            return _failed(name, first, failure)
+        with self._lock:
+            before = {s.commit for s in self._apps.values() if s.source.repo_url == url}
+            state = self._apps.get(name)
+            if state is not None and state.source == source and state.commit is None:
+                state.commit = commit
+            in_use = {
+                s.commit for s in self._apps.values() if s.source.repo_url == url and s.commit
+            }
+        if commit not in before:
+            mirror.keep(in_use)
+        return AppPoll(name, commit, None, True)
+
     def _submit(self, repo_urls: Iterable[str] | None) -> list[Future[_RepoOutcome]]:
         wanted = {normalize_repo_url(u) for u in repo_urls} if repo_urls is not None else None
         with self._lock:
@@ -186,15 +252,23 @@ class SourcePoller:
                 if future is None:
                     future = self._pool.submit(self._poll_repository, url)
                     self._waiting[url] = future
+                    future.add_done_callback(lambda done, u=url: self._finished(u, done))
                 futures.append(future)
             return futures
+
+    def _finished(self, url: str, future: Future[_RepoOutcome]) -> None:
+        with self._lock:
+            if self._running.get(url) is future:
+                del self._running[url]
 
     def _poll_repository(self, url: str) -> _RepoOutcome:
         with self._lock:
             repo_lock = self._repo_locks.setdefault(url, threading.Lock())
         with repo_lock:
             with self._lock:
-                self._waiting.pop(url, None)
+                future = self._waiting.pop(url, None)
+                if future is not None:
+                    self._running[url] = future
                 snapshots = {
                     name: _Snapshot(state.source, state.commit)
                     for name, state in self._apps.items()
@@ -202,7 +276,7 @@ class SourcePoller:
                 }
             try:
                 mirror = self.cache.mirror(url, self.credentials_for(url))
-                outcome = self._check_repository(mirror, snapshots)
+                outcome = self._check_repository(url, mirror, snapshots)
                 in_use = self._merge(url, snapshots, outcome.polls)
                 if any(poll.previous != poll.commit for poll in outcome.polls):
                     mirror.keep(in_use)
@@ -227,12 +301,18 @@ class SourcePoller:
                     state.commit = poll.commit
             return {s.commit for s in self._apps.values() if s.source.repo_url == url and s.commit}
 
-    def _check_repository(self, mirror: Mirror, apps: dict[str, _Snapshot]) -> _RepoOutcome:
+    def _check_repository(
+        self, url: str, mirror: Mirror, apps: dict[str, _Snapshot]
+    ) -> _RepoOutcome:
         fetches_before = mirror.fetches
         try:
             refs = mirror.ls_remote()
         except SourceError as error:
+            with self._lock:
+                self._refs.pop(url, None)
             return _RepoOutcome(0, 0, [_failed(name, app, error) for name, app in apps.items()])
+        with self._lock:
+            self._refs[url] = (time.monotonic(), refs)
 
         targets: dict[str, str | SourceError] = {}
         for revision in {app.source.revision for app in apps.values()}:

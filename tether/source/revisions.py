@@ -30,6 +30,11 @@ _PARTIAL = re.compile(
 _COMPARATOR = re.compile(r"^(?P<op>>=|<=|!=|==|>|<|=|\^|~>|~)?\s*(?P<version>\S+)$")
 
 
+def is_full_sha(revision: str) -> bool:
+    """True for exactly 40 lowercase hex digits: a full commit id."""
+    return bool(_FULL_SHA.match(revision))
+
+
 def is_commit_sha(revision: str) -> bool:
     """True for 7 to 40 lowercase hex digits: a full or abbreviated commit id."""
     return bool(_SHORT_SHA.match(revision))

@@ -1,0 +1,147 @@
+"""Desired state: one ref check per repository, commits already mirrored resolve offline.
+
+A real git server (smart HTTP, Basic auth) serves the repositories; the mirror counts its
+``ls-remote`` calls (``Mirror.ref_checks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.source.conftest import PASSWORD, USER, Remote, make_remote
+from tether.cluster.client import ClusterClient
+from tether.cluster.tracking import Tracking
+from tether.controller import models
+from tether.controller.desired import DesiredState
+from tether.source import RepoCredentials
+from tether.source.errors import SourceError
+from tether.source.gitserver import GitHTTPServer
+
+MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n"
+
+
+@pytest.fixture(scope="module")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHTTPServer]:
+    with GitHTTPServer(tmp_path_factory.mktemp("served"), (USER, PASSWORD)) as server:
+        yield server
+
+
+@pytest.fixture
+def remote(git_server: GitHTTPServer, tmp_path: Path) -> Remote:
+    repo = make_remote(git_server.root, tmp_path, git_server.url("{name}"))
+    repo.commit_and_push("first", {"app/cm.yaml": MANIFEST.format(name="one")})
+    return repo
+
+
+def desired_state(client: ClusterClient, cache: Path) -> DesiredState:
+    credentials = RepoCredentials(url="http://127.0.0.1/", username=USER, password=PASSWORD)
+    return DesiredState(client, "argocd", cache, lambda url: credentials, tracking=Tracking())
+
+
+def source_of(remote: Remote, revision: str = "main", path: str = "app") -> models.AppSource:
+    raw = {"repoURL": remote.url, "targetRevision": revision, "path": path}
+    return models.AppSource(remote.url, revision, path, raw=raw)
+
+
+def ref_checks(state: DesiredState, remote: Remote) -> int:
+    return state.mirrors.mirror(remote.url).ref_checks
+
+
+async def test_new_apps_on_one_repository_cost_one_ref_check(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        source = source_of(remote)
+        together = await asyncio.gather(
+            *(state.resolve(f"app-{i}", source, None, None) for i in range(12))
+        )
+        one_by_one = [await state.resolve(f"late-{i}", source, None, None) for i in range(5)]
+        commits = {r.commit for r in [*together, *one_by_one]}
+        assert len(commits) == 1
+        assert ref_checks(state, remote) == 1
+    finally:
+        state.close()
+
+
+async def test_a_new_app_after_the_refs_grew_old_checks_the_repository_again(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        source = source_of(remote)
+        first = await state.resolve("app-a", source, None, None)
+        moved = remote.commit_and_push("second", {"app/cm.yaml": MANIFEST.format(name="two")})
+        state.poller.refs_max_age = 0.0
+        second = await state.resolve("app-b", source, None, None)
+        assert second.commit == moved != first.commit
+        assert ref_checks(state, remote) == 2
+    finally:
+        state.close()
+
+
+async def test_a_new_app_on_a_missing_branch_from_the_shared_refs_says_so(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        await state.resolve("app-a", source_of(remote), None, None)
+        with pytest.raises(SourceError, match="no-such-branch"):
+            await state.resolve("app-b", source_of(remote, "no-such-branch"), None, None)
+        assert ref_checks(state, remote) == 1
+    finally:
+        state.close()
+
+
+async def test_a_new_app_on_another_branch_resolves_from_the_shared_refs(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    main = remote.commit("main's")
+    remote.push("HEAD:refs/heads/main")
+    staging_head = remote.commit("staging's", {"app/cm.yaml": MANIFEST.format(name="staging")})
+    remote.push("HEAD:refs/heads/staging")
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        assert (await state.resolve("app-a", source_of(remote), None, None)).commit == main
+        staging = await state.resolve("app-b", source_of(remote, "staging"), None, None)
+        assert staging.commit == staging_head
+        assert ref_checks(state, remote) == 1
+    finally:
+        state.close()
+
+
+async def test_an_explicit_commit_in_the_mirror_resolves_without_ls_remote(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    old = remote.commit_and_push("old", {"app/cm.yaml": MANIFEST.format(name="old")})
+    remote.commit_and_push("new", {"app/cm.yaml": MANIFEST.format(name="new")})
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        source = source_of(remote)
+        current = await state.resolve("app", source, None, None)
+        checks = ref_checks(state, remote)
+        # the automated sync names the polled commit, a rollback an older one: both mirrored
+        assert (await state.resolve("app", source, current.commit, None)).commit == current.commit
+        assert (await state.resolve("app", source, old, None)).commit == old
+        assert ref_checks(state, remote) == checks
+    finally:
+        state.close()
+
+
+async def test_an_explicit_commit_missing_from_the_mirror_is_looked_for_remotely(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        source = source_of(remote)
+        await state.resolve("app", source, None, None)
+        pushed = remote.commit_and_push("later", {"app/cm.yaml": MANIFEST.format(name="later")})
+        checks = ref_checks(state, remote)
+        assert (await state.resolve("app", source, pushed, None)).commit == pushed
+        assert ref_checks(state, remote) == checks + 1
+    finally:
+        state.close()
