@@ -18,12 +18,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 class _OneCluster:
-    """The one part of the controller's face the tree reads: the app's destination."""
+    """The one part of the server's state the tree reads: the app's destination."""
 
     def __init__(self, view: ClusterView) -> None:
         self.view = view
 
-    def cluster_of(self, app: str) -> ClusterView:
+    async def cluster_view(self, app: str) -> ClusterView:
         return self.view
 
 

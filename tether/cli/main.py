@@ -16,6 +16,7 @@ from tether.cli.proj import proj_group
 from tether.cli.render import render_command
 from tether.cli.repo import repo_group
 from tether.cli.seal import seal_command, secrets_controller_command
+from tether.cli.server_cmd import server_command
 
 
 @click.group()
@@ -34,6 +35,7 @@ cli.add_command(proj_group)
 cli.add_command(repo_group)
 cli.add_command(controller_command)
 cli.add_command(up_command)
+cli.add_command(server_command)
 cli.add_command(render_command)
 cli.add_command(health_command)
 cli.add_command(install_command)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tether.cluster.cache import LiveCache
 from tether.cluster.client import ClusterClient
 from tether.engine.diff import AppDiff
+from tether.source.webhooks import WebhookEvent
 
 #: ``listener(kind, event_type, obj)``: kind is "application"; event_type ADDED/MODIFIED/DELETED
 Listener = Callable[[str, str, dict[str, Any]], None]
@@ -64,6 +65,17 @@ class ControllerMetrics:
     requests_by_verb: dict[str, int]
     request_retries: int
     repositories: list[RepositoryCounters] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An app compared on demand by a server that runs apart from the controller."""
+
+    #: the commit compared (the one the app's status reports)
+    commit: str
+    diff: AppDiff
+    #: the desired objects without hooks (unmasked: mask before showing)
+    desired: list[dict[str, Any]]
 
 
 class ControllerFace(Protocol):
@@ -153,4 +165,31 @@ class ControllerFace(Protocol):
 
     def metrics(self) -> ControllerMetrics:
         """Counters for ``/metrics``."""
+        ...
+
+
+@runtime_checkable
+class ObservingFace(ControllerFace, Protocol):
+    """The face of a server replica without a controller in its process (``tether server``).
+
+    It holds no comparison of its own: :meth:`observe` renders and compares when asked (read
+    only, never writing), and actions reach the controller through the cluster, as Argo CD's API
+    server does (annotations, the ``operation`` field, ``status.operationState``). The sync
+    ``comparison``/``desired``/``cluster_of`` of :class:`ControllerFace` answer only from what
+    was observed already; the server awaits these instead.
+    """
+
+    async def observe(self, name: str) -> Observation | None:
+        """The app compared now with its live objects (cached while nothing it depends on
+        changed); None when it cannot be compared (its status says why)."""
+        ...
+
+    async def open_cluster(self, name: str) -> ClusterView | None:
+        """The app's destination cluster, opened on demand, its cache following the kinds
+        the app's status lists."""
+        ...
+
+    async def on_push(self, event: WebhookEvent) -> list[str]:
+        """A verified push: ask the controller to refresh (hard) every app whose repository and
+        target revision it concerns; returns their names (the writes are paced)."""
         ...

@@ -2,8 +2,9 @@
 of live objects, one live object, and Events.
 
 All of it comes through the controller's face: the app's last comparison and desired objects,
-and the client and live cache of its destination (`ControllerFace.cluster_of`). Secret values
-are masked in every answer.
+and the client and live cache of its destination (`ControllerFace.cluster_of`); a server
+replica computes the comparison when asked (`ServerState.comparison`). Secret values are masked
+in every answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from tether.cluster.cache import LiveCache
 from tether.cluster.errors import CacheSyncError, ClusterError, UnknownKind
-from tether.controller.face import ClusterView, ControllerFace
+from tether.controller.face import ClusterView
 from tether.controller.status import AppStatus, ResourceState, sync_word
 from tether.engine.diff import ResourceDiff, SyncStatus
 from tether.engine.health import health_of
@@ -23,7 +24,7 @@ from tether.names import APPLICATION
 from tether.resources import ResourceKey
 from tether.server.errors import BadRequest, NotFoundError
 from tether.server.http import JSONResponse, check_fields, check_object_name, shown
-from tether.server.state import Context
+from tether.server.state import Context, ServerState
 
 RESOURCE_REF_FIELDS = ("group", "kind", "namespace", "name", "version")
 #: the kinds whose objects appear under an app's objects in the resource tree
@@ -37,14 +38,14 @@ log = logging.getLogger(__name__)
 _following_children: weakref.WeakSet[LiveCache] = weakref.WeakSet()
 
 
-async def cluster_with_children(controller: ControllerFace, app: str) -> ClusterView | None:
+async def cluster_with_children(state: ServerState, app: str) -> ClusterView | None:
     """The app's destination, its live cache also following ReplicaSets, Pods and Jobs.
 
     The controller's cache follows only the kinds applications declare; the tree needs the
     objects they own, so the first tree request for a cluster adds those kinds (a list, then a
     watch: later requests cost nothing).
     """
-    view = controller.cluster_of(app)
+    view = await state.cluster_view(app)
     if view is None:
         return None
     if view.cache not in _following_children:
@@ -108,7 +109,7 @@ def _managed_item(res: ResourceDiff, state: ResourceState | None) -> dict[str, A
 async def managed_resources(ctx: Context) -> JSONResponse:
     """Each resource of the app's last comparison: sync word, diffs, live and desired states."""
     app = ctx.visible_application()
-    compare = ctx.state.controller.comparison(app["metadata"]["name"])
+    compare, _ = await ctx.state.comparison(app["metadata"]["name"])
     if compare is None:
         return JSONResponse({"items": []})
     states = _resource_states(ctx.state.statuses.of(app))
@@ -118,7 +119,7 @@ async def managed_resources(ctx: Context) -> JSONResponse:
 async def manifests(ctx: Context) -> JSONResponse:
     """The desired objects of the app's last comparison, masked, and the revision compared."""
     app = ctx.visible_application()
-    desired = ctx.state.controller.desired(app["metadata"]["name"])
+    _, desired = await ctx.state.comparison(app["metadata"]["name"])
     revision = ctx.state.statuses.of(app).revision
     return JSONResponse({"manifests": mask_objects(desired), "revision": revision})
 
@@ -196,7 +197,7 @@ def tree_nodes(status: AppStatus, cache: LiveCache) -> list[dict[str, Any]]:
 async def resource_tree(ctx: Context) -> JSONResponse:
     """The app's live objects and, from the live cache, what they own (ReplicaSets, Pods...)."""
     app = ctx.visible_application()
-    view = await cluster_with_children(ctx.state.controller, app["metadata"]["name"])
+    view = await cluster_with_children(ctx.state, app["metadata"]["name"])
     if view is None:
         return JSONResponse({"nodes": []})
     return JSONResponse({"nodes": tree_nodes(ctx.state.statuses.of(app), view.cache)})
@@ -226,7 +227,7 @@ async def live_resource(ctx: Context) -> JSONResponse:
     app = ctx.visible_application()
     key = _object_ref(dict(ctx.request.query_params))
     name = app["metadata"]["name"]
-    view = await cluster_with_children(ctx.state.controller, name)
+    view = await cluster_with_children(ctx.state, name)
     if view is None:
         raise NotFoundError(f"application {name} has no live objects yet")
     obj = view.cache.get(key)
@@ -277,7 +278,7 @@ async def application_events(ctx: Context) -> JSONResponse:
     app = ctx.visible_application()
     name = app["metadata"]["name"]
     events = await _application_events(ctx, app)
-    view = ctx.state.controller.cluster_of(name)
+    view = await ctx.state.cluster_view(name)
     namespace = ((app.get("spec") or {}).get("destination") or {}).get("namespace")
     if view is not None and namespace:
         events.extend(await _object_events(view, name, str(namespace)))

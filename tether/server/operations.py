@@ -199,7 +199,10 @@ async def refresh_application(ctx: Context) -> JSONResponse:
 async def terminate_operation(ctx: Context) -> JSONResponse:
     app = ctx.visible_application("sync")
     name = app["metadata"]["name"]
-    terminated = await ctx.state.controller.terminate(name)
+    try:
+        terminated = await ctx.state.controller.terminate(name)
+    except ClusterError as exc:
+        raise cluster_error(exc) from None
     if not terminated and app.get("operation") is not None:
         # requested but not started yet: withdraw the request
         client = ctx.state.controller.client

@@ -10,7 +10,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tether.controller.face import ControllerFace
+from tether.controller.face import ClusterView, ControllerFace, ObservingFace
+from tether.engine.diff import AppDiff
 from tether.names import DEFAULT_PROJECT, RBAC_CONFIGMAP, SETTINGS_CONFIGMAP
 from tether.server import proxy, rbac
 from tether.server.auth import Authenticator, LoginLimiter, SecretStore, User
@@ -31,11 +32,14 @@ class ServerState:
 
     The server sees the controller only through its face (`tether.controller.face`): objects of
     the control namespace, an app's last comparison and cluster, refresh, terminate, webhooks,
-    changes and counters.
+    changes and counters. A replica without a controller in its process (``tether server``)
+    has an `ObservingFace`: comparisons are computed when asked and clusters opened on demand.
     """
 
     def __init__(self, controller: ControllerFace, settings: ServerSettings) -> None:
         self.controller = controller
+        #: the same face when no controller runs in this process, else None
+        self.observer = controller if isinstance(controller, ObservingFace) else None
         self.settings = settings
         self.trusted_proxies = proxy.parse_trusted_proxies(settings.trusted_proxies)
         self.namespace = controller.namespace
@@ -144,6 +148,20 @@ class ServerState:
 
     def secrets(self) -> dict[str, dict[str, Any]]:
         return self.controller.secrets()
+
+    async def comparison(self, name: str) -> tuple[AppDiff | None, list[dict[str, Any]]]:
+        """The app's comparison and desired objects: the controller's last, or (a replica)
+        computed now. (None, []) before the first, or when it cannot be compared."""
+        if self.observer is None:
+            return self.controller.comparison(name), self.controller.desired(name)
+        found = await self.observer.observe(name)
+        return (found.diff, found.desired) if found is not None else (None, [])
+
+    async def cluster_view(self, name: str) -> ClusterView | None:
+        """The app's destination cluster (a replica opens it on demand)."""
+        if self.observer is None:
+            return self.controller.cluster_of(name)
+        return await self.observer.open_cluster(name)
 
     def application(self, name: str) -> dict[str, Any]:
         """The Application ``name``, or 404 (for internal reads; requests use `visible_application`)."""

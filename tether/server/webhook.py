@@ -1,4 +1,9 @@
-"""``POST /api/webhook``: a verified push from a Git forge refreshes the applications it touches."""
+"""``POST /api/webhook``: a verified push from a Git forge refreshes the applications it touches.
+
+Beside the controller, the push polls the repositories at once and renders only the apps whose
+commits changed. A server replica (``tether server``) writes the hard refresh annotation on
+every app whose repository and target revision the push names, paced (Argo CD's way).
+"""
 
 from __future__ import annotations
 
@@ -74,5 +79,11 @@ async def receive_webhook(ctx: Context) -> Response:
         return error_response(not_configured_message(exc, ctx.state.namespace), exc.status)
     except WebhookError as exc:
         return error_response(exc.message, exc.status)
-    refreshed = await ctx.state.controller.on_webhook(event.repo_urls) if event.repo_urls else []
+    if not event.repo_urls:
+        refreshed: list[str] = []
+    elif ctx.state.observer is not None:
+        # no controller here: the apps the push concerns get the hard refresh annotation
+        refreshed = await ctx.state.observer.on_push(event)
+    else:
+        refreshed = await ctx.state.controller.on_webhook(event.repo_urls)
     return JSONResponse({"refreshed": sorted(refreshed), "provider": event.provider})
