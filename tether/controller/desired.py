@@ -14,7 +14,6 @@ import copy
 import hashlib
 import os
 import random
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ from tether.cluster.errors import NotFound, UnknownKind
 from tether.cluster.tracking import Tracking
 from tether.controller import admission, models
 from tether.names import DEFAULT_PROJECT, SOPS_SECRET_ANNOTATION
-from tether.render import RenderCache, RenderError, render
+from tether.render import RenderCache, RenderError, SealedTree, render, seal_tree
+from tether.render.tree import remove_tree
 from tether.secrets.sops import SopsError, SopsKeys
 from tether.source import MirrorCache, SourcePoller
 from tether.source.credentials import RepoCredentials
@@ -80,7 +80,7 @@ class DesiredState:
         self.mirrors = MirrorCache(cache_dir / "git", policy=policy, trust=trust)
         self.poller = SourcePoller(self.mirrors, credentials_for)
         self.render_cache = RenderCache()
-        self._exports: dict[tuple[str, str], Path] = {}
+        self._exports: dict[tuple[str, str], SealedTree] = {}
 
     def close(self) -> None:
         self.poller.close()
@@ -157,12 +157,13 @@ class DesiredState:
 
     # ---- the objects -------------------------------------------------------------------------
 
-    async def export(self, url: str, commit: str) -> Path:
-        """The tree of ``commit`` as files, written once and shared by every app on it."""
+    async def export(self, url: str, commit: str) -> SealedTree:
+        """The tree of ``commit`` as files, written once, sealed read-only (links checked) and
+        shared by every app on it: renders read it in place."""
         key = (url, commit)
-        path = self._exports.get(key)
-        if path is not None and path.exists():
-            return path
+        sealed = self._exports.get(key)
+        if sealed is not None and sealed.root.exists():
+            return sealed
         mirror = self.mirrors.mirror(url, self.credentials_for(url))
         tree = await mirror.tree_async(commit)
         digest = hashlib.sha256(f"{url}@{commit}".encode()).hexdigest()[:32]
@@ -174,9 +175,11 @@ class DesiredState:
                 tmp.rename(path)
             except OSError:
                 # another worker exported the same commit first: keep theirs, drop ours
-                await asyncio.to_thread(shutil.rmtree, tmp, True)
-        self._exports[key] = path
-        return path
+                await asyncio.to_thread(remove_tree, tmp)
+        # sealed again after a restart too: the record lives in memory only
+        sealed = await asyncio.to_thread(seal_tree, path)
+        self._exports[key] = sealed
+        return sealed
 
     async def render(
         self, app: models.Application, dest_client: ClusterClient, commit: str

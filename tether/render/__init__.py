@@ -1,7 +1,8 @@
 """Render: turn a path of a repository tree into the Kubernetes objects it describes.
 
 Directory (YAML, JSON, Jsonnet), Kustomize and Helm applications, rendered as Argo CD does, on a
-private read-only copy of the tree, bounded in time and size, and cached by commit.
+sealed export read in place (tools see it read-only) or a private read-only copy of the tree,
+bounded in time and size, and cached by commit.
 """
 
 from tether.render.api import detect_tool, render, render_key, tool_versions
@@ -24,6 +25,7 @@ from tether.render.models import (
     RenderLimits,
     RenderResult,
 )
+from tether.render.sealed import SealedTree, seal_tree
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -39,11 +41,13 @@ __all__ = [
     "RenderLimits",
     "RenderResult",
     "RenderTimeoutError",
+    "SealedTree",
     "ToolFailedError",
     "UnsafeRepositoryError",
     "detect_tool",
     "glob_match",
     "render",
     "render_key",
+    "seal_tree",
     "tool_versions",
 ]

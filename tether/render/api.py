@@ -11,9 +11,9 @@ import orjson
 
 from tether.render.cache import RenderCache, RenderKey
 from tether.render.decryption import decrypt_secret_values, decrypt_sources
-from tether.render.directory import render_directory
+from tether.render.directory import find_manifest_files, render_directory
 from tether.render.errors import RenderError, ToolFailedError
-from tether.render.helm import prepare_helm, render_helm
+from tether.render.helm import needs_vendoring, prepare_helm, render_helm
 from tether.render.kustomize import find_kustomization, prepare_kustomize, render_kustomize
 from tether.render.models import (
     DEFAULT_LIMITS,
@@ -24,6 +24,8 @@ from tether.render.models import (
     RenderLimits,
     RenderResult,
 )
+from tether.render.sandbox import can_protect_tree
+from tether.render.sealed import SealedTree, check_sealed
 from tether.render.tooling import helm_version, jsonnet_version, kustomize_version
 from tether.render.tree import Workspace, is_inside
 from tether.secrets.sops import SopsKeys
@@ -116,7 +118,7 @@ def _normalise(path: str) -> str:
 
 
 def render(
-    tree_root: Path | str,
+    tree_root: Path | str | SealedTree,
     path: str = ".",
     source: dict[str, Any] | None = None,
     *,
@@ -132,6 +134,10 @@ def render(
     decryption: SopsKeys | None = None,
 ) -> RenderResult:
     """Render ``path`` of the repository tree at ``tree_root`` into Kubernetes objects.
+
+    A :class:`SealedTree` (a shared export, made read-only by :func:`seal_tree`) is read in
+    place when the render writes nothing into it (tools see it through a read-only mount);
+    any other tree, and renders that edit files, work on a private copy.
 
     ``source`` is an Argo CD Application's ``spec.source`` (its ``directory``, ``kustomize``,
     ``helm`` options are used). ``app_name`` is Helm's default release name, ``namespace`` the
@@ -163,14 +169,15 @@ def render(
         hit = cache.get(key)
         if hit is not None:
             return hit
-    result = _render_uncached(Path(tree_root), context.path, source, context, limits, decryption)
+    tree = tree_root if isinstance(tree_root, SealedTree) else Path(tree_root)
+    result = _render_uncached(tree, context.path, source, context, limits, decryption)
     if key is not None and cache is not None:
         cache.put(key, result)
     return result
 
 
 def _render_uncached(
-    tree_root: Path,
+    tree: Path | SealedTree,
     path: str,
     source: dict[str, Any],
     context: RenderContext,
@@ -182,28 +189,76 @@ def _render_uncached(
             "charts from Helm repositories (spec.source.chart) are not rendered here: "
             "point the source at a path in a Git repository"
         )
-    with Workspace(tree_root, limits) as ws:
-        app_dir = Path(os.path.realpath(ws.repo / path))
-        if not is_inside(str(ws.repo), str(app_dir)):
-            raise RenderError(f"path {path!r} resolves outside the repository")
-        if not app_dir.is_dir():
-            raise RenderError(f"path {path!r} is not a directory in the repository")
-        tool = detect_tool(app_dir, source)
-        if decryption is not None and tool != HELM:
-            options = dict(source.get("kustomize" if tool == KUSTOMIZE else "directory") or {})
-            decrypt_sources(ws, app_dir, tool, options, decryption)
-        if tool == KUSTOMIZE:
-            warnings = prepare_kustomize(ws, app_dir, dict(source.get("kustomize") or {}), context)
-            ws.seal()
-            result = render_kustomize(ws, app_dir)
-        elif tool == HELM:
-            args, warnings = prepare_helm(ws, app_dir, dict(source.get("helm") or {}), context)
-            ws.seal()
-            result = render_helm(ws, app_dir, args)
-        else:
-            ws.seal()
-            warnings = []
-            result = render_directory(ws, app_dir, dict(source.get("directory") or {}), context)
+    if isinstance(tree, SealedTree):
+        check_sealed(tree, limits)
+        with Workspace(tree.root, limits, in_place=True) as ws:
+            app_dir, tool = _locate(ws, path, source)
+            if _in_place_possible(ws, app_dir, tool, source, decryption):
+                return _render_in(ws, app_dir, tool, source, context, decryption)
+        tree = tree.root
+    with Workspace(tree, limits) as ws:
+        app_dir, tool = _locate(ws, path, source)
+        return _render_in(ws, app_dir, tool, source, context, decryption)
+
+
+def _locate(ws: Workspace, path: str, source: dict[str, Any]) -> tuple[Path, str]:
+    """The app's folder in the workspace's tree, and the tool that renders it."""
+    app_dir = Path(os.path.realpath(ws.repo / path))
+    if not is_inside(str(ws.repo), str(app_dir)):
+        raise RenderError(f"path {path!r} resolves outside the repository")
+    if not app_dir.is_dir():
+        raise RenderError(f"path {path!r} is not a directory in the repository")
+    return app_dir, detect_tool(app_dir, source)
+
+
+def _in_place_possible(
+    ws: Workspace,
+    app_dir: Path,
+    tool: str,
+    source: dict[str, Any],
+    decryption: SopsKeys | None,
+) -> bool:
+    """Whether a sealed tree can be rendered where it is: nothing the preparation does writes
+    into it, and any tool that runs gets it read-only."""
+    if decryption is not None and tool != HELM:
+        return False  # SOPS files are decrypted into the tree
+    if tool == KUSTOMIZE and source.get("kustomize"):
+        return False  # the Application's options edit the kustomization
+    if tool == HELM and needs_vendoring(ws, app_dir):
+        return False  # local dependencies are copied into charts/
+    if can_protect_tree(network=tool == KUSTOMIZE and ws.limits.allow_remote_bases):
+        return True
+    # no read-only mount here: only a directory without Jsonnet runs no tool at all
+    options = dict(source.get("directory") or {})
+    return tool == DIRECTORY and not any(
+        p.name.endswith(".jsonnet") for _, p in find_manifest_files(app_dir, options)
+    )
+
+
+def _render_in(
+    ws: Workspace,
+    app_dir: Path,
+    tool: str,
+    source: dict[str, Any],
+    context: RenderContext,
+    decryption: SopsKeys | None,
+) -> RenderResult:
+    """Prepare (a copy only), seal and render ``app_dir`` with ``tool``."""
+    if decryption is not None and tool != HELM:
+        options = dict(source.get("kustomize" if tool == KUSTOMIZE else "directory") or {})
+        decrypt_sources(ws, app_dir, tool, options, decryption)
+    if tool == KUSTOMIZE:
+        warnings = prepare_kustomize(ws, app_dir, dict(source.get("kustomize") or {}), context)
+        ws.seal()
+        result = render_kustomize(ws, app_dir)
+    elif tool == HELM:
+        args, warnings = prepare_helm(ws, app_dir, dict(source.get("helm") or {}), context)
+        ws.seal()
+        result = render_helm(ws, app_dir, args)
+    else:
+        ws.seal()
+        warnings = []
+        result = render_directory(ws, app_dir, dict(source.get("directory") or {}), context)
     if decryption is not None:
         decrypt_secret_values(result.objects, decryption)
     if warnings:

@@ -12,7 +12,8 @@ render's private copy of the tree before it is sealed read-only:
   decrypted (format from the key's extension, binary otherwise).
 
 A file that fails its MAC or that no given key opens is a :class:`RenderError` naming it, and
-the render returns nothing. The copy lives in a private temporary folder removed after the render.
+the render returns nothing. The copy lives in a private temporary folder removed after the render
+(a render that decrypts never reads a shared tree in place).
 """
 
 from __future__ import annotations
@@ -55,19 +56,12 @@ def _decrypt_file(ws: Workspace, path: Path, keys: SopsKeys) -> bytes | None:
         raise RenderError(f"SOPS decryption failed: {exc}", file=ws.relative(path)) from None
 
 
-def _replace(path: Path, data: bytes) -> None:
-    # write a fresh file rather than through a link another app may share
-    if path.is_symlink():
-        path.unlink()
-    path.write_bytes(data)
-
-
 def decrypt_in_place(ws: Workspace, path: Path, keys: SopsKeys) -> bool:
     """Decrypt one file of the copy in place; False when it is not a SOPS file."""
     plain = _decrypt_file(ws, path, keys)
     if plain is None:
         return False
-    _replace(path, plain)
+    ws.write_file(path, plain)
     return True
 
 
@@ -140,7 +134,9 @@ class _KustomizeInputs:
             if isinstance(generator, dict):
                 changed |= self._generator(base, generator)
         if changed:
-            _replace(kfile, yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False).encode())
+            self.ws.write_file(
+                kfile, yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False).encode()
+            )
         return reached
 
     def _in_place(self, path: Path) -> None:
@@ -186,7 +182,7 @@ class _KustomizeInputs:
         if plain is None:
             return None
         target = source.with_name(source.name + _DECRYPTED_SUFFIX)
-        target.write_bytes(plain)
+        self.ws.write_file(target, plain)
         return os.path.relpath(target, base)
 
 

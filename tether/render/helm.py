@@ -85,11 +85,26 @@ def vendor_local_dependencies(ws: Workspace, chart_dir: Path, depth: int = 0) ->
         source = resolve_inside(ws.repo, chart_dir, repository[len("file://") :], "dependency")
         if not (source / "Chart.yaml").is_file():
             raise RenderError(f"chart dependency {name}: {repository} has no Chart.yaml", file=file)
-        charts_dir.mkdir(exist_ok=True)
+        ws.writable(charts_dir).mkdir(exist_ok=True)
         # symlinks were checked when the repository was copied; copying their targets keeps the
         # dependency's links meaningful in its new place
         ws.copy_folder(source, charts_dir / name)
         vendor_local_dependencies(ws, charts_dir / name, depth + 1)
+
+
+def needs_vendoring(ws: Workspace, chart_dir: Path) -> bool:
+    """Whether preparing the chart would write into the tree: a declared dependency missing
+    from ``charts/`` (a ``file://`` one is copied there; any other is an error the copy path
+    reports)."""
+    try:
+        meta = _read_chart(ws, chart_dir)
+        deps, _ = _dependencies(ws, chart_dir, meta)
+    except RenderError:
+        return True  # let the copy path report it, exactly as before
+    return any(
+        not isinstance(dep, dict) or not _vendored(chart_dir / "charts", str(dep.get("name")))
+        for dep in deps
+    )
 
 
 def _escape_set_value(value: str) -> str:

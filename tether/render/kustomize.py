@@ -395,10 +395,7 @@ def apply_application_options(
     for ignored in ("version", "kubeVersion", "apiVersions"):
         if options.get(ignored):
             warnings.append(f"kustomize option {ignored} has no effect in Tether")
-    if kfile.is_symlink():
-        # write a fresh file rather than through the link, which other apps may share
-        kfile.unlink()
-    kfile.write_text(yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False))
+    ws.write_file(kfile, yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False).encode())
     return warnings
 
 

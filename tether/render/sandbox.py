@@ -10,6 +10,11 @@ util-linux, which set things up and then ``exec`` the tool in the same process:
   once per process by trying it. Where neither does (a container without the capability and
   without user namespaces) the tool runs with HTTP routed to a dead proxy, a warning is logged,
   and with ``RenderLimits.require_network_isolation`` the render fails instead.
+* with ``read_only`` folders (a shared, sealed export the render reads in place): a mount
+  namespace too (``unshare -mn`` / ``-rmn``), where each folder is bind-mounted read-only onto
+  itself before the tool starts, and ``setpriv`` then drops every capability, so neither the tool
+  nor anything it starts can write there or mount it again (EROFS). Where no mount namespace can
+  be made, :func:`can_protect_tree` says so and the render works on a private copy instead.
 * ``prlimit``: RLIMIT_CPU (CPU seconds, then SIGKILL), RLIMIT_DATA (heap) and RLIMIT_AS (address
   space: the heap limit plus 1 GiB, because the Go runtime reserves address space it never
   touches). Without ``prlimit`` the same limits are set by the child before ``exec``.
@@ -21,6 +26,7 @@ import logging
 import resource
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +45,14 @@ _isolation: list[str] | None = None
 _isolation_known = False
 _isolation_problem = ""
 _warned = False
+# prefix (unshare and its flags) that gives a mount namespace, by whether the tool keeps the network
+_protection: dict[bool, list[str] | None] = {}
+
+# bind-mounts each folder before "--" read-only onto itself, then execs what follows
+_READ_ONLY_SCRIPT = (
+    'while [ "$1" != -- ]; do mount --bind -o ro "$1" "$1" || exit 125; shift; done; '
+    'shift; exec "$@"'
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,39 @@ def network_isolation() -> list[str] | None:
             _isolation_problem = "; ".join(problems)
             _isolation_known = True
     return _isolation
+
+
+def _read_only_wrapper(unshare: list[str], folders: list[str]) -> list[str]:
+    sh = shutil.which("sh") or "/bin/sh"
+    tail = ["--"]
+    setpriv = shutil.which("setpriv")
+    if setpriv is not None:
+        # no capability left: the tool cannot remount the folders writable
+        tail += [setpriv, "--bounding-set=-all", "--inh-caps=-all", "--"]
+    return [*unshare, sh, "-c", _READ_ONLY_SCRIPT, "sh", *folders, *tail]
+
+
+def _probe_protection(network: bool) -> list[str] | None:
+    unshare = shutil.which("unshare")
+    if unshare is None or shutil.which("mount") is None:
+        return None
+    flags = "m" if network else "mn"
+    with tempfile.TemporaryDirectory(prefix="tether-probe-") as folder:
+        for variant in (f"-{flags}", f"-r{flags}"):
+            prefix = [unshare, variant, "--"]
+            if not _try(_read_only_wrapper(prefix, [folder])):
+                return prefix
+    return None
+
+
+def can_protect_tree(network: bool = False) -> bool:
+    """Whether tools can run with folders mounted read-only (a mount namespace can be made
+    here); found out once per process for each ``network`` setting."""
+    if network not in _protection:
+        with _lock:
+            if network not in _protection:
+                _protection[network] = _probe_protection(network)
+    return _protection[network] is not None
 
 
 def _within_hard_limit(which: int, value: int) -> int:
@@ -137,12 +184,29 @@ def _without_isolation(what: str, limits: RenderLimits) -> None:
         )
 
 
-def confine(argv: list[str], limits: RenderLimits, *, what: str, network: bool) -> Confined:
-    """``argv`` wrapped to run without network (unless ``network``) and within the tool limits
-    of ``limits``."""
+def confine(
+    argv: list[str],
+    limits: RenderLimits,
+    *,
+    what: str,
+    network: bool,
+    read_only: tuple[str, ...] = (),
+) -> Confined:
+    """``argv`` wrapped to run without network (unless ``network``), with the ``read_only``
+    folders mounted read-only, and within the tool limits of ``limits``."""
     prefix: list[str] = []
     isolated = False
-    if not network:
+    if read_only:
+        if not can_protect_tree(network):
+            raise RenderError(
+                f"{what}: cannot mount the shared tree read-only for the tool (no mount "
+                "namespace here); it must render from a private copy"
+            )
+        unshare = _protection[network]
+        assert unshare is not None
+        prefix = _read_only_wrapper(unshare, list(read_only))
+        isolated = not network
+    elif not network:
         isolation = network_isolation()
         if isolation is None:
             _without_isolation(what, limits)

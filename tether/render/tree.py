@@ -1,7 +1,9 @@
-"""The private, read-only copy of a repository that every render works on.
+"""The tree a render works on: a private, read-only copy, or a sealed export read in place.
 
-Tools never see the caller's tree: a render can neither change it nor, through a symbolic link,
-read past it. Copying also gives one place to bound file and tree sizes.
+Tools never change the caller's tree: either they see a private copy (made here, symbolic links
+checked and sizes bounded while copying), or, for a sealed export (:mod:`tether.render.sealed`,
+checked once when it was written), the export itself mounted read-only for them. Renders whose
+preparation writes (kustomization edits, chart dependencies, SOPS decryption) always copy.
 """
 
 from __future__ import annotations
@@ -118,19 +120,24 @@ def resolve_inside(root: Path, base: Path, relative: str, what: str) -> Path:
 
 
 class Workspace:
-    """A temporary folder holding ``repo/`` (the copy) and ``scratch/`` (tool homes, values)."""
+    """A temporary folder holding ``repo/`` (the copy) and ``scratch/`` (tool homes, values).
 
-    def __init__(self, tree_root: Path, limits: RenderLimits) -> None:
+    With ``in_place`` (a sealed tree only) nothing is copied: ``repo`` is the tree itself, tools
+    see it read-only, and anything that would write into it is refused.
+    """
+
+    def __init__(self, tree_root: Path, limits: RenderLimits, *, in_place: bool = False) -> None:
         self.source_root = Path(os.path.realpath(tree_root))
         if not self.source_root.is_dir():
             raise RenderError(f"repository tree {tree_root} is not a directory")
         self.limits = limits
+        self.in_place = in_place
         self.base = Path(
             os.path.realpath(
                 tempfile.mkdtemp(prefix="tether-render-", dir=workspace_parent(limits))
             )
         )
-        self.repo = self.base / "repo"
+        self.repo = self.source_root if in_place else self.base / "repo"
         self.scratch = self.base / "scratch"
         self._copied_bytes = 0
         self._read_bytes = 0
@@ -139,8 +146,9 @@ class Workspace:
     def __enter__(self) -> Workspace:
         try:
             self.scratch.mkdir()
-            self.repo.mkdir()
-            self._copy_tree()
+            if not self.in_place:
+                self.repo.mkdir()
+                self._copy_tree()
         except BaseException:
             self.cleanup()
             raise
@@ -215,9 +223,28 @@ class Workspace:
         aim = os.path.relpath(self.repo / inside, target.parent)
         os.symlink(aim, target)
 
+    def writable(self, path: Path) -> Path:
+        """``path``, about to be written; an error when the tree is shared (read in place)."""
+        if self.in_place:
+            # the render chose the in-place path wrongly: never write into a shared export
+            raise RenderError(
+                "internal error: a render tried to write into the shared repository tree",
+                file=self.relative(path),
+            )
+        return path
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        """Write ``data`` as a fresh file at ``path`` of the copy (never through a link, whose
+        target other apps may share)."""
+        self.writable(path)
+        if path.is_symlink():
+            path.unlink()
+        path.write_bytes(data)
+
     def copy_folder(self, src: Path, dst: Path) -> None:
         """Copy a folder of the copy to another place in it, links followed (as
         ``shutil.copytree(symlinks=False)``), within the file and tree size limits."""
+        self.writable(dst)
         for top, dirnames, filenames in walk(src, follow_links=True):
             rel = os.path.relpath(top, src)
             target = dst if rel == "." else dst / rel
@@ -230,7 +257,10 @@ class Workspace:
                 shutil.copyfile(path, target / name)
 
     def seal(self) -> None:
-        """Make the copy read-only once preparation (kustomization edits, chart deps) is done."""
+        """Make the copy read-only once preparation (kustomization edits, chart deps) is done;
+        a tree read in place was sealed when it was exported."""
+        if self.in_place:
+            return
         for dirpath, dirnames, filenames in walk(self.repo):
             for name in filenames:
                 path = os.path.join(dirpath, name)
@@ -267,7 +297,8 @@ class Workspace:
         :mod:`tether.render.sandbox`; ``network`` leaves it the network); messages show
         repository paths, not the copy's."""
         limits = self.limits
-        confined = confine(argv, limits, what=what, network=network)
+        read_only = (str(self.repo),) if self.in_place else ()
+        confined = confine(argv, limits, what=what, network=network, read_only=read_only)
         note = (
             f"{limits.tool_cpu_seconds} s of CPU, {limits.tool_memory_bytes // MiB} MiB of memory"
         )
