@@ -1,15 +1,28 @@
-"""Benchmark of the controller on the local cluster with a real git server.
+"""Benchmark of record of the controller (issue 17), every figure side by side in one run.
 
-1. push-to-synced latency through a webhook (p50, p95 over 20 commits); drift reverted by selfHeal,
-   automated and in production mode (manual sync, drift reverted to the last synced revision);
-2. N Applications of 10 resources each from a cold start to all Synced and Healthy (time, peak RSS);
-3. one idle minute with nothing changing: API requests by verb, git ref checks and fetches, CPU.
+1. Baseline: the same objects (N apps x 10 resources + 20 namespaces: 10,020 at 1,000 apps)
+   written by ONE pinned kubectl, ``kubectl apply --server-side -f DIR`` (a folder of one file
+   per app), and the time until every Deployment is Available (watched); the sum is the target
+   Tether is measured against.
+2. Tether's cold start, as a user runs it: ``python -m tether controller`` as its own process,
+   first with the DEFAULT flags (only --kubeconfig, --cache-dir, --listen and --metrics-listen
+   added), then with TUNED flags (printed). The Applications are written before the controller
+   starts; the clock starts at its spawn. Figures: time to the first and to all Synced+Healthy
+   apps (from the bench's own watch on Applications), the ratio to the baseline, apps/s, the
+   controller's API requests per app by verb (its own ``/metrics``), peak RSS (VmHWM), CPU.
+3. Idle: N seconds with nothing changing: the controller's requests by verb and writes, status
+   changes and Lease renewals seen by the bench's watches, git ref checks and fetches, CPU, RSS.
+4. Monorepo: one commit changing one app of a repository holding N/10 apps, a signed GitHub
+   webhook, time until that app is Synced+Healthy at the new commit, and what it rendered.
+5. Latency (first controller run only): push-to-synced through ``POST /api/webhook`` (p50/p95),
+   selfHeal revert of a scale (p50/max), production mode revert with a commit waiting (max).
 
-The cluster runs in its own process; the controller and the git server run here, as in `tether up`.
-Reference points: Argo CD synced 10,000 one-ConfigMap apps in 53 min with defaults and ~8.5 min
-with 10 shards and raised QPS on an m5.4xlarge (AWS, 2023); see shared/reference/argocd.md §3.
+Each run (baseline, default, tuned) gets a FRESH local cluster, started after the previous one
+stopped: no run finds another's 10,000 objects in the store or in its watches, and no two
+compete for the 2 cores. The cluster runs in its own process; the git server in this one.
 
-    python bench/controller.py [--apps 1000] [--idle 60] [--quick]
+    flock /tmp/tether-bench.lock python bench/controller.py [--apps 1000] [--idle 60] [--quick]
+        [--skip-baseline] [--skip-default] [--skip-tuned]
 """
 
 from __future__ import annotations
@@ -17,325 +30,434 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent))
+
+from _fleet import CONTROL_NAMESPACE, Fleet, app_name  # noqa: E402
+from _harness import (  # noqa: E402
+    WRITE_VERBS,
+    BenchError,
+    ControllerProcess,
+    Metrics,
+    ObjectWatch,
+    Run,
+    Table,
+    WaitTimeout,
+    app_summary,
+    deployment_available,
+    difference,
+    github_push_payload,
+    process_sample,
+    synced_healthy,
+    write_webhook_secret,
+)
+from _latency import latency  # noqa: E402
 
 from tether.cluster.client import ClusterClient  # noqa: E402
 from tether.cluster.config import ClientSettings  # noqa: E402
-from tether.controller.controller import Controller, ControllerConfig  # noqa: E402
-from tether.demo.repo import commit_and_push, create_repository  # noqa: E402
+from tether.controller.control import bootstrap  # noqa: E402
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
 from tether.source.gitserver import GitHTTPServer  # noqa: E402
+from tether.tools import find_tool  # noqa: E402
 
-REPOS = 10
-
-
-def row(label: str, value: str) -> None:
-    print(f"{label:66} {value:>14}", flush=True)
-
-
-def app_files(index: int) -> dict[str, str]:
-    """Ten resources: a Deployment (1 replica), a Service, seven ConfigMaps and a Secret."""
-    name = f"app-{index:04d}"
-    docs: list[dict[str, Any]] = [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name},
-            "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": f"{name}-secret"},
-            "stringData": {"token": f"t-{index}"},
-        },
-    ]
-    docs += [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": f"{name}-cm{i}"},
-            "data": {"key": f"value-{i}"},
-        }
-        for i in range(7)
-    ]
-    return {f"apps/{name}/manifests.yaml": yaml.safe_dump_all(docs)}
+DEFAULT, TUNED, BASELINE = "Tether default", "Tether tuned", "kubectl"
+TUNED_FLAGS = ["--workers", "32", "--sync-workers", "32", "--qps", "1000", "--burst", "2000"]
+#: the bench's own client: it writes the Applications and watches; never the controller's figures
+BENCH_SETTINGS = ClientSettings(qps=1000, burst=2000)
+CLUSTER_ARGS = ["--pod-ready-delay", "0.2"]
 
 
-def application(name: str, repo_url: str, path: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": "argocd"},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": repo_url, "targetRevision": "HEAD", "path": path},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-            "syncPolicy": {
-                "automated": {"prune": True, "selfHeal": True},
-                "syncOptions": ["CreateNamespace=true"],
-            },
-        },
-    }
+@dataclass
+class Options:
+    apps: int
+    idle: float
+    commits: int
+    skip_baseline: bool
+    skip_default: bool
+    skip_tuned: bool
 
 
-async def all_synced(client: ClusterClient, names: set[str]) -> bool:
-    info = await client.resource_for("argoproj.io/v1alpha1", "Application")
-    items = (await client.list(info, "argocd")).items
-    done = {
-        a["metadata"]["name"]
-        for a in items
-        if (a.get("status") or {}).get("sync", {}).get("status") == "Synced"
-        and (a.get("status") or {}).get("health", {}).get("status") == "Healthy"
-    }
-    return names <= done
+def seconds(value: float) -> str:
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
 
-async def webhook_latency(
-    controller: Controller, client: ClusterClient, root: Path, server: GitHTTPServer, commits: int
-) -> list[float]:
-    work = root / "latency-work"
-    create_repository(root / "git" / "latency.git", work)
-    url = server.url("latency.git")
-    app_info = await client.resource_for("argoproj.io/v1alpha1", "Application")
-    doc = application("latency", url, "apps/payment-service/production", "latency")
-    await client.apply(app_info, doc, force=True)
-    deploy_info = await client.resource_for("apps/v1", "Deployment")
-    while not await all_synced(client, {"latency"}):
-        await asyncio.sleep(0.1)
-    samples = []
-    kustomization = "apps/payment-service/production/kustomization.yaml"
-    for i in range(commits):
-        overlay = yaml.safe_load((work / kustomization).read_text())
-        tag = f"9.0.{i}"
-        overlay["images"][0]["newTag"] = tag
-        await asyncio.to_thread(
-            commit_and_push, work, f"bump {tag}", {kustomization: yaml.safe_dump(overlay)}
-        )
+def cpu_now() -> float:
+    """CPU seconds of this process (the git server's threads) and its reaped children (git)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+async def bench_client(cluster: ClusterProcess) -> ClusterClient:
+    return ClusterClient.from_kubeconfig(str(cluster.kubeconfig), settings=BENCH_SETTINGS)
+
+
+# ---- 1. the baseline ----------------------------------------------------------------------------
+
+
+async def baseline(table: Table, fleet: Fleet, root: Path) -> float:
+    """``kubectl apply --server-side`` of the fleet's objects on a fresh cluster, then every
+    Deployment Available; returns the sum (seconds from kubectl's start)."""
+    count = fleet.write_manifests(root / "manifests")
+    cluster = ClusterProcess.start(root / "cluster-baseline", CLUSTER_ARGS)
+    client = await bench_client(cluster)
+    try:
+        info = await client.resource_for("apps/v1", "Deployment")
+        watch = await ObjectWatch(client, info, deployment_available, bool).start()
+        cpu_cluster = process_sample(cluster.process.pid).cpu_seconds
+        cpu_bench = cpu_now()
         started = time.perf_counter()
-        await controller.on_webhook([url])
-        while True:
-            live = await client.get(deploy_info, "payment-service", "latency")
-            if live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{tag}"):
-                break
-            await asyncio.sleep(0.01)
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-async def self_heal_latency(client: ClusterClient, samples: int) -> list[float]:
-    """Scale the latency app's Deployment behind the controller's back; time the revert."""
-    info = await client.resource_for("apps/v1", "Deployment")
-    out = []
-    for i in range(samples):
-        live = await client.get(info, "payment-service", "latency")
-        desired = live["spec"]["replicas"]
-        await client.patch(
-            info,
-            "payment-service",
-            {"spec": {"replicas": desired + 3 + i}},
-            "latency",
-            field_manager="kubectl-scale",
+        kubectl = await asyncio.create_subprocess_exec(
+            find_tool("kubectl"),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "apply",
+            "--server-side",
+            "-f",
+            str(root / "manifests"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
-        started = time.perf_counter()
-        while (await client.get(info, "payment-service", "latency"))["spec"]["replicas"] != desired:
-            await asyncio.sleep(0.01)
-        out.append(time.perf_counter() - started)
-        # drift that keeps coming back is healed with a growing delay (as Argo CD's backoff);
-        # spacing the samples measures the first-revert latency every time
-        await asyncio.sleep(11.0)
-    return out
+        _, err = await kubectl.communicate()
+        if kubectl.returncode != 0:
+            raise RuntimeError(f"kubectl apply failed: {err.decode()[-2000:]}")
+        written = time.perf_counter() - started
+        await watch.wait(
+            lambda: len(watch.first_seen) >= fleet.size, 600 + fleet.size, "Deployments"
+        )
+        total = max(watch.first_seen.values()) - started
+        table.put(f"objects written ({fleet.size} apps x 10 + namespaces)", BASELINE, str(count))
+        table.put("how: 1 kubectl process, apply --server-side -f DIR", BASELINE, "1 kubectl")
+        table.put("write (kubectl apply --server-side)", BASELINE, seconds(written))
+        table.put(
+            "then all Deployments Available", BASELINE, f"+{seconds(max(total - written, 0))}"
+        )
+        table.put("cold start: all Synced+Healthy / written+Available", BASELINE, seconds(total))
+        cluster_cpu = process_sample(cluster.process.pid).cpu_seconds - cpu_cluster
+        table.put("cold start CPU s: cluster process", BASELINE, f"{cluster_cpu:.1f}")
+        table.put(
+            "cold start CPU s: kubectl (+ bench, git)", BASELINE, f"{cpu_now() - cpu_bench:.1f}"
+        )
+        await watch.stop()
+        return total
+    finally:
+        await client.aclose()
+        cluster.stop()
 
 
-async def production_heal_latency(
-    controller: Controller, client: ClusterClient, root: Path, url: str, samples: int
-) -> list[float]:
-    """The latency app in production mode, a commit waiting: time each scale's revert."""
+# ---- 2. a controller run -------------------------------------------------------------------------
+
+
+async def prepare_cluster(fleet: Fleet, root: Path) -> tuple[ClusterProcess, ClusterClient]:
+    """A fresh cluster with the CRDs, the control namespace, the webhook secret and every
+    Application written (as `tether install` and a user's `kubectl apply` would leave it)."""
+    cluster = ClusterProcess.start(root / "cluster", CLUSTER_ARGS)
+    client = await bench_client(cluster)
+    await bootstrap(client, CONTROL_NAMESPACE, "bench")
+    await write_webhook_secret(client, CONTROL_NAMESPACE)
+    started = time.perf_counter()
+    await fleet.apply_applications(client)
+    print(f"  {fleet.size} Applications written in {seconds(time.perf_counter() - started)}")
+    return cluster, client
+
+
+async def start_run(column: str, flags: list[str], fleet: Fleet, root: Path) -> Run:
+    cluster, client = await prepare_cluster(fleet, root)
     app_info = await client.resource_for("argoproj.io/v1alpha1", "Application")
-    policy = {"spec": {"syncPolicy": {"automated": {"enabled": False, "selfHeal": True}}}}
-    await client.patch(app_info, "latency", policy, "argocd", field_manager="bench")
-    work = root / "latency-work"
-    kustomization = "apps/payment-service/production/kustomization.yaml"
-    overlay = yaml.safe_load((work / kustomization).read_text())
-    synced_tag = overlay["images"][0]["newTag"]
-    overlay["images"][0]["newTag"] = "9.9.9"
-    await asyncio.to_thread(
-        commit_and_push, work, "waits for a person", {kustomization: yaml.safe_dump(overlay)}
-    )
-    await controller.on_webhook([url])
-    while ((await client.get(app_info, "latency", "argocd")).get("status") or {}).get(
-        "sync", {}
-    ).get("status") != "OutOfSync":
-        await asyncio.sleep(0.05)
-    out = await self_heal_latency(client, samples)
-    live = await client.get(
-        await client.resource_for("apps/v1", "Deployment"), "payment-service", "latency"
-    )
-    image = live["spec"]["template"]["spec"]["containers"][0]["image"]
-    if not image.endswith(f":{synced_tag}"):
-        raise SystemExit(f"production mode deployed the waiting commit: {image}")
-    return out
+    apps = await ObjectWatch(
+        client, app_info, app_summary, synced_healthy, CONTROL_NAMESPACE
+    ).start()
+    lease_info = await client.resource_for("coordination.k8s.io/v1", "Lease")
+    leases = await ObjectWatch(
+        client,
+        lease_info,
+        lambda o: str((o.get("spec") or {}).get("renewTime")),
+        lambda _: False,
+        CONTROL_NAMESPACE,
+    ).start()
+    controller = ControllerProcess(root / "controller", cluster.kubeconfig, flags)
+    return Run(column, root, cluster, client, controller, apps, leases)
 
 
-async def main(apps: int, idle: float, commits: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp_text:
+async def stop_run(run: Run) -> None:
+    await run.apps.stop()
+    await run.leases.stop()
+    await run.controller.stop()
+    await run.client.aclose()
+    run.cluster.stop()
+
+
+async def report_progress(run: Run, total: int) -> None:
+    """A line every 15 s while the cold start runs (a 10,000-app run takes a while)."""
+    while True:
+        await asyncio.sleep(15.0)
+        elapsed = time.perf_counter() - run.controller.started_at
+        print(f"  ... {len(run.apps.first_seen)}/{total} Synced+Healthy at {elapsed:.0f} s")
+
+
+async def cold_start(table: Table, run: Run, fleet: Fleet, target: float | None) -> bool:
+    """Spawn the controller and wait for every app Synced+Healthy; False when it timed out."""
+    names = {f"{CONTROL_NAMESPACE}/{n}" for n in fleet.names()}
+    cpu_cluster = process_sample(run.cluster.process.pid).cpu_seconds
+    cpu_bench = cpu_now()
+    run.controller.start()
+    progress = asyncio.create_task(report_progress(run, len(names)))
+    timeout = 900.0 + 2.0 * fleet.size
+    try:
+        table.put(
+            "controller start until running (watches synced)",
+            run.column,
+            seconds(await run.controller.wait_running()),
+        )
+        await run.apps.wait(lambda: names <= run.apps.done_keys(), timeout, "Applications")
+        finished = True
+    except WaitTimeout:
+        finished = False
+    finally:
+        progress.cancel()
+    started = run.controller.started_at
+    sample = run.controller.sample()
+    metrics = await run.controller.scrape()
+    done = [run.apps.first_seen[n] - started for n in names if n in run.apps.first_seen]
+    if finished:
+        cold = max(done)
+        table.put("cold start: all Synced+Healthy / written+Available", run.column, seconds(cold))
+        if target:
+            table.put(
+                "  ratio to kubectl write + Available (goal <= 2)",
+                run.column,
+                f"{cold / target:.2f}x",
+            )
+        table.put("  apps per second", run.column, f"{len(names) / cold:.1f}")
+    else:
+        table.put(
+            "cold start: all Synced+Healthy / written+Available",
+            run.column,
+            f">{timeout:.0f} s ({len(done)}/{len(names)})",
+        )
+    if done:
+        table.put("  first app Synced+Healthy (goal < 2 s)", run.column, seconds(min(done)))
+        table.put(
+            "  half the apps Synced+Healthy", run.column, seconds(sorted(done)[len(done) // 2])
+        )
+    table.put(
+        "  peak RSS (VmHWM; goal <= 150 MiB at 1,000)", run.column, f"{sample.peak_rss_mib:.0f} MiB"
+    )
+    report_requests(table, run.column, metrics, len(names))
+    table.put(
+        "  CPU s: controller (+ its children: git, tools)",
+        run.column,
+        f"{sample.cpu_seconds:.1f} (+{sample.children_cpu_seconds:.1f})",
+    )
+    cluster_cpu = process_sample(run.cluster.process.pid).cpu_seconds - cpu_cluster
+    table.put("  CPU s: cluster process", run.column, f"{cluster_cpu:.1f}")
+    table.put(
+        "  CPU s: bench (watches, git server + git)", run.column, f"{cpu_now() - cpu_bench:.1f}"
+    )
+    return finished
+
+
+def report_requests(table: Table, column: str, metrics: Metrics, apps: int) -> None:
+    """The controller's API requests per app, by verb, since it started."""
+    by_verb = metrics.by_label("argocd_app_k8s_request_total", "verb")
+    total = sum(by_verb.values())
+    table.put("  API requests per app, all verbs", column, f"{total / apps:.1f}")
+    for verb, count in sorted(by_verb.items()):
+        table.put(f"    {verb}", column, f"{count / apps:.2f}")
+    retries = metrics.total("tether_k8s_request_retries_total")
+    table.put("  API requests retried (429, 5xx, connection)", column, f"{retries:.0f}")
+
+
+# ---- 3. idle -----------------------------------------------------------------------------------
+
+
+async def idle(table: Table, run: Run, seconds_idle: float) -> None:
+    """After the cold start settles (no Application changed for 2 s), nothing changes for
+    ``seconds_idle``: what does the controller do?"""
+    await run.apps.wait_quiet(2.0, 60.0)
+    before, sample = await run.controller.scrape(), run.controller.sample()
+    app_events, lease_events = run.apps.events, run.leases.events
+    await asyncio.sleep(seconds_idle)
+    after, end = await run.controller.scrape(), run.controller.sample()
+    label = f"idle {seconds_idle:.0f} s"
+    requests = difference(
+        after.by_label("argocd_app_k8s_request_total", "verb"),
+        before.by_label("argocd_app_k8s_request_total", "verb"),
+    )
+    table.put(
+        f"{label}: API requests by verb",
+        run.column,
+        ", ".join(f"{k} {v}" for k, v in requests.items()) or "none",
+    )
+    writes = sum(v for k, v in requests.items() if k in WRITE_VERBS)
+    leases = run.leases.events - lease_events
+    table.put(f"{label}: API writes (goal 0; Lease renewals {leases})", run.column, str(writes))
+    table.put(
+        f"{label}: Application changes seen by the bench",
+        run.column,
+        str(run.apps.events - app_events),
+    )
+    git = difference(
+        after.by_label("argocd_git_request_total", "request_type"),
+        before.by_label("argocd_git_request_total", "request_type"),
+    )
+    table.put(
+        f"{label}: git ref checks / fetches",
+        run.column,
+        f"{git.get('ls-remote', 0)} / {git.get('fetch', 0)}",
+    )
+    table.put(
+        f"{label}: controller CPU s", run.column, f"{end.cpu_seconds - sample.cpu_seconds:.2f}"
+    )
+    table.put("idle RSS (VmRSS after the idle period)", run.column, f"{end.rss_mib:.0f} MiB")
+
+
+# ---- 4. the monorepo figure ----------------------------------------------------------------------
+
+
+def renders(metrics: Metrics) -> float | None:
+    """Renders counted in /metrics, if the controller exports such a counter."""
+    found = [
+        value
+        for name, samples in metrics.samples.items()
+        for key, value in samples.items()
+        if "render" in name or any("render" in v for _, v in key)
+    ]
+    return sum(found) if found else None
+
+
+async def monorepo(table: Table, run: Run, fleet: Fleet) -> None:
+    """One app of a repository of N/10 apps changes; the webhook; that app Synced at it."""
+    index = 0
+    name = f"{CONTROL_NAMESPACE}/{app_name(index)}"
+    url, before_sha, after_sha = await asyncio.to_thread(fleet.change_one, index, run.column)
+    before = await run.controller.scrape()
+    started = time.perf_counter()
+    payload = github_push_payload(
+        url, before_sha, after_sha, [f"apps/{app_name(index)}/manifests.yaml"]
+    )
+    await run.controller.github_push(payload)
+    await run.apps.wait(
+        lambda: run.apps.states.get(name) == ("Synced", "Healthy", after_sha), 120.0, name
+    )
+    elapsed = time.perf_counter() - started
+    after = await run.controller.scrape()
+    label = f"monorepo: 1 app of {fleet.per_repo} changed, webhook to Synced (goal < 1 s)"
+    table.put(label, run.column, f"{elapsed * 1000:.0f} ms")
+    counted_before, counted_after = renders(before), renders(after)
+    table.put(
+        "  renders it caused (goal 1)",
+        run.column,
+        "no counter in /metrics"
+        if counted_after is None
+        else f"{counted_after - (counted_before or 0):.0f}",
+    )
+
+
+# ---- the whole run -------------------------------------------------------------------------------
+
+
+async def controller_run(
+    table: Table,
+    column: str,
+    flags: list[str],
+    fleet: Fleet,
+    root: Path,
+    target: float | None,
+    options: Options,
+    with_latency: bool,
+) -> bool:
+    """Cold start, idle, monorepo (and latency) with one controller; False when it failed."""
+    print(f"--- {column}: python -m tether controller {' '.join(flags)}".rstrip(), flush=True)
+    table.put("flags beyond kubeconfig/cache/listen/metrics", column, " ".join(flags) or "none")
+    run = await start_run(column, flags, fleet, root)
+    try:
+        if not await cold_start(table, run, fleet, target):
+            return False
+        await idle(table, run, options.idle)
+        await monorepo(table, run, fleet)
+        if with_latency:
+            await latency(table, run, fleet, options.commits)
+        return True
+    except BenchError as exc:
+        table.put("run stopped", column, "see above")
+        print(f"  {column}: {exc}", flush=True)
+        return False
+    finally:
+        await stop_run(run)
+
+
+async def main(options: Options) -> None:
+    table = Table((DEFAULT, TUNED, BASELINE))
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp_text:
         tmp = Path(tmp_text)
-        (tmp / "cluster").mkdir()
-        cluster = ClusterProcess.start(tmp / "cluster", ["--pod-ready-delay", "0.2"])
         server = GitHTTPServer(tmp / "git").start()
         try:
-            settings = ClientSettings(qps=1000, burst=2000)
-            client = ClusterClient.from_kubeconfig(str(cluster.kubeconfig), settings=settings)
-            config = ControllerConfig(
-                reconcile_interval=30.0,
-                leader_election=False,
-                cache_dir=tmp / "cache",
-                workers=16,
-                client_settings=settings,
+            fleet = Fleet(tmp, server, max(1, options.apps // 10))
+            await asyncio.to_thread(fleet.create)
+            print(
+                f"{fleet.size} apps x 10 resources over 10 repositories "
+                f"({fleet.per_repo} apps each)",
+                flush=True,
             )
-            controller = Controller(client, config)
-            await controller.start()
-            row("figure (controller client QPS 1000 / burst 2000; git poll 30 s)", "value")
-
-            samples = await webhook_latency(controller, client, tmp, server, commits)
-            samples.sort()
-            row(
-                f"push-to-synced via webhook, p50 over {commits} commits",
-                f"{statistics.median(samples) * 1000:8.0f} ms",
-            )
-            row(
-                f"push-to-synced via webhook, p95 over {commits} commits",
-                f"{samples[int(len(samples) * 0.95) - 1] * 1000:8.0f} ms",
-            )
-
-            heal = await self_heal_latency(client, 5)
-            heal.sort()
-            row(
-                "selfHeal: kubectl-style scale to replicas reverted, p50 of 5",
-                f"{statistics.median(heal) * 1000:8.0f} ms",
-            )
-            row(
-                "selfHeal: kubectl-style scale to replicas reverted, max of 5",
-                f"{heal[-1] * 1000:8.0f} ms",
-            )
-
-            heal = await production_heal_latency(
-                controller, client, tmp, server.url("latency.git"), 3
-            )
-            heal.sort()
-            row(
-                "production mode, a commit waiting: scale reverted to synced, max of 3",
-                f"{heal[-1] * 1000:8.0f} ms",
-            )
-
-            # cold start: N apps spread over 10 repositories, one directory app each
-            per_repo = max(1, apps // REPOS)
-            urls = []
-            for r in range(REPOS):
-                files: dict[str, str] = {}
-                for i in range(per_repo):
-                    files.update(app_files(r * per_repo + i))
-                create_repository(tmp / "git" / f"fleet-{r}.git", tmp / f"fleet-{r}", files)
-                urls.append(server.url(f"fleet-{r}.git"))
-            app_info = await client.resource_for("argoproj.io/v1alpha1", "Application")
-            names = set()
-            started = time.perf_counter()
-            for r, url in enumerate(urls):
-                for i in range(per_repo):
-                    n = r * per_repo + i
-                    name = f"app-{n:04d}"
-                    names.add(name)
-                    await client.apply(
-                        app_info,
-                        application(name, url, f"apps/{name}", f"fleet-{n % 20}"),
-                        force=True,
-                    )
-            while not await all_synced(client, names):
-                await asyncio.sleep(0.5)
-            cold = time.perf_counter() - started
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            row(
-                f"{len(names)} apps x 10 resources: cold start to all Synced+Healthy",
-                f"{cold:8.1f} s",
-            )
-            row("  apps per second", f"{len(names) / cold:8.1f} /s")
-            row("  controller peak RSS (this process, incl. git server thread)", f"{peak:8.0f} MiB")
-
-            # idle: nothing changes; count what the controller does
-            await asyncio.sleep(2.0)
-            before_req = dict(client.stats.by_verb)
-            before_git = (
-                sum(r.ref_checks for r in controller.metrics().repositories),
-                sum(r.fetches for r in controller.metrics().repositories),
-            )
-            before_cpu = time.process_time()
-            before_writes = controller.metrics().counters["status_writes"]
-            await asyncio.sleep(idle)
-            after_req = dict(client.stats.by_verb)
-            requests = {
-                k: after_req.get(k, 0) - before_req.get(k, 0)
-                for k in after_req
-                if after_req.get(k, 0) != before_req.get(k, 0)
-            }
-            repositories = controller.metrics().repositories
-            ref_checks = sum(r.ref_checks for r in repositories) - before_git[0]
-            fetches = sum(r.fetches for r in repositories) - before_git[1]
-            writes = sum(
-                v
-                for k, v in requests.items()
-                if k in ("create", "apply", "patch", "delete", "update")
-            )
-            row(f"idle {idle:.0f} s: API requests by verb", str(requests or "none"))
-            row(f"idle {idle:.0f} s: API writes (target 0)", str(writes))
-            row(
-                f"idle {idle:.0f} s: status writes",
-                str(controller.metrics().counters["status_writes"] - before_writes),
-            )
-            row(
-                f"idle {idle:.0f} s: git ref checks / fetches ({len(urls) + 1} repos, poll every 30 s)",
-                f"{ref_checks} / {fetches}",
-            )
-            row(
-                f"idle {idle:.0f} s: controller CPU seconds",
-                f"{time.process_time() - before_cpu:8.2f}",
-            )
-            await controller.stop()
-            await client.aclose()
+            target = None
+            if not options.skip_baseline:
+                print(f"--- {BASELINE}: apply --server-side -f DIR, one process", flush=True)
+                target = await baseline(table, fleet, tmp / "baseline")
+            runs = [(DEFAULT, [], options.skip_default), (TUNED, TUNED_FLAGS, options.skip_tuned)]
+            measured_latency, failed = False, False
+            for column, flags, skipped in runs:
+                if skipped:
+                    continue
+                completed = await controller_run(
+                    table,
+                    column,
+                    flags,
+                    fleet,
+                    tmp / column.split()[-1],
+                    target,
+                    options,
+                    with_latency=not measured_latency,
+                )
+                measured_latency = measured_latency or completed
+                failed = failed or not completed
         finally:
             server.stop()
-            cluster.stop()
+    table.print()
+    if failed:
+        raise SystemExit(1)
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--apps", type=int, default=1000, help="apps of 10 resources (1000)")
+    parser.add_argument("--idle", type=float, default=60.0, help="idle seconds measured (60)")
+    parser.add_argument("--commits", type=int, default=20, help="webhook latency samples (20)")
+    parser.add_argument("--quick", action="store_true", help="100 apps, 15 s idle, 5 commits")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-default", action="store_true")
+    parser.add_argument("--skip-tuned", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.apps, args.idle, args.commits = 100, 15.0, 5
+    return Options(
+        apps=args.apps,
+        idle=args.idle,
+        commits=args.commits,
+        skip_baseline=args.skip_baseline,
+        skip_default=args.skip_default,
+        skip_tuned=args.skip_tuned,
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--apps", type=int, default=1000)
-    parser.add_argument("--idle", type=float, default=60.0)
-    parser.add_argument("--commits", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="100 apps, 15 s idle, 5 commits")
-    args = parser.parse_args()
-    if args.quick:
-        args.apps, args.idle, args.commits = 100, 15.0, 5
-    asyncio.run(main(args.apps, args.idle, args.commits))
+    asyncio.run(main(parse_options()))
