@@ -91,3 +91,18 @@ SSH_KNOWN_HOSTS_KEY: Final = "ssh_known_hosts"
 TLS_CERTS_CONFIGMAP: Final = "argocd-tls-certs-cm"
 #: argocd-cm key turning on sync impersonation (AppProject destinationServiceAccounts)
 IMPERSONATION_ENABLED_SETTING: Final = "application.sync.impersonation.enabled"
+
+# ---- sharding across controller replicas (tether/controller/shards.py) -------------------------
+
+#: Application label pinning it to a shard (a number below the shard count; else ignored)
+SHARD_LABEL: Final = "tether.io/shard"
+#: the Lease whose annotation holds the membership record (replicas, generation, shard owners)
+SHARD_RECORD_LEASE: Final = "tether-shards"
+#: annotation of that Lease holding the record (JSON)
+SHARD_RECORD_ANNOTATION: Final = "tether.io/shard-record"
+#: each replica's own Lease is named this prefix plus its identity (made a valid name)
+REPLICA_LEASE_PREFIX: Final = "tether-replica-"
+#: label on each replica's own Lease (so they are listed together)
+REPLICA_LEASE_LABEL: Final = "tether.io/controller-replica"
+#: annotation of a replica's own Lease: the shards it works on (comma-separated), for people
+HELD_SHARDS_ANNOTATION: Final = "tether.io/held-shards"

@@ -5,7 +5,7 @@ One :class:`Controller` per process puts the parts together; each part has one j
 - :mod:`~tether.controller.control` follows the control namespace (Applications, AppProjects,
   repository and cluster Secrets, ConfigMaps) and bootstraps it;
 - :mod:`~tether.controller.workqueue` holds the names waiting for a reconcile;
-- :mod:`~tether.controller.leadership` elects the one replica that reconciles;
+- :mod:`~tether.controller.sharding` shares the apps among replicas (one owner per shard);
 - :mod:`~tether.controller.desired` resolves commits and renders desired objects;
 - :mod:`~tether.controller.admission` checks every object against the app's project;
 - :mod:`~tether.controller.destinations` opens the clusters apps deploy to;
@@ -46,10 +46,11 @@ from tether.controller.face import (
     Listener,
     RepositoryCounters,
 )
-from tether.controller.leadership import Leadership
 from tether.controller.operations import OperationRunner
 from tether.controller.reconciler import AppRuntime, Reconciler
 from tether.controller.repoconfig import RepoConfig
+from tether.controller.sharding import ShardCoordinator, ShardHooks
+from tether.controller.shards import ShardSettings
 from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
@@ -69,9 +70,17 @@ FAILED_RECONCILE_DELAY = 5.0
 class Controller:
     """Reconciles every Application in the control namespace."""
 
-    def __init__(self, client: ClusterClient, config: ControllerConfig | None = None) -> None:
+    def __init__(
+        self,
+        client: ClusterClient,
+        config: ControllerConfig | None = None,
+        shard_settings: ShardSettings | None = None,
+    ) -> None:
         self.client = client
         self.config = config or ControllerConfig()
+        self.shard_settings = shard_settings or ShardSettings(
+            lease_duration=self.config.lease_duration
+        )
         self.cache_dir = self.config.cache_dir or Path(tempfile.mkdtemp(prefix="tether-cache-"))
         self.control = ControlNamespace(
             client,
@@ -116,7 +125,10 @@ class Controller:
             enqueue=self.enqueue,
             poll=self._poll,
         )
-        self.leadership: Leadership | None = None
+        #: None without leader election: this process owns every app
+        self.sharding: ShardCoordinator | None = None
+        #: the reconcile running for each app (cancelled when its shard leaves this replica)
+        self._running: dict[str, asyncio.Task[None]] = {}
         self.listeners: list[Listener] = []
         self.polls = 0
         self.reconcile_seconds: list[float] = []
@@ -132,10 +144,10 @@ class Controller:
 
     @property
     def is_leader(self) -> bool:
-        """Whether this replica reconciles (holds the Lease, or runs without election)."""
+        """Whether this replica reconciles anything (holds a shard, or runs without election)."""
         if self._stand_down:
             return False
-        return self.leadership is None or self.leadership.is_leader
+        return self.sharding is None or bool(self.sharding.held)
 
     @is_leader.setter
     def is_leader(self, value: bool) -> None:
@@ -204,6 +216,7 @@ class Controller:
                 **self.reconciler.stats,
                 "polls": self.polls,
                 "status_writes": self.writer.status_writes,
+                **self._shard_counters(),
             },
             reconcile_seconds=list(self.reconcile_seconds),
             reconciles_timed=self.reconciles_timed,
@@ -243,14 +256,18 @@ class Controller:
             await bootstrap(self.client, self.config.namespace, self.config.field_manager)
         await self.control.start()
         if self.config.leader_election:
-            self.leadership = Leadership(
+            self.sharding = ShardCoordinator(
                 self.client,
                 self.config.namespace,
                 self.config.identity,
-                self.config.lease_duration,
-                self._on_leadership,
+                self.shard_settings,
+                ShardHooks(
+                    gained=self._on_shards_gained, drain=self._drain, stop_all=self._stop_all
+                ),
             )
-            self._spawn(self.leadership.run(), "leader-election")
+            # the first round before the workers start: a lone replica owns everything at once
+            await self.sharding.start()
+            self._spawn(self.sharding.run(), "sharding")
         for i in range(self.config.workers):
             self._spawn(self._worker(), f"reconcile-{i}")
         self._spawn(self._poll_loop(), "git-poll")
@@ -259,7 +276,12 @@ class Controller:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def stop(self) -> None:
+        if self.sharding is not None:
+            # the running reconciles end, the shards are handed over, then the workers stop
+            await self.sharding.leave()
         await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
+        if self.sharding is not None:
+            await self.sharding.aclose()
         self._tasks.clear()
         self.sources.close()
         self.queue.close()
@@ -269,8 +291,22 @@ class Controller:
     # ---- triggers ------------------------------------------------------------------------------
 
     def enqueue(self, name: str, delay: float = 0.0) -> None:
-        """Reconcile ``name`` (after ``delay`` seconds); repeated requests collapse into one."""
-        self.queue.add(name, delay)
+        """Reconcile ``name`` (after ``delay`` seconds); repeated requests collapse into one.
+        An app of a shard another replica holds is left to that replica."""
+        if self.owns(name):
+            self.queue.add(name, delay)
+
+    def owns(self, name: str) -> bool:
+        """Whether this replica reconciles ``name`` now (its shard is held here, or no
+        election runs)."""
+        if self.sharding is None:
+            return True
+        return self.sharding.active(self._shard_of(name))
+
+    def _shard_of(self, name: str) -> int:
+        assert self.sharding is not None
+        obj = self.control.application(name)
+        return self.sharding.shard_of(obj if obj is not None else {"metadata": {"name": name}})
 
     def _enqueue_all(self) -> None:
         for name in list(self.control.application_objects()):
@@ -300,12 +336,47 @@ class Controller:
             self._enqueue_all()
 
     def _on_live_change(self, app: str, event_type: str, key: Any) -> None:
-        if app in self.control.application_objects():
+        if app in self.control.application_objects() and self.owns(app):
             self.enqueue(app)
 
-    def _on_leadership(self, leader: bool) -> None:
-        if leader:
-            self._enqueue_all()
+    # ---- shards ------------------------------------------------------------------------------
+
+    def _on_shards_gained(self, shards: frozenset[int]) -> None:
+        for name in list(self.control.application_objects()):
+            if self._shard_of(name) in shards:
+                self.queue.add(name)
+
+    async def _drain(self, shards: frozenset[int], timeout: float) -> None:
+        """Wait for the running reconciles of ``shards``; cancel those past ``timeout``; then
+        forget what was kept for their apps (the new owner builds its own)."""
+
+        def running() -> list[asyncio.Task[None]]:
+            return [t for n, t in list(self._running.items()) if self._shard_of(n) in shards]
+
+        if tasks := running():
+            await asyncio.wait(tasks, timeout=timeout)
+        if late := running():
+            log.warning("sharding: cancelling %d reconciles still running", len(late))
+            await asyncio.gather(*(cancel_and_wait(task) for task in late))
+        for name in [n for n in list(self.reconciler.apps) if self._shard_of(n) in shards]:
+            if name not in self._running:
+                self.reconciler.apps.pop(name, None)
+
+    def _stop_all(self) -> None:
+        """The Lease was not renewed in time: every running reconcile is cancelled now."""
+        for task in list(self._running.values()):
+            task.cancel()
+
+    def _shard_counters(self) -> dict[str, int]:
+        if self.sharding is None:
+            return {}
+        held = self.sharding.held
+        apps = sum(1 for n in self.control.application_objects() if self._shard_of(n) in held)
+        return {
+            "shards_held": len(held),
+            "apps_owned": apps,
+            "shard_generation": self.sharding.generation,
+        }
 
     def _notify(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
         for listener in list(self.listeners):
@@ -343,9 +414,22 @@ class Controller:
             error = poll.error.message if poll.error is not None else None
             if poll.changed or error != runtime.source_error:
                 runtime.source_error = error
-                touched.append(name)
-                self.enqueue(name)
+                if self.owns(name):
+                    touched.append(name)
+                    self.enqueue(name)
         return touched
+
+    def _owned_repositories(self) -> list[str] | None:
+        """The repositories of the apps this replica owns (None: all, no election)."""
+        if self.sharding is None:
+            return None
+        urls = {
+            url
+            for name, obj in self.control.application_objects().items()
+            if self.owns(name)
+            and (url := ((obj.get("spec") or {}).get("source") or {}).get("repoURL"))
+        }
+        return sorted(urls)
 
     async def _poll_loop(self) -> None:
         last = time.monotonic()
@@ -362,7 +446,9 @@ class Controller:
             if not self.is_leader:
                 continue
             try:
-                await self._poll()
+                owned = self._owned_repositories()
+                if owned is None or owned:
+                    await self._poll(owned)
             except Exception:
                 log.exception("git poll failed")
             # every app is compared again once per interval, as Argo CD's timeout.reconciliation
@@ -380,8 +466,8 @@ class Controller:
                 continue  # another worker has it: it comes back when that one is done
             started = time.perf_counter()
             try:
-                if self.is_leader:
-                    await self.reconciler.reconcile(name)
+                if not self._stand_down and self.owns(name):
+                    await self._reconcile_owned(name)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -393,6 +479,20 @@ class Controller:
                 self.reconciles_timed += 1
                 if len(self.reconcile_seconds) > RECONCILE_SAMPLES:
                     del self.reconcile_seconds[: RECONCILE_SAMPLES // 2]
+
+    async def _reconcile_owned(self, name: str) -> None:
+        """Reconcile in a task of its own, which losing the app's shard may cancel."""
+        task = asyncio.create_task(self.reconciler.reconcile(name), name=f"reconcile {name}")
+        self._running[name] = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the worker itself stops
+            log.info("reconcile of %s cancelled: its shard left this replica", name)
+        finally:
+            self._running.pop(name, None)
 
     # ---- credentials ---------------------------------------------------------------------------
 
