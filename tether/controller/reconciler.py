@@ -127,18 +127,27 @@ class Reconciler:
                 await self.writer.clear_refresh(obj)
             return
         operation, resumed_at = self._requested_operation(obj, target.app, runtime)
-        compare = await self._compare(obj, target, runtime)
-        if refresh:
-            # removed once the comparison is written: a client waiting for its refresh (the
-            # API's ?refresh=) knows the status it reads next is the refreshed one
-            await self.writer.clear_refresh(obj)
-        if operation is not None:
-            # a requested sync runs even when the comparison failed: it then fails with that
-            # reason in operationState instead of waiting forever
-            trigger = _trigger_of(operation, target.app, compare, resumed_at is not None)
-            await self._run_operation(obj, target, operation, runtime, resumed_at, trigger)
-            return
-        await self._automate(obj, target, compare, runtime)
+        automated = target.app.spec.sync_policy.automated
+        # the comparison goes out with the start of the sync it leads to (one patch, not two);
+        # a refresh is answered at once: its waiter reads the status after the annotation goes
+        hold = not refresh and (
+            operation is not None or (automated is not None and automated.enabled)
+        )
+        try:
+            compare = await self._compare(obj, target, runtime, hold=hold)
+            if refresh:
+                # removed once the comparison is written: a client waiting for its refresh
+                # (the API's ?refresh=) knows the status it reads next is the refreshed one
+                await self.writer.clear_refresh(obj)
+            if operation is not None:
+                # a requested sync runs even when the comparison failed: it then fails with
+                # that reason in operationState instead of waiting forever
+                trigger = _trigger_of(operation, target.app, compare, resumed_at is not None)
+                await self._run_operation(obj, target, operation, runtime, resumed_at, trigger)
+                return
+            await self._automate(obj, target, compare, runtime)
+        finally:
+            await self.writer.flush(obj)
 
     async def _start_refresh(self, obj: dict[str, Any]) -> str:
         """The refresh the annotation asks for ("", normal or hard); a hard one checks the
@@ -263,7 +272,7 @@ class Reconciler:
         return resolved.commit, rendered
 
     async def _compare(
-        self, obj: dict[str, Any], target: _Target, runtime: AppRuntime
+        self, obj: dict[str, Any], target: _Target, runtime: AppRuntime, *, hold: bool = False
     ) -> Comparison | None:
         rendered = await self._render(obj, target, runtime)
         if rendered is None:
@@ -299,7 +308,7 @@ class Reconciler:
             desired=compare.desired,
             namespace=self.config.namespace,
         )
-        await self.writer.status(obj, update)
+        await self.writer.status(obj, update, hold=hold)
         return compare
 
     async def _compare_rendered(
@@ -424,6 +433,8 @@ class Reconciler:
         trigger: str,
         compared: diffing.AppDiff | None = None,
     ) -> None:
+        if self._sync_slots.locked():
+            await self.writer.flush(obj)  # the comparison is not kept back while slots are busy
         async with self._sync_slots:
             runtime.operation_running = True
             runtime.cancel = asyncio.Event()

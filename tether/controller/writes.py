@@ -45,9 +45,22 @@ class ApplicationWriter:
         self._remember = remember
         self._announce = announce
         self.status_writes = 0
+        #: updates held back per app, to go out with that app's next status write
+        self._held: dict[str, dict[str, Any]] = {}
 
-    async def status(self, obj: dict[str, Any], update: dict[str, Any]) -> None:
-        """Merge ``update`` into the app's status and write it only when something changed."""
+    async def status(
+        self, obj: dict[str, Any], update: dict[str, Any], *, hold: bool = False
+    ) -> None:
+        """Merge ``update`` into the app's status and write it only when something changed.
+
+        With ``hold`` the update waits for the app's next write (or :meth:`flush`): the
+        comparison and the start of the sync it decides go out as one patch."""
+        held = self._held.pop(obj["metadata"]["name"], None)
+        if held is not None:
+            update = {**held, **update}
+        if hold:
+            self._held[obj["metadata"]["name"]] = update
+            return
         base = self._current(obj["metadata"]["name"]) or obj
         old_status = dict(base.get("status") or {})
         new_status = next_status(old_status, update)
@@ -85,6 +98,11 @@ class ApplicationWriter:
         self.status_writes += 1
         self._remember(updated)
         self._announce(updated)
+
+    async def flush(self, obj: dict[str, Any]) -> None:
+        """Write the update held back for ``obj``'s app, if any."""
+        if obj["metadata"]["name"] in self._held:
+            await self.status(obj, {})
 
     async def _patch_spec(self, obj: dict[str, Any], patch: dict[str, Any]) -> None:
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)

@@ -17,8 +17,10 @@ from typing import Any, Literal
 from tether.cluster.crds import CRD_KIND
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import (
+    AlreadyExists,
     ClusterError,
     Conflict,
+    Forbidden,
     NotFound,
     ServerError,
     TooManyRequests,
@@ -93,21 +95,25 @@ class Writer:
         return obj, info
 
     async def ensure_namespace(self, namespace: str) -> None:
-        """Create the destination namespace unless it exists (``CreateNamespace=true``)."""
+        """Create the destination namespace unless it exists (``CreateNamespace=true``).
+
+        One request either way: a create that the server answers AlreadyExists leaves an
+        existing namespace untouched (no read first, no apply that would take its fields)."""
         info = await self.client.resource_for("v1", "Namespace")
-        try:
-            await self.client.get(info, namespace)
-            return
-        except NotFound:
-            pass
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-        await self.client.apply(
-            info,
-            body,
-            field_manager=self.settings.field_manager,
-            force=True,
-            dry_run=self.options.dry_run,
-        )
+        try:
+            await self.client.create(
+                info, body, field_manager=self.settings.field_manager, dry_run=self.options.dry_run
+            )
+        except AlreadyExists:
+            return
+        except Forbidden as refused:
+            # an identity that may read namespaces but not create them: fine if it exists
+            try:
+                await self.client.get(info, namespace)
+            except NotFound:
+                raise refused from None
+            return
         self.record.note(f"namespace {namespace} created (CreateNamespace=true)")
 
     # ---- dry run -------------------------------------------------------------------------------
