@@ -25,6 +25,7 @@ from tether.cluster import (
     load_kubeconfig,
 )
 from tether.localcluster.cluster import VIEWER_CONTEXT, LocalCluster
+from tether.localcluster.testing import eventually
 
 from .conftest import (
     ThrottlingProxy,
@@ -239,6 +240,50 @@ def test_token_bucket_lets_a_burst_through_then_spaces_requests_at_qps() -> None
     assert bucket.tokens == pytest.approx(0.0)
     now[0] = 10.0  # a long idle refills only up to the burst
     assert bucket.tokens == pytest.approx(5.0)
+
+
+def test_a_pause_holds_every_caller_until_it_ends() -> None:
+    now = [0.0]
+    bucket = TokenBucket(qps=0, burst=1, clock=lambda: now[0])  # no rate limit at all
+    assert bucket.reserve() == 0.0
+    bucket.pause(2.0)  # a 429 with Retry-After: 2
+    bucket.pause(0.5)  # a shorter one meanwhile does not shorten it
+    now[0] = 0.5
+    assert [bucket.reserve(), bucket.reserve()] == [pytest.approx(1.5)] * 2
+    now[0] = 2.0
+    assert bucket.reserve() == 0.0
+    assert (bucket.pauses, bucket.delayed) == (2, 2)
+
+
+async def test_a_throttled_client_holds_its_other_requests_for_the_retry_after(
+    local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    async with ThrottlingProxy(local_cluster.url, local_cluster.creds.ca_pem, throttle=1) as proxy:
+        path = write_kubeconfig(
+            tmp_path / "kubeconfig", kubeconfig_for(proxy.url, {"token": local_cluster.admin_token})
+        )
+        async with ClusterClient.from_kubeconfig(path) as c:
+            first = asyncio.create_task(c.request("GET", "/version", verb="get"))
+            await eventually(lambda: c.limiter.pauses == 1, timeout=10, what="the 429")
+            # sent after the 429: it waits out the server's Retry-After (1 s) too
+            await c.request("GET", "/version", verb="get")
+            await first
+        assert [s for _, _, s in proxy.seen] == [429, 200, 200]
+        assert c.limiter.delay_seconds > 0.5
+
+
+@pytest.mark.parametrize("bound", [3, 0])
+async def test_requests_in_flight_are_bounded_per_client(
+    local_cluster: LocalCluster, bound: int
+) -> None:
+    settings = ClientSettings(max_in_flight=bound)
+    async with ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig), settings=settings) as c:
+        await asyncio.gather(*(c.request("GET", "/version", verb="get") for _ in range(20)))
+        assert c.stats.in_flight == 0
+        if bound:
+            assert c.stats.peak_in_flight == bound
+        else:
+            assert c.stats.peak_in_flight > 3  # without a bound they do overlap
 
 
 async def test_client_rate_limit_holds_requests_beyond_the_burst(

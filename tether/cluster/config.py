@@ -36,11 +36,17 @@ class ClusterConfigError(TetherError):
 class ClientSettings:
     """Tunables of a :class:`~tether.cluster.client.ClusterClient`.
 
-    The defaults follow Argo CD's controller: 50 requests a second with bursts of 100.
+    The bound that protects the API server is ``max_in_flight``: at most that many requests of
+    this client are being answered at once, so the rate follows the server's own pace (API
+    Priority and Fairness counts seats, i.e. concurrent requests). ``qps``/``burst`` only guard
+    against a runaway loop; a 429 with Retry-After pauses every request of the client
+    (docs/controller.md, "Scaling", has the reasoning and Argo CD's and Flux's defaults).
     """
 
-    qps: float = 50.0
-    burst: int = 100
+    qps: float = 1000.0
+    burst: int = 2000
+    #: requests answered at once (watches not counted); 0 = no bound
+    max_in_flight: int = 32
     #: retries of a throttled (429), failed (5xx) or unreachable idempotent request
     max_retries: int = 5
     backoff_base: float = 0.2

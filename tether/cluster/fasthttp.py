@@ -93,7 +93,9 @@ class FastHTTP:
         self._slots = asyncio.Semaphore(max_connections)
 
     @classmethod
-    def for_config(cls, config: Any, user_agent: str, timeout: float) -> FastHTTP | None:
+    def for_config(
+        cls, config: Any, user_agent: str, timeout: float, *, max_connections: int = 32
+    ) -> FastHTTP | None:
         """A fast client for a lightkube SingleConfig, or None when its auth is dynamic."""
         auth = static_auth_header(config.user)
         if auth is False:
@@ -103,7 +105,7 @@ class FastHTTP:
             headers["Authorization"] = auth
         server = str(config.cluster.server)
         context = _ssl_context(config.cluster, config.user) if server.startswith("https") else None
-        return cls(server, context, headers, timeout=timeout)
+        return cls(server, context, headers, max_connections=max_connections, timeout=timeout)
 
     async def aclose(self) -> None:
         while self._idle:

@@ -38,6 +38,9 @@ class RequestStats:
     by_verb: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     retry_wait_seconds: float = 0.0
+    #: requests being answered now, and the most there ever were at once
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
     @property
     def total(self) -> int:
@@ -48,6 +51,7 @@ class RequestStats:
         self.by_verb.clear()
         self.retries = 0
         self.retry_wait_seconds = 0.0
+        self.peak_in_flight = self.in_flight
 
 
 class ApiTransport:
@@ -63,12 +67,20 @@ class ApiTransport:
         self.settings = settings
         self.stats = RequestStats()
         self.limiter = TokenBucket(settings.qps, settings.burst)
+        #: requests of this client being answered at once (watches not counted): the bound that
+        #: follows the server's pace, where a QPS limit guesses it
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight or 1_000_000)
         self._http = http_client(config, settings, transport)
         # static credentials and no test transport: small calls take the lean HTTP/1.1 path
         self._fast: FastHTTP | None = None
         if transport is None and settings.fast_http:
             try:
-                self._fast = FastHTTP.for_config(config, settings.user_agent, settings.timeout)
+                self._fast = FastHTTP.for_config(
+                    config,
+                    settings.user_agent,
+                    settings.timeout,
+                    max_connections=settings.max_in_flight or 32,
+                )
             except (OSError, ValueError, ssl.SSLError):
                 self._fast = None  # httpx reports the configuration problem on first use
 
@@ -116,14 +128,13 @@ class ApiTransport:
             await self.limiter.acquire()
             self.stats.by_verb[verb] += 1
             try:
-                if self._fast is not None:
-                    response = await self._fast.request(
-                        method, path, params=params, content=content, headers=headers
-                    )
-                else:
-                    response = await self._http.request(
-                        method, path, params=params, content=content, headers=headers
-                    )
+                async with self._in_flight:
+                    self.stats.in_flight += 1
+                    self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
+                    try:
+                        response = await self._exchange(method, path, params, content, headers)
+                    finally:
+                        self.stats.in_flight -= 1
             except FastHTTPError as exc:
                 if (idempotent or not exc.sent) and attempt < self.settings.max_retries:
                     await self._wait_retry(self._backoff(attempt))
@@ -145,10 +156,30 @@ class ApiTransport:
             ):
                 # A 429 was refused before any processing, so even a create may be retried.
                 delay = self._retry_after(response)
-                await self._wait_retry(delay if delay is not None else self._backoff(attempt))
+                wait = delay if delay is not None else self._backoff(attempt)
+                if code == 429:
+                    # the server's priority level is full: every request of this client waits
+                    self.limiter.pause(wait)
+                await self._wait_retry(wait)
                 attempt += 1
                 continue
             return response
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str] | None,
+    ) -> httpx2.Response:
+        if self._fast is not None:
+            return await self._fast.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        return await self._http.request(
+            method, path, params=params, content=content, headers=headers
+        )
 
     async def _wait_retry(self, delay: float) -> None:
         self.stats.retries += 1
