@@ -20,6 +20,12 @@ from click.core import ParameterSource
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
 from tether.controller.controller import Controller, ControllerConfig
+from tether.controller.shards import (
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_SHARDS,
+    MAX_SHARDS,
+    ShardSettings,
+)
 from tether.demo.state import DEFAULT_CLUSTER_PORT, DEFAULT_LISTEN
 from tether.errors import TetherError
 from tether.install.params import CmdParams, fetch_cmd_params
@@ -30,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: the flags' defaults are the settings' own (one place to change them)
+_CONFIG = ControllerConfig()
+_CLIENT = ClientSettings()
 
 #: set by the first Ctrl-C of `tether up`, before or while its event loop starts: a
 #: KeyboardInterrupt raised inside the loop's own machinery can be lost, the flag is not
@@ -136,22 +145,44 @@ async def start_server(
 @click.option(
     "--workers",
     type=click.IntRange(1, 1000),
-    default=8,
+    default=_CONFIG.workers,
     show_default=True,
     help="Applications compared at once (argocd-cmd-params-cm controller.status.processors).",
 )
 @click.option(
     "--sync-workers",
     type=click.IntRange(1, 1000),
-    default=4,
+    default=_CONFIG.sync_workers,
     show_default=True,
     help="Syncs run at once (argocd-cmd-params-cm controller.operation.processors).",
 )
 @click.option(
-    "--qps", type=float, default=50.0, show_default=True, help="Client-side API rate limit."
+    "--qps",
+    type=float,
+    default=_CLIENT.qps,
+    show_default=True,
+    help="Client-side API rate limit.",
 )
-@click.option("--burst", type=int, default=100, show_default=True)
-@click.option("--no-leader-election", is_flag=True, help="Reconcile without holding the Lease.")
+@click.option("--burst", type=int, default=_CLIENT.burst, show_default=True)
+@click.option(
+    "--no-leader-election",
+    is_flag=True,
+    help="This process owns every application (no Leases, no shards: one replica only).",
+)
+@click.option(
+    "--shards",
+    type=click.IntRange(1, MAX_SHARDS),
+    default=DEFAULT_SHARDS,
+    show_default=True,
+    help="Shards the applications are spread over (the first replica's count is kept).",
+)
+@click.option(
+    "--lease-duration",
+    type=click.FloatRange(3.0, 3600.0),
+    default=DEFAULT_LEASE_DURATION,
+    show_default=True,
+    help="Seconds without renewal after which a replica's shards are taken over.",
+)
 @click.option(
     "--trusted-proxy",
     "trusted_proxies",
@@ -181,6 +212,8 @@ def controller_command(
     qps: float,
     burst: int,
     no_leader_election: bool,
+    shards: int,
+    lease_duration: float,
     trusted_proxies: tuple[str, ...],
     allow_local_repositories: bool,
     verbose: bool,
@@ -206,12 +239,14 @@ def controller_command(
             workers=workers,
             sync_workers=sync_workers,
             leader_election=not no_leader_election,
+            lease_duration=lease_duration,
             client_settings=settings,
             allow_local_repositories=allow_local_repositories,
             managed_namespaces=managed,
         )
         apply_cmd_params(config, await fetch_cmd_params(client, namespace), given)
-        controller = Controller(client, config)
+        shard_settings = ShardSettings(shards=shards, lease_duration=lease_duration)
+        controller = Controller(client, config, shard_settings)
         await controller.start()
         try:
             server = await start_server(
@@ -227,9 +262,14 @@ def controller_command(
             await client.aclose()
             raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
         scope = ", ".join(config.managed_namespaces) or "the whole cluster"
+        sharing = (
+            f"{len(controller.sharding.held)} of {controller.sharding.shards} shards"
+            if controller.sharding is not None
+            else "every application"
+        )
         click.echo(
             f"tether controller running (namespace {namespace}, identity {config.identity}, "
-            f"managing {scope})"
+            f"managing {scope}, owning {sharing})"
         )
         await _serve_until_signal(controller, server)
 

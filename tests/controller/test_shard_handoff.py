@@ -1,0 +1,181 @@
+"""Two controller replicas in one process on the local cluster: they share the apps by shard,
+never run a reconcile of one app at once, and a clean stop hands the shards over."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.controller.stack import status_of
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import NotFound
+from tether.controller.controller import Controller, ControllerConfig
+from tether.controller.shards import ShardRecord, ShardSettings, shard_of
+from tether.demo.repo import commit_and_push, create_repository
+from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
+from tether.names import SHARD_RECORD_ANNOTATION, SHARD_RECORD_LEASE
+from tether.source.gitserver import GitHTTPServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SHARDS = 8
+
+
+def configmap_files(count: int, value: str) -> dict[str, str]:
+    """A repository with one small app per folder: ``apps/app-<i>/cm.yaml``, one ConfigMap."""
+    return {
+        f"apps/app-{i}/cm.yaml": yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"app-{i}"},
+                "data": {"value": value},
+            }
+        )
+        for i in range(count)
+    }
+
+
+def application(name: str, control_ns: str, repo_url: str, path: str, dest_ns: str) -> dict:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": control_ns},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "targetRevision": "HEAD", "path": path},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": dest_ns},
+            "syncPolicy": {
+                "automated": {"prune": True, "selfHeal": True},
+                "syncOptions": ["CreateNamespace=true"],
+            },
+        },
+    }
+
+
+def record_of(lease: dict[str, Any]) -> ShardRecord:
+    return ShardRecord.from_json(lease["metadata"]["annotations"][SHARD_RECORD_ANNOTATION])
+
+
+class Overlap:
+    """Samples which replicas run a reconcile of each app, and remembers any app run by two."""
+
+    def __init__(self, replicas: dict[str, Controller]) -> None:
+        self.replicas = replicas
+        self.seen: list[tuple[str, list[str]]] = []
+        self.task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        while True:
+            running: dict[str, list[str]] = {}
+            for who, controller in self.replicas.items():
+                for app in list(controller._running):
+                    running.setdefault(app, []).append(who)
+            self.seen += [(app, whom) for app, whom in running.items() if len(whom) > 1]
+            await asyncio.sleep(0.005)
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+
+@asynccontextmanager
+async def replica(
+    cluster: LocalCluster, control_ns: str, identity: str, root: Path
+) -> AsyncIterator[Controller]:
+    client = ClusterClient.from_kubeconfig(str(cluster.kubeconfig))
+    config = ControllerConfig(
+        namespace=control_ns,
+        reconcile_interval=1.0,
+        cache_dir=root / f"cache-{identity}",
+        identity=identity,
+        lease_duration=3.0,
+    )
+    controller = Controller(client, config, ShardSettings(shards=SHARDS, lease_duration=3.0))
+    await controller.start()
+    try:
+        yield controller
+    finally:
+        await controller.stop()
+        await client.aclose()
+
+
+async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
+    local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    control_ns = f"shards-{uuid.uuid4().hex[:6]}"
+    dest_ns = f"{control_ns}-apps"
+    count = 12
+    work = tmp_path / "work"
+    create_repository(tmp_path / "git" / "apps.git", work, configmap_files(count, "one"))
+    names = [f"app-{i}" for i in range(count)]
+    with GitHTTPServer(tmp_path / "git") as git:
+        url = git.url("apps.git")
+        async with replica(local_cluster, control_ns, "replica-a", tmp_path) as a:
+            # alone on a fresh install: every shard at once, before any worker ran
+            assert a.sharding is not None and a.sharding.held == frozenset(range(SHARDS))
+            client = a.client
+            apps = await client.resource_for("argoproj.io/v1alpha1", "Application")
+            for i, name in enumerate(names):
+                path = f"apps/app-{i}"
+                await client.create(apps, application(name, control_ns, url, path, dest_ns))
+            await eventually(lambda: _all_synced(client, control_ns, names), timeout=90)
+            async with replica(local_cluster, control_ns, "replica-b", tmp_path) as b:
+                overlap = Overlap({"a": a, "b": b})
+                try:
+                    await eventually(lambda: _shared(a, b), timeout=60, what="shards shared")
+                    for name in names:
+                        assert a.owns(name) != b.owns(name), name
+                    owned = a.metrics().counters["apps_owned"] + b.metrics().counters["apps_owned"]
+                    assert owned == count
+                    commit_and_push(work, "two", configmap_files(count, "two"))
+                    await eventually(
+                        lambda: _values(client, dest_ns, names, "two"), timeout=90, what="v2"
+                    )
+                finally:
+                    overlap.stop()
+                assert overlap.seen == []
+                b_shards = b.sharding.held if b.sharding is not None else frozenset()
+            # b stopped cleanly: it left the record and gave its shards back before it ended
+            lease_info = await client.resource_for("coordination.k8s.io/v1", "Lease")
+            record = record_of(await client.get(lease_info, SHARD_RECORD_LEASE, control_ns))
+            assert record.members == ("replica-a",)
+            assert not record.held_by("replica-b")
+            with pytest.raises(NotFound):
+                await client.get(lease_info, "tether-replica-replica-b", control_ns)
+            await eventually(
+                lambda: _holds(a, frozenset(range(SHARDS))), timeout=30, what="a takes all"
+            )
+            assert b_shards and all(shard_of(n, SHARDS) in range(SHARDS) for n in names)
+
+
+async def _all_synced(client: ClusterClient, ns: str, names: list[str]) -> bool:
+    info = await client.resource_for("argoproj.io/v1alpha1", "Application")
+    items = (await client.list(info, ns)).items
+    done = {i["metadata"]["name"] for i in items if status_of(i) == ("Synced", "Healthy")}
+    return set(names) <= done
+
+
+async def _values(client: ClusterClient, ns: str, names: list[str], value: str) -> bool:
+    info = await client.resource_for("v1", "ConfigMap")
+    items = (await client.list(info, ns)).items
+    good = {i["metadata"]["name"] for i in items if (i.get("data") or {}).get("value") == value}
+    return set(names) <= good
+
+
+async def _shared(a: Controller, b: Controller) -> bool:
+    assert a.sharding is not None and b.sharding is not None
+    held_a, held_b = a.sharding.held, b.sharding.held
+    assert not held_a & held_b
+    return bool(held_a) and bool(held_b) and held_a | held_b == frozenset(range(SHARDS))
+
+
+async def _holds(controller: Controller, shards: frozenset[int]) -> bool:
+    return controller.sharding is not None and controller.sharding.held == shards
