@@ -443,6 +443,12 @@ class Table:
     def __init__(self, columns: tuple[str, ...]) -> None:
         self.columns = columns
         self.rows: dict[str, dict[str, str]] = {}
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """A line printed under the table (once)."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     def put(self, label: str, column: str, value: str) -> None:
         self.rows.setdefault(label, {})[column] = value
@@ -455,6 +461,8 @@ class Table:
         for label, values in self.rows.items():
             cells = "  ".join(f"{values.get(c, ''):>16}" for c in self.columns)
             print(f"{label:{width}}  {cells}", flush=True)
+        for text in self.notes:
+            print(f"* {text}", flush=True)
 
 
 @dataclass

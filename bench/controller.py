@@ -134,7 +134,10 @@ async def baseline(table: Table, fleet: Fleet, root: Path) -> float:
         )
         total = max(watch.first_seen.values()) - started
         table.put(f"objects written ({fleet.size} apps x 10 + namespaces)", BASELINE, str(count))
-        table.put("how: 1 kubectl process, apply --server-side -f DIR", BASELINE, "1 kubectl")
+        table.note(
+            f"{BASELINE}: ONE process, kubectl apply --server-side -f DIR (a file per app, the "
+            "namespaces first), on a fresh cluster; Available from the bench's watch"
+        )
         table.put("write (kubectl apply --server-side)", BASELINE, seconds(written))
         table.put(
             "then all Deployments Available", BASELINE, f"+{seconds(max(total - written, 0))}"
@@ -298,7 +301,8 @@ async def idle(table: Table, run: Run, seconds_idle: float) -> None:
     )
     writes = sum(v for k, v in requests.items() if k in WRITE_VERBS)
     leases = run.leases.events - lease_events
-    table.put(f"{label}: API writes (goal 0; Lease renewals {leases})", run.column, str(writes))
+    table.put(f"{label}: API writes counted by the controller (goal 0)", run.column, str(writes))
+    table.put(f"{label}: Lease renewals seen by the bench", run.column, str(leases))
     table.put(
         f"{label}: Application changes seen by the bench",
         run.column,
@@ -352,13 +356,19 @@ async def monorepo(table: Table, run: Run, fleet: Fleet) -> None:
     label = f"monorepo: 1 app of {fleet.per_repo} changed, webhook to Synced (goal < 1 s)"
     table.put(label, run.column, f"{elapsed * 1000:.0f} ms")
     counted_before, counted_after = renders(before), renders(after)
+    if counted_after is None:
+        table.note("renders: the controller's /metrics has no render counter (n/a)")
     table.put(
         "  renders it caused (goal 1)",
         run.column,
-        "no counter in /metrics"
-        if counted_after is None
-        else f"{counted_after - (counted_before or 0):.0f}",
+        "n/a" if counted_after is None else f"{counted_after - (counted_before or 0):.0f}",
     )
+    events = difference(
+        after.by_label("tether_controller_events_total", "kind"),
+        before.by_label("tether_controller_events_total", "kind"),
+    )
+    table.put("  reconciles it caused", run.column, str(events.get("reconciles", 0)))
+    table.put("  syncs it caused", run.column, str(events.get("syncs", 0)))
 
 
 # ---- the whole run -------------------------------------------------------------------------------
@@ -376,7 +386,7 @@ async def controller_run(
 ) -> bool:
     """Cold start, idle, monorepo (and latency) with one controller; False when it failed."""
     print(f"--- {column}: python -m tether controller {' '.join(flags)}".rstrip(), flush=True)
-    table.put("flags beyond kubeconfig/cache/listen/metrics", column, " ".join(flags) or "none")
+    table.note(f"{column}: python -m tether controller {' '.join(flags) or '(default flags)'}")
     run = await start_run(column, flags, fleet, root)
     try:
         if not await cold_start(table, run, fleet, target):
