@@ -17,7 +17,9 @@ import pytest
 
 import tether.server
 from tests.server.conftest import Stack, eventually, in_process_api
-from tether.controller.face import ControllerFace
+from tether.controller.config import ControllerConfig
+from tether.controller.face import ControllerFace, ObservingFace
+from tether.controller.observer import ClusterObserver
 
 SERVER_DIR = Path(tether.server.__file__).parent
 #: the controller modules the server may import
@@ -25,6 +27,8 @@ ALLOWED = frozenset({"face", "models", "project", "status"})
 #: (server module, controller module) imports waiting for a face method (TODO in that module)
 PENDING: frozenset[tuple[str, str]] = frozenset()
 FACE_MEMBERS = frozenset(name for name in dir(ControllerFace) if not name.startswith("_"))
+#: what a server replica's face adds (`tether server`)
+OBSERVING_MEMBERS = frozenset(name for name in dir(ObservingFace) if not name.startswith("_"))
 
 
 def _server_modules() -> list[tuple[str, ast.Module]]:
@@ -72,15 +76,18 @@ def test_the_import_check_sees_every_form_of_import() -> None:
     assert _controller_modules(ast.parse(source)) == ["controller", "watcher", "status", "clusters"]
 
 
-def _controller_attributes(tree: ast.Module) -> list[tuple[int, str]]:
-    """(line, attribute) of every ``<...>.controller.<attribute>`` and ``controller.<attribute>``."""
+def _controller_attributes(
+    tree: ast.Module, owner_name: str = "controller"
+) -> list[tuple[int, str]]:
+    """(line, attribute) of every ``<...>.controller.<attribute>`` and ``controller.<attribute>``
+    (or of another ``owner_name``)."""
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
             continue
         owner = node.value
-        if (isinstance(owner, ast.Name) and owner.id == "controller") or (
-            isinstance(owner, ast.Attribute) and owner.attr == "controller"
+        if (isinstance(owner, ast.Name) and owner.id == owner_name) or (
+            isinstance(owner, ast.Attribute) and owner.attr == owner_name
         ):
             found.append((node.lineno, node.attr))
     return found
@@ -97,6 +104,17 @@ def test_the_server_uses_only_members_of_the_face() -> None:
     assert outside == []
 
 
+def test_the_server_uses_only_members_of_the_observing_face_on_a_replica() -> None:
+    assert {"observe", "open_cluster", "on_push"} <= OBSERVING_MEMBERS - FACE_MEMBERS
+    outside = [
+        f"{module}:{line}: observer.{attr}"
+        for module, tree in _server_modules()
+        for line, attr in _controller_attributes(tree, "observer")
+        if attr not in OBSERVING_MEMBERS
+    ]
+    assert outside == []
+
+
 def test_the_attribute_check_sees_the_controller_however_it_is_reached() -> None:
     source = "ctx.state.controller.apps.get(x)\ncontroller.queue.qsize()\nself.controller.metrics()"
     assert sorted(_controller_attributes(ast.parse(source))) == [
@@ -107,14 +125,16 @@ def test_the_attribute_check_sees_the_controller_however_it_is_reached() -> None
 
 
 class FaceOnly:
-    """The real controller, reachable only through the members `ControllerFace` declares."""
+    """The real controller, reachable only through the members `ControllerFace` declares (or
+    another set of ``members``)."""
 
-    def __init__(self, controller: Any) -> None:
+    def __init__(self, controller: Any, members: frozenset[str] = FACE_MEMBERS) -> None:
         self._controller = controller
+        self._members = members
         self.used: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
-        if name not in FACE_MEMBERS:
+        if name not in self._members:
             raise AttributeError(f"{name!r} is not on the controller's face")
         self.used.add(name)
         return getattr(self._controller, name)
@@ -192,3 +212,28 @@ async def test_the_api_works_over_the_face_alone(stack: Stack) -> None:
             await _json(http, route)
         assert (await http.get("/readyz")).status_code == 200
     assert {"subscribe", "comparison", "desired", "cluster_of", "metrics", "refresh"} <= face.used
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_api_of_a_replica_works_over_the_observing_face_alone(
+    stack: Stack, tmp_path: Path
+) -> None:
+    name = await stack.manual_app("oface")
+    observer = ClusterObserver(
+        stack.client,
+        ControllerConfig(namespace=stack.controller.namespace, cache_dir=tmp_path, bootstrap=False),
+    )
+    await observer.start()
+    face = FaceOnly(observer, OBSERVING_MEMBERS)
+    try:
+        async with in_process_api(face, stack.tokens["admin"]) as http:
+            path = f"/api/v1/applications/{name}"
+            synced = await _sync_and_wait(http, path)
+            await _check_objects(http, path, synced["spec"]["destination"]["namespace"])
+            assert (await http.post(f"{path}/refresh", json={"hard": True})).status_code == 200
+            assert (await http.delete(f"{path}/operation")).json() == {"terminated": False}
+            assert (await http.get("/readyz")).status_code == 200
+    finally:
+        await observer.stop()
+    assert {"observe", "open_cluster", "subscribe", "refresh", "terminate"} <= face.used
+    assert observer.comparisons.computed >= 1, "the diff was computed on demand"
