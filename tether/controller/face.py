@@ -7,17 +7,46 @@ to callers: they are the controller's copies); comparisons are the engine's type
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from tether.cluster.cache import LiveCache
 from tether.cluster.client import ClusterClient
+from tether.controller import clusters as cluster_secrets
 from tether.engine.diff import AppDiff
 from tether.source.webhooks import WebhookEvent
 
+log = logging.getLogger(__name__)
+
 #: ``listener(kind, event_type, obj)``: kind is "application"; event_type ADDED/MODIFIED/DELETED
 Listener = Callable[[str, str, dict[str, Any]], None]
+
+
+class Listeners:
+    """The listeners of a face (``ControllerFace.subscribe``), each told of every change."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add ``listener``; returns the function that removes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def notify(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
+        """Tell every listener; one that raises is logged and the others are still told."""
+        for listener in list(self._listeners):
+            try:
+                listener(kind, event_type, obj)
+            except Exception:
+                log.exception("listener failed")
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,24 @@ class ClusterInfo:
     #: namespaces the cluster is limited to (empty: all of them)
     namespaces: tuple[str, ...] = ()
     project: str = ""
+
+
+def cluster_info(entry: cluster_secrets.ClusterEntry) -> ClusterInfo:
+    """What a face shows of a cluster (no credentials)."""
+    return ClusterInfo(entry.name, entry.server, tuple(entry.namespaces), entry.project)
+
+
+def cluster_infos(secrets: Mapping[str, Mapping[str, Any]]) -> list[ClusterInfo]:
+    """``ControllerFace.clusters`` from the Secrets of the control namespace by name:
+    in-cluster first, then every cluster Secret that parses, by Secret name."""
+    out = [cluster_info(cluster_secrets.in_cluster_entry())]
+    for _, secret in sorted(secrets.items()):
+        if cluster_secrets.is_cluster_secret(secret):
+            try:
+                out.append(cluster_info(cluster_secrets.parse_cluster_secret(secret)))
+            except cluster_secrets.ClusterSecretError:
+                continue  # the apps that name it report why
+    return out
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,11 @@ from tether.controller.face import (
     ClusterView,
     ControllerMetrics,
     Listener,
+    Listeners,
     Observation,
     RepositoryCounters,
+    cluster_info,
+    cluster_infos,
 )
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.status import read_status
@@ -415,22 +418,6 @@ class RefreshPacer:
 # ---- the face -------------------------------------------------------------------------------
 
 
-def cluster_infos(secrets: Mapping[str, dict[str, Any]]) -> list[ClusterInfo]:
-    """In-cluster first, then every cluster Secret that parses, by Secret name."""
-    out = [_cluster_info(clusters.in_cluster_entry())]
-    for _, secret in sorted(secrets.items()):
-        if clusters.is_cluster_secret(secret):
-            try:
-                out.append(_cluster_info(clusters.parse_cluster_secret(secret)))
-            except clusters.ClusterSecretError:
-                continue  # the apps that name it report why
-    return out
-
-
-def _cluster_info(entry: clusters.ClusterEntry) -> ClusterInfo:
-    return ClusterInfo(entry.name, entry.server, tuple(entry.namespaces), entry.project)
-
-
 class ClusterObserver:
     """The face of a server replica: the control namespace from the cluster, comparisons on
     demand, actions written to the cluster for the controller (see the module's docstring)."""
@@ -467,7 +454,7 @@ class ClusterObserver:
             client, config, self.control, self.settings, sources=self.sources
         )
         self.pacer = RefreshPacer(self._request_hard_refresh, self.settings.webhook_refresh_rate)
-        self.listeners: list[Listener] = []
+        self.listeners = Listeners()
 
     @property
     def namespace(self) -> str:
@@ -506,11 +493,7 @@ class ClusterObserver:
     def _on_application(self, event_type: str, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
             self.comparisons.forget(obj["metadata"]["name"])
-        for listener in list(self.listeners):
-            try:
-                listener("application", event_type, obj)
-            except Exception:
-                log.exception("listener failed")
+        self.listeners.notify("application", event_type, obj)
 
     def _on_configmap(self, event_type: str, obj: dict[str, Any]) -> None:
         if self.repo_config.follows(obj["metadata"]["name"]):
@@ -635,19 +618,13 @@ class ClusterObserver:
     # ---- events, clusters, counters -----------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self.listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self.listeners:
-                self.listeners.remove(listener)
-
-        return unsubscribe
+        return self.listeners.subscribe(listener)
 
     def clusters(self) -> list[ClusterInfo]:
         return cluster_infos(self.control.secret_objects())
 
     def check_cluster_secret(self, secret: Mapping[str, Any]) -> ClusterInfo:
-        return _cluster_info(clusters.parse_cluster_secret(dict(secret)))
+        return cluster_info(clusters.parse_cluster_secret(dict(secret)))
 
     def check_repository_url(self, url: str) -> str:
         return self.sources.check_repository_url(url)
