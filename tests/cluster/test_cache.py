@@ -284,15 +284,27 @@ async def test_expired_watch_relists_and_reports_what_changed_meanwhile(tmp_path
                 await eventually(lambda: len(events) == 4, what="live event after relist")
 
 
-async def test_managed_fields_are_kept_by_default_and_dropped_on_request(
+async def test_managed_fields_are_kept_compact_by_default_whole_or_dropped_on_request(
     client: ClusterClient, namespace: str, infos: dict[str, ResourceInfo]
 ) -> None:
-    await client.apply(infos["cm"], config_map("mf", namespace))
-    key = ObjectKey("", "ConfigMap", namespace, "mf")
-    async with LiveCache(client, namespace=namespace) as keep:
-        await keep.track([infos["cm"]])
-        kept = keep.get(key)
-        assert kept is not None and kept["metadata"]["managedFields"]
+    for name in ("mf", "mf-twin"):
+        await client.apply(infos["cm"], config_map(name, namespace))
+    key, twin = (ObjectKey("", "ConfigMap", namespace, n) for n in ("mf", "mf-twin"))
+    sent = await client.get(infos["cm"], "mf", namespace)
+    server_entries = sent["metadata"]["managedFields"]
+    assert all("time" in e for e in server_entries)
+    async with LiveCache(client, namespace=namespace) as compact:
+        await compact.track([infos["cm"]])
+        kept, kept_twin = compact.get(key), compact.get(twin)
+        assert kept is not None and kept_twin is not None
+        entries = kept["metadata"]["managedFields"]
+        assert entries == [{k: v for k, v in e.items() if k != "time"} for e in server_entries]
+        # equal entries are one list shared by both objects
+        assert kept_twin["metadata"]["managedFields"] is entries
+        assert kept["metadata"]["namespace"] is kept_twin["metadata"]["namespace"]
+    async with LiveCache(client, namespace=namespace, share=False) as whole:
+        await whole.track([infos["cm"]])
+        assert (whole.get(key) or {})["metadata"]["managedFields"] == server_entries
     async with LiveCache(client, namespace=namespace, keep_managed_fields=False) as lean:
         await lean.track([infos["cm"]])
         await client.apply(infos["cm"], config_map("mf", namespace, {"k": "2"}))

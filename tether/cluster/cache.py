@@ -28,7 +28,7 @@ from tether.cluster.attribution import ADDED, DELETED, MODIFIED, AppAttribution
 from tether.cluster.client import ClusterClient, WatchEvent
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import CacheSyncError, ClusterError, Expired, Forbidden, Unauthorized
-from tether.cluster.index import ObjectIndex
+from tether.cluster.index import ObjectIndex, SharedValues
 from tether.cluster.tracking import Tracking
 from tether.resources import ResourceKey
 
@@ -91,6 +91,7 @@ class LiveCache:
         namespaces: Iterable[str] = (),
         cluster_resources: bool = False,
         keep_managed_fields: bool = True,
+        share: bool = True,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None:
@@ -98,9 +99,12 @@ class LiveCache:
         always cluster-wide). ``namespaces`` (namespaced mode) watches each namespaced type with
         one list+watch per namespace, never cluster-wide, and refuses cluster-scoped types
         unless ``cluster_resources``. ``keep_managed_fields=False`` drops
-        ``metadata.managedFields`` from cached copies to save memory, at the price of
-        ``managedFieldsManagers`` ignore rules. ``watch_timeout`` is the server-side lifetime
-        of one watch request.
+        ``metadata.managedFields`` from cached copies, at the price of ``managedFieldsManagers``
+        ignore rules and of noticing fields our manager dropped from Git; otherwise, with
+        ``share`` (the default), they are kept in the compact shared form of
+        :class:`SharedValues` (entries without ``time``), and short strings are shared too;
+        ``share=False`` keeps objects exactly as the API server sent them.
+        ``watch_timeout`` is the server-side lifetime of one watch request.
         """
         self.client = client
         self.tracking = tracking or Tracking()
@@ -108,6 +112,7 @@ class LiveCache:
         self.namespaces = tuple(namespaces)
         self.cluster_resources = cluster_resources
         self.keep_managed_fields = keep_managed_fields
+        self.shared = SharedValues() if share else None
         self.watch_timeout = watch_timeout
         self.max_backoff = max_backoff
         #: the list+watches of each tracked (group, kind): one, or one per namespace
@@ -343,10 +348,21 @@ class LiveCache:
     # ---- indexing --------------------------------------------------------------------------
 
     def _compact(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` as the cache keeps it (see ``keep_managed_fields`` and ``share``)."""
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict) or meta.get("managedFields") is None:
+            if self.shared is not None:
+                self.shared.strings_in(obj)
+            return obj
         if not self.keep_managed_fields:
-            meta = obj.get("metadata")
-            if meta is not None:
-                meta.pop("managedFields", None)
+            del meta["managedFields"]
+        if self.shared is not None:
+            managed = meta.get("managedFields")
+            if managed is not None:
+                meta["managedFields"] = None  # not walked for strings, keeps its place
+            self.shared.strings_in(obj)
+            if managed is not None:
+                meta["managedFields"] = self.shared.managed_fields(managed)
         return obj
 
     def _remove(self, key: ObjectKey) -> dict[str, Any] | None:

@@ -3,12 +3,19 @@
 Objects are indexed by (group, kind, namespace, name), by uid, by type, by owning application
 (its tracking), and by owner uid (``ownerReferences``), so a Deployment's ReplicaSets and Pods
 are found for the resource tree and health without a request.
+
+:class:`SharedValues` makes the stored objects smaller: what many of them repeat is kept once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from collections import deque
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from tether.cluster.tracking import Tracking
 from tether.resources import ResourceKey
@@ -166,3 +173,150 @@ class ObjectIndex:
                 keys.discard(key)
                 if not keys:
                     del self._by_app[app]
+
+
+# ---- shared values ---------------------------------------------------------------------------
+
+#: string values up to this length are shared (kinds, namespaces, label values, timestamps,
+#: condition reasons); longer ones are rarely repeated and would only fill the table
+SHARED_STRING_LENGTH = 32
+#: fieldsV1 tries are shared node by node down to this depth; deeper nodes stay as they are
+_MAX_TRIE_DEPTH = 64
+#: the tables are swept of values no object uses any more when they have grown this much
+_FIRST_SWEEP = 4096
+
+
+class SharedValues:
+    """What many cached objects repeat, kept once and shared between them.
+
+    * ``metadata.managedFields``: each entry without its ``time`` (read by nobody in Tether, and
+      what makes otherwise equal entries differ), its ``fieldsV1`` trie shared node by node with
+      every equal trie (the same manager writes the same shape on every object of a template),
+      and the list itself shared by the objects with equal entries. Readers see plain lists and
+      dicts with the same ``manager``, ``operation``, ``apiVersion``, ``fieldsType``,
+      ``subresource`` and ``fieldsV1`` as the API server sent.
+    * string values of up to :data:`SHARED_STRING_LENGTH` characters.
+
+    Shared values must never be mutated (cached objects are read-only anyway). The tables keep
+    only what some object still uses: they are swept as they grow (a value whose only reference
+    is the table's is dropped), so their size follows the cache's, not its history.
+    """
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+        self._tries: dict[bytes, dict[str, Any]] = {}
+        self._entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._lists: dict[tuple[int, ...], list[Any]] = {}
+        self._empty: dict[str, Any] = {}
+        self._next_sweep = _FIRST_SWEEP
+
+    def __len__(self) -> int:
+        """How many shared values the tables hold."""
+        return len(self._strings) + len(self._tries) + len(self._entries) + len(self._lists)
+
+    def managed_fields(self, entries: Any) -> Any:
+        """``entries`` (a ``managedFields`` value) in the shared form; anything that is not a
+        list of entries is returned as it is."""
+        if not isinstance(entries, list):
+            return entries
+        shared = [self._entry(e) if isinstance(e, dict) else e for e in entries]
+        # ids are safe keys: the list kept in the table holds every element it names
+        found = self._lists.setdefault(tuple(id(e) for e in shared), shared)
+        self._maybe_sweep()
+        return found
+
+    def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        out = {name: value for name, value in entry.items() if name != "time"}
+        key: list[Any] = []
+        for name, value in out.items():
+            if name == "fieldsV1" and isinstance(value, dict):
+                value = out[name] = self._trie(value, 0)
+                key += (name, id(value))
+            elif isinstance(value, str):
+                value = out[name] = self._strings.setdefault(value, value)
+                key += (name, value)
+            else:
+                return out  # not an entry as the API server writes them: kept, not shared
+        return self._entries.setdefault(tuple(key), out)
+
+    def _trie(self, node: dict[str, Any], depth: int) -> dict[str, Any]:
+        if not node:
+            return self._empty
+        if depth > _MAX_TRIE_DEPTH:
+            return node
+        try:
+            raw = orjson.dumps(node)
+        except (TypeError, orjson.JSONEncodeError):
+            return node
+        # keyed by a digest of the exact serialization: equal bytes, equal trie, same order
+        key = hashlib.blake2b(raw, digest_size=16).digest()
+        found = self._tries.get(key)
+        if found is None:
+            found = {
+                name: self._trie(child, depth + 1) if isinstance(child, dict) else child
+                for name, child in node.items()
+            }
+            self._tries[key] = found
+        return found
+
+    def strings_in(self, node: Any) -> None:
+        """Replace, in place, each short string value inside ``node`` (dicts and lists) by the
+        shared equal one. Keys are left alone: the JSON parser already shares short keys."""
+        table = self._strings
+        share = table.setdefault
+        limit = SHARED_STRING_LENGTH
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            # this visits every value of every cached object: plain type checks, no helpers
+            if type(current) is dict:
+                for name, value in current.items():
+                    kind = type(value)
+                    if kind is str:
+                        if len(value) <= limit:
+                            current[name] = share(value, value)
+                    elif kind is dict or kind is list:
+                        stack.append(value)
+            elif type(current) is list:
+                for index, value in enumerate(current):
+                    kind = type(value)
+                    if kind is str:
+                        if len(value) <= limit:
+                            current[index] = share(value, value)
+                    elif kind is dict or kind is list:
+                        stack.append(value)
+        self._maybe_sweep()
+
+    def _maybe_sweep(self) -> None:
+        if len(self) < self._next_sweep:
+            return
+        self.sweep()
+        self._next_sweep = max(_FIRST_SWEEP, 2 * len(self))
+
+    def sweep(self) -> None:
+        """Drop every shared value no object uses any more. Outer values go first (lists, then
+        entries, tries, strings), so what a dropped value held is free when its table's turn
+        comes."""
+        _sweep(self._lists, lambda: ((-1,), []))
+        _sweep(self._entries, lambda: (("probe",), {}))
+        _sweep(self._tries, lambda: (b"probe", {}))
+        _sweep(self._strings, lambda: (probe := "".join(["\0", "probe"]), probe))
+
+
+def _sweep(table: dict[Any, Any], probe: Callable[[], tuple[Any, Any]]) -> None:
+    """Remove the values of ``table`` that nothing but the table refers to.
+
+    A probe (fresh key and value held by nobody else) is added last and counted first, the
+    same way as every other value, so the count of an unused value is measured, not assumed (it
+    differs between a table whose keys are its values and one whose are not, and between Python
+    versions). Newest first: a trie node is added after its children, so dropping an unused
+    parent frees its children before they are counted, and one pass is enough.
+    """
+    table.update((probe(),))
+    unused = 0
+    for key in reversed(list(table)):
+        count = sys.getrefcount(table[key])
+        if not unused:
+            unused = count  # the probe, counted exactly like the rest
+        if count <= unused:
+            del table[key]
