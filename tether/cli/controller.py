@@ -184,6 +184,12 @@ async def start_server(
     help="Seconds without renewal after which a replica's shards are taken over.",
 )
 @click.option(
+    "--identity",
+    envvar="TETHER_IDENTITY",
+    help="This replica's name in the Leases (default: host name and process id; the "
+    "install passes the pod name).",
+)
+@click.option(
     "--trusted-proxy",
     "trusted_proxies",
     multiple=True,
@@ -214,6 +220,7 @@ def controller_command(
     no_leader_election: bool,
     shards: int,
     lease_duration: float,
+    identity: str | None,
     trusted_proxies: tuple[str, ...],
     allow_local_repositories: bool,
     verbose: bool,
@@ -244,6 +251,8 @@ def controller_command(
             allow_local_repositories=allow_local_repositories,
             managed_namespaces=managed,
         )
+        if identity:
+            config.identity = identity
         apply_cmd_params(config, await fetch_cmd_params(client, namespace), given)
         shard_settings = ShardSettings(shards=shards, lease_duration=lease_duration)
         controller = Controller(client, config, shard_settings)
