@@ -4,6 +4,10 @@ Applications, AppProjects, the repository and cluster Secrets and the ConfigMaps
 namespace, each mirrored by list+watch (:class:`ObjectWatcher`), with a callback per change; and
 the readings the rest of the controller takes from them (projects, credentials, clusters,
 ``argocd-cm`` settings).
+
+The copies kept are lighter than the API server's (see :meth:`ControlNamespace.lighten`): no
+``metadata.managedFields`` (nothing reads them: the API server's writes start from a fresh copy
+without them) and short strings shared between objects.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from tether.cluster import wait_established
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import Forbidden, NotFound
+from tether.cluster.index import SharedValues
 from tether.controller import clusters, crds, models, project
 from tether.controller.watcher import Callback, ObjectWatcher
 from tether.engine.health import HealthCustomizations
@@ -50,14 +55,39 @@ class ControlNamespace:
         on_project: Callback,
         on_secret: Callback,
         on_configmap: Callback,
+        compact: bool = True,
     ) -> None:
+        """``compact=False`` keeps every object as the API server sent it (for measurements)."""
         self.client = client
         self.namespace = namespace
-        self._callbacks = (on_application, on_project, on_secret, on_configmap)
+        self._shared = SharedValues() if compact else None
+        self._callbacks = tuple(
+            self._lightening(c) for c in (on_application, on_project, on_secret, on_configmap)
+        )
         self.applications: ObjectWatcher | None = None
         self.projects: ObjectWatcher | None = None
         self.secrets: ObjectWatcher | None = None
         self.configmaps: ObjectWatcher | None = None
+
+    def lighten(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` without ``metadata.managedFields`` and with its short strings shared, in
+        place (``obj`` itself is returned); unchanged when not compacting."""
+        if self._shared is None:
+            return obj
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("managedFields", None)
+        self._shared.strings_in(obj)
+        return obj
+
+    def _lightening(self, callback: Callback) -> Callback:
+        """``callback`` after :meth:`lighten`: the watcher stores the very object it hands to its
+        callback, so every copy it keeps goes through here first."""
+
+        def call(event_type: str, obj: dict[str, Any]) -> None:
+            callback(event_type, self.lighten(obj))
+
+        return call
 
     def _watchers(self) -> list[ObjectWatcher]:
         found = (self.projects, self.secrets, self.configmaps, self.applications)
@@ -106,9 +136,14 @@ class ControlNamespace:
         return self.application_objects().get(name)
 
     def remember(self, obj: dict[str, Any]) -> None:
-        """An Application we (or the API server) just wrote: keep it unless a newer copy is known."""
+        """An Application we (or the API server) just wrote: keep it unless a newer copy is known.
+
+        The kept copy is lightened; ``obj`` itself keeps its ``managedFields``."""
         if self.applications is not None:
-            self.applications.remember(obj)
+            meta = obj.get("metadata")
+            if self._shared is not None and isinstance(meta, dict) and "managedFields" in meta:
+                obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+            self.applications.remember(self.lighten(obj))
 
     def project_objects(self) -> dict[str, dict[str, Any]]:
         return self._objects(self.projects)
