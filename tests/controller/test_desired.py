@@ -17,6 +17,8 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.tracking import Tracking
 from tether.controller import models
 from tether.controller.desired import DesiredState
+from tether.names import TRACKING_ANNOTATION
+from tether.render.cache import BoundedCache
 from tether.source import RepoCredentials
 from tether.source.errors import SourceError
 from tether.source.gitserver import GitHTTPServer
@@ -143,5 +145,80 @@ async def test_an_explicit_commit_missing_from_the_mirror_is_looked_for_remotely
         checks = ref_checks(state, remote)
         assert (await state.resolve("app", source, pushed, None)).commit == pushed
         assert ref_checks(state, remote) == checks + 1
+    finally:
+        state.close()
+
+
+def application(remote: Remote, name: str, namespace: str = "team") -> models.Application:
+    return models.parse_application(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": remote.url, "targetRevision": "main", "path": "app"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+            },
+        }
+    )
+
+
+async def test_desired_objects_are_held_once_and_shared(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        app = application(remote, "shop")
+        commit = (await state.resolve(app.name, source_of(remote), None, None)).commit
+        first = await state.render(app, client, commit)
+        again = await state.render(app, client, commit)
+        # one copy: the kept objects themselves, not a copy per comparison
+        assert again.objects is first.objects
+        [cm] = first.objects
+        assert cm["metadata"]["namespace"] == "team"
+        assert cm["metadata"]["annotations"][TRACKING_ANNOTATION] == ("shop:/ConfigMap:team/one")
+        other = await state.render(application(remote, "shop-2", "other"), client, commit)
+        assert other.objects[0]["metadata"]["namespace"] == "other"
+        assert len(state.rendered) == 2
+    finally:
+        state.close()
+
+
+async def test_the_kept_renders_stay_within_their_bounds(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        commit = (await state.resolve("a0", source_of(remote), None, None)).commit
+        state.rendered = BoundedCache(2, 10**6, state.rendered._size_of)
+        for i in range(4):
+            await state.render(application(remote, f"a{i}"), client, commit)
+        assert len(state.rendered) == 2
+        one = state.rendered.bytes // 2
+        state.rendered = BoundedCache(100, one * 3 - 1, state.rendered._size_of)
+        for i in range(4):
+            await state.render(application(remote, f"a{i}"), client, commit)
+        assert len(state.rendered) == 2
+        assert state.rendered.bytes <= one * 3 - 1
+        # an evicted app renders again, with the same objects
+        again = await state.render(application(remote, "a0"), client, commit)
+        assert again.objects[0]["metadata"]["name"] == "one"
+    finally:
+        state.close()
+
+
+async def test_the_export_is_sealed_and_rendered_in_place(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        commit = (await state.resolve("a", source_of(remote), None, None)).commit
+        sealed = await state.export(remote.url, commit)
+        assert await state.export(remote.url, commit) is sealed  # written once, shared
+        assert oct((sealed.root / "app" / "cm.yaml").stat().st_mode & 0o777) == "0o444"
+        assert sealed.escaping_link is None
+        rendered = await state.render(application(remote, "a"), client, commit)
+        assert rendered.objects[0]["data"] == {"k": "v"}
     finally:
         state.close()

@@ -10,6 +10,7 @@ import pytest
 
 import tether.render.api as render_api
 from tether.render import RenderCache, RenderError, render
+from tether.render.cache import BoundedCache
 
 REPO = "https://git.example.com/podinfo.git"
 SHA = "4f1c2d3e4f1c2d3e4f1c2d3e4f1c2d3e4f1c2d3e"
@@ -104,3 +105,37 @@ def test_copy_objects_gives_a_private_copy(corpora: Path) -> None:
     mine[0]["metadata"]["name"] = "changed"
     again = render(corpora / "podinfo", "kustomize", repo_url=REPO, revision=SHA, cache=cache)
     assert again.objects[0]["metadata"]["name"] == "podinfo"
+
+
+def test_the_cache_is_bounded_by_bytes_too(corpora: Path) -> None:
+    root = corpora / "podinfo"
+    sized = RenderCache()
+    render(root, "kustomize", repo_url=REPO, revision="a" * 40, cache=sized)
+    one = sized.bytes
+    assert one > 0
+    cache = RenderCache(max_entries=100, max_bytes=2 * one + one // 2)
+    for sha in ("a" * 40, "b" * 40, "c" * 40):
+        render(root, "kustomize", repo_url=REPO, revision=sha, cache=cache)
+    assert (len(cache), cache.bytes) == (2, 2 * one)
+    assert revisions_in(cache) == {"b" * 40, "c" * 40}  # the oldest went first
+
+
+def test_a_result_larger_than_the_whole_cache_is_not_kept(corpora: Path) -> None:
+    cache = RenderCache(max_bytes=100)
+    render(corpora / "podinfo", "kustomize", repo_url=REPO, revision=SHA, cache=cache)
+    assert (len(cache), cache.bytes) == (0, 0)
+
+
+def test_bounded_cache_replaces_and_discards_by_key() -> None:
+    cache: BoundedCache[str, str] = BoundedCache(10, 10, len)
+    cache.put("a", "xxxx")
+    cache.put("a", "yy")
+    assert (cache.get("a"), cache.bytes) == ("yy", 2)
+    cache.discard("a")
+    assert (len(cache), cache.bytes) == (0, 0)
+    with pytest.raises(ValueError):
+        BoundedCache(10, 0, len)
+
+
+def revisions_in(cache: RenderCache) -> set[str]:
+    return {key.revision for key in cache._entries}

@@ -10,7 +10,6 @@ ones none). Every object leaves stamped with the app's tracking id.
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import os
 import random
@@ -19,12 +18,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound, UnknownKind
 from tether.cluster.tracking import Tracking
 from tether.controller import admission, models
 from tether.names import DEFAULT_PROJECT, SOPS_SECRET_ANNOTATION
-from tether.render import RenderCache, RenderError, SealedTree, render, seal_tree
+from tether.render import (
+    DEFAULT_LIMITS,
+    RenderContext,
+    RenderError,
+    RenderKey,
+    SealedTree,
+    render,
+    render_key,
+    seal_tree,
+)
+from tether.render.cache import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ENTRIES,
+    BoundedCache,
+    objects_size,
+)
 from tether.render.tree import remove_tree
 from tether.secrets.sops import SopsError, SopsKeys
 from tether.source import MirrorCache, SourcePoller
@@ -46,10 +62,36 @@ class Resolved:
 
 @dataclass(frozen=True)
 class Rendered:
-    """The app's objects at a commit (stamped, namespaced) and the tool that rendered them."""
+    """The app's objects at a commit (stamped, namespaced) and the tool that rendered them;
+    shared with the desired-state cache, so read-only."""
 
     objects: list[dict[str, Any]]
     tool: str
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A kept render: the placed objects, and the scopes (namespaced or not) they were placed
+    for; a destination whose discovery changed gets a fresh render."""
+
+    objects: list[dict[str, Any]]
+    tool: str
+    scopes: tuple[bool, ...]
+
+
+def _compact(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects rebuilt through JSON: orjson shares the key strings that YAML loading made
+    once per occurrence (a quarter less memory for typical manifests). Values JSON cannot hold
+    (non-string keys, huge integers) keep the objects as they are."""
+    try:
+        compacted: list[dict[str, Any]] = orjson.loads(orjson.dumps(objects))
+    except TypeError:
+        return objects
+    return compacted
+
+
+def _placed_size(placed: _Placed) -> int:
+    return objects_size(placed.objects)
 
 
 def _value_files(source: models.AppSource) -> tuple[str, ...]:
@@ -79,7 +121,11 @@ class DesiredState:
         policy = RepoPolicy(allow_local=allow_local_repositories, forbidden_roots=(cache_dir,))
         self.mirrors = MirrorCache(cache_dir / "git", policy=policy, trust=trust)
         self.poller = SourcePoller(self.mirrors, credentials_for)
-        self.render_cache = RenderCache()
+        # the only copy of each app's desired objects (callers share it): bounded by entries and
+        # bytes; an app evicted renders again at its next comparison
+        self.rendered: BoundedCache[RenderKey, _Placed] = BoundedCache(
+            DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES, _placed_size
+        )
         self._exports: dict[tuple[str, str], SealedTree] = {}
 
     def close(self) -> None:
@@ -185,11 +231,16 @@ class DesiredState:
         self, app: models.Application, dest_client: ClusterClient, commit: str
     ) -> Rendered:
         """The app's objects at ``commit``: stamped with its tracking id, with the namespaces the
-        destination cluster's scopes call for."""
+        destination cluster's scopes call for. Kept once per (app, commit, options) and shared
+        with every caller: treat them as read-only."""
         source = app.spec.source
         assert source is not None
-        tree = await self.export(source.repo_url, commit)
         decryption = await self.decryption_keys(app)
+        key = self._key(app, source, commit, decryption)
+        kept = self.rendered.get(key)
+        if kept is not None and kept.scopes == await self._scopes(kept.objects, dest_client):
+            return Rendered(kept.objects, kept.tool)
+        tree = await self.export(source.repo_url, commit)
         result = await asyncio.to_thread(
             render,
             tree,
@@ -200,29 +251,61 @@ class DesiredState:
             repo_url=source.repo_url,
             revision=commit,
             project=app.spec.project,
-            cache=self.render_cache,
             decryption=decryption,
         )
-        objects = [await self._placed(obj, app, dest_client) for obj in result.objects]
+        # the render is this call's own (no render cache): placed where it lies, held only here
+        scopes = await self._scopes(result.objects, dest_client)
+        objects = _compact(
+            [
+                self._placed(obj, namespaced, app)
+                for obj, namespaced in zip(result.objects, scopes, strict=True)
+            ]
+        )
+        self.rendered.put(key, _Placed(objects, result.tool, scopes))
         return Rendered(objects, result.tool)
 
-    async def _placed(
-        self, obj: dict[str, Any], app: models.Application, dest_client: ClusterClient
+    def _key(
+        self,
+        app: models.Application,
+        source: models.AppSource,
+        commit: str,
+        decryption: SopsKeys | None,
+    ) -> RenderKey:
+        context = RenderContext(
+            app_name=app.name,
+            namespace=app.spec.destination.namespace or "",
+            repo_url=source.repo_url,
+            revision=commit,
+            project=app.spec.project,
+        )
+        return render_key(source.path or ".", source.raw, context, DEFAULT_LIMITS, decryption)
+
+    async def _scopes(
+        self, objects: list[dict[str, Any]], dest_client: ClusterClient
+    ) -> tuple[bool, ...]:
+        """Whether each object is namespaced on the destination (an unknown kind counts as
+        namespaced): what placement depends on besides the app."""
+        scopes: list[bool] = []
+        for obj in objects:
+            try:
+                # the cached lookup only: a revision full of unknown kinds must not refetch
+                # discovery for each object (the comparison reports them; a CRD in the same app
+                # may add them)
+                info = await dest_client.resource_for(
+                    str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+                )
+            except UnknownKind:
+                info = None
+            scopes.append(info is None or info.namespaced)
+        return tuple(scopes)
+
+    def _placed(
+        self, obj: dict[str, Any], namespaced: bool, app: models.Application
     ) -> dict[str, Any]:
-        obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
-        try:
-            # the cached lookup only: a revision full of unknown kinds must not refetch discovery
-            # for each object (the comparison reports them; a CRD in the same app may add them)
-            info = await dest_client.resource_for(
-                str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
-            )
-        except UnknownKind:
-            info = None
-        namespaced = info is None or info.namespaced
         if namespaced and not meta.get("namespace"):
             meta["namespace"] = app.spec.destination.namespace or "default"
-        if info is not None and not namespaced:
+        if not namespaced:
             meta.pop("namespace", None)
         return self.tracking.stamp(obj, app.name)
 
