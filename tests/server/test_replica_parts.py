@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from tests.server.conftest import CONTROL_NS, Stack, eventually
 from tether.cluster.client import ClusterClient
 from tether.controller.config import ControllerConfig
-from tether.controller.observer import ClusterObserver, RefreshPacer, push_concerns
+from tether.controller.observer import ClusterObserver
+from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.localcluster.cluster import LocalCluster
 from tether.source.webhooks import RefUpdate, WebhookEvent
 

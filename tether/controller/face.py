@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from tether.cluster.cache import LiveCache
 from tether.cluster.client import ClusterClient
 from tether.controller import clusters as cluster_secrets
+from tether.controller.control import ControlNamespace
 from tether.engine.diff import AppDiff
 from tether.source.webhooks import WebhookEvent
 
@@ -213,6 +214,31 @@ class ControllerFace(Protocol):
     def metrics(self) -> ControllerMetrics:
         """Counters for ``/metrics``."""
         ...
+
+
+class ControlNamespaceReadings:
+    """The members of a face that read the control namespace, served from ``self.control``
+    (the controller and a server replica both follow it with a `ControlNamespace`)."""
+
+    control: ControlNamespace
+
+    def ready(self) -> bool:
+        return self.control.ready()
+
+    def applications(self) -> dict[str, dict[str, Any]]:
+        return self.control.application_objects()
+
+    def projects(self) -> dict[str, dict[str, Any]]:
+        return self.control.project_objects()
+
+    def configmap(self, name: str) -> dict[str, Any] | None:
+        return self.control.configmap(name)
+
+    def secrets(self) -> dict[str, dict[str, Any]]:
+        return self.control.secret_objects()
+
+    def remember_application(self, obj: dict[str, Any]) -> None:
+        self.control.remember(obj)
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ import logging
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from tether.controller.face import (
     ClusterInfo,
     ClusterView,
     ControllerMetrics,
+    ControlNamespaceReadings,
     Listener,
     Listeners,
     Observation,
@@ -47,6 +48,7 @@ from tether.controller.face import (
     cluster_info,
     cluster_infos,
 )
+from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.status import read_status
 from tether.engine.diff import AppDiff
@@ -73,9 +75,6 @@ log = logging.getLogger(__name__)
 TERMINATING = "Terminating"
 #: tries of the terminate write when the controller's own status writes race it
 TERMINATE_ATTEMPTS = 3
-#: prefixes of the refs a push names, stripped to compare with a targetRevision (as Argo CD:
-#: a branch and a tag of the same name are not told apart)
-REF_PREFIXES = ("refs/heads/", "refs/tags/")
 
 
 class ObservationError(TetherError):
@@ -174,8 +173,10 @@ class OnDemandComparisons:
         self._entries.pop(name, None)
 
     async def close(self) -> None:
-        for task in list(self._running.values()):
+        running = list(self._running.values())
+        for task in running:
             task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await self.destinations.close()
 
     async def observe(self, obj: dict[str, Any]) -> Observation:
@@ -327,98 +328,10 @@ def _own(scope: admission.WriteScope, live: dict[str, Any]) -> bool:
     return not hook_info(live)[0] and admission.refusal(scope, live) is None
 
 
-# ---- webhooks -------------------------------------------------------------------------------
-
-
-def _short(ref: str) -> str:
-    for prefix in REF_PREFIXES:
-        if ref.startswith(prefix):
-            return ref[len(prefix) :]
-    return ref
-
-
-def push_concerns(event: WebhookEvent, app: Mapping[str, Any]) -> bool:
-    """Whether a push concerns ``app``: one of its sources is the pushed repository (any
-    spelling of its URL) and its target revision is a pushed ref (by short name, as Argo CD);
-    ``HEAD`` matches any pushed branch (a payload does not always say which is the default);
-    a payload naming no ref concerns every app of the repository."""
-    spec = app.get("spec") or {}
-    more = spec.get("sources")
-    sources = [spec.get("source"), *(more if isinstance(more, list) else [])]
-    pushed = {_short(r.ref) for r in event.refs}
-    branches = any(r.ref.startswith(REF_PREFIXES[0]) for r in event.refs)
-    for source in sources:
-        if not isinstance(source, Mapping) or not event.concerns(str(source.get("repoURL", ""))):
-            continue
-        target = str(source.get("targetRevision") or "HEAD")
-        if not event.refs or _short(target) in pushed or (target == "HEAD" and branches):
-            return True
-    return False
-
-
-class RefreshPacer:
-    """Writes refresh requests one app at a time, at most ``rate`` per second; an app already
-    waiting is not queued twice. ``sleep`` and ``clock`` are asyncio's and the monotonic clock
-    (tests pass their own)."""
-
-    def __init__(
-        self,
-        write: Callable[[str], Awaitable[None]],
-        rate: float,
-        *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("the webhook refresh rate must be positive")
-        self._write = write
-        self._interval = 1.0 / rate
-        self._sleep = sleep
-        self._clock = clock
-        self._pending: dict[str, None] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._next = 0.0
-        self.written = 0
-
-    def add(self, names: Iterable[str]) -> None:
-        """Queue these apps (in order); start writing if nothing is."""
-        for name in names:
-            self._pending.setdefault(name, None)
-        if self._pending and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self._run(), name="webhook-refreshes")
-
-    def pending(self) -> list[str]:
-        return list(self._pending)
-
-    async def wait(self) -> None:
-        """Return once every queued app has been written."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while self._pending:
-            delay = self._next - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-            name = next(iter(self._pending))
-            del self._pending[name]
-            self._next = max(self._clock(), self._next) + self._interval
-            try:
-                await self._write(name)
-                self.written += 1
-            except ClusterError as exc:
-                log.warning("webhook refresh of %s not written: %s", name, exc.message)
-
-
 # ---- the face -------------------------------------------------------------------------------
 
 
-class ClusterObserver:
+class ClusterObserver(ControlNamespaceReadings):
     """The face of a server replica: the control namespace from the cluster, comparisons on
     demand, actions written to the cluster for the controller (see the module's docstring)."""
 
@@ -470,25 +383,7 @@ class ClusterObserver:
         await self.comparisons.close()
         self.sources.close()
 
-    def ready(self) -> bool:
-        return self.control.ready()
-
-    # ---- the control namespace ----------------------------------------------------------------
-
-    def applications(self) -> dict[str, dict[str, Any]]:
-        return self.control.application_objects()
-
-    def projects(self) -> dict[str, dict[str, Any]]:
-        return self.control.project_objects()
-
-    def configmap(self, name: str) -> dict[str, Any] | None:
-        return self.control.configmap(name)
-
-    def secrets(self) -> dict[str, dict[str, Any]]:
-        return self.control.secret_objects()
-
-    def remember_application(self, obj: dict[str, Any]) -> None:
-        self.control.remember(obj)
+    # ---- the control namespace (read through ControlNamespaceReadings) ------------------------
 
     def _on_application(self, event_type: str, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
