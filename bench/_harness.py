@@ -37,6 +37,7 @@ from tether.cluster.errors import Expired, ServerError, Unreachable
 from tether.controller.status import read_status
 from tether.localcluster.cluster import ClusterProcess
 from tether.names import SERVER_SECRET
+from tether.tools import find_tool
 
 T = TypeVar("T")
 
@@ -143,6 +144,25 @@ def difference(after: Mapping[str, float], before: Mapping[str, float]) -> dict[
         for key in sorted(after)
         if after[key] != before.get(key, 0.0)
     }
+
+
+async def cluster_metrics(kubeconfig: Path) -> Metrics:
+    """The API server's own ``/metrics`` (``kubectl get --raw``): requests it served by verb and
+    resource, whoever sent them."""
+    proc = await asyncio.create_subprocess_exec(
+        find_tool("kubectl"),
+        "--kubeconfig",
+        str(kubeconfig),
+        "get",
+        "--raw",
+        "/metrics",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise BenchError(f"cannot read the cluster's /metrics: {err.decode().strip()}")
+    return parse_metrics(out.decode())
 
 
 # ---- the controller as a process --------------------------------------------------------------
