@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tests.server.conftest import CONTROL_NS, Stack, eventually
 from tether.cluster.client import ClusterClient
 from tether.controller.config import ControllerConfig
-from tether.controller.observer import ClusterObserver
+from tether.controller.observer import ClusterObserver, ObservationError, ObserverSettings
 from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.localcluster.cluster import LocalCluster
 from tether.source.webhooks import RefUpdate, WebhookEvent
@@ -188,7 +188,6 @@ async def test_terminate_asks_the_controller_through_the_operation_state(
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_kept_comparisons_are_bounded(stack: Stack, tmp_path: Path) -> None:
-    from tether.controller.observer import ObserverSettings
 
     names = [await stack.manual_app("bound") for _ in range(3)]
     observer = ClusterObserver(
@@ -261,3 +260,54 @@ async def test_tether_server_runs_apart_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_tether_server_without_argo_cd_resources_says_to_install_them(tmp_path: Path) -> None:
+    fresh = LocalCluster(port=0, kubeconfig=tmp_path / "kubeconfig")
+    fresh.start()
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tether.cli.main",
+                "server",
+                "--kubeconfig",
+                str(tmp_path / "kubeconfig"),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
+    finally:
+        fresh.stop()
+    assert proc.returncode == 1, proc.stderr
+    assert "not installed in this cluster" in proc.stderr and "tether install" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_identity_that_may_not_list_the_control_namespace_gets_a_clear_error(
+    stack: Stack, local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    kubeconfig = await asyncio.to_thread(
+        local_cluster.access().service_account_kubeconfig,
+        tmp_path / "kubeconfig",
+        CONTROL_NS,
+        "no-rights",
+    )
+    client = ClusterClient.from_kubeconfig(str(kubeconfig))
+    observer = ClusterObserver(
+        client,
+        ControllerConfig(namespace=CONTROL_NS, cache_dir=tmp_path / "cache", bootstrap=False),
+        ObserverSettings(start_timeout=2),
+    )
+    try:
+        with pytest.raises(ObservationError, match=f"namespace {CONTROL_NS} could not be listed"):
+            await observer.start()
+    finally:
+        await observer.stop()
+        await client.aclose()

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import CacheSyncError, ClusterError, Conflict, NotFound
+from tether.cluster.errors import CacheSyncError, ClusterError, Conflict, NotFound, UnknownKind
 from tether.controller import admission, clusters, impersonation, models, project
 from tether.controller.comparison import compare_app
 from tether.controller.config import ControllerConfig
@@ -95,6 +95,8 @@ class ObserverSettings:
     #: refresh annotations a webhook writes per second at most (a push to a repository that
     #: 1,000 apps use must not flood the API server)
     webhook_refresh_rate: float = 20.0
+    #: seconds the start waits for the control namespace to be listed
+    start_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -374,8 +376,23 @@ class ClusterObserver(ControlNamespaceReadings):
         return self.config.namespace
 
     async def start(self) -> None:
-        """List and watch the control namespace (nothing is bootstrapped or written)."""
-        await self.control.start()
+        """List and watch the control namespace (nothing is bootstrapped or written); an
+        ObservationError saying what to do when it cannot be."""
+        where = f"namespace {self.namespace}"
+        try:
+            async with asyncio.timeout(self.settings.start_timeout):
+                await self.control.start()
+        except UnknownKind as exc:
+            raise ObservationError(
+                f"{exc.message}: Argo CD's resources are not installed in this cluster; install "
+                "Tether first (tether install), or start tether controller once"
+            ) from None
+        except TimeoutError:
+            raise ObservationError(
+                f"the Applications, AppProjects, Secrets and ConfigMaps of {where} could not be "
+                f"listed within {self.settings.start_timeout:g}s: may this identity list and "
+                "watch them? (the log names the refusal)"
+            ) from None
 
     async def stop(self) -> None:
         await self.pacer.stop()
