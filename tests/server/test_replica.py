@@ -180,6 +180,9 @@ async def test_the_replica_diff_follows_drift_in_the_live_objects(replica: Repli
 
         drifted = await eventually(drift_shown, what="the scale in the replica's diff")
         assert any(c["path"] == "/spec/replicas" for c in drifted["changes"])
+    # the comparisons (dry runs included) wrote nothing: every write was to an Application
+    assert replica.log.writes
+    assert all("/applications/" in path for _, path in replica.log.writes), replica.log.writes
 
 
 def _github(payload: bytes) -> dict[str, str]:
