@@ -114,9 +114,13 @@ def api_server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "depends on changes).",
 )
 @click.option(
-    "--qps", type=float, default=50.0, show_default=True, help="Client-side API rate limit."
+    "--qps",
+    type=float,
+    default=ClientSettings.qps,
+    show_default=True,
+    help="Client-side API rate limit (as tether controller's).",
 )
-@click.option("--burst", type=int, default=100, show_default=True)
+@click.option("--burst", type=int, default=ClientSettings.burst, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
 def server_command(
     kubeconfig: Path | None,
