@@ -129,6 +129,9 @@ async def test_the_replica_lists_apps_and_computes_the_diff_when_asked(replica: 
         assert any(m["kind"] == "Deployment" for m in manifests)
         # the manifests reused the comparison the diff made: nothing changed in between
         assert replica.observer.comparisons.computed == before + 1
+        metrics = (await http.get("/metrics")).text
+        assert f'tether_controller_events_total{{kind="observations"}} {before + 1}.0' in metrics
+        assert "argocd_app_info{" in metrics and f'name="{name}"' in metrics
     assert replica.app_writes(name) == []
 
 
