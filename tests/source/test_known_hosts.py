@@ -125,6 +125,13 @@ def test_every_valid_line_survives_among_junk(lines: list[tuple[bool, str]]) -> 
     assert len(parsed.lines) + len(parsed.rejected) <= len(lines)
 
 
+def test_a_line_with_a_lone_surrogate_is_rejected_not_a_traceback() -> None:
+    valid = f"a.example ssh-ed25519 {ED}"
+    parsed = parse_known_hosts(f"b.example ssh-ed25519 \ud800\n{valid}\n")
+    assert parsed.lines == (valid,)
+    assert parsed.rejected[0].startswith("line 1:")
+
+
 def test_over_the_limit_the_previous_known_hosts_stay(tmp_path: Path) -> None:
     trust = RepoTrust(tmp_path / "trust", TrustLimits(max_known_hosts_bytes=100))
     trust.set_known_hosts(f"a.example ssh-ed25519 {ED}\n")

@@ -126,7 +126,9 @@ def parse_known_hosts(text: str, limits: TrustLimits | None = None) -> KnownHost
     does) and an invalid line is left out with its reason. Raises `TrustConfigError` when the
     text as a whole is over its limits."""
     limits = limits or TrustLimits()
-    size = len(text.encode())
+    # a lone surrogate (text from a decoder that let one through) is counted, not a traceback;
+    # its line is then rejected like any other junk
+    size = len(text.encode(errors="surrogatepass"))
     if size > limits.max_known_hosts_bytes:
         raise TrustConfigError(
             f"{size} bytes of known hosts, more than the limit of {limits.max_known_hosts_bytes}"
