@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from _fleet import CONTROL_NAMESPACE, Fleet, application
-from _harness import ObjectWatch, Run, Table, github_push_payload
+from _harness import BenchError, ObjectWatch, Run, Table, github_push_payload
 
 from tether.demo.repo import commit_and_push, create_repository
 
@@ -46,6 +46,33 @@ def deployment_summary(obj: dict[str, Any]) -> Deployed:
     )
 
 
+@dataclass
+class LatencyApp:
+    """The app under measurement: its Deployment as watched, its working copy and commit."""
+
+    deploys: ObjectWatch[Deployed]
+    work: Path
+    url: str
+    head: str
+    #: the GitHub push event of the last push
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    async def push(self, tag: str, message: str) -> str:
+        """Commit ``tag`` as the overlay's image and push; returns the new commit. The
+        webhook is for the caller to send (its clock starts there)."""
+        overlay = yaml.safe_load((self.work / KUSTOMIZATION).read_text())
+        overlay["images"][0]["newTag"] = tag
+        changes: dict[str, str | None] = {KUSTOMIZATION: yaml.safe_dump(overlay)}
+        after = await asyncio.to_thread(commit_and_push, self.work, message, changes)
+        self.head, before = after, self.head
+        self.payload = github_push_payload(self.url, before, after, [KUSTOMIZATION])
+        return after
+
+    async def notify(self, run: Run) -> None:
+        """The signed GitHub webhook of the last push."""
+        await run.controller.github_push(self.payload)
+
+
 async def latency(table: Table, run: Run, fleet: Fleet, commits: int) -> None:
     """The demo repository's payment-service as one more app: webhook, selfHeal, production."""
     work = fleet.root / "latency-work"
@@ -54,7 +81,7 @@ async def latency(table: Table, run: Run, fleet: Fleet, commits: int) -> None:
     )
     url = fleet.server.url("latency.git")
     app_info = await run.client.resource_for("argoproj.io/v1alpha1", "Application")
-    doc = _latency_application(url)
+    doc = application(LATENCY_APP, url, "apps/payment-service/production", LATENCY_APP)
     await run.client.apply(app_info, doc, field_manager="bench", force=True)
     deploy_info = await run.client.resource_for("apps/v1", "Deployment")
     deploys = await ObjectWatch(
@@ -62,45 +89,25 @@ async def latency(table: Table, run: Run, fleet: Fleet, commits: int) -> None:
     ).start()
     key = f"{CONTROL_NAMESPACE}/{LATENCY_APP}"
     await run.apps.wait(lambda: key in run.apps.first_seen, 120.0, key)
+    app = LatencyApp(deploys, work, url, head)
     try:
-        head = await push_latency(table, run, deploys, work, url, head, commits)
+        await push_latency(table, run, app, commits)
         await self_heal(table, run, deploys, "selfHeal: a scale reverted", 5)
-        await production_mode(table, run, deploys, work, url, head)
+        await production_mode(table, run, app)
     finally:
         await deploys.stop()
 
 
-def _latency_application(url: str) -> dict[str, Any]:
-    return application(LATENCY_APP, url, "apps/payment-service/production", LATENCY_APP)
-
-
-async def push_commit(work: Path, tag: str, message: str) -> str:
-    overlay = yaml.safe_load((work / KUSTOMIZATION).read_text())
-    overlay["images"][0]["newTag"] = tag
-    return await asyncio.to_thread(
-        commit_and_push, work, message, {KUSTOMIZATION: yaml.safe_dump(overlay)}
-    )
-
-
-async def push_latency(
-    table: Table,
-    run: Run,
-    deploys: ObjectWatch[Deployed],
-    work: Path,
-    url: str,
-    head: str,
-    commits: int,
-) -> str:
+async def push_latency(table: Table, run: Run, app: LatencyApp, commits: int) -> None:
     """Push a new image tag, POST the webhook, time until the Deployment has it."""
     samples = []
     for i in range(commits):
         tag = f"9.0.{i}"
-        after = await push_commit(work, tag, f"bump {tag}")
+        await app.push(tag, f"bump {tag}")
         started = time.perf_counter()
-        await run.controller.github_push(github_push_payload(url, head, after, [KUSTOMIZATION]))
-        await wait_image(deploys, tag)
+        await app.notify(run)
+        await wait_image(app.deploys, tag)
         samples.append(time.perf_counter() - started)
-        head = after
     samples.sort()
     table.put(
         f"push-to-synced via webhook, p50 of {commits}",
@@ -112,7 +119,6 @@ async def push_latency(
         run.column,
         f"{samples[max(int(len(samples) * 0.95) - 1, 0)] * 1000:.0f} ms",
     )
-    return head
 
 
 async def wait_image(deploys: ObjectWatch[Deployed], tag: str) -> None:
@@ -166,28 +172,21 @@ async def self_heal(
     return samples
 
 
-async def production_mode(
-    table: Table,
-    run: Run,
-    deploys: ObjectWatch[Deployed],
-    work: Path,
-    url: str,
-    head: str,
-) -> None:
+async def production_mode(table: Table, run: Run, app: LatencyApp) -> None:
     """Manual sync with selfHeal, a newer commit waiting: drift goes back to the synced revision."""
     app_info = await run.client.resource_for("argoproj.io/v1alpha1", "Application")
     policy = {"spec": {"syncPolicy": {"automated": {"enabled": False, "selfHeal": True}}}}
     await run.client.patch(app_info, LATENCY_APP, policy, CONTROL_NAMESPACE, field_manager="bench")
-    synced_image = deploys.states[DEPLOYMENT].image
-    after = await push_commit(work, "9.9.9", "waits for a person")
-    await run.controller.github_push(github_push_payload(url, head, after, [KUSTOMIZATION]))
+    synced_image = app.deploys.states[DEPLOYMENT].image
+    after = await app.push("9.9.9", "waits for a person")
+    await app.notify(run)
     key = f"{CONTROL_NAMESPACE}/{LATENCY_APP}"
     await run.apps.wait(
         lambda: run.apps.states[key][0] == "OutOfSync" and run.apps.states[key][2] == after,
         60.0,
         "OutOfSync at the waiting commit",
     )
-    await self_heal(table, run, deploys, "production mode, a commit waiting: scale reverted", 3)
-    image = deploys.states[DEPLOYMENT].image
+    await self_heal(table, run, app.deploys, "production mode, a commit waiting: scale reverted", 3)
+    image = app.deploys.states[DEPLOYMENT].image
     if image != synced_image:
-        raise SystemExit(f"production mode deployed the waiting commit: {image}")
+        raise BenchError(f"production mode deployed the waiting commit: {image}")
