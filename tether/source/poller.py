@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -252,7 +253,7 @@ class SourcePoller:
                 if future is None:
                     future = self._pool.submit(self._poll_repository, url)
                     self._waiting[url] = future
-                    future.add_done_callback(lambda done, u=url: self._finished(u, done))
+                    future.add_done_callback(functools.partial(self._finished, url))
                 futures.append(future)
             return futures
 
