@@ -32,7 +32,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 
-import yaml  # noqa: E402
+from _fleet import application  # noqa: E402
 from _harness import (  # noqa: E402
     BenchError,
     ControllerProcess,
@@ -72,37 +72,9 @@ class Options:
 
 
 def configmap_files(count: int, value: str) -> dict[str, str]:
-    return {
-        f"apps/app-{i}/cm.yaml": yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": f"app-{i}"},
-                "data": {"value": value},
-            }
-        )
-        for i in range(count)
-    }
-
-
-def application(i: int, url: str) -> dict:
-    return {
-        "apiVersion": ARGO_API_VERSION,
-        "kind": APPLICATION,
-        "metadata": {"name": f"app-{i}", "namespace": DEFAULT_NAMESPACE},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": url, "targetRevision": "HEAD", "path": f"apps/app-{i}"},
-            "destination": {
-                "server": "https://kubernetes.default.svc",
-                "namespace": DEST_NAMESPACE,
-            },
-            "syncPolicy": {
-                "automated": {"prune": True, "selfHeal": True},
-                "syncOptions": ["CreateNamespace=true"],
-            },
-        },
-    }
+    """One folder per app, ``apps/app-<i>/cm.yaml``, holding one ConfigMap."""
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{i}\ndata:\n  value: {value}\n"
+    return {f"apps/app-{i}/cm.yaml": doc.format(i=i, value=value) for i in range(count)}
 
 
 async def read_record(client: ClusterClient) -> ShardRecord | None:
@@ -139,7 +111,8 @@ async def create_applications(client: ClusterClient, count: int, url: str) -> No
 
     async def one(i: int) -> None:
         async with gate:
-            await client.create(info, application(i, url))
+            app = application(f"app-{i}", url, f"apps/app-{i}", DEST_NAMESPACE)
+            await client.create(info, app)
 
     await asyncio.gather(*(one(i) for i in range(count)))
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controller.stack import status_of
+from tests.controller.stack import APPLICATION, status_of
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
@@ -31,34 +31,18 @@ SHARDS = 8
 
 def configmap_files(count: int, value: str) -> dict[str, str]:
     """A repository with one small app per folder: ``apps/app-<i>/cm.yaml``, one ConfigMap."""
-    return {
-        f"apps/app-{i}/cm.yaml": yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": f"app-{i}"},
-                "data": {"value": value},
-            }
-        )
-        for i in range(count)
-    }
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{i}\ndata:\n  value: {value}\n"
+    return {f"apps/app-{i}/cm.yaml": doc.format(i=i, value=value) for i in range(count)}
 
 
 def application(name: str, control_ns: str, repo_url: str, path: str, dest_ns: str) -> dict:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": control_ns},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": repo_url, "targetRevision": "HEAD", "path": path},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": dest_ns},
-            "syncPolicy": {
-                "automated": {"prune": True, "selfHeal": True},
-                "syncOptions": ["CreateNamespace=true"],
-            },
-        },
-    }
+    """The issue's automated Application, pointed at one folder (namespace created)."""
+    doc = yaml.safe_load(APPLICATION)
+    doc["metadata"].update(name=name, namespace=control_ns)
+    doc["spec"]["source"].update(repoURL=repo_url, path=path)
+    doc["spec"]["destination"]["namespace"] = dest_ns
+    doc["spec"]["syncPolicy"]["syncOptions"] = ["CreateNamespace=true"]
+    return dict(doc)
 
 
 def record_of(lease: dict[str, Any]) -> ShardRecord:
@@ -77,7 +61,7 @@ class Overlap:
         while True:
             running: dict[str, list[str]] = {}
             for who, controller in self.replicas.items():
-                for app in list(controller._running):
+                for app in controller.reconciling():
                     running.setdefault(app, []).append(who)
             self.seen += [(app, whom) for app, whom in running.items() if len(whom) > 1]
             await asyncio.sleep(0.005)

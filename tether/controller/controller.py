@@ -296,6 +296,10 @@ class Controller:
         if self.owns(name):
             self.queue.add(name, delay)
 
+    def reconciling(self) -> frozenset[str]:
+        """The apps whose reconcile runs now in this replica."""
+        return frozenset(self._running)
+
     def owns(self, name: str) -> bool:
         """Whether this replica reconciles ``name`` now (its shard is held here, or no
         election runs)."""
