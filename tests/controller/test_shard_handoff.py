@@ -20,7 +20,7 @@ from tether.controller.controller import Controller, ControllerConfig
 from tether.controller.shards import ShardRecord, ShardSettings, shard_of
 from tether.demo.repo import commit_and_push, create_repository
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import eventually
+from tether.localcluster.testing import eventually, kubectl_runner
 from tether.names import SHARD_RECORD_ANNOTATION, SHARD_RECORD_LEASE
 from tether.source.gitserver import GitHTTPServer
 
@@ -50,7 +50,8 @@ def record_of(lease: dict[str, Any]) -> ShardRecord:
 
 
 class Overlap:
-    """Samples which replicas run a reconcile of each app, and remembers any app run by two."""
+    """Samples which replicas run a reconcile of each app and which may start reconciles of
+    each shard; remembers any app or shard two replicas had at once."""
 
     def __init__(self, replicas: dict[str, Controller]) -> None:
         self.replicas = replicas
@@ -63,7 +64,10 @@ class Overlap:
             for who, controller in self.replicas.items():
                 for app in controller.reconciling():
                     running.setdefault(app, []).append(who)
-            self.seen += [(app, whom) for app, whom in running.items() if len(whom) > 1]
+                held = controller.sharding.held if controller.sharding is not None else ()
+                for shard in held:
+                    running.setdefault(f"shard {shard}", []).append(who)
+            self.seen += [(what, whom) for what, whom in running.items() if len(whom) > 1]
             await asyncio.sleep(0.005)
 
     def stop(self) -> None:
@@ -72,9 +76,13 @@ class Overlap:
 
 @asynccontextmanager
 async def replica(
-    cluster: LocalCluster, control_ns: str, identity: str, root: Path
+    cluster: LocalCluster,
+    control_ns: str,
+    identity: str,
+    root: Path,
+    kubeconfig: Path | None = None,
 ) -> AsyncIterator[Controller]:
-    client = ClusterClient.from_kubeconfig(str(cluster.kubeconfig))
+    client = ClusterClient.from_kubeconfig(str(kubeconfig or cluster.kubeconfig))
     config = ControllerConfig(
         namespace=control_ns,
         reconcile_interval=1.0,
@@ -163,3 +171,48 @@ async def _shared(a: Controller, b: Controller) -> bool:
 
 async def _holds(controller: Controller, shards: frozenset[int]) -> bool:
     return controller.sharding is not None and controller.sharding.held == shards
+
+
+async def test_a_replica_cut_from_the_api_stops_before_its_shards_move_and_comes_back(
+    local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    control_ns = f"shards-{uuid.uuid4().hex[:6]}"
+    dest_ns = f"{control_ns}-apps"
+    user = f"{control_ns}-cut"  # replica a is this user: deleting its binding cuts it off
+    admin = kubectl_runner(local_cluster.kubeconfig, tmp_path)
+    grant = ("create", "clusterrolebinding", user, "--clusterrole=cluster-admin", f"--user={user}")
+    admin(*grant)
+    cut_config = local_cluster.access().cert_kubeconfig(tmp_path / "kubeconfig-a", user)
+    count = 12
+    work = tmp_path / "work"
+    create_repository(tmp_path / "git" / "apps.git", work, configmap_files(count, "one"))
+    names = [f"app-{i}" for i in range(count)]
+    with GitHTTPServer(tmp_path / "git") as git:
+        url = git.url("apps.git")
+        async with (
+            replica(local_cluster, control_ns, "replica-a", tmp_path, cut_config) as a,
+            replica(local_cluster, control_ns, "replica-b", tmp_path) as b,
+        ):
+            client = b.client
+            apps = await client.resource_for("argoproj.io/v1alpha1", "Application")
+            for i, name in enumerate(names):
+                path = f"apps/app-{i}"
+                await client.create(apps, application(name, control_ns, url, path, dest_ns))
+            await eventually(lambda: _shared(a, b), timeout=60, what="shards shared")
+            await eventually(lambda: _all_synced(client, control_ns, names), timeout=90)
+            overlap = Overlap({"a": a, "b": b})
+            try:
+                await asyncio.to_thread(admin, "delete", "clusterrolebinding", user)
+                # a stops at its renew deadline; b takes a's shards once a's Lease expired
+                await eventually(lambda: _holds(a, frozenset()), timeout=30, what="a stops")
+                everything = frozenset(range(SHARDS))
+                await eventually(lambda: _holds(b, everything), timeout=30, what="b takes all")
+                commit_and_push(work, "two", configmap_files(count, "two"))
+                await eventually(
+                    lambda: _values(client, dest_ns, names, "two"), timeout=90, what="v2"
+                )
+                await asyncio.to_thread(admin, *grant)
+                await eventually(lambda: _shared(a, b), timeout=60, what="a back")
+            finally:
+                overlap.stop()
+            assert overlap.seen == []
