@@ -15,13 +15,15 @@ import yaml
 
 from tests.controller.stack import APPLICATION, status_of
 from tether.cluster.client import ClusterClient
+from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import NotFound
+from tether.controller.control import bootstrap
 from tether.controller.controller import Controller, ControllerConfig
 from tether.controller.shards import ShardRecord, ShardSettings, shard_of
 from tether.demo.repo import commit_and_push, create_repository
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually, kubectl_runner
-from tether.names import SHARD_RECORD_ANNOTATION, SHARD_RECORD_LEASE
+from tether.names import REPLICA_LEASE_LABEL, SHARD_RECORD_ANNOTATION, SHARD_RECORD_LEASE
 from tether.source.gitserver import GitHTTPServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -110,6 +112,7 @@ async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
     names = [f"app-{i}" for i in range(count)]
     with GitHTTPServer(tmp_path / "git") as git:
         url = git.url("apps.git")
+        await _ghost_lease(local_cluster, control_ns)
         async with replica(local_cluster, control_ns, "replica-a", tmp_path) as a:
             # alone on a fresh install: every shard at once, before any worker ran
             assert a.sharding is not None and a.sharding.held == frozenset(range(SHARDS))
@@ -144,6 +147,11 @@ async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
                 await client.get(lease_info, "tether-replica-replica-b", control_ns)
             await eventually(
                 lambda: _holds(a, frozenset(range(SHARDS))), timeout=30, what="a takes all"
+            )
+            await eventually(
+                lambda: _gone(client, lease_info, "tether-replica-ghost", control_ns),
+                timeout=30,
+                what="the Lease of a replica long gone deleted",
             )
             assert b_shards and all(shard_of(n, SHARDS) in range(SHARDS) for n in names)
 
@@ -216,3 +224,29 @@ async def test_a_replica_cut_from_the_api_stops_before_its_shards_move_and_comes
             finally:
                 overlap.stop()
             assert overlap.seen == []
+
+
+async def _ghost_lease(cluster: LocalCluster, namespace: str) -> None:
+    """The Lease a replica killed long ago left behind (it never joined the record)."""
+    async with ClusterClient.from_kubeconfig(str(cluster.kubeconfig)) as client:
+        await bootstrap(client, namespace, "test")
+        info = await client.resource_for("coordination.k8s.io/v1", "Lease")
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": "tether-replica-ghost",
+                "namespace": namespace,
+                "labels": {REPLICA_LEASE_LABEL: "true"},
+            },
+            "spec": {"holderIdentity": "ghost", "leaseDurationSeconds": 3},
+        }
+        await client.create(info, body)
+
+
+async def _gone(client: ClusterClient, info: ResourceInfo, name: str, namespace: str) -> bool:
+    try:
+        await client.get(info, name, namespace)
+    except NotFound:
+        return True
+    return False

@@ -39,6 +39,8 @@ from tether.names import REPLICA_LEASE_LABEL, SHARD_RECORD_ANNOTATION, SHARD_REC
 
 log = logging.getLogger(__name__)
 
+#: Leases of replicas long gone deleted per round at most
+STALE_DELETES_PER_ROUND = 5
 #: the coordination client's own rate limit: renewals never wait behind the reconciles' requests
 LEASE_CLIENT_QPS = 20.0
 
@@ -165,6 +167,29 @@ class ShardCoordinator:
             self._confirmed = True
         self.clock.forget(set(record.members) | set(fingerprints(leases.items)))
         self._adopt(record, step.release)
+        await self._delete_stale(info, leases.items, record, now)
+
+    async def _delete_stale(
+        self, info: ResourceInfo, leases: list[dict[str, Any]], record: ShardRecord, now: float
+    ) -> None:
+        """Delete a few Leases of replicas gone for a lease duration and no longer members
+        (a crashed replica's Lease would stay, and be listed every round, forever)."""
+        holders = {
+            str(lease["metadata"]["name"]): (lease.get("spec") or {}).get("holderIdentity")
+            for lease in leases
+        }
+        gone = self.clock.expired({h for h in holders.values() if isinstance(h, str)}, now)
+        stale = [
+            name
+            for name, holder in holders.items()
+            if holder in gone and holder not in record.members and holder != self.identity
+        ]
+        for name in stale[:STALE_DELETES_PER_ROUND]:
+            try:
+                await self.client.delete(info, name, self.namespace)
+                log.info("sharding: deleted the Lease %s of a replica gone", name)
+            except NotFound:
+                pass
 
     def _adopt(self, record: ShardRecord, release: frozenset[int]) -> None:
         """Work on what the record gives this replica; release what it should no longer hold."""
