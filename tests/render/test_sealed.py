@@ -138,10 +138,20 @@ def test_a_tool_writing_into_the_sealed_tree_fails_even_as_root(tmp_path: Path) 
 def test_tether_never_writes_into_a_tree_read_in_place(tmp_path: Path) -> None:
     write(tmp_path, {"app/kustomization.yaml": "resources: []\n"})
     sealed = seal_tree(tmp_path)
+    kfile = sealed.root / "app" / "kustomization.yaml"
     refused = pytest.raises(RenderError, match="write into the shared repository tree")
-    with tree.Workspace(sealed.root, RenderLimits(), in_place=True) as ws, refused:
-        ws.write_file(ws.repo / "app" / "kustomization.yaml", b"namePrefix: x-\n")
-    assert (tmp_path / "app" / "kustomization.yaml").read_text() == "resources: []\n"
+    with tree.Workspace(sealed.root, RenderLimits(), in_place=True) as ws:
+        # an existing file: this render reads (and its tools see) its own version
+        ws.write_file(kfile, b"namePrefix: x-\n")
+        assert ws.read(kfile) == b"namePrefix: x-\n"
+        seen = ws.run(["cat", str(kfile)], what="a tool", env={"PATH": os.environ["PATH"]})
+        assert seen.stdout == b"namePrefix: x-\n"
+        with refused:
+            ws.write_file(sealed.root / "app" / "new.yaml", b"x")
+        with refused:
+            ws.copy_folder(sealed.root / "app", sealed.root / "copy")
+    assert kfile.read_text() == "resources: []\n"
+    assert sorted(os.listdir(tmp_path / "app")) == ["kustomization.yaml"]
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "/etc"])
@@ -170,16 +180,38 @@ def test_file_and_tree_size_limits_apply_to_a_sealed_tree(tmp_path: Path) -> Non
         render(sealed, "app", limits=RenderLimits(max_tree_bytes=2000))
 
 
-def test_renders_that_edit_files_copy_and_leave_the_sealed_tree_alone(
-    podinfo: Path, copies: list[Path], workdir: Path
+def test_kustomize_options_are_laid_over_the_sealed_tree_for_that_render_only(
+    podinfo: Path, tmp_path: Path, copies: list[Path], workdir: Path
 ) -> None:
+    options = {
+        "kustomize": {"namePrefix": "edited-", "images": ["ghcr.io/stefanprodan/podinfo:1.0"]}
+    }
+    copied = render(writable_copy(podinfo, tmp_path / "plain"), "kustomize", options)
+    copies.clear()
     sealed = seal_tree(podinfo)
     before = fingerprint(podinfo)
-    edited = render(sealed, "kustomize", {"kustomize": {"namePrefix": "edited-"}})
+    edited = render(sealed, "kustomize", options)
+    assert edited.objects == copied.objects
     assert all(o["metadata"]["name"].startswith("edited-") for o in edited.objects)
-    assert copies == [sealed.root]
+    assert copies == []
     assert fingerprint(podinfo) == before
+    # the next render of the same tree sees the kustomization as it is in Git
+    plain = render(sealed, "kustomize")
+    assert not any(o["metadata"]["name"].startswith("edited-") for o in plain.objects)
     assert list(workdir.iterdir()) == []
+
+
+def test_a_linked_kustomization_with_options_is_copied(tmp_path: Path, copies: list[Path]) -> None:
+    write(
+        tmp_path,
+        {"shared/kustomization.yaml": "resources: [cm.yaml]\n", "app/cm.yaml": CM.format("a")},
+    )
+    os.symlink("../shared/kustomization.yaml", tmp_path / "app" / "kustomization.yaml")
+    sealed = seal_tree(tmp_path)
+    result = render(sealed, "app", {"kustomize": {"namePrefix": "p-"}})
+    assert [o["metadata"]["name"] for o in result.objects] == ["p-a"]
+    assert copies == [sealed.root]
+    assert (tmp_path / "shared" / "kustomization.yaml").read_text() == "resources: [cm.yaml]\n"
 
 
 def test_a_chart_with_a_local_dependency_is_copied_to_vendor_it(

@@ -223,7 +223,9 @@ def _in_place_possible(
     if decryption is not None and tool != HELM:
         return False  # SOPS files are decrypted into the tree
     if tool == KUSTOMIZE and source.get("kustomize"):
-        return False  # the Application's options edit the kustomization
+        # the Application's options edit the kustomization: laid over it for this render only
+        kfile = find_kustomization(app_dir)
+        return kfile is not None and ws.can_overlay(kfile)
     if tool == HELM and needs_vendoring(ws, app_dir):
         return False  # local dependencies are copied into charts/
     if can_protect_tree(network=tool == KUSTOMIZE and ws.limits.allow_remote_bases):

@@ -10,9 +10,10 @@ util-linux, which set things up and then ``exec`` the tool in the same process:
   once per process by trying it. Where neither does (a container without the capability and
   without user namespaces) the tool runs with HTTP routed to a dead proxy, a warning is logged,
   and with ``RenderLimits.require_network_isolation`` the render fails instead.
-* with ``read_only`` folders (a shared, sealed export the render reads in place): a mount
-  namespace too (``unshare -mn`` / ``-rmn``), where each folder is bind-mounted read-only onto
-  itself before the tool starts, and ``setpriv`` then drops every capability, so neither the tool
+* with ``read_only`` mounts (a shared, sealed export the render reads in place, and files of
+  the render's own laid over files of it): a mount namespace too (``unshare -mn`` / ``-rmn``),
+  where each source is bind-mounted read-only onto its target (the export onto itself) before the
+  tool starts, and ``setpriv`` then drops every capability, so neither the tool
   nor anything it starts can write there or mount it again (EROFS). Where no mount namespace can
   be made, :func:`can_protect_tree` says so and the render works on a private copy instead.
 * ``prlimit``: RLIMIT_CPU (CPU seconds, then SIGKILL), RLIMIT_DATA (heap) and RLIMIT_AS (address
@@ -48,9 +49,9 @@ _warned = False
 # prefix (unshare and its flags) that gives a mount namespace, by whether the tool keeps the network
 _protection: dict[bool, list[str] | None] = {}
 
-# bind-mounts each folder before "--" read-only onto itself, then execs what follows
+# bind-mounts each (source, target) pair before "--" read-only, then execs what follows
 _READ_ONLY_SCRIPT = (
-    'while [ "$1" != -- ]; do mount --bind -o ro "$1" "$1" || exit 125; shift; done; '
+    'while [ "$1" != -- ]; do mount --bind -o ro "$1" "$2" || exit 125; shift 2; done; '
     'shift; exec "$@"'
 )
 
@@ -102,14 +103,15 @@ def network_isolation() -> list[str] | None:
     return _isolation
 
 
-def _read_only_wrapper(unshare: list[str], folders: list[str]) -> list[str]:
+def _read_only_wrapper(unshare: list[str], mounts: list[tuple[str, str]]) -> list[str]:
     sh = shutil.which("sh") or "/bin/sh"
     tail = ["--"]
     setpriv = shutil.which("setpriv")
     if setpriv is not None:
         # no capability left: the tool cannot remount the folders writable
         tail += [setpriv, "--bounding-set=-all", "--inh-caps=-all", "--"]
-    return [*unshare, sh, "-c", _READ_ONLY_SCRIPT, "sh", *folders, *tail]
+    pairs = [path for mount in mounts for path in mount]
+    return [*unshare, sh, "-c", _READ_ONLY_SCRIPT, "sh", *pairs, *tail]
 
 
 def _probe_protection(network: bool) -> list[str] | None:
@@ -120,7 +122,7 @@ def _probe_protection(network: bool) -> list[str] | None:
     with tempfile.TemporaryDirectory(prefix="tether-probe-") as folder:
         for variant in (f"-{flags}", f"-r{flags}"):
             prefix = [unshare, variant, "--"]
-            if not _try(_read_only_wrapper(prefix, [folder])):
+            if not _try(_read_only_wrapper(prefix, [(folder, folder)])):
                 return prefix
     return None
 
@@ -190,10 +192,11 @@ def confine(
     *,
     what: str,
     network: bool,
-    read_only: tuple[str, ...] = (),
+    read_only: tuple[tuple[str, str], ...] = (),
 ) -> Confined:
-    """``argv`` wrapped to run without network (unless ``network``), with the ``read_only``
-    folders mounted read-only, and within the tool limits of ``limits``."""
+    """``argv`` wrapped to run without network (unless ``network``), with each ``read_only``
+    (source, target) bind-mounted read-only, in order, and within the tool limits of
+    ``limits``."""
     prefix: list[str] = []
     isolated = False
     if read_only:

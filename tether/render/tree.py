@@ -20,7 +20,7 @@ from types import TracebackType
 from tether.render.errors import RenderError, RenderLimitError, UnsafeRepositoryError
 from tether.render.models import MiB, RenderLimits
 from tether.render.process import ToolRun, run_tool
-from tether.render.sandbox import confine
+from tether.render.sandbox import can_protect_tree, confine
 
 _SKIPPED_NAMES = frozenset({".git"})
 _MEMORY_FS = "/dev/shm"
@@ -123,7 +123,9 @@ class Workspace:
     """A temporary folder holding ``repo/`` (the copy) and ``scratch/`` (tool homes, values).
 
     With ``in_place`` (a sealed tree only) nothing is copied: ``repo`` is the tree itself, tools
-    see it read-only, and anything that would write into it is refused.
+    see it read-only, and a file the render rewrites (an edited kustomization) is written to the
+    scratch folder and laid over the original, for this render's reads and tools only; anything
+    else that would write into the tree is refused.
     """
 
     def __init__(self, tree_root: Path, limits: RenderLimits, *, in_place: bool = False) -> None:
@@ -142,6 +144,8 @@ class Workspace:
         self._copied_bytes = 0
         self._read_bytes = 0
         self._sealed = False
+        # original path in the tree -> this render's version of it (in-place renders only)
+        self._overlays: dict[str, Path] = {}
 
     def __enter__(self) -> Workspace:
         try:
@@ -235,11 +239,29 @@ class Workspace:
 
     def write_file(self, path: Path, data: bytes) -> None:
         """Write ``data`` as a fresh file at ``path`` of the copy (never through a link, whose
-        target other apps may share)."""
+        target other apps may share); in place, replace an existing regular file for this
+        render only (see :meth:`can_overlay`)."""
+        if self.in_place and self.can_overlay(path):
+            overlay = self.scratch / "overlays" / str(len(self._overlays))
+            overlay.parent.mkdir(exist_ok=True)
+            overlay.write_bytes(data)
+            self._overlays[str(path)] = overlay
+            return
         self.writable(path)
         if path.is_symlink():
             path.unlink()
         path.write_bytes(data)
+
+    def can_overlay(self, path: Path) -> bool:
+        """Whether a render in place may replace ``path`` for itself: a regular file of the tree
+        (not a link, whose target other folders may share) that tools can be shown another
+        version of (a mount namespace can be made here)."""
+        return (
+            path.is_file()
+            and not path.is_symlink()
+            and is_inside(str(self.repo), str(path))
+            and can_protect_tree(network=self.limits.allow_remote_bases)
+        )
 
     def copy_folder(self, src: Path, dst: Path) -> None:
         """Copy a folder of the copy to another place in it, links followed (as
@@ -297,7 +319,11 @@ class Workspace:
         :mod:`tether.render.sandbox`; ``network`` leaves it the network); messages show
         repository paths, not the copy's."""
         limits = self.limits
-        read_only = (str(self.repo),) if self.in_place else ()
+        read_only: tuple[tuple[str, str], ...] = ()
+        if self.in_place:
+            # the tree first, then this render's files laid over files of it
+            read_only = ((str(self.repo), str(self.repo)),)
+            read_only += tuple((str(new), old) for old, new in self._overlays.items())
         confined = confine(argv, limits, what=what, network=network, read_only=read_only)
         note = (
             f"{limits.tool_cpu_seconds} s of CPU, {limits.tool_memory_bytes // MiB} MiB of memory"
@@ -321,10 +347,11 @@ class Workspace:
         naming the file."""
         limits = self.limits
         rel = self.relative(path)
+        source = self._overlays.get(str(path), path)
         try:
-            size = os.stat(path).st_size
+            size = os.stat(source).st_size
             if size <= limits.max_file_bytes and self._read_bytes + size <= limits.max_read_bytes:
-                with open(path, "rb") as fh:
+                with open(source, "rb") as fh:
                     # at most one byte more than allowed: a file that grew is still caught
                     data = fh.read(limits.max_file_bytes + 1)
                 size = len(data)
