@@ -106,3 +106,6 @@ REPLICA_LEASE_PREFIX: Final = "tether-replica-"
 REPLICA_LEASE_LABEL: Final = "tether.io/controller-replica"
 #: annotation of a replica's own Lease: the shards it works on (comma-separated), for people
 HELD_SHARDS_ANNOTATION: Final = "tether.io/held-shards"
+#: annotation of the record's Lease: repositories a replica received a webhook for, so every
+#: replica checks them for its own apps (JSON: URL -> sequence number)
+PUSHED_REPOSITORIES_ANNOTATION: Final = "tether.io/pushed-repositories"

@@ -83,11 +83,12 @@ async def replica(
     identity: str,
     root: Path,
     kubeconfig: Path | None = None,
+    reconcile_interval: float = 1.0,
 ) -> AsyncIterator[Controller]:
     client = ClusterClient.from_kubeconfig(str(kubeconfig or cluster.kubeconfig))
     config = ControllerConfig(
         namespace=control_ns,
-        reconcile_interval=1.0,
+        reconcile_interval=reconcile_interval,
         cache_dir=root / f"cache-{identity}",
         identity=identity,
         lease_duration=3.0,
@@ -113,7 +114,9 @@ async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
     with GitHTTPServer(tmp_path / "git") as git:
         url = git.url("apps.git")
         await _ghost_lease(local_cluster, control_ns)
-        async with replica(local_cluster, control_ns, "replica-a", tmp_path) as a:
+        # no polls: only the webhook (heard by a, passed on to b) brings the next commit
+        hourly = {"reconcile_interval": 3600.0}
+        async with replica(local_cluster, control_ns, "replica-a", tmp_path, **hourly) as a:
             # alone on a fresh install: every shard at once, before any worker ran
             assert a.sharding is not None and a.sharding.held == frozenset(range(SHARDS))
             client = a.client
@@ -122,7 +125,7 @@ async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
                 path = f"apps/app-{i}"
                 await client.create(apps, application(name, control_ns, url, path, dest_ns))
             await eventually(lambda: _all_synced(client, control_ns, names), timeout=90)
-            async with replica(local_cluster, control_ns, "replica-b", tmp_path) as b:
+            async with replica(local_cluster, control_ns, "replica-b", tmp_path, **hourly) as b:
                 overlap = Overlap({"a": a, "b": b})
                 try:
                     await eventually(lambda: _shared(a, b), timeout=60, what="shards shared")
@@ -131,6 +134,7 @@ async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
                     owned = a.metrics().counters["apps_owned"] + b.metrics().counters["apps_owned"]
                     assert owned == count
                     commit_and_push(work, "two", configmap_files(count, "two"))
+                    await a.on_webhook([url])
                     await eventually(
                         lambda: _values(client, dest_ns, names, "two"), timeout=90, what="v2"
                     )

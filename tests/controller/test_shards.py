@@ -3,6 +3,7 @@ leave, crash, lose the API and come back, in which no shard ever has two workers
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -11,12 +12,16 @@ from hypothesis import strategies as st
 
 from tether.controller.leadership import ExpiryClock, lease_name_for
 from tether.controller.shards import (
+    MAX_PUSHED_REPOSITORIES,
     ShardRecord,
     ShardRecordError,
     ShardSettings,
     app_shard,
     owner_of,
+    parse_pushes,
     plan,
+    pushed,
+    pushes_since,
     released,
     shard_of,
     wanted_owners,
@@ -299,3 +304,16 @@ def test_a_replica_back_from_a_lost_lease_works_again_only_after_writing_the_rec
     world.check()
     # a works on its shards again (releasing b's share in order); b's stale write failed
     assert a.active | a.draining == set(range(SHARDS)) and not b.active
+
+
+def test_the_push_note_keeps_the_newest_repositories_and_names_what_changed() -> None:
+    note = pushed({}, ["https://git/a.git", "https://git/b.git"])
+    later = pushed(note, ["https://git/a.git"])
+    assert pushes_since(note, later) == ["https://git/a.git"]
+    assert pushes_since(later, later) == []
+    many = pushed(later, [f"https://git/{i}.git" for i in range(MAX_PUSHED_REPOSITORIES)])
+    assert len(many) == MAX_PUSHED_REPOSITORIES and "https://git/b.git" not in many
+    assert parse_pushes(json.dumps(later)) == later
+    for hostile in ("[1]", "{", '{"u": "x"}', "9" * 70_000, None):
+        assert parse_pushes(hostile) == {}
+    assert parse_pushes('{"u": "x", "v": 3}') == {"v": 3}

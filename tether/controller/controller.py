@@ -129,6 +129,8 @@ class Controller:
         self.sharding: ShardCoordinator | None = None
         #: the reconcile running for each app (cancelled when its shard leaves this replica)
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: polls started by a push another replica heard
+        self._relayed: set[asyncio.Task[list[str]]] = set()
         self.listeners: list[Listener] = []
         self.polls = 0
         self.reconcile_seconds: list[float] = []
@@ -262,7 +264,10 @@ class Controller:
                 self.config.identity,
                 self.shard_settings,
                 ShardHooks(
-                    gained=self._on_shards_gained, drain=self._drain, stop_all=self._stop_all
+                    gained=self._on_shards_gained,
+                    drain=self._drain,
+                    stop_all=self._stop_all,
+                    pushed=self._on_pushed_elsewhere,
                 ),
             )
             # the first round before the workers start: a lone replica owns everything at once
@@ -279,7 +284,7 @@ class Controller:
         if self.sharding is not None:
             # the running reconciles end, the shards are handed over, then the workers stop
             await self.sharding.leave()
-        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
+        await asyncio.gather(*(cancel_and_wait(task) for task in [*self._tasks, *self._relayed]))
         if self.sharding is not None:
             await self.sharding.aclose()
         self._tasks.clear()
@@ -399,8 +404,20 @@ class Controller:
         self.enqueue(name)
 
     async def on_webhook(self, repo_urls: Iterable[str]) -> list[str]:
-        """A push arrived: poll those repositories now and reconcile the apps their commits touch."""
-        return await self._poll(list(repo_urls))
+        """A push arrived: poll those repositories now and reconcile the apps their commits
+        touch (this replica's); the other replicas hear of it through the record's Lease."""
+        urls = list(repo_urls)
+        if self.sharding is not None:
+            await self.sharding.announce_push(urls)
+        return await self._poll(urls)
+
+    def _on_pushed_elsewhere(self, urls: list[str]) -> None:
+        """Another replica received a webhook: check those repositories for this one's apps
+        (the poller checks only repositories its apps use)."""
+        if self.is_leader:
+            task = asyncio.create_task(self._poll(urls), name="relayed-push")
+            self._relayed.add(task)
+            task.add_done_callback(self._relayed.discard)
 
     async def terminate(self, name: str) -> bool:
         runtime = self.reconciler.apps.get(name)

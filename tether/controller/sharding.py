@@ -12,6 +12,7 @@ cancelled past the release timeout), then the record drops it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,13 +33,23 @@ from tether.controller.shards import (
     ShardRecordError,
     ShardSettings,
     app_shard,
+    parse_pushes,
     plan,
+    pushed,
+    pushes_since,
     released,
 )
-from tether.names import REPLICA_LEASE_LABEL, SHARD_RECORD_ANNOTATION, SHARD_RECORD_LEASE
+from tether.names import (
+    PUSHED_REPOSITORIES_ANNOTATION,
+    REPLICA_LEASE_LABEL,
+    SHARD_RECORD_ANNOTATION,
+    SHARD_RECORD_LEASE,
+)
 
 log = logging.getLogger(__name__)
 
+#: conditional writes of the push note tried before giving up (the others poll anyway)
+PUSH_NOTE_ATTEMPTS = 3
 #: Leases of replicas long gone deleted per round at most
 STALE_DELETES_PER_ROUND = 5
 #: the coordination client's own rate limit: renewals never wait behind the reconciles' requests
@@ -55,6 +66,8 @@ class ShardHooks:
     drain: Callable[[frozenset[int], float], Awaitable[None]]
     #: the Lease was not renewed in time: cancel every running reconcile now
     stop_all: Callable[[], None]
+    #: another replica received a webhook for these repositories: check them for own apps
+    pushed: Callable[[list[str]], None] = lambda urls: None
 
 
 class ShardCoordinator:
@@ -92,6 +105,10 @@ class ShardCoordinator:
         self._record_lock = asyncio.Lock()
         self._releases: set[asyncio.Task[None]] = set()
         self._info: ResourceInfo | None = None
+        #: the record's Lease as last read (its other annotations survive a write)
+        self._record_lease: dict[str, Any] | None = None
+        #: the push note as last read (None before the first read)
+        self._pushes: dict[str, int] | None = None
 
     # ---- what the controller asks -------------------------------------------------------------
 
@@ -271,8 +288,12 @@ class ShardCoordinator:
         try:
             lease = await self.client.get(info, SHARD_RECORD_LEASE, self.namespace)
         except NotFound:
+            self._record_lease = None
             return ShardRecord(self.settings.shards), None
-        text = ((lease.get("metadata") or {}).get("annotations") or {}).get(SHARD_RECORD_ANNOTATION)
+        self._record_lease = lease
+        annotations = (lease.get("metadata") or {}).get("annotations") or {}
+        self._notice_pushes(parse_pushes(annotations.get(PUSHED_REPOSITORIES_ANNOTATION)))
+        text = annotations.get(SHARD_RECORD_ANNOTATION)
         version = str(lease["metadata"].get("resourceVersion") or "")
         if not text:
             return ShardRecord(self.settings.shards), version
@@ -289,13 +310,14 @@ class ShardCoordinator:
         self, info: ResourceInfo, record: ShardRecord, version: str | None
     ) -> None:
         """Write ``record`` only if the record is still at ``version`` (Conflict otherwise)."""
+        kept = ((self._record_lease or {}).get("metadata") or {}).get("annotations") or {}
         body: dict[str, Any] = {
             "apiVersion": LEASE_API_VERSION,
             "kind": "Lease",
             "metadata": {
                 "name": SHARD_RECORD_LEASE,
                 "namespace": self.namespace,
-                "annotations": {SHARD_RECORD_ANNOTATION: record.to_json()},
+                "annotations": {**kept, SHARD_RECORD_ANNOTATION: record.to_json()},
             },
             "spec": {},
         }
@@ -307,6 +329,36 @@ class ShardCoordinator:
             return
         body["metadata"]["resourceVersion"] = version
         await self.client.replace(info, body, self.namespace)
+
+    # ---- webhooks heard by one replica, for all ------------------------------------------------
+
+    def _notice_pushes(self, note: dict[str, int]) -> None:
+        if self._pushes is not None and (urls := pushes_since(self._pushes, note)):
+            self.hooks.pushed(urls)
+        self._pushes = note
+
+    async def announce_push(self, urls: list[str]) -> None:
+        """Note in the record's Lease that these repositories were pushed, so every other
+        replica checks them for its apps at its next round (a webhook reaches one replica)."""
+        if len(self.members) < 2 or not urls:
+            return
+        info = self._info or await self.client.resource_for(LEASE_API_VERSION, "Lease")
+        for _ in range(PUSH_NOTE_ATTEMPTS):
+            try:
+                lease = await self.client.get(info, SHARD_RECORD_LEASE, self.namespace)
+                annotations = lease["metadata"].setdefault("annotations", {})
+                note = pushed(parse_pushes(annotations.get(PUSHED_REPOSITORIES_ANNOTATION)), urls)
+                annotations[PUSHED_REPOSITORIES_ANNOTATION] = json.dumps(note)
+                await self.client.replace(info, lease, self.namespace)
+                if self._pushes is not None:
+                    # our own note: this replica polled these already
+                    self._pushes.update({u: note[u] for u in urls if u in note})
+                return
+            except Conflict:
+                continue
+            except ClusterError as exc:
+                log.warning("sharding: could not pass the push on: %s", exc.message)
+                return
 
     # ---- a clean stop --------------------------------------------------------------------------
 

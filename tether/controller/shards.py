@@ -226,3 +226,36 @@ def released(record: ShardRecord, me: str, shards: Iterable[str | int]) -> Shard
     drop = {int(s) for s in shards}
     owners = {s: o for s, o in record.owners.items() if not (s in drop and o == me)}
     return replace(record, owners=owners)
+
+
+#: repositories remembered in the push note of the record's Lease (the oldest are dropped)
+MAX_PUSHED_REPOSITORIES = 64
+
+
+def parse_pushes(text: str | None) -> dict[str, int]:
+    """The push note (URL -> sequence number); anything unreadable counts as empty."""
+    if not text or len(text) > MAX_RECORD_BYTES:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(u): int(n) for u, n in data.items() if isinstance(n, int) and isinstance(u, str)}
+
+
+def pushed(note: Mapping[str, int], urls: Iterable[str]) -> dict[str, int]:
+    """``note`` with ``urls`` pushed now (each a new, highest number; the oldest dropped)."""
+    out = dict(note)
+    counter = max(out.values(), default=0)
+    for url in urls:
+        counter += 1
+        out[url] = counter
+    newest = sorted(out.items(), key=lambda item: item[1])[-MAX_PUSHED_REPOSITORIES:]
+    return dict(newest)
+
+
+def pushes_since(before: Mapping[str, int], after: Mapping[str, int]) -> list[str]:
+    """The repositories pushed in ``after`` since ``before`` was read."""
+    return sorted(url for url, n in after.items() if before.get(url) != n)
