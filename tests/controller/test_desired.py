@@ -222,3 +222,29 @@ async def test_the_export_is_sealed_and_rendered_in_place(
         assert rendered.objects[0]["data"] == {"k": "v"}
     finally:
         state.close()
+
+
+async def test_an_app_keeps_its_two_latest_renders_and_none_once_forgotten(
+    client: ClusterClient, remote: Remote, tmp_path: Path
+) -> None:
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        app = application(remote, "moving")
+        commits = [(await state.resolve(app.name, source_of(remote), None, None)).commit]
+        for n in range(2):
+            commits.append(
+                remote.commit_and_push(f"c{n}", {"app/cm.yaml": MANIFEST.format(name=f"c{n}")})
+            )
+        for commit in commits:
+            await state.resolve(app.name, source_of(remote), commit, None)  # fetched
+            await state.render(app, client, commit)
+        assert (state.renders, len(state.rendered)) == (3, 2)
+        await state.render(app, client, commits[-1])  # kept: no render
+        await state.render(app, client, commits[1])  # kept too (the last synced one, say)
+        assert state.renders == 3
+        await state.render(app, client, commits[0])  # dropped: rendered again
+        assert (state.renders, len(state.rendered)) == (4, 2)
+        state.forget(app.name)
+        assert (len(state.rendered), state.rendered.bytes) == (0, 0)
+    finally:
+        state.close()

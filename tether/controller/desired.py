@@ -94,6 +94,11 @@ def _placed_size(placed: _Placed) -> int:
     return objects_size(placed.objects)
 
 
+#: renders kept per app: the target revision's and the last synced one's (production mode compares
+#: both); older commits of the app are dropped when a newer one is rendered
+RENDERS_PER_APP = 2
+
+
 def _value_files(source: models.AppSource) -> tuple[str, ...]:
     helm = source.raw.get("helm") or {}
     return tuple(str(v) for v in helm.get("valueFiles") or ())
@@ -126,6 +131,10 @@ class DesiredState:
         self.rendered: BoundedCache[RenderKey, _Placed] = BoundedCache(
             DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES, _placed_size
         )
+        # each app's kept renders, oldest first: at most RENDERS_PER_APP (its target and the
+        # revision it last synced), so commits that moved on do not pile up
+        self._kept: dict[str, list[RenderKey]] = {}
+        self.renders = 0
         self._exports: dict[tuple[str, str], SealedTree] = {}
 
     def close(self) -> None:
@@ -136,6 +145,8 @@ class DesiredState:
 
     def forget(self, name: str) -> None:
         self.poller.unregister(name)
+        for key in self._kept.pop(name, []):
+            self.rendered.discard(key)
 
     async def poll(self, repo_urls: Iterable[str] | None = None) -> PollResult:
         """Check the repositories' refs (all, or these) and fetch what moved."""
@@ -261,8 +272,18 @@ class DesiredState:
                 for obj, namespaced in zip(result.objects, scopes, strict=True)
             ]
         )
-        self.rendered.put(key, _Placed(objects, result.tool, scopes))
+        self.renders += 1
+        self._keep(app.name, key, _Placed(objects, result.tool, scopes))
         return Rendered(objects, result.tool)
+
+    def _keep(self, name: str, key: RenderKey, placed: _Placed) -> None:
+        keys = self._kept.setdefault(name, [])
+        if key in keys:
+            keys.remove(key)
+        keys.append(key)
+        while len(keys) > RENDERS_PER_APP:
+            self.rendered.discard(keys.pop(0))
+        self.rendered.put(key, placed)
 
     def _key(
         self,
