@@ -249,6 +249,7 @@ class SharedValues:
         except (TypeError, orjson.JSONEncodeError):
             return node
         # keyed by a digest of the exact serialization: equal bytes, equal trie, same order
+        # (never by the bytes themselves: orjson's output can hold a 4 KiB buffer each)
         key = hashlib.blake2b(raw, digest_size=16).digest()
         found = self._tries.get(key)
         if found is None:
