@@ -63,10 +63,13 @@ class CountingDryRunner:
     def __init__(self, inner: ClusterDryRunner) -> None:
         self.inner = inner
         self.requests = 0
+        self.answers: list[dict[str, Any]] = []
 
     async def dry_run_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.requests += 1
-        return await self.inner.dry_run_apply(obj)
+        answer = await self.inner.dry_run_apply(obj)
+        self.answers.append(answer)
+        return answer
 
 
 @pytest.fixture
@@ -199,6 +202,15 @@ async def test_undecidable_case_asks_the_server_and_then_the_cache(
     second = await compare(desired, live, dry_runner=runner, cache=cache)
     assert second.status is SyncStatus.SYNCED
     assert runner.requests == 1 and second.dry_run_requests == 0
+    assert second.resources[0].diff == first.resources[0].diff == ""
+
+    # the cache keeps the answer without its managedFields (never read, half its size)
+    (answer,) = runner.answers
+    assert answer["metadata"]["managedFields"]
+    live_rv = next(iter(live.values()))["metadata"]["resourceVersion"]
+    kept = cache.get(DryRunCache.key(desired[0], live_rv))
+    assert isinstance(kept, dict) and "managedFields" not in kept["metadata"]
+    assert kept["spec"] == answer["spec"]
 
     # The dry run did not change the object (its status moves on: the simulated controllers
     # report the rollout meanwhile, so only what a write would change is compared).
