@@ -266,26 +266,18 @@ class SharedValues:
         table = self._strings
         share = table.setdefault
         limit = SHARED_STRING_LENGTH
-        stack = [node]
+        stack = [node] if type(node) is dict or type(node) is list else []
         while stack:
             current = stack.pop()
             # this visits every value of every cached object: plain type checks, no helpers
-            if type(current) is dict:
-                for name, value in current.items():
-                    kind = type(value)
-                    if kind is str:
-                        if len(value) <= limit:
-                            current[name] = share(value, value)
-                    elif kind is dict or kind is list:
-                        stack.append(value)
-            elif type(current) is list:
-                for index, value in enumerate(current):
-                    kind = type(value)
-                    if kind is str:
-                        if len(value) <= limit:
-                            current[index] = share(value, value)
-                    elif kind is dict or kind is list:
-                        stack.append(value)
+            places = current.items() if type(current) is dict else enumerate(current)
+            for place, value in places:
+                kind = type(value)
+                if kind is str:
+                    if len(value) <= limit:
+                        current[place] = share(value, value)
+                elif kind is dict or kind is list:
+                    stack.append(value)
         self._maybe_sweep()
 
     def _maybe_sweep(self) -> None:
