@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: conditional writes of the push note tried before giving up (the others poll anyway)
 PUSH_NOTE_ATTEMPTS = 3
+#: a replica alone in the record lists the replicas' Leases only every this many rounds
+LONE_LIST_EVERY = 12
 #: Leases of replicas long gone deleted per round at most
 STALE_DELETES_PER_ROUND = 5
 #: the coordination client's own rate limit: renewals never wait behind the reconciles' requests
@@ -109,6 +111,7 @@ class ShardCoordinator:
         self._record_lease: dict[str, Any] | None = None
         #: the push note as last read (None before the first read)
         self._pushes: dict[str, int] | None = None
+        self._rounds = 0
 
     # ---- what the controller asks -------------------------------------------------------------
 
@@ -164,11 +167,17 @@ class ShardCoordinator:
 
     async def _plan_and_adopt(self, info: ResourceInfo) -> None:
         record, version = await self._read_record(info)
-        leases = await self.client.list(
-            info, self.namespace, label_selector=f"{REPLICA_LEASE_LABEL}=true"
-        )
+        self._rounds += 1
+        others = (set(record.members) | set(record.owners.values())) - {self.identity}
+        leases: list[dict[str, Any]] = []  # not listed this round
+        if others or self._rounds % LONE_LIST_EVERY == 1:
+            # alone, nobody can expire: the Leases are listed only now and then (stale ones)
+            found = await self.client.list(
+                info, self.namespace, label_selector=f"{REPLICA_LEASE_LABEL}=true"
+            )
+            leases = found.items
         now = time.monotonic()
-        self.clock.observe(record.members, fingerprints(leases.items), now)
+        self.clock.observe(record.members, fingerprints(leases), now)
         expired = self.clock.expired(record.members, now)
         step = plan(record, self.identity, expired, confirm=not self._confirmed)
         if step.record is not None:
@@ -182,9 +191,10 @@ class ShardCoordinator:
                 log.info("sharding: replica %s expired and left the record", gone)
             record = step.record
             self._confirmed = True
-        self.clock.forget(set(record.members) | set(fingerprints(leases.items)))
         self._adopt(record, step.release)
-        await self._delete_stale(info, leases.items, record, now)
+        if leases:
+            self.clock.forget(set(record.members) | set(fingerprints(leases)))
+            await self._delete_stale(info, leases, record, now)
 
     async def _delete_stale(
         self, info: ResourceInfo, leases: list[dict[str, Any]], record: ShardRecord, now: float
