@@ -437,6 +437,20 @@ async def test_deployment_without_replicas_or_strategy_is_synced_against_default
     assert "annotations" not in resource.live["metadata"]
 
 
+async def test_a_locally_synced_resource_keeps_the_live_object_not_a_copy() -> None:
+    live = _live(LIVE_DEPLOYMENT)
+    result = await compare([_deployment()], live)
+    (resource,) = result.resources
+    assert resource.synced and resource.decided_by == "local"
+    (cached,) = live.values()
+    # the last comparison of every app is kept: it holds the cached object, nothing more
+    assert resource.synced_live is cached
+    assert resource.shown_live is None and resource.shown_desired is None
+    assert resource.live == resource.desired
+    assert resource.live is not None and "status" not in resource.live
+    assert resource.live["spec"] == cached["spec"]
+
+
 def test_service_and_job_without_defaults_are_synced() -> None:
     service = {
         "apiVersion": "v1",

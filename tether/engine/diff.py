@@ -41,7 +41,7 @@ from tether.engine.ignore import (
     ignored_places,
     matching_rules,
 )
-from tether.engine.masking import mask_secrets, scrub
+from tether.engine.masking import mask_object, mask_secrets, scrub
 from tether.engine.normalize import Change
 from tether.errors import TetherError
 from tether.names import COMPARE_OPTIONS_ANNOTATION, CONTROLLER_FIELD_MANAGER
@@ -90,17 +90,35 @@ class ResourceDiff:
     `changes` the same difference as JSON-Patch-like operations. `decided_by` says how the
     answer was reached: `local` (no request), `dry-run` (server-side apply dry run, possibly
     cached) or `predicted` (local approximation of the apply, no server available).
+
+    A resource the local check found Synced keeps only the live object it was compared with
+    (`synced_live`, the cached object itself) and shows it normalized and masked when `live` or
+    `desired` is read: an application's last comparison then holds no copy of its objects.
     """
 
     key: ResourceKey
     status: SyncStatus
     diff: str = ""
     changes: tuple[Change, ...] = ()
-    live: dict[str, Any] | None = None
-    desired: dict[str, Any] | None = None
+    shown_live: dict[str, Any] | None = None
+    shown_desired: dict[str, Any] | None = None
     decided_by: str = "local"
     error: str | None = None
     ignore_extraneous: bool = False
+    # unmasked (the cached object): never in a repr, which may reach a log
+    synced_live: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def live(self) -> dict[str, Any] | None:
+        if self.synced_live is not None:
+            return mask_object(norm.normalize(self.synced_live))
+        return self.shown_live
+
+    @property
+    def desired(self) -> dict[str, Any] | None:
+        if self.synced_live is not None:
+            return mask_object(norm.normalize(self.synced_live))
+        return self.shown_desired
 
     @property
     def synced(self) -> bool:
@@ -336,8 +354,7 @@ def _local_check(
     compared = norm.merge_string_data(want) if norm.is_secret(want) else want
     dropped = norm.dropped_owned_paths(compared, have, manager)
     if not dropped and norm.is_contained(compared, have):
-        normalized = norm.normalize(live)
-        return _render(key, SyncStatus.SYNCED, normalized, normalized, decided_by="local")
+        return ResourceDiff(key, SyncStatus.SYNCED, synced_live=live)
     return _Pending(index, key, desired, live, places, dropped)
 
 
