@@ -112,6 +112,8 @@ class ShardCoordinator:
         #: the push note as last read (None before the first read)
         self._pushes: dict[str, int] | None = None
         self._rounds = 0
+        #: set by a clean stop: no round takes anything any more
+        self._leaving = False
 
     # ---- what the controller asks -------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class ShardCoordinator:
 
     async def tick(self) -> None:
         """Renew, read the record, see who expired, write what changes, start or stop work."""
-        info = self._info or await self.client.resource_for(LEASE_API_VERSION, "Lease")
+        info = self._info = self._info or await self.client.resource_for(LEASE_API_VERSION, "Lease")
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.renew_deadline):
@@ -157,6 +159,8 @@ class ShardCoordinator:
             log.warning("sharding: renewing the Lease %s timed out", self.lease.name)
             return
         self._arm_deadline(started)
+        if self._leaving:
+            return  # a clean stop runs: the Lease is kept while it drains, nothing is taken
         try:
             # past the renew deadline this replica may already count as expired elsewhere:
             # whatever the record says then is not trusted until the next renewal
@@ -258,10 +262,13 @@ class ShardCoordinator:
             self._releasing -= shards
 
     async def _drop(self, shards: frozenset[int], leaving: bool = False) -> None:
+        """Write the record without these shards' ownership (leaving: without any of this
+        replica's, and without it as a member)."""
         info = self._info or await self.client.resource_for(LEASE_API_VERSION, "Lease")
         async with self._record_lock:
             record, version = await self._read_record(info)
             if leaving:
+                shards = shards | record.held_by(self.identity)
                 record = plan(record, self.identity, leaving=True).record or record
             await self._write_record(info, released(record, self.identity, shards), version)
 
@@ -375,6 +382,7 @@ class ShardCoordinator:
     async def leave(self) -> None:
         """Stop starting reconciles, let the running ones end, leave the record, delete the
         Lease: the others take the shards at once instead of after the lease duration."""
+        self._leaving = True
         held = frozenset(self._active | self._releasing)
         self._active.clear()
         for task in list(self._releases):
