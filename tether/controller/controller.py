@@ -370,6 +370,7 @@ class Controller:
         for name in [n for n in list(self.reconciler.apps) if self._shard_of(n) in shards]:
             if name not in self._running:
                 self.reconciler.apps.pop(name, None)
+                self.sources.forget(name)  # its repository is no longer polled for it here
 
     def _stop_all(self) -> None:
         """The Lease was not renewed in time: every running reconcile is cancelled now."""
