@@ -20,6 +20,8 @@ from tether.source.gitserver import GitHTTPServer
 REPOS = 10
 NAMESPACES = 20
 CONTROL_NAMESPACE = "argocd"
+#: the C dumper: the pure-Python one takes ~30 ms an app, minutes at 10,000 apps
+DUMPER = yaml.CSafeDumper
 
 
 def app_name(index: int) -> str:
@@ -123,7 +125,7 @@ class Fleet:
         """One commit per repository holding its apps' folders."""
         for repo in range(REPOS):
             files = {
-                app_path(i): yaml.safe_dump_all(app_objects(i))
+                app_path(i): yaml.dump_all(app_objects(i), Dumper=DUMPER)
                 for i in range(repo * self.per_repo, (repo + 1) * self.per_repo)
             }
             self.heads.append(
@@ -136,7 +138,7 @@ class Fleet:
         """Commit a change to one app's files; returns (repository URL, before, after)."""
         repo = self.repo_of(index)
         before = self.heads[repo]
-        content = yaml.safe_dump_all(app_objects(index, marker))
+        content = yaml.dump_all(app_objects(index, marker), Dumper=DUMPER)
         after = commit_and_push(
             self.root / f"fleet-{repo}", f"change {app_name(index)}", {app_path(index): content}
         )
@@ -168,10 +170,10 @@ class Fleet:
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"fleet-{n}"}}
             for n in range(min(NAMESPACES, self.size))
         ]
-        (folder / "0-namespaces.yaml").write_text(yaml.safe_dump_all(namespaces))
+        (folder / "0-namespaces.yaml").write_text(yaml.dump_all(namespaces, Dumper=DUMPER))
         for i in range(self.size):
             docs = app_objects(i)
             for doc in docs:
                 doc["metadata"]["namespace"] = app_namespace(i)
-            (folder / f"{app_name(i)}.yaml").write_text(yaml.safe_dump_all(docs))
+            (folder / f"{app_name(i)}.yaml").write_text(yaml.dump_all(docs, Dumper=DUMPER))
         return len(namespaces) + 10 * self.size

@@ -470,9 +470,10 @@ class Table:
         if text not in self.notes:
             self.notes.append(text)
 
-    def put(self, label: str, column: str, value: str) -> None:
+    def put(self, label: str, column: str, value: str, echo: bool = True) -> None:
         self.rows.setdefault(label, {})[column] = value
-        print(f"  [{column}] {label}: {value}", flush=True)
+        if echo:
+            print(f"  [{column}] {label.strip()}: {value}", flush=True)
 
     def print(self) -> None:
         width = max((len(label) for label in self.rows), default=10)
