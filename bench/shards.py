@@ -14,7 +14,7 @@ All replicas run on the same 2 cores as the API server: this shows the cost and 
 not the throughput of separate machines.
 
     flock /tmp/tether-bench.lock python bench/shards.py [--apps 3000] [--replicas 1,2,3]
-        [--lease-duration 15] [--shards 32] [--quick]
+        [--lease-duration 15] [--shards 128] [--quick]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from _harness import (  # noqa: E402
 from tether.cluster.client import ClusterClient  # noqa: E402
 from tether.cluster.config import ClientSettings  # noqa: E402
 from tether.cluster.errors import NotFound  # noqa: E402
-from tether.controller.shards import ShardRecord  # noqa: E402
+from tether.controller.shards import DEFAULT_SHARDS, ShardRecord  # noqa: E402
 from tether.demo.repo import commit_and_push, create_repository  # noqa: E402
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
 from tether.names import (  # noqa: E402
@@ -207,7 +207,7 @@ def parse_options() -> Options:
     parser.add_argument("--apps", type=int, default=3000)
     parser.add_argument("--replicas", default="1,2,3")
     parser.add_argument("--lease-duration", type=float, default=15.0)
-    parser.add_argument("--shards", type=int, default=32)
+    parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
     parser.add_argument("--reconcile-interval", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--quick", action="store_true", help="150 apps, a 6 s lease")

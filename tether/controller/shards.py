@@ -27,7 +27,7 @@ from tether.errors import TetherError
 from tether.names import SHARD_LABEL
 
 #: shards when the record is created (the record's count wins afterwards)
-DEFAULT_SHARDS = 32
+DEFAULT_SHARDS = 128
 #: seconds a replica's Lease lives without renewal before others may take its shards
 DEFAULT_LEASE_DURATION = 15.0
 #: at most this many shards (bounds the record's size: an annotation stays far below 256 KiB)
