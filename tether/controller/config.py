@@ -21,10 +21,13 @@ class ControllerConfig:
     reconcile_interval: float = 120.0
     jitter: float = 0.1
     cache_dir: Path | None = None
-    workers: int = 8
-    #: syncs running at once (comparisons are limited by ``workers``), as Argo CD's
-    #: status and operation processors
-    sync_workers: int = 4
+    #: reconciles at once, as Argo CD's status processors (20); a reconcile mostly waits on
+    #: git, a renderer or the API server, so more than the cores is the point
+    workers: int = 20
+    #: syncs running at once, among ``workers``, as Argo CD's operation processors (10). A sync
+    #: holds its slot for its writes and the health of its waves before the last, not while
+    #: the last wave rolls out (docs/controller.md, "Scaling")
+    sync_workers: int = 10
     tracking: Tracking = field(default_factory=Tracking)
     field_manager: str = CONTROLLER_FIELD_MANAGER
     wave_timeout: float = 300.0
