@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 import pytest
@@ -306,6 +307,25 @@ async def test_last_wave_with_a_hook_still_waits_for_it(
     result = await engine.sync(plan_sync(desired), namespace=namespace)
     assert result.phase == "Failed", result.log
     assert "Sync hook job.batch/check failed" in result.message
+
+
+async def test_each_object_is_prepared_once_and_the_desired_objects_stay_as_they_were(
+    client: ClusterClient, namespace: str
+) -> None:
+    desired = docs(configmap("one", a="1") + "---\n" + deployment("two", wave=0))
+    before = copy.deepcopy(desired)
+    seen: list[str] = []
+
+    def admit(obj: dict[str, Any]) -> str | None:
+        seen.append(obj["metadata"]["name"])
+        return None
+
+    engine = SyncEngine(client, app_name="shop", admit=admit)
+    result = await engine.sync(plan_sync(desired), namespace=namespace)
+    assert result.succeeded, result.log
+    # the dry run and the write send one prepared object: checked once
+    assert sorted(seen) == ["one", "two"]
+    assert desired == before  # no namespace, no tracking id written into the shared objects
 
 
 async def test_dry_run_sync_applies_nothing(client: ClusterClient, namespace: str) -> None:

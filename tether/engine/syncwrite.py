@@ -73,15 +73,23 @@ class Writer:
         self.skip = skip
         #: task id -> the resourceVersion the dry run met (None: the apply creates)
         self._before_rv: dict[int, str | None] = {}
+        #: task id -> the object prepared for its dry run, sent again by its write
+        self._prepared: dict[int, tuple[dict[str, Any], ResourceInfo]] = {}
 
     # ---- preparation ---------------------------------------------------------------------------
 
     async def prepared(self, task: SyncTask) -> tuple[dict[str, Any], ResourceInfo]:
         """The object to send: the destination namespace filled in for namespaced kinds (and
-        none for cluster-scoped ones), checked by ``admit``, stamped with its tracking id."""
-        obj = copy.deepcopy(task.obj)
+        none for cluster-scoped ones), checked by ``admit``, stamped with its tracking id.
+        Made once per task: the write sends the very object its dry run checked."""
+        known = self._prepared.get(id(task))
+        if known is not None:
+            return known
+        # only metadata changes here (the stamp below copies deeply): the desired object is
+        # shared with the comparison and the render cache, and stays as it is
+        obj = {**task.obj, "metadata": dict(task.obj.get("metadata") or {})}
         info = await self.client.resource_for_object(obj)
-        meta = obj.setdefault("metadata", {})
+        meta = obj["metadata"]
         if not info.namespaced:
             meta.pop("namespace", None)
         elif self.namespace and not meta.get("namespace"):
@@ -92,6 +100,7 @@ class Writer:
                 raise ClusterError(refusal, code=403, reason="Forbidden")
         if self.settings.app_name:
             obj = self.settings.tracking.stamp(obj, self.settings.app_name)
+        self._prepared[id(task)] = obj, info
         return obj, info
 
     async def ensure_namespace(self, namespace: str) -> None:
