@@ -331,6 +331,7 @@ class ObjectWatch(Generic[T]):
         self.events = 0
         self.last_event_at = time.perf_counter()
         self._changed = asyncio.Condition()
+        self._ended: Exception | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> ObjectWatch[T]:
@@ -354,8 +355,10 @@ class ObjectWatch(Generic[T]):
         try:
             async with asyncio.timeout(timeout), self._changed:
                 while not condition():
-                    if self._task is not None and self._task.done():
-                        raise BenchError(f"the watch stopped while waiting for {what}")
+                    if self._ended is not None:
+                        raise BenchError(
+                            f"the watch failed while waiting for {what}: {self._ended}"
+                        )
                     await self._changed.wait()
         except TimeoutError:
             raise WaitTimeout(f"no {what} after {timeout:.0f} s") from None
@@ -374,6 +377,17 @@ class ObjectWatch(Generic[T]):
         return set(self.first_seen)
 
     async def _run(self, listed: asyncio.Future[None]) -> None:
+        try:
+            await self._follow(listed)
+        except Exception as exc:
+            # the first list failed: start() raises it; later: the waiters are woken and raise
+            if not listed.done():
+                listed.set_exception(exc)
+            async with self._changed:
+                self._ended = exc
+                self._changed.notify_all()
+
+    async def _follow(self, listed: asyncio.Future[None]) -> None:
         version = ""
         while True:
             try:
