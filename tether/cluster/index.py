@@ -226,31 +226,37 @@ class SharedValues:
         return found
 
     def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
-        out = {name: value for name, value in entry.items() if name != "time"}
+        # The key is built without copying anything: most entries are already in the table.
         key: list[Any] = []
-        for name, value in out.items():
-            if name == "fieldsV1" and isinstance(value, dict):
-                value = out[name] = self._trie(value, 0)
-                key += (name, id(value))
-            elif isinstance(value, str):
-                value = out[name] = self._strings.setdefault(value, value)
+        for name, value in entry.items():
+            if name == "time":
+                continue
+            if type(value) is str:
                 key += (name, value)
-            else:
-                return out  # not an entry as the API server writes them: kept, not shared
-        return self._entries.setdefault(tuple(key), out)
+            elif name == "fieldsV1" and type(value) is dict and (digest := _digest(value)):
+                key += (name, digest)
+            else:  # not an entry as the API server writes them: kept, not shared
+                return {n: v for n, v in entry.items() if n != "time"}
+        found = self._entries.get(tuple(key))
+        if found is None:
+            found = {
+                name: self._trie(value, 0) if type(value) is dict else self._share(value)
+                for name, value in entry.items()
+                if name != "time"
+            }
+            # the key keeps the shared strings, not this object's copies
+            self._entries[tuple(self._share(k) if type(k) is str else k for k in key)] = found
+        return found
+
+    def _share(self, text: str) -> str:
+        return self._strings.setdefault(text, text)
 
     def _trie(self, node: dict[str, Any], depth: int) -> dict[str, Any]:
         if not node:
             return self._empty
-        if depth > _MAX_TRIE_DEPTH:
-            return node
-        try:
-            raw = orjson.dumps(node)
-        except (TypeError, orjson.JSONEncodeError):
-            return node
-        # keyed by a digest of the exact serialization: equal bytes, equal trie, same order
-        # (never by the bytes themselves: orjson's output can hold a 4 KiB buffer each)
-        key = hashlib.blake2b(raw, digest_size=16).digest()
+        key = _digest(node) if depth <= _MAX_TRIE_DEPTH else None
+        if key is None:
+            return node  # too deep, or not serializable: kept as it is
         found = self._tries.get(key)
         if found is None:
             found = {
@@ -263,20 +269,20 @@ class SharedValues:
     def strings_in(self, node: Any) -> None:
         """Replace, in place, each short string value inside ``node`` (dicts and lists) by the
         shared equal one. Keys are left alone: the JSON parser already shares short keys."""
-        table = self._strings
-        share = table.setdefault
+        share = self._strings.setdefault
         limit = SHARED_STRING_LENGTH
-        stack = [node] if type(node) is dict or type(node) is list else []
+        text, mapping, sequence, size = str, dict, list, len  # locals: read for every value
+        stack = [node] if type(node) is mapping or type(node) is sequence else []
         while stack:
             current = stack.pop()
             # this visits every value of every cached object: plain type checks, no helpers
-            places = current.items() if type(current) is dict else enumerate(current)
+            places = current.items() if type(current) is mapping else enumerate(current)
             for place, value in places:
                 kind = type(value)
-                if kind is str:
-                    if len(value) <= limit:
+                if kind is text:
+                    if size(value) <= limit:
                         current[place] = share(value, value)
-                elif kind is dict or kind is list:
+                elif kind is mapping or kind is sequence:
                     stack.append(value)
         self._maybe_sweep()
 
@@ -294,6 +300,17 @@ class SharedValues:
         _sweep(self._entries, lambda: (("probe",), {}))
         _sweep(self._tries, lambda: (b"probe", {}))
         _sweep(self._strings, lambda: (probe := "".join(["\0", "probe"]), probe))
+
+
+def _digest(node: dict[str, Any]) -> bytes | None:
+    """A digest of the exact serialization of a fieldsV1 node (equal bytes: equal trie, same key
+    order), or None when it cannot be serialized. Never the bytes themselves as a key: orjson's
+    output can hold a 4 KiB buffer each."""
+    try:
+        raw = orjson.dumps(node)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return hashlib.blake2b(raw, digest_size=16).digest()
 
 
 def _sweep(table: dict[Any, Any], probe: Callable[[], tuple[Any, Any]]) -> None:
