@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from bench._fleet import app_objects
-from tests.controller.stack import CONTROL_NS, running_stack
+from tests.controller.stack import running_stack
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 
@@ -26,24 +26,35 @@ async def test_a_cold_automated_sync_of_ten_resources_costs_few_requests(
     local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     root = tmp_path_factory.mktemp("requests")
-    async with running_stack(local_cluster, root, reconcile_interval=3600.0) as env:
+    # a control namespace of its own: the Applications other tests left on this cluster are
+    # not this controller's, and cost it nothing
+    control = f"ctl-{uuid.uuid4().hex[:6]}"
+    async with running_stack(
+        local_cluster, root, namespace=control, reconcile_interval=3600.0
+    ) as env:
         name = f"req-{uuid.uuid4().hex[:6]}"
         objects = app_objects(0)  # bench/controller.py's app: ten resources
         url, _ = env.new_repo({f"apps/{name}/all.yaml": yaml.safe_dump_all(objects)})
         stats = env.client.stats  # the controller's client; the test itself uses kubectl
         stats.reset()
-        await env.application(
-            name,
-            url,
-            name,
-            **{
-                "spec.source.path": f"apps/{name}",
-                "spec.syncPolicy.syncOptions": ["CreateNamespace=true"],
+        app = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": control},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "HEAD", "path": f"apps/{name}"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+                "syncPolicy": {
+                    "automated": {"prune": True, "selfHeal": True},
+                    "syncOptions": ["CreateNamespace=true"],
+                },
             },
-        )
+        }
+        await env.apply(app)
 
         async def done() -> bool:
-            out = await env.kube("get", "application", name, "-n", CONTROL_NS, "-o", "json")
+            out = await env.kube("get", "application", name, "-n", control, "-o", "json")
             status = yaml.safe_load(out.stdout).get("status") or {}
             return (
                 (status.get("sync") or {}).get("status") == "Synced"
