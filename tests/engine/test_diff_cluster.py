@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tether.cluster import ClusterClient
+from tether.cluster import ClusterClient, LiveCache
 from tether.engine.diff import (
     ClusterDryRunner,
     DryRunCache,
@@ -246,3 +246,39 @@ async def test_server_rejection_is_a_per_resource_error(
     (resource,) = result.resources
     assert resource.status is SyncStatus.UNKNOWN
     assert resource.error is not None and "422" in resource.error
+
+
+async def test_the_live_caches_compact_objects_answer_as_the_servers_own(
+    client: ClusterClient, kubectl: Kubectl, namespace: str
+) -> None:
+    # Applied by tether with keys a and b, then c set by another manager (an HPA, a person).
+    applied = _manifests(CONFIGMAP, namespace)[0]
+    applied["data"] = {"a": "1", "b": "2"}
+    _apply(kubectl, namespace, [applied])
+    info = await client.resource_for("v1", "ConfigMap")
+    await client.patch(info, "settings", {"data": {"c": "3"}}, namespace, field_manager="hpa")
+    key = ResourceKey("", "ConfigMap", namespace, "settings")
+    from_server = _live(kubectl, namespace, "cm/settings")
+    async with LiveCache(client, namespace=namespace) as cache:
+        await cache.track([info])
+        cached = cache.get(key)
+        assert cached is not None and cached["data"] == {"a": "1", "b": "2", "c": "3"}
+        assert all("time" not in e for e in cached["metadata"]["managedFields"])
+        from_cache = {key: cached}
+
+        dropped_b = {**applied, "data": {"a": "1"}}
+        other_c = {**applied, "data": {"a": "1", "b": "2", "c": "other"}}
+        ignore_hpa = parse_ignore_differences(
+            [{"kind": "ConfigMap", "managedFieldsManagers": ["hpa"]}]
+        )
+        for desired, rules in ((dropped_b, []), (other_c, []), (other_c, ignore_hpa)):
+            want = await compare([desired], from_server, rules=rules)
+            got = await compare([desired], from_cache, rules=rules)
+            assert got.resources[0].status is want.resources[0].status
+            assert got.resources[0].changes == want.resources[0].changes
+        # what each answer is: b dropped from Git is removed, c is not ours to change unless
+        # the rule says whose it is
+        assert (await compare([dropped_b], from_cache)).status is SyncStatus.OUT_OF_SYNC
+        assert (await compare([other_c], from_cache)).status is SyncStatus.OUT_OF_SYNC
+        ignored = await compare([other_c], from_cache, rules=ignore_hpa)
+        assert ignored.status is SyncStatus.SYNCED
