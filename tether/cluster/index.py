@@ -299,7 +299,8 @@ class SharedValues:
         _sweep(self._lists, lambda: ((-1,), []))
         _sweep(self._entries, lambda: (("probe",), {}))
         _sweep(self._tries, lambda: (b"probe", {}))
-        _sweep(self._strings, lambda: (probe := "".join(["\0", "probe"]), probe))
+        # a fresh string no object holds (its NULs and the table's id: never a real value)
+        _sweep(self._strings, lambda: (probe := f"\0sweep\0{id(self._strings)}", probe))
 
 
 def _digest(node: dict[str, Any]) -> bytes | None:
@@ -320,7 +321,8 @@ def _sweep(table: dict[Any, Any], probe: Callable[[], tuple[Any, Any]]) -> None:
     same way as every other value, so the count of an unused value is measured, not assumed (it
     differs between a table whose keys are its values and one whose are not, and between Python
     versions). Newest first: a trie node is added after its children, so dropping an unused
-    parent frees its children before they are counted, and one pass is enough.
+    parent frees its children before they are counted, and one pass is enough. A value dropped
+    while in use would only stop being shared: objects hold their own references.
     """
     table.update((probe(),))
     unused = 0
