@@ -14,7 +14,7 @@ import uuid
 import pytest
 import yaml
 
-from bench._fleet import app_objects
+from bench._fleet import app_objects, application
 from tests.controller.stack import running_stack
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
@@ -37,20 +37,8 @@ async def test_a_cold_automated_sync_of_ten_resources_costs_few_requests(
         url, _ = env.new_repo({f"apps/{name}/all.yaml": yaml.safe_dump_all(objects)})
         stats = env.client.stats  # the controller's client; the test itself uses kubectl
         stats.reset()
-        app = {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": control},
-            "spec": {
-                "project": "default",
-                "source": {"repoURL": url, "targetRevision": "HEAD", "path": f"apps/{name}"},
-                "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-                "syncPolicy": {
-                    "automated": {"prune": True, "selfHeal": True},
-                    "syncOptions": ["CreateNamespace=true"],
-                },
-            },
-        }
+        app = application(name, url, f"apps/{name}", name)  # the benchmark's Application
+        app["metadata"]["namespace"] = control
         await env.apply(app)
 
         async def done() -> bool:
