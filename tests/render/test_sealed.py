@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,3 +257,18 @@ def test_nothing_is_left_behind_after_in_place_renders(podinfo: Path, workdir: P
     with pytest.raises(RenderError):
         render(sealed, "no-such-folder")
     assert list(workdir.iterdir()) == []
+
+
+def test_a_tool_run_in_place_has_no_network(tmp_path: Path) -> None:
+    write(tmp_path, {"app/a.yaml": CM.format("a")})
+    sealed = seal_tree(tmp_path)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        reach = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"
+        with tree.Workspace(sealed.root, RenderLimits(), in_place=True) as ws:
+            with pytest.raises(ToolFailedError, match=r"unreachable|refused"):
+                ws.run([sys.executable, "-c", reach], what="a tool", env={})
+            # the same program reaches the listener from outside the sandbox
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
