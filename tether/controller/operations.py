@@ -100,7 +100,13 @@ class OperationRunner:
         commit = read_status(ctx.obj).revision
         try:
             await self._begin(ctx, op_doc, started, retry_count)
-            commit, result = await self._execute(ctx)
+            # the Event goes out while the sync runs: a sync slot does not wait on it
+            outcome, _ = await asyncio.gather(
+                self._execute(ctx), self._announce_start(ctx), return_exceptions=True
+            )
+            if isinstance(outcome, BaseException):
+                raise outcome
+            commit, result = outcome
         except EXPECTED as exc:
             result = SyncResult(phase="Error", message=exc.message)
         except Exception as exc:  # an operation never stays Running
@@ -118,6 +124,8 @@ class OperationRunner:
         )
         if ctx.app.operation is not None:
             await self.writer.clear_operation(ctx.obj)
+
+    async def _announce_start(self, ctx: OperationContext) -> None:
         who = "automated sync" if ctx.operation.initiated_by.automated else "sync"
         source = ctx.app.spec.source
         assert source is not None
@@ -209,8 +217,14 @@ class OperationRunner:
             update["conditions"] = conditions(
                 status, [("SyncError", result.message)], keep_others=True
             )
-        await self.writer.status(latest, update)
-        await self._announce(ctx, latest, commit, result)
+        # the status and the Event at once (an Event's failure is only logged by the writer)
+        written, _ = await asyncio.gather(
+            self.writer.status(latest, update),
+            self._announce(ctx, latest, commit, result),
+            return_exceptions=True,
+        )
+        if isinstance(written, BaseException):
+            raise written
         self._schedule_retry(ctx, retry_count, result)
 
     async def _announce(
