@@ -50,7 +50,7 @@ from tether.controller.face import (
 )
 from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.controller.repoconfig import RepoConfig
-from tether.controller.status import read_status
+from tether.controller.status import TERMINATING, read_status
 from tether.engine.diff import AppDiff
 from tether.engine.ignore import parse_ignore_differences
 from tether.engine.plan import hook_info
@@ -71,8 +71,6 @@ from tether.source.webhooks import WebhookEvent
 
 log = logging.getLogger(__name__)
 
-#: the phase Argo CD's API server writes to ask the controller to stop a running operation
-TERMINATING = "Terminating"
 #: tries of the terminate write when the controller's own status writes race it
 TERMINATE_ATTEMPTS = 3
 

@@ -26,10 +26,13 @@ from tether.controller.destinations import Destination, Destinations
 from tether.controller.finalizers import delete_resources, our_finalizers, without_finalizers
 from tether.controller.operations import OperationContext, OperationRunner, sync_user
 from tether.controller.status import (
+    TERMINATING,
     compared_update,
     comparison_failed_update,
     conditions,
     invalid_spec_update,
+    now_iso,
+    operation_terminated,
     read_status,
 )
 from tether.controller.writes import ApplicationWriter
@@ -120,6 +123,7 @@ class Reconciler:
         if obj["metadata"].get("deletionTimestamp"):
             await self._finalize(obj)
             return
+        await self._end_termination(obj, runtime)
         refresh = await self._start_refresh(obj)
         target = await self._target(obj)
         if target is None:
@@ -148,6 +152,16 @@ class Reconciler:
             await self._automate(obj, target, compare, runtime)
         finally:
             await self.writer.flush(obj)
+
+    async def _end_termination(self, obj: dict[str, Any], runtime: AppRuntime) -> None:
+        """A terminate written to the Application (``operationState.phase: Terminating``, what
+        a server replica writes) while no sync of it runs here: the sync is already over (or
+        died with a replica), so the operation ends; a sync running here is cancelled by the
+        controller as soon as it sees the Application change."""
+        state = (obj.get("status") or {}).get("operationState") or {}
+        if state.get("phase") != TERMINATING or runtime.operation_running:
+            return
+        await self.writer.status(obj, {"operationState": operation_terminated(state, now_iso())})
 
     async def _start_refresh(self, obj: dict[str, Any]) -> str:
         """The refresh the annotation asks for ("", normal or hard); a hard one checks the

@@ -21,6 +21,8 @@ from tether.engine.diff import SyncStatus
 SYNCED = "Synced"
 OUT_OF_SYNC = "OutOfSync"
 UNKNOWN = "Unknown"
+#: ``operationState.phase`` of an operation asked to stop (Argo CD's terminate writes it)
+TERMINATING = "Terminating"
 #: operation phases that are over
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Error", "Terminated"})
 
@@ -443,6 +445,12 @@ def operation_started(operation: dict[str, Any], started: str, retry_count: int)
         "startedAt": started,
         **({"retryCount": retry_count} if retry_count else {}),
     }
+
+
+def operation_terminated(state: Mapping[str, Any], finished: str) -> dict[str, Any]:
+    """``operationState`` of an operation stopped (``Terminating``) while no sync of it runs
+    here: it ended, as Argo CD ends it (Failed, "Operation terminated")."""
+    return {**state, "phase": "Failed", "message": "Operation terminated", "finishedAt": finished}
 
 
 def operation_finished(
