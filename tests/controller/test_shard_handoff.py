@@ -47,6 +47,15 @@ def application(name: str, control_ns: str, repo_url: str, path: str, dest_ns: s
     return dict(doc)
 
 
+def fleet_of(root: Path, count: int = 12) -> tuple[str, str, Path, list[str]]:
+    """A fresh control namespace, the apps' namespace, and a repository of ``count`` apps at
+    value "one" (its working copy and the apps' names)."""
+    control_ns = f"shards-{uuid.uuid4().hex[:6]}"
+    work = root / "work"
+    create_repository(root / "git" / "apps.git", work, configmap_files(count, "one"))
+    return control_ns, f"{control_ns}-apps", work, [f"app-{i}" for i in range(count)]
+
+
 def record_of(lease: dict[str, Any]) -> ShardRecord:
     return ShardRecord.from_json(lease["metadata"]["annotations"][SHARD_RECORD_ANNOTATION])
 
@@ -105,12 +114,8 @@ async def replica(
 async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
     local_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    control_ns = f"shards-{uuid.uuid4().hex[:6]}"
-    dest_ns = f"{control_ns}-apps"
-    count = 12
-    work = tmp_path / "work"
-    create_repository(tmp_path / "git" / "apps.git", work, configmap_files(count, "one"))
-    names = [f"app-{i}" for i in range(count)]
+    control_ns, dest_ns, work, names = fleet_of(tmp_path)
+    count = len(names)
     with GitHTTPServer(tmp_path / "git") as git:
         url = git.url("apps.git")
         await _ghost_lease(local_cluster, control_ns)
@@ -188,17 +193,13 @@ async def _holds(controller: Controller, shards: frozenset[int]) -> bool:
 async def test_a_replica_cut_from_the_api_stops_before_its_shards_move_and_comes_back(
     local_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    control_ns = f"shards-{uuid.uuid4().hex[:6]}"
-    dest_ns = f"{control_ns}-apps"
+    control_ns, dest_ns, work, names = fleet_of(tmp_path)
+    count = len(names)
     user = f"{control_ns}-cut"  # replica a is this user: deleting its binding cuts it off
     admin = kubectl_runner(local_cluster.kubeconfig, tmp_path)
     grant = ("create", "clusterrolebinding", user, "--clusterrole=cluster-admin", f"--user={user}")
     admin(*grant)
     cut_config = local_cluster.access().cert_kubeconfig(tmp_path / "kubeconfig-a", user)
-    count = 12
-    work = tmp_path / "work"
-    create_repository(tmp_path / "git" / "apps.git", work, configmap_files(count, "one"))
-    names = [f"app-{i}" for i in range(count)]
     with GitHTTPServer(tmp_path / "git") as git:
         url = git.url("apps.git")
         async with (
