@@ -4,7 +4,7 @@ leave, crash, lose the API and come back, in which no shard ever has two workers
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -145,7 +145,8 @@ class Replica:
     #: released shards whose reconciles still run, then those drained but not yet dropped
     draining: set[int] = field(default_factory=set)
     drained: set[int] = field(default_factory=set)
-    pending: tuple[ShardRecord, int, set[str]] | None = None
+    pending: tuple[ShardRecord, int, set[str], bool] | None = None
+    settling_since: float | None = None
 
     def working(self) -> set[int]:
         return self.active | self.draining if self.alive else set()
@@ -158,6 +159,8 @@ class World:
     version: int = 0
     leases: dict[str, int] = field(default_factory=dict)
     replicas: dict[str, Replica] = field(default_factory=dict)
+    #: the record was deleted (by hand) and not written since
+    missing: bool = False
 
     def check(self) -> None:
         for shard in range(SHARDS):
@@ -172,25 +175,47 @@ class World:
         r.renewed_until = self.now + DEADLINE
         prints = {m: str(v) for m, v in self.leases.items()}
         r.clock.observe(self.record.members, prints, self.now)
-        r.pending = (self.record, self.version, r.clock.expired(self.record.members, self.now))
+        others = self.missing and bool(set(self.leases) - {r.name})
+        record = replace(self.record, settling=True) if others else self.record
+        if not record.settling:
+            r.settling_since = None
+        elif r.settling_since is None:
+            r.settling_since = self.now
+        expired = r.clock.expired(self.record.members, self.now)
+        since = r.settling_since if r.settling_since is not None else self.now
+        settled = record.settling and self.now - since > DURATION
+        r.pending = (
+            replace(record, settling=False) if settled else record,
+            self.version,
+            expired,
+            settled,
+        )
+
+    def tick(self, r: Replica) -> None:
+        self.read(r)
+        self.write(r)
 
     def write(self, r: Replica) -> None:
         """Plan, write if still at the version read, adopt (the second half)."""
         if not r.alive or r.cut or r.pending is None or self.now >= r.renewed_until:
             r.pending = None
             return
-        record, version, expired = r.pending
+        record, version, expired, settled = r.pending
         r.pending = None
-        step = plan(record, r.name, expired, confirm=not r.confirmed)
+        step = plan(record, r.name, expired, confirm=not r.confirmed or settled)
         if step.record is not None:
             if version != self.version:
                 return
             self.record, self.version = step.record, self.version + 1
+            self.missing = False
             record = step.record
             r.confirmed = True
         if not r.confirmed:
             return
         owned = record.held_by(r.name)
+        if r.active - owned:  # the record was deleted: everything running is cancelled
+            r.active &= owned
+            r.draining.clear()
         r.active = set(owned) - r.draining - r.drained - step.release
         fresh = step.release & owned - r.draining - r.drained
         r.draining |= fresh
@@ -223,7 +248,19 @@ class World:
 ACTIONS = st.lists(
     st.tuples(
         st.sampled_from(
-            ["read", "write", "tick", "drain", "advance", "crash", "cut", "heal", "join", "leave"]
+            [
+                "read",
+                "write",
+                "tick",
+                "drain",
+                "advance",
+                "crash",
+                "cut",
+                "heal",
+                "join",
+                "leave",
+                "reset",
+            ]
         ),
         st.integers(0, 4),
         st.sampled_from([0.5, 1.0, 3.0, 5.0, 8.0, 16.0]),
@@ -243,8 +280,7 @@ def _act(world: World, action: str, who: int, seconds: float) -> None:
     elif action == "write":
         world.write(r)
     elif action == "tick":
-        world.read(r)
-        world.write(r)
+        world.tick(r)
     elif action == "drain":
         world.drain_done(r)
     elif action == "advance":
@@ -257,6 +293,8 @@ def _act(world: World, action: str, who: int, seconds: float) -> None:
         r.cut = False
     elif action == "leave" and r.alive:
         world.leave(r)
+    elif action == "reset":
+        world.record, world.version, world.missing = ShardRecord(SHARDS), world.version + 1, True
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -317,3 +355,28 @@ def test_the_push_note_keeps_the_newest_repositories_and_names_what_changed() ->
     for hostile in ("[1]", "{", '{"u": "x"}', "9" * 70_000, None):
         assert parse_pushes(hostile) == {}
     assert parse_pushes('{"u": "x", "v": 3}') == {"v": 3}
+
+
+def test_a_deleted_record_lets_nobody_take_a_shard_before_its_old_owner_stopped() -> None:
+    world = World()
+    a, b = Replica("a"), Replica("b")
+    world.replicas.update(a=a, b=b)
+    for _ in range(3):
+        for r in (a, b):
+            world.tick(r)
+            world.drain_done(r)
+        world.check()
+    assert a.active and b.active
+    _act(world, "reset", 0, 0.0)  # kubectl delete lease tether-shards
+    world.tick(b)  # b makes the record again: a still works under the old one
+    world.check()
+    assert not b.active
+    world.tick(a)  # a reads the new record: it no longer owns anything and stops
+    assert not a.active
+    for _ in range(5):
+        world.advance(5.0)
+        for r in (a, b):
+            world.tick(r)
+            world.drain_done(r)
+        world.check()
+    assert a.active | b.active == set(range(SHARDS))

@@ -112,6 +112,8 @@ class ShardCoordinator:
         #: the push note as last read (None before the first read)
         self._pushes: dict[str, int] | None = None
         self._rounds = 0
+        #: when this replica first saw the record settling (None: it is not)
+        self._settling_since: float | None = None
         #: set by a clean stop: no round takes anything any more
         self._leaving = False
 
@@ -174,7 +176,8 @@ class ShardCoordinator:
         self._rounds += 1
         others = (set(record.members) | set(record.owners.values())) - {self.identity}
         leases: list[dict[str, Any]] = []  # not listed this round
-        if others or self._rounds % LONE_LIST_EVERY == 1:
+        must_list = version is None or record.settling
+        if others or must_list or self._rounds % LONE_LIST_EVERY == 1:
             # alone, nobody can expire: the Leases are listed only now and then (stale ones)
             found = await self.client.list(
                 info, self.namespace, label_selector=f"{REPLICA_LEASE_LABEL}=true"
@@ -183,7 +186,12 @@ class ShardCoordinator:
         now = time.monotonic()
         self.clock.observe(record.members, fingerprints(leases), now)
         expired = self.clock.expired(record.members, now)
-        step = plan(record, self.identity, expired, confirm=not self._confirmed)
+        if version is None and set(fingerprints(leases)) - {self.identity}:
+            # the record is gone but replicas live: they may still work under the old one
+            record = replace(record, settling=True)
+        settled = self._settled(record, now)
+        base = replace(record, settling=False) if settled else record
+        step = plan(base, self.identity, expired, confirm=not self._confirmed or settled)
         if step.record is not None:
             try:
                 await self._write_record(info, step.record, version)
@@ -222,6 +230,15 @@ class ShardCoordinator:
             except NotFound:
                 pass
 
+    def _settled(self, record: ShardRecord, now: float) -> bool:
+        """Whether a settling record has been seen so for a whole lease duration."""
+        if not record.settling:
+            self._settling_since = None
+            return False
+        if self._settling_since is None:
+            self._settling_since = now
+        return now - self._settling_since > self.settings.lease_duration
+
     def _adopt(self, record: ShardRecord, release: frozenset[int]) -> None:
         """Work on what the record gives this replica; release what it should no longer hold."""
         self.shards, self.generation, self.members = (
@@ -232,6 +249,14 @@ class ShardCoordinator:
         if not self._confirmed:
             return
         owned = record.held_by(self.identity)
+        if lost := self._active - owned:
+            # never released, never expired: the record was deleted or edited by hand
+            log.warning(
+                "sharding: the record no longer gives shards %s to this replica: "
+                "its running reconciles are cancelled",
+                _text(frozenset(lost)),
+            )
+            self.hooks.stop_all()
         wanted = owned - self._releasing - release
         gained = frozenset(wanted - self._active)
         self._active = set(wanted)

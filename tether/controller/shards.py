@@ -123,6 +123,10 @@ class ShardRecord:
     generation: int = 0
     members: tuple[str, ...] = ()
     owners: Mapping[int, str] = field(default_factory=dict)
+    #: made again while other replicas lived (the old one was deleted): nobody takes a shard
+    #: until a replica has seen it so for a lease duration, by which time every replica that
+    #: worked under the old one has read this one and stopped
+    settling: bool = False
 
     def held_by(self, member: str) -> frozenset[int]:
         """The shards the record gives to ``member``."""
@@ -135,6 +139,7 @@ class ShardRecord:
                 "generation": self.generation,
                 "members": list(self.members),
                 "owners": {str(s): o for s, o in sorted(self.owners.items())},
+                "settling": self.settling,
             },
             separators=(",", ":"),
         )
@@ -152,6 +157,7 @@ class ShardRecord:
                 raise TypeError("members must be a list and owners a mapping")
             members = tuple(str(m) for m in data["members"])
             owners = {int(s): str(o) for s, o in data["owners"].items()}
+            settling = data.get("settling", False) is True
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ShardRecordError(f"the shard record is malformed: {exc}") from None
         if not 1 <= shards <= MAX_SHARDS or len(members) > MAX_MEMBERS:
@@ -160,7 +166,7 @@ class ShardRecord:
             )
         if any(not 0 <= s < shards for s in owners):
             raise ShardRecordError("the shard record names a shard out of range")
-        return cls(shards, generation, members, owners)
+        return cls(shards, generation, members, owners, settling)
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ def plan(
     wanted = wanted_owners(record.shards, listed)
     owners = dict(record.owners)
     gained = set()
-    if not leaving:
+    if not leaving and not record.settling:
         for shard, owner in wanted.items():
             current = owners.get(shard)
             if owner == me and (current is None or current in gone):
