@@ -17,7 +17,6 @@ from tests.controller.stack import APPLICATION, status_of
 from tether.cluster.client import ClusterClient
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import NotFound
-from tether.controller.control import bootstrap
 from tether.controller.controller import Controller, ControllerConfig
 from tether.controller.shards import ShardRecord, ShardSettings, shard_of
 from tether.demo.repo import commit_and_push, create_repository
@@ -118,12 +117,12 @@ async def test_two_replicas_share_the_apps_and_a_clean_stop_hands_them_over(
     count = len(names)
     with GitHTTPServer(tmp_path / "git") as git:
         url = git.url("apps.git")
-        await _ghost_lease(local_cluster, control_ns)
         # no polls: only the webhook (heard by a, passed on to b) brings the next commit
         hourly = {"reconcile_interval": 3600.0}
         async with replica(local_cluster, control_ns, "replica-a", tmp_path, **hourly) as a:
             # alone on a fresh install: every shard at once, before any worker ran
             assert a.sharding is not None and a.sharding.held == frozenset(range(SHARDS))
+            await _ghost_lease(local_cluster, control_ns)
             client = a.client
             apps = await client.resource_for("argoproj.io/v1alpha1", "Application")
             for i, name in enumerate(names):
@@ -234,7 +233,6 @@ async def test_a_replica_cut_from_the_api_stops_before_its_shards_move_and_comes
 async def _ghost_lease(cluster: LocalCluster, namespace: str) -> None:
     """The Lease a replica killed long ago left behind (it never joined the record)."""
     async with ClusterClient.from_kubeconfig(str(cluster.kubeconfig)) as client:
-        await bootstrap(client, namespace, "test")
         info = await client.resource_for("coordination.k8s.io/v1", "Lease")
         body = {
             "apiVersion": "coordination.k8s.io/v1",
@@ -255,3 +253,35 @@ async def _gone(client: ClusterClient, info: ResourceInfo, name: str, namespace:
     except NotFound:
         return True
     return False
+
+
+async def test_deleting_the_record_by_hand_never_gives_a_shard_two_replicas(
+    local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    control_ns, _dest_ns, _work, _names = fleet_of(tmp_path, count=0)
+    async with (
+        replica(local_cluster, control_ns, "replica-a", tmp_path) as a,
+        replica(local_cluster, control_ns, "replica-b", tmp_path) as b,
+    ):
+        await eventually(lambda: _shared(a, b), timeout=60, what="shards shared")
+        overlap = Overlap({"a": a, "b": b})
+        try:
+            info = await a.client.resource_for("coordination.k8s.io/v1", "Lease")
+            await a.client.delete(info, SHARD_RECORD_LEASE, control_ns)
+            # made again as settling: for a lease duration nobody takes a shard
+            settling = await eventually(
+                lambda: _settling(a.client, info, control_ns), timeout=30, what="settling"
+            )
+            assert settling.owners == {}
+            await eventually(lambda: _shared(a, b), timeout=60, what="shared again")
+        finally:
+            overlap.stop()
+        assert overlap.seen == []
+
+
+async def _settling(client: ClusterClient, info: ResourceInfo, ns: str) -> ShardRecord | None:
+    try:
+        record = record_of(await client.get(info, SHARD_RECORD_LEASE, ns))
+    except NotFound:
+        return None
+    return record if record.settling and len(record.members) == 2 else None
