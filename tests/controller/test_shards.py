@@ -161,6 +161,8 @@ class World:
     replicas: dict[str, Replica] = field(default_factory=dict)
     #: the record was deleted (by hand) and not written since
     missing: bool = False
+    #: the shards each replica's Lease says it works on
+    held_note: dict[str, set[int]] = field(default_factory=dict)
 
     def check(self) -> None:
         for shard in range(SHARDS):
@@ -172,10 +174,11 @@ class World:
         if not r.alive or r.cut:
             return
         self.leases[r.name] = self.leases.get(r.name, 0) + 1
+        self.held_note[r.name] = r.active | r.draining | r.drained
         r.renewed_until = self.now + DEADLINE
         prints = {m: str(v) for m, v in self.leases.items()}
         r.clock.observe(self.record.members, prints, self.now)
-        others = self.missing and bool(set(self.leases) - {r.name})
+        others = self.missing and any(self.held_note.get(n) for n in self.leases if n != r.name)
         record = replace(self.record, settling=True) if others else self.record
         if not record.settling:
             r.settling_since = None
@@ -216,7 +219,9 @@ class World:
         if r.active - owned:  # the record was deleted: everything running is cancelled
             r.active &= owned
             r.draining.clear()
-        r.active = set(owned) - r.draining - r.drained - step.release
+        wanted = set(owned) - r.draining - r.drained - step.release
+        self.held_note[r.name] = r.active | r.draining | r.drained | wanted  # before any work
+        r.active = wanted
         fresh = step.release & owned - r.draining - r.drained
         r.draining |= fresh
 
@@ -243,6 +248,7 @@ class World:
             gone = plan(self.record, r.name, leaving=True).record or self.record
             self.record, self.version = released(gone, r.name, held), self.version + 1
             self.leases.pop(r.name, None)
+            self.held_note.pop(r.name, None)
 
 
 ACTIONS = st.lists(

@@ -40,6 +40,7 @@ from tether.controller.shards import (
     released,
 )
 from tether.names import (
+    HELD_SHARDS_ANNOTATION,
     PUSHED_REPOSITORIES_ANNOTATION,
     REPLICA_LEASE_LABEL,
     SHARD_RECORD_ANNOTATION,
@@ -156,7 +157,7 @@ class ShardCoordinator:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.renew_deadline):
-                await self.lease.renew(info, self._active)
+                await self.lease.renew(info, self._active | self._releasing)
         except TimeoutError:
             log.warning("sharding: renewing the Lease %s timed out", self.lease.name)
             return
@@ -186,8 +187,8 @@ class ShardCoordinator:
         now = time.monotonic()
         self.clock.observe(record.members, fingerprints(leases), now)
         expired = self.clock.expired(record.members, now)
-        if version is None and set(fingerprints(leases)) - {self.identity}:
-            # the record is gone but replicas live: they may still work under the old one
+        if version is None and self._others_hold(leases):
+            # the record is gone but replicas say they work: they may, under the old one
             record = replace(record, settling=True)
         settled = self._settled(record, now)
         base = replace(record, settling=False) if settled else record
@@ -203,7 +204,7 @@ class ShardCoordinator:
                 log.info("sharding: replica %s expired and left the record", gone)
             record = step.record
             self._confirmed = True
-        self._adopt(record, step.release)
+        await self._adopt(info, record, step.release)
         if leases:
             self.clock.forget(set(record.members) | set(fingerprints(leases)))
             await self._delete_stale(info, leases, record, now)
@@ -239,7 +240,17 @@ class ShardCoordinator:
             self._settling_since = now
         return now - self._settling_since > self.settings.lease_duration
 
-    def _adopt(self, record: ShardRecord, release: frozenset[int]) -> None:
+    def _others_hold(self, leases: list[dict[str, Any]]) -> bool:
+        """Whether another replica's Lease lists shards it works on."""
+        return any(
+            (lease.get("spec") or {}).get("holderIdentity") != self.identity
+            and ((lease.get("metadata") or {}).get("annotations") or {}).get(HELD_SHARDS_ANNOTATION)
+            for lease in leases
+        )
+
+    async def _adopt(
+        self, info: ResourceInfo, record: ShardRecord, release: frozenset[int]
+    ) -> None:
         """Work on what the record gives this replica; release what it should no longer hold."""
         self.shards, self.generation, self.members = (
             record.shards,
@@ -258,9 +269,13 @@ class ShardCoordinator:
             )
             self.hooks.stop_all()
         wanted = owned - self._releasing - release
+        self._active &= wanted
         gained = frozenset(wanted - self._active)
-        self._active = set(wanted)
         if gained:
+            # said on this replica's Lease before any work: a replica that finds the record
+            # deleted sees who may still be working under it
+            await self.lease.renew(info, self._active | self._releasing | gained)
+            self._active |= gained
             log.info("sharding: took shards %s (generation %d)", _text(gained), record.generation)
             self.hooks.gained(gained)
         fresh = frozenset(release & owned - self._releasing)
