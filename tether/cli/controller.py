@@ -278,7 +278,7 @@ def controller_command(
         )
         click.echo(
             f"tether controller running (namespace {namespace}, identity {config.identity}, "
-            f"managing {scope}, owning {sharing})"
+            f"owning {sharing}, managing {scope})"
         )
         await _serve_until_signal(controller, server)
 
