@@ -367,6 +367,16 @@ async def idle(table: Table, run: Run, seconds_idle: float) -> None:
         run.column,
         f"{git.get('ls-remote', 0)} / {git.get('fetch', 0)}",
     )
+    events = difference(
+        after.by_label("tether_controller_events_total", "kind"),
+        before.by_label("tether_controller_events_total", "kind"),
+    )
+    # a reconcile costs no request when nothing changed, but queued ones delay a drift's revert
+    table.put(
+        f"{label}: reconciles / polls",
+        run.column,
+        f"{events.get('reconciles', 0)} / {events.get('polls', 0)}",
+    )
     table.put(
         f"{label}: controller CPU s", run.column, f"{end.cpu_seconds - sample.cpu_seconds:.2f}"
     )
