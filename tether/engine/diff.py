@@ -116,9 +116,7 @@ class ResourceDiff:
 
     @property
     def desired(self) -> dict[str, Any] | None:
-        if self.synced_live is not None:
-            return mask_object(norm.normalize(self.synced_live))
-        return self.shown_desired
+        return self.live if self.synced_live is not None else self.shown_desired
 
     @property
     def synced(self) -> bool:
@@ -189,8 +187,8 @@ class DryRunCache:
     """Dry-run answers by (desired object, live resourceVersion), least recently used evicted.
 
     Keep one per cluster for the life of the process: an unchanged object then costs no request.
-    Answers are kept without ``metadata.managedFields`` (see :func:`_lighter`): the comparison
-    never reads them from the would-be object, and they are often half its size.
+    Answers are kept without ``status`` and server-owned metadata (``managedFields`` is often
+    half an answer): the comparison never reads them from the would-be object.
     """
 
     def __init__(self, maxsize: int = 4096) -> None:
@@ -215,21 +213,13 @@ class DryRunCache:
         return entry
 
     def put(self, key: tuple[bytes, str], value: dict[str, Any] | DryRunError) -> None:
-        self._entries[key] = value if isinstance(value, DryRunError) else _lighter(value)
+        self._entries[key] = value if isinstance(value, DryRunError) else _apply_body(value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def _lighter(answer: dict[str, Any]) -> dict[str, Any]:
-    """A dry-run answer without ``metadata.managedFields`` (a shallow copy when it had some)."""
-    meta = answer.get("metadata")
-    if not isinstance(meta, dict) or "managedFields" not in meta:
-        return answer
-    return {**answer, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
 class ClusterDryRunner:
