@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tether.cluster import ClientSettings, ClusterClient  # noqa: E402
 from tether.controller.controller import Controller, ControllerConfig  # noqa: E402
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
-from tether.names import APPLICATION, ARGO_API_VERSION, LEASE_NAME  # noqa: E402
+from tether.names import APPLICATION, ARGO_API_VERSION  # noqa: E402
 from tether.server import ServerSettings, run_server  # noqa: E402
 
 NAMESPACE = "bench-argocd"
@@ -108,24 +108,6 @@ def status(i: int) -> dict[str, Any]:
     }
 
 
-async def hold_lease(client: ClusterClient) -> None:
-    """A Lease held by someone else for an hour: the bench's controller never leads."""
-    info = await client.resource_for("coordination.k8s.io/v1", "Lease")
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    body = {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": LEASE_NAME, "namespace": NAMESPACE},
-        "spec": {
-            "holderIdentity": "elsewhere",
-            "leaseDurationSeconds": 3600,
-            "acquireTime": stamp,
-            "renewTime": stamp,
-        },
-    }
-    await client.apply(info, body, field_manager="bench", force=True)
-
-
 async def create_applications(client: ClusterClient, count: int) -> float:
     info = await client.resource_for(ARGO_API_VERSION, APPLICATION)
     started = time.perf_counter()
@@ -184,8 +166,8 @@ async def run(apps: int, runs: int, kubeconfig: Path, cache: Path) -> None:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         force=True,
     )
-    await hold_lease(client)
-    await controller.start()  # installs the CRDs; never leads
+    await controller.start()  # installs the CRDs
+    controller.is_leader = False  # stands down: the bench measures the server, never a sync
     created = await create_applications(client, apps)
     while len(controller.applications()) < apps:
         await asyncio.sleep(0.05)

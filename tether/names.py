@@ -70,8 +70,6 @@ SOPS_SECRET_ANNOTATION: Final = "tether.io/sops-secret"
 SECRET_PROJECTS_ANNOTATION: Final = "tether.io/projects"
 #: AppProject annotation: comma-separated globs of the projects its child Applications may name
 CHILD_PROJECTS_ANNOTATION: Final = "tether.io/child-projects"
-#: the Lease the controller replicas elect their leader with
-LEASE_NAME: Final = "tether-controller"
 #: the API server's Secret in the control namespace: signing key, accounts, password hashes
 SERVER_SECRET: Final = "tether-secret"
 

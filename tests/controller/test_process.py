@@ -1,4 +1,5 @@
-"""``tether controller`` as a process: SIGKILL in the middle of a sync, and leader election."""
+"""``tether controller`` as a process: SIGKILL in the middle of a sync (replicas sharing the apps:
+tests/controller/test_shard_replicas.py)."""
 
 from __future__ import annotations
 
@@ -179,73 +180,3 @@ def test_controller_killed_mid_sync_is_finished_by_the_restarted_controller(
         finally:
             second.terminate()
             second.wait(timeout=20)
-
-
-def test_a_second_replica_stands_by_until_the_leader_is_gone(
-    slow_cluster: LocalCluster, tmp_path: Path
-) -> None:
-    leader = start_controller(slow_cluster, tmp_path, "replica-a")
-    try:
-        lease = wait_for(
-            lambda: yaml.safe_load(
-                kubectl(
-                    slow_cluster, "get", "lease", "tether-controller", "-n", "argocd", "-o", "yaml"
-                )
-            ),
-            what="lease taken",
-        )
-        holder = lease["spec"]["holderIdentity"]
-        standby = start_controller(slow_cluster, tmp_path, "replica-b")
-        try:
-            # while the standby runs, the leader keeps renewing: the lease must not move
-            renewed_at = lease["spec"]["renewTime"]
-
-            def renewed() -> dict[str, Any] | None:
-                now = yaml.safe_load(
-                    kubectl(
-                        slow_cluster,
-                        "get",
-                        "lease",
-                        "tether-controller",
-                        "-n",
-                        "argocd",
-                        "-o",
-                        "yaml",
-                    )
-                )
-                return now if now["spec"]["renewTime"] != renewed_at else None
-
-            lease = wait_for(renewed, timeout=30, what="the leader renews its lease")
-            assert lease["spec"]["holderIdentity"] == holder
-            leader.send_signal(signal.SIGKILL)
-            leader.wait()
-            moved = wait_for(
-                lambda: (
-                    (
-                        h := yaml.safe_load(
-                            kubectl(
-                                slow_cluster,
-                                "get",
-                                "lease",
-                                "tether-controller",
-                                "-n",
-                                "argocd",
-                                "-o",
-                                "yaml",
-                            )
-                        )["spec"]["holderIdentity"]
-                    )
-                    != holder
-                    and h
-                ),
-                timeout=40,
-                what="standby takes the lease",
-            )
-            assert moved != holder
-        finally:
-            standby.terminate()
-            standby.wait(timeout=20)
-    finally:
-        if leader.poll() is None:
-            leader.terminate()
-            leader.wait(timeout=20)

@@ -1,7 +1,7 @@
 """The controller runs as the install's ServiceAccount with exactly the RBAC the install ships.
 
 On the local cluster (RBAC as kube-apiserver answers it), with a ``kubectl create token`` token of
-``tether-controller``: it takes the leader Lease, syncs the demo's payment-service to Synced and
+``tether-controller``: it joins the shard record (its Leases), syncs the demo's payment-service to Synced and
 Healthy. With one verb taken away it reports a clear condition naming the verb and resource.
 """
 
@@ -25,6 +25,7 @@ from tether.demo.repo import create_repository
 from tether.install.manifests import install_manifests
 from tether.install.names import CONTROLLER_NAME
 from tether.localcluster.testing import Kubectl, eventually
+from tether.names import SHARD_RECORD_ANNOTATION, SHARD_RECORD_LEASE
 from tether.source.gitserver import GitHTTPServer
 
 ACCOUNT = CONTROLLER_NAME
@@ -109,8 +110,9 @@ async def test_the_shipped_cluster_role_is_enough_to_sync_the_demo(
             await eventually(
                 lambda: asyncio.to_thread(synced_healthy), timeout=90, what="Synced and Healthy"
             )
-            lease = get(kubectl, "lease", "tether-controller", "-n", install_ns)
-            assert lease["spec"]["holderIdentity"]
+            # it joined the shard record (Leases: create, update, list of the Role)
+            lease = get(kubectl, "lease", SHARD_RECORD_LEASE, "-n", install_ns)
+            assert SHARD_RECORD_ANNOTATION in lease["metadata"]["annotations"]
             deployment = get(kubectl, "deployment", "payment-service", "-n", destination)
             assert "tether" in {m["manager"] for m in deployment["metadata"]["managedFields"]}
             # nothing it tried was refused: the rules are enough, not merely enough to get by

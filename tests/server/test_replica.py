@@ -248,11 +248,6 @@ async def _image_is(replica: Replica, name: str, tag: str) -> bool:
 STOP_SECONDS = 10.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the controller does not act on status.operationState.phase Terminating yet "
-    "(Controller._on_application: the change is in issue 17's note); remove this mark with it",
-)
 async def test_terminate_through_the_replica_stops_a_sync_waiting_for_health(
     replica: Replica,
 ) -> None:

@@ -17,6 +17,7 @@ import click
 import uvloop
 from click.core import ParameterSource
 
+from tether.cli.options import api_server_options, cluster_options
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
 from tether.controller.controller import Controller, ControllerConfig
@@ -93,19 +94,7 @@ async def start_server(
 
 
 @click.command("controller")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(path_type=Path),
-    help="Kubeconfig (default: in-cluster, then $KUBECONFIG).",
-)
-@click.option("--context", help="Kubeconfig context.")
-@click.option(
-    "--namespace",
-    envvar="TETHER_NAMESPACE",
-    default="argocd",
-    show_default=True,
-    help="Control namespace holding Applications.",
-)
+@cluster_options
 @click.option(
     "--reconcile-interval",
     type=float,
@@ -116,24 +105,7 @@ async def start_server(
 @click.option(
     "--cache-dir", type=click.Path(path_type=Path), help="Git mirrors and rendered trees."
 )
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="API and UI address.")
-@click.option(
-    "--tls-cert",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Serve the API over TLS with this certificate (PEM).",
-)
-@click.option(
-    "--tls-key",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Private key (PEM) of --tls-cert.",
-)
-@click.option(
-    "--metrics-listen",
-    metavar="HOST:PORT",
-    callback=lambda ctx, param, value: _host_port(value, "--metrics-listen"),
-    help="Serve /metrics WITHOUT authentication on this address too (for Prometheus; "
-    "the install uses 0.0.0.0:8082). Off by default.",
-)
+@api_server_options
 @click.option(
     "--managed-namespace",
     "managed_namespaces",
@@ -165,6 +137,14 @@ async def start_server(
 )
 @click.option("--burst", type=int, default=_CLIENT.burst, show_default=True)
 @click.option(
+    "--max-in-flight",
+    type=click.IntRange(0, 10000),
+    default=_CLIENT.max_in_flight,
+    show_default=True,
+    help="API requests answered at once (watches not counted; 0: no bound). The bound that "
+    "protects the API server: see docs/controller.md, Scaling.",
+)
+@click.option(
     "--no-leader-election",
     is_flag=True,
     help="This process owns every application (no Leases, no shards: one replica only).",
@@ -190,13 +170,6 @@ async def start_server(
     "install passes the pod name).",
 )
 @click.option(
-    "--trusted-proxy",
-    "trusted_proxies",
-    multiple=True,
-    metavar="CIDR",
-    help="A reverse proxy whose X-Forwarded-For is believed (repeatable; none by default).",
-)
-@click.option(
     "--allow-local-repositories",
     is_flag=True,
     help="Accept file:// URLs and local paths as repoURL (demos; see docs/security.md).",
@@ -217,6 +190,7 @@ def controller_command(
     sync_workers: int,
     qps: float,
     burst: int,
+    max_in_flight: int,
     no_leader_election: bool,
     shards: int,
     lease_duration: float,
@@ -233,7 +207,7 @@ def controller_command(
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     _controller_logging(verbose)
-    settings = ClientSettings(qps=qps, burst=burst)
+    settings = ClientSettings(qps=qps, burst=burst, max_in_flight=max_in_flight)
     given = _given_flags(click.get_current_context())
     managed = managed_namespaces or managed_namespaces_from_env()
 
@@ -309,16 +283,6 @@ def _controller_client(
             str(kubeconfig) if kubeconfig else None, context, settings
         )
     return ClusterClient.from_env(settings)
-
-
-def _host_port(value: str | None, option: str) -> str | None:
-    """``HOST:PORT`` (``[::1]:8082`` for IPv6) or a usage error naming ``option``."""
-    if value is None:
-        return None
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise click.BadParameter(f"expected HOST:PORT, not {value!r}", param_hint=option)
-    return value
 
 
 def _given_flags(ctx: click.Context) -> frozenset[str]:

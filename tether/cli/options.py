@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +36,74 @@ def parse_pairs(values: Sequence[str], flag: str, form: str = "KEY=VALUE") -> li
             raise click.BadParameter(f"{value!r} is not {form}", param_hint=flag)
         pairs.append((key, rest))
     return pairs
+
+
+def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--kubeconfig``, ``--context`` and ``--namespace`` (the control namespace) of the commands
+    that run beside a cluster (``tether controller``, ``tether server``)."""
+    options = [
+        click.option(
+            "--kubeconfig",
+            type=click.Path(path_type=Path),
+            help="Kubeconfig (default: in-cluster, then $KUBECONFIG).",
+        ),
+        click.option("--context", help="Kubeconfig context."),
+        click.option(
+            "--namespace",
+            envvar="TETHER_NAMESPACE",
+            default="argocd",
+            show_default=True,
+            help="Control namespace holding Applications.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def api_server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the API server: ``--listen``, ``--tls-cert``, ``--tls-key``,
+    ``--metrics-listen`` and ``--trusted-proxy`` (``tether server``; ``tether controller`` has
+    the same for the server it runs)."""
+    options = [
+        click.option(
+            "--listen", default="127.0.0.1:8080", show_default=True, help="API and UI address."
+        ),
+        click.option(
+            "--tls-cert",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Serve the API over TLS with this certificate (PEM).",
+        ),
+        click.option(
+            "--tls-key",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Private key (PEM) of --tls-cert.",
+        ),
+        click.option(
+            "--metrics-listen",
+            metavar="HOST:PORT",
+            callback=lambda ctx, param, value: host_port(value, "--metrics-listen"),
+            help="Serve /metrics WITHOUT authentication on this address too (for Prometheus; "
+            "the install uses 0.0.0.0:8082). Off by default.",
+        ),
+        click.option(
+            "--trusted-proxy",
+            "trusted_proxies",
+            multiple=True,
+            metavar="CIDR",
+            help="A reverse proxy whose X-Forwarded-For is believed (repeatable; none by default).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def host_port(value: str | None, option: str) -> str | None:
+    """``HOST:PORT`` (``[::1]:8082`` for IPv6) or a usage error naming ``option``."""
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"expected HOST:PORT, not {value!r}", param_hint=option)
+    return value

@@ -7,9 +7,7 @@ cluster (docs/server.md, "Running the server apart").
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 import uvloop
@@ -17,68 +15,18 @@ import uvloop
 from tether.cli.controller import (
     _controller_client,
     _controller_logging,
-    _host_port,
     _signal_event,
     managed_namespaces_from_env,
 )
+from tether.cli.options import api_server_options, cluster_options
 from tether.cluster.config import ClientSettings
 from tether.controller.config import ControllerConfig
 from tether.controller.observer import ClusterObserver, ObserverSettings
 from tether.errors import TetherError
 
 
-def api_server_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of the API server: ``--listen``, ``--tls-cert``, ``--tls-key``,
-    ``--metrics-listen`` and ``--trusted-proxy`` (``tether server``; ``tether controller`` has
-    the same for the server it runs)."""
-    options = [
-        click.option(
-            "--listen", default="127.0.0.1:8080", show_default=True, help="API and UI address."
-        ),
-        click.option(
-            "--tls-cert",
-            type=click.Path(exists=True, dir_okay=False),
-            help="Serve the API over TLS with this certificate (PEM).",
-        ),
-        click.option(
-            "--tls-key",
-            type=click.Path(exists=True, dir_okay=False),
-            help="Private key (PEM) of --tls-cert.",
-        ),
-        click.option(
-            "--metrics-listen",
-            metavar="HOST:PORT",
-            callback=lambda ctx, param, value: _host_port(value, "--metrics-listen"),
-            help="Serve /metrics WITHOUT authentication on this address too (for Prometheus; "
-            "the install uses 0.0.0.0:8082). Off by default.",
-        ),
-        click.option(
-            "--trusted-proxy",
-            "trusted_proxies",
-            multiple=True,
-            metavar="CIDR",
-            help="A reverse proxy whose X-Forwarded-For is believed (repeatable; none by default).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
 @click.command("server")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(path_type=Path),
-    help="Kubeconfig (default: in-cluster, then $KUBECONFIG).",
-)
-@click.option("--context", help="Kubeconfig context.")
-@click.option(
-    "--namespace",
-    envvar="TETHER_NAMESPACE",
-    default="argocd",
-    show_default=True,
-    help="Control namespace holding Applications.",
-)
+@cluster_options
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),

@@ -46,11 +46,13 @@ from tether.controller.face import (
     Listener,
     RepositoryCounters,
 )
+from tether.controller.observer import request_termination
 from tether.controller.operations import OperationRunner
 from tether.controller.reconciler import AppRuntime, Reconciler
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.sharding import ShardCoordinator, ShardHooks
 from tether.controller.shards import ShardSettings
+from tether.controller.status import TERMINATING, read_status
 from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
@@ -218,6 +220,7 @@ class Controller:
                 **self.reconciler.stats,
                 "polls": self.polls,
                 "status_writes": self.writer.status_writes,
+                "renders": self.sources.renders,
                 **self._shard_counters(),
             },
             reconcile_seconds=list(self.reconcile_seconds),
@@ -324,10 +327,26 @@ class Controller:
     def _on_application(self, event_type: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
         if event_type == "DELETED":
-            self.reconciler.apps.pop(name, None)
-            self.sources.forget(name)
+            self._forget(name)
+        elif (state := read_status(obj).operation) is not None and state.phase == TERMINATING:
+            # a terminate written to the Application (a server replica, Argo CD's API server)
+            self._terminate_here(name)
         self.enqueue(name)
         self._notify("application", event_type, obj)
+
+    def _forget(self, name: str) -> None:
+        """What is kept for ``name`` goes: the app is gone, or reconciled by another replica."""
+        self.reconciler.apps.pop(name, None)
+        self.sources.forget(name)  # its repository is no longer polled for it here
+        self.queue.forget(name)  # an app of that name made again is a first check
+
+    def _terminate_here(self, name: str) -> bool:
+        """Stop the sync of ``name`` running in this process; False when none runs here."""
+        runtime = self.reconciler.apps.get(name)
+        if runtime is None or not runtime.operation_running:
+            return False
+        runtime.cancel.set()
+        return True
 
     def _on_project(self, event_type: str, obj: dict[str, Any]) -> None:
         for name in self.control.apps_of_project(obj["metadata"]["name"]):
@@ -369,8 +388,7 @@ class Controller:
             await asyncio.gather(*(cancel_and_wait(task) for task in late))
         for name in [n for n in list(self.reconciler.apps) if self._shard_of(n) in shards]:
             if name not in self._running:
-                self.reconciler.apps.pop(name, None)
-                self.sources.forget(name)  # its repository is no longer polled for it here
+                self._forget(name)
 
     def _stop_all(self) -> None:
         """The Lease was not renewed in time: every running reconcile is cancelled now."""
@@ -421,11 +439,13 @@ class Controller:
             task.add_done_callback(self._relayed.discard)
 
     async def terminate(self, name: str) -> bool:
-        runtime = self.reconciler.apps.get(name)
-        if runtime is None or not runtime.operation_running:
+        """Stop the app's running sync: here when it runs here, else through the Application
+        (the replica that owns the app cancels it)."""
+        if self._terminate_here(name):
+            return True
+        if self.owns(name):
             return False
-        runtime.cancel.set()
-        return True
+        return await request_termination(self.client, self.control, self.namespace, name)
 
     async def _poll(self, repo_urls: list[str] | None = None) -> list[str]:
         result = await self.sources.poll(repo_urls)

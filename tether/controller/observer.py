@@ -459,44 +459,8 @@ class ClusterObserver(ControlNamespaceReadings):
         self.comparisons.forget(name)
 
     async def terminate(self, name: str) -> bool:
-        """Ask the controller to stop the app's running operation, as Argo CD's API server
-        does: ``status.operationState.phase: Terminating``. False when none runs."""
-        info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
-        obj = self.control.application(name)
-        for _ in range(TERMINATE_ATTEMPTS):
-            state = read_status(obj).operation if obj is not None else None
-            if obj is None or state is None or not state.running:
-                return False
-            body = {
-                "status": {"operationState": {"phase": TERMINATING}},
-                "metadata": {"resourceVersion": _version(obj)},
-            }
-            try:
-                updated = await self.client.patch(
-                    info,
-                    name,
-                    body,
-                    self.namespace,
-                    patch_type="merge",
-                    field_manager=SERVER_FIELD_MANAGER,
-                    subresource="status",
-                )
-            except NotFound:
-                return False
-            except Conflict:
-                # most often the controller's own status write: look again
-                obj = await self._fresh(info, name)
-                continue
-            self.control.remember(updated)
-            return True
-        raise Conflict("the application changed while the terminate was requested; try again")
-
-    async def _fresh(self, info: Any, name: str) -> dict[str, Any] | None:
-        try:
-            fresh: dict[str, Any] = await self.client.get(info, name, self.namespace)
-        except NotFound:
-            return None
-        return fresh
+        """Ask the controller to stop the app's running operation (see :func:`request_termination`)."""
+        return await request_termination(self.client, self.control, self.namespace, name)
 
     async def on_webhook(self, repo_urls: Iterable[str]) -> list[str]:
         return await self.on_push(WebhookEvent("generic", "push", tuple(repo_urls)))
@@ -557,3 +521,42 @@ class ClusterObserver(ControlNamespaceReadings):
                 for m in self.sources.mirrors.mirrors()
             ],
         )
+
+
+async def request_termination(
+    client: ClusterClient, control: ControlNamespace, namespace: str, name: str
+) -> bool:
+    """Ask the controller that runs the app's operation to stop it, as Argo CD's API server
+    does: ``status.operationState.phase: Terminating``. False when none runs."""
+    info = await client.resource_for(ARGO_API_VERSION, APPLICATION)
+    obj = control.application(name)
+    for _ in range(TERMINATE_ATTEMPTS):
+        state = read_status(obj).operation if obj is not None else None
+        if obj is None or state is None or not state.running:
+            return False
+        body = {
+            "status": {"operationState": {"phase": TERMINATING}},
+            "metadata": {"resourceVersion": _version(obj)},
+        }
+        try:
+            updated = await client.patch(
+                info,
+                name,
+                body,
+                namespace,
+                patch_type="merge",
+                field_manager=SERVER_FIELD_MANAGER,
+                subresource="status",
+            )
+        except NotFound:
+            return False
+        except Conflict:
+            # most often the controller's own status write: look again
+            try:
+                obj = await client.get(info, name, namespace)
+            except NotFound:
+                return False
+            continue
+        control.remember(updated)
+        return True
+    raise Conflict("the application changed while the terminate was requested; try again")

@@ -136,7 +136,7 @@ def controller_args(options: InstallOptions) -> list[str]:
 def _deployment(name: str, namespace: str, pod: dict[str, Any]) -> dict[str, Any]:
     deployment = _object("apps/v1", "Deployment", name, namespace, _labels(name))
     deployment["spec"] = {
-        # one active controller; a second replica would stand by on the leader Lease
+        # one replica; more share the applications by shard (docs/shards.md)
         "replicas": 1,
         "selector": {"matchLabels": {NAME_LABEL: name}},
         "template": {"metadata": {"labels": _labels(name)}, "spec": pod},
@@ -156,6 +156,11 @@ def controller_deployment(options: InstallOptions) -> dict[str, Any]:
         ],
         "env": [
             {"name": "TETHER_NAMESPACE", "value": options.namespace},
+            # the replica's name in the shard Leases: the pod's
+            {
+                "name": "TETHER_IDENTITY",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+            },
             # Git mirrors and render caches live in the scratch volume
             {"name": "HOME", "value": "/var/lib/tether"},
         ],

@@ -51,7 +51,8 @@ def discovery_rule() -> dict[str, Any]:
 
 
 def control_namespace_rules() -> list[dict[str, Any]]:
-    """The leader Lease and the Events of the control namespace."""
+    """The replicas' Leases (``tether-replica-*``, ``tether-shards``) and the Events of the
+    control namespace."""
     return [
         _rule(["coordination.k8s.io"], ["leases"], MANAGE_VERBS),
         _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
