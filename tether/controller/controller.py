@@ -43,8 +43,12 @@ from tether.controller.face import (
     ClusterInfo,
     ClusterView,
     ControllerMetrics,
+    ControlNamespaceReadings,
     Listener,
+    Listeners,
     RepositoryCounters,
+    cluster_info,
+    cluster_infos,
 )
 from tether.controller.observer import request_termination
 from tether.controller.operations import OperationRunner
@@ -69,7 +73,7 @@ RECONCILE_SAMPLES = 10_000
 FAILED_RECONCILE_DELAY = 5.0
 
 
-class Controller:
+class Controller(ControlNamespaceReadings):
     """Reconciles every Application in the control namespace."""
 
     def __init__(
@@ -133,7 +137,7 @@ class Controller:
         self._running: dict[str, asyncio.Task[None]] = {}
         #: polls started by a push another replica heard
         self._relayed: set[asyncio.Task[list[str]]] = set()
-        self.listeners: list[Listener] = []
+        self.listeners = Listeners()
         self.polls = 0
         self.reconcile_seconds: list[float] = []
         self.reconciles_timed = 0
@@ -158,24 +162,6 @@ class Controller:
         # False stands this replica down (reconciles wait) whatever the Lease says
         self._stand_down = not value
 
-    def ready(self) -> bool:
-        return self.control.ready()
-
-    def applications(self) -> dict[str, dict[str, Any]]:
-        return self.control.application_objects()
-
-    def projects(self) -> dict[str, dict[str, Any]]:
-        return self.control.project_objects()
-
-    def configmap(self, name: str) -> dict[str, Any] | None:
-        return self.control.configmap(name)
-
-    def secrets(self) -> dict[str, dict[str, Any]]:
-        return self.control.secret_objects()
-
-    def remember_application(self, obj: dict[str, Any]) -> None:
-        self.control.remember(obj)
-
     def comparison(self, name: str) -> diffing.AppDiff | None:
         runtime = self.reconciler.apps.get(name)
         return runtime.last_compare if runtime is not None else None
@@ -189,27 +175,13 @@ class Controller:
         return None if dest is None else ClusterView(dest.entry.server, dest.client, dest.cache)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self.listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self.listeners:
-                self.listeners.remove(listener)
-
-        return unsubscribe
+        return self.listeners.subscribe(listener)
 
     def clusters(self) -> list[ClusterInfo]:
-        out = [_cluster_info(clusters.in_cluster_entry())]
-        for _, secret in sorted(self.control.secret_objects().items()):
-            if not clusters.is_cluster_secret(secret):
-                continue
-            try:
-                out.append(_cluster_info(clusters.parse_cluster_secret(secret)))
-            except clusters.ClusterSecretError:
-                continue  # reported on the apps that name it
-        return out
+        return cluster_infos(self.control.secret_objects())
 
     def check_cluster_secret(self, secret: Mapping[str, Any]) -> ClusterInfo:
-        return _cluster_info(clusters.parse_cluster_secret(dict(secret)))
+        return cluster_info(clusters.parse_cluster_secret(dict(secret)))
 
     def check_repository_url(self, url: str) -> str:
         return self.sources.check_repository_url(url)
@@ -407,11 +379,7 @@ class Controller:
         }
 
     def _notify(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(kind, event_type, obj)
-            except Exception:
-                log.exception("listener failed")
+        self.listeners.notify(kind, event_type, obj)
 
     async def refresh(self, name: str, hard: bool = False) -> None:
         """Compare ``name`` again now; ``hard`` also checks its repository for new commits."""
@@ -540,7 +508,3 @@ class Controller:
 
     def _credentials_for(self, url: str) -> RepoCredentials | None:
         return select_credentials(url, self.control.repository_secrets())
-
-
-def _cluster_info(entry: clusters.ClusterEntry) -> ClusterInfo:
-    return ClusterInfo(entry.name, entry.server, tuple(entry.namespaces), entry.project)
