@@ -17,7 +17,7 @@ import click
 import uvloop
 from click.core import ParameterSource
 
-from tether.cli.options import api_server_options, cluster_options
+from tether.cli.options import api_server_options, client_options, cluster_options
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
 from tether.controller.controller import Controller, ControllerConfig
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: the flags' defaults are the settings' own (one place to change them)
 _CONFIG = ControllerConfig()
-_CLIENT = ClientSettings()
 
 #: set by the first Ctrl-C of `tether up`, before or while its event loop starts: a
 #: KeyboardInterrupt raised inside the loop's own machinery can be lost, the flag is not
@@ -128,22 +127,7 @@ async def start_server(
     show_default=True,
     help="Syncs run at once (argocd-cmd-params-cm controller.operation.processors).",
 )
-@click.option(
-    "--qps",
-    type=float,
-    default=_CLIENT.qps,
-    show_default=True,
-    help="Client-side API rate limit.",
-)
-@click.option("--burst", type=int, default=_CLIENT.burst, show_default=True)
-@click.option(
-    "--max-in-flight",
-    type=click.IntRange(0, 10000),
-    default=_CLIENT.max_in_flight,
-    show_default=True,
-    help="API requests answered at once (watches not counted; 0: no bound). The bound that "
-    "protects the API server: see docs/controller.md, Scaling.",
-)
+@client_options
 @click.option(
     "--no-leader-election",
     is_flag=True,

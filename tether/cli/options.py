@@ -107,3 +107,32 @@ def host_port(value: str | None, option: str) -> str | None:
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise click.BadParameter(f"expected HOST:PORT, not {value!r}", param_hint=option)
     return value
+
+
+def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--qps``, ``--burst`` and ``--max-in-flight`` of the cluster client (defaults:
+    ``ClientSettings``'s), for the commands that run beside a cluster."""
+    from tether.cluster.config import ClientSettings
+
+    defaults = ClientSettings()
+    options = [
+        click.option(
+            "--qps",
+            type=float,
+            default=defaults.qps,
+            show_default=True,
+            help="Client-side API rate limit (a guard against a runaway loop).",
+        ),
+        click.option("--burst", type=int, default=defaults.burst, show_default=True),
+        click.option(
+            "--max-in-flight",
+            type=click.IntRange(0, 10000),
+            default=defaults.max_in_flight,
+            show_default=True,
+            help="API requests answered at once (watches not counted; 0: no bound). The bound "
+            "that protects the API server: see docs/controller.md, Scaling.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

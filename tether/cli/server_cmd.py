@@ -18,7 +18,7 @@ from tether.cli.controller import (
     _signal_event,
     managed_namespaces_from_env,
 )
-from tether.cli.options import api_server_options, cluster_options
+from tether.cli.options import api_server_options, client_options, cluster_options
 from tether.cluster.config import ClientSettings
 from tether.controller.config import ControllerConfig
 from tether.controller.observer import ClusterObserver, ObserverSettings
@@ -61,14 +61,7 @@ from tether.errors import TetherError
     help="Seconds a diff computed here is reused at most (sooner dropped when anything it "
     "depends on changes).",
 )
-@click.option(
-    "--qps",
-    type=float,
-    default=ClientSettings.qps,
-    show_default=True,
-    help="Client-side API rate limit (as tether controller's).",
-)
-@click.option("--burst", type=int, default=ClientSettings.burst, show_default=True)
+@client_options
 @click.option("-v", "--verbose", is_flag=True)
 def server_command(
     kubeconfig: Path | None,
@@ -86,13 +79,14 @@ def server_command(
     comparison_ttl: float,
     qps: float,
     burst: int,
+    max_in_flight: int,
     verbose: bool,
 ) -> None:
     """Run the API and UI server apart from the controller, reading state from the cluster."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     _controller_logging(verbose)
-    settings = ClientSettings(qps=qps, burst=burst)
+    settings = ClientSettings(qps=qps, burst=burst, max_in_flight=max_in_flight)
     config = ControllerConfig(
         namespace=namespace,
         cache_dir=cache_dir,

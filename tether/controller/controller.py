@@ -28,27 +28,22 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
-from tether.controller import clusters
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
 from tether.controller.desired import DesiredState
 from tether.controller.destinations import Destination, Destinations
 from tether.controller.face import (
-    ClusterInfo,
     ClusterView,
     ControllerMetrics,
     ControlNamespaceReadings,
-    Listener,
     Listeners,
     RepositoryCounters,
-    cluster_info,
-    cluster_infos,
 )
 from tether.controller.observer import request_termination
 from tether.controller.operations import OperationRunner
@@ -173,15 +168,6 @@ class Controller(ControlNamespaceReadings):
     def cluster_of(self, name: str) -> ClusterView | None:
         dest = self.destination_of(name)
         return None if dest is None else ClusterView(dest.entry.server, dest.client, dest.cache)
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        return self.listeners.subscribe(listener)
-
-    def clusters(self) -> list[ClusterInfo]:
-        return cluster_infos(self.control.secret_objects())
-
-    def check_cluster_secret(self, secret: Mapping[str, Any]) -> ClusterInfo:
-        return cluster_info(clusters.parse_cluster_secret(dict(secret)))
 
     def check_repository_url(self, url: str) -> str:
         return self.sources.check_repository_url(url)

@@ -218,9 +218,11 @@ class ControllerFace(Protocol):
 
 class ControlNamespaceReadings:
     """The members of a face that read the control namespace, served from ``self.control``
-    (the controller and a server replica both follow it with a `ControlNamespace`)."""
+    (the controller and a server replica both follow it with a `ControlNamespace`), and its
+    listeners (``self.listeners``)."""
 
     control: ControlNamespace
+    listeners: Listeners
 
     def ready(self) -> bool:
         return self.control.ready()
@@ -239,6 +241,15 @@ class ControlNamespaceReadings:
 
     def remember_application(self, obj: dict[str, Any]) -> None:
         self.control.remember(obj)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return self.listeners.subscribe(listener)
+
+    def clusters(self) -> list[ClusterInfo]:
+        return cluster_infos(self.control.secret_objects())
+
+    def check_cluster_secret(self, secret: Mapping[str, Any]) -> ClusterInfo:
+        return cluster_info(cluster_secrets.parse_cluster_secret(dict(secret)))
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ import logging
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,16 +37,12 @@ from tether.controller.control import ControlNamespace
 from tether.controller.desired import DesiredState
 from tether.controller.destinations import Destination, Destinations, kinds_of
 from tether.controller.face import (
-    ClusterInfo,
     ClusterView,
     ControllerMetrics,
     ControlNamespaceReadings,
-    Listener,
     Listeners,
     Observation,
     RepositoryCounters,
-    cluster_info,
-    cluster_infos,
 )
 from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.controller.repoconfig import RepoConfig
@@ -490,15 +486,6 @@ class ClusterObserver(ControlNamespaceReadings):
         self.control.remember(updated)
 
     # ---- events, clusters, counters -----------------------------------------------------------
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        return self.listeners.subscribe(listener)
-
-    def clusters(self) -> list[ClusterInfo]:
-        return cluster_infos(self.control.secret_objects())
-
-    def check_cluster_secret(self, secret: Mapping[str, Any]) -> ClusterInfo:
-        return cluster_info(clusters.parse_cluster_secret(dict(secret)))
 
     def check_repository_url(self, url: str) -> str:
         return self.sources.check_repository_url(url)
