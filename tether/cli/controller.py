@@ -228,22 +228,28 @@ def controller_command(
             await controller.stop()
             await client.aclose()
             raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
-        scope = ", ".join(config.managed_namespaces) or "the whole cluster"
-        sharing = (
-            f"{len(controller.sharding.held)} of {controller.sharding.shards} shards"
-            if controller.sharding is not None
-            else "every application"
-        )
-        click.echo(
-            f"tether controller running (namespace {namespace}, identity {config.identity}, "
-            f"owning {sharing}, managing {scope})"
-        )
+        click.echo(_running_line(controller))
         await _serve_until_signal(controller, server)
 
     try:
         uvloop.run(main())
     except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _running_line(controller: Controller) -> str:
+    """What the controller says once it runs: where, as whom, owning and managing what."""
+    config = controller.config
+    scope = ", ".join(config.managed_namespaces) or "the whole cluster"
+    sharing = (
+        f"{len(controller.sharding.held)} of {controller.sharding.shards} shards"
+        if controller.sharding is not None
+        else "every application"
+    )
+    return (
+        f"tether controller running (namespace {config.namespace}, identity {config.identity}, "
+        f"owning {sharing}, managing {scope})"
+    )
 
 
 def _controller_logging(verbose: bool) -> None:
