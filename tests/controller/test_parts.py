@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tether.controller.leadership import may_take, renewed_lease
-from tether.controller.workqueue import FIRST_CHECKS, RECHECKS, WorkQueue
+from tether.controller.workqueue import (
+    FIRST_CHECKS,
+    RECHECKS,
+    RESYNC_SHARE,
+    RESYNCS,
+    WorkQueue,
+)
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -60,11 +66,13 @@ async def test_a_deleted_app_recreated_is_a_first_check_again() -> None:
     assert queue.lane_of("a") == FIRST_CHECKS
 
 
-# an operation: ("add", name) asks for a name, ("take",) takes the next, ("done", i) ends the
-# i-th name held (modulo how many are held)
+# an operation: ("add", name) asks for a name, ("resync", name) asks for its periodic resync,
+# ("take",) takes the next, ("done", i) ends the i-th name held (modulo how many are held)
 _operations = st.lists(
     st.one_of(
-        st.tuples(st.just("add"), st.sampled_from([f"n{i}" for i in range(12)])),
+        st.tuples(
+            st.sampled_from(["add", "resync"]), st.sampled_from([f"n{i}" for i in range(12)])
+        ),
         st.tuples(st.just("take")),
         st.tuples(st.just("done"), st.integers(0, 11)),
     ),
@@ -72,50 +80,84 @@ _operations = st.lists(
 )
 
 
+def _bound(lane: int, ahead: int) -> int:
+    """Takes within which a name with ``ahead`` names before it in ``lane`` is taken: the
+    resync lane gets every RESYNC_SHARE-th take; the other two share the rest in turn."""
+    if lane == RESYNCS:
+        return RESYNC_SHARE * (ahead + 1)
+    return 3 * (ahead + 1) + 1
+
+
 @settings(max_examples=300, deadline=None)
 @given(_operations)
-def test_no_lane_waits_for_the_other_without_bound(operations: list[tuple]) -> None:
+def test_no_lane_waits_for_the_others_without_bound(operations: list[tuple]) -> None:
     asyncio.run(_check_fairness(operations))
 
 
 async def _check_fairness(operations: list[tuple]) -> None:
     """Against a model: a name is held by one worker at a time, never queued twice, never
-    lost, and a name with p names ahead in its lane is taken within 2(p + 1) takes."""
+    lost; a name with p names ahead in its lane is taken within a bound (``_bound``); a resync
+    never comes before an event's request when both wait and it is not the resync's turn."""
     queue = WorkQueue()
     held: list[str] = []
-    waiting: dict[str, tuple[int, int]] = {}  # name -> (takes so far when queued, names ahead)
+    # name -> (lane, takes so far when queued there, names ahead of it then)
+    waiting: dict[str, tuple[int, int, int]] = {}
     asked_while_held: set[str] = set()
     takes = 0
 
-    def ask(name: str) -> None:
+    def queue_in(name: str, lane: int) -> None:
+        ahead = sum(1 for n, w in waiting.items() if w[0] == lane and n != name)
+        waiting[name] = (lane, takes, ahead)
+
+    def ask(name: str, resync: bool) -> None:
+        lane = queue.lane_of(name, resync=resync)
         if name in held:
             asked_while_held.add(name)
-        elif name not in waiting:
-            lane = queue.lane_of(name)
-            ahead = sum(1 for n in waiting if queue.lane_of(n) == lane)
-            waiting[name] = (takes, ahead)
-        queue.add(name)
+        elif name not in waiting or (waiting[name][0] == RESYNCS and lane != RESYNCS):
+            queue_in(name, lane)
+        queue.add(name, resync=resync)
 
     for op in operations:
-        if op[0] == "add":
-            ask(op[1])
+        if op[0] in ("add", "resync"):
+            ask(op[1], op[0] == "resync")
         elif op[0] == "take" and waiting:
             name = await queue.take()
             takes += 1
             assert name in waiting and name not in held
-            queued_at, ahead = waiting.pop(name)
-            assert takes - queued_at <= 2 * (ahead + 1), (name, queued_at, ahead, takes)
+            lane, queued_at, ahead = waiting.pop(name)
+            assert takes - queued_at <= _bound(lane, ahead), (name, lane, queued_at, ahead)
+            if lane == RESYNCS and takes % RESYNC_SHARE != 0:
+                assert not any(w[0] != RESYNCS for w in waiting.values()), "a resync went first"
             held.append(name)
         elif op[0] == "done" and held:
             name = held.pop(op[1] % len(held))
             queue.done(name)
             if name in asked_while_held:
                 asked_while_held.discard(name)
-                waiting[name] = (
-                    takes,
-                    sum(1 for n in waiting if queue.lane_of(n) == queue.lane_of(name)),
-                )
+                queue_in(name, queue.lane_of(name))
         assert queue.depth() == len(waiting)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_drift_is_not_queued_behind_a_thousand_resyncs() -> None:
+    queue = WorkQueue()
+    names = [f"app-{i:04}" for i in range(1000)]
+    for name in names:
+        queue.add(name)
+    for _ in names:
+        queue.done(await queue.take())
+    for name in names:
+        queue.add(name, resync=True)  # timeout.reconciliation: every app again
+    queue.add("app-0500")  # its Deployment was scaled by hand: an event
+    taken = [await queue.take() for _ in range(2)]
+    assert "app-0500" in taken
+    for name in taken:
+        queue.done(name)
+    rest = []
+    while queue.depth():
+        rest.append(await queue.take())
+        queue.done(rest[-1])
+    assert sorted(rest + taken) == names  # every resync still ran, app-0500 once
 
 
 @pytest.mark.asyncio(loop_scope="session")

@@ -256,11 +256,12 @@ class Controller(ControlNamespaceReadings):
 
     # ---- triggers ------------------------------------------------------------------------------
 
-    def enqueue(self, name: str, delay: float = 0.0) -> None:
+    def enqueue(self, name: str, delay: float = 0.0, *, resync: bool = False) -> None:
         """Reconcile ``name`` (after ``delay`` seconds); repeated requests collapse into one.
-        An app of a shard another replica holds is left to that replica."""
+        An app of a shard another replica holds is left to that replica. ``resync``: the
+        periodic comparison, which yields to every event."""
         if self.owns(name):
-            self.queue.add(name, delay)
+            self.queue.add(name, delay, resync=resync)
 
     def reconciling(self) -> frozenset[str]:
         """The apps whose reconcile runs now in this replica."""
@@ -451,7 +452,7 @@ class Controller(ControlNamespaceReadings):
             now = time.monotonic()
             for name, runtime in list(self.reconciler.apps.items()):
                 if now - runtime.last_reconciled >= interval:
-                    self.enqueue(name)
+                    self.enqueue(name, resync=True)
 
     # ---- workers -------------------------------------------------------------------------------
 
