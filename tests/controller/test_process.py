@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tether.demo.repo import create_repository
+from tether.demo.repo import commit_and_push, create_repository
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import wait_until
 from tether.localcluster.workloads import WorkloadOptions
@@ -118,6 +118,25 @@ def test_controller_killed_mid_sync_is_finished_by_the_restarted_controller(
     slow_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     create_repository(tmp_path / "git" / "k8s.git", tmp_path / "work")
+    # the Deployment in a wave before the rest: the sync waits for it to become healthy (the
+    # last wave is not waited for), so it is still running when the controller dies
+    path = "apps/payment-service/production/kustomization.yaml"
+    overlay = yaml.safe_load((tmp_path / "work" / path).read_text())
+    overlay["patches"].append(
+        {
+            "target": {"kind": "Deployment", "name": "payment-service"},
+            "patch": yaml.safe_dump(
+                [
+                    {
+                        "op": "add",
+                        "path": "/metadata/annotations",
+                        "value": {"argocd.argoproj.io/sync-wave": "-1"},
+                    }
+                ]
+            ),
+        }
+    )
+    commit_and_push(tmp_path / "work", "deployment first", {path: yaml.safe_dump(overlay)})
     with GitHTTPServer(tmp_path / "git") as server:
         first = start_controller(slow_cluster, tmp_path, "first", "--no-leader-election")
         try:

@@ -90,6 +90,20 @@ def test_history_appends_caps_and_records_a_resumed_operation_once() -> None:
     assert len(history_after(history, entry, limit=0)) == 4
 
 
+def test_two_operations_to_one_revision_in_the_same_second_are_both_recorded() -> None:
+    rollback = {
+        "revision": "r1",
+        "deployStartedAt": "2026-12-05T11:00:00Z",
+        "initiatedBy": {"username": "admin"},
+    }
+    heal = {**rollback, "initiatedBy": {"automated": True}}  # the drift reverted right after
+    history = history_after([], rollback, limit=10)
+    assert [h["initiatedBy"] for h in history_after(history, heal, limit=10)] == [
+        {"username": "admin"},
+        {"automated": True},
+    ]
+
+
 def test_summary_lists_the_images_of_every_workload_kind() -> None:
     deployment = {
         "kind": "Deployment",

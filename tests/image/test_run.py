@@ -197,7 +197,7 @@ def test_controller_in_the_image_syncs_the_mission_app(
     container = pod["containers"][0]
     assert container["image"] == pulled_image.remote
     args, ports = loopback_args(container["args"])
-    env = {item["name"]: item["value"] for item in container.get("env", [])}
+    env = {item["name"]: _env_value(item) for item in container.get("env", [])}
     env |= {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(cluster.port)}
     account = service_account_volume(kubectl, cluster, tmp_path / "serviceaccount")
     config = pod_config(
@@ -236,3 +236,16 @@ def test_controller_in_the_image_syncs_the_mission_app(
     finally:
         runc.remove_all()
         git.stop()
+
+
+#: the pod's name as the kubelet would give it (the install reads it through the downward API)
+POD_NAME = "tether-controller-7d9f8b6c5-x2x7q"
+
+
+def _env_value(item: dict[str, Any]) -> str:
+    """An env entry's value, the downward API's ``metadata.name`` resolved as a kubelet would."""
+    if "value" in item:
+        return str(item["value"])
+    field = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+    assert field == "metadata.name", item  # the only one the install uses
+    return POD_NAME

@@ -321,10 +321,12 @@ def history_after(
 ) -> list[dict[str, Any]]:
     """``status.history`` with ``entry`` appended (ids go on from the largest), at most ``limit``
     entries kept (0: all). An operation resumed after a crash that already recorded its result
-    (same revision and start time) adds nothing."""
+    (same revision, start time and initiator) adds nothing; another operation started in the same
+    second (a drift reverted right after a rollback to that revision) is recorded."""
     recorded = any(
         h.get("revision") == entry["revision"]
         and h.get("deployStartedAt") == entry["deployStartedAt"]
+        and h.get("initiatedBy") == entry.get("initiatedBy")
         for h in history
     )
     out = list(history)
