@@ -293,9 +293,13 @@ async def test_client_rate_limit_holds_requests_beyond_the_burst(
     async with ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig), settings=settings) as c:
         await asyncio.gather(*(c.request("GET", "/version", verb="get") for _ in range(6)))
         assert c.stats.by_verb["get"] == 6
-        assert (c.limiter.acquired, c.limiter.delayed) == (6, 4)
-        # Queued requests wait 1/qps apart: 0.05 + 0.10 + 0.15 + 0.20 seconds in total.
-        assert c.limiter.delay_seconds == pytest.approx(0.5, abs=0.02)
+        # six at once through a bucket of two: the rest waited for tokens (how many and how
+        # long depends on how far apart the event loop sent them, never more than if all six
+        # came at the same instant: 0.05 + 0.10 + 0.15 + 0.20 s; the exact accounting is
+        # tested with a fake clock above)
+        assert c.limiter.acquired == 6
+        assert 1 <= c.limiter.delayed <= 4
+        assert 0 < c.limiter.delay_seconds <= 0.5 + 1e-9
 
 
 async def test_throttled_request_is_retried_after_retry_after(
