@@ -247,6 +247,49 @@ async def test_dropped_watch_resumes_from_resource_version_without_relisting(
         assert client.stats.by_verb["list"] == 1
 
 
+async def test_a_write_of_ours_is_cached_before_its_watch_event_and_no_older_event_undoes_it(
+    client: ClusterClient, namespace: str, infos: dict[str, ResourceInfo]
+) -> None:
+    async with LiveCache(client, namespace=namespace) as cache:
+        await cache.track([infos["cm"]])
+        events = recorder(cache)
+        await cache.pause()  # the watch lags as far as it can: it sees nothing until resumed
+        key = ObjectKey("", "ConfigMap", namespace, "mine")
+        for value in ("1", "2"):
+            answer = await client.apply(
+                infos["cm"], stamp(config_map("mine", namespace, {"k": value}), "app")
+            )
+            cache.written(answer)
+            answer["data"]["k"] = "changed by the caller later"  # the cache holds its own copy
+        assert (cache.get(key) or {}).get("data") == {"k": "2"}
+        assert events == [("app", "ADDED", key), ("app", "MODIFIED", key)]
+        cache.written({**one_version_back(cache, key), "data": {"k": "0"}})
+        assert (cache.get(key) or {}).get("data") == {"k": "2"}
+        # a type this cache does not follow is not kept: no watch would ever correct it
+        web = await client.apply(infos["deploy"], deployment("web", namespace))
+        cache.written(web)
+        assert cache.get(ObjectKey.of(web)) is None
+        cache.resume()
+        # the watch now brings both writes (k=1, then k=2), then a write of someone else's
+        await client.apply(infos["cm"], stamp(config_map("theirs", namespace), "app"))
+        theirs = ObjectKey("", "ConfigMap", namespace, "theirs")
+        await eventually(lambda: cache.get(theirs) is not None, what="the later write")
+        assert (cache.get(key) or {}).get("data") == {"k": "2"}
+        assert events == [
+            ("app", "ADDED", key),
+            ("app", "MODIFIED", key),
+            ("app", "ADDED", theirs),
+        ]
+
+
+def one_version_back(cache: LiveCache, key: ObjectKey) -> dict[str, Any]:
+    """The cached object with a resourceVersion one lower: an answer older than the cached."""
+    obj = dict(cache.get(key) or {})
+    meta = dict(obj["metadata"])
+    meta["resourceVersion"] = str(int(meta["resourceVersion"]) - 1)
+    return {**obj, "metadata": meta}
+
+
 async def test_expired_watch_relists_and_reports_what_changed_meanwhile(tmp_path: Any) -> None:
     with LocalCluster(history_size=3) as small:
         assert small.kubeconfig is not None

@@ -12,12 +12,19 @@ application and owner uid). Changes are announced to subscribers as ``(app, even
 where ``app`` is the object's tracked application or, for children that carry no tracking (a
 ReplicaSet, a Pod), the application of their root owner; a type subscriber hears
 ``(event_type, object)`` for every object of its type, whoever owns it.
+
+A write of Tether's own goes into the cache as soon as the API server answers it
+(:meth:`LiveCache.written`): the comparison right after a sync sees what the sync wrote even when
+the watch lags (a stalled watch would otherwise show a just-created object as missing, and
+selfHeal would sync again). Resource versions decide which copy is newer: an event or a list
+older than the written copy does not replace it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -345,6 +352,21 @@ class LiveCache:
     def __len__(self) -> int:
         return len(self.index)
 
+    def written(self, obj: dict[str, Any]) -> None:
+        """Write-through: ``obj`` as the API server answered a write of ours, kept (a copy) when
+        this cache follows its type and namespace and it is newer than the cached copy. Nothing
+        is kept for a server whose resource versions are not numbers (the watch brings it)."""
+        key = ObjectKey.of(obj)
+        states = self._types.get((key.group, key.kind)) or []
+        if not any(s.namespace is None or s.namespace == key.namespace for s in states):
+            return
+        old = self.index.get(key)
+        if _version(obj) is None or (old is not None and not _newer(obj, old)):
+            return
+        obj = self._compact(copy.deepcopy(obj))
+        self.index.put(key, obj)
+        self._announce(obj, MODIFIED if old is not None else ADDED, key)
+
     # ---- indexing --------------------------------------------------------------------------
 
     def _compact(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -436,11 +458,14 @@ class LiveCache:
             # the other namespaces' objects of this type belong to their own list+watch
             before = {key for key in before if key.namespace == state.namespace}
         seen: set[ObjectKey] = set()
+        listed_at = _number(result.resource_version)
         for obj in result.items:
-            obj = self._compact(obj)
             key = ObjectKey.of(obj)
             seen.add(key)
             old = self.index.get(key)
+            if old is not None and _newer(old, obj):
+                continue  # written through after this list was taken
+            obj = self._compact(obj)
             self.index.put(key, obj)
             if first:
                 # The first list is announced by wait_synced, not per object.
@@ -452,6 +477,8 @@ class LiveCache:
                 self._announce(obj, MODIFIED, key)
         for key in before - seen:
             gone = self.index.get(key)
+            if gone is not None and _after(gone, listed_at):
+                continue  # written through after this list was taken
             if gone is not None:
                 self._announce(gone, DELETED, key)
             self._remove(key)
@@ -469,8 +496,11 @@ class LiveCache:
             return
         state.stats.events += 1
         key = ObjectKey.of(obj)
-        if event.type == DELETED:
-            self._announce(self.index.get(key) or obj, DELETED, key)
+        old = self.index.get(key)
+        if old is not None and _version(old) is not None and not _newer(obj, old):
+            pass  # the copy a write of ours answered with, or one newer than this event
+        elif event.type == DELETED:
+            self._announce(old or obj, DELETED, key)
             self._remove(key)
         elif event.type in (ADDED, MODIFIED):
             obj = self._compact(obj)
@@ -517,3 +547,24 @@ def _what(state: _TypeState) -> str:
 
 def _rv(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _number(rv: str | None) -> int | None:
+    """A resource version as a number, or None. They are opaque by contract, but an etcd-backed
+    API server hands out increasing decimal integers; any other form is never compared."""
+    return int(rv) if rv and rv.isascii() and rv.isdigit() else None
+
+
+def _version(obj: dict[str, Any]) -> int | None:
+    return _number(_rv(obj))
+
+
+def _newer(obj: dict[str, Any], than: dict[str, Any]) -> bool:
+    """Whether ``obj`` is a later version than ``than`` (False when either cannot be told)."""
+    a, b = _version(obj), _version(than)
+    return a is not None and b is not None and a > b
+
+
+def _after(obj: dict[str, Any], version: int | None) -> bool:
+    a = _version(obj)
+    return a is not None and version is not None and a > version

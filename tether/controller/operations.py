@@ -172,6 +172,7 @@ class OperationRunner:
             cancel=ctx.cancel,
             app_name=app.name,
             live_of=dest.cache.get,
+            written=dest.cache.written,
         )
         user = sync_user(ctx.scope, ctx.app, ctx.obj)
         if user is not None:

@@ -120,6 +120,7 @@ class SyncEngine:
             self.settings,
             app_name=request.app_name or self.settings.app_name,
             admit=_both(self.settings.admit, request.admit),
+            written=request.written or self.settings.written,
         )
         sync_run = SyncRun(
             settings,

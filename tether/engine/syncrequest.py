@@ -17,7 +17,7 @@ from typing import Any
 from tether.engine.diff import respect_ignore_differences
 from tether.engine.ignore import IgnoreRule
 from tether.engine.plan import SyncOptions, SyncPlan, hook_info, plan_sync
-from tether.engine.syncstate import Admit
+from tether.engine.syncstate import Admit, Written
 from tether.resources import ResourceKey
 
 #: the live object of a key, tracked by the application or not (the live cache's ``get``)
@@ -43,7 +43,8 @@ class SyncRequest:
     ``app_name``: the application whose tracking id every write carries (default: the engine's).
     ``skip_hooks``: run no hooks (a partial sync never runs any).
     ``live_of``: where ``RespectIgnoreDifferences`` finds the live object of a desired one
-    (default: among ``live``).
+    (default: among ``live``). ``written``: sees each live object a write answered with, so a
+    live cache holds what the sync wrote before its watch brings it.
     """
 
     desired: Sequence[dict[str, Any]]
@@ -58,6 +59,7 @@ class SyncRequest:
     app_name: str | None = None
     skip_hooks: bool = False
     live_of: LiveLookup | None = None
+    written: Written | None = None
 
     @property
     def partial(self) -> bool:

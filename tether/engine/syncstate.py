@@ -42,6 +42,8 @@ HOOK_RUNNING = "Running"
 #: decides whether an object may be written: the reason it may not, or ``None``
 Admit = Callable[[dict[str, Any]], str | None]
 Health = Callable[[dict[str, Any]], HealthStatus | None]
+#: sees each live object a write answered with (a live cache's write-through)
+Written = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -122,6 +124,8 @@ class SyncSettings:
     admit: Admit | None
     #: the engine's bound on concurrent requests, shared by its runs
     limit: asyncio.Semaphore
+    #: sees each live object a write of this run answered with
+    written: Written | None = None
 
 
 class RunRecord:

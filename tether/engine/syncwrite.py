@@ -234,6 +234,8 @@ class Writer:
                 f"{ref(task.key)} failed: {exc.message}",
             )
             raise SyncFailure(f"{ref(task.key)}: {exc.message}") from exc
+        if self.settings.written is not None:
+            self.settings.written(live)
         name = live["metadata"]["name"]
         if before_rv is None:
             verb = "created"
