@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from tether.render.cache import BoundedCache
 from tether.source import RepoCredentials
 from tether.source.errors import SourceError
 from tether.source.gitserver import GitHTTPServer
+from tether.source.tree import CommitTree
 
 MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n"
 
@@ -220,6 +222,28 @@ async def test_the_export_is_sealed_and_rendered_in_place(
         assert sealed.escaping_link is None
         rendered = await state.render(application(remote, "a"), client, commit)
         assert rendered.objects[0]["data"] == {"k": "v"}
+    finally:
+        state.close()
+
+
+async def test_apps_asking_for_a_commit_at_once_wait_for_one_export(
+    client: ClusterClient, remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[Path] = []
+    export = CommitTree.export
+
+    def counted(tree: CommitTree, dest: Path, *args: Any, **kwargs: Any) -> None:
+        written.append(dest)
+        export(tree, dest, *args, **kwargs)
+
+    monkeypatch.setattr(CommitTree, "export", counted)
+    state = desired_state(client, tmp_path / "cache")
+    try:
+        commit = (await state.resolve("a", source_of(remote), None, None)).commit
+        trees = await asyncio.gather(*(state.export(remote.url, commit) for _ in range(20)))
+        assert len(written) == 1
+        assert all(tree is trees[0] for tree in trees)
+        assert sorted(p.name for p in written[0].parent.iterdir()) == [trees[0].root.name]
     finally:
         state.close()
 

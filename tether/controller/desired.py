@@ -136,6 +136,8 @@ class DesiredState:
         self._kept: dict[str, list[RenderKey]] = {}
         self.renders = 0
         self._exports: dict[tuple[str, str], SealedTree] = {}
+        #: exports being written: every app of the commit waits for the one export
+        self._exporting: dict[tuple[str, str], asyncio.Task[SealedTree]] = {}
 
     def close(self) -> None:
         self.poller.close()
@@ -216,11 +218,22 @@ class DesiredState:
 
     async def export(self, url: str, commit: str) -> SealedTree:
         """The tree of ``commit`` as files, written once, sealed read-only (links checked) and
-        shared by every app on it: renders read it in place."""
+        shared by every app on it: renders read it in place. Apps asking while it is written
+        wait for that one export (at a cold start, every app of a repository asks at once)."""
         key = (url, commit)
         sealed = self._exports.get(key)
         if sealed is not None and sealed.root.exists():
             return sealed
+        task = self._exporting.get(key)
+        if task is None:
+            task = asyncio.create_task(self._export(url, commit), name=f"export {commit[:12]}")
+            self._exporting[key] = task
+            task.add_done_callback(lambda _: self._exporting.pop(key, None))
+        # shielded: one app's cancelled reconcile must not cancel the export others wait for
+        return await asyncio.shield(task)
+
+    async def _export(self, url: str, commit: str) -> SealedTree:
+        key = (url, commit)
         mirror = self.mirrors.mirror(url, self.credentials_for(url))
         tree = await mirror.tree_async(commit)
         digest = hashlib.sha256(f"{url}@{commit}".encode()).hexdigest()[:32]
@@ -231,7 +244,7 @@ class DesiredState:
             try:
                 tmp.rename(path)
             except OSError:
-                # another worker exported the same commit first: keep theirs, drop ours
+                # another process sharing the cache exported it first: keep theirs, drop ours
                 await asyncio.to_thread(remove_tree, tmp)
         # sealed again after a restart too: the record lives in memory only
         sealed = await asyncio.to_thread(seal_tree, path)
