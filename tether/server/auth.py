@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import secrets
 import time
@@ -52,9 +53,15 @@ AUDIENCE = "tether"
 ADMIN = "admin"
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so an unknown name costs as long as a
-# wrong password and answers alike (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so an unknown name costs as long as a
+    wrong password and answers alike (no user enumeration by timing). Made on first use, not at
+    import: argon2id touches 64 MiB per hash, which every process importing the server (the
+    controller included) would otherwise carry as its peak resident memory."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 async def hash_password(password: str) -> str:
@@ -67,7 +74,9 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
 
     def check() -> bool:
         try:
-            return bool(_hasher.verify(stored_hash or _DUMMY_HASH, password)) and bool(stored_hash)
+            return bool(_hasher.verify(stored_hash or _dummy_hash(), password)) and bool(
+                stored_hash
+            )
         except (VerificationError, InvalidHashError):
             return False
 
