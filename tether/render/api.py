@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,7 +100,7 @@ def render_key(
         # SOPS: decrypted output differs by key set; the fingerprint names the set, not the keys
         parts.append({"sops": decryption.fingerprint()})
     try:
-        options = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
+        options = hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).digest()
     except TypeError as exc:
         raise RenderError(f"source options are not plain data: {exc}") from None
     return RenderKey(

@@ -25,7 +25,9 @@ DEFAULT_MAX_BYTES = 256 * MiB
 class RenderKey:
     """Everything a render's output depends on.
 
-    ``options`` is the canonical JSON of the source's tool options and the Application context;
+    ``options`` is the SHA-256 of the canonical JSON of the source's tool options and the
+    Application context (the cluster's API versions alone are kilobytes, and a controller keeps
+    a key per app and revision);
     ``tools`` the versions of kustomize, helm and gojsonnet, so an upgrade renders afresh.
     """
 
