@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
 import shutil
 import subprocess
 import threading
 
-import _gojsonnet
 import orjson
 
 from tether.errors import TetherError
@@ -80,6 +81,9 @@ def helm_version() -> str:
     return binary_version(helm_binary(), ["version", "--short"])
 
 
+@functools.cache
 def jsonnet_version() -> str:
-    """Version of the gojsonnet library."""
-    return str(_gojsonnet.version)
+    """Version of the gojsonnet library, from its package's metadata: Jsonnet evaluates in a
+    worker process, and loading the library here would start a Go runtime in the controller
+    (~6 MiB resident) only to read its version."""
+    return "v" + importlib.metadata.version("gojsonnet")
