@@ -61,6 +61,8 @@ async def test_a_cold_automated_sync_of_ten_resources_costs_few_requests(
         # the namespace (one create, no read first) and the two Events of the operation
         assert per_app.get("create") == 3, verbs
         # comparison + operation start in one patch, the operation's end, the re-check, and
-        # (when the Deployment was not yet Available then) its health turning Healthy
-        assert per_app.get("patch", 0) <= 4, verbs
-        assert sum(per_app.values()) <= 2 * len(objects) + 7, verbs
+        # (when the Deployment was not yet Available then) its health turning Healthy; a
+        # re-check that meets the rollout half-way writes its progress message too (the
+        # re-check comes right after the sync now that the sync's writes are in the cache)
+        assert per_app.get("patch", 0) <= 5, verbs
+        assert sum(per_app.values()) <= 2 * len(objects) + 8, verbs

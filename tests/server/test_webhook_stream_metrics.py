@@ -43,6 +43,7 @@ async def test_a_signed_webhook_refreshes_only_the_apps_of_that_repository(stack
     # polling off for the webhook half: a regular poll finding the commit first would leave
     # the webhook nothing to refresh (the test then failed now and then)
     stack.controller.config.reconcile_interval = 3600
+    await polls_settled(stack)
     try:
         path = "apps/payment-service/production/kustomization.yaml"
         sha = commit_and_push(
@@ -65,6 +66,16 @@ async def test_a_signed_webhook_refreshes_only_the_apps_of_that_repository(stack
             "/api/webhook", content=unrelated, headers=_github(unrelated, WEBHOOK_SECRET)
         )
         assert answer.status_code == 200 and answer.json()["refreshed"] == []
+
+
+async def polls_settled(stack: Stack) -> None:
+    """Return once no poll of the controller's loop runs: its count held still for longer than
+    the loop's tick (a poll started before the interval changed would find the push first)."""
+    while True:
+        seen = stack.controller.polls
+        await asyncio.sleep(1.5)
+        if stack.controller.polls == seen:
+            return
 
 
 async def test_a_webhook_with_a_wrong_or_missing_signature_is_refused(stack: Stack) -> None:
