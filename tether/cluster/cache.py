@@ -23,7 +23,6 @@ older than the written copy does not replace it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import random
@@ -36,6 +35,7 @@ from tether.cluster.client import ClusterClient, WatchEvent
 from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import CacheSyncError, ClusterError, Expired, Forbidden, Unauthorized
 from tether.cluster.index import ObjectIndex, SharedValues
+from tether.cluster.subscribers import ChangeCallback, ObjectCallback, Subscribers
 from tether.cluster.tracking import Tracking
 from tether.resources import ResourceKey
 
@@ -46,13 +46,6 @@ _CRD_GROUP_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
 
 #: identity of a live object (the one key type every stage shares)
 ObjectKey = ResourceKey
-
-
-#: ``callback(app_name, event_type, key)``, called on the cache's event loop; keep it quick
-ChangeCallback = Callable[[str, str, ObjectKey], None]
-
-#: ``callback(event_type, object)`` for every change of one type, on the cache's event loop
-ObjectCallback = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -125,9 +118,8 @@ class LiveCache:
         #: the list+watches of each tracked (group, kind): one, or one per namespace
         self._types: dict[tuple[str, str], list[_TypeState]] = {}
         self.index = ObjectIndex(self.tracking)
-        self._attribution = AppAttribution(self.index, self._emit)
-        self._subscribers: list[ChangeCallback] = []
-        self._type_subscribers: dict[tuple[str, str], list[ObjectCallback]] = {}
+        self.subscribers = Subscribers()
+        self._attribution = AppAttribution(self.index, self.subscribers.emit)
         self._paused = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -263,13 +255,7 @@ class LiveCache:
         Returns a function that unsubscribes. Objects that belong to no application (by
         tracking or through their owners) produce no callback.
         """
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self.subscribers.subscribe(callback)
 
     def subscribe_type(
         self, group_kind: tuple[str, str], callback: ObjectCallback
@@ -280,29 +266,7 @@ class LiveCache:
         an application or not. The first list is not announced: read it with :meth:`objects`
         once :meth:`track` returns. Returns a function that unsubscribes.
         """
-        callbacks = self._type_subscribers.setdefault(group_kind, [])
-        callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                callbacks.remove(callback)
-
-        return unsubscribe
-
-    def _emit_type(self, obj: dict[str, Any], event_type: str, key: ObjectKey) -> None:
-        for callback in list(self._type_subscribers.get((key.group, key.kind), ())):
-            try:
-                callback(event_type, obj)
-            except Exception:
-                log.exception("live cache type subscriber failed on %s %s", event_type, key)
-
-    def _emit(self, app: str, event_type: str, key: ObjectKey) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(app, event_type, key)
-            except Exception:
-                # A broken subscriber must not stop the watch that feeds everyone else.
-                log.exception("live cache subscriber failed on %s %s", event_type, key)
+        return self.subscribers.subscribe_type(group_kind, callback)
 
     # ---- reads (no API requests) -----------------------------------------------------------
 
@@ -396,7 +360,7 @@ class LiveCache:
     def _announce(self, obj: dict[str, Any], event_type: str, key: ObjectKey) -> None:
         """Tell type subscribers about a change of ``obj``, and app subscribers now or once its
         owner is known."""
-        self._emit_type(obj, event_type, key)
+        self.subscribers.emit_type(obj, event_type, key)
         self._attribution.announce(obj, event_type, key)
 
     # ---- list and watch --------------------------------------------------------------------
