@@ -148,7 +148,9 @@ class WatchStream:
                 try:
                     event: Event | None = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
                 except TimeoutError:
-                    if bookmarks and time.monotonic() >= next_bookmark:
+                    # a bookmark promises every event up to the store's version was sent: not
+                    # while one published meanwhile still waits in the queue
+                    if bookmarks and time.monotonic() >= next_bookmark and watcher.queue.empty():
                         await send(
                             {
                                 "type": "http.response.body",
@@ -163,25 +165,38 @@ class WatchStream:
                 if start_rv is not None and event.rv <= start_rv:
                     continue
                 chunk = [_event_line(event.type, self._event_bytes(rt, event, as_table))]
-                while not watcher.queue.empty():
-                    more = watcher.queue.get_nowait()
-                    if more is None:
-                        disconnected.set()
-                        break
-                    chunk.append(_event_line(more.type, self._event_bytes(rt, more, as_table)))
+                if not self._drain(watcher, rt, as_table, chunk):
+                    disconnected.set()
                 await send(
                     {"type": "http.response.body", "body": b"".join(chunk), "more_body": True}
                 )
             was_cut = cut_at is not None and time.monotonic() >= cut_at
-            if not disconnected.is_set() and bookmarks and not was_cut:
-                await send(
-                    {"type": "http.response.body", "body": self._bookmark(rt), "more_body": True}
-                )
+            if not disconnected.is_set() and not was_cut:
+                # The watch ends by its timeout: what was published since the last send goes
+                # out first, then the bookmark (whose version covers it); a client resuming from
+                # the bookmark would otherwise never see those events.
+                tail: list[bytes] = []
+                if self._drain(watcher, rt, as_table, tail) and bookmarks:
+                    tail.append(self._bookmark(rt))
+                if tail:
+                    await send(
+                        {"type": "http.response.body", "body": b"".join(tail), "more_body": True}
+                    )
             if not disconnected.is_set():
                 await send({"type": "http.response.body", "body": b""})
         finally:
             self.app.store.remove_watcher(watcher)
             listener.cancel()
+
+    def _drain(self, watcher: Watcher, rt: ResourceType, as_table: bool, out: list[bytes]) -> bool:
+        """Append the events waiting in ``watcher``'s queue to ``out``; False when the client
+        disconnected meanwhile."""
+        while not watcher.queue.empty():
+            more = watcher.queue.get_nowait()
+            if more is None:
+                return False
+            out.append(_event_line(more.type, self._event_bytes(rt, more, as_table)))
+        return True
 
     def _bookmark(self, rt: ResourceType) -> bytes:
         obj = {
