@@ -70,3 +70,43 @@ def test_events_published_as_the_watch_ends_come_before_its_bookmark() -> None:
 def test_events_published_as_the_watch_ends_are_sent_without_bookmarks_too() -> None:
     events = asyncio.run(_watch_while_publishing(bookmarks=False))
     assert _names(events) == [("ADDED", "first"), ("ADDED", "late")]
+
+
+async def _watch_with_frequent_bookmarks() -> list[bytes]:
+    app = LocalClusterApp({"t": Identity("admin", ("system:masters",))}, bookmark_interval=0.05)
+    rt = app.registry.by_path("", "v1", "configmaps")
+    assert rt is not None
+    bodies: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] != "http.response.body":
+            return
+        bodies.append(message.get("body", b""))
+        if len(bodies) == 1:
+            # another event is published while the first goes out, and a bookmark is due by
+            # the time the stream looks at its queue again
+            app.api.create(rt, "default", _configmap("meanwhile"), WriteContext(manager="test"))
+            await asyncio.sleep(0.2)
+
+    params = {"resourceVersion": str(app.store.rv), "timeoutSeconds": "1.5"}
+    params["allowWatchBookmarks"] = "true"
+    route = Route(rt, "default", None, None)
+    stream = asyncio.create_task(WatchStream(app).serve(receive, send, route, params))
+    await asyncio.sleep(0.01)
+    app.api.create(rt, "default", _configmap("first"), WriteContext(manager="test"))
+    await asyncio.wait_for(stream, 5)
+    return bodies
+
+
+def test_an_event_waiting_when_a_bookmark_is_due_is_sent_at_once() -> None:
+    bodies = asyncio.run(_watch_with_frequent_bookmarks())
+    kinds = [[orjson.loads(line)["type"] for line in body.splitlines() if line] for body in bodies]
+    assert kinds[0] == ["ADDED"]
+    # the second event goes out on its own, and bookmarks carry on after it: it was not held in
+    # the queue until the watch ended
+    assert kinds[1] == ["ADDED"]
+    assert sum(body == ["BOOKMARK"] for body in kinds[2:-1]) >= 2

@@ -11,7 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -136,21 +136,19 @@ class WatchStream:
                     {"type": "http.response.body", "body": b"".join(initial), "more_body": True}
                 )
             next_bookmark = time.monotonic() + self.app.bookmark_interval
+
+            def wait_limit(next_bookmark: float) -> float:
+                return max(0.0, next_bookmark - time.monotonic()) if bookmarks else timeout
+
             while not disconnected.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                wait = (
-                    min(remaining, max(0.0, next_bookmark - time.monotonic()))
-                    if bookmarks
-                    else remaining
-                )
-                try:
-                    event: Event | None = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
-                except TimeoutError:
-                    # a bookmark promises every event up to the store's version was sent: not
-                    # while one published meanwhile still waits in the queue
-                    if bookmarks and time.monotonic() >= next_bookmark and watcher.queue.empty():
+                event = await self._next_event(watcher, min(remaining, wait_limit(next_bookmark)))
+                if event == "idle":
+                    # nothing came: a bookmark when one is due (the queue is empty here, so its
+                    # version promises no event that was not sent)
+                    if bookmarks and time.monotonic() >= next_bookmark:
                         await send(
                             {
                                 "type": "http.response.body",
@@ -187,6 +185,17 @@ class WatchStream:
         finally:
             self.app.store.remove_watcher(watcher)
             listener.cancel()
+
+    @staticmethod
+    async def _next_event(watcher: Watcher, wait: float) -> Event | Literal["idle"] | None:
+        """The next queued event (None: the client went away), at once when one waits, else
+        within ``wait`` seconds; ``"idle"`` when none came."""
+        if not watcher.queue.empty():
+            return watcher.queue.get_nowait()
+        try:
+            return await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+        except TimeoutError:
+            return "idle"
 
     def _drain(self, watcher: Watcher, rt: ResourceType, as_table: bool, out: list[bytes]) -> bool:
         """Append the events waiting in ``watcher``'s queue to ``out``; False when the client
