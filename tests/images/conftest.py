@@ -1,0 +1,452 @@
+"""Registries for the registry client's tests: Debian's docker-registry on loopback (anonymous,
+htpasswd, token auth with a token service of our own, TLS), images pushed through the
+distribution API, and a programmable fake registry for answers a real one never gives.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from tether.localcluster.testing import wait_until
+
+USERNAME = "scanner"
+PASSWORD = "correct horse"
+#: bcrypt of PASSWORD at cost 5 (cheap: docker-registry checks it on every request)
+PASSWORD_BCRYPT = "$2b$05$rGlHLWRylwYyJfmeDfPbcOGK5v7R1FsUqjh3cNn7bZUMK.0Cz0HJu"
+TOKEN_SERVICE = "tether-test-registry"
+TOKEN_ISSUER = "tether-test-issuer"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def needs_docker_registry() -> None:
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry is not installed (`make image-packages` installs it)")
+
+
+@dataclass(frozen=True)
+class RunningRegistry:
+    """A docker-registry process on 127.0.0.1; `host` is what an image reference names."""
+
+    host: str
+    scheme: str
+    process: subprocess.Popen[bytes]
+
+    def url(self, path: str) -> str:
+        return f"{self.scheme}://{self.host}{path}"
+
+
+def _answers(registry: RunningRegistry, verify: ssl.SSLContext | bool) -> bool:
+    if registry.process.poll() is not None:
+        raise AssertionError(f"docker-registry exited with {registry.process.returncode}")
+    try:
+        return httpx.get(registry.url("/v2/"), timeout=2, verify=verify).status_code in (200, 401)
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def docker_registry(
+    root: Path, auth: dict[str, Any] | None = None, tls: tuple[Path, Path, Path] | None = None
+) -> Iterator[RunningRegistry]:
+    """docker-registry serving `root` on a free port; `tls` is (certificate, key, CA)."""
+    needs_docker_registry()
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    http: dict[str, Any] = {"addr": f"127.0.0.1:{port}"}
+    if tls is not None:
+        http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
+        "http": http,
+    }
+    if auth is not None:
+        config["auth"] = auth
+    (root / "config.yml").write_text(yaml.safe_dump(config))
+    with (root / "registry.log").open("wb") as log:
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(root / "config.yml")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    registry = RunningRegistry(f"127.0.0.1:{port}", "https" if tls else "http", process)
+    try:
+        verify = ssl.create_default_context(cafile=str(tls[2])) if tls else True
+        wait_until(lambda: _answers(registry, verify), what="docker-registry")
+        yield registry
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def push_image(
+    registry: RunningRegistry,
+    repository: str,
+    tags: list[str],
+    headers: dict[str, str] | None = None,
+    verify: ssl.SSLContext | bool = True,
+) -> dict[str, str]:
+    """Push one small image per tag (each manifest differs by an annotation) through the
+    distribution API; returns each tag's digest as the registry reported it."""
+    digests: dict[str, str] = {}
+    with httpx.Client(headers=headers or {}, verify=verify, timeout=10) as http:
+        descriptors = []
+        for media_type, blob in (
+            ("application/vnd.oci.image.config.v1+json", b'{"architecture":"amd64","os":"linux"}'),
+            ("application/vnd.oci.image.layer.v1.tar", b"layer"),
+        ):
+            digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+            started = http.post(registry.url(f"/v2/{repository}/blobs/uploads/"))
+            assert started.status_code == 202, started.text
+            location = str(httpx.URL(registry.url("/")).join(started.headers["location"]))
+            # appended as text: re-encoding the opaque `_state` parameter would break it
+            separator = "&" if "?" in location else "?"
+            done = http.put(f"{location}{separator}digest={digest}", content=blob)
+            assert done.status_code == 201, done.text
+            descriptors.append({"mediaType": media_type, "digest": digest, "size": len(blob)})
+        for tag in tags:
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": descriptors[0],
+                "layers": descriptors[1:],
+                "annotations": {"org.example.tag": tag},
+            }
+            digests[tag] = put_manifest(http, registry, repository, tag, manifest, OCI_MANIFEST)
+    return digests
+
+
+def put_manifest(
+    http: httpx.Client,
+    registry: RunningRegistry,
+    repository: str,
+    tag: str,
+    manifest: dict[str, Any],
+    media_type: str,
+) -> str:
+    body = json.dumps(manifest).encode()
+    answer = http.put(
+        registry.url(f"/v2/{repository}/manifests/{tag}"),
+        content=body,
+        headers={"Content-Type": media_type},
+    )
+    assert answer.status_code == 201, answer.text
+    digest = answer.headers["docker-content-digest"]
+    assert digest == "sha256:" + hashlib.sha256(body).hexdigest()
+    return str(digest)
+
+
+@pytest.fixture(scope="session")
+def open_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """An anonymous docker-registry."""
+    with docker_registry(tmp_path_factory.mktemp("open-registry")) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """A docker-registry that wants HTTP basic auth (htpasswd) for USERNAME/PASSWORD."""
+    root = tmp_path_factory.mktemp("basic-registry")
+    (root / "htpasswd").write_text(f"{USERNAME}:{PASSWORD_BCRYPT}\n")
+    auth = {"htpasswd": {"realm": "tether-test", "path": str(root / "htpasswd")}}
+    with docker_registry(root, auth) as registry:
+        yield registry
+
+
+def basic_header(username: str = USERNAME, password: str = PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+# --- certificates and the token service ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+
+    @property
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def write(self, folder: Path, name: str) -> tuple[Path, Path]:
+        certificate, key = folder / f"{name}.crt", folder / f"{name}.key"
+        certificate.write_text(self.certificate_pem)
+        key.write_bytes(
+            self.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
+        return certificate, key
+
+
+def make_certificate(name: str, issuer: KeyPair | None = None, server: bool = False) -> KeyPair:
+    """A self-signed CA (no `issuer`) or a certificate for 127.0.0.1 signed by `issuer`."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.certificate.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=not server, path_length=None), critical=True)
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
+    certificate = builder.sign(issuer.key if issuer else key, hashes.SHA256())
+    return KeyPair(key, certificate)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def signed_token(signer: KeyPair, service: str, subject: str, access: list[Any]) -> str:
+    """A JWT as distribution's token auth verifies it: RS256, the signing certificate in `x5c`."""
+    der = signer.certificate.public_bytes(serialization.Encoding.DER)
+    header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
+    now = int(time.time())
+    claims = {
+        "iss": TOKEN_ISSUER,
+        "sub": subject,
+        "aud": service,
+        "iat": now,
+        "nbf": now - 30,
+        "exp": now + 300,
+        "jti": hashlib.sha256(f"{now}{time.perf_counter_ns()}".encode()).hexdigest()[:16],
+        "access": access,
+    }
+    payload = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+    signature = signer.key.sign(payload.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{payload}.{_b64url(signature)}"
+
+
+# --- a programmable HTTP server ---------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+
+Route = Callable[[Seen], Reply]
+
+
+class FakeServer:
+    """An HTTP server on 127.0.0.1 whose answers a test sets per path (`routes`); it records
+    every request. A path without a route answers 404."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Seen] = []
+        self.release = threading.Event()  # a route may wait on it to stall an answer
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                split = urlsplit(self.path)
+                length = int(self.headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                seen = Seen(
+                    self.command,
+                    split.path,
+                    parse_qs(split.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                )
+                server.requests.append(seen)
+                route = server.routes.get(split.path)
+                reply = route(seen) if route else Reply(404, b'{"errors":[{"code":"NOT_FOUND"}]}')
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply.body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def seen(self, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.path == path]
+
+    def close(self) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def fake_registry() -> Iterator[FakeServer]:
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def other_server() -> Iterator[FakeServer]:
+    """A second server, for realms and links that point elsewhere."""
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+class TokenService(FakeServer):
+    """distribution's token service for USERNAME/PASSWORD: a login gets every action it asks
+    for, anonymous access gets none. `issued` counts the tokens given."""
+
+    def __init__(self, signer: KeyPair) -> None:
+        super().__init__()
+        self.signer = signer
+        self.issued = 0
+        self.routes["/token"] = self._token
+
+    def _token(self, seen: Seen) -> Reply:
+        authorization = seen.headers.get("authorization")
+        subject = ""
+        if authorization is not None:
+            if authorization != basic_header()["Authorization"]:
+                return Reply(401, b'{"details":"invalid username or password"}')
+            subject = USERNAME
+        access = []
+        for scope in seen.query.get("scope", []):
+            kind, name, actions = scope.split(":")
+            if subject:
+                access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        service = seen.query.get("service", [""])[0]
+        token = signed_token(self.signer, service, subject, access)
+        self.issued += 1
+        return Reply(200, json.dumps({"token": token, "expires_in": 300}).encode())
+
+    def push_header(self, repository: str) -> dict[str, str]:
+        scope = f"repository:{repository}:pull,push"
+        answer = httpx.get(
+            self.url("/token"),
+            params={"service": TOKEN_SERVICE, "scope": scope},
+            headers=basic_header(),
+        )
+        return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+@dataclass(frozen=True)
+class TokenRegistry:
+    registry: RunningRegistry
+    tokens: TokenService
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenRegistry]:
+    """A docker-registry with `auth: token`, trusting a token service run by the test."""
+    needs_docker_registry()
+    root = tmp_path_factory.mktemp("token-registry")
+    signer = make_certificate("tether test token signer")
+    bundle, _ = signer.write(root, "signer")
+    tokens = TokenService(signer)
+    auth = {
+        "token": {
+            "realm": tokens.url("/token"),
+            "service": TOKEN_SERVICE,
+            "issuer": TOKEN_ISSUER,
+            "rootcertbundle": str(bundle),
+        }
+    }
+    try:
+        with docker_registry(root, auth) as registry:
+            yield TokenRegistry(registry, tokens)
+    finally:
+        tokens.close()
+
+
+@dataclass(frozen=True)
+class TLSRegistry:
+    registry: RunningRegistry
+    ca_pem: str
+    ca_file: Path
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSRegistry]:
+    """A docker-registry over https with a certificate from a CA of its own."""
+    root = tmp_path_factory.mktemp("tls-registry")
+    ca = make_certificate("tether test CA")
+    ca_file, _ = ca.write(root, "ca")
+    certificate, key = make_certificate("127.0.0.1", issuer=ca, server=True).write(root, "server")
+    with docker_registry(root, tls=(certificate, key, ca_file)) as registry:
+        yield TLSRegistry(registry, ca.certificate_pem, ca_file)
