@@ -574,6 +574,39 @@ async def test_bearer_challenge_gets_a_pull_token_from_the_realm(
     assert asked.headers["authorization"] == basic_header()["Authorization"]
 
 
+async def test_cached_token_is_renewed_when_it_expires_or_is_refused(
+    fake_registry: FakeServer, other_server: FakeServer
+) -> None:
+    issued: list[str] = []
+    valid: set[str] = set()
+
+    def token(seen: Seen) -> Reply:
+        issued.append(f"token-{len(issued)}")
+        valid.add(issued[-1])
+        return Reply(200, json.dumps({"token": issued[-1], "expires_in": 100}).encode())
+
+    def tags(seen: Seen) -> Reply:
+        if seen.headers.get("authorization", "").removeprefix("Bearer ") not in valid:
+            challenge = f'Bearer realm="{other_server.url("/token")}",service="fake"'
+            return Reply(401, b"{}", {"WWW-Authenticate": challenge})
+        return tag_page("team/app", ["1.0"])
+
+    fake_registry.routes["/v2/team/app/tags/list"] = tags
+    other_server.routes["/token"] = token
+    now = [1000.0]
+    image = f"{fake_registry.host}/team/app"
+    async with RegistryClient(clock=lambda: now[0]) as client:
+        for _ in range(2):
+            assert await client.list_tags(image, credentials=LOGIN, insecure=True) == ["1.0"]
+        assert issued == ["token-0"]  # the second scan reused the token
+        now[0] += 81  # past 80% of expires_in
+        await client.list_tags(image, credentials=LOGIN, insecure=True)
+        assert issued == ["token-0", "token-1"]
+        valid.clear()  # the registry revokes every token: the cached one is replaced once
+        await client.list_tags(image, credentials=LOGIN, insecure=True)
+        assert issued == ["token-0", "token-1", "token-2"]
+
+
 async def test_plain_http_realm_on_another_host_never_gets_the_login(
     client: RegistryClient, fake_registry: FakeServer, other_server: FakeServer
 ) -> None:
@@ -603,11 +636,14 @@ async def test_error_text_from_the_registry_is_scrubbed_of_secrets(
     assert_no_secret(caught.value, PASSWORD)
 
 
-async def test_unavailable_registry_is_unreachable(
+async def test_unavailable_or_rate_limiting_registry_is_unreachable(
     client: RegistryClient, fake_registry: FakeServer
 ) -> None:
-    fake_registry.routes["/v2/team/app/tags/list"] = lambda seen: Reply(503, b"down")
+    answers = iter([Reply(503, b"down"), Reply(429, b'{"errors":[{"code":"TOOMANYREQUESTS"}]}')])
+    fake_registry.routes["/v2/team/app/tags/list"] = lambda seen: next(answers)
     with pytest.raises(RegistryUnreachableError, match="answered 503"):
+        await client.list_tags(f"{fake_registry.host}/team/app", insecure=True)
+    with pytest.raises(RegistryUnreachableError, match="answered 429 TOOMANYREQUESTS"):
         await client.list_tags(f"{fake_registry.host}/team/app", insecure=True)
 
 

@@ -13,17 +13,11 @@ token is cached per registry, realm, service, scope and login until shortly befo
 `expires_in`. Tether always asks for `repository:<name>:pull`, never the scope a challenge
 suggests, so a token is never broader than a scan needs.
 
-Where credentials may go (a registry's answer names the realm, so a hostile or intercepted
-answer must not be able to collect the login):
-
-- nothing secret is sent until a challenge asks for it, and never in a URL;
-- a realm over https gets the login (as Docker does; Docker Hub's realm is another host);
-- a realm over plain http is followed only when the registry itself is `insecure` (the user
-  chose plain http for it), and gets the login only when it is on the registry's own host;
-  an https registry pointing at an http realm is refused as a downgrade;
-- redirects are not followed, and a `Link` to the next page must stay on the registry's
-  scheme, host and port, so the Authorization header never reaches another server.
-
+Where credentials may go: nothing secret is sent until a challenge asks for it, and never in
+a URL; a `Basic` challenge gets the login (in clear only from a registry marked `insecure`);
+a token realm gets it under the rules of `dockerconfig.realm_refusal` (https, or plain http on
+the insecure registry's own host); redirects are not followed, and a `Link` to the next page
+must stay on the registry's scheme, host and port, so the header never reaches another server.
 No password or token ever appears in a log line or an error message; text quoted from a
 registry is scrubbed of them.
 """
@@ -35,7 +29,7 @@ import hashlib
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -77,7 +71,8 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _ERROR_BODY_BYTES = 64 * 1024
 _DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default when `expires_in` is absent
 _MAX_TOKEN_LIFETIME = 3600.0
-_UNAVAILABLE = frozenset({502, 503, 504})
+#: a registry that is down or rate-limits: the next scan may succeed
+_UNAVAILABLE = frozenset({429, 502, 503, 504})
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
 
 
@@ -109,7 +104,9 @@ def compile_exclusions(
     patterns: Iterable[str], limits: RegistryLimits | None = None
 ) -> tuple[re.Pattern[str], ...]:
     """Compile an `exclusionList`; a tag matching any pattern (anywhere, as Go's
-    `MatchString`) is dropped. At most `max_exclusions` patterns of `max_exclusion_length`."""
+    `MatchString`) is dropped. At most `max_exclusions` patterns of `max_exclusion_length`.
+    Unlike Go's RE2, Python's `re` can backtrack: tags are at most 128 characters, but a
+    pattern with nested repeats can still be slow on them."""
     limits = limits or RegistryLimits()
     listed = list(islice(patterns, limits.max_exclusions + 1))
     if len(listed) > limits.max_exclusions:
@@ -308,8 +305,10 @@ class RegistryClient:
         limits: RegistryLimits | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         user_agent: str = "tether-image-scanner",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits or RegistryLimits()
+        self._clock = clock  # when cached tokens expire; tests move it
         self._transport = transport
         self._user_agent = user_agent
         self._tokens: dict[tuple[str, ...], _Token] = {}
@@ -325,7 +324,6 @@ class RegistryClient:
             timeout=None,  # the scan's deadline bounds every request
             transport=self._transport,
             headers={"User-Agent": self._user_agent},
-            limits=httpx2.Limits(max_connections=max(4, self.limits.digest_concurrency * 2)),
         )
 
     async def aclose(self) -> None:
@@ -583,11 +581,11 @@ class RegistryClient:
         scope = f"repository:{scan.image.repository}:pull"
         key = (scan.origin, str(realm), service, scope, scan.identity)
         cached = self._tokens.get(key)
-        if cached is not None and cached.expires > time.monotonic():
+        if cached is not None and cached.expires > self._clock():
             token, scan.token_fresh = cached.value, False
         else:
             token, lifetime = await self._request_token(scan, realm, service, scope)
-            self._remember(key, _Token(token, time.monotonic() + lifetime))
+            self._remember(key, _Token(token, self._clock() + lifetime))
             scan.token_fresh = True
         scan.authorization, scan.token_key = f"Bearer {token}", key
 
@@ -610,7 +608,7 @@ class RegistryClient:
 
     def _remember(self, key: tuple[str, ...], token: _Token) -> None:
         if len(self._tokens) >= self.limits.max_cached_tokens:
-            now = time.monotonic()
+            now = self._clock()
             for stale in [k for k, t in self._tokens.items() if t.expires <= now]:
                 del self._tokens[stale]
             while len(self._tokens) >= self.limits.max_cached_tokens:
