@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tether.images import setters
 from tether.images.errors import SetterError
 from tether.images.setters import (
     FieldKind,
@@ -396,6 +397,23 @@ containers: [{name: web, image: old # {"$imagepolicy": "argocd:web"}
     assert yaml.safe_load(path.read_text())["containers"][0]["image"] == web
 
 
+def test_an_edit_that_would_change_the_structure_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the re-parse guards against a rendering bug: here a value that turns into a mapping
+    path = write(tmp_path, "k.yaml", KUSTOMIZATION)
+    monkeypatch.setattr(setters, "_render", lambda value, style, in_flow: f"{value}: x")
+
+    plan = plan_updates(tmp_path, "", LATEST)
+
+    [problem] = plan.problems
+    assert (problem.line, plan.files) == (11, ())
+    assert "would change more of the file" in problem.reason
+    with pytest.raises(SetterError):
+        apply_plan(plan)
+    assert path.read_text() == KUSTOMIZATION
+
+
 def test_plan_is_refused_when_a_file_changed_after_planning(tmp_path: Path) -> None:
     path = write(tmp_path, "k.yaml", KUSTOMIZATION)
     plan = plan_updates(tmp_path, "", LATEST)
@@ -492,8 +510,9 @@ def test_walk_past_the_entry_or_depth_limit_raises(tmp_path: Path) -> None:
         write(tmp_path, f"many/f{number}.yaml", KUSTOMIZATION)
     write(tmp_path, "deep/" + "d/" * 10 + "k.yaml", KUSTOMIZATION)
 
-    with pytest.raises(SetterError, match="too large"):
+    with pytest.raises(SetterError, match="too large") as caught:
         scan_markers(tmp_path, "many", limits=SetterLimits(max_entries=10))
+    assert caught.value.path == "many"
     with pytest.raises(SetterError, match="too large"):
         scan_markers(tmp_path, "deep", limits=SetterLimits(max_dir_depth=5))
     assert len(scan_markers(tmp_path, "many").markers) == 20

@@ -244,9 +244,10 @@ def _candidate_files(
             notes.append(SkippedFile(_relative(root, directory), f"unreadable: {exc.strerror}"))
             continue
         entries += len(items)
+        rel_dir = _relative(root, directory)
         if entries > limits.max_entries or (items and depth >= limits.max_dir_depth):
             bound = f"{limits.max_entries} entries, {limits.max_dir_depth} directory levels"
-            raise SetterError(f"the update path is too large ({bound} at most)", directory)
+            raise SetterError(f"the update path is too large ({bound} at most)", rel_dir)
         for entry in items:
             rel = _relative(root, entry.path)
             if entry.is_symlink():
