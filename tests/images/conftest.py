@@ -78,9 +78,14 @@ def _answers(registry: RunningRegistry, verify: ssl.SSLContext | bool) -> bool:
 
 @contextmanager
 def docker_registry(
-    root: Path, auth: dict[str, Any] | None = None, tls: tuple[Path, Path, Path] | None = None
+    root: Path,
+    auth: dict[str, Any] | None = None,
+    tls: tuple[Path, Path, Path] | None = None,
+    *,
+    notifications: dict[str, Any] | None = None,
 ) -> Iterator[RunningRegistry]:
-    """docker-registry serving `root` on a free port; `tls` is (certificate, key, CA)."""
+    """docker-registry serving `root` on a free port; `tls` is (certificate, key, CA);
+    `notifications` is the config's section of that name (endpoints the registry posts to)."""
     needs_docker_registry()
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -95,6 +100,8 @@ def docker_registry(
     }
     if auth is not None:
         config["auth"] = auth
+    if notifications is not None:
+        config["notifications"] = notifications
     (root / "config.yml").write_text(yaml.safe_dump(config))
     with (root / "registry.log").open("wb") as log:
         process = subprocess.Popen(
@@ -452,3 +459,81 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSRegist
     certificate, key = make_certificate("127.0.0.1", issuer=ca, server=True).write(root, "server")
     with docker_registry(root, tls=(certificate, key, ca_file)) as registry:
         yield TLSRegistry(registry, ca.certificate_pem, ca_file)
+
+
+# --- a registry that posts notifications ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request a notification endpoint received: its headers and its body, as sent."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class NotificationSink:
+    """An endpoint on 127.0.0.1 that keeps every POST whole and answers 200, as the server's
+    webhook endpoint would (a registry retries, and stalls its queue, on anything else)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                sink.deliveries.append(Delivery(self.path, dict(self.headers.items()), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+#: what the notifying registry sends as `Authorization: Bearer <NOTIFICATION_TOKEN>`
+NOTIFICATION_TOKEN = "registry-notification-token"
+
+
+@dataclass(frozen=True)
+class NotifyingRegistry:
+    registry: RunningRegistry
+    sink: NotificationSink
+
+
+@pytest.fixture(scope="session")
+def notifying_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyingRegistry]:
+    """An anonymous docker-registry whose `notifications` post every event to a sink, with the
+    header `Authorization: Bearer NOTIFICATION_TOKEN`."""
+    needs_docker_registry()
+    sink = NotificationSink()
+    endpoint = {
+        "name": "tether",
+        "url": sink.url("/api/webhook"),
+        "headers": {"Authorization": [f"Bearer {NOTIFICATION_TOKEN}"]},
+        "timeout": "2s",
+        "threshold": 5,
+        "backoff": "1s",
+    }
+    root = tmp_path_factory.mktemp("notifying-registry")
+    try:
+        with docker_registry(root, notifications={"endpoints": [endpoint]}) as registry:
+            yield NotifyingRegistry(registry, sink)
+    finally:
+        sink.close()

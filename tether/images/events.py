@@ -20,19 +20,26 @@ Anything else gives None, and the endpoint hands the request to the Git parser.
 Authentication; a registry without a configured secret is refused, as the Git parser refuses a
 forge without one:
 
-- distribution: the `Authorization` header the registry config sends
-  (`notifications.endpoints[].headers`), `Bearer <secret>`;
-- Harbor: the webhook's "Auth Header", sent as `Authorization`: the secret, alone or after
-  `Bearer `;
+- distribution and Harbor: the `Authorization` header, the secret alone or after `Bearer `
+  (distribution sends the headers of its `notifications.endpoints[].headers`, e.g.
+  `Authorization: [Bearer <secret>]`; Harbor sends its webhook's "Auth Header");
 - GHCR: `X-Hub-Signature-256`, the HMAC-SHA256 of the body with the GitHub webhook's secret;
 - Docker Hub signs nothing and sends no header one could configure: the secret travels as the
   `token` query parameter. It is seen by whoever sees the URL (Docker Hub's settings, access
   logs that print query strings), so it should serve this webhook only.
 
+What counts as a push: a distribution `push` of a manifest (blob uploads, pulls, mounts and
+deletions push no image), Harbor's `PUSH_ARTIFACT` (Default payload format) or
+`harbor.artifact.pushed` (CloudEvents), a Docker Hub webhook, a GitHub `published` or `updated`
+container package. An entry whose image Docker would refuse (a bad tag, an upper-case name) is
+skipped with a reason rather than failing the request: distribution resends a refused request,
+and holds back the events after it, until it is accepted.
+
 The host of a distribution event is the registry's own `http.host` setting when it has one, else
 the `Host` the pushing client sent; both reach Tether through `target.url` (`request.host` when
 there is no URL). A pusher can thus name any host; `distribution_registry` binds the secret to
-one registry instead, whatever the payload says.
+one registry instead, whatever the payload says. Harbor's `resource_url` starts with Harbor's
+configured external URL; Docker Hub's images are on `docker.io`, GHCR's on `ghcr.io`.
 """
 
 from __future__ import annotations
@@ -205,11 +212,22 @@ def _provider(headers: Mapping[str, str], query: Mapping[str, str]) -> str | Non
     return None
 
 
+#: where each registry is given the secret Tether is configured with
+_SECRET_PLACES = {
+    DISTRIBUTION: "the registry config's notifications.endpoints[].headers "
+    "(Authorization: [Bearer <secret>])",
+    DOCKERHUB: f"the Docker Hub webhook's URL (?{REGISTRY_PARAMETER}=dockerhub"
+    f"&{TOKEN_PARAMETER}=<secret>)",
+    GHCR: "the GitHub webhook's Secret",
+    HARBOR: "the Harbor webhook's Auth Header",
+}
+
+
 def _require_secret(secret: str | None, provider: str) -> str:
     if not secret:
         raise RegistryWebhookNotConfiguredError(
-            f"{provider} webhook refused: no secret is configured for {provider}; set one for "
-            f"Tether and the same in the {provider} webhook's settings",
+            f"{provider} webhook refused: no secret is configured for {provider} registry "
+            f"events; configure one in Tether and the same in {_SECRET_PLACES[provider]}",
             provider,
         )
     return secret
@@ -320,7 +338,7 @@ def _pushed(host: str, path: Any, tag: Any, digest: Any) -> PushedImage:
     digest (Harbor's, for a push by digest) is no tag.
     """
     if not isinstance(path, str) or not path:
-        raise ImageError(f"an event on {host} names no repository")
+        raise ImageError(f"an event on {_shown(host)} names no repository")
     repository = parse_repository(f"{host}/{path}")
     if registry_host_key(repository.registry) != registry_host_key(host):
         raise ImageError(
@@ -421,18 +439,18 @@ def _ghcr(event: str, payload: dict[str, Any]) -> RegistryEvent:
 
 
 def _harbor(payload: dict[str, Any]) -> RegistryEvent:
+    # Harbor's two payload formats: Default (`type`, `event_data`) and CloudEvents
+    # (`specversion`, `type: harbor.artifact.pushed`, `data`); the data is the same.
     kind = payload.get("type")
+    cloudevents = "specversion" in payload
     if not isinstance(kind, str):
-        raise RegistryWebhookPayloadError(
-            'harbor webhook: the payload has no "type"; Tether reads the webhook\'s Default '
-            "payload format, not CloudEvents"
-        )
-    if kind != "PUSH_ARTIFACT":
+        raise RegistryWebhookPayloadError('harbor webhook: the payload has no "type"')
+    if kind != ("harbor.artifact.pushed" if cloudevents else "PUSH_ARTIFACT"):
         return RegistryEvent(HARBOR)
-    data = _dict(payload.get("event_data"))
+    data = _dict(payload.get("data" if cloudevents else "event_data"))
     full_name = _dict(data.get("repository")).get("repo_full_name")
     found = _Collector()
-    for resource in _entries(data.get("resources"), HARBOR, "event_data.resources"):
+    for resource in _entries(data.get("resources"), HARBOR, "resources"):
         resource = _dict(resource)
         # resource_url is Harbor's external URL (its own setting) with the artifact's path.
         host = _host_of(resource.get("resource_url"))
