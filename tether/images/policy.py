@@ -15,10 +15,11 @@ image-reflector-controller:
 
 Patterns are RE2 (Go) syntax, parsed here and written out for Python's ``re`` with RE2's
 meaning (ASCII ``\\d \\w \\s \\b`` and case folding, ``$`` only at the end, flags ``imsU``,
-``(?<name>..)``, ``{`` as a literal). What RE2 lacks (lookaround, backreferences, atomic and
-possessive forms) is refused, as are the rarer RE2 forms ``\\p{..}``, ``[[:alpha:]]``,
-``\\Q..\\E``, octal and ``\\x{..}``. Python's engine backtracks, so a pattern is refused when
-it could take exponential time (a repeat of a repeat or of overlapping alternatives, like
+``(?<name>..)``, a ``{`` that starts no repeat count is a literal). What RE2 lacks
+(lookaround, backreferences, atomic and possessive forms) is refused, as are the rarer RE2
+forms ``\\p{..}``, ``[[:alpha:]]``, ``\\Q..\\E``, octal and ``\\x{..}``. Python's engine
+backtracks, so a pattern is refused when it could take exponential time (a repeat of a
+repeat or of overlapping alternatives, like
 ``(a+)*``, ``(a|ab)*``) or when its ambiguous repeats (those whose characters can also start
 what follows, like ``.*`` before ``-``), with the start positions of an unanchored search,
 allow more than 129² ways to match a 128-character tag: well under a millisecond per tag.
