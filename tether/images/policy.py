@@ -19,10 +19,10 @@ meaning (ASCII ``\\d \\w \\s \\b`` and case folding, ``$`` only at the end, flag
 (lookaround, backreferences, atomic and possessive forms) is refused, as are the rarer RE2
 forms ``\\p{..}``, ``[[:alpha:]]``, ``\\Q..\\E``, octal and ``\\x{..}``. Python's engine
 backtracks, so a pattern is refused when it could take exponential time (a repeat of a
-repeat or of overlapping alternatives, like
-``(a+)*``, ``(a|ab)*``) or when its ambiguous repeats (those whose characters can also start
-what follows, like ``.*`` before ``-``), with the start positions of an unanchored search,
-allow more than 129² ways to match a 128-character tag: well under a millisecond per tag.
+repeat or of overlapping alternatives, like ``(a+)*``, ``(a|ab)*``) or when its ambiguous
+repeats (those whose characters can also start what follows, like ``.*`` before ``-``), with
+the start positions of an unanchored search, allow more than 129² ways to match a
+128-character tag: well under a millisecond per tag.
 """
 
 from __future__ import annotations
