@@ -86,17 +86,18 @@ def git_server(tmp_path_factory: pytest.TempPathFactory, pushes: Pushes) -> Iter
 
 
 @pytest.fixture(scope="session")
-def fake(git_server: GitHTTPServer) -> Iterator[FakeGitHost]:
+def fake_server(git_server: GitHTTPServer) -> Iterator[FakeGitHost]:
     tokens = {TOKEN: "tether-bot", READ_ONLY_TOKEN: FakeUser("reader", write=False)}
     with FakeGitHost(git_server, tokens, max_page_size=2) as host:
         yield host
 
 
-@pytest.fixture(autouse=True)
-def _no_rate_limits(fake: FakeGitHost) -> Iterator[None]:
-    yield
-    fake.set_github_rate_limit(5000)
-    fake.clear_rate_limits()
+@pytest.fixture
+def fake(fake_server: FakeGitHost) -> Iterator[FakeGitHost]:
+    """The fake host (pages of 2), its rate limits back to normal after each test."""
+    yield fake_server
+    fake_server.set_github_rate_limit(5000)
+    fake_server.clear_rate_limits()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import asyncio
 import email.utils
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from tether.githost.errors import (
     GitHostValidationError,
     RateLimitedError,
 )
+from tether.githost.models import fit_text
 from tether.source.urls import scrub_text
 
 MIB = 1024 * 1024
@@ -82,6 +83,28 @@ def link_next(answer: Answer) -> str | None:
         if any("next" in rel.split() for rel in rels):
             return str(answer.url.join(match.group(1)))
     return None
+
+
+def status_body(
+    state: str,
+    words: Mapping[str, str],
+    label: tuple[str, str],
+    description: str,
+    target_url: str | None,
+    max_description: int,
+) -> dict[str, Any]:
+    """The JSON of a commit status: ``state`` in the host's ``words``, the ``label`` field
+    (GitHub's ``context``, GitLab's ``name``), a description cut to the host's maximum."""
+    if state not in words:
+        raise ValueError(f"commit state {state!r} is not one of {', '.join(words)}")
+    body: dict[str, Any] = {
+        "state": words[state],
+        label[0]: label[1],
+        "description": fit_text(description, max_description, "…"),
+    }
+    if target_url:
+        body["target_url"] = target_url
+    return body
 
 
 class RestClient:

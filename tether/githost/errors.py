@@ -20,7 +20,8 @@ class GitHostError(TetherError):
 
 class GitHostConfigError(GitHostError):
     """The provider cannot be told from the repository URL, is unknown, or the API URL is
-    malformed: set the provider (github, gitlab, gitea) and, for a self-hosted server, its API URL."""
+    malformed: set the provider (github, gitlab, gitea) and, for a self-hosted server, its API
+    URL."""
 
 
 class GitHostUnreachableError(GitHostError):

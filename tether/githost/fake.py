@@ -177,9 +177,14 @@ def create_status(d: Dialect, call: Call) -> Response:
     context, description = _text(body, "context") or "default", _text(body, "description")
     target = _text(body, "target_url") or None
     status = d.forge.add_status(
-        call.repo, call.path["ref"], str(state), context or "default", description, target,
+        call.repo,
+        call.path["ref"],
+        str(state),
+        context or "default",
+        description,
+        target,
         call.user.login,
-    )  # fmt: skip
+    )
     return json_response(201, d.render_status(status, call))
 
 
@@ -218,10 +223,14 @@ def _endpoint(d: Dialect, handler: Handler, write: bool) -> Callable[[Request], 
         else:
             params = {key: str(value) for key, value in request.path_params.items()}
             call = Call(
-                repo=f"{params.get('owner', '')}/{params.get('repo', '')}", path=params,
-                query=dict(request.query_params), body=body, url=str(request.url),
-                origin=d.controls.origin, user=user,
-            )  # fmt: skip
+                repo=f"{params.get('owner', '')}/{params.get('repo', '')}",
+                path=params,
+                query=dict(request.query_params),
+                body=body,
+                url=str(request.url),
+                origin=d.controls.origin,
+                user=user,
+            )
             answer = await asyncio.to_thread(_run, d, handler, call)
         answer.headers.update(headers)
         return answer
@@ -232,9 +241,14 @@ def _endpoint(d: Dialect, handler: Handler, write: bool) -> Callable[[Request], 
 def _record(d: Dialect, request: Request, scheme: str, body: Any) -> None:
     headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
     entry = RecordedRequest(
-        d.name, request.method, request.url.path, request.url.query, scheme, headers,
+        d.name,
+        request.method,
+        request.url.path,
+        request.url.query,
+        scheme,
+        headers,
         None if body is _NOT_JSON else body,
-    )  # fmt: skip
+    )
     with d.controls.lock:
         d.controls.requests.append(entry)
 

@@ -217,43 +217,72 @@ class Dialect:
         repo = self.repo(call)
 
         def side(ref: str, sha: str) -> dict[str, Any]:
-            return {"label": f"{owner}:{ref}", "ref": ref, "sha": sha, "user": self.user(owner),
-                    "repo": repo}  # fmt: skip
+            return {
+                "label": f"{owner}:{ref}",
+                "ref": ref,
+                "sha": sha,
+                "user": self.user(owner),
+                "repo": repo,
+            }
 
         document: dict[str, Any] = {
-            "url": f"{api}/pulls/{pull.number}", "id": pull.id, "node_id": f"PR_{pull.id}",
-            "html_url": f"{web}/pull/{pull.number}", "diff_url": f"{web}/pull/{pull.number}.diff",
-            "patch_url": f"{web}/pull/{pull.number}.patch", "issue_url": f"{api}/issues/{pull.number}",
-            "number": pull.number, "state": pull.state, "locked": False, "title": pull.title,
-            "user": self.user(pull.user), "body": pull.body, "created_at": pull.created_at,
-            "updated_at": pull.updated_at, "closed_at": pull.closed_at, "merged_at": pull.merged_at,
-            "merge_commit_sha": pull.merge_commit_sha, "draft": False,
-            "head": side(pull.head, pull.head_sha), "base": side(pull.base, pull.base_sha),
-        }  # fmt: skip
+            "url": f"{api}/pulls/{pull.number}",
+            "id": pull.id,
+            "node_id": f"PR_{pull.id}",
+            "html_url": f"{web}/pull/{pull.number}",
+            "diff_url": f"{web}/pull/{pull.number}.diff",
+            "patch_url": f"{web}/pull/{pull.number}.patch",
+            "issue_url": f"{api}/issues/{pull.number}",
+            "number": pull.number,
+            "state": pull.state,
+            "locked": False,
+            "title": pull.title,
+            "user": self.user(pull.user),
+            "body": pull.body,
+            "created_at": pull.created_at,
+            "updated_at": pull.updated_at,
+            "closed_at": pull.closed_at,
+            "merged_at": pull.merged_at,
+            "merge_commit_sha": pull.merge_commit_sha,
+            "draft": False,
+            "head": side(pull.head, pull.head_sha),
+            "base": side(pull.base, pull.base_sha),
+        }
         if full:  # the single-pull form; a listing's items have none of these
-            document.update(merged=pull.merged, mergeable=None, comments=pull.comments,
-                            merged_by=self.user(pull.merged_by) if pull.merged_by else None)  # fmt: skip
+            merged_by = self.user(pull.merged_by) if pull.merged_by else None
+            document.update(
+                merged=pull.merged, mergeable=None, comments=pull.comments, merged_by=merged_by
+            )
         return document
 
     def render_comment(self, comment: FakeComment, call: Call) -> dict[str, Any]:
         web = f"{call.origin}/{comment.repo}/pull/{comment.number}"
         return {
-            "id": comment.id, "node_id": f"IC_{comment.id}",
+            "id": comment.id,
+            "node_id": f"IC_{comment.id}",
             "url": f"{call.origin}{self.prefix}/repos/{comment.repo}/issues/comments/{comment.id}",
-            "html_url": f"{web}#issuecomment-{comment.id}", "body": comment.body,
-            "user": self.user(comment.user), "created_at": comment.created_at,
-            "updated_at": comment.created_at, "author_association": "OWNER",
+            "html_url": f"{web}#issuecomment-{comment.id}",
+            "body": comment.body,
+            "user": self.user(comment.user),
+            "created_at": comment.created_at,
+            "updated_at": comment.created_at,
+            "author_association": "OWNER",
             "issue_url": f"{call.origin}{self.prefix}/repos/{comment.repo}/issues/{comment.number}",
-        }  # fmt: skip
+        }
 
     def render_status(self, status: FakeStatus, call: Call) -> dict[str, Any]:
         return {
             "url": f"{call.origin}{self.prefix}/repos/{status.repo}/statuses/{status.sha}",
-            "id": status.id, "node_id": f"SC_{status.id}", "state": status.state,
-            "description": status.description, "target_url": status.target_url,
-            "context": status.context, "created_at": status.created_at,
-            "updated_at": status.created_at, "creator": self.user(status.user),
-        }  # fmt: skip
+            "id": status.id,
+            "node_id": f"SC_{status.id}",
+            "state": status.state,
+            "description": status.description,
+            "target_url": status.target_url,
+            "context": status.context,
+            "created_at": status.created_at,
+            "updated_at": status.created_at,
+            "creator": self.user(status.user),
+        }
 
     def merge_request(self, call: Call, pull: FakePull) -> tuple[str, str, str | None] | Response:
         """(method, commit message, expected head sha) of a merge request's body."""
@@ -263,8 +292,10 @@ class Dialect:
             return self.invalid(
                 {"resource": "PullRequest", "field": "merge_method", "code": "invalid"}
             )
-        default = (f"{pull.title} (#{pull.number})" if method == "squash" else
-                   f"Merge pull request #{pull.number} from {call.repo.partition('/')[0]}/{pull.head}")  # fmt: skip
+        owner = call.repo.partition("/")[0]
+        default = f"Merge pull request #{pull.number} from {owner}/{pull.head}"
+        if method == "squash":
+            default = f"{pull.title} (#{pull.number})"
         title = body.get("commit_title") or default
         detail = body.get("commit_message") or (pull.title if method == "merge" else "")
         return method, f"{title}\n\n{detail}".strip(), body.get("sha") or None
@@ -318,9 +349,11 @@ class GiteaDialect(Dialect):
             return self.error(404, "The target couldn't be found.", errors=[])
         if reason == "exists" and refusal.existing is not None:
             pull = refusal.existing
-            return self.error(409, "pull request already exists for these targets [id: "
-                              f"{pull.id}, issue_id: {pull.number}, head_repo_id: 1, base_repo_id: "
-                              f"1, head_branch: {pull.head}, base_branch: {pull.base}]")  # fmt: skip
+            targets = (
+                f"[id: {pull.id}, issue_id: {pull.number}, head_repo_id: 1, base_repo_id: 1, "
+                f"head_branch: {pull.head}, base_branch: {pull.base}]"
+            )
+            return self.error(409, f"pull request already exists for these targets {targets}")
         if reason in ("same-branch", "no-commits"):
             return self.error(
                 422, "Invalid PullRequest: There are no changes between the head and the base"
@@ -352,35 +385,64 @@ class GiteaDialect(Dialect):
             return {"label": ref, "ref": ref, "sha": sha, "repo_id": 1, "repo": repo}
 
         return {
-            "id": pull.id, "url": web, "number": pull.number, "user": self.user(pull.user),
-            "title": pull.title, "body": pull.body, "labels": [], "milestone": None,
-            "assignee": None, "assignees": None, "state": pull.state, "is_locked": False,
-            "comments": pull.comments, "html_url": web, "diff_url": f"{web}.diff",
-            "patch_url": f"{web}.patch", "mergeable": pull.state == "open", "merged": pull.merged,
-            "merged_at": pull.merged_at, "merge_commit_sha": pull.merge_commit_sha,
+            "id": pull.id,
+            "url": web,
+            "number": pull.number,
+            "user": self.user(pull.user),
+            "title": pull.title,
+            "body": pull.body,
+            "labels": [],
+            "milestone": None,
+            "assignee": None,
+            "assignees": None,
+            "state": pull.state,
+            "is_locked": False,
+            "comments": pull.comments,
+            "html_url": web,
+            "diff_url": f"{web}.diff",
+            "patch_url": f"{web}.patch",
+            "mergeable": pull.state == "open",
+            "merged": pull.merged,
+            "merged_at": pull.merged_at,
+            "merge_commit_sha": pull.merge_commit_sha,
             "merged_by": self.user(pull.merged_by) if pull.merged_by else None,
-            "base": side(pull.base, pull.base_sha), "head": side(pull.head, pull.head_sha),
-            "merge_base": pull.base_sha, "due_date": None, "created_at": pull.created_at,
-            "updated_at": pull.updated_at, "closed_at": pull.closed_at,
-        }  # fmt: skip
+            "base": side(pull.base, pull.base_sha),
+            "head": side(pull.head, pull.head_sha),
+            "merge_base": pull.base_sha,
+            "due_date": None,
+            "created_at": pull.created_at,
+            "updated_at": pull.updated_at,
+            "closed_at": pull.closed_at,
+        }
 
     def render_comment(self, comment: FakeComment, call: Call) -> dict[str, Any]:
         web = f"{call.origin}/{comment.repo}/pulls/{comment.number}"
         return {
-            "id": comment.id, "html_url": f"{web}#issuecomment-{comment.id}",
-            "pull_request_url": web, "issue_url": "", "user": self.user(comment.user),
-            "original_author": "", "original_author_id": 0, "body": comment.body,
-            "assets": [], "created_at": comment.created_at, "updated_at": comment.created_at,
-        }  # fmt: skip
+            "id": comment.id,
+            "html_url": f"{web}#issuecomment-{comment.id}",
+            "pull_request_url": web,
+            "issue_url": "",
+            "user": self.user(comment.user),
+            "original_author": "",
+            "original_author_id": 0,
+            "body": comment.body,
+            "assets": [],
+            "created_at": comment.created_at,
+            "updated_at": comment.created_at,
+        }
 
     def render_status(self, status: FakeStatus, call: Call) -> dict[str, Any]:
         return {
-            "id": status.id, "status": status.state, "target_url": status.target_url or "",
-            "description": status.description, "context": status.context,
+            "id": status.id,
+            "status": status.state,
+            "target_url": status.target_url or "",
+            "description": status.description,
+            "context": status.context,
             "url": f"{call.origin}{self.prefix}/repos/{status.repo}/statuses/{status.sha}",
-            "creator": self.user(status.user), "created_at": status.created_at,
+            "creator": self.user(status.user),
+            "created_at": status.created_at,
             "updated_at": status.created_at,
-        }  # fmt: skip
+        }
 
     def merge_request(self, call: Call, pull: FakePull) -> tuple[str, str, str | None] | Response:
         body = call.body if isinstance(call.body, dict) else {}

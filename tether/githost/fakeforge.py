@@ -157,7 +157,7 @@ class FakeForge:
         bare = self.bare(repo)
         heads = fakegit.branch_heads(bare)
         if head == base:
-            raise Refusal("same-branch", head)
+            raise Refusal("same-branch", f"{base}...{head}")
         if head not in heads:
             raise Refusal("no-head", head)
         if base not in heads:
@@ -171,10 +171,19 @@ class FakeForge:
                 raise Refusal("no-commits", f"{base}...{head}")
             now = timestamp()
             pull = FakePull(
-                id=self._next_id(), repo=repo, number=len(pulls) + 1, head=head, base=base,
-                title=title, body=body, user=user, created_at=now, updated_at=now,
-                head_sha=heads[head], base_sha=heads[base],
-            )  # fmt: skip
+                id=self._next_id(),
+                repo=repo,
+                number=len(pulls) + 1,
+                head=head,
+                base=base,
+                title=title,
+                body=body,
+                user=user,
+                created_at=now,
+                updated_at=now,
+                head_sha=heads[head],
+                base_sha=heads[base],
+            )
             pulls.append(pull)
             return replace(pull)
 
@@ -283,9 +292,16 @@ class FakeForge:
             raise Refusal("no-commit", sha)
         with self._lock:
             status = FakeStatus(
-                self._next_id(), repo, sha, state, context, description, target_url, user,
+                self._next_id(),
+                repo,
+                sha,
+                state,
+                context,
+                description,
+                target_url,
+                user,
                 timestamp(),
-            )  # fmt: skip
+            )
             self._statuses.append(status)
             return status
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import orjson
 
-from tether.githost.api import DEFAULT_RETRY_AFTER, Answer, RestClient
+from tether.githost.api import DEFAULT_RETRY_AFTER, Answer, RestClient, status_body
 from tether.githost.errors import (
     GitHostConfigError,
     GitHostResponseError,
@@ -96,9 +96,12 @@ class GitHubClient(RestClient):
         action = f"opening a pull request {head} → {base} in {repo}"
         request = {"title": title, "head": head, "base": base, "body": self.fit(body)}
         answer = await self.send(
-            "POST", f"repos/{owner}/{name}/pulls", action, body=request,
+            "POST",
+            f"repos/{owner}/{name}/pulls",
+            action,
+            body=request,
             accept=(201, self.exists_status),
-        )  # fmt: skip
+        )
         if answer.status == 201:
             return self.pull(self.json_object(answer, action), action)
         if not self.already_exists(answer):
@@ -127,9 +130,12 @@ class GitHubClient(RestClient):
         if body is not None:
             changes["body"] = self.fit(body)
         answer = await self.send(
-            "PATCH", f"repos/{owner}/{name}/pulls/{number}", action, body=changes,
+            "PATCH",
+            f"repos/{owner}/{name}/pulls/{number}",
+            action,
+            body=changes,
             accept=self.edit_statuses,
-        )  # fmt: skip
+        )
         return self.pull(self.json_object(answer, action), action)
 
     async def close_pull_request(self, repo: str, number: int, comment: str | None = None) -> None:
@@ -138,17 +144,23 @@ class GitHubClient(RestClient):
             await self.comment(repo, number, comment)
         action = f"closing pull request #{number} in {repo}"
         await self.send(
-            "PATCH", f"repos/{owner}/{name}/pulls/{number}", action, body={"state": "closed"},
+            "PATCH",
+            f"repos/{owner}/{name}/pulls/{number}",
+            action,
+            body={"state": "closed"},
             accept=self.edit_statuses,
-        )  # fmt: skip
+        )
 
     async def comment(self, repo: str, number: int, body: str) -> None:
         owner, name = split_repo(repo)
         action = f"commenting on pull request #{number} in {repo}"
         await self.send(
-            "POST", f"repos/{owner}/{name}/issues/{number}/comments", action,
-            body={"body": self.fit(body)}, accept=(201,),
-        )  # fmt: skip
+            "POST",
+            f"repos/{owner}/{name}/issues/{number}/comments",
+            action,
+            body={"body": self.fit(body)},
+            accept=(201,),
+        )
 
     async def set_commit_status(
         self,
@@ -159,21 +171,19 @@ class GitHubClient(RestClient):
         description: str,
         target_url: str | None = None,
     ) -> None:
-        if state not in self.commit_states:
-            raise ValueError(f"commit state {state!r} is not one of {', '.join(COMMIT_STATES)}")
         owner, name = split_repo(repo)
         action = f"setting status {context!r} of commit {sha[:12]} in {repo}"
-        request: dict[str, Any] = {
-            "state": state,
-            "context": context,
-            "description": fit_text(description, MAX_STATUS_DESCRIPTION, "…"),
-        }
-        if target_url:
-            request["target_url"] = target_url
+        words = {word: word for word in self.commit_states}
+        request = status_body(
+            state, words, ("context", context), description, target_url, MAX_STATUS_DESCRIPTION
+        )
         await self.send(
-            "POST", f"repos/{owner}/{name}/statuses/{quote(sha, safe='')}", action,
-            body=request, accept=(201,),
-        )  # fmt: skip
+            "POST",
+            f"repos/{owner}/{name}/statuses/{quote(sha, safe='')}",
+            action,
+            body=request,
+            accept=(201,),
+        )
 
     def fit(self, body: str) -> str:
         return fit_text(body, MAX_BODY_CHARS)

@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from tether.githost.api import Answer, RestClient
+from tether.githost.api import Answer, RestClient, status_body
 from tether.githost.errors import GitHostConfigError, GitHostResponseError, GitHostValidationError
-from tether.githost.models import COMMIT_STATES, CommitState, PullRequest, fit_text
+from tether.githost.models import CommitState, PullRequest, fit_text
 
 #: GitLab refuses a description or note longer than this (characters)
 MAX_BODY_CHARS = 1_000_000
@@ -108,26 +108,33 @@ class GitLabClient(RestClient):
         if body is not None:
             changes["description"] = fit_text(body, MAX_BODY_CHARS)
         answer = await self.send(
-            "PUT", f"projects/{project_id(repo)}/merge_requests/{number}", action, body=changes,
+            "PUT",
+            f"projects/{project_id(repo)}/merge_requests/{number}",
+            action,
+            body=changes,
             accept=(200,),
-        )  # fmt: skip
+        )
         return self.merge_request(self.json_object(answer, action), action)
 
     async def close_pull_request(self, repo: str, number: int, comment: str | None = None) -> None:
         if comment:
             await self.comment(repo, number, comment)
         await self.send(
-            "PUT", f"projects/{project_id(repo)}/merge_requests/{number}",
-            f"closing merge request !{number} in {repo}", body={"state_event": "close"},
+            "PUT",
+            f"projects/{project_id(repo)}/merge_requests/{number}",
+            f"closing merge request !{number} in {repo}",
+            body={"state_event": "close"},
             accept=(200,),
-        )  # fmt: skip
+        )
 
     async def comment(self, repo: str, number: int, body: str) -> None:
         await self.send(
-            "POST", f"projects/{project_id(repo)}/merge_requests/{number}/notes",
+            "POST",
+            f"projects/{project_id(repo)}/merge_requests/{number}/notes",
             f"commenting on merge request !{number} in {repo}",
-            body={"body": fit_text(body, MAX_BODY_CHARS)}, accept=(201,),
-        )  # fmt: skip
+            body={"body": fit_text(body, MAX_BODY_CHARS)},
+            accept=(201,),
+        )
 
     async def set_commit_status(
         self,
@@ -138,20 +145,17 @@ class GitLabClient(RestClient):
         description: str,
         target_url: str | None = None,
     ) -> None:
-        if state not in _STATES:
-            raise ValueError(f"commit state {state!r} is not one of {', '.join(COMMIT_STATES)}")
         action = f"setting status {context!r} of commit {sha[:12]} in {repo}"
-        request: dict[str, Any] = {
-            "state": _STATES[state],
-            "name": context,
-            "description": fit_text(description, MAX_STATUS_DESCRIPTION, "…"),
-        }
-        if target_url:
-            request["target_url"] = target_url
+        request = status_body(
+            state, _STATES, ("name", context), description, target_url, MAX_STATUS_DESCRIPTION
+        )
         answer = await self.send(
-            "POST", f"projects/{project_id(repo)}/statuses/{quote(sha, safe='')}", action,
-            body=request, accept=(201, 400),
-        )  # fmt: skip
+            "POST",
+            f"projects/{project_id(repo)}/statuses/{quote(sha, safe='')}",
+            action,
+            body=request,
+            accept=(201, 400),
+        )
         if answer.status == 400 and "cannot transition status" not in self.detail(answer).lower():
             raise self.error(answer, action)
 
