@@ -87,7 +87,10 @@ def git_server(tmp_path_factory: pytest.TempPathFactory, pushes: Pushes) -> Iter
 
 @pytest.fixture(scope="session")
 def fake_server(git_server: GitHTTPServer) -> Iterator[FakeGitHost]:
-    tokens = {TOKEN: "tether-bot", READ_ONLY_TOKEN: FakeUser("reader", write=False)}
+    tokens: dict[str, str | FakeUser] = {
+        TOKEN: "tether-bot",
+        READ_ONLY_TOKEN: FakeUser("reader", write=False),
+    }
     with FakeGitHost(git_server, tokens, max_page_size=2) as host:
         yield host
 

@@ -225,3 +225,30 @@ async def test_requests_carry_the_documented_headers_and_no_token_in_urls(
         assert "head=acme%3Atether%2Fupdate" in sent[0].query
     else:
         assert "base_branch=main" in sent[0].query and "limit=" in sent[0].query
+
+
+async def test_a_token_from_a_secret_file_may_end_with_a_newline(
+    fake: FakeGitHost, repo: Repo
+) -> None:
+    async with _client(fake, "github", f"{TOKEN}\n") as client:
+        assert await client.find_pull_request(repo.name, "tether/update", "main") is None
+
+
+async def test_an_unknown_commit_state_is_a_programming_error(
+    fake: FakeGitHost, repo: Repo
+) -> None:
+    async with _client(fake, "github") as client:
+        with pytest.raises(ValueError, match="not one of"):
+            await client.set_commit_status(repo.name, "0" * 40, "done", "ctx", "")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("api", "expected"), [("github", GitHostValidationError), ("gitea", GitHostNotFoundError)]
+)
+async def test_a_status_for_a_commit_the_repository_lacks_is_refused(
+    fake: FakeGitHost, repo: Repo, api: str, expected: type[GitHostError]
+) -> None:
+    async with _client(fake, api) as client:
+        with pytest.raises(expected):
+            await client.set_commit_status(repo.name, "f" * 40, "success", "tether/sync", "ok")
+    assert fake.statuses(repo.name, "f" * 40) == []

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx2
 import orjson
@@ -127,7 +127,8 @@ class RestClient:
     ) -> None:
         self.api_url = httpx2.URL(api_url.rstrip("/") + "/")
         self.limits = limits or GitHostLimits()
-        self._token = token
+        # a token read from a Secret's file often ends with a newline
+        self._token = token.strip()
         self._clock = clock  # when a rate limit ends; tests fix it
         self._http = httpx2.AsyncClient(
             follow_redirects=False,
@@ -152,7 +153,7 @@ class RestClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def __aenter__(self) -> RestClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
