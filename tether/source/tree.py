@@ -116,6 +116,8 @@ class CommitTree:
                 f"commit {commit} is not in the mirror of {scrub_url(mirror.url)}"
             )
         self._tree = obj.peel(pygit2.Tree)
+        #: folders looked up so far, by clean path (None: no folder there)
+        self._directories: dict[str, pygit2.Tree | None] = {}
 
     def where(self) -> str:
         """The commit and repository, for messages."""
@@ -125,10 +127,38 @@ class CommitTree:
         clean = clean_repo_path(path)
         if clean == "":
             return self._tree
+        parent, _, name = clean.rpartition("/")
+        directory = self._directory(parent)
+        if directory is None:
+            return None
         try:
-            return self._tree[clean]
+            return directory[name]
         except KeyError:
             return None
+
+    def _directory(self, path: str) -> pygit2.Tree | None:
+        """The tree of the folder at ``path`` (clean), None when there is no folder there.
+
+        Folders met are kept for the life of this CommitTree: libgit2 does not cache a tree
+        object over 4 KiB, so a lookup by full path would inflate a folder of 1,000 apps again
+        for every file looked up in it (what the poller does for each app of a monorepo)."""
+        if path == "":
+            return self._tree
+        if path in self._directories:
+            return self._directories[path]
+        found: pygit2.Tree | None = self._tree
+        walked = ""
+        for part in path.split("/"):
+            walked = f"{walked}/{part}" if walked else part
+            if walked in self._directories:
+                found = self._directories[walked]
+            else:
+                entry = found[part] if found is not None and part in found else None
+                found = entry if isinstance(entry, pygit2.Tree) else None
+                self._directories[walked] = found
+            if found is None:
+                break
+        return found
 
     def _size(self, obj: pygit2.Object) -> int:
         # The header alone: the content of a huge blob is never inflated to learn its size.
