@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from tests.source.conftest import Remote
 from tether.source import AppSource, MirrorCache, RepoCredentials, SourcePoller, read_paths
+from tether.source import poller as poller_module
+from tether.source.changes import TreeReader
 
 MONOREPO = {
     "apps/a/base/kustomization.yaml": "resources:\n- deployment.yaml\n",
@@ -138,3 +144,28 @@ def test_commit_touching_two_apps_marks_exactly_those(
     )
 
     assert poller.poll().changed == ["a-production", "a-staging", "b"]
+
+
+def test_a_commits_read_paths_are_worked_out_once_per_app(
+    remote: Remote,
+    cache: MirrorCache,
+    credentials: RepoCredentials,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    poller = _poller(remote, cache, credentials)
+    worked_out: list[tuple[str, str]] = []
+
+    def counting(tree: TreeReader, app_path: str, *args: Any) -> frozenset[str]:
+        worked_out.append((tree.commit, app_path))  # type: ignore[attr-defined]
+        return read_paths(tree, app_path, *args)
+
+    monkeypatch.setattr(poller_module, "read_paths", counting)
+    first = remote.commit_and_push("scale", {"apps/a/overlays/production/replicas.yaml": "r: 5\n"})
+    assert poller.poll().changed == ["a-production"]
+    assert len(worked_out) == 2 * len(APPS)  # each app at the old and at the new commit
+    worked_out.clear()
+    second = remote.commit_and_push("env", {"shared/prod.env": "A=2\n"})
+    assert poller.poll().changed == ["a-production"]
+    # the commit the apps were at was worked out by the poll before: only the new one now
+    assert sorted(worked_out) == sorted((second, app.path) for app in APPS)
+    assert first != second

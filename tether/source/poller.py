@@ -144,6 +144,10 @@ class SourcePoller:
         # Guards the tables below only; never held across I/O (taken on the event loop).
         self._lock = threading.Lock()
         self._repo_locks: dict[str, threading.Lock] = {}
+        # What each app's render reads at a commit, per repository (read and written only by
+        # that repository's poll, under its repo lock): a push compares every app of the
+        # repository at the old and the new commit, and the old one was the last poll's new one.
+        self._reads: dict[str, dict[tuple[str, AppSource], frozenset[str]]] = {}
         self._waiting: dict[str, Future[_RepoOutcome]] = {}
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="tether-poll")
 
@@ -279,6 +283,7 @@ class SourcePoller:
                 mirror = self.cache.mirror(url, self.credentials_for(url))
                 outcome = self._check_repository(url, mirror, snapshots)
                 in_use = self._merge(url, snapshots, outcome.polls)
+                self._keep_reads(url, in_use)
                 if any(poll.previous != poll.commit for poll in outcome.polls):
                     mirror.keep(in_use)
             except SourceError as error:
@@ -291,6 +296,13 @@ class SourcePoller:
                 )
                 return _RepoOutcome(0, 0, [_failed(n, a, failure) for n, a in snapshots.items()])
             return outcome
+
+    def _keep_reads(self, url: str, in_use: set[str]) -> None:
+        """Forget the read paths at commits no application of ``url`` is at any more."""
+        with self._lock:
+            reads = self._reads.get(url)
+            if reads:
+                self._reads[url] = {k: v for k, v in reads.items() if k[0] in in_use}
 
     def _merge(self, url: str, snapshots: dict[str, _Snapshot], polls: list[AppPoll]) -> set[str]:
         """Record the new commits (unless the application changed meanwhile); return the
@@ -342,6 +354,17 @@ class SourcePoller:
             polls.append(AppPoll(name, target, previous, changed))
         return _RepoOutcome(1, mirror.fetches - fetches_before, polls)
 
+    def _read_paths(self, source: AppSource, tree: CommitTree) -> frozenset[str]:
+        """What ``source``'s render reads at ``tree``'s commit, remembered per repository."""
+        with self._lock:
+            reads = self._reads.setdefault(source.repo_url, {})
+        key = (tree.commit, source)
+        found = reads.get(key)
+        if found is None:
+            found = read_paths(tree, source.path, source.value_files, source.extra_paths)
+            reads[key] = found
+        return found
+
     def _touched(
         self,
         mirror: Mirror,
@@ -362,7 +385,7 @@ class SourcePoller:
         for commit in (old, new):
             if commit not in trees:
                 trees[commit] = mirror.tree(commit)
-            read |= read_paths(trees[commit], source.path, source.value_files, source.extra_paths)
+            read |= self._read_paths(source, trees[commit])
         return touches(changed, read)
 
 
