@@ -12,7 +12,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pygit2
@@ -61,8 +61,10 @@ def clean_repo_path(path: str) -> str:
     Raises `PathNotFoundError` for a path that leaves the repository (`..` above the root).
     """
     parts: list[str] = []
-    for part in PurePosixPath(path.replace("\\", "/")).parts:
-        if part in ("/", "."):
+    # split by hand, not through PurePosixPath: called for every file a poll or an export
+    # looks at, and pathlib interns every part it parses
+    for part in path.replace("\\", "/").split("/"):
+        if part in ("", "."):
             continue
         if part == "..":
             if not parts:
