@@ -31,6 +31,7 @@ from tether.githost.errors import (
     RateLimitedError,
 )
 from tether.githost.models import fit_text
+from tether.httpbody import read_bounded
 from tether.source.urls import scrub_text
 
 MIB = 1024 * 1024
@@ -211,7 +212,7 @@ class RestClient:
                 ) as response:
                     ok = 200 <= response.status_code < 300
                     limit = self.limits.max_response_bytes if ok else self.limits.max_error_bytes
-                    data = await _read_bounded(response, limit, truncate=not ok)
+                    data = await read_bounded(response, limit, truncate=not ok)
         except TimeoutError:
             raise GitHostUnreachableError(
                 f"{self.provider} at {self.host} did not answer within "
@@ -377,22 +378,3 @@ class RestClient:
         return GitHostResponseError(
             f"{where} answered HTTP {status} while {action} ({detail})", self.host
         )
-
-
-async def _read_bounded(response: httpx2.Response, limit: int, truncate: bool) -> bytes | None:
-    """The body up to ``limit`` bytes (decoded, so a compressed bomb stops there too); past it,
-    the first ``limit`` bytes when ``truncate``, else None."""
-    declared = response.headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        if size + len(chunk) > limit:
-            if not truncate:
-                return None
-            chunks.append(chunk[: limit - size])
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)

@@ -38,6 +38,7 @@ import httpx2
 import orjson
 
 from tether.durations import parse_duration
+from tether.httpbody import read_bounded
 from tether.images.dockerconfig import (
     TAG_PATTERN,
     Challenge,
@@ -265,25 +266,6 @@ def _token_of(scan: _Scan, body: bytes, where: str) -> tuple[str, float]:
         expires_in = _DEFAULT_TOKEN_LIFETIME
     # a margin, so that a token is not sent in the last seconds of its life
     return token, min(float(expires_in), _MAX_TOKEN_LIFETIME) * 0.8
-
-
-async def _read_bounded(response: httpx2.Response, limit: int, truncate: bool) -> bytes | None:
-    """The body up to `limit` bytes (decoded, so a compressed bomb stops there too); past it,
-    the first `limit` bytes when `truncate`, else None."""
-    declared = response.headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        if size + len(chunk) > limit:
-            if not truncate:
-                return None
-            chunks.append(chunk[: limit - size])
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _tls_context(ca_certificate: str) -> ssl.SSLContext:
@@ -522,7 +504,7 @@ class RegistryClient:
                 body: bytes | None = b""
                 if method != "HEAD":
                     ok = response.is_success
-                    body = await _read_bounded(
+                    body = await read_bounded(
                         response, max_bytes if ok else _ERROR_BODY_BYTES, truncate=not ok
                     )
         except httpx2.TransportError as exc:
