@@ -107,3 +107,19 @@ HELD_SHARDS_ANNOTATION: Final = "tether.io/held-shards"
 #: annotation of the record's Lease: repositories a replica received a webhook for, so every
 #: replica checks them for its own apps (JSON: URL -> sequence number)
 PUSHED_REPOSITORIES_ANNOTATION: Final = "tether.io/pushed-repositories"
+
+# ---- Flux's image automation API (tether/images/) ----------------------------------------------
+
+FLUX_IMAGE_GROUP: Final = "image.toolkit.fluxcd.io"
+FLUX_IMAGE_VERSION: Final = "v1"
+FLUX_IMAGE_API_VERSION: Final = f"{FLUX_IMAGE_GROUP}/{FLUX_IMAGE_VERSION}"
+IMAGE_REPOSITORY: Final = "ImageRepository"
+IMAGE_POLICY: Final = "ImagePolicy"
+IMAGE_UPDATE_AUTOMATION: Final = "ImageUpdateAutomation"
+#: the plural (resource) names of those kinds, as their CRDs are named ``<plural>.<group>``
+IMAGE_REPOSITORIES: Final = "imagerepositories"
+IMAGE_POLICIES: Final = "imagepolicies"
+IMAGE_UPDATE_AUTOMATIONS: Final = "imageupdateautomations"
+#: annotation asking Flux (and Tether) to reconcile now; its value is echoed in
+#: ``status.lastHandledReconcileAt``
+FLUX_RECONCILE_REQUEST_ANNOTATION: Final = "reconcile.fluxcd.io/requestedAt"
