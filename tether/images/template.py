@@ -159,7 +159,8 @@ def _token_value(kind: str, text: str, line: int) -> Any:
         name, *fields = text.split(".")
         return name, tuple(fields)
     converters = {"raw": lambda: text[1:-1], "num": lambda: int(text),
-                  "field": lambda: tuple(text[1:].split("."))}  # fmt: skip
+                  "field": lambda: tuple(text[1:].split(".")),
+                  "chain": lambda: tuple(text[1:].split("."))}  # fmt: skip
     return converters.get(kind, lambda: text)()
 
 
@@ -210,6 +211,8 @@ class _Parser:
                 got = repr(src[pos]) if pos < len(src) else "end of template"
                 raise self.fail(f"unexpected {got} in action", pos, is_pos=True)
             kind = match.lastgroup or ""
+            if kind == "field" and src[pos - 1] == ")":  # (pipeline).Field
+                kind = "chain"
             if kind != "space":
                 tokens.append((kind, _token_value(kind, match.group(), self.line_of(pos))))
             pos = match.end()
@@ -309,7 +312,8 @@ class _Parser:
             self.nest(line)
             pipe = self.pipeline(tokens[start : position - 1], line, decl=False)
             self.nest(line, -1)
-            return ("pipe", pipe), position
+            chained = position < len(tokens) and tokens[position][0] == "chain"
+            return ("pipe", pipe, tokens[position][1] if chained else ()), position + chained
         if kind == "var" and value[0] not in self.vars:
             raise self.fail(f"undefined variable {value[0]!r}", line)
         simple = {"var": ("var", value), "field": ("field", value), "dot": ("var", ("", ())),
@@ -425,11 +429,11 @@ class _Run:
         kind = node[0]
         if kind in ("lit", "nil"):
             return node[1] if kind == "lit" else None
-        if kind == "pipe":
-            return self.pipeline(node[1], dot, declare=False)
         if kind == "call":  # a function named as an argument is called without arguments
             return self.call(node[1], [], dot, _NO_FINAL)
         receiver, names = dot, node[1]
+        if kind == "pipe":
+            receiver, names = self.pipeline(node[1], dot, declare=False), node[2]
         if kind == "var":
             name, names = node[1]
             if name:
