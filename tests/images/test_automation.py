@@ -3,6 +3,8 @@ behind Basic auth), and the commit message templates."""
 
 from __future__ import annotations
 
+import base64
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from tether.images.automation import (
     Change,
     ChangeSet,
     CheckoutRef,
+    GitAccess,
     ObjectIdentifier,
     PushRejectedError,
     TemplateData,
@@ -319,6 +322,32 @@ def test_checkout_by_tag_semver_or_commit(
     assert git(repo.bare, "rev-parse", f"{BRANCH}^") == expected
     with pytest.raises(UpdateAutomationError, match="no branch to push to"):
         run_update(spec_for(repo, checkout=ref, push_branch=""), latest("1.5.0"))
+
+
+def test_credentials_never_reach_argv_and_the_checkout_is_removed(
+    repo: Remote, credentials: RepoCredentials, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def spy(args: list[str], *rest: Any, **options: Any) -> Any:
+        commands.append(list(args))
+        return real_popen(args, *rest, **options)
+
+    monkeypatch.setattr("tether.source.gitcli.subprocess.Popen", spy)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = run_update(spec_for(repo), latest("1.5.0"), credentials=credentials,
+                        access=GitAccess(scratch_dir=scratch))  # fmt: skip
+
+    assert result.status is UpdateStatus.PUSHED and list(scratch.iterdir()) == []
+    verbs = [next(word for word in command[1:] if not word.startswith("-") and "=" not in word)
+             for command in commands]  # fmt: skip
+    assert {"ls-remote", "fetch", "commit", "push"} <= set(verbs)
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert not [
+        command for command in commands if PASSWORD in str(command) or basic in str(command)
+    ]
 
 
 def test_wrong_credentials_are_refused_without_showing_them(repo: Remote) -> None:

@@ -24,6 +24,7 @@ iteration and function call counts one).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import re
@@ -167,12 +168,13 @@ def _token_value(kind: str, text: str, line: int) -> Any:
 class _Parser:
     def __init__(self, src: str, limits: TemplateLimits) -> None:
         self.src, self.limits = src, limits
+        self.breaks = [match.start() for match in re.finditer("\n", src)]
         self.items = list(self._split())
         self.index = self.depth = 0
         self.vars = ["$"]
 
     def line_of(self, pos: int) -> int:
-        return self.src.count("\n", 0, pos) + 1
+        return bisect.bisect_left(self.breaks, pos) + 1
 
     def fail(self, problem: str, pos_or_line: int, is_pos: bool = False) -> InvalidTemplateError:
         return InvalidTemplateError(problem, self.line_of(pos_or_line) if is_pos else pos_or_line)
