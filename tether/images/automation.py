@@ -25,8 +25,9 @@ What Flux does, and where Tether differs:
   source names local refs: the push branch, or the checkout branch when it is a branch.
 * Every setter marker problem is an error before anything is committed (Flux skips them).
 * No commit signing yet: a caller given ``spec.git.commit.signingKey`` must refuse it rather
-  than push unsigned commits. ``sign_off`` adds a ``Signed-off-by`` trailer. ``push.options`` are not sent. The author name defaults to the
-  email's local part (git refuses an empty name; go-git writes one).
+  than push unsigned commits. ``sign_off`` adds a ``Signed-off-by`` trailer. ``push.options``
+  are not sent. The author name defaults to the email's local part (git refuses an empty name;
+  go-git writes one).
 * The commit message template's data is :class:`TemplateData` below; see
   :mod:`tether.images.template` for the language.
 """
