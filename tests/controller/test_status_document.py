@@ -12,6 +12,7 @@ from tether.controller.status import (
     conditions,
     history_after,
     next_status,
+    read_operation,
     read_status,
     summary,
     sync_word,
@@ -182,3 +183,23 @@ def test_the_compared_document_names_every_problem_in_one_condition() -> None:
     assert update["health"] == {"status": "Progressing", "message": "rolling"}
     assert [c["message"] for c in update["conditions"]] == ["git is away; Widget (x/v1) unknown"]
     assert update["sourceType"] == "Kustomize"
+
+
+def test_the_operation_alone_reads_as_in_the_whole_status() -> None:
+    for junk in (None, {}, {"status": []}, {"status": {"operationState": "x"}}):
+        assert read_operation(junk) is None  # type: ignore[arg-type]
+    app = {
+        "status": {
+            "operationState": {
+                "phase": "Succeeded",
+                "message": "successfully synced",
+                "startedAt": "2026-12-05T10:00:00Z",
+                "finishedAt": "2026-12-05T10:00:02Z",
+                "syncResult": {"revision": "abc"},
+            },
+            "resources": [{"kind": "ConfigMap", "name": "x"}],
+        }
+    }
+    operation = read_operation(app)
+    assert operation is not None and operation == read_status(app).operation
+    assert (operation.phase, operation.finished_at) == ("Succeeded", "2026-12-05T10:00:02Z")

@@ -181,6 +181,12 @@ def _history(entry: Mapping[str, Any]) -> HistoryEntry:
     )
 
 
+def read_operation(app: Mapping[str, Any]) -> OperationState | None:
+    """The typed ``status.operationState`` of an Application alone (for readers that want no
+    more: the whole typed status lists every resource)."""
+    return _operation(_map(_map(_map(app).get("status")).get("operationState")))
+
+
 def read_status(app: Mapping[str, Any]) -> AppStatus:
     """The typed status of an Application object (any shape: defaults where it is off)."""
     status = _map(_map(app).get("status"))

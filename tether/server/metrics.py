@@ -24,7 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tether.controller.face import ControllerMetrics
-from tether.controller.status import AppStatus
+from tether.controller.status import AppStatus, read_operation
 from tether.server.auth import User
 from tether.server.state import Context, ServerState, app_object, project_of
 
@@ -173,7 +173,7 @@ class ServerMetrics:
         """Count an operation each time an app's operationState reaches a new finished state."""
         if kind != "application" or event_type == "DELETED":
             return
-        state = self.state.statuses.of(obj).operation
+        state = read_operation(obj)
         if state is None or state.phase not in COUNTED_PHASES or not state.finished_at:
             return
         name = obj["metadata"]["name"]
