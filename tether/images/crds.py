@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tether.images.registry import DEFAULT_EXCLUSIONS
 from tether.names import (
     FLUX_IMAGE_GROUP,
     FLUX_IMAGE_VERSION,
@@ -32,8 +33,6 @@ from tether.names import (
 #: Flux's duration fields (``1h``, ``30m``, ``1.5s``); ``timeout`` allows no hours
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 TIMEOUT_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$"
-#: Flux's ``exclusionList`` default: cosign signatures are tags too
-DEFAULT_EXCLUSION_LIST = ["^.*\\.sig$"]
 
 _STRING: dict[str, Any] = {"type": "string"}
 _BOOL: dict[str, Any] = {"type": "boolean"}
@@ -155,7 +154,7 @@ def _image_repository_schema() -> dict[str, Any]:
                 "type": "array",
                 "items": _STRING,
                 "maxItems": 25,
-                "default": list(DEFAULT_EXCLUSION_LIST),
+                "default": list(DEFAULT_EXCLUSIONS),
                 "description": "Regular expressions of tags left out of the scan result.",
             },
             "provider": {

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tether.durations import parse_duration
-from tether.images.crds import DEFAULT_EXCLUSION_LIST, DURATION_PATTERN, TIMEOUT_PATTERN
+from tether.images.crds import DURATION_PATTERN, TIMEOUT_PATTERN
 from tether.images.dockerconfig import (
     DOCKER_HUB,
     Credentials,
@@ -41,8 +41,8 @@ from tether.images.dockerconfig import (
     parse_repository,
 )
 from tether.images.errors import ImageError, InvalidPolicyError, RegistryAuthError
-from tether.images.policy import latest_tag, parse_policy
-from tether.images.registry import RegistryClient, scan_timeout
+from tether.images.policy import ImagePolicySpec, latest_tag, parse_policy
+from tether.images.registry import DEFAULT_EXCLUSIONS, RegistryClient, scan_timeout
 from tether.names import FLUX_RECONCILE_REQUEST_ANNOTATION
 
 # Condition types and reasons, spelled as Flux's fluxcd/pkg/apis/meta and the controllers'
@@ -276,7 +276,7 @@ def _read_repository_spec(spec: Mapping[str, Any]) -> _RepositorySpec:
         )
     exclusions = spec.get("exclusionList")
     if exclusions is None or exclusions == []:
-        exclusions = list(DEFAULT_EXCLUSION_LIST)
+        exclusions = list(DEFAULT_EXCLUSIONS)
     if not isinstance(exclusions, list) or not all(isinstance(p, str) for p in exclusions):
         # Flux retries a bad exclusionList as a failed scan; so does Tether
         raise _Refusal(
@@ -475,7 +475,7 @@ def _repository_image(repository: Mapping[str, Any] | None, where: str) -> str:
 
 def _choose(
     policy_obj: Mapping[str, Any], tags: Sequence[str] | None, image: str, where: str
-) -> tuple[str, Any]:
+) -> tuple[str, ImagePolicySpec]:
     spec = _map(policy_obj.get("spec"))
     if spec.get("digestReflectionPolicy") == "Always" and spec.get("interval") is None:
         raise _Refusal(
