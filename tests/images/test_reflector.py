@@ -258,6 +258,10 @@ async def test_reflector_statuses_are_accepted_by_the_cluster(
         del obj["metadata"]["generation"]
     kubectl("apply", "-f", "-", input=json.dumps(repository) + "\n---\n" + json.dumps(policy))
     stored = _get(kubectl, "imagerepository", "app", "-n", namespace)
+    assert (stored["spec"]["exclusionList"], stored["spec"]["provider"]) == (
+        ["^.*\\.sig$"],
+        "generic",
+    )
     scanned = await scan_at(stored, client, T0)
     stored_policy = _get(kubectl, "imagepolicy", "app", "-n", namespace)
     evaluated = evaluate(stored_policy, scanned.tags, repository=stored, now=T0)

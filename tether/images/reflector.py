@@ -489,11 +489,9 @@ def _choose(
     except InvalidPolicyError as error:
         raise _Refusal(INVALID_POLICY, f"invalid policy: {error}", "stalled") from None
     if not tags:
-        why = (
-            "it has not been scanned yet, or its scans fail"
-            if tags is None
-            else ("its last scan found none (after its exclusionList)")
-        )
+        why = "it has not been scanned yet, or its scans fail"
+        if tags is not None:
+            why = "its last scan found none (after its exclusionList)"
         raise _Refusal(DEPENDENCY_NOT_READY, f"{where} has no tags: {why}", "waiting")
     try:
         return latest_tag(policy, tags, image=image), policy
@@ -512,13 +510,13 @@ def _with_digest(
     up first."""
     if reflection == "Never":
         return latest
-    same_image = (
-        previous is not None
-        and previous.get("digest")
-        and ((previous["name"], previous["tag"]) == (latest["name"], latest["tag"]))
+    same = previous is not None and (previous["name"], previous["tag"]) == (
+        latest["name"],
+        latest["tag"],
     )
-    if reflection == "IfNotPresent" and previous is not None and same_image:
-        return {**latest, "digest": previous["digest"]}
+    kept = previous.get("digest") if previous is not None and same else None
+    if reflection == "IfNotPresent" and kept:
+        return {**latest, "digest": kept}
     failed = f"failed fetching digest of {_ref_text(latest)}"
     if digest_error is not None:
         raise _Refusal(FAILED, f"{failed}: {digest_error}", "retry")
@@ -575,10 +573,8 @@ def evaluate(
             status, previous, False, refusal.reason, refusal.message, stalled=stalled
         )
     if latest is None:
-        ready, reason, message = _ready_now(_map(policy_obj.get("status")))
-        return PolicyOutcome(
-            _start(policy_obj), previous, ready, reason, message, digest_needed=tag
-        )
+        ready, reason, message = _ready_now(status)
+        return PolicyOutcome(status, previous, ready, reason, message, digest_needed=tag)
     changed = latest != previous
     if changed:
         if previous is None:
