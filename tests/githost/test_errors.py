@@ -188,15 +188,14 @@ def silent_port() -> Iterator[int]:
         yield int(listener.getsockname()[1])
 
 
+@pytest.mark.timeout(60)  # a client without its own time limit would wait forever
 async def test_a_host_that_never_answers_times_out(silent_port: int) -> None:
     limits = GitHostLimits(timeout=0.5)
-    started = time.monotonic()
     async with GitHubClient(
         f"http://127.0.0.1:{silent_port}/api/v3", TOKEN, limits=limits
     ) as client:
         with pytest.raises(GitHostUnreachableError, match=r"did not answer within 0\.5s"):
             await client.find_pull_request("acme/app", "tether/update", "main")
-    assert time.monotonic() - started < 5
 
 
 async def test_a_refused_connection_is_unreachable() -> None:

