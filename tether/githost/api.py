@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -108,7 +109,7 @@ def status_body(
     return body
 
 
-class RestClient:
+class RestClient(ABC):
     """The common part of a Git-host client: subclasses add the provider's endpoints, headers,
     the scopes its tokens need, and how it signals rate limits and next pages."""
 
@@ -146,9 +147,9 @@ class RestClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.api_url)!r})"
 
+    @abstractmethod
     def auth_headers(self, token: str) -> dict[str, str]:
         """The headers that carry the token (and the API's media type)."""
-        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Close the connection pool."""
