@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from tether.crdbuild import namespaced_crd
+from tether.crdbuild import open_object as _obj
 from tether.names import ARGO_GROUP
 
 GROUP = ARGO_GROUP
@@ -28,23 +30,6 @@ _INT64: dict[str, Any] = {"type": "integer", "format": "int64"}
 _STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 _STRING_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
 _OPEN: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-
-
-def _obj(
-    properties: dict[str, Any] | None = None,
-    *,
-    required: list[str] | None = None,
-    description: str | None = None,
-) -> dict[str, Any]:
-    """An object schema that keeps fields it does not describe."""
-    schema: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    if description:
-        schema["description"] = description
-    if properties:
-        schema["properties"] = properties
-    if required:
-        schema["required"] = required
-    return schema
 
 
 def _list(items: dict[str, Any], description: str | None = None) -> dict[str, Any]:
@@ -395,42 +380,7 @@ def _crd(
     schema: dict[str, Any],
     columns: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    version: dict[str, Any] = {
-        "name": VERSION,
-        "served": True,
-        "storage": True,
-        "schema": {"openAPIV3Schema": schema},
-        "subresources": {"status": {}},
-    }
-    if columns:
-        version["additionalPrinterColumns"] = columns
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{plural}.{GROUP}",
-            "labels": {
-                "app.kubernetes.io/name": f"{plural}.{GROUP}",
-                "app.kubernetes.io/part-of": "tether",
-            },
-        },
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": kind,
-                "listKind": f"{kind}List",
-                "plural": plural,
-                "singular": kind.lower(),
-                "shortNames": short_names,
-            },
-            "scope": "Namespaced",
-            "versions": [version],
-        },
-    }
-    # The builders share sub-schemas (the source schema appears three times); a JSON round trip
-    # gives every node its own dict, so nothing aliases and the YAML has no anchors.
-    result: dict[str, Any] = json.loads(json.dumps(crd))
-    return result
+    return namespaced_crd(GROUP, VERSION, kind, plural, short_names, schema, columns)
 
 
 APPLICATION_CRD: dict[str, Any] = _crd(

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tether.crdbuild import namespaced_crd
+from tether.crdbuild import open_object as _obj
 from tether.images.registry import DEFAULT_EXCLUSIONS
 from tether.names import (
     FLUX_IMAGE_GROUP,
@@ -39,26 +41,6 @@ _BOOL: dict[str, Any] = {"type": "boolean"}
 _INT64: dict[str, Any] = {"type": "integer", "format": "int64"}
 _TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
 _STRING_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
-
-
-def _obj(
-    properties: dict[str, Any] | None = None,
-    *,
-    required: list[str] | None = None,
-    description: str | None = None,
-    default: Any = None,
-) -> dict[str, Any]:
-    """An object schema that keeps fields it does not describe."""
-    schema: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    if description:
-        schema["description"] = description
-    if properties:
-        schema["properties"] = properties
-    if required:
-        schema["required"] = required
-    if default is not None:
-        schema["default"] = default
-    return schema
 
 
 def _described(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -340,44 +322,9 @@ def _crd(
     schema: dict[str, Any],
     columns: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    names: dict[str, Any] = {
-        "kind": kind,
-        "listKind": f"{kind}List",
-        "plural": plural,
-        "singular": kind.lower(),
-        "shortNames": short_names,
-    }
-    if categories:
-        names["categories"] = categories
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{plural}.{FLUX_IMAGE_GROUP}",
-            "labels": {
-                "app.kubernetes.io/name": f"{plural}.{FLUX_IMAGE_GROUP}",
-                "app.kubernetes.io/part-of": "tether",
-            },
-        },
-        "spec": {
-            "group": FLUX_IMAGE_GROUP,
-            "names": names,
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": FLUX_IMAGE_VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": schema},
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                }
-            ],
-        },
-    }
-    # Builders share sub-schemas; a JSON round trip gives every node its own dict.
-    result: dict[str, Any] = json.loads(json.dumps(crd))
-    return result
+    return namespaced_crd(
+        FLUX_IMAGE_GROUP, FLUX_IMAGE_VERSION, kind, plural, short_names, schema, columns, categories
+    )
 
 
 _FLUX_CATEGORIES = ["all", "fluxcd", "fluxcd-images"]
