@@ -30,10 +30,6 @@ async def _watch_while_publishing(bookmarks: bool) -> list[dict[str, Any]]:
     start = str(app.store.rv)
     bodies: list[bytes] = []
 
-    async def receive() -> dict[str, Any]:
-        await asyncio.Event().wait()  # the client never goes away
-        raise AssertionError
-
     async def send(message: dict[str, Any]) -> None:
         if message["type"] != "http.response.body":
             return
@@ -54,6 +50,12 @@ async def _watch_while_publishing(bookmarks: bool) -> list[dict[str, Any]]:
     await asyncio.wait_for(stream, 5)
     lines = b"".join(bodies).splitlines()
     return [orjson.loads(line) for line in lines if line]
+
+
+async def receive() -> dict[str, Any]:
+    """The ASGI receive of a client that never goes away."""
+    await asyncio.Event().wait()
+    raise AssertionError
 
 
 async def _watching(app: LocalClusterApp) -> None:
@@ -84,10 +86,6 @@ async def _watch_with_frequent_bookmarks() -> list[bytes]:
     rt = app.registry.by_path("", "v1", "configmaps")
     assert rt is not None
     bodies: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        await asyncio.Event().wait()
-        raise AssertionError
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] != "http.response.body":
