@@ -230,12 +230,13 @@ async def bootstrap(client: ClusterClient, namespace: str, field_manager: str) -
 
 async def _bootstrap_crds(client: ClusterClient, namespace: str, field_manager: str) -> None:
     crd_info = await client.resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-    for crd in crds.crd_manifests():
+    manifests = crds.installed_crds()
+    for crd in manifests:
         try:
             await client.get(crd_info, crd["metadata"]["name"])
         except NotFound:
             await client.apply(crd_info, crd, field_manager=field_manager, force=True)
-    await wait_established(client, [c["metadata"]["name"] for c in crds.crd_manifests()], 30.0)
+    await wait_established(client, [c["metadata"]["name"] for c in manifests], 30.0)
 
 
 async def _bootstrap_namespace(client: ClusterClient, namespace: str, field_manager: str) -> None:

@@ -19,6 +19,7 @@ import yaml
 
 from tether.crdbuild import namespaced_crd
 from tether.crdbuild import open_object as _obj
+from tether.images.crds import image_crd_manifests
 from tether.names import ARGO_GROUP
 
 GROUP = ARGO_GROUP
@@ -412,10 +413,18 @@ def crd_manifests() -> list[dict[str, Any]]:
     return [json.loads(json.dumps(crd)) for crd in (APPLICATION_CRD, APPPROJECT_CRD)]
 
 
+def installed_crds() -> list[dict[str, Any]]:
+    """Every CRD the controller serves: Argo CD's Application and AppProject, then Flux's image
+    automation kinds (``tether.images.crds``). Fresh copies."""
+    return [*crd_manifests(), *image_crd_manifests()]
+
+
 def crd_yaml(crd: dict[str, Any]) -> str:
     """One CRD as the YAML file shipped in ``deploy/crds/``."""
+    group, version = crd["spec"]["group"], crd["spec"]["versions"][0]["name"]
+    source = "tether/controller/crds.py" if group == GROUP else "tether/images/crds.py"
     header = (
-        f"# The {crd['spec']['names']['kind']} CRD ({GROUP}/{VERSION}) as Tether defines it.\n"
-        "# Generated from tether/controller/crds.py; tests/controller/test_crds.py keeps them equal.\n"
+        f"# The {crd['spec']['names']['kind']} CRD ({group}/{version}) as Tether defines it.\n"
+        f"# Generated from {source}; tests/controller/test_crds.py keeps them equal.\n"
     )
     return header + yaml.safe_dump(crd, sort_keys=False)

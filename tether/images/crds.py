@@ -258,7 +258,8 @@ def _image_update_automation_schema() -> dict[str, Any]:
                     "apiVersion": _STRING,
                     "kind": {
                         "type": "string",
-                        "enum": ["GitRepository"],
+                        # Application: Tether's addition, an Argo CD Application's repository
+                        "enum": ["GitRepository", "Application"],
                         "default": "GitRepository",
                     },
                     "name": _STRING,
@@ -287,6 +288,11 @@ def _image_update_automation_schema() -> dict[str, Any]:
             "lastPushTime": _TIME,
             "observedPolicies": {"type": "object", "additionalProperties": _image_ref()},
             "observedSourceRevision": _STRING,
+            # Tether's addition: the pull request that carries the push branch
+            "pullRequest": _obj(
+                {"number": _INT64, "url": _STRING, "head": _STRING, "base": _STRING,
+                 "state": _STRING, "host": _STRING}
+            ),
         }
     )
     return _top(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tether.controller.crds import crd_manifests, crd_yaml
+from tether.controller.crds import crd_yaml, installed_crds
 from tether.install.manifests import install_manifests, manifests_yaml
 from tether.install.names import DEFAULT_IMAGE
 from tether.secrets.crd import sealed_secret_crd_yaml
@@ -29,6 +29,9 @@ kind: Kustomization
 resources:
   - crds/application.yaml
   - crds/appproject.yaml
+  - crds/imagerepository.yaml
+  - crds/imagepolicy.yaml
+  - crds/imageupdateautomation.yaml
   - crds/sealedsecret.yaml
   - install.yaml
 # the label tether install recognises its objects by (the SealedSecret CRD has no other)
@@ -47,7 +50,7 @@ def install_yaml() -> str:
 def deploy_files() -> dict[str, str]:
     """Every generated file of ``deploy/``, by path relative to it."""
     files = {"install.yaml": install_yaml(), "kustomization.yaml": KUSTOMIZATION}
-    for crd in crd_manifests():
+    for crd in installed_crds():
         files[f"crds/{crd['spec']['names']['singular']}.yaml"] = crd_yaml(crd)
     files["crds/sealedsecret.yaml"] = sealed_secret_crd_yaml()
     return files

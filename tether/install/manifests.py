@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tether.controller.crds import crd_manifests
+from tether.controller.crds import installed_crds
 from tether.install import rbac
 from tether.install.names import (
     API_PORT,
@@ -234,7 +234,7 @@ def _secrets_objects(options: InstallOptions) -> list[dict[str, Any]]:
 
 
 def _crds(options: InstallOptions) -> list[dict[str, Any]]:
-    crds = crd_manifests()
+    crds = installed_crds()
     if options.with_secrets_controller:
         crds.append(sealed_secret_crd())
     return crds

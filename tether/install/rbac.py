@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tether.controller.crds import crd_manifests
+from tether.controller.crds import installed_crds
 from tether.install.names import CONTROLLER_NAME, SECRETS_CONTROLLER_NAME
 from tether.secrets.crd import CRD_NAME as SEALED_SECRET_CRD
 
@@ -122,9 +122,9 @@ def read_cluster_role(
     name: str, namespaces: Sequence[str], labels: dict[str, str]
 ) -> dict[str, Any]:
     """The namespaced mode's only ClusterRole: reads the controller cannot do from a Role."""
-    crds = [c["metadata"]["name"] for c in crd_manifests()]
+    crds = [c["metadata"]["name"] for c in installed_crds()]
     rules = [
-        # the start checks the Argo CD CRDs are there and Established
+        # the start checks its CRDs (Argo CD's, Flux's image kinds) are there and Established
         {
             **_rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get"]),
             "resourceNames": crds,
