@@ -123,3 +123,9 @@ IMAGE_UPDATE_AUTOMATIONS: Final = "imageupdateautomations"
 #: annotation asking Flux (and Tether) to reconcile now; its value is echoed in
 #: ``status.lastHandledReconcileAt``
 FLUX_RECONCILE_REQUEST_ANNOTATION: Final = "reconcile.fluxcd.io/requestedAt"
+#: annotations of an ImageUpdateAutomation asking Tether to open a pull request for its push
+#: branch (Tether's addition, docs/images.md): the provider (github, gitlab, gitea, forgejo; or
+#: ``true`` to guess it from the host), the Secret (key ``token``) and a self-hosted API's URL
+PULL_REQUEST_ANNOTATION: Final = "images.tether.io/pull-request"
+PULL_REQUEST_SECRET_ANNOTATION: Final = "images.tether.io/pull-request-secret"
+PULL_REQUEST_API_URL_ANNOTATION: Final = "images.tether.io/pull-request-api-url"

@@ -151,7 +151,7 @@ def _generation(obj: Mapping[str, Any]) -> int:
     return generation if isinstance(generation, int) and not isinstance(generation, bool) else 0
 
 
-def _finish(
+def finish_status(
     status: dict[str, Any],
     obj: Mapping[str, Any],
     outcome: Outcome,
@@ -190,7 +190,7 @@ def _finish(
         status["observedGeneration"] = generation
 
 
-def _start(obj: Mapping[str, Any]) -> dict[str, Any]:
+def start_status(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of the object's status, with the handled reconcile request recorded."""
     status = copy.deepcopy(dict(_map(obj.get("status"))))
     requested = _map(_map(obj.get("metadata")).get("annotations")).get(
@@ -375,7 +375,7 @@ async def scan(
     interval, an unsupported provider) stalls (``ImageURLInvalid``, ``IntervalNotConfigured``).
     Never raises for anything the object or the registry holds.
     """
-    status = _start(repo_obj)
+    status = start_status(repo_obj)
     kept = tuple(previous_tags) if previous_tags is not None else None
     spec_map = _map(repo_obj.get("spec"))
     if spec_map.get("suspend") is True:
@@ -400,7 +400,7 @@ async def scan(
         except ImageError as error:
             raise _Refusal(READ_OPERATION_FAILED, f"scan failed: {error}", "retry") from None
     except _Refusal as refusal:
-        _finish(status, repo_obj, refusal.outcome, refusal.reason, refusal.message, stamp)
+        finish_status(status, repo_obj, refusal.outcome, refusal.reason, refusal.message, stamp)
         stalled = refusal.outcome == "stalled"
         return ScanOutcome(status, kept, False, False, refusal.reason, refusal.message, stalled)
     ordered = tuple(sorted(tags, reverse=True))  # Flux's stored order: descending, bytewise
@@ -409,7 +409,7 @@ async def scan(
     status["lastScanResult"] = result
     status["observedExclusionList"] = spec.exclusions
     message = f"successful scan: found {result['tagCount']} tags with checksum {result['revision']}"
-    _finish(status, repo_obj, "ok", SUCCEEDED, message, stamp)
+    finish_status(status, repo_obj, "ok", SUCCEEDED, message, stamp)
     return ScanOutcome(status, ordered, True, True, SUCCEEDED, message, requeue_after=spec.interval)
 
 
@@ -548,7 +548,7 @@ def evaluate(
     (no repository, no tags), ``Failure`` (no tag qualifies) and ``Failed`` (no digest) leave
     the last ``latestRef`` in place. Pure: reads nothing but its arguments.
     """
-    status = _start(policy_obj)
+    status = start_status(policy_obj)
     previous = _image_ref(status.get("latestRef"))
     if _map(policy_obj.get("spec")).get("suspend") is True:
         ready, reason, message = _ready_now(status)
@@ -567,7 +567,7 @@ def evaluate(
             digest_error,
         )
     except _Refusal as refusal:
-        _finish(status, policy_obj, refusal.outcome, refusal.reason, refusal.message, stamp)
+        finish_status(status, policy_obj, refusal.outcome, refusal.reason, refusal.message, stamp)
         stalled = refusal.outcome == "stalled"
         return PolicyOutcome(
             status, previous, False, refusal.reason, refusal.message, stalled=stalled
@@ -583,7 +583,7 @@ def evaluate(
             status["observedPreviousRef"] = previous
         status["latestRef"] = latest
     message = _ready_message(latest, _image_ref(status.get("observedPreviousRef")))
-    _finish(status, policy_obj, "ok", SUCCEEDED, message, stamp)
+    finish_status(status, policy_obj, "ok", SUCCEEDED, message, stamp)
     return PolicyOutcome(
         status,
         latest,
