@@ -144,12 +144,12 @@ def source_of(kind: str, obj: Mapping[str, Any] | None, where: str) -> SourceRep
 
 def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
     """Whether a LabelSelector selects ``labels``; an unknown operator is an error."""
-    for key, wanted in _map(selector.get("matchLabels")).items():
-        if labels.get(key) != wanted:
+    for label, wanted in _map(selector.get("matchLabels")).items():
+        if labels.get(label) != wanted:
             return False
     for raw in selector.get("matchExpressions") or []:
         expression = _map(raw)
-        key, operator = expression.get("key"), expression.get("operator")
+        key, operator = str(expression.get("key")), expression.get("operator")
         values = expression.get("values") or []
         if operator not in _SELECTOR_OPERATORS or not isinstance(values, list):
             raise AutomationConfigError(
