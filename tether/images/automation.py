@@ -241,6 +241,9 @@ class PreparedUpdate:
     lease: str  # the push branch's commit when read; "" when it did not exist
     url: str = field(repr=False)
     git: _Git = field(repr=False)
+    #: the edits the markers asked for, also when the push branch already holds them (then
+    #: ``result`` says "no changes"): what a pull request for the branch shows
+    edits: tuple[ImageEdit, ...] = ()
 
 
 # ---- checking the spec ------------------------------------------------------------------------
@@ -489,7 +492,7 @@ def prepare_update(
         if commit:
             result = dataclasses.replace(nothing, status=UpdateStatus.PUSHED, commit=commit,
                                          edits=plan.edits, message=_committed_message(git))  # fmt: skip
-        yield PreparedUpdate(result, lease, url, git)
+        yield PreparedUpdate(result, lease, url, git, plan.edits)
 
 
 def push_update(prepared: PreparedUpdate) -> UpdateResult:
