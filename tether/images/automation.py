@@ -228,6 +228,12 @@ class UpdateResult:
     checkout_commit: str
     commit: str | None = None
     edits: tuple[ImageEdit, ...] = ()
+
+    @property
+    def worktree(self) -> Path:
+        """The temporary checkout; its ``HEAD`` holds the wanted files (the checkout commit when
+        nothing changes), ``result.checkout_commit`` the base. Gone after the block."""
+        return self.git.repo
     message: str = ""
     refspec: str = ""
     skipped: tuple[SkippedFile, ...] = ()
