@@ -228,12 +228,6 @@ class UpdateResult:
     checkout_commit: str
     commit: str | None = None
     edits: tuple[ImageEdit, ...] = ()
-
-    @property
-    def worktree(self) -> Path:
-        """The temporary checkout; its ``HEAD`` holds the wanted files (the checkout commit when
-        nothing changes), ``result.checkout_commit`` the base. Gone after the block."""
-        return self.git.repo
     message: str = ""
     refspec: str = ""
     skipped: tuple[SkippedFile, ...] = ()
@@ -250,6 +244,12 @@ class PreparedUpdate:
     #: the edits the markers asked for, also when the push branch already holds them (then
     #: ``result`` says "no changes"): what a pull request for the branch shows
     edits: tuple[ImageEdit, ...] = ()
+
+    @property
+    def worktree(self) -> Path:
+        """The temporary checkout; its ``HEAD`` holds the wanted files (the checkout commit when
+        nothing changes), ``result.checkout_commit`` the base. Gone after the block."""
+        return self.git.repo
 
 
 # ---- checking the spec ------------------------------------------------------------------------
