@@ -251,6 +251,10 @@ class PreparedUpdate:
         nothing changes), ``result.checkout_commit`` the base. Gone after the block."""
         return self.git.repo
 
+    def head(self) -> str:
+        """The commit of the wanted files in :attr:`worktree` (a full SHA)."""
+        return self.git.local("rev-parse", "--verify", "HEAD^{commit}").strip()
+
 
 # ---- checking the spec ------------------------------------------------------------------------
 
