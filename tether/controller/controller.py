@@ -14,7 +14,9 @@ One :class:`Controller` per process puts the parts together; each part has one j
 - :mod:`~tether.controller.autosync` decides automated syncs;
 - :mod:`~tether.controller.operations` runs syncs and records them;
 - :mod:`~tether.controller.finalizers` deletes what a deleted app deployed;
-- :mod:`~tether.controller.writes` writes to Applications.
+- :mod:`~tether.controller.writes` writes to Applications;
+- :mod:`~tether.controller.images` scans image registries and runs Flux's image automations
+  (pull requests of image updates).
 
 Triggers: Application changes, moved refs (poll or webhook), live-cache events on managed
 objects (drift is seen within a second), the refresh annotation, retries. The API server sees
@@ -45,6 +47,12 @@ from tether.controller.face import (
     Listeners,
     RepositoryCounters,
 )
+from tether.controller.images import (
+    REPOSITORY,
+    ImageAutomation,
+    repositories_of_event,
+    request_reconcile,
+)
 from tether.controller.observer import request_termination
 from tether.controller.operations import OperationRunner
 from tether.controller.reconciler import AppRuntime, Reconciler
@@ -55,8 +63,11 @@ from tether.controller.status import TERMINATING, read_status
 from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
+from tether.images.automation import GitAccess
+from tether.images.events import RegistryEvent
 from tether.names import SETTINGS_CONFIGMAP
 from tether.source.credentials import RepoCredentials, select_credentials
+from tether.source.policy import RepoPolicy
 
 __all__ = ["Controller", "ControllerConfig"]
 
@@ -125,6 +136,21 @@ class Controller(ControlNamespaceReadings):
             writer=self.writer,
             enqueue=self.enqueue,
             poll=self._poll,
+        )
+        self.images = ImageAutomation(
+            client,
+            self.config.namespace,
+            self.config.field_manager,
+            applications=self.control.application_objects,
+            credentials_for=self._credentials_for,
+            access=GitAccess(
+                policy=RepoPolicy(
+                    allow_local=self.config.allow_local_repositories,
+                    forbidden_roots=(self.cache_dir,),
+                ),
+                trust=self.repo_config.trust,
+            ),
+            active=self._runs_images,
         )
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
@@ -236,6 +262,7 @@ class Controller(ControlNamespaceReadings):
             self._spawn(self.sharding.run(), "sharding")
         for i in range(self.config.workers):
             self._spawn(self._worker(), f"reconcile-{i}")
+        await self.images.start()
         self._spawn(self._poll_loop(), "git-poll")
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -249,6 +276,7 @@ class Controller(ControlNamespaceReadings):
         if self.sharding is not None:
             await self.sharding.aclose()
         self._tasks.clear()
+        await self.images.stop()
         self.sources.close()
         self.queue.close()
         await self.control.stop()
@@ -384,6 +412,23 @@ class Controller(ControlNamespaceReadings):
         if self.sharding is not None:
             await self.sharding.announce_push(urls)
         return await self._poll(urls)
+
+    async def on_registry_event(self, event: RegistryEvent) -> list[str]:
+        """A registry webhook: the ImageRepositories of the pushed images are scanned now; by
+        this replica when it runs image automation (:meth:`_runs_images`), else through Flux's
+        reconcile-request annotation, which the one that runs it follows."""
+        if self._runs_images():
+            return self.images.on_registry_event(event)
+        names = await repositories_of_event(self.client, self.namespace, event)
+        return await request_reconcile(
+            self.client, self.namespace, REPOSITORY, names, self.config.field_manager
+        )
+
+    def _runs_images(self) -> bool:
+        """Image automation runs in one replica: the one holding shard 0 (or the only one)."""
+        if self._stand_down:
+            return False
+        return self.sharding is None or self.sharding.active(0)
 
     def _on_pushed_elsewhere(self, urls: list[str]) -> None:
         """Another replica received a webhook: check those repositories for this one's apps

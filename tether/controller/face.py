@@ -17,6 +17,7 @@ from tether.cluster.client import ClusterClient
 from tether.controller import clusters as cluster_secrets
 from tether.controller.control import ControlNamespace
 from tether.engine.diff import AppDiff
+from tether.images.events import RegistryEvent
 from tether.source.webhooks import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,11 @@ class ControllerFace(Protocol):
 
     async def on_webhook(self, repo_urls: Iterable[str]) -> list[str]:
         """A push arrived for these repositories: the apps whose commits changed."""
+        ...
+
+    async def on_registry_event(self, event: RegistryEvent) -> list[str]:
+        """A registry pushed images: scan now the ImageRepositories of those images; returns
+        their names."""
         ...
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:

@@ -44,6 +44,7 @@ from tether.controller.face import (
     Observation,
     RepositoryCounters,
 )
+from tether.controller.images import REPOSITORY, repositories_of_event, request_reconcile
 from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.status import TERMINATING, read_status
@@ -51,6 +52,7 @@ from tether.engine.diff import AppDiff
 from tether.engine.ignore import parse_ignore_differences
 from tether.engine.plan import hook_info
 from tether.errors import TetherError
+from tether.images.events import RegistryEvent
 from tether.names import (
     APPLICATION,
     ARGO_API_VERSION,
@@ -469,6 +471,14 @@ class ClusterObserver(ControlNamespaceReadings):
         ]
         self.pacer.add(matched)
         return matched
+
+    async def on_registry_event(self, event: RegistryEvent) -> list[str]:
+        """Ask the controller to scan the event's ImageRepositories now (Flux's
+        reconcile-request annotation)."""
+        names = await repositories_of_event(self.client, self.namespace, event)
+        return await request_reconcile(
+            self.client, self.namespace, REPOSITORY, names, SERVER_FIELD_MANAGER
+        )
 
     async def _request_hard_refresh(self, name: str) -> None:
         obj = self.control.application(name)

@@ -321,7 +321,13 @@ class RunOutcome:
     result: UpdateResult | None = None
     observed: Mapping[str, Mapping[str, str]] | None = None
     source_revision: str | None = None
+    #: ``status.pullRequest``: None leaves it as it was, empty removes it
     pull_request: Mapping[str, Any] | None = None
+
+
+def config_failure(error: AutomationConfigError) -> RunOutcome:
+    """The outcome of a run refused before it started."""
+    return RunOutcome("stalled" if error.stalled else "retry", error.reason, str(error))
 
 
 def run_message(result: UpdateResult) -> str:
@@ -346,15 +352,17 @@ def automation_status(
         status["observedPolicies"] = {k: dict(v) for k, v in run.observed.items()}
     if run.source_revision:
         status["observedSourceRevision"] = run.source_revision
-    if run.pull_request is not None:
+    if run.pull_request:
         status["pullRequest"] = dict(run.pull_request)
+    elif run.pull_request is not None:
+        status.pop("pullRequest", None)  # closed, merged, or nothing to propose
     finish_status(status, automation, run.outcome, run.reason, run.message, stamp)
     return status
 
 
 __all__ = [
     "GIT_REPOSITORY", "AutomationConfigError", "PullRequestSettings",
-    "RunOutcome", "SourceRepository", "automation_status", "checkout_ref", "interval_seconds",
+    "RunOutcome", "SourceRepository", "automation_status", "checkout_ref", "config_failure", "interval_seconds",
     "latest_image", "observed_policies", "pull_request_settings", "run_message",
     "selected_policies", "selector_matches", "source_of", "source_ref", "update_spec",
 ]  # fmt: skip

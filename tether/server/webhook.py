@@ -1,8 +1,13 @@
-"""``POST /api/webhook``: a verified push from a Git forge refreshes the applications it touches.
+"""``POST /api/webhook``: a verified push from a Git forge refreshes the applications it touches;
+a verified push from a container registry scans the ImageRepositories of its images.
 
-Beside the controller, the push polls the repositories at once and renders only the apps whose
+Beside the controller, a Git push polls the repositories at once and renders only the apps whose
 commits changed. A server replica (``tether server``) writes the hard refresh annotation on
 every app whose repository and target revision the push names, paced (Argo CD's way).
+
+Registry requests (distribution's notifications, Docker Hub, GHCR package events, Harbor; see
+:mod:`tether.images.events` for how they are told apart) are checked first; the rest goes to
+the Git parser.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import orjson
 from starlette.responses import Response
 
+from tether.images.events import RegistryWebhookSecrets, parse_registry_event
 from tether.names import SERVER_SECRET
 from tether.server.http import JSONResponse, error_response, read_body
 from tether.server.state import Context
@@ -29,6 +35,25 @@ SECRET_KEYS = {
     "gogs": "webhook.gogs.secret",
     "generic": "webhook.generic.secret",
 }
+
+
+#: keys of ``tether-secret`` for registry webhooks (Tether's own, beside Argo CD's names)
+REGISTRY_SECRET_KEYS = {
+    "distribution": "webhook.registry.distribution.secret",
+    "distribution_registry": "webhook.registry.distribution.host",
+    "dockerhub": "webhook.registry.dockerhub.secret",
+    "ghcr": "webhook.registry.ghcr.secret",
+    "harbor": "webhook.registry.harbor.secret",
+}
+
+
+async def registry_secrets(ctx: Context) -> RegistryWebhookSecrets:
+    """Registry webhook secrets from ``tether-secret``; GHCR falls back to the GitHub secret
+    (one GitHub webhook may send pushes and package events)."""
+    values = await ctx.state.secret_store.values()
+    found = {field: values.get(key) or None for field, key in REGISTRY_SECRET_KEYS.items()}
+    found["ghcr"] = found["ghcr"] or (await webhook_secrets(ctx)).github
+    return RegistryWebhookSecrets(**found)
 
 
 async def webhook_secrets(ctx: Context) -> WebhookSecrets:
@@ -51,7 +76,8 @@ def not_configured_message(error: WebhookNotConfiguredError, namespace: str) -> 
     so it writes the way forward.
     """
     provider = error.provider
-    key = SECRET_KEYS.get(provider.replace("-", "_"))
+    field = provider.replace("-", "_")
+    key = SECRET_KEYS.get(field) or REGISTRY_SECRET_KEYS.get(field)
     if key is None:
         return error.message
     alternative = (
@@ -64,7 +90,7 @@ def not_configured_message(error: WebhookNotConfiguredError, namespace: str) -> 
         f"{provider} webhook refused: no secret is configured for {provider}. Set the key {key}"
         f"{alternative} of Secret {SERVER_SECRET} in namespace {namespace}, for example "
         f"`kubectl -n {namespace} patch secret {SERVER_SECRET} --type merge -p '{patch}'`, "
-        "and give the same secret in the webhook's settings at the forge"
+        "and give the same secret in the webhook's settings at the forge (or the registry)"
     )
 
 
@@ -72,6 +98,22 @@ async def receive_webhook(ctx: Context) -> Response:
     limit = ctx.state.settings.webhook_max_bytes
     try:
         body = await read_body(ctx.request, limit)
+        pushed = parse_registry_event(
+            dict(ctx.request.headers),
+            body,
+            await registry_secrets(ctx),
+            query=dict(ctx.request.query_params),
+            max_body_bytes=limit,
+        )
+        if pushed is not None:
+            scanned = await ctx.state.controller.on_registry_event(pushed)
+            return JSONResponse(
+                {
+                    "scanned": scanned,
+                    "provider": pushed.provider,
+                    "images": sorted(str(image) for image in pushed.images),
+                }
+            )
         event = parse_webhook(
             dict(ctx.request.headers), body, await webhook_secrets(ctx), max_body_bytes=limit
         )

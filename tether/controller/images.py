@@ -1,0 +1,462 @@
+"""Image automation in the controller: Flux's ImageRepositories scanned, ImagePolicies
+evaluated, ImageUpdateAutomations run, their statuses written as Flux writes them.
+
+The three kinds are followed in the control namespace by list+watch. Work goes through one
+queue of keys (``repository/<name>``, ``policy/<name>``, ``automation/<name>``) served by a
+few workers:
+
+- a repository is scanned when it appears or its spec changes, every ``spec.interval``, at
+  once when a registry webhook names its image (:meth:`ImageAutomation.on_registry_event`), and
+  on Flux's ``reconcile.fluxcd.io/requestedAt`` annotation; its tags stay in memory only;
+- a policy is evaluated when its repository's tags or its own spec change;
+- an automation runs when the latest image of a policy it selects moves, its spec changes, and
+  every ``spec.interval`` (the fallback, as Flux).
+
+A failure is retried with backoff (capped at the object's interval); a spec that cannot work
+stalls until it changes. Statuses are written only when they differ from what the object
+holds. The registry and Git work never holds the event loop: the registry client is async, the
+git work runs in a thread (see :mod:`tether.controller.imageupdates`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from tether.cluster.cache import cancel_and_wait
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound
+from tether.controller.imageupdates import AutomationRun, HostFactory, run_automation
+from tether.controller.watcher import ObjectWatcher
+from tether.controller.workqueue import WorkQueue
+from tether.githost import host_for
+from tether.images import automationspec as specs
+from tether.images.automation import GitAccess
+from tether.images.dockerconfig import credentials_from_dockerconfig, parse_repository
+from tether.images.errors import ImageError
+from tether.images.events import RegistryEvent, concerns
+from tether.images.reflector import evaluate, image_repository_ref, scan
+from tether.images.registry import RegistryClient
+from tether.names import (
+    APPLICATION,
+    FLUX_IMAGE_API_VERSION,
+    FLUX_RECONCILE_REQUEST_ANNOTATION,
+    IMAGE_POLICY,
+    IMAGE_REPOSITORY,
+    IMAGE_UPDATE_AUTOMATION,
+)
+from tether.source.credentials import RepoCredentials
+
+log = logging.getLogger(__name__)
+
+REPOSITORY, POLICY, AUTOMATION = "repository", "policy", "automation"
+_KINDS = {REPOSITORY: IMAGE_REPOSITORY, POLICY: IMAGE_POLICY, AUTOMATION: IMAGE_UPDATE_AUTOMATION}
+#: first retry after a failure, doubled each time, capped at the object's interval
+RETRY_SECONDS = 5.0
+#: how long a policy change waits for others before its automations run (one commit for all)
+COALESCE_SECONDS = 0.2
+#: Flux's GitRepository (source.toolkit.fluxcd.io/v1), read on demand when an automation names it
+GIT_REPOSITORY_API_VERSION = "source.toolkit.fluxcd.io/v1"
+
+
+def _key(kind: str, name: str) -> str:
+    return f"{kind}/{name}"
+
+
+def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
+    """A Secret's ``data`` as text (values that are not UTF-8 are left out)."""
+    values: dict[str, str] = {}
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            values[key] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return values
+
+
+def _trigger(obj: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What asks for work when it changes: the generation and Flux's reconcile request."""
+    meta = obj.get("metadata") or {}
+    return meta.get("generation"), (meta.get("annotations") or {}).get(
+        FLUX_RECONCILE_REQUEST_ANNOTATION
+    )
+
+
+class ImageAutomation:
+    """Scans, policies and automations of the control namespace; see the module docstring."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        namespace: str,
+        field_manager: str,
+        *,
+        applications: Callable[[], Mapping[str, dict[str, Any]]],
+        credentials_for: Callable[[str], RepoCredentials | None],
+        access: GitAccess,
+        active: Callable[[], bool] = lambda: True,
+        registry: RegistryClient | None = None,
+        hosts: HostFactory = host_for,
+        workers: int = 2,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.field_manager = field_manager
+        self.applications = applications
+        self.credentials_for = credentials_for
+        self.access = access
+        self.active = active
+        self.registry = registry or RegistryClient()
+        self.hosts = hosts
+        self.workers = workers
+        self.queue = WorkQueue()
+        self.watchers: dict[str, ObjectWatcher] = {}
+        #: the last good tags of each repository (Flux keeps them in its database)
+        self.tags: dict[str, tuple[str, ...]] = {}
+        self._digests: dict[tuple[str, str], str] = {}
+        self._seen: dict[str, tuple[Any, Any]] = {}
+        self._failures: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.runs = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Follow the three kinds and start the workers; False (and idle) when the CRDs are
+        not installed."""
+        for kind, crd_kind in _KINDS.items():
+            try:
+                info = await self.client.resource_for(FLUX_IMAGE_API_VERSION, crd_kind)
+            except ClusterError as exc:
+                log.warning("image automation off: %s is not served (%s)", crd_kind, exc)
+                return False
+            self.watchers[kind] = ObjectWatcher(
+                self.client, info, self.namespace, self._on_event(kind)
+            )
+        for watcher in self.watchers.values():
+            watcher.start()
+        for i in range(self.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"images-{i}"))
+        return True
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
+        self._tasks.clear()
+        self.queue.close()
+        for watcher in self.watchers.values():
+            await watcher.stop()
+        await self.registry.aclose()
+
+    # ---- readings ----------------------------------------------------------------------------
+
+    def objects(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The objects of ``kind`` (repository, policy, automation) by name."""
+        watcher = self.watchers.get(kind)
+        return dict(watcher.objects) if watcher is not None else {}
+
+    # ---- triggers ----------------------------------------------------------------------------
+
+    def _on_event(self, kind: str) -> Callable[[str, dict[str, Any]], None]:
+        def changed(event_type: str, obj: dict[str, Any]) -> None:
+            name = obj["metadata"]["name"]
+            key = _key(kind, name)
+            if event_type == "DELETED":
+                self._seen.pop(key, None)
+                self._failures.pop(key, None)
+                if kind == REPOSITORY:
+                    self.tags.pop(name, None)
+                self.queue.forget(key)
+                return
+            trigger = _trigger(obj)
+            if self._seen.get(key) != trigger:  # not our own status write
+                self._seen[key] = trigger
+                self.queue.add(key)
+
+        return changed
+
+    def on_registry_event(self, event: RegistryEvent) -> list[str]:
+        """A registry reported pushed images: scan now every ImageRepository of those images.
+        Returns their names."""
+        names = []
+        for name, obj in self.objects(REPOSITORY).items():
+            image = (obj.get("spec") or {}).get("image")
+            if isinstance(image, str) and concerns(event, image):
+                names.append(name)
+                self.queue.add(_key(REPOSITORY, name))
+        return sorted(names)
+
+    def request(self, kind: str, name: str) -> bool:
+        """Run ``kind``/``name`` now (the CLI's ``tether image scan``); False: no such object."""
+        if name not in self.objects(kind):
+            return False
+        self.queue.add(_key(kind, name))
+        return True
+
+    # ---- the workers -------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        handlers = {REPOSITORY: self._scan, POLICY: self._evaluate, AUTOMATION: self._automate}
+        while True:
+            key = await self.queue.take()
+            if key is None:
+                continue
+            kind, _, name = key.partition("/")
+            try:
+                if self.active():
+                    await handlers[kind](name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("image automation: %s failed", key)
+                self._retry(key, None)
+            finally:
+                self.queue.done(key)
+
+    def _retry(self, key: str, interval: float | None) -> None:
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = RETRY_SECONDS * 2 ** min(failures - 1, 10)
+        self.queue.add(key, min(delay, interval) if interval else delay)
+
+    def _settled(self, key: str, next_in: float | None) -> None:
+        self._failures.pop(key, None)
+        if next_in:
+            self.queue.add(key, next_in)
+
+    async def _secret(self, name: str | None, *, decode: bool = True) -> dict[str, str] | None:
+        """The ``data`` of a Secret of the control namespace, decoded (``decode=False``: as
+        base64, what the registry code reads); None when it does not exist."""
+        if not name:
+            return None
+        info = await self.client.resource_for("v1", "Secret")
+        try:
+            secret = await self.client.get(info, name, self.namespace)
+        except NotFound:
+            return None
+        return _decoded(secret) if decode else dict(secret.get("data") or {})
+
+    async def _write_status(self, kind: str, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        """Write ``status`` when it differs from the object's (keys it drops are removed)."""
+        old = obj.get("status") or {}
+        if old == status:
+            return
+        patch = {"status": {**dict.fromkeys(old, None), **status}}
+        watcher = self.watchers[kind]
+        answer = await self.client.patch(
+            watcher.info,
+            obj["metadata"]["name"],
+            patch,
+            self.namespace,
+            field_manager=self.field_manager,
+            subresource="status",
+        )
+        watcher.remember(answer)
+
+    # ---- repositories ------------------------------------------------------------------------
+
+    async def _scan(self, name: str) -> None:
+        obj = self.watchers[REPOSITORY].get(name)
+        if obj is None:
+            return
+        spec = obj.get("spec") or {}
+        secret = await self._secret((spec.get("secretRef") or {}).get("name"), decode=False)
+        certs = await self._secret((spec.get("certSecretRef") or {}).get("name"))
+        outcome = await scan(
+            obj,
+            secret_data=secret,
+            ca_pem=(certs or {}).get("ca.crt"),
+            client=self.registry,
+            now=datetime.now(UTC),
+            previous_tags=self.tags.get(name),
+        )
+        await self._write_status(REPOSITORY, obj, outcome.status)
+        key = _key(REPOSITORY, name)
+        if outcome.scanned and outcome.tags is not None:
+            if self.tags.get(name) != outcome.tags:
+                self.tags[name] = outcome.tags
+                self._policies_of(name)
+            self._settled(key, outcome.requeue_after)
+        elif not (outcome.stalled or outcome.suspended):
+            self._retry(key, None)
+
+    def _policies_of(self, repository: str) -> None:
+        for name, policy in self.objects(POLICY).items():
+            if image_repository_ref(policy) == (self.namespace, repository):
+                self.queue.add(_key(POLICY, name))
+
+    # ---- policies ----------------------------------------------------------------------------
+
+    async def _evaluate(self, name: str) -> None:
+        obj = self.watchers[POLICY].get(name)
+        if obj is None:
+            return
+        namespace, repo_name = image_repository_ref(obj)
+        repository = (
+            self.watchers[REPOSITORY].get(repo_name) if namespace == self.namespace else None
+        )
+        tags = self.tags.get(repo_name) if repository is not None else None
+        digests = {tag: d for (repo, tag), d in self._digests.items() if repo == repo_name}
+        outcome = evaluate(obj, tags, digests or None, repository=repository)
+        if outcome.digest_needed is not None and repository is not None:
+            error = await self._look_up_digest(repository, repo_name, outcome.digest_needed)
+            digests = {tag: d for (repo, tag), d in self._digests.items() if repo == repo_name}
+            outcome = evaluate(obj, tags, digests, repository=repository, digest_error=error)
+        await self._write_status(POLICY, obj, outcome.status)
+        if outcome.changed:
+            self._automations_of(name)
+        self._settled(_key(POLICY, name), outcome.requeue_after)
+
+    async def _look_up_digest(
+        self, repository: Mapping[str, Any], repo_name: str, tag: str
+    ) -> ImageError | None:
+        spec = repository.get("spec") or {}
+        secret = await self._secret((spec.get("secretRef") or {}).get("name"), decode=False)
+        try:
+            image = parse_repository(str(spec.get("image")))
+            credentials = (
+                credentials_from_dockerconfig(secret, image.registry)
+                if secret is not None
+                else None
+            )
+            found = await self.registry.digests(
+                image, [tag], credentials=credentials, insecure=spec.get("insecure") is True
+            )
+        except ImageError as error:
+            return error
+        for found_tag, digest in found.items():
+            self._digests[(repo_name, found_tag)] = digest
+        return None
+
+    def _automations_of(self, policy: str) -> None:
+        policies = self.objects(POLICY)
+        for name, automation in self.objects(AUTOMATION).items():
+            try:
+                chosen = specs.selected_policies(automation, policies)
+            except specs.AutomationConfigError:
+                chosen = {}
+            if (self.namespace, policy) in chosen:
+                self.queue.add(_key(AUTOMATION, name), COALESCE_SECONDS)
+
+    # ---- automations -------------------------------------------------------------------------
+
+    async def _automation_run(self, obj: Mapping[str, Any]) -> AutomationRun:
+        """Everything a run of ``obj`` needs, read from the cluster (may raise
+        :class:`~tether.images.automationspec.AutomationConfigError`)."""
+        kind, namespace, name = specs.source_ref(obj)
+        where = f"{kind} '{namespace}/{name}'"
+        source_obj: Mapping[str, Any] | None = None
+        if kind == APPLICATION and namespace == self.namespace:
+            source_obj = self.applications().get(name)
+        elif kind == specs.GIT_REPOSITORY:
+            source_obj = await self._git_repository(namespace, name, where)
+        elif kind == APPLICATION:
+            where += f" (Applications are read from the control namespace {self.namespace})"
+        source = specs.source_of(kind, source_obj, where)
+        pull = specs.pull_request_settings(obj)
+        token = ""
+        if pull is not None:
+            token = (await self._secret(pull.secret) or {}).get(specs.TOKEN_KEY, "")
+            if not token:
+                raise specs.AutomationConfigError(
+                    specs.PULL_REQUEST_FAILED,
+                    f"Secret {pull.secret} has no key {specs.TOKEN_KEY!r} (the Git host's API "
+                    "token for the pull request)",
+                    stalled=False,
+                )
+        credentials = self.credentials_for(source.url)
+        if source.secret_name:
+            credentials = _git_credentials(source.url, await self._secret(source.secret_name))
+        return AutomationRun(
+            obj,
+            source,
+            specs.selected_policies(obj, self.objects(POLICY)),
+            credentials,
+            pull,
+            token,
+            list(self.applications().values()),
+        )
+
+    async def _git_repository(
+        self, namespace: str, name: str, where: str
+    ) -> Mapping[str, Any] | None:
+        try:
+            info = await self.client.resource_for(GIT_REPOSITORY_API_VERSION, specs.GIT_REPOSITORY)
+            return await self.client.get(info, name, namespace)
+        except NotFound:
+            return None
+        except ClusterError as exc:
+            raise specs.AutomationConfigError(
+                specs.DEPENDENCY_NOT_READY, f"{where} cannot be read: {exc}", stalled=False
+            ) from None
+
+    async def _automate(self, name: str) -> None:
+        obj = self.watchers[AUTOMATION].get(name)
+        if obj is None or (obj.get("spec") or {}).get("suspend") is True:
+            return
+        key = _key(AUTOMATION, name)
+        try:
+            interval: float | None = specs.interval_seconds(obj)
+            run = await self._automation_run(obj)
+        except specs.AutomationConfigError as error:
+            outcome = specs.config_failure(error)
+            interval = None
+        else:
+            outcome = await run_automation(run, self.access, self.hosts)
+            self.runs += 1
+        await self._write_status(
+            AUTOMATION, obj, specs.automation_status(obj, outcome, datetime.now(UTC))
+        )
+        if outcome.outcome == "retry":
+            self._retry(key, interval)
+        elif outcome.outcome == "ok":
+            self._settled(key, interval)
+
+
+async def request_reconcile(
+    client: ClusterClient, namespace: str, kind: str, names: list[str], field_manager: str
+) -> list[str]:
+    """Ask for a run of ``kind`` objects through Flux's ``reconcile.fluxcd.io/requestedAt``
+    annotation (from a process that does not run image automation: a server replica, a replica
+    without shard 0, the CLI); returns the names annotated (those that exist)."""
+    info = await client.resource_for(FLUX_IMAGE_API_VERSION, _KINDS[kind])
+    stamp = datetime.now(UTC).isoformat()
+    patch = {"metadata": {"annotations": {FLUX_RECONCILE_REQUEST_ANNOTATION: stamp}}}
+    done = []
+    for name in names:
+        try:
+            await client.patch(info, name, patch, namespace, field_manager=field_manager)
+        except NotFound:
+            continue
+        done.append(name)
+    return done
+
+
+async def repositories_of_event(
+    client: ClusterClient, namespace: str, event: RegistryEvent
+) -> list[str]:
+    """The ImageRepositories of ``namespace`` whose image a registry event names (listed from
+    the cluster: for a process that does not follow them)."""
+    info = await client.resource_for(FLUX_IMAGE_API_VERSION, IMAGE_REPOSITORY)
+    listing = await client.list(info, namespace)
+    return sorted(
+        obj["metadata"]["name"]
+        for obj in listing.items
+        if isinstance(image := (obj.get("spec") or {}).get("image"), str) and concerns(event, image)
+    )
+
+
+def _git_credentials(url: str, data: Mapping[str, str] | None) -> RepoCredentials | None:
+    """A Flux GitRepository's ``secretRef`` (username/password, bearerToken, identity)."""
+    if not data:
+        return None
+    return RepoCredentials(
+        url=url,
+        username=data.get("username"),
+        password=data.get("password"),
+        bearer_token=data.get("bearerToken"),
+        ssh_private_key=data.get("identity"),
+    )
