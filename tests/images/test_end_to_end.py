@@ -1,0 +1,341 @@
+"""Image updates end to end: a real registry's push notification reaches Tether's webhook, the
+ImagePolicy picks the new tag, the automation pushes a one-line change to a branch of the
+loopback git server and opens a pull request on the fake GitHub; merging it deploys.
+
+Real parts: the local cluster, Debian's docker-registry (its ``notifications`` call the API
+server's ``/api/webhook``), the loopback git server, kustomize; the Git host's pull-request API
+is the fake that follows GitHub's REST API over the same repositories.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import yaml
+
+from tests.images.conftest import RunningRegistry, docker_registry, push_image
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import NotFound
+from tether.controller.controller import Controller, ControllerConfig
+from tether.githost.fake import FakeGitHost
+from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
+from tether.names import FLUX_IMAGE_API_VERSION, SERVER_SECRET
+from tether.server import ServerSettings, run_server
+from tether.server.app import RunningServer
+from tether.source.gitserver import GitHTTPServer
+
+pytestmark = pytest.mark.timeout(300)
+
+NS = "img-argocd"
+REPO = "acme/k8s-manifests"
+TOKEN = "ghp_imageBot0123456789abcdefABCDEF"
+NOTIFY_SECRET = "registry-notify-secret"
+BRANCH = "tether/image-updates"
+OVERLAY = "apps/payment-service/production/kustomization.yaml"
+TARGET_NS = "payment-service-production"
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def manifests(image: str) -> dict[str, str]:
+    """The mission's layout: a Kustomize base and a production overlay whose ``newTag`` carries
+    Flux's setter marker, with comments around it."""
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "payment-service", "labels": {"app": "payment-service"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "payment-service"}},
+            "template": {
+                "metadata": {"labels": {"app": "payment-service"}},
+                "spec": {"containers": [{"name": "payment-service", "image": f"{image}:1.4.0"}]},
+            },
+        },
+    }
+    return {
+        "apps/payment-service/base/deployment.yaml": yaml.safe_dump(deployment, sort_keys=False),
+        "apps/payment-service/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+        OVERLAY: (
+            "# Production: reviewed by the payments team.\n"
+            "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+            "kind: Kustomization\n"
+            "resources:\n"
+            "  - ../base\n"
+            "images:\n"
+            f"  - name: {image}\n"
+            f'    newTag: 1.4.0 # {{"$imagepolicy": "{NS}:payment-service:tag"}}\n'
+            "# keep this comment\n"
+        ),
+    }
+
+
+@dataclass
+class Stack:
+    client: ClusterClient
+    controller: Controller
+    server: RunningServer
+    host: FakeGitHost
+    registry: RunningRegistry
+    work: Path
+    image: str
+
+    async def get(self, kind: str, name: str) -> dict[str, Any]:
+        info = await self.client.resource_for(FLUX_IMAGE_API_VERSION, kind)
+        return await self.client.get(info, name, NS)
+
+    async def apply(self, *docs: dict[str, Any]) -> None:
+        for doc in docs:
+            info = await self.client.resource_for(doc["apiVersion"], doc["kind"])
+            doc["metadata"].setdefault("namespace", NS)
+            await self.client.apply(info, doc, field_manager="tests", force=True)
+
+    def pulls(self, state: str = "all") -> list[Any]:
+        return self.host.pulls(REPO, state)
+
+    def branch_diff(self) -> str:
+        bare = self.host.bare_path(REPO)
+        return git(bare, "diff", f"main...{BRANCH}")
+
+
+async def _secret(client: ClusterClient, name: str, data: dict[str, str]) -> None:
+    info = await client.resource_for("v1", "Secret")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NS},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+    await client.apply(info, body, field_manager="tests", force=True)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(
+    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    root = tmp_path_factory.mktemp("image-e2e")
+    git_server = GitHTTPServer(root / "forge").start()
+    host = FakeGitHost(git_server, {TOKEN: "tether-bot"}).start()
+    client = ClusterClient.from_kubeconfig(str(local_cluster.kubeconfig))
+    controller = Controller(
+        client,
+        ControllerConfig(
+            namespace=NS,
+            reconcile_interval=1.0,
+            leader_election=False,
+            cache_dir=root / "cache",
+            wave_timeout=60,
+        ),
+    )
+    await controller.start()
+    server = await run_server(controller, listen="127.0.0.1:0", settings=ServerSettings())
+    endpoint = {
+        "name": "tether",
+        "url": f"{server.url}/api/webhook",
+        "headers": {"Authorization": [f"Bearer {NOTIFY_SECRET}"]},
+        "timeout": "5s",
+        "threshold": 5,
+        "backoff": "1s",
+    }
+    try:
+        with docker_registry(root / "registry", notifications={"endpoints": [endpoint]}) as reg:
+            image = f"{reg.host}/example/payment-service"
+            push_image(reg, "example/payment-service", ["1.4.0"])
+            url = host.create_repo(REPO)
+            work = root / "work"
+            git(root, "clone", "-q", url, str(work))
+            for path, text in manifests(image).items():
+                (work / path).parent.mkdir(parents=True, exist_ok=True)
+                (work / path).write_text(text)
+            git(work, "add", "-A")
+            git(work, "commit", "-q", "-m", "payment-service 1.4.0")
+            git(work, "push", "-q", "origin", "HEAD:refs/heads/main")
+            await _secret(
+                client, SERVER_SECRET, {"webhook.registry.distribution.secret": NOTIFY_SECRET}
+            )
+            await _secret(client, "github-token", {"token": TOKEN})
+            yield Stack(client, controller, server, host, reg, work, image)
+    finally:
+        await server.stop()
+        await controller.stop()
+        await client.aclose()
+        host.stop()
+        git_server.stop()
+
+
+def application(url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "payment-service-production"},
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": url,
+                "targetRevision": "main",
+                "path": "apps/payment-service/production",
+            },
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": TARGET_NS},
+            "syncPolicy": {"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    }
+
+
+def image_objects(image: str, semver: str = "1.x") -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": FLUX_IMAGE_API_VERSION,
+            "kind": "ImageRepository",
+            "metadata": {"name": "payment-service"},
+            # an hour: only the registry's notification can make the scans this test sees
+            "spec": {"image": image, "interval": "1h", "insecure": True},
+        },
+        {
+            "apiVersion": FLUX_IMAGE_API_VERSION,
+            "kind": "ImagePolicy",
+            "metadata": {"name": "payment-service"},
+            "spec": {
+                "imageRepositoryRef": {"name": "payment-service"},
+                "policy": {"semver": {"range": semver}},
+            },
+        },
+        {
+            "apiVersion": FLUX_IMAGE_API_VERSION,
+            "kind": "ImageUpdateAutomation",
+            "metadata": {
+                "name": "payment-service",
+                "annotations": {
+                    "images.tether.io/pull-request": "github",
+                    "images.tether.io/pull-request-secret": "github-token",
+                },
+            },
+            "spec": {
+                "interval": "1h",
+                "sourceRef": {"kind": "Application", "name": "payment-service-production"},
+                "git": {
+                    "checkout": {"ref": {"branch": "main"}},
+                    "commit": {"author": {"name": "Tether", "email": "tether@example.com"}},
+                    "push": {"branch": BRANCH},
+                },
+                "update": {"path": "apps/payment-service", "strategy": "Setters"},
+            },
+        },
+    ]
+
+
+async def _synced_at(stack: Stack, tag: str) -> bool:
+    info = await stack.client.resource_for("argoproj.io/v1alpha1", "Application")
+    app = await stack.client.get(info, "payment-service-production", NS)
+    status = app.get("status") or {}
+    if (status.get("sync") or {}).get("status") != "Synced":
+        return False
+    if (status.get("health") or {}).get("status") != "Healthy":
+        return False
+    deployments = await stack.client.resource_for("apps/v1", "Deployment")
+    try:
+        live = await stack.client.get(deployments, "payment-service", TARGET_NS)
+    except NotFound:
+        return False
+    image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+    return bool(image == f"{stack.image}:{tag}")
+
+
+async def _latest_tag(stack: Stack) -> str | None:
+    policy = await stack.get("ImagePolicy", "payment-service")
+    return ((policy.get("status") or {}).get("latestRef") or {}).get("tag")
+
+
+async def test_a_pushed_image_becomes_a_pull_request_and_its_merge_deploys(stack: Stack) -> None:
+    host = stack.host
+    api = host.github_api_url
+    await stack.apply(application(host.repo_url(REPO)))
+    objects = image_objects(stack.image)
+    objects[2]["metadata"]["annotations"]["images.tether.io/pull-request-api-url"] = api
+    await stack.apply(*objects)
+    await eventually(lambda: _synced_at(stack, "1.4.0"), 60, "the app at 1.4.0")
+    await eventually(lambda: _latest_tag(stack), 30, "the first scan and policy")
+    assert await _latest_tag(stack) == "1.4.0"
+    automation = await eventually(lambda: _automation_ran(stack), 30, "the automation's first run")
+    assert automation["status"]["conditions"][0]["message"] == "repository up-to-date"
+    assert stack.pulls() == [], "nothing to propose while main has the latest image"
+
+    # 1.5.0 pushed: the registry's notification makes the pull request
+    push_image(stack.registry, "example/payment-service", ["1.5.0"])
+    pull = await eventually(lambda: _open_pull(stack), 30, "a pull request for 1.5.0")
+    assert (pull.head, pull.base) == (BRANCH, "main")
+    diff = stack.branch_diff()
+    changed = [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert changed == [
+        f'-    newTag: 1.4.0 # {{"$imagepolicy": "{NS}:payment-service:tag"}}',
+        f'+    newTag: 1.5.0 # {{"$imagepolicy": "{NS}:payment-service:tag"}}',
+    ], diff
+    assert f"a/{OVERLAY}" in diff
+    assert "1.4.0" in pull.body and "1.5.0" in pull.body
+    assert "Deployment" in pull.body and f"image: {stack.image}:1.5.0" in pull.body
+
+    # 1.5.1 before the merge: the same pull request, updated
+    push_image(stack.registry, "example/payment-service", ["1.5.1"])
+    updated = await eventually(
+        lambda: _open_pull(stack, lambda p: "1.5.1" in p.body), 30, "the pull request at 1.5.1"
+    )
+    assert updated.number == pull.number
+    assert len(stack.pulls()) == 1
+    assert "+    newTag: 1.5.1" in stack.branch_diff()
+
+    # 2.0.0 is outside the range: scanned, and nothing changes
+    head = updated.head_sha
+    push_image(stack.registry, "example/payment-service", ["2.0.0"])
+    await eventually(lambda: _tag_count(stack, 4), 30, "the scan that sees 2.0.0")
+    policy = await stack.get("ImagePolicy", "payment-service")
+    assert policy["status"]["latestRef"]["tag"] == "1.5.1"
+    assert host.pull(REPO, pull.number).head_sha == head
+    assert len(stack.pulls()) == 1
+
+    # the merge deploys
+    host.merge(REPO, pull.number)
+    await eventually(lambda: _synced_at(stack, "1.5.1"), 60, "the app at 1.5.1")
+    overlay = git(stack.host.bare_path(REPO), "show", f"main:{OVERLAY}")
+    wanted = manifests(stack.image)[OVERLAY].replace("newTag: 1.4.0", "newTag: 1.5.1")
+    assert overlay == wanted.rstrip("\n"), "comments and formatting intact"
+
+
+async def _automation_ran(stack: Stack) -> dict[str, Any] | None:
+    automation = await stack.get("ImageUpdateAutomation", "payment-service")
+    return automation if (automation.get("status") or {}).get("lastAutomationRunTime") else None
+
+
+def _open_pull(stack: Stack, check: Any = None) -> Any:
+    for pull in stack.pulls("open"):
+        if check is None or check(pull):
+            return pull
+    return None
+
+
+async def _tag_count(stack: Stack, count: int) -> bool:
+    repo = await stack.get("ImageRepository", "payment-service")
+    result = (repo.get("status") or {}).get("lastScanResult") or {}
+    return bool(result.get("tagCount") == count)
