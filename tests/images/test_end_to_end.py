@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from tests.images.conftest import RunningRegistry, docker_registry, push_image
+from tests.images.conftest import FakeServer, Reply, RunningRegistry, docker_registry, push_image
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
@@ -339,3 +339,136 @@ async def _tag_count(stack: Stack, count: int) -> bool:
     repo = await stack.get("ImageRepository", "payment-service")
     result = (repo.get("status") or {}).get("lastScanResult") or {}
     return bool(result.get("tagCount") == count)
+
+
+def _condition(obj: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+async def _condition_reason(stack: Stack, kind: str, name: str, reason: str) -> Any:
+    obj = await stack.get(kind, name)
+    ready = _condition(obj)
+    return obj if ready.get("reason") == reason and ready.get("status") == "False" else None
+
+
+async def test_bad_input_becomes_a_status_condition_and_nothing_is_pushed(
+    stack: Stack, fake_registry: FakeServer, basic_registry: RunningRegistry
+) -> None:
+    fake_registry.routes["/v2/"] = lambda seen: Reply(200, b"{}")
+    fake_registry.routes["/v2/example/garbled/tags/list"] = lambda seen: Reply(
+        200, b'{"name": "example/garbled", "tags": [1, 2', {"Content-Type": "application/json"}
+    )
+    repositories = {
+        "unreachable": "127.0.0.1:1/example/nothing-listens",
+        "garbled": f"{fake_registry.host}/example/garbled",
+        "refused": f"{basic_registry.host}/example/payment-service",
+    }
+    await stack.apply(
+        *(
+            {
+                "apiVersion": FLUX_IMAGE_API_VERSION,
+                "kind": "ImageRepository",
+                "metadata": {"name": name},
+                "spec": {"image": image, "interval": "1h", "insecure": True},
+            }
+            for name, image in repositories.items()
+        )
+    )
+    unreachable = await eventually(
+        lambda: _condition_reason(stack, "ImageRepository", "unreachable", "ReadOperationFailed"),
+        30,
+        "the unreachable registry's condition",
+    )
+    assert "127.0.0.1:1" in _condition(unreachable)["message"]
+    assert _condition(unreachable, "Reconciling")["reason"] == "ProgressingWithRetry"
+    garbled = await eventually(
+        lambda: _condition_reason(stack, "ImageRepository", "garbled", "ReadOperationFailed"),
+        30,
+        "the malformed tag list's condition",
+    )
+    assert "scan failed" in _condition(garbled)["message"]
+    refused = await eventually(
+        lambda: _condition_reason(stack, "ImageRepository", "refused", "AuthenticationFailed"),
+        30,
+        "the 401's condition",
+    )
+    assert "asks for a login" in _condition(refused)["message"]
+    assert "secretRef" in _condition(refused)["message"]
+
+    # an invalid semver range stalls the policy
+    await stack.apply(
+        {
+            "apiVersion": FLUX_IMAGE_API_VERSION,
+            "kind": "ImagePolicy",
+            "metadata": {"name": "bad-range"},
+            "spec": {
+                "imageRepositoryRef": {"name": "payment-service"},
+                "policy": {"semver": {"range": ">=1.0 <<2"}},
+            },
+        }
+    )
+    policy = await eventually(
+        lambda: _condition_reason(stack, "ImagePolicy", "bad-range", "InvalidPolicy"),
+        30,
+        "the invalid range's condition",
+    )
+    assert _condition(policy, "Stalled")["status"] == "True"
+
+    # a marker naming a policy the automation does not have: nothing is committed or pushed;
+    # and a file the automation can change, in a repository that will refuse the push
+    files = {
+        "broken/config.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\ndata:\n"
+            f'  image: old # {{"$imagepolicy": "{NS}:no-such-policy"}}\n'
+        ),
+        "locked/config.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: locked\ndata:\n"
+            f'  image: old # {{"$imagepolicy": "{NS}:payment-service"}}\n'
+        ),
+    }
+    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
+    for path, text in files.items():
+        (stack.work / path).parent.mkdir(exist_ok=True)
+        (stack.work / path).write_text(text)
+    git(stack.work, "add", "-A")
+    git(stack.work, "commit", "-q", "-m", "two config files with markers")
+    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    automation = image_objects(stack.image)[2]
+    automation["metadata"] = {"name": "broken"}
+    automation["spec"]["update"]["path"] = "broken"
+    automation["spec"]["git"]["push"]["branch"] = "tether/broken"
+    await stack.apply(automation)
+    failed = await eventually(
+        lambda: _condition_reason(stack, "ImageUpdateAutomation", "broken", "UpdateFailed"),
+        30,
+        "the marker problem's condition",
+    )
+    message = _condition(failed)["message"]
+    assert "broken/config.yaml:6" in message and "no-such-policy" in message
+    bare = stack.host.bare_path(REPO)
+    assert git(bare, "branch", "--list", "tether/broken") == ""
+
+    # a push the repository refuses: reported, nothing half-way
+    (bare / "hooks").mkdir(exist_ok=True)
+    (bare / "hooks" / "pre-receive").write_text("#!/bin/sh\necho 'branch is locked' >&2\nexit 1\n")
+    (bare / "hooks" / "pre-receive").chmod(0o755)
+    try:
+        locked = image_objects(stack.image)[2]
+        locked["metadata"] = {"name": "locked"}
+        locked["spec"]["update"]["path"] = "locked"
+        locked["spec"]["git"]["push"]["branch"] = "tether/locked"
+        await stack.apply(locked)
+        rejected = await eventually(
+            lambda: _condition_reason(
+                stack, "ImageUpdateAutomation", "locked", "GitOperationFailed"
+            ),
+            30,
+            "the refused push's condition",
+        )
+        assert "nothing was pushed" in _condition(rejected)["message"]
+        assert git(bare, "branch", "--list", "tether/locked") == ""
+    finally:
+        (bare / "hooks" / "pre-receive").unlink()
