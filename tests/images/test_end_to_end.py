@@ -323,8 +323,8 @@ async def test_a_pushed_image_becomes_a_pull_request_and_its_merge_deploys(stack
     assert overlay == wanted.rstrip("\n"), "comments and formatting intact"
 
 
-async def _automation_ran(stack: Stack) -> dict[str, Any] | None:
-    automation = await stack.get("ImageUpdateAutomation", "payment-service")
+async def _automation_ran(stack: Stack, name: str = "payment-service") -> dict[str, Any] | None:
+    automation = await stack.get("ImageUpdateAutomation", name)
     return automation if (automation.get("status") or {}).get("lastAutomationRunTime") else None
 
 
@@ -472,3 +472,89 @@ async def test_bad_input_becomes_a_status_condition_and_nothing_is_pushed(
         assert git(bare, "branch", "--list", "tether/locked") == ""
     finally:
         (bare / "hooks" / "pre-receive").unlink()
+
+
+CHART_VALUES = """\
+# Values of the payment-api chart.
+replicaCount: 1
+image:
+  repository: {image} # {{"$imagepolicy": "{ns}:payment-api:name"}}
+  tag: "1.0.0" # {{"$imagepolicy": "{ns}:payment-api:tag"}}
+"""
+
+CHART_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels: {app: payment-api}
+  template:
+    metadata:
+      labels: {app: payment-api}
+    spec:
+      containers:
+        - name: api
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+"""
+
+
+async def test_a_helm_values_marker_gets_its_pull_request(stack: Stack) -> None:
+    image = f"{stack.registry.host}/example/payment-api"
+    push_image(stack.registry, "example/payment-api", ["1.0.0"])
+    files = {
+        "charts/payment-api/Chart.yaml": "apiVersion: v2\nname: payment-api\nversion: 0.1.0\n",
+        "charts/payment-api/values.yaml": CHART_VALUES.format(image=image, ns=NS),
+        "charts/payment-api/templates/deployment.yaml": CHART_DEPLOYMENT,
+    }
+    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
+    for path, text in files.items():
+        (stack.work / path).parent.mkdir(parents=True, exist_ok=True)
+        (stack.work / path).write_text(text)
+    git(stack.work, "add", "-A")
+    git(stack.work, "commit", "-q", "-m", "the payment-api chart")
+    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    app = application(stack.host.repo_url(REPO))
+    app["metadata"]["name"] = "payment-api"
+    app["spec"]["source"]["path"] = "charts/payment-api"
+    app["spec"]["destination"]["namespace"] = "payment-api"
+    repository, policy, automation = image_objects(image)
+    for obj in (repository, policy, automation):
+        obj["metadata"]["name"] = "payment-api"
+    policy["spec"]["imageRepositoryRef"]["name"] = "payment-api"
+    policy["metadata"]["labels"] = {"chart": "payment-api"}
+    automation["metadata"]["annotations"]["images.tether.io/pull-request-api-url"] = (
+        stack.host.github_api_url
+    )
+    automation["spec"]["sourceRef"]["name"] = "payment-api"
+    automation["spec"]["policySelector"] = {"matchLabels": {"chart": "payment-api"}}
+    automation["spec"]["update"]["path"] = "charts/payment-api"
+    automation["spec"]["git"]["push"]["branch"] = "tether/payment-api"
+    await stack.apply(app, repository, policy, automation)
+
+    async def deployed(tag: str) -> bool:
+        deployments = await stack.client.resource_for("apps/v1", "Deployment")
+        try:
+            live = await stack.client.get(deployments, "payment-api", "payment-api")
+        except NotFound:
+            return False
+        return bool(live["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}:{tag}")
+
+    await eventually(lambda: deployed("1.0.0"), 60, "payment-api at 1.0.0")
+    await eventually(lambda: _automation_ran(stack, "payment-api"), 30, "the first run")
+    push_image(stack.registry, "example/payment-api", ["1.1.0"])
+    pull = await eventually(
+        lambda: _open_pull(stack, lambda p: p.head == "tether/payment-api"), 30, "the pull request"
+    )
+    bare = stack.host.bare_path(REPO)
+    diff = git(bare, "diff", "main...tether/payment-api")
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in "+++---"]
+    assert changed == [
+        f'-  tag: "1.0.0" # {{"$imagepolicy": "{NS}:payment-api:tag"}}',
+        f'+  tag: "1.1.0" # {{"$imagepolicy": "{NS}:payment-api:tag"}}',
+    ], diff
+    assert f"image: {image}:1.1.0" in pull.body
+    stack.host.merge(REPO, pull.number)
+    await eventually(lambda: deployed("1.1.0"), 60, "payment-api at 1.1.0")

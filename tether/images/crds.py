@@ -290,8 +290,14 @@ def _image_update_automation_schema() -> dict[str, Any]:
             "observedSourceRevision": _STRING,
             # Tether's addition: the pull request that carries the push branch
             "pullRequest": _obj(
-                {"number": _INT64, "url": _STRING, "head": _STRING, "base": _STRING,
-                 "state": _STRING, "host": _STRING}
+                {
+                    "number": _INT64,
+                    "url": _STRING,
+                    "head": _STRING,
+                    "base": _STRING,
+                    "state": _STRING,
+                    "host": _STRING,
+                }
             ),
         }
     )
