@@ -33,6 +33,7 @@ from tether.cluster.errors import ClusterError, NotFound
 from tether.controller.imageupdates import AutomationRun, HostFactory, run_automation
 from tether.controller.watcher import ObjectWatcher
 from tether.controller.workqueue import WorkQueue
+from tether.durations import InvalidDurationError, parse_duration
 from tether.githost import host_for
 from tether.images import automationspec as specs
 from tether.images.automation import GitAccess
@@ -76,6 +77,15 @@ def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
         except (ValueError, UnicodeDecodeError):
             continue
     return values
+
+
+def _interval(spec: Mapping[str, Any]) -> float | None:
+    """``spec.interval`` in seconds (None: absent or malformed; the status says so)."""
+    text = spec.get("interval")
+    try:
+        return parse_duration(text) if isinstance(text, str) and text else None
+    except InvalidDurationError:
+        return None
 
 
 def _trigger(obj: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -281,7 +291,7 @@ class ImageAutomation:
                 self._policies_of(name)
             self._settled(key, outcome.requeue_after)
         elif not (outcome.stalled or outcome.suspended):
-            self._retry(key, None)
+            self._retry(key, _interval(spec))
 
     def _policies_of(self, repository: str) -> None:
         for name, policy in self.objects(POLICY).items():

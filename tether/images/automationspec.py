@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tether.durations import parse_duration
+from tether.durations import InvalidDurationError, parse_duration
 from tether.images.automation import (
     AutomationObject,
     CheckoutRef,
@@ -216,7 +216,7 @@ def interval_seconds(automation: Mapping[str, Any]) -> float:
     text = _text(_map(automation.get("spec")).get("interval"))
     try:
         seconds = parse_duration(text) if text else 0.0
-    except ValueError:
+    except InvalidDurationError:
         seconds = 0.0
     if seconds <= 0:
         raise AutomationConfigError(
@@ -274,7 +274,7 @@ def update_spec(automation: Mapping[str, Any], source: SourceRepository) -> Upda
         push_branch=_text(push.get("branch")),
         push_refspec=_text(push.get("refspec")),
         update_path=_text(_map(spec.get("update")).get("path")),
-        automation=AutomationObject(_text(meta.get("name")), _text(meta.get("namespace"))),
+        automation=AutomationObject(_text(meta.get("namespace")), _text(meta.get("name"))),
     )
 
 
