@@ -129,3 +129,28 @@ FLUX_RECONCILE_REQUEST_ANNOTATION: Final = "reconcile.fluxcd.io/requestedAt"
 PULL_REQUEST_ANNOTATION: Final = "images.tether.io/pull-request"
 PULL_REQUEST_SECRET_ANNOTATION: Final = "images.tether.io/pull-request-secret"
 PULL_REQUEST_API_URL_ANNOTATION: Final = "images.tether.io/pull-request-api-url"
+
+# ---- Argo CD Image Updater's Application annotations (tether/images/imageupdater.py) ----------
+
+IMAGE_UPDATER_PREFIX: Final = "argocd-image-updater.argoproj.io"
+#: ``[alias=]image[:constraint]``, comma-separated; its presence marks the Application
+IMAGE_UPDATER_IMAGE_LIST: Final = f"{IMAGE_UPDATER_PREFIX}/image-list"
+IMAGE_UPDATER_WRITE_BACK_METHOD: Final = f"{IMAGE_UPDATER_PREFIX}/write-back-method"
+IMAGE_UPDATER_WRITE_BACK_TARGET: Final = f"{IMAGE_UPDATER_PREFIX}/write-back-target"
+IMAGE_UPDATER_GIT_BRANCH: Final = f"{IMAGE_UPDATER_PREFIX}/git-branch"
+IMAGE_UPDATER_GIT_REPOSITORY: Final = f"{IMAGE_UPDATER_PREFIX}/git-repository"
+#: options written ``<prefix>/<alias>.<option>`` (an alias's ``/`` spelled ``_``)
+IMAGE_UPDATER_IMAGE_OPTIONS: Final = (
+    "update-strategy", "allow-tags", "ignore-tags", "force-update", "pull-secret",
+    "helm.image-name", "helm.image-tag", "helm.image-spec", "kustomize.image-name",
+    "platforms", "tag-match",
+)  # fmt: skip
+#: the options also written ``<prefix>/<option>``: the default of every image
+IMAGE_UPDATER_APP_WIDE_OPTIONS: Final = (
+    "update-strategy", "allow-tags", "ignore-tags", "force-update", "pull-secret",
+)  # fmt: skip
+#: Image Updater's default Helm parameters of an image's name and tag
+IMAGE_UPDATER_HELM_NAME_DEFAULT: Final = "image.name"
+IMAGE_UPDATER_HELM_TAG_DEFAULT: Final = "image.tag"
+#: Image Updater's default write-back file, a parameter override file Tether does not write
+IMAGE_UPDATER_OVERRIDE_FILE: Final = ".argocd-source-{app}.yaml"

@@ -40,7 +40,7 @@ import os
 import posixpath
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -463,6 +463,7 @@ def prepare_update(
     access: GitAccess | None = None,
     limits: SetterLimits = DEFAULT_SETTER_LIMITS,
     template_limits: TemplateLimits = DEFAULT_TEMPLATE_LIMITS,
+    planner: Callable[[Path], UpdatePlan] | None = None,
 ) -> Iterator[PreparedUpdate]:
     """Check out, update and commit in a temporary directory that lives as long as the block.
 
@@ -470,6 +471,9 @@ def prepare_update(
     (as :func:`~tether.images.setters.plan_updates` takes it). Marker problems
     (:class:`~tether.images.errors.SetterError`) and template errors
     (:class:`~tether.images.template.InvalidTemplateError`) are raised before any commit.
+    ``planner``, given the checkout's root, computes the plan instead of the setter markers
+    under ``spec.update_path`` (e.g. :func:`~tether.images.imageupdater_plan.plan_app_updates`;
+    ``latest`` is then not read).
     """
     access = access or GitAccess()
     url = check_repo_location(spec.url, access.policy)
@@ -482,7 +486,10 @@ def prepare_update(
         git = _Git(url, environment, Path(scratch) / "repo", access.timeouts)
         os.mkdir(git.repo, 0o700)
         checkout, _, lease = _check_out(git, spec, push_branch)
-        plan = plan_updates(git.repo, spec.update_path, latest, limits=limits)
+        if planner is None:
+            plan = plan_updates(git.repo, spec.update_path, latest, limits=limits)
+        else:
+            plan = planner(git.repo)
         nothing = UpdateResult(UpdateStatus.NO_CHANGES, push_branch, checkout,
                                refspec=spec.push_refspec, skipped=plan.skipped)  # fmt: skip
         if plan.problems:
@@ -545,6 +552,7 @@ def run_update(
     access: GitAccess | None = None,
     limits: SetterLimits = DEFAULT_SETTER_LIMITS,
     template_limits: TemplateLimits = DEFAULT_TEMPLATE_LIMITS,
+    planner: Callable[[Path], UpdatePlan] | None = None,
 ) -> UpdateResult:
     """Check out, update, commit and push: :func:`prepare_update` then :func:`push_update`.
 
@@ -552,9 +560,10 @@ def run_update(
     problems, ``InvalidTemplateError`` for the message template, a
     :class:`~tether.source.errors.GitError` when git cannot reach the repository, and
     :class:`PushRejectedError` when the remote moved; in every case nothing was pushed.
+    ``planner`` is :func:`prepare_update`'s.
     """
     with prepare_update(spec, latest, credentials=credentials, access=access, limits=limits,
-                        template_limits=template_limits) as prepared:  # fmt: skip
+                        template_limits=template_limits, planner=planner) as prepared:  # fmt: skip
         return push_update(prepared)
 
 
