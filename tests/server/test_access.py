@@ -32,7 +32,9 @@ async def app_name(stack: Stack) -> AsyncIterator[str]:
 
 
 def _path(path: str, app: str) -> str:
-    return path.replace("{name}", app).replace("{id}", "some-token-id")
+    return (
+        path.replace("{name}", app).replace("{id}", "some-token-id").replace("{kind}", "policies")
+    )
 
 
 def _write_requests(stack: Stack, app: str) -> list[tuple[str, str, dict[str, Any] | None]]:
@@ -58,6 +60,7 @@ def _write_requests(stack: Stack, app: str) -> list[tuple[str, str, dict[str, An
         ),
         ("POST", "/api/v1/account/token?account=admin", {}),
         ("DELETE", "/api/v1/account/tokens/some-id?account=admin", None),
+        ("POST", f"/api/v1/images/policies/{app}/reconcile", None),
     ]
 
 
@@ -72,7 +75,12 @@ async def test_every_write_is_refused_with_403_for_the_read_only_user_and_nothin
     writes = _write_requests(stack, app_name)
     covered = {(m, p.split("?")[0]) for m, p, _ in writes}
     expected = {
-        (e.method, e.path.replace("{name}", app_name).replace("{id}", "some-id"))
+        (
+            e.method,
+            e.path.replace("{name}", app_name)
+            .replace("{id}", "some-id")
+            .replace("{kind}", "policies"),
+        )
         for e in ENDPOINTS
         if e.method != "GET" and not e.public and (e.method, e.path) not in READER_ALLOWED
     }

@@ -7,10 +7,11 @@ A policy is a list of lines::
 
 ``p`` grants (or denies) ``subject`` an ``action`` on objects of a ``resource`` whose name
 matches ``object``; ``g`` gives a user or group a role (roles may hold roles). Resources are
-``applications``, ``projects``, ``clusters``, ``repositories``, ``accounts``, ``logs`` and
-``exec``; actions ``get``, ``create``, ``update``, ``delete``, ``sync``, ``override`` and
-``action``. Application objects are ``<project>/<app>``, projects their name, clusters their
-server URL, repositories their URL, accounts the account name.
+``applications``, ``projects``, ``clusters``, ``repositories``, ``accounts``, ``logs``,
+``exec`` and Tether's ``images``; actions ``get``, ``create``, ``update``, ``delete``,
+``sync``, ``override`` and ``action``. Application objects are ``<project>/<app>``, projects
+their name, clusters their server URL, repositories their URL, accounts the account name,
+images ``<kind>/<name>`` (kind ``repositories``, ``policies`` or ``automations``).
 
 Resource, action and object match by glob (``*`` matches any text, ``/`` included, as in Argo
 CD) or, with ``policy.matchMode: regex``, by regular expression. A deny wins over any allow;
@@ -38,6 +39,7 @@ RESOURCES = (
     "accounts",
     "logs",
     "exec",
+    "images",
 )
 ACTIONS = ("get", "create", "update", "delete", "sync", "override", "action")
 
@@ -52,6 +54,7 @@ p, role:readonly, clusters, get, *, allow
 p, role:readonly, repositories, get, *, allow
 p, role:readonly, accounts, get, *, allow
 p, role:readonly, logs, get, */*, allow
+p, role:readonly, images, get, *, allow
 p, role:admin, applications, *, */*, allow
 p, role:admin, projects, *, *, allow
 p, role:admin, clusters, *, *, allow
@@ -59,6 +62,7 @@ p, role:admin, repositories, *, *, allow
 p, role:admin, accounts, *, *, allow
 p, role:admin, logs, *, */*, allow
 p, role:admin, exec, *, */*, allow
+p, role:admin, images, *, *, allow
 g, role:admin, role:readonly
 g, admin, role:admin
 """

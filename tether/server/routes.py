@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 from starlette.responses import PlainTextResponse, Response
 
-from tether.server import app_objects, app_writes, operations, resources, session, stream, webhook
+from tether.server import (
+    app_objects,
+    app_writes,
+    images,
+    operations,
+    resources,
+    session,
+    stream,
+    webhook,
+)
 from tether.server import applications as apps
 from tether.server.metrics import metrics_endpoint
 from tether.server.state import Context, Handler
@@ -212,6 +221,30 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("GET", f"{APP}/events", app_objects.application_events, "Events", "applications"),
     Endpoint("GET", f"{APP}/history", apps.application_history, "Sync history", "applications"),
+    Endpoint(
+        "GET",
+        f"{APP}/images",
+        images.list_application_images,
+        "Container images of the desired manifests, the ImagePolicies that follow them and the "
+        "pull requests of the ImageUpdateAutomations of the app",
+        "applications",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/images",
+        images.list_images,
+        "ImageRepositories, ImagePolicies and ImageUpdateAutomations of the control namespace, "
+        "summarised (notes say what could not be listed)",
+        "images",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/images/{kind}/{name}/reconcile",
+        images.reconcile_image,
+        "Scan, evaluate or run now (kind: repositories, policies or automations); Flux's "
+        "requestedAt annotation",
+        "images",
+    ),
     Endpoint("GET", "/api/v1/projects", resources.list_projects, "AppProjects", "projects"),
     Endpoint(
         "POST",
