@@ -9,6 +9,7 @@ import pytest
 
 from tether.cli.app import app_group
 from tether.cli.clusters_cmd import cluster_add_command, cluster_list_command
+from tether.cli.image import image_group
 from tether.cli.login import login_command, logout_command
 from tether.cli.proj import proj_group
 from tether.cli.repo import repo_group
@@ -27,7 +28,8 @@ def build_cli() -> click.Group:
 
     cluster.add_command(cluster_add_command)
     cluster.add_command(cluster_list_command)
-    for command in (app_group, proj_group, repo_group, login_command, logout_command, cluster):
+    groups = (app_group, proj_group, repo_group, image_group, login_command, logout_command)
+    for command in (*groups, cluster):
         cli.add_command(command)
     return cli
 

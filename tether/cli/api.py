@@ -7,7 +7,7 @@ Three parts, each usable alone:
 * :class:`ApiClient`, a small httpx client for the REST API in ``docs/api-contract.md`` that turns
   every failure (connection, TLS, 401, 403, 4xx/5xx, non-JSON answers) into :class:`ApiClientError`
   carrying a message a user can act on;
-* the click plumbing shared by ``app``, ``proj``, ``repo``, ``cluster add|list``: the
+* the click plumbing shared by ``app``, ``proj``, ``repo``, ``image``, ``cluster add|list``: the
   ``--server``/``--token`` options, ``-o table|json|yaml`` rendering with rich, and
   :class:`ApiCommand`, which prints ``error: <message>`` instead of a traceback.
 """
@@ -424,6 +424,20 @@ class ApiClient:
 
     def add_repository(self, repository: dict[str, Any]) -> Any:
         return self.post("/api/v1/repositories", repository)
+
+    # images
+
+    def images(self) -> dict[str, Any]:
+        """``{"items": [summary...], "notes": [...]}`` of Flux's image objects."""
+        return _mapping(self.get("/api/v1/images"))
+
+    def reconcile_image(self, kind: str, name: str) -> dict[str, Any]:
+        """Ask for a run now (kind: repositories, policies, automations)."""
+        path = f"/api/v1/images/{path_segment(kind)}/{path_segment(name)}/reconcile"
+        return _mapping(self.post(path, None))
+
+    def application_images(self, name: str) -> dict[str, Any]:
+        return _mapping(self.get(f"/api/v1/applications/{path_segment(name)}/images"))
 
 
 def _ca_context(ca_file: str) -> ssl.SSLContext:

@@ -292,7 +292,7 @@ def print_sync_result(app: dict[str, Any]) -> None:
     )
 
 
-def _one_line(value: Any, limit: int = HISTORY_TEXT_LIMIT) -> str:
+def one_line(value: Any, limit: int = HISTORY_TEXT_LIMIT) -> str:
     """A commit's subject or author for a table cell: its first line, no control characters
     (a subject comes from whoever pushed: no terminal escapes reach the user's terminal),
     at most ``limit`` characters."""
@@ -314,12 +314,12 @@ def history_row(entry: dict[str, Any]) -> list[Any]:
         entry.get("id", ""),
         entry.get("deployedAt", ""),
         entry.get("revision", ""),
-        _one_line(entry.get("trigger")),
+        one_line(entry.get("trigger")),
         "automated" if by.get("automated") else by.get("username", ""),
-        _one_line(commit.get("author")),
-        _one_line(commit.get("date")),
+        one_line(commit.get("author")),
+        one_line(commit.get("date")),
         source.get("path") or source.get("chart") or "",
-        _one_line(commit.get("message")),
+        one_line(commit.get("message")),
     ]
 
 

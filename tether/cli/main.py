@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("tether.cli.cluster", "cluster_group"),
     "controller": ("tether.cli.controller", "controller_command"),
     "health": ("tether.cli.health", "health_command"),
+    "image": ("tether.cli.image", "image_group"),
     "install": ("tether.cli.install", "install_command"),
     "login": ("tether.cli.login", "login_command"),
     "logout": ("tether.cli.login", "logout_command"),
