@@ -149,3 +149,37 @@ async def test_unified_diff_becomes_paired_side_by_side_rows(blank: Page) -> Non
         ((6, "  selector: {}", ""), (5, "  selector: {}", "")),
         (None, (6, "  added: x", "add")),
     ]
+
+
+async def test_the_images_section_escapes_text_and_links_only_http_addresses(blank: Page) -> None:
+    answer = {
+        "images": [
+            {
+                "image": "ghcr.io/acme/<b>web</b>:1.0",
+                "repository": "ghcr.io/acme/<b>web</b>",
+                "tag": "1.0",
+                "latestTag": "1.1",
+                "updateAvailable": True,
+                "policies": [{"name": "web"}],
+                "workloads": [{"kind": "Deployment", "name": "web", "container": "app"}],
+                "pullRequests": [
+                    {"number": 3, "url": "javascript:alert(1)", "state": "open"},
+                    {"number": 4, "url": "https://git.example/pull/4", "state": "open"},
+                ],
+            },
+            {"image": "redis:7", "repository": "docker.io/library/redis", "tag": "7"},
+        ],
+        "notes": ["Flux's CRDs are <missing>"],
+    }
+    markup = await blank.evaluate(
+        "async (a) => (await import('/images.js')).imagesHtml(a).value", answer
+    )
+    assert "<b>" not in markup and "&lt;b&gt;web&lt;/b&gt;" in markup
+    assert "javascript:" not in markup and 'href="https://git.example/pull/4"' in markup
+    assert "Pull request #4" in markup and ">#3</span>" in markup
+    assert "update available" in markup and "no policy" in markup
+    assert "Flux&#39;s CRDs are &lt;missing&gt;" in markup
+    empty = await blank.evaluate(
+        "async () => (await import('/images.js')).imagesHtml({images: [], notes: []}).value"
+    )
+    assert "No container images" in empty

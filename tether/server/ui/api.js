@@ -57,6 +57,7 @@ export const api = {
   managedResources: (name) => request('GET', `${app(name)}/managed-resources`),
   manifests: (name) => request('GET', `${app(name)}/manifests`),
   events: (name) => request('GET', `${app(name)}/events`),
+  applicationImages: (name) => request('GET', `${app(name)}/images`),
   resource: (name, ref) =>
     request(
       'GET',

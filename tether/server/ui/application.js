@@ -1,5 +1,6 @@
-// Application page: what is deployed from where, its status and running operation, the resource
-// tree with a side panel per object, sync / refresh / rollback / sync policy, all updated live.
+// Application page: what is deployed from where, its status and running operation, the images it
+// runs, the resource tree with a side panel per object, sync / refresh / rollback / sync policy,
+// all updated live.
 
 import { api, subscribe } from './api.js';
 import { openPolicyDialog, openRollbackDialog, openSyncDialog } from './dialogs.js';
@@ -13,6 +14,7 @@ import {
   timeTag,
   token,
 } from './html.js';
+import { imagesHtml } from './images.js';
 import { ResourcePanel } from './panel.js';
 import { setCrumbs, throttle, toast } from './shell.js';
 import { buildTree, renderTree } from './tree.js';
@@ -155,6 +157,7 @@ export function mount(main, { name }) {
     </div>
     <div id="conditions"></div>
     <section class="card" aria-labelledby="h-source"><h2 id="h-source">Source and destination</h2><div id="facts"></div></section>
+    <section class="card" aria-labelledby="h-images"><h2 id="h-images">Images</h2><div id="images"><p class="muted">Loading the images…</p></div></section>
     <section class="card" aria-labelledby="h-tree">
       <h2 id="h-tree">Resources</h2>
       <div class="tree-scroll" id="tree"><p class="muted">Loading the resource tree…</p></div>
@@ -208,6 +211,20 @@ export function mount(main, { name }) {
 
   const scheduleTree = throttle(loadTree, 700);
 
+  /** The images of the desired manifests with their policies and pull requests; read again
+   * when the application changes (a new commit may change them). */
+  async function loadImages() {
+    let content;
+    try {
+      content = imagesHtml(await api.applicationImages(name));
+    } catch (error) {
+      content = html`<p class="muted">${error.status === 404 ? '' : `Images: ${error.message}`}</p>`;
+    }
+    if (!closed) $('#images').innerHTML = content.value;
+  }
+
+  const scheduleImages = throttle(loadImages, 2000);
+
   async function load() {
     let answer;
     try {
@@ -224,7 +241,7 @@ export function mount(main, { name }) {
     if (closed) return;
     app = answer;
     renderApp();
-    await loadTree();
+    await Promise.all([loadTree(), loadImages()]);
   }
 
   /** The server answers once the controller has compared the app again: until then the
@@ -289,6 +306,7 @@ export function mount(main, { name }) {
     app = event.application;
     renderApp();
     scheduleTree();
+    scheduleImages();
   });
 
   load();
@@ -296,6 +314,7 @@ export function mount(main, { name }) {
     closed = true;
     stop();
     scheduleTree.cancel();
+    scheduleImages.cancel();
     panel.dispose();
   };
 }
