@@ -154,3 +154,6 @@ IMAGE_UPDATER_HELM_NAME_DEFAULT: Final = "image.name"
 IMAGE_UPDATER_HELM_TAG_DEFAULT: Final = "image.tag"
 #: Image Updater's default write-back file, a parameter override file Tether does not write
 IMAGE_UPDATER_OVERRIDE_FILE: Final = ".argocd-source-{app}.yaml"
+#: label of the ImageRepositories and ImagePolicies Tether makes for an Application's Image
+#: Updater annotations (its value: the Application's name)
+IMAGE_UPDATER_APP_LABEL: Final = "images.tether.io/application"

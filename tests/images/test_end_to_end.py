@@ -558,3 +558,106 @@ async def test_a_helm_values_marker_gets_its_pull_request(stack: Stack) -> None:
     assert f"image: {image}:1.1.0" in pull.body
     stack.host.merge(REPO, pull.number)
     await eventually(lambda: deployed("1.1.0"), 60, "payment-api at 1.1.0")
+
+
+CATALOG_OVERLAY = """\
+# catalog in production: no markers, Image Updater's annotations on the Application
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../base
+images:
+  - name: {image}
+    newTag: 1.0.0
+"""
+
+
+async def test_argo_cd_image_updater_annotations_get_their_pull_request(stack: Stack) -> None:
+    image = f"{stack.registry.host}/example/catalog"
+    push_image(stack.registry, "example/catalog", ["1.0.0", "2.0.0"])
+    files = manifests(image)
+    files = {
+        "apps/catalog/base/deployment.yaml": files["apps/payment-service/base/deployment.yaml"]
+        .replace("payment-service", "catalog")
+        .replace(":1.4.0", ":1.0.0"),
+        "apps/catalog/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+        "apps/catalog/production/kustomization.yaml": CATALOG_OVERLAY.format(image=image),
+    }
+    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
+    for path, text in files.items():
+        (stack.work / path).parent.mkdir(parents=True, exist_ok=True)
+        (stack.work / path).write_text(text)
+    git(stack.work, "add", "-A")
+    git(stack.work, "commit", "-q", "-m", "catalog 1.0.0")
+    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    app = application(stack.host.repo_url(REPO))
+    app["metadata"] = {
+        "name": "catalog",
+        "annotations": {
+            "argocd-image-updater.argoproj.io/image-list": f"api={image}:1.x",
+            "argocd-image-updater.argoproj.io/api.update-strategy": "semver",
+            "argocd-image-updater.argoproj.io/write-back-method": "git",
+            "argocd-image-updater.argoproj.io/write-back-target": "kustomization",
+            "argocd-image-updater.argoproj.io/git-branch": "main:tether/catalog",
+            "images.tether.io/pull-request": "github",
+            "images.tether.io/pull-request-secret": "github-token",
+            "images.tether.io/pull-request-api-url": stack.host.github_api_url,
+        },
+    }
+    app["spec"]["source"]["path"] = "apps/catalog/production"
+    app["spec"]["destination"]["namespace"] = "catalog"
+    await stack.apply(app)
+
+    async def deployed(tag: str) -> bool:
+        deployments = await stack.client.resource_for("apps/v1", "Deployment")
+        try:
+            live = await stack.client.get(deployments, "catalog", "catalog")
+        except NotFound:
+            return False
+        return bool(live["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}:{tag}")
+
+    await eventually(lambda: deployed("1.0.0"), 60, "catalog at 1.0.0")
+    # the annotations became a Flux ImageRepository and ImagePolicy, owned by the Application
+    policy = await eventually(
+        lambda: _policy_at(stack, "catalog-api", "1.0.0"), 30, "the generated policy at 1.0.0"
+    )
+    assert policy["metadata"]["labels"]["images.tether.io/application"] == "catalog"
+    assert policy["metadata"]["ownerReferences"][0]["name"] == "catalog"
+    assert stack.pulls("open") == [] or all(p.head != "tether/catalog" for p in stack.pulls())
+
+    push_image(stack.registry, "example/catalog", ["1.1.0"])
+    pull = await eventually(
+        lambda: _open_pull(stack, lambda p: p.head == "tether/catalog"), 30, "the pull request"
+    )
+    diff = git(stack.host.bare_path(REPO), "diff", "main...tether/catalog")
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in "+++---"]
+    assert changed == ["-    newTag: 1.0.0", "+    newTag: 1.1.0"], diff
+    assert f"image: {image}:1.1.0" in pull.body
+    stack.host.merge(REPO, pull.number)
+    await eventually(lambda: deployed("1.1.0"), 60, "catalog at 1.1.0")
+
+    # an annotation Tether cannot honour: an Event says which and what to write instead
+    app["metadata"]["annotations"]["argocd-image-updater.argoproj.io/write-back-method"] = "argocd"
+    await stack.apply(app)
+    message = await eventually(
+        lambda: _event(stack, "catalog", "ImageUpdateInvalidConfiguration"), 30, "the Event"
+    )
+    assert "write-back-method" in message and "git" in message
+
+
+async def _policy_at(stack: Stack, name: str, tag: str) -> dict[str, Any] | None:
+    try:
+        policy = await stack.get("ImagePolicy", name)
+    except NotFound:
+        return None
+    latest = (policy.get("status") or {}).get("latestRef") or {}
+    return policy if latest.get("tag") == tag else None
+
+
+async def _event(stack: Stack, app: str, reason: str) -> str | None:
+    info = await stack.client.resource_for("v1", "Event")
+    listing = await stack.client.list(info, NS)
+    for event in listing.items:
+        if event["involvedObject"].get("name") == app and event.get("reason") == reason:
+            return str(event.get("message"))
+    return None

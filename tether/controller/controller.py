@@ -47,12 +47,8 @@ from tether.controller.face import (
     Listeners,
     RepositoryCounters,
 )
-from tether.controller.images import (
-    REPOSITORY,
-    ImageAutomation,
-    repositories_of_event,
-    request_reconcile,
-)
+from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
+from tether.controller.images import ImageAutomation
 from tether.controller.observer import request_termination
 from tether.controller.operations import OperationRunner
 from tether.controller.reconciler import AppRuntime, Reconciler
@@ -151,6 +147,7 @@ class Controller(ControlNamespaceReadings):
                 trust=self.repo_config.trust,
             ),
             active=self._runs_images,
+            record=self.writer.event,
         )
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
@@ -319,6 +316,7 @@ class Controller(ControlNamespaceReadings):
             # a terminate written to the Application (a server replica, Argo CD's API server)
             self._terminate_here(name)
         self.enqueue(name)
+        self.images.on_application(event_type, obj)
         self._notify("application", event_type, obj)
 
     def _forget(self, name: str) -> None:

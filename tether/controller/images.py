@@ -22,15 +22,31 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
-from tether.controller.imageupdates import AutomationRun, HostFactory, run_automation
+from tether.controller.imageapps import differs, generated_objects, git_credentials, updater_job
+from tether.controller.imagerequests import (
+    AUTOMATION,
+    KINDS,
+    POLICY,
+    REPOSITORY,
+    repositories_of_event,
+    request_reconcile,
+)
+from tether.controller.imageupdates import (
+    AutomationRun,
+    HostFactory,
+    UpdateJob,
+    run_automation,
+    run_job,
+)
 from tether.controller.watcher import ObjectWatcher
 from tether.controller.workqueue import WorkQueue
 from tether.durations import InvalidDurationError, parse_duration
@@ -40,6 +56,7 @@ from tether.images.automation import GitAccess
 from tether.images.dockerconfig import credentials_from_dockerconfig, parse_repository
 from tether.images.errors import ImageError
 from tether.images.events import RegistryEvent, concerns
+from tether.images.imageupdater import ImageUpdaterConfigError, UpdaterConfig, read_updater_config
 from tether.images.reflector import evaluate, image_repository_ref, scan
 from tether.images.registry import RegistryClient
 from tether.names import (
@@ -48,14 +65,23 @@ from tether.names import (
     FLUX_RECONCILE_REQUEST_ANNOTATION,
     IMAGE_POLICY,
     IMAGE_REPOSITORY,
-    IMAGE_UPDATE_AUTOMATION,
+    IMAGE_UPDATER_APP_LABEL,
+    IMAGE_UPDATER_PREFIX,
+    PULL_REQUEST_ANNOTATION,
 )
 from tether.source.credentials import RepoCredentials
 
 log = logging.getLogger(__name__)
 
-REPOSITORY, POLICY, AUTOMATION = "repository", "policy", "automation"
-_KINDS = {REPOSITORY: IMAGE_REPOSITORY, POLICY: IMAGE_POLICY, AUTOMATION: IMAGE_UPDATE_AUTOMATION}
+#: ``record(app, type, reason, message)``: an Event on an Application
+Recorder = Callable[[dict[str, Any], str, str, str], Awaitable[None]]
+#: annotation prefixes of an Application the image automation reads
+_APP_PREFIXES = (IMAGE_UPDATER_PREFIX, PULL_REQUEST_ANNOTATION.partition("/")[0])
+
+#: the queue's key kind of an Application with Image Updater annotations
+APPLICATION_KIND = "application"
+#: how long start() waits for the first list of each kind
+SYNC_TIMEOUT = 60.0
 #: first retry after a failure, doubled each time, capped at the object's interval
 RETRY_SECONDS = 5.0
 #: how long a policy change waits for others before its automations run (one commit for all)
@@ -111,6 +137,7 @@ class ImageAutomation:
         active: Callable[[], bool] = lambda: True,
         registry: RegistryClient | None = None,
         hosts: HostFactory = host_for,
+        record: Recorder | None = None,
         workers: int = 2,
     ) -> None:
         self.client = client
@@ -122,13 +149,16 @@ class ImageAutomation:
         self.active = active
         self.registry = registry or RegistryClient()
         self.hosts = hosts
+        self.record = record
         self.workers = workers
+        #: the last outcome of each Application's Image Updater update (for Events and the API)
+        self.app_outcomes: dict[str, specs.RunOutcome] = {}
         self.queue = WorkQueue()
         self.watchers: dict[str, ObjectWatcher] = {}
         #: the last good tags of each repository (Flux keeps them in its database)
         self.tags: dict[str, tuple[str, ...]] = {}
         self._digests: dict[tuple[str, str], str] = {}
-        self._seen: dict[str, tuple[Any, Any]] = {}
+        self._seen: dict[str, tuple[Any, ...]] = {}
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.runs = 0
@@ -138,7 +168,7 @@ class ImageAutomation:
     async def start(self) -> bool:
         """Follow the three kinds and start the workers; False (and idle) when the CRDs are
         not installed."""
-        for kind, crd_kind in _KINDS.items():
+        for kind, crd_kind in KINDS.items():
             try:
                 info = await self.client.resource_for(FLUX_IMAGE_API_VERSION, crd_kind)
             except ClusterError as exc:
@@ -149,6 +179,9 @@ class ImageAutomation:
             )
         for watcher in self.watchers.values():
             watcher.start()
+        for watcher in self.watchers.values():
+            async with asyncio.timeout(SYNC_TIMEOUT):
+                await watcher.synced.wait()
         for i in range(self.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"images-{i}"))
         return True
@@ -188,6 +221,21 @@ class ImageAutomation:
 
         return changed
 
+    def on_application(self, event_type: str, obj: dict[str, Any]) -> None:
+        """An Application changed: its Image Updater annotations (or their absence) are looked
+        at again when they, its source or the pull-request annotations moved."""
+        name = obj["metadata"]["name"]
+        key = _key(APPLICATION_KIND, name)
+        notes = (obj.get("metadata") or {}).get("annotations") or {}
+        trigger = (
+            tuple(sorted((k, v) for k, v in notes.items() if k.startswith(_APP_PREFIXES))),
+            str((obj.get("spec") or {}).get("source")),
+            event_type == "DELETED",
+        )
+        if self._seen.get(key) != trigger and (trigger[0] or key in self._seen):
+            self._seen[key] = trigger
+            self.queue.add(key)
+
     def on_registry_event(self, event: RegistryEvent) -> list[str]:
         """A registry reported pushed images: scan now every ImageRepository of those images.
         Returns their names."""
@@ -209,7 +257,12 @@ class ImageAutomation:
     # ---- the workers -------------------------------------------------------------------------
 
     async def _worker(self) -> None:
-        handlers = {REPOSITORY: self._scan, POLICY: self._evaluate, AUTOMATION: self._automate}
+        handlers = {
+            REPOSITORY: self._scan,
+            POLICY: self._evaluate,
+            AUTOMATION: self._automate,
+            APPLICATION_KIND: self._application,
+        }
         while True:
             key = await self.queue.take()
             if key is None:
@@ -343,6 +396,9 @@ class ImageAutomation:
 
     def _automations_of(self, policy: str) -> None:
         policies = self.objects(POLICY)
+        labels = (policies.get(policy, {}).get("metadata") or {}).get("labels") or {}
+        if app := labels.get(IMAGE_UPDATER_APP_LABEL):
+            self.queue.add(_key(APPLICATION_KIND, app), COALESCE_SECONDS)
         for name, automation in self.objects(AUTOMATION).items():
             try:
                 chosen = specs.selected_policies(automation, policies)
@@ -379,7 +435,9 @@ class ImageAutomation:
                 )
         credentials = self.credentials_for(source.url)
         if source.secret_name:
-            credentials = _git_credentials(source.url, await self._secret(source.secret_name))
+            credentials = specs.git_repository_credentials(
+                source.url, await self._secret(source.secret_name)
+            )
         return AutomationRun(
             obj,
             source,
@@ -425,48 +483,104 @@ class ImageAutomation:
         elif outcome.outcome == "ok":
             self._settled(key, interval)
 
+    # ---- Applications with Image Updater annotations ----------------------------------------
 
-async def request_reconcile(
-    client: ClusterClient, namespace: str, kind: str, names: list[str], field_manager: str
-) -> list[str]:
-    """Ask for a run of ``kind`` objects through Flux's ``reconcile.fluxcd.io/requestedAt``
-    annotation (from a process that does not run image automation: a server replica, a replica
-    without shard 0, the CLI); returns the names annotated (those that exist)."""
-    info = await client.resource_for(FLUX_IMAGE_API_VERSION, _KINDS[kind])
-    stamp = datetime.now(UTC).isoformat()
-    patch = {"metadata": {"annotations": {FLUX_RECONCILE_REQUEST_ANNOTATION: stamp}}}
-    done = []
-    for name in names:
+    async def _application(self, name: str) -> None:
+        app = self.applications().get(name)
+        config = None
+        if app is not None:
+            try:
+                config = read_updater_config(app)
+            except ImageUpdaterConfigError as error:
+                await self._note(
+                    app, specs.RunOutcome("stalled", "InvalidConfiguration", str(error))
+                )
+        wanted = generated_objects(config, app) if config is not None and app is not None else []
+        await self._keep_generated(name, wanted)
+        if config is None or app is None:
+            if app is None:
+                self._seen.pop(_key(APPLICATION_KIND, name), None)
+                self.app_outcomes.pop(name, None)
+            return
+        policies = {
+            n: p
+            for n, p in self.objects(POLICY).items()
+            if ((p.get("metadata") or {}).get("labels") or {}).get(IMAGE_UPDATER_APP_LABEL) == name
+        }
+        if not any(specs.latest_image(p) for p in policies.values()):
+            return  # nothing chosen yet: a policy's first latest image queues this again
         try:
-            await client.patch(info, name, patch, namespace, field_manager=field_manager)
-        except NotFound:
-            continue
-        done.append(name)
-    return done
+            job = await self._updater_job(app, config, policies)
+        except specs.AutomationConfigError as error:
+            outcome = specs.config_failure(error)
+        else:
+            outcome = await run_job(job, self.access, self.hosts)
+            self.runs += 1
+        await self._note(app, outcome)
+        if outcome.outcome == "retry":
+            self._retry(_key(APPLICATION_KIND, name), None)
+
+    async def _updater_job(
+        self, app: dict[str, Any], config: UpdaterConfig, policies: Mapping[str, Any]
+    ) -> UpdateJob:
+        pull = specs.pull_request_settings(app)
+        token = ""
+        if pull is not None:
+            token = (await self._secret(pull.secret) or {}).get(specs.TOKEN_KEY, "")
+        ref = config.git_credentials
+        secret = await self._secret(ref.name) if ref.kind == "secret" else None
+        credentials = git_credentials(config, self.credentials_for(config.repo_url), secret)
+        return updater_job(
+            config,
+            policies,
+            credentials=credentials,
+            pull=pull,
+            token=token,
+            applications=list(self.applications().values()),
+        )
+
+    async def _keep_generated(self, app: str, wanted: list[dict[str, Any]]) -> None:
+        """Apply the generated objects that moved; delete those of ``app`` no longer wanted."""
+        names = {(o["kind"], o["metadata"]["name"]) for o in wanted}
+        for obj in wanted:
+            kind = REPOSITORY if obj["kind"] == IMAGE_REPOSITORY else POLICY
+            watcher = self.watchers[kind]
+            if differs(obj, watcher.get(obj["metadata"]["name"])):
+                answer = await self.client.apply(
+                    watcher.info, obj, field_manager=self.field_manager, force=True
+                )
+                watcher.remember(answer)
+        for kind, crd_kind in ((REPOSITORY, IMAGE_REPOSITORY), (POLICY, IMAGE_POLICY)):
+            watcher = self.watchers[kind]
+            for name, obj in list(watcher.objects.items()):
+                labels = (obj.get("metadata") or {}).get("labels") or {}
+                if labels.get(IMAGE_UPDATER_APP_LABEL) == app and (crd_kind, name) not in names:
+                    with contextlib.suppress(NotFound):
+                        await self.client.delete(watcher.info, name, self.namespace)
+
+    async def _note(self, app: dict[str, Any], outcome: specs.RunOutcome) -> None:
+        """Keep the outcome; an Event on the Application when it changed."""
+        name = app["metadata"]["name"]
+        before = self.app_outcomes.get(name)
+        self.app_outcomes[name] = outcome
+        if self.record is None:
+            return
+        if before is not None and (before.reason, before.message) == (
+            outcome.reason,
+            outcome.message,
+        ):
+            return
+        kind = "Normal" if outcome.outcome == "ok" else "Warning"
+        reason = "ImageUpdated" if outcome.outcome == "ok" else f"ImageUpdate{outcome.reason}"
+        await self.record(app, kind, reason, outcome.message)
 
 
-async def repositories_of_event(
-    client: ClusterClient, namespace: str, event: RegistryEvent
-) -> list[str]:
-    """The ImageRepositories of ``namespace`` whose image a registry event names (listed from
-    the cluster: for a process that does not follow them)."""
-    info = await client.resource_for(FLUX_IMAGE_API_VERSION, IMAGE_REPOSITORY)
-    listing = await client.list(info, namespace)
-    return sorted(
-        obj["metadata"]["name"]
-        for obj in listing.items
-        if isinstance(image := (obj.get("spec") or {}).get("image"), str) and concerns(event, image)
-    )
-
-
-def _git_credentials(url: str, data: Mapping[str, str] | None) -> RepoCredentials | None:
-    """A Flux GitRepository's ``secretRef`` (username/password, bearerToken, identity)."""
-    if not data:
-        return None
-    return RepoCredentials(
-        url=url,
-        username=data.get("username"),
-        password=data.get("password"),
-        bearer_token=data.get("bearerToken"),
-        ssh_private_key=data.get("identity"),
-    )
+__all__ = [
+    "APPLICATION_KIND",
+    "AUTOMATION",
+    "POLICY",
+    "REPOSITORY",
+    "ImageAutomation",
+    "repositories_of_event",
+    "request_reconcile",
+]

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from tether.images.automationspec import (
     update_spec,
 )
 from tether.images.errors import ImageError
+from tether.images.setters import LatestImage, UpdatePlan
 from tether.source.credentials import RepoCredentials
 from tether.source.errors import GitError
 
@@ -71,6 +72,41 @@ class AutomationRun:
 
 
 @dataclass(frozen=True)
+class UpdateJob:
+    """One update to run: an automation's, or an Application's Image Updater annotations'.
+    ``name`` (``namespace/name``) is what the pull request's footer names; ``planner`` replaces
+    the setter markers (Image Updater's targets have none)."""
+
+    name: str
+    spec: UpdateSpec
+    url: str
+    latest: Mapping[tuple[str, str], LatestImage | None] = field(default_factory=dict)
+    planner: Callable[[Path], UpdatePlan] | None = None
+    credentials: RepoCredentials | None = None
+    pull: PullRequestSettings | None = None
+    token: str = ""
+    applications: Sequence[Mapping[str, Any]] = ()
+    observed: Mapping[str, Mapping[str, str]] | None = None
+
+
+def automation_job(run: AutomationRun) -> UpdateJob:
+    """The job of an ImageUpdateAutomation (raises ``AutomationConfigError`` for a spec that
+    cannot run)."""
+    meta = run.automation.get("metadata") or {}
+    return UpdateJob(
+        name=f"{meta.get('namespace', '')}/{meta.get('name', '')}",
+        spec=update_spec(run.automation, run.source),
+        url=run.source.url,
+        latest={key: latest_image(policy) for key, policy in run.policies.items()},
+        credentials=run.credentials,
+        pull=run.pull,
+        token=run.token,
+        applications=run.applications,
+        observed=observed_policies(run.policies),
+    )
+
+
+@dataclass(frozen=True)
 class _Pushed:
     result: UpdateResult
     base_current: bool  # the checkout branch already holds what the policies chose
@@ -78,7 +114,7 @@ class _Pushed:
     body: str = ""
 
 
-def _rendered_diffs(prepared: PreparedUpdate, run: AutomationRun) -> list[pullbody.TargetDiff]:
+def _rendered_diffs(prepared: PreparedUpdate, job: UpdateJob) -> list[pullbody.TargetDiff]:
     """The rendered objects the update changes, for each app (or kustomization) it touches."""
     edited = sorted({edit.marker.path for edit in prepared.edits})
     with tempfile.TemporaryDirectory(prefix="tether-pull-diff-") as scratch:
@@ -86,27 +122,26 @@ def _rendered_diffs(prepared: PreparedUpdate, run: AutomationRun) -> list[pullbo
         repo = prepared.worktree
         pullbody.export_commit(repo, prepared.result.checkout_commit, before, timeout=60.0)
         pullbody.export_commit(repo, prepared.head(), after, timeout=60.0)
-        targets = pullbody.targets_for(edited, run.applications, run.source.url, tree=after)
+        targets = pullbody.targets_for(edited, job.applications, job.url, tree=after)
         return pullbody.rendered_changes(before, after, targets)
 
 
-def _pull_text(prepared: PreparedUpdate, run: AutomationRun) -> tuple[str, str]:
+def _pull_text(prepared: PreparedUpdate, job: UpdateJob) -> tuple[str, str]:
     """Title and body of the pull request: the images old -> new and the rendered diff."""
-    meta = run.automation.get("metadata") or {}
-    name = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
     changes = pullbody.image_changes(prepared.edits)
-    return pullbody.pull_request_text(name, changes, _rendered_diffs(prepared, run))
+    return pullbody.pull_request_text(job.name, changes, _rendered_diffs(prepared, job))
 
 
-def _update(run: AutomationRun, spec: UpdateSpec, access: GitAccess) -> _Pushed:
-    """Check out, set the markers, commit, render the diff when a pull request wants it, push.
+def _update(job: UpdateJob, access: GitAccess) -> _Pushed:
+    """Check out, set the images, commit, render the diff when a pull request wants it, push.
     Runs in a worker thread."""
-    latest = {key: latest_image(policy) for key, policy in run.policies.items()}
-    with prepare_update(spec, latest, credentials=run.credentials, access=access) as prepared:
+    with prepare_update(
+        job.spec, job.latest, credentials=job.credentials, access=access, planner=job.planner
+    ) as prepared:
         base_current = not prepared.edits
         title = body = ""
-        if run.pull is not None and not base_current:
-            title, body = _pull_text(prepared, run)
+        if job.pull is not None and not base_current:
+            title, body = _pull_text(prepared, job)
         return _Pushed(push_update(prepared), base_current, title, body)
 
 
@@ -132,13 +167,11 @@ def _pull_record(pull: PullRequest, host: str) -> dict[str, Any]:
     }
 
 
-async def _keep_pull_request(
-    run: AutomationRun, spec: UpdateSpec, pushed: _Pushed, hosts: HostFactory
-) -> dict[str, Any]:
+async def _keep_pull_request(job: UpdateJob, pushed: _Pushed, hosts: HostFactory) -> dict[str, Any]:
     """Open or update the pull request of the push branch, or close it when nothing is left to
     propose. Returns the record for ``status.pullRequest`` (empty: no pull request open)."""
-    assert run.pull is not None
-    base = spec.checkout.branch
+    assert job.pull is not None
+    base = job.spec.checkout.branch
     if not base:
         raise AutomationConfigError(
             PULL_REQUEST_FAILED,
@@ -149,12 +182,12 @@ async def _keep_pull_request(
     if head == base:
         raise AutomationConfigError(
             PULL_REQUEST_FAILED,
-            f"spec.git.push.branch is the checkout branch {base!r}: a pull request needs a push "
+            f"the push branch is the checkout branch {base!r}: a pull request needs a push "
             "branch of its own (e.g. 'image-updates')",
         )
-    host = hosts(run.source.url, run.pull.provider, run.token, api_url=run.pull.api_url)
+    host = hosts(job.url, job.pull.provider, job.token, api_url=job.pull.api_url)
     try:
-        repo = repo_path(run.source.url)
+        repo = repo_path(job.url)
         if pushed.base_current:
             found = await host.find_pull_request(repo, head, base)
             if found is not None:
@@ -175,27 +208,37 @@ async def run_automation(
     run: AutomationRun, access: GitAccess, hosts: HostFactory = host_for
 ) -> RunOutcome:
     """Run the automation once; every failure becomes the outcome's condition."""
-    observed = observed_policies(run.policies)
     try:
-        spec = update_spec(run.automation, run.source)
-        pushed = await asyncio.to_thread(_update, run, spec, access)
+        job = automation_job(run)
+    except ImageError as error:
+        failed = _failure(error)
+        return RunOutcome(
+            failed.outcome, failed.reason, failed.message, observed=observed_policies(run.policies)
+        )
+    return await run_job(job, access, hosts)
+
+
+async def run_job(job: UpdateJob, access: GitAccess, hosts: HostFactory = host_for) -> RunOutcome:
+    """Run one update and keep its pull request; every failure becomes the outcome."""
+    try:
+        pushed = await asyncio.to_thread(_update, job, access)
     except (ImageError, GitError) as error:
         failed = _failure(error)
-        return RunOutcome(failed.outcome, failed.reason, failed.message, observed=observed)
+        return RunOutcome(failed.outcome, failed.reason, failed.message, observed=job.observed)
     result = pushed.result
-    revision = f"{spec.checkout.branch or 'HEAD'}@sha1:{result.checkout_commit}"
+    revision = f"{job.spec.checkout.branch or 'HEAD'}@sha1:{result.checkout_commit}"
     message = run_message(result)
     pull_request: dict[str, Any] | None = None
-    if run.pull is not None:
+    if job.pull is not None:
         try:
-            pull_request = await _keep_pull_request(run, spec, pushed, hosts)
+            pull_request = await _keep_pull_request(job, pushed, hosts)
         except (GitHostError, AutomationConfigError) as error:
             return RunOutcome(
                 "retry",
                 PULL_REQUEST_FAILED,
                 f"{message.splitlines()[0]}; the pull request failed: {error}",
                 result=result,
-                observed=observed,
+                observed=job.observed,
                 source_revision=revision,
             )
         if pull_request:
@@ -205,7 +248,7 @@ async def run_automation(
         SUCCEEDED,
         message,
         result=result,
-        observed=observed,
+        observed=job.observed,
         source_revision=revision,
         pull_request=pull_request,
     )

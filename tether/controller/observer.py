@@ -44,7 +44,7 @@ from tether.controller.face import (
     Observation,
     RepositoryCounters,
 )
-from tether.controller.images import REPOSITORY, repositories_of_event, request_reconcile
+from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
 from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.status import TERMINATING, read_status

@@ -39,6 +39,7 @@ from tether.names import (
     PULL_REQUEST_API_URL_ANNOTATION,
     PULL_REQUEST_SECRET_ANNOTATION,
 )
+from tether.source.credentials import RepoCredentials
 
 #: Flux's GitRepository kind (source.toolkit.fluxcd.io)
 GIT_REPOSITORY = "GitRepository"
@@ -137,6 +138,19 @@ def source_of(kind: str, obj: Mapping[str, Any] | None, where: str) -> SourceRep
         raise AutomationConfigError(INVALID_SOURCE_CONFIGURATION, f"{where} has no spec.url")
     secret = _text(_map(spec.get("secretRef")).get("name")) or None
     return SourceRepository(kind, name, url, checkout_ref(spec.get("ref")), secret)
+
+
+def git_repository_credentials(url: str, data: Mapping[str, str] | None) -> RepoCredentials | None:
+    """A Flux GitRepository's ``secretRef`` (username/password, bearerToken, identity)."""
+    if not data:
+        return None
+    return RepoCredentials(
+        url=url,
+        username=data.get("username"),
+        password=data.get("password"),
+        bearer_token=data.get("bearerToken"),
+        ssh_private_key=data.get("identity"),
+    )
 
 
 # ---- policies -------------------------------------------------------------------------------
@@ -362,7 +376,8 @@ def automation_status(
 
 __all__ = [
     "GIT_REPOSITORY", "AutomationConfigError", "PullRequestSettings",
-    "RunOutcome", "SourceRepository", "automation_status", "checkout_ref", "config_failure", "interval_seconds",
+    "RunOutcome", "SourceRepository", "automation_status", "checkout_ref", "config_failure",
+    "git_repository_credentials", "interval_seconds",
     "latest_image", "observed_policies", "pull_request_settings", "run_message",
     "selected_policies", "selector_matches", "source_of", "source_ref", "update_spec",
 ]  # fmt: skip
