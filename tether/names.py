@@ -157,3 +157,5 @@ IMAGE_UPDATER_OVERRIDE_FILE: Final = ".argocd-source-{app}.yaml"
 #: label of the ImageRepositories and ImagePolicies Tether makes for an Application's Image
 #: Updater annotations (its value: the Application's name)
 IMAGE_UPDATER_APP_LABEL: Final = "images.tether.io/application"
+#: Flux's source API (GitRepository), read when an ImageUpdateAutomation names one
+FLUX_SOURCE_API_VERSION: Final = "source.toolkit.fluxcd.io/v1"

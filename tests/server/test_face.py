@@ -25,7 +25,7 @@ SERVER_DIR = Path(tether.server.__file__).parent
 #: the controller modules the server may import
 ALLOWED = frozenset({"face", "models", "project", "status"})
 #: (server module, controller module) imports waiting for a face method (TODO in that module)
-PENDING: frozenset[tuple[str, str]] = frozenset({("images.py", "images")})
+PENDING: frozenset[tuple[str, str]] = frozenset()
 FACE_MEMBERS = frozenset(name for name in dir(ControllerFace) if not name.startswith("_"))
 #: what a server replica's face adds (`tether server`)
 OBSERVING_MEMBERS = frozenset(name for name in dir(ObservingFace) if not name.startswith("_"))

@@ -422,6 +422,12 @@ class Controller(ControlNamespaceReadings):
             self.client, self.namespace, REPOSITORY, names, self.config.field_manager
         )
 
+    async def request_image_reconcile(self, kind: str, name: str) -> bool:
+        done = await request_reconcile(
+            self.client, self.namespace, kind, [name], self.config.field_manager
+        )
+        return bool(done)
+
     def _runs_images(self) -> bool:
         """Image automation runs in one replica: the one holding shard 0 (or the only one)."""
         if self._stand_down:

@@ -199,6 +199,11 @@ class ControllerFace(Protocol):
         their names."""
         ...
 
+    async def request_image_reconcile(self, kind: str, name: str) -> bool:
+        """Ask for a run of the image object ``kind`` (repository, policy, automation) named
+        ``name`` now (Flux's requestedAt annotation); False when it does not exist."""
+        ...
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` on every Application change; returns the unsubscribe function."""
         ...

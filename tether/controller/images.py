@@ -63,6 +63,7 @@ from tether.names import (
     APPLICATION,
     FLUX_IMAGE_API_VERSION,
     FLUX_RECONCILE_REQUEST_ANNOTATION,
+    FLUX_SOURCE_API_VERSION,
     IMAGE_POLICY,
     IMAGE_REPOSITORY,
     IMAGE_UPDATER_APP_LABEL,
@@ -86,8 +87,6 @@ SYNC_TIMEOUT = 60.0
 RETRY_SECONDS = 5.0
 #: how long a policy change waits for others before its automations run (one commit for all)
 COALESCE_SECONDS = 0.2
-#: Flux's GitRepository (source.toolkit.fluxcd.io/v1), read on demand when an automation names it
-GIT_REPOSITORY_API_VERSION = "source.toolkit.fluxcd.io/v1"
 
 
 def _key(kind: str, name: str) -> str:
@@ -452,7 +451,7 @@ class ImageAutomation:
         self, namespace: str, name: str, where: str
     ) -> Mapping[str, Any] | None:
         try:
-            info = await self.client.resource_for(GIT_REPOSITORY_API_VERSION, specs.GIT_REPOSITORY)
+            info = await self.client.resource_for(FLUX_SOURCE_API_VERSION, specs.GIT_REPOSITORY)
             return await self.client.get(info, name, namespace)
         except NotFound:
             return None

@@ -480,6 +480,12 @@ class ClusterObserver(ControlNamespaceReadings):
             self.client, self.namespace, REPOSITORY, names, SERVER_FIELD_MANAGER
         )
 
+    async def request_image_reconcile(self, kind: str, name: str) -> bool:
+        done = await request_reconcile(
+            self.client, self.namespace, kind, [name], SERVER_FIELD_MANAGER
+        )
+        return bool(done)
+
     async def _request_hard_refresh(self, name: str) -> None:
         obj = self.control.application(name)
         annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}

@@ -16,19 +16,15 @@ from typing import Any
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound, UnknownKind
-
-# TODO: a face method for reconcile requests; until then the server calls the controller's
-# module-level helpers (they act through the cluster only, as a replica must)
-from tether.controller.images import GIT_REPOSITORY_API_VERSION, request_reconcile
 from tether.images.automationspec import GIT_REPOSITORY, source_ref
 from tether.names import (
     APPLICATION,
     FLUX_IMAGE_API_VERSION,
     FLUX_RECONCILE_REQUEST_ANNOTATION,
+    FLUX_SOURCE_API_VERSION,
     IMAGE_POLICY,
     IMAGE_REPOSITORY,
     IMAGE_UPDATE_AUTOMATION,
-    SERVER_FIELD_MANAGER,
 )
 from tether.server.errors import BadRequest, NotFoundError, cluster_error
 from tether.server.http import JSONResponse, check_name, shown
@@ -48,7 +44,7 @@ KINDS = {
     "automations": IMAGE_UPDATE_AUTOMATION,
 }
 _PLURALS = {kind: plural for plural, kind in KINDS.items()}
-#: the image loop's name of each kind (`tether.controller.images.request_reconcile`)
+#: the image loop's name of each kind (`ControllerFace.request_image_reconcile`)
 _LOOP_KINDS = {"repositories": "repository", "policies": "policy", "automations": "automation"}
 NOT_INSTALLED = (
     f"Flux's image automation CRDs ({FLUX_IMAGE_API_VERSION}) are not installed in this "
@@ -126,9 +122,7 @@ async def reconcile_image(ctx: Context) -> JSONResponse:
     client, namespace = ctx.state.controller.client, ctx.state.namespace
     try:
         info = await client.resource_for(FLUX_IMAGE_API_VERSION, kind)
-        done = await request_reconcile(
-            client, namespace, _LOOP_KINDS[plural], [name], SERVER_FIELD_MANAGER
-        )
+        done = await ctx.state.controller.request_image_reconcile(_LOOP_KINDS[plural], name)
         obj = await client.get(info, name, namespace) if done else None
     except UnknownKind:
         raise NotFoundError(NOT_INSTALLED) from None
@@ -162,7 +156,7 @@ async def _git_repository_url(
 ) -> str | None:
     """A Flux GitRepository's ``spec.url`` (None when it or its CRD is missing)."""
     try:
-        info = await client.resource_for(GIT_REPOSITORY_API_VERSION, GIT_REPOSITORY)
+        info = await client.resource_for(FLUX_SOURCE_API_VERSION, GIT_REPOSITORY)
         obj = await client.get(info, name, namespace)
     except (UnknownKind, NotFound):
         return None
