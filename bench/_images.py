@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import math
 import os
@@ -19,39 +18,28 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from _fleet import CONTROL_NAMESPACE
-from _harness import BenchError, free_port
+from _harness import BenchError
 
 from tether.cluster.client import ClusterClient
+from tether.demo.repo import git as demo_git
 from tether.githost.fake import FakeGitHost
+from tether.images.testing import (
+    OCI_MANIFEST,
+    RunningRegistry,
+    manifest_of,
+    upload_blobs,
+)
 from tether.names import FLUX_IMAGE_API_VERSION
 from tether.render.tooling import kustomize_argv
 from tether.source.gitserver import GitHTTPServer
 from tether.source.webhooks import RefUpdate
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-#: the blobs every manifest names (each manifest differs by an annotation only)
-BLOBS = (
-    ("application/vnd.oci.image.config.v1+json", b'{"architecture":"amd64","os":"linux"}'),
-    ("application/vnd.oci.image.layer.v1.tar", b"layer"),
-)
-GIT_ENV = {
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_AUTHOR_NAME": "Dev",
-    "GIT_AUTHOR_EMAIL": "dev@example.com",
-    "GIT_COMMITTER_NAME": "Dev",
-    "GIT_COMMITTER_EMAIL": "dev@example.com",
-}
-
 
 # ---- the scenario of the event figure ----------------------------------------------------
 
@@ -225,73 +213,11 @@ def machine_facts(load_at_start: float) -> list[str]:
 # ---- the registry -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Registry:
-    """A docker-registry process on 127.0.0.1; ``host`` is what an image reference names."""
-
-    host: str
-    process: subprocess.Popen[bytes]
-
-    def url(self, path: str) -> str:
-        return f"http://{self.host}{path}"
-
-
-@contextmanager
-def docker_registry(
-    root: Path, port: int | None = None, notifications: dict[str, Any] | None = None
-) -> Iterator[Registry]:
-    """Debian's docker-registry serving ``root/data`` anonymously over http on ``port`` (a free
-    one by default); ``notifications`` is its config section of that name."""
-    if shutil.which("docker-registry") is None:
-        raise BenchError("docker-registry is not installed (`make image-packages` installs it)")
-    root.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    config: dict[str, Any] = {
-        "version": 0.1,
-        "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-        "http": {"addr": f"127.0.0.1:{port}"},
-    }
-    if notifications is not None:
-        config["notifications"] = notifications
-    (root / "config.yml").write_text(yaml.safe_dump(config))
-    with (root / "registry.log").open("ab") as log:
-        process = subprocess.Popen(
-            ["docker-registry", "serve", str(root / "config.yml")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    registry = Registry(f"127.0.0.1:{port}", process)
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(registry):
-            if time.monotonic() > deadline:
-                raise BenchError("docker-registry did not answer in 30 s")
-            time.sleep(0.05)
-        yield registry
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _answers(registry: Registry) -> bool:
-    if registry.process.poll() is not None:
-        raise BenchError(f"docker-registry exited with {registry.process.returncode}")
-    try:
-        return httpx.get(registry.url("/v2/"), timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 class Pusher:
     """Pushes images through the distribution API: the two blobs once per repository, then one
     manifest per tag (what ``docker push`` of an image whose layers are there already sends)."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: RunningRegistry) -> None:
         self.registry = registry
         self.http = httpx.AsyncClient(timeout=30)
         self._descriptors: dict[str, list[dict[str, Any]]] = {}
@@ -300,39 +226,21 @@ class Pusher:
         await self.http.aclose()
 
     async def blobs(self, repository: str) -> list[dict[str, Any]]:
-        if repository in self._descriptors:
-            return self._descriptors[repository]
-        descriptors = []
-        for media_type, blob in BLOBS:
-            digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-            started = await self.http.post(self.registry.url(f"/v2/{repository}/blobs/uploads/"))
-            if started.status_code != 202:
-                raise BenchError(f"blob upload refused: {started.text}")
-            location = str(httpx.URL(self.registry.url("/")).join(started.headers["location"]))
-            # appended as text: re-encoding the opaque `_state` parameter would break it
-            separator = "&" if "?" in location else "?"
-            done = await self.http.put(f"{location}{separator}digest={digest}", content=blob)
-            if done.status_code != 201:
-                raise BenchError(f"blob upload failed: {done.text}")
-            descriptors.append({"mediaType": media_type, "digest": digest, "size": len(blob)})
-        self._descriptors[repository] = descriptors
-        return descriptors
+        if repository not in self._descriptors:
+            with httpx.Client(timeout=30) as http:
+                self._descriptors[repository] = await asyncio.to_thread(
+                    upload_blobs, http, self.registry, repository
+                )
+        return self._descriptors[repository]
 
     async def manifest(self, repository: str, tag: str) -> tuple[float, float]:
         """PUT the manifest of ``tag``; returns the ``perf_counter`` values when the request
         was about to be sent and when its answer came."""
-        descriptors = await self.blobs(repository)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptors[0],
-            "layers": descriptors[1:],
-            "annotations": {"org.example.tag": tag},
-        }
+        body = manifest_of(tag, await self.blobs(repository))
         sent = time.perf_counter()
         answer = await self.http.put(
             self.registry.url(f"/v2/{repository}/manifests/{tag}"),
-            content=json.dumps(manifest).encode(),
+            content=body,
             headers={"Content-Type": OCI_MANIFEST},
         )
         done = time.perf_counter()
@@ -356,45 +264,10 @@ class Pusher:
 
 
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise BenchError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout.strip()
-
-
-def manifests(image: str, namespace: str, overlay: str) -> dict[str, str]:
-    """tests/images/test_end_to_end.py's layout: a Kustomize base and a production overlay whose
-    ``newTag`` carries Flux's setter marker, with comments around it."""
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "payment-service", "labels": {"app": "payment-service"}},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "payment-service"}},
-            "template": {
-                "metadata": {"labels": {"app": "payment-service"}},
-                "spec": {"containers": [{"name": "payment-service", "image": f"{image}:1.4.0"}]},
-            },
-        },
-    }
-    return {
-        "apps/payment-service/base/deployment.yaml": yaml.safe_dump(deployment, sort_keys=False),
-        "apps/payment-service/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
-        overlay: (
-            "# Production: reviewed by the payments team.\n"
-            "apiVersion: kustomize.config.k8s.io/v1beta1\n"
-            "kind: Kustomization\n"
-            "resources:\n"
-            "  - ../base\n"
-            "images:\n"
-            f"  - name: {image}\n"
-            f'    newTag: 1.4.0 # {{"$imagepolicy": "{namespace}:payment-service:tag"}}\n'
-            "# keep this comment\n"
-        ),
-    }
+    try:
+        return demo_git(list(args), cwd)
+    except subprocess.CalledProcessError as exc:
+        raise BenchError(f"git {' '.join(args)}: {(exc.stderr or '').strip()}") from None
 
 
 def seed_repository(url: str, work: Path, files: dict[str, str]) -> None:

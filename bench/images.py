@@ -73,11 +73,9 @@ from _images import (  # noqa: E402
     apply_all,
     by_hand,
     diagnosis,
-    docker_registry,
     first_seen,
     image_objects,
     machine_facts,
-    manifests,
     ms,
     notifications,
     percentile,
@@ -93,6 +91,7 @@ from tether.controller.status import read_status  # noqa: E402
 from tether.githost.fake import FakeGitHost  # noqa: E402
 from tether.images.reflector import scan  # noqa: E402
 from tether.images.registry import RegistryClient  # noqa: E402
+from tether.images.testing import docker_registry, payment_service_files  # noqa: E402
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
 from tether.names import FLUX_IMAGE_API_VERSION, SERVER_SECRET  # noqa: E402
 from tether.source.gitserver import GitHTTPServer  # noqa: E402
@@ -132,7 +131,9 @@ async def prepare(client: ClusterClient, host: FakeGitHost, root: Path, image: s
     """The CRDs and namespace, the two Secrets, the repository on the fake host, the objects."""
     await bootstrap(client, NS, "bench")
     url = host.create_repo(REPO)
-    await asyncio.to_thread(seed_repository, url, root / "work", manifests(image, NS, OVERLAY))
+    await asyncio.to_thread(
+        seed_repository, url, root / "work", payment_service_files(image, NS, OVERLAY)
+    )
     docs = [
         secret(SERVER_SECRET, {"webhook.registry.distribution.secret": NOTIFY_SECRET}),
         secret("github-token", {"token": TOKEN}),
@@ -300,12 +301,14 @@ async def event_latency(table: Table, options: Options, root: Path) -> None:
         port = free_port()
         await prepare(client, host, root, f"127.0.0.1:{port}/{IMAGE_REPO}")
         # 1.4.0 is in the registry before it notifies anyone (and before the controller runs)
-        with docker_registry(root / "registry", port) as plain:
+        with docker_registry(root / "registry", port=port) as plain:
             first = Pusher(plain)
             await first.manifest(IMAGE_REPO, "1.4.0")
             await first.aclose()
         registry = stack.enter_context(
-            docker_registry(root / "registry", port, notifications(controller.api_url))
+            docker_registry(
+                root / "registry", port=port, notifications=notifications(controller.api_url)
+            )
         )
         pusher = Pusher(registry)
         stack.push_async_callback(pusher.aclose)

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from tests.image.runc import unpack
-from tether.localcluster.testing import wait_until
+from tether.images.testing import docker_registry
+from tether.images.testing import free_port as free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_CACHE = PROJECT_ROOT / "build" / "image-cache"
@@ -106,12 +104,6 @@ def built_image() -> BuiltImage:
         return build_image(commit, output)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Registry:
     """A docker-registry (distribution v2.8) serving plain HTTP on loopback."""
@@ -126,49 +118,11 @@ class Registry:
         return f"docker://{self.address}/{REPOSITORY}:{tag}"
 
 
-def _registry_config(root: Path, port: int) -> Path:
-    config = {
-        "version": 0.1,
-        "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-        "http": {"addr": f"127.0.0.1:{port}"},
-    }
-    path = root / "config.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"docker-registry exited with {process.returncode}")
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """Debian's docker-registry on a free loopback port, stopped after the session."""
-    root = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    with (root / "registry.log").open("wb") as log:
-        process = subprocess.Popen(
-            ["docker-registry", "serve", str(_registry_config(root, port))],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        registry = Registry(f"127.0.0.1:{port}")
-        wait_until(lambda: _answers(registry.url("/v2/"), process), what="docker-registry")
-        yield registry
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with docker_registry(tmp_path_factory.mktemp("registry")) as running:
+        yield Registry(running.host)
 
 
 def skopeo_copy(source: str, destination: str) -> None:

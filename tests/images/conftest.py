@@ -10,13 +10,9 @@ import datetime
 import hashlib
 import json
 import shutil
-import socket
-import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Address
@@ -26,13 +22,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tether.localcluster.testing import wait_until
+from tether.images.testing import OCI_MANIFEST as OCI_MANIFEST
+from tether.images.testing import RunningRegistry as RunningRegistry
+from tether.images.testing import docker_registry as docker_registry
+from tether.images.testing import free_port as free_port
+from tether.images.testing import push_image as push_image
+from tether.images.testing import put_manifest as put_manifest
 
 USERNAME = "scanner"
 PASSWORD = "correct horse"
@@ -40,14 +40,7 @@ PASSWORD = "correct horse"
 PASSWORD_BCRYPT = "$2b$05$rGlHLWRylwYyJfmeDfPbcOGK5v7R1FsUqjh3cNn7bZUMK.0Cz0HJu"
 TOKEN_SERVICE = "tether-test-registry"
 TOKEN_ISSUER = "tether-test-issuer"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def needs_docker_registry() -> None:
@@ -55,131 +48,6 @@ def needs_docker_registry() -> None:
     assert shutil.which("docker-registry") is not None, (
         "docker-registry is not installed (`make image-packages` installs it)"
     )
-
-
-@dataclass(frozen=True)
-class RunningRegistry:
-    """A docker-registry process on 127.0.0.1; `host` is what an image reference names."""
-
-    host: str
-    scheme: str
-    process: subprocess.Popen[bytes]
-
-    def url(self, path: str) -> str:
-        return f"{self.scheme}://{self.host}{path}"
-
-
-def _answers(registry: RunningRegistry, verify: ssl.SSLContext | bool) -> bool:
-    if registry.process.poll() is not None:
-        raise AssertionError(f"docker-registry exited with {registry.process.returncode}")
-    try:
-        return httpx.get(registry.url("/v2/"), timeout=2, verify=verify).status_code in (200, 401)
-    except httpx.TransportError:
-        return False
-
-
-@contextmanager
-def docker_registry(
-    root: Path,
-    auth: dict[str, Any] | None = None,
-    tls: tuple[Path, Path, Path] | None = None,
-    *,
-    notifications: dict[str, Any] | None = None,
-) -> Iterator[RunningRegistry]:
-    """docker-registry serving `root` on a free port; `tls` is (certificate, key, CA);
-    `notifications` is the config's section of that name (endpoints the registry posts to)."""
-    needs_docker_registry()
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    http: dict[str, Any] = {"addr": f"127.0.0.1:{port}"}
-    if tls is not None:
-        http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
-    config: dict[str, Any] = {
-        "version": 0.1,
-        "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-        "http": http,
-    }
-    if auth is not None:
-        config["auth"] = auth
-    if notifications is not None:
-        config["notifications"] = notifications
-    (root / "config.yml").write_text(yaml.safe_dump(config))
-    with (root / "registry.log").open("wb") as log:
-        process = subprocess.Popen(
-            ["docker-registry", "serve", str(root / "config.yml")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    registry = RunningRegistry(f"127.0.0.1:{port}", "https" if tls else "http", process)
-    try:
-        verify = ssl.create_default_context(cafile=str(tls[2])) if tls else True
-        wait_until(lambda: _answers(registry, verify), what="docker-registry")
-        yield registry
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def push_image(
-    registry: RunningRegistry,
-    repository: str,
-    tags: list[str],
-    headers: dict[str, str] | None = None,
-    verify: ssl.SSLContext | bool = True,
-) -> dict[str, str]:
-    """Push one small image per tag (each manifest differs by an annotation) through the
-    distribution API; returns each tag's digest as the registry reported it."""
-    digests: dict[str, str] = {}
-    with httpx.Client(headers=headers or {}, verify=verify, timeout=10) as http:
-        descriptors = []
-        for media_type, blob in (
-            ("application/vnd.oci.image.config.v1+json", b'{"architecture":"amd64","os":"linux"}'),
-            ("application/vnd.oci.image.layer.v1.tar", b"layer"),
-        ):
-            digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-            started = http.post(registry.url(f"/v2/{repository}/blobs/uploads/"))
-            assert started.status_code == 202, started.text
-            location = str(httpx.URL(registry.url("/")).join(started.headers["location"]))
-            # appended as text: re-encoding the opaque `_state` parameter would break it
-            separator = "&" if "?" in location else "?"
-            done = http.put(f"{location}{separator}digest={digest}", content=blob)
-            assert done.status_code == 201, done.text
-            descriptors.append({"mediaType": media_type, "digest": digest, "size": len(blob)})
-        for tag in tags:
-            manifest = {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": descriptors[0],
-                "layers": descriptors[1:],
-                "annotations": {"org.example.tag": tag},
-            }
-            digests[tag] = put_manifest(http, registry, repository, tag, manifest, OCI_MANIFEST)
-    return digests
-
-
-def put_manifest(
-    http: httpx.Client,
-    registry: RunningRegistry,
-    repository: str,
-    tag: str,
-    manifest: dict[str, Any],
-    media_type: str,
-) -> str:
-    body = json.dumps(manifest).encode()
-    answer = http.put(
-        registry.url(f"/v2/{repository}/manifests/{tag}"),
-        content=body,
-        headers={"Content-Type": media_type},
-    )
-    assert answer.status_code == 201, answer.text
-    digest = answer.headers["docker-content-digest"]
-    assert digest == "sha256:" + hashlib.sha256(body).hexdigest()
-    return str(digest)
 
 
 @pytest.fixture(scope="session")

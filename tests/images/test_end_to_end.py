@@ -10,8 +10,6 @@ is the fake that follows GitHub's REST API over the same repositories.
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +17,20 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 
-from tests.images.conftest import FakeServer, Reply, RunningRegistry, docker_registry, push_image
+from tests.githost.conftest import git
+from tests.images.conftest import FakeServer, Reply
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
 from tether.githost.fake import FakeGitHost
+from tether.images.testing import (
+    OVERLAY,
+    RunningRegistry,
+    docker_registry,
+    payment_service_files,
+    push_image,
+)
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 from tether.names import FLUX_IMAGE_API_VERSION, SERVER_SECRET
@@ -40,56 +45,7 @@ REPO = "acme/k8s-manifests"
 TOKEN = "ghp_imageBot0123456789abcdefABCDEF"
 NOTIFY_SECRET = "registry-notify-secret"
 BRANCH = "tether/image-updates"
-OVERLAY = "apps/payment-service/production/kustomization.yaml"
 TARGET_NS = "payment-service-production"
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Dev",
-        "GIT_AUTHOR_EMAIL": "dev@example.com",
-        "GIT_COMMITTER_NAME": "Dev",
-        "GIT_COMMITTER_EMAIL": "dev@example.com",
-    }
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout.strip()
-
-
-def manifests(image: str) -> dict[str, str]:
-    """The mission's layout: a Kustomize base and a production overlay whose ``newTag`` carries
-    Flux's setter marker, with comments around it."""
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "payment-service", "labels": {"app": "payment-service"}},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "payment-service"}},
-            "template": {
-                "metadata": {"labels": {"app": "payment-service"}},
-                "spec": {"containers": [{"name": "payment-service", "image": f"{image}:1.4.0"}]},
-            },
-        },
-    }
-    return {
-        "apps/payment-service/base/deployment.yaml": yaml.safe_dump(deployment, sort_keys=False),
-        "apps/payment-service/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
-        OVERLAY: (
-            "# Production: reviewed by the payments team.\n"
-            "apiVersion: kustomize.config.k8s.io/v1beta1\n"
-            "kind: Kustomization\n"
-            "resources:\n"
-            "  - ../base\n"
-            "images:\n"
-            f"  - name: {image}\n"
-            f'    newTag: 1.4.0 # {{"$imagepolicy": "{NS}:payment-service:tag"}}\n'
-            "# keep this comment\n"
-        ),
-    }
 
 
 @dataclass
@@ -166,7 +122,7 @@ async def stack(
             url = host.create_repo(REPO)
             work = root / "work"
             git(root, "clone", "-q", url, str(work))
-            for path, text in manifests(image).items():
+            for path, text in payment_service_files(image, NS).items():
                 (work / path).parent.mkdir(parents=True, exist_ok=True)
                 (work / path).write_text(text)
             git(work, "add", "-A")
@@ -245,6 +201,16 @@ def image_objects(image: str, semver: str = "1.x") -> list[dict[str, Any]]:
     ]
 
 
+async def _running(stack: Stack, name: str, namespace: str, image: str) -> bool:
+    """Whether Deployment ``namespace/name`` runs ``image`` (its first container)."""
+    deployments = await stack.client.resource_for("apps/v1", "Deployment")
+    try:
+        live = await stack.client.get(deployments, name, namespace)
+    except NotFound:
+        return False
+    return bool(live["spec"]["template"]["spec"]["containers"][0]["image"] == image)
+
+
 async def _synced_at(stack: Stack, tag: str) -> bool:
     info = await stack.client.resource_for("argoproj.io/v1alpha1", "Application")
     app = await stack.client.get(info, "payment-service-production", NS)
@@ -253,13 +219,7 @@ async def _synced_at(stack: Stack, tag: str) -> bool:
         return False
     if (status.get("health") or {}).get("status") != "Healthy":
         return False
-    deployments = await stack.client.resource_for("apps/v1", "Deployment")
-    try:
-        live = await stack.client.get(deployments, "payment-service", TARGET_NS)
-    except NotFound:
-        return False
-    image = live["spec"]["template"]["spec"]["containers"][0]["image"]
-    return bool(image == f"{stack.image}:{tag}")
+    return await _running(stack, "payment-service", TARGET_NS, f"{stack.image}:{tag}")
 
 
 async def _latest_tag(stack: Stack) -> str | None:
@@ -319,7 +279,9 @@ async def test_a_pushed_image_becomes_a_pull_request_and_its_merge_deploys(stack
     host.merge(REPO, pull.number)
     await eventually(lambda: _synced_at(stack, "1.5.1"), 60, "the app at 1.5.1")
     overlay = git(stack.host.bare_path(REPO), "show", f"main:{OVERLAY}")
-    wanted = manifests(stack.image)[OVERLAY].replace("newTag: 1.4.0", "newTag: 1.5.1")
+    wanted = payment_service_files(stack.image, NS)[OVERLAY].replace(
+        "newTag: 1.4.0", "newTag: 1.5.1"
+    )
     assert overlay == wanted.rstrip("\n"), "comments and formatting intact"
 
 
@@ -534,13 +496,8 @@ async def test_a_helm_values_marker_gets_its_pull_request(stack: Stack) -> None:
     automation["spec"]["git"]["push"]["branch"] = "tether/payment-api"
     await stack.apply(app, repository, policy, automation)
 
-    async def deployed(tag: str) -> bool:
-        deployments = await stack.client.resource_for("apps/v1", "Deployment")
-        try:
-            live = await stack.client.get(deployments, "payment-api", "payment-api")
-        except NotFound:
-            return False
-        return bool(live["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}:{tag}")
+    def deployed(tag: str) -> Any:
+        return _running(stack, "payment-api", "payment-api", f"{image}:{tag}")
 
     await eventually(lambda: deployed("1.0.0"), 60, "payment-api at 1.0.0")
     await eventually(lambda: _automation_ran(stack, "payment-api"), 30, "the first run")
@@ -575,7 +532,7 @@ images:
 async def test_argo_cd_image_updater_annotations_get_their_pull_request(stack: Stack) -> None:
     image = f"{stack.registry.host}/example/catalog"
     push_image(stack.registry, "example/catalog", ["1.0.0", "2.0.0"])
-    files = manifests(image)
+    files = payment_service_files(image, NS)
     files = {
         "apps/catalog/base/deployment.yaml": files["apps/payment-service/base/deployment.yaml"]
         .replace("payment-service", "catalog")
@@ -608,13 +565,8 @@ async def test_argo_cd_image_updater_annotations_get_their_pull_request(stack: S
     app["spec"]["destination"]["namespace"] = "catalog"
     await stack.apply(app)
 
-    async def deployed(tag: str) -> bool:
-        deployments = await stack.client.resource_for("apps/v1", "Deployment")
-        try:
-            live = await stack.client.get(deployments, "catalog", "catalog")
-        except NotFound:
-            return False
-        return bool(live["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}:{tag}")
+    def deployed(tag: str) -> Any:
+        return _running(stack, "catalog", "catalog", f"{image}:{tag}")
 
     await eventually(lambda: deployed("1.0.0"), 60, "catalog at 1.0.0")
     # the annotations became a Flux ImageRepository and ImagePolicy, owned by the Application
