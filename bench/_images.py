@@ -56,60 +56,6 @@ TARGET_NS = "payment-service-production"
 REPOSITORY_INTERVAL = "5m"
 
 
-def image_objects(image: str, api_url: str) -> list[dict[str, Any]]:
-    """The Application, and Flux's three image kinds with Tether's pull-request annotations."""
-    application = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "payment-service-production", "namespace": NS},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": "", "targetRevision": "main", "path": str(Path(OVERLAY).parent)},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": TARGET_NS},
-            "syncPolicy": {"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]},
-        },
-    }
-    repository = {
-        "apiVersion": FLUX_IMAGE_API_VERSION,
-        "kind": "ImageRepository",
-        "metadata": {"name": "payment-service", "namespace": NS},
-        "spec": {"image": image, "interval": REPOSITORY_INTERVAL, "insecure": True},
-    }
-    policy = {
-        "apiVersion": FLUX_IMAGE_API_VERSION,
-        "kind": "ImagePolicy",
-        "metadata": {"name": "payment-service", "namespace": NS},
-        "spec": {
-            "imageRepositoryRef": {"name": "payment-service"},
-            "policy": {"semver": {"range": "1.x"}},
-        },
-    }
-    automation = {
-        "apiVersion": FLUX_IMAGE_API_VERSION,
-        "kind": "ImageUpdateAutomation",
-        "metadata": {
-            "name": "payment-service",
-            "namespace": NS,
-            "annotations": {
-                "images.tether.io/pull-request": "github",
-                "images.tether.io/pull-request-secret": "github-token",
-                "images.tether.io/pull-request-api-url": api_url,
-            },
-        },
-        "spec": {
-            "interval": "30m",
-            "sourceRef": {"kind": "Application", "name": "payment-service-production"},
-            "git": {
-                "checkout": {"ref": {"branch": "main"}},
-                "commit": {"author": {"name": "Tether", "email": "tether@example.com"}},
-                "push": {"branch": BRANCH},
-            },
-            "update": {"path": "apps/payment-service", "strategy": "Setters"},
-        },
-    }
-    return [application, repository, policy, automation]
-
-
 async def apply_all(client: ClusterClient, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
         info = await client.resource_for(doc["apiVersion"], doc["kind"])

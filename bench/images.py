@@ -59,6 +59,7 @@ from _harness import (  # noqa: E402
     free_port,
 )
 from _images import (  # noqa: E402
+    BRANCH,
     BRANCH_REF,
     IMAGE_REPO,
     NOTIFY_SECRET,
@@ -74,7 +75,6 @@ from _images import (  # noqa: E402
     by_hand,
     diagnosis,
     first_seen,
-    image_objects,
     machine_facts,
     ms,
     notifications,
@@ -91,7 +91,11 @@ from tether.controller.status import read_status  # noqa: E402
 from tether.githost.fake import FakeGitHost  # noqa: E402
 from tether.images.reflector import scan  # noqa: E402
 from tether.images.registry import RegistryClient  # noqa: E402
-from tether.images.testing import docker_registry, payment_service_files  # noqa: E402
+from tether.images.testing import (  # noqa: E402
+    docker_registry,
+    payment_service_files,
+    payment_service_objects,
+)
 from tether.localcluster.cluster import ClusterProcess  # noqa: E402
 from tether.names import FLUX_IMAGE_API_VERSION, SERVER_SECRET  # noqa: E402
 from tether.source.gitserver import GitHTTPServer  # noqa: E402
@@ -137,9 +141,15 @@ async def prepare(client: ClusterClient, host: FakeGitHost, root: Path, image: s
     docs = [
         secret(SERVER_SECRET, {"webhook.registry.distribution.secret": NOTIFY_SECRET}),
         secret("github-token", {"token": TOKEN}),
-        *image_objects(image, host.github_api_url),
+        *payment_service_objects(
+            image,
+            NS,
+            repo_url=url,
+            api_url=host.github_api_url,
+            interval=REPOSITORY_INTERVAL,
+            push_branch=BRANCH,
+        ),
     ]
-    docs[2]["spec"]["source"]["repoURL"] = url
     await apply_all(client, docs)
 
 

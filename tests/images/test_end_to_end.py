@@ -29,6 +29,7 @@ from tether.images.testing import (
     RunningRegistry,
     docker_registry,
     payment_service_files,
+    payment_service_objects,
     push_image,
 )
 from tether.localcluster.cluster import LocalCluster
@@ -142,63 +143,13 @@ async def stack(
 
 
 def application(url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "payment-service-production"},
-        "spec": {
-            "project": "default",
-            "source": {
-                "repoURL": url,
-                "targetRevision": "main",
-                "path": "apps/payment-service/production",
-            },
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": TARGET_NS},
-            "syncPolicy": {"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]},
-        },
-    }
+    return payment_service_objects("", NS, repo_url=url, api_url="")[0]
 
 
-def image_objects(image: str, semver: str = "1.x") -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": FLUX_IMAGE_API_VERSION,
-            "kind": "ImageRepository",
-            "metadata": {"name": "payment-service"},
-            # an hour: only the registry's notification can make the scans this test sees
-            "spec": {"image": image, "interval": "1h", "insecure": True},
-        },
-        {
-            "apiVersion": FLUX_IMAGE_API_VERSION,
-            "kind": "ImagePolicy",
-            "metadata": {"name": "payment-service"},
-            "spec": {
-                "imageRepositoryRef": {"name": "payment-service"},
-                "policy": {"semver": {"range": semver}},
-            },
-        },
-        {
-            "apiVersion": FLUX_IMAGE_API_VERSION,
-            "kind": "ImageUpdateAutomation",
-            "metadata": {
-                "name": "payment-service",
-                "annotations": {
-                    "images.tether.io/pull-request": "github",
-                    "images.tether.io/pull-request-secret": "github-token",
-                },
-            },
-            "spec": {
-                "interval": "1h",
-                "sourceRef": {"kind": "Application", "name": "payment-service-production"},
-                "git": {
-                    "checkout": {"ref": {"branch": "main"}},
-                    "commit": {"author": {"name": "Tether", "email": "tether@example.com"}},
-                    "push": {"branch": BRANCH},
-                },
-                "update": {"path": "apps/payment-service", "strategy": "Setters"},
-            },
-        },
-    ]
+def image_objects(image: str, api_url: str = "") -> list[dict[str, Any]]:
+    """ImageRepository (scanned hourly: only the registry's notifications make the scans
+    this test sees), ImagePolicy ``1.x`` and the automation with its pull-request settings."""
+    return payment_service_objects(image, NS, repo_url="", api_url=api_url, push_branch=BRANCH)[1:]
 
 
 async def _running(stack: Stack, name: str, namespace: str, image: str) -> bool:
@@ -231,9 +182,7 @@ async def test_a_pushed_image_becomes_a_pull_request_and_its_merge_deploys(stack
     host = stack.host
     api = host.github_api_url
     await stack.apply(application(host.repo_url(REPO)))
-    objects = image_objects(stack.image)
-    objects[2]["metadata"]["annotations"]["images.tether.io/pull-request-api-url"] = api
-    await stack.apply(*objects)
+    await stack.apply(*image_objects(stack.image, api))
     await eventually(lambda: _synced_at(stack, "1.4.0"), 60, "the app at 1.4.0")
     await eventually(lambda: _latest_tag(stack), 30, "the first scan and policy")
     assert await _latest_tag(stack) == "1.4.0"
@@ -398,7 +347,7 @@ async def test_bad_input_becomes_a_status_condition_and_nothing_is_pushed(
     git(stack.work, "add", "-A")
     git(stack.work, "commit", "-q", "-m", "two config files with markers")
     git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
-    automation = image_objects(stack.image)[2]
+    automation = image_objects(stack.image, stack.host.github_api_url)[2]
     automation["metadata"] = {"name": "broken"}
     automation["spec"]["update"]["path"] = "broken"
     automation["spec"]["git"]["push"]["branch"] = "tether/broken"
@@ -418,7 +367,7 @@ async def test_bad_input_becomes_a_status_condition_and_nothing_is_pushed(
     (bare / "hooks" / "pre-receive").write_text("#!/bin/sh\necho 'branch is locked' >&2\nexit 1\n")
     (bare / "hooks" / "pre-receive").chmod(0o755)
     try:
-        locked = image_objects(stack.image)[2]
+        locked = image_objects(stack.image, stack.host.github_api_url)[2]
         locked["metadata"] = {"name": "locked"}
         locked["spec"]["update"]["path"] = "locked"
         locked["spec"]["git"]["push"]["branch"] = "tether/locked"
@@ -482,14 +431,11 @@ async def test_a_helm_values_marker_gets_its_pull_request(stack: Stack) -> None:
     app["metadata"]["name"] = "payment-api"
     app["spec"]["source"]["path"] = "charts/payment-api"
     app["spec"]["destination"]["namespace"] = "payment-api"
-    repository, policy, automation = image_objects(image)
+    repository, policy, automation = image_objects(image, stack.host.github_api_url)
     for obj in (repository, policy, automation):
         obj["metadata"]["name"] = "payment-api"
     policy["spec"]["imageRepositoryRef"]["name"] = "payment-api"
     policy["metadata"]["labels"] = {"chart": "payment-api"}
-    automation["metadata"]["annotations"]["images.tether.io/pull-request-api-url"] = (
-        stack.host.github_api_url
-    )
     automation["spec"]["sourceRef"]["name"] = "payment-api"
     automation["spec"]["policySelector"] = {"matchLabels": {"chart": "payment-api"}}
     automation["spec"]["update"]["path"] = "charts/payment-api"

@@ -230,3 +230,74 @@ def payment_service_files(image: str, namespace: str, overlay: str = OVERLAY) ->
             "# keep this comment\n"
         ),
     }
+
+
+def payment_service_objects(
+    image: str,
+    namespace: str,
+    *,
+    repo_url: str,
+    api_url: str,
+    interval: str = "1h",
+    semver: str = "1.x",
+    push_branch: str = "tether/image-updates",
+) -> list[dict[str, Any]]:
+    """The Application deploying the production overlay of :func:`payment_service_files`, and
+    Flux's three image kinds for it with Tether's pull-request annotations (the token in the
+    Secret ``github-token``, the fake GitHub's API at ``api_url``)."""
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "payment-service-production", "namespace": namespace},
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": repo_url,
+                "targetRevision": "main",
+                "path": OVERLAY.rpartition("/")[0],
+            },
+            "destination": {
+                "server": "https://kubernetes.default.svc",
+                "namespace": "payment-service-production",
+            },
+            "syncPolicy": {"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    }
+    flux = "image.toolkit.fluxcd.io/v1"
+    meta = {"name": "payment-service", "namespace": namespace}
+    repository = {
+        "apiVersion": flux,
+        "kind": "ImageRepository",
+        "metadata": dict(meta),
+        "spec": {"image": image, "interval": interval, "insecure": True},
+    }
+    policy = {
+        "apiVersion": flux,
+        "kind": "ImagePolicy",
+        "metadata": dict(meta),
+        "spec": {
+            "imageRepositoryRef": {"name": "payment-service"},
+            "policy": {"semver": {"range": semver}},
+        },
+    }
+    annotations = {
+        "images.tether.io/pull-request": "github",
+        "images.tether.io/pull-request-secret": "github-token",
+        "images.tether.io/pull-request-api-url": api_url,
+    }
+    automation = {
+        "apiVersion": flux,
+        "kind": "ImageUpdateAutomation",
+        "metadata": {**meta, "annotations": annotations},
+        "spec": {
+            "interval": "30m",
+            "sourceRef": {"kind": "Application", "name": "payment-service-production"},
+            "git": {
+                "checkout": {"ref": {"branch": "main"}},
+                "commit": {"author": {"name": "Tether", "email": "tether@example.com"}},
+                "push": {"branch": push_branch},
+            },
+            "update": {"path": "apps/payment-service", "strategy": "Setters"},
+        },
+    }
+    return [application, repository, policy, automation]
