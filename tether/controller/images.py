@@ -246,13 +246,6 @@ class ImageAutomation:
                 self.queue.add(_key(REPOSITORY, name))
         return sorted(names)
 
-    def request(self, kind: str, name: str) -> bool:
-        """Run ``kind``/``name`` now (the CLI's ``tether image scan``); False: no such object."""
-        if name not in self.objects(kind):
-            return False
-        self.queue.add(_key(kind, name))
-        return True
-
     # ---- the workers -------------------------------------------------------------------------
 
     async def _worker(self) -> None:
@@ -264,8 +257,6 @@ class ImageAutomation:
         }
         while True:
             key = await self.queue.take()
-            if key is None:
-                continue
             kind, _, name = key.partition("/")
             try:
                 if self.active():
