@@ -21,6 +21,7 @@ import pytest_asyncio
 from tests.githost.conftest import git
 from tests.images.conftest import FakeServer, Reply
 from tether.cluster.client import ClusterClient
+from tether.cluster.crds import wait_established
 from tether.cluster.errors import NotFound
 from tether.controller.controller import Controller, ControllerConfig
 from tether.githost.fake import FakeGitHost
@@ -33,7 +34,7 @@ from tether.images.testing import (
     push_image,
 )
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import eventually
+from tether.localcluster.testing import crd_manifest, eventually
 from tether.names import FLUX_IMAGE_API_VERSION, SERVER_SECRET
 from tether.server import ServerSettings, run_server
 from tether.server.app import RunningServer
@@ -559,3 +560,102 @@ async def _event(stack: Stack, app: str, reason: str) -> str | None:
         if event["involvedObject"].get("name") == app and event.get("reason") == reason:
             return str(event.get("message"))
     return None
+
+
+LEDGER = """\
+# ledger's settings; no Application deploys this folder
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ledger
+data:
+  image: {image}:1.0.0 # {{"$imagepolicy": "{ns}:ledger"}}
+"""
+
+
+async def test_a_flux_git_repository_source_and_a_superseded_pull_request(stack: Stack) -> None:
+    """The automation's source is a Flux GitRepository (its CRD stands in for Flux's here);
+    with no Application on the folder, the body renders its kustomization; a change made on
+    main by hand supersedes the pull request, which is closed."""
+    image = f"{stack.registry.host}/example/ledger"
+    push_image(stack.registry, "example/ledger", ["1.0.0"])
+    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
+    path = stack.work / "ledger" / "configmap.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(LEDGER.format(image=image, ns=NS))
+    (path.parent / "kustomization.yaml").write_text("resources:\n  - configmap.yaml\n")
+    git(stack.work, "add", "-A")
+    git(stack.work, "commit", "-q", "-m", "ledger 1.0.0")
+    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    crd = crd_manifest("source.toolkit.fluxcd.io", "GitRepository", "gitrepositories")
+    crds = await stack.client.resource_for_object(crd)
+    await stack.client.apply(crds, crd, field_manager="tests", force=True)
+    await wait_established(stack.client, [crd["metadata"]["name"]], timeout=30)
+    try:
+        await stack.apply(
+            {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "GitRepository",
+                "metadata": {"name": "manifests"},
+                "spec": {
+                    "url": stack.host.repo_url(REPO),
+                    "interval": "1h",
+                    "ref": {"branch": "main"},
+                },
+            }
+        )
+        repository, policy, automation = image_objects(image, stack.host.github_api_url)
+        for obj in (repository, policy, automation):
+            obj["metadata"]["name"] = "ledger"
+        policy["spec"]["imageRepositoryRef"]["name"] = "ledger"
+        policy["metadata"]["labels"] = {"app": "ledger"}
+        automation["spec"]["policySelector"] = {"matchLabels": {"app": "ledger"}}
+        automation["spec"]["sourceRef"] = {"kind": "GitRepository", "name": "manifests"}
+        del automation["spec"]["git"]["checkout"]  # the GitRepository's ref is the checkout
+        automation["spec"]["update"]["path"] = "ledger"
+        automation["spec"]["git"]["push"]["branch"] = "tether/ledger"
+        await stack.apply(repository, policy, automation)
+        await eventually(lambda: _automation_ran(stack, "ledger"), 30, "the first run")
+
+        push_image(stack.registry, "example/ledger", ["1.1.0"])
+        pull = await eventually(
+            lambda: _open_pull(stack, lambda p: p.head == "tether/ledger"), 30, "the pull request"
+        )
+        assert "ConfigMap" in pull.body and f"image: {image}:1.1.0" in pull.body
+        ran = await stack.get("ImageUpdateAutomation", "ledger")
+        assert ran["status"]["pullRequest"]["number"] == pull.number
+        assert ran["status"]["observedSourceRevision"].startswith("main@sha1:")
+
+        # someone sets 1.1.0 on main by hand: the pull request has nothing left to propose
+        git(stack.work, "pull", "-q", "--rebase", "origin", "main")
+        path.write_text(LEDGER.format(image=image, ns=NS).replace("1.0.0", "1.1.0"))
+        git(stack.work, "commit", "-q", "-am", "ledger 1.1.0 by hand")
+        git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+        stamp = "by-hand"
+        annotations = {"reconcile.fluxcd.io/requestedAt": stamp}
+        automation["metadata"]["annotations"] = {
+            **automation["metadata"]["annotations"],
+            **annotations,
+        }
+        await stack.apply(automation)
+        closed = await eventually(
+            lambda: stack.host.pull(REPO, pull.number).state == "closed",
+            30,
+            "the closed pull request",
+        )
+        assert closed
+        assert "already deploys every image" in stack.host.comments(REPO, pull.number)[-1]
+        after = await eventually(
+            lambda: _handled(stack, "ledger", stamp), 30, "the run that closed it"
+        )
+        assert "pullRequest" not in after["status"]
+        assert after["status"]["conditions"][0]["message"] == "repository up-to-date"
+    finally:
+        await stack.client.delete(crds, crd["metadata"]["name"])
+        stack.client.invalidate_discovery()
+
+
+async def _handled(stack: Stack, name: str, stamp: str) -> dict[str, Any] | None:
+    automation = await stack.get("ImageUpdateAutomation", name)
+    handled = (automation.get("status") or {}).get("lastHandledReconcileAt")
+    return automation if handled == stamp else None

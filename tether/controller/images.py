@@ -165,22 +165,34 @@ class ImageAutomation:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> bool:
-        """Follow the three kinds and start the workers; False (and idle) when the CRDs are
-        not installed."""
+        """Follow the three kinds and start the workers; False (and idle, with a warning)
+        when the CRDs are not installed or the controller may not read them: image automation
+        is optional, the rest of the controller runs without it."""
+        infos = {}
         for kind, crd_kind in KINDS.items():
             try:
-                info = await self.client.resource_for(FLUX_IMAGE_API_VERSION, crd_kind)
+                infos[kind] = info = await self.client.resource_for(
+                    FLUX_IMAGE_API_VERSION, crd_kind
+                )
+                # one item: may the controller read them at all (a namespaced install's Role
+                # may not name these kinds)
+                await self.client.request(
+                    "GET", info.path(self.namespace), verb="list", params={"limit": "1"}
+                )
             except ClusterError as exc:
-                log.warning("image automation off: %s is not served (%s)", crd_kind, exc)
+                log.warning("image automation off: %s cannot be read (%s)", crd_kind, exc.message)
                 return False
+        for kind, info in infos.items():
             self.watchers[kind] = ObjectWatcher(
                 self.client, info, self.namespace, self._on_event(kind)
             )
-        for watcher in self.watchers.values():
-            watcher.start()
-        for watcher in self.watchers.values():
+            self.watchers[kind].start()
+        try:
             async with asyncio.timeout(SYNC_TIMEOUT):
-                await watcher.synced.wait()
+                for watcher in self.watchers.values():
+                    await watcher.synced.wait()
+        except TimeoutError:
+            log.warning("image automation: not every kind was listed in %.0f s", SYNC_TIMEOUT)
         for i in range(self.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"images-{i}"))
         return True
