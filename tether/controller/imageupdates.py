@@ -1,7 +1,9 @@
-"""One run of an ImageUpdateAutomation: set the markers, push the branch, keep its pull request.
+"""One image update: set the images, push the branch, keep its pull request.
 
-:func:`run_automation` takes everything as plain data (the automation, its resolved source, its
-policies, credentials, a snapshot of the Applications) and returns a
+An :class:`UpdateJob` is an ImageUpdateAutomation's (:func:`automation_job`: its setter markers)
+or an Application's Image Updater annotations' (:mod:`tether.controller.imageapps`: a planner
+edits the write-back target). :func:`run_job` takes it as plain data (with the credentials and a
+snapshot of the Applications) and returns a
 :class:`~tether.images.automationspec.RunOutcome` for the status; it never writes the cluster.
 The git work (checkout, commit, the rendered diff, the push) runs in a worker thread. The pull
 request (Tether's addition) is opened for the push branch into the checkout branch, updated in
