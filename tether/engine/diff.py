@@ -87,7 +87,9 @@ class ResourceDiff:
     `live` and `desired` are the normalized objects (desired as it would be after the apply),
     Secret values masked; treat them as read-only, nested values may be shared with the inputs.
     `diff` is a unified diff of their YAML (`--- live` / `+++ desired`, empty when equal) and
-    `changes` the same difference as JSON-Patch-like operations. `decided_by` says how the
+    `changes` the same difference as JSON-Patch-like operations, both made when read (only the
+    API shows them: a cold start of 1,000 apps would otherwise dump 10,000 objects to YAML that
+    nobody looks at). `decided_by` says how the
     answer was reached: `local` (no request), `dry-run` (server-side apply dry run, possibly
     cached) or `predicted` (local approximation of the apply, no server available).
 
@@ -98,8 +100,6 @@ class ResourceDiff:
 
     key: ResourceKey
     status: SyncStatus
-    diff: str = ""
-    changes: tuple[Change, ...] = ()
     shown_live: dict[str, Any] | None = None
     shown_desired: dict[str, Any] | None = None
     decided_by: str = "local"
@@ -121,6 +121,27 @@ class ResourceDiff:
     @property
     def synced(self) -> bool:
         return self.status is SyncStatus.SYNCED
+
+    @property
+    def diff(self) -> str:
+        """The unified diff of the YAML of `live` and `desired` (empty when they are equal)."""
+        if self.synced_live is not None or self.shown_live == self.shown_desired:
+            return ""
+        return "".join(
+            difflib.unified_diff(
+                norm.to_yaml(self.shown_live).splitlines(keepends=True),
+                norm.to_yaml(self.shown_desired).splitlines(keepends=True),
+                fromfile="live",
+                tofile="desired",
+            )
+        )
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        """What turns `live` into `desired`, as JSON-Patch-like operations."""
+        if self.synced_live is not None or self.shown_live == self.shown_desired:
+            return ()
+        return tuple(norm.structured_diff(self.shown_live, self.shown_desired))
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,24 +306,10 @@ def _render(
     error: str | None = None,
     ignore_extraneous: bool = False,
 ) -> ResourceDiff:
-    """Mask, then build the textual and structured diffs of two normalized objects."""
+    """The comparison of two normalized objects, Secret values masked (its textual and
+    structured diffs are made when read)."""
     live, desired = mask_secrets(live, desired)
-    if live == desired:
-        return ResourceDiff(
-            key, status, "", (), live, desired, decided_by, error, ignore_extraneous
-        )
-    unified = "".join(
-        difflib.unified_diff(
-            norm.to_yaml(live).splitlines(keepends=True),
-            norm.to_yaml(desired).splitlines(keepends=True),
-            fromfile="live",
-            tofile="desired",
-        )
-    )
-    changes = tuple(norm.structured_diff(live, desired))
-    return ResourceDiff(
-        key, status, unified, changes, live, desired, decided_by, error, ignore_extraneous
-    )
+    return ResourceDiff(key, status, live, desired, decided_by, error, ignore_extraneous)
 
 
 def _missing(key: ResourceKey, desired: dict[str, Any]) -> ResourceDiff:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,15 +69,29 @@ def detect_tool(app_dir: Path, source: dict[str, Any] | None = None) -> str:
     return DIRECTORY
 
 
+#: how long the tool versions of a cache key are reused before the binaries are looked at again
+#: (finding and stating them cost ~4 % of the controller's event loop at a cold start)
+TOOL_RECHECK_SECONDS = 1.0
+_tool_versions: tuple[float, tuple[str, ...]] | None = None
+
+
 def tool_versions() -> tuple[str, ...]:
-    """Versions of every rendering tool, for cache keys; a missing tool counts as a version."""
+    """Versions of every rendering tool, for cache keys; a missing tool counts as a version.
+    A tool replaced on disk is seen within :data:`TOOL_RECHECK_SECONDS`."""
+    global _tool_versions
+    now = time.monotonic()
+    kept = _tool_versions
+    if kept is not None and 0 <= now - kept[0] < TOOL_RECHECK_SECONDS:
+        return kept[1]
     versions: list[str] = []
     for ask in (kustomize_version, helm_version, jsonnet_version):
         try:
             versions.append(ask())
         except ToolFailedError:
             versions.append("unavailable")
-    return tuple(versions)
+    found = tuple(versions)
+    _tool_versions = (now, found)
+    return found
 
 
 def render_key(
