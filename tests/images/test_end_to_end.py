@@ -50,6 +50,15 @@ BRANCH = "tether/image-updates"
 TARGET_NS = "payment-service-production"
 
 
+def commit_and_push(work: Path, files: dict[str, str], message: str) -> None:
+    for path, text in files.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_text(text)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", message)
+    git(work, "push", "-q", "origin", "HEAD:refs/heads/main")
+
+
 @dataclass
 class Stack:
     client: ClusterClient
@@ -72,6 +81,11 @@ class Stack:
 
     def pulls(self, state: str = "all") -> list[Any]:
         return self.host.pulls(REPO, state)
+
+    def commit(self, files: dict[str, str], message: str) -> None:
+        """Commit ``files`` (path -> text) on main and push, as a person would."""
+        git(self.work, "pull", "-q", "--rebase", "origin", "main")
+        commit_and_push(self.work, files, message)
 
     def branch_diff(self) -> str:
         bare = self.host.bare_path(REPO)
@@ -124,12 +138,7 @@ async def stack(
             url = host.create_repo(REPO)
             work = root / "work"
             git(root, "clone", "-q", url, str(work))
-            for path, text in payment_service_files(image, NS).items():
-                (work / path).parent.mkdir(parents=True, exist_ok=True)
-                (work / path).write_text(text)
-            git(work, "add", "-A")
-            git(work, "commit", "-q", "-m", "payment-service 1.4.0")
-            git(work, "push", "-q", "origin", "HEAD:refs/heads/main")
+            commit_and_push(work, payment_service_files(image, NS), "payment-service 1.4.0")
             await _secret(
                 client, SERVER_SECRET, {"webhook.registry.distribution.secret": NOTIFY_SECRET}
             )
@@ -341,13 +350,7 @@ async def test_bad_input_becomes_a_status_condition_and_nothing_is_pushed(
             f'  image: old # {{"$imagepolicy": "{NS}:payment-service"}}\n'
         ),
     }
-    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
-    for path, text in files.items():
-        (stack.work / path).parent.mkdir(exist_ok=True)
-        (stack.work / path).write_text(text)
-    git(stack.work, "add", "-A")
-    git(stack.work, "commit", "-q", "-m", "two config files with markers")
-    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    stack.commit(files, "two config files with markers")
     automation = image_objects(stack.image, stack.host.github_api_url)[2]
     automation["metadata"] = {"name": "broken"}
     automation["spec"]["update"]["path"] = "broken"
@@ -421,13 +424,7 @@ async def test_a_helm_values_marker_gets_its_pull_request(stack: Stack) -> None:
         "charts/payment-api/values.yaml": CHART_VALUES.format(image=image, ns=NS),
         "charts/payment-api/templates/deployment.yaml": CHART_DEPLOYMENT,
     }
-    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
-    for path, text in files.items():
-        (stack.work / path).parent.mkdir(parents=True, exist_ok=True)
-        (stack.work / path).write_text(text)
-    git(stack.work, "add", "-A")
-    git(stack.work, "commit", "-q", "-m", "the payment-api chart")
-    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    stack.commit(files, "the payment-api chart")
     app = application(stack.host.repo_url(REPO))
     app["metadata"]["name"] = "payment-api"
     app["spec"]["source"]["path"] = "charts/payment-api"
@@ -487,13 +484,7 @@ async def test_argo_cd_image_updater_annotations_get_their_pull_request(stack: S
         "apps/catalog/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
         "apps/catalog/production/kustomization.yaml": CATALOG_OVERLAY.format(image=image),
     }
-    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
-    for path, text in files.items():
-        (stack.work / path).parent.mkdir(parents=True, exist_ok=True)
-        (stack.work / path).write_text(text)
-    git(stack.work, "add", "-A")
-    git(stack.work, "commit", "-q", "-m", "catalog 1.0.0")
-    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    stack.commit(files, "catalog 1.0.0")
     app = application(stack.host.repo_url(REPO))
     app["metadata"] = {
         "name": "catalog",
@@ -579,14 +570,11 @@ async def test_a_flux_git_repository_source_and_a_superseded_pull_request(stack:
     main by hand supersedes the pull request, which is closed."""
     image = f"{stack.registry.host}/example/ledger"
     push_image(stack.registry, "example/ledger", ["1.0.0"])
-    git(stack.work, "pull", "-q", "--rebase", "origin", "main")
-    path = stack.work / "ledger" / "configmap.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(LEDGER.format(image=image, ns=NS))
-    (path.parent / "kustomization.yaml").write_text("resources:\n  - configmap.yaml\n")
-    git(stack.work, "add", "-A")
-    git(stack.work, "commit", "-q", "-m", "ledger 1.0.0")
-    git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    ledger = {
+        "ledger/configmap.yaml": LEDGER.format(image=image, ns=NS),
+        "ledger/kustomization.yaml": "resources:\n  - configmap.yaml\n",
+    }
+    stack.commit(ledger, "ledger 1.0.0")
     crd = crd_manifest("source.toolkit.fluxcd.io", "GitRepository", "gitrepositories")
     crds = await stack.client.resource_for_object(crd)
     await stack.client.apply(crds, crd, field_manager="tests", force=True)
@@ -627,10 +615,8 @@ async def test_a_flux_git_repository_source_and_a_superseded_pull_request(stack:
         assert ran["status"]["observedSourceRevision"].startswith("main@sha1:")
 
         # someone sets 1.1.0 on main by hand: the pull request has nothing left to propose
-        git(stack.work, "pull", "-q", "--rebase", "origin", "main")
-        path.write_text(LEDGER.format(image=image, ns=NS).replace("1.0.0", "1.1.0"))
-        git(stack.work, "commit", "-q", "-am", "ledger 1.1.0 by hand")
-        git(stack.work, "push", "-q", "origin", "HEAD:refs/heads/main")
+        by_hand = ledger["ledger/configmap.yaml"].replace("1.0.0", "1.1.0")
+        stack.commit({"ledger/configmap.yaml": by_hand}, "ledger 1.1.0 by hand")
         stamp = "by-hand"
         annotations = {"reconcile.fluxcd.io/requestedAt": stamp}
         automation["metadata"]["annotations"] = {
