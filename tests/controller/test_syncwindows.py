@@ -521,3 +521,11 @@ def test_next_change_across_dst() -> None:
     # the 2024-03-31 02:30 does not exist: next start is 2024-04-01 02:30 CEST
     assert next_change(ws, APP, utc(2024, 3, 30, 12)) == utc(2024, 4, 1, 0, 30)
     assert next_change(ws, APP, utc(2024, 3, 30, 23)) == utc(2024, 4, 1, 0, 30)
+
+
+def test_next_change_bounds_long_chains_with_an_early_answer() -> None:
+    # back-to-back one-minute fires never end; past MAX_CHAIN steps the answer is early, not late
+    ws = parse_windows([window(schedule="* * * * *", duration="1m")])
+    now = utc(2024, 1, 1)
+    change = next_change(ws, APP, now)
+    assert change is not None and now < change < now + timedelta(days=30)
