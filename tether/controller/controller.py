@@ -133,22 +133,7 @@ class Controller(ControlNamespaceReadings):
             enqueue=self.enqueue,
             poll=self._poll,
         )
-        self.images = ImageAutomation(
-            client,
-            self.config.namespace,
-            self.config.field_manager,
-            applications=self.control.application_objects,
-            credentials_for=self._credentials_for,
-            access=GitAccess(
-                policy=RepoPolicy(
-                    allow_local=self.config.allow_local_repositories,
-                    forbidden_roots=(self.cache_dir,),
-                ),
-                trust=self.repo_config.trust,
-            ),
-            active=self._runs_images,
-            record=self.writer.event,
-        )
+        self.images = self._image_automation()
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
         #: the reconcile running for each app (cancelled when its shard leaves this replica)
@@ -161,6 +146,22 @@ class Controller(ControlNamespaceReadings):
         self.reconciles_timed = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stand_down = False
+
+    def _image_automation(self) -> ImageAutomation:
+        """Flux's image automation, reaching repositories as the sources do."""
+        policy = RepoPolicy(
+            allow_local=self.config.allow_local_repositories, forbidden_roots=(self.cache_dir,)
+        )
+        return ImageAutomation(
+            self.client,
+            self.config.namespace,
+            self.config.field_manager,
+            applications=self.control.application_objects,
+            credentials_for=self._credentials_for,
+            access=GitAccess(policy=policy, trust=self.repo_config.trust),
+            active=self._runs_images,
+            record=self.writer.event,
+        )
 
     # ---- the face the API server sees (tether.controller.face.ControllerFace) ------------------
 
