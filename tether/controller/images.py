@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
-from tether.controller.imageapps import differs, generated_objects, git_credentials, updater_job
+from tether.controller.imageapps import generated_objects, git_credentials, updater_job
+from tether.controller.imageappwrites import GeneratedObjects, OutcomeEvents, Recorder
 from tether.controller.imagerequests import (
     AUTOMATION,
     KINDS,
@@ -64,8 +64,6 @@ from tether.names import (
     FLUX_IMAGE_API_VERSION,
     FLUX_RECONCILE_REQUEST_ANNOTATION,
     FLUX_SOURCE_API_VERSION,
-    IMAGE_POLICY,
-    IMAGE_REPOSITORY,
     IMAGE_UPDATER_APP_LABEL,
     IMAGE_UPDATER_PREFIX,
     PULL_REQUEST_ANNOTATION,
@@ -74,8 +72,6 @@ from tether.source.credentials import RepoCredentials
 
 log = logging.getLogger(__name__)
 
-#: ``record(app, type, reason, message)``: an Event on an Application
-Recorder = Callable[[dict[str, Any], str, str, str], Awaitable[None]]
 #: annotation prefixes of an Application the image automation reads
 _APP_PREFIXES = (IMAGE_UPDATER_PREFIX, PULL_REQUEST_ANNOTATION.partition("/")[0])
 
@@ -148,10 +144,9 @@ class ImageAutomation:
         self.active = active
         self.registry = registry or RegistryClient()
         self.hosts = hosts
-        self.record = record
         self.workers = workers
-        #: the last outcome of each Application's Image Updater update (for Events and the API)
-        self.app_outcomes: dict[str, specs.RunOutcome] = {}
+        #: the last outcome of each Application's Image Updater update, and its Events
+        self.events = OutcomeEvents(record)
         self.queue = WorkQueue()
         self.watchers: dict[str, ObjectWatcher] = {}
         #: the last good tags of each repository (Flux keeps them in its database)
@@ -187,6 +182,12 @@ class ImageAutomation:
                 self.client, info, self.namespace, self._on_event(kind)
             )
             self.watchers[kind].start()
+        self.generated = GeneratedObjects(
+            self.client,
+            self.namespace,
+            self.field_manager,
+            {KINDS[kind]: self.watchers[kind] for kind in (REPOSITORY, POLICY)},
+        )
         try:
             async with asyncio.timeout(SYNC_TIMEOUT):
                 for watcher in self.watchers.values():
@@ -494,15 +495,15 @@ class ImageAutomation:
             try:
                 config = read_updater_config(app)
             except ImageUpdaterConfigError as error:
-                await self._note(
+                await self.events.note(
                     app, specs.RunOutcome("stalled", "InvalidConfiguration", str(error))
                 )
         wanted = generated_objects(config, app) if config is not None and app is not None else []
-        await self._keep_generated(name, wanted)
+        await self.generated.keep(name, wanted)
         if config is None or app is None:
             if app is None:
                 self._seen.pop(_key(APPLICATION_KIND, name), None)
-                self.app_outcomes.pop(name, None)
+                self.events.forget(name)
             return
         policies = {
             n: p
@@ -518,7 +519,7 @@ class ImageAutomation:
         else:
             outcome = await run_job(job, self.access, self.hosts)
             self.runs += 1
-        await self._note(app, outcome)
+        await self.events.note(app, outcome)
         if outcome.outcome == "retry":
             self._retry(_key(APPLICATION_KIND, name), None)
 
@@ -540,41 +541,6 @@ class ImageAutomation:
             token=token,
             applications=list(self.applications().values()),
         )
-
-    async def _keep_generated(self, app: str, wanted: list[dict[str, Any]]) -> None:
-        """Apply the generated objects that moved; delete those of ``app`` no longer wanted."""
-        names = {(o["kind"], o["metadata"]["name"]) for o in wanted}
-        for obj in wanted:
-            kind = REPOSITORY if obj["kind"] == IMAGE_REPOSITORY else POLICY
-            watcher = self.watchers[kind]
-            if differs(obj, watcher.get(obj["metadata"]["name"])):
-                answer = await self.client.apply(
-                    watcher.info, obj, field_manager=self.field_manager, force=True
-                )
-                watcher.remember(answer)
-        for kind, crd_kind in ((REPOSITORY, IMAGE_REPOSITORY), (POLICY, IMAGE_POLICY)):
-            watcher = self.watchers[kind]
-            for name, obj in list(watcher.objects.items()):
-                labels = (obj.get("metadata") or {}).get("labels") or {}
-                if labels.get(IMAGE_UPDATER_APP_LABEL) == app and (crd_kind, name) not in names:
-                    with contextlib.suppress(NotFound):
-                        await self.client.delete(watcher.info, name, self.namespace)
-
-    async def _note(self, app: dict[str, Any], outcome: specs.RunOutcome) -> None:
-        """Keep the outcome; an Event on the Application when it changed."""
-        name = app["metadata"]["name"]
-        before = self.app_outcomes.get(name)
-        self.app_outcomes[name] = outcome
-        if self.record is None:
-            return
-        if before is not None and (before.reason, before.message) == (
-            outcome.reason,
-            outcome.message,
-        ):
-            return
-        kind = "Normal" if outcome.outcome == "ok" else "Warning"
-        reason = "ImageUpdated" if outcome.outcome == "ok" else f"ImageUpdate{outcome.reason}"
-        await self.record(app, kind, reason, outcome.message)
 
 
 __all__ = [
