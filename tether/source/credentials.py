@@ -47,6 +47,9 @@ class RepoCredentials:
     project: str | None = None
     secret_name: str | None = None
     source: str = REPOSITORY
+    #: client certificate (PEM) and its key, for repositories that want one (Helm over https)
+    tls_client_cert_data: str | None = field(default=None, repr=False)
+    tls_client_cert_key: str | None = field(default=None, repr=False)
 
     @property
     def has_secret(self) -> bool:
@@ -55,7 +58,16 @@ class RepoCredentials:
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret string, so that text quoted from git can be scrubbed of them."""
-        values = [v for v in (self.password, self.bearer_token, self.ssh_private_key) if v]
+        values = [
+            v
+            for v in (
+                self.password,
+                self.bearer_token,
+                self.ssh_private_key,
+                self.tls_client_cert_key,
+            )
+            if v
+        ]
         if self.password:
             # The Basic header carries the password base64-encoded: scrub that spelling too.
             values.append(_basic_token(self.username or TOKEN_USERNAME, self.password))
@@ -102,6 +114,8 @@ def credentials_from_secret(secret: Mapping[str, Any]) -> RepoCredentials:
         project=fields.get("project") or None,
         secret_name=name,
         source=kind,
+        tls_client_cert_data=fields.get("tlsClientCertData") or None,
+        tls_client_cert_key=fields.get("tlsClientCertKey") or None,
     )
 
 
@@ -153,6 +167,8 @@ def select_credentials(
     if exact:
         chosen = exact[0]
         if not chosen.has_secret and template is not None:
+            # a client certificate and its key go together: the Secret's own pair, or the template's
+            tls = chosen if chosen.tls_client_cert_data or chosen.tls_client_cert_key else template
             return RepoCredentials(
                 url=chosen.url,
                 username=template.username,
@@ -164,6 +180,8 @@ def select_credentials(
                 project=chosen.project,
                 secret_name=template.secret_name,
                 source=REPO_CREDS,
+                tls_client_cert_data=tls.tls_client_cert_data,
+                tls_client_cert_key=tls.tls_client_cert_key,
             )
         return chosen
     return template
