@@ -1,11 +1,10 @@
 """A Helm chart repository on loopback for the chart tests: real charts packaged by the pinned
 helm, an index written by `helm repo index`, served by a stdlib HTTP(S) server with basic auth,
-ETags and programmable answers; certificates made with `cryptography`."""
+ETags and programmable answers; certificates from the image tests' helper."""
 
 from __future__ import annotations
 
 import base64
-import datetime
 import gzip
 import hashlib
 import io
@@ -19,15 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from tests.images.conftest import KeyPair
 from tether.tools import find_tool
 
 USERNAME = "chart-reader"
@@ -108,61 +104,13 @@ def chart_tgz(name: str, files: dict[str, str]) -> bytes:
 # --- certificates ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KeyPair:
-    key: ec.EllipticCurvePrivateKey
-    certificate: x509.Certificate
-
-    @property
-    def certificate_pem(self) -> str:
-        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    @property
-    def key_pem(self) -> str:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-
-    def write(self, folder: Path, name: str) -> tuple[str, str]:
-        cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-        cert.write_text(self.certificate_pem)
-        key.write_text(self.key_pem)
-        return str(cert), str(key)
-
-
-def make_certificate(name: str, issuer: KeyPair | None = None, server: bool = False) -> KeyPair:
-    """A self-signed CA (no `issuer`), or a leaf signed by `issuer` (for 127.0.0.1 if `server`)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.certificate.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
-            critical=False,
-        )
-    if issuer is None:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    else:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
-            critical=False,
-        )
-    return KeyPair(key, builder.sign(issuer.key if issuer else key, hashes.SHA256()))
+def key_pem(pair: KeyPair) -> str:
+    """The pair's private key as PEM, as a repository Secret's tlsClientCertKey holds it."""
+    return pair.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.charts.conftest import RepoFactory
-from tests.charts.servers import KeyPair, Reply, ServerTLS, make_certificate
+from tests.charts.servers import Reply, ServerTLS, key_pem
+from tests.images.conftest import KeyPair, make_certificate
 from tether.charts import (
     ChartRepositoryError,
     ChartRepositoryUnreachableError,
@@ -30,7 +31,7 @@ def server_tls(authority: KeyPair) -> ServerTLS:
 
 @pytest.fixture(scope="session")
 def client_pair(authority: KeyPair) -> KeyPair:
-    return make_certificate("tether-client", authority)
+    return make_certificate("127.0.0.1", authority, server=True)  # a leaf; its SAN is unused
 
 
 async def test_a_repository_with_a_private_ca_is_reached_with_that_ca(
@@ -75,7 +76,7 @@ async def test_a_client_certificate_from_the_repository_secret_is_presented(
             "type": "helm",
             "url": repo.url,
             "tlsClientCertData": client_pair.certificate_pem,
-            "tlsClientCertKey": client_pair.key_pem,
+            "tlsClientCertKey": key_pem(client_pair),
         },
     }
     creds = credentials_from_secret(secret)
@@ -96,7 +97,7 @@ async def test_a_certificate_that_is_not_pem_is_a_clear_error(
     repo = chart_repo(tls=server_tls)
     half = RepoCredentials(url=repo.url, tls_client_cert_data=client_pair.certificate_pem)
     broken = RepoCredentials(
-        url=repo.url, tls_client_cert_data="garbage", tls_client_cert_key=client_pair.key_pem
+        url=repo.url, tls_client_cert_data="garbage", tls_client_cert_key=key_pem(client_pair)
     )
 
     with pytest.raises(InvalidChartSourceError, match="not a PEM certificate"):

@@ -9,9 +9,9 @@ Everything here blocks on the file system: call it from a worker thread.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
+
+from tether.source.trust import _write_atomically as write_atomically
 
 _CHUNK = 1 << 20
 
@@ -55,13 +55,5 @@ class ChartStore:
         """Store `data`, whose digest the caller has checked to be `hex_digest`."""
         path = self.path_of(hex_digest)
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data)
         return path
