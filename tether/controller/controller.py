@@ -260,8 +260,12 @@ class Controller(ControlNamespaceReadings):
             self._spawn(self.sharding.run(), "sharding")
         for i in range(self.config.workers):
             self._spawn(self._worker(), f"reconcile-{i}")
-        await self.images.start()
         self._spawn(self._poll_loop(), "git-poll")
+        # after the reconciles: its six requests never hold up an app's first check
+        self._spawn(self._start_images(), "image-automation")
+
+    async def _start_images(self) -> None:
+        await self.images.start()
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
