@@ -404,6 +404,39 @@ async def test_proj_create_list_and_get(env: Env) -> None:
 
 
 @pytest.mark.asyncio(loop_scope="session")
+async def test_proj_windows_list_and_app_get_show_the_sync_windows(env: Env) -> None:
+    windows = [
+        {"kind": "deny", "schedule": "* * * * *", "duration": "24h", "namespaces": ["cli-win"]},
+        {"kind": "allow", "schedule": "0 6 * * 1-5", "duration": "10h", "clusters": ["other"],
+         "manualSync": True, "timeZone": "Europe/Berlin"},
+    ]  # fmt: skip
+    await env.kube(
+        "apply", "--server-side", "-f", "-",
+        input=yaml.safe_dump({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": "cli-win", "namespace": env.controller.namespace},
+            "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                     "syncWindows": windows},
+        }),
+    )  # fmt: skip
+    rows = [line.split() for line in ok(await env.cli("proj", "windows", "list", "cli-win"))
+            .splitlines()]  # fmt: skip
+    assert rows[0][:5] == ["ID", "STATUS", "KIND", "SCHEDULE", "DURATION"]
+    assert rows[1][:3] == ["0", "Active", "deny"] and rows[1][-2:] == ["Disabled", "UTC"]
+    assert rows[2][:3] == ["1", "Inactive", "allow"] and rows[2][-2:] == [
+        "Enabled",
+        "Europe/Berlin",
+    ]
+    await create_app(env, "cli-win", "cli-win", "--project", "cli-win", "--sync-policy", "none")
+    got = ok(await env.cli("app", "get", "cli-win"))
+    assert "Sync Window:" in got and "Sync Denied (sync denied by window #0 deny" in got
+    assert "Assigned Windows:" in got and "deny:* * * * *:24h" in got
+    refused = await env.cli("app", "sync", "cli-win")
+    assert refused.exit_code != 0 and "cannot sync: sync denied by window #0" in refused.output
+    clean_error(await env.cli("proj", "windows", "list", "no-such-project"), "no-such-project")
+
+
+@pytest.mark.asyncio(loop_scope="session")
 async def test_repo_add_and_list_never_show_the_password(env: Env) -> None:
     secret = "s3cret-" + uuid.uuid4().hex
     added = await env.cli(

@@ -201,3 +201,24 @@ def test_app_get_shows_the_newest_history_entries_first() -> None:
     shown = [int(x) for x in listed[:RECENT_HISTORY]]
     assert shown == [7, 6, 5, 4, 3]
     assert "release 7" in out and "release 2" not in out
+
+
+def test_app_get_shows_the_sync_window_state_and_the_assigned_windows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    windows = {
+        "assignedWindows": [{"kind": "allow", "schedule": "0 22 * * *", "duration": "1h"}],
+        "activeWindows": [],
+        "canSync": True,
+        "canAutoSync": False,
+        "reason": "sync blocked: no allow window active",
+        "nextChange": "2026-12-05T22:00:00Z",
+    }
+    print_app_summary(app_with(None), windows)
+    out = capsys.readouterr().out
+    assert "Sync Denied (sync blocked: no allow window active); changes at 2026-12-05T22:00:00Z; " \
+        "manual sync allowed" in out  # fmt: skip
+    assert "allow:0 22 * * *:1h" in out
+    print_app_summary(app_with(None), {"assignedWindows": [], "canAutoSync": True})
+    out = capsys.readouterr().out
+    assert "Sync Allowed" in out and "Assigned Windows" not in out

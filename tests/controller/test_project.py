@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -168,7 +169,7 @@ def test_source_namespaces_accept_globs_and_regular_expressions() -> None:
     assert not proj.permits_app_namespace("other", "argocd")
 
 
-def test_sync_windows_are_parsed_and_exposed() -> None:
+def test_sync_windows_are_parsed() -> None:
     proj = project(
         syncWindows=[
             {
@@ -182,9 +183,16 @@ def test_sync_windows_are_parsed_and_exposed() -> None:
         ]
     )
     (window,) = proj.sync_windows
-    assert (window.kind, window.schedule, window.duration) == ("deny", "0 22 * * *", "1h")
+    assert (window.kind, window.schedule.text, window.duration_text) == ("deny", "0 22 * * *", "1h")
+    assert window.duration == timedelta(hours=1)
     assert window.applications == ("*",) and window.manual_sync
-    assert window.time_zone == "Europe/Paris"
+    assert window.time_zone == "Europe/Paris" and proj.sync_window_error == ""
+
+
+def test_unreadable_sync_windows_are_reported_not_dropped() -> None:
+    proj = project(syncWindows=[{"kind": "deny", "schedule": "0 25 * * *", "duration": "1h"}])
+    assert proj.sync_windows == ()
+    assert proj.sync_window_error.startswith("syncWindows[0].schedule: hour: 25")
 
 
 @pytest.mark.parametrize(

@@ -410,6 +410,14 @@ class ApiClient:
     def project(self, name: str) -> dict[str, Any]:
         return _mapping(self.get(f"/api/v1/projects/{path_segment(name)}"))
 
+    def project_windows(self, name: str) -> dict[str, Any]:
+        """A project's sync windows, each with whether it is active now."""
+        return _mapping(self.get(f"/api/v1/projects/{path_segment(name)}/syncwindows"))
+
+    def application_windows(self, name: str) -> dict[str, Any]:
+        """The sync windows that apply to an app, and whether it may sync now."""
+        return _mapping(self.get(f"/api/v1/applications/{path_segment(name)}/syncwindows"))
+
     def create_project(self, project: dict[str, Any]) -> dict[str, Any]:
         return _mapping(self.post("/api/v1/projects", project))
 

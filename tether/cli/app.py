@@ -101,7 +101,9 @@ def list_command(
 def get_command(api: ApiClient, name: str, refresh: bool, hard_refresh: bool, output: str) -> None:
     """Show an Application: summary, conditions, last operation and resources."""
     mode = "hard" if hard_refresh else "normal" if refresh else None
-    print_app(api.application(name, mode), output)
+    app = api.application(name, mode)
+    windows = api.application_windows(name) if output == "table" else None
+    print_app(app, output, windows)
 
 
 @app_group.command("create")

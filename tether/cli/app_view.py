@@ -182,7 +182,29 @@ def _sync_policy_line(app: dict[str, Any]) -> str:
     return policy
 
 
-def print_app_summary(app: dict[str, Any]) -> None:
+def window_text(window: dict[str, Any]) -> str:
+    """One sync window as ``argocd app get`` lists it: ``kind:schedule:duration``."""
+    return f"{window.get('kind')}:{window.get('schedule')}:{window.get('duration')}"
+
+
+def sync_window_fields(windows: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``Sync Window`` (allowed or denied now, and why) and the ``Assigned Windows``."""
+    assigned = windows.get("assignedWindows") or []
+    if not assigned and windows.get("canAutoSync"):
+        return [("Sync Window", "Sync Allowed")]
+    state = "Sync Allowed" if windows.get("canAutoSync") else "Sync Denied"
+    line = f"{state} ({windows.get('reason')})"
+    if windows.get("nextChange"):
+        line += f"; changes at {windows['nextChange']}"
+    if not windows.get("canAutoSync") and windows.get("canSync"):
+        line += "; manual sync allowed"
+    return [
+        ("Sync Window", line),
+        ("Assigned Windows", ",".join(window_text(w) for w in assigned) or "<none>"),
+    ]
+
+
+def print_app_summary(app: dict[str, Any], windows: dict[str, Any] | None = None) -> None:
     """The header of ``tether app get``: where it comes from, goes to, and its status."""
     spec = app.get("spec") or {}
     dest = spec.get("destination") or {}
@@ -203,6 +225,7 @@ def print_app_summary(app: dict[str, Any]) -> None:
         ("Target", source.get("targetRevision") or "HEAD"),
         ("Path", source.get("path") or source.get("chart")),
         ("Sync Policy", _sync_policy_line(app)),
+        *(sync_window_fields(windows) if windows is not None else []),
         ("Sync Status", sync_line),
         ("Health Status", health_line),
     ]
@@ -338,13 +361,13 @@ def print_recent_history(app: dict[str, Any]) -> None:
     print_history(list(reversed(entries[-RECENT_HISTORY:])))
 
 
-def print_app(app: dict[str, Any], output: str) -> None:
-    """``tether app get``: the summary, conditions, last operation, recent history and
-    resources (or the data)."""
+def print_app(app: dict[str, Any], output: str, windows: dict[str, Any] | None = None) -> None:
+    """``tether app get``: the summary (with the sync ``windows`` when given), conditions,
+    last operation, recent history and resources (or the data)."""
     if output != "table":
         print_data(app, output)
         return
-    print_app_summary(app)
+    print_app_summary(app, windows)
     print_conditions(app)
     print_operation(app)
     print_recent_history(app)

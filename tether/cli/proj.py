@@ -1,4 +1,5 @@
-"""``tether proj list|get|create``: AppProjects through the API server, like ``argocd proj``."""
+"""``tether proj list|get|create|windows list``: AppProjects through the API server, like
+``argocd proj``."""
 
 from __future__ import annotations
 
@@ -169,3 +170,54 @@ def create_command(
         ]
     created = api.create_project(project)
     print_outcome(created, output, f"project '{project['metadata']['name']}' created")
+
+
+WINDOW_COLUMNS = (
+    "ID",
+    "STATUS",
+    "KIND",
+    "SCHEDULE",
+    "DURATION",
+    "APPLICATIONS",
+    "NAMESPACES",
+    "CLUSTERS",
+    "MANUALSYNC",
+    "TIMEZONE",
+)
+
+
+def _globs(values: Any) -> str:
+    return ",".join(str(v) for v in values or []) or "-"
+
+
+def window_row(window: dict[str, Any]) -> list[str]:
+    """One row of ``tether proj windows list``, the columns of ``argocd proj windows list``."""
+    return [
+        str(window.get("index")),
+        "Active" if window.get("active") else "Inactive",
+        str(window.get("kind")),
+        str(window.get("schedule")),
+        str(window.get("duration")),
+        _globs(window.get("applications")),
+        _globs(window.get("namespaces")),
+        _globs(window.get("clusters")),
+        "Enabled" if window.get("manualSync") else "Disabled",
+        str(window.get("timeZone")),
+    ]
+
+
+@proj_group.group("windows", cls=ApiGroup)
+def windows_group() -> None:
+    """A project's sync windows."""
+
+
+@windows_group.command("list")
+@click.argument("project")
+@output_option()
+@with_client()
+def windows_list_command(api: ApiClient, project: str, output: str) -> None:
+    """List a project's sync windows, each with whether it is active now."""
+    answer = api.project_windows(project)
+    if answer.get("error"):
+        click.echo(f"warning: the windows cannot be read, syncs wait: {answer['error']}", err=True)
+    print_listing(answer.get("windows") or [], output, WINDOW_COLUMNS, window_row)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.controller.models import API_VERSION, FieldReader, InvalidSpecError
+from tether.controller.syncwindows import SyncWindow, SyncWindowError, parse_windows
 from tether.errors import TetherError
 from tether.globs import GlobSyntax, InvalidGlobError, compile_glob
 from tether.source.urls import repo_match_key, repo_pattern_key
@@ -118,22 +119,6 @@ class GroupKind:
 
 
 @dataclass(frozen=True)
-class SyncWindow:
-    """A sync window (parsed and exposed; the controller does not enforce windows yet)."""
-
-    kind: str
-    schedule: str
-    duration: str
-    applications: tuple[str, ...] = ()
-    namespaces: tuple[str, ...] = ()
-    clusters: tuple[str, ...] = ()
-    manual_sync: bool = False
-    time_zone: str = ""
-    and_operator: bool = False
-    description: str = ""
-
-
-@dataclass(frozen=True)
 class Project:
     """An AppProject as the controller needs it, with Argo CD's permission checks."""
 
@@ -148,6 +133,9 @@ class Project:
     namespace_resource_blacklist: tuple[GroupKind, ...] | None = None
     source_namespaces: tuple[str, ...] = ()
     sync_windows: tuple[SyncWindow, ...] = ()
+    #: why ``spec.syncWindows`` cannot be read ("" when it can): the project's syncs then wait
+    #: (a freeze that cannot be read is not ignored)
+    sync_window_error: str = ""
     description: str = ""
     destination_service_accounts: tuple[DestinationServiceAccount, ...] = ()
 
@@ -272,22 +260,15 @@ def parse_project(obj: Mapping[str, Any]) -> Project:
         )
         for item in spec.objects("destinations")
     )
-    windows = []
-    for item in spec.objects("syncWindows"):
-        windows.append(
-            SyncWindow(
-                kind=item.string("kind") or "",
-                schedule=item.string("schedule") or "",
-                duration=item.string("duration") or "",
-                applications=item.strings("applications"),
-                namespaces=item.strings("namespaces"),
-                clusters=item.strings("clusters"),
-                manual_sync=item.boolean("manualSync"),
-                time_zone=item.string("timeZone") or "",
-                and_operator=item.boolean("andOperator"),
-                description=item.string("description") or "",
-            )
+    raw_spec = obj.get("spec")
+    windows: tuple[SyncWindow, ...] = ()
+    window_error = ""
+    try:
+        windows = parse_windows(
+            raw_spec.get("syncWindows") if isinstance(raw_spec, Mapping) else None
         )
+    except SyncWindowError as exc:
+        window_error = exc.message
     return Project(
         name=name,
         namespace=meta.string("namespace") or "",
@@ -298,7 +279,8 @@ def parse_project(obj: Mapping[str, Any]) -> Project:
         namespace_resource_whitelist=_group_kinds(spec, "namespaceResourceWhitelist"),
         namespace_resource_blacklist=_group_kinds(spec, "namespaceResourceBlacklist"),
         source_namespaces=spec.strings("sourceNamespaces"),
-        sync_windows=tuple(windows),
+        sync_windows=windows,
+        sync_window_error=window_error,
         description=spec.string("description") or "",
         destination_service_accounts=tuple(
             DestinationServiceAccount(

@@ -13,11 +13,20 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import CacheSyncError, ClusterError
-from tether.controller import admission, autosync, clusters, impersonation, models, project
+from tether.controller import (
+    admission,
+    autosync,
+    clusters,
+    impersonation,
+    models,
+    project,
+    windowgate,
+)
 from tether.controller.comparison import Comparison, compare_app
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace
@@ -63,6 +72,8 @@ class AppRuntime:
     last_compare: diffing.AppDiff | None = None
     desired: list[dict[str, Any]] = field(default_factory=list)
     source_error: str | None = None
+    #: why a sync waits for a sync window ("" when none does): told once per reason
+    window_wait: str = ""
 
 
 @dataclass(frozen=True)
@@ -437,6 +448,35 @@ class Reconciler:
         elif decision.reason.startswith("automated sync would prune"):
             log.warning("%s: %s", target.app.name, decision.reason)
 
+    async def _window_allows(
+        self,
+        obj: dict[str, Any],
+        target: _Target,
+        operation: models.Operation,
+        runtime: AppRuntime,
+    ) -> bool:
+        """Whether the project's sync windows let ``operation`` start now; else it waits (looked
+        at again when a window opens or closes) and an Event says why, once. A dry run changes
+        nothing and always runs; a sync already running is never interrupted."""
+        if operation.sync.dry_run:
+            return True
+        now = datetime.now(UTC)
+        manual = not operation.initiated_by.automated
+        verdict = windowgate.check(
+            target.scope.project, windowgate.target_of(obj), now, manual=manual
+        )
+        if verdict.allowed:
+            runtime.window_wait = ""
+            return True
+        self.enqueue(target.app.name, verdict.wait_seconds(now))
+        what = "the requested sync" if manual else "the automated sync"
+        message = f"{what} waits: {verdict.reason}"
+        if runtime.window_wait != message:
+            runtime.window_wait = message
+            log.info("%s: %s", target.app.name, message)
+            await self.writer.event(obj, "Normal", "SyncWindowWait", message)
+        return False
+
     async def _run_operation(
         self,
         obj: dict[str, Any],
@@ -447,6 +487,8 @@ class Reconciler:
         trigger: str,
         compared: diffing.AppDiff | None = None,
     ) -> None:
+        if resumed_at is None and not await self._window_allows(obj, target, operation, runtime):
+            return
         if self._sync_slots.locked():
             await self.writer.flush(obj)  # the comparison is not kept back while slots are busy
         async with self._sync_slots:

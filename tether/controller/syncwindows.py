@@ -329,6 +329,7 @@ class SyncWindow:
     clusters: tuple[str, ...] = ()
     manual_sync: bool = False
     and_operator: bool = False
+    description: str = ""
 
     def active(self, now: datetime) -> bool:
         return active_at(self.schedule, self.duration, self.tz, now)
@@ -421,6 +422,7 @@ def parse_window(raw: Any, index: int) -> SyncWindow:
         clusters=_patterns(raw.get("clusters"), index, "clusters"),
         manual_sync=_flag(raw.get("manualSync"), index, "manualSync"),
         and_operator=_flag(raw.get("andOperator"), index, "andOperator"),
+        description=_string(raw.get("description"), index, "description", default=""),
     )
 
 

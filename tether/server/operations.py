@@ -28,6 +28,7 @@ from tether.server.http import (
 )
 from tether.server.refresh import refreshed_application
 from tether.server.state import Context
+from tether.server.windows import check_manual_sync
 
 SYNC_FIELDS = ("revision", "prune", "dryRun", "resources", "syncOptions")
 #: phases in which an operation still holds the application
@@ -52,6 +53,7 @@ async def _request_operation(ctx: Context, app: dict[str, Any], sync: dict[str, 
         models.parse_operation(operation)
     except models.InvalidSpecError as exc:
         raise BadRequest(exc.message) from None
+    check_manual_sync(ctx.state, app, sync)
     client = ctx.state.controller.client
     info = await application_info(ctx)
     name = app["metadata"]["name"]

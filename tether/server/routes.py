@@ -15,6 +15,7 @@ from tether.server import (
     session,
     stream,
     webhook,
+    windows,
 )
 from tether.server import applications as apps
 from tether.server.metrics import metrics_endpoint
@@ -162,6 +163,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         body="SyncRequest",
     ),
     Endpoint(
+        "GET",
+        f"{APP}/syncwindows",
+        windows.application_windows,
+        "The project's sync windows that apply to the app: active ones, whether a manual and "
+        "an automated sync may run now, why, and when that next changes",
+        "applications",
+    ),
+    Endpoint(
         "POST",
         f"{APP}/rollback",
         operations.rollback_application,
@@ -257,6 +266,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         status=201,
     ),
     Endpoint("GET", "/api/v1/projects/{name}", resources.get_project, "One AppProject", "projects"),
+    Endpoint(
+        "GET",
+        "/api/v1/projects/{name}/syncwindows",
+        windows.project_windows,
+        "A project's sync windows, each with whether it is active now",
+        "projects",
+    ),
     Endpoint(
         "DELETE",
         "/api/v1/projects/{name}",

@@ -58,6 +58,7 @@ export const api = {
   manifests: (name) => request('GET', `${app(name)}/manifests`),
   events: (name) => request('GET', `${app(name)}/events`),
   applicationImages: (name) => request('GET', `${app(name)}/images`),
+  syncWindows: (name) => request('GET', `${app(name)}/syncwindows`),
   resource: (name, ref) =>
     request(
       'GET',

@@ -69,6 +69,25 @@ function operationHtml(app) {
       : ''}`;
 }
 
+/** The project's sync windows that apply to the app: whether it may sync now, why, when that
+ * changes; nothing when no window applies. */
+export function windowsHtml(windows) {
+  const assigned = windows?.assignedWindows || [];
+  if (!assigned.length && windows?.canAutoSync !== false) return html``;
+  const open = windows.canAutoSync;
+  const manual = !open && windows.canSync ? ' A manual sync is allowed.' : '';
+  const next = windows.nextChange
+    ? html` Next change at <time datetime="${windows.nextChange}">${windows.nextChange}</time>.`
+    : '';
+  const rows = assigned.map(
+    (w) => html`<li><code>${w.kind}</code> <code>${w.schedule}</code> for ${w.duration}
+      (${w.timeZone})${w.active ? html` <strong>active</strong>` : ''}${w.manualSync ? ' · manual sync allowed' : ''}</li>`,
+  );
+  return html`<div class="callout ${open ? '' : 'warn'}" data-field="sync-windows" role="status">
+    <strong>${open ? 'Sync allowed' : 'Sync denied'}</strong>: ${windows.reason}.${manual}${next}
+    <ul class="small">${rows}</ul></div>`;
+}
+
 function conditionsHtml(conditions = []) {
   if (!conditions.length) return '';
   return html`<ul class="conditions" aria-label="Conditions">${conditions.map((c) => {
@@ -156,6 +175,7 @@ export function mount(main, { name }) {
       <section class="status-box op-box" aria-labelledby="h-op"><h2 id="h-op">Operation</h2><div id="operation"></div></section>
     </div>
     <div id="conditions"></div>
+    <div id="windows"></div>
     <section class="card" aria-labelledby="h-source"><h2 id="h-source">Source and destination</h2><div id="facts"></div></section>
     <section class="card" aria-labelledby="h-images"><h2 id="h-images">Images</h2><div id="images"><p class="muted">Loading the images…</p></div></section>
     <section class="card" aria-labelledby="h-tree">
@@ -225,6 +245,21 @@ export function mount(main, { name }) {
 
   const scheduleImages = throttle(loadImages, 2000);
 
+  /** Sync windows open and close with the clock: read again on every change of the app and
+   * every half minute. */
+  async function loadWindows() {
+    let content = html``;
+    try {
+      content = windowsHtml(await api.syncWindows(name));
+    } catch (error) {
+      if (error.status !== 404) content = html`<p class="muted">Sync windows: ${error.message}</p>`;
+    }
+    if (!closed) $('#windows').innerHTML = content.value;
+  }
+
+  const scheduleWindows = throttle(loadWindows, 2000);
+  const windowTimer = setInterval(loadWindows, 30000);
+
   async function load() {
     let answer;
     try {
@@ -241,7 +276,7 @@ export function mount(main, { name }) {
     if (closed) return;
     app = answer;
     renderApp();
-    await Promise.all([loadTree(), loadImages()]);
+    await Promise.all([loadTree(), loadImages(), loadWindows()]);
   }
 
   /** The server answers once the controller has compared the app again: until then the
@@ -307,6 +342,7 @@ export function mount(main, { name }) {
     renderApp();
     scheduleTree();
     scheduleImages();
+    scheduleWindows();
   });
 
   load();
@@ -315,6 +351,8 @@ export function mount(main, { name }) {
     stop();
     scheduleTree.cancel();
     scheduleImages.cancel();
+    scheduleWindows.cancel();
+    clearInterval(windowTimer);
     panel.dispose();
   };
 }
