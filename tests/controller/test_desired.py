@@ -69,7 +69,7 @@ async def test_new_apps_on_one_repository_cost_one_ref_check(
         assert len(commits) == 1
         assert ref_checks(state, remote) == 1
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_a_new_app_after_the_refs_grew_old_checks_the_repository_again(
@@ -85,7 +85,7 @@ async def test_a_new_app_after_the_refs_grew_old_checks_the_repository_again(
         assert second.commit == moved != first.commit
         assert ref_checks(state, remote) == 2
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_a_new_app_on_a_missing_branch_from_the_shared_refs_says_so(
@@ -98,7 +98,7 @@ async def test_a_new_app_on_a_missing_branch_from_the_shared_refs_says_so(
             await state.resolve("app-b", source_of(remote, "no-such-branch"), None, None)
         assert ref_checks(state, remote) == 1
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_a_new_app_on_another_branch_resolves_from_the_shared_refs(
@@ -115,7 +115,7 @@ async def test_a_new_app_on_another_branch_resolves_from_the_shared_refs(
         assert staging.commit == staging_head
         assert ref_checks(state, remote) == 1
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_an_explicit_commit_in_the_mirror_resolves_without_ls_remote(
@@ -133,7 +133,7 @@ async def test_an_explicit_commit_in_the_mirror_resolves_without_ls_remote(
         assert (await state.resolve("app", source, old, None)).commit == old
         assert ref_checks(state, remote) == checks
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_an_explicit_commit_missing_from_the_mirror_is_looked_for_remotely(
@@ -148,7 +148,7 @@ async def test_an_explicit_commit_missing_from_the_mirror_is_looked_for_remotely
         assert (await state.resolve("app", source, pushed, None)).commit == pushed
         assert ref_checks(state, remote) == checks + 1
     finally:
-        state.close()
+        await state.aclose()
 
 
 def application(remote: Remote, name: str, namespace: str = "team") -> models.Application:
@@ -184,7 +184,7 @@ async def test_desired_objects_are_held_once_and_shared(
         assert other.objects[0]["metadata"]["namespace"] == "other"
         assert len(state.rendered) == 2
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_the_kept_renders_stay_within_their_bounds(
@@ -207,7 +207,7 @@ async def test_the_kept_renders_stay_within_their_bounds(
         again = await state.render(application(remote, "a0"), client, commit)
         assert again.objects[0]["metadata"]["name"] == "one"
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_the_export_is_sealed_and_rendered_in_place(
@@ -223,7 +223,7 @@ async def test_the_export_is_sealed_and_rendered_in_place(
         rendered = await state.render(application(remote, "a"), client, commit)
         assert rendered.objects[0]["data"] == {"k": "v"}
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_apps_asking_for_a_commit_at_once_wait_for_one_export(
@@ -245,7 +245,7 @@ async def test_apps_asking_for_a_commit_at_once_wait_for_one_export(
         assert all(tree is trees[0] for tree in trees)
         assert sorted(p.name for p in written[0].parent.iterdir()) == [trees[0].root.name]
     finally:
-        state.close()
+        await state.aclose()
 
 
 async def test_an_app_keeps_its_two_latest_renders_and_none_once_forgotten(
@@ -271,4 +271,4 @@ async def test_an_app_keeps_its_two_latest_renders_and_none_once_forgotten(
         state.forget(app.name)
         assert (len(state.rendered), state.rendered.bytes) == (0, 0)
     finally:
-        state.close()
+        await state.aclose()

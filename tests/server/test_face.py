@@ -1,7 +1,7 @@
 """The API server sees the controller only through its face (`tether.controller.face`).
 
 Statically: `tether/server` imports nothing of `tether.controller` but the face and the models
-of Application, AppProject and their status, and names no attribute of the controller that the
+of Application, AppProject and their status (with the project's sync windows), and names no attribute of the controller that the
 face does not declare. At run time: the whole API works over the real controller seen through a
 proxy that offers the face's members and nothing else.
 """
@@ -22,8 +22,9 @@ from tether.controller.face import ControllerFace, ObservingFace
 from tether.controller.observer import ClusterObserver
 
 SERVER_DIR = Path(tether.server.__file__).parent
-#: the controller modules the server may import
-ALLOWED = frozenset({"face", "models", "project", "status"})
+#: the controller modules the server may import (``windowgate``: an AppProject's sync windows
+#: applied to an Application, pure like the models)
+ALLOWED = frozenset({"face", "models", "project", "status", "windowgate"})
 #: (server module, controller module) imports waiting for a face method (TODO in that module)
 PENDING: frozenset[tuple[str, str]] = frozenset()
 FACE_MEMBERS = frozenset(name for name in dir(ControllerFace) if not name.startswith("_"))

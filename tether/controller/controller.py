@@ -279,7 +279,7 @@ class Controller(ControlNamespaceReadings):
             await self.sharding.aclose()
         self._tasks.clear()
         await self.images.stop()
-        self.sources.close()
+        await self.sources.aclose()
         self.queue.close()
         await self.control.stop()
         await self.destinations.close()
@@ -403,9 +403,7 @@ class Controller(ControlNamespaceReadings):
         """Compare ``name`` again now; ``hard`` also checks its repository for new commits."""
         app = self.control.application(name)
         if app is not None and hard:
-            url = ((app.get("spec") or {}).get("source") or {}).get("repoURL")
-            if url:
-                await self._poll([url])
+            await self.reconciler.check_source(app)
         self.enqueue(name)
 
     async def on_webhook(self, repo_urls: Iterable[str]) -> list[str]:

@@ -24,6 +24,7 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound, UnknownKind
 from tether.cluster.tracking import Tracking
 from tether.controller import admission, models
+from tether.controller.chartsources import ChartSources, is_chart_source, render_revision
 from tether.names import DEFAULT_PROJECT, SOPS_SECRET_ANNOTATION
 from tether.render import (
     DEFAULT_LIMITS,
@@ -126,6 +127,7 @@ class DesiredState:
         policy = RepoPolicy(allow_local=allow_local_repositories, forbidden_roots=(cache_dir,))
         self.mirrors = MirrorCache(cache_dir / "git", policy=policy, trust=trust)
         self.poller = SourcePoller(self.mirrors, credentials_for)
+        self.charts = ChartSources(cache_dir, credentials_for, trust)
         # the only copy of each app's desired objects (callers share it): bounded by entries and
         # bytes; an app evicted renders again at its next comparison
         self.rendered: BoundedCache[RenderKey, _Placed] = BoundedCache(
@@ -139,8 +141,9 @@ class DesiredState:
         #: exports being written: every app of the commit waits for the one export
         self._exporting: dict[tuple[str, str], asyncio.Task[SealedTree]] = {}
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self.poller.close()
+        await self.charts.aclose()
 
     def check_repository_url(self, url: str) -> str:
         return self.mirrors.check(url)
@@ -149,6 +152,11 @@ class DesiredState:
         self.poller.unregister(name)
         for key in self._kept.pop(name, []):
             self.rendered.discard(key)
+
+    async def refresh_chart_index(self, url: str) -> None:
+        """Read a Helm repository's index again now (a hard refresh); an error is reported by
+        the comparison that follows."""
+        await self.charts.refresh(url)
 
     async def poll(self, repo_urls: Iterable[str] | None = None) -> PollResult:
         """Check the repositories' refs (all, or these) and fetch what moved."""
@@ -166,7 +174,9 @@ class DesiredState:
         """The commit to render: an explicit ``revision`` (sync, rollback), else the polled
         target of the app. ``source_error`` is the app's last poll error: with a commit known
         from an earlier good poll, that commit stays in use (comparison and self-heal go on
-        while Git is away); never resolved, it is raised."""
+        while Git is away); never resolved, it is raised. A chart's revision is its version."""
+        if is_chart_source(source):
+            return Resolved((await self.charts.resolve(source, revision)).version, source_error)
         if revision and revision != source.target_revision:
             return Resolved(await self._resolve_revision(name, source, revision))
         self.poller.register(
@@ -202,9 +212,14 @@ class DesiredState:
             return revision
         return (await mirror.resolve_async(revision)).commit
 
-    async def revision_metadata(self, url: str, commit: str) -> dict[str, str] | None:
+    async def revision_metadata(
+        self, source: models.AppSource, commit: str
+    ) -> dict[str, str] | None:
         """Argo CD's revision metadata of ``commit``: author, date, message (its subject);
-        None when the mirror does not hold it."""
+        None when the mirror does not hold it, or the source is a chart."""
+        if is_chart_source(source):
+            return None
+        url = source.repo_url
         mirror = self.mirrors.mirror(url, self.credentials_for(url))
         try:
             info = await mirror.commit_info_async(commit)
@@ -260,16 +275,23 @@ class DesiredState:
         source = app.spec.source
         assert source is not None
         decryption = await self.decryption_keys(app)
-        key = self._key(app, source, commit, decryption)
+        chart = await self.charts.at_version(source, commit) if is_chart_source(source) else None
+        key = self._key(app, source, render_revision(chart) if chart else commit, decryption)
         kept = self.rendered.get(key)
         if kept is not None and kept.scopes == await self._scopes(kept.objects, dest_client):
             return Rendered(kept.objects, kept.tool)
-        tree = await self.export(source.repo_url, commit)
+        if chart is not None:
+            # the unpacked chart is the tree; its options are the source's, without `chart`
+            tree = await self.charts.tree(source, chart)
+            path, options = chart.name, {k: v for k, v in source.raw.items() if k != "chart"}
+        else:
+            tree = await self.export(source.repo_url, commit)
+            path, options = source.path or ".", source.raw
         result = await asyncio.to_thread(
             render,
             tree,
-            source.path or ".",
-            source.raw,
+            path,
+            options,
             app_name=app.name,
             namespace=app.spec.destination.namespace or "",
             repo_url=source.repo_url,

@@ -394,7 +394,7 @@ class ClusterObserver(ControlNamespaceReadings):
         await self.pacer.stop()
         await self.control.stop()
         await self.comparisons.close()
-        self.sources.close()
+        await self.sources.aclose()
 
     # ---- the control namespace (read through ControlNamespaceReadings) ------------------------
 

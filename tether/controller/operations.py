@@ -207,7 +207,7 @@ class OperationRunner:
         if result.phase == "Succeeded" and not ctx.operation.sync.dry_run:
             entry = _history_entry(ctx.operation, commit, source.raw, started, state["finishedAt"])
             entry["trigger"] = ctx.trigger
-            metadata = await self.desired.revision_metadata(source.repo_url, commit)
+            metadata = await self.desired.revision_metadata(source, commit)
             if metadata is not None:
                 entry["revisionMetadata"] = metadata
             update["history"] = history_after(

@@ -179,10 +179,18 @@ class Reconciler:
         repository for new commits first."""
         refresh = str((obj["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION) or "")
         if refresh == "hard":
-            url = ((obj.get("spec") or {}).get("source") or {}).get("repoURL")
-            if url:
-                await self._poll([url])
+            await self.check_source(obj)
         return refresh
+
+    async def check_source(self, obj: dict[str, Any]) -> None:
+        """Look for a new revision of the app's source now (a hard refresh): its Git
+        repository's refs, or its Helm repository's index."""
+        source = (obj.get("spec") or {}).get("source") or {}
+        url = source.get("repoURL")
+        if url and source.get("chart"):
+            await self.sources.refresh_chart_index(str(url))
+        elif url:
+            await self._poll([url])
 
     async def _target(self, obj: dict[str, Any]) -> _Target | None:
         """The app, its project scope and destination; None (InvalidSpecError written) when the

@@ -202,8 +202,8 @@ def _render_uncached(
 ) -> RenderResult:
     if source.get("chart"):
         raise RenderError(
-            "charts from Helm repositories (spec.source.chart) are not rendered here: "
-            "point the source at a path in a Git repository"
+            "charts from Helm repositories (spec.source.chart) are fetched by the controller, "
+            "not rendered from a local tree: point the source at the chart's folder instead"
         )
     if isinstance(tree, SealedTree):
         check_sealed(tree, limits)
