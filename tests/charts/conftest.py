@@ -1,5 +1,7 @@
-"""Fixtures of the chart tests: charts packaged once per session by the pinned helm, and
-repositories serving a private copy of them on loopback."""
+"""Fixtures of the chart tests: charts packaged once per session by the pinned helm,
+repositories serving a private copy of them on loopback, and OCI registries (docker-registry,
+plain, htpasswd, token auth, TLS; a programmable fake) from `tests.charts.ociregistry` and the
+image tests."""
 
 from __future__ import annotations
 
@@ -9,7 +11,15 @@ from typing import Any
 
 import pytest
 
+from tests.charts.ociregistry import basic_oci as basic_oci
+from tests.charts.ociregistry import helm_home as helm_home
+from tests.charts.ociregistry import open_oci as open_oci
+from tests.charts.ociregistry import pushed as pushed
 from tests.charts.servers import ChartRepoServer, ServerTLS, copy_repo, package, run_helm
+from tests.images.conftest import fake_registry as fake_registry
+from tests.images.conftest import other_server as other_server
+from tests.images.conftest import tls_registry as tls_registry
+from tests.images.conftest import token_registry as token_registry
 from tether.charts import ChartSource
 
 WEB_VERSIONS = ["1.0.0", "1.2.0", "1.2.5", "1.3.0-rc.1", "2.0.0", "2.1.0-beta.1"]

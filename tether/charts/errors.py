@@ -1,4 +1,5 @@
-"""Errors of charts from Helm repositories: each says which repository or chart, and what to do.
+"""Errors of charts from Helm repositories and OCI registries: each says which repository or
+chart, and what to do.
 
 No message ever carries a password, a token or a private key: repository URLs are quoted
 without user-info, and text quoted from a server is scrubbed of the credentials sent to it.
@@ -67,3 +68,9 @@ class ChartArchiveError(ChartError):
 class ChartDependencyError(ChartError):
     """A dependency of a chart cannot be put in place: an OCI or `@alias` repository, no
     repository at all, a malformed `dependencies` entry."""
+
+
+class OciArtifactError(ChartError):
+    """An OCI manifest or artifact cannot be used: not a manifest (an image index, another
+    schema), no chart or content layer, several where one is expected, a layer media type that
+    is not accepted, a digest that is not sha256."""

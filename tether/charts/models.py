@@ -66,10 +66,76 @@ class ChartIndex:
 
 
 @dataclass(frozen=True)
+class OciLocation:
+    """A repository in an OCI registry: `registry` is its `host[:port]` as written in repoURL
+    (`docker.io` stands for Docker Hub), `repository` its path there. `plain_http` speaks
+    http instead of https (Argo CD's `insecureOCIForceHttp`)."""
+
+    registry: str
+    repository: str
+    plain_http: bool = False
+
+    @property
+    def reference(self) -> str:
+        """`registry/repository`, as an image reference names it."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def url(self) -> str:
+        """`oci://registry/repository`, as a repoURL names it."""
+        return f"oci://{self.reference}"
+
+
+@dataclass(frozen=True)
+class OciLayer:
+    """A layer of an OCI manifest: its media type, its digest (`sha256:<hex>`) and size."""
+
+    media_type: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ResolvedArtifact:
+    """The OCI artifact (one manifest) a targetRevision selects, and its content layer.
+
+    `tag` is the registry's tag (None when targetRevision is a digest); `digest` is the
+    manifest's, what Argo CD reports as the synced revision of an OCI source. `exact` is true
+    when targetRevision named the tag itself (or a digest): a poll then needs no tag list.
+    `annotations` are the manifest's `org.opencontainers.image.*` ones, as Argo CD shows them.
+    """
+
+    repo_url: str
+    location: OciLocation
+    target_revision: str
+    tag: str | None
+    digest: str
+    layer: OciLayer
+    exact: bool = False
+    annotations: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def revision(self) -> str:
+        """The manifest digest, as Argo CD shows it in `status.sync.revision`."""
+        return self.digest
+
+    @property
+    def version(self) -> str:
+        """The tag read as a version (Helm stores `+` as `_` in tags), else the digest."""
+        return self.tag.replace("_", "+") if self.tag is not None else self.digest
+
+    def differs_from(self, other: ResolvedArtifact | None) -> bool:
+        """Whether this resolution names another manifest than `other` (None: nothing before)."""
+        if other is None:
+            return True
+        return (self.location.reference, self.digest) != (other.location.reference, other.digest)
+
+
+@dataclass(frozen=True)
 class ResolvedChart:
     """The chart version a targetRevision selects, ready to be fetched.
 
-    `urls` are absolute. `revision` is what Argo CD reports as the synced revision of a Helm
+    `urls` are absolute (none for a chart from an OCI registry: `artifact` says where it is). `revision` is what Argo CD reports as the synced revision of a Helm
     repository source (the chart version); `differs_from` is the cheap "anything to render
     again?" check of a poll.
     """
@@ -82,6 +148,8 @@ class ResolvedChart:
     target_revision: str = ""
     app_version: str = ""
     created: str = ""
+    #: for a chart from an OCI registry: its manifest and chart layer (`digest` is the layer's)
+    artifact: ResolvedArtifact | None = None
 
     @property
     def revision(self) -> str:

@@ -7,6 +7,12 @@ with a conditional GET (`ETag` / `Last-Modified`), so a poll of a repository whe
 downloads nothing. Archives are kept on disk by digest. Concurrent requests for the same index
 or archive share one download; no lock is held across I/O, and hashing and unpacking run in
 worker threads.
+
+Charts from OCI registries (`repoURL: oci://...`, or a repoURL without a scheme whose Secret
+says `enableOCI`) take the same path: `resolve` answers a `ResolvedChart` whose `artifact` says
+where its chart layer is, and `fetch`, `materialize` and `check_for_update` dispatch on it.
+`artifacts` (`tether.charts.oci.OciArtifacts`) serves Argo CD's OCI sources of plain
+manifests; its layers share the archive store.
 """
 
 from __future__ import annotations
@@ -46,10 +52,13 @@ from tether.charts.models import (
     ResolvedChart,
     Validators,
 )
+from tether.charts.oci import OciArtifacts
+from tether.charts.ociref import is_oci_url
 from tether.charts.resolve import resolve_chart
 from tether.charts.store import ChartStore, sha256_hex
 from tether.charts.transport import RepoTransport
 from tether.charts.urls import check_chart_name, check_repo_url, index_url, origin
+from tether.images.registry import RegistryLimits
 from tether.source.credentials import RepoCredentials
 from tether.source.urls import scrub_url
 
@@ -72,6 +81,7 @@ class ChartSource:
 
     `cache_root` is where archives are kept (created when missing). `transport` lets tests
     route requests; `clock` (seconds, monotonic) decides when a cached index is stale.
+    `registry_limits` bound what OCI registries answer (manifests, tag lists, tokens).
     """
 
     def __init__(
@@ -81,10 +91,20 @@ class ChartSource:
         *,
         transport: httpx2.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        registry_limits: RegistryLimits | None = None,
     ) -> None:
         self.limits = limits
         self._store = ChartStore(Path(cache_root))
         self._http = RepoTransport(limits, transport)
+        #: artifacts of OCI registries: charts (through `resolve`) and plain manifests
+        self.artifacts = OciArtifacts(
+            self._store,
+            self._shared,
+            self._http._context,
+            limits,
+            registry_limits=registry_limits,
+            transport=transport,
+        )
         self._clock = clock
         self._indexes: OrderedDict[tuple[str, str], ChartIndex] = OrderedDict()
         self._flights: dict[Hashable, asyncio.Task[object]] = {}
@@ -100,6 +120,7 @@ class ChartSource:
             flight.cancel()
         await asyncio.gather(*flights, return_exceptions=True)
         await self._http.aclose()
+        await self.artifacts.aclose()
 
     # --- indexes -----------------------------------------------------------------------------
 
@@ -222,6 +243,9 @@ class ChartSource:
         target_revision: str,
         creds: RepoCredentials | None = None,
         ca_pem: str | None = None,
+        *,
+        plain_http: bool = False,
+        enable_oci: bool = False,
     ) -> ResolvedChart:
         """The version of `chart` that `target_revision` selects (an exact version, a semver
         range, `*` or empty for the newest release), from the cached index while it is fresh.
@@ -229,7 +253,21 @@ class ChartSource:
         When a cached index has no match, it is re-validated once first: a version published
         since the last poll is found at once. Raises `InvalidChartSourceError`,
         `ChartNotFoundError`, `ChartVersionNotFoundError` or the repository's errors.
+
+        An OCI repoURL (`oci://host/path`; without a scheme when `enable_oci`, the Secret's
+        `enableOCI`) is read from the registry: the chart is `host/path/<chart>`, its tags
+        are its versions (see `OciArtifacts.resolve_chart`); `plain_http` speaks http to it.
         """
+        if is_oci_url(repo_url, enable_oci):
+            return await self.artifacts.resolve_chart(
+                repo_url,
+                chart,
+                target_revision,
+                creds,
+                ca_pem,
+                plain_http=plain_http,
+                enable_oci=enable_oci,
+            )
         access = self._access(repo_url, creds, ca_pem)
         check_chart_name(chart)
         answer = await self._index(access, force=False)
@@ -249,7 +287,12 @@ class ChartSource:
     ) -> ResolvedChart | None:
         """One poll: re-validate the index (a 304 when nothing moved), resolve
         `previous.target_revision` again from it (no request) and answer the new resolution
-        when it names another archive than `previous`, else None."""
+        when it names another archive than `previous`, else None.
+
+        For a chart from an OCI registry: a manifest HEAD (after a tag list when
+        targetRevision is a range), nothing downloaded when nothing moved."""
+        if previous.artifact is not None:
+            return await self.artifacts.check_chart_for_update(previous, creds, ca_pem)
         await self.refresh(previous.repo_url, creds, ca_pem)
         current = await self.resolve(
             previous.repo_url, previous.name, previous.target_revision, creds, ca_pem
@@ -269,7 +312,10 @@ class ChartSource:
         """The chart's archive in the on-disk cache, downloaded when not there yet and checked
         against the index's digest (`ChartDigestError` on a mismatch). Without a digest in the
         index, the archive is downloaded every time and accepted unchecked (`verified` False).
-        `pass_credentials` sends the login to archive URLs on other hosts too."""
+        `pass_credentials` sends the login to archive URLs on other hosts too. A chart from
+        an OCI registry is its chart layer, checked against the manifest's digest."""
+        if resolved.artifact is not None:
+            return await self.artifacts.fetch_chart(resolved, creds, ca_pem)
         access = self._access(resolved.repo_url, creds, ca_pem, pass_credentials)
         expected = _expected_hex(resolved)
         if expected is not None:

@@ -28,9 +28,10 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
-# The grammar of github.com/distribution/reference (reference.go).
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_DOMAIN = re.compile(
+# The grammar of github.com/distribution/reference (reference.go): a registry host[:port], a
+# component of a repository path, a tag, a digest.
+PATH_COMPONENT_PATTERN = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+DOMAIN_PATTERN = re.compile(
     r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
     r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
     r"|\[[a-fA-F0-9:]+\])"
@@ -118,7 +119,7 @@ def parse_image(reference: str) -> ImageRef:
     first, slash, rest = text.partition("/")
     if slash and _looks_like_domain(first):
         registry, path = first, rest
-        if not _DOMAIN.fullmatch(registry):
+        if not DOMAIN_PATTERN.fullmatch(registry):
             raise _invalid(reference, f"{registry!r} is not a registry host[:port]")
     else:
         registry, path = DOCKER_HUB, text
@@ -127,7 +128,7 @@ def parse_image(reference: str) -> ImageRef:
         if "/" not in path:
             path = f"library/{path}"
     for component in path.split("/"):
-        if not _PATH_COMPONENT.fullmatch(component):
+        if not PATH_COMPONENT_PATTERN.fullmatch(component):
             why = (
                 "a path component is empty"
                 if not component

@@ -42,6 +42,10 @@ class RegistryResponseError(RegistryError):
     malformed tag list, a missing digest, an answer past the size or page limits."""
 
 
+class RegistryLimitError(RegistryResponseError):
+    """An answer of the registry is larger than the bound it is read within."""
+
+
 class SetterError(ImageError):
     """A setter marker cannot be applied: malformed marker, a marker naming a policy that does
     not exist, a file too large or not YAML; ``path`` names the file."""

@@ -20,6 +20,12 @@ the insecure registry's own host); redirects are not followed, and a `Link` to t
 must stay on the registry's scheme, host and port, so the header never reaches another server.
 No password or token ever appears in a log line or an error message; text quoted from a
 registry is scrubbed of them.
+
+Charts and manifests from OCI registries (`tether.charts.oci`) use the same client: a
+`session` (one login, one deadline, the wording of its errors) and `request`, which answers
+the challenges and, when asked, follows redirects (a blob is often served by a storage
+service): on the registry's own origin with its login, elsewhere without any Authorization
+header, never from https down to http.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from tether.images.errors import (
     ImageError,
     RegistryAuthError,
     RegistryError,
+    RegistryLimitError,
     RegistryResponseError,
     RegistryUnreachableError,
 )
@@ -74,6 +81,7 @@ _DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default when `expires_in` is 
 _MAX_TOKEN_LIFETIME = 3600.0
 #: a registry that is down or rate-limits: the next scan may succeed
 _UNAVAILABLE = frozenset({429, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
 
 
@@ -149,7 +157,26 @@ def _header_safe(value: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _Answer:
+class RegistryWording:
+    """How a session's errors name what they are about, and the remedies they suggest."""
+
+    #: what the repository is to the user: "image repository", "OCI repository"
+    subject: str = "image repository"
+    #: how to give a login
+    login_hint: str = "give the ImageRepository a secretRef"
+    #: how to trust the registry's certificate
+    ca_hint: str = "give the registry's CA through certSecretRef"
+    #: how to speak plain http to a registry that does not speak TLS
+    http_hint: str = "is the registry `insecure`?"
+
+
+IMAGE_WORDING = RegistryWording()
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """One answer of a registry (a HEAD's body is empty, an error's is cut short)."""
+
     status: int
     headers: httpx2.Headers
     body: bytes
@@ -162,7 +189,7 @@ class _Token:
 
 
 @dataclass(eq=False)
-class _Scan:
+class RegistrySession:
     """The state of one call: where it goes, with what login, and the header it now sends."""
 
     image: ImageRef
@@ -173,6 +200,7 @@ class _Scan:
     authorization: str | None = field(default=None, repr=False)
     token_key: tuple[str, ...] | None = None
     token_fresh: bool = False
+    wording: RegistryWording = IMAGE_WORDING
 
     @property
     def login(self) -> str:
@@ -198,19 +226,19 @@ class _Scan:
         return text if len(text) <= 300 else text[:300] + "..."
 
     def error(self, kind: type[RegistryError], message: str) -> RegistryError:
-        return kind(f"image repository {self.image.name}: {message}", self.image.name)
+        return kind(f"{self.wording.subject} {self.image.name}: {message}", self.image.name)
 
     def unreachable(self, exc: Exception, what: str) -> RegistryError:
         detail = self.scrub(f"{type(exc).__name__}: {exc}")
         hint = ""
         if "CERTIFICATE_VERIFY_FAILED" in detail or isinstance(exc.__context__, ssl.SSLError):
-            hint = " (TLS verification failed: give the registry's CA through certSecretRef)"
+            hint = f" (TLS verification failed: {self.wording.ca_hint})"
         elif "WRONG_VERSION_NUMBER" in detail:
-            hint = " (the server does not speak TLS: is the registry `insecure`?)"
+            hint = f" (the server does not speak TLS: {self.wording.http_hint})"
         return self.error(RegistryUnreachableError, f"cannot reach {what}: {detail}{hint}")
 
 
-def _error_detail(scan: _Scan, answer: _Answer) -> str:
+def error_detail(scan: RegistrySession, answer: RegistryAnswer) -> str:
     """The status and the registry's own error code and message, scrubbed."""
     detail = f"{answer.status}"
     try:
@@ -222,7 +250,7 @@ def _error_detail(scan: _Scan, answer: _Answer) -> str:
     return scan.scrub(detail)
 
 
-def _tags_of_page(scan: _Scan, body: bytes) -> list[str]:
+def _tags_of_page(scan: RegistrySession, body: bytes) -> list[str]:
     """The tags of one `tags/list` answer; anything but the specified shape is an error."""
     try:
         document = orjson.loads(body)
@@ -250,7 +278,7 @@ def _tags_of_page(scan: _Scan, body: bytes) -> list[str]:
     return tags
 
 
-def _token_of(scan: _Scan, body: bytes, where: str) -> tuple[str, float]:
+def _token_of(scan: RegistrySession, body: bytes, where: str) -> tuple[str, float]:
     """The token of a token service's answer, and how long to cache it."""
     try:
         document = orjson.loads(body)
@@ -319,20 +347,31 @@ class RegistryClient:
         await self.aclose()
 
     @asynccontextmanager
-    async def _scan(
+    async def session(
         self,
         image: ImageRef | str,
         credentials: Credentials | None,
         insecure: bool,
         ca_certificate: str | None,
         timeout: float,
-    ) -> AsyncIterator[_Scan]:
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        wording: RegistryWording = IMAGE_WORDING,
+    ) -> AsyncIterator[RegistrySession]:
+        """A session with the registry of `image`: its requests share the login (and the
+        token it gets) and finish within `timeout` together. `insecure` speaks plain http;
+        otherwise https with `tls_context` when given, else the system's CAs plus
+        `ca_certificate` (PEM). Raises `RegistryUnreachableError` past the timeout."""
         ref = image if isinstance(image, ImageRef) else parse_repository(image)
         http = self._http
-        if ca_certificate is not None and not insecure:
+        if not insecure and tls_context is not None:
+            http = self._new_http(tls_context)
+        elif ca_certificate is not None and not insecure:
             http = self._new_http(_tls_context(ca_certificate))
         scheme = "http" if insecure else "https"
-        scan = _Scan(ref, f"{scheme}://{ref.api_host}", http, insecure, credentials)
+        scan = RegistrySession(
+            ref, f"{scheme}://{ref.api_host}", http, insecure, credentials, wording=wording
+        )
         try:
             async with asyncio.timeout(timeout):
                 yield scan
@@ -365,11 +404,12 @@ class RegistryClient:
         patterns = compile_exclusions(
             DEFAULT_EXCLUSIONS if exclusions is None else exclusions, self.limits
         )
-        async with self._scan(image, credentials, insecure, ca_certificate, timeout) as scan:
-            tags = await self._all_tags(scan)
+        async with self.session(image, credentials, insecure, ca_certificate, timeout) as scan:
+            tags = await self.all_tags(scan)
         return [tag for tag in tags if not any(p.search(tag) for p in patterns)]
 
-    async def _all_tags(self, scan: _Scan) -> list[str]:
+    async def all_tags(self, scan: RegistrySession) -> list[str]:
+        """Every tag of the session's repository, page after page, in the registry's order."""
         limits = self.limits
         url = f"{scan.origin}/v2/{scan.image.repository}/tags/list?n={limits.page_size}"
         seen: set[str] = set()
@@ -378,7 +418,7 @@ class RegistryClient:
             seen.add(url)
             answer = await self._fetch(scan, "GET", url, max_bytes=limits.max_page_bytes)
             if answer.status == 404:
-                detail = _error_detail(scan, answer)
+                detail = error_detail(scan, answer)
                 raise scan.error(RegistryResponseError, f"repository not found ({detail})")
             self._expect_success(scan, answer, "listing tags")
             for tag in _tags_of_page(scan, answer.body):
@@ -424,7 +464,7 @@ class RegistryClient:
             if not TAG_PATTERN.fullmatch(tag):
                 raise ImageError(f"{tag[:130]!r} is not a valid tag")
         found: dict[str, str] = {}
-        async with self._scan(image, credentials, insecure, ca_certificate, timeout) as scan:
+        async with self.session(image, credentials, insecure, ca_certificate, timeout) as scan:
             if wanted:
                 # the first request settles authentication before the others start
                 await self._record_digest(scan, wanted[0], found)
@@ -442,7 +482,7 @@ class RegistryClient:
                 raise failed.exceptions[0] from None
         return {tag: found[tag] for tag in wanted if tag in found}
 
-    async def _record_digest(self, scan: _Scan, tag: str, found: dict[str, str]) -> None:
+    async def _record_digest(self, scan: RegistrySession, tag: str, found: dict[str, str]) -> None:
         url = f"{scan.origin}/v2/{scan.image.repository}/manifests/{tag}"
         answer = await self._fetch(scan, "HEAD", url, max_bytes=0, accept=_ACCEPT_MANIFESTS)
         if answer.status == 404:
@@ -465,15 +505,82 @@ class RegistryClient:
         found[tag] = digest
 
     @staticmethod
-    def _expect_success(scan: _Scan, answer: _Answer, what: str) -> None:
+    def _expect_success(scan: RegistrySession, answer: RegistryAnswer, what: str) -> None:
         if 200 <= answer.status < 300:
             return
         kind = RegistryUnreachableError if answer.status in _UNAVAILABLE else RegistryResponseError
-        raise scan.error(kind, f"{what}: the registry answered {_error_detail(scan, answer)}")
+        raise scan.error(kind, f"{what}: the registry answered {error_detail(scan, answer)}")
+
+    async def request(
+        self,
+        scan: RegistrySession,
+        method: str,
+        url: str,
+        *,
+        max_bytes: int,
+        accept: str | None = None,
+        max_redirects: int = 0,
+    ) -> RegistryAnswer:
+        """One request of the session, its authentication challenges answered; a success's
+        body is read within `max_bytes` (past it, `RegistryLimitError`).
+
+        Up to `max_redirects` redirects are followed: to the registry's own origin with the
+        session's login, anywhere else with no Authorization header and the system's CAs;
+        never from https down to http. Any other status is the caller's to judge.
+        """
+        answer = await self._fetch(scan, method, url, max_bytes=max_bytes, accept=accept)
+        registry = _origin(httpx2.URL(scan.origin))
+        current = httpx2.URL(url)
+        for _ in range(max_redirects):
+            location = answer.headers.get("location")
+            if answer.status not in _REDIRECTS or not location:
+                return answer
+            target = self._redirect_target(scan, current, location)
+            if _origin(target) == registry:
+                answer = await self._fetch(
+                    scan, method, str(target), max_bytes=max_bytes, accept=accept
+                )
+            else:
+                headers = {"Accept": accept} if accept else {}
+                where = f"the server {target.host} the registry redirects to"
+                answer = await self._exchange(
+                    scan, method, target, headers, max_bytes, where, http=self._http
+                )
+            current = target
+        if max_redirects and answer.status in _REDIRECTS:
+            raise scan.error(
+                RegistryResponseError, f"more than {max_redirects} redirects from {url}"
+            )
+        return answer
+
+    @staticmethod
+    def _redirect_target(scan: RegistrySession, current: httpx2.URL, location: str) -> httpx2.URL:
+        try:
+            target = current.join(location)
+        except (httpx2.InvalidURL, ValueError):
+            target = None
+        if target is None or target.scheme not in ("http", "https") or not target.host:
+            shown = scan.scrub(repr(location))
+            raise scan.error(
+                RegistryResponseError, f"the registry redirects to {shown}, not an http(s) URL"
+            )
+        if current.scheme == "https" and target.scheme != "https":
+            raise scan.error(
+                RegistryResponseError,
+                f"the registry redirects from https to plain http ({target.host}); "
+                "Tether does not follow it",
+            )
+        return target
 
     async def _fetch(
-        self, scan: _Scan, method: str, url: str, *, max_bytes: int, accept: str | None = None
-    ) -> _Answer:
+        self,
+        scan: RegistrySession,
+        method: str,
+        url: str,
+        *,
+        max_bytes: int,
+        accept: str | None = None,
+    ) -> RegistryAnswer:
         """One request, answering the registry's authentication challenges (at most twice)."""
         for _ in range(3):
             headers = {"Accept": accept} if accept else {}
@@ -481,7 +588,7 @@ class RegistryClient:
                 headers["Authorization"] = scan.authorization
             answer = await self._exchange(scan, method, url, headers, max_bytes)
             if answer.status == 403:
-                detail = _error_detail(scan, answer)
+                detail = error_detail(scan, answer)
                 raise scan.error(RegistryAuthError, f"access denied to {scan.login} ({detail})")
             if answer.status != 401:
                 return answer
@@ -490,17 +597,20 @@ class RegistryClient:
 
     async def _exchange(
         self,
-        scan: _Scan,
+        scan: RegistrySession,
         method: str,
         url: str | httpx2.URL,
         headers: dict[str, str],
         max_bytes: int,
         where: str = "",
-    ) -> _Answer:
-        """Send one request, read the answer within `max_bytes` (an error answer is cut)."""
+        *,
+        http: httpx2.AsyncClient | None = None,
+    ) -> RegistryAnswer:
+        """Send one request (through the session's client unless `http` is given), read the
+        answer within `max_bytes` (an error answer is cut)."""
         where = where or f"the registry {scan.image.api_host}"
         try:
-            async with scan.http.stream(method, url, headers=headers) as response:
+            async with (http or scan.http).stream(method, url, headers=headers) as response:
                 body: bytes | None = b""
                 if method != "HEAD":
                     ok = response.is_success
@@ -514,12 +624,12 @@ class RegistryClient:
         if body is None:
             path = httpx2.URL(url).path
             raise scan.error(
-                RegistryResponseError,
+                RegistryLimitError,
                 f"{where} answered {method} {path} with over {max_bytes} bytes",
             )
-        return _Answer(response.status_code, response.headers, body)
+        return RegistryAnswer(response.status_code, response.headers, body)
 
-    async def _answer_challenge(self, scan: _Scan, answer: _Answer) -> None:
+    async def _answer_challenge(self, scan: RegistrySession, answer: RegistryAnswer) -> None:
         """Set `scan.authorization` for the retry of a 401, or raise `RegistryAuthError`."""
         challenges = parse_challenges(answer.headers.get_list("www-authenticate"))
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
@@ -529,8 +639,8 @@ class RegistryClient:
                     raise scan.error(
                         RegistryAuthError,
                         f"the registry refused the token its token service gave to "
-                        f"{scan.login} ({_error_detail(scan, answer)}); the repository may be "
-                        "private (give the ImageRepository a secretRef) or not exist",
+                        f"{scan.login} ({error_detail(scan, answer)}); the repository may be "
+                        f"private ({scan.wording.login_hint}) or not exist",
                     )
                 if scan.token_key is not None:
                     self._tokens.pop(scan.token_key, None)
@@ -541,7 +651,7 @@ class RegistryClient:
                 raise scan.error(
                     RegistryAuthError,
                     "the registry asks for a login and none is configured "
-                    "(give the ImageRepository a secretRef)",
+                    f"({scan.wording.login_hint})",
                 )
             if scan.authorization is not None:
                 raise scan.error(
@@ -553,7 +663,7 @@ class RegistryClient:
             RegistryAuthError, "the registry answered 401 without a Basic or Bearer challenge"
         )
 
-    async def _authorize_bearer(self, scan: _Scan, challenge: Challenge) -> None:
+    async def _authorize_bearer(self, scan: RegistrySession, challenge: Challenge) -> None:
         realm_text = challenge.params.get("realm", "")
         refusal = realm_refusal(scan.origin, realm_text, with_login=scan.credentials is not None)
         if refusal is not None:
@@ -572,7 +682,7 @@ class RegistryClient:
         scan.authorization, scan.token_key = f"Bearer {token}", key
 
     async def _request_token(
-        self, scan: _Scan, realm: httpx2.URL, service: str, scope: str
+        self, scan: RegistrySession, realm: httpx2.URL, service: str, scope: str
     ) -> tuple[str, float]:
         """Ask the realm for a token; returns it and how long to cache it."""
         params = {"scope": scope, **({"service": service} if service else {})}
@@ -584,7 +694,7 @@ class RegistryClient:
         url = realm.copy_merge_params(params)
         answer = await self._exchange(scan, "GET", url, headers, self.limits.max_token_bytes, where)
         if not 200 <= answer.status < 300:
-            detail = _error_detail(scan, answer)
+            detail = error_detail(scan, answer)
             raise scan.error(RegistryAuthError, f"{where} refused {scan.login} ({detail})")
         return _token_of(scan, answer.body, where)
 

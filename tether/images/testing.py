@@ -141,10 +141,16 @@ def manifest_of(tag: str, descriptors: Sequence[dict[str, Any]]) -> bytes:
     return json.dumps(manifest).encode()
 
 
-def upload_blobs(http: httpx.Client, registry: RunningRegistry, repository: str) -> list[dict]:
-    """Upload the shared blobs to ``repository``; their descriptors."""
+def upload_blobs(
+    http: httpx.Client,
+    registry: RunningRegistry,
+    repository: str,
+    blobs: Sequence[tuple[str, bytes]] = BLOBS,
+) -> list[dict]:
+    """Upload ``blobs`` (media type, content; the shared ones by default) to ``repository``;
+    their descriptors."""
     descriptors = []
-    for media_type, blob in BLOBS:
+    for media_type, blob in blobs:
         descriptor = blob_descriptor(media_type, blob)
         started = http.post(registry.url(f"/v2/{repository}/blobs/uploads/"))
         if started.status_code != 202:
