@@ -159,3 +159,8 @@ IMAGE_UPDATER_OVERRIDE_FILE: Final = ".argocd-source-{app}.yaml"
 IMAGE_UPDATER_APP_LABEL: Final = "images.tether.io/application"
 #: Flux's source API (GitRepository), read when an ImageUpdateAutomation names one
 FLUX_SOURCE_API_VERSION: Final = "source.toolkit.fluxcd.io/v1"
+
+#: Application annotation: the Applications (same namespace) whose readiness its syncs wait for
+DEPENDS_ON_ANNOTATION: Final = "tether.io/depends-on"
+#: AppProject annotation: globs of the other projects its apps may depend on
+DEPENDENCY_PROJECTS_ANNOTATION: Final = "tether.io/dependency-projects"

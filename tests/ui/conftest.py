@@ -63,7 +63,14 @@ class Stack:
         assert self.server.admin_password, "the server did not generate an admin password"
         return self.server.admin_password
 
-    async def application(self, name: str, path: str, dest: str, automated: bool) -> None:
+    async def application(
+        self,
+        name: str,
+        path: str,
+        dest: str,
+        automated: bool,
+        annotations: dict[str, str] | None = None,
+    ) -> None:
         """Create an Application for the demo repository, deploying into namespace ``dest``."""
         sync_policy: dict[str, Any] = {"syncOptions": ["CreateNamespace=true"]}
         if automated:
@@ -71,7 +78,11 @@ class Stack:
         body = {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
-            "metadata": {"name": name, "namespace": self.namespace},
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "annotations": annotations or {},
+            },
             "spec": {
                 "project": "default",
                 "source": {"repoURL": self.repo_url, "targetRevision": "HEAD", "path": path},

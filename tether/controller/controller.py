@@ -36,6 +36,7 @@ from typing import Any
 
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
+from tether.controller.appdeps import AppDependencies
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
 from tether.controller.desired import DesiredState
@@ -123,6 +124,9 @@ class Controller(ControlNamespaceReadings):
             announce=lambda obj: self._notify("application", "MODIFIED", obj),
         )
         self.queue = WorkQueue()
+        self.dependencies = AppDependencies(
+            self.control.application_objects, self.control.project_objects
+        )
         self.reconciler = Reconciler(
             self.config,
             client,
@@ -132,6 +136,7 @@ class Controller(ControlNamespaceReadings):
             writer=self.writer,
             enqueue=self.enqueue,
             poll=self._poll,
+            dependencies=self.dependencies,
         )
         self.images = self._image_automation()
         #: None without leader election: this process owns every app
@@ -321,12 +326,15 @@ class Controller(ControlNamespaceReadings):
             # a terminate written to the Application (a server replica, Argo CD's API server)
             self._terminate_here(name)
         self.enqueue(name)
+        for dependent in self.dependencies.on_application(event_type, obj):
+            self.enqueue(dependent)  # its wait for this app may be over
         self.images.on_application(event_type, obj)
         self._notify("application", event_type, obj)
 
     def _forget(self, name: str) -> None:
         """What is kept for ``name`` goes: the app is gone, or reconciled by another replica."""
         self.reconciler.apps.pop(name, None)
+        self.reconciler.gates.forget(name)
         self.sources.forget(name)  # its repository is no longer polled for it here
         self.queue.forget(name)  # an app of that name made again is a first check
 

@@ -36,13 +36,13 @@ from tether.controller.models import InvalidSpecError
 from tether.controller.project import glob_match
 from tether.controller.status import SYNCED, TERMINATING, UNKNOWN, read_operation
 from tether.engine.health.status import HEALTHY
-from tether.names import DEFAULT_PROJECT, REFRESH_ANNOTATION
+from tether.names import (
+    DEFAULT_PROJECT,
+    DEPENDENCY_PROJECTS_ANNOTATION,
+    DEPENDS_ON_ANNOTATION,
+    REFRESH_ANNOTATION,
+)
 from tether.source.urls import repo_match_key
-
-#: Application annotation: the Applications (same namespace) whose readiness its syncs wait for
-DEPENDS_ON_ANNOTATION = "tether.io/depends-on"
-#: AppProject annotation: globs of the other projects its apps may depend on
-DEPENDENCY_PROJECTS_ANNOTATION = "tether.io/dependency-projects"
 
 #: Most dependencies one Application may name, and the longest name (a DNS-1123 subdomain).
 MAX_DEPENDENCIES = 50

@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from tether.cluster.client import ClusterClient
@@ -25,14 +24,15 @@ from tether.controller import (
     impersonation,
     models,
     project,
-    windowgate,
 )
+from tether.controller.appdeps import AppDependencies
 from tether.controller.comparison import Comparison, compare_app
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace
 from tether.controller.desired import DesiredState, Rendered
 from tether.controller.destinations import Destination, Destinations
 from tether.controller.finalizers import delete_resources, our_finalizers, without_finalizers
+from tether.controller.gates import SyncGates
 from tether.controller.operations import OperationContext, OperationRunner, sync_user
 from tether.controller.status import (
     TERMINATING,
@@ -72,8 +72,6 @@ class AppRuntime:
     last_compare: diffing.AppDiff | None = None
     desired: list[dict[str, Any]] = field(default_factory=list)
     source_error: str | None = None
-    #: why a sync waits for a sync window ("" when none does): told once per reason
-    window_wait: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +98,7 @@ class Reconciler:
         writer: ApplicationWriter,
         enqueue: Callable[[str, float], None],
         poll: Callable[[list[str]], Awaitable[list[str]]],
+        dependencies: AppDependencies,
     ) -> None:
         self.config = config
         self.client = client
@@ -109,6 +108,8 @@ class Reconciler:
         self.writer = writer
         self.enqueue = enqueue
         self._poll = poll
+        self.dependencies = dependencies
+        self.gates = SyncGates(writer, enqueue, dependencies)
         self.operations = OperationRunner(
             writer,
             sources,
@@ -198,6 +199,7 @@ class Reconciler:
         try:
             app = models.parse_application(obj)
             proj, proj_obj = self.control.project_of(app)
+            self.dependencies.check(app.name)
             if app.spec.source is None:
                 raise models.InvalidSpecError(
                     "spec.source is required (multiple sources are not supported yet)"
@@ -456,35 +458,6 @@ class Reconciler:
         elif decision.reason.startswith("automated sync would prune"):
             log.warning("%s: %s", target.app.name, decision.reason)
 
-    async def _window_allows(
-        self,
-        obj: dict[str, Any],
-        target: _Target,
-        operation: models.Operation,
-        runtime: AppRuntime,
-    ) -> bool:
-        """Whether the project's sync windows let ``operation`` start now; else it waits (looked
-        at again when a window opens or closes) and an Event says why, once. A dry run changes
-        nothing and always runs; a sync already running is never interrupted."""
-        if operation.sync.dry_run:
-            return True
-        now = datetime.now(UTC)
-        manual = not operation.initiated_by.automated
-        verdict = windowgate.check(
-            target.scope.project, windowgate.target_of(obj), now, manual=manual
-        )
-        if verdict.allowed:
-            runtime.window_wait = ""
-            return True
-        self.enqueue(target.app.name, verdict.wait_seconds(now))
-        what = "the requested sync" if manual else "the automated sync"
-        message = f"{what} waits: {verdict.reason}"
-        if runtime.window_wait != message:
-            runtime.window_wait = message
-            log.info("%s: %s", target.app.name, message)
-            await self.writer.event(obj, "Normal", "SyncWindowWait", message)
-        return False
-
     async def _run_operation(
         self,
         obj: dict[str, Any],
@@ -495,7 +468,7 @@ class Reconciler:
         trigger: str,
         compared: diffing.AppDiff | None = None,
     ) -> None:
-        if resumed_at is None and not await self._window_allows(obj, target, operation, runtime):
+        if resumed_at is None and not await self.gates.allows(obj, target.scope.project, operation):
             return
         if self._sync_slots.locked():
             await self.writer.flush(obj)  # the comparison is not kept back while slots are busy

@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse, Response
 from tether.server import (
     app_objects,
     app_writes,
+    dependencies,
     images,
     operations,
     resources,
@@ -161,6 +162,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Request a sync",
         "applications",
         body="SyncRequest",
+    ),
+    Endpoint(
+        "GET",
+        f"{APP}/dependencies",
+        dependencies.application_dependencies,
+        "The apps it depends on (tether.io/depends-on) and that depend on it: whether its syncs "
+        "may run, what they wait for, the graph around it",
+        "applications",
     ),
     Endpoint(
         "GET",

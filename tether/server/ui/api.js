@@ -59,6 +59,7 @@ export const api = {
   events: (name) => request('GET', `${app(name)}/events`),
   applicationImages: (name) => request('GET', `${app(name)}/images`),
   syncWindows: (name) => request('GET', `${app(name)}/syncwindows`),
+  dependencies: (name) => request('GET', `${app(name)}/dependencies`),
   resource: (name, ref) =>
     request(
       'GET',

@@ -88,6 +88,32 @@ export function windowsHtml(windows) {
     <ul class="small">${rows}</ul></div>`;
 }
 
+/** The apps this one depends on (tether.io/depends-on) and those that depend on it, each with
+ * its sync and health; whether this app's syncs wait for them. Nothing when there are none. */
+export function dependenciesHtml(answer, name) {
+  const nodes = answer?.nodes || [];
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const edges = answer?.edges || [];
+  const needs = edges.filter((e) => e.from === name).map((e) => e.to);
+  const neededBy = edges.filter((e) => e.to === name).map((e) => e.from);
+  if (!needs.length && !neededBy.length && !answer?.error) return html``;
+  const item = (dep) => {
+    const node = byName.get(dep) || { name: dep, exists: false };
+    const state = node.exists === false
+      ? html`<span class="muted">does not exist</span>`
+      : html`${syncBadge(node.sync)}${healthBadge(node.health)}`;
+    return html`<li data-dependency="${dep}"><a href="/applications/${encodeURIComponent(dep)}">${dep}</a> ${state}</li>`;
+  };
+  const note = answer.error
+    ? html`<p class="callout error">${answer.error}</p>`
+    : answer.ready
+      ? html`<p class="muted small">Every dependency is ready: syncs run.</p>`
+      : html`<p class="callout warn" data-field="dependency-wait">Syncs wait for ${String(answer.reason).replace(/^waits for /, '')}.</p>`;
+  return html`${note}
+    <div class="deps"><div><h3>Depends on</h3>${needs.length ? html`<ul>${needs.map(item)}</ul>` : html`<p class="muted">—</p>`}</div>
+    <div><h3>Needed by</h3>${neededBy.length ? html`<ul>${neededBy.map(item)}</ul>` : html`<p class="muted">—</p>`}</div></div>`;
+}
+
 function conditionsHtml(conditions = []) {
   if (!conditions.length) return '';
   return html`<ul class="conditions" aria-label="Conditions">${conditions.map((c) => {
@@ -177,6 +203,7 @@ export function mount(main, { name }) {
     <div id="conditions"></div>
     <div id="windows"></div>
     <section class="card" aria-labelledby="h-source"><h2 id="h-source">Source and destination</h2><div id="facts"></div></section>
+    <section class="card" aria-labelledby="h-deps" id="deps-card" hidden><h2 id="h-deps">Dependencies</h2><div id="deps"></div></section>
     <section class="card" aria-labelledby="h-images"><h2 id="h-images">Images</h2><div id="images"><p class="muted">Loading the images…</p></div></section>
     <section class="card" aria-labelledby="h-tree">
       <h2 id="h-tree">Resources</h2>
@@ -258,6 +285,25 @@ export function mount(main, { name }) {
   }
 
   const scheduleWindows = throttle(loadWindows, 2000);
+
+  /** The apps around this one in the dependency graph: read again when this app or one of
+   * them changes. */
+  let neighbours = new Set();
+  async function loadDependencies() {
+    let answer = null;
+    try {
+      answer = await api.dependencies(name);
+    } catch (error) {
+      if (error.status !== 404 && !closed) toast(`Dependencies: ${error.message}`, 'error');
+    }
+    if (closed) return;
+    neighbours = new Set((answer?.nodes || []).map((n) => n.name));
+    const content = dependenciesHtml(answer, name).value;
+    $('#deps').innerHTML = content;
+    $('#deps-card').hidden = !content;
+  }
+
+  const scheduleDependencies = throttle(loadDependencies, 1000);
   const windowTimer = setInterval(loadWindows, 30000);
 
   async function load() {
@@ -276,7 +322,7 @@ export function mount(main, { name }) {
     if (closed) return;
     app = answer;
     renderApp();
-    await Promise.all([loadTree(), loadImages(), loadWindows()]);
+    await Promise.all([loadTree(), loadImages(), loadWindows(), loadDependencies()]);
   }
 
   /** The server answers once the controller has compared the app again: until then the
@@ -327,7 +373,9 @@ export function mount(main, { name }) {
       load();
       return;
     }
-    if (event.application?.metadata?.name !== name) return;
+    const changed = event.application?.metadata?.name;
+    if (changed !== name && neighbours.has(changed)) scheduleDependencies();
+    if (changed !== name) return;
     if (event.type === 'DELETED') {
       deleted = true;
       const box = $('#app-error');
@@ -343,6 +391,7 @@ export function mount(main, { name }) {
     scheduleTree();
     scheduleImages();
     scheduleWindows();
+    scheduleDependencies();
   });
 
   load();
@@ -352,6 +401,7 @@ export function mount(main, { name }) {
     scheduleTree.cancel();
     scheduleImages.cancel();
     scheduleWindows.cancel();
+    scheduleDependencies.cancel();
     clearInterval(windowTimer);
     panel.dispose();
   };
