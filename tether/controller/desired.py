@@ -177,6 +177,9 @@ class DesiredState:
         while Git is away); never resolved, it is raised. A chart's revision is its version."""
         if is_chart_source(source):
             return Resolved((await self.charts.resolve(source, revision)).version, source_error)
+        if self.charts.is_artifact(source):
+            found = await self.charts.resolve_artifact(source, revision)
+            return Resolved(found.digest, source_error)
         if revision and revision != source.target_revision:
             return Resolved(await self._resolve_revision(name, source, revision))
         self.poller.register(
@@ -217,7 +220,7 @@ class DesiredState:
     ) -> dict[str, str] | None:
         """Argo CD's revision metadata of ``commit``: author, date, message (its subject);
         None when the mirror does not hold it, or the source is a chart."""
-        if is_chart_source(source):
+        if is_chart_source(source) or self.charts.is_artifact(source):
             return None
         url = source.repo_url
         mirror = self.mirrors.mirror(url, self.credentials_for(url))
@@ -284,6 +287,9 @@ class DesiredState:
             # the unpacked chart is the tree; its options are the source's, without `chart`
             tree = await self.charts.tree(source, chart)
             path, options = chart.name, {k: v for k, v in source.raw.items() if k != "chart"}
+        elif self.charts.is_artifact(source):
+            tree = await self.charts.artifact_tree(source, commit)
+            path, options = source.path or ".", source.raw
         else:
             tree = await self.export(source.repo_url, commit)
             path, options = source.path or ".", source.raw

@@ -188,7 +188,9 @@ class Reconciler:
         repository's refs, or its Helm repository's index."""
         source = (obj.get("spec") or {}).get("source") or {}
         url = source.get("repoURL")
-        if url and source.get("chart"):
+        if url and (source.get("chart") or str(url).lower().startswith("oci://")):
+            # a Helm repository's index is read again; an OCI registry is asked at each
+            # comparison anyway
             await self.sources.refresh_chart_index(str(url))
         elif url:
             await self._poll([url])

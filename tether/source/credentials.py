@@ -50,6 +50,10 @@ class RepoCredentials:
     #: client certificate (PEM) and its key, for repositories that want one (Helm over https)
     tls_client_cert_data: str | None = field(default=None, repr=False)
     tls_client_cert_key: str | None = field(default=None, repr=False)
+    #: Argo CD's ``enableOCI`` (a Helm repository URL without a scheme is an OCI registry) and
+    #: ``insecureOCIForceHttp`` (speak plain http to it)
+    enable_oci: bool = False
+    oci_force_http: bool = False
 
     @property
     def has_secret(self) -> bool:
@@ -109,6 +113,8 @@ def credentials_from_secret(secret: Mapping[str, Any]) -> RepoCredentials:
         password=fields.get("password") or None,
         bearer_token=fields.get("bearerToken") or None,
         ssh_private_key=fields.get("sshPrivateKey") or None,
+        enable_oci=fields.get("enableOCI", "").strip().lower() == "true",
+        oci_force_http=fields.get("insecureOCIForceHttp", "").strip().lower() == "true",
         insecure=fields.get("insecure", "").strip().lower() == "true",
         type=fields.get("type", "git") or "git",
         project=fields.get("project") or None,
