@@ -20,6 +20,8 @@ from tests.charts.ociregistry import (
 )
 from tests.charts.servers import package
 from tests.controller.stack import CONTROL_NS, Env, synced_healthy
+from tether.images.dockerconfig import parse_repository
+from tether.images.events import PushedImage, RegistryEvent
 from tether.images.testing import docker_registry
 from tether.localcluster.testing import eventually
 
@@ -89,10 +91,18 @@ async def test_an_oci_artifact_of_plain_manifests_deploys_at_its_digest(
     data = await live_data(env, ("ConfigMap", "prod-from-oci"), name)
     assert data == {"answer": "42"}
 
-    # the tag moves: the next comparison (a hard refresh here) deploys the new manifest
+    # the tag moves: a hard refresh deploys the new manifest at once
     files = manifests_tree()
     files["./overlay/configmap.yaml"] = files["./overlay/configmap.yaml"].replace(b"42", b"43")
     moved = push_artifact(registry, "manifests", "v1", [(TAR_GZIP, tar_of(files))])
     await env.controller.refresh(name, hard=True)
     await eventually(lambda: synced_healthy(env, name, moved), 60, "the moved tag deployed")
     assert await live_data(env, ("ConfigMap", "prod-from-oci"), name) == {"answer": "43"}
+
+    # and so does the registry's push notification (what /api/webhook passes on)
+    files["./overlay/configmap.yaml"] = files["./overlay/configmap.yaml"].replace(b"43", b"44")
+    pushed = push_artifact(registry, "manifests", "v1", [(TAR_GZIP, tar_of(files))])
+    image = PushedImage(parse_repository(f"{registry.host}/manifests"), tag="v1")
+    await env.controller.on_registry_event(RegistryEvent("distribution", (image,)))
+    await eventually(lambda: synced_healthy(env, name, pushed), 60, "the pushed tag deployed")
+    assert await live_data(env, ("ConfigMap", "prod-from-oci"), name) == {"answer": "44"}

@@ -179,3 +179,27 @@ def test_inline_values_that_are_not_yaml_name_the_field(repo: Path) -> None:
 def test_remote_value_file_is_refused(repo: Path) -> None:
     with pytest.raises(RenderError, match="remote files are not fetched"):
         helm(repo, {"valueFiles": ["https://example.com/values.yaml"]})
+
+
+def test_value_files_of_another_source_are_read_through_its_ref(repo: Path, tmp_path: Path) -> None:
+    values = write(tmp_path / "values-repo", {"envs/prod.yaml": "greeting: from-ref\n"})
+    out = helm(
+        repo,
+        {"valueFiles": ["values-a.yaml", "$values/envs/prod.yaml"]},
+        app_name="r",
+        value_refs={"values": values},
+    )
+    assert out["ConfigMap/r-cfg"]["data"]["greeting"] == "from-ref"  # later files win
+    with pytest.raises(RenderError, match=r"no source has ref 'other' \(refs: \$values\)"):
+        helm(repo, {"valueFiles": ["$other/x.yaml"]}, value_refs={"values": values})
+    with pytest.raises(RenderError, match="resolves outside the repository"):
+        helm(repo, {"valueFiles": ["$values/../../etc/passwd"]}, value_refs={"values": values})
+    with pytest.raises(RenderError, match="only in value files of a multi-source"):
+        helm(repo, {"valueFiles": ["$values/envs/prod.yaml"]})
+    missing = render(
+        repo,
+        "chart",
+        {"helm": {"valueFiles": ["$values/nope.yaml"], "ignoreMissingValueFiles": True}},
+        value_refs={"values": values},
+    )
+    assert any("$values/nope.yaml" in w for w in missing.warnings)

@@ -70,8 +70,8 @@ class _Unpacking:
     def refuse(self, problem: str) -> ChartArchiveError:
         return ChartArchiveError(f"{self.what}: the archive {problem}; refusing to unpack it")
 
-    def relative_path(self, name: str) -> str | None:
-        """The member's path inside the chart folder (None for the folder itself)."""
+    def parts(self, name: str) -> list[str]:
+        """The member's path as parts, refused when it is too long, absolute or climbs out."""
         shown = name[:200]
         text = name.replace("\\", "/")
         if len(text) > _MAX_NAME:
@@ -81,6 +81,12 @@ class _Unpacking:
         parts = [part for part in text.split("/") if part not in ("", ".")]
         if ".." in parts:
             raise self.refuse(f"holds the path {shown!r}, which climbs out with '..'")
+        return parts
+
+    def relative_path(self, name: str) -> str | None:
+        """The member's path inside the chart folder (None for the folder itself)."""
+        shown = name[:200]
+        parts = self.parts(name)
         if not parts:
             raise self.refuse(f"holds a member with the empty path {shown!r}")
         if self.top is None:

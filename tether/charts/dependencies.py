@@ -21,6 +21,7 @@ from typing import Any
 from tether.charts.errors import ChartDependencyError, ChartError, ChartLimitError
 from tether.charts.limits import ChartLimits
 from tether.charts.models import ResolvedChart
+from tether.render.helm import is_vendored
 from tether.safeyaml import KubernetesLoader, YamlError, YamlLimits, load
 from tether.source.urls import scrub_url
 
@@ -94,17 +95,6 @@ def _locked(chart_dir: Path, limits: ChartLimits, what: str) -> dict[tuple[str, 
             key = (str(entry["name"]), str(entry.get("repository") or "").rstrip("/"))
             pinned[key] = str(entry["version"])
     return pinned
-
-
-def is_vendored(charts_dir: Path, name: str) -> bool:
-    """Whether `charts/` already holds the dependency (as Tether's renderer decides)."""
-    if (charts_dir / name / "Chart.yaml").is_file():
-        return True
-    if not charts_dir.is_dir():
-        return False
-    return any(
-        p.name.startswith(f"{name}-") and p.name.endswith(".tgz") for p in charts_dir.iterdir()
-    )
 
 
 def _refusal(name: str, repository: str) -> str | None:

@@ -18,9 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from tether.charts.archive import (
-    _DRIVE,
     _HEADER_ALLOWANCE,
-    _MAX_NAME,
     _BoundedReader,
     _Overflow,
     _Unpacking,
@@ -35,15 +33,7 @@ class _TreeUnpacking(_Unpacking):
     """A chart archive's rules, for a tree whose members are paths from its root."""
 
     def relative_path(self, name: str) -> str | None:
-        shown = name[:200]
-        text = name.replace("\\", "/")
-        if len(text) > _MAX_NAME:
-            raise self.refuse(f"holds a path longer than {_MAX_NAME} characters ({shown!r}...)")
-        if text.startswith("/") or _DRIVE.match(text):
-            raise self.refuse(f"holds the absolute path {shown!r}")
-        parts = [part for part in text.split("/") if part not in ("", ".")]
-        if ".." in parts:
-            raise self.refuse(f"holds the path {shown!r}, which climbs out with '..'")
+        parts = self.parts(name)
         self.top = self.top or "."
         return "/".join(parts) or None
 

@@ -336,7 +336,7 @@ def history_row(entry: dict[str, Any]) -> list[Any]:
     return [
         entry.get("id", ""),
         entry.get("deployedAt", ""),
-        entry.get("revision", ""),
+        entry.get("revision") or ", ".join(str(r) for r in entry.get("revisions") or []),
         one_line(entry.get("trigger")),
         "automated" if by.get("automated") else by.get("username", ""),
         one_line(commit.get("author")),

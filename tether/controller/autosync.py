@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tether.controller import models
+from tether.controller import models, multisource
 from tether.controller.status import OUT_OF_SYNC, AppStatus, OperationState, parse_iso
 
 #: repeated drift within this many heal delays (at least seconds) doubles the delay
@@ -49,11 +49,15 @@ class Decision:
 
 
 def same_attempt(last: OperationState, app: models.Application) -> bool:
-    """Whether ``last`` synced the app as its spec stands now: the same source and the same
+    """Whether ``last`` synced the app as its spec stands now: the same source(s) and the same
     sync options (otherwise a failed sync counts as a new attempt, not a retry)."""
-    source = app.spec.source
-    if source is None or dict(last.source) != source.raw:
-        return False
+    if app.spec.sources:
+        if [dict(s) for s in last.sources] != [s.raw for s in app.spec.sources]:
+            return False
+    else:
+        source = app.spec.source
+        if source is None or dict(last.source) != source.raw:
+            return False
     options = last.operation.get("sync") if isinstance(last.operation, Mapping) else None
     recorded = (options or {}).get("syncOptions") if isinstance(options, Mapping) else None
     return tuple(recorded or ()) == tuple(app.spec.sync_policy.sync_options)
@@ -69,7 +73,7 @@ def _operation(app: models.Application, commit: str) -> models.Operation:
     assert policy.automated is not None
     return models.Operation(
         sync=models.SyncOperation(
-            revision=commit,
+            **multisource.sync_operation_revision(app, commit),
             prune=policy.automated.prune,
             sync_options=tuple(policy.sync_options),
         ),

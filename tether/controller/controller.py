@@ -36,6 +36,7 @@ from typing import Any
 
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
+from tether.controller import multisource
 from tether.controller.appdeps import AppDependencies
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
@@ -61,7 +62,7 @@ from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
 from tether.images.automation import GitAccess
-from tether.images.events import RegistryEvent
+from tether.images.events import RegistryEvent, concerns
 from tether.names import SETTINGS_CONFIGMAP
 from tether.source.credentials import RepoCredentials, select_credentials
 from tether.source.policy import RepoPolicy
@@ -426,12 +427,22 @@ class Controller(ControlNamespaceReadings):
         """A registry webhook: the ImageRepositories of the pushed images are scanned now; by
         this replica when it runs image automation (:meth:`_runs_images`), else through Flux's
         reconcile-request annotation, which the one that runs it follows."""
+        await self._refresh_oci_apps(event)
         if self._runs_images():
             return self.images.on_registry_event(event)
         names = await repositories_of_event(self.client, self.namespace, event)
         return await request_reconcile(
             self.client, self.namespace, REPOSITORY, names, self.config.field_manager
         )
+
+    async def _refresh_oci_apps(self, event: RegistryEvent) -> None:
+        """The apps of this replica whose chart or artifact the registry just pushed: their
+        source is asked again and they are compared now, not at the next check."""
+        for name, obj in self.control.application_objects().items():
+            pushed = any(concerns(event, r) for r in multisource.oci_repositories(obj))
+            if pushed and self.owns(name):
+                await self.reconciler.check_source(obj)
+                self.enqueue(name)
 
     async def request_image_reconcile(self, kind: str, name: str) -> bool:
         done = await request_reconcile(
@@ -466,12 +477,13 @@ class Controller(ControlNamespaceReadings):
         result = await self.sources.poll(repo_urls)
         self.polls += 1
         touched = []
-        for name, poll in result.apps.items():
+        for key, poll in result.apps.items():
+            name = multisource.app_of(key)  # a source of a multi-source app: that app
             runtime = self.reconciler.runtime(name)
             error = poll.error.message if poll.error is not None else None
             if poll.changed or error != runtime.source_error:
                 runtime.source_error = error
-                if self.owns(name):
+                if self.owns(name) and name not in touched:
                     touched.append(name)
                     self.enqueue(name)
         return touched
@@ -484,7 +496,7 @@ class Controller(ControlNamespaceReadings):
             url
             for name, obj in self.control.application_objects().items()
             if self.owns(name)
-            and (url := ((obj.get("spec") or {}).get("source") or {}).get("repoURL"))
+            for url in multisource.repo_urls(obj)
         }
         return sorted(urls)
 

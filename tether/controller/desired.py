@@ -23,8 +23,9 @@ import orjson
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import NotFound, UnknownKind
 from tether.cluster.tracking import Tracking
-from tether.controller import admission, models
+from tether.controller import admission, models, multisource
 from tether.controller.chartsources import ChartSources, is_chart_source, render_revision
+from tether.controller.multisource import source_key
 from tether.names import DEFAULT_PROJECT, SOPS_SECRET_ANNOTATION
 from tether.render import (
     DEFAULT_LIMITS,
@@ -59,6 +60,17 @@ class Resolved:
 
     commit: str
     source_error: str | None = None
+
+
+@dataclass(frozen=True)
+class _SourceTree:
+    """One source's files at one revision, ready for the render stage."""
+
+    tree: SealedTree
+    path: str
+    options: dict[str, Any]
+    #: what the render is cached under for this source (a chart: version and digest)
+    key_revision: str
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,8 @@ class DesiredState:
         self._kept: dict[str, list[RenderKey]] = {}
         self.renders = 0
         self._exports: dict[tuple[str, str], SealedTree] = {}
+        #: multi-source apps: the poller's names of their sources
+        self._source_keys: dict[str, set[str]] = {}
         #: exports being written: every app of the commit waits for the one export
         self._exporting: dict[tuple[str, str], asyncio.Task[SealedTree]] = {}
 
@@ -150,6 +164,8 @@ class DesiredState:
 
     def forget(self, name: str) -> None:
         self.poller.unregister(name)
+        for poller_name in self._source_keys.pop(name, ()):
+            self.poller.unregister(poller_name)
         for key in self._kept.pop(name, []):
             self.rendered.discard(key)
 
@@ -163,6 +179,27 @@ class DesiredState:
         return await self.poller.poll_async(list(repo_urls) if repo_urls is not None else None)
 
     # ---- the commit --------------------------------------------------------------------------
+
+    async def resolve_app(
+        self, app: models.Application, revision: str | None, source_error: str | None
+    ) -> Resolved:
+        """:meth:`resolve` for every source of ``app``: one source's commit, or the revisions
+        of several joined (``revision``, when given, names them the same way; an empty part is
+        that source's target)."""
+        if not app.spec.sources:
+            assert app.spec.source is not None
+            return await self.resolve(app.name, app.spec.source, revision, source_error)
+        sources = app.spec.sources
+        wanted = multisource.split_revisions(revision or "", len(sources))
+        self._source_keys[app.name] = {source_key(app.name, i) for i in range(len(sources))}
+        revisions = []
+        for index, source in enumerate(sources):
+            one = await self.resolve(
+                source_key(app.name, index), source, wanted[index] or None, source_error
+            )
+            revisions.append(one.commit)
+            source_error = one.source_error
+        return Resolved(multisource.join_revisions(revisions), source_error)
 
     async def resolve(
         self,
@@ -216,11 +253,12 @@ class DesiredState:
         return (await mirror.resolve_async(revision)).commit
 
     async def revision_metadata(
-        self, source: models.AppSource, commit: str
+        self, app: models.Application, commit: str
     ) -> dict[str, str] | None:
         """Argo CD's revision metadata of ``commit``: author, date, message (its subject);
-        None when the mirror does not hold it, or the source is a chart."""
-        if is_chart_source(source) or self.charts.is_artifact(source):
+        None when the mirror does not hold it, or the source is not one Git repository."""
+        source = app.spec.source
+        if source is None or is_chart_source(source) or self.charts.is_artifact(source):
             return None
         url = source.repo_url
         mirror = self.mirrors.mirror(url, self.credentials_for(url))
@@ -272,50 +310,71 @@ class DesiredState:
     async def render(
         self, app: models.Application, dest_client: ClusterClient, commit: str
     ) -> Rendered:
-        """The app's objects at ``commit``: stamped with its tracking id, with the namespaces the
-        destination cluster's scopes call for. Kept once per (app, commit, options) and shared
-        with every caller: treat them as read-only."""
-        source = app.spec.source
-        assert source is not None
+        """The app's objects at ``commit`` (the revisions of its sources, joined, for several):
+        stamped with its tracking id, with the namespaces the destination cluster's scopes call
+        for. Kept once per (app, commit, options) and shared with every caller: treat them as
+        read-only."""
+        sources = app.spec.all_sources
+        revisions = (
+            multisource.split_revisions(commit, len(sources)) if app.spec.sources else (commit,)
+        )
         decryption = await self.decryption_keys(app)
-        chart = await self.charts.at_version(source, commit) if is_chart_source(source) else None
-        key = self._key(app, source, render_revision(chart) if chart else commit, decryption)
+        trees = [await self._source_tree(s, r) for s, r in zip(sources, revisions, strict=True)]
+        key_source = {"sources": [s.raw for s in sources]} if app.spec.sources else sources[0].raw
+        key_revision = multisource.join_revisions([t.key_revision for t in trees])
+        key = self._key(app, key_source, sources[0], key_revision, decryption)
         kept = self.rendered.get(key)
         if kept is not None and kept.scopes == await self._scopes(kept.objects, dest_client):
             return Rendered(kept.objects, kept.tool)
-        if chart is not None:
-            # the unpacked chart is the tree; its options are the source's, without `chart`
-            tree = await self.charts.tree(source, chart)
-            path, options = chart.name, {k: v for k, v in source.raw.items() if k != "chart"}
-        elif self.charts.is_artifact(source):
-            tree = await self.charts.artifact_tree(source, commit)
-            path, options = source.path or ".", source.raw
-        else:
-            tree = await self.export(source.repo_url, commit)
-            path, options = source.path or ".", source.raw
-        result = await asyncio.to_thread(
-            render,
-            tree,
-            path,
-            options,
-            app_name=app.name,
-            namespace=app.spec.destination.namespace or "",
-            repo_url=source.repo_url,
-            revision=commit,
-            project=app.spec.project,
-            decryption=decryption,
-        )
+        refs = {s.ref: t.tree for s, t in zip(sources, trees, strict=True) if s.ref}
+        rendered_objects: list[dict[str, Any]] = []
+        tool = ""
+        for source, tree, revision in zip(sources, trees, revisions, strict=True):
+            if app.spec.sources and not multisource.renders(source):
+                continue
+            result = await asyncio.to_thread(
+                render,
+                tree.tree,
+                tree.path,
+                tree.options,
+                app_name=app.name,
+                namespace=app.spec.destination.namespace or "",
+                repo_url=source.repo_url,
+                revision=revision,
+                project=app.spec.project,
+                decryption=decryption,
+                value_refs=refs or None,
+            )
+            rendered_objects.extend(result.objects)
+            tool = tool or result.tool
+        if app.spec.sources:
+            rendered_objects = multisource.last_wins(rendered_objects)
         # the render is this call's own (no render cache): placed where it lies, held only here
-        scopes = await self._scopes(result.objects, dest_client)
+        scopes = await self._scopes(rendered_objects, dest_client)
         objects = _compact(
             [
                 self._placed(obj, namespaced, app)
-                for obj, namespaced in zip(result.objects, scopes, strict=True)
+                for obj, namespaced in zip(rendered_objects, scopes, strict=True)
             ]
         )
         self.renders += 1
-        self._keep(app.name, key, _Placed(objects, result.tool, scopes))
-        return Rendered(objects, result.tool)
+        self._keep(app.name, key, _Placed(objects, tool, scopes))
+        return Rendered(objects, tool)
+
+    async def _source_tree(self, source: models.AppSource, revision: str) -> _SourceTree:
+        """Where one source's files are at ``revision``, which path of them renders, and with
+        which options: a chart unpacked (its options without ``chart``), an OCI artifact, or
+        the Git commit's exported tree."""
+        if is_chart_source(source):
+            chart = await self.charts.at_version(source, revision)
+            options = {k: v for k, v in source.raw.items() if k != "chart"}
+            tree = await self.charts.tree(source, chart)
+            return _SourceTree(tree, chart.name, options, render_revision(chart))
+        if self.charts.is_artifact(source):
+            tree = await self.charts.artifact_tree(source, revision)
+            return _SourceTree(tree, source.path or ".", source.raw, revision)
+        tree = await self.export(source.repo_url, revision)
+        return _SourceTree(tree, source.path or ".", source.raw, revision)
 
     def _keep(self, name: str, key: RenderKey, placed: _Placed) -> None:
         keys = self._kept.setdefault(name, [])
@@ -329,18 +388,19 @@ class DesiredState:
     def _key(
         self,
         app: models.Application,
+        options: dict[str, Any],
         source: models.AppSource,
-        commit: str,
+        revision: str,
         decryption: SopsKeys | None,
     ) -> RenderKey:
         context = RenderContext(
             app_name=app.name,
             namespace=app.spec.destination.namespace or "",
             repo_url=source.repo_url,
-            revision=commit,
+            revision=revision,
             project=app.spec.project,
         )
-        return render_key(source.path or ".", source.raw, context, DEFAULT_LIMITS, decryption)
+        return render_key(source.path or ".", options, context, DEFAULT_LIMITS, decryption)
 
     async def _scopes(
         self, objects: list[dict[str, Any]], dest_client: ClusterClient

@@ -274,7 +274,7 @@ class AppSpec:
     destination: Destination
     project: str = DEFAULT_PROJECT_NAME
     source: AppSource | None = None
-    #: multi-source applications (parsed; the controller reports them as not supported yet)
+    #: multi-source applications (``spec.sources``; ``source`` is then None)
     sources: tuple[AppSource, ...] = ()
     #: ``spec.sourceHydrator`` as written (parsed only)
     source_hydrator: dict[str, Any] | None = None
@@ -286,6 +286,13 @@ class AppSpec:
     @property
     def has_multiple_sources(self) -> bool:
         return bool(self.sources)
+
+    @property
+    def all_sources(self) -> tuple[AppSource, ...]:
+        """``spec.sources``, or the one ``spec.source`` (empty: neither)."""
+        if self.sources:
+            return self.sources
+        return (self.source,) if self.source is not None else ()
 
 
 class ResourceRef(NamedTuple):

@@ -30,7 +30,7 @@ import orjson
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import CacheSyncError, ClusterError, Conflict, NotFound, UnknownKind
-from tether.controller import admission, clusters, impersonation, models, project
+from tether.controller import admission, clusters, impersonation, models, multisource, project
 from tether.controller.comparison import compare_app
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace
@@ -266,9 +266,9 @@ class OnDemandComparisons:
         try:
             app = models.parse_application(obj)
             proj, proj_obj = self.control.project_of(app)
-            if app.spec.source is None:
-                raise models.InvalidSpecError("spec.source is required")
-            proj.check_source(app.spec.source.repo_url)
+            multisource.check_sources(app.spec.sources)
+            for source in app.spec.all_sources:
+                proj.check_source(source.repo_url)
             entry = clusters.resolve_destination(
                 app.spec.destination, self.control.cluster_secrets()
             )
@@ -297,7 +297,14 @@ class OnDemandComparisons:
         """The commit the app's status reports as compared (so the diff matches the status),
         else its target revision resolved now; fetched into the replica's mirror if missing."""
         source = app.spec.source
-        assert source is not None
+        if source is None or source.chart or source.repo_url.lower().startswith("oci://"):
+            # several sources, a chart, an OCI artifact: the status's revision(s), else the
+            # targets, resolved as the controller resolves them
+            try:
+                compared = read_status(obj).revision
+                return (await self.sources.resolve_app(app, compared or None, None)).commit
+            except SourceError as exc:
+                raise ObservationError(exc.message) from exc
         revision = _compared_revision(obj) or source.target_revision or "HEAD"
         url = source.repo_url
         mirror = self.sources.mirrors.mirror(url, self.sources.credentials_for(url))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.cluster.errors import ClusterError
-from tether.controller import admission, autosync, impersonation, models, project
+from tether.controller import admission, autosync, impersonation, models, multisource, project
 from tether.controller.desired import DesiredState
 from tether.controller.destinations import Destination
 from tether.controller.status import (
@@ -91,8 +91,6 @@ class OperationRunner:
 
     async def run(self, ctx: OperationContext) -> None:
         """Run one operation to a terminal phase and record it."""
-        source = ctx.app.spec.source
-        assert source is not None
         automated = ctx.operation.initiated_by.automated
         started = ctx.resumed_at or now_iso()
         op_doc = operation_document(ctx.operation)
@@ -127,19 +125,17 @@ class OperationRunner:
 
     async def _announce_start(self, ctx: OperationContext) -> None:
         who = "automated sync" if ctx.operation.initiated_by.automated else "sync"
-        source = ctx.app.spec.source
-        assert source is not None
-        target = ctx.operation.sync.revision or source.target_revision
+        target = multisource.operation_revision(ctx.operation.sync) or multisource.target_text(
+            ctx.app
+        )
         await self.writer.event(
             ctx.obj, "Normal", "OperationStarted", f"Initiated {who} to {target}"
         )
 
     async def _execute(self, ctx: OperationContext) -> tuple[str, SyncResult]:
         app = ctx.app
-        source = app.spec.source
-        assert source is not None
-        sync_op = ctx.operation.sync
-        resolved = await self.desired.resolve(app.name, source, sync_op.revision or None, None)
+        revision = multisource.operation_revision(ctx.operation.sync)
+        resolved = await self.desired.resolve_app(app, revision, None)
         rendered = await self.desired.render(app, ctx.dest.client, resolved.commit)
         # a revision with one object outside the project applies nothing at all
         admission.check_objects(ctx.scope, rendered.objects)
@@ -188,8 +184,7 @@ class OperationRunner:
         commit: str,
         result: SyncResult,
     ) -> None:
-        source = ctx.app.spec.source
-        assert source is not None
+        recorded = multisource.revision_document(ctx.app, commit)
         latest = self._current(ctx.app.name) or ctx.obj
         state = operation_finished(
             op_doc,
@@ -197,17 +192,21 @@ class OperationRunner:
             message=result.message,
             resources=[s.to_argo() for s in result.steps],
             revision=commit,
-            source=source.raw,
+            source=recorded.get("source", {}),
             started=started,
             finished=now_iso(),
             retry_count=retry_count,
         )
+        state["syncResult"] = multisource.as_recorded(ctx.app, state["syncResult"], commit)
         update: dict[str, Any] = {"operationState": state}
         status = latest.get("status") or {}
         if result.phase == "Succeeded" and not ctx.operation.sync.dry_run:
-            entry = _history_entry(ctx.operation, commit, source.raw, started, state["finishedAt"])
+            entry = _history_entry(
+                ctx.operation, commit, recorded.get("source", {}), started, state["finishedAt"]
+            )
+            entry = multisource.as_recorded(ctx.app, entry, commit)
             entry["trigger"] = ctx.trigger
-            metadata = await self.desired.revision_metadata(source, commit)
+            metadata = await self.desired.revision_metadata(ctx.app, commit)
             if metadata is not None:
                 entry["revisionMetadata"] = metadata
             update["history"] = history_after(

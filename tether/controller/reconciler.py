@@ -23,6 +23,7 @@ from tether.controller import (
     clusters,
     impersonation,
     models,
+    multisource,
     project,
 )
 from tether.controller.appdeps import AppDependencies
@@ -186,14 +187,18 @@ class Reconciler:
     async def check_source(self, obj: dict[str, Any]) -> None:
         """Look for a new revision of the app's source now (a hard refresh): its Git
         repository's refs, or its Helm repository's index."""
-        source = (obj.get("spec") or {}).get("source") or {}
-        url = source.get("repoURL")
-        if url and (source.get("chart") or str(url).lower().startswith("oci://")):
-            # a Helm repository's index is read again; an OCI registry is asked at each
-            # comparison anyway
-            await self.sources.refresh_chart_index(str(url))
-        elif url:
-            await self._poll([url])
+        spec = obj.get("spec") or {}
+        charts = {
+            str(s.get("repoURL"))
+            for s in spec.get("sources") or [spec.get("source") or {}]
+            if isinstance(s, dict) and s.get("chart")
+        }
+        for url in multisource.repo_urls(obj):
+            if url in charts or url.lower().startswith("oci://"):
+                # a Helm repository's index is read again, an OCI registry asked again
+                await self.sources.refresh_chart_index(url)
+            else:
+                await self._poll([url])
 
     async def _target(self, obj: dict[str, Any]) -> _Target | None:
         """The app, its project scope and destination; None (InvalidSpecError written) when the
@@ -202,11 +207,9 @@ class Reconciler:
             app = models.parse_application(obj)
             proj, proj_obj = self.control.project_of(app)
             self.dependencies.check(app.name)
-            if app.spec.source is None:
-                raise models.InvalidSpecError(
-                    "spec.source is required (multiple sources are not supported yet)"
-                )
-            proj.check_source(app.spec.source.repo_url)
+            multisource.check_sources(app.spec.sources)
+            for source in app.spec.all_sources:
+                proj.check_source(source.repo_url)
             entry = clusters.resolve_destination(
                 app.spec.destination, self.control.cluster_secrets()
             )
@@ -280,13 +283,9 @@ class Reconciler:
     ) -> tuple[str, Rendered] | None:
         """The app's commit and objects, all within its project; None (status written) when
         they cannot be had."""
-        source = target.app.spec.source
-        assert source is not None
         status = obj.get("status") or {}
         try:
-            resolved = await self.sources.resolve(
-                target.app.name, source, None, runtime.source_error
-            )
+            resolved = await self.sources.resolve_app(target.app, None, runtime.source_error)
         except SourceError as exc:
             runtime.source_error = exc.message
             await self.writer.status(
@@ -315,8 +314,6 @@ class Reconciler:
         if rendered is None:
             return None
         commit, result = rendered
-        source = target.app.spec.source
-        assert source is not None
         status = obj.get("status") or {}
         try:
             compare = await self._compare_rendered(obj, target, commit, result)
@@ -335,7 +332,7 @@ class Reconciler:
             status,
             sync_status=compare.sync_status,
             commit=commit,
-            source=source.raw,
+            source=target.app.spec.source.raw if target.app.spec.source else {},
             destination=(obj.get("spec") or {}).get("destination") or {},
             health_status=compare.health.status,
             health_message=compare.health.message,
@@ -345,6 +342,7 @@ class Reconciler:
             desired=compare.desired,
             namespace=self.config.namespace,
         )
+        update["sync"] = multisource.as_recorded(target.app, update["sync"], commit)
         await self.writer.status(obj, update, hold=hold)
         return compare
 
@@ -571,7 +569,7 @@ def _trigger_of(
     """Why a requested (or resumed) operation runs, for the history."""
     if resumed:
         return "automated" if operation.initiated_by.automated else "manual"
-    revision = operation.sync.revision or ""
+    revision = multisource.operation_revision(operation.sync) or ""
     source = app.spec.source
     targets = {"", "HEAD", source.target_revision if source else ""}
     if compare is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from tether.controller.models import Operation
+from tether.controller.multisource import read_revision
 from tether.engine.diff import SyncStatus
 
 SYNCED = "Synced"
@@ -92,9 +93,11 @@ class OperationState:
     started_at: str = ""
     finished_at: str = ""
     retry_count: int = 0
-    #: ``syncResult.revision`` and ``syncResult.source``: what the operation synced
+    #: ``syncResult.revision`` and ``syncResult.source``: what the operation synced (a
+    #: multi-source app: its ``revisions`` joined, and ``sources``)
     revision: str = ""
     source: Mapping[str, Any] = field(default_factory=dict)
+    sources: tuple[Mapping[str, Any], ...] = ()
     #: the operation document as recorded (to resume it)
     operation: Mapping[str, Any] = field(default_factory=dict)
     #: ``syncResult.resources``: what the operation did to each object (hooks included)
@@ -164,8 +167,9 @@ def _operation(state: Mapping[str, Any]) -> OperationState | None:
         started_at=_text(state.get("startedAt")),
         finished_at=_text(state.get("finishedAt")),
         retry_count=_int(state.get("retryCount")),
-        revision=_text(result.get("revision")),
+        revision=read_revision(result),
         source=_map(result.get("source")),
+        sources=tuple(_map(x) for x in _list(result.get("sources"))),
         operation=_map(state.get("operation")),
         results=tuple(r for r in _list(result.get("resources")) if isinstance(r, Mapping)),
     )
@@ -174,7 +178,7 @@ def _operation(state: Mapping[str, Any]) -> OperationState | None:
 def _history(entry: Mapping[str, Any]) -> HistoryEntry:
     return HistoryEntry(
         id=_int(entry.get("id")),
-        revision=_text(entry.get("revision")),
+        revision=read_revision(entry),
         deployed_at=_text(entry.get("deployedAt")),
         deploy_started_at=_text(entry.get("deployStartedAt")),
         source=_map(entry.get("source")),
@@ -194,7 +198,7 @@ def read_status(app: Mapping[str, Any]) -> AppStatus:
     health = _map(status.get("health"))
     return AppStatus(
         sync=_text(sync.get("status")) or UNKNOWN,
-        revision=_text(sync.get("revision")),
+        revision=read_revision(sync),
         health=_text(health.get("status")) or UNKNOWN,
         health_message=_text(health.get("message")),
         resources=tuple(
@@ -330,7 +334,7 @@ def history_after(
     (same revision, start time and initiator) adds nothing; another operation started in the same
     second (a drift reverted right after a rollback to that revision) is recorded."""
     recorded = any(
-        h.get("revision") == entry["revision"]
+        read_revision(h) == read_revision(entry)
         and h.get("deployStartedAt") == entry["deployStartedAt"]
         and h.get("initiatedBy") == entry.get("initiatedBy")
         for h in history
@@ -348,6 +352,8 @@ def operation_document(operation: Operation) -> dict[str, Any]:
     sync_doc: dict[str, Any] = {}
     if sync.revision:
         sync_doc["revision"] = sync.revision
+    if sync.revisions:
+        sync_doc["revisions"] = list(sync.revisions)
     if sync.prune:
         sync_doc["prune"] = True
     if sync.dry_run:

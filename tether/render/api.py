@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,7 @@ def render(
     limits: RenderLimits = DEFAULT_LIMITS,
     cache: RenderCache | None = None,
     decryption: SopsKeys | None = None,
+    value_refs: Mapping[str, Path | SealedTree] | None = None,
 ) -> RenderResult:
     """Render ``path`` of the repository tree at ``tree_root`` into Kubernetes objects.
 
@@ -165,6 +166,10 @@ def render(
     first and their MACs verified (see :mod:`tether.render.decryption`); the decrypted result is
     cached under the key set's fingerprint.
 
+    ``value_refs`` (multi-source apps): the trees of the app's ``ref`` sources by name, which
+    Helm value files name as ``$name/path``. The cache key does not see them: a caller caching
+    such renders puts the revisions of every source into ``revision``.
+
     Raises :class:`RenderError` (file and line in the message where known); never returns part
     of an output.
     """
@@ -178,6 +183,10 @@ def render(
         revision=revision,
         path=_normalise(path),
         project=project,
+        value_refs=tuple(
+            (name, str(tree.root if isinstance(tree, SealedTree) else tree))
+            for name, tree in sorted((value_refs or {}).items())
+        ),
     )
     key: RenderKey | None = None
     if cache is not None and repo_url and revision:

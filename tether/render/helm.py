@@ -50,7 +50,9 @@ def _dependencies(ws: Workspace, chart_dir: Path, meta: dict[str, Any]) -> tuple
     return [], ""
 
 
-def _vendored(charts_dir: Path, name: str) -> bool:
+def is_vendored(charts_dir: Path, name: str) -> bool:
+    """Whether a chart's ``charts/`` already holds its dependency ``name`` (a folder with a
+    ``Chart.yaml``, or a ``name-*.tgz``): the renderer's rule, which the chart source follows."""
     if (charts_dir / name / "Chart.yaml").is_file():
         return True
     if not charts_dir.is_dir():
@@ -72,7 +74,7 @@ def vendor_local_dependencies(ws: Workspace, chart_dir: Path, depth: int = 0) ->
         if not isinstance(dep, dict) or not dep.get("name"):
             raise RenderError("a chart dependency has no name", file=file)
         name = str(dep["name"])
-        if _vendored(charts_dir, name):
+        if is_vendored(charts_dir, name):
             continue
         repository = str(dep.get("repository") or "")
         if not repository.startswith("file://"):
@@ -102,7 +104,7 @@ def needs_vendoring(ws: Workspace, chart_dir: Path) -> bool:
     except RenderError:
         return True  # let the copy path report it, exactly as before
     return any(
-        not isinstance(dep, dict) or not _vendored(chart_dir / "charts", str(dep.get("name")))
+        not isinstance(dep, dict) or not is_vendored(chart_dir / "charts", str(dep.get("name")))
         for dep in deps
     )
 
@@ -114,9 +116,42 @@ def _escape_set_value(value: str) -> str:
     return re.sub(r"(?<!\\),", r"\\,", value)
 
 
+#: a multi-source ``ref`` as a value file names it: ``$name/path``
+_REF_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _ref_file(ws: Workspace, ctx: RenderContext, path: str, what: str) -> Path | None:
+    """A value file of another source of the app (``$name/path``, Argo CD's multi-source
+    reference), copied into the scratch folder (tools read the workspace only); None when it
+    does not exist there."""
+    name, _, relative = path[1:].partition("/")
+    roots = dict(ctx.value_refs)
+    if not roots:
+        raise RenderError(
+            f"{what} {path!r}: references to other sources ($ref) work only in value files of "
+            "a multi-source Application"
+        )
+    if name not in roots:
+        known = ", ".join(f"${n}" for n in sorted(roots)) or "none"
+        raise RenderError(f"{what} {path!r}: no source has ref {name!r} (refs: {known})")
+    root = Path(roots[name])
+    source = resolve_inside(root, root, "/" + relative, what)
+    if not source.is_file():
+        return None
+    size = source.stat().st_size
+    if size > ws.limits.max_file_bytes:
+        raise RenderError(f"{what} {path!r} is {size} bytes, over {ws.limits.max_file_bytes}")
+    copy = ws.scratch / "refs" / f"{len(list(ws.scratch.glob('refs/*')))}-{source.name}"
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_bytes(source.read_bytes())
+    return copy
+
+
 def _repo_file(ws: Workspace, chart_dir: Path, path: str, what: str) -> Path:
     if path.startswith("$"):
-        raise RenderError(f"{what} {path!r}: references to other sources ($ref) are not supported")
+        raise RenderError(
+            f"{what} {path!r}: references to other sources ($ref) work only in value files"
+        )
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path):
         raise UnsafeRepositoryError(
             f"{what} {path!r}: remote files are not fetched; keep it in the repository"
@@ -140,15 +175,27 @@ def helm_arguments(
         args.append("--skip-tests")
     if options.get("skipSchemaValidation"):
         args.append("--skip-schema-validation")
-    for value_file in options.get("valueFiles") or []:
-        value_file = envsubst(str(value_file), env)
-        path = _repo_file(ws, chart_dir, value_file, "value file")
-        if not path.is_file():
+    for written in options.get("valueFiles") or []:
+        value_file = str(written)
+        # `$name/...` names another source's file when the app has sources with refs (Argo
+        # CD reads refs before it substitutes its variables)
+        name, slash, _ = value_file[1:].partition("/")
+        ref = value_file.startswith("$") and bool(slash) and bool(_REF_NAME.fullmatch(name))
+        ref = ref and name not in env
+        if ref:
+            found = _ref_file(ws, ctx, value_file, "value file")
+        else:
+            value_file = envsubst(value_file, env)
+            found = _repo_file(ws, chart_dir, value_file, "value file")
+        if found is None or not found.is_file():
             if options.get("ignoreMissingValueFiles"):
                 warnings.append(f"value file {value_file} not found; ignored")
                 continue
-            raise RenderError(f"value file {value_file!r} not found", file=ws.relative(path))
-        args += ["--values", str(path)]
+            raise RenderError(
+                f"value file {value_file!r} not found",
+                file=ws.relative(found) if found is not None else value_file,
+            )
+        args += ["--values", str(found)]
     inline = _inline_values(options, ws.limits)
     if inline is not None:
         inline_file = ws.scratch / "application-values.yaml"

@@ -86,6 +86,9 @@ class RenderContext:
     revision: str = ""
     path: str = "."
     project: str = "default"
+    #: multi-source apps: each ``ref`` source's name and the root of its tree, for Helm value
+    #: files written ``$name/path``
+    value_refs: tuple[tuple[str, str], ...] = ()
 
     def build_env(self) -> dict[str, str]:
         """The variables Argo CD substitutes into parameters (``$ARGOCD_APP_NAME`` ...)."""

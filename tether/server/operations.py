@@ -30,7 +30,7 @@ from tether.server.refresh import refreshed_application
 from tether.server.state import Context
 from tether.server.windows import check_manual_sync
 
-SYNC_FIELDS = ("revision", "prune", "dryRun", "resources", "syncOptions")
+SYNC_FIELDS = ("revision", "revisions", "prune", "dryRun", "resources", "syncOptions")
 #: phases in which an operation still holds the application
 BUSY_PHASES = ("Running", "Terminating")
 #: tries of an operation request whose Application changed meanwhile (the controller writes
@@ -140,6 +140,12 @@ async def sync_application(ctx: Context) -> JSONResponse:
     revision = typed(body, "revision", str)
     if revision:
         sync["revision"] = revision
+    revisions = typed(body, "revisions", list)
+    if revisions:
+        # a multi-source app: one per source, in order (an empty one: that source's target)
+        if not all(isinstance(r, str) and "|" not in r for r in revisions):
+            raise BadRequest("revisions must be a list of revisions, one per source")
+        sync["revisions"] = revisions
     sync.update(_flags(body))
     options = typed(body, "syncOptions", list)
     if options:
@@ -184,7 +190,10 @@ async def rollback_application(ctx: Context) -> JSONResponse:
     entry = next((h for h in history if h.id == history_id), None)
     if entry is None:
         raise NotFoundError(f"application {name} does not have deployment with id {history_id}")
-    sync: dict[str, Any] = {"revision": entry.revision, **_flags(body)}
+    # a multi-source app's entry records one revision per source: asked for as Argo CD does
+    several = bool((app.get("spec") or {}).get("sources"))
+    at = {"revisions": entry.revision.split("|")} if several else {"revision": entry.revision}
+    sync: dict[str, Any] = {**at, **_flags(body)}
     updated = await _request_operation(ctx, app, sync)
     return JSONResponse(updated)
 

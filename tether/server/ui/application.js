@@ -28,8 +28,9 @@ function factsHtml(app) {
   const source = app.spec?.source || app.spec?.sources?.[0] || {};
   // The revision last compared with the cluster, and the one last deployed (they differ while
   // OutOfSync, or after a rollback).
-  const revision = app.status?.sync?.revision;
-  const deployed = (app.status?.history || []).at(-1)?.revision;
+  const revision = app.status?.sync?.revision || app.status?.sync?.revisions;
+  const last = (app.status?.history || []).at(-1);
+  const deployed = last?.revision || last?.revisions;
   return html`<dl class="facts wide">
     <dt>Project</dt><dd>${app.spec?.project || 'default'}</dd>
     <dt>Repository</dt><dd class="mono" data-field="repo">${source.repoURL || '—'}</dd>
@@ -155,7 +156,7 @@ function historyHtml(app) {
       const who = h.initiatedBy?.automated ? 'automated' : h.initiatedBy?.username || '—';
       return html`<tr data-history-id="${h.id}"${h.trigger ? html` data-trigger="${h.trigger}"` : ''}>
         <td>${h.id}</td>
-        <td class="mono" title="${h.revision || ''}">${shortRevision(h.revision)}</td>
+        <td class="mono" title="${h.revision || (h.revisions || []).join(', ')}">${shortRevision(h.revision || h.revisions)}</td>
         <td class="commit">${commitHtml(h.revisionMetadata)}</td>
         <td>${timeTag(h.deployedAt)}</td>
         <td>${triggerHtml(h.trigger)}</td>
@@ -223,7 +224,7 @@ export function mount(main, { name }) {
       ${status.health?.message ? html`<p class="muted small">${status.health.message}</p>` : ''}`.value;
     // Argo CD's wording: "Synced to HEAD (abc1234)", "OutOfSync from HEAD (abc1234)".
     const preposition = status.sync?.status === 'Synced' ? 'to' : 'from';
-    const revision = shortRevision(status.sync?.revision);
+    const revision = shortRevision(status.sync?.revision || status.sync?.revisions);
     $('#sync-box').innerHTML = html`${syncBadge(status.sync?.status)}
       <p class="muted small">${preposition} ${app.spec?.source?.targetRevision || 'HEAD'}
       ${revision ? html`(<code data-field="sync-revision">${revision}</code>)` : ''}</p>`.value;

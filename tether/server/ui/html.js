@@ -121,8 +121,10 @@ export function timeTag(iso) {
   return html`<time datetime="${iso}" title="${iso}">${ago(iso)}</time>`;
 }
 
-/** Commit SHAs are shown short, like git and Argo CD do; other revisions (tags) in full. */
+/** Commit SHAs are shown short, like git and Argo CD do; other revisions (tags) in full; a
+ * multi-source app's revisions (a list) each so, joined. */
 export function shortRevision(revision) {
+  if (Array.isArray(revision)) return revision.map(shortRevision).join(', ');
   if (!revision) return '';
   return /^[0-9a-f]{40}$/.test(revision) ? revision.slice(0, 7) : revision;
 }
