@@ -4,6 +4,7 @@ credentials come from an Argo CD repository Secret."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,9 +87,12 @@ async def test_a_chart_range_deploys_the_newest_match_and_follows_new_releases(
     env: Env, repo: ChartRepoServer, tmp_path: Path
 ) -> None:
     name = f"chart-{uuid.uuid4().hex[:6]}"
+    pinned = f"{name}-pinned"
     await secret(env, f"{name}-repo", repo.url, PASSWORD)
     await chart_app(env, name, repo.url, "^1.2")
+    await chart_app(env, pinned, repo.url, "1.2.0")
     app = await eventually(lambda: at(env, name, "1.2.5"), 60, "the newest 1.x deployed")
+    await eventually(lambda: at(env, pinned, "1.2.0"), 60, "the exact version deployed")
     (entry,) = app["status"]["history"]
     assert entry["revision"] == "1.2.5" and entry["source"]["chart"] == "web"
     assert "revisionMetadata" not in entry  # a chart version has no commit to describe
@@ -97,8 +101,23 @@ async def test_a_chart_range_deploys_the_newest_match_and_follows_new_releases(
     await env.controller.refresh(name, hard=True)
     app = await eventually(lambda: at(env, name, "1.3.0"), 60, "the new release deployed")
     assert [h["revision"] for h in app["status"]["history"]] == ["1.2.5", "1.3.0"]
-    # 2.0.0 is out of range: never deployed
+    # 2.0.0 is out of range: never deployed; the pinned app stays where it is
     assert await configmap_version(env, name) == "1.3.0"
+    await env.controller.refresh(pinned, hard=True)
+    assert await at(env, pinned, "1.2.0")
+
+
+async def test_an_unreachable_repository_is_a_clear_comparison_error(env: Env) -> None:
+    name = f"chart-{uuid.uuid4().hex[:6]}"
+    gone = ChartRepoServer(Path(__file__).parent)  # a port that answers no more
+    url = gone.url
+    gone.close()
+    await chart_app(env, name, url, "1.0.0")
+    message = await eventually(
+        lambda: env.condition(name, "ComparisonError"), 60, "the failure reported"
+    )
+    assert url.split("//")[1] in message or "unreachable" in message.lower(), message
+    assert await configmap_version(env, name) is None
 
 
 async def test_a_wrong_password_is_a_clear_comparison_error_without_the_password(
@@ -118,4 +137,25 @@ async def test_a_wrong_password_is_a_clear_comparison_error_without_the_password
         other.close()
     assert "401" in message or "credentials" in message.lower(), message
     assert wrong not in message and wrong not in yaml.safe_dump(await env.app(name))
+    assert await configmap_version(env, name) is None
+
+
+async def test_an_archive_that_does_not_match_its_digest_applies_nothing(
+    env: Env, repo: ChartRepoServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "charts"
+    shutil.copytree(repo.root, root)
+    tampered = ChartRepoServer(root)
+    try:
+        run_helm("repo", "index", str(root), "--url", tampered.url, home=tmp_path / "home")
+        archive = root / "web-1.0.0.tgz"
+        archive.write_bytes(archive.read_bytes() + b"\0")  # the index keeps the old digest
+        name = f"chart-{uuid.uuid4().hex[:6]}"
+        await chart_app(env, name, tampered.url, "1.0.0")
+        message = await eventually(
+            lambda: env.condition(name, "ComparisonError"), 60, "the refusal reported"
+        )
+    finally:
+        tampered.close()
+    assert "digest" in message, message
     assert await configmap_version(env, name) is None

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -158,3 +159,47 @@ async def test_a_requested_sync_written_past_the_api_waits_for_the_window(stack:
         # withdrawn by a terminate, as any operation not started yet
         ended = await http.delete(f"/api/v1/applications/{name}/operation")
         assert ended.status_code == 200 and ended.json() == {"terminated": True}
+
+
+async def test_an_automated_sync_waits_for_the_window_to_close_by_the_clock(
+    stack: Stack,
+) -> None:
+    """A deny window that began this minute and ends a few seconds from now: the sync waits,
+    and runs by itself once the window is over (the controller looks again at its end)."""
+    now = datetime.now(UTC)
+    ends = now + timedelta(seconds=12)
+    duration = int((ends - now.replace(second=0, microsecond=0)).total_seconds()) + 1
+    window = {
+        "kind": "deny",
+        "schedule": f"{now.minute} {now.hour} * * *",
+        "duration": f"{duration}s",
+        "applications": ["win-*"],
+    }
+    proj = f"freeze-{uuid.uuid4().hex[:6]}"
+    async with stack.http() as http:
+        await put_project(http, project(proj, [window]))
+        name = await new_app(stack, http, proj, automated=True)
+        told = await eventually(lambda: events(stack, name), timeout=30, what="the wait told")
+        assert "the automated sync waits: sync denied by window #0 deny" in told[0]
+
+        async def deployed() -> list[dict[str, Any]]:
+            return await history(http, name)
+
+        entries = await eventually(deployed, timeout=60, what="the sync once the window ended")
+        end = now.replace(second=0, microsecond=0) + timedelta(seconds=duration)
+        started = datetime.fromisoformat(entries[0]["deployStartedAt"].replace("Z", "+00:00"))
+        assert started >= end.replace(microsecond=0), (started, end)
+
+
+async def test_a_project_whose_windows_cannot_be_read_holds_its_syncs(stack: Stack) -> None:
+    proj = f"broken-{uuid.uuid4().hex[:6]}"
+    bad = {"kind": "deny", "schedule": "0 25 * * *", "duration": "1h", "applications": ["*"]}
+    async with stack.http() as http:
+        await put_project(http, project(proj, [bad]))
+        name = await new_app(stack, http, proj, automated=True)
+        told = await eventually(lambda: events(stack, name), timeout=30, what="the wait told")
+        assert f"the sync windows of project {proj} cannot be read" in told[0]
+        assert "syncWindows[0].schedule: hour: 25" in told[0]
+        assert await history(http, name) == []
+        listed = (await http.get(f"/api/v1/projects/{proj}/syncwindows")).json()
+        assert listed["windows"] == [] and "hour: 25" in listed["error"]
