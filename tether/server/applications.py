@@ -17,31 +17,11 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from tether.controller.status import AppStatus, read_status
+from tether.labels import matches_selector
 from tether.server.errors import BadRequest
 from tether.server.http import JSONResponse
 from tether.server.refresh import refreshed_application, resource_version
 from tether.server.state import Context, project_of
-
-
-def _matches_selector(labels: dict[str, str], selector: str) -> bool:
-    """Equality-based label selectors: ``k=v``, ``k==v``, ``k!=v``, ``k``, ``!k``, comma-joined."""
-    for term in (t.strip() for t in selector.split(",")):
-        if not term:
-            continue
-        if "!=" in term:
-            key, _, value = term.partition("!=")
-            if labels.get(key.strip()) == value.strip():
-                return False
-        elif "=" in term:
-            key, _, value = term.partition("==" if "==" in term else "=")
-            if labels.get(key.strip()) != value.strip():
-                return False
-        elif term.startswith("!"):
-            if term[1:].strip() in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
 
 
 def _mentions(app: dict[str, Any], text: str) -> bool:
@@ -100,7 +80,7 @@ class AppFilter:
             if self.healths and status.health not in self.healths:
                 return False
         labels = app["metadata"].get("labels") or {}
-        if self.selector and not _matches_selector(labels, self.selector):
+        if self.selector and not matches_selector(labels, self.selector):
             return False
         if self.name_glob and not fnmatch.fnmatchcase(name, self.name_glob):
             return False
