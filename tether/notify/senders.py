@@ -1,0 +1,154 @@
+"""Delivering one rendered notification to one destination: the webhook and email services as
+Argo CD configures them (``service.webhook.<name>``, ``service.email[.<name>]``).
+
+A sender answers nothing or raises :class:`DeliveryError`; ``retry`` on it says whether trying
+again may help (a connection error, a timeout, ``429`` or a ``5xx``; ``Retry-After`` is kept).
+Text quoted from a service is scrubbed of the service's secrets. Email goes out through
+``smtplib`` in a thread (never on the event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+
+from tether.errors import TetherError
+from tether.notify.config import Service
+
+#: the longest a service may take to answer one request
+TIMEOUT_SECONDS = 15.0
+#: the most of a service's answer quoted in an error
+QUOTED = 300
+
+
+class DeliveryError(TetherError):
+    """A notification could not be delivered; ``retry``: trying again may help."""
+
+    def __init__(self, message: str, *, retry: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry = retry
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A template rendered for one app: ``message``, and per service its fields (``email``:
+    ``subject``; ``webhook``: ``<service name>`` → ``method``, ``path``, ``body``...)."""
+
+    message: str = ""
+    parts: Mapping[str, Any] = field(default_factory=dict)
+
+
+def scrub(text: str, service: Service) -> str:
+    for secret in service.secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+async def send_webhook(service: Service, rendered: Rendered, client: httpx2.AsyncClient) -> None:
+    """``template.webhook.<service name>`` (``method``, ``path``, ``body``) sent to the
+    service's ``url`` with its ``headers`` and ``basicAuth``."""
+    part = (rendered.parts.get("webhook") or {}).get(service.name)
+    if not isinstance(part, Mapping):
+        raise DeliveryError(
+            f"the template has no webhook.{service.name} part for the service {service.name}"
+        )
+    options = service.options
+    url = str(options.get("url") or "").rstrip("/") + str(part.get("path") or "")
+    headers = {
+        str(h.get("name")): str(h.get("value"))
+        for h in options.get("headers") or []
+        if isinstance(h, Mapping) and h.get("name")
+    }
+    auth = options.get("basicAuth")
+    basic = (
+        (str(auth.get("username")), str(auth.get("password")))
+        if isinstance(auth, Mapping)
+        else None
+    )
+    method = str(part.get("method") or "GET").upper()
+    try:
+        response = await client.request(
+            method,
+            url,
+            headers=headers,
+            content=str(part.get("body") or "").encode(),
+            auth=basic,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except httpx2.HTTPError as exc:
+        raise DeliveryError(
+            scrub(f"webhook {service.name}: {type(exc).__name__}: {exc}", service), retry=True
+        ) from None
+    if response.status_code >= 300:
+        retry = response.status_code == 429 or response.status_code >= 500
+        quoted = scrub(response.text[:QUOTED], service)
+        raise DeliveryError(
+            f"webhook {service.name}: {method} answered {response.status_code}: {quoted}",
+            retry=retry,
+            retry_after=_retry_after(response),
+        )
+
+
+def _smtp_send(options: Mapping[str, Any], message: email.message.EmailMessage) -> None:
+    host, port = str(options.get("host") or "localhost"), int(options.get("port") or 25)
+    context = ssl.create_default_context()
+    if options.get("insecure_skip_verify"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    smtp: smtplib.SMTP
+    if port == 465:
+        smtp = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_SECONDS, context=context)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS)
+    with smtp:
+        if port != 465 and smtp.has_extn("starttls"):
+            smtp.starttls(context=context)
+        if options.get("username"):
+            smtp.login(str(options["username"]), str(options.get("password") or ""))
+        smtp.send_message(message)
+
+
+async def send_email(service: Service, rendered: Rendered, recipient: str) -> None:
+    """The message to ``recipient`` (addresses joined with ``,``), ``email.subject`` its
+    subject; ``html: true`` in the service sends it as HTML."""
+    options = service.options
+    part = rendered.parts.get("email") or {}
+    message = email.message.EmailMessage()
+    message["From"] = str(options.get("from") or "argocd@localhost")
+    message["To"] = recipient
+    message["Subject"] = str(part.get("subject") or "") if isinstance(part, Mapping) else ""
+    subtype = "html" if options.get("html") else "plain"
+    message.set_content(rendered.message, subtype=subtype)
+    try:
+        await asyncio.to_thread(_smtp_send, options, message)
+    except smtplib.SMTPResponseException as exc:
+        text = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        raise DeliveryError(
+            scrub(f"email {service.name}: the server answered {exc.smtp_code} {text}", service),
+            retry=400 <= exc.smtp_code < 500,
+        ) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(
+            scrub(f"email {service.name}: {type(exc).__name__}: {exc}", service), retry=True
+        ) from None
