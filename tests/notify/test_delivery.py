@@ -17,9 +17,17 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
+from tests.notify.fakeslack import FakeSlack
 from tether.notify.config import parse_service
 from tether.notify.delivery import Delivery, DeliverySettings
-from tether.notify.senders import DeliveryError, Rendered, send_email, send_webhook
+from tether.notify.senders import (
+    DeliveryError,
+    Rendered,
+    SlackThreads,
+    send_email,
+    send_slack,
+    send_webhook,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -172,3 +180,57 @@ async def test_an_email_reaches_a_real_smtp_server() -> None:
         "Synced shop",
     )
     assert mail.get_payload().strip() == "Application shop is synced."
+
+
+SLACK_TOKEN = "xoxb-fake-token"
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack(SLACK_TOKEN, {"deploys"})
+    yield fake
+    fake.close()
+
+
+def slack_service(api_url: str, token: str = "$slack-token") -> Any:
+    text = f"token: {token}\napiURL: {api_url}\nusername: Tether\nicon: ':rocket:'\n"
+    return parse_service("service.slack", text, {"slack-token": SLACK_TOKEN})
+
+
+async def test_slack_messages_thread_by_grouping_key(slack: FakeSlack) -> None:
+    service, threads = slack_service(slack.api_url), SlackThreads()
+    part = {"groupingKey": "shop", "notifyBroadcast": True, "blocks": '[{"type": "divider"}]'}
+    async with httpx2.AsyncClient() as client:
+        for text in ("sync started", "sync succeeded"):
+            await send_slack(service, Rendered(text, {"slack": part}), "deploys", client, threads)
+    first, second = slack.posted
+    assert (first["text"], first["username"], first["icon_emoji"]) == (
+        "sync started",
+        "Tether",
+        ":rocket:",
+    )
+    assert first["blocks"] == [{"type": "divider"}] and "thread_ts" not in first
+    assert second["thread_ts"] == first["ts"] and second["reply_broadcast"] is True
+
+
+async def test_slack_refusals_are_clear_and_rate_limits_retried(slack: FakeSlack) -> None:
+    async with httpx2.AsyncClient() as client:
+        with pytest.raises(DeliveryError, match=r"chat\.postMessage: channel_not_found"):
+            await send_slack(
+                slack_service(slack.api_url), Rendered("x"), "nope", client, SlackThreads()
+            )
+        with pytest.raises(DeliveryError, match="invalid_auth") as caught:
+            await send_slack(
+                slack_service(slack.api_url, "wrong"), Rendered("x"), "deploys", client,
+                SlackThreads(),
+            )  # fmt: skip
+        assert not caught.value.retry
+        slack.rate_limited = 1
+        with pytest.raises(DeliveryError) as limited:
+            await send_slack(
+                slack_service(slack.api_url), Rendered("x"), "deploys", client, SlackThreads()
+            )
+        assert limited.value.retry and limited.value.retry_after == 3.0
+        with pytest.raises(DeliveryError, match=r"slack\.blocks: not valid JSON"):
+            bad = Rendered("x", {"slack": {"blocks": "[oops"}})
+            await send_slack(slack_service(slack.api_url), bad, "deploys", client, SlackThreads())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.message
+import json
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -152,3 +153,109 @@ async def send_email(service: Service, rendered: Rendered, recipient: str) -> No
         raise DeliveryError(
             scrub(f"email {service.name}: {type(exc).__name__}: {exc}", service), retry=True
         ) from None
+
+
+# --------------------------------------------------------------------------- Slack
+
+SLACK_API = "https://slack.com/api"
+#: the longest ``blocks`` / ``attachments`` JSON read from a template
+MAX_SLACK_JSON = 64 * 1024
+
+
+class SlackThreads:
+    """The first message of each (channel, groupingKey): later ones go to its thread."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._first: dict[tuple[str, str], str] = {}
+        self._limit = limit
+
+    def get(self, channel: str, key: str) -> str | None:
+        return self._first.get((channel, key))
+
+    def put(self, channel: str, key: str, ts: str) -> None:
+        if len(self._first) >= self._limit:
+            self._first.pop(next(iter(self._first)))
+        self._first[(channel, key)] = ts
+
+
+def _slack_json(part: Mapping[str, Any], name: str) -> Any:
+    text = part.get(name)
+    if not text:
+        return None
+    if not isinstance(text, str) or len(text) > MAX_SLACK_JSON:
+        raise DeliveryError(f"slack.{name}: must be JSON text of at most {MAX_SLACK_JSON} bytes")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise DeliveryError(f"slack.{name}: not valid JSON: {exc}") from None
+
+
+async def _slack_call(
+    service: Service, client: httpx2.AsyncClient, method: str, body: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """One Slack Web API call (``chat.postMessage``, ``chat.update``): its answer when ``ok``."""
+    base = str(service.options.get("apiURL") or SLACK_API).rstrip("/")
+    token = str(service.options.get("token") or "")
+    try:
+        response = await client.post(
+            f"{base}/{method}",
+            json=dict(body),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT_SECONDS,
+        )
+    except httpx2.HTTPError as exc:
+        raise DeliveryError(
+            scrub(f"slack {service.name}: {type(exc).__name__}: {exc}", service), retry=True
+        ) from None
+    if response.status_code == 429 or response.status_code >= 500:
+        raise DeliveryError(
+            f"slack {service.name}: {method} answered {response.status_code}",
+            retry=True,
+            retry_after=_retry_after(response),
+        )
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not answer.get("ok"):
+        error = answer.get("error") if isinstance(answer, dict) else response.text[:QUOTED]
+        raise DeliveryError(scrub(f"slack {service.name}: {method}: {error}", service))
+    return answer
+
+
+async def send_slack(
+    service: Service,
+    rendered: Rendered,
+    channel: str,
+    client: httpx2.AsyncClient,
+    threads: SlackThreads,
+) -> None:
+    """``chat.postMessage`` to ``channel`` with the template's ``slack`` part (``attachments``
+    and ``blocks`` as JSON text, ``groupingKey`` threads, ``notifyBroadcast``,
+    ``deliveryPolicy`` Post, PostAndUpdate or Update), as Argo CD's Slack service."""
+    raw = rendered.parts.get("slack")
+    part: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    body: dict[str, Any] = {"channel": channel, "text": rendered.message}
+    for name in ("attachments", "blocks"):
+        value = _slack_json(part, name)
+        if value is not None:
+            body[name] = value
+    options = service.options
+    if options.get("username"):
+        body["username"] = str(options["username"])
+    icon = str(options.get("icon") or "")
+    if icon:
+        body["icon_emoji" if icon.startswith(":") else "icon_url"] = icon
+    key = str(part.get("groupingKey") or "")
+    first = threads.get(channel, key) if key else None
+    policy = str(part.get("deliveryPolicy") or "Post")
+    if first is not None and policy in ("Update", "PostAndUpdate"):
+        await _slack_call(service, client, "chat.update", {**body, "ts": first})
+        if policy == "Update":
+            return
+    if first is not None:
+        body["thread_ts"] = first
+        body["reply_broadcast"] = bool(part.get("notifyBroadcast"))
+    answer = await _slack_call(service, client, "chat.postMessage", body)
+    if key and first is None and isinstance(answer.get("ts"), str):
+        threads.put(channel, key, answer["ts"])
