@@ -1,0 +1,70 @@
+"""Commit statuses as notifications, through the fake Git host (GitHub's documented REST API):
+the template's repository, commit and status reach the commit; refusals and rate limits come back
+as clear, retryable-or-not delivery errors without the token."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.githost.conftest import TOKEN, Repo, git
+from tether.githost.fake import FakeGitHost
+from tether.notify.config import parse_service
+from tether.notify.senders import DeliveryError, Rendered
+from tether.notify.statuses import CommitStatuses, repository_path
+
+
+def github(api_url: str, token: str = "$github-token") -> object:
+    text = f"apiURL: {api_url}\ntoken: {token}\n"
+    return parse_service("service.github", text, {"github-token": TOKEN})
+
+
+def rendered(repo_url: str, sha: str, state: str = "success") -> Rendered:
+    status = {"state": state, "label": "continuous-delivery/shop", "targetURL": "https://cd/shop"}
+    part = {"repoURLPath": repo_url, "revisionPath": sha, "status": status}
+    return Rendered("Application shop is synced.\nmore", {"github": part})
+
+
+def test_repository_paths_from_any_spelling() -> None:
+    assert repository_path("https://github.com/acme/shop.git") == "acme/shop"
+    assert repository_path("git@github.com:acme/shop") == "acme/shop"
+    assert repository_path("https://gitlab.example/group/sub/shop") == "group/sub/shop"
+    with pytest.raises(DeliveryError, match="not a repository URL"):
+        repository_path("https://github.com/")
+
+
+@pytest.mark.asyncio
+async def test_the_status_reaches_the_deployed_commit(fake: FakeGitHost, repo: Repo) -> None:
+    sha = git(repo.work, "rev-parse", "HEAD")
+    statuses = CommitStatuses()
+    try:
+        await statuses.send(github(fake.github_api_url), rendered(repo.url, sha))  # type: ignore[arg-type]
+    finally:
+        await statuses.aclose()
+    (status,) = fake.forge.statuses(repo.name, sha)
+    assert (status.state, status.context, status.target_url) == (
+        "success",
+        "continuous-delivery/shop",
+        "https://cd/shop",
+    )
+    assert status.description == "Application shop is synced."
+
+
+@pytest.mark.asyncio
+async def test_refusals_are_clear_and_keep_the_token_out(fake: FakeGitHost, repo: Repo) -> None:
+    statuses = CommitStatuses()
+    try:
+        with pytest.raises(DeliveryError) as unknown:
+            await statuses.send(github(fake.github_api_url), rendered(repo.url, "0" * 40))  # type: ignore[arg-type]
+        assert not unknown.value.retry and TOKEN not in unknown.value.message
+        with pytest.raises(DeliveryError, match="is not one of pending, success"):
+            await statuses.send(github(fake.github_api_url), rendered(repo.url, "a", "done"))  # type: ignore[arg-type]
+        app_login = parse_service("service.github", "appID: 1\ninstallationID: 2\n", {})
+        with pytest.raises(DeliveryError, match="GitHub App login"):
+            await statuses.send(app_login, rendered(repo.url, "a"))
+        fake.set_github_rate_limit(0)
+        sha = git(repo.work, "rev-parse", "HEAD")
+        with pytest.raises(DeliveryError) as limited:
+            await statuses.send(github(fake.github_api_url), rendered(repo.url, sha))  # type: ignore[arg-type]
+        assert limited.value.retry and limited.value.retry_after is not None
+    finally:
+        await statuses.aclose()
