@@ -132,6 +132,7 @@ _NUMBER = re.compile(
     r"|(?:[0-9][0-9_]*(?:\.(?!\.)[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?"
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIGITS = "0123456789"
 _SIMPLE_ESCAPES = {
     "n": "\n",
     "t": "\t",
@@ -171,12 +172,12 @@ def _tokenize(text: str) -> list[_Token]:
                 raise ExprError("unclosed string", col)
             tokens.append(_Token("str", text[i + 1 : end], col))
             i = end + 1
-        elif c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        elif c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUMBER.match(text, i)
             assert m is not None
             tokens.append(_Token("num", _number(m.group(), col), col))
             i = m.end()
-        elif c.isalpha() or c == "_":
+        elif (c.isascii() and c.isalpha()) or c == "_":
             m = _NAME.match(text, i)
             assert m is not None
             word = m.group()
@@ -186,7 +187,7 @@ def _tokenize(text: str) -> list[_Token]:
             for symbol in _SYMBOLS:
                 if text.startswith(symbol, i):
                     # `a ?.5 : 1` is a ternary over .5, not optional chaining
-                    if symbol == "?." and i + 2 < n and text[i + 2].isdigit():
+                    if symbol == "?." and i + 2 < n and text[i + 2] in _DIGITS:
                         continue
                     tokens.append(_Token("op", symbol, col))
                     i += len(symbol)
@@ -1671,7 +1672,7 @@ class _RegexParser:
             raise self.fail("trailing backslash")
         c = p[self.i]
         self.i += 1
-        if c.isdigit() and c != "0":
+        if c in "123456789":
             raise self.fail("backreferences are not RE2 syntax")
         if c in _PERL_CLASSES:
             return ("char", _PERL_CLASSES[c])
