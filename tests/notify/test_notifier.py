@@ -14,21 +14,11 @@ import pytest
 from tests.notify.test_delivery import Receiver, receiver  # noqa: F401 (fixture)
 from tether.notify.delivery import Delivery, DeliverySettings
 from tether.notify.firing import STATE_ANNOTATION
-from tether.notify.notifier import Notifier, NotifierParts
+from tether.notify.notifier import Notifier, NotifierParts, expression_evaluator
 
 pytestmark = pytest.mark.asyncio
 
 SUCCEEDED = "app.status.operationState.phase in ['Succeeded']"
-
-
-def evaluate(expression: str, env: Mapping[str, Any]) -> Any:
-    """The two expressions of this ConfigMap (the expression language has its own tests)."""
-    status = env["app"].get("status") or {}
-    if expression == SUCCEEDED:
-        return (status.get("operationState") or {}).get("phase") == "Succeeded"
-    if expression == "app.status.sync.revision":
-        return (status.get("sync") or {}).get("revision")
-    raise AssertionError(expression)
 
 
 def render(text: str, env: Mapping[str, Any]) -> str:
@@ -81,7 +71,7 @@ async def test_a_sync_sends_once_per_revision_and_records_it(receiver: Receiver)
     store, delivery = Store(), Delivery(DeliverySettings(workers=1))
     parts = NotifierParts(
         lambda: configmap(receiver.url), lambda: None, lambda a: None,
-        store.record, store.current, evaluate, render,
+        store.record, store.current, expression_evaluator(), render,
     )  # fmt: skip
     notifier = Notifier(parts, delivery)
     delivery.start()
@@ -113,7 +103,7 @@ async def test_unknown_names_are_told_once_and_nothing_is_sent(
     store, delivery = Store(), Delivery()
     parts = NotifierParts(
         lambda: configmap(receiver.url), lambda: None, lambda a: None,
-        store.record, store.current, evaluate, render,
+        store.record, store.current, expression_evaluator(), render,
     )  # fmt: skip
     notifier = Notifier(parts, delivery)
     odd = app("a1", {"notifications.argoproj.io/subscribe.on-nothing.hook": ""})

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tether.errors import TetherError
 from tether.notify.config import Condition, Subscription, Trigger
 
 STATE_ANNOTATION = "notified.notifications.argoproj.io"
@@ -51,23 +52,28 @@ class Notification:
 
 def evaluate_trigger(
     trigger: Trigger, env: Mapping[str, Any], evaluate: Evaluate
-) -> list[ConditionResult]:
-    """Every condition of ``trigger`` over ``env`` (``app`` and the rest). A condition whose
-    ``when`` is not a boolean is an error, as in Argo CD."""
-    results = []
+) -> tuple[list[ConditionResult], list[str]]:
+    """Every condition of ``trigger`` over ``env`` (``app`` and the rest), and the problems met.
+    As Argo CD: a condition that cannot be evaluated, or whose ``when`` is not a boolean, does
+    not hold (and is reported)."""
+    results, problems = [], []
     for index, condition in enumerate(trigger.conditions):
-        value = evaluate(condition.when, env)
+        where = f"trigger {trigger.name}[{index}]"
+        try:
+            value = evaluate(condition.when, env)
+            once_per = ""
+            if condition.once_per:  # evaluated either way: a condition that stops holding
+                # drops the key of the current value
+                found = evaluate(condition.once_per, env)
+                once_per = "" if found is None else str(found)
+        except TetherError as exc:
+            problems.append(f"{where}: {exc.message}")
+            value, once_per = False, ""
         if not isinstance(value, bool):
-            raise TypeError(
-                f"trigger {trigger.name}[{index}]: `when` gave {type(value).__name__}, not a bool"
-            )
-        once_per = ""
-        if condition.once_per:  # evaluated either way: a condition that stops holding drops
-            # the key of the current value
-            found = evaluate(condition.once_per, env)
-            once_per = "" if found is None else str(found)
+            problems.append(f"{where}: `when` gave {type(value).__name__}, not a bool")
+            value = False
         results.append(ConditionResult(index, condition, value, once_per))
-    return results
+    return results, problems
 
 
 def state_key(trigger: str, result: ConditionResult, destination: Subscription) -> str:

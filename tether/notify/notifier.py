@@ -33,6 +33,7 @@ from tether.notify.config import (
     subscriptions_of,
 )
 from tether.notify.delivery import Delivery
+from tether.notify.expr import Expression, compile_expr
 from tether.notify.senders import (
     DeliveryError,
     Rendered,
@@ -64,6 +65,23 @@ class NotifierParts:
     evaluate: firing.Evaluate
     render: RenderText
     clock: Callable[[], float] = time.time
+
+
+def expression_evaluator(limit: int = 1000) -> firing.Evaluate:
+    """``evaluate(text, env)`` with expr-lang's subset (:mod:`tether.notify.expr`), each text
+    compiled once (the newest ``limit`` kept)."""
+    compiled: dict[str, Expression] = {}
+
+    def evaluate(text: str, env: Mapping[str, Any]) -> Any:
+        expression = compiled.get(text)
+        if expression is None:
+            expression = compile_expr(text)
+            if len(compiled) >= limit:
+                compiled.pop(next(iter(compiled)))
+            compiled[text] = expression
+        return expression.evaluate(env)
+
+    return evaluate
 
 
 def render_template(template: Template, env: Mapping[str, Any], render: RenderText) -> Rendered:
@@ -155,11 +173,9 @@ class Notifier:
                     name, f"trigger {trigger_name!r} is not defined in the notifications ConfigMap"
                 )
                 continue
-            try:
-                results = firing.evaluate_trigger(trigger, env, self.parts.evaluate)
-            except (TetherError, TypeError) as exc:
-                self._tell(name, f"trigger {trigger_name}: {exc}")
-                continue
+            results, problems = firing.evaluate_trigger(trigger, env, self.parts.evaluate)
+            for problem in problems:
+                self._tell(name, problem)
             fired, state = firing.decide(trigger_name, results, destinations, state, now)
             sending.extend(fired)
         return sending, state
