@@ -6,7 +6,6 @@ good), problems named once."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -14,18 +13,16 @@ import pytest
 from tests.notify.test_delivery import Receiver, receiver  # noqa: F401 (fixture)
 from tether.notify.delivery import Delivery, DeliverySettings
 from tether.notify.firing import STATE_ANNOTATION
-from tether.notify.notifier import Notifier, NotifierParts, expression_evaluator
+from tether.notify.notifier import (
+    Notifier,
+    NotifierParts,
+    expression_evaluator,
+    template_renderer,
+)
 
 pytestmark = pytest.mark.asyncio
 
 SUCCEEDED = "app.status.operationState.phase in ['Succeeded']"
-
-
-def render(text: str, env: Mapping[str, Any]) -> str:
-    """``{{.app.metadata.name}}`` and ``{{.context.argocdUrl}}`` (templates have their tests)."""
-    return text.replace("{{.app.metadata.name}}", env["app"]["metadata"]["name"]).replace(
-        "{{.context.argocdUrl}}", env["context"]["argocdUrl"]
-    )
 
 
 def configmap(url: str) -> dict[str, Any]:
@@ -71,7 +68,7 @@ async def test_a_sync_sends_once_per_revision_and_records_it(receiver: Receiver)
     store, delivery = Store(), Delivery(DeliverySettings(workers=1))
     parts = NotifierParts(
         lambda: configmap(receiver.url), lambda: None, lambda a: None,
-        store.record, store.current, expression_evaluator(), render,
+        store.record, store.current, expression_evaluator(), template_renderer(),
     )  # fmt: skip
     notifier = Notifier(parts, delivery)
     delivery.start()
@@ -103,7 +100,7 @@ async def test_unknown_names_are_told_once_and_nothing_is_sent(
     store, delivery = Store(), Delivery()
     parts = NotifierParts(
         lambda: configmap(receiver.url), lambda: None, lambda a: None,
-        store.record, store.current, expression_evaluator(), render,
+        store.record, store.current, expression_evaluator(), template_renderer(),
     )  # fmt: skip
     notifier = Notifier(parts, delivery)
     odd = app("a1", {"notifications.argoproj.io/subscribe.on-nothing.hook": ""})

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx2
 
+from tether import gotemplate
 from tether.errors import TetherError
 from tether.notify import firing
 from tether.notify.config import (
@@ -82,6 +83,23 @@ def expression_evaluator(limit: int = 1000) -> firing.Evaluate:
         return expression.evaluate(env)
 
     return evaluate
+
+
+def template_renderer(limit: int = 1000) -> RenderText:
+    """``render(text, env)`` with Go's text/template and Sprig (:mod:`tether.gotemplate`), as
+    Argo CD renders notification templates; each text parsed once (the newest ``limit`` kept)."""
+    parsed: dict[str, gotemplate.Template] = {}
+
+    def render(text: str, env: Mapping[str, Any]) -> str:
+        template = parsed.get(text)
+        if template is None:
+            template = gotemplate.parse(text, "notification")
+            if len(parsed) >= limit:
+                parsed.pop(next(iter(parsed)))
+            parsed[text] = template
+        return template.execute(dict(env))
+
+    return render
 
 
 def render_template(template: Template, env: Mapping[str, Any], render: RenderText) -> Rendered:
