@@ -31,7 +31,15 @@ class Template:
     def execute(self, data: Any) -> str:
         """Render the template over ``data`` (JSON-like values); a :class:`TemplateError` when
         Go's template would fail or a limit is passed."""
-        return Executor(self.text, self.name, self.trees, FUNCTIONS, self.options).run(data)
+        executor = Executor(self.text, self.name, self.trees, FUNCTIONS, self.options)
+        try:
+            return executor.run(data)
+        except RecursionError:
+            # printing or comparing a value the template nested (or looped) too deeply
+            raise TemplateLimitError(
+                f"template: {self.name}: executing {self.name!r}: a value is nested too deeply",
+                name=self.name,
+            ) from None
 
     def defined(self) -> frozenset[str]:
         """The names of the templates defined in the text (the main one included)."""
