@@ -202,6 +202,33 @@ def _wrap64(value: int) -> int:
     return (value + 2**63) % 2**64 - 2**63
 
 
+def _dig(*args: Any) -> Any:
+    if len(args) < 3:
+        raise ValueError_(f"dig needs at least three arguments, got {len(args)}")
+    *keys, default, mapping = args
+    current = _as_dict(mapping, "value")
+    for i, key in enumerate(keys):
+        if strval(key) not in current:
+            return default
+        step = current[strval(key)]
+        if i == len(keys) - 1:
+            return step
+        current = _as_dict(step, "value")
+    return default
+
+
+def _base(path: str) -> str:
+    # Go's path.Base: the last element, trailing slashes ignored; "" is ".", "/" is "/".
+    if path == "":
+        return "."
+    stripped = path.rstrip("/")
+    return stripped.rpartition("/")[2] if stripped else "/"
+
+
+def _cat(*values: Any) -> str:
+    return " ".join(strval(value) for value in values if value is not None).strip()
+
+
 def _add(*values: Any) -> int:
     return _wrap64(sum(to_int64(value) for value in values))
 
@@ -226,6 +253,9 @@ SPRIG: dict[str, Func] = {
     "splitList": Func(lambda sep, s: _go_split(s, sep), ("str", "str")),
     "split": Func(_split, ("str", "str")),
     "toString": Func(strval, ("any",)),
+    "cat": Func(_cat, (), "any"),
+    "base": Func(_base, ("str",)),
+    "dig": Func(_dig, (), "any"),
     "default": Func(_default, ("any",), "any"),
     "empty": Func(empty, ("any",)),
     "coalesce": Func(_coalesce, (), "any"),

@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime
 import hashlib
+import json
 import math
 import re
 import urllib.parse
@@ -137,6 +138,38 @@ def _from_yaml(text: str) -> dict[str, Any]:
     return value
 
 
+def _from_yaml_array(text: str) -> list[Any]:
+    try:
+        value = safeyaml.load(text, loader=safeyaml.KubernetesLoader)
+    except safeyaml.YamlError as exc:
+        return [f"error converting YAML to JSON: {exc}"]
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return [
+            "error unmarshaling JSON: json: cannot unmarshal object into Go value of type "
+            "[]interface {}"
+        ]
+    return value
+
+
+def _from_json(text: str) -> Any:
+    # Sprig's fromJson: nil when the text is not JSON.
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+_INVALID_DNS = re.compile(r"[^-a-z0-9.]")
+
+
+def _normalize(text: str) -> str:
+    # Argo CD's SanitizeName: lower case, other characters to "-", at most 253, trimmed.
+    name = _INVALID_DNS.sub("-", text.lower())[:253]
+    return name.strip("-.")
+
+
 def _b64dec(text: str) -> str:
     try:
         return base64.b64decode(text, validate=True).decode(errors="replace")
@@ -232,6 +265,9 @@ DATA_FUNCTIONS: dict[str, Func] = {
     "toPrettyJson": Func(_to_pretty_json, ("any",)),
     "toYaml": Func(_to_yaml, ("any",)),
     "fromYaml": Func(_from_yaml, ("str",)),
+    "fromYamlArray": Func(_from_yaml_array, ("str",)),
+    "fromJson": Func(_from_json, ("str",)),
+    "normalize": Func(_normalize, ("str",)),
     "b64enc": Func(lambda s: base64.b64encode(s.encode()).decode(), ("str",)),
     "b64dec": Func(_b64dec, ("str",)),
     "sha256sum": Func(lambda s: hashlib.sha256(s.encode()).hexdigest(), ("str",)),
