@@ -51,6 +51,7 @@ from tether.controller.face import (
 )
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
 from tether.controller.images import ImageAutomation
+from tether.controller.notifications import AppNotifications
 from tether.controller.observer import request_termination
 from tether.controller.operations import OperationRunner
 from tether.controller.reconciler import AppRuntime, Reconciler
@@ -140,6 +141,15 @@ class Controller(ControlNamespaceReadings):
             dependencies=self.dependencies,
         )
         self.images = self._image_automation()
+        self.notifications = AppNotifications(
+            client,
+            self.config.namespace,
+            self.config.field_manager,
+            configmap=self.control.configmap,
+            applications=self.control.application_objects,
+            projects=self.control.project_objects,
+            owns=self.owns,
+        )
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
         #: the reconcile running for each app (cancelled when its shard leaves this replica)
@@ -267,6 +277,7 @@ class Controller(ControlNamespaceReadings):
         for i in range(self.config.workers):
             self._spawn(self._worker(), f"reconcile-{i}")
         self._spawn(self._poll_loop(), "git-poll")
+        self.notifications.start()
         # after the reconciles: its six requests never hold up an app's first check
         self._spawn(self._start_images(), "image-automation")
 
@@ -285,6 +296,7 @@ class Controller(ControlNamespaceReadings):
             await self.sharding.aclose()
         self._tasks.clear()
         await self.images.stop()
+        await self.notifications.stop()
         await self.sources.aclose()
         self.queue.close()
         await self.control.stop()
@@ -330,6 +342,7 @@ class Controller(ControlNamespaceReadings):
         for dependent in self.dependencies.on_application(event_type, obj):
             self.enqueue(dependent)  # its wait for this app may be over
         self.images.on_application(event_type, obj)
+        self.notifications.on_application(event_type, obj)
         self._notify("application", event_type, obj)
 
     def _forget(self, name: str) -> None:

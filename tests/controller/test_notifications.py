@@ -1,0 +1,131 @@
+"""Notifications on the real stack: argocd-notifications-cm and -secret as Argo CD's docs write
+them, an Application subscribed by annotation to on-sync-succeeded on a loopback webhook, a
+Slack fake (Slack's documented Web API) and a real SMTP server (aiosmtpd): one message each per
+synced revision, none again after a restart of the notifier, the sent keys on the Application."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller as SmtpController
+from aiosmtpd.handlers import Message
+
+from tests.controller.stack import CONTROL_NS, Env, synced_healthy
+from tests.notify.fakeslack import FakeSlack
+from tests.notify.test_delivery import Receiver
+from tether.demo.repo import commit_and_push
+from tether.localcluster.testing import eventually
+from tether.notify.firing import STATE_ANNOTATION
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SLACK_TOKEN = "xoxb-notify-" + uuid.uuid4().hex
+SUCCEEDED = (
+    "- description: Application syncing has succeeded\n"
+    "  send: [app-sync-succeeded]\n"
+    "  when: app.status.operationState != nil and "
+    "app.status.operationState.phase in ['Succeeded']\n"
+    "  oncePer: app.status.operationState?.syncResult?.revision\n"
+)
+TEMPLATE = (
+    "message: |\n"
+    "  Application {{.app.metadata.name}} has been successfully synced at "
+    "{{.app.status.operationState.syncResult.revision | trunc 7}}.\n"
+    "  Sync operation details are available at: {{.context.argocdUrl}}/applications/"
+    "{{.app.metadata.name}}?operation=true .\n"
+    "email:\n  subject: Application {{.app.metadata.name}} has been successfully synced.\n"
+    "slack:\n  groupingKey: '{{.app.metadata.name}}'\n"
+    "webhook:\n  hook:\n    method: POST\n    path: /deployed\n"
+    '    body: \'{"app": "{{.app.metadata.name}}", "phase": '
+    '"{{.app.status.operationState.phase}}"}\'\n'
+)
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.mails: list[Any] = []
+        mails = self.mails
+
+        class Collect(Message):
+            def handle_message(self, message: Any) -> None:
+                mails.append(message)
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.server = SmtpController(Collect(), hostname="127.0.0.1", port=self.port)
+        self.server.start()
+
+
+@pytest.fixture(scope="module")
+def parts() -> Iterator[tuple[Receiver, FakeSlack, Mailbox]]:
+    hook, slack, mailbox = Receiver(), FakeSlack(SLACK_TOKEN, {"deploys"}), Mailbox()
+    yield hook, slack, mailbox
+    hook.server.shutdown()
+    slack.close()
+    mailbox.server.stop()
+
+
+async def settings(env: Env, hook: Receiver, slack: FakeSlack, mailbox: Mailbox) -> None:
+    data = {
+        "context": "argocdUrl: https://cd.example.com\n",
+        "service.webhook.hook": f"url: {hook.url}\n",
+        "service.slack": f"token: $slack-token\napiURL: {slack.api_url}\n",
+        "service.email": f"host: 127.0.0.1\nport: {mailbox.port}\nfrom: cd@example.com\n",
+        "template.app-sync-succeeded": TEMPLATE,
+        "trigger.on-sync-succeeded": SUCCEEDED,
+    }
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "data": data,
+          "metadata": {"name": "argocd-notifications-cm", "namespace": CONTROL_NS}}  # fmt: skip
+    secret = {"apiVersion": "v1", "kind": "Secret", "stringData": {"slack-token": SLACK_TOKEN},
+              "metadata": {"name": "argocd-notifications-secret", "namespace": CONTROL_NS}}  # fmt: skip
+    await env.apply(secret, cm)
+
+
+async def test_a_sync_notifies_each_subscriber_once_per_revision(
+    env: Env, parts: tuple[Receiver, FakeSlack, Mailbox]
+) -> None:
+    hook, slack, mailbox = parts
+    await settings(env, hook, slack, mailbox)
+    url, work = env.new_repo()
+    name = f"notify-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", name)
+    subscribe = "notifications.argoproj.io/subscribe.on-sync-succeeded"
+    annotations = {f"{subscribe}.hook": "", f"{subscribe}.slack": "deploys",
+                   f"{subscribe}.email": "ops@example.com"}  # fmt: skip
+    await env.application(name, url, name, **{"metadata.annotations": annotations})
+    await eventually(lambda: synced_healthy(env, name), 60, f"{name} synced")
+
+    def mine(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in requests if f'"{name}"' in r.get("body", "")]
+
+    await eventually(lambda: len(mine(hook.requests)) == 1, 30, "the webhook called")
+    await eventually(lambda: any(name in m["text"] for m in slack.posted), 30, "slack posted")
+    await eventually(lambda: any(name in m["Subject"] for m in mailbox.mails), 30, "mailed")
+    (call,) = mine(hook.requests)
+    assert (call["method"], call["path"]) == ("POST", "/deployed")
+    assert yaml.safe_load(call["body"]) == {"app": name, "phase": "Succeeded"}
+    (post,) = [m for m in slack.posted if name in m["text"]]
+    assert post["channel"] == "deploys" and "https://cd.example.com/applications/" in post["text"]
+    (mail,) = [m for m in mailbox.mails if name in m["Subject"]]
+    assert mail["To"] == "ops@example.com"
+    state = (await env.app(name))["metadata"]["annotations"][STATE_ANNOTATION]
+    assert len(yaml.safe_load(state)) == 3  # one key per destination
+
+    # a new revision that changes the app: synced, one more message each
+    overlay = "apps/payment-service/production/kustomization.yaml"
+    doc = yaml.safe_load((work / overlay).read_text())
+    doc["images"][0]["newTag"] = "1.5.0"
+    commit_and_push(work, "payment-service 1.5.0", {overlay: yaml.safe_dump(doc)})
+    await env.controller.refresh(name, hard=True)
+    await eventually(lambda: len(mine(hook.requests)) == 2, 60, "the second webhook call")
+    await eventually(
+        lambda: len([m for m in slack.posted if name in m["text"]]) == 2, 30, "slack again"
+    )
+    threaded = [m for m in slack.posted if name in m["text"]][1]
+    assert threaded["thread_ts"] == post["ts"]  # groupingKey threads them
