@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from tether.gotemplate.values import ValueError_
+from tether.gotemplate.values import ValueError_, zone_name
 
 _MONTHS = [
     "January", "February", "March", "April", "May", "June", "July",
@@ -64,7 +64,7 @@ def _format_token(moment: datetime.datetime, token: str) -> str:
         "Jan": _MONTHS[moment.month - 1][:3],
         "Monday": _DAYS[moment.weekday()],
         "Mon": _DAYS[moment.weekday()][:3],
-        "MST": moment.tzname() or "UTC",
+        "MST": zone_name(moment),
         "2006": f"{moment.year:04d}",
         "002": f"{moment.timetuple().tm_yday:03d}",
         "01": f"{moment.month:02d}",

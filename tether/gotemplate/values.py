@@ -99,9 +99,20 @@ def format_time(value: datetime.datetime) -> str:
     offset = value.utcoffset() or datetime.timedelta(0)
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
-    zone = value.tzname() or ""
-    zone = "UTC" if zone in ("UTC", "") and minutes == 0 else zone
-    return f"{text} {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d} {zone}"
+    numeric = f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+    return f"{text} {numeric} {zone_name(value)}"
+
+
+def zone_name(value: datetime.datetime) -> str:
+    """Go's zone abbreviation: the zone's name, else the offset as -0700 (UTC when zero)."""
+    offset = value.utcoffset() or datetime.timedelta(0)
+    name = value.tzname() or ""
+    if (name and not name.startswith("UTC")) or name == "UTC":
+        return name
+    if not offset:
+        return "UTC"
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
 def format_value(value: Any) -> str:
