@@ -106,6 +106,12 @@ CASES = [
         '{{printf "%d" "x"}} {{printf "%s"}} {{printf "a" 1}}',
         "%!d(string=x) %!s(MISSING) a%!(EXTRA int=1)",
     ),
+    # fmt: "For compound objects, the elements are printed using these rules, recursively"
+    (
+        '{{printf "%s|%d|%x" .nums .nums .map}}',
+        "[%!s(int=1) %!s(int=2) %!s(int=3)]|[1 2 3]|map[61:1 62:2]",
+    ),
+    ('{{printf "%s" nil}}', "%!s(<nil>)"),
     ('{{html "<a href=\\"x\\">&\'"}}', "&lt;a href=&#34;x&#34;&gt;&amp;&#39;"),
     ('{{js "it\'s <b>"}}', "it\\'s \\u003Cb\\u003E"),
     ('{{urlquery "a b&c=d/é"}}', "a+b%26c%3Dd%2F%C3%A9"),

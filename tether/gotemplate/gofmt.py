@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from tether.gotemplate.values import MISSING, ValueError_, format_float, format_value, go_type
+from tether.gotemplate.values import (
+    MISSING,
+    ValueError_,
+    format_float,
+    format_value,
+    go_type,
+    is_list,
+    sort_key,
+)
 
 _DIRECTIVE = re.compile(r"%([-+# 0]*)(\*|\d+)?(?:\.(\*|\d+)?)?(.)?", re.DOTALL)
 
@@ -83,6 +92,16 @@ def _format_number(arg: Any, verb: str, flags: str, precision: int | None) -> st
 
 
 def _format_one(verb: str, flags: str, precision: int | None, arg: Any) -> str:
+    if verb not in "vT" and isinstance(arg, Mapping):
+        # fmt applies the verb to each key and value, and to each element of a list
+        items = sorted(arg.items(), key=lambda item: sort_key(item[0]))
+        body = " ".join(
+            f"{_format_one(verb, flags, precision, k)}:{_format_one(verb, flags, precision, v)}"
+            for k, v in items
+        )
+        return f"map[{body}]"
+    if verb not in "vT" and is_list(arg):
+        return "[" + " ".join(_format_one(verb, flags, precision, item) for item in arg) + "]"
     if verb in "vs":
         if verb == "s" and (isinstance(arg, bool | int | float) or arg is None):
             return _bad(verb, arg)
