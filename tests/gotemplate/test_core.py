@@ -57,6 +57,9 @@ CASES = [
     # "Text and spaces": trim markers remove all trailing/leading white space.
     ("a  {{- .n -}}  b", "a3b"),
     ("a {{- /* comment */ -}} b", "ab"),
+    # "{{-3}}" parses as an action containing the number -3
+    ("a {{-3}}", "a -3"),
+    ('{{ "a" }}{{/* multi\nline */}}{{ "b" }}', "ab"),
     ("{{/* a comment */}}x", "x"),
     ("{{23 -}} < {{- 45}}", "23<45"),
     # "The empty values are false, 0, any nil pointer or interface value, and any array,

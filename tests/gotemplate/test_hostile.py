@@ -83,6 +83,12 @@ def test_a_value_nested_by_the_template_is_refused_when_printed() -> None:
         run(text)
 
 
+def test_template_calls_inside_deep_actions_are_a_limit_error() -> None:
+    text = '{{define "a"}}' + "{{if 1}}" * 90 + '{{template "a"}}' + "{{end}}" * 90 + "{{end}}"
+    with pytest.raises(TemplateLimitError, match=r"nested too deeply|maximum template depth"):
+        run(text + '{{template "a"}}')
+
+
 def test_a_cyclic_value_is_refused_when_printed() -> None:
     with pytest.raises(TemplateLimitError):
         run('{{$d := dict}}{{$_ := set $d "self" $d}}{{$d}}')

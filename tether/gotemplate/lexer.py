@@ -17,6 +17,7 @@ from tether.gotemplate.literals import LiteralError, parse_number
 LEFT = "{{"
 RIGHT = "}}"
 _SPACES = " \t\r\n"
+_SPACE_SET = frozenset(_SPACES)
 _KEYWORDS = {
     "block",
     "break",
@@ -133,7 +134,7 @@ class _Lexer:
                 self.emit(Kind.TEXT)
             return
         self.pos = found
-        trim = self.text.startswith("-", found + 2) and self.peek(3) in tuple(_SPACES)
+        trim = self.text.startswith("-", found + 2) and self.peek(3) in _SPACE_SET
         if trim:
             end = found
             while end > self.start and self.text[end - 1] in _SPACES:
@@ -164,7 +165,7 @@ class _Lexer:
             raise self.fail("unclosed comment")
         self.pos = end + 2
         right_trim = self.text.startswith(" -" + RIGHT, self.pos) or (
-            self.peek() in tuple(_SPACES) and self.text.startswith("-" + RIGHT, self.pos + 1)
+            self.peek() in _SPACE_SET and self.text.startswith("-" + RIGHT, self.pos + 1)
         )
         if right_trim:
             self.pos += 2
@@ -182,7 +183,10 @@ class _Lexer:
 
     def at_right_delim(self) -> tuple[bool, bool]:
         """Whether a right delimiter starts here, and whether it trims the text after it."""
-        if self.peek() in tuple(_SPACES) and self.text.startswith("-" + RIGHT, self.pos + 1):
+        ch = self.text[self.pos : self.pos + 1]
+        if ch not in _SPACE_SET and ch != "}":
+            return False, False
+        if ch in _SPACE_SET and self.text.startswith("-" + RIGHT, self.pos + 1):
             return True, True
         return self.text.startswith(RIGHT, self.pos), False
 
@@ -207,7 +211,7 @@ class _Lexer:
     def lex_action_item(self) -> None:
         ch = self.text[self.pos]
         if ch in _SPACES:
-            while self.peek() in tuple(_SPACES) and not self.at_right_delim()[1]:
+            while self.peek() in _SPACE_SET and not self.at_right_delim()[1]:
                 self.pos += 1
             self.emit(Kind.SPACE)
         elif ch == "=":

@@ -35,9 +35,11 @@ class Template:
         try:
             return executor.run(data)
         except RecursionError:
-            # printing or comparing a value the template nested (or looped) too deeply
+            # templates calling templates inside deep actions, or printing a value the
+            # template nested (or looped into itself) too deeply
             raise TemplateLimitError(
-                f"template: {self.name}: executing {self.name!r}: a value is nested too deeply",
+                f"template: {self.name}: executing {self.name!r}: templates, actions or values "
+                "nested too deeply",
                 name=self.name,
             ) from None
 
