@@ -306,20 +306,7 @@ class _Lexer:
         self.emit(Kind.NUMBER)
 
     def lex_quote(self) -> None:
-        self.pos += 1
-        while True:
-            ch = self.peek()
-            if ch == "\\":
-                self.pos += 1
-                if self.peek() in ("", "\n"):
-                    raise self.fail("unterminated quoted string")
-            elif ch in ("", "\n"):
-                raise self.fail("unterminated quoted string")
-            elif ch == '"':
-                self.pos += 1
-                self.emit(Kind.STRING)
-                return
-            self.pos += 1
+        self.lex_quoted('"', Kind.STRING, "unterminated quoted string")
 
     def lex_raw_quote(self) -> None:
         end = self.text.find("`", self.pos + 1)
@@ -329,18 +316,22 @@ class _Lexer:
         self.emit(Kind.RAW_STRING)
 
     def lex_char(self) -> None:
+        self.lex_quoted("'", Kind.CHAR, "unterminated character constant")
+
+    def lex_quoted(self, quote: str, kind: Kind, unterminated: str) -> None:
         self.pos += 1
         while True:
             ch = self.peek()
             if ch == "\\":
                 self.pos += 1
-                if self.peek() in ("", "\n"):
-                    raise self.fail("unterminated character constant")
+                ch = self.peek()
+                if ch in ("", "\n"):
+                    raise self.fail(unterminated)
             elif ch in ("", "\n"):
-                raise self.fail("unterminated character constant")
-            elif ch == "'":
+                raise self.fail(unterminated)
+            elif ch == quote:
                 self.pos += 1
-                self.emit(Kind.CHAR)
+                self.emit(kind)
                 return
             self.pos += 1
 

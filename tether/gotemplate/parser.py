@@ -146,6 +146,10 @@ class _Parser:
         token = self.next_non_space()
         name = self.template_name(token, context)
         self.expect(Kind.RIGHT, context)
+        self.definition_body(name, context)
+
+    def definition_body(self, name: str, context: str) -> None:
+        """The body of ``define`` or ``block``: a template of its own, with only ``$``."""
         saved_vars, self.vars = self.vars, ["$"]
         body, end = self.item_list()
         self.vars = saved_vars
@@ -262,12 +266,7 @@ class _Parser:
         context = "block clause"
         name = self.template_name(self.next_non_space(), context)
         pipe = self.pipeline(context, Kind.RIGHT)
-        saved_vars, self.vars = self.vars, ["$"]
-        body, end = self.item_list()
-        self.vars = saved_vars
-        if end.keyword != "end":
-            raise self.unexpected(end.token, context)
-        self.add_tree(name, body)
+        self.definition_body(name, context)
         return n.TemplateCall(token.pos, token.line, name, pipe)
 
     # --- pipelines ------------------------------------------------------------------
