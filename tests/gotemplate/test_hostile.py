@@ -147,3 +147,26 @@ def test_functions_reaching_outside_are_refused_by_name(name: str) -> None:
 def test_other_sprig_functions_are_not_supported(name: str) -> None:
     with pytest.raises(TemplateError, match=f'function "{name}" is not supported'):
         parse("{{" + name + " 1}}")
+
+
+def test_a_long_time_layout_is_refused_before_it_backtracks() -> None:
+    # toDate turns its layout into a regular expression; a hostile layout is refused
+    text = '{{ toDate .layout .text | date "2006" }}'
+    data = {"layout": "1" * 60, "text": "2" * 99 + "x"}
+    assert run(text, data) == "0001"  # Sprig's toDate gives the zero time on error
+
+
+@pytest.mark.parametrize(
+    "use", ["{{$l}}", "{{toJson $l}}", "{{toYaml $l}}", "{{print $l}}", '{{len (join "," $l)}}']
+)
+def test_a_value_doubled_by_sharing_is_refused(use: str) -> None:
+    # 40 objects, each a list of the previous one twice: 2**40 parts when printed
+    text = "{{$l := list 1}}{{range 40}}{{$l = list $l $l}}{{end}}" + use
+    with pytest.raises(TemplateError, match="more than 250000 parts"):
+        run(text)
+
+
+def test_replace_that_would_explode_is_refused() -> None:
+    text = '{{$s := "xxxxxxxxxx"}}{{range 6}}{{$s = replace "x" $s $s}}{{end}}{{len $s}}'
+    with pytest.raises(TemplateError, match="longer than"):
+        run(text)

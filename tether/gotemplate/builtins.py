@@ -11,6 +11,7 @@ from tether.gotemplate.gofmt import sprintf
 from tether.gotemplate.values import (
     MISSING,
     ValueError_,
+    check_size,
     equal,
     format_value,
     go_type,
@@ -24,6 +25,7 @@ MAX_FORMAT_WIDTH = 1 << 16
 
 def _sprint(args: tuple[Any, ...]) -> str:
     """Go's ``fmt.Sprint``: a space between operands when neither is a string."""
+    check_size(list(args))
     out: list[str] = []
     previous_string = True
     for i, arg in enumerate(args):
@@ -134,10 +136,12 @@ def _urlquery(*args: Any) -> str:
 
 
 def _printf(fmt: str, *args: Any) -> str:
+    check_size(list(args))
     return sprintf(fmt, list(args), MAX_FORMAT_WIDTH)
 
 
 def _println(*args: Any) -> str:
+    check_size(list(args))
     return " ".join(format_value(arg) for arg in args) + "\n"
 
 

@@ -107,7 +107,11 @@ class Executor:
         elif isinstance(node, n.Action):
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.declared:
-                self.write(print_result(value))
+                try:
+                    text = print_result(value)
+                except ValueError_ as exc:
+                    self.fail(str(exc), limit=True)
+                self.write(text)
         elif isinstance(node, n.Branch):
             if node.keyword == "range":
                 self.walk_range(dot, node)

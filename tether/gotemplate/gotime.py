@@ -18,6 +18,8 @@ _TOKENS = [
     "06", "_2", "15", "1", "2", "3", "4", "5", "PM", "pm", "Z07:00:00", "Z07:00", "Z0700",
     "Z07", "-07:00:00", "-0700", "-07:00", "-07",
 ]  # fmt: skip
+_VARIABLE_WIDTH = frozenset({"1", "2", "_2", "15", "3", "4", "5", "MST"})
+MAX_LAYOUT = 100
 _FRACTION = re.compile(r"[.,](0+|9+)(?!\d)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -139,6 +141,10 @@ def _pattern(token: str) -> str:
 def parse_time(layout: str, text: str) -> datetime.datetime:
     """Go's ``time.Parse`` for the common layouts (UTC unless the text has an offset)."""
     pieces = _chunks(layout)
+    variable = sum(1 for is_token, piece in pieces if is_token and piece in _VARIABLE_WIDTH)
+    if len(layout) > MAX_LAYOUT or len(text) > MAX_LAYOUT or variable > 8:
+        # the layout becomes a regular expression: keep its backtracking small
+        raise ValueError_(f"layout or time longer than Tether parses ({MAX_LAYOUT} characters)")
     seen: set[str] = set()
     regex = []
     for is_token, piece in pieces:
@@ -187,6 +193,8 @@ def _build(parts: dict[str, str | None]) -> datetime.datetime:
 
 def parse_duration(text: str) -> datetime.timedelta:
     """Go's ``time.ParseDuration``: "300ms", "-1.5h", "2h45m"."""
+    if len(text) > MAX_LAYOUT:
+        raise ValueError_(f'time: invalid duration "{text[:MAX_LAYOUT]}..."')
     match = re.fullmatch(r"([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+", text)
     if not match or text in ("+", "-"):
         if text in ("0", "+0", "-0"):

@@ -13,7 +13,9 @@ from typing import Any
 from tether.gotemplate.functions import Func
 from tether.gotemplate.gofmt import go_quote
 from tether.gotemplate.sprig_data import DATA_FUNCTIONS
-from tether.gotemplate.values import MISSING, ValueError_, format_value, is_list
+from tether.gotemplate.values import MISSING, ValueError_, check_size, format_value, is_list
+
+MAX_RESULT = 16 << 20
 
 
 def strval(value: Any) -> str:
@@ -67,6 +69,7 @@ def to_float64(value: Any) -> float:
 
 
 def _strslice(value: Any) -> list[str]:
+    check_size(value)
     if value is None:
         return []
     if is_list(value):
@@ -147,6 +150,7 @@ def _values(mapping: Any) -> list[Any]:
 
 def _merge(destination: Any, *sources: Any) -> dict[str, Any]:
     target = _as_dict(destination, "value")
+    check_size([target, *sources])
     for source in sources:
         _merge_into(target, _as_dict(source, "value"), 0)
     return target
@@ -161,6 +165,20 @@ def _merge_into(target: dict[str, Any], source: Mapping[str, Any], depth: int) -
             target[key] = value
         elif isinstance(target[key], dict) and isinstance(value, Mapping):
             _merge_into(target[key], value, depth + 1)
+
+
+def _replace(old: str, new: str, text: str) -> str:
+    count = text.count(old) if old else len(text) + 1
+    if len(text) + count * (len(new) - len(old)) > MAX_RESULT:
+        raise ValueError_(f"the result would be longer than {MAX_RESULT} characters")
+    return text.replace(old, new)
+
+
+def _join(separator: str, value: Any) -> str:
+    parts = _strslice(value)
+    if sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0) > MAX_RESULT:
+        raise ValueError_(f"the result would be longer than {MAX_RESULT} characters")
+    return separator.join(parts)
 
 
 def _split(separator: str, text: str) -> dict[str, str]:
@@ -241,7 +259,7 @@ SPRIG: dict[str, Func] = {
     "trimPrefix": Func(lambda prefix, s: s.removeprefix(prefix), ("str", "str")),
     "trimSuffix": Func(lambda suffix, s: s.removesuffix(suffix), ("str", "str")),
     "trunc": Func(_trunc, ("int", "str")),
-    "replace": Func(lambda old, new, s: s.replace(old, new), ("str", "str", "str")),
+    "replace": Func(_replace, ("str", "str", "str")),
     "contains": Func(lambda sub, s: sub in s, ("str", "str")),
     "hasPrefix": Func(lambda prefix, s: s.startswith(prefix), ("str", "str")),
     "hasSuffix": Func(lambda suffix, s: s.endswith(suffix), ("str", "str")),
@@ -249,7 +267,7 @@ SPRIG: dict[str, Func] = {
     "squote": Func(lambda *v: " ".join(f"'{strval(x)}'" for x in v if x is not None), (), "any"),
     "indent": Func(_indent, ("int", "str")),
     "nindent": Func(lambda n, s: "\n" + _indent(n, s), ("int", "str")),
-    "join": Func(lambda sep, v: sep.join(_strslice(v)), ("str", "any")),
+    "join": Func(_join, ("str", "any")),
     "splitList": Func(lambda sep, s: _go_split(s, sep), ("str", "str")),
     "split": Func(_split, ("str", "str")),
     "toString": Func(strval, ("any",)),

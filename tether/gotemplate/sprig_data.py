@@ -20,7 +20,7 @@ from tether.gotemplate.functions import Func
 from tether.gotemplate.gotime import format_time, parse_duration, parse_time
 from tether.gotemplate.options import TemplateLimits
 from tether.gotemplate.regex import compile_re2, expand_template
-from tether.gotemplate.values import ValueError_, go_type, is_list
+from tether.gotemplate.values import ValueError_, check_size, go_type, is_list
 
 _LIMITS = TemplateLimits()
 _JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -89,6 +89,7 @@ def go_json(value: Any, indent: str = "", level: int = 0) -> str:
 
 def _to_json(value: Any) -> str:
     # Sprig ignores the marshalling error and returns "".
+    check_size(value)
     try:
         return go_json(value)
     except ValueError_:
@@ -96,6 +97,7 @@ def _to_json(value: Any) -> str:
 
 
 def _to_pretty_json(value: Any) -> str:
+    check_size(value)
     try:
         return go_json(value, "  ")
     except ValueError_:
@@ -115,6 +117,7 @@ def _plain(value: Any, level: int = 0) -> Any:
 
 
 def _to_yaml(value: Any) -> str:
+    check_size(value)
     # Argo CD's toYaml: sigs.k8s.io/yaml.Marshal, the final newline trimmed.
     text = yaml.safe_dump(
         _plain(value), default_flow_style=False, sort_keys=True, allow_unicode=True, width=1 << 30

@@ -148,10 +148,30 @@ def sort_key(key: Any) -> tuple[int, Any]:
     return (2, str(key))
 
 
+MAX_NODES = 250_000
+
+
+def check_size(value: Any, limit: int = MAX_NODES) -> None:
+    """Refuse a value with more than ``limit`` parts, counting a shared part each time it is
+    reached: a list of itself doubled in a loop would print 2**n parts from n objects."""
+    stack = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            raise ValueError_(f"value has more than {limit} parts")
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif is_list(item):
+            stack.extend(item)
+
+
 def print_result(value: Any) -> str:
     """What ``{{pipeline}}`` prints: nil and missing values print as ``<no value>``."""
     if value is None or value is MISSING:
         return "<no value>"
+    check_size(value)
     return format_value(value)
 
 
