@@ -170,3 +170,24 @@ def test_replace_that_would_explode_is_refused() -> None:
     text = '{{$s := "xxxxxxxxxx"}}{{range 6}}{{$s = replace "x" $s $s}}{{end}}{{len $s}}'
     with pytest.raises(TemplateError, match="longer than"):
         run(text)
+
+
+def _doubled(times: int) -> str:
+    return '{{$s := "0123456789"}}{{range ' + str(times) + '}}{{$s = printf "%s%s" $s $s}}{{end}}'
+
+
+def test_many_copies_of_a_long_string_are_refused() -> None:
+    text = _doubled(18) + "{{$l := list $s $s $s $s $s $s $s}}{{toJson $l}}"
+    with pytest.raises(TemplateError, match="more than 16777216 characters"):
+        run(text)
+
+
+def test_splitting_into_millions_of_parts_is_refused() -> None:
+    with pytest.raises(TemplateError, match="more than 250000 parts"):
+        run(_doubled(18) + '{{len (splitList "" $s)}}')
+
+
+def test_a_regex_replacement_that_explodes_is_refused() -> None:
+    text = _doubled(12) + '{{len (regexReplaceAll "[0-9]" $s "' + "$0" * 450 + '")}}'
+    with pytest.raises(TemplateError, match="longer than"):
+        run(text)

@@ -223,34 +223,41 @@ def compile_re2(pattern: str, max_size: int) -> Regex:
     return Regex(compiled, tuple(scanner.factors), anchored)
 
 
-def expand_template(match: re.Match[str], template: str) -> str:
-    """Go's ``Regexp.Expand``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
+_REFERENCE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """A Go replacement template as a Python one, with what bounds its expansion."""
+
+    template: str
+    literal_length: int
+    references: int
+
+
+def translate_replacement(template: str, compiled: re.Pattern[str]) -> Replacement:
+    """Go's ``Regexp.Expand`` syntax (``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``) as a
+    template for ``re.sub``; a group that does not exist expands to nothing, as in Go."""
     out: list[str] = []
-    i = 0
-    while i < len(template):
-        ch = template[i]
-        if ch != "$" or i + 1 >= len(template):
-            out.append(ch)
-            i += 1
-            continue
-        if template[i + 1] == "$":
-            out.append("$")
-            i += 2
-            continue
-        ref = re.match(r"\{(\w+)\}|(\w+)", template[i + 1 :])
-        if not ref:
-            out.append("$")
-            i += 1
-            continue
+    literal = 0
+    references = 0
+    position = 0
+    for ref in _REFERENCE.finditer(template):
+        text = template[position : ref.start()]
+        out.append(text.replace("\\", "\\\\"))
+        literal += len(text)
+        position = ref.end()
         name = ref.group(1) or ref.group(2)
-        i += 1 + ref.end()
-        out.append(_group(match, name))
-    return "".join(out)
-
-
-def _group(match: re.Match[str], name: str) -> str:
-    try:
-        value = match.group(int(name) if name.isdigit() else name)
-    except IndexError:
-        return ""
-    return value or ""
+        if name is None:
+            out.append("$")
+            literal += 1
+        elif name.isdigit() and int(name) <= compiled.groups:
+            out.append(f"\\g<{int(name)}>")
+            references += 1
+        elif name in compiled.groupindex:
+            out.append(f"\\g<{name}>")
+            references += 1
+    text = template[position:]
+    out.append(text.replace("\\", "\\\\"))
+    literal += len(text)
+    return Replacement("".join(out), literal, references)

@@ -13,7 +13,14 @@ from typing import Any
 from tether.gotemplate.functions import Func
 from tether.gotemplate.gofmt import go_quote
 from tether.gotemplate.sprig_data import DATA_FUNCTIONS
-from tether.gotemplate.values import MISSING, ValueError_, check_size, format_value, is_list
+from tether.gotemplate.values import (
+    MAX_NODES,
+    MISSING,
+    ValueError_,
+    check_size,
+    format_value,
+    is_list,
+)
 
 MAX_RESULT = 16 << 20
 
@@ -186,6 +193,9 @@ def _split(separator: str, text: str) -> dict[str, str]:
 
 
 def _go_split(text: str, separator: str) -> list[str]:
+    parts = len(text) if separator == "" else text.count(separator) + 1
+    if parts > MAX_NODES:
+        raise ValueError_(f"the result would have more than {MAX_NODES} parts")
     if separator == "":
         return list(text)
     return text.split(separator)
@@ -243,7 +253,18 @@ def _base(path: str) -> str:
     return stripped.rpartition("/")[2] if stripped else "/"
 
 
+def _quote(*values: Any) -> str:
+    check_size(list(values))
+    return " ".join(go_quote(strval(value)) for value in values if value is not None)
+
+
+def _squote(*values: Any) -> str:
+    check_size(list(values))
+    return " ".join(f"'{strval(value)}'" for value in values if value is not None)
+
+
 def _cat(*values: Any) -> str:
+    check_size(list(values))
     return " ".join(strval(value) for value in values if value is not None).strip()
 
 
@@ -263,8 +284,8 @@ SPRIG: dict[str, Func] = {
     "contains": Func(lambda sub, s: sub in s, ("str", "str")),
     "hasPrefix": Func(lambda prefix, s: s.startswith(prefix), ("str", "str")),
     "hasSuffix": Func(lambda suffix, s: s.endswith(suffix), ("str", "str")),
-    "quote": Func(lambda *v: " ".join(go_quote(strval(x)) for x in v if x is not None), (), "any"),
-    "squote": Func(lambda *v: " ".join(f"'{strval(x)}'" for x in v if x is not None), (), "any"),
+    "quote": Func(_quote, (), "any"),
+    "squote": Func(_squote, (), "any"),
     "indent": Func(_indent, ("int", "str")),
     "nindent": Func(lambda n, s: "\n" + _indent(n, s), ("int", "str")),
     "join": Func(_join, ("str", "any")),

@@ -19,8 +19,8 @@ from tether import safeyaml
 from tether.gotemplate.functions import Func
 from tether.gotemplate.gotime import format_time, parse_duration, parse_time
 from tether.gotemplate.options import TemplateLimits
-from tether.gotemplate.regex import compile_re2, expand_template
-from tether.gotemplate.values import ValueError_, check_size, go_type, is_list
+from tether.gotemplate.regex import compile_re2, translate_replacement
+from tether.gotemplate.values import MAX_TEXT, ValueError_, check_size, go_type, is_list
 
 _LIMITS = TemplateLimits()
 _JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -224,7 +224,13 @@ def _regex_find(pattern: str, text: str) -> str:
 def _regex_replace_all(pattern: str, text: str, replacement: str) -> str:
     regex = compile_re2(pattern, _LIMITS.max_regex_size)
     regex.check_cost(text, _LIMITS.max_regex_input)
-    return regex.compiled.sub(lambda m: expand_template(m, replacement), text)
+    plan = translate_replacement(replacement, regex.compiled)
+    matches = sum(1 for _ in regex.compiled.finditer(text))
+    # matches do not overlap: the groups copied are at most the text, once per reference
+    bound = len(text) + matches * plan.literal_length + plan.references * len(text)
+    if matches and bound > MAX_TEXT:
+        raise ValueError_(f"the result could be longer than {MAX_TEXT} characters")
+    return regex.compiled.sub(plan.template, text)
 
 
 def _now() -> datetime.datetime:

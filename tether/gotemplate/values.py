@@ -149,19 +149,27 @@ def sort_key(key: Any) -> tuple[int, Any]:
 
 
 MAX_NODES = 250_000
+MAX_TEXT = 16 << 20
 
 
 def check_size(value: Any, limit: int = MAX_NODES) -> None:
-    """Refuse a value with more than ``limit`` parts, counting a shared part each time it is
-    reached: a list of itself doubled in a loop would print 2**n parts from n objects."""
+    """Refuse a value with more than ``limit`` parts or ``MAX_TEXT`` characters of strings,
+    counting a shared part each time it is reached: a list of itself doubled in a loop would
+    print 2**n parts from n objects, a list of one long string many times as many copies."""
     stack = [value]
     seen = 0
+    text = 0
     while stack:
         item = stack.pop()
         seen += 1
         if seen > limit:
             raise ValueError_(f"value has more than {limit} parts")
-        if isinstance(item, Mapping):
+        if isinstance(item, str):
+            text += len(item)
+            if text > MAX_TEXT:
+                raise ValueError_(f"value has more than {MAX_TEXT} characters")
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
             stack.extend(item.values())
         elif is_list(item):
             stack.extend(item)
