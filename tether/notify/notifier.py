@@ -11,7 +11,6 @@ once per app and cause; it never stops the controller nor slows a sync.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -47,6 +46,8 @@ from tether.notify.statuses import CommitStatuses
 
 log = logging.getLogger(__name__)
 
+#: most (app, problem) pairs remembered as told (the oldest are told again after)
+MAX_TOLD = 10_000
 #: ``render(template text, env)``: the text rendered (raises on a template error)
 RenderText = Callable[[str, Mapping[str, Any]], str]
 Objects = Callable[[], Mapping[str, Any] | None]
@@ -134,7 +135,6 @@ class Notifier:
         self.statuses = CommitStatuses()
         self._config = _Config()
         self._told: dict[tuple[str, str], None] = {}
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -152,20 +152,23 @@ class Notifier:
 
     def _tell(self, app: str, problem: str) -> None:
         if (app, problem) not in self._told:
+            if len(self._told) >= MAX_TOLD:
+                self._told.pop(next(iter(self._told)))
             self._told[(app, problem)] = None
             log.warning("notifications of %s: %s", app, problem)
 
     async def on_application(self, app: Mapping[str, Any]) -> None:
-        """Consider one change of ``app``: fire, queue the deliveries, record what was sent."""
+        """Consider one change of ``app``: fire, queue the deliveries, record what was sent.
+        One caller at a time (the controller's single notification worker keeps an app's
+        changes in order)."""
         name = str(app["metadata"]["name"])
-        async with self._locks[name]:  # one app's changes in order; held across no I/O wait
-            config = self.config()  # on a change to the app itself: no network
-            subscriptions = subscriptions_of(app, self.parts.project_of(app), config)
-            if not subscriptions:
-                return
-            env = {"app": app, "context": dict(config.context)}
-            state = firing.read_state(app)
-            sending, new_state = self._fire(name, config, subscriptions, env, state)
+        config = self.config()  # no network: the settings as the controller follows them
+        subscriptions = subscriptions_of(app, self.parts.project_of(app), config)
+        if not subscriptions:
+            return
+        env = {"app": app, "context": dict(config.context)}
+        state = firing.read_state(app)
+        sending, new_state = self._fire(name, config, subscriptions, env, state)
         if new_state != state:
             await self.parts.record(name, firing.write_state(new_state))
         for notification in sending:
