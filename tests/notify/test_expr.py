@@ -548,3 +548,17 @@ def test_regex_compile_and_match_raise_nothing_but_expr_error(pattern: str) -> N
         value("t matches p", t="ab\nab-09 ", p=pattern)
     except ExprError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(4611686018427387905) % 3", 2),  # 2**62 + 1: exact, not through a float
+        ("-7 % 3", -1),  # the sign of the dividend, as Go
+        ("7 % -3", 1),
+        ("duration('1193046h28m36.123456789s').Milliseconds()", 4294967316123),
+        ("abs(-9223372036854775807 - 1)", -9223372036854775808),  # Go's int64 wraps
+    ],
+)
+def test_go_integer_rules_hold_on_large_values(text: str, expected: int) -> None:
+    assert compile_expr(text).evaluate({}) == expected

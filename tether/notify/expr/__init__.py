@@ -4,7 +4,7 @@ notification triggers use in ``when`` and ``oncePer``.
 The text is tokenized and parsed (Pratt, with expr's precedences) into a frozen tree, checked at
 compile time (only known functions and methods; bounded length and depth), and evaluated over
 plain JSON data (dict, list, str, int, float, bool, None) by walking the tree with a step budget.
-See docs/expr-draft.md.
+See docs/notifications.md.
 
 The modules, in the order a text meets them: ``tokens`` (the tokenizer), ``parser`` (the Pratt
 parser and expr's precedence table) building ``nodes`` (the frozen tree), ``expression`` (the

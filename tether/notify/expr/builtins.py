@@ -184,7 +184,8 @@ def _to_float(ev: Evaluation, args: list[Any], col: int) -> Any:
 def _abs(ev: Evaluation, args: list[Any], col: int) -> Any:
     if not is_number(args[0]):
         raise ExprError(f"abs() needs a number, not {type_name(args[0])}", col)
-    return abs(args[0])
+    value = args[0]
+    return wrap(abs(value)) if isinstance(value, int) else abs(value)  # Go wraps int64
 
 
 def _time_parse(ev: Evaluation, args: list[Any], col: int) -> Any:

@@ -5,7 +5,7 @@ key, a ``.Method()`` one of the few Go methods Argo CD's conditions call on time
 Semantics followed from expr: a missing map key is nil; ``.name`` or ``[i]`` on nil is an error
 unless the access is ``?.`` (which makes the rest of the chain nil); ``==`` across types is
 false; ``<`` across types is an error; ``/`` gives a float; ``%`` takes ints only; ``and``,
-``or``, ``not`` and ``? :`` take booleans only. See docs/expr-draft.md.
+``or``, ``not`` and ``? :`` take booleans only. See docs/notifications.md.
 """
 
 from __future__ import annotations
@@ -301,7 +301,8 @@ class Evaluation:
             if name == "Seconds":
                 return go_float_div(ns, 1_000_000_000)
             if name == "Milliseconds":
-                return int(ns / 1_000_000) if abs(ns) < 2**52 else -(-ns // 1_000_000)
+                whole = abs(ns) // 1_000_000  # Go truncates toward zero
+                return -whole if ns < 0 else whole
             if name == "Nanoseconds":
                 return ns
         raise ExprError(f"{type_name(obj)} has no method {name}()", node.col)

@@ -127,9 +127,9 @@ def arithmetic(op: str, left: Any, right: Any, col: int) -> Any:
             )
         if right == 0:
             raise ExprError("integer divide by zero", col)
-        return (
-            int(math.fmod(left, right)) if abs(left) < 2**52 else left - right * int(left / right)
-        )
+        # Go's remainder: exact on any int64, with the sign of the dividend
+        remainder = abs(left) % abs(right)
+        return -remainder if left < 0 else remainder
     # ** and ^: math.Pow
     try:
         return math.pow(left, right)
