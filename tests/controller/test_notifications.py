@@ -129,3 +129,41 @@ async def test_a_sync_notifies_each_subscriber_once_per_revision(
     )
     threaded = [m for m in slack.posted if name in m["text"]][1]
     assert threaded["thread_ts"] == post["ts"]  # groupingKey threads them
+
+
+async def test_bad_settings_are_told_and_a_failing_service_is_retried_without_slowing_syncs(
+    env: Env, parts: tuple[Receiver, FakeSlack, Mailbox], caplog: pytest.LogCaptureFixture
+) -> None:
+    hook, slack, mailbox = parts
+    await settings(env, hook, slack, mailbox)
+    bad = {
+        "trigger.on-outside": "- when: env('HOME') == '/root'\n  send: [app-sync-succeeded]\n",
+        "trigger.on-bad-template": SUCCEEDED.replace("app-sync-succeeded", "broken"),
+        "trigger.on-missing-template": SUCCEEDED.replace("app-sync-succeeded", "nope"),
+        "template.broken": "message: '{{ .app.metadata.name | nosuchfunc }}'\n",
+    }
+    info = await env.client.resource_for("v1", "ConfigMap")
+    await env.client.patch(info, "argocd-notifications-cm", {"data": bad}, CONTROL_NS)
+    hook.answers = [(500, {}, b"down"), (429, {"Retry-After": "1"}, b"slow down")]
+    url, _work = env.new_repo()
+    name = f"notify-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", name)
+    subscribe = "notifications.argoproj.io/subscribe"
+    annotations = {f"{subscribe}.{t}.hook": "" for t in (
+        "on-sync-succeeded", "on-outside", "on-bad-template", "on-missing-template")}  # fmt: skip
+    await env.application(name, url, name, **{"metadata.annotations": annotations})
+    # the sync goes on as ever
+    await eventually(lambda: synced_healthy(env, name), 60, f"{name} synced")
+
+    def mine() -> list[dict[str, Any]]:
+        return [r for r in hook.requests if f'"{name}"' in r.get("body", "")]
+
+    # 500, then 429, then delivered: three requests, one message
+    await eventually(lambda: len(mine()) == 3, 30, "delivered after two retries")
+
+    def told(fragment: str) -> bool:
+        return any(name in r.getMessage() and fragment in r.getMessage() for r in caplog.records)
+
+    await eventually(lambda: told("unsupported: function 'env' at column 1"), 30, "outside")
+    await eventually(lambda: told("template broken: ") and told("nosuchfunc"), 30, "template")
+    await eventually(lambda: told("template 'nope' is not defined"), 30, "missing template")
