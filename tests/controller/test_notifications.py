@@ -121,9 +121,11 @@ async def test_a_sync_notifies_each_subscriber_once_per_revision(
     overlay = "apps/payment-service/production/kustomization.yaml"
     doc = yaml.safe_load((work / overlay).read_text())
     doc["images"][0]["newTag"] = "1.5.0"
-    commit_and_push(work, "payment-service 1.5.0", {overlay: yaml.safe_dump(doc)})
+    second = commit_and_push(work, "payment-service 1.5.0", {overlay: yaml.safe_dump(doc)})
     await env.controller.refresh(name, hard=True)
-    await eventually(lambda: len(mine(hook.requests)) == 2, 60, "the second webhook call")
+    # the sync first (a worker shared with earlier modules' apps can be slow), then its message
+    await eventually(lambda: synced_healthy(env, name, second), 120, "the new revision synced")
+    await eventually(lambda: len(mine(hook.requests)) == 2, 30, "the second webhook call")
     await eventually(
         lambda: len([m for m in slack.posted if name in m["text"]]) == 2, 30, "slack again"
     )
