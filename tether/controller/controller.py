@@ -141,15 +141,7 @@ class Controller(ControlNamespaceReadings):
             dependencies=self.dependencies,
         )
         self.images = self._image_automation()
-        self.notifications = AppNotifications(
-            client,
-            self.config.namespace,
-            self.config.field_manager,
-            configmap=self.control.configmap,
-            applications=self.control.application_objects,
-            projects=self.control.project_objects,
-            owns=self.owns,
-        )
+        self.notifications = self._notifications()
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
         #: the reconcile running for each app (cancelled when its shard leaves this replica)
@@ -162,6 +154,18 @@ class Controller(ControlNamespaceReadings):
         self.reconciles_timed = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stand_down = False
+
+    def _notifications(self) -> AppNotifications:
+        """Argo CD's notifications for the apps this replica owns."""
+        return AppNotifications(
+            self.client,
+            self.config.namespace,
+            self.config.field_manager,
+            configmap=self.control.configmap,
+            applications=self.control.application_objects,
+            projects=self.control.project_objects,
+            owns=self.owns,
+        )
 
     def _image_automation(self) -> ImageAutomation:
         """Flux's image automation, reaching repositories as the sources do."""
