@@ -52,8 +52,13 @@ from tether.controller.face import (
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
 from tether.controller.images import ImageAutomation
 from tether.controller.notifications import AppNotifications
-from tether.controller.observer import request_termination
+from tether.controller.observer import (
+    ObserverSettings,
+    OnDemandComparisons,
+    request_termination,
+)
 from tether.controller.operations import OperationRunner
+from tether.controller.previews import Previews, PreviewSettings, PullPreview
 from tether.controller.reconciler import AppRuntime, Reconciler
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.sharding import ShardCoordinator, ShardHooks
@@ -67,6 +72,7 @@ from tether.images.events import RegistryEvent, concerns
 from tether.names import SETTINGS_CONFIGMAP
 from tether.source.credentials import RepoCredentials, select_credentials
 from tether.source.policy import RepoPolicy
+from tether.source.pullrequests import PullRequestEvent
 
 __all__ = ["Controller", "ControllerConfig"]
 
@@ -142,6 +148,7 @@ class Controller(ControlNamespaceReadings):
         )
         self.images = self._image_automation()
         self.notifications = self._notifications()
+        self.previews = self._previews()
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
         #: the reconcile running for each app (cancelled when its shard leaves this replica)
@@ -165,6 +172,23 @@ class Controller(ControlNamespaceReadings):
             applications=self.control.application_objects,
             projects=self.control.project_objects,
             owns=self.owns,
+        )
+
+    def _previews(self) -> Previews:
+        """Pull-request previews, compared with the controller's own sources and caches."""
+        comparer = OnDemandComparisons(
+            self.client,
+            self.config,
+            self.control,
+            ObserverSettings(),
+            sources=self.sources,
+            destinations=self.destinations,
+        )
+        return Previews(
+            self.control.application_objects,
+            comparer,
+            self.sources.mirrors,
+            self._credentials_for,
         )
 
     def _image_automation(self) -> ImageAutomation:
@@ -301,6 +325,7 @@ class Controller(ControlNamespaceReadings):
         self._tasks.clear()
         await self.images.stop()
         await self.notifications.stop()
+        await self.previews.close()
         await self.sources.aclose()
         self.queue.close()
         await self.control.stop()
@@ -480,6 +505,14 @@ class Controller(ControlNamespaceReadings):
             task = asyncio.create_task(self._poll(urls), name="relayed-push")
             self._relayed.add(task)
             task.add_done_callback(self._relayed.discard)
+
+    async def on_pull_request(
+        self, event: PullRequestEvent, settings: PreviewSettings
+    ) -> list[str]:
+        return self.previews.on_pull_request(event, settings)
+
+    def pull_preview(self, app: str, number: int) -> PullPreview | None:
+        return self.previews.preview(app, number)
 
     async def terminate(self, name: str) -> bool:
         """Stop the app's running sync: here when it runs here, else through the Application

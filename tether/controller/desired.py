@@ -112,7 +112,7 @@ def _placed_size(placed: _Placed) -> int:
 RENDERS_PER_APP = 2
 
 
-def _value_files(source: models.AppSource) -> tuple[str, ...]:
+def value_files(source: models.AppSource) -> tuple[str, ...]:
     helm = source.raw.get("helm") or {}
     return tuple(str(v) for v in helm.get("valueFiles") or ())
 
@@ -225,7 +225,7 @@ class DesiredState:
                 source.repo_url,
                 source.target_revision or "HEAD",
                 source.path or "",
-                _value_files(source),
+                value_files(source),
             )
         )
         commit = self.poller.commit_of(name)

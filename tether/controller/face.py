@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tether.cluster.cache import LiveCache
 from tether.cluster.client import ClusterClient
@@ -18,7 +18,11 @@ from tether.controller import clusters as cluster_secrets
 from tether.controller.control import ControlNamespace
 from tether.engine.diff import AppDiff
 from tether.images.events import RegistryEvent
+from tether.source.pullrequests import PullRequestEvent
 from tether.source.webhooks import WebhookEvent
+
+if TYPE_CHECKING:  # the previews build on this module
+    from tether.controller.previews import PreviewSettings, PullPreview
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +196,17 @@ class ControllerFace(Protocol):
 
     async def on_webhook(self, repo_urls: Iterable[str]) -> list[str]:
         """A push arrived for these repositories: the apps whose commits changed."""
+        ...
+
+    async def on_pull_request(
+        self, event: PullRequestEvent, settings: PreviewSettings
+    ) -> list[str]:
+        """A pull request opened, pushed to or closed: start (or drop) its preview; the names
+        of the apps following its base branch."""
+        ...
+
+    def pull_preview(self, app: str, number: int) -> PullPreview | None:
+        """The kept preview of pull request ``number`` holding ``app`` (None: none kept)."""
         ...
 
     async def on_registry_event(self, event: RegistryEvent) -> list[str]:

@@ -45,6 +45,7 @@ from tether.controller.face import (
     RepositoryCounters,
 )
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
+from tether.controller.previews import Previews, PreviewSettings, PullPreview
 from tether.controller.pushes import RefreshPacer, push_concerns
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.status import TERMINATING, read_status
@@ -64,6 +65,7 @@ from tether.render import RenderError
 from tether.resources import ResourceKey
 from tether.source.credentials import RepoCredentials, select_credentials
 from tether.source.errors import SourceError
+from tether.source.pullrequests import PullRequestEvent
 from tether.source.revisions import is_commit_sha
 from tether.source.webhooks import WebhookEvent
 
@@ -145,13 +147,16 @@ class OnDemandComparisons:
         settings: ObserverSettings,
         *,
         sources: DesiredState,
+        destinations: Destinations | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.control = control
         self.settings = settings
         self.sources = sources
-        self.destinations = Destinations(
+        #: the destinations' caches: the controller's own when it runs in this process
+        self._own_destinations = destinations is None
+        self.destinations = destinations or Destinations(
             client,
             config.tracking,
             lambda *_: None,  # freshness is checked against the cache when asked, not pushed
@@ -175,7 +180,8 @@ class OnDemandComparisons:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        await self.destinations.close()
+        if self._own_destinations:
+            await self.destinations.close()
 
     async def observe(self, obj: dict[str, Any]) -> Observation:
         """The app ``obj`` compared with its live objects: the kept comparison while it is
@@ -221,32 +227,48 @@ class OnDemandComparisons:
             return False
         return live_versions(entry.dest, name, entry.keys) == entry.live
 
+    async def compare_at(self, obj: dict[str, Any], revision: str) -> Observation:
+        """The app ``obj`` rendered at ``revision`` (a commit the mirror holds; several joined
+        with ``|`` for a multi-source app, an empty part meaning that source's target) and
+        compared with its live objects, as a sync to that revision would see it; nothing kept,
+        nothing written. ObservationError names a refusal: the spec, the project, the render."""
+        async with self._slots:
+            target = await self._target(obj)
+            try:
+                commit = (await self.sources.resolve_app(target.app, revision, None)).commit
+            except SourceError as exc:
+                raise ObservationError(exc.message) from exc
+            return await self._compare(obj, target, commit)
+
+    async def _compare(self, obj: dict[str, Any], target: _Target, commit: str) -> Observation:
+        try:
+            rendered = await self.sources.render(target.app, target.dest.client, commit)
+            admission.check_objects(target.scope, rendered.objects)
+            compared = await compare_app(
+                target.app.name,
+                commit,
+                rendered.tool,
+                rendered.objects,
+                target.dest,
+                status_resources=list((obj.get("status") or {}).get("resources") or []),
+                keep_live=lambda live: _own(target.scope, live),
+                rules=list(parse_ignore_differences(target.app.spec.ignore_differences))
+                + self.control.system_rules(),
+                customizations=self.control.health_customizations(),
+                field_manager=self.config.field_manager,
+            )
+        except (SourceError, RenderError, project.ProjectViolation, ClusterError) as exc:
+            raise ObservationError(exc.message) from exc
+        return Observation(commit, compared.diff, compared.desired)
+
     async def _compute(self, obj: dict[str, Any], basis: tuple[str, ...]) -> Observation:
         name = obj["metadata"]["name"]
         async with self._slots:
             target = await self._target(obj)
             commit = await self._commit(target.app, obj)
-            try:
-                rendered = await self.sources.render(target.app, target.dest.client, commit)
-                admission.check_objects(target.scope, rendered.objects)
-                compared = await compare_app(
-                    name,
-                    commit,
-                    rendered.tool,
-                    rendered.objects,
-                    target.dest,
-                    status_resources=list((obj.get("status") or {}).get("resources") or []),
-                    keep_live=lambda live: _own(target.scope, live),
-                    rules=list(parse_ignore_differences(target.app.spec.ignore_differences))
-                    + self.control.system_rules(),
-                    customizations=self.control.health_customizations(),
-                    field_manager=self.config.field_manager,
-                )
-            except (SourceError, RenderError, project.ProjectViolation, ClusterError) as exc:
-                raise ObservationError(exc.message) from exc
+            observation = await self._compare(obj, target, commit)
         self.computed += 1
-        observation = Observation(commit, compared.diff, compared.desired)
-        keys = tuple(ResourceKey.of(d) for d in compared.desired)
+        keys = tuple(ResourceKey.of(d) for d in observation.desired)
         self._entries[name] = _Entry(
             basis,
             observation,
@@ -371,6 +393,12 @@ class ClusterObserver(ControlNamespaceReadings):
         self.comparisons = OnDemandComparisons(
             client, config, self.control, self.settings, sources=self.sources
         )
+        self.previews = Previews(
+            self.control.application_objects,
+            self.comparisons,
+            self.sources.mirrors,
+            self._credentials_for,
+        )
         self.pacer = RefreshPacer(self._request_hard_refresh, self.settings.webhook_refresh_rate)
         self.listeners = Listeners()
 
@@ -399,6 +427,7 @@ class ClusterObserver(ControlNamespaceReadings):
 
     async def stop(self) -> None:
         await self.pacer.stop()
+        await self.previews.close()
         await self.control.stop()
         await self.comparisons.close()
         await self.sources.aclose()
@@ -478,6 +507,14 @@ class ClusterObserver(ControlNamespaceReadings):
         ]
         self.pacer.add(matched)
         return matched
+
+    async def on_pull_request(
+        self, event: PullRequestEvent, settings: PreviewSettings
+    ) -> list[str]:
+        return self.previews.on_pull_request(event, settings)
+
+    def pull_preview(self, app: str, number: int) -> PullPreview | None:
+        return self.previews.preview(app, number)
 
     async def on_registry_event(self, event: RegistryEvent) -> list[str]:
         """Ask the controller to scan the event's ImageRepositories now (Flux's

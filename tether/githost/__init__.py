@@ -36,11 +36,12 @@ from tether.githost.errors import (
 from tether.githost.gitea import GiteaClient
 from tether.githost.github import GitHubClient
 from tether.githost.gitlab import GitLabClient
-from tether.githost.models import COMMIT_STATES, CommitState, GitHost, PullRequest
+from tether.githost.models import COMMIT_STATES, Comment, CommitState, GitHost, PullRequest
 
 __all__ = [
     "COMMIT_STATES",
     "PROVIDERS",
+    "Comment",
     "CommitState",
     "GitHost",
     "GitHostAuthError",

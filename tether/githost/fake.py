@@ -22,6 +22,8 @@ shapes instead (see ``tests/githost``).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import math
 import socket
 import threading
@@ -39,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from tether.githost import fakegit
 from tether.githost.fakeapi import (
     ApiControls,
     Call,
@@ -160,6 +163,15 @@ def create_comment(d: Dialect, call: Call) -> Response:
     return json_response(201, d.render_comment(comment, call))
 
 
+def edit_comment(d: Dialect, call: Call) -> Response:
+    body = call.body if isinstance(call.body, dict) else {}
+    text = body.get("body")
+    if not isinstance(text, str) or not text:
+        return d.invalid({"resource": "IssueComment", "field": "body", "code": "missing_field"})
+    comment = d.forge.edit_comment(call.repo, int(call.path["id"]), text, call.user.login)
+    return json_response(200, d.render_comment(comment, call))
+
+
 def list_comments(d: Dialect, call: Call) -> Response:
     d.forge.pull(call.repo, _number(call))
     comments = d.forge.comments(call.repo, _number(call))
@@ -269,6 +281,7 @@ def _routes(d: Dialect) -> list[Route]:
         (merge_verb, f"{pull}/merge", merge_pull, True),
         ("GET", f"{repo}/issues/{{number}}/comments", list_comments, False),
         ("POST", f"{repo}/issues/{{number}}/comments", create_comment, True),
+        ("PATCH", f"{repo}/issues/comments/{{id:int}}", edit_comment, True),
         ("GET", statuses, list_statuses, False),
         ("POST", f"{repo}/statuses/{{ref}}", create_status, True),
     ]
@@ -399,6 +412,50 @@ class FakeGitHost:
     def statuses(self, repo: str, sha: str) -> list[FakeStatus]:
         """The statuses set on commit ``sha``, newest first."""
         return self.forge.statuses(repo, sha)
+
+    def pull_request_webhook(
+        self, repo: str, number: int, action: str, secret: str, *, dialect: str = "github"
+    ) -> tuple[dict[str, str], bytes]:
+        """The ``pull_request`` webhook the host sends for ``action`` (opened, synchronize,
+        closed...) on pull request ``number``: headers (signed with ``secret`` as GitHub's
+        ``X-Hub-Signature-256``, or Gitea's ``X-Gitea-Signature``) and the JSON body, in the
+        documented shape (``action``, ``number``, ``pull_request.head/base``, ``repository``)."""
+        pull = self.forge.pull(repo, number)
+        owner = repo.partition("/")[0]
+        repository = {
+            "full_name": repo,
+            "name": repo.partition("/")[2],
+            "owner": {"login": owner},
+            "clone_url": self.repo_url(repo),
+            "html_url": f"{self.url}/{repo}",
+            "default_branch": fakegit.default_branch(self.bare_path(repo)),
+        }
+        body = orjson.dumps(
+            {
+                "action": action,
+                "number": number,
+                "pull_request": {
+                    "number": number,
+                    "state": pull.state,
+                    "title": pull.title,
+                    "html_url": f"{self.url}/{repo}/pull/{number}",
+                    "merged": pull.merged,
+                    "head": {"ref": pull.head, "sha": pull.head_sha, "repo": repository},
+                    "base": {"ref": pull.base, "sha": pull.base_sha, "repo": repository},
+                },
+                "repository": repository,
+                "sender": {"login": pull.user},
+            }
+        )
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if dialect == "gitea":
+            headers = {"X-Gitea-Event": "pull_request", "X-Gitea-Signature": signature}
+        else:
+            headers = {
+                "X-GitHub-Event": "pull_request",
+                "X-Hub-Signature-256": f"sha256={signature}",
+            }
+        return {**headers, "Content-Type": "application/json"}, body
 
     def merge(self, repo: str, number: int, method: str = "merge", message: str = "") -> FakePull:
         """Merge pull request ``number`` as a person pressing the button would."""

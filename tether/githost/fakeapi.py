@@ -154,8 +154,10 @@ class Dialect:
 
     def refusal(self, refusal: Refusal, call: Call) -> Response:
         reason, owner = refusal.reason, call.repo.partition("/")[0]
-        if reason in ("no-repo", "no-pull"):
+        if reason in ("no-repo", "no-pull", "no-comment"):
             return self.error(404, "Not Found")
+        if reason == "not-author":
+            return self.error(403, "Must have admin rights to Repository.")
         if reason == "exists":
             head = refusal.existing.head if refusal.existing else refusal.detail
             message = f"A pull request already exists for {owner}:{head}."
@@ -265,7 +267,7 @@ class Dialect:
             "body": comment.body,
             "user": self.user(comment.user),
             "created_at": comment.created_at,
-            "updated_at": comment.created_at,
+            "updated_at": comment.updated_at or comment.created_at,
             "author_association": "OWNER",
             "issue_url": f"{call.origin}{self.prefix}/repos/{comment.repo}/issues/{comment.number}",
         }
@@ -345,8 +347,18 @@ class GiteaDialect(Dialect):
 
     def refusal(self, refusal: Refusal, call: Call) -> Response:
         reason = refusal.reason
-        if reason in ("no-repo", "no-pull", "no-head", "no-base", "not-open", "no-commit"):
+        if reason in (
+            "no-repo",
+            "no-pull",
+            "no-head",
+            "no-base",
+            "not-open",
+            "no-commit",
+            "no-comment",
+        ):
             return self.error(404, "The target couldn't be found.", errors=[])
+        if reason == "not-author":
+            return self.error(403, "user should be the comment poster", errors=[])
         if reason == "exists" and refusal.existing is not None:
             pull = refusal.existing
             targets = (
@@ -428,7 +440,7 @@ class GiteaDialect(Dialect):
             "body": comment.body,
             "assets": [],
             "created_at": comment.created_at,
-            "updated_at": comment.created_at,
+            "updated_at": comment.updated_at or comment.created_at,
         }
 
     def render_status(self, status: FakeStatus, call: Call) -> dict[str, Any]:

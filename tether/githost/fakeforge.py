@@ -60,6 +60,7 @@ class FakeComment:
     body: str
     user: str
     created_at: str
+    updated_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,19 @@ class FakeForge:
             comment = FakeComment(self._next_id(), repo, number, body, user, timestamp())
             self._comments.append(comment)
             return comment
+
+    def edit_comment(self, repo: str, comment_id: int, body: str, user: str) -> FakeComment:
+        """Replace a comment's text; only its author may (the APIs answer 403 otherwise)."""
+        self.bare(repo)
+        with self._lock:
+            for index, comment in enumerate(self._comments):
+                if (comment.repo, comment.id) == (repo, comment_id):
+                    if comment.user != user:
+                        raise Refusal("not-author", f"comment {comment_id}")
+                    edited = replace(comment, body=body, updated_at=timestamp())
+                    self._comments[index] = edited
+                    return edited
+        raise Refusal("no-comment", f"comment {comment_id}")
 
     def comments(self, repo: str, number: int) -> list[FakeComment]:
         with self._lock:

@@ -92,6 +92,12 @@ def branch_heads(bare: Path) -> dict[str, str]:
     }
 
 
+def default_branch(bare: Path) -> str:
+    """The branch the bare repository's HEAD names (GitHub's ``default_branch``)."""
+    found = git(bare, "symbolic-ref", "--short", "HEAD", check=False)
+    return found.stdout.strip() or "main"
+
+
 def commit_exists(bare: Path, sha: str) -> bool:
     """True when ``sha`` names a commit of ``bare``."""
     if not sha or sha.startswith("-"):

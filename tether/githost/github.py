@@ -25,7 +25,7 @@ from tether.githost.errors import (
     GitHostValidationError,
     RateLimitedError,
 )
-from tether.githost.models import COMMIT_STATES, CommitState, PullRequest, fit_text
+from tether.githost.models import COMMIT_STATES, Comment, CommitState, PullRequest, fit_text
 
 API_VERSION = "2022-11-28"
 #: GitHub refuses a pull request or comment body longer than this (characters)
@@ -160,6 +160,26 @@ class GitHubClient(RestClient):
             action,
             body={"body": self.fit(body)},
             accept=(201,),
+        )
+
+    async def comments(self, repo: str, number: int) -> list[Comment]:
+        owner, name = split_repo(repo)
+        action = f"listing the comments of pull request #{number} in {repo}"
+        path = f"repos/{owner}/{name}/issues/{number}/comments"
+        found = []
+        async for item in self.list_pages(path, {"per_page": "100"}, action):
+            found.append(Comment(_int(item.get("id")), _str(item.get("body"))))
+        return found
+
+    async def edit_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        owner, name = split_repo(repo)
+        action = f"editing comment {comment_id} of pull request #{number} in {repo}"
+        await self.send(
+            "PATCH",
+            f"repos/{owner}/{name}/issues/comments/{comment_id}",
+            action,
+            body={"body": self.fit(body)},
+            accept=self.edit_statuses,
         )
 
     async def set_commit_status(

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from tether.githost.api import Answer, RestClient, status_body
 from tether.githost.errors import GitHostConfigError, GitHostResponseError, GitHostValidationError
-from tether.githost.models import CommitState, PullRequest, fit_text
+from tether.githost.models import Comment, CommitState, PullRequest, fit_text
 
 #: GitLab refuses a description or note longer than this (characters)
 MAX_BODY_CHARS = 1_000_000
@@ -134,6 +134,28 @@ class GitLabClient(RestClient):
             f"commenting on merge request !{number} in {repo}",
             body={"body": fit_text(body, MAX_BODY_CHARS)},
             accept=(201,),
+        )
+
+    async def comments(self, repo: str, number: int) -> list[Comment]:
+        action = f"listing the notes of merge request !{number} in {repo}"
+        path = f"projects/{project_id(repo)}/merge_requests/{number}/notes"
+        params = {"per_page": "100", "sort": "asc", "order_by": "created_at"}
+        found = []
+        async for item in self.list_pages(path, params, action):
+            if item.get("system"):
+                continue  # GitLab's own notes (pushes, label changes)
+            note_id, body = item.get("id"), item.get("body")
+            if isinstance(note_id, int) and isinstance(body, str):
+                found.append(Comment(note_id, body))
+        return found
+
+    async def edit_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        await self.send(
+            "PUT",
+            f"projects/{project_id(repo)}/merge_requests/{number}/notes/{comment_id}",
+            f"editing note {comment_id} of merge request !{number} in {repo}",
+            body={"body": fit_text(body, MAX_BODY_CHARS)},
+            accept=(200,),
         )
 
     async def set_commit_status(

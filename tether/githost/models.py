@@ -33,6 +33,14 @@ class PullRequest:
     head_sha: str
 
 
+@dataclass(frozen=True)
+class Comment:
+    """A comment on a pull request (a GitLab note): its id on the host and its text."""
+
+    id: int
+    body: str
+
+
 class GitHost(Protocol):
     """One Git host's pull-request API, for one token. ``repo`` is the repository's path on
     the host: ``owner/name`` (GitLab: ``group/subgroup/project``), see `repo_path`."""
@@ -67,6 +75,14 @@ class GitHost(Protocol):
 
     async def comment(self, repo: str, number: int, body: str) -> None:
         """Post a comment on pull request ``number``."""
+        ...
+
+    async def comments(self, repo: str, number: int) -> list[Comment]:
+        """The comments on pull request ``number``, oldest first (bounded by the pages read)."""
+        ...
+
+    async def edit_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        """Replace the text of comment ``comment_id`` on pull request ``number``."""
         ...
 
     async def set_commit_status(

@@ -12,6 +12,7 @@ from tether.server import (
     dependencies,
     images,
     operations,
+    previews,
     resources,
     session,
     stream,
@@ -239,6 +240,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("GET", f"{APP}/events", app_objects.application_events, "Events", "applications"),
     Endpoint("GET", f"{APP}/history", apps.application_history, "Sync history", "applications"),
+    Endpoint(
+        "GET",
+        f"{APP}/previews/{{number}}",
+        previews.application_preview,
+        "What merging a pull request would do to the app (its preview, Secrets masked)",
+        "applications",
+    ),
     Endpoint(
         "GET",
         f"{APP}/images",

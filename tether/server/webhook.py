@@ -18,10 +18,12 @@ import orjson
 from starlette.responses import Response
 
 from tether.images.events import RegistryWebhookSecrets, parse_registry_event
-from tether.names import SERVER_SECRET
+from tether.controller.previews import PreviewSettings, read_settings
+from tether.names import SERVER_SECRET, SETTINGS_CONFIGMAP
 from tether.server.http import JSONResponse, error_response, read_body
 from tether.server.state import Context
 from tether.source.errors import WebhookError, WebhookNotConfiguredError
+from tether.source.pullrequests import PullRequestEvent
 from tether.source.webhooks import BITBUCKET, WebhookSecrets, parse_webhook
 
 #: keys of the ``tether-secret`` Secret (Argo CD's ``argocd-secret`` names) per provider field
@@ -94,6 +96,29 @@ def not_configured_message(error: WebhookNotConfiguredError, namespace: str) -> 
     )
 
 
+async def preview_settings(ctx: Context) -> PreviewSettings:
+    """Previews' settings: ``argocd-cm`` (API URLs, the UI's address) and ``tether-secret``
+    (the tokens)."""
+    settings = ctx.state.controller.configmap(SETTINGS_CONFIGMAP) or {}
+    return read_settings(settings.get("data") or {}, await ctx.state.secret_store.values())
+
+
+async def _pull_request(ctx: Context, event: PullRequestEvent) -> Response:
+    """A pull request opened, pushed to or closed: its preview starts (or is dropped) in the
+    background; the answer names the apps that follow its base branch."""
+    settings = await preview_settings(ctx)
+    previewing = await ctx.state.controller.on_pull_request(event, settings)
+    return JSONResponse(
+        {
+            "provider": event.provider,
+            "pullRequest": event.number,
+            "action": event.action,
+            "previewing": previewing,
+            "enabled": settings.enabled,
+        }
+    )
+
+
 async def receive_webhook(ctx: Context) -> Response:
     limit = ctx.state.settings.webhook_max_bytes
     try:
@@ -121,6 +146,8 @@ async def receive_webhook(ctx: Context) -> Response:
         return error_response(not_configured_message(exc, ctx.state.namespace), exc.status)
     except WebhookError as exc:
         return error_response(exc.message, exc.status)
+    if event.pull_request is not None:
+        return await _pull_request(ctx, event.pull_request)
     if not event.repo_urls:
         refreshed: list[str] = []
     elif ctx.state.observer is not None:

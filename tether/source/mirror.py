@@ -48,6 +48,9 @@ FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 # Commits an application still uses are kept reachable here so that `git gc` never drops the
 # last good commit of a branch that was deleted or force-pushed away.
 KEEP_PREFIX = "refs/tether/keep/"
+# The heads of pull requests being previewed (``refs/tether/pulls/<number>``): out of the fetch
+# refspecs, so a fetch never prunes them, and dropped when the request closes.
+PULL_PREFIX = "refs/tether/pulls/"
 
 T = TypeVar("T")
 
@@ -244,6 +247,54 @@ class Mirror:
             self._generation += 1
         self.maintain()
 
+    def fetch_pull(self, head_ref: str, base_branch: str, number: int) -> tuple[str, str]:
+        """Fetch a pull request's head (``head_ref`` of the remote: its branch, or the host's
+        ``refs/pull/N/head``) and its base branch; (head commit, base commit).
+
+        Both names come from a webhook: each must be a valid ref name, or nothing is fetched.
+        """
+        base_ref = f"refs/heads/{base_branch}"
+        for ref in (head_ref, base_ref):
+            if not pygit2.reference_is_valid_name(ref) or ref.startswith("-"):
+                raise RevisionNotFoundError(f"{ref[:200]!r} is not a valid ref name")
+        local = f"{PULL_PREFIX}{number}"
+        with self._network:
+            self._clone()
+            self._git(
+                [
+                    *("-c", "gc.auto=0", "-c", "maintenance.auto=false"),
+                    *("-C", str(self.path), "fetch", "--force", "--quiet"),
+                    *("--no-write-fetch-head", "--no-recurse-submodules", self.url),
+                    f"+{head_ref}:{local}",
+                    f"+{base_ref}:{base_ref}",
+                ],
+                self.timeouts.fetch,
+            )
+            self.fetches += 1
+            self._generation += 1
+        with self.lock.reading():
+            repo = self._repo()
+            return str(repo.references[local].peel(pygit2.Commit).id), str(
+                repo.references[base_ref].peel(pygit2.Commit).id
+            )
+
+    def drop_pull(self, number: int) -> None:
+        """Forget a closed pull request's head (its commits go at the next ``git gc``)."""
+        if not self.cloned:
+            return
+        with self.lock.writing():
+            repo = pygit2.Repository(str(self.path))
+            name = f"{PULL_PREFIX}{number}"
+            if name in repo.references:
+                repo.references.delete(name)
+            self._generation += 1
+
+    def merge_base(self, one: str, other: str) -> str | None:
+        """The best common ancestor of two commits the mirror holds; None when they share none."""
+        with self.lock.reading():
+            found = self._repo().merge_base(one, other)
+            return str(found) if found is not None else None
+
     def maintain(self) -> None:
         """`git gc --auto`: repack when fetches left many packs. Local work, so it may hold the
         write lock (repacking deletes packs a reader could be opening)."""
@@ -395,6 +446,12 @@ class Mirror:
     ) -> ResolvedRevision:
         """`resolve` without blocking the event loop."""
         return await _on_git_threads(self.resolve, revision, refs)
+
+    async def fetch_pull_async(
+        self, head_ref: str, base_branch: str, number: int
+    ) -> tuple[str, str]:
+        """`fetch_pull` without blocking the event loop."""
+        return await _on_git_threads(self.fetch_pull, head_ref, base_branch, number)
 
     async def commit_info_async(self, commit: str) -> CommitInfo | None:
         """`commit_info` without blocking the event loop."""

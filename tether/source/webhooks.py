@@ -25,6 +25,7 @@ from tether.source.errors import (
     WebhookPayloadTooLargeError,
     WebhookSignatureError,
 )
+from tether.source.pullrequests import PullRequestEvent, pull_request_of
 from tether.source.urls import normalize_repo_url
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -74,6 +75,8 @@ class WebhookEvent:
     repo_urls: tuple[str, ...]
     refs: tuple[RefUpdate, ...] = ()
     changed_files: frozenset[str] | None = None
+    #: set when the event is about a pull (merge) request rather than a push
+    pull_request: PullRequestEvent | None = None
 
     @property
     def repositories(self) -> frozenset[str]:
@@ -175,6 +178,9 @@ def _commit_files(commits: Any) -> frozenset[str] | None:
 
 
 def _github_like(provider: str, event: str, payload: dict[str, Any]) -> WebhookEvent:
+    pull = pull_request_of(provider, event, payload)
+    if pull is not None:
+        return WebhookEvent(provider, event, pull.repo_urls, pull_request=pull)
     repository = _dict(payload.get("repository"))
     urls = _urls(
         repository.get("clone_url"),
@@ -196,6 +202,9 @@ def _github_like(provider: str, event: str, payload: dict[str, Any]) -> WebhookE
 
 
 def _gitlab(event: str, payload: dict[str, Any]) -> WebhookEvent:
+    pull = pull_request_of(GITLAB, event, payload)
+    if pull is not None:
+        return WebhookEvent(GITLAB, event, pull.repo_urls, pull_request=pull)
     project = _dict(payload.get("project"))
     repository = _dict(payload.get("repository"))
     urls = _urls(
