@@ -153,14 +153,16 @@ async def test_a_broken_kustomization_fails_the_status_naming_file_and_line(
     env: Env, forge: FakeGitHost, deployed: tuple[str, Path, str]
 ) -> None:
     repo, work, name = deployed
-    broken = (work / PRODUCTION).read_text() + "images: [oops\n"
+    lines = (work / PRODUCTION).read_text().splitlines()
+    lines.insert(2, "\tnewTag: oops")  # a tab cannot start a YAML token: line 3 is wrong
+    broken = "\n".join(lines) + "\n"
     head = push_branch(work, "break-prod", {PRODUCTION: broken})
     pull = forge.forge.open_pull(repo, "break-prod", "main", "Break production", "", "dev")
     preview = await previewed(env, forge, repo, pull.number)
     (app,) = preview.apps
     assert app.failure == "render" and preview.state == "failure"
-    where = f"{PRODUCTION}:{len(broken.splitlines())}"  # the file and the line of the error
-    assert where in app.error and "invalid YAML" in app.error, app.error
+    where = f"{PRODUCTION}:3"  # the file and the line of the error
+    assert where in app.error, app.error
     status = forge.statuses(repo, head)[0]
     assert status.state == "failure" and where in status.description
     (comment,) = forge.comments(repo, pull.number)
