@@ -70,6 +70,10 @@ class FakeGitLab:
                 assert set(body) == {"body"}
                 self.notes.append((found["iid"], body["body"]))
                 return httpx2.Response(201, json={"id": len(self.notes), "body": body["body"]})
+            if (method, rest) == ("GET", "notes"):
+                return self.note_listing(found["iid"], request.url.params)
+            if method == "PUT" and rest.startswith("notes/"):
+                return self.edit_note(found["iid"], int(rest[len("notes/") :]), body)
         if method == "POST" and path == f"/statuses/{SHA}":
             assert body["state"] in ("pending", "running", "success", "failed", "canceled")
             if self.statuses and self.statuses[-1]["state"] == body["state"]:
@@ -78,6 +82,27 @@ class FakeGitLab:
             self.statuses.append(body)
             return httpx2.Response(201, json={"id": len(self.statuses), "status": body["state"]})
         raise AssertionError(f"not a documented request: {method} {path}")
+
+    def note_listing(self, iid: int, params: httpx2.QueryParams) -> httpx2.Response:
+        assert params["sort"] == "asc" and params["order_by"] == "created_at"
+        notes = [
+            {"id": index + 1, "body": text, "system": text.startswith("added 1 commit")}
+            for index, (on, text) in enumerate(self.notes)
+            if on == iid
+        ]
+        page = int(params.get("page", "1"))
+        chunk = notes[(page - 1) * self.page_size : page * self.page_size]
+        more = page * self.page_size < len(notes)
+        return httpx2.Response(
+            200, json=chunk, headers={"x-next-page": str(page + 1) if more else ""}
+        )
+
+    def edit_note(self, iid: int, note_id: int, body: dict[str, Any]) -> httpx2.Response:
+        assert set(body) == {"body"}
+        if not 0 < note_id <= len(self.notes) or self.notes[note_id - 1][0] != iid:
+            return httpx2.Response(404, json={"message": "404 Not found"})
+        self.notes[note_id - 1] = (iid, body["body"])
+        return httpx2.Response(200, json={"id": note_id, "body": body["body"]})
 
     def listing(self, params: httpx2.QueryParams) -> httpx2.Response:
         assert params["state"] == "opened"
@@ -231,3 +256,17 @@ def test_a_project_path_must_have_a_group() -> None:
     assert project_id("group/sub/project.git") == "group%2Fsub%2Fproject"
     with pytest.raises(GitHostConfigError):
         project_id("project")
+
+
+async def test_notes_are_listed_across_pages_and_edited_in_place(
+    client: GitLabClient, gitlab: FakeGitLab
+) -> None:
+    opened = await client.open_pull_request(REPO, "tether/preview", "main", "t", "b")
+    await client.comment(REPO, opened.number, "first")
+    gitlab.notes.append((opened.number, "added 1 commit"))  # GitLab's own system note
+    await client.comment(REPO, opened.number, "<!-- mark --> preview")
+    notes = await client.comments(REPO, opened.number)
+    assert [n.body for n in notes] == ["first", "<!-- mark --> preview"]
+    await client.edit_comment(REPO, opened.number, notes[1].id, "<!-- mark --> again")
+    assert gitlab.notes[notes[1].id - 1] == (opened.number, "<!-- mark --> again")
+    assert f"PUT {PROJECT}/merge_requests/{opened.number}/notes/{notes[1].id}" in gitlab.seen

@@ -21,6 +21,7 @@ from tether.controller.previews.models import (
     PullPreview,
 )
 from tether.engine.diff import AppDiff, ResourceDiff, SyncStatus
+from tether.githost.models import fit_text
 
 #: marks Tether's comment, so that a new push edits it instead of adding another
 MARKER = "<!-- tether-preview -->"
@@ -211,32 +212,38 @@ def comment(preview: PullPreview, ui_url: str, max_chars: int) -> str:
             f"{MARKER}\n### Tether preview at {head}\n\n"
             "No Application following this branch renders files this pull request changes."
         )
-    parts = [
+    text = (
         f"{MARKER}\n### Tether preview at {head}: {len(apps)} "
-        f"application{'s' if len(apps) != 1 else ''}\n",
-        "| Application | Added | Changed | Removed | Result |",
-        "|---|---|---|---|---|",
-    ]
-    parts.extend(_row(app, ui_url, preview.number) for app in apps[:MAX_TABLE_ROWS])
-    if len(apps) > MAX_TABLE_ROWS:
-        parts.append(f"\n… and {len(apps) - MAX_TABLE_ROWS} more applications.")
+        f"application{'s' if len(apps) != 1 else ''}\n\n"
+        "| Application | Added | Changed | Removed | Result |\n|---|---|---|---|---|"
+    )
+    # the table takes at most half the room; the sections what is left
+    rows = 0
+    for app in apps[:MAX_TABLE_ROWS]:
+        row = "\n" + _row(app, ui_url, preview.number)
+        if len(text) + len(row) > max_chars // 2:
+            break
+        text += row
+        rows += 1
+    if rows < len(apps):
+        text += f"\n\n… and {len(apps) - rows} more applications."
     if preview.unaffected:
-        parts.append(
-            f"\n{len(preview.unaffected)} other application(s) follow this branch; this pull "
+        text += (
+            f"\n\n{len(preview.unaffected)} other application(s) follow this branch; this pull "
             "request changes none of their files."
         )
-    text = "\n".join(parts)
     left_out = 0
     tail = "\n\n*Nothing is applied until the pull request is merged.*"
+    room = max_chars - len(tail) - 100
     for index, app in enumerate(apps):
         section = "\n\n" + app_section(app, ui_url, preview.number)
-        if len(text) + len(section) + len(tail) + 200 > max_chars:
+        if len(text) + len(section) > room:
             left_out = len(apps) - index
             break
         text += section
     if left_out:
         text += f"\n\n… {left_out} more application section(s) do not fit here: see the UI."
-    return text + tail
+    return fit_text(text + tail, max_chars)
 
 
 def status_description(preview: PullPreview) -> str:
