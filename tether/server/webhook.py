@@ -99,8 +99,10 @@ def not_configured_message(error: WebhookNotConfiguredError, namespace: str) -> 
 async def preview_settings(ctx: Context) -> PreviewSettings:
     """Previews' settings: ``argocd-cm`` (API URLs, the UI's address) and ``tether-secret``
     (the tokens)."""
-    settings = ctx.state.controller.configmap(SETTINGS_CONFIGMAP) or {}
-    return read_settings(settings.get("data") or {}, await ctx.state.secret_store.values())
+    data = ctx.state.configmap_data(SETTINGS_CONFIGMAP)
+    found = read_settings(data, await ctx.state.secret_store.values())
+    # the server's own --url wins over argocd-cm's, as in /api/v1/settings
+    return dataclasses.replace(found, ui_url=ctx.state.settings.url or found.ui_url)
 
 
 async def _pull_request(ctx: Context, event: PullRequestEvent) -> Response:

@@ -119,6 +119,8 @@ def as_json(preview: PullPreview, app: AppPreview) -> dict[str, Any]:
         "error": app.error,
         "prunes": app.prunes,
         "finishedAt": preview.at,
+        #: why the comment or the status could not be posted (empty: both were)
+        "delivery": list(preview.delivery),
         "objects": [
             {
                 "action": change.action,
