@@ -60,6 +60,7 @@ export const api = {
   applicationImages: (name) => request('GET', `${app(name)}/images`),
   syncWindows: (name) => request('GET', `${app(name)}/syncwindows`),
   dependencies: (name) => request('GET', `${app(name)}/dependencies`),
+  preview: (name, number) => request('GET', `${app(name)}/previews/${encodeURIComponent(number)}`),
   resource: (name, ref) =>
     request(
       'GET',

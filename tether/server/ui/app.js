@@ -5,6 +5,7 @@ import { api, closeStream, onStreamState, onUnauthorized } from './api.js';
 import * as applicationPage from './application.js';
 import * as applicationsPage from './applications.js';
 import * as loginPage from './login.js';
+import * as previewPage from './preview.js';
 import { navigate, setCrumbs, setRouter, showStreamState, toast } from './shell.js';
 
 const main = document.getElementById('main');
@@ -18,6 +19,10 @@ function match(path) {
   }
   const detail = /^\/applications\/([^/]+)\/?$/.exec(path);
   if (detail) return { page: applicationPage, params: { name: decodeURIComponent(detail[1]) } };
+  const preview = /^\/applications\/([^/]+)\/preview\/(\d+)\/?$/.exec(path);
+  if (preview) {
+    return { page: previewPage, params: { name: decodeURIComponent(preview[1]), number: Number(preview[2]) } };
+  }
   return null;
 }
 
