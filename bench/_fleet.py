@@ -107,6 +107,8 @@ class Fleet:
     per_repo: int
     #: the commit each repository is at
     heads: list[str] = field(default_factory=list)
+    #: a folder the repositories sit in on the git server (``acme``: a Git host's owner)
+    owner: str = ""
 
     @property
     def size(self) -> int:
@@ -115,8 +117,12 @@ class Fleet:
     def repo_of(self, index: int) -> int:
         return index // self.per_repo
 
+    def repo_path(self, repo: int) -> str:
+        """The repository's path on the git server (``owner/fleet-N`` with an owner)."""
+        return f"{self.owner}/fleet-{repo}" if self.owner else f"fleet-{repo}"
+
     def url(self, repo: int) -> str:
-        return self.server.url(f"fleet-{repo}.git")
+        return self.server.url(f"{self.repo_path(repo)}.git")
 
     def names(self) -> set[str]:
         return {app_name(i) for i in range(self.size)}
@@ -130,7 +136,9 @@ class Fleet:
             }
             self.heads.append(
                 create_repository(
-                    self.root / "git" / f"fleet-{repo}.git", self.root / f"fleet-{repo}", files
+                    self.root / "git" / f"{self.repo_path(repo)}.git",
+                    self.root / f"fleet-{repo}",
+                    files,
                 )
             )
 
