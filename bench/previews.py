@@ -192,7 +192,8 @@ async def main(apps: int, rounds: int) -> None:
                         comments.append(comment)
                         statuses.append(status)
                         checks.append(facts)
-                XX
+                        shown = {**facts, "following": len(facts["following"])}  # type: ignore[arg-type]
+                        print(f"  round {round_}: {comment * 1000:.0f} ms {shown}", flush=True)
                 diffs = [
                     await asyncio.to_thread(
                         kubectl_diff, run.cluster.kubeconfig, tmp, r, f"1.{28 + r}"
