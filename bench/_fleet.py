@@ -109,6 +109,8 @@ class Fleet:
     heads: list[str] = field(default_factory=list)
     #: a folder the repositories sit in on the git server (``acme``: a Git host's owner)
     owner: str = ""
+    #: annotations every Application gets (a notification subscription)
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -165,6 +167,8 @@ class Fleet:
                 str(Path(app_path(index)).parent),
                 app_namespace(index),
             )
+            if self.annotations:
+                doc["metadata"]["annotations"] = dict(self.annotations)
             async with gate:
                 await client.apply(info, doc, field_manager="bench", force=True)
 
