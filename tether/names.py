@@ -120,6 +120,16 @@ IMAGE_UPDATE_AUTOMATION: Final = "ImageUpdateAutomation"
 IMAGE_REPOSITORIES: Final = "imagerepositories"
 IMAGE_POLICIES: Final = "imagepolicies"
 IMAGE_UPDATE_AUTOMATIONS: Final = "imageupdateautomations"
+# ---- Flux's notification API (tether/notify/flux/) -------------------------------------------
+
+FLUX_NOTIFICATION_GROUP: Final = "notification.toolkit.fluxcd.io"
+FLUX_NOTIFICATION_VERSION: Final = "v1beta3"
+FLUX_NOTIFICATION_API_VERSION: Final = f"{FLUX_NOTIFICATION_GROUP}/{FLUX_NOTIFICATION_VERSION}"
+FLUX_ALERT: Final = "Alert"
+FLUX_PROVIDER: Final = "Provider"
+FLUX_ALERTS: Final = "alerts"
+FLUX_PROVIDERS: Final = "providers"
+
 #: annotation asking Flux (and Tether) to reconcile now; its value is echoed in
 #: ``status.lastHandledReconcileAt``
 FLUX_RECONCILE_REQUEST_ANNOTATION: Final = "reconcile.fluxcd.io/requestedAt"

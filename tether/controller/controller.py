@@ -49,6 +49,7 @@ from tether.controller.face import (
     Listeners,
     RepositoryCounters,
 )
+from tether.controller.fluxalerts import FluxAlerts
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
 from tether.controller.images import ImageAutomation
 from tether.controller.notifications import AppNotifications
@@ -123,6 +124,7 @@ class Controller(ControlNamespaceReadings):
             self._on_live_change,
             managed_namespaces=self.config.managed_namespaces,
         )
+        self.flux_alerts = FluxAlerts(client, self.config.namespace)
         self.writer = ApplicationWriter(
             client,
             self.config.namespace,
@@ -130,6 +132,7 @@ class Controller(ControlNamespaceReadings):
             current=self.control.application,
             remember=self.control.remember,
             announce=lambda obj: self._notify("application", "MODIFIED", obj),
+            on_event=self.flux_alerts.on_application_event,
         )
         self.queue = WorkQueue()
         self.dependencies = AppDependencies(
@@ -205,6 +208,7 @@ class Controller(ControlNamespaceReadings):
             access=GitAccess(policy=policy, trust=self.repo_config.trust),
             active=self._runs_images,
             record=self.writer.event,
+            report=self.flux_alerts.emit,
         )
 
     # ---- the face the API server sees (tether.controller.face.ControllerFace) ------------------
@@ -310,6 +314,7 @@ class Controller(ControlNamespaceReadings):
         self._spawn(self._start_images(), "image-automation")
 
     async def _start_images(self) -> None:
+        await self.flux_alerts.start()
         await self.images.start()
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -324,6 +329,7 @@ class Controller(ControlNamespaceReadings):
             await self.sharding.aclose()
         self._tasks.clear()
         await self.images.stop()
+        await self.flux_alerts.stop()
         await self.notifications.stop()
         await self.previews.close()
         await self.sources.aclose()
@@ -367,7 +373,9 @@ class Controller(ControlNamespaceReadings):
         elif (state := read_status(obj).operation) is not None and state.phase == TERMINATING:
             # a terminate written to the Application (a server replica, Argo CD's API server)
             self._terminate_here(name)
-        self.enqueue(name)
+        if event_type == "DELETED" or not self.notifications.own_write(obj):
+            # the notifier's record of what it sent changes nothing to reconcile
+            self.enqueue(name)
         for dependent in self.dependencies.on_application(event_type, obj):
             self.enqueue(dependent)  # its wait for this app may be over
         self.images.on_application(event_type, obj)

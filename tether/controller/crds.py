@@ -20,7 +20,8 @@ import yaml
 from tether.crdbuild import namespaced_crd
 from tether.crdbuild import open_object as _obj
 from tether.images.crds import image_crd_manifests
-from tether.names import ARGO_GROUP
+from tether.names import ARGO_GROUP, FLUX_NOTIFICATION_GROUP
+from tether.notify.flux.crds import notification_crd_manifests
 
 GROUP = ARGO_GROUP
 VERSION = "v1alpha1"
@@ -415,14 +416,18 @@ def crd_manifests() -> list[dict[str, Any]]:
 
 def installed_crds() -> list[dict[str, Any]]:
     """Every CRD the controller serves: Argo CD's Application and AppProject, then Flux's image
-    automation kinds (``tether.images.crds``). Fresh copies."""
-    return [*crd_manifests(), *image_crd_manifests()]
+    automation kinds (``tether.images.crds``) and notification kinds
+    (``tether.notify.flux.crds``). Fresh copies."""
+    return [*crd_manifests(), *image_crd_manifests(), *notification_crd_manifests()]
 
 
 def crd_yaml(crd: dict[str, Any]) -> str:
     """One CRD as the YAML file shipped in ``deploy/crds/``."""
     group, version = crd["spec"]["group"], crd["spec"]["versions"][0]["name"]
-    source = "tether/controller/crds.py" if group == GROUP else "tether/images/crds.py"
+    source = {
+        GROUP: "tether/controller/crds.py",
+        FLUX_NOTIFICATION_GROUP: "tether/notify/flux/crds.py",
+    }.get(group, "tether/images/crds.py")
     header = (
         f"# The {crd['spec']['names']['kind']} CRD ({group}/{version}) as Tether defines it.\n"
         f"# Generated from {source}; tests/controller/test_crds.py keeps them equal.\n"

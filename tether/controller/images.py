@@ -68,6 +68,8 @@ from tether.names import (
     IMAGE_UPDATER_PREFIX,
     PULL_REQUEST_ANNOTATION,
 )
+from tether.notify.flux.events import ready_transition
+from tether.notify.flux.models import FluxEvent
 from tether.source.credentials import RepoCredentials
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ class ImageAutomation:
         registry: RegistryClient | None = None,
         hosts: HostFactory = host_for,
         record: Recorder | None = None,
+        report: Callable[[FluxEvent], object] | None = None,
         workers: int = 2,
     ) -> None:
         self.client = client
@@ -147,6 +150,8 @@ class ImageAutomation:
         self.workers = workers
         #: the last outcome of each Application's Image Updater update, and its Events
         self.events = OutcomeEvents(record)
+        #: told a Flux event when an object's Ready condition changes (Flux Alerts route them)
+        self.report = report
         self.queue = WorkQueue()
         self.watchers: dict[str, ObjectWatcher] = {}
         #: the last good tags of each repository (Flux keeps them in its database)
@@ -311,6 +316,10 @@ class ImageAutomation:
         if old == status:
             return
         patch = {"status": {**dict.fromkeys(old, None), **status}}
+        if self.report is not None:
+            event = ready_transition(KINDS[kind], obj, old, status)
+            if event is not None:
+                self.report(event)
         watcher = self.watchers[kind]
         answer = await self.client.patch(
             watcher.info,

@@ -72,6 +72,8 @@ class AppNotifications:
             self.delivery,
         )
         self._pending: dict[str, Mapping[str, Any]] = {}
+        #: the resourceVersion each app had after the notifier's own last write to it
+        self._written: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -87,7 +89,10 @@ class AppNotifications:
 
     def on_application(self, event_type: str, obj: Mapping[str, Any]) -> None:
         """An Application changed: considered by the worker (a deletion is not notified)."""
-        if event_type == "DELETED" or self._configmap(CONFIGMAP) is None:
+        if event_type == "DELETED":
+            self._written.pop(str(obj["metadata"]["name"]), None)
+            return
+        if self._configmap(CONFIGMAP) is None or self.own_write(obj):
             return
         name = str(obj["metadata"]["name"])
         if self._owns(name):
@@ -127,10 +132,17 @@ class AppNotifications:
         except ClusterError as exc:
             log.warning("notifications: %s cannot be read: %s", SECRET, exc.message)
 
+    def own_write(self, obj: Mapping[str, Any]) -> bool:
+        """Whether ``obj`` is exactly the Application as the notifier's last state write left
+        it (nothing else changed it since): no reason to reconcile it again."""
+        meta = obj.get("metadata") or {}
+        version = self._written.get(str(meta.get("name") or ""))
+        return version is not None and version == meta.get("resourceVersion")
+
     async def _record(self, name: str, value: str) -> None:
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
         try:
-            await self.client.patch(
+            answer = await self.client.patch(
                 info,
                 name,
                 {"metadata": {"annotations": {STATE_ANNOTATION: value}}},
@@ -141,3 +153,7 @@ class AppNotifications:
             log.warning(
                 "notifications of %s: the sent state was not recorded: %s", name, exc.message
             )
+            return
+        version = (answer.get("metadata") or {}).get("resourceVersion")
+        if version:
+            self._written[name] = str(version)

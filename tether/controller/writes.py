@@ -37,6 +37,7 @@ class ApplicationWriter:
         current: Callable[[str], dict[str, Any] | None],
         remember: Callable[[dict[str, Any]], None],
         announce: Callable[[dict[str, Any]], None],
+        on_event: Callable[[dict[str, Any], str, str, str], None] | None = None,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -44,6 +45,8 @@ class ApplicationWriter:
         self._current = current
         self._remember = remember
         self._announce = announce
+        #: told every Event recorded on an Application (Flux Alerts route them)
+        self._on_event = on_event
         self.status_writes = 0
         #: updates held back per app, to go out with that app's next status write
         self._held: dict[str, dict[str, Any]] = {}
@@ -128,6 +131,8 @@ class ApplicationWriter:
 
     async def event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None:
         """A Kubernetes Event on the Application (what `kubectl describe` and the UI show)."""
+        if self._on_event is not None:
+            self._on_event(obj, event_type, reason, message)
         info = await self.client.resource_for("v1", "Event")
         try:
             await self.client.create(

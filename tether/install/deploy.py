@@ -32,6 +32,8 @@ resources:
   - crds/imagerepository.yaml
   - crds/imagepolicy.yaml
   - crds/imageupdateautomation.yaml
+  - crds/provider.yaml
+  - crds/alert.yaml
   - crds/sealedsecret.yaml
   - install.yaml
 # the label tether install recognises its objects by (the SealedSecret CRD has no other)

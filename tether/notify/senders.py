@@ -14,7 +14,7 @@ import email.message
 import json
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +48,7 @@ class Rendered:
 
 
 def scrub(text: str, service: Service) -> str:
-    for secret in service.secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return scrub_all(text, service.secrets)
 
 
 def _retry_after(response: httpx2.Response) -> float | None:
@@ -60,6 +57,42 @@ def _retry_after(response: httpx2.Response) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+def scrub_all(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+async def checked_request(
+    client: httpx2.AsyncClient,
+    method: str,
+    url: str,
+    what: str,
+    secrets: Iterable[str] = (),
+    timeout: float = TIMEOUT_SECONDS,
+    **options: Any,
+) -> httpx2.Response:
+    """One request whose answer must be a success: a connection error, a ``429`` or a ``5xx``
+    raise a DeliveryError to retry (with ``Retry-After``), another error status one not to;
+    ``what`` names the destination in the message, ``secrets`` are scrubbed from it."""
+    try:
+        response = await client.request(method, url, timeout=timeout, **options)
+    except httpx2.HTTPError as exc:
+        raise DeliveryError(
+            scrub_all(f"{what}: {type(exc).__name__}: {exc}", secrets), retry=True
+        ) from None
+    if response.status_code >= 300:
+        retry = response.status_code == 429 or response.status_code >= 500
+        quoted = scrub_all(response.text[:QUOTED], secrets)
+        raise DeliveryError(
+            f"{what}: {method} answered {response.status_code}: {quoted}",
+            retry=retry,
+            retry_after=_retry_after(response),
+        )
+    return response
 
 
 async def send_webhook(service: Service, rendered: Rendered, client: httpx2.AsyncClient) -> None:
@@ -84,27 +117,16 @@ async def send_webhook(service: Service, rendered: Rendered, client: httpx2.Asyn
         else None
     )
     method = str(part.get("method") or "GET").upper()
-    try:
-        response = await client.request(
-            method,
-            url,
-            headers=headers,
-            content=str(part.get("body") or "").encode(),
-            auth=basic,
-            timeout=TIMEOUT_SECONDS,
-        )
-    except httpx2.HTTPError as exc:
-        raise DeliveryError(
-            scrub(f"webhook {service.name}: {type(exc).__name__}: {exc}", service), retry=True
-        ) from None
-    if response.status_code >= 300:
-        retry = response.status_code == 429 or response.status_code >= 500
-        quoted = scrub(response.text[:QUOTED], service)
-        raise DeliveryError(
-            f"webhook {service.name}: {method} answered {response.status_code}: {quoted}",
-            retry=retry,
-            retry_after=_retry_after(response),
-        )
+    await checked_request(
+        client,
+        method,
+        url,
+        f"webhook {service.name}",
+        service.secrets,
+        headers=headers,
+        content=str(part.get("body") or "").encode(),
+        auth=basic,
+    )
 
 
 def _smtp_send(options: Mapping[str, Any], message: email.message.EmailMessage) -> None:

@@ -17,8 +17,8 @@ import dataclasses
 import orjson
 from starlette.responses import Response
 
-from tether.images.events import RegistryWebhookSecrets, parse_registry_event
 from tether.controller.previews import PreviewSettings, read_settings
+from tether.images.events import RegistryWebhookSecrets, parse_registry_event
 from tether.names import SERVER_SECRET, SETTINGS_CONFIGMAP
 from tether.server.http import JSONResponse, error_response, read_body
 from tether.server.state import Context
