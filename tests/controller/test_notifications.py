@@ -169,3 +169,30 @@ async def test_bad_settings_are_told_and_a_failing_service_is_retried_without_sl
     await eventually(lambda: told("unsupported: function 'env' at column 1"), 30, "outside")
     await eventually(lambda: told("template broken: ") and told("nosuchfunc"), 30, "template")
     await eventually(lambda: told("template 'nope' is not defined"), 30, "missing template")
+
+
+async def test_a_copy_older_than_the_notifiers_write_carries_that_write() -> None:
+    """The race the 1,000-app bench found: the notifier records what it sent, and a copy of the
+    app written before that (a status write) arrives after it: that copy must not send again."""
+    from tether.controller.notifications import AppNotifications
+
+    parts = AppNotifications(
+        None,  # type: ignore[arg-type]  # no request is made here
+        CONTROL_NS,
+        "tether",
+        configmap=lambda name: {"metadata": {"resourceVersion": "1"}},
+        applications=lambda: {},
+        projects=lambda: {},
+        owns=lambda name: True,
+    )
+    older = {"metadata": {"name": "web", "resourceVersion": "5", "annotations": {}}}
+    parts._unseen["web"] = '{"k": 1}'  # written, not yet seen on the watch
+    carried = parts._with_last_state("web", older)
+    assert carried["metadata"]["annotations"][STATE_ANNOTATION] == '{"k": 1}'
+    assert older["metadata"]["annotations"] == {}  # the cached object is left alone
+    parts.on_application("MODIFIED", older)
+    assert "web" in parts._unseen  # still not seen
+    newer = {"metadata": {"name": "web", "resourceVersion": "7",
+                          "annotations": {STATE_ANNOTATION: '{"k": 1}'}}}  # fmt: skip
+    parts.on_application("MODIFIED", newer)
+    assert "web" not in parts._unseen and parts._with_last_state("web", older) is older

@@ -31,6 +31,8 @@ from tether.notify.notifier import (
 
 log = logging.getLogger(__name__)
 
+#: apps considered at once by the worker
+BATCH = 16
 #: how often the notification Secret is read again (besides when the ConfigMap changes)
 SECRET_REFRESH_SECONDS = 60.0
 
@@ -74,6 +76,8 @@ class AppNotifications:
         self._pending: dict[str, Mapping[str, Any]] = {}
         #: the resourceVersion each app had after the notifier's own last write to it
         self._written: dict[str, str] = {}
+        #: the state the notifier wrote last, per app, until the watch brings that write
+        self._unseen: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -89,12 +93,16 @@ class AppNotifications:
 
     def on_application(self, event_type: str, obj: Mapping[str, Any]) -> None:
         """An Application changed: considered by the worker (a deletion is not notified)."""
+        name = str(obj["metadata"]["name"])
         if event_type == "DELETED":
-            self._written.pop(str(obj["metadata"]["name"]), None)
+            self._written.pop(name, None)
+            self._unseen.pop(name, None)
             return
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if name in self._unseen and annotations.get(STATE_ANNOTATION) == self._unseen[name]:
+            del self._unseen[name]  # the watch carries the notifier's last write now
         if self._configmap(CONFIGMAP) is None or self.own_write(obj):
             return
-        name = str(obj["metadata"]["name"])
         if self._owns(name):
             self._pending[name] = obj
             self._wake.set()
@@ -109,12 +117,29 @@ class AppNotifications:
             self._wake.clear()
             await self._read_secret()
             while self._pending:
-                name = next(iter(self._pending))
-                obj = self._pending.pop(name)
-                try:
-                    await self.notifier.on_application(obj)
-                except Exception:  # one app's notifications never stop the others
-                    log.exception("notifications of %s failed", name)
+                # a batch of distinct apps at once: their state writes go out together (one
+                # app's changes stay in order: it appears at most once in a batch)
+                batch: list[tuple[str, Mapping[str, Any]]] = []
+                while self._pending and len(batch) < BATCH:
+                    name = next(iter(self._pending))
+                    batch.append((name, self._pending.pop(name)))
+                await asyncio.gather(*(self._one(name, obj) for name, obj in batch))
+
+    async def _one(self, name: str, obj: Mapping[str, Any]) -> None:
+        try:
+            await self.notifier.on_application(self._with_last_state(name, obj))
+        except Exception:  # one app's notifications never stop the others
+            log.exception("notifications of %s failed", name)
+
+    def _with_last_state(self, name: str, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``obj`` carrying the state the notifier last wrote, while the watch has not brought
+        that write yet: a copy older than the write must not send again."""
+        value = self._unseen.get(name)
+        if value is None:
+            return obj
+        meta = dict(obj.get("metadata") or {})
+        meta["annotations"] = {**(meta.get("annotations") or {}), STATE_ANNOTATION: value}
+        return {**obj, "metadata": meta}
 
     async def _read_secret(self) -> None:
         """The Secret again when the ConfigMap changed or a minute passed (absent: none)."""
@@ -140,6 +165,8 @@ class AppNotifications:
         return version is not None and version == meta.get("resourceVersion")
 
     async def _record(self, name: str, value: str) -> None:
+        # before the write: a copy of the app arriving meanwhile is older than it
+        self._unseen[name] = value
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
         try:
             answer = await self.client.patch(
@@ -153,6 +180,7 @@ class AppNotifications:
             log.warning(
                 "notifications of %s: the sent state was not recorded: %s", name, exc.message
             )
+            self._unseen.pop(name, None)
             return
         version = (answer.get("metadata") or {}).get("resourceVersion")
         if version:

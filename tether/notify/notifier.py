@@ -159,8 +159,8 @@ class Notifier:
 
     async def on_application(self, app: Mapping[str, Any]) -> None:
         """Consider one change of ``app``: fire, queue the deliveries, record what was sent.
-        One caller at a time (the controller's single notification worker keeps an app's
-        changes in order)."""
+        One call at a time per app (the controller's notification worker keeps an app's changes
+        in order; different apps are considered concurrently)."""
         name = str(app["metadata"]["name"])
         config = self.config()  # no network: the settings as the controller follows them
         subscriptions = subscriptions_of(app, self.parts.project_of(app), config)
