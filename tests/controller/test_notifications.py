@@ -152,7 +152,9 @@ async def test_bad_settings_are_told_and_a_failing_service_is_retried_without_sl
     await env.kube("create", "namespace", name)
     subscribe = "notifications.argoproj.io/subscribe"
     annotations = {f"{subscribe}.{t}.hook": "" for t in (
-        "on-sync-succeeded", "on-outside", "on-bad-template", "on-missing-template")}  # fmt: skip
+        "on-sync-succeeded", "on-outside", "on-bad-template", "on-missing-template",
+        "on-nowhere")}  # fmt: skip
+    annotations[f"{subscribe}.on-sync-succeeded.pager"] = "ops"  # no such service
     await env.application(name, url, name, **{"metadata.annotations": annotations})
     # the sync goes on as ever
     await eventually(lambda: synced_healthy(env, name), 60, f"{name} synced")
@@ -169,6 +171,8 @@ async def test_bad_settings_are_told_and_a_failing_service_is_retried_without_sl
     await eventually(lambda: told("unsupported: function 'env' at column 1"), 30, "outside")
     await eventually(lambda: told("template broken: ") and told("nosuchfunc"), 30, "template")
     await eventually(lambda: told("template 'nope' is not defined"), 30, "missing template")
+    await eventually(lambda: told("trigger 'on-nowhere' is not defined"), 30, "unknown trigger")
+    await eventually(lambda: told("service 'pager' is not defined"), 30, "unknown service")
 
 
 async def test_a_copy_older_than_the_notifiers_write_carries_that_write() -> None:
