@@ -40,7 +40,7 @@ from _fleet import CONTROL_NAMESPACE, DUMPER, Fleet, app_name, app_namespace, ap
 from _harness import WEBHOOK_SECRET, Table  # noqa: E402
 from controller import DEFAULT, spawn_and_wait, start_run, stop_run  # noqa: E402
 
-from tether.demo.repo import git  # noqa: E402
+from tether.demo.repo import push_branch  # noqa: E402
 from tether.githost.fake import FakeGitHost  # noqa: E402
 from tether.source.gitserver import GitHTTPServer  # noqa: E402
 from tether.tools import find_tool  # noqa: E402
@@ -57,16 +57,6 @@ def bumped(index: int, tag: str) -> str:
     docs = app_objects(index)
     docs[0]["spec"]["template"]["spec"]["containers"][0]["image"] = f"nginx:{tag}"
     return yaml.dump_all(docs, Dumper=DUMPER)
-
-
-def push_branch(work: Path, branch: str, path: str, content: str) -> str:
-    git(["checkout", "-q", "-B", branch, "main"], work)
-    (work / path).write_text(content)
-    git(["commit", "-q", "-am", f"bump on {branch}"], work)
-    git(["push", "-q", "-f", "origin", f"{branch}:{branch}"], work)
-    head = git(["rev-parse", "HEAD"], work)
-    git(["checkout", "-q", "main"], work)
-    return head
 
 
 async def configure(run_client: object, forge: FakeGitHost) -> None:
@@ -111,9 +101,8 @@ async def one_round(
     repo = fleet.repo_path(0)
     path = f"apps/{app_name(index)}/manifests.yaml"
     branch = f"preview-{round_}"
-    head = await asyncio.to_thread(
-        push_branch, fleet.root / "fleet-0", branch, path, bumped(index, f"1.{28 + round_}")
-    )
+    change = {path: bumped(index, f"1.{28 + round_}")}
+    head = await asyncio.to_thread(push_branch, fleet.root / "fleet-0", branch, change)
     pull = forge.forge.open_pull(repo, branch, "main", f"Bump {app_name(index)}", "", "dev")
     headers, body = forge.pull_request_webhook(repo, pull.number, "opened", WEBHOOK_SECRET)
     started = time.perf_counter()

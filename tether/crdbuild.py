@@ -28,6 +28,21 @@ def open_object(
     return schema
 
 
+def top_schema(description: str, spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """A kind's whole schema: apiVersion, kind, metadata, then its ``spec`` and ``status``."""
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+
+
 def namespaced_crd(
     group: str,
     version: str,

@@ -15,7 +15,7 @@ import yaml
 
 from tests.controller.stack import Env, synced_healthy
 from tether.controller.previews import PreviewSettings, PullPreview
-from tether.demo.repo import create_repository, git
+from tether.demo.repo import create_repository, push_branch
 from tether.githost.fake import FakeGitHost
 from tether.localcluster.testing import eventually
 from tether.source.webhooks import WebhookSecrets, parse_webhook
@@ -40,18 +40,6 @@ def settings(forge: FakeGitHost) -> PreviewSettings:
         tokens={"github": TOKEN},
         api_urls={"github": forge.github_api_url},
     )
-
-
-def push_branch(work: Path, branch: str, changes: dict[str, str]) -> str:
-    """Commit ``changes`` on ``branch`` (from main) and push it; main stays checked out."""
-    git(["checkout", "-q", "-B", branch, "main"], work)
-    for path, content in changes.items():
-        (work / path).write_text(content)
-    git(["commit", "-q", "-am", f"change on {branch}"], work)
-    git(["push", "-q", "-f", "origin", f"{branch}:{branch}"], work)
-    sha = git(["rev-parse", "HEAD"], work)
-    git(["checkout", "-q", "main"], work)
-    return sha
 
 
 def with_tag(work: Path, path: str, tag: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.server.conftest import CONTROL_NS, WEBHOOK_SECRET, Stack, application, eventually
-from tether.demo.repo import create_repository, git
+from tether.demo.repo import create_repository, push_branch
 from tether.githost.fake import FakeGitHost
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -23,13 +23,9 @@ OVERLAY = "apps/payment-service/production/kustomization.yaml"
 
 
 def bump(work: Path, branch: str, tag: str) -> None:
-    git(["checkout", "-q", "-B", branch, "main"], work)
     doc = yaml.safe_load((work / OVERLAY).read_text())
     doc["images"][0]["newTag"] = tag
-    (work / OVERLAY).write_text(yaml.safe_dump(doc))
-    git(["commit", "-q", "-am", f"bump to {tag}"], work)
-    git(["push", "-q", "-f", "origin", f"{branch}:{branch}"], work)
-    git(["checkout", "-q", "main"], work)
+    push_branch(work, branch, {OVERLAY: yaml.safe_dump(doc)})
 
 
 async def test_a_webhook_previews_and_the_api_shows_it(stack: Stack) -> None:

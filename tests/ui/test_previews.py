@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tether.controller.previews import PreviewSettings
-from tether.demo.repo import git
+from tether.demo.repo import push_branch
 from tether.localcluster.testing import eventually
 from tether.source.pullrequests import PREVIEW, PullRequestEvent
 
@@ -26,15 +26,8 @@ async def test_the_preview_page_shows_the_image_change_and_the_diff(
 ) -> None:
     await stack.application(NAME, "apps/payment-service/production", "ui-previewed", True)
     await eventually(lambda: synced_healthy(stack, NAME), 90, f"{NAME} synced")
-    work = stack.work
-    git(["checkout", "-q", "-B", "ui-bump", "main"], work)
-    for path, content in overlay_image(work, "payment-service", "3.1.4").items():
-        assert content is not None
-        (work / path).write_text(content)
-    git(["commit", "-q", "-am", "bump"], work)
-    git(["push", "-q", "-f", "origin", "ui-bump:ui-bump"], work)
-    head = git(["rev-parse", "HEAD"], work)
-    git(["checkout", "-q", "main"], work)
+    changes = overlay_image(stack.work, "payment-service", "3.1.4")
+    head = push_branch(stack.work, "ui-bump", {p: c for p, c in changes.items() if c})
     event = PullRequestEvent(
         "github", PREVIEW, 12, (stack.repo_url,), "main", "ui-bump", head, (stack.repo_url,),
         "main", TITLE, "https://github.example/acme/k8s-manifests/pull/12",

@@ -175,6 +175,22 @@ def commit_and_push(work: Path, message: str, changes: dict[str, str | None]) ->
     return git(["rev-parse", "HEAD"], work)
 
 
+def push_branch(work: Path, branch: str, changes: dict[str, str], base: str = "main") -> str:
+    """Commit ``changes`` on ``branch`` (made again from ``base``) and push it (forced, as a
+    pull request's head moves); ``base`` stays checked out. Returns the branch's commit."""
+    git(["checkout", "-q", "-B", branch, base], work)
+    for path, content in changes.items():
+        target = work / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    git(["add", "-A"], work)
+    git(["commit", "-q", "-m", f"change on {branch}"], work)
+    git(["push", "-q", "-f", "origin", f"{branch}:{branch}"], work)
+    sha = git(["rev-parse", "HEAD"], work)
+    git(["checkout", "-q", base], work)
+    return sha
+
+
 def _configured(work: Path, key: str) -> bool:
     """True when the user's own git configuration (global or the clone's) sets ``key``."""
     found = subprocess.run(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether.crdbuild import namespaced_crd
+from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
 from tether.images.registry import DEFAULT_EXCLUSIONS
 from tether.names import (
@@ -94,20 +94,6 @@ def _common_status(extra: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _top(description: str, spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "properties": {
-            "apiVersion": _STRING,
-            "kind": _STRING,
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": status,
-        },
-    }
-
-
 def _image_repository_schema() -> dict[str, Any]:
     access_from = _obj(
         {
@@ -168,7 +154,7 @@ def _image_repository_schema() -> dict[str, Any]:
             "observedExclusionList": {"type": "array", "items": _STRING},
         }
     )
-    return _top("A Flux ImageRepository: an image repository scanned for tags.", spec, status)
+    return top_schema("A Flux ImageRepository: an image repository scanned for tags.", spec, status)
 
 
 def _image_policy_schema() -> dict[str, Any]:
@@ -199,7 +185,7 @@ def _image_policy_schema() -> dict[str, Any]:
         required=["imageRepositoryRef", "policy"],
     )
     status = _common_status({"latestRef": _image_ref(), "observedPreviousRef": _image_ref()})
-    return _top("A Flux ImagePolicy: the latest image of an ImageRepository.", spec, status)
+    return top_schema("A Flux ImagePolicy: the latest image of an ImageRepository.", spec, status)
 
 
 def _git_spec() -> dict[str, Any]:
@@ -301,7 +287,7 @@ def _image_update_automation_schema() -> dict[str, Any]:
             ),
         }
     )
-    return _top(
+    return top_schema(
         "A Flux ImageUpdateAutomation: commits the latest images of ImagePolicies to Git.",
         spec,
         status,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.source.errors import WebhookPayloadError
+from tether.source.payloads import as_dict, as_str, distinct_urls
 
 #: what a preview is made for: the request's head moved or it (re)opened
 PREVIEW = "preview"
@@ -82,24 +83,8 @@ class PullRequestEvent:
         )
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _urls(*candidates: Any) -> tuple[str, ...]:
-    found: list[str] = []
-    for candidate in candidates:
-        if isinstance(candidate, str) and candidate and candidate not in found:
-            found.append(candidate)
-    return tuple(found)
-
-
 def _repo_urls(repo: dict[str, Any]) -> tuple[str, ...]:
-    return _urls(repo.get("clone_url"), repo.get("html_url"), repo.get("ssh_url"))
+    return distinct_urls(repo.get("clone_url"), repo.get("html_url"), repo.get("ssh_url"))
 
 
 def _checked(event: PullRequestEvent) -> PullRequestEvent:
@@ -118,33 +103,33 @@ def _checked(event: PullRequestEvent) -> PullRequestEvent:
 
 
 def _github_like(provider: str, payload: dict[str, Any]) -> PullRequestEvent:
-    pull = _dict(payload.get("pull_request"))
-    head, base = _dict(pull.get("head")), _dict(pull.get("base"))
-    repository = _dict(payload.get("repository")) or _dict(base.get("repo"))
+    pull = as_dict(payload.get("pull_request"))
+    head, base = as_dict(pull.get("head")), as_dict(pull.get("base"))
+    repository = as_dict(payload.get("repository")) or as_dict(base.get("repo"))
     number = payload.get("number", pull.get("number"))
     return _checked(
         PullRequestEvent(
             provider=provider,
-            action=_GITHUB_ACTIONS.get(_str(payload.get("action")), IGNORED),
+            action=_GITHUB_ACTIONS.get(as_str(payload.get("action")), IGNORED),
             number=number if isinstance(number, int) and not isinstance(number, bool) else 0,
             repo_urls=_repo_urls(repository),
-            base_branch=_str(base.get("ref")),
-            head_branch=_str(head.get("ref")),
-            head_sha=_str(head.get("sha")).lower(),
-            head_repo_urls=_repo_urls(_dict(head.get("repo"))),
-            default_branch=_str(repository.get("default_branch")),
-            title=_str(pull.get("title"))[:300],
-            url=_str(pull.get("html_url")),
+            base_branch=as_str(base.get("ref")),
+            head_branch=as_str(head.get("ref")),
+            head_sha=as_str(head.get("sha")).lower(),
+            head_repo_urls=_repo_urls(as_dict(head.get("repo"))),
+            default_branch=as_str(repository.get("default_branch")),
+            title=as_str(pull.get("title"))[:300],
+            url=as_str(pull.get("html_url")),
         )
     )
 
 
 def _gitlab(payload: dict[str, Any]) -> PullRequestEvent:
-    attributes = _dict(payload.get("object_attributes"))
-    project = _dict(payload.get("project"))
-    source, target = _dict(attributes.get("source")), _dict(attributes.get("target"))
-    action = _GITLAB_ACTIONS.get(_str(attributes.get("action")), IGNORED)
-    if action == PREVIEW and _str(attributes.get("action")) == "update":
+    attributes = as_dict(payload.get("object_attributes"))
+    project = as_dict(payload.get("project"))
+    source, target = as_dict(attributes.get("source")), as_dict(attributes.get("target"))
+    action = _GITLAB_ACTIONS.get(as_str(attributes.get("action")), IGNORED)
+    if action == PREVIEW and as_str(attributes.get("action")) == "update":
         # an update without ``oldrev`` changed the title or labels, not the commits
         action = PREVIEW if attributes.get("oldrev") else IGNORED
     number = attributes.get("iid")
@@ -153,22 +138,22 @@ def _gitlab(payload: dict[str, Any]) -> PullRequestEvent:
             provider="gitlab",
             action=action,
             number=number if isinstance(number, int) and not isinstance(number, bool) else 0,
-            repo_urls=_urls(
+            repo_urls=distinct_urls(
                 target.get("git_http_url"),
                 target.get("web_url"),
                 target.get("git_ssh_url"),
                 project.get("git_http_url"),
                 project.get("web_url"),
             ),
-            base_branch=_str(attributes.get("target_branch")),
-            head_branch=_str(attributes.get("source_branch")),
-            head_sha=_str(_dict(attributes.get("last_commit")).get("id")).lower(),
-            head_repo_urls=_urls(
+            base_branch=as_str(attributes.get("target_branch")),
+            head_branch=as_str(attributes.get("source_branch")),
+            head_sha=as_str(as_dict(attributes.get("last_commit")).get("id")).lower(),
+            head_repo_urls=distinct_urls(
                 source.get("git_http_url"), source.get("web_url"), source.get("git_ssh_url")
             ),
-            default_branch=_str(project.get("default_branch") or target.get("default_branch")),
-            title=_str(attributes.get("title"))[:300],
-            url=_str(attributes.get("url")),
+            default_branch=as_str(project.get("default_branch") or target.get("default_branch")),
+            title=as_str(attributes.get("title"))[:300],
+            url=as_str(attributes.get("url")),
         )
     )
 

@@ -25,6 +25,7 @@ from tether.source.errors import (
     WebhookPayloadTooLargeError,
     WebhookSignatureError,
 )
+from tether.source.payloads import as_dict, as_list, distinct_urls
 from tether.source.pullrequests import PullRequestEvent, pull_request_of
 from tether.source.urls import normalize_repo_url
 
@@ -144,25 +145,9 @@ def _json(body: bytes, provider: str) -> dict[str, Any]:
     return payload
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _bytes(text: str) -> bytes:
     # Header values are text a client chose: a lone surrogate must not raise while encoding.
     return text.encode("utf-8", "surrogatepass")
-
-
-def _urls(*candidates: Any) -> tuple[str, ...]:
-    seen: list[str] = []
-    for candidate in candidates:
-        if isinstance(candidate, str) and candidate and candidate not in seen:
-            seen.append(candidate)
-    return tuple(seen)
 
 
 def _commit_files(commits: Any) -> frozenset[str] | None:
@@ -171,7 +156,7 @@ def _commit_files(commits: Any) -> frozenset[str] | None:
     files: set[str] = set()
     for commit in commits:
         for key in ("added", "modified", "removed"):
-            value = _dict(commit).get(key)
+            value = as_dict(commit).get(key)
             if isinstance(value, list):
                 files.update(v for v in value if isinstance(v, str))
     return frozenset(files)
@@ -181,8 +166,8 @@ def _github_like(provider: str, event: str, payload: dict[str, Any]) -> WebhookE
     pull = pull_request_of(provider, event, payload)
     if pull is not None:
         return WebhookEvent(provider, event, pull.repo_urls, pull_request=pull)
-    repository = _dict(payload.get("repository"))
-    urls = _urls(
+    repository = as_dict(payload.get("repository"))
+    urls = distinct_urls(
         repository.get("clone_url"),
         repository.get("html_url"),
         repository.get("ssh_url"),
@@ -205,9 +190,9 @@ def _gitlab(event: str, payload: dict[str, Any]) -> WebhookEvent:
     pull = pull_request_of(GITLAB, event, payload)
     if pull is not None:
         return WebhookEvent(GITLAB, event, pull.repo_urls, pull_request=pull)
-    project = _dict(payload.get("project"))
-    repository = _dict(payload.get("repository"))
-    urls = _urls(
+    project = as_dict(payload.get("project"))
+    repository = as_dict(payload.get("repository"))
+    urls = distinct_urls(
         project.get("git_http_url"),
         project.get("git_ssh_url"),
         project.get("web_url"),
@@ -229,38 +214,38 @@ def _gitlab(event: str, payload: dict[str, Any]) -> WebhookEvent:
 
 
 def _bitbucket(event: str, payload: dict[str, Any]) -> WebhookEvent:
-    repository = _dict(payload.get("repository"))
-    links = _dict(repository.get("links"))
-    html = _dict(links.get("html")).get("href")
+    repository = as_dict(payload.get("repository"))
+    links = as_dict(repository.get("links"))
+    html = as_dict(links.get("html")).get("href")
     full_name = repository.get("full_name")
-    urls = _urls(html, f"https://bitbucket.org/{full_name}" if full_name else None)
+    urls = distinct_urls(html, f"https://bitbucket.org/{full_name}" if full_name else None)
     if not urls:
         raise WebhookPayloadError("bitbucket webhook: the payload names no repository")
     refs: list[RefUpdate] = []
-    for change in _list(_dict(payload.get("push")).get("changes")):
-        old = _dict(_dict(change).get("old"))
-        new = _dict(_dict(change).get("new"))
+    for change in as_list(as_dict(payload.get("push")).get("changes")):
+        old = as_dict(as_dict(change).get("old"))
+        new = as_dict(as_dict(change).get("new"))
         name = new.get("name") or old.get("name")
         kind = new.get("type") or old.get("type")
         if not isinstance(name, str):
             continue
         prefix = "refs/tags/" if kind in ("tag", "annotated_tag") else "refs/heads/"
-        before = _sha(_dict(old.get("target")).get("hash"))
-        after = _sha(_dict(new.get("target")).get("hash"))
+        before = _sha(as_dict(old.get("target")).get("hash"))
+        after = _sha(as_dict(new.get("target")).get("hash"))
         refs.append(RefUpdate(prefix + name, before, after))
     return WebhookEvent(BITBUCKET, event, urls, tuple(refs), None)
 
 
 def _bitbucket_server(event: str, payload: dict[str, Any]) -> WebhookEvent:
-    repository = _dict(payload.get("repository"))
-    clones = _list(_dict(repository.get("links")).get("clone"))
-    urls = _urls(*(_dict(link).get("href") for link in clones))
+    repository = as_dict(payload.get("repository"))
+    clones = as_list(as_dict(repository.get("links")).get("clone"))
+    urls = distinct_urls(*(as_dict(link).get("href") for link in clones))
     if not urls and event != "diagnostics:ping":
         raise WebhookPayloadError("bitbucket-server webhook: the payload has no clone links")
     refs: list[RefUpdate] = []
-    for change in _list(payload.get("changes")):
-        change = _dict(change)
-        ref = change.get("refId") or _dict(change.get("ref")).get("id")
+    for change in as_list(payload.get("changes")):
+        change = as_dict(change)
+        ref = change.get("refId") or as_dict(change.get("ref")).get("id")
         if isinstance(ref, str):
             refs.append(RefUpdate(ref, _sha(change.get("fromHash")), _sha(change.get("toHash"))))
     return WebhookEvent(BITBUCKET_SERVER, event, urls, tuple(refs), None)
@@ -269,14 +254,14 @@ def _bitbucket_server(event: str, payload: dict[str, Any]) -> WebhookEvent:
 def _generic(payload: dict[str, Any]) -> WebhookEvent:
     repository = payload.get("repository")
     repositories = repository if isinstance(repository, list) else [repository]
-    urls = _urls(*repositories)
+    urls = distinct_urls(*repositories)
     if not urls:
         raise WebhookPayloadError(
             'generic webhook: "repository" must be a repository URL or a list of them'
         )
     refs: list[RefUpdate] = []
-    for item in _list(payload.get("refs")):
-        item = _dict(item)
+    for item in as_list(payload.get("refs")):
+        item = as_dict(item)
         if isinstance(item.get("ref"), str):
             refs.append(RefUpdate(item["ref"], _sha(item.get("before")), _sha(item.get("after"))))
     files = payload.get("files")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether.crdbuild import namespaced_crd
+from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
 from tether.names import (
     FLUX_ALERT,
@@ -37,20 +37,6 @@ def _ref(description: str) -> dict[str, Any]:
     return _obj({"name": _STRING}, required=["name"], description=description)
 
 
-def _top(description: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "properties": {
-            "apiVersion": _STRING,
-            "kind": _STRING,
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": _obj(),
-        },
-    }
-
-
 def _provider_schema() -> dict[str, Any]:
     spec = _obj(
         {
@@ -67,7 +53,7 @@ def _provider_schema() -> dict[str, Any]:
         },
         required=["type"],
     )
-    return _top("A Flux Provider: where and how events are sent.", spec)
+    return top_schema("A Flux Provider: where and how events are sent.", spec, _obj())
 
 
 def _alert_schema() -> dict[str, Any]:
@@ -94,7 +80,7 @@ def _alert_schema() -> dict[str, Any]:
         },
         required=["eventSources", "providerRef"],
     )
-    return _top("A Flux Alert: which events go to which Provider.", spec)
+    return top_schema("A Flux Alert: which events go to which Provider.", spec, _obj())
 
 
 PROVIDER_CRD = namespaced_crd(
