@@ -56,7 +56,8 @@ TEMPLATE = (
     "message: Application {{.app.metadata.name}} has been successfully synced.\n"
     "webhook:\n  bench:\n    method: POST\n    path: /synced\n"
     '    body: \'{"app": "{{.app.metadata.name}}", '
-    '"operation": "{{.app.status.operationState.startedAt}}"}\'\n'
+    '"operation": "{{.app.status.operationState.startedAt}}", '
+    '"revision": "{{.app.status.operationState.syncResult.revision}}"}\'\n'
 )
 
 
@@ -67,7 +68,10 @@ class Receiver:
         self.arrived: dict[str, list[float]] = {}
         #: the sync operations (start times) each app was notified for
         self.operations: dict[str, list[str]] = {}
+        #: each message as it arrived (to tell why an app got more than one)
+        self.bodies: dict[str, list[str]] = {}
         arrived, operations, lock = self.arrived, self.operations, threading.Lock()
+        bodies = self.bodies
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -81,6 +85,7 @@ class Receiver:
                 with lock:
                     arrived.setdefault(app, []).append(at)
                     operations.setdefault(app, []).append(str(document.get("operation")))
+                    bodies.setdefault(app, []).append(f"{at:.3f} {document}")
                 self.send_response(200)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -140,36 +145,66 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def main(apps: int) -> None:
+async def main(apps: int, repeat: int) -> None:
     table = Table((WITHOUT, WITH))
-    receiver = Receiver()
+    plain: list[ColdStart] = []
+    notified: list[tuple[ColdStart, dict[str, float], Receiver]] = []
     with tempfile.TemporaryDirectory(prefix="tether-bench-notify-") as tmp_text:
         tmp = Path(tmp_text)
         server = GitHTTPServer(tmp / "git").start()
         try:
             fleet = Fleet(tmp, server, max(1, apps // 10))
             await asyncio.to_thread(fleet.create)
-            print(f"--- {WITHOUT}", flush=True)
-            plain, _ = await cold(table, WITHOUT, fleet, tmp / "without", None)
-            print(f"--- {WITH}", flush=True)
-            fleet.annotations = {SUBSCRIPTION: ""}
-            notified, succeeded = await cold(table, WITH, fleet, tmp / "with", receiver)
+            # alternating, so that a slow stretch of the machine does not land on one side
+            for round_ in range(repeat):
+                print(f"--- {WITHOUT} ({round_ + 1}/{repeat})", flush=True)
+                fleet.annotations = {}
+                plain.append((await cold(table, WITHOUT, fleet, tmp / f"without{round_}", None))[0])
+                print(f"--- {WITH} ({round_ + 1}/{repeat})", flush=True)
+                fleet.annotations = {SUBSCRIPTION: ""}
+                receiver = Receiver()
+                try:
+                    result, succeeded = await cold(
+                        table, WITH, fleet, tmp / f"with{round_}", receiver
+                    )
+                finally:
+                    receiver.server.shutdown()
+                notified.append((result, succeeded, receiver))
         finally:
             server.stop()
-            receiver.server.shutdown()
-    for column, result in ((WITHOUT, plain), (WITH, notified)):
-        done = result.done
-        label = f"cold start: all {fleet.size} apps Synced+Healthy"
-        table.put(label, column, seconds(done[-1]) if result.finished else "did not finish")
-        table.put("  half the apps Synced+Healthy", column, seconds(done[len(done) // 2]))
-    if plain.finished and notified.finished:
-        ratio = notified.done[-1] / plain.done[-1]
-        table.put("  ratio with / without (goal: no slowdown, ~1.0)", WITH, f"{ratio:.2f}x")
-    latencies = [
-        times[0] - succeeded[f"{CONTROL_NAMESPACE}/{app}"]
-        for app, times in receiver.arrived.items()
-        if f"{CONTROL_NAMESPACE}/{app}" in succeeded
-    ]
+    report(table, fleet.size, plain, notified)
+
+
+def report(
+    table: Table,
+    size: int,
+    plain: list[ColdStart],
+    notified: list[tuple[ColdStart, dict[str, float], Receiver]],
+) -> None:
+    label = f"cold start: all {size} apps Synced+Healthy"
+    for column, results in ((WITHOUT, plain), (WITH, [n[0] for n in notified])):
+        table.put(label, column, ", ".join(
+            seconds(r.done[-1]) if r.finished else "did not finish" for r in results
+        ))  # fmt: skip
+    finished = [p.done[-1] for p in plain if p.finished]
+    with_done = [n[0].done[-1] for n in notified if n[0].finished]
+    if finished and with_done:
+        ratio = statistics.median(with_done) / statistics.median(finished)
+        table.put("  ratio of medians with / without (goal ~1.0)", WITH, f"{ratio:.2f}x")
+    latencies: list[float] = []
+    messages = twice = apps_notified = 0
+    for _, succeeded, receiver in notified:
+        latencies += [
+            times[0] - succeeded[f"{CONTROL_NAMESPACE}/{app}"]
+            for app, times in receiver.arrived.items()
+            if f"{CONTROL_NAMESPACE}/{app}" in succeeded
+        ]
+        messages += sum(len(times) for times in receiver.arrived.values())
+        twice += sum(len(ops) - len(set(ops)) for ops in receiver.operations.values())
+        for app, ops in receiver.operations.items():
+            if len(ops) != len(set(ops)):
+                print(f"  same sync notified twice: {app}: {receiver.bodies[app]}", flush=True)
+        apps_notified += len(receiver.arrived)
     if latencies:
         table.put(
             "notification latency: sync Succeeded seen → webhook arrived",
@@ -178,18 +213,19 @@ async def main(apps: int) -> None:
             f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
             f"max {max(latencies) * 1000:.0f} ms",
         )
-    messages = sum(len(times) for times in receiver.arrived.values())
-    twice = sum(len(ops) - len(set(ops)) for ops in receiver.operations.values())
     table.put(
         "  apps notified / messages / one sync notified twice (goal 0)",
         WITH,
-        f"{len(receiver.arrived)}/{fleet.size} / {messages} / {twice}",
+        f"{apps_notified}/{size * len(notified)} / {messages} / {twice}",
     )
     table.note(
         "more messages than apps: an app synced again (a new operation notifies again once the "
         "condition stopped holding, as Argo CD's engine does)"
     )
-    table.note("both: python -m tether controller with the default flags, a fresh cluster each")
+    table.note(
+        "each run: python -m tether controller with the default flags on a fresh cluster; "
+        "runs alternate without / with"
+    )
     table.note(
         "latency: from the bench's watch seeing status.operationState.phase Succeeded to the "
         "request at the receiver (same clock); negative would mean the message came first"
@@ -200,4 +236,6 @@ async def main(apps: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--apps", type=int, default=1000)
-    asyncio.run(main(parser.parse_args().apps))
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each, alternating")
+    options = parser.parse_args()
+    asyncio.run(main(options.apps, options.repeat))

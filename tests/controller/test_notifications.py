@@ -175,9 +175,9 @@ async def test_bad_settings_are_told_and_a_failing_service_is_retried_without_sl
     await eventually(lambda: told("service 'pager' is not defined"), 30, "unknown service")
 
 
-async def test_a_copy_older_than_the_notifiers_write_carries_that_write() -> None:
-    """The race the 1,000-app bench found: the notifier records what it sent, and a copy of the
-    app written before that (a status write) arrives after it: that copy must not send again."""
+async def test_copies_older_than_what_the_notifier_knows_never_send_again() -> None:
+    """The races the 1,000-app bench found: a status write older than the notifier's own state
+    write reaches it after that write, or after a newer copy; neither may send again."""
     from tether.controller.notifications import AppNotifications
 
     parts = AppNotifications(
@@ -189,14 +189,139 @@ async def test_a_copy_older_than_the_notifiers_write_carries_that_write() -> Non
         projects=lambda: {},
         owns=lambda name: True,
     )
-    older = {"metadata": {"name": "web", "resourceVersion": "5", "annotations": {}}}
-    parts._unseen["web"] = '{"k": 1}'  # written, not yet seen on the watch
-    carried = parts._with_last_state("web", older)
+
+    def copy(version: int, state: str | None = None) -> dict[str, Any]:
+        annotations = {STATE_ANNOTATION: state} if state else {}
+        return {"metadata": {"name": "web", "uid": "u", "resourceVersion": str(version),
+                             "annotations": annotations}}  # fmt: skip
+
+    parts._written["web"] = ('{"k": 1}', None)  # the state write is in flight
+    carried = parts._with_last_state("web", copy(5))
     assert carried["metadata"]["annotations"][STATE_ANNOTATION] == '{"k": 1}'
-    assert older["metadata"]["annotations"] == {}  # the cached object is left alone
-    parts.on_application("MODIFIED", older)
-    assert "web" in parts._unseen  # still not seen
-    newer = {"metadata": {"name": "web", "resourceVersion": "7",
-                          "annotations": {STATE_ANNOTATION: '{"k": 1}'}}}  # fmt: skip
-    parts.on_application("MODIFIED", newer)
-    assert "web" not in parts._unseen and parts._with_last_state("web", older) is older
+    parts._written["web"] = ('{"k": 1}', "6")  # written: resourceVersion 6
+    older = copy(5)
+    assert parts._with_last_state("web", older)["metadata"]["annotations"][STATE_ANNOTATION]
+    assert older["metadata"]["annotations"] == {}  # the cached copy is left alone
+    newer = copy(7, '{"k": 1}')
+    assert parts._with_last_state("web", newer) is newer
+    # waiting: 5; the notifier's own write (6) replaces it; an older copy (4) is not taken
+    parts.on_application("MODIFIED", copy(5))
+    own = copy(6, '{"k": 1}')
+    parts.on_application("MODIFIED", own)
+    assert parts._pending["web"] is own
+    parts.on_application("MODIFIED", copy(4))
+    assert parts._pending["web"] is own
+
+
+DEPLOYED = (
+    "- description: Application is synced and healthy\n"
+    "  send: [app-deployed]\n"
+    "  when: app.status.operationState != nil and app.status.operationState.phase in "
+    "['Succeeded'] and app.status.health.status == 'Healthy'\n"
+    "  oncePer: app.status.operationState?.syncResult?.revision\n"
+)
+DEGRADED = (
+    "- description: Application has degraded\n"
+    "  send: [app-health-degraded]\n"
+    "  when: app.status.health.status == 'Degraded'\n"
+)
+DEPLOYED_TEMPLATE = (
+    "message: Application {{.app.metadata.name}} is now running new version.\n"
+    "github:\n"
+    "  repoURLPath: '{{.app.spec.source.repoURL}}'\n"
+    "  revisionPath: '{{.app.status.operationState.syncResult.revision}}'\n"
+    "  status:\n"
+    "    state: success\n"
+    "    label: 'continuous-delivery/{{.app.metadata.name}}'\n"
+    "    targetURL: '{{.context.argocdUrl}}/applications/{{.app.metadata.name}}?operation=true'\n"
+)
+DEGRADED_TEMPLATE = (
+    "message: Application {{.app.metadata.name}} has degraded.\n"
+    "webhook:\n  hook:\n    method: POST\n    path: /degraded\n"
+    '    body: \'{"app": "{{.app.metadata.name}}", '
+    '"health": "{{.app.status.health.status}}"}\'\n'
+)
+
+
+async def test_a_deploy_sets_the_commit_status_and_a_crash_loop_degrades_once(
+    env: Env, parts: tuple[Receiver, FakeSlack, Mailbox]
+) -> None:
+    from tether.demo.repo import create_repository
+    from tether.githost.fake import FakeGitHost
+
+    hook, slack, mailbox = parts
+    await settings(env, hook, slack, mailbox)
+    token = "ghp_notify_" + uuid.uuid4().hex
+    with FakeGitHost(env.git, {token: "tether-bot"}) as forge:
+        extra = {
+            "service.github": f"apiURL: {forge.github_api_url}\ntoken: $github-token\n",
+            "template.app-deployed": DEPLOYED_TEMPLATE,
+            "template.app-health-degraded": DEGRADED_TEMPLATE,
+            "trigger.on-deployed": DEPLOYED,
+            "trigger.on-health-degraded": DEGRADED,
+        }
+        info = await env.client.resource_for("v1", "ConfigMap")
+        await env.client.patch(info, "argocd-notifications-cm", {"data": extra}, CONTROL_NS)
+        secret = await env.client.resource_for("v1", "Secret")
+        await env.client.patch(
+            secret, "argocd-notifications-secret", {"stringData": {"github-token": token}},
+            CONTROL_NS,
+        )  # fmt: skip
+        name = f"notify-{uuid.uuid4().hex[:6]}"
+        repo = f"acme/{name}"
+        work = env.root / f"{name}-work"
+        create_repository(env.git.root / "acme" / f"{name}.git", work)
+        await env.kube("create", "namespace", name)
+        subscribe = "notifications.argoproj.io/subscribe"
+        annotations = {f"{subscribe}.on-deployed.github": "",
+                       f"{subscribe}.on-health-degraded.hook": ""}  # fmt: skip
+        await env.application(
+            name, forge.repo_url(repo), name, **{"metadata.annotations": annotations}
+        )
+        await eventually(lambda: synced_healthy(env, name), 60, f"{name} synced")
+        deployed = (await env.app(name))["status"]["sync"]["revision"]
+
+        def status_of_deploy() -> list[Any]:
+            return [s for s in forge.statuses(repo, deployed) if s.context.endswith(name)]
+
+        await eventually(status_of_deploy, 30, "the commit status")
+        (status,) = status_of_deploy()
+        assert (status.state, status.context) == ("success", f"continuous-delivery/{name}")
+        assert status.target_url == f"https://cd.example.com/applications/{name}?operation=true"
+
+        # a crash-looping image: Degraded once the (short) progress deadline passes
+        overlay = "apps/payment-service/production/kustomization.yaml"
+        doc = yaml.safe_load((work / overlay).read_text())
+        doc["images"][0]["newTag"] = "1.5.0-crashloop"
+        doc["patches"].append({
+            "target": {"kind": "Deployment", "name": "payment-service"},
+            "patch": "- op: add\n  path: /spec/progressDeadlineSeconds\n  value: 2\n",
+        })  # fmt: skip
+        commit_and_push(work, "payment-service crashes", {overlay: yaml.safe_dump(doc)})
+        await env.controller.refresh(name, hard=True)
+
+        async def degraded() -> bool:
+            return ((await env.app(name)).get("status") or {}).get("health", {}).get(
+                "status"
+            ) == "Degraded"
+
+        await eventually(degraded, 120, f"{name} degraded")
+
+        def degraded_calls() -> list[dict[str, Any]]:
+            return [r for r in hook.requests
+                    if r["path"] == "/degraded" and f'"{name}"' in r["body"]]  # fmt: skip
+
+        await eventually(lambda: len(degraded_calls()) == 1, 30, "on-health-degraded sent")
+        # still degraded, the app changes again (an annotation, more comparisons): nothing more
+        await env.kube("annotate", "application", name, "-n", CONTROL_NS, "touched=yes")
+        await eventually(
+            lambda: "touched" in env.controller.applications()[name]["metadata"]["annotations"],
+            30,
+            "the change seen by the controller",
+        )
+        for _ in range(2):
+            await env.controller.reconcile(name)
+        await eventually(degraded, 30, "still degraded")
+        await env.controller.notifications.idle()  # every change so far considered and sent
+        assert len(degraded_calls()) == 1
+        assert yaml.safe_load(degraded_calls()[0]["body"]) == {"app": name, "health": "Degraded"}

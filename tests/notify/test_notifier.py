@@ -113,3 +113,29 @@ async def test_unknown_names_are_told_once_and_nothing_is_sent(
     ]
     assert receiver.requests == [] and store.value == ""
     await notifier.aclose()
+
+
+async def test_an_app_without_status_yet_is_no_error(
+    receiver: Receiver,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A new Application has no status until its first comparison; Argo CD's typed one always
+    has one, so the catalog's ``app.status.operationState != nil`` is false there, not an error
+    told for every new app."""
+    store, delivery = Store(), Delivery()
+    catalog = configmap(receiver.url)
+    catalog["data"]["trigger.on-sync-succeeded"] = (
+        "- when: app.status.operationState != nil and "
+        "app.status.operationState.phase in ['Succeeded']\n  send: [synced]\n"
+    )
+    parts = NotifierParts(
+        lambda: catalog, lambda: None, lambda a: None,
+        store.record, store.current, expression_evaluator(), template_renderer(),
+    )  # fmt: skip
+    notifier = Notifier(parts, delivery)
+    new = app("a1")
+    del new["status"]
+    await notifier.on_application(new)
+    assert [r.message for r in caplog.records if "shop" in r.message] == []
+    assert receiver.requests == [] and store.value == ""
+    await notifier.aclose()

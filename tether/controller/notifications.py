@@ -18,6 +18,7 @@ from typing import Any
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
+from tether.controller.watcher import is_older, older_version
 from tether.names import APPLICATION, ARGO_API_VERSION, DEFAULT_PROJECT
 from tether.notify.config import CONFIGMAP, SECRET
 from tether.notify.delivery import Delivery
@@ -74,10 +75,12 @@ class AppNotifications:
             self.delivery,
         )
         self._pending: dict[str, Mapping[str, Any]] = {}
-        #: the resourceVersion each app had after the notifier's own last write to it
-        self._written: dict[str, str] = {}
-        #: the state the notifier wrote last, per app, until the watch brings that write
-        self._unseen: dict[str, str] = {}
+        #: the copy of each app the notifier last considered (an older one is never taken)
+        self._considered: dict[str, Mapping[str, Any]] = {}
+        #: the state the notifier last wrote on each app, and the resourceVersion that write
+        #: made (None while it is in flight)
+        self._written: dict[str, tuple[str, str | None]] = {}
+        self._busy = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -95,13 +98,18 @@ class AppNotifications:
         """An Application changed: considered by the worker (a deletion is not notified)."""
         name = str(obj["metadata"]["name"])
         if event_type == "DELETED":
-            self._written.pop(name, None)
-            self._unseen.pop(name, None)
+            for kept in (self._written, self._considered, self._pending):
+                kept.pop(name, None)
             return
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
-        if name in self._unseen and annotations.get(STATE_ANNOTATION) == self._unseen[name]:
-            del self._unseen[name]  # the watch carries the notifier's last write now
-        if self._configmap(CONFIGMAP) is None or self.own_write(obj):
+        if self.own_write(obj):
+            # nothing new to consider; but a copy still waiting is older: the newest replaces it
+            if name in self._pending:
+                self._pending[name] = obj
+            return
+        last = self._pending.get(name) or self._considered.get(name)
+        if last is not None and is_older(obj, last):
+            return  # a copy older than one already taken: considering it would go back in time
+        if self._configmap(CONFIGMAP) is None:
             return
         if self._owns(name):
             self._pending[name] = obj
@@ -122,21 +130,33 @@ class AppNotifications:
                 batch: list[tuple[str, Mapping[str, Any]]] = []
                 while self._pending and len(batch) < BATCH:
                     name = next(iter(self._pending))
-                    batch.append((name, self._pending.pop(name)))
-                await asyncio.gather(*(self._one(name, obj) for name, obj in batch))
+                    obj = self._pending.pop(name)
+                    self._considered[name] = obj
+                    # now, not when its turn comes: a write arriving meanwhile changes nothing
+                    batch.append((name, self._with_last_state(name, obj)))
+                self._busy = True
+                try:
+                    await asyncio.gather(*(self._one(name, obj) for name, obj in batch))
+                finally:
+                    self._busy = False
 
     async def _one(self, name: str, obj: Mapping[str, Any]) -> None:
         try:
-            await self.notifier.on_application(self._with_last_state(name, obj))
+            await self.notifier.on_application(obj)
         except Exception:  # one app's notifications never stop the others
             log.exception("notifications of %s failed", name)
 
     def _with_last_state(self, name: str, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``obj`` carrying the state the notifier last wrote, while the watch has not brought
-        that write yet: a copy older than the write must not send again."""
-        value = self._unseen.get(name)
-        if value is None:
+        """``obj`` carrying the state the notifier last wrote when ``obj`` is older than that
+        write (or the write is in flight): such a copy must not send again."""
+        written = self._written.get(name)
+        if written is None:
             return obj
+        value, version = written
+        if version is not None and not older_version(
+            str((obj.get("metadata") or {}).get("resourceVersion") or ""), version
+        ):
+            return obj  # the write is in it, or something changed the app after it
         meta = dict(obj.get("metadata") or {})
         meta["annotations"] = {**(meta.get("annotations") or {}), STATE_ANNOTATION: value}
         return {**obj, "metadata": meta}
@@ -157,16 +177,23 @@ class AppNotifications:
         except ClusterError as exc:
             log.warning("notifications: %s cannot be read: %s", SECRET, exc.message)
 
+    async def idle(self) -> None:
+        """Return once every change seen so far is considered and its deliveries ended
+        (tests, shutdown)."""
+        while self._pending or self._busy:
+            await asyncio.sleep(0.02)
+        await self.delivery.idle()
+
     def own_write(self, obj: Mapping[str, Any]) -> bool:
         """Whether ``obj`` is exactly the Application as the notifier's last state write left
         it (nothing else changed it since): no reason to reconcile it again."""
         meta = obj.get("metadata") or {}
-        version = self._written.get(str(meta.get("name") or ""))
-        return version is not None and version == meta.get("resourceVersion")
+        written = self._written.get(str(meta.get("name") or ""))
+        return written is not None and written[1] == meta.get("resourceVersion")
 
     async def _record(self, name: str, value: str) -> None:
         # before the write: a copy of the app arriving meanwhile is older than it
-        self._unseen[name] = value
+        self._written[name] = (value, None)
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
         try:
             answer = await self.client.patch(
@@ -180,8 +207,7 @@ class AppNotifications:
             log.warning(
                 "notifications of %s: the sent state was not recorded: %s", name, exc.message
             )
-            self._unseen.pop(name, None)
+            self._written.pop(name, None)
             return
         version = (answer.get("metadata") or {}).get("resourceVersion")
-        if version:
-            self._written[name] = str(version)
+        self._written[name] = (value, str(version) if version else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tether.cluster.cache import cancel_and_wait
@@ -55,7 +55,7 @@ class ObjectWatcher:
         state, and an older event arriving after it must not bring back what was overwritten.
         """
         name = obj["metadata"]["name"]
-        if _is_older(obj, self.objects.get(name)):
+        if is_older(obj, self.objects.get(name)):
             return False
         self.objects[name] = obj
         return True
@@ -118,7 +118,7 @@ class ObjectWatcher:
                     name = obj["metadata"]["name"]
                     if event.type == "DELETED":
                         self.objects.pop(name, None)
-                    elif _is_older(obj, self.objects.get(name)):
+                    elif is_older(obj, self.objects.get(name)):
                         continue  # our own later write is already here
                     else:
                         self.objects[name] = obj
@@ -135,17 +135,25 @@ class ObjectWatcher:
                 rv = None
 
 
-def _is_older(obj: dict[str, Any], known: dict[str, Any] | None) -> bool:
-    """Whether ``obj`` is an older version of ``known`` (same object, smaller resourceVersion).
+def older_version(version: str, than: str) -> bool:
+    """Whether resourceVersion ``version`` is older than ``than``.
 
     resourceVersions are opaque to clients, but every API server in use (etcd's revisions, the
     local cluster's counter) gives integers that grow; anything else counts as newer.
     """
+    try:
+        return int(version) < int(than)
+    except (TypeError, ValueError):
+        return False
+
+
+def is_older(obj: Mapping[str, Any], known: Mapping[str, Any] | None) -> bool:
+    """Whether ``obj`` is an older version of ``known`` (same object, smaller resourceVersion)."""
     if known is None:
         return False
-    if (obj["metadata"].get("uid") or "") != (known["metadata"].get("uid") or ""):
+    meta, known_meta = obj.get("metadata") or {}, known.get("metadata") or {}
+    if (meta.get("uid") or "") != (known_meta.get("uid") or ""):
         return False
-    try:
-        return int(obj["metadata"]["resourceVersion"]) < int(known["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return False
+    return older_version(
+        str(meta.get("resourceVersion") or ""), str(known_meta.get("resourceVersion") or "")
+    )

@@ -166,7 +166,7 @@ class Notifier:
         subscriptions = subscriptions_of(app, self.parts.project_of(app), config)
         if not subscriptions:
             return
-        env = {"app": app, "context": dict(config.context)}
+        env = {"app": with_status_defaults(app), "context": dict(config.context)}
         state = firing.read_state(app)
         sending, new_state = self._fire(name, config, subscriptions, env, state)
         if new_state != state:
@@ -254,6 +254,25 @@ class Notifier:
             await self.statuses.send(service, rendered)
         else:
             raise DeliveryError(f"service type {service.type!r} is not supported")
+
+
+#: parts of an Application's status that Argo CD's typed object always has (structs, not
+#: pointers): the catalog's ``app.status.health.status`` is "" before the first health check,
+#: not an error; ``operationState`` stays nil until an operation runs
+_ALWAYS_THERE = ("sync", "health", "summary")
+
+
+def with_status_defaults(app: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``app`` as Argo CD's notifications see it: ``status`` and its struct parts present."""
+    status = app.get("status")
+    status = status if isinstance(status, Mapping) else {}
+    if (
+        all(isinstance(status.get(part), Mapping) for part in _ALWAYS_THERE)
+        and app.get("status") is status
+    ):
+        return app
+    filled = {**status, **{p: {} for p in _ALWAYS_THERE if not isinstance(status.get(p), Mapping)}}
+    return {**app, "status": filled}
 
 
 def _version(obj: Mapping[str, Any] | None) -> str:
