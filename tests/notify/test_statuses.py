@@ -68,3 +68,64 @@ async def test_refusals_are_clear_and_keep_the_token_out(fake: FakeGitHost, repo
         assert limited.value.retry and limited.value.retry_after is not None
     finally:
         await statuses.aclose()
+
+
+def deployed(repo_url: str, sha: str, **deployment: object) -> Rendered:
+    part = {
+        "repoURLPath": repo_url,
+        "revisionPath": sha,
+        "deployment": {
+            "state": "success",
+            "environment": "production",
+            "environmentURL": "https://shop.example.com",
+            "logURL": "https://cd/applications/shop?operation=true",
+            "requiredContexts": [],
+            **deployment,
+        },
+    }
+    return Rendered("Application shop is now running new version.", {"github": part})
+
+
+@pytest.mark.asyncio
+async def test_a_deployment_is_created_once_and_gets_each_status(
+    fake: FakeGitHost, repo: Repo
+) -> None:
+    sha = git(repo.work, "rev-parse", "HEAD")
+    statuses = CommitStatuses()
+    try:
+        service = github(fake.github_api_url)
+        await statuses.send(service, deployed(repo.url, sha))  # type: ignore[arg-type]
+        await statuses.send(service, deployed(repo.url, sha, state="inactive"))  # type: ignore[arg-type]
+    finally:
+        await statuses.aclose()
+    (deployment,) = fake.forge.deployments(repo.name)
+    assert (deployment.sha, deployment.environment) == (sha, "production")
+    states = [(s[1], s[3], s[4]) for s in deployment.statuses]
+    assert states == [
+        ("success", "https://cd/applications/shop?operation=true", "https://shop.example.com"),
+        ("inactive", "https://cd/applications/shop?operation=true", "https://shop.example.com"),
+    ]
+    assert fake.forge.statuses(repo.name, sha) == []  # no commit status was asked for
+
+
+@pytest.mark.asyncio
+async def test_a_deployment_waits_for_green_checks_unless_told_otherwise(
+    fake: FakeGitHost, repo: Repo
+) -> None:
+    sha = git(repo.work, "rev-parse", "HEAD")
+    fake.forge.add_status(repo.name, sha, "failure", "ci/tests", "red", None, "ci")
+    statuses = CommitStatuses()
+    try:
+        service = github(fake.github_api_url)
+        with pytest.raises(DeliveryError) as refused:
+            await statuses.send(  # GitHub's default: every context must be green
+                service,
+                deployed(repo.url, sha, requiredContexts=None, environment="staging"),  # type: ignore[arg-type]
+            )
+        assert "Commit status checks failed" in refused.value.message
+        assert not refused.value.retry and TOKEN not in refused.value.message
+        with pytest.raises(DeliveryError, match="not one of error, failure"):
+            await statuses.send(service, deployed(repo.url, sha, state="done"))  # type: ignore[arg-type]
+    finally:
+        await statuses.aclose()
+    assert fake.forge.deployments(repo.name, environment="staging") == []

@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from tether.githost import fakegit
+from tether.githost import fakedeploy, fakegit
 from tether.githost.fakeapi import (
     ApiControls,
     Call,
@@ -285,6 +285,17 @@ def _routes(d: Dialect) -> list[Route]:
         ("GET", statuses, list_statuses, False),
         ("POST", f"{repo}/statuses/{{ref}}", create_status, True),
     ]
+    if d.name == "github":
+        table += [
+            ("GET", f"{repo}/deployments", fakedeploy.list_deployments, False),
+            ("POST", f"{repo}/deployments", fakedeploy.create_deployment, True),
+            (
+                "POST",
+                f"{repo}/deployments/{{id:int}}/statuses",
+                fakedeploy.create_deployment_status,
+                True,
+            ),
+        ]
     return [Route(path, _endpoint(d, h, write), methods=[verb]) for verb, path, h, write in table]
 
 

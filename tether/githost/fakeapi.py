@@ -154,8 +154,12 @@ class Dialect:
 
     def refusal(self, refusal: Refusal, call: Call) -> Response:
         reason, owner = refusal.reason, call.repo.partition("/")[0]
-        if reason in ("no-repo", "no-pull", "no-comment"):
+        if reason in ("no-repo", "no-pull", "no-comment", "no-deployment"):
             return self.error(404, "Not Found")
+        if reason == "no-ref":
+            return self.error(422, f"No ref found for: {refusal.detail}")
+        if reason == "checks-failed":
+            return self.error(409, f"Conflict: Commit status checks failed for {refusal.detail}.")
         if reason == "not-author":
             return self.error(403, "Must have admin rights to Repository.")
         if reason == "exists":

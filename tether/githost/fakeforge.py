@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tether.githost import fakegit
@@ -76,6 +76,20 @@ class FakeStatus:
     created_at: str
 
 
+@dataclass
+class FakeDeployment:
+    id: int
+    repo: str
+    ref: str
+    sha: str
+    environment: str
+    user: str
+    created_at: str
+    transient: bool = False
+    #: (id, state, description, log_url, environment_url, created_at), oldest first
+    statuses: list[tuple[int, str, str, str, str, str]] = field(default_factory=list)
+
+
 class Refusal(Exception):
     """A request the host refuses. ``reason``: no-repo, no-pull, exists, no-head, no-base,
     same-branch, no-commits, not-open, merged (merging again), merged-state (reopening or
@@ -98,6 +112,7 @@ class FakeForge:
         self._pulls: dict[str, list[FakePull]] = {}
         self._comments: list[FakeComment] = []
         self._statuses: list[FakeStatus] = []
+        self._deployments: list[FakeDeployment] = []
         self._ids = 1000
 
     def _next_id(self) -> int:
@@ -318,6 +333,64 @@ class FakeForge:
             )
             self._statuses.append(status)
             return status
+
+    # -- deployments (GitHub) -------------------------------------------------------------
+
+    def create_deployment(
+        self,
+        repo: str,
+        ref: str,
+        environment: str,
+        required_contexts: list[str] | None,
+        transient: bool,
+        user: str,
+    ) -> FakeDeployment:
+        """A deployment of ``ref`` (a branch or a commit); with ``required_contexts`` None every
+        context of the commit must be ``success`` (GitHub's default), else the named ones."""
+        bare = self.bare(repo)
+        sha = fakegit.branch_heads(bare).get(ref) or (
+            ref if fakegit.commit_exists(bare, ref) else ""
+        )
+        if not sha:
+            raise Refusal("no-ref", ref)
+        latest: dict[str, str] = {}
+        for status in self.statuses(repo, sha):  # newest first
+            latest.setdefault(status.context, status.state)
+        wanted = list(latest) if required_contexts is None else required_contexts
+        if any(latest.get(context) != "success" for context in wanted):
+            raise Refusal("checks-failed", ref)
+        with self._lock:
+            deployment = FakeDeployment(
+                self._next_id(), repo, ref, sha, environment, user, timestamp(), transient
+            )
+            self._deployments.append(deployment)
+            return deployment
+
+    def deployments(
+        self, repo: str, ref: str | None = None, environment: str | None = None
+    ) -> list[FakeDeployment]:
+        """The deployments of ``repo`` (of a ref, to an environment), newest first."""
+        with self._lock:
+            return [
+                d
+                for d in reversed(self._deployments)
+                if d.repo == repo
+                and ref in (None, d.ref, d.sha)
+                and environment in (None, d.environment)
+            ]
+
+    def add_deployment_status(
+        self, repo: str, deployment_id: int, state: str, description: str, log_url: str,
+        environment_url: str,
+    ) -> tuple[FakeDeployment, tuple[int, str, str, str, str, str]]:  # fmt: skip
+        with self._lock:
+            for deployment in self._deployments:
+                if (deployment.repo, deployment.id) == (repo, deployment_id):
+                    status = (self._next_id(), state, description, log_url, environment_url,
+                              timestamp())  # fmt: skip
+                    deployment.statuses.append(status)
+                    return deployment, status
+        raise Refusal("no-deployment", str(deployment_id))
 
     def statuses(self, repo: str, sha: str) -> list[FakeStatus]:
         """The statuses set on commit ``sha``, newest first (as the APIs list them)."""

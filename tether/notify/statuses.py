@@ -12,10 +12,12 @@ App login (``appID``, ``installationID``, ``privateKey``) is refused with a clea
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from tether.githost.deployments import DEPLOYMENT_STATES, DeploymentRequest, record_deployment
 from tether.githost.errors import (
     GitHostError,
     GitHostResponseError,
@@ -89,19 +91,26 @@ class CommitStatuses:
         part = rendered.parts.get(service.type)
         if not isinstance(part, Mapping):
             raise DeliveryError(f"the template has no {service.type} part for {service.name}")
-        status = part.get("status")
-        if not isinstance(status, Mapping):
-            raise DeliveryError(f"{service.type}.status: missing (state, label, targetURL)")
-        state = str(status.get("state") or "")
-        if state not in COMMIT_STATES:
+        status, deployment = part.get("status"), part.get("deployment")
+        if not isinstance(status, Mapping) and not isinstance(deployment, Mapping):
             raise DeliveryError(
-                f"{service.type}.status.state: {state!r} is not one of {', '.join(COMMIT_STATES)}"
+                f"{service.type}: the template names neither a status (state, label, targetURL) "
+                "nor a deployment"
             )
         repo = repository_path(str(part.get("repoURLPath") or ""))
         sha = str(part.get("revisionPath") or "").strip()
         if not sha:
             raise DeliveryError(f"{service.type}.revisionPath gave no commit")
-        await self._set(service, repo, sha, cast(CommitState, state), status, rendered)
+        if isinstance(status, Mapping):
+            state = str(status.get("state") or "")
+            if state not in COMMIT_STATES:
+                raise DeliveryError(
+                    f"{service.type}.status.state: {state!r} is not one of "
+                    f"{', '.join(COMMIT_STATES)}"
+                )
+            await self._set(service, repo, sha, cast(CommitState, state), status, rendered)
+        if isinstance(deployment, Mapping):
+            await self._deploy(service, repo, sha, deployment, rendered)
 
     async def _set(
         self,
@@ -113,24 +122,79 @@ class CommitStatuses:
         rendered: Rendered,
     ) -> None:
         client = self._client(service)
-        try:
+        with _told_as_delivery_errors(service):
             await client.set_commit_status(
                 repo,
                 sha,
                 state,
                 context=str(status.get("label") or "continuous-delivery"),
-                description=rendered.message.strip().splitlines()[0]
-                if rendered.message.strip()
-                else "",
+                description=_first_line(rendered.message),
                 target_url=str(status.get("targetURL") or "") or None,
             )
-        except RateLimitedError as exc:
+
+    async def _deploy(
+        self,
+        service: Service,
+        repo: str,
+        sha: str,
+        deployment: Mapping[str, Any],
+        rendered: Rendered,
+    ) -> None:
+        """Argo CD's ``github.deployment``: the deployment of the commit (or ``reference``) to
+        ``environment`` found or created, then a status added with ``logURL`` and
+        ``environmentURL``."""
+        client = self._client(service)
+        if not isinstance(client, GitHubClient) or service.type != "github":
+            raise DeliveryError(f"{service.type}.deployment: deployments are GitHub's")
+        state = str(deployment.get("state") or "")
+        if state not in DEPLOYMENT_STATES:
             raise DeliveryError(
-                scrub(exc.message, service),
-                retry=True,
-                retry_after=max(0.0, exc.retry_at - time.time()),
-            ) from None
-        except (GitHostUnreachableError, GitHostResponseError) as exc:
-            raise DeliveryError(scrub(exc.message, service), retry=True) from None
-        except GitHostError as exc:
-            raise DeliveryError(scrub(exc.message, service)) from None
+                f"github.deployment.state: {state!r} is not one of {', '.join(DEPLOYMENT_STATES)}"
+            )
+        contexts = deployment.get("requiredContexts")
+        request = DeploymentRequest(
+            ref=str(deployment.get("reference") or sha),
+            environment=str(deployment.get("environment") or "production"),
+            state=state,
+            description=_first_line(rendered.message),
+            log_url=str(deployment.get("logURL") or ""),
+            environment_url=str(deployment.get("environmentURL") or ""),
+            required_contexts=tuple(str(c) for c in contexts)
+            if isinstance(contexts, list)
+            else None,
+            auto_merge=_flag(deployment.get("autoMerge"), True),
+            transient_environment=_flag(deployment.get("transientEnvironment"), False),
+        )
+        with _told_as_delivery_errors(service):
+            await record_deployment(client, repo, request)
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0] if stripped else ""
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return default
+
+
+@contextmanager
+def _told_as_delivery_errors(service: Service) -> Iterator[None]:
+    """A Git host's error as a DeliveryError: rate limits and unreachable hosts retried (at the
+    host's reset time), the rest not; the service's secrets scrubbed."""
+    try:
+        yield
+    except RateLimitedError as exc:
+        raise DeliveryError(
+            scrub(exc.message, service),
+            retry=True,
+            retry_after=max(0.0, exc.retry_at - time.time()),
+        ) from None
+    except (GitHostUnreachableError, GitHostResponseError) as exc:
+        raise DeliveryError(scrub(exc.message, service), retry=True) from None
+    except GitHostError as exc:
+        raise DeliveryError(scrub(exc.message, service)) from None
