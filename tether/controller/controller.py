@@ -53,11 +53,8 @@ from tether.controller.fluxalerts import FluxAlerts
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
 from tether.controller.images import ImageAutomation
 from tether.controller.notifications import AppNotifications
-from tether.controller.observer import (
-    ObserverSettings,
-    OnDemandComparisons,
-    request_termination,
-)
+from tether.controller.observer import request_termination
+from tether.controller.ondemand import ObserverSettings, OnDemandComparisons
 from tether.controller.operations import OperationRunner
 from tether.controller.previews import Previews, PreviewSettings, PullPreview
 from tether.controller.reconciler import AppRuntime, Reconciler
