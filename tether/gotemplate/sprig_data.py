@@ -167,7 +167,7 @@ def _from_json(text: str) -> Any:
 _INVALID_DNS = re.compile(r"[^-a-z0-9.]")
 
 
-def _normalize(text: str) -> str:
+def normalize_name(text: str) -> str:
     # Argo CD's SanitizeName: lower case, other characters to "-", at most 253, trimmed.
     name = _INVALID_DNS.sub("-", text.lower())[:253]
     return name.strip("-.")
@@ -276,7 +276,7 @@ DATA_FUNCTIONS: dict[str, Func] = {
     "fromYaml": Func(_from_yaml, ("str",)),
     "fromYamlArray": Func(_from_yaml_array, ("str",)),
     "fromJson": Func(_from_json, ("str",)),
-    "normalize": Func(_normalize, ("str",)),
+    "normalize": Func(normalize_name, ("str",)),
     "b64enc": Func(lambda s: base64.b64encode(s.encode()).decode(), ("str",)),
     "b64dec": Func(_b64dec, ("str",)),
     "sha256sum": Func(lambda s: hashlib.sha256(s.encode()).hexdigest(), ("str",)),

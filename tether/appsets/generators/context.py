@@ -1,0 +1,35 @@
+"""What generators read besides the set's spec, handed in as plain data by the controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class GitTree(Protocol):
+    """A commit's files, as `tether.source.tree.CommitTree` gives them."""
+
+    def walk(self, path: str = "") -> Iterator[object]: ...
+
+    def read_file(self, path: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """A cluster apps may go to: in-cluster, or a cluster Secret (its labels and annotations)."""
+
+    name: str
+    server: str
+    project: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    #: True for the local cluster when no Secret declares it
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    #: the tree of a repository at a revision (resolved by the caller); raises AppSetError
+    tree: Callable[[str, str], GitTree]
+    clusters: tuple[ClusterInfo, ...] = ()
