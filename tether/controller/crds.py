@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tether.crdbuild import namespaced_crd
+from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
 from tether.images.crds import image_crd_manifests
 from tether.names import ARGO_GROUP, FLUX_NOTIFICATION_GROUP
@@ -409,16 +409,53 @@ APPPROJECT_CRD: dict[str, Any] = _crd(
 )
 
 
+def _applicationset_schema() -> dict[str, Any]:
+    """Argo CD's ApplicationSet, open: its generators and template are read by
+    `tether.appsets` (Argo CD's own CRD, 1.4 MB of schema, applies as well, server-side)."""
+    spec = _obj(
+        {
+            "generators": {"type": "array", "items": _obj()},
+            "template": _obj(),
+            "goTemplate": {"type": "boolean"},
+            "goTemplateOptions": {"type": "array", "items": _STRING},
+            "templatePatch": _STRING,
+            "syncPolicy": _obj(),
+            "strategy": _obj(),
+            "preservedFields": _obj(),
+            "ignoreApplicationDifferences": {"type": "array", "items": _obj()},
+            "applyNestedSelectors": {"type": "boolean"},
+        },
+        required=["generators", "template"],
+    )
+    return top_schema("An Argo CD ApplicationSet: Applications made from generators.", spec, _obj())
+
+
+APPLICATIONSET_CRD: dict[str, Any] = _crd(
+    "ApplicationSet", "applicationsets", ["appset", "appsets"], _applicationset_schema(), []
+)
+
+
 def crd_manifests() -> list[dict[str, Any]]:
-    """Both CRDs, Application first (fresh copies, safe to modify)."""
+    """Both CRDs the controller reconciles, Application first (fresh copies, safe to
+    modify)."""
     return [json.loads(json.dumps(crd)) for crd in (APPLICATION_CRD, APPPROJECT_CRD)]
+
+
+def applicationset_crd_manifests() -> list[dict[str, Any]]:
+    """The ApplicationSet CRD (a fresh copy)."""
+    return [json.loads(json.dumps(APPLICATIONSET_CRD))]
 
 
 def installed_crds() -> list[dict[str, Any]]:
     """Every CRD the controller serves: Argo CD's Application and AppProject, then Flux's image
     automation kinds (``tether.images.crds``) and notification kinds
     (``tether.notify.flux.crds``). Fresh copies."""
-    return [*crd_manifests(), *image_crd_manifests(), *notification_crd_manifests()]
+    return [
+        *crd_manifests(),
+        *applicationset_crd_manifests(),
+        *image_crd_manifests(),
+        *notification_crd_manifests(),
+    ]
 
 
 def crd_yaml(crd: dict[str, Any]) -> str:

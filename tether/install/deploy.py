@@ -29,6 +29,7 @@ kind: Kustomization
 resources:
   - crds/application.yaml
   - crds/appproject.yaml
+  - crds/applicationset.yaml
   - crds/imagerepository.yaml
   - crds/imagepolicy.yaml
   - crds/imageupdateautomation.yaml
