@@ -24,7 +24,10 @@ from tether.controller.observer import ClusterObserver
 SERVER_DIR = Path(tether.server.__file__).parent
 #: the controller modules the server may import (``windowgate``: an AppProject's sync windows
 #: applied to an Application, ``dependencies``: the apps' dependency graph; pure like the models)
-ALLOWED = frozenset({"dependencies", "face", "models", "project", "status", "windowgate"})
+#: ``previews``: the records and settings of pull-request previews, plain data like ``models``
+ALLOWED = frozenset(
+    {"dependencies", "face", "models", "previews", "project", "status", "windowgate"}
+)
 #: (server module, controller module) imports waiting for a face method (TODO in that module)
 PENDING: frozenset[tuple[str, str]] = frozenset()
 FACE_MEMBERS = frozenset(name for name in dir(ControllerFace) if not name.startswith("_"))
