@@ -38,6 +38,7 @@ from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.controller import multisource
 from tether.controller.appdeps import AppDependencies
+from tether.controller.appsets import ApplicationSets
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
 from tether.controller.desired import DesiredState
@@ -149,6 +150,15 @@ class Controller(ControlNamespaceReadings):
         self.images = self._image_automation()
         self.notifications = self._notifications()
         self.previews = self._previews()
+        self.appsets = ApplicationSets(
+            client,
+            self.config.namespace,
+            applications=self.control.application_objects,
+            secrets=self.control.secret_objects,
+            mirrors=self.sources.mirrors,
+            credentials_for=self._credentials_for,
+            active=self._runs_images,
+        )
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
         #: the reconcile running for each app (cancelled when its shard leaves this replica)
@@ -312,6 +322,7 @@ class Controller(ControlNamespaceReadings):
 
     async def _start_images(self) -> None:
         await self.flux_alerts.start()
+        await self.appsets.start()
         await self.images.start()
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -327,6 +338,7 @@ class Controller(ControlNamespaceReadings):
         self._tasks.clear()
         await self.images.stop()
         await self.flux_alerts.stop()
+        await self.appsets.stop()
         await self.notifications.stop()
         await self.previews.close()
         await self.sources.aclose()
@@ -376,6 +388,7 @@ class Controller(ControlNamespaceReadings):
         for dependent in self.dependencies.on_application(event_type, obj):
             self.enqueue(dependent)  # its wait for this app may be over
         self.images.on_application(event_type, obj)
+        self.appsets.on_application(event_type, obj)
         self.notifications.on_application(event_type, obj)
         self._notify("application", event_type, obj)
 
@@ -466,6 +479,7 @@ class Controller(ControlNamespaceReadings):
         """A push arrived: poll those repositories now and reconcile the apps their commits
         touch (this replica's); the other replicas hear of it through the record's Lease."""
         urls = list(repo_urls)
+        self.appsets.on_push(urls)
         if self.sharding is not None:
             await self.sharding.announce_push(urls)
         return await self._poll(urls)

@@ -1,0 +1,119 @@
+"""ApplicationSets on the real stack: a Git-directory set over the loopback git server makes one
+owned Application per directory; a pushed directory adds one, a removed one is deleted only
+under a policy that deletes; a template error leaves the Applications as they are and says so;
+a regeneration that changes nothing writes nothing; deleting the set deletes its Applications
+(the API server's garbage collection)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.controller.stack import CONTROL_NS, Env
+from tether.demo.repo import commit_and_push
+from tether.localcluster.testing import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def configmap(name: str) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                           "data": {"app": name}})  # fmt: skip
+
+
+def appset(name: str, url: str, namespace: str, policy: str = "sync") -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": CONTROL_NS},
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"git": {"repoURL": url, "revision": "HEAD",
+                                    "directories": [{"path": "apps/*"}]}}],
+            "syncPolicy": {"applicationsSync": policy},
+            "template": {
+                "metadata": {"name": f"{name}-{{{{.path.basename}}}}"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": url, "targetRevision": "HEAD",
+                               "path": "{{.path.path}}"},
+                    "destination": {"server": "https://kubernetes.default.svc",
+                                    "namespace": namespace},
+                },
+            },
+        },
+    }  # fmt: skip
+
+
+def generated(env: Env, name: str) -> dict[str, dict[str, Any]]:
+    return {
+        app_name: app
+        for app_name, app in env.controller.applications().items()
+        if any(r.get("name") == name for r in app["metadata"].get("ownerReferences") or [])
+    }
+
+
+async def conditions(env: Env, name: str) -> dict[str, dict[str, Any]]:
+    info = await env.client.resource_for("argoproj.io/v1alpha1", "ApplicationSet")
+    obj = await env.client.get(info, name, CONTROL_NS)
+    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+async def test_a_git_directory_set_follows_its_repository(env: Env) -> None:
+    url, work = env.new_repo({"apps/web/cm.yaml": configmap("web"),
+                              "apps/api/cm.yaml": configmap("api")})  # fmt: skip
+    name = f"set-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", name)
+    await env.apply(appset(name, url, name))
+    await eventually(lambda: len(generated(env, name)) == 2, 60, "two Applications")
+    apps = generated(env, name)
+    assert sorted(apps) == [f"{name}-api", f"{name}-web"]
+    web = apps[f"{name}-web"]
+    assert web["spec"]["source"]["path"] == "apps/web"
+    (owner,) = web["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("ApplicationSet", name, True)
+    await eventually(lambda: conditions(env, name), 30, "status written")
+    found = await conditions(env, name)
+    assert found["ResourcesUpToDate"]["status"] == "True"
+    assert found["ErrorOccurred"]["status"] == "False"
+
+    # nothing changed: a regeneration writes nothing
+    writes = env.controller.appsets.writes
+    await env.controller.appsets.reconcile(name)
+    assert env.controller.appsets.writes == writes
+
+    # a directory pushed: one more; a directory removed: its Application deleted
+    commit_and_push(work, "add jobs, drop api", {"apps/jobs/cm.yaml": configmap("jobs"),
+                                                  "apps/api/cm.yaml": None})  # fmt: skip
+    await env.controller.on_webhook([url])
+    await eventually(
+        lambda: sorted(generated(env, name)) == [f"{name}-jobs", f"{name}-web"],
+        60,
+        "jobs added, api deleted",
+    )
+
+
+async def test_a_broken_template_keeps_the_applications_and_says_why(env: Env) -> None:
+    url, _ = env.new_repo({"apps/web/cm.yaml": configmap("web")})
+    name = f"set-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", name)
+    await env.apply(appset(name, url, name, policy="create-update"))
+    await eventually(lambda: len(generated(env, name)) == 1, 60, "the Application")
+    broken = appset(name, url, name, policy="create-update")
+    broken["spec"]["template"]["metadata"]["name"] = f"{name}-{{{{.path.nope}}}}"
+    await env.apply(broken)
+
+    async def told() -> bool:
+        error = (await conditions(env, name)).get("ErrorOccurred") or {}
+        return error.get("status") == "True" and "nope" in error.get("message", "")
+
+    await eventually(told, 60, "the error on the set's status")
+    assert list(generated(env, name)) == [f"{name}-web"]  # left as it was
+
+    # deleting the set deletes its Applications
+    await env.kube("delete", "applicationset", name, "-n", CONTROL_NS)
+    await eventually(lambda: not generated(env, name), 60, "the Applications deleted")

@@ -1,0 +1,320 @@
+"""ApplicationSets as a part of the controller: each set of the control namespace is generated
+(`tether.appsets`) and its Applications created, updated and deleted as its plan says, with
+owner references so deleting the set deletes them (the API server's garbage collection).
+
+A set is generated again when it changes, when an Application it owns changes or goes, when a
+push reaches a repository its Git generators read, and every ``requeueAfterSeconds`` (180 s by
+default, Argo CD's). Generation runs in a thread (Git trees, templates); the writes are
+server-side applies with a field manager of their own, made only for what the plan changes: a
+regeneration that changes nothing writes nothing. A generation that fails writes nothing but
+its status: the Applications stay as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from tether.appsets.applications import generate_applications
+from tether.appsets.errors import AppSetError
+from tether.appsets.generators.context import ClusterInfo, Context, GitTree
+from tether.appsets.plan import Plan, owned_by, plan
+from tether.cluster.cache import cancel_and_wait
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound
+from tether.controller import clusters as cluster_secrets
+from tether.controller.watcher import ObjectWatcher
+from tether.controller.workqueue import WorkQueue
+from tether.names import (
+    APPLICATION,
+    APPLICATION_SET,
+    ARGO_API_VERSION,
+    IN_CLUSTER_SERVER,
+    RESOURCES_FINALIZER,
+)
+from tether.source.credentials import RepoCredentials
+from tether.source.errors import SourceError
+from tether.source.mirror import MirrorCache
+from tether.source.urls import normalize_repo_url
+
+log = logging.getLogger(__name__)
+
+#: Argo CD's default requeue of a set (its Git generators' polling)
+DEFAULT_REQUEUE_SECONDS = 180.0
+#: the field manager of the writes to generated Applications
+FIELD_MANAGER = "tether-applicationset"
+
+
+def cluster_infos(secrets: Mapping[str, Mapping[str, Any]]) -> tuple[ClusterInfo, ...]:
+    """The clusters the Cluster generator sees: every cluster Secret that parses (its labels and
+    annotations), and the local cluster unless a Secret declares it."""
+    found = []
+    for _, secret in sorted(secrets.items()):
+        if not cluster_secrets.is_cluster_secret(secret):
+            continue
+        try:
+            entry = cluster_secrets.parse_cluster_secret(dict(secret))
+        except cluster_secrets.ClusterSecretError:
+            continue
+        meta = secret.get("metadata") or {}
+        labels = dict(meta.get("labels") or {})
+        found.append(
+            ClusterInfo(entry.name, entry.server, entry.project, labels,
+                        dict(meta.get("annotations") or {}))
+        )  # fmt: skip
+    if not any(c.server == IN_CLUSTER_SERVER for c in found):
+        local = cluster_secrets.in_cluster_entry()
+        found.insert(0, ClusterInfo(local.name, local.server, local=True))
+    return tuple(found)
+
+
+def _repositories(generators: Any) -> set[str]:
+    """The repositories the Git generators of a set read (matrix and merge children too)."""
+    found: set[str] = set()
+    stack = list(generators) if isinstance(generators, list) else []
+    while stack:
+        generator = stack.pop()
+        if not isinstance(generator, Mapping):
+            continue
+        git = generator.get("git")
+        if isinstance(git, Mapping) and isinstance(git.get("repoURL"), str):
+            found.add(normalize_repo_url(git["repoURL"]))
+        for combined in ("matrix", "merge"):
+            inner = generator.get(combined)
+            if isinstance(inner, Mapping) and isinstance(inner.get("generators"), list):
+                stack.extend(inner["generators"])
+    return found
+
+
+def _condition(kind: str, ok: bool, reason: str, message: str, now: str) -> dict[str, str]:
+    return {"type": kind, "status": "True" if ok else "False", "reason": reason,
+            "message": message, "lastTransitionTime": now}  # fmt: skip
+
+
+def status_of(
+    obj: Mapping[str, Any], outcome: Plan | None, error: str, apps: Iterable[str]
+) -> dict[str, Any]:
+    """The set's status as Argo CD writes it: conditions, and the Applications it made."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if error:
+        conditions = [
+            _condition("ErrorOccurred", True, "ApplicationGenerationFromParamsError", error, now),
+            _condition("ParametersGenerated", False, "ErrorOccurred", error, now),
+            _condition("ResourcesUpToDate", False, "ErrorOccurred", error, now),
+        ]
+    else:
+        assert outcome is not None
+        problems = [f"Application {n} exists and is not this set's" for n in outcome.conflicts]
+        problems += list(outcome.held)
+        message = "; ".join(problems) or "All applications have been generated successfully"
+        conditions = [
+            _condition("ErrorOccurred", bool(outcome.conflicts), "ApplicationSetUpToDate"
+                       if not outcome.conflicts else "ApplicationNameConflict",
+                       message if outcome.conflicts else "Successfully generated parameters "
+                       "for all Applications", now),
+            _condition("ParametersGenerated", True, "ParametersGenerated",
+                       "Successfully generated parameters for all Applications", now),
+            _condition("ResourcesUpToDate", not problems, "ApplicationSetUpToDate", message, now),
+        ]  # fmt: skip
+    old = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+    for condition in conditions:
+        before = old.get(condition["type"])
+        if before is not None and all(
+            before.get(k) == condition[k] for k in ("status", "reason", "message")
+        ):
+            condition["lastTransitionTime"] = str(before.get("lastTransitionTime") or now)
+    namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+    resources = [
+        {"group": "argoproj.io", "version": "v1alpha1", "kind": APPLICATION,
+         "namespace": namespace, "name": name}
+        for name in sorted(apps)
+    ]  # fmt: skip
+    return {**(obj.get("status") or {}), "conditions": conditions, "resources": resources}
+
+
+class ApplicationSets:
+    """Generates the sets of the control namespace; see the module docstring."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        namespace: str,
+        *,
+        applications: Callable[[], Mapping[str, dict[str, Any]]],
+        secrets: Callable[[], Mapping[str, Mapping[str, Any]]],
+        mirrors: MirrorCache,
+        credentials_for: Callable[[str], RepoCredentials | None],
+        active: Callable[[], bool] = lambda: True,
+        requeue_seconds: float = DEFAULT_REQUEUE_SECONDS,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self._applications = applications
+        self._secrets = secrets
+        self._mirrors = mirrors
+        self._credentials_for = credentials_for
+        self._active = active
+        self.requeue_seconds = requeue_seconds
+        self.queue = WorkQueue()
+        self.watcher: ObjectWatcher | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._working = False
+        self.generations = 0
+        self.writes = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Follow the sets; False (idle) when their CRD is not served or may not be read."""
+        try:
+            info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION_SET)
+            await self.client.request(
+                "GET", info.path(self.namespace), verb="list", params={"limit": "1"}
+            )
+        except ClusterError as exc:
+            log.info("ApplicationSets off: they cannot be read (%s)", exc.message)
+            return False
+        self.watcher = ObjectWatcher(self.client, info, self.namespace, self._on_set)
+        self.watcher.start()
+        self._tasks.append(asyncio.create_task(self._work(), name="applicationsets"))
+        return True
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
+        self._tasks.clear()
+        self.queue.close()
+        if self.watcher is not None:
+            await self.watcher.stop()
+
+    async def idle(self) -> None:
+        """Return once no set waits to be generated (tests)."""
+        while self.queue.depth() or self._working:
+            await asyncio.sleep(0.02)
+
+    # ---- triggers ----------------------------------------------------------------------------
+
+    def _on_set(self, event_type: str, obj: dict[str, Any]) -> None:
+        if event_type != "DELETED":
+            self.queue.add(obj["metadata"]["name"])
+
+    def on_application(self, event_type: str, obj: Mapping[str, Any]) -> None:
+        """An Application changed or went: its set (if any) is generated again, so that what
+        the set manages comes back."""
+        for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+            if isinstance(ref, Mapping) and ref.get("kind") == APPLICATION_SET:
+                self.queue.add(str(ref.get("name")), delay=0.5)
+
+    def on_push(self, repo_urls: Iterable[str]) -> list[str]:
+        """Repositories moved: the sets whose Git generators read them; queued."""
+        moved = {normalize_repo_url(u) for u in repo_urls}
+        names = [
+            name
+            for name, obj in (self.watcher.objects.items() if self.watcher else ())
+            if moved & _repositories((obj.get("spec") or {}).get("generators"))
+        ]
+        for name in names:
+            self.queue.add(name)
+        return names
+
+    # ---- one set -----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            name = await self.queue.take()
+            self._working = True
+            try:
+                if self._active():
+                    await self.reconcile(name)
+            except Exception:  # one set's failure never stops the others
+                log.exception("ApplicationSet %s failed", name)
+            finally:
+                self._working = False
+                self.queue.done(name)
+            if self.watcher is not None and self.watcher.get(name) is not None:
+                self.queue.add(name, delay=self.requeue_seconds)
+
+    def _tree(self, url: str, revision: str) -> GitTree:
+        mirror = self._mirrors.mirror(url, self._credentials_for(url))
+        try:
+            return mirror.tree(mirror.resolve(revision).commit)
+        except SourceError as exc:
+            raise AppSetError(f"{url} at {revision}: {exc.message}") from None
+
+    async def reconcile(self, name: str) -> None:
+        assert self.watcher is not None
+        obj = self.watcher.get(name)
+        if obj is None:
+            return  # deleted: the API server's garbage collection takes its Applications
+        ctx = Context(self._tree, cluster_infos(self._secrets()))
+        started = time.monotonic()
+        existing = {
+            app_name: app
+            for app_name, app in self._applications().items()
+            if (app.get("metadata") or {}).get("namespace") in (None, self.namespace)
+        }
+        uid = str(obj["metadata"].get("uid") or "")
+        owned = [n for n, app in existing.items() if owned_by(app, uid)]
+        try:
+            desired = await asyncio.to_thread(generate_applications, obj, ctx)
+            if (obj.get("spec") or {}).get("syncPolicy", {}).get("preserveResourcesOnDeletion"):
+                for app in desired:
+                    finalizers = app["metadata"].get("finalizers") or []
+                    app["metadata"]["finalizers"] = [
+                        f for f in finalizers if not f.startswith(RESOURCES_FINALIZER)
+                    ]
+            outcome = plan(obj, desired, existing)
+        except AppSetError as exc:
+            log.warning("ApplicationSet %s: %s", name, exc.message)
+            await self._write_status(obj, status_of(obj, None, exc.message, owned))
+            return
+        self.generations += 1
+        await self._apply(outcome)
+        made = [
+            a["metadata"]["name"] for a in desired if a["metadata"]["name"] not in outcome.conflicts
+        ]
+        await self._write_status(obj, status_of(obj, outcome, "", made))
+        log.debug("ApplicationSet %s generated in %.3f s", name, time.monotonic() - started)
+
+    async def _apply(self, outcome: Plan) -> None:
+        info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
+        for app in (*outcome.create, *outcome.update):
+            await self.client.apply(info, app, field_manager=FIELD_MANAGER, force=True)
+            self.writes += 1
+        for app_name in outcome.delete:
+            try:
+                await self.client.delete(info, app_name, self.namespace)
+                self.writes += 1
+            except NotFound:
+                pass
+
+    async def _write_status(self, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
+        if _same(obj.get("status") or {}, status):
+            return
+        assert self.watcher is not None
+        answer = await self.client.patch(
+            self.watcher.info,
+            obj["metadata"]["name"],
+            {"status": status},
+            self.namespace,
+            field_manager=FIELD_MANAGER,
+            subresource="status",
+        )
+        self.watcher.remember(answer)
+        self.writes += 1
+
+
+def _conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"}
+        for c in status.get("conditions") or []
+        if isinstance(c, Mapping)
+    ]
+
+
+def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether writing ``new`` would change nothing but transition times."""
+    return old.get("resources") == new.get("resources") and _conditions(old) == _conditions(new)
