@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Argo CD's default requeue of a set (its Git generators' polling)
 DEFAULT_REQUEUE_SECONDS = 180.0
+#: Application writes in flight at once (a set of 1,000 must not take 1,000 round trips in turn)
+WRITES_AT_ONCE = 8
 #: the field manager of the writes to generated Applications
 FIELD_MANAGER = "tether-applicationset"
 
@@ -149,6 +151,7 @@ class ApplicationSets:
         mirrors: MirrorCache,
         credentials_for: Callable[[str], RepoCredentials | None],
         active: Callable[[], bool] = lambda: True,
+        remember: Callable[[dict[str, Any]], None] = lambda obj: None,
         requeue_seconds: float = DEFAULT_REQUEUE_SECONDS,
     ) -> None:
         self.client = client
@@ -158,6 +161,9 @@ class ApplicationSets:
         self._mirrors = mirrors
         self._credentials_for = credentials_for
         self._active = active
+        #: keeps each written Application in the controller's cache before its watch event
+        #: comes, so the next generation sees it (and writes nothing again)
+        self._remember = remember
         self.requeue_seconds = requeue_seconds
         self.queue = WorkQueue()
         self.watcher: ObjectWatcher | None = None
@@ -281,15 +287,24 @@ class ApplicationSets:
 
     async def _apply(self, outcome: Plan) -> None:
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
-        for app in (*outcome.create, *outcome.update):
-            await self.client.apply(info, app, field_manager=FIELD_MANAGER, force=True)
+        gate = asyncio.Semaphore(WRITES_AT_ONCE)
+
+        async def write(app: dict[str, Any]) -> None:
+            async with gate:
+                answer = await self.client.apply(info, app, field_manager=FIELD_MANAGER, force=True)
+            self._remember(answer)
             self.writes += 1
-        for app_name in outcome.delete:
-            try:
-                await self.client.delete(info, app_name, self.namespace)
-                self.writes += 1
-            except NotFound:
-                pass
+
+        async def delete(app_name: str) -> None:
+            async with gate:
+                try:
+                    await self.client.delete(info, app_name, self.namespace)
+                except NotFound:
+                    return
+            self.writes += 1
+
+        await asyncio.gather(*(write(a) for a in (*outcome.create, *outcome.update)))
+        await asyncio.gather(*(delete(n) for n in outcome.delete))
 
     async def _write_status(self, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
         if _same(obj.get("status") or {}, status):

@@ -158,6 +158,7 @@ class Controller(ControlNamespaceReadings):
             mirrors=self.sources.mirrors,
             credentials_for=self._credentials_for,
             active=self._runs_images,
+            remember=self.control.remember,
         )
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
@@ -258,6 +259,8 @@ class Controller(ControlNamespaceReadings):
                 "polls": self.polls,
                 "status_writes": self.writer.status_writes,
                 "renders": self.sources.renders,
+                "appset_generations": self.appsets.generations,
+                "appset_writes": self.appsets.writes,
                 **self._shard_counters(),
             },
             reconcile_seconds=list(self.reconcile_seconds),

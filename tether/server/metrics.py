@@ -148,7 +148,8 @@ def _controller_families(counters: ControllerMetrics) -> Iterator[Metric]:
     yield depth
     yield _counter(
         "tether_controller_events",
-        "Controller work: reconciles, syncs, status writes and Git polls.",
+        "Controller work: reconciles, syncs, status writes, Git polls, ApplicationSet "
+        "generations and their writes.",
         ["kind"],
         (([key], value) for key, value in sorted(counters.counters.items())),
     )
