@@ -308,7 +308,7 @@ templatePatch: |
         ),
         (lambda s: s.replace("'{{cluster}}-guestbook'", "'{{cluster}}_Bad'"), "not a valid name"),
         (lambda s: s.replace("- list:", "- plugin: {}\n  x:"), "exactly one generator"),
-        (lambda s: s.replace("- list:", "- pullRequest:"), "not supported by Tether yet"),
+        (lambda s: s.replace("- list:", "- scmProvider:"), "not supported by Tether yet"),
         (lambda s: s.replace("- list:", "- lists:"), "'lists' is not a generator"),
         (lambda s: s.replace("project: my-project", "project: 5\n    sources: 3"), "invalid"),
     ],
@@ -330,3 +330,54 @@ def test_ten_thousand_elements_are_refused() -> None:
     )
     with pytest.raises(AppSetError, match="produced 10000 parameter sets, more than 5000"):
         generate_applications(appset(spec), Context(no_git))
+
+
+def test_pull_requests_by_label_and_branch_filters() -> None:
+    from tether.appsets.generators.pullrequests import slug, source_of
+    from tether.githost.models import PullRequest
+
+    spec = yaml.safe_load("""
+github:
+  owner: acme
+  repo: shop
+  tokenRef: {secretName: gh, key: token}
+  labels: [preview]
+filters:
+- branchMatch: "^feature-"
+- targetBranchMatch: "^release$"
+""")
+    source = source_of(spec, "g")
+    assert (source.api, source.repo, source.labels) == ("https://api.github.com", "acme/shop",
+                                                        ("preview",))  # fmt: skip
+
+    def pull(number: int, head: str, base: str, labels: tuple[str, ...]) -> PullRequest:
+        return PullRequest(number, "", head, base, "t", "", "open", False, "a1b2c3d4e5f6" * 3,
+                           labels, "dev")  # fmt: skip
+
+    pulls = (pull(1, "feature-A_b", "main", ("preview",)),   # branchMatch
+             pull(2, "fix", "release", ("preview", "x")),     # targetBranchMatch
+             pull(3, "fix", "main", ("preview",)),            # no filter lets it through
+             pull(4, "feature-c", "main", ()))  # no label  # fmt: skip
+    template = """
+goTemplate: true
+generators:
+- pullRequest: PR
+template:
+  metadata: {name: 'pr-{{.number}}-{{.branch_slug}}-{{.head_short_sha_7}}'}
+  spec:
+    project: default
+    source: {repoURL: https://example.com/r.git, targetRevision: '{{.head_sha}}', path: p}
+    destination: {server: https://kubernetes.default.svc, namespace: '{{index .labels 0}}'}
+"""
+    doc = appset(template)
+    doc["spec"]["generators"][0]["pullRequest"] = spec
+    ctx = Context(no_git, (), {source.cache_key: pulls})
+    assert names(generate_applications(doc, ctx)) == [
+        "pr-1-feature-a-b-a1b2c3d",
+        "pr-2-fix-a1b2c3d",
+    ]
+    assert slug("Feature/ÜBER__long") == "feature-ber-long"
+    with pytest.raises(AppSetError, match="were not read"):
+        generate_applications(doc, Context(no_git))
+    with pytest.raises(AppSetError, match="not supported by Tether yet"):
+        source_of({"bitbucketServer": {}}, "g")

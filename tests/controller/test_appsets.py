@@ -117,3 +117,44 @@ async def test_a_broken_template_keeps_the_applications_and_says_why(env: Env) -
     # deleting the set deletes its Applications
     await env.kube("delete", "applicationset", name, "-n", CONTROL_NS)
     await eventually(lambda: not generated(env, name), 60, "the Applications deleted")
+
+
+async def test_a_pull_request_labelled_preview_gets_an_app_until_it_closes(env: Env) -> None:
+    from tether.demo.repo import create_repository, push_branch
+    from tether.githost.fake import FakeGitHost
+
+    token = "ghp_appset_" + uuid.uuid4().hex
+    name = f"prs-{uuid.uuid4().hex[:6]}"
+    with FakeGitHost(env.git, {token: "tether-bot"}) as forge:
+        repo = f"acme/{name}"
+        work = env.root / f"{name}-work"
+        create_repository(env.git.root / "acme" / f"{name}.git", work,
+                          {"apps/web/cm.yaml": configmap("web")})  # fmt: skip
+        url = forge.repo_url(repo)
+        await env.kube("create", "namespace", name)
+        await env.apply({"apiVersion": "v1", "kind": "Secret",
+                         "metadata": {"name": f"{name}-token", "namespace": CONTROL_NS},
+                         "stringData": {"token": token}})  # fmt: skip
+        head = push_branch(work, "feature-x", {"apps/web/cm.yaml": configmap("web-x")})
+        labelled = forge.forge.open_pull(repo, "feature-x", "main", "Feature X", "", "dev")
+        forge.forge.label_pull(repo, labelled.number, ("preview",))
+        push_branch(work, "feature-y", {"apps/web/cm.yaml": configmap("web-y")})
+        forge.forge.open_pull(repo, "feature-y", "main", "Feature Y", "", "dev")  # no label
+        spec = appset(name, url, name)
+        spec["spec"]["generators"] = [{"pullRequest": {"github": {
+            "owner": "acme", "repo": name, "api": forge.url,
+            "tokenRef": {"secretName": f"{name}-token", "key": "token"},
+            "labels": ["preview"]}}}]  # fmt: skip
+        template = spec["spec"]["template"]
+        template["metadata"]["name"] = f"{name}-pr-{{{{.number}}}}-{{{{.branch_slug}}}}"
+        template["spec"]["source"].update(targetRevision="{{.head_sha}}", path="apps/web")
+        await env.apply(spec)
+        await eventually(lambda: len(generated(env, name)) == 1, 60, "the preview Application")
+        (app,) = generated(env, name).values()
+        assert app["metadata"]["name"] == f"{name}-pr-{labelled.number}-feature-x"
+        assert app["spec"]["source"]["targetRevision"] == head
+
+        # the pull request closes: its Application goes at the next generation
+        forge.forge.edit_pull(repo, labelled.number, state="closed")
+        env.controller.appsets.on_pull_request()  # as the pull_request webhook does
+        await eventually(lambda: not generated(env, name), 60, "the preview Application deleted")

@@ -13,6 +13,8 @@ its status: the Applications stay as they are.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -22,6 +24,7 @@ from typing import Any
 from tether.appsets.applications import generate_applications
 from tether.appsets.errors import AppSetError
 from tether.appsets.generators.context import ClusterInfo, Context, GitTree
+from tether.appsets.generators.pullrequests import sources_in
 from tether.appsets.plan import Plan, owned_by, plan
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
@@ -29,6 +32,7 @@ from tether.cluster.errors import ClusterError, NotFound
 from tether.controller import clusters as cluster_secrets
 from tether.controller.watcher import ObjectWatcher
 from tether.controller.workqueue import WorkQueue
+from tether.githost import GitHostError, PullRequest, client_for
 from tether.names import (
     APPLICATION,
     APPLICATION_SET,
@@ -255,7 +259,6 @@ class ApplicationSets:
         obj = self.watcher.get(name)
         if obj is None:
             return  # deleted: the API server's garbage collection takes its Applications
-        ctx = Context(self._tree, cluster_infos(self._secrets()))
         started = time.monotonic()
         existing = {
             app_name: app
@@ -265,6 +268,8 @@ class ApplicationSets:
         uid = str(obj["metadata"].get("uid") or "")
         owned = [n for n, app in existing.items() if owned_by(app, uid)]
         try:
+            pulls = await self._pull_requests(obj)
+            ctx = Context(self._tree, cluster_infos(self._secrets()), pulls)
             desired = await asyncio.to_thread(generate_applications, obj, ctx)
             if (obj.get("spec") or {}).get("syncPolicy", {}).get("preserveResourcesOnDeletion"):
                 for app in desired:
@@ -284,6 +289,49 @@ class ApplicationSets:
         ]
         await self._write_status(obj, status_of(obj, outcome, "", made))
         log.debug("ApplicationSet %s generated in %.3f s", name, time.monotonic() - started)
+
+    async def _pull_requests(self, obj: Mapping[str, Any]) -> dict[str, tuple[PullRequest, ...]]:
+        """The open pull requests each pullRequest generator of ``obj`` reads, fetched now
+        with the token of its Secret (never logged)."""
+        found: dict[str, tuple[PullRequest, ...]] = {}
+        for source in sources_in((obj.get("spec") or {}).get("generators")):
+            if source.cache_key in found:
+                continue
+            token = await self._secret_value(source.secret, source.key)
+            try:
+                host = client_for(source.provider, source.api, token,
+                                  insecure_http=source.insecure)  # fmt: skip
+                try:
+                    found[source.cache_key] = tuple(await host.list_pull_requests(source.repo))
+                finally:
+                    await host.aclose()
+            except GitHostError as exc:
+                raise AppSetError(f"pull requests of {source.repo}: {exc.message}") from None
+        return found
+
+    async def _secret_value(self, name: str, key: str) -> str:
+        info = await self.client.resource_for("v1", "Secret")
+        try:
+            secret = await self.client.get(info, name, self.namespace)
+        except NotFound:
+            raise AppSetError(f"the Secret {name} does not exist in {self.namespace}") from None
+        except ClusterError as exc:
+            raise AppSetError(f"the Secret {name} cannot be read: {exc.message}") from None
+        value = (secret.get("data") or {}).get(key)
+        if not value:
+            raise AppSetError(f"the Secret {name} has no key {key}")
+        return base64.b64decode(str(value)).decode("utf-8", "replace").strip()
+
+    def on_pull_request(self) -> list[str]:
+        """A pull request moved somewhere: the sets with a pullRequest generator; queued."""
+        names = [
+            name
+            for name, obj in (self.watcher.objects.items() if self.watcher else ())
+            if '"pullRequest"' in json.dumps((obj.get("spec") or {}).get("generators"))
+        ]
+        for name in names:
+            self.queue.add(name)
+        return names
 
     async def _apply(self, outcome: Plan) -> None:
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)

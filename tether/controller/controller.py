@@ -531,6 +531,7 @@ class Controller(ControlNamespaceReadings):
     async def on_pull_request(
         self, event: PullRequestEvent, settings: PreviewSettings
     ) -> list[str]:
+        self.appsets.on_pull_request()  # pullRequest generators see it now, not in 3 minutes
         return self.previews.on_pull_request(event, settings)
 
     def pull_preview(self, app: str, number: int) -> PullPreview | None:

@@ -57,6 +57,7 @@ __all__ = [
     "GiteaClient",
     "PullRequest",
     "RateLimitedError",
+    "client_for",
     "host_for",
     "repo_path",
 ]
@@ -146,6 +147,26 @@ def _checked_api_url(api_url: str, insecure_http: bool) -> str:
             "https, or allow insecure http explicitly"
         )
     return api_url.strip().rstrip("/")
+
+
+def client_for(
+    provider: str,
+    api_url: str,
+    token: str,
+    *,
+    insecure_http: bool = False,
+    limits: GitHostLimits | None = None,
+) -> GitHost:
+    """The client of ``provider``'s API at ``api_url`` (a pull-request generator names both,
+    not a repository URL); the same checks as :func:`host_for`."""
+    if provider not in PROVIDERS:
+        raise GitHostConfigError(
+            f"unknown Git host provider {provider!r}; Tether speaks {', '.join(PROVIDERS)}"
+        )
+    if not token:
+        raise GitHostConfigError(f"no token for {provider}: it comes from a Secret")
+    checked = _checked_api_url(api_url, insecure_http)
+    return PROVIDERS[provider](checked, token, limits=limits, clock=time.time)
 
 
 def host_for(

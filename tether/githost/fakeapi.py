@@ -251,6 +251,10 @@ class Dialect:
             "merged_at": pull.merged_at,
             "merge_commit_sha": pull.merge_commit_sha,
             "draft": False,
+            "labels": [
+                {"id": i + 1, "name": label, "color": "ededed", "default": False}
+                for i, label in enumerate(pull.labels)
+            ],
             "head": side(pull.head, pull.head_sha),
             "base": side(pull.base, pull.base_sha),
         }
@@ -407,7 +411,10 @@ class GiteaDialect(Dialect):
             "user": self.user(pull.user),
             "title": pull.title,
             "body": pull.body,
-            "labels": [],
+            "labels": [
+                {"id": i + 1, "name": label, "color": "ededed"}
+                for i, label in enumerate(pull.labels)
+            ],
             "milestone": None,
             "assignee": None,
             "assignees": None,

@@ -50,6 +50,7 @@ class FakePull:
     closed_at: str | None = None
     merged_at: str | None = None
     comments: int = 0
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,15 @@ class FakeForge:
                 base_sha=heads[base],
             )
             pulls.append(pull)
+            return replace(pull)
+
+    def label_pull(self, repo: str, number: int, labels: tuple[str, ...]) -> FakePull:
+        """Set the labels of pull request ``number`` (as a person adding them in the UI)."""
+        self.bare(repo)
+        with self._lock:
+            pull = self._find(repo, number)
+            pull.labels = tuple(labels)
+            pull.updated_at = timestamp()
             return replace(pull)
 
     def edit_pull(

@@ -162,6 +162,18 @@ class GitHubClient(RestClient):
             accept=(201,),
         )
 
+    async def list_pull_requests(self, repo: str) -> list[PullRequest]:
+        owner, name = split_repo(repo)
+        action = f"listing the open pull requests of {repo}"
+        params = {**self.list_params(owner, "", ""), "state": "open"}
+        params.pop("head", None)
+        params.pop("base", None)
+        params.pop("base_branch", None)
+        return [
+            self.pull(item, action)
+            async for item in self.list_pages(f"repos/{owner}/{name}/pulls", params, action)
+        ]
+
     async def comments(self, repo: str, number: int) -> list[Comment]:
         owner, name = split_repo(repo)
         action = f"listing the comments of pull request #{number} in {repo}"
@@ -227,6 +239,12 @@ class GitHubClient(RestClient):
                 state="open" if item.get("state") == "open" else "closed",
                 merged=merged if isinstance(merged, bool) else item.get("merged_at") is not None,
                 head_sha=_str(head.get("sha") or ""),
+                labels=tuple(
+                    _str(label.get("name"))
+                    for label in item.get("labels") or []
+                    if isinstance(label, dict) and label.get("name")
+                ),
+                author=_str((item.get("user") or {}).get("login") or ""),
             )
         except (AssertionError, KeyError, TypeError):
             raise GitHostResponseError(

@@ -136,6 +136,14 @@ class GitLabClient(RestClient):
             accept=(201,),
         )
 
+    async def list_pull_requests(self, repo: str) -> list[PullRequest]:
+        action = f"listing the open merge requests of {repo}"
+        params = {"state": "opened", "per_page": str(self.limits.page_size), "page": "1"}
+        path = f"projects/{project_id(repo)}/merge_requests"
+        return [
+            self.merge_request(item, action) async for item in self.list_pages(path, params, action)
+        ]
+
     async def comments(self, repo: str, number: int) -> list[Comment]:
         action = f"listing the notes of merge request !{number} in {repo}"
         path = f"projects/{project_id(repo)}/merge_requests/{number}/notes"
@@ -210,4 +218,8 @@ class GitLabClient(RestClient):
             state="open" if state in ("opened", "locked") else "closed",
             merged=state == "merged",
             head_sha=sha if isinstance(sha, str) else "",
+            labels=tuple(
+                str(label) for label in item.get("labels") or [] if isinstance(label, str)
+            ),
+            author=str((item.get("author") or {}).get("username") or ""),
         )

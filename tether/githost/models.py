@@ -31,6 +31,8 @@ class PullRequest:
     state: str
     merged: bool
     head_sha: str
+    labels: tuple[str, ...] = ()
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class GitHost(Protocol):
 
     async def comment(self, repo: str, number: int, body: str) -> None:
         """Post a comment on pull request ``number``."""
+        ...
+
+    async def list_pull_requests(self, repo: str) -> list[PullRequest]:
+        """The open pull requests of ``repo`` (bounded by the pages read)."""
         ...
 
     async def comments(self, repo: str, number: int) -> list[Comment]:

@@ -9,13 +9,14 @@ from typing import Any
 from tether.appsets.errors import MAX_PARAMS, AppSetError
 from tether.appsets.generators.context import Context
 from tether.appsets.generators.git import git
+from tether.appsets.generators.pullrequests import pull_requests
 from tether.appsets.generators.simple import clusters, list_generator
 from tether.appsets.params import Params, select
 
 #: generators Tether runs (the others of Argo CD are refused by name)
-KNOWN = ("list", "clusters", "git", "matrix", "merge")
+KNOWN = ("list", "clusters", "git", "matrix", "merge", "pullRequest")
 #: Argo CD's generators that Tether does not run yet
-NOT_YET = ("pullRequest", "scmProvider", "clusterDecisionResource", "plugin")
+NOT_YET = ("scmProvider", "clusterDecisionResource", "plugin")
 #: matrix and merge inside each other at most (Argo CD allows two levels)
 MAX_DEPTH = 2
 
@@ -47,6 +48,8 @@ def generate(
         found = clusters(spec, ctx, go=go, where=inner)
     elif kind == "git":
         found = git(spec, ctx, go=go, where=inner)
+    elif kind == "pullRequest":
+        found = pull_requests(spec, ctx, go=go, where=inner)
     else:
         if depth >= MAX_DEPTH:
             raise AppSetError(f"{inner}: matrix and merge nest {MAX_DEPTH} levels deep at most")

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tether.githost.models import PullRequest
+
 
 class GitTree(Protocol):
     """A commit's files, as `tether.source.tree.CommitTree` gives them."""
@@ -33,3 +35,5 @@ class Context:
     #: the tree of a repository at a revision (resolved by the caller); raises AppSetError
     tree: Callable[[str, str], GitTree]
     clusters: tuple[ClusterInfo, ...] = ()
+    #: the open pull requests of each pullRequest generator's source, read beforehand
+    pull_requests: Mapping[str, tuple[PullRequest, ...]] = field(default_factory=dict)
