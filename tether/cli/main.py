@@ -16,6 +16,7 @@ from tether import __version__
 #: command name -> (module, attribute) of its click command
 COMMANDS: dict[str, tuple[str, str]] = {
     "app": ("tether.cli.app", "app_group"),
+    "appset": ("tether.cli.appset", "appset_group"),
     "cluster": ("tether.cli.cluster", "cluster_group"),
     "controller": ("tether.cli.controller", "controller_command"),
     "health": ("tether.cli.health", "health_command"),

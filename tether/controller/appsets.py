@@ -26,6 +26,7 @@ from tether.appsets.errors import AppSetError
 from tether.appsets.generators.context import ClusterInfo, Context, GitTree
 from tether.appsets.generators.pullrequests import sources_in
 from tether.appsets.plan import Plan, owned_by, plan
+from tether.appsets.preview import preview_document
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
@@ -254,30 +255,50 @@ class ApplicationSets:
         except SourceError as exc:
             raise AppSetError(f"{url} at {revision}: {exc.message}") from None
 
+    def _existing(self) -> dict[str, dict[str, Any]]:
+        return {
+            app_name: app
+            for app_name, app in self._applications().items()
+            if (app.get("metadata") or {}).get("namespace") in (None, self.namespace)
+        }
+
+    async def _plan(
+        self, obj: Mapping[str, Any], existing: Mapping[str, Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], Plan]:
+        """The generated Applications of ``obj`` and the plan against ``existing``; an
+        AppSetError when they cannot be had."""
+        pulls = await self._pull_requests(obj)
+        ctx = Context(self._tree, cluster_infos(self._secrets()), pulls)
+        desired = await asyncio.to_thread(generate_applications, obj, ctx)
+        if (obj.get("spec") or {}).get("syncPolicy", {}).get("preserveResourcesOnDeletion"):
+            for app in desired:
+                finalizers = app["metadata"].get("finalizers") or []
+                app["metadata"]["finalizers"] = [
+                    f for f in finalizers if not f.startswith(RESOURCES_FINALIZER)
+                ]
+        return desired, plan(obj, desired, existing)
+
+    async def preview(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """What applying ``obj`` would do (nothing is written): `preview_document`, or its
+        ``error``."""
+        existing = self._existing()
+        try:
+            _, outcome = await self._plan(obj, existing)
+        except AppSetError as exc:
+            return {"error": exc.message}
+        return preview_document(outcome, existing)
+
     async def reconcile(self, name: str) -> None:
         assert self.watcher is not None
         obj = self.watcher.get(name)
         if obj is None:
             return  # deleted: the API server's garbage collection takes its Applications
         started = time.monotonic()
-        existing = {
-            app_name: app
-            for app_name, app in self._applications().items()
-            if (app.get("metadata") or {}).get("namespace") in (None, self.namespace)
-        }
+        existing = self._existing()
         uid = str(obj["metadata"].get("uid") or "")
         owned = [n for n, app in existing.items() if owned_by(app, uid)]
         try:
-            pulls = await self._pull_requests(obj)
-            ctx = Context(self._tree, cluster_infos(self._secrets()), pulls)
-            desired = await asyncio.to_thread(generate_applications, obj, ctx)
-            if (obj.get("spec") or {}).get("syncPolicy", {}).get("preserveResourcesOnDeletion"):
-                for app in desired:
-                    finalizers = app["metadata"].get("finalizers") or []
-                    app["metadata"]["finalizers"] = [
-                        f for f in finalizers if not f.startswith(RESOURCES_FINALIZER)
-                    ]
-            outcome = plan(obj, desired, existing)
+            desired, outcome = await self._plan(obj, existing)
         except AppSetError as exc:
             log.warning("ApplicationSet %s: %s", name, exc.message)
             await self._write_status(obj, status_of(obj, None, exc.message, owned))

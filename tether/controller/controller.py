@@ -537,6 +537,9 @@ class Controller(ControlNamespaceReadings):
     def pull_preview(self, app: str, number: int) -> PullPreview | None:
         return self.previews.preview(app, number)
 
+    async def preview_appset(self, appset: dict[str, Any]) -> dict[str, Any]:
+        return await self.appsets.preview(appset)
+
     async def terminate(self, name: str) -> bool:
         """Stop the app's running sync: here when it runs here, else through the Application
         (the replica that owns the app cancels it)."""

@@ -209,6 +209,11 @@ class ControllerFace(Protocol):
         """The kept preview of pull request ``number`` holding ``app`` (None: none kept)."""
         ...
 
+    async def preview_appset(self, appset: dict[str, Any]) -> dict[str, Any]:
+        """What applying the ApplicationSet ``appset`` would do, nothing written: the
+        Applications created, updated (with diffs), deleted, left, in conflict; or ``error``."""
+        ...
+
     async def on_registry_event(self, event: RegistryEvent) -> list[str]:
         """A registry pushed images: scan now the ImageRepositories of those images; returns
         their names."""

@@ -37,6 +37,7 @@ from tether.controller.face import (
     RepositoryCounters,
 )
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
+from tether.controller.appsets import ApplicationSets
 from tether.controller.ondemand import (
     ObservationError,
     ObserverSettings,
@@ -108,6 +109,15 @@ class ClusterObserver(ControlNamespaceReadings):
             self.comparisons,
             self.sources.mirrors,
             self._credentials_for,
+        )
+        # not started: a server replica only previews sets (the controller generates them)
+        self.appsets = ApplicationSets(
+            client,
+            config.namespace,
+            applications=self.control.application_objects,
+            secrets=self.control.secret_objects,
+            mirrors=self.sources.mirrors,
+            credentials_for=self._credentials_for,
         )
         self.pacer = RefreshPacer(self._request_hard_refresh, self.settings.webhook_refresh_rate)
         self.listeners = Listeners()
@@ -225,6 +235,9 @@ class ClusterObserver(ControlNamespaceReadings):
 
     def pull_preview(self, app: str, number: int) -> PullPreview | None:
         return self.previews.preview(app, number)
+
+    async def preview_appset(self, appset: dict[str, Any]) -> dict[str, Any]:
+        return await self.appsets.preview(appset)
 
     async def on_registry_event(self, event: RegistryEvent) -> list[str]:
         """Ask the controller to scan the event's ImageRepositories now (Flux's

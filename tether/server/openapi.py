@@ -52,6 +52,18 @@ SCHEMAS: dict[str, Any] = {
         "required": ["metadata", "spec"],
         "additionalProperties": False,
     },
+    "ApplicationSet": {
+        "type": "object",
+        "description": f"{ARGO_API_VERSION} ApplicationSet (metadata.name and spec)",
+        "properties": {
+            "apiVersion": _STRING,
+            "kind": _STRING,
+            "metadata": _OBJECT,
+            "spec": _OBJECT,
+        },
+        "required": ["metadata", "spec"],
+        "additionalProperties": False,
+    },
     "AppProject": {
         "type": "object",
         "properties": {

@@ -33,6 +33,7 @@ from tether.errors import TetherError
 
 RESOURCES = (
     "applications",
+    "applicationsets",
     "projects",
     "clusters",
     "repositories",
@@ -49,6 +50,7 @@ READONLY_ROLE = "role:readonly"
 #: the built-in roles and the built-in admin account's role
 BUILTIN_POLICY = """
 p, role:readonly, applications, get, */*, allow
+p, role:readonly, applicationsets, get, */*, allow
 p, role:readonly, projects, get, *, allow
 p, role:readonly, clusters, get, *, allow
 p, role:readonly, repositories, get, *, allow
@@ -56,6 +58,7 @@ p, role:readonly, accounts, get, *, allow
 p, role:readonly, logs, get, */*, allow
 p, role:readonly, images, get, *, allow
 p, role:admin, applications, *, */*, allow
+p, role:admin, applicationsets, *, */*, allow
 p, role:admin, projects, *, *, allow
 p, role:admin, clusters, *, *, allow
 p, role:admin, repositories, *, *, allow

@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse, Response
 from tether.server import (
     app_objects,
     app_writes,
+    appsets,
     dependencies,
     images,
     operations,
@@ -240,6 +241,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("GET", f"{APP}/events", app_objects.application_events, "Events", "applications"),
     Endpoint("GET", f"{APP}/history", apps.application_history, "Sync history", "applications"),
+    Endpoint(
+        "POST",
+        "/api/v1/applicationsets/preview",
+        appsets.preview_appset,
+        "What applying an ApplicationSet would do (nothing is applied)",
+        "applicationsets",
+        body="ApplicationSet",
+    ),
     Endpoint(
         "GET",
         f"{APP}/previews/{{number}}",
