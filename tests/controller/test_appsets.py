@@ -158,3 +158,71 @@ async def test_a_pull_request_labelled_preview_gets_an_app_until_it_closes(env: 
         forge.forge.edit_pull(repo, labelled.number, state="closed")
         env.controller.appsets.on_pull_request()  # as the pull_request webhook does
         await eventually(lambda: not generated(env, name), 60, "the preview Application deleted")
+
+
+async def test_a_rolling_sync_holds_production_behind_a_broken_staging(env: Env) -> None:
+    from tether.demo.repo import demo_files
+
+    files = demo_files()
+    staging = "apps/payment-service/staging/kustomization.yaml"
+    overlay = yaml.safe_load(files[staging])
+    good_tag = overlay["images"][0]["newTag"]
+    overlay["images"][0]["newTag"] = "1.4.0-crashloop"
+    overlay["patches"].append({
+        "target": {"kind": "Deployment", "name": "payment-service"},
+        "patch": "- op: add\n  path: /spec/progressDeadlineSeconds\n  value: 2\n",
+    })  # fmt: skip
+    files[staging] = yaml.safe_dump(overlay)
+    url, work = env.new_repo(files)
+    name = f"roll-{uuid.uuid4().hex[:6]}"
+    for stage in ("staging", "production"):
+        await env.kube("create", "namespace", f"{name}-{stage}")
+    spec = appset(name, url, name)
+    spec["spec"]["generators"] = [{"list": {"elements": [{"env": "staging"},
+                                                         {"env": "production"}]}}]  # fmt: skip
+    spec["spec"]["strategy"] = {"type": "RollingSync", "rollingSync": {"steps": [
+        {"matchExpressions": [{"key": "env", "operator": "In", "values": ["staging"]}]},
+        {"matchExpressions": [{"key": "env", "operator": "In", "values": ["production"]}]},
+    ]}}  # fmt: skip
+    template = spec["spec"]["template"]
+    template["metadata"] = {"name": f"{name}-{{{{.env}}}}", "labels": {"env": "{{.env}}"}}
+    template["spec"]["source"]["path"] = "apps/payment-service/{{.env}}"
+    template["spec"]["destination"]["namespace"] = f"{name}-{{{{.env}}}}"
+    template["spec"]["syncPolicy"] = {"automated": {"prune": True}}  # the rollout overrides it
+    await env.apply(spec)
+
+    async def rollout() -> dict[str, dict[str, Any]]:
+        info = await env.client.resource_for("argoproj.io/v1alpha1", "ApplicationSet")
+        obj = await env.client.get(info, name, CONTROL_NS)
+        return {
+            a["application"]: a for a in (obj.get("status") or {}).get("applicationStatus") or []
+        }
+
+    async def staging_degraded() -> bool:
+        health = ((await env.app(f"{name}-staging")).get("status") or {}).get("health") or {}
+        return health.get("status") == "Degraded"
+
+    await eventually(staging_degraded, 120, "staging synced by the rollout, then Degraded")
+    generated_apps = generated(env, name)
+    assert "automated" not in (generated_apps[f"{name}-staging"]["spec"].get("syncPolicy") or {})
+
+    async def production_held() -> bool:
+        entry = (await rollout()).get(f"{name}-production") or {}
+        return entry.get("status") == "Waiting" and f"{name}-staging failed" in entry.get(
+            "message", ""
+        )
+
+    await eventually(production_held, 60, "production held, naming the staging app")
+    production = await env.app(f"{name}-production")
+    assert not (production.get("status") or {}).get("operationState")  # never synced
+
+    # staging fixed in Git: the rollout syncs it, then production
+    overlay["images"][0]["newTag"] = good_tag
+    commit_and_push(work, "fix staging", {staging: yaml.safe_dump(overlay)})
+    await env.controller.on_webhook([url])
+
+    async def both_healthy() -> bool:
+        entries = await rollout()
+        return len(entries) == 2 and all(e["status"] == "Healthy" for e in entries.values())
+
+    await eventually(both_healthy, 180, "staging then production Synced and Healthy")

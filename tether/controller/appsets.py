@@ -27,6 +27,14 @@ from tether.appsets.generators.context import ClusterInfo, Context, GitTree
 from tether.appsets.generators.pullrequests import sources_in
 from tether.appsets.plan import Plan, owned_by, plan
 from tether.appsets.preview import preview_document
+from tether.appsets.rollout import (
+    FAILED_PHASES,
+    HEALTHY,
+    AppState,
+    Decision,
+    decide,
+    steps_of,
+)
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
@@ -270,6 +278,10 @@ class ApplicationSets:
         pulls = await self._pull_requests(obj)
         ctx = Context(self._tree, cluster_infos(self._secrets()), pulls)
         desired = await asyncio.to_thread(generate_applications, obj, ctx)
+        if steps_of(obj) is not None:
+            # a progressive sync decides when each Application syncs: none syncs by itself
+            for app in desired:
+                (app["spec"].get("syncPolicy") or {}).pop("automated", None)
         if (obj.get("spec") or {}).get("syncPolicy", {}).get("preserveResourcesOnDeletion"):
             for app in desired:
                 finalizers = app["metadata"].get("finalizers") or []
@@ -308,7 +320,13 @@ class ApplicationSets:
         made = [
             a["metadata"]["name"] for a in desired if a["metadata"]["name"] not in outcome.conflicts
         ]
-        await self._write_status(obj, status_of(obj, outcome, "", made))
+        status = status_of(obj, outcome, "", made)
+        steps = steps_of(obj)
+        if steps is not None:
+            decision = decide(steps, [_state(self._applications().get(n) or {}, n) for n in made])
+            await self._sync(decision.sync)
+            status = with_rollout(obj, status, decision)
+        await self._write_status(obj, status)
         log.debug("ApplicationSet %s generated in %.3f s", name, time.monotonic() - started)
 
     async def _pull_requests(self, obj: Mapping[str, Any]) -> dict[str, tuple[PullRequest, ...]]:
@@ -354,6 +372,22 @@ class ApplicationSets:
             self.queue.add(name)
         return names
 
+    async def _sync(self, names: Iterable[str]) -> None:
+        """Ask for the sync of ``names`` (the ``operation`` field, as a person's sync does)."""
+        info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
+        operation = {"initiatedBy": {"username": "applicationset-controller", "automated": True},
+                     "sync": {"syncStrategy": {"hook": {}}}}  # fmt: skip
+        for name in names:
+            try:
+                answer = await self.client.patch(
+                    info, name, {"operation": operation}, self.namespace,
+                    field_manager=FIELD_MANAGER,
+                )  # fmt: skip
+            except NotFound:
+                continue
+            self._remember(answer)
+            self.writes += 1
+
     async def _apply(self, outcome: Plan) -> None:
         info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
         gate = asyncio.Semaphore(WRITES_AT_ONCE)
@@ -391,6 +425,58 @@ class ApplicationSets:
         self.writes += 1
 
 
+def _state(app: Mapping[str, Any], name: str) -> AppState:
+    """What the rollout reads of a generated Application (a requested operation counts as
+    running: it is not asked for twice)."""
+    status = app.get("status") or {}
+    operation = status.get("operationState") or {}
+    phase = str(operation.get("phase") or "")
+    attempted = (operation.get("syncResult") or {}).get("revision") or (
+        (operation.get("operation") or {}).get("sync") or {}
+    ).get("revision")
+    target = (status.get("sync") or {}).get("revision")
+    failed_here = phase in FAILED_PHASES and bool(attempted) and attempted == target
+    if app.get("operation"):
+        phase = "Running"
+    return AppState(
+        name,
+        dict((app.get("metadata") or {}).get("labels") or {}),
+        str((status.get("sync") or {}).get("status") or "Unknown"),
+        str((status.get("health") or {}).get("status") or "Missing"),
+        phase,
+        failed_here,
+    )
+
+
+def with_rollout(
+    obj: Mapping[str, Any], status: dict[str, Any], decision: Decision
+) -> dict[str, Any]:
+    """``status`` with Argo CD's ``applicationStatus`` and the RolloutProgressing condition."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    old = {
+        a.get("application"): a
+        for a in (obj.get("status") or {}).get("applicationStatus") or []
+        if isinstance(a, Mapping)
+    }
+    entries = []
+    for item in sorted(decision.statuses, key=lambda s: (s.step, s.name)):
+        before = old.get(item.name) or {}
+        same = before.get("status") == item.status
+        entries.append({
+            "application": item.name,
+            "status": item.status,
+            "message": item.message,
+            "step": str(item.step),
+            "lastTransitionTime": str(before.get("lastTransitionTime") or now) if same else now,
+        })  # fmt: skip
+    done = all(e["status"] == HEALTHY for e in entries if e["step"] != "0")
+    message = decision.held or ("the rollout is complete" if done else "the rollout progresses")
+    reason = "ApplicationSetRolloutComplete" if done else "ApplicationSetModified"
+    rolling = _condition("RolloutProgressing", not done, reason, message, now)
+    conditions = [c for c in status["conditions"] if c["type"] != "RolloutProgressing"]
+    return {**status, "applicationStatus": entries, "conditions": [*conditions, rolling]}
+
+
 def _conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {k: v for k, v in c.items() if k != "lastTransitionTime"}
@@ -401,4 +487,16 @@ def _conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether writing ``new`` would change nothing but transition times."""
-    return old.get("resources") == new.get("resources") and _conditions(old) == _conditions(new)
+
+    def rollout(status: Mapping[str, Any]) -> list[Any]:
+        return [
+            {k: v for k, v in a.items() if k != "lastTransitionTime"}
+            for a in status.get("applicationStatus") or []
+            if isinstance(a, Mapping)
+        ]
+
+    return (
+        old.get("resources") == new.get("resources")
+        and _conditions(old) == _conditions(new)
+        and rollout(old) == rollout(new)
+    )

@@ -24,6 +24,7 @@ from typing import Any
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import CacheSyncError, Conflict, NotFound, UnknownKind
+from tether.controller.appsets import ApplicationSets
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace
 from tether.controller.desired import DesiredState
@@ -37,7 +38,6 @@ from tether.controller.face import (
     RepositoryCounters,
 )
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
-from tether.controller.appsets import ApplicationSets
 from tether.controller.ondemand import (
     ObservationError,
     ObserverSettings,
