@@ -188,7 +188,15 @@ class ApplicationSets:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> bool:
-        """Follow the sets; False (idle) when their CRD is not served or may not be read."""
+        """Follow the sets and generate them; False (idle) when their CRD is not served or may
+        not be read."""
+        if not await self.follow(generate=True):
+            return False
+        self._tasks.append(asyncio.create_task(self._work(), name="applicationsets"))
+        return True
+
+    async def follow(self, *, generate: bool = False) -> bool:
+        """Follow the sets (a server replica only reads them); False when they cannot be read."""
         try:
             info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION_SET)
             await self.client.request(
@@ -197,10 +205,15 @@ class ApplicationSets:
         except ClusterError as exc:
             log.info("ApplicationSets off: they cannot be read (%s)", exc.message)
             return False
-        self.watcher = ObjectWatcher(self.client, info, self.namespace, self._on_set)
+        self.watcher = ObjectWatcher(
+            self.client, info, self.namespace, self._on_set if generate else None
+        )
         self.watcher.start()
-        self._tasks.append(asyncio.create_task(self._work(), name="applicationsets"))
         return True
+
+    def objects(self) -> dict[str, dict[str, Any]]:
+        """The sets of the control namespace by name (empty when not followed)."""
+        return dict(self.watcher.objects) if self.watcher is not None else {}
 
     async def stop(self) -> None:
         await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))

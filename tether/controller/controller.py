@@ -540,6 +540,9 @@ class Controller(ControlNamespaceReadings):
     async def preview_appset(self, appset: dict[str, Any]) -> dict[str, Any]:
         return await self.appsets.preview(appset)
 
+    def applicationsets(self) -> dict[str, dict[str, Any]]:
+        return self.appsets.objects()
+
     async def terminate(self, name: str) -> bool:
         """Stop the app's running sync: here when it runs here, else through the Application
         (the replica that owns the app cancels it)."""

@@ -209,6 +209,10 @@ class ControllerFace(Protocol):
         """The kept preview of pull request ``number`` holding ``app`` (None: none kept)."""
         ...
 
+    def applicationsets(self) -> dict[str, dict[str, Any]]:
+        """Every ApplicationSet of the control namespace by name."""
+        ...
+
     async def preview_appset(self, appset: dict[str, Any]) -> dict[str, Any]:
         """What applying the ApplicationSet ``appset`` would do, nothing written: the
         Applications created, updated (with diffs), deleted, left, in conflict; or ``error``."""

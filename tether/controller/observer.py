@@ -110,7 +110,8 @@ class ClusterObserver(ControlNamespaceReadings):
             self.sources.mirrors,
             self._credentials_for,
         )
-        # not started: a server replica only previews sets (the controller generates them)
+        # followed, not generated: a server replica shows and previews sets (the controller
+        # generates them)
         self.appsets = ApplicationSets(
             client,
             config.namespace,
@@ -144,9 +145,11 @@ class ClusterObserver(ControlNamespaceReadings):
                 f"listed within {self.settings.start_timeout:g}s: may this identity list and "
                 "watch them? (the log names the refusal)"
             ) from None
+        await self.appsets.follow()  # optional: without the CRD, no sets are shown
 
     async def stop(self) -> None:
         await self.pacer.stop()
+        await self.appsets.stop()
         await self.previews.close()
         await self.control.stop()
         await self.comparisons.close()
@@ -238,6 +241,9 @@ class ClusterObserver(ControlNamespaceReadings):
 
     async def preview_appset(self, appset: dict[str, Any]) -> dict[str, Any]:
         return await self.appsets.preview(appset)
+
+    def applicationsets(self) -> dict[str, dict[str, Any]]:
+        return self.appsets.objects()
 
     async def on_registry_event(self, event: RegistryEvent) -> list[str]:
         """Ask the controller to scan the event's ImageRepositories now (Flux's

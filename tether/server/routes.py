@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse, Response
 from tether.server import (
     app_objects,
     app_writes,
+    appset_views,
     appsets,
     dependencies,
     images,
@@ -241,6 +242,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("GET", f"{APP}/events", app_objects.application_events, "Events", "applications"),
     Endpoint("GET", f"{APP}/history", apps.application_history, "Sync history", "applications"),
+    Endpoint(
+        "GET",
+        "/api/v1/applicationsets",
+        appset_views.list_appsets,
+        "ApplicationSets the caller may see, with their Applications and rollout",
+        "applicationsets",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/applicationsets/{name}",
+        appset_views.get_appset,
+        "One ApplicationSet, with its Applications and rollout",
+        "applicationsets",
+    ),
     Endpoint(
         "POST",
         "/api/v1/applicationsets/preview",

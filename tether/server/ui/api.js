@@ -60,6 +60,8 @@ export const api = {
   applicationImages: (name) => request('GET', `${app(name)}/images`),
   syncWindows: (name) => request('GET', `${app(name)}/syncwindows`),
   dependencies: (name) => request('GET', `${app(name)}/dependencies`),
+  applicationSets: () => request('GET', '/api/v1/applicationsets'),
+  applicationSet: (name) => request('GET', `/api/v1/applicationsets/${encodeURIComponent(name)}`),
   preview: (name, number) => request('GET', `${app(name)}/previews/${encodeURIComponent(number)}`),
   resource: (name, ref) =>
     request(

@@ -4,6 +4,7 @@
 import { api, closeStream, onStreamState, onUnauthorized } from './api.js';
 import * as applicationPage from './application.js';
 import * as applicationsPage from './applications.js';
+import * as appsetsPage from './appsets.js';
 import * as loginPage from './login.js';
 import * as previewPage from './preview.js';
 import { navigate, setCrumbs, setRouter, showStreamState, toast } from './shell.js';
@@ -19,6 +20,11 @@ function match(path) {
   }
   const detail = /^\/applications\/([^/]+)\/?$/.exec(path);
   if (detail) return { page: applicationPage, params: { name: decodeURIComponent(detail[1]) } };
+  if (path === '/applicationsets' || path === '/applicationsets/') {
+    return { page: { mount: appsetsPage.mountList }, params: {} };
+  }
+  const appset = /^\/applicationsets\/([^/]+)\/?$/.exec(path);
+  if (appset) return { page: appsetsPage, params: { name: decodeURIComponent(appset[1]) } };
   const preview = /^\/applications\/([^/]+)\/preview\/(\d+)\/?$/.exec(path);
   if (preview) {
     return { page: previewPage, params: { name: decodeURIComponent(preview[1]), number: Number(preview[2]) } };
