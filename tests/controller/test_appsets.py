@@ -7,9 +7,11 @@ a regeneration that changes nothing writes nothing; deleting the set deletes its
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import yaml
 
 from tests.controller.stack import CONTROL_NS, Env
@@ -17,6 +19,14 @@ from tether.demo.repo import commit_and_push
 from tether.localcluster.testing import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def no_sets_left(env: Env) -> AsyncIterator[None]:
+    """Each test's sets (and so their Applications) are deleted after it: the next test module
+    on this worker shares the cluster and must not generate them."""
+    yield
+    await env.kube("delete", "applicationsets", "--all", "-n", CONTROL_NS, "--wait=false")
 
 
 def configmap(name: str) -> str:

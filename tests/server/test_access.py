@@ -64,6 +64,17 @@ def _write_requests(stack: Stack, app: str) -> list[tuple[str, str, dict[str, An
         ("POST", "/api/v1/account/token?account=admin", {}),
         ("DELETE", "/api/v1/account/tokens/some-id?account=admin", None),
         ("POST", f"/api/v1/images/policies/{app}/reconcile", None),
+        (
+            "POST",
+            "/api/v1/applicationsets/preview",
+            {
+                "metadata": {"name": "ro-set"},
+                "spec": {
+                    "generators": [{"list": {"elements": [{"n": "a"}]}}],
+                    "template": {"metadata": {"name": "ro-{{n}}"}, "spec": new_app["spec"]},
+                },
+            },
+        ),
     ]
 
 

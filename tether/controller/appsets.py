@@ -307,6 +307,12 @@ class ApplicationSets:
         """What applying ``obj`` would do (nothing is written): `preview_document`, or its
         ``error``."""
         existing = self._existing()
+        meta = obj.get("metadata") or {}
+        stored = self.objects().get(str(meta.get("name") or ""))
+        if stored is not None:
+            # the set as it would be stored: the Applications the stored one owns are its own
+            uid = (stored.get("metadata") or {}).get("uid")
+            obj = {**obj, "metadata": {**meta, "uid": uid}}
         try:
             _, outcome = await self._plan(obj, existing)
         except AppSetError as exc:

@@ -397,7 +397,13 @@ class Mirror:
             )
 
     def tree(self, commit: str) -> CommitTree:
-        """The read-only tree of `commit` (a full SHA the mirror holds)."""
+        """The read-only tree of `commit` (a full SHA the mirror holds); a SourceError when
+        the mirror is not cloned (a revision recorded before, from a repository that went)."""
+        if not self.cloned:
+            raise SourceError(
+                f"the mirror of {scrub_url(self.url)} is not cloned: commit {commit[:12]} "
+                "cannot be read"
+            )
         with self.lock.reading():
             return CommitTree(self, commit)
 
