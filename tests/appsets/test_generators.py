@@ -381,3 +381,12 @@ template:
         generate_applications(doc, Context(no_git))
     with pytest.raises(AppSetError, match="not supported by Tether yet"):
         source_of({"bitbucketServer": {}}, "g")
+
+
+@pytest.mark.parametrize("call", ['env "HOME"', 'expandenv "$HOME"', 'getHostByName "example.com"'])
+def test_templates_cannot_read_the_environment_or_the_network(call: str) -> None:
+    spec = GUESTBOOK.replace("'{{cluster}}-guestbook'", f"'{{{{ {call} }}}}-{{{{.cluster}}}}'")
+    spec = "goTemplate: true\n" + spec.replace("'{{url}}'", "'{{.url}}'")
+    with pytest.raises(AppSetError) as refused:
+        generate_applications(appset(spec), Context(no_git))
+    assert call.split()[0] in refused.value.message
