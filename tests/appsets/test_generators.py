@@ -390,3 +390,32 @@ def test_templates_cannot_read_the_environment_or_the_network(call: str) -> None
     with pytest.raises(AppSetError) as refused:
         generate_applications(appset(spec), Context(no_git))
     assert call.split()[0] in refused.value.message
+
+
+def test_cluster_decisions_choose_known_clusters_with_their_keys() -> None:
+    from tether.appsets.generators.decisions import source_of
+
+    spec = {"configMapRef": "ocm-placement", "labelSelector": {"matchLabels": {"duck": "spotted"}},
+            "values": {"tier": "{{clusterName}}-tier"}}  # fmt: skip
+    source = source_of(spec, "g")
+    entries = ({"clusterName": "staging-eu", "score": 7}, {"clusterName": "unknown"},
+               {"clusterName": "in-cluster", "score": 3})  # fmt: skip
+    ctx = Context(
+        no_git, (IN_CLUSTER, STAGING, PROD), {}, {source.cache_key: ("clusterName", entries)}
+    )
+    doc = appset("""
+generators:
+- clusterDecisionResource: SPEC
+template:
+  metadata: {name: '{{name}}-{{score}}-{{values.tier}}'}
+  spec:
+    project: default
+    source: {repoURL: https://example.com/r.git, path: p}
+    destination: {server: '{{server}}', namespace: ns}
+""")
+    doc["spec"]["generators"][0]["clusterDecisionResource"] = spec
+    apps = generate_applications(doc, ctx)
+    assert names(apps) == ["staging-eu-7-staging-eu-tier", "in-cluster-3-in-cluster-tier"]
+    assert apps[0]["spec"]["destination"]["server"] == STAGING.server
+    with pytest.raises(AppSetError, match="either name or labelSelector"):
+        source_of({"configMapRef": "x"}, "g")

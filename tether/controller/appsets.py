@@ -13,25 +13,18 @@ its status: the Applications stay as they are.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from tether.appsets.applications import generate_applications
 from tether.appsets.errors import AppSetError
 from tether.appsets.generators.context import ClusterInfo, Context, GitTree
-from tether.appsets.generators.pullrequests import sources_in
 from tether.appsets.plan import Plan, owned_by, plan
 from tether.appsets.preview import preview_document
 from tether.appsets.rollout import (
-    FAILED_PHASES,
-    HEALTHY,
-    AppState,
-    Decision,
     decide,
     steps_of,
 )
@@ -39,9 +32,10 @@ from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.controller import clusters as cluster_secrets
+from tether.controller.appsetinputs import AppSetInputs
+from tether.controller.appsetstatus import app_state, same_status, status_of, with_rollout
 from tether.controller.watcher import ObjectWatcher
 from tether.controller.workqueue import WorkQueue
-from tether.githost import GitHostError, PullRequest, client_for
 from tether.names import (
     APPLICATION,
     APPLICATION_SET,
@@ -105,52 +99,6 @@ def _repositories(generators: Any) -> set[str]:
     return found
 
 
-def _condition(kind: str, ok: bool, reason: str, message: str, now: str) -> dict[str, str]:
-    return {"type": kind, "status": "True" if ok else "False", "reason": reason,
-            "message": message, "lastTransitionTime": now}  # fmt: skip
-
-
-def status_of(
-    obj: Mapping[str, Any], outcome: Plan | None, error: str, apps: Iterable[str]
-) -> dict[str, Any]:
-    """The set's status as Argo CD writes it: conditions, and the Applications it made."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if error:
-        conditions = [
-            _condition("ErrorOccurred", True, "ApplicationGenerationFromParamsError", error, now),
-            _condition("ParametersGenerated", False, "ErrorOccurred", error, now),
-            _condition("ResourcesUpToDate", False, "ErrorOccurred", error, now),
-        ]
-    else:
-        assert outcome is not None
-        problems = [f"Application {n} exists and is not this set's" for n in outcome.conflicts]
-        problems += list(outcome.held)
-        message = "; ".join(problems) or "All applications have been generated successfully"
-        conditions = [
-            _condition("ErrorOccurred", bool(outcome.conflicts), "ApplicationSetUpToDate"
-                       if not outcome.conflicts else "ApplicationNameConflict",
-                       message if outcome.conflicts else "Successfully generated parameters "
-                       "for all Applications", now),
-            _condition("ParametersGenerated", True, "ParametersGenerated",
-                       "Successfully generated parameters for all Applications", now),
-            _condition("ResourcesUpToDate", not problems, "ApplicationSetUpToDate", message, now),
-        ]  # fmt: skip
-    old = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
-    for condition in conditions:
-        before = old.get(condition["type"])
-        if before is not None and all(
-            before.get(k) == condition[k] for k in ("status", "reason", "message")
-        ):
-            condition["lastTransitionTime"] = str(before.get("lastTransitionTime") or now)
-    namespace = str((obj.get("metadata") or {}).get("namespace") or "")
-    resources = [
-        {"group": "argoproj.io", "version": "v1alpha1", "kind": APPLICATION,
-         "namespace": namespace, "name": name}
-        for name in sorted(apps)
-    ]  # fmt: skip
-    return {**(obj.get("status") or {}), "conditions": conditions, "resources": resources}
-
-
 class ApplicationSets:
     """Generates the sets of the control namespace; see the module docstring."""
 
@@ -178,6 +126,7 @@ class ApplicationSets:
         #: comes, so the next generation sees it (and writes nothing again)
         self._remember = remember
         self.requeue_seconds = requeue_seconds
+        self.inputs = AppSetInputs(client, namespace)
         self.queue = WorkQueue()
         self.watcher: ObjectWatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -288,8 +237,9 @@ class ApplicationSets:
     ) -> tuple[list[dict[str, Any]], Plan]:
         """The generated Applications of ``obj`` and the plan against ``existing``; an
         AppSetError when they cannot be had."""
-        pulls = await self._pull_requests(obj)
-        ctx = Context(self._tree, cluster_infos(self._secrets()), pulls)
+        pulls = await self.inputs.pull_requests(obj)
+        chosen = await self.inputs.decisions(obj)
+        ctx = Context(self._tree, cluster_infos(self._secrets()), pulls, chosen)
         desired = await asyncio.to_thread(generate_applications, obj, ctx)
         if steps_of(obj) is not None:
             # a progressive sync decides when each Application syncs: none syncs by itself
@@ -342,43 +292,13 @@ class ApplicationSets:
         status = status_of(obj, outcome, "", made)
         steps = steps_of(obj)
         if steps is not None:
-            decision = decide(steps, [_state(self._applications().get(n) or {}, n) for n in made])
+            decision = decide(
+                steps, [app_state(self._applications().get(n) or {}, n) for n in made]
+            )
             await self._sync(decision.sync)
             status = with_rollout(obj, status, decision)
         await self._write_status(obj, status)
         log.debug("ApplicationSet %s generated in %.3f s", name, time.monotonic() - started)
-
-    async def _pull_requests(self, obj: Mapping[str, Any]) -> dict[str, tuple[PullRequest, ...]]:
-        """The open pull requests each pullRequest generator of ``obj`` reads, fetched now
-        with the token of its Secret (never logged)."""
-        found: dict[str, tuple[PullRequest, ...]] = {}
-        for source in sources_in((obj.get("spec") or {}).get("generators")):
-            if source.cache_key in found:
-                continue
-            token = await self._secret_value(source.secret, source.key)
-            try:
-                host = client_for(source.provider, source.api, token,
-                                  insecure_http=source.insecure)  # fmt: skip
-                try:
-                    found[source.cache_key] = tuple(await host.list_pull_requests(source.repo))
-                finally:
-                    await host.aclose()
-            except GitHostError as exc:
-                raise AppSetError(f"pull requests of {source.repo}: {exc.message}") from None
-        return found
-
-    async def _secret_value(self, name: str, key: str) -> str:
-        info = await self.client.resource_for("v1", "Secret")
-        try:
-            secret = await self.client.get(info, name, self.namespace)
-        except NotFound:
-            raise AppSetError(f"the Secret {name} does not exist in {self.namespace}") from None
-        except ClusterError as exc:
-            raise AppSetError(f"the Secret {name} cannot be read: {exc.message}") from None
-        value = (secret.get("data") or {}).get(key)
-        if not value:
-            raise AppSetError(f"the Secret {name} has no key {key}")
-        return base64.b64decode(str(value)).decode("utf-8", "replace").strip()
 
     def on_pull_request(self) -> list[str]:
         """A pull request moved somewhere: the sets with a pullRequest generator; queued."""
@@ -429,7 +349,7 @@ class ApplicationSets:
         await asyncio.gather(*(delete(n) for n in outcome.delete))
 
     async def _write_status(self, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
-        if _same(obj.get("status") or {}, status):
+        if same_status(obj.get("status") or {}, status):
             return
         assert self.watcher is not None
         answer = await self.client.patch(
@@ -442,80 +362,3 @@ class ApplicationSets:
         )
         self.watcher.remember(answer)
         self.writes += 1
-
-
-def _state(app: Mapping[str, Any], name: str) -> AppState:
-    """What the rollout reads of a generated Application (a requested operation counts as
-    running: it is not asked for twice)."""
-    status = app.get("status") or {}
-    operation = status.get("operationState") or {}
-    phase = str(operation.get("phase") or "")
-    attempted = (operation.get("syncResult") or {}).get("revision") or (
-        (operation.get("operation") or {}).get("sync") or {}
-    ).get("revision")
-    target = (status.get("sync") or {}).get("revision")
-    failed_here = phase in FAILED_PHASES and bool(attempted) and attempted == target
-    if app.get("operation"):
-        phase = "Running"
-    return AppState(
-        name,
-        dict((app.get("metadata") or {}).get("labels") or {}),
-        str((status.get("sync") or {}).get("status") or "Unknown"),
-        str((status.get("health") or {}).get("status") or "Missing"),
-        phase,
-        failed_here,
-    )
-
-
-def with_rollout(
-    obj: Mapping[str, Any], status: dict[str, Any], decision: Decision
-) -> dict[str, Any]:
-    """``status`` with Argo CD's ``applicationStatus`` and the RolloutProgressing condition."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    old = {
-        a.get("application"): a
-        for a in (obj.get("status") or {}).get("applicationStatus") or []
-        if isinstance(a, Mapping)
-    }
-    entries = []
-    for item in sorted(decision.statuses, key=lambda s: (s.step, s.name)):
-        before = old.get(item.name) or {}
-        same = before.get("status") == item.status
-        entries.append({
-            "application": item.name,
-            "status": item.status,
-            "message": item.message,
-            "step": str(item.step),
-            "lastTransitionTime": str(before.get("lastTransitionTime") or now) if same else now,
-        })  # fmt: skip
-    done = all(e["status"] == HEALTHY for e in entries if e["step"] != "0")
-    message = decision.held or ("the rollout is complete" if done else "the rollout progresses")
-    reason = "ApplicationSetRolloutComplete" if done else "ApplicationSetModified"
-    rolling = _condition("RolloutProgressing", not done, reason, message, now)
-    conditions = [c for c in status["conditions"] if c["type"] != "RolloutProgressing"]
-    return {**status, "applicationStatus": entries, "conditions": [*conditions, rolling]}
-
-
-def _conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"}
-        for c in status.get("conditions") or []
-        if isinstance(c, Mapping)
-    ]
-
-
-def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether writing ``new`` would change nothing but transition times."""
-
-    def rollout(status: Mapping[str, Any]) -> list[Any]:
-        return [
-            {k: v for k, v in a.items() if k != "lastTransitionTime"}
-            for a in status.get("applicationStatus") or []
-            if isinstance(a, Mapping)
-        ]
-
-    return (
-        old.get("resources") == new.get("resources")
-        and _conditions(old) == _conditions(new)
-        and rollout(old) == rollout(new)
-    )

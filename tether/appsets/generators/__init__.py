@@ -8,15 +8,16 @@ from typing import Any
 
 from tether.appsets.errors import MAX_PARAMS, AppSetError
 from tether.appsets.generators.context import Context
+from tether.appsets.generators.decisions import decisions
 from tether.appsets.generators.git import git
 from tether.appsets.generators.pullrequests import pull_requests
 from tether.appsets.generators.simple import clusters, list_generator
 from tether.appsets.params import Params, select
 
 #: generators Tether runs (the others of Argo CD are refused by name)
-KNOWN = ("list", "clusters", "git", "matrix", "merge", "pullRequest")
+KNOWN = ("list", "clusters", "git", "matrix", "merge", "pullRequest", "clusterDecisionResource")
 #: Argo CD's generators that Tether does not run yet
-NOT_YET = ("scmProvider", "clusterDecisionResource", "plugin")
+NOT_YET = ("scmProvider", "plugin")
 #: matrix and merge inside each other at most (Argo CD allows two levels)
 MAX_DEPTH = 2
 
@@ -50,6 +51,8 @@ def generate(
         found = git(spec, ctx, go=go, where=inner)
     elif kind == "pullRequest":
         found = pull_requests(spec, ctx, go=go, where=inner)
+    elif kind == "clusterDecisionResource":
+        found = decisions(spec, ctx, go=go, where=inner)
     else:
         if depth >= MAX_DEPTH:
             raise AppSetError(f"{inner}: matrix and merge nest {MAX_DEPTH} levels deep at most")

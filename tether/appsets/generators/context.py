@@ -37,3 +37,7 @@ class Context:
     clusters: tuple[ClusterInfo, ...] = ()
     #: the open pull requests of each pullRequest generator's source, read beforehand
     pull_requests: Mapping[str, tuple[PullRequest, ...]] = field(default_factory=dict)
+    #: each clusterDecisionResource source's match key and status entries, read beforehand
+    decisions: Mapping[str, tuple[str, tuple[Mapping[str, object], ...]]] = field(
+        default_factory=dict
+    )

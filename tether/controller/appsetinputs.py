@@ -1,0 +1,120 @@
+"""What an ApplicationSet's generators read besides Git and the cluster Secrets, fetched before
+generation (generation runs in a thread, these are network reads): the open pull requests of its
+pullRequest generators (with the token of their Secret, never logged) and the status entries of
+its clusterDecisionResource generators."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from tether.appsets.errors import AppSetError
+from tether.appsets.generators.decisions import DecisionSource
+from tether.appsets.generators.decisions import sources_in as decision_sources_in
+from tether.appsets.generators.pullrequests import sources_in
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound
+from tether.githost import GitHostError, PullRequest, client_for
+
+
+class AppSetInputs:
+    """Reads for the generators of the sets of one namespace."""
+
+    def __init__(self, client: ClusterClient, namespace: str) -> None:
+        self.client = client
+        self.namespace = namespace
+
+    async def pull_requests(self, obj: Mapping[str, Any]) -> dict[str, tuple[PullRequest, ...]]:
+        """The open pull requests each pullRequest generator of ``obj`` reads, fetched now
+        with the token of its Secret (never logged)."""
+        found: dict[str, tuple[PullRequest, ...]] = {}
+        for source in sources_in((obj.get("spec") or {}).get("generators")):
+            if source.cache_key in found:
+                continue
+            token = await self._secret_value(source.secret, source.key)
+            try:
+                host = client_for(source.provider, source.api, token,
+                                  insecure_http=source.insecure)  # fmt: skip
+                try:
+                    found[source.cache_key] = tuple(await host.list_pull_requests(source.repo))
+                finally:
+                    await host.aclose()
+            except GitHostError as exc:
+                raise AppSetError(f"pull requests of {source.repo}: {exc.message}") from None
+        return found
+
+    async def decisions(
+        self, obj: Mapping[str, Any]
+    ) -> dict[str, tuple[str, tuple[Mapping[str, object], ...]]]:
+        """The status entries each clusterDecisionResource generator of ``obj`` reads."""
+        found: dict[str, tuple[str, tuple[Mapping[str, object], ...]]] = {}
+        for source in decision_sources_in((obj.get("spec") or {}).get("generators")):
+            if source.cache_key not in found:
+                found[source.cache_key] = await self._decision_entries(source)
+        return found
+
+    async def _decision_entries(
+        self, source: DecisionSource
+    ) -> tuple[str, tuple[Mapping[str, object], ...]]:
+        try:
+            info = await self.client.resource_for("v1", "ConfigMap")
+            data = (await self.client.get(info, source.configmap, self.namespace)).get("data") or {}
+        except NotFound:
+            raise AppSetError(f"the ConfigMap {source.configmap} does not exist") from None
+        except ClusterError as exc:
+            raise AppSetError(f"the ConfigMap {source.configmap}: {exc.message}") from None
+        api_version, kind = str(data.get("apiVersion") or ""), str(data.get("kind") or "")
+        list_key = str(data.get("statusListKey") or "clusters")
+        match_key = str(data.get("matchKey") or "clusterName")
+        index = await self.client.discover()
+        group = api_version.rpartition("/")[0]
+        resource = index.get(api_version, kind) or index.by_plural(group, kind)
+        if resource is None:
+            raise AppSetError(
+                f"the ConfigMap {source.configmap} names {api_version} {kind}, which the cluster "
+                "does not serve"
+            )
+        try:
+            if source.name:
+                objs = [await self.client.get(resource, source.name, self.namespace)]
+            else:
+                listing = await self.client.list(
+                    resource, self.namespace, label_selector=selector_string(source.selector)
+                )
+                objs = list(listing.items)
+        except NotFound:
+            objs = []
+        except ClusterError as exc:
+            raise AppSetError(f"{kind} cannot be read: {exc.message}") from None
+        entries = tuple(
+            entry
+            for item in objs
+            for entry in (item.get("status") or {}).get(list_key) or []
+            if isinstance(entry, Mapping)
+        )
+        return match_key, entries
+
+    async def _secret_value(self, name: str, key: str) -> str:
+        info = await self.client.resource_for("v1", "Secret")
+        try:
+            secret = await self.client.get(info, name, self.namespace)
+        except NotFound:
+            raise AppSetError(f"the Secret {name} does not exist in {self.namespace}") from None
+        except ClusterError as exc:
+            raise AppSetError(f"the Secret {name} cannot be read: {exc.message}") from None
+        value = (secret.get("data") or {}).get(key)
+        if not value:
+            raise AppSetError(f"the Secret {name} has no key {key}")
+        return base64.b64decode(str(value)).decode("utf-8", "replace").strip()
+
+
+def selector_string(selector: Mapping[str, Any]) -> str:
+    """A label selector as the API's ``labelSelector`` query: ``k=v,k in (a,b),!k``."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = ",".join(expression.get("values") or [])
+        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+                      "Exists": f"{key}", "DoesNotExist": f"!{key}"}.get(operator, ""))  # fmt: skip
+    return ",".join(p for p in parts if p)
