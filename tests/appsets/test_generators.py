@@ -308,7 +308,7 @@ templatePatch: |
         ),
         (lambda s: s.replace("'{{cluster}}-guestbook'", "'{{cluster}}_Bad'"), "not a valid name"),
         (lambda s: s.replace("- list:", "- plugin: {}\n  x:"), "exactly one generator"),
-        (lambda s: s.replace("- list:", "- scmProvider:"), "not supported by Tether yet"),
+        (lambda s: s.replace("- list:", "- plugin:"), "not supported by Tether yet"),
         (lambda s: s.replace("- list:", "- lists:"), "'lists' is not a generator"),
         (lambda s: s.replace("project: my-project", "project: 5\n    sources: 3"), "invalid"),
     ],

@@ -236,3 +236,43 @@ async def test_a_rolling_sync_holds_production_behind_a_broken_staging(env: Env)
         return len(entries) == 2 and all(e["status"] == "Healthy" for e in entries.values())
 
     await eventually(both_healthy, 180, "staging then production Synced and Healthy")
+
+
+async def test_an_scm_provider_set_makes_an_app_per_repository_that_passes_its_filters(
+    env: Env,
+) -> None:
+    from tether.demo.repo import create_repository
+    from tether.githost.fake import FakeGitHost
+
+    token = "ghp_scm_" + uuid.uuid4().hex
+    org = f"scm-{uuid.uuid4().hex[:6]}"
+    with FakeGitHost(env.git, {token: "tether-bot"}) as forge:
+        for repo, files in (
+            ("shop-web", {"deploy/cm.yaml": configmap("web")}),
+            ("shop-api", {"deploy/cm.yaml": configmap("api")}),
+            ("docs", {"README.md": "docs\n"}),
+        ):
+            create_repository(env.git.root / org / f"{repo}.git", env.root / f"{org}-{repo}", files)
+        forge.forge.set_topics(f"{org}/shop-web", ("deploy-ok",))
+        forge.forge.set_topics(f"{org}/shop-api", ("deploy-ok", "frozen"))
+        await env.kube("create", "namespace", org)
+        await env.apply({"apiVersion": "v1", "kind": "Secret",
+                         "metadata": {"name": f"{org}-token", "namespace": CONTROL_NS},
+                         "stringData": {"token": token}})  # fmt: skip
+        spec = appset(org, "unused", org)
+        spec["spec"]["generators"] = [{"scmProvider": {
+            "github": {"organization": org, "api": forge.url,
+                       "tokenRef": {"secretName": f"{org}-token", "key": "token"}},
+            "filters": [{"pathsExist": ["deploy"], "labelMatch": "^deploy-ok$",
+                         "repositoryMatch": "^shop-(web|api)$"}]}}]  # fmt: skip
+        template = spec["spec"]["template"]
+        template["metadata"]["name"] = f"{org}-{{{{.repository}}}}-{{{{.branch}}}}"
+        template["spec"]["source"].update(repoURL="{{.url}}", targetRevision="{{.sha}}",
+                                          path="deploy")  # fmt: skip
+        await env.apply(spec)
+        await eventually(lambda: len(generated(env, org)) == 2, 60, "two Applications")
+        apps = generated(env, org)
+        assert sorted(apps) == [f"{org}-shop-api-main", f"{org}-shop-web-main"]
+        web = apps[f"{org}-shop-web-main"]["spec"]["source"]
+        assert web["repoURL"] == forge.repo_url(f"{org}/shop-web")
+        assert len(web["targetRevision"]) == 40

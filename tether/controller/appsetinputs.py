@@ -13,9 +13,14 @@ from tether.appsets.errors import AppSetError
 from tether.appsets.generators.decisions import DecisionSource
 from tether.appsets.generators.decisions import sources_in as decision_sources_in
 from tether.appsets.generators.pullrequests import sources_in
+from tether.appsets.generators.scm import ScmCandidate, ScmSource, filter_paths
+from tether.appsets.generators.scm import source_of as scm_source_of
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.githost import GitHostError, PullRequest, client_for
+from tether.githost.errors import GitHostNotFoundError
+from tether.githost.github import GitHubClient
+from tether.githost.scm import branches, organization_repositories, path_exists
 
 
 class AppSetInputs:
@@ -42,6 +47,31 @@ class AppSetInputs:
                     await host.aclose()
             except GitHostError as exc:
                 raise AppSetError(f"pull requests of {source.repo}: {exc.message}") from None
+        return found
+
+    async def scm(self, obj: Mapping[str, Any]) -> dict[str, tuple[ScmCandidate, ...]]:
+        """The repositories (at their default branch, or every branch) of each scmProvider
+        generator of ``obj``, with which of its filters' paths exist on each."""
+        found: dict[str, tuple[ScmCandidate, ...]] = {}
+        for spec, where in _generators_named(
+            (obj.get("spec") or {}).get("generators"), "scmProvider"
+        ):
+            source = scm_source_of(spec, where)
+            if source.cache_key in found:
+                continue
+            token = await self._secret_value(source.secret, source.key)
+            paths = filter_paths(spec)
+            try:
+                host = client_for(source.provider, source.api, token, insecure_http=source.insecure)
+                try:
+                    assert isinstance(host, GitHubClient)  # GitHub and Gitea share these calls
+                    found[source.cache_key] = await _candidates(host, source, paths)
+                finally:
+                    await host.aclose()
+            except GitHostError as exc:
+                raise AppSetError(
+                    f"the repositories of {source.organization}: {exc.message}"
+                ) from None
         return found
 
     async def decisions(
@@ -107,6 +137,42 @@ class AppSetInputs:
         if not value:
             raise AppSetError(f"the Secret {name} has no key {key}")
         return base64.b64decode(str(value)).decode("utf-8", "replace").strip()
+
+
+def _generators_named(generators: Any, kind: str) -> list[tuple[Mapping[str, Any], str]]:
+    """Every generator of ``kind`` in a set, with where it is (matrix and merge children too)."""
+    found = []
+    stack = [(g, f"spec.generators[{i}]") for i, g in enumerate(generators or [])]
+    while stack:
+        generator, where = stack.pop()
+        if not isinstance(generator, Mapping):
+            continue
+        if isinstance(generator.get(kind), Mapping):
+            found.append((generator[kind], f"{where}.{kind}"))
+        for combined in ("matrix", "merge"):
+            inner = generator.get(combined)
+            if isinstance(inner, Mapping) and isinstance(inner.get("generators"), list):
+                stack += [(c, f"{where}.{combined}.generators[{i}]")
+                          for i, c in enumerate(inner["generators"])]  # fmt: skip
+    return found
+
+
+async def _candidates(
+    host: GitHubClient, source: ScmSource, paths: frozenset[str]
+) -> tuple[ScmCandidate, ...]:
+    found = []
+    for repo in await organization_repositories(host, source.organization):
+        only = None if source.all_branches else repo.default_branch
+        try:
+            heads = await branches(host, repo.path, only)
+        except GitHostNotFoundError:
+            continue  # an empty repository: no branch yet
+        for branch in heads:
+            existing = frozenset(
+                [p for p in sorted(paths) if await path_exists(host, repo.path, p, branch.name)]
+            )
+            found.append(ScmCandidate(repo, branch, existing))
+    return tuple(found)
 
 
 def selector_string(selector: Mapping[str, Any]) -> str:

@@ -239,7 +239,8 @@ class ApplicationSets:
         AppSetError when they cannot be had."""
         pulls = await self.inputs.pull_requests(obj)
         chosen = await self.inputs.decisions(obj)
-        ctx = Context(self._tree, cluster_infos(self._secrets()), pulls, chosen)
+        repositories = await self.inputs.scm(obj)
+        ctx = Context(self._tree, cluster_infos(self._secrets()), pulls, chosen, repositories)
         desired = await asyncio.to_thread(generate_applications, obj, ctx)
         if steps_of(obj) is not None:
             # a progressive sync decides when each Application syncs: none syncs by itself

@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from tether.githost import fakedeploy, fakegit
+from tether.githost import fakedeploy, fakegit, fakescm
 from tether.githost.fakeapi import (
     ApiControls,
     Call,
@@ -285,6 +285,12 @@ def _routes(d: Dialect) -> list[Route]:
         ("GET", statuses, list_statuses, False),
         ("POST", f"{repo}/statuses/{{ref}}", create_status, True),
     ]
+    table += [
+        ("GET", "/orgs/{org}/repos", fakescm.list_org_repos, False),
+        ("GET", f"{repo}/branches", fakescm.list_branches, False),
+        ("GET", f"{repo}/branches/{{branch}}", fakescm.get_branch, False),
+        ("GET", f"{repo}/contents/{{path:path}}", fakescm.get_contents, False),
+    ]
     if d.name == "github":
         table += [
             ("GET", f"{repo}/deployments", fakedeploy.list_deployments, False),
@@ -334,7 +340,9 @@ class FakeGitHost:
         users = {
             t: u if isinstance(u, FakeUser) else FakeUser(u) for t, u in (tokens or {}).items()
         }
-        self.controls = ApiControls(tokens=users, max_page_size=max_page_size)
+        self.controls = ApiControls(
+            tokens=users, max_page_size=max_page_size, clone_prefix=git_server.url("")
+        )
         self.app = build_app(self.forge, self.controls)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

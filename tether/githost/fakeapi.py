@@ -63,6 +63,8 @@ class ApiControls:
     gitea_throttle: float | None = None
     #: where the server listens (``http://127.0.0.1:PORT``), once it does
     origin: str = ""
+    #: the git server's URL of the repositories' folder (``clone_url`` is it plus ``o/r.git``)
+    clone_prefix: str = ""
     requests: list[RecordedRequest] = field(default_factory=list)
     usage: dict[str, tuple[float, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -154,7 +156,7 @@ class Dialect:
 
     def refusal(self, refusal: Refusal, call: Call) -> Response:
         reason, owner = refusal.reason, call.repo.partition("/")[0]
-        if reason in ("no-repo", "no-pull", "no-comment", "no-deployment"):
+        if reason in ("no-repo", "no-pull", "no-comment", "no-deployment", "no-branch", "no-path"):
             return self.error(404, "Not Found")
         if reason == "no-ref":
             return self.error(422, f"No ref found for: {refusal.detail}")
@@ -363,6 +365,8 @@ class GiteaDialect(Dialect):
             "not-open",
             "no-commit",
             "no-comment",
+            "no-branch",
+            "no-path",
         ):
             return self.error(404, "The target couldn't be found.", errors=[])
         if reason == "not-author":

@@ -114,6 +114,7 @@ class FakeForge:
         self._comments: list[FakeComment] = []
         self._statuses: list[FakeStatus] = []
         self._deployments: list[FakeDeployment] = []
+        self._topics: dict[str, tuple[str, ...]] = {}
         self._ids = 1000
 
     def _next_id(self) -> int:
@@ -343,6 +344,30 @@ class FakeForge:
             )
             self._statuses.append(status)
             return status
+
+    # -- organizations (SCM providers) ---------------------------------------------------
+
+    def organization_repos(self, organization: str) -> list[str]:
+        """``organization/name`` of every bare repository of the organization, by name."""
+        if organization in ("", ".", "..") or "/" in organization:
+            raise Refusal("no-repo", organization)
+        folder = self.root / organization
+        if not folder.is_dir():
+            raise Refusal("no-repo", organization)
+        return [
+            f"{organization}/{path.name.removesuffix('.git')}"
+            for path in sorted(folder.iterdir())
+            if path.name.endswith(".git") and fakegit.is_bare_repository(path)
+        ]
+
+    def set_topics(self, repo: str, topics: tuple[str, ...]) -> None:
+        self.bare(repo)
+        with self._lock:
+            self._topics[repo] = tuple(topics)
+
+    def topics(self, repo: str) -> tuple[str, ...]:
+        with self._lock:
+            return self._topics.get(repo, ())
 
     # -- deployments (GitHub) -------------------------------------------------------------
 

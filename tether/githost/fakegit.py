@@ -98,6 +98,14 @@ def default_branch(bare: Path) -> str:
     return found.stdout.strip() or "main"
 
 
+def path_exists(bare: Path, ref: str, path: str) -> bool:
+    """True when ``path`` (a file or a folder) exists at ``ref`` (a branch or a commit)."""
+    if not ref or ref.startswith("-") or ".." in path.split("/"):
+        return False
+    spec = f"{ref}:{path.strip('/')}"
+    return git(bare, "cat-file", "-e", spec, check=False).returncode == 0
+
+
 def commit_exists(bare: Path, sha: str) -> bool:
     """True when ``sha`` names a commit of ``bare``."""
     if not sha or sha.startswith("-"):

@@ -11,13 +11,23 @@ from tether.appsets.generators.context import Context
 from tether.appsets.generators.decisions import decisions
 from tether.appsets.generators.git import git
 from tether.appsets.generators.pullrequests import pull_requests
+from tether.appsets.generators.scm import scm_provider
 from tether.appsets.generators.simple import clusters, list_generator
 from tether.appsets.params import Params, select
 
 #: generators Tether runs (the others of Argo CD are refused by name)
-KNOWN = ("list", "clusters", "git", "matrix", "merge", "pullRequest", "clusterDecisionResource")
+KNOWN = (
+    "list",
+    "clusters",
+    "git",
+    "matrix",
+    "merge",
+    "pullRequest",
+    "scmProvider",
+    "clusterDecisionResource",
+)
 #: Argo CD's generators that Tether does not run yet
-NOT_YET = ("scmProvider", "plugin")
+NOT_YET = ("plugin",)
 #: matrix and merge inside each other at most (Argo CD allows two levels)
 MAX_DEPTH = 2
 
@@ -51,6 +61,8 @@ def generate(
         found = git(spec, ctx, go=go, where=inner)
     elif kind == "pullRequest":
         found = pull_requests(spec, ctx, go=go, where=inner)
+    elif kind == "scmProvider":
+        found = scm_provider(spec, ctx, go=go, where=inner)
     elif kind == "clusterDecisionResource":
         found = decisions(spec, ctx, go=go, where=inner)
     else:

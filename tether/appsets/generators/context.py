@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tether.githost.models import PullRequest
+
+if TYPE_CHECKING:
+    from tether.appsets.generators.scm import ScmCandidate
 
 
 class GitTree(Protocol):
@@ -41,3 +44,5 @@ class Context:
     decisions: Mapping[str, tuple[str, tuple[Mapping[str, object], ...]]] = field(
         default_factory=dict
     )
+    #: each scmProvider source's repositories at their branches, read beforehand
+    scm: Mapping[str, tuple[ScmCandidate, ...]] = field(default_factory=dict)
