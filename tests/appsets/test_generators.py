@@ -419,3 +419,26 @@ template:
     assert apps[0]["spec"]["destination"]["server"] == STAGING.server
     with pytest.raises(AppSetError, match="either name or labelSelector"):
         source_of({"configMapRef": "x"}, "g")
+
+
+def test_scm_filters_as_argo_cd_applies_them() -> None:
+    from tether.appsets.generators.scm import ScmCandidate, filter_paths, passes, source_of
+    from tether.githost.scm import ScmBranch, ScmRepository
+
+    def candidate(name: str, branch: str, topics: tuple[str, ...], *paths: str) -> ScmCandidate:
+        repo = ScmRepository("acme", name, 1, f"https://h/acme/{name}.git", "", "main", topics)
+        return ScmCandidate(repo, ScmBranch(branch, "f" * 40), frozenset(paths))
+
+    filters = [{"repositoryMatch": "^shop", "pathsExist": ["deploy/"], "pathsDoNotExist": ["FROZEN"]},
+               {"labelMatch": "^always$"}]  # fmt: skip
+    assert filter_paths({"filters": filters}) == {"deploy", "FROZEN"}
+    assert passes(candidate("shop-web", "main", (), "deploy"), filters, "g")
+    assert not passes(candidate("shop-web", "main", (), "deploy", "FROZEN"), filters, "g")
+    assert not passes(candidate("docs", "main", (), "deploy"), filters, "g")
+    assert passes(candidate("docs", "main", ("always",)), filters, "g")  # any filter may pass
+    assert passes(candidate("x", "dev", ()), [], "g")  # no filter: everything
+    source = source_of({"gitea": {"owner": "acme", "api": "https://gitea.example",
+                                  "tokenRef": {"secretName": "t", "key": "k"}}}, "g")  # fmt: skip
+    assert (source.api, source.organization) == ("https://gitea.example/api/v1", "acme")
+    with pytest.raises(AppSetError, match="not supported by Tether yet"):
+        source_of({"gitlab": {}}, "g")
