@@ -441,4 +441,4 @@ def test_scm_filters_as_argo_cd_applies_them() -> None:
                                   "tokenRef": {"secretName": "t", "key": "k"}}}, "g")  # fmt: skip
     assert (source.api, source.organization) == ("https://gitea.example/api/v1", "acme")
     with pytest.raises(AppSetError, match="not supported by Tether yet"):
-        source_of({"gitlab": {}}, "g")
+        source_of({"bitbucketServer": {}}, "g")

@@ -20,7 +20,16 @@ from tether.cluster.errors import ClusterError, NotFound
 from tether.githost import GitHostError, PullRequest, client_for
 from tether.githost.errors import GitHostNotFoundError
 from tether.githost.github import GitHubClient
-from tether.githost.scm import branches, organization_repositories, path_exists
+from tether.githost.gitlab import GitLabClient
+from tether.githost.models import GitHost
+from tether.githost.scm import (
+    branches,
+    group_projects,
+    organization_repositories,
+    path_exists,
+    project_branches,
+    project_path_exists,
+)
 
 
 class AppSetInputs:
@@ -64,7 +73,6 @@ class AppSetInputs:
             try:
                 host = client_for(source.provider, source.api, token, insecure_http=source.insecure)
                 try:
-                    assert isinstance(host, GitHubClient)  # GitHub and Gitea share these calls
                     found[source.cache_key] = await _candidates(host, source, paths)
                 finally:
                     await host.aclose()
@@ -158,20 +166,35 @@ def _generators_named(generators: Any, kind: str) -> list[tuple[Mapping[str, Any
 
 
 async def _candidates(
-    host: GitHubClient, source: ScmSource, paths: frozenset[str]
+    host: GitHost, source: ScmSource, paths: frozenset[str]
 ) -> tuple[ScmCandidate, ...]:
     found = []
-    for repo in await organization_repositories(host, source.organization):
+    if isinstance(host, GitLabClient):
+        repos = await group_projects(host, source.organization, source.subgroups)
+    else:
+        assert isinstance(host, GitHubClient)  # GitHub and Gitea share these calls
+        repos = await organization_repositories(host, source.organization)
+    for repo in repos:
         only = None if source.all_branches else repo.default_branch
         try:
-            heads = await branches(host, repo.path, only)
+            if isinstance(host, GitLabClient):
+                heads = await project_branches(host, repo.path, only)
+            else:
+                assert isinstance(host, GitHubClient)
+                heads = await branches(host, repo.path, only)
         except GitHostNotFoundError:
             continue  # an empty repository: no branch yet
         for branch in heads:
-            existing = frozenset(
-                [p for p in sorted(paths) if await path_exists(host, repo.path, p, branch.name)]
-            )
-            found.append(ScmCandidate(repo, branch, existing))
+            existing = []
+            for path in sorted(paths):
+                if isinstance(host, GitLabClient):
+                    here = await project_path_exists(host, repo.path, path, branch.name)
+                else:
+                    assert isinstance(host, GitHubClient)
+                    here = await path_exists(host, repo.path, path, branch.name)
+                if here:
+                    existing.append(path)
+            found.append(ScmCandidate(repo, branch, frozenset(existing)))
     return tuple(found)
 
 

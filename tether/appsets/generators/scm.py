@@ -24,7 +24,7 @@ from tether.githost.scm import ScmBranch, ScmRepository
 from tether.notify.expr.errors import ExprError
 from tether.notify.expr.re2 import compile_regex
 
-PROVIDERS = ("github", "gitea")
+PROVIDERS = ("github", "gitea", "gitlab")
 _NORMALIZE = re.compile(r"[^a-zA-Z0-9-]+")
 
 
@@ -37,6 +37,8 @@ class ScmSource:
     key: str
     all_branches: bool
     insecure: bool = False
+    #: GitLab: the group's subgroups too
+    subgroups: bool = False
 
     @property
     def cache_key(self) -> str:
@@ -55,7 +57,7 @@ class ScmCandidate:
 
 
 def source_of(spec: Mapping[str, Any], where: str) -> ScmSource:
-    known = (*PROVIDERS, "gitlab", "bitbucket", "bitbucketServer", "azureDevOps", "awsCodeCommit")
+    known = (*PROVIDERS, "bitbucket", "bitbucketServer", "azureDevOps", "awsCodeCommit")
     providers = [p for p in spec if p in known]
     if len(providers) != 1:
         raise AppSetError(f"{where} must name one provider ({', '.join(PROVIDERS)})")
@@ -65,9 +67,9 @@ def source_of(spec: Mapping[str, Any], where: str) -> ScmSource:
     part = spec[provider]
     if not isinstance(part, Mapping):
         raise AppSetError(f"{where}.{provider} must be an object")
-    organization = str(part.get("organization") or part.get("owner") or "")
-    if not organization or "/" in organization:
-        raise AppSetError(f"{where}.{provider}: name the organization")
+    organization = str(part.get("group") or part.get("organization") or part.get("owner") or "")
+    if not organization or (provider != "gitlab" and "/" in organization):
+        raise AppSetError(f"{where}.{provider}: name the organization (a GitLab group)")
     api = str(part.get("api") or DEFAULT_APIS.get(provider, "")).rstrip("/")
     if not api:
         raise AppSetError(f"{where}.{provider}.api is required (the server's API address)")
@@ -75,11 +77,14 @@ def source_of(spec: Mapping[str, Any], where: str) -> ScmSource:
         api += "/api/v3"
     if provider == "gitea" and not api.endswith("/api/v1"):
         api += "/api/v1"
+    if provider == "gitlab" and part.get("api") and not api.endswith("/api/v4"):
+        api += "/api/v4"
     token = part.get("tokenRef") or {}
     if not isinstance(token, Mapping) or not token.get("secretName") or not token.get("key"):
         raise AppSetError(f"{where}.{provider}.tokenRef needs secretName and key")
     return ScmSource(provider, api, organization, str(token["secretName"]), str(token["key"]),
-                     part.get("allBranches") is True, part.get("insecure") is True)  # fmt: skip
+                     part.get("allBranches") is True, part.get("insecure") is True,
+                     part.get("includeSubgroups") is True)  # fmt: skip
 
 
 def filter_paths(spec: Mapping[str, Any]) -> frozenset[str]:
