@@ -380,7 +380,7 @@ template:
     with pytest.raises(AppSetError, match="were not read"):
         generate_applications(doc, Context(no_git))
     with pytest.raises(AppSetError, match="not supported by Tether yet"):
-        source_of({"bitbucketServer": {}}, "g")
+        source_of({"azuredevops": {}}, "g")
 
 
 @pytest.mark.parametrize("call", ['env "HOME"', 'expandenv "$HOME"', 'getHostByName "example.com"'])
@@ -442,3 +442,18 @@ def test_scm_filters_as_argo_cd_applies_them() -> None:
     assert (source.api, source.organization) == ("https://gitea.example/api/v1", "acme")
     with pytest.raises(AppSetError, match="not supported by Tether yet"):
         source_of({"bitbucketServer": {}}, "g")
+
+
+def test_bitbucket_server_pull_requests_need_a_login_and_have_no_labels() -> None:
+    from tether.appsets.generators.pullrequests import source_of
+
+    source = source_of({"bitbucketServer": {
+        "project": "SHOP", "repo": "web", "api": "https://bitbucket.example.com",
+        "basicAuth": {"username": "bot", "passwordRef": {"secretName": "bb", "key": "password"}}}},
+        "g")  # fmt: skip
+    assert (source.repo, source.username, source.key) == ("SHOP/web", "bot", "password")
+    with pytest.raises(AppSetError, match="no labels"):
+        source_of({"bitbucketServer": {"project": "S", "repo": "w", "api": "https://b",
+                                       "labels": ["x"]}}, "g")  # fmt: skip
+    with pytest.raises(AppSetError, match=r"bearerToken\.tokenRef or basicAuth"):
+        source_of({"bitbucketServer": {"project": "S", "repo": "w", "api": "https://b"}}, "g")

@@ -12,12 +12,13 @@ from typing import Any
 from tether.appsets.errors import AppSetError
 from tether.appsets.generators.decisions import DecisionSource
 from tether.appsets.generators.decisions import sources_in as decision_sources_in
-from tether.appsets.generators.pullrequests import sources_in
+from tether.appsets.generators.pullrequests import PullRequestSource, sources_in
 from tether.appsets.generators.scm import ScmCandidate, ScmSource, filter_paths
 from tether.appsets.generators.scm import source_of as scm_source_of
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
-from tether.githost import GitHostError, PullRequest, client_for
+from tether.githost import GitHostError, PullRequest, checked_api_url, client_for
+from tether.githost.bitbucketserver import BitbucketServerClient
 from tether.githost.errors import GitHostNotFoundError
 from tether.githost.github import GitHubClient
 from tether.githost.gitlab import GitLabClient
@@ -48,12 +49,7 @@ class AppSetInputs:
                 continue
             token = await self._secret_value(source.secret, source.key)
             try:
-                host = client_for(source.provider, source.api, token,
-                                  insecure_http=source.insecure)  # fmt: skip
-                try:
-                    found[source.cache_key] = tuple(await host.list_pull_requests(source.repo))
-                finally:
-                    await host.aclose()
+                found[source.cache_key] = await _open_pull_requests(source, token)
             except GitHostError as exc:
                 raise AppSetError(f"pull requests of {source.repo}: {exc.message}") from None
         return found
@@ -145,6 +141,24 @@ class AppSetInputs:
         if not value:
             raise AppSetError(f"the Secret {name} has no key {key}")
         return base64.b64decode(str(value)).decode("utf-8", "replace").strip()
+
+
+async def _open_pull_requests(source: PullRequestSource, token: str) -> tuple[PullRequest, ...]:
+    if source.provider == "bitbucketServer":
+        project, _, repo = source.repo.partition("/")
+        credential = f"{source.username}:{token}" if source.username else token
+        server = BitbucketServerClient(
+            checked_api_url(source.api, source.insecure), credential, basic=bool(source.username)
+        )
+        try:
+            return tuple(await server.open_pull_requests(project, repo))
+        finally:
+            await server.aclose()
+    host = client_for(source.provider, source.api, token, insecure_http=source.insecure)
+    try:
+        return tuple(await host.list_pull_requests(source.repo))
+    finally:
+        await host.aclose()
 
 
 def _generators_named(generators: Any, kind: str) -> list[tuple[Mapping[str, Any], str]]:

@@ -57,6 +57,7 @@ __all__ = [
     "GiteaClient",
     "PullRequest",
     "RateLimitedError",
+    "checked_api_url",
     "client_for",
     "host_for",
     "repo_path",
@@ -129,7 +130,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _checked_api_url(api_url: str, insecure_http: bool) -> str:
+def checked_api_url(api_url: str, insecure_http: bool) -> str:
     try:
         parts = urlsplit(api_url.strip())
         host = parts.hostname or ""
@@ -165,7 +166,7 @@ def client_for(
         )
     if not token:
         raise GitHostConfigError(f"no token for {provider}: it comes from a Secret")
-    checked = _checked_api_url(api_url, insecure_http)
+    checked = checked_api_url(api_url, insecure_http)
     return PROVIDERS[provider](checked, token, limits=limits, clock=time.time)
 
 
@@ -208,7 +209,7 @@ def host_for(
     if api_url is None:
         github_com = provider == "github" and host in ("github.com", "www.github.com")
         api_url = "https://api.github.com" if github_com else web + _API_PATHS[provider]
-    checked = _checked_api_url(api_url, insecure_http)
+    checked = checked_api_url(api_url, insecure_http)
     return PROVIDERS[provider](
         checked, token, limits=limits, transport=transport, clock=clock or time.time
     )

@@ -23,7 +23,7 @@ from tether.notify.expr.re2 import compile_regex
 
 #: the API of each provider when ``api`` is not given (Gitea has none: it is self-hosted)
 DEFAULT_APIS = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
-PROVIDERS = ("github", "gitlab", "gitea")
+PROVIDERS = ("github", "gitlab", "gitea", "bitbucketServer")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -39,16 +39,17 @@ class PullRequestSource:
     key: str
     labels: tuple[str, ...]
     insecure: bool = False
+    #: Bitbucket Server's basic auth: the user (the password is the Secret's key)
+    username: str = ""
 
     @property
     def cache_key(self) -> str:
-        return json.dumps([self.provider, self.api, self.repo, self.secret, self.key])
+        return json.dumps([self.provider, self.api, self.repo, self.secret, self.key,
+                           self.username])  # fmt: skip
 
 
 def source_of(spec: Mapping[str, Any], where: str) -> PullRequestSource:
-    providers = [
-        p for p in spec if p in (*PROVIDERS, "bitbucketServer", "bitbucket", "azuredevops")
-    ]
+    providers = [p for p in spec if p in (*PROVIDERS, "bitbucket", "azuredevops")]
     if len(providers) != 1:
         raise AppSetError(f"{where} must name one provider ({', '.join(PROVIDERS)})")
     provider = providers[0]
@@ -57,6 +58,8 @@ def source_of(spec: Mapping[str, Any], where: str) -> PullRequestSource:
     part = spec[provider]
     if not isinstance(part, Mapping):
         raise AppSetError(f"{where}.{provider} must be an object")
+    if provider == "bitbucketServer":
+        return _bitbucket_server(part, f"{where}.{provider}")
     repo = (
         str(part.get("project") or "")
         if provider == "gitlab"
@@ -82,6 +85,28 @@ def source_of(spec: Mapping[str, Any], where: str) -> PullRequestSource:
     return PullRequestSource(
         provider, api, repo, str(token["secretName"]), str(token["key"]), tuple(labels),
         part.get("insecure") is True,
+    )  # fmt: skip
+
+
+def _bitbucket_server(part: Mapping[str, Any], where: str) -> PullRequestSource:
+    """``project``, ``repo``, ``api``, and ``bearerToken.tokenRef`` or ``basicAuth``
+    (``username``, ``passwordRef``); Bitbucket Server has no labels."""
+    project, repo, api = part.get("project"), part.get("repo"), part.get("api")
+    if not all(isinstance(v, str) and v for v in (project, repo, api)):
+        raise AppSetError(f"{where} needs project, repo and api")
+    if part.get("labels"):
+        raise AppSetError(f"{where}: Bitbucket Server pull requests have no labels to filter on")
+    basic = part.get("basicAuth") or {}
+    bearer = (part.get("bearerToken") or {}).get("tokenRef") or {}
+    ref = basic.get("passwordRef") if basic else bearer
+    if not isinstance(ref, Mapping) or not ref.get("secretName") or not ref.get("key"):
+        raise AppSetError(f"{where} needs bearerToken.tokenRef or basicAuth with passwordRef")
+    username = str(basic.get("username") or "") if basic else ""
+    if basic and not username:
+        raise AppSetError(f"{where}.basicAuth.username is required")
+    return PullRequestSource(
+        "bitbucketServer", str(api).rstrip("/"), f"{project}/{repo}", str(ref["secretName"]),
+        str(ref["key"]), (), part.get("insecure") is True, username,
     )  # fmt: skip
 
 
