@@ -81,3 +81,16 @@ def test_unsupported_rules_are_refused_clearly() -> None:
              [app("web")], {"web": owned("web", "old")})  # fmt: skip
     with pytest.raises(AppSetError, match="applicationsSync must be one of"):
         plan(appset(syncPolicy={"applicationsSync": "everything"}), [], {})
+
+
+def test_requeue_follows_the_shortest_generator_request() -> None:
+    from tether.controller.appsets import requeue_after
+
+    spec = {"generators": [
+        {"git": {"repoURL": "r", "requeueAfterSeconds": 600}},
+        {"matrix": {"generators": [{"pullRequest": {"requeueAfterSeconds": 30}}, {"list": {}}]}},
+    ]}  # fmt: skip
+    assert requeue_after({"spec": spec}, 180) == 30
+    assert requeue_after({"spec": {"generators": [{"list": {}}]}}, 180) == 180
+    fast = {"generators": [{"pullRequest": {"requeueAfterSeconds": 1}}]}
+    assert requeue_after({"spec": fast}, 180) == 10  # never a tight loop

@@ -81,6 +81,30 @@ def cluster_infos(secrets: Mapping[str, Mapping[str, Any]]) -> tuple[ClusterInfo
     return tuple(found)
 
 
+#: the shortest requeue a set may ask for (a tight loop on a hosted API would be refused there)
+MIN_REQUEUE_SECONDS = 10.0
+
+
+def requeue_after(obj: Mapping[str, Any], default: float) -> float:
+    """The shortest ``requeueAfterSeconds`` of the set's generators (matrix and merge children
+    too), else ``default``; never below :data:`MIN_REQUEUE_SECONDS`."""
+    found: list[float] = []
+    stack = list((obj.get("spec") or {}).get("generators") or [])
+    while stack:
+        generator = stack.pop()
+        if not isinstance(generator, Mapping):
+            continue
+        for kind, spec in generator.items():
+            if not isinstance(spec, Mapping):
+                continue
+            value = spec.get("requeueAfterSeconds")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                found.append(float(value))
+            if kind in ("matrix", "merge") and isinstance(spec.get("generators"), list):
+                stack.extend(spec["generators"])
+    return max(MIN_REQUEUE_SECONDS, min(found)) if found else default
+
+
 def _repositories(generators: Any) -> set[str]:
     """The repositories the Git generators of a set read (matrix and merge children too)."""
     found: set[str] = set()
@@ -215,8 +239,9 @@ class ApplicationSets:
             finally:
                 self._working = False
                 self.queue.done(name)
-            if self.watcher is not None and self.watcher.get(name) is not None:
-                self.queue.add(name, delay=self.requeue_seconds)
+            obj = self.watcher.get(name) if self.watcher is not None else None
+            if obj is not None:
+                self.queue.add(name, delay=requeue_after(obj, self.requeue_seconds))
 
     def _tree(self, url: str, revision: str) -> GitTree:
         mirror = self._mirrors.mirror(url, self._credentials_for(url))
