@@ -209,7 +209,8 @@ async def test_a_rolling_sync_holds_production_behind_a_broken_staging(env: Env)
         }
 
     async def staging_degraded() -> bool:
-        health = ((await env.app(f"{name}-staging")).get("status") or {}).get("health") or {}
+        staging = env.controller.applications().get(f"{name}-staging")  # not made yet: None
+        health = ((staging or {}).get("status") or {}).get("health") or {}
         return health.get("status") == "Degraded"
 
     await eventually(staging_degraded, 120, "staging synced by the rollout, then Degraded")

@@ -87,7 +87,8 @@ def test_history_appends_caps_and_records_a_resumed_operation_once() -> None:
     history = [{"id": i, "revision": f"r{i}", "deployStartedAt": f"s{i}"} for i in range(3)]
     after = history_after(history, entry, limit=3)
     assert [h["id"] for h in after] == [1, 2, 3]
-    assert history_after(after, entry, limit=10) == after  # the same operation, resumed
+    # the same operation, resumed after a crash, once its result was recorded
+    assert history_after(after, entry, limit=10, resumed=True) == after
     assert len(history_after(history, entry, limit=0)) == 4
 
 
@@ -103,6 +104,18 @@ def test_two_operations_to_one_revision_in_the_same_second_are_both_recorded() -
         {"username": "admin"},
         {"automated": True},
     ]
+
+
+def test_a_rollback_started_in_the_second_of_the_first_sync_is_recorded() -> None:
+    first = {
+        "revision": "r1",
+        "deployStartedAt": "2026-12-05T11:00:00Z",
+        "initiatedBy": {"username": "admin"},
+    }
+    history = history_after([], first, limit=10)
+    history = history_after(history, {**first, "revision": "r2"}, limit=10)
+    rolled = history_after(history, first, limit=10)  # same user, revision and second
+    assert [(h["id"], h["revision"]) for h in rolled] == [(0, "r1"), (1, "r2"), (2, "r1")]
 
 
 def test_summary_lists_the_images_of_every_workload_kind() -> None:

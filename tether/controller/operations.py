@@ -120,7 +120,8 @@ class OperationRunner:
         await self.writer.status(
             ctx.obj, {"operationState": operation_started(op_doc, started, retry_count)}
         )
-        if ctx.app.operation is not None:
+        if ctx.app.operation is not None and ctx.app.operation == ctx.operation:
+            # taken off only when this run is the requested operation itself
             await self.writer.clear_operation(ctx.obj)
 
     async def _announce_start(self, ctx: OperationContext) -> None:
@@ -210,7 +211,10 @@ class OperationRunner:
             if metadata is not None:
                 entry["revisionMetadata"] = metadata
             update["history"] = history_after(
-                list(status.get("history") or []), entry, ctx.app.spec.revision_history_limit
+                list(status.get("history") or []),
+                entry,
+                ctx.app.spec.revision_history_limit,
+                resumed=ctx.resumed_at is not None,
             )
             update["conditions"] = conditions(status, [], drop=("SyncError",))
         elif result.phase in ("Failed", "Error"):

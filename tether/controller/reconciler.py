@@ -385,7 +385,9 @@ class Reconciler:
         reverted to the last synced revision when the target is not synced automatically (the
         production mode) or cannot be had (a broken revision never replaces the last good one)."""
         automated = target.app.spec.sync_policy.automated
-        if automated is None:
+        if automated is None or target.app.operation is not None or runtime.operation_running:
+            # as in Argo CD: no automated sync while an operation is asked for or running (the
+            # requested one runs at the next reconcile, once the running one is recorded)
             return
         status = read_status(self.control.application(target.app.name) or obj)
         if automated.enabled and compare is not None:

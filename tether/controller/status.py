@@ -327,13 +327,14 @@ def next_status(old: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
 
 
 def history_after(
-    history: list[dict[str, Any]], entry: dict[str, Any], limit: int
+    history: list[dict[str, Any]], entry: dict[str, Any], limit: int, *, resumed: bool = False
 ) -> list[dict[str, Any]]:
     """``status.history`` with ``entry`` appended (ids go on from the largest), at most ``limit``
-    entries kept (0: all). An operation resumed after a crash that already recorded its result
-    (same revision, start time and initiator) adds nothing; another operation started in the same
-    second (a drift reverted right after a rollback to that revision) is recorded."""
-    recorded = any(
+    entries kept (0: all). An operation ``resumed`` after a crash that already recorded its
+    result (same revision, start time and initiator) adds nothing; any other operation is
+    recorded, even one started in the same second as an earlier one to the same revision (a
+    rollback right after the first sync, a drift reverted right after a rollback)."""
+    recorded = resumed and any(
         read_revision(h) == read_revision(entry)
         and h.get("deployStartedAt") == entry["deployStartedAt"]
         and h.get("initiatedBy") == entry.get("initiatedBy")

@@ -122,8 +122,28 @@ class ApplicationWriter:
         self._remember(updated)
 
     async def clear_operation(self, obj: dict[str, Any]) -> None:
-        """Remove the requested ``operation`` (it has been taken up)."""
-        await self._patch_spec(obj, {"operation": None})
+        """Remove the requested ``operation`` (it has been taken up) — only if it is still the
+        one taken up: a request written meanwhile (a rollback asked for while this sync
+        started) stays for the next reconcile. A JSON patch whose ``test`` fails changes
+        nothing."""
+        taken = obj.get("operation")
+        if taken is None:
+            return
+        info = await self.client.resource_for(ARGO_API_VERSION, APPLICATION)
+        patch = [{"op": "test", "path": "/operation", "value": taken},
+                 {"op": "remove", "path": "/operation"}]  # fmt: skip
+        try:
+            updated = await self.client.patch(
+                info, obj["metadata"]["name"], patch, self.namespace,
+                patch_type="json", field_manager=self.field_manager,
+            )  # fmt: skip
+        except NotFound:
+            return
+        except ClusterError as exc:
+            # the test failed: another operation was requested since; it is left for later
+            log.info("operation of %s not cleared: %s", obj["metadata"]["name"], exc.message)
+            return
+        self._remember(updated)
 
     async def clear_refresh(self, obj: dict[str, Any]) -> None:
         """Remove the refresh annotation (the refresh has been done)."""
