@@ -75,7 +75,7 @@ def application(i: int, url: str, namespace: str) -> dict[str, Any]:
             "project": "default",
             "source": {"repoURL": url, "targetRevision": "HEAD", "path": directory(i)},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": TARGET_NS},
-            "syncPolicy": {"automated": {"prune": True}},
+            "syncPolicy": {"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]},
         },
     }
 
