@@ -1,4 +1,4 @@
-"""The controller's small parts alone: the work queue and the Lease decisions."""
+"""The controller's small parts alone: the work queue, the slow start and the Lease decisions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tether.controller.leadership import may_take, renewed_lease
+from tether.controller.slowstart import SlowStart
 from tether.controller.workqueue import (
     FIRST_CHECKS,
     RECHECKS,
@@ -196,3 +197,38 @@ def test_a_lease_is_taken_only_from_a_holder_that_stopped_renewing() -> None:
     assert renewed["spec"]["leaseTransitions"] == 4
     kept = renewed_lease(lease("me", NOW - timedelta(seconds=5)), "me", NOW)
     assert kept["spec"]["leaseTransitions"] == 3 and "acquireTime" not in kept["spec"]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_slow_start_admits_two_then_one_more_per_finished_reconcile() -> None:
+    admission = SlowStart(maximum=5)
+    running: list[int] = []
+
+    async def reconcile(i: int, done: asyncio.Event) -> None:
+        await admission.acquire()
+        running.append(i)
+        await done.wait()
+        admission.release()
+
+    done = [asyncio.Event() for _ in range(8)]
+    tasks = [asyncio.create_task(reconcile(i, done[i])) for i in range(8)]
+    await asyncio.sleep(0)
+    assert running == [0, 1]  # a cold start: two at once
+    done[0].set()
+    await asyncio.sleep(0.01)
+    assert running == [0, 1, 2, 3]  # one ended: its slot and one more
+    done[1].set()
+    done[2].set()
+    await asyncio.sleep(0.01)
+    # three ended, the limit reached its maximum: five run at once, and no more
+    assert admission.limit == 5 and len(running) == 3 + 5
+    for event in done:
+        event.set()
+    await asyncio.gather(*tasks)
+    assert admission.limit == 5
+
+
+def test_slow_start_never_starts_above_its_maximum() -> None:
+    assert SlowStart(maximum=1).limit == 1
+    with pytest.raises(ValueError):
+        SlowStart(maximum=0)

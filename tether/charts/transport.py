@@ -30,6 +30,7 @@ from tether.charts.limits import ChartLimits
 from tether.charts.models import Validators
 from tether.httpbody import read_bounded
 from tether.source.urls import scrub_url
+from tether.systemtls import system_context
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNAVAILABLE = frozenset({429, 502, 503, 504})
@@ -101,7 +102,7 @@ class RepoTransport:
         self.limits = limits
         self._transport = transport
         self._contexts: OrderedDict[str, ssl.SSLContext] = OrderedDict()
-        self._http = self._client(True)
+        self._http = self._client(system_context())
 
     def _client(self, verify: ssl.SSLContext | bool) -> httpx2.AsyncClient:
         # proxies come from HTTPS_PROXY/NO_PROXY, as for Helm (trust_env)

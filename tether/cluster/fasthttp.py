@@ -34,7 +34,13 @@ class FastHTTPError(Exception):
 
 
 def _ssl_context(cluster: Any, user: Any) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
+    # as client-go: a cluster that names its CA is trusted through that CA alone (no system
+    # bundle read: ~30 ms of a start)
+    named_ca = bool(cluster.certificate_auth_data or cluster.certificate_auth)
+    if named_ca and not getattr(cluster, "insecure", False):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    else:
+        ctx = ssl.create_default_context()
     if getattr(cluster, "insecure", False):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

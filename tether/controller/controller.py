@@ -62,6 +62,7 @@ from tether.controller.reconciler import AppRuntime, Reconciler
 from tether.controller.repoconfig import RepoConfig
 from tether.controller.sharding import ShardCoordinator, ShardHooks
 from tether.controller.shards import ShardSettings
+from tether.controller.slowstart import SlowStart
 from tether.controller.status import TERMINATING, read_status
 from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
@@ -133,6 +134,8 @@ class Controller(ControlNamespaceReadings):
             on_event=self.flux_alerts.on_application_event,
         )
         self.queue = WorkQueue()
+        #: how many of the workers may reconcile at once: few at a cold start, then all
+        self._admission = SlowStart(self.config.workers)
         self.dependencies = AppDependencies(
             self.control.application_objects, self.control.project_objects
         )
@@ -609,24 +612,34 @@ class Controller(ControlNamespaceReadings):
 
     async def _worker(self) -> None:
         while True:
-            name = await self.queue.take()
-            if name is None:
-                continue  # another worker has it: it comes back when that one is done
-            started = time.perf_counter()
+            await self._admission.acquire()
             try:
-                if not self._stand_down and self.owns(name):
-                    await self._reconcile_owned(name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconcile of %s failed", name)
-                self.enqueue(name, delay=FAILED_RECONCILE_DELAY)
+                await self._work_once()
             finally:
-                self.queue.done(name)
-                self.reconcile_seconds.append(time.perf_counter() - started)
-                self.reconciles_timed += 1
-                if len(self.reconcile_seconds) > RECONCILE_SAMPLES:
-                    del self.reconcile_seconds[: RECONCILE_SAMPLES // 2]
+                self._admission.release()
+
+    async def _work_once(self) -> None:
+        """Take one name from the queue and reconcile it."""
+        name = await self.queue.take()
+        if name is not None:  # None: another worker has it, it comes back when that one is done
+            await self._reconcile_taken(name)
+
+    async def _reconcile_taken(self, name: str) -> None:
+        started = time.perf_counter()
+        try:
+            if not self._stand_down and self.owns(name):
+                await self._reconcile_owned(name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reconcile of %s failed", name)
+            self.enqueue(name, delay=FAILED_RECONCILE_DELAY)
+        finally:
+            self.queue.done(name)
+            self.reconcile_seconds.append(time.perf_counter() - started)
+            self.reconciles_timed += 1
+            if len(self.reconcile_seconds) > RECONCILE_SAMPLES:
+                del self.reconcile_seconds[: RECONCILE_SAMPLES // 2]
 
     async def _reconcile_owned(self, name: str) -> None:
         """Reconcile in a task of its own, which losing the app's shard may cancel."""

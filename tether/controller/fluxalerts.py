@@ -40,6 +40,7 @@ from tether.notify.flux.models import (
 from tether.notify.flux.providers import send
 from tether.notify.flux.routing import route
 from tether.notify.senders import DeliveryError
+from tether.systemtls import system_context
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class FluxAlerts:
                 return False
             self.watchers[kind] = ObjectWatcher(self.client, info, self.namespace)
             self.watchers[kind].start()
-        self._http = httpx2.AsyncClient(follow_redirects=False)
+        self._http = httpx2.AsyncClient(verify=system_context(), follow_redirects=False)
         self.delivery.start()
         return True
 

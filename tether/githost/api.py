@@ -34,6 +34,7 @@ from tether.githost.errors import (
 from tether.githost.models import fit_text
 from tether.httpbody import read_bounded
 from tether.source.urls import scrub_text
+from tether.systemtls import system_context
 
 MIB = 1024 * 1024
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
@@ -133,6 +134,7 @@ class RestClient(ABC):
         self._token = token.strip()
         self._clock = clock  # when a rate limit ends; tests fix it
         self._http = httpx2.AsyncClient(
+            verify=system_context(),
             follow_redirects=False,
             timeout=httpx2.Timeout(self.limits.timeout, connect=self.limits.connect_timeout),
             transport=transport,

@@ -62,6 +62,7 @@ from tether.images.errors import (
     RegistryResponseError,
     RegistryUnreachableError,
 )
+from tether.systemtls import system_context
 
 MIB = 1024 * 1024
 #: Flux's default `exclusionList`: cosign signatures are tags too
@@ -324,7 +325,7 @@ class RegistryClient:
         self._tokens: dict[tuple[str, ...], _Token] = {}
         #: token requests sent, so tests can tell a cached token from a new one
         self.token_requests = 0
-        self._http = self._new_http(True)
+        self._http = self._new_http(system_context())
 
     def _new_http(self, verify: ssl.SSLContext | bool) -> httpx2.AsyncClient:
         # Proxies come from HTTPS_PROXY/NO_PROXY as in Go's default transport (trust_env).

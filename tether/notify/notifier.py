@@ -43,6 +43,7 @@ from tether.notify.senders import (
     send_webhook,
 )
 from tether.notify.statuses import CommitStatuses
+from tether.systemtls import system_context
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class Notifier:
     def __init__(self, parts: NotifierParts, delivery: Delivery) -> None:
         self.parts = parts
         self.delivery = delivery
-        self.http = httpx2.AsyncClient(follow_redirects=False)
+        self.http = httpx2.AsyncClient(verify=system_context(), follow_redirects=False)
         self.threads = SlackThreads()
         self.statuses = CommitStatuses()
         self._config = _Config()
