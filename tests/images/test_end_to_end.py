@@ -610,7 +610,13 @@ async def test_a_flux_git_repository_source_and_a_superseded_pull_request(stack:
             lambda: _open_pull(stack, lambda p: p.head == "tether/ledger"), 30, "the pull request"
         )
         assert "ConfigMap" in pull.body and f"image: {image}:1.1.0" in pull.body
-        ran = await stack.get("ImageUpdateAutomation", "ledger")
+
+        async def recorded() -> dict[str, Any] | None:
+            # the pull request is on the host a moment before the run's status records it
+            found = await stack.get("ImageUpdateAutomation", "ledger")
+            return found if (found.get("status") or {}).get("pullRequest") else None
+
+        ran = await eventually(recorded, 30, "the pull request recorded in the status")
         assert ran["status"]["pullRequest"]["number"] == pull.number
         assert ran["status"]["observedSourceRevision"].startswith("main@sha1:")
 
