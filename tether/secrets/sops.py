@@ -22,13 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyrage
 import yaml
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tether import safeyaml
 from tether.errors import TetherError
@@ -400,6 +401,9 @@ class _Walk:
                 "encrypted_comment_regex) are not supported"
             )
         self.file = file
+        # cryptography loads only when a file is decrypted (~40 ms of every start otherwise)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.aes = AESGCM(key)
         self.mac_only_encrypted = meta.raw.get("mac_only_encrypted") is True
         self.hash = hashlib.sha512()
@@ -475,6 +479,8 @@ def decrypt_value(aes: AESGCM, text: str, aad: str, where: str) -> Any:
     except (binascii.Error, ValueError):
         raise SopsFormatError(f"{where}: ENC value has invalid base64") from None
     kind = match.group(4)
+    from cryptography.exceptions import InvalidTag
+
     try:
         plain = aes.decrypt(iv, data + tag, aad.encode())
     except (InvalidTag, ValueError):

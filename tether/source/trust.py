@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from tether.source.errors import TrustConfigError
 
 KIB = 1024
@@ -169,6 +166,10 @@ def parse_server_certificates(server: str, pem: str, limits: TrustLimits | None 
         raise ValueError(
             f"holds {blocks} certificates, more than the limit of {limits.max_certs_per_server}"
         )
+    # cryptography loads only when a certificate is read (~40 ms of every start otherwise)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     try:
         certificates = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
