@@ -32,17 +32,17 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.controller import multisource
 from tether.controller.appdeps import AppDependencies
-from tether.controller.appsets import ApplicationSets
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
 from tether.controller.desired import DesiredState
 from tether.controller.destinations import Destination, Destinations
+from tether.controller.extras import Extras
 from tether.controller.face import (
     ClusterView,
     ControllerMetrics,
@@ -52,7 +52,6 @@ from tether.controller.face import (
 )
 from tether.controller.fluxalerts import FluxAlerts
 from tether.controller.imagerequests import REPOSITORY, repositories_of_event, request_reconcile
-from tether.controller.images import ImageAutomation
 from tether.controller.notifications import AppNotifications
 from tether.controller.observer import request_termination
 from tether.controller.ondemand import ObserverSettings, OnDemandComparisons
@@ -67,7 +66,6 @@ from tether.controller.status import TERMINATING, read_status
 from tether.controller.workqueue import WorkQueue
 from tether.controller.writes import ApplicationWriter
 from tether.engine import diff as diffing
-from tether.images.automation import GitAccess
 from tether.images.events import RegistryEvent, concerns
 from tether.names import SETTINGS_CONFIGMAP
 from tether.source.credentials import RepoCredentials, select_credentials
@@ -75,6 +73,10 @@ from tether.source.policy import RepoPolicy
 from tether.source.pullrequests import PullRequestEvent
 
 __all__ = ["Controller", "ControllerConfig"]
+
+if TYPE_CHECKING:
+    from tether.controller.appsets import ApplicationSets
+    from tether.controller.images import ImageAutomation
 
 log = logging.getLogger(__name__)
 
@@ -150,19 +152,10 @@ class Controller(ControlNamespaceReadings):
             poll=self._poll,
             dependencies=self.dependencies,
         )
-        self.images = self._image_automation()
         self.notifications = self._notifications()
         self.previews = self._previews()
-        self.appsets = ApplicationSets(
-            client,
-            self.config.namespace,
-            applications=self.control.application_objects,
-            secrets=self.control.secret_objects,
-            mirrors=self.sources.mirrors,
-            credentials_for=self._credentials_for,
-            active=self._runs_images,
-            remember=self.control.remember,
-        )
+        #: ApplicationSets and image automation: loaded during the start, started after it
+        self.extras = Extras(self._build_extras, self.control.application_objects)
         #: None without leader election: this process owns every app
         self.sharding: ShardCoordinator | None = None
         #: the reconcile running for each app (cancelled when its shard leaves this replica)
@@ -205,12 +198,27 @@ class Controller(ControlNamespaceReadings):
             self._credentials_for,
         )
 
-    def _image_automation(self) -> ImageAutomation:
-        """Flux's image automation, reaching repositories as the sources do."""
+    def _build_extras(self) -> tuple[ApplicationSets, ImageAutomation]:
+        """ApplicationSets, and Flux's image automation reaching repositories as the sources do
+        (their modules are loaded by then: :class:`~tether.controller.extras.Extras`)."""
+        from tether.controller.appsets import ApplicationSets
+        from tether.controller.images import ImageAutomation
+        from tether.images.automation import GitAccess
+
+        appsets = ApplicationSets(
+            self.client,
+            self.config.namespace,
+            applications=self.control.application_objects,
+            secrets=self.control.secret_objects,
+            mirrors=self.sources.mirrors,
+            credentials_for=self._credentials_for,
+            active=self._runs_images,
+            remember=self.control.remember,
+        )
         policy = RepoPolicy(
             allow_local=self.config.allow_local_repositories, forbidden_roots=(self.cache_dir,)
         )
-        return ImageAutomation(
+        images = ImageAutomation(
             self.client,
             self.config.namespace,
             self.config.field_manager,
@@ -221,6 +229,13 @@ class Controller(ControlNamespaceReadings):
             record=self.writer.event,
             report=self.flux_alerts.emit,
         )
+        return appsets, images
+
+    @property
+    def appsets(self) -> ApplicationSets:
+        """The ApplicationSets part (once started; tests read it)."""
+        assert self.extras.appsets is not None, "the ApplicationSets part is not started yet"
+        return self.extras.appsets
 
     # ---- the face the API server sees (tether.controller.face.ControllerFace) ------------------
 
@@ -262,8 +277,7 @@ class Controller(ControlNamespaceReadings):
                 "polls": self.polls,
                 "status_writes": self.writer.status_writes,
                 "renders": self.sources.renders,
-                "appset_generations": self.appsets.generations,
-                "appset_writes": self.appsets.writes,
+                **self.extras.counters(),
                 **self._shard_counters(),
             },
             reconcile_seconds=list(self.reconcile_seconds),
@@ -300,6 +314,7 @@ class Controller(ControlNamespaceReadings):
     # ---- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.extras.preload()  # loads while the API server answers the start's requests
         if self.config.bootstrap:
             await bootstrap(self.client, self.config.namespace, self.config.field_manager)
         await self.control.start()
@@ -324,12 +339,11 @@ class Controller(ControlNamespaceReadings):
         self._spawn(self._poll_loop(), "git-poll")
         self.notifications.start()
         # after the reconciles: its six requests never hold up an app's first check
-        self._spawn(self._start_images(), "image-automation")
+        self._spawn(self._start_extras(), "extras")
 
-    async def _start_images(self) -> None:
+    async def _start_extras(self) -> None:
         await self.flux_alerts.start()
-        await self.appsets.start()
-        await self.images.start()
+        await self.extras.start()
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -342,9 +356,8 @@ class Controller(ControlNamespaceReadings):
         if self.sharding is not None:
             await self.sharding.aclose()
         self._tasks.clear()
-        await self.images.stop()
+        await self.extras.stop()
         await self.flux_alerts.stop()
-        await self.appsets.stop()
         await self.notifications.stop()
         await self.previews.close()
         await self.sources.aclose()
@@ -393,8 +406,7 @@ class Controller(ControlNamespaceReadings):
             self.enqueue(name)
         for dependent in self.dependencies.on_application(event_type, obj):
             self.enqueue(dependent)  # its wait for this app may be over
-        self.images.on_application(event_type, obj)
-        self.appsets.on_application(event_type, obj)
+        self.extras.on_application(event_type, obj)
         self.notifications.on_application(event_type, obj)
         self._notify("application", event_type, obj)
 
@@ -485,7 +497,7 @@ class Controller(ControlNamespaceReadings):
         """A push arrived: poll those repositories now and reconcile the apps their commits
         touch (this replica's); the other replicas hear of it through the record's Lease."""
         urls = list(repo_urls)
-        self.appsets.on_push(urls)
+        self.extras.on_push(urls)
         if self.sharding is not None:
             await self.sharding.announce_push(urls)
         return await self._poll(urls)
@@ -496,7 +508,7 @@ class Controller(ControlNamespaceReadings):
         reconcile-request annotation, which the one that runs it follows."""
         await self._refresh_oci_apps(event)
         if self._runs_images():
-            return self.images.on_registry_event(event)
+            return self.extras.on_registry_event(event)
         names = await repositories_of_event(self.client, self.namespace, event)
         return await request_reconcile(
             self.client, self.namespace, REPOSITORY, names, self.config.field_manager
@@ -534,17 +546,17 @@ class Controller(ControlNamespaceReadings):
     async def on_pull_request(
         self, event: PullRequestEvent, settings: PreviewSettings
     ) -> list[str]:
-        self.appsets.on_pull_request()  # pullRequest generators see it now, not in 3 minutes
+        self.extras.on_pull_request()  # pullRequest generators see it now, not in 3 minutes
         return self.previews.on_pull_request(event, settings)
 
     def pull_preview(self, app: str, number: int) -> PullPreview | None:
         return self.previews.preview(app, number)
 
     async def preview_appset(self, appset: dict[str, Any]) -> dict[str, Any]:
-        return await self.appsets.preview(appset)
+        return await self.extras.preview_appset(appset)
 
     def applicationsets(self) -> dict[str, dict[str, Any]]:
-        return self.appsets.objects()
+        return self.extras.applicationsets()
 
     async def terminate(self, name: str) -> bool:
         """Stop the app's running sync: here when it runs here, else through the Application

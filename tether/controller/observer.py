@@ -24,7 +24,6 @@ from typing import Any
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import CacheSyncError, Conflict, NotFound, UnknownKind
-from tether.controller.appsets import ApplicationSets
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace
 from tether.controller.desired import DesiredState
@@ -112,6 +111,10 @@ class ClusterObserver(ControlNamespaceReadings):
         )
         # followed, not generated: a server replica shows and previews sets (the controller
         # generates them)
+        # the controller imports this module for request_termination: the sets' modules load
+        # only in a server replica
+        from tether.controller.appsets import ApplicationSets
+
         self.appsets = ApplicationSets(
             client,
             config.namespace,
