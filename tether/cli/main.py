@@ -7,7 +7,9 @@ client and every other command (about 0.4 s and 20 MiB of a controller's residen
 
 from __future__ import annotations
 
+import gc
 import importlib
+import sys
 
 import click
 
@@ -49,13 +51,30 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attribute = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(module), attribute)
+        command: click.Command = getattr(_import_for_good(module), attribute)
         extras = GROUP_EXTRAS.get(cmd_name)
         if extras is not None and isinstance(command, click.Group):
             extra_module = importlib.import_module(extras[0])
             for name in extras[1]:
                 command.add_command(getattr(extra_module, name))
         return command
+
+
+def _import_for_good(module: str) -> object:
+    """Import a command's module (for ``tether controller``, most of its start) with the
+    cyclic garbage collector paused, then freeze what it made: modules, classes and functions
+    live as long as the process, so collecting during the import finds nothing (~0.07 s of a
+    start here) and scanning them again in every later full collection is wasted work."""
+    if module in sys.modules:
+        return sys.modules[module]
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return importlib.import_module(module)
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 @click.group(cls=LazyGroup)
