@@ -235,7 +235,10 @@ def controller_command(
         apply_cmd_params(config, await fetch_cmd_params(client, namespace), given)
         shard_settings = ShardSettings(shards=shards, lease_duration=lease_duration)
         controller = Controller(client, config, shard_settings)
-        await controller.start()
+        await controller.prepare()
+        # the imports running in threads end, and the API server starts, before the first
+        # reconciles: neither then takes the event loop or the GIL from them
+        await controller.extras.loaded()
         try:
             server = await start_server(
                 controller,
@@ -249,6 +252,7 @@ def controller_command(
             await controller.stop()
             await client.aclose()
             raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
+        await controller.begin()
         click.echo(_running_line(controller))
         await _serve_until_signal(controller, server)
 

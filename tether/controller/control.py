@@ -221,7 +221,9 @@ async def bootstrap(client: ClusterClient, namespace: str, field_manager: str) -
     Namespaces) is left to ``tether install`` and logged, not fatal: the watches that follow
     report what is really missing.
     """
-    for step in (_bootstrap_crds, _bootstrap_namespace, _bootstrap_project):
+    # the namespace before the CRDs: whoever waits for the CRDs to be served (a user, a test, an
+    # install script) can write Applications into it at once
+    for step in (_bootstrap_namespace, _bootstrap_crds, _bootstrap_project):
         try:
             await step(client, namespace, field_manager)
         except Forbidden as exc:
@@ -231,11 +233,18 @@ async def bootstrap(client: ClusterClient, namespace: str, field_manager: str) -
 async def _bootstrap_crds(client: ClusterClient, namespace: str, field_manager: str) -> None:
     crd_info = await client.resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
     manifests = crds.installed_crds()
-    for crd in manifests:
+
+    async def ensure(crd: dict[str, Any]) -> None:
         try:
             await client.get(crd_info, crd["metadata"]["name"])
         except NotFound:
             await client.apply(crd_info, crd, field_manager=field_manager, force=True)
+
+    # looked up at once, not one after the other (a start waits on them)
+    outcomes = await asyncio.gather(*(ensure(crd) for crd in manifests), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome  # the first failure, once every lookup has ended
     await wait_established(client, [c["metadata"]["name"] for c in manifests], 30.0)
 
 

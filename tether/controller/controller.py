@@ -314,6 +314,12 @@ class Controller(ControlNamespaceReadings):
     # ---- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start everything: :meth:`prepare`, then :meth:`begin`."""
+        await self.prepare()
+        await self.begin()
+
+    async def prepare(self) -> None:
+        """Bootstrap, follow the control namespace, take shards: all but the reconciles."""
         self.extras.preload()  # loads while the API server answers the start's requests
         if self.config.bootstrap:
             await bootstrap(self.client, self.config.namespace, self.config.field_manager)
@@ -334,6 +340,9 @@ class Controller(ControlNamespaceReadings):
             # the first round before the workers start: a lone replica owns everything at once
             await self.sharding.start()
             self._spawn(self.sharding.run(), "sharding")
+
+    async def begin(self) -> None:
+        """Start the reconciles (after :meth:`prepare`); the extras start after them."""
         for i in range(self.config.workers):
             self._spawn(self._worker(), f"reconcile-{i}")
         self._spawn(self._poll_loop(), "git-poll")

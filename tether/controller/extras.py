@@ -51,6 +51,13 @@ class Extras:
         if self._loading is None:
             self._loading = asyncio.create_task(asyncio.to_thread(_load), name="extras-preload")
 
+    async def loaded(self) -> None:
+        """Wait until the modules are loaded (a start that wants no import thread running
+        beside its first reconciles waits for this first)."""
+        self.preload()
+        assert self._loading is not None
+        await self._loading
+
     async def start(self) -> None:
         """Build both parts, replay the Applications known so far, start them."""
         self.preload()
