@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -43,6 +42,7 @@ from tether.names import (
     SERVER_FIELD_MANAGER,
     SERVER_SECRET,
 )
+from tether.server import hs256
 from tether.server.errors import ApiError, NotFoundError, TooManyRequests, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -366,7 +366,7 @@ class Authenticator:
             "jti": uuid.uuid4().hex,
             "typ": "session",
         }
-        return jwt.encode(claims, await self._signing_key(), algorithm="HS256")
+        return hs256.encode(claims, await self._signing_key())
 
     def sign_out(self, user: User, expires_at: float) -> None:
         now = time.time()
@@ -426,7 +426,7 @@ class Authenticator:
         if expires_in:
             entry["expiresAt"] = now + int(expires_in)
             claims["exp"] = entry["expiresAt"]
-        token = jwt.encode(claims, await self._signing_key(), algorithm="HS256")
+        token = hs256.encode(claims, await self._signing_key())
         await self.store.update(
             {self._key(name, "tokens"): orjson.dumps([*existing, entry]).decode()}
         )
@@ -445,17 +445,16 @@ class Authenticator:
     async def verify(self, token: str) -> tuple[User, float]:
         """The user a token stands for and its expiry (0: none); 401 when it is not valid."""
         try:
-            claims = jwt.decode(
+            claims = hs256.decode(
                 token,
                 await self._signing_key(),
-                algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["sub", "iat", "jti", "typ"]},
+                require=("sub", "iat", "jti", "typ"),
             )
-        except jwt.ExpiredSignatureError:
+        except hs256.TokenExpired:
             raise Unauthenticated("the token has expired; sign in again") from None
-        except jwt.PyJWTError:
+        except hs256.TokenError:
             raise Unauthenticated("the token is not valid") from None
         name = str(claims["sub"])
         account = self.account(name)
