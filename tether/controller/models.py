@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from tether import durations
 from tether.engine.ignore import IgnoreRule, IgnoreRuleError
-from tether.errors import TetherError
+from tether.fields import FieldReader, InvalidSpecError, parse_duration
 from tether.names import (
     ARGO_API_VERSION,
     BACKGROUND_RESOURCES_FINALIZER,
@@ -54,22 +53,6 @@ _SYNC_OPTION_VALUES: dict[str, frozenset[str]] = {
 }
 
 
-class InvalidSpecError(TetherError):
-    """The Application (or one of its fields) is not something Argo CD would accept."""
-
-
-# ---- values ------------------------------------------------------------------------------------
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go duration string (see :func:`tether.durations.parse_duration`), or an
-    :class:`InvalidSpecError`."""
-    try:
-        return durations.parse_duration(text)
-    except durations.InvalidDurationError as exc:
-        raise InvalidSpecError(exc.message) from None
-
-
 def _seconds(value: Any, where: str) -> float:
     """A backoff duration: Go syntax, or a plain number of seconds as Argo CD also accepts."""
     if isinstance(value, bool):
@@ -86,75 +69,6 @@ def _seconds(value: Any, where: str) -> float:
                 f'{where}: invalid duration "{value}" (use a number of seconds or 5s, 3m, 1h30m)'
             ) from None
     raise InvalidSpecError(f"{where} must be a duration such as 5s or 3m")
-
-
-class FieldReader:
-    """Typed access to one object of the spec, with errors naming the field's full path."""
-
-    def __init__(self, obj: Any, path: str) -> None:
-        if obj is None:
-            obj = {}
-        if not isinstance(obj, Mapping):
-            raise InvalidSpecError(f"{path} must be an object")
-        self.obj: Mapping[str, Any] = obj
-        self.path = path
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def string(self, key: str, default: str | None = None) -> str | None:
-        value = self.obj.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise InvalidSpecError(f"{self.at(key)} must be a string")
-        return value
-
-    def boolean(self, key: str, default: bool = False) -> bool:
-        value = self.obj.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise InvalidSpecError(f"{self.at(key)} must be true or false")
-        return value
-
-    def integer(self, key: str, default: int) -> int:
-        value = self.obj.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidSpecError(f"{self.at(key)} must be an integer")
-        return value
-
-    def mapping(self, key: str) -> dict[str, Any] | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise InvalidSpecError(f"{self.at(key)} must be an object")
-        return dict(value)
-
-    def child(self, key: str) -> FieldReader | None:
-        value = self.obj.get(key)
-        return None if value is None else FieldReader(value, self.at(key))
-
-    def items(self, key: str) -> list[Any]:
-        value = self.obj.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise InvalidSpecError(f"{self.at(key)} must be a list")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        values = self.items(key)
-        for i, value in enumerate(values):
-            if not isinstance(value, str):
-                raise InvalidSpecError(f"{self.at(key)}[{i}] must be a string")
-        return tuple(values)
-
-    def objects(self, key: str) -> list[FieldReader]:
-        return [FieldReader(item, f"{self.at(key)}[{i}]") for i, item in enumerate(self.items(key))]
 
 
 def _is_zero(value: Any) -> bool:

@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tether.controller.models import API_VERSION, FieldReader, InvalidSpecError
+from tether.controller.models import API_VERSION
 from tether.controller.syncwindows import SyncWindow, SyncWindowError, parse_windows
 from tether.errors import TetherError
+from tether.fields import FieldReader, InvalidSpecError
 from tether.globs import GlobSyntax, InvalidGlobError, compile_glob
 from tether.source.urls import repo_match_key, repo_pattern_key
 

@@ -1,0 +1,148 @@
+"""Flux's status shapes: revisions, conditions and the Kustomization inventory.
+
+What ``flux get``, dashboards and other controllers read must look as Flux writes it: revisions
+``<pointer>@sha1:<commit>`` (RFC-0005), ``Ready``/``Reconciling``/``Stalled``/``Healthy``
+conditions with Flux's reasons, a condition's ``lastTransitionTime`` kept while its status holds
+(as ``meta.SetStatusCondition``), and inventory entries ``<namespace>_<name>_<group>_<kind>``
+with the object's version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tether.resources import ResourceKey
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+HEALTHY = "Healthy"
+ARTIFACT_IN_STORAGE = "ArtifactInStorage"
+FETCH_FAILED = "FetchFailed"
+
+# reasons, as Flux's controllers spell them
+SUCCEEDED = "Succeeded"  # source-controller
+GIT_OPERATION_FAILED = "GitOperationFailed"
+AUTHENTICATION_FAILED = "AuthenticationFailed"
+PROGRESSING = "Progressing"
+PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
+RECONCILIATION_SUCCEEDED = "ReconciliationSucceeded"  # kustomize-controller
+RECONCILIATION_FAILED = "ReconciliationFailed"
+ARTIFACT_FAILED = "ArtifactFailed"
+BUILD_FAILED = "BuildFailed"
+HEALTH_CHECK_FAILED = "HealthCheckFailed"
+DEPENDENCY_NOT_READY = "DependencyNotReady"
+PRUNE_FAILED = "PruneFailed"
+INVALID_SPEC = "InvalidSpec"  # Tether: the spec could not be read (Flux's CRD would refuse it)
+UNSUPPORTED = "Unsupported"  # Tether: a field Flux accepts that Tether does not carry out
+
+MAX_MESSAGE = 4096  # bounded as Kubernetes bounds a condition's message (32 KiB) and readable
+
+
+def git_revision(pointer: str | None, commit: str) -> str:
+    """``main@sha1:<sha>``, ``v1.2.3@sha1:<sha>``, or ``sha1:<sha>`` without a pointer; a
+    SHA-256 repository's commit is ``sha256:``."""
+    algorithm = "sha256" if len(commit) == 64 else "sha1"
+    return f"{pointer}@{algorithm}:{commit}" if pointer else f"{algorithm}:{commit}"
+
+
+def revision_commit(revision: str) -> str:
+    """The commit of a revision string (``main@sha1:abc`` → ``abc``); the string itself when
+    it is a bare commit of Flux v1's older ``main/abc`` form."""
+    tail = revision.rsplit("@", 1)[-1]
+    if ":" in tail:
+        return tail.split(":", 1)[1]
+    return revision.rsplit("/", 1)[-1]
+
+
+def condition(
+    previous: Iterable[Mapping[str, Any]],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: str,
+) -> dict[str, Any]:
+    """One condition, its ``lastTransitionTime`` kept when its status did not change."""
+    value = "True" if status else "False"
+    since = now
+    for old in previous:
+        if (
+            old.get("type") == type_
+            and old.get("status") == value
+            and old.get("lastTransitionTime")
+        ):
+            since = str(old["lastTransitionTime"])
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 3] + "..."
+    return {
+        "type": type_,
+        "status": value,
+        "observedGeneration": generation,
+        "lastTransitionTime": since,
+        "reason": reason,
+        "message": message,
+    }
+
+
+def conditions(
+    previous: Iterable[Mapping[str, Any]],
+    wanted: Iterable[tuple[str, bool, str, str]],
+    generation: int,
+    now: str,
+) -> list[dict[str, Any]]:
+    """The whole list: ``wanted`` as (type, status, reason, message), Ready first as Flux
+    orders them; conditions not wanted are dropped (Flux removes Reconciling when done)."""
+    old = list(previous)
+    made = [condition(old, t, s, r, m, generation, now) for t, s, r, m in wanted]
+    return sorted(made, key=lambda c: (c["type"] != READY, c["type"]))
+
+
+def is_ready(obj: Mapping[str, Any]) -> bool:
+    """Ready=True for the object's current generation (Flux's readiness of a dependency)."""
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    if generation is not None and status.get("observedGeneration") != generation:
+        return False
+    return any(
+        c.get("type") == READY and c.get("status") == "True" for c in status.get("conditions") or ()
+    )
+
+
+# ---- inventory ---------------------------------------------------------------------------------
+
+
+def inventory_id(key: ResourceKey) -> str:
+    """``<namespace>_<name>_<group>_<kind>`` (empty namespace and core group as empty)."""
+    return f"{key.namespace}_{key.name}_{key.group}_{key.kind}"
+
+
+def inventory(objects: Iterable[tuple[ResourceKey, str]]) -> dict[str, Any]:
+    """``status.inventory`` of the objects applied, as (key, version) pairs, sorted by id."""
+    entries = sorted({inventory_id(key): version for key, version in objects}.items())
+    return {"entries": [{"id": id_, "v": version} for id_, version in entries]}
+
+
+class InventoryError(ValueError):
+    """An inventory entry that is not ``<namespace>_<name>_<group>_<kind>``."""
+
+
+def inventory_keys(status: Mapping[str, Any]) -> list[tuple[ResourceKey, str]]:
+    """The (key, version) pairs of ``status.inventory``; entries that cannot be read are
+    refused rather than skipped (pruning from a misread inventory would delete the wrong
+    object)."""
+    pairs = []
+    for entry in ((status.get("inventory") or {}).get("entries")) or ():
+        id_ = str(entry.get("id", "")) if isinstance(entry, Mapping) else ""
+        parts = id_.split("_")
+        # names and namespaces have no "_"; a group or kind has none either
+        if len(parts) != 4 or not parts[1] or not parts[3]:
+            raise InventoryError(
+                f"inventory entry {id_!r} is not <namespace>_<name>_<group>_<kind>"
+            )
+        namespace, name, group, kind = parts
+        key = ResourceKey(group=group, kind=kind, namespace=namespace, name=name)
+        pairs.append((key, str(entry.get("v", ""))))
+    return pairs
