@@ -71,7 +71,7 @@ from tether.tools import find_tool  # noqa: E402
 
 DEFAULT, TUNED, BASELINE = "Tether default", "Tether tuned", "kubectl"
 #: above the defaults (printed under the table) on every count the CLI offers
-TUNED_FLAGS = ["--workers", "64", "--sync-workers", "64", "--qps", "2000", "--burst", "4000"]
+TUNED_FLAGS = ["--workers", "128", "--sync-workers", "128", "--max-in-flight", "64"]
 #: the bench's own client: it writes the Applications and watches; never the controller's figures
 BENCH_SETTINGS = ClientSettings(qps=1000, burst=2000)
 CLUSTER_ARGS = ["--pod-ready-delay", "0.2"]

@@ -43,8 +43,8 @@ class ClientSettings:
     (docs/controller.md, "Scaling", has the reasoning and Argo CD's and Flux's defaults).
     """
 
-    qps: float = 1000.0
-    burst: int = 2000
+    qps: float = 5000.0
+    burst: int = 10000
     #: requests answered at once (watches not counted); 0 = no bound
     max_in_flight: int = 32
     #: retries of a throttled (429), failed (5xx) or unreachable idempotent request
