@@ -174,3 +174,25 @@ FLUX_SOURCE_API_VERSION: Final = "source.toolkit.fluxcd.io/v1"
 DEPENDS_ON_ANNOTATION: Final = "tether.io/depends-on"
 #: AppProject annotation: globs of the other projects its apps may depend on
 DEPENDENCY_PROJECTS_ANNOTATION: Final = "tether.io/dependency-projects"
+
+# ---- Flux's kustomize API (tether/flux/) ------------------------------------------------------
+
+#: label or annotation on a rendered object; the value ``disabled`` keeps Flux's post-build
+#: variable substitution (``spec.postBuild``) away from that object
+FLUX_SUBSTITUTE_KEY: Final = "kustomize.toolkit.fluxcd.io/substitute"
+FLUX_SUBSTITUTE_DISABLED: Final = "disabled"
+#: labels Flux's kustomize-controller stamps on every object a Kustomization applies (its name
+#: and namespace): what it prunes must still carry them
+FLUX_KUSTOMIZATION_NAME_LABEL: Final = "kustomize.toolkit.fluxcd.io/name"
+FLUX_KUSTOMIZATION_NAMESPACE_LABEL: Final = "kustomize.toolkit.fluxcd.io/namespace"
+#: label or annotation ``disabled`` on an applied object: never pruned (nor deleted with it)
+FLUX_PRUNE_KEY: Final = "kustomize.toolkit.fluxcd.io/prune"
+#: label or annotation ``disabled`` on an object in Git: never applied or pruned by Flux
+FLUX_RECONCILE_KEY: Final = "kustomize.toolkit.fluxcd.io/reconcile"
+#: annotation choosing how an object is applied: Override (default), Merge, IfNotPresent, Ignore
+FLUX_SSA_KEY: Final = "kustomize.toolkit.fluxcd.io/ssa"
+#: the field manager of Flux's kustomize-controller, taken over so ownership moves cleanly
+FLUX_KUSTOMIZE_FIELD_MANAGER: Final = "kustomize-controller"
+FLUX_KUSTOMIZE_API_VERSION: Final = "kustomize.toolkit.fluxcd.io/v1"
+FLUX_KUSTOMIZATION: Final = "Kustomization"
+FLUX_GIT_REPOSITORY: Final = "GitRepository"

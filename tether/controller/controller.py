@@ -76,6 +76,7 @@ __all__ = ["Controller", "ControllerConfig"]
 
 if TYPE_CHECKING:
     from tether.controller.appsets import ApplicationSets
+    from tether.controller.flux.part import FluxPart
     from tether.controller.images import ImageAutomation
 
 log = logging.getLogger(__name__)
@@ -198,10 +199,12 @@ class Controller(ControlNamespaceReadings):
             self._credentials_for,
         )
 
-    def _build_extras(self) -> tuple[ApplicationSets, ImageAutomation]:
-        """ApplicationSets, and Flux's image automation reaching repositories as the sources do
-        (their modules are loaded by then: :class:`~tether.controller.extras.Extras`)."""
+    def _build_extras(self) -> tuple[ApplicationSets, ImageAutomation, FluxPart]:
+        """ApplicationSets, Flux's image automation reaching repositories as the sources do, and
+        Flux's GitRepositories and Kustomizations (their modules are loaded by then:
+        :class:`~tether.controller.extras.Extras`)."""
         from tether.controller.appsets import ApplicationSets
+        from tether.controller.flux.part import FluxPart
         from tether.controller.images import ImageAutomation
         from tether.images.automation import GitAccess
 
@@ -229,7 +232,16 @@ class Controller(ControlNamespaceReadings):
             record=self.writer.event,
             report=self.flux_alerts.emit,
         )
-        return appsets, images
+        flux = FluxPart(
+            self.client,
+            self.cache_dir,
+            allow_local_repositories=self.config.allow_local_repositories,
+            trust=self.repo_config.trust,
+            active=self._runs_images,
+            # a namespaced install may list nothing beyond its namespaces
+            namespace=self.config.namespace if self.config.managed_namespaces else None,
+        )
+        return appsets, images, flux
 
     @property
     def appsets(self) -> ApplicationSets:

@@ -19,6 +19,7 @@ import yaml
 
 from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
+from tether.flux.crds import KUSTOMIZE_GROUP, SOURCE_GROUP, flux_crd_manifests
 from tether.images.crds import image_crd_manifests
 from tether.names import ARGO_GROUP, FLUX_NOTIFICATION_GROUP
 from tether.notify.flux.crds import notification_crd_manifests
@@ -455,6 +456,7 @@ def installed_crds() -> list[dict[str, Any]]:
         *applicationset_crd_manifests(),
         *image_crd_manifests(),
         *notification_crd_manifests(),
+        *flux_crd_manifests(),
     ]
 
 
@@ -464,6 +466,8 @@ def crd_yaml(crd: dict[str, Any]) -> str:
     source = {
         GROUP: "tether/controller/crds.py",
         FLUX_NOTIFICATION_GROUP: "tether/notify/flux/crds.py",
+        SOURCE_GROUP: "tether/flux/crds.py",
+        KUSTOMIZE_GROUP: "tether/flux/crds.py",
     }.get(group, "tether/images/crds.py")
     header = (
         f"# The {crd['spec']['names']['kind']} CRD ({group}/{version}) as Tether defines it.\n"

@@ -10,9 +10,6 @@ ones none). Every object leaves stamped with the app's tracking id.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from tether.cluster.errors import NotFound, UnknownKind
 from tether.cluster.tracking import Tracking
 from tether.controller import admission, models, multisource
 from tether.controller.chartsources import ChartSources, is_chart_source, render_revision
+from tether.controller.exports import TreeExports
 from tether.controller.multisource import source_key
 from tether.names import DEFAULT_PROJECT, SOPS_SECRET_ANNOTATION
 from tether.render import (
@@ -35,7 +33,6 @@ from tether.render import (
     SealedTree,
     render,
     render_key,
-    seal_tree,
 )
 from tether.render.cache import (
     DEFAULT_MAX_BYTES,
@@ -43,7 +40,6 @@ from tether.render.cache import (
     BoundedCache,
     objects_size,
 )
-from tether.render.tree import remove_tree
 from tether.secrets.sops import SopsError, SopsKeys
 from tether.source import MirrorCache, SourcePoller
 from tether.source.credentials import RepoCredentials
@@ -149,11 +145,11 @@ class DesiredState:
         # revision it last synced), so commits that moved on do not pile up
         self._kept: dict[str, list[RenderKey]] = {}
         self.renders = 0
-        self._exports: dict[tuple[str, str], SealedTree] = {}
+        self.exports = TreeExports(
+            cache_dir / "trees", lambda url: self.mirrors.mirror(url, self.credentials_for(url))
+        )
         #: multi-source apps: the poller's names of their sources
         self._source_keys: dict[str, set[str]] = {}
-        #: exports being written: every app of the commit waits for the one export
-        self._exporting: dict[tuple[str, str], asyncio.Task[SealedTree]] = {}
 
     async def aclose(self) -> None:
         self.poller.close()
@@ -274,38 +270,8 @@ class DesiredState:
 
     async def export(self, url: str, commit: str) -> SealedTree:
         """The tree of ``commit`` as files, written once, sealed read-only (links checked) and
-        shared by every app on it: renders read it in place. Apps asking while it is written
-        wait for that one export (at a cold start, every app of a repository asks at once)."""
-        key = (url, commit)
-        sealed = self._exports.get(key)
-        if sealed is not None and sealed.root.exists():
-            return sealed
-        task = self._exporting.get(key)
-        if task is None:
-            task = asyncio.create_task(self._export(url, commit), name=f"export {commit[:12]}")
-            self._exporting[key] = task
-            task.add_done_callback(lambda _: self._exporting.pop(key, None))
-        # shielded: one app's cancelled reconcile must not cancel the export others wait for
-        return await asyncio.shield(task)
-
-    async def _export(self, url: str, commit: str) -> SealedTree:
-        key = (url, commit)
-        mirror = self.mirrors.mirror(url, self.credentials_for(url))
-        tree = await mirror.tree_async(commit)
-        digest = hashlib.sha256(f"{url}@{commit}".encode()).hexdigest()[:32]
-        path = self.cache_dir / "trees" / digest
-        if not path.exists():
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}{random.randint(0, 1 << 30)}")
-            await asyncio.to_thread(tree.export, tmp)
-            try:
-                tmp.rename(path)
-            except OSError:
-                # another process sharing the cache exported it first: keep theirs, drop ours
-                await asyncio.to_thread(remove_tree, tmp)
-        # sealed again after a restart too: the record lives in memory only
-        sealed = await asyncio.to_thread(seal_tree, path)
-        self._exports[key] = sealed
-        return sealed
+        shared by every app on it: renders read it in place (:class:`TreeExports`)."""
+        return await self.exports.export(url, commit)
 
     async def render(
         self, app: models.Application, dest_client: ClusterClient, commit: str

@@ -1,5 +1,6 @@
-"""The controller's parts an Application's first check never needs: ApplicationSets and image
-automation, loaded while the controller starts and started after its workers.
+"""The controller's parts an Application's first check never needs: ApplicationSets, image
+automation and Flux's Kustomizations, loaded while the controller starts and started after its
+workers.
 
 Their modules (generators, Go templates, Git host and registry clients: about a fifth of the
 controller's imports) load in a thread while the controller waits for its first answers from
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tether.controller.appsets import ApplicationSets
+    from tether.controller.flux.part import FluxPart
     from tether.controller.images import ImageAutomation
     from tether.images.events import RegistryEvent
 
 log = logging.getLogger(__name__)
 
 #: the modules loaded ahead, in a thread
-MODULES = ("tether.controller.appsets", "tether.controller.images")
+MODULES = ("tether.controller.appsets", "tether.controller.images", "tether.controller.flux.part")
 
 
 def _load() -> None:
@@ -32,11 +34,12 @@ def _load() -> None:
 
 
 class Extras:
-    """ApplicationSets and image automation, built by ``build`` once their modules are loaded."""
+    """ApplicationSets, image automation and Flux, built by ``build`` once their modules are
+    loaded."""
 
     def __init__(
         self,
-        build: Callable[[], tuple[ApplicationSets, ImageAutomation]],
+        build: Callable[[], tuple[ApplicationSets, ImageAutomation, FluxPart]],
         applications: Callable[[], Mapping[str, dict[str, Any]]],
     ) -> None:
         self._build = build
@@ -45,6 +48,7 @@ class Extras:
         self._ready = asyncio.Event()
         self.appsets: ApplicationSets | None = None
         self.images: ImageAutomation | None = None
+        self.flux: FluxPart | None = None
 
     def preload(self) -> None:
         """Start loading the modules in a thread (the controller's start goes on meanwhile)."""
@@ -63,18 +67,21 @@ class Extras:
         self.preload()
         assert self._loading is not None
         await self._loading
-        appsets, images = self._build()
+        appsets, images, flux = self._build()
         for event_obj in list(self._applications().values()):
             images.on_application("ADDED", event_obj)
-        self.appsets, self.images = appsets, images
+        self.appsets, self.images, self.flux = appsets, images, flux
         self._ready.set()
         await appsets.start()
         await images.start()
+        await flux.start()
 
     async def stop(self) -> None:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
             await asyncio.gather(self._loading, return_exceptions=True)
+        if self.flux is not None:
+            await self.flux.stop()
         if self.images is not None:
             await self.images.stop()
         if self.appsets is not None:

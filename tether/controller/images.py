@@ -21,7 +21,6 @@ git work runs in a thread (see :mod:`tether.controller.imageupdates`).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from typing import Any
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
+from tether.cluster.secretdata import decoded
 from tether.controller.imageapps import generated_objects, git_credentials, updater_job
 from tether.controller.imageappwrites import GeneratedObjects, OutcomeEvents, Recorder
 from tether.controller.imagerequests import (
@@ -89,17 +89,6 @@ COALESCE_SECONDS = 0.2
 
 def _key(kind: str, name: str) -> str:
     return f"{kind}/{name}"
-
-
-def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
-    """A Secret's ``data`` as text (values that are not UTF-8 are left out)."""
-    values: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            values[key] = base64.b64decode(value).decode()
-        except (ValueError, UnicodeDecodeError):
-            continue
-    return values
 
 
 def _interval(spec: Mapping[str, Any]) -> float | None:
@@ -308,7 +297,7 @@ class ImageAutomation:
             secret = await self.client.get(info, name, self.namespace)
         except NotFound:
             return None
-        return _decoded(secret) if decode else dict(secret.get("data") or {})
+        return decoded(secret) if decode else dict(secret.get("data") or {})
 
     async def _write_status(self, kind: str, obj: dict[str, Any], status: dict[str, Any]) -> None:
         """Write ``status`` when it differs from the object's (keys it drops are removed)."""

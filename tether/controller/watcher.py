@@ -23,7 +23,8 @@ Callback = Callable[[str, dict[str, Any]], None]
 
 
 class ObjectWatcher:
-    """Objects of one type by name, kept current; ``callback(event_type, obj)`` on each change."""
+    """Objects of one type by name (``namespace/name`` when following every namespace), kept
+    current; ``callback(event_type, obj)`` on each change."""
 
     def __init__(
         self,
@@ -46,7 +47,15 @@ class ObjectWatcher:
         self._task: asyncio.Task[None] | None = None
 
     def get(self, name: str) -> dict[str, Any] | None:
+        """The object of that key: its name, or ``namespace/name`` in a watch of every
+        namespace."""
         return self.objects.get(name)
+
+    def key_of(self, obj: Mapping[str, Any]) -> str:
+        meta = obj["metadata"]
+        if self.namespace is None and meta.get("namespace"):
+            return f"{meta['namespace']}/{meta['name']}"
+        return str(meta["name"])
 
     def remember(self, obj: dict[str, Any]) -> bool:
         """Keep ``obj`` (an answer to one of our own writes) unless a newer copy is known.
@@ -54,7 +63,7 @@ class ObjectWatcher:
         The watch delivers the same write a little later; until then the answer is the newest
         state, and an older event arriving after it must not bring back what was overwritten.
         """
-        name = obj["metadata"]["name"]
+        name = self.key_of(obj)
         if is_older(obj, self.objects.get(name)):
             return False
         self.objects[name] = obj
@@ -80,7 +89,7 @@ class ObjectWatcher:
         listing = await self.client.list(
             self.info, self.namespace, label_selector=self.label_selector
         )
-        fresh = {o["metadata"]["name"]: o for o in listing.items}
+        fresh = {self.key_of(o): o for o in listing.items}
         for name, gone in list(self.objects.items()):
             if name not in fresh:
                 del self.objects[name]
@@ -115,7 +124,7 @@ class ObjectWatcher:
                         rv = new_rv
                     if event.type == "BOOKMARK":
                         continue
-                    name = obj["metadata"]["name"]
+                    name = self.key_of(obj)
                     if event.type == "DELETED":
                         self.objects.pop(name, None)
                     elif is_older(obj, self.objects.get(name)):

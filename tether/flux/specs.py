@@ -163,8 +163,12 @@ class KustomizationSpec:
     depends_on: tuple[ObjectRef, ...]
     service_account: str | None
     deletion_policy: str
+    #: whether ``postBuild`` is set at all (no postBuild: no substitution)
+    post_build: bool
     substitute: Mapping[str, str]
     substitute_from: tuple[VarsFrom, ...]
+    #: ``postBuild.substituteStrategy: Always``: substitute even without any variable
+    substitute_always: bool
     decryption_secret: str | None
     decrypt: bool
 
@@ -190,7 +194,13 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
             "spec.healthCheckExprs: CEL health checks are not supported by Tether yet"
         )
     decrypt, decryption_secret = _parse_decryption(reader.child("decryption"))
-    substitute, substitute_from = _parse_post_build(reader.child("postBuild"))
+    post_build = reader.child("postBuild")
+    substitute, substitute_from = _parse_post_build(post_build)
+    strategy = (post_build.string("substituteStrategy") if post_build else None) or "WithVariables"
+    if strategy not in ("WithVariables", "Always"):
+        raise InvalidSpecError(
+            f"spec.postBuild.substituteStrategy: {strategy!r} is not WithVariables or Always"
+        )
     service_account = reader.string("serviceAccountName") or None
     return KustomizationSpec(
         source=_parse_source_ref(reader, namespace),
@@ -208,8 +218,10 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
         if service_account
         else None,
         deletion_policy=deletion_policy,
+        post_build=post_build is not None,
         substitute=substitute,
         substitute_from=substitute_from,
+        substitute_always=strategy == "Always",
         decryption_secret=decryption_secret,
         decrypt=decrypt,
     )

@@ -35,6 +35,8 @@ resources:
   - crds/imageupdateautomation.yaml
   - crds/provider.yaml
   - crds/alert.yaml
+  - crds/gitrepository.yaml
+  - crds/kustomization.yaml
   - crds/sealedsecret.yaml
   - install.yaml
 # the label tether install recognises its objects by (the SealedSecret CRD has no other)

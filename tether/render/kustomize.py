@@ -439,9 +439,13 @@ def prepare_kustomize(
     return warnings
 
 
-def render_kustomize(ws: Workspace, app_dir: Path) -> RenderResult:
-    """Build the (prepared, sealed) kustomization in ``app_dir``."""
-    argv = [*kustomize_argv(), str(app_dir), "--load-restrictor", "LoadRestrictionsRootOnly"]
+def render_kustomize(ws: Workspace, app_dir: Path, *, root_only: bool = True) -> RenderResult:
+    """Build the (prepared, sealed) kustomization in ``app_dir``. ``root_only`` (Argo CD's
+    default) keeps every file a kustomization loads inside its own folder; Flux builds without
+    that restriction (``../patches.yaml`` loads), still inside the repository: the workspace
+    holds nothing else and :func:`check_kustomization_tree` refuses paths leaving it."""
+    restrictor = "LoadRestrictionsRootOnly" if root_only else "LoadRestrictionsNone"
+    argv = [*kustomize_argv(), str(app_dir), "--load-restrictor", restrictor]
     run = ws.run(
         argv,
         what=f"kustomize build of {ws.relative(app_dir)}",

@@ -1,0 +1,291 @@
+"""One Kustomization reconciled as kustomize-controller does it, on Tether's engine.
+
+Order: spec read; ``suspend``; dependency cycle (named, which Flux does not); the source's
+artifact; ``dependsOn`` ready at the source's revision; ``postBuild`` variables and SOPS keys;
+the build (:mod:`tether.flux.build`, in a thread); the apply through :class:`SyncEngine`
+(server-side dry run of the whole revision first, then server-side apply with Flux's field
+manager, impersonating ``serviceAccountName`` when set), pruning what left the inventory and
+still carries this Kustomization's labels; ``wait``/``healthChecks`` until ``timeout``; then one
+status write: ``Ready`` (and ``Healthy``), ``inventory``, ``lastAppliedRevision``,
+``lastAttemptedRevision``. A failure before the apply applies nothing and keeps the last
+inventory and revision: what the last good revision deployed stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound
+from tether.cluster.tracking import Tracking, TrackingMethod
+from tether.controller.flux import inputs
+from tether.controller.flux.gitrepos import Artifact, GitRepositories, Outcome
+from tether.engine.health import health_of
+from tether.engine.health.status import DEGRADED, HEALTHY
+from tether.engine.plan import SyncOptions
+from tether.engine.sync import SyncEngine, SyncRequest
+from tether.errors import TetherError
+from tether.fields import InvalidSpecError
+from tether.flux import depends
+from tether.flux import status as fluxstatus
+from tether.flux.build import BuildInput, build
+from tether.flux.kustomizations import FluxBuildOptions, parse_build_options
+from tether.flux.specs import KustomizationSpec, ObjectRef, Unsupported, parse_kustomization
+from tether.names import FLUX_KUSTOMIZATION_NAME_LABEL, FLUX_KUSTOMIZE_FIELD_MANAGER
+from tether.resources import ResourceKey
+
+#: how often a Kustomization waiting on a dependency looks again (Flux's --requeue-dependency);
+#: a dependency becoming ready also wakes it at once
+DEPENDENCY_REQUEUE = 30.0
+HEALTH_POLL = 1.0
+
+Lookup = Callable[[depends.Key], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Failure(Exception):
+    reason: str
+    message: str
+    requeue: float | None
+    stalled: bool = False
+
+
+class Kustomizations:
+    """Reconciles one Kustomization at a time per object (the part serialises them)."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        sources: GitRepositories,
+        lookup: Lookup,
+        source_exists: Callable[[ObjectRef], bool],
+    ) -> None:
+        """``lookup`` gives a Kustomization by (namespace, name) and ``source_exists`` tells
+        whether a source object exists: the part's watches answer both."""
+        self.client = client
+        self.sources = sources
+        self.lookup = lookup
+        self.source_exists = source_exists
+        self.applies = 0
+
+    async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        generation = int(meta.get("generation") or 0)
+        previous = dict(obj.get("status") or {})
+        try:
+            spec = parse_kustomization(obj.get("spec"), namespace)
+            options = parse_build_options(obj.get("spec"))
+        except InvalidSpecError as exc:
+            reason = (
+                fluxstatus.UNSUPPORTED if isinstance(exc, Unsupported) else fluxstatus.INVALID_SPEC
+            )
+            failure = Failure(reason, exc.message, None, stalled=True)
+            return Outcome(_failed(previous, failure, generation, now, None), None)
+        if spec.suspend:
+            return Outcome(None, None)
+        revision: str | None = None
+        try:
+            artifact = self._artifact(spec)
+            revision = artifact.revision
+            self._check_dependencies((namespace, name), spec, artifact.revision)
+            objects = await self._build(namespace, name, spec, options, artifact)
+            status = await self._apply(obj, spec, objects, artifact, generation, now)
+        except Failure as failure:
+            return Outcome(_failed(previous, failure, generation, now, revision), failure.requeue)
+        return Outcome(status, spec.interval)
+
+    def _artifact(self, spec: KustomizationSpec) -> Artifact:
+        source = spec.source
+        artifact = self.sources.artifact(source.namespace, source.name)
+        if artifact is None:
+            state = "is not ready" if self.source_exists(source) else "not found"
+            message = f"{source.kind} '{source.namespace}/{source.name}' {state}"
+            raise Failure(fluxstatus.ARTIFACT_FAILED, message, spec.retry_interval)
+        return artifact
+
+    def _check_dependencies(self, key: depends.Key, spec: KustomizationSpec, revision: str) -> None:
+        if not spec.depends_on:
+            return
+        cycle = depends.cycle_through(key, self._edges)
+        if cycle is not None:
+            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, depends.describe_cycle(cycle), None)
+        waiting = depends.blocking(spec.depends_on, self.lookup, spec.source, revision)
+        if waiting is not None:
+            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, waiting, DEPENDENCY_REQUEUE)
+
+    def _edges(self, key: depends.Key) -> Sequence[depends.Key]:
+        obj = self.lookup(key)
+        if obj is None:
+            return ()
+        found = []
+        for entry in (obj.get("spec") or {}).get("dependsOn") or ():
+            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+                found.append((str(entry.get("namespace") or key[0]), entry["name"]))
+        return found
+
+    async def _apply(
+        self,
+        obj: Mapping[str, Any],
+        spec: KustomizationSpec,
+        objects: list[dict[str, Any]],
+        artifact: Artifact,
+        generation: int,
+        now: str,
+    ) -> dict[str, Any]:
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        previous = dict(obj.get("status") or {})
+        client = self.client
+        if spec.service_account:
+            client = client.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
+        desired = inputs.applied(objects)
+        keys = [ResourceKey.of(o) for o in desired]
+        try:
+            stale = (
+                await inputs.stale_objects(client, previous, keys, namespace, name)
+                if spec.prune
+                else []
+            )
+        except fluxstatus.InventoryError as exc:
+            raise Failure(fluxstatus.RECONCILIATION_FAILED, str(exc), spec.retry_interval) from None
+        engine = SyncEngine(
+            client,
+            app_name=name,
+            tracking=Tracking(TrackingMethod.LABEL, FLUX_KUSTOMIZATION_NAME_LABEL),
+            field_manager=FLUX_KUSTOMIZE_FIELD_MANAGER,
+            wave_timeout=spec.timeout,
+        )
+        result = await engine.run(
+            SyncRequest(desired=desired, live=stale, options=SyncOptions(prune=spec.prune))
+        )
+        self.applies += 1
+        if not result.succeeded:
+            raise Failure(fluxstatus.RECONCILIATION_FAILED, result.message, spec.retry_interval)
+        healthy = await self._wait_healthy(client, spec, desired, namespace)
+        inventory = fluxstatus.inventory(
+            (ResourceKey.of(o), str(o.get("apiVersion", "")).rpartition("/")[2]) for o in desired
+        )
+        wanted = [(fluxstatus.READY, True, fluxstatus.RECONCILIATION_SUCCEEDED,
+                   f"Applied revision: {artifact.revision}")]  # fmt: skip
+        if healthy is not None:
+            wanted.append((fluxstatus.HEALTHY, True, fluxstatus.SUCCEEDED, healthy))
+        return {
+            **previous,
+            "observedGeneration": generation,
+            "lastAppliedRevision": artifact.revision,
+            "lastAttemptedRevision": artifact.revision,
+            "inventory": inventory,
+            "conditions": fluxstatus.conditions(
+                previous.get("conditions") or (), wanted, generation, now
+            ),
+        }
+
+    async def _build(
+        self,
+        namespace: str,
+        name: str,
+        spec: KustomizationSpec,
+        options: FluxBuildOptions,
+        artifact: Artifact,
+    ) -> list[dict[str, Any]]:
+        try:
+            variables = await inputs.variables(self.client, namespace, spec)
+            keys = await inputs.decryption_keys(self.client, namespace, spec)
+            tree = await self.sources.tree(artifact)
+            request = BuildInput(
+                namespace=namespace,
+                name=name,
+                path=spec.path,
+                options=options,
+                variables=variables,
+                substitute_always=spec.substitute_always,
+                decryption=keys,
+            )
+            return await asyncio.to_thread(build, tree, request)
+        except inputs.InputError as exc:
+            raise Failure(fluxstatus.BUILD_FAILED, str(exc), spec.retry_interval) from None
+        except TetherError as exc:
+            raise Failure(fluxstatus.BUILD_FAILED, exc.message, spec.retry_interval) from None
+
+    async def _wait_healthy(
+        self,
+        client: ClusterClient,
+        spec: KustomizationSpec,
+        desired: Sequence[dict[str, Any]],
+        namespace: str,
+    ) -> str | None:
+        """With ``wait`` (every applied object) or ``healthChecks``: poll until all are
+        Healthy (message), fail fast on Degraded, or fail at ``timeout``. None: nothing waited."""
+        if spec.wait:
+            targets = [_ref_of(o, namespace) for o in desired]
+        elif spec.health_checks:
+            targets = list(spec.health_checks)
+        else:
+            return None
+        deadline = time.monotonic() + spec.timeout
+        while True:
+            pending = []
+            for ref in targets:
+                health = health_of(await _get(client, ref))
+                if health is None or health.status == HEALTHY:
+                    continue
+                if health.status == DEGRADED:
+                    raise Failure(
+                        fluxstatus.HEALTH_CHECK_FAILED,
+                        f"{ref.kind}/{ref.namespace}/{ref.name} status: 'Failed': {health.message}",
+                        spec.retry_interval,
+                    )
+                pending.append(f"{ref.kind}/{ref.namespace}/{ref.name}")
+            if not pending:
+                return "Health check passed"
+            if time.monotonic() >= deadline:
+                raise Failure(
+                    fluxstatus.HEALTH_CHECK_FAILED,
+                    f"timeout waiting for: [{', '.join(pending[:10])}]",
+                    spec.retry_interval,
+                )
+            await asyncio.sleep(HEALTH_POLL)
+
+
+def _ref_of(obj: Mapping[str, Any], namespace: str) -> ObjectRef:
+    meta = obj.get("metadata") or {}
+    return ObjectRef(
+        kind=str(obj.get("kind")),
+        name=str(meta.get("name")),
+        namespace=str(meta.get("namespace") or ""),
+        api_version=str(obj.get("apiVersion")),
+    )
+
+
+async def _get(client: ClusterClient, ref: ObjectRef) -> dict[str, Any] | None:
+    try:
+        info = await client.resource_for(ref.api_version or "v1", ref.kind)
+        return await client.get(info, ref.name, ref.namespace if info.namespaced else None)
+    except NotFound:
+        return None
+    except ClusterError:
+        return None
+
+
+def _failed(
+    previous: dict[str, Any], failure: Failure, generation: int, now: str, revision: str | None
+) -> dict[str, Any]:
+    """Ready=False with Flux's reason; inventory and lastAppliedRevision stay as they were."""
+    wanted = [(fluxstatus.READY, False, failure.reason, failure.message)]
+    if failure.stalled:
+        wanted.append((fluxstatus.STALLED, True, failure.reason, failure.message))
+    status = {
+        **previous,
+        "observedGeneration": generation,
+        "conditions": fluxstatus.conditions(
+            previous.get("conditions") or (), wanted, generation, now
+        ),
+    }
+    if revision:
+        status["lastAttemptedRevision"] = revision
+    return status

@@ -1,0 +1,246 @@
+"""The Flux part of the controller: GitRepositories and Kustomizations of every namespace
+watched, reconciled by a few workers (one object at a time each), statuses written.
+
+Triggers, as Flux's controllers have them and sooner: a new object or a new ``generation``;
+``reconcile.fluxcd.io/requestedAt`` changed (echoed in ``status.lastHandledReconcileAt``); every
+``interval`` (``retryInterval`` after a failure); a GitRepository's artifact moving wakes the
+Kustomizations reading it at once, and a Kustomization turning Ready wakes those depending on it
+(Flux looks again every 30 s). Its own status writes wake nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tether.cluster.cache import cancel_and_wait
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError
+from tether.controller.flux.gitrepos import GitRepositories, Outcome
+from tether.controller.flux.kustomize import Kustomizations
+from tether.controller.status import now_iso
+from tether.controller.watcher import ObjectWatcher
+from tether.controller.workqueue import WorkQueue
+from tether.flux import status as fluxstatus
+from tether.flux.specs import ObjectRef
+from tether.names import (
+    FLUX_GIT_REPOSITORY,
+    FLUX_KUSTOMIZATION,
+    FLUX_KUSTOMIZE_API_VERSION,
+    FLUX_RECONCILE_REQUEST_ANNOTATION,
+    FLUX_SOURCE_API_VERSION,
+)
+from tether.source.trust import RepoTrust
+
+log = logging.getLogger(__name__)
+
+#: reconciles at once (Flux's --concurrent: 4 per controller, 10 in later releases)
+WORKERS = 8
+#: status writes of the part, as Flux's status manager is named
+STATUS_FIELD_MANAGER = "gotk-kustomize-controller"
+
+
+def _key(kind: str, obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{kind}:{meta.get('namespace')}/{meta.get('name')}"
+
+
+def _wanted(obj: Mapping[str, Any]) -> bool:
+    """A change the object's owner asked for: new, a new generation, or a reconcile request
+    not handled yet (a change of status alone, our own write, is not)."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != meta.get("generation"):
+        return True
+    requested = (meta.get("annotations") or {}).get(FLUX_RECONCILE_REQUEST_ANNOTATION)
+    return bool(requested) and requested != status.get("lastHandledReconcileAt")
+
+
+class FluxPart:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        cache_dir: Path,
+        *,
+        allow_local_repositories: bool = False,
+        trust: RepoTrust | None = None,
+        active: Any = lambda: True,
+        namespace: str | None = None,
+    ) -> None:
+        """``namespace``: follow only that one (a namespaced install may not list the others);
+        None: every namespace."""
+        self.client = client
+        self.namespace = namespace
+        self.sources = GitRepositories(
+            client, cache_dir, allow_local_repositories=allow_local_repositories, trust=trust
+        )
+        self.kustomizations = Kustomizations(
+            client, self.sources, self._kustomization, self._source_exists
+        )
+        self._active = active
+        self.queue = WorkQueue()
+        self.watchers: dict[str, ObjectWatcher] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reconciles = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Follow both kinds; False (idle) when their CRDs are not served or may not be read."""
+        try:
+            for kind, api_version in (
+                (FLUX_GIT_REPOSITORY, FLUX_SOURCE_API_VERSION),
+                (FLUX_KUSTOMIZATION, FLUX_KUSTOMIZE_API_VERSION),
+            ):
+                info = await self.client.resource_for(api_version, kind)
+                await self.client.request(
+                    "GET", info.path(self.namespace), verb="list", params={"limit": "1"}
+                )
+                self.watchers[kind] = ObjectWatcher(
+                    self.client, info, self.namespace, self._on_event(kind)
+                )
+        except ClusterError as exc:
+            log.info("Flux Kustomizations off: they cannot be read (%s)", exc.message)
+            self.watchers.clear()
+            return False
+        for watcher in self.watchers.values():
+            watcher.start()
+        self._tasks = [asyncio.create_task(self._work(), name=f"flux-{i}") for i in range(WORKERS)]
+        return True
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
+        self._tasks.clear()
+        self.queue.close()
+        for watcher in self.watchers.values():
+            await watcher.stop()
+
+    async def idle(self) -> None:
+        """Return once nothing waits to be reconciled now (tests)."""
+        while self.queue.depth():
+            await asyncio.sleep(0.05)
+
+    # ---- lookups -----------------------------------------------------------------------------
+
+    def _get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        watcher = self.watchers.get(kind)
+        if watcher is None:
+            return None
+        if self.namespace is not None:
+            return watcher.get(name) if namespace == self.namespace else None
+        return watcher.get(f"{namespace}/{name}")
+
+    def _kustomization(self, key: tuple[str, str]) -> Mapping[str, Any] | None:
+        return self._get(FLUX_KUSTOMIZATION, *key)
+
+    def _source_exists(self, ref: ObjectRef) -> bool:
+        return self._get(ref.kind, ref.namespace, ref.name) is not None
+
+    # ---- triggers ----------------------------------------------------------------------------
+
+    def _on_event(self, kind: str) -> Any:
+        def on_event(event_type: str, obj: dict[str, Any]) -> None:
+            meta = obj.get("metadata") or {}
+            if event_type == "DELETED":
+                self.queue.forget(_key(kind, obj))
+                if kind == FLUX_GIT_REPOSITORY:
+                    self.sources.forget(str(meta.get("namespace")), str(meta.get("name")))
+                return
+            if event_type == "ADDED" or _wanted(obj):
+                self.queue.add(_key(kind, obj))
+
+        return on_event
+
+    def _wake_readers(self, namespace: str, name: str) -> None:
+        """A GitRepository's artifact moved: the Kustomizations reading it, now."""
+        watcher = self.watchers[FLUX_KUSTOMIZATION]
+        for obj in list(watcher.objects.values()):
+            ref = (obj.get("spec") or {}).get("sourceRef") or {}
+            ns = ref.get("namespace") or obj["metadata"].get("namespace")
+            if ref.get("kind") == FLUX_GIT_REPOSITORY and (ns, ref.get("name")) == (
+                namespace,
+                name,
+            ):
+                self.queue.add(_key(FLUX_KUSTOMIZATION, obj))
+
+    def _wake_dependents(self, namespace: str, name: str) -> None:
+        """A Kustomization turned Ready: those depending on it, now."""
+        watcher = self.watchers[FLUX_KUSTOMIZATION]
+        for obj in list(watcher.objects.values()):
+            own = obj["metadata"].get("namespace")
+            for dep in (obj.get("spec") or {}).get("dependsOn") or ():
+                if isinstance(dep, Mapping) and (dep.get("namespace") or own, dep.get("name")) == (
+                    namespace,
+                    name,
+                ):
+                    self.queue.add(_key(FLUX_KUSTOMIZATION, obj))
+
+    # ---- work --------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            key = await self.queue.take()
+            try:
+                if self._active():
+                    await self._reconcile(key)
+            except Exception:  # one object's failure never stops the others
+                log.exception("Flux %s failed", key)
+            finally:
+                self.queue.done(key)
+
+    async def _reconcile(self, key: str) -> None:
+        kind, _, path = key.partition(":")
+        namespace, name = path.split("/", 1)
+        obj = self._get(kind, namespace, name)
+        if obj is None:
+            return
+        self.reconciles += 1
+        now = now_iso()
+        if kind == FLUX_GIT_REPOSITORY:
+            outcome = await self.sources.reconcile(obj, now)
+        else:
+            outcome = await self.kustomizations.reconcile(obj, now)
+        before = dict(obj.get("status") or {})
+        written = await self._write_status(kind, obj, outcome)
+        after = written.get("status") or {} if written is not None else before
+        if kind == FLUX_GIT_REPOSITORY:
+            old = (before.get("artifact") or {}).get("revision")
+            if (after.get("artifact") or {}).get("revision") != old:
+                self._wake_readers(namespace, name)
+        elif not fluxstatus.is_ready({"status": before}) and fluxstatus.is_ready({"status": after}):
+            self._wake_dependents(namespace, name)
+        if outcome.requeue is not None:
+            self.queue.add(key, delay=outcome.requeue)
+
+    async def _write_status(
+        self, kind: str, obj: dict[str, Any], outcome: Outcome
+    ) -> dict[str, Any] | None:
+        """Write the outcome's status when it differs (keys it drops are removed); the answer
+        is kept by the watcher so the next reconcile reads it."""
+        if outcome.status is None:
+            return None
+        status = dict(outcome.status)
+        requested = (obj["metadata"].get("annotations") or {}).get(
+            FLUX_RECONCILE_REQUEST_ANNOTATION
+        )
+        if requested:
+            status["lastHandledReconcileAt"] = requested
+        old = obj.get("status") or {}
+        if old == status:
+            return None
+        watcher = self.watchers[kind]
+        answer = await self.client.patch(
+            watcher.info,
+            obj["metadata"]["name"],
+            {"status": {**dict.fromkeys(old, None), **status}},
+            obj["metadata"]["namespace"],
+            field_manager=STATUS_FIELD_MANAGER,
+            subresource="status",
+        )
+        watcher.remember(answer)
+        return answer

@@ -1,0 +1,114 @@
+"""Flux's ``GitRepository`` (``source.toolkit.fluxcd.io/v1``) and ``Kustomization``
+(``kustomize.toolkit.fluxcd.io/v1``) CRDs as Tether serves them.
+
+Flux's manifests must apply unchanged, so the schemas name Flux's required fields and enums
+and keep every field they do not describe (``x-kubernetes-preserve-unknown-fields``): a field
+Tether does not carry out yet is accepted and refused by name in the object's ``Ready``
+condition, never dropped. The group, kinds, plurals and short names are Flux's, so ``kubectl get
+ks``/``gitrepo`` and the ``flux`` CLI's reads work.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tether.crdbuild import namespaced_crd, top_schema
+from tether.crdbuild import open_object as _obj
+from tether.flux.specs import DELETION_POLICIES, SOURCE_KINDS
+
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+VERSION = "v1"
+
+_STRING: dict[str, Any] = {"type": "string"}
+_BOOL: dict[str, Any] = {"type": "boolean"}
+_DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"}
+_CATEGORIES = ["all", "fluxcd"]
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+_READY = {
+    "name": "Ready",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+}
+_STATUS = {
+    "name": "Status",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+}
+
+
+def _ref(required: list[str]) -> dict[str, Any]:
+    return _obj({"name": _STRING, "namespace": _STRING, "kind": _STRING}, required=required)
+
+
+def _git_repository_schema() -> dict[str, Any]:
+    spec = _obj(
+        {
+            "url": {"type": "string", "pattern": r"^(http|https|ssh)://.*$"},
+            "secretRef": _ref(["name"]),
+            "interval": _DURATION,
+            "timeout": {**_DURATION, "default": "60s"},
+            "ref": _obj({k: _STRING for k in ("branch", "tag", "semver", "name", "commit")}),
+            "ignore": _STRING,
+            "suspend": _BOOL,
+            "recurseSubmodules": _BOOL,
+            "provider": {"type": "string", "enum": ["generic", "azure", "github"]},
+        },
+        required=["interval", "url"],
+    )
+    return top_schema("A Flux GitRepository: a Git ref Tether follows.", spec, _obj())
+
+
+def _kustomization_schema() -> dict[str, Any]:
+    spec = _obj(
+        {
+            "sourceRef": _obj(
+                {
+                    "kind": {"type": "string", "enum": list(SOURCE_KINDS)},
+                    "name": _STRING,
+                    "namespace": _STRING,
+                    "apiVersion": _STRING,
+                },
+                required=["kind", "name"],
+            ),
+            "path": _STRING,
+            "interval": _DURATION,
+            "retryInterval": _DURATION,
+            "timeout": _DURATION,
+            "prune": _BOOL,
+            "wait": _BOOL,
+            "force": _BOOL,
+            "suspend": _BOOL,
+            "targetNamespace": {"type": "string", "maxLength": 63, "minLength": 1},
+            "serviceAccountName": _STRING,
+            "deletionPolicy": {"type": "string", "enum": list(DELETION_POLICIES)},
+            "dependsOn": {"type": "array", "items": _ref(["name"])},
+            "healthChecks": {"type": "array", "items": _ref(["kind", "name"])},
+            "postBuild": _obj(),
+            "decryption": _obj({"provider": {"type": "string", "enum": ["sops"]}}),
+            "patches": {"type": "array", "items": _obj()},
+            "images": {"type": "array", "items": _obj()},
+            "components": {"type": "array", "items": _STRING},
+            "commonMetadata": _obj(),
+        },
+        required=["interval", "prune", "sourceRef"],
+    )
+    return top_schema(
+        "A Flux Kustomization: a folder of a source built and applied by Tether.", spec, _obj()
+    )
+
+
+GIT_REPOSITORY_CRD = namespaced_crd(
+    SOURCE_GROUP, VERSION, "GitRepository", "gitrepositories", ["gitrepo"],
+    _git_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+)  # fmt: skip
+KUSTOMIZATION_CRD = namespaced_crd(
+    KUSTOMIZE_GROUP, VERSION, "Kustomization", "kustomizations", ["ks"],
+    _kustomization_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+)  # fmt: skip
+
+
+def flux_crd_manifests() -> list[dict[str, Any]]:
+    """GitRepository and Kustomization (fresh copies, safe to modify)."""
+    return [json.loads(json.dumps(crd)) for crd in (GIT_REPOSITORY_CRD, KUSTOMIZATION_CRD)]
