@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: reconciles at once (Flux's --concurrent: 4 per controller, 10 in later releases)
 WORKERS = 8
+#: how often a replica not reconciling Flux objects looks whether it should
+INACTIVE_REQUEUE = 15.0
 #: status writes of the part, as Flux's status manager is named
 STATUS_FIELD_MANAGER = "gotk-kustomize-controller"
 
@@ -188,6 +190,10 @@ class FluxPart:
             try:
                 if self._active():
                     await self._reconcile(key)
+                else:
+                    # another replica reconciles Flux objects; this one looks again later, so
+                    # it takes over if that replica goes
+                    self.queue.add(key, delay=INACTIVE_REQUEUE)
             except Exception:  # one object's failure never stops the others
                 log.exception("Flux %s failed", key)
             finally:
