@@ -196,3 +196,39 @@ FLUX_KUSTOMIZE_FIELD_MANAGER: Final = "kustomize-controller"
 FLUX_KUSTOMIZE_API_VERSION: Final = "kustomize.toolkit.fluxcd.io/v1"
 FLUX_KUSTOMIZATION: Final = "Kustomization"
 FLUX_GIT_REPOSITORY: Final = "GitRepository"
+
+# ---- what Flux's kustomize-controller writes into a source folder (tether/flux/kustomizations.py)
+
+#: the file Flux creates in a folder that has no kustomization of its own
+GENERATED_KUSTOMIZATION_FILE: Final = "kustomization.yaml"
+#: what Flux writes as a kustomization's type when the file does not say
+KUSTOMIZE_API_VERSION: Final = "kustomize.config.k8s.io/v1beta1"
+KUSTOMIZE_KIND: Final = "Kustomization"
+#: the namespace Flux gives a generated kustomization listing no resource, so that kustomize
+#: (>= 5.3) does not refuse it as empty; nothing is built, so no object ever carries it
+PLACEHOLDER_NAMESPACE: Final = "_placeholder"
+#: the file extensions Flux lists as resources of a generated kustomization
+MANIFEST_EXTENSIONS: Final = (".yaml", ".yml")
+
+# ---- kustomize buildMetadata options ---------------------------------------------------------
+
+ORIGIN_ANNOTATIONS: Final = "originAnnotations"
+TRANSFORMER_ANNOTATIONS: Final = "transformerAnnotations"
+#: the options the Kustomization API's ``spec.buildMetadata`` enumerates
+BUILD_METADATA_OPTIONS: Final = (ORIGIN_ANNOTATIONS, TRANSFORMER_ANNOTATIONS)
+
+# ---- remote references ------------------------------------------------------------------------
+
+#: prefixes (compared case-insensitively) that make a component remote in Flux's eyes; taken by
+#: Flux from kustomize's repository-spec parser, without ``file://``
+REMOTE_PREFIXES: Final = (
+    "git::",
+    "gh:",
+    "ssh://",
+    "https://",
+    "http://",
+    "git@",
+    "github.com:",
+    "github.com/",
+)
+FILE_URL_PREFIX: Final = "file://"

@@ -36,8 +36,8 @@ from typing import Any
 
 import yaml
 
+from tether import names
 from tether.fields import FieldReader, InvalidSpecError
-from tether.flux import names
 from tether.render.errors import RenderError, RenderLimitError, UnsafeRepositoryError
 from tether.render.kustomize import KUSTOMIZATION_NAMES, find_kustomization
 from tether.render.manifests import iter_yaml_documents, load_yaml_file_text

@@ -10,8 +10,10 @@ with the object's version.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from tether.flux.specs import Unsupported
 from tether.resources import ResourceKey
 
 READY = "Ready"
@@ -38,6 +40,32 @@ INVALID_SPEC = "InvalidSpec"  # Tether: the spec could not be read (Flux's CRD w
 UNSUPPORTED = "Unsupported"  # Tether: a field Flux accepts that Tether does not carry out
 
 MAX_MESSAGE = 4096  # bounded as Kubernetes bounds a condition's message (32 KiB) and readable
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a reconcile reads of the object itself before its spec."""
+
+    namespace: str
+    name: str
+    generation: int
+    status: dict[str, Any]
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> Observed:
+        meta = obj.get("metadata") or {}
+        return cls(
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+            int(meta.get("generation") or 0),
+            dict(obj.get("status") or {}),
+        )
+
+
+def refusal_reason(exc: Exception) -> str:
+    """The ``Ready`` reason of a spec that cannot be carried out: ``Unsupported`` for a field
+    Flux accepts and Tether does not do yet, ``InvalidSpec`` otherwise."""
+    return UNSUPPORTED if isinstance(exc, Unsupported) else INVALID_SPEC
 
 
 def git_revision(pointer: str | None, commit: str) -> str:

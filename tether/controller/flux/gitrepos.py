@@ -21,7 +21,7 @@ from tether.cluster.secretdata import decoded
 from tether.controller.exports import TreeExports
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
-from tether.flux.specs import GitRef, GitRepositorySpec, Unsupported, parse_git_repository
+from tether.flux.specs import GitRef, GitRepositorySpec, parse_git_repository
 from tether.images.automationspec import git_repository_credentials
 from tether.render import SealedTree
 from tether.source.credentials import RepoCredentials
@@ -107,19 +107,14 @@ class GitRepositories:
         return key, mirrors, exports
 
     async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
-        meta = obj.get("metadata") or {}
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        generation = int(meta.get("generation") or 0)
-        previous = dict(obj.get("status") or {})
+        seen = fluxstatus.Observed.of(obj)
+        namespace, previous, generation = seen.namespace, seen.status, seen.generation
         try:
             spec = parse_git_repository(obj.get("spec"))
         except InvalidSpecError as exc:
-            reason = (
-                fluxstatus.UNSUPPORTED if isinstance(exc, Unsupported) else fluxstatus.INVALID_SPEC
-            )
-            return Outcome(
-                _failed(previous, reason, exc.message, generation, now, stalled=True), None
-            )
+            reason = fluxstatus.refusal_reason(exc)
+            status = _failed(previous, reason, exc.message, generation, now, stalled=True)
+            return Outcome(status, None)
         if spec.suspend:
             return Outcome(None, None)
         try:
@@ -136,7 +131,9 @@ class GitRepositories:
             status = _failed(previous, fluxstatus.GIT_OPERATION_FAILED, message, generation, now)
             return Outcome(status, spec.interval)
         revision = fluxstatus.git_revision(_pointer(spec.ref, resolved.ref), resolved.commit)
-        self._artifacts[f"{namespace}/{name}"] = Artifact(spec.url, resolved.commit, revision, key)
+        self._artifacts[f"{namespace}/{seen.name}"] = Artifact(
+            spec.url, resolved.commit, revision, key
+        )
         return Outcome(_stored(previous, revision, generation, now), spec.interval)
 
     async def _credentials(self, namespace: str, spec: GitRepositorySpec) -> RepoCredentials | None:

@@ -34,7 +34,7 @@ from tether.flux import depends
 from tether.flux import status as fluxstatus
 from tether.flux.build import BuildInput, build
 from tether.flux.kustomizations import FluxBuildOptions, parse_build_options
-from tether.flux.specs import KustomizationSpec, ObjectRef, Unsupported, parse_kustomization
+from tether.flux.specs import KustomizationSpec, ObjectRef, parse_kustomization
 from tether.names import FLUX_KUSTOMIZATION_NAME_LABEL, FLUX_KUSTOMIZE_FIELD_MANAGER
 from tether.resources import ResourceKey
 
@@ -73,18 +73,13 @@ class Kustomizations:
         self.applies = 0
 
     async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
-        meta = obj.get("metadata") or {}
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        generation = int(meta.get("generation") or 0)
-        previous = dict(obj.get("status") or {})
+        seen = fluxstatus.Observed.of(obj)
+        namespace, previous, generation = seen.namespace, seen.status, seen.generation
         try:
             spec = parse_kustomization(obj.get("spec"), namespace)
             options = parse_build_options(obj.get("spec"))
         except InvalidSpecError as exc:
-            reason = (
-                fluxstatus.UNSUPPORTED if isinstance(exc, Unsupported) else fluxstatus.INVALID_SPEC
-            )
-            failure = Failure(reason, exc.message, None, stalled=True)
+            failure = Failure(fluxstatus.refusal_reason(exc), exc.message, None, stalled=True)
             return Outcome(_failed(previous, failure, generation, now, None), None)
         if spec.suspend:
             return Outcome(None, None)
@@ -92,8 +87,8 @@ class Kustomizations:
         try:
             artifact = self._artifact(spec)
             revision = artifact.revision
-            self._check_dependencies((namespace, name), spec, artifact.revision)
-            objects = await self._build(namespace, name, spec, options, artifact)
+            self._check_dependencies((namespace, seen.name), spec, artifact.revision)
+            objects = await self._build(namespace, seen.name, spec, options, artifact)
             status = await self._apply(obj, spec, objects, artifact, generation, now)
         except Failure as failure:
             return Outcome(_failed(previous, failure, generation, now, revision), failure.requeue)
