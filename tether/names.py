@@ -232,3 +232,9 @@ REMOTE_PREFIXES: Final = (
     "github.com/",
 )
 FILE_URL_PREFIX: Final = "file://"
+
+#: Flux's Receiver (notification.toolkit.fluxcd.io/v1): a webhook asking objects to reconcile
+FLUX_RECEIVER: Final = "Receiver"
+FLUX_RECEIVERS: Final = "receivers"
+FLUX_RECEIVER_VERSION: Final = "v1"
+FLUX_RECEIVER_API_VERSION: Final = f"{FLUX_NOTIFICATION_GROUP}/{FLUX_RECEIVER_VERSION}"

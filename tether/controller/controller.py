@@ -579,6 +579,9 @@ class Controller(ControlNamespaceReadings):
     def applicationsets(self) -> dict[str, dict[str, Any]]:
         return self.extras.applicationsets()
 
+    async def flux_receiver(self, path: str) -> dict[str, Any] | None:
+        return self.extras.flux_receiver(path)
+
     async def terminate(self, name: str) -> bool:
         """Stop the app's running sync: here when it runs here, else through the Application
         (the replica that owns the app cancels it)."""

@@ -21,7 +21,7 @@ from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
 from tether.flux.crds import KUSTOMIZE_GROUP, SOURCE_GROUP, flux_crd_manifests
 from tether.images.crds import image_crd_manifests
-from tether.names import ARGO_GROUP, FLUX_NOTIFICATION_GROUP
+from tether.names import ARGO_GROUP, FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER
 from tether.notify.flux.crds import notification_crd_manifests
 
 GROUP = ARGO_GROUP
@@ -463,12 +463,15 @@ def installed_crds() -> list[dict[str, Any]]:
 def crd_yaml(crd: dict[str, Any]) -> str:
     """One CRD as the YAML file shipped in ``deploy/crds/``."""
     group, version = crd["spec"]["group"], crd["spec"]["versions"][0]["name"]
+    kind = crd["spec"]["names"]["kind"]
     source = {
         GROUP: "tether/controller/crds.py",
         FLUX_NOTIFICATION_GROUP: "tether/notify/flux/crds.py",
         SOURCE_GROUP: "tether/flux/crds.py",
         KUSTOMIZE_GROUP: "tether/flux/crds.py",
     }.get(group, "tether/images/crds.py")
+    if (group, kind) == (FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER):
+        source = "tether/flux/crds.py"
     header = (
         f"# The {crd['spec']['names']['kind']} CRD ({group}/{version}) as Tether defines it.\n"
         f"# Generated from {source}; tests/controller/test_crds.py keeps them equal.\n"

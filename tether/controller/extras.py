@@ -118,6 +118,9 @@ class Extras:
     def applicationsets(self) -> dict[str, dict[str, Any]]:
         return self.appsets.objects() if self.appsets is not None else {}
 
+    def flux_receiver(self, path: str) -> dict[str, Any] | None:
+        return self.flux.receiver_at(path) if self.flux is not None else None
+
     def counters(self) -> dict[str, int]:
         if self.appsets is None:
             return {"appset_generations": 0, "appset_writes": 0}

@@ -223,6 +223,10 @@ class ControllerFace(Protocol):
         their names."""
         ...
 
+    async def flux_receiver(self, path: str) -> dict[str, Any] | None:
+        """The Flux Receiver whose ``status.webhookPath`` is ``path`` (None: none)."""
+        ...
+
     async def request_image_reconcile(self, kind: str, name: str) -> bool:
         """Ask for a run of the image object ``kind`` (repository, policy, automation) named
         ``name`` now (Flux's requestedAt annotation); False when it does not exist."""

@@ -123,6 +123,9 @@ class ClusterObserver(ControlNamespaceReadings):
             mirrors=self.sources.mirrors,
             credentials_for=self._credentials_for,
         )
+        from tether.controller.flux.receivers import ReceiverListing
+
+        self._receivers = ReceiverListing(client)
         self.pacer = RefreshPacer(self._request_hard_refresh, self.settings.webhook_refresh_rate)
         self.listeners = Listeners()
 
@@ -247,6 +250,9 @@ class ClusterObserver(ControlNamespaceReadings):
 
     def applicationsets(self) -> dict[str, dict[str, Any]]:
         return self.appsets.objects()
+
+    async def flux_receiver(self, path: str) -> dict[str, Any] | None:
+        return await self._receivers.find(path)
 
     async def on_registry_event(self, event: RegistryEvent) -> list[str]:
         """Ask the controller to scan the event's ImageRepositories now (Flux's

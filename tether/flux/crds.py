@@ -1,5 +1,6 @@
-"""Flux's ``GitRepository`` (``source.toolkit.fluxcd.io/v1``) and ``Kustomization``
-(``kustomize.toolkit.fluxcd.io/v1``) CRDs as Tether serves them.
+"""Flux's ``GitRepository`` (``source.toolkit.fluxcd.io/v1``), ``Kustomization``
+(``kustomize.toolkit.fluxcd.io/v1``) and ``Receiver`` (``notification.toolkit.fluxcd.io/v1``)
+CRDs as Tether serves them.
 
 Flux's manifests must apply unchanged, so the schemas name Flux's required fields and enums
 and keep every field they do not describe (``x-kubernetes-preserve-unknown-fields``): a field
@@ -15,7 +16,14 @@ from typing import Any
 
 from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
+from tether.flux.receivers import FLUX_TYPES
 from tether.flux.specs import DELETION_POLICIES, SOURCE_KINDS
+from tether.names import (
+    FLUX_NOTIFICATION_GROUP,
+    FLUX_RECEIVER,
+    FLUX_RECEIVER_VERSION,
+    FLUX_RECEIVERS,
+)
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
@@ -99,6 +107,26 @@ def _kustomization_schema() -> dict[str, Any]:
     )
 
 
+def _receiver_schema() -> dict[str, Any]:
+    resource = _obj(
+        {"apiVersion": _STRING, "kind": _STRING, "name": _STRING, "namespace": _STRING,
+         "matchLabels": {"type": "object", "additionalProperties": _STRING}},
+        required=["kind", "name"],
+    )  # fmt: skip
+    spec = _obj(
+        {
+            "type": {"type": "string", "enum": list(FLUX_TYPES)},
+            "interval": _DURATION,
+            "events": {"type": "array", "items": _STRING},
+            "resources": {"type": "array", "items": resource},
+            "secretRef": _ref(["name"]),
+            "suspend": _BOOL,
+        },
+        required=["type", "resources", "secretRef"],
+    )
+    return top_schema("A Flux Receiver: a webhook that reconciles what it names.", spec, _obj())
+
+
 GIT_REPOSITORY_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "GitRepository", "gitrepositories", ["gitrepo"],
     _git_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
@@ -109,6 +137,13 @@ KUSTOMIZATION_CRD = namespaced_crd(
 )  # fmt: skip
 
 
+RECEIVER_CRD = namespaced_crd(
+    FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER_VERSION, FLUX_RECEIVER, FLUX_RECEIVERS, [],
+    _receiver_schema(), [_READY, _STATUS, _AGE], ["all", "fluxcd", "fluxcd-notifications"],
+)  # fmt: skip
+
+
 def flux_crd_manifests() -> list[dict[str, Any]]:
-    """GitRepository and Kustomization (fresh copies, safe to modify)."""
-    return [json.loads(json.dumps(crd)) for crd in (GIT_REPOSITORY_CRD, KUSTOMIZATION_CRD)]
+    """GitRepository, Kustomization and Receiver (fresh copies, safe to modify)."""
+    crds = (GIT_REPOSITORY_CRD, KUSTOMIZATION_CRD, RECEIVER_CRD)
+    return [json.loads(json.dumps(crd)) for crd in crds]

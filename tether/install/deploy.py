@@ -37,6 +37,7 @@ resources:
   - crds/alert.yaml
   - crds/gitrepository.yaml
   - crds/kustomization.yaml
+  - crds/receiver.yaml
   - crds/sealedsecret.yaml
   - install.yaml
 # the label tether install recognises its objects by (the SealedSecret CRD has no other)

@@ -15,6 +15,7 @@ from tether.server import (
     images,
     operations,
     previews,
+    receivers,
     resources,
     session,
     stream,
@@ -362,6 +363,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "webhook",
         public=True,
         body="WebhookPayload",
+    ),
+    Endpoint(
+        "POST",
+        "/hook/{digest}",
+        receivers.receive_hook,
+        "Flux Receivers: the path a Receiver's status names; reconciles its resources",
+        "webhook",
+        public=True,
     ),
     Endpoint("GET", "/metrics", metrics_endpoint, "Prometheus metrics", "meta"),
 )

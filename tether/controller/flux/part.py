@@ -1,5 +1,5 @@
-"""The Flux part of the controller: GitRepositories and Kustomizations of every namespace
-watched, reconciled by a few workers (one object at a time each), statuses written.
+"""The Flux part of the controller: GitRepositories, Kustomizations and Receivers of every
+namespace watched, reconciled by a few workers (one object at a time each), statuses written.
 
 Triggers, as Flux's controllers have them and sooner: a new object or a new ``generation``;
 ``reconcile.fluxcd.io/requestedAt`` changed (echoed in ``status.lastHandledReconcileAt``); every
@@ -21,6 +21,7 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError
 from tether.controller.flux.gitrepos import GitRepositories, Outcome
 from tether.controller.flux.kustomize import Kustomizations
+from tether.controller.flux.receivers import receiver_at, reconcile_receiver
 from tether.controller.status import now_iso
 from tether.controller.watcher import ObjectWatcher
 from tether.controller.workqueue import WorkQueue
@@ -30,6 +31,8 @@ from tether.names import (
     FLUX_GIT_REPOSITORY,
     FLUX_KUSTOMIZATION,
     FLUX_KUSTOMIZE_API_VERSION,
+    FLUX_RECEIVER,
+    FLUX_RECEIVER_API_VERSION,
     FLUX_RECONCILE_REQUEST_ANNOTATION,
     FLUX_SOURCE_API_VERSION,
 )
@@ -98,6 +101,7 @@ class FluxPart:
             for kind, api_version in (
                 (FLUX_GIT_REPOSITORY, FLUX_SOURCE_API_VERSION),
                 (FLUX_KUSTOMIZATION, FLUX_KUSTOMIZE_API_VERSION),
+                (FLUX_RECEIVER, FLUX_RECEIVER_API_VERSION),
             ):
                 info = await self.client.resource_for(api_version, kind)
                 await self.client.request(
@@ -136,6 +140,11 @@ class FluxPart:
         if self.namespace is not None:
             return watcher.get(name) if namespace == self.namespace else None
         return watcher.get(f"{namespace}/{name}")
+
+    def receiver_at(self, path: str) -> dict[str, Any] | None:
+        """The Receiver answering on ``path`` (``status.webhookPath``), from the watch."""
+        watcher = self.watchers.get(FLUX_RECEIVER)
+        return receiver_at(list(watcher.objects.values()), path) if watcher is not None else None
 
     def _kustomization(self, key: tuple[str, str]) -> Mapping[str, Any] | None:
         return self._get(FLUX_KUSTOMIZATION, *key)
@@ -209,6 +218,8 @@ class FluxPart:
         now = now_iso()
         if kind == FLUX_GIT_REPOSITORY:
             outcome = await self.sources.reconcile(obj, now)
+        elif kind == FLUX_RECEIVER:
+            outcome = await reconcile_receiver(self.client, obj, now)
         else:
             outcome = await self.kustomizations.reconcile(obj, now)
         before = dict(obj.get("status") or {})
@@ -218,7 +229,11 @@ class FluxPart:
             old = (before.get("artifact") or {}).get("revision")
             if (after.get("artifact") or {}).get("revision") != old:
                 self._wake_readers(namespace, name)
-        elif not fluxstatus.is_ready({"status": before}) and fluxstatus.is_ready({"status": after}):
+        elif (
+            kind == FLUX_KUSTOMIZATION
+            and not fluxstatus.is_ready({"status": before})
+            and fluxstatus.is_ready({"status": after})
+        ):
             self._wake_dependents(namespace, name)
         if outcome.requeue is not None:
             self.queue.add(key, delay=outcome.requeue)
