@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tether.controller import models
 from tether.engine.diff import SyncStatus, diff_resource
 from tether.engine.ignore import IgnoreRule, parse_system_rules
+from tether.errors import TetherError
 
 # Pieces of jq, so that many generated expressions compile (and some loop or blow up).
 TOKENS = [
@@ -124,7 +125,7 @@ def test_any_expression_gives_a_spec_or_an_invalid_spec_error(expression: str) -
 def test_any_accepted_expression_compares_or_reports_why_not(expression: str) -> None:
     try:
         rule = IgnoreRule.from_spec({"kind": "ConfigMap", "jqPathExpressions": [expression]})
-    except models.TetherError:
+    except TetherError:
         return
     result = diff_resource(DESIRED, LIVE, [rule])
     if result.status is SyncStatus.UNKNOWN:
