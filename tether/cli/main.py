@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "appset": ("tether.cli.appset", "appset_group"),
     "cluster": ("tether.cli.cluster", "cluster_group"),
     "controller": ("tether.cli.controller", "controller_command"),
+    "flux": ("tether.cli.flux", "flux_group"),
     "health": ("tether.cli.health", "health_command"),
     "image": ("tether.cli.image", "image_group"),
     "install": ("tether.cli.install", "install_command"),
@@ -38,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: commands of a group that live in another module: group name -> (module, attributes)
 GROUP_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cluster": ("tether.cli.clusters_cmd", ("cluster_add_command", "cluster_list_command")),
+    "flux": ("tether.cli.flux_build", ("build_group",)),
 }
 
 
