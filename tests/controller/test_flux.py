@@ -207,3 +207,43 @@ async def test_a_missing_variable_fails_the_build_and_applies_nothing(env: Env) 
         return cm is not None and cm["data"]["k"] == "prod-eu"
 
     await eventually(substituted, 60, "the ConfigMap substituted")
+
+
+async def test_deleting_a_kustomization_follows_its_deletion_policy(env: Env) -> None:
+    namespace = await tenant(env)
+    url, _ = env.new_repo(
+        {"pruned/cm.yaml": configmap("pruned"), "kept/cm.yaml": configmap("kept")}
+    )
+    await env.apply(
+        git_repository("repo", namespace, url),
+        kustomization("mirror", namespace, "repo", path="./pruned", targetNamespace=namespace),
+        kustomization("orphan", namespace, "repo", path="./kept", targetNamespace=namespace,
+                      deletionPolicy="Orphan"),
+    )  # fmt: skip
+
+    async def both_applied() -> bool:
+        return (
+            await get(env, "v1", "ConfigMap", "pruned", namespace) is not None
+            and await get(env, "v1", "ConfigMap", "kept", namespace) is not None
+        )
+
+    await eventually(both_applied, 60, "both applied")
+    ks = await get(env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", "mirror", namespace)
+    assert ks is not None and "finalizers.fluxcd.io" in ks["metadata"]["finalizers"]
+
+    await env.kube("delete", "kustomization", "mirror", "orphan", "-n", namespace, "--wait=false")
+
+    async def gone() -> bool:
+        return (
+            all(
+                [
+                    await get(env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", n, namespace)
+                    is None
+                    for n in ("mirror", "orphan")
+                ]
+            )
+            and await get(env, "v1", "ConfigMap", "pruned", namespace) is None
+        )
+
+    await eventually(gone, 60, "both Kustomizations gone, the mirrored objects with them")
+    assert await get(env, "v1", "ConfigMap", "kept", namespace) is not None  # Orphan

@@ -18,7 +18,8 @@ from typing import Any
 
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import ClusterError
+from tether.cluster.errors import ClusterError, Conflict
+from tether.controller.flux.deletion import add_finalizer, finalize, needs_finalizer
 from tether.controller.flux.gitrepos import GitRepositories, Outcome
 from tether.controller.flux.kustomize import Kustomizations
 from tether.controller.flux.receivers import receiver_at, reconcile_receiver
@@ -58,7 +59,7 @@ def _wanted(obj: Mapping[str, Any]) -> bool:
     not handled yet (a change of status alone, our own write, is not)."""
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
-    if status.get("observedGeneration") != meta.get("generation"):
+    if meta.get("deletionTimestamp") or status.get("observedGeneration") != meta.get("generation"):
         return True
     requested = (meta.get("annotations") or {}).get(FLUX_RECONCILE_REQUEST_ANNOTATION)
     return bool(requested) and requested != status.get("lastHandledReconcileAt")
@@ -216,6 +217,14 @@ class FluxPart:
             return
         self.reconciles += 1
         now = now_iso()
+        if kind == FLUX_KUSTOMIZATION:
+            ready = await self._lifecycle(obj)
+            if ready is None:
+                return
+            if isinstance(ready, float):
+                self.queue.add(key, delay=ready)
+                return
+            obj = ready
         if kind == FLUX_GIT_REPOSITORY:
             outcome = await self.sources.reconcile(obj, now)
         elif kind == FLUX_RECEIVER:
@@ -237,6 +246,20 @@ class FluxPart:
             self._wake_dependents(namespace, name)
         if outcome.requeue is not None:
             self.queue.add(key, delay=outcome.requeue)
+
+    async def _lifecycle(self, obj: dict[str, Any]) -> dict[str, Any] | float | None:
+        """A Kustomization being deleted is finalized (None: done, a float: look again then);
+        one without Flux's finalizer gets it. Returns the object to reconcile."""
+        watcher = self.watchers[FLUX_KUSTOMIZATION]
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return await finalize(self.client, watcher.info, obj)
+        if needs_finalizer(obj):
+            try:
+                obj = await add_finalizer(self.client, watcher.info, obj)
+            except Conflict:
+                return 0.2  # changed meanwhile: the next read has it
+            watcher.remember(obj)
+        return obj
 
     async def _write_status(
         self, kind: str, obj: dict[str, Any], outcome: Outcome
