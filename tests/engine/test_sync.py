@@ -259,6 +259,22 @@ async def test_crd_and_its_custom_resources_in_one_sync(
     assert await exists(client, "engine.test/v1", "Cache", "redis", namespace)
 
 
+async def test_a_namespace_and_its_objects_in_one_sync(client: ClusterClient) -> None:
+    """Objects in a Namespace the same sync creates cannot be dry-run first: they are written
+    after it; an object in a namespace that exists nowhere still fails the dry run."""
+    name = f"made-{id(client) % 100000}"
+    ns_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    inside = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": name}}
+    engine = SyncEngine(client, app_name="tenant", poll_interval=0.05)
+    result = await engine.sync(plan_sync([inside, ns_doc]))
+    assert result.succeeded, result.log
+    assert await exists(client, "v1", "ConfigMap", "c", name)
+    lost = {**inside, "metadata": {"name": "c", "namespace": "nowhere-at-all"}}
+    result = await engine.sync(plan_sync([lost]))
+    assert result.phase == "Failed"
+    assert 'namespaces "nowhere-at-all" not found' in result.message
+
+
 async def test_degraded_deployment_fails_the_sync_with_its_health_message(
     client: ClusterClient, namespace: str
 ) -> None:

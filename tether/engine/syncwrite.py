@@ -130,6 +130,7 @@ class Writer:
     async def preflight(self, plan: SyncPlan) -> None:
         """Dry-run every apply on the server; any rejection fails the sync before a write."""
         crd_kinds = _kinds_defined_by(plan.tasks)
+        created = _namespaces_created_by(plan.tasks)
         failures: list[tuple[SyncTask, str]] = []
 
         async def check(task: SyncTask) -> None:
@@ -144,6 +145,11 @@ class Writer:
                         f'the server could not find the requested resource: no matches for kind "{task.key.kind}" in version "{task.obj.get("apiVersion")}"',
                     )
                 )
+            except NotFound as exc:
+                obj, _ = await self.prepared(task)
+                # its Namespace is part of this sync: it cannot be dry-run before that exists
+                if (obj.get("metadata") or {}).get("namespace") not in created:
+                    failures.append((task, exc.message))
             except ClusterError as exc:
                 failures.append((task, exc.message))
 
@@ -382,6 +388,11 @@ class Writer:
                 return
             await asyncio.sleep(self.settings.poll_interval)
         raise SyncFailure(f"{ref(task.key)}: previous hook object was not deleted in time")
+
+
+def _namespaces_created_by(tasks: list[SyncTask]) -> set[str]:
+    """The Namespaces among ``tasks`` (their objects' dry runs need them to exist first)."""
+    return {t.key.name for t in tasks if t.key.group == "" and t.key.kind == "Namespace"}
 
 
 def _kinds_defined_by(tasks: list[SyncTask]) -> set[tuple[str, str]]:

@@ -139,6 +139,7 @@ class Kustomizations:
         if spec.service_account:
             client = client.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
         desired = inputs.applied(objects)
+        await self._check_namespaces(desired, spec)
         keys = [ResourceKey.of(o) for o in desired]
         try:
             stale = (
@@ -179,6 +180,29 @@ class Kustomizations:
                 previous.get("conditions") or (), wanted, generation, now
             ),
         }
+
+    async def _check_namespaces(
+        self, desired: Sequence[dict[str, Any]], spec: KustomizationSpec
+    ) -> None:
+        """A namespaced object without a namespace is refused, as Flux refuses it (never put in
+        ``default`` behind the user's back)."""
+        for obj in desired:
+            if (obj.get("metadata") or {}).get("namespace"):
+                continue
+            try:
+                info = await self.client.resource_for(
+                    str(obj.get("apiVersion")), str(obj.get("kind"))
+                )
+            except ClusterError:
+                continue  # a kind this revision defines: the apply tells
+            if info.namespaced:
+                key = ResourceKey.of(obj)
+                raise Failure(
+                    fluxstatus.RECONCILIATION_FAILED,
+                    f"{key.kind}/{key.name} namespace not specified: set metadata.namespace "
+                    "or the Kustomization's spec.targetNamespace",
+                    spec.retry_interval,
+                )
 
     async def _build(
         self,
