@@ -23,7 +23,11 @@ from tether.flux.substitute import substitute
 from tether.names import FLUX_KUSTOMIZATION_NAME_LABEL, FLUX_KUSTOMIZATION_NAMESPACE_LABEL
 from tether.render.decryption import decrypt_secret_values, decrypt_sources
 from tether.render.errors import RenderError
-from tether.render.kustomize import check_kustomization_tree, render_kustomize
+from tether.render.kustomize import (
+    KUSTOMIZATION_NAMES,
+    check_kustomization_tree,
+    render_kustomize,
+)
 from tether.render.models import DEFAULT_LIMITS, KUSTOMIZE, RenderLimits
 from tether.render.sealed import SealedTree, check_sealed
 from tether.render.tree import Workspace, is_inside
@@ -54,7 +58,7 @@ def build(
     if isinstance(tree, SealedTree):
         check_sealed(tree, limits)
         tree = tree.root
-    with Workspace(tree, limits) as ws:
+    with Workspace(tree, limits, only=self_contained(tree, spec)) as ws:
         folder = Path(os.path.realpath(ws.repo / spec.path)) if spec.path else ws.repo
         if not is_inside(str(ws.repo), str(folder)) or not folder.is_dir():
             raise RenderError(f"kustomization path not found: {spec.path or './'}")
@@ -70,6 +74,28 @@ def build(
         objects = substitute(objects, spec.variables, always=spec.substitute_always)
     objects = apply_common_metadata(objects, spec.options)
     return [_owned(obj, spec) for obj in objects]
+
+
+def self_contained(tree: Path, spec: BuildInput) -> str:
+    """The Kustomization's folder when the build can read nothing outside it — no ``..`` in
+    any kustomization file below it nor in the spec's components, no link — so only that folder
+    is copied (a monorepo of 1,000 folders is not copied 1,000 times); "" (the whole source)
+    otherwise, or when the folder is the root."""
+    if not spec.path or any(".." in c for c in spec.options.components):
+        return ""
+    folder = tree / spec.path
+    if folder.is_symlink() or not folder.is_dir():
+        return ""  # the build says what is wrong with it
+    for top, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            if os.path.islink(os.path.join(top, name)):
+                return ""
+        for name in files:
+            if name in KUSTOMIZATION_NAMES:
+                with open(os.path.join(top, name), "rb") as file:
+                    if b".." in file.read():
+                        return ""
+    return spec.path
 
 
 def _owned(obj: dict[str, Any], spec: BuildInput) -> dict[str, Any]:

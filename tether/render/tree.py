@@ -128,8 +128,13 @@ class Workspace:
     else that would write into the tree is refused.
     """
 
-    def __init__(self, tree_root: Path, limits: RenderLimits, *, in_place: bool = False) -> None:
+    def __init__(
+        self, tree_root: Path, limits: RenderLimits, *, in_place: bool = False, only: str = ""
+    ) -> None:
+        """``only``: copy just that folder of the tree (relative, at the same place in the
+        copy), for a render its caller knows reads nothing outside it."""
         self.source_root = Path(os.path.realpath(tree_root))
+        self.only = only.strip("/")
         if not self.source_root.is_dir():
             raise RenderError(f"repository tree {tree_root} is not a directory")
         self.limits = limits
@@ -169,6 +174,12 @@ class Workspace:
     def _copy_tree(self) -> None:
         # a work list, not recursion: a repository may nest folders thousands deep
         pending = [(self.source_root, self.repo, "")]
+        if self.only:
+            source = Path(os.path.realpath(self.source_root / self.only))
+            if not is_inside(str(self.source_root), str(source)) or not source.is_dir():
+                raise RenderError(f"path {self.only!r} is not a folder of the repository")
+            (self.repo / self.only).mkdir(parents=True)
+            pending = [(source, self.repo / self.only, self.only + "/")]
         while pending:
             src, dst, rel = pending.pop()
             try:
