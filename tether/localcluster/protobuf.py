@@ -236,6 +236,14 @@ _MESSAGES: dict[str, _Schema] = {
         14: _list("finalizers"),
         # 17 managedFields is deliberately not decoded: the server owns field management.
     },
+    "meta.DeleteOptions": {
+        1: _i64("gracePeriodSeconds", keep=True),  # *int64
+        2: _m("preconditions", "meta.Preconditions"),
+        3: _b("orphanDependents", keep=True),  # *bool
+        4: _s("propagationPolicy"),
+        5: _list("dryRun"),
+    },
+    "meta.Preconditions": {1: _s("uid"), 2: _s("resourceVersion")},
     "meta.OwnerReference": {
         5: _s("apiVersion", keep=True),
         1: _s("kind", keep=True),
@@ -941,6 +949,9 @@ _KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.RoleBinding",
     ("policy/v1", "PodDisruptionBudget"): "policy.PodDisruptionBudget",
     ("networking.k8s.io/v1", "Ingress"): "networking.Ingress",
+    # the body of a DELETE from a typed client (helm's release storage, for one)
+    ("v1", "DeleteOptions"): "meta.DeleteOptions",
+    ("meta.k8s.io/v1", "DeleteOptions"): "meta.DeleteOptions",
 }
 
 SUPPORTED_KINDS: frozenset[tuple[str, str]] = frozenset(_KINDS)

@@ -35,6 +35,7 @@ from tether.localcluster.controllers import ControlPlane
 from tether.localcluster.faults import FaultConfig
 from tether.localcluster.kinds import ResourceType, TypeRegistry
 from tether.localcluster.persistence import SqliteBackend
+from tether.localcluster.protobuf import ProtobufDecodeError, decode_k8s_protobuf
 from tether.localcluster.rbac import Identity, RbacAuthorizer, forbidden
 from tether.localcluster.requestinfo import Attributes, request_attributes
 from tether.localcluster.store import Store
@@ -543,7 +544,7 @@ class LocalClusterApp:
         )
         ns = route.namespace or ""
         if method == "DELETE":
-            options = _delete_options(raw, params)
+            options = _delete_options(raw, params, content_type)
             dry_run = dry_run or options.get("dryRun") == ["All"]
             if route.name is None:
                 return self.api.delete_collection(rt, route.namespace, params, options, dry_run)
@@ -616,13 +617,21 @@ def _manager_from_agent(agent: str) -> str:
     return agent.split("/", 1)[0] if agent else "unknown"
 
 
-def _delete_options(raw: bytes, params: dict[str, str]) -> dict[str, Any]:
+def _delete_options(raw: bytes, params: dict[str, str], content_type: str) -> dict[str, Any]:
+    """The DeleteOptions of a DELETE: its body (JSON, or protobuf from a typed client such as
+    helm's), then the query parameters over it."""
     options: dict[str, Any] = {}
     if raw.strip():
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise apierrors.bad_request(f"error decoding DeleteOptions: {exc}") from exc
+        if content_type.split(";")[0].strip().lower() == PROTOBUF:
+            try:
+                body: Any = decode_k8s_protobuf(raw)
+            except ProtobufDecodeError as exc:
+                raise apierrors.bad_request(f"error decoding DeleteOptions: {exc}") from exc
+        else:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise apierrors.bad_request(f"error decoding DeleteOptions: {exc}") from exc
         if isinstance(body, dict):
             options.update(body)
     if "propagationPolicy" in params:

@@ -26,8 +26,9 @@ import hashlib
 import logging
 import math
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -521,8 +522,11 @@ class WorkloadSimulator:
         owner_kind = next(
             (r.get("kind") for r in meta.get("ownerReferences") or [] if r.get("controller")), None
         )
-        is_job = owner_kind == "Job" and not pulls
-        failing = is_job and any(tag_of(c.get("image", "")).endswith("-fail") for c in containers)
+        # a Job's pods, and a bare pod that is not restarted (a Helm test, a hook), run to
+        # their end; they fail for a "-fail" tag, or a shell asked to `exit N` (N not 0)
+        bare = owner_kind is None and spec.get("restartPolicy") in ("Never", "OnFailure")
+        is_job = (owner_kind == "Job" or bare) and not pulls
+        failing = is_job and any(_fails(c) for c in containers)
         if is_job and status.get("phase") == "Running":
             ran = time.monotonic() - self._clock(self._running_at, uid, status.get("startTime"))
             if ran >= self.options.job_run_time:
@@ -1517,6 +1521,21 @@ def _container_report(
         # now: the pod's start for a first run, later for an image that came after a back-off
         "state": {"running": {"startedAt": now}},
     }
+
+
+_EXIT = re.compile(r"^\s*exit\s+([0-9]+)\s*;?\s*$")
+
+
+def _fails(container: Mapping[str, Any]) -> bool:
+    """Whether the simulated kubelet ends ``container`` in failure: an image tag ending in
+    ``-fail``, or ``sh -c 'exit N'`` with N other than 0 (the one command it runs)."""
+    if tag_of(str(container.get("image", ""))).endswith("-fail"):
+        return True
+    words = [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
+    if len(words) >= 3 and words[0].rsplit("/", 1)[-1] in ("sh", "bash") and words[1] == "-c":
+        found = _EXIT.match(words[2])
+        return found is not None and int(found.group(1)) != 0
+    return False
 
 
 def _pod_conditions(
