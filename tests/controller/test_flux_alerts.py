@@ -101,3 +101,64 @@ async def test_an_alert_on_applications_sends_signed_flux_events(
     )
     # the next module on this worker shares the cluster: no Alert of this one routes its events
     await env.kube("delete", "alerts,providers", "--all", "-n", CONTROL_NS)
+
+
+async def test_an_alert_on_kustomizations_sends_their_ready_transitions(
+    env: Env, receiver: Receiver
+) -> None:
+    """A Kustomization of the control namespace turning Ready is reported as Flux's
+    kustomize-controller reports it: reason, message, and the revision in the metadata."""
+    name = f"ks-alert-{uuid.uuid4().hex[:6]}"
+    provider = f"hook-{name}"
+    meta = {"namespace": CONTROL_NS}
+    url, _ = env.new_repo({"deploy/cm.yaml": "apiVersion: v1\nkind: ConfigMap\n"
+                           "metadata: {name: alerted}\ndata: {k: v}\n"})  # fmt: skip
+    await env.kube("create", "namespace", name)
+    await env.apply(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {**meta, "name": provider},
+         "stringData": {"token": KEY, "address": f"{receiver.url}/ks"}},
+        {"apiVersion": API, "kind": "Provider", "metadata": {**meta, "name": provider},
+         "spec": {"type": "generic-hmac", "secretRef": {"name": provider}}},
+        {"apiVersion": API, "kind": "Alert", "metadata": {**meta, "name": name},
+         "spec": {"providerRef": {"name": provider},
+                  "eventSources": [{"kind": "Kustomization", "name": name}]}},
+    )  # fmt: skip
+    await eventually(
+        lambda: any(
+            a["metadata"]["name"] == name
+            for a in env.controller.flux_alerts.watchers["Alert"].objects.values()
+        ),
+        60,
+        "the Alert followed",
+    )
+    await env.apply(
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {**meta, "name": name},
+         "spec": {"url": url, "interval": "1m", "ref": {"branch": "main"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {**meta, "name": name},
+         "spec": {"interval": "10m", "prune": True, "path": "./deploy", "targetNamespace": name,
+                  "sourceRef": {"kind": "GitRepository", "name": name}}},
+    )  # fmt: skip
+
+    def mine() -> list[dict[str, Any]]:
+        return [
+            json.loads(r["body"])
+            for r in receiver.requests
+            if r["path"] == "/ks" and f'"name":"{name}"' in r["body"]
+        ]
+
+    def succeeded() -> list[dict[str, Any]]:
+        return [e for e in mine() if e["reason"] == "ReconciliationSucceeded"]
+
+    # (a reconcile before the GitRepository's first artifact reports ArtifactFailed first)
+    await eventually(succeeded, 60, "the Kustomization's success event")
+    (event,) = succeeded()
+    assert event["involvedObject"]["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
+    assert event["reportingController"] == "kustomize-controller"
+    assert event["reason"] == "ReconciliationSucceeded"
+    assert event["severity"] == "info"
+    assert event["metadata"]["revision"].startswith("main@sha1:")
+    assert event["message"] == f"Applied revision: {event['metadata']['revision']}"
+    await env.kube("delete", "alerts,providers", "--all", "-n", CONTROL_NS)
+    await env.kube("delete", "kustomization", name, "-n", CONTROL_NS, "--wait=false")

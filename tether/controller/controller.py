@@ -240,6 +240,7 @@ class Controller(ControlNamespaceReadings):
             active=self._runs_images,
             # a namespaced install may list nothing beyond its namespaces
             namespace=self.config.namespace if self.config.managed_namespaces else None,
+            report=self.flux_alerts.emit,
         )
         return appsets, images, flux
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from tether.names import (
     FLUX_RECONCILE_REQUEST_ANNOTATION,
     FLUX_SOURCE_API_VERSION,
 )
+from tether.notify.flux.events import ready_transition
+from tether.notify.flux.models import FluxEvent
 from tether.source.trust import RepoTrust
 
 log = logging.getLogger(__name__)
@@ -77,11 +79,14 @@ class FluxPart:
         trust: RepoTrust | None = None,
         active: Any = lambda: True,
         namespace: str | None = None,
+        report: Callable[[FluxEvent], Any] | None = None,
     ) -> None:
         """``namespace``: follow only that one (a namespaced install may not list the others);
         None: every namespace."""
         self.client = client
         self.namespace = namespace
+        #: where Ready transitions go as Flux events (the Alerts of the control namespace)
+        self.report = report
         self.sources = GitRepositories(
             client, cache_dir, allow_local_repositories=allow_local_repositories, trust=trust
         )
@@ -277,6 +282,15 @@ class FluxPart:
         old = obj.get("status") or {}
         if old == status:
             return None
+        if self.report is not None:
+            revision = status.get("lastAttemptedRevision") or (status.get("artifact") or {}).get(
+                "revision"
+            )
+            event = ready_transition(
+                kind, obj, old, status, {"revision": str(revision)} if revision else None
+            )
+            if event is not None:
+                self.report(event)
         watcher = self.watchers[kind]
         answer = await self.client.patch(
             watcher.info,

@@ -1,6 +1,6 @@
 """Flux events made from what Tether reconciles: an Event recorded on an Argo CD Application,
-and a Flux image object's Ready condition that changed (what Flux's controllers would have sent
-to the notification-controller)."""
+and a Flux object's Ready condition that changed (image automation, GitRepository,
+Kustomization: what Flux's controllers would have sent to the notification-controller)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ REPORTING_CONTROLLERS = {
     "ImageRepository": "image-reflector-controller",
     "ImagePolicy": "image-reflector-controller",
     "ImageUpdateAutomation": "image-automation-controller",
+    "GitRepository": "source-controller",
+    "Kustomization": "kustomize-controller",
 }
 
 
@@ -26,7 +28,11 @@ def _ready(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def ready_transition(
-    kind: str, obj: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]
+    kind: str,
+    obj: Mapping[str, Any],
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    metadata: Mapping[str, str] | None = None,
 ) -> FluxEvent | None:
     """The Flux event of a Ready condition that changed (status, reason or message); None when
     it did not. Ready False is an error, True an info, as Flux's controllers report them."""
@@ -42,13 +48,14 @@ def ready_transition(
             kind,
             str(meta.get("name") or ""),
             str(meta.get("namespace") or ""),
-            FLUX_IMAGE_API_VERSION,
+            str(obj.get("apiVersion") or FLUX_IMAGE_API_VERSION),
             str(meta.get("uid") or ""),
         ),
         "info" if after.get("status") == "True" else "error",
         str(after.get("reason") or ""),
         str(after.get("message") or ""),
         REPORTING_CONTROLLERS.get(kind, "tether"),
+        metadata=dict(metadata or {}),
         labels=dict(meta.get("labels") or {}),
     )
 
