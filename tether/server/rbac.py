@@ -8,10 +8,11 @@ A policy is a list of lines::
 ``p`` grants (or denies) ``subject`` an ``action`` on objects of a ``resource`` whose name
 matches ``object``; ``g`` gives a user or group a role (roles may hold roles). Resources are
 ``applications``, ``projects``, ``clusters``, ``repositories``, ``accounts``, ``logs``,
-``exec`` and Tether's ``images``; actions ``get``, ``create``, ``update``, ``delete``,
+``exec`` and Tether's ``images`` and ``flux``; actions ``get``, ``create``, ``update``, ``delete``,
 ``sync``, ``override`` and ``action``. Application objects are ``<project>/<app>``, projects
 their name, clusters their server URL, repositories their URL, accounts the account name,
-images ``<kind>/<name>`` (kind ``repositories``, ``policies`` or ``automations``).
+images ``<kind>/<name>`` (kind ``repositories``, ``policies`` or ``automations``), flux
+``<kind>/<namespace>/<name>`` (kind ``kustomizations`` or ``gitrepositories``).
 
 Resource, action and object match by glob (``*`` matches any text, ``/`` included, as in Argo
 CD) or, with ``policy.matchMode: regex``, by regular expression. A deny wins over any allow;
@@ -41,6 +42,7 @@ RESOURCES = (
     "logs",
     "exec",
     "images",
+    "flux",
 )
 ACTIONS = ("get", "create", "update", "delete", "sync", "override", "action")
 
@@ -57,6 +59,7 @@ p, role:readonly, repositories, get, *, allow
 p, role:readonly, accounts, get, *, allow
 p, role:readonly, logs, get, */*, allow
 p, role:readonly, images, get, *, allow
+p, role:readonly, flux, get, *, allow
 p, role:admin, applications, *, */*, allow
 p, role:admin, applicationsets, *, */*, allow
 p, role:admin, projects, *, *, allow
@@ -66,6 +69,7 @@ p, role:admin, accounts, *, *, allow
 p, role:admin, logs, *, */*, allow
 p, role:admin, exec, *, */*, allow
 p, role:admin, images, *, *, allow
+p, role:admin, flux, *, *, allow
 g, role:admin, role:readonly
 g, admin, role:admin
 """

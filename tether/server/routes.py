@@ -12,6 +12,7 @@ from tether.server import (
     appset_views,
     appsets,
     dependencies,
+    flux,
     images,
     operations,
     previews,
@@ -295,6 +296,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Scan, evaluate or run now (kind: repositories, policies or automations); Flux's "
         "requestedAt annotation",
         "images",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/flux",
+        flux.list_flux,
+        "Flux Kustomizations and GitRepositories the caller may get, summarised",
+        "flux",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/flux/kustomizations/{namespace}/{name}",
+        flux.get_kustomization,
+        "One Kustomization, with the live objects of its inventory and their health",
+        "flux",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/flux/{kind}/{namespace}/{name}/reconcile",
+        flux.reconcile_flux,
+        "Reconcile now (kind: kustomizations or gitrepositories): reconcile.fluxcd.io/requestedAt",
+        "flux",
     ),
     Endpoint("GET", "/api/v1/projects", resources.list_projects, "AppProjects", "projects"),
     Endpoint(

@@ -1,0 +1,83 @@
+"""Flux objects in the REST API: the list holds what the caller may get (alice is readonly,
+bob has no role), one Kustomization shows its inventory's live objects with their health, and
+a reconcile request needs ``flux, update``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.server.conftest import Stack, eventually
+from tether.demo.repo import create_repository
+
+ON_THE_STACK = pytest.mark.asyncio(loop_scope="session")
+
+
+async def _apply(stack: Stack, *docs: dict[str, Any]) -> None:
+    for doc in docs:
+        info = await stack.client.resource_for(doc["apiVersion"], doc["kind"])
+        await stack.client.apply(info, doc, field_manager="test", force=True)
+
+
+@ON_THE_STACK
+async def test_flux_objects_in_the_api(stack: Stack) -> None:
+    ns = await stack.namespace("fluxapi")
+    name = f"repo-{uuid.uuid4().hex[:8]}"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shown"}, "data": {}}
+    create_repository(
+        stack.root / f"{name}.git", stack.root / name, {"app/cm.yaml": yaml.safe_dump(cm)}
+    )
+    await _apply(
+        stack,
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "src", "namespace": ns},
+         "spec": {"url": stack.git.url(f"{name}.git"), "interval": "60m", "ref": {"branch": "main"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "app", "namespace": ns},
+         "spec": {"interval": "60m", "prune": True, "path": "./app", "targetNamespace": ns,
+                  "sourceRef": {"kind": "GitRepository", "name": "src"}}},
+    )  # fmt: skip
+
+    async def listed_ready() -> dict[str, Any] | None:
+        async with stack.http("alice") as http:
+            items = (await http.get("/api/v1/flux")).json()["items"]
+        return next(
+            (
+                i
+                for i in items
+                if (i["namespace"], i["name"]) == (ns, "app") and i["ready"] == "True"
+            ),
+            None,
+        )
+
+    item = await eventually(listed_ready, 60, "the Kustomization listed Ready")
+    assert item["kind"] == "kustomizations" and item["revision"].startswith("main@sha1:")
+    assert item["inventory"] == 1 and item["source"] == {"kind": "GitRepository", "name": "src"}
+    async with stack.http("bob") as http:
+        assert (await http.get("/api/v1/flux")).json()["items"] == []
+        refused = await http.get(f"/api/v1/flux/kustomizations/{ns}/app")
+        assert refused.status_code == 403
+    async with stack.http("alice") as http:
+        detail = (await http.get(f"/api/v1/flux/kustomizations/{ns}/app")).json()
+        assert [(n["kind"], n["name"], n["exists"]) for n in detail["tree"]] == [
+            ("ConfigMap", "shown", True)
+        ]
+        assert "health" not in detail["tree"][0]  # a ConfigMap has no notion of health
+        denied = await http.post(f"/api/v1/flux/kustomizations/{ns}/app/reconcile")
+        assert denied.status_code == 403
+        missing = await http.get(f"/api/v1/flux/kustomizations/{ns}/nope")
+        assert missing.status_code == 404
+    async with stack.http() as http:
+        asked = await http.post(f"/api/v1/flux/kustomizations/{ns}/app/reconcile")
+        assert asked.status_code == 200, asked.text
+        requested = asked.json()["requestedAt"]
+
+    async def handled() -> bool:
+        info = await stack.client.resource_for("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+        obj = await stack.client.get(info, "app", ns)
+        return (obj.get("status") or {}).get("lastHandledReconcileAt") == requested
+
+    await eventually(handled, 60, "the reconcile handled")

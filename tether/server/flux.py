@@ -1,0 +1,180 @@
+"""Flux's Kustomizations and GitRepositories in the REST API, beside Applications.
+
+``GET /api/v1/flux``: every Kustomization and GitRepository the caller may ``get``, summarised
+(Ready, reason, message, revision, suspended, source, dependsOn, inventory size).
+``GET /api/v1/flux/kustomizations/{namespace}/{name}``: one, with its resource tree: each object
+of its inventory, read live, with its health (Tether's health checks).
+``POST /api/v1/flux/{kind}/{namespace}/{name}/reconcile``: ``reconcile.fluxcd.io/requestedAt``,
+as ``flux reconcile`` sets it.
+
+RBAC: Tether's resource ``flux``, objects ``<kind>/<namespace>/<name>`` (kind
+``kustomizations`` or ``gitrepositories``); ``get`` to read, ``update`` to ask for a reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound, UnknownKind
+from tether.engine.health import health_of
+from tether.flux.status import InventoryError, inventory_keys
+from tether.names import (
+    FLUX_GIT_REPOSITORY,
+    FLUX_KUSTOMIZATION,
+    FLUX_KUSTOMIZE_API_VERSION,
+    FLUX_RECONCILE_REQUEST_ANNOTATION,
+    FLUX_SOURCE_API_VERSION,
+)
+from tether.resources import ResourceKey
+from tether.server.errors import BadRequest, NotFoundError
+from tether.server.http import JSONResponse, check_name
+from tether.server.state import Context
+
+RBAC_RESOURCE = "flux"
+KINDS = {
+    "kustomizations": (FLUX_KUSTOMIZE_API_VERSION, FLUX_KUSTOMIZATION),
+    "gitrepositories": (FLUX_SOURCE_API_VERSION, FLUX_GIT_REPOSITORY),
+}
+#: the live objects of one tree read at once, and in all
+TREE_READS_AT_ONCE = 16
+MAX_TREE = 1000
+
+
+def _ready(obj: dict[str, Any]) -> dict[str, Any]:
+    for condition in (obj.get("status") or {}).get("conditions") or ():
+        if isinstance(condition, dict) and condition.get("type") == "Ready":
+            return condition
+    return {}
+
+
+def summary(plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    ready = _ready(obj)
+    item: dict[str, Any] = {
+        "kind": plural,
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "ready": ready.get("status", "Unknown"),
+        "reason": ready.get("reason", ""),
+        "message": ready.get("message", ""),
+        "suspended": bool(spec.get("suspend")),
+    }
+    if plural == "kustomizations":
+        item["revision"] = status.get("lastAppliedRevision", "")
+        item["source"] = spec.get("sourceRef") or {}
+        item["path"] = spec.get("path", "")
+        item["dependsOn"] = spec.get("dependsOn") or []
+        item["inventory"] = len((status.get("inventory") or {}).get("entries") or [])
+    else:
+        item["revision"] = (status.get("artifact") or {}).get("revision", "")
+        item["url"] = spec.get("url", "")
+    return item
+
+
+def _rbac_object(plural: str, namespace: str, name: str) -> str:
+    return f"{plural}/{namespace}/{name}"
+
+
+async def _objects(client: ClusterClient, plural: str) -> list[dict[str, Any]]:
+    api_version, kind = KINDS[plural]
+    try:
+        info = await client.resource_for(api_version, kind)
+        return list((await client.list(info, None)).items)
+    except (UnknownKind, ClusterError):
+        return []  # not served, or not readable by this server: nothing to show
+
+
+async def list_flux(ctx: Context) -> JSONResponse:
+    client = ctx.state.controller.client
+    policy = ctx.state.policy()
+    held = policy.roles_of(ctx.caller.subjects)
+    items = []
+    for plural in KINDS:
+        for obj in await _objects(client, plural):
+            meta = obj["metadata"]
+            target = _rbac_object(plural, meta.get("namespace", ""), meta.get("name", ""))
+            if policy.allowed_for_roles(held, RBAC_RESOURCE, "get", target):
+                items.append(summary(plural, obj))
+    return JSONResponse({"items": items})
+
+
+def _target(ctx: Context) -> tuple[str, str, str]:
+    plural = ctx.request.path_params.get("kind", "kustomizations")
+    if plural not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
+    namespace = check_name(ctx.request.path_params["namespace"], "namespace")
+    name = check_name(ctx.request.path_params["name"], f"{KINDS[plural][1]} name")
+    return plural, namespace, name
+
+
+async def _get(client: ClusterClient, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    api_version, kind = KINDS[plural]
+    try:
+        info = await client.resource_for(api_version, kind)
+        return await client.get(info, name, namespace)
+    except (UnknownKind, NotFound):
+        raise NotFoundError(f"{kind} {namespace}/{name} not found") from None
+
+
+async def get_kustomization(ctx: Context) -> JSONResponse:
+    plural, namespace, name = _target(ctx)
+    ctx.state.enforce(ctx.caller, RBAC_RESOURCE, "get", _rbac_object(plural, namespace, name))
+    client = ctx.state.controller.client
+    obj = await _get(client, plural, namespace, name)
+    item = summary(plural, obj)
+    item["conditions"] = (obj.get("status") or {}).get("conditions") or []
+    try:
+        entries = inventory_keys(obj.get("status") or {})[:MAX_TREE]
+    except InventoryError as exc:
+        item["tree"], item["treeError"] = [], str(exc)
+        return JSONResponse(item)
+    item["tree"] = await _tree(client, entries)
+    return JSONResponse(item)
+
+
+async def _tree(
+    client: ClusterClient, entries: list[tuple[ResourceKey, str]]
+) -> list[dict[str, Any]]:
+    gate = asyncio.Semaphore(TREE_READS_AT_ONCE)
+
+    async def node(key: ResourceKey, version: str) -> dict[str, Any]:
+        api_version = f"{key.group}/{version}" if key.group else version
+        found: dict[str, Any] = {
+            "group": key.group,
+            "version": version,
+            "kind": key.kind,
+            "namespace": key.namespace,
+            "name": key.name,
+        }
+        async with gate:
+            try:
+                info = await client.resource_for(api_version, key.kind)
+                live = await client.get(info, key.name, key.namespace or None)
+            except (NotFound, UnknownKind):
+                live = None
+            except ClusterError as exc:
+                found["error"] = exc.message
+                return found
+        health = health_of(live)
+        found["exists"] = live is not None
+        if health is not None:
+            found["health"] = health.to_dict()
+        return found
+
+    return list(await asyncio.gather(*(node(k, v) for k, v in entries)))
+
+
+async def reconcile_flux(ctx: Context) -> JSONResponse:
+    plural, namespace, name = _target(ctx)
+    ctx.state.enforce(ctx.caller, RBAC_RESOURCE, "update", _rbac_object(plural, namespace, name))
+    client = ctx.state.controller.client
+    api_version, kind = KINDS[plural]
+    await _get(client, plural, namespace, name)
+    requested = datetime.now(UTC).isoformat()
+    info = await client.resource_for(api_version, kind)
+    patch = {"metadata": {"annotations": {FLUX_RECONCILE_REQUEST_ANNOTATION: requested}}}
+    await client.patch(info, name, patch, namespace, field_manager="tether-server")
+    return JSONResponse({"requestedAt": requested})
