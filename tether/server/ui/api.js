@@ -61,6 +61,11 @@ export const api = {
   syncWindows: (name) => request('GET', `${app(name)}/syncwindows`),
   dependencies: (name) => request('GET', `${app(name)}/dependencies`),
   applicationSets: () => request('GET', '/api/v1/applicationsets'),
+  flux: () => request('GET', '/api/v1/flux'),
+  fluxKustomization: (namespace, name) =>
+    request('GET', `/api/v1/flux/kustomizations/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`),
+  fluxReconcile: (kind, namespace, name) =>
+    request('POST', `/api/v1/flux/${kind}/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/reconcile`),
   applicationSet: (name) => request('GET', `/api/v1/applicationsets/${encodeURIComponent(name)}`),
   preview: (name, number) => request('GET', `${app(name)}/previews/${encodeURIComponent(number)}`),
   resource: (name, ref) =>

@@ -5,6 +5,7 @@ import { api, closeStream, onStreamState, onUnauthorized } from './api.js';
 import * as applicationPage from './application.js';
 import * as applicationsPage from './applications.js';
 import * as appsetsPage from './appsets.js';
+import * as fluxPage from './flux.js';
 import * as loginPage from './login.js';
 import * as previewPage from './preview.js';
 import { navigate, setCrumbs, setRouter, showStreamState, toast } from './shell.js';
@@ -25,6 +26,11 @@ function match(path) {
   }
   const appset = /^\/applicationsets\/([^/]+)\/?$/.exec(path);
   if (appset) return { page: appsetsPage, params: { name: decodeURIComponent(appset[1]) } };
+  if (path === '/flux' || path === '/flux/') return { page: { mount: fluxPage.mountList }, params: {} };
+  const flux = /^\/flux\/kustomizations\/([^/]+)\/([^/]+)\/?$/.exec(path);
+  if (flux) {
+    return { page: fluxPage, params: { namespace: decodeURIComponent(flux[1]), name: decodeURIComponent(flux[2]) } };
+  }
   const preview = /^\/applications\/([^/]+)\/preview\/(\d+)\/?$/.exec(path);
   if (preview) {
     return { page: previewPage, params: { name: decodeURIComponent(preview[1]), number: Number(preview[2]) } };

@@ -152,7 +152,7 @@ export function mount(main) {
       <input id="app-search" type="search" placeholder="Filter by name" autocomplete="off" value="${filters.search}">
       <div id="filter-groups"></div>
       <button type="button" class="btn ghost small" id="clear-filters">Clear filters</button>
-      <p class="small"><a href="/applicationsets" data-link>ApplicationSets</a></p>
+      <p class="small"><a href="/applicationsets" data-link>ApplicationSets</a> · <a href="/flux" data-link>Flux</a></p>
     </aside>
     <section class="apps-main" aria-labelledby="apps-heading">
       <h1 id="apps-heading" class="visually-hidden">Applications</h1>

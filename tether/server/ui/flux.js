@@ -1,0 +1,104 @@
+// Flux: the Kustomizations and GitRepositories (/flux), and one Kustomization
+// (/flux/kustomizations/<namespace>/<name>) with its resource tree: the live objects of its
+// inventory and their health; from GET /api/v1/flux[/kustomizations/{ns}/{name}], read again
+// every few seconds while shown. "Reconcile" asks for a reconcile now.
+
+import { api } from './api.js';
+import { healthBadge, html } from './html.js';
+import { setCrumbs, toast } from './shell.js';
+
+const REFRESH_MS = 5000;
+
+function readyChip(item) {
+  const state = item.ready === 'True' ? 'added' : item.ready === 'False' ? 'removed' : '';
+  const label = item.ready === 'True' ? 'Ready' : item.ready === 'False' ? 'Not ready' : 'Unknown';
+  return html`<span class="chip ${state}" data-field="ready">${label}</span>`;
+}
+
+function kustomizationLink(item) {
+  const path = `/flux/kustomizations/${encodeURIComponent(item.namespace)}/${encodeURIComponent(item.name)}`;
+  return html`<a href="${path}" data-link>${item.name}</a>`;
+}
+
+function listHtml(items) {
+  if (!items.length) return html`<p class="muted">No Flux Kustomization or GitRepository.</p>`;
+  return html`<table class="data-table" aria-label="Flux objects">
+    <thead><tr><th scope="col">Kind</th><th scope="col">Namespace</th><th scope="col">Name</th>
+      <th scope="col">Revision</th><th scope="col">State</th><th scope="col">Message</th></tr></thead>
+    <tbody>${items.map(
+      (i) => html`<tr data-flux="${i.kind}/${i.namespace}/${i.name}">
+        <td>${i.kind === 'kustomizations' ? 'Kustomization' : 'GitRepository'}</td><td>${i.namespace}</td>
+        <td>${i.kind === 'kustomizations' ? kustomizationLink(i) : i.name}</td>
+        <td class="mono small">${i.revision}</td>
+        <td>${readyChip(i)}${i.suspended ? html` <span class="chip">suspended</span>` : ''}</td>
+        <td class="wrap small">${i.message}</td></tr>`,
+    )}</tbody></table>`;
+}
+
+function treeHtml(detail) {
+  if (detail.treeError) return html`<p class="callout error" role="alert">${detail.treeError}</p>`;
+  const nodes = detail.tree || [];
+  if (!nodes.length) return html`<p class="muted" data-field="no-tree">Nothing applied yet.</p>`;
+  return html`<table class="data-table" aria-label="Resource tree">
+    <thead><tr><th scope="col">Kind</th><th scope="col">Namespace</th><th scope="col">Name</th><th scope="col">Health</th></tr></thead>
+    <tbody>${nodes.map(
+      (n) => html`<tr data-object="${n.kind}/${n.namespace}/${n.name}">
+        <td>${n.kind}</td><td>${n.namespace}</td><td>${n.name}</td>
+        <td>${n.error ? html`<span class="small">${n.error}</span>`
+          : !n.exists ? healthBadge('Missing')
+          : n.health ? healthBadge(n.health.status) : html`<span class="muted small">—</span>`}</td></tr>`,
+    )}</tbody></table>`;
+}
+
+export function kustomizationHtml(detail) {
+  return html`<p>${readyChip(detail)} <span class="small" data-field="message">${detail.message}</span></p>
+    <p class="small muted">Revision <span class="mono" data-field="revision">${detail.revision || '—'}</span>;
+      source ${detail.source?.kind || ''} ${detail.source?.name || ''}, path ${detail.path || './'}</p>
+    <section class="card" aria-labelledby="h-tree"><h2 id="h-tree">Resources</h2>${treeHtml(detail)}</section>`;
+}
+
+function polling(main, load, render) {
+  let closed = false;
+  let timer = null;
+  const tick = async () => {
+    try {
+      const data = await load();
+      if (!closed) main.querySelector('#flux-body').innerHTML = render(data).value;
+    } catch (error) {
+      if (!closed) main.querySelector('#flux-body').innerHTML = html`<p class="callout error" role="alert">${error.message}</p>`.value;
+    }
+    if (!closed) timer = setTimeout(tick, REFRESH_MS);
+  };
+  tick();
+  return () => {
+    closed = true;
+    clearTimeout(timer);
+  };
+}
+
+export function mountList(main) {
+  setCrumbs([{ label: 'Applications', href: '/applications' }, { label: 'Flux' }]);
+  main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">Flux</h1></div>
+    <div id="flux-body"><p class="muted">Loading…</p></div></div>`.value;
+  return polling(main, () => api.flux(), (answer) => listHtml(answer.items || []));
+}
+
+export function mount(main, { namespace, name }) {
+  setCrumbs([
+    { label: 'Applications', href: '/applications' },
+    { label: 'Flux', href: '/flux' },
+    { label: `${namespace}/${name}` },
+  ]);
+  main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">${name}</h1>
+    <button type="button" class="btn small" id="flux-reconcile">Reconcile</button></div>
+    <div id="flux-body"><p class="muted">Loading…</p></div></div>`.value;
+  main.querySelector('#flux-reconcile').addEventListener('click', async () => {
+    try {
+      await api.fluxReconcile('kustomizations', namespace, name);
+      toast('Reconcile requested');
+    } catch (error) {
+      toast(error.message, 'error');
+    }
+  });
+  return polling(main, () => api.fluxKustomization(namespace, name), kustomizationHtml);
+}
