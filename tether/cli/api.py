@@ -522,18 +522,21 @@ class ApiCommand(click.Command):
     (usage, connection, authentication, permission, a server-side error).
     """
 
+    #: how a failure is told (its ``show``): ``error: <message>`` here
+    failure: type[click.ClickException] = CliError
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except TetherError as exc:
-            raise CliError(exc.message) from None
+            raise self.failure(exc.message) from None
         except Exception as exc:
             # a bug must still not reach a user as a traceback; TETHER_DEBUG=1 shows it
             if os.environ.get("TETHER_DEBUG"):
                 raise
-            raise CliError(f"unexpected {type(exc).__name__}: {exc}") from None
+            raise self.failure(f"unexpected {type(exc).__name__}: {exc}") from None
 
 
 class ApiGroup(click.Group):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
+from tether.cli.api import ApiCommand
 from tether.cli.output import print_table
 from tether.cluster.client import ClusterClient
 from tether.cluster.discovery import ResourceInfo
@@ -69,21 +69,11 @@ class FluxError(click.ClickException):
         click.echo(f"✗ {self.format_message()}", err=True)
 
 
-class FluxCommand(click.Command):
+class FluxCommand(ApiCommand):
     """A verb whose failures, a bug included, end as one ✗ line (``TETHER_DEBUG=1``: the
     traceback)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except TetherError as exc:
-            raise FluxError(exc.message) from None
-        except Exception as exc:
-            if os.environ.get("TETHER_DEBUG"):
-                raise
-            raise FluxError(f"unexpected {type(exc).__name__}: {exc}") from None
+    failure = FluxError
 
 
 def say(line: str) -> None:

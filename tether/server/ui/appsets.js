@@ -4,9 +4,7 @@
 
 import { api } from './api.js';
 import { healthBadge, html, syncBadge } from './html.js';
-import { setCrumbs } from './shell.js';
-
-const REFRESH_MS = 5000;
+import { pollInto, setCrumbs } from './shell.js';
 
 function condition(set, type) {
   return (set.status?.conditions || []).find((c) => c.type === type);
@@ -72,30 +70,11 @@ function listHtml(items) {
     })}</tbody></table>`;
 }
 
-function polling(main, load, render) {
-  let closed = false;
-  let timer = null;
-  const tick = async () => {
-    try {
-      const data = await load();
-      if (!closed) main.querySelector('#appset-body').innerHTML = render(data).value;
-    } catch (error) {
-      if (!closed) main.querySelector('#appset-body').innerHTML = html`<p class="callout error" role="alert">${error.message}</p>`.value;
-    }
-    if (!closed) timer = setTimeout(tick, REFRESH_MS);
-  };
-  tick();
-  return () => {
-    closed = true;
-    clearTimeout(timer);
-  };
-}
-
 export function mountList(main) {
   setCrumbs([{ label: 'Applications', href: '/applications' }, { label: 'ApplicationSets' }]);
   main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">ApplicationSets</h1></div>
     <div id="appset-body"><p class="muted">Loading…</p></div></div>`.value;
-  return polling(main, () => api.applicationSets(), (answer) => listHtml(answer.items || []));
+  return pollInto(main, 'appset-body', () => api.applicationSets(), (answer) => listHtml(answer.items || []));
 }
 
 export function mount(main, { name }) {
@@ -106,5 +85,5 @@ export function mount(main, { name }) {
   ]);
   main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">${name}</h1></div>
     <div id="appset-body"><p class="muted">Loading…</p></div></div>`.value;
-  return polling(main, () => api.applicationSet(name), appsetHtml);
+  return pollInto(main, 'appset-body', () => api.applicationSet(name), appsetHtml);
 }

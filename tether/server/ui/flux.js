@@ -5,9 +5,7 @@
 
 import { api } from './api.js';
 import { healthBadge, html } from './html.js';
-import { setCrumbs, toast } from './shell.js';
-
-const REFRESH_MS = 5000;
+import { pollInto, setCrumbs, toast } from './shell.js';
 
 function readyChip(item) {
   const state = item.ready === 'True' ? 'added' : item.ready === 'False' ? 'removed' : '';
@@ -57,30 +55,11 @@ export function kustomizationHtml(detail) {
     <section class="card" aria-labelledby="h-tree"><h2 id="h-tree">Resources</h2>${treeHtml(detail)}</section>`;
 }
 
-function polling(main, load, render) {
-  let closed = false;
-  let timer = null;
-  const tick = async () => {
-    try {
-      const data = await load();
-      if (!closed) main.querySelector('#flux-body').innerHTML = render(data).value;
-    } catch (error) {
-      if (!closed) main.querySelector('#flux-body').innerHTML = html`<p class="callout error" role="alert">${error.message}</p>`.value;
-    }
-    if (!closed) timer = setTimeout(tick, REFRESH_MS);
-  };
-  tick();
-  return () => {
-    closed = true;
-    clearTimeout(timer);
-  };
-}
-
 export function mountList(main) {
   setCrumbs([{ label: 'Applications', href: '/applications' }, { label: 'Flux' }]);
   main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">Flux</h1></div>
     <div id="flux-body"><p class="muted">Loading…</p></div></div>`.value;
-  return polling(main, () => api.flux(), (answer) => listHtml(answer.items || []));
+  return pollInto(main, 'flux-body', () => api.flux(), (answer) => listHtml(answer.items || []));
 }
 
 export function mount(main, { namespace, name }) {
@@ -100,5 +79,5 @@ export function mount(main, { namespace, name }) {
       toast(error.message, 'error');
     }
   });
-  return polling(main, () => api.fluxKustomization(namespace, name), kustomizationHtml);
+  return pollInto(main, 'flux-body', () => api.fluxKustomization(namespace, name), kustomizationHtml);
 }

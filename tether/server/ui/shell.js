@@ -1,6 +1,6 @@
 // The page frame: navigation without reloads, breadcrumbs, toasts and the live-state badge.
 
-import { esc } from './html.js';
+import { esc, html } from './html.js';
 
 let router = () => {};
 
@@ -78,4 +78,26 @@ export function throttle(fn, wait) {
     pending = false;
   };
   return run;
+}
+
+// A page body read again every `everyMs` while shown: `load()` then `render(data)` into the
+// element `#<bodyId>` of `main` (an error in its place); returns the function that stops it.
+export function pollInto(main, bodyId, load, render, everyMs = 5000) {
+  let closed = false;
+  let timer = null;
+  const body = () => main.querySelector(`#${bodyId}`);
+  const tick = async () => {
+    try {
+      const data = await load();
+      if (!closed) body().innerHTML = render(data).value;
+    } catch (error) {
+      if (!closed) body().innerHTML = html`<p class="callout error" role="alert">${error.message}</p>`.value;
+    }
+    if (!closed) timer = setTimeout(tick, everyMs);
+  };
+  tick();
+  return () => {
+    closed = true;
+    clearTimeout(timer);
+  };
 }
