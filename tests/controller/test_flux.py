@@ -247,3 +247,26 @@ async def test_deleting_a_kustomization_follows_its_deletion_policy(env: Env) ->
 
     await eventually(gone, 60, "both Kustomizations gone, the mirrored objects with them")
     assert await get(env, "v1", "ConfigMap", "kept", namespace) is not None  # Orphan
+
+
+async def test_a_source_of_another_namespace_is_refused(env: Env) -> None:
+    """As Flux with --no-cross-namespace-refs (its multi-tenancy guide's lockdown): a tenant's
+    Kustomization cannot build a GitRepository of another namespace, fetched with that
+    namespace's credentials."""
+    owner, tenant_ns = await tenant(env), await tenant(env)
+    url, _ = env.new_repo({"deploy/cm.yaml": configmap("private")})
+    await env.apply(
+        git_repository("repo", owner, url),
+        kustomization("steal", tenant_ns, "repo", path="./deploy", targetNamespace=tenant_ns,
+                      sourceRef={"kind": "GitRepository", "name": "repo", "namespace": owner}),
+    )  # fmt: skip
+
+    async def refused() -> bool:
+        return (await ready(env, "steal", tenant_ns)).get("reason") == "AccessDenied"
+
+    await eventually(refused, 60, "the cross-namespace reference refused")
+    assert (
+        "cross-namespace references are not allowed"
+        in (await ready(env, "steal", tenant_ns))["message"]
+    )
+    assert await get(env, "v1", "ConfigMap", "private", tenant_ns) is None

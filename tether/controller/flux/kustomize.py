@@ -41,6 +41,8 @@ from tether.resources import ResourceKey
 #: how often a Kustomization waiting on a dependency looks again (Flux's --requeue-dependency);
 #: a dependency becoming ready also wakes it at once
 DEPENDENCY_REQUEUE = 30.0
+#: Flux's reason when a cross-namespace reference is blocked
+ACCESS_DENIED = "AccessDenied"
 HEALTH_POLL = 1.0
 
 Lookup = Callable[[depends.Key], Mapping[str, Any] | None]
@@ -85,7 +87,7 @@ class Kustomizations:
             return Outcome(None, None)
         revision: str | None = None
         try:
-            artifact = self._artifact(spec)
+            artifact = self._artifact(spec, namespace)
             revision = artifact.revision
             self._check_dependencies((namespace, seen.name), spec, artifact.revision)
             objects = await self._build(namespace, seen.name, spec, options, artifact)
@@ -94,8 +96,18 @@ class Kustomizations:
             return Outcome(_failed(previous, failure, generation, now, revision), failure.requeue)
         return Outcome(status, spec.interval)
 
-    def _artifact(self, spec: KustomizationSpec) -> Artifact:
+    def _artifact(self, spec: KustomizationSpec, namespace: str) -> Artifact:
         source = spec.source
+        if source.namespace != namespace:
+            # Flux's --no-cross-namespace-refs, which its multi-tenancy guide turns on: a
+            # tenant must not build another namespace's source (fetched with its credentials)
+            raise Failure(
+                ACCESS_DENIED,
+                f"cannot access {source.kind}/{source.namespace}/{source.name}: "
+                "cross-namespace references are not allowed",
+                None,
+                stalled=True,
+            )
         artifact = self.sources.artifact(source.namespace, source.name)
         if artifact is None:
             state = "is not ready" if self.source_exists(source) else "not found"
