@@ -33,7 +33,9 @@ async def app_name(stack: Stack) -> AsyncIterator[str]:
 
 def _path(path: str, app: str) -> str:
     return (
-        path.replace("{name}", app)
+        path.replace("/flux/{kind}", "/flux/kustomizations")
+        .replace("{name}", app)
+        .replace("{namespace}", CONTROL_NS)
         .replace("{id}", "some-token-id")
         .replace("{kind}", "policies")
         .replace("{number}", "1")
@@ -52,6 +54,7 @@ def _write_requests(stack: Stack, app: str) -> list[tuple[str, str, dict[str, An
         ("POST", f"{base}/rollback", {"id": 0}),
         ("DELETE", f"{base}/operation", None),
         ("POST", "/api/v1/projects", {"metadata": {"name": "ro-project"}, "spec": {}}),
+        ("POST", f"/api/v1/flux/kustomizations/{CONTROL_NS}/{app}/reconcile", {}),
         ("DELETE", "/api/v1/projects/default", None),
         ("DELETE", f"/api/v1/projects/{app}", None),
         ("POST", "/api/v1/clusters", {"server": "https://10.0.0.1:6443", "config": {}}),
@@ -91,7 +94,9 @@ async def test_every_write_is_refused_with_403_for_the_read_only_user_and_nothin
     expected = {
         (
             e.method,
-            e.path.replace("{name}", app_name)
+            e.path.replace("/flux/{kind}", "/flux/kustomizations")
+            .replace("{name}", app_name)
+            .replace("{namespace}", CONTROL_NS)
             .replace("{id}", "some-id")
             .replace("{kind}", "policies"),
         )
@@ -144,6 +149,7 @@ async def test_every_read_answers_the_read_only_user_and_the_admin(
                 missing = (
                     endpoint.path in params
                     or endpoint.path.endswith("/previews/{number}")
+                    or endpoint.path.startswith("/api/v1/flux/kustomizations/")
                     or endpoint.path == "/api/v1/applicationsets/{name}"
                 )
                 allowed = (404,) if missing else (200,)
