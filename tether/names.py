@@ -238,13 +238,3 @@ FLUX_RECEIVER: Final = "Receiver"
 FLUX_RECEIVERS: Final = "receivers"
 FLUX_RECEIVER_VERSION: Final = "v1"
 FLUX_RECEIVER_API_VERSION: Final = f"{FLUX_NOTIFICATION_GROUP}/{FLUX_RECEIVER_VERSION}"
-
-#: what Flux's source-controller leaves out of every artifact by default (fluxcd/pkg
-#: sourceignore: version control, CI configuration, tool files), so a generated kustomization
-#: never lists them: folders by name, and files by name, at any depth
-FLUX_EXCLUDED_FOLDERS: Final = frozenset({".git", ".github", ".circleci"})
-FLUX_EXCLUDED_FILES: Final = frozenset({
-    ".gitignore", ".gitmodules", ".gitattributes", ".travis.yml", ".gitlab-ci.yml",
-    "appveyor.yml", ".drone.yml", "cloudbuild.yaml", "codeship-services.yml",
-    "codeship-steps.yml", ".goreleaser.yml", ".sops.yaml", ".flux.yaml",
-})  # fmt: skip

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
+from tether.flux import sourceignore
 from tether.flux.build import BuildInput, build, self_contained
 from tether.flux.kustomizations import parse_build_options
 
@@ -56,3 +59,59 @@ def test_a_link_in_the_folder_gets_the_whole_source(tmp_path: Path) -> None:
     assert self_contained(tree, _input("apps/a")) == ""
     names = sorted(o["metadata"]["name"] for o in build(tree, _input("apps/a")))
     assert names == ["own", "shared"]
+
+
+CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+
+
+@pytest.mark.parametrize("case", ["basic", "with-gitlab-ci", "with-sops"])
+def test_what_flux_artifacts_leave_out_never_reaches_the_build(tmp_path: Path, case: str) -> None:
+    """fluxcd/pkg's ignore-tests: CI and SOPS configuration beside the manifests are not part
+    of a Flux artifact, so the generated kustomization lists the Deployment alone."""
+    tree = tmp_path / "tree"
+    shutil.copytree(CORPORA / "fluxcd-pkg" / "testdata" / "ignore-tests" / case, tree / "app")
+    (tree / "app" / ".github" / "workflows").mkdir(parents=True)
+    (tree / "app" / ".github" / "workflows" / "ci.yaml").write_text("on: push\n")
+    assert [o["kind"] for o in build(tree, _input("app"))] == ["Deployment"]
+
+
+def test_sourceignore_files_and_spec_ignore_leave_out_more(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        {
+            "app/cm.yaml": _cm("kept"),
+            "app/draft.yaml": _cm("draft"),
+            "app/tests/fixture.yaml": _cm("fixture"),
+            "app/values.yaml": "replicas: 3\n",
+            "app/.sourceignore": "tests/\n*.yaml\n!cm.yaml\n!draft.yaml\n",
+        },
+    )
+    names = [o["metadata"]["name"] for o in build(tree, _input("app"))]
+    assert sorted(names) == ["draft", "kept"]
+    ignoring = BuildInput("flux-system", "app", "app", parse_build_options({}), ignore="draft.yaml")
+    assert [o["metadata"]["name"] for o in build(tree, ignoring)] == ["kept"]
+
+
+def test_ignore_rules_read_as_gitignore() -> None:
+    rules = sourceignore.parse("/deploy/secret.yaml\n*.md\n!keep.md\nbuild/\n**/tmp/*.yaml\n# c\n")
+    ignore = sourceignore.SourceIgnore(
+        sourceignore.parse("\n".join(sourceignore.DEFAULT_PATTERNS)) + rules
+    )
+    cases = {
+        (".github", True): True,
+        ("a/.github", True): True,
+        ("x/.sops.yaml", False): True,
+        ("logo.png", False): True,
+        ("deploy/secret.yaml", False): True,
+        ("x/deploy/secret.yaml", False): False,  # anchored to its folder
+        ("README.md", False): True,
+        ("keep.md", False): False,  # included again
+        ("build", True): True,
+        ("build", False): False,  # folders only
+        ("tmp/x.yaml", False): True,
+        ("a/b/tmp/x.yaml", False): True,
+        ("app/cm.yaml", False): False,
+    }
+    assert {case: ignore.ignored(*case) for case in cases} == cases
+    nested = sourceignore.SourceIgnore(sourceignore.parse("*.yaml", "app"))
+    assert nested.ignored("app/a.yaml", False) and not nested.ignored("other/a.yaml", False)

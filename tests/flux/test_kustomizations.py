@@ -291,20 +291,6 @@ def test_folder_without_kustomization_builds_its_manifests(tmp_path: Path) -> No
     }
 
 
-@pytest.mark.parametrize("case", ["basic", "with-gitlab-ci", "with-sops"])
-def test_generated_kustomization_leaves_out_what_flux_artifacts_exclude(
-    tmp_path: Path, case: str
-) -> None:
-    """fluxcd/pkg's ignore-tests: CI and SOPS configuration beside the manifests are not listed
-    (they are not in a Flux artifact), so the folder builds to its Deployment alone."""
-    tree = corpus("ignore-tests", tmp_path)
-    (tree / case / ".github" / "workflows").mkdir(parents=True)
-    (tree / case / ".github" / "workflows" / "ci.yaml").write_text("on: push\n")
-    _, data, objects = prepared(tree, case, {})
-    assert data["resources"] == ["./deployment.yaml"]
-    assert [o["kind"] for o in objects] == ["Deployment"]
-
-
 # ---- the spec written into the kustomization --------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """A Flux Kustomization's objects at one commit: what ``flux build kustomization`` prints.
 
-The steps and their order are kustomize-controller's: a private copy of the source, SOPS files
+The steps and their order are kustomize-controller's: a private copy of the source without what
+Flux leaves out of artifacts (:mod:`tether.flux.sourceignore`), SOPS files
 the kustomization reads decrypted, the folder prepared (:mod:`tether.flux.kustomizations`),
 ``kustomize build`` with Flux's load restrictor (files above the folder load, nothing outside
 the source), then per object: SOPS values decrypted, ``postBuild`` variables substituted
@@ -13,12 +14,14 @@ with the file (and line) where known; nothing is returned in part.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tether.flux.kustomizations import FluxBuildOptions, apply_common_metadata, prepare
+from tether.flux.sourceignore import SourceIgnore
 from tether.flux.substitute import substitute
 from tether.names import FLUX_KUSTOMIZATION_NAME_LABEL, FLUX_KUSTOMIZATION_NAMESPACE_LABEL
 from tether.render.decryption import decrypt_secret_values, decrypt_sources
@@ -48,6 +51,8 @@ class BuildInput:
     variables: Mapping[str, str] | None = None
     #: ``postBuild.substituteStrategy: Always``
     substitute_always: bool = False
+    #: the GitRepository's ``spec.ignore`` (beside Flux's defaults and ``.sourceignore`` files)
+    ignore: str | None = None
     decryption: SopsKeys | None = None
 
 
@@ -58,7 +63,10 @@ def build(
     if isinstance(tree, SealedTree):
         check_sealed(tree, limits)
         tree = tree.root
-    with Workspace(tree, limits, only=self_contained(tree, spec)) as ws:
+    ignore = SourceIgnore.of_tree(tree, spec.ignore)
+    only = self_contained(tree, spec)
+    with Workspace(tree, limits, only=only) as ws:
+        _leave_out(ws, ignore, only)
         folder = Path(os.path.realpath(ws.repo / spec.path)) if spec.path else ws.repo
         if not is_inside(str(ws.repo), str(folder)) or not folder.is_dir():
             raise RenderError(f"kustomization path not found: {spec.path or './'}")
@@ -74,6 +82,16 @@ def build(
         objects = substitute(objects, spec.variables, always=spec.substitute_always)
     objects = apply_common_metadata(objects, spec.options)
     return [_owned(obj, spec) for obj in objects]
+
+
+def _leave_out(ws: Workspace, ignore: SourceIgnore, only: str) -> None:
+    """Remove from the copy what Flux leaves out of the artifact (the build never sees it)."""
+    for path in list(ignore.excluded(ws.repo, only)):
+        target = ws.repo / path
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
 
 
 def self_contained(tree: Path, spec: BuildInput) -> str:

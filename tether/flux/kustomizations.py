@@ -325,8 +325,6 @@ def _walk(ws: Workspace, folder: Path) -> Iterator[tuple[str, bool]]:
                 "generated kustomization",
                 file=ws.relative(folder),
             )
-        if entry.name in (names.FLUX_EXCLUDED_FOLDERS | names.FLUX_EXCLUDED_FILES):
-            continue  # never in a Flux artifact (CI, version control and tool files)
         if entry.is_dir(follow_symlinks=False):
             if any(os.path.isfile(os.path.join(entry.path, n)) for n in KUSTOMIZATION_NAMES):
                 yield entry.path, True

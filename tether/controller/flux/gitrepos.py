@@ -40,6 +40,8 @@ class Artifact:
     revision: str
     #: the mirrors of the object's namespace and credentials (where the commit is)
     store: str
+    #: ``spec.ignore``: what else to leave out of the source
+    ignore: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class GitRepositories:
             return Outcome(status, spec.interval)
         revision = fluxstatus.git_revision(_pointer(spec.ref, resolved.ref), resolved.commit)
         self._artifacts[f"{namespace}/{seen.name}"] = Artifact(
-            spec.url, resolved.commit, revision, key
+            spec.url, resolved.commit, revision, key, spec.ignore
         )
         return Outcome(_stored(previous, revision, generation, now), spec.interval)
 

@@ -236,6 +236,7 @@ class Kustomizations:
                 variables=variables,
                 substitute_always=spec.substitute_always,
                 decryption=keys,
+                ignore=artifact.ignore,
             )
             return await asyncio.to_thread(build, tree, request)
         except inputs.InputError as exc:
