@@ -83,7 +83,7 @@ async def finalize(client: ClusterClient, info: ResourceInfo, obj: dict[str, Any
     except Conflict:
         return 0.2  # changed meanwhile: read again
     except NotFound:
-        pass
+        return None  # gone already
     return None
 
 
@@ -95,4 +95,4 @@ async def _delete(client: ClusterClient, live: Mapping[str, Any]) -> None:
             info, str(meta.get("name")), meta.get("namespace"), propagation_policy="Background"
         )
     except NotFound:
-        pass
+        return  # gone already: nothing to delete

@@ -156,7 +156,7 @@ class GitRepositories:
 
 
 class _CredentialsMissing(Exception):
-    pass
+    """The GitRepository's ``secretRef`` cannot be read (its message is Flux-shaped)."""
 
 
 def _stored(previous: dict[str, Any], revision: str, generation: int, now: str) -> dict[str, Any]:
