@@ -304,21 +304,11 @@ class ImageAutomation:
         old = obj.get("status") or {}
         if old == status:
             return
-        patch = {"status": {**dict.fromkeys(old, None), **status}}
         if self.report is not None:
             event = ready_transition(KINDS[kind], obj, old, status)
             if event is not None:
                 self.report(event)
-        watcher = self.watchers[kind]
-        answer = await self.client.patch(
-            watcher.info,
-            obj["metadata"]["name"],
-            patch,
-            self.namespace,
-            field_manager=self.field_manager,
-            subresource="status",
-        )
-        watcher.remember(answer)
+        await self.watchers[kind].write_status(obj, status, self.field_manager)
 
     # ---- repositories ------------------------------------------------------------------------
 

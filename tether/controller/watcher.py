@@ -69,6 +69,26 @@ class ObjectWatcher:
         self.objects[name] = obj
         return True
 
+    async def write_status(
+        self, obj: dict[str, Any], status: dict[str, Any], field_manager: str
+    ) -> dict[str, Any] | None:
+        """Patch ``obj``'s status subresource to ``status`` when it differs (keys it drops are
+        removed) and keep the answer; None when nothing was written."""
+        old = obj.get("status") or {}
+        if old == status:
+            return None
+        meta = obj["metadata"]
+        answer = await self.client.patch(
+            self.info,
+            meta["name"],
+            {"status": {**dict.fromkeys(old, None), **status}},
+            meta.get("namespace") or self.namespace,
+            field_manager=field_manager,
+            subresource="status",
+        )
+        self.remember(answer)
+        return answer
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"watch-{self.info.plural}")

@@ -291,14 +291,4 @@ class FluxPart:
             )
             if event is not None:
                 self.report(event)
-        watcher = self.watchers[kind]
-        answer = await self.client.patch(
-            watcher.info,
-            obj["metadata"]["name"],
-            {"status": {**dict.fromkeys(old, None), **status}},
-            obj["metadata"]["namespace"],
-            field_manager=STATUS_FIELD_MANAGER,
-            subresource="status",
-        )
-        watcher.remember(answer)
-        return answer
+        return await self.watchers[kind].write_status(obj, status, STATUS_FIELD_MANAGER)
