@@ -19,13 +19,13 @@ from typing import Any
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound, UnknownKind
+from tether.controller.imagerequests import annotate_requested
 from tether.engine.health import health_of
 from tether.flux.status import InventoryError, inventory_keys
 from tether.names import (
     FLUX_GIT_REPOSITORY,
     FLUX_KUSTOMIZATION,
     FLUX_KUSTOMIZE_API_VERSION,
-    FLUX_RECONCILE_REQUEST_ANNOTATION,
     FLUX_SOURCE_API_VERSION,
 )
 from tether.resources import ResourceKey
@@ -175,6 +175,6 @@ async def reconcile_flux(ctx: Context) -> JSONResponse:
     await _get(client, plural, namespace, name)
     requested = datetime.now(UTC).isoformat()
     info = await client.resource_for(api_version, kind)
-    patch = {"metadata": {"annotations": {FLUX_RECONCILE_REQUEST_ANNOTATION: requested}}}
-    await client.patch(info, name, patch, namespace, field_manager="tether-server")
+    if not await annotate_requested(client, info, namespace, [name], requested, "tether-server"):
+        raise NotFoundError(f"{kind} {namespace}/{name} not found")
     return JSONResponse({"requestedAt": requested})

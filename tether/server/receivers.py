@@ -17,9 +17,9 @@ from starlette.responses import Response
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.secretdata import decoded
+from tether.controller.imagerequests import annotate_requested
 from tether.fields import InvalidSpecError
 from tether.flux.receivers import RejectedRequest, Target, parse_receiver, select, verify
-from tether.names import FLUX_RECONCILE_REQUEST_ANNOTATION
 from tether.server.http import JSONResponse, error_response, read_body
 from tether.server.state import Context
 
@@ -70,16 +70,9 @@ async def _request(client: ClusterClient, target: Target, requested: str) -> lis
             names = select(target, (await client.list(info, target.namespace)).items)
         else:
             names = [target.name]
-        done = []
-        patch = {"metadata": {"annotations": {FLUX_RECONCILE_REQUEST_ANNOTATION: requested}}}
-        for name in names:
-            try:
-                await client.patch(
-                    info, name, patch, target.namespace, field_manager="tether-receiver"
-                )
-            except NotFound:
-                continue
-            done.append(f"{target.kind}/{target.namespace}/{name}")
-        return done
+        done = await annotate_requested(
+            client, info, target.namespace, names, requested, "tether-receiver"
+        )
     except ClusterError:
         return []
+    return [f"{target.kind}/{target.namespace}/{name}" for name in done]
