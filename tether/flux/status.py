@@ -128,6 +128,23 @@ def conditions(
     return sorted(made, key=lambda c: (c["type"] != READY, c["type"]))
 
 
+def updated(
+    previous: Mapping[str, Any],
+    wanted: Iterable[tuple[str, bool, str, str]],
+    generation: int,
+    now: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A new status: the previous one with ``observedGeneration``, the ``wanted`` conditions
+    (see :func:`conditions`) and ``fields`` set."""
+    return {
+        **previous,
+        "observedGeneration": generation,
+        "conditions": conditions(previous.get("conditions") or (), wanted, generation, now),
+        **fields,
+    }
+
+
 def is_ready(obj: Mapping[str, Any]) -> bool:
     """Ready=True for the object's current generation (Flux's readiness of a dependency)."""
     status = obj.get("status") or {}

@@ -168,14 +168,7 @@ def _stored(previous: dict[str, Any], revision: str, generation: int, now: str) 
         (fluxstatus.READY, True, fluxstatus.SUCCEEDED, message),
         (fluxstatus.ARTIFACT_IN_STORAGE, True, fluxstatus.SUCCEEDED, message),
     ]
-    return {
-        **previous,
-        "observedGeneration": generation,
-        "artifact": artifact,
-        "conditions": fluxstatus.conditions(
-            previous.get("conditions") or (), wanted, generation, now
-        ),
-    }
+    return fluxstatus.updated(previous, wanted, generation, now, artifact=artifact)
 
 
 def _failed(
@@ -198,10 +191,4 @@ def _failed(
             (fluxstatus.ARTIFACT_IN_STORAGE, True, fluxstatus.SUCCEEDED,
              f"stored artifact for revision '{revision}'")
         )  # fmt: skip
-    return {
-        **previous,
-        "observedGeneration": generation,
-        "conditions": fluxstatus.conditions(
-            previous.get("conditions") or (), wanted, generation, now
-        ),
-    }
+    return fluxstatus.updated(previous, wanted, generation, now)

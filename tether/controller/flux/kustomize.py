@@ -182,16 +182,15 @@ class Kustomizations:
                    f"Applied revision: {artifact.revision}")]  # fmt: skip
         if healthy is not None:
             wanted.append((fluxstatus.HEALTHY, True, fluxstatus.SUCCEEDED, healthy))
-        return {
-            **previous,
-            "observedGeneration": generation,
-            "lastAppliedRevision": artifact.revision,
-            "lastAttemptedRevision": artifact.revision,
-            "inventory": inventory,
-            "conditions": fluxstatus.conditions(
-                previous.get("conditions") or (), wanted, generation, now
-            ),
-        }
+        return fluxstatus.updated(
+            previous,
+            wanted,
+            generation,
+            now,
+            lastAppliedRevision=artifact.revision,
+            lastAttemptedRevision=artifact.revision,
+            inventory=inventory,
+        )
 
     async def _check_namespaces(
         self, desired: Sequence[dict[str, Any]], spec: KustomizationSpec
@@ -311,13 +310,7 @@ def _failed(
     wanted = [(fluxstatus.READY, False, failure.reason, failure.message)]
     if failure.stalled:
         wanted.append((fluxstatus.STALLED, True, failure.reason, failure.message))
-    status = {
-        **previous,
-        "observedGeneration": generation,
-        "conditions": fluxstatus.conditions(
-            previous.get("conditions") or (), wanted, generation, now
-        ),
-    }
+    status = fluxstatus.updated(previous, wanted, generation, now)
     if revision:
         status["lastAttemptedRevision"] = revision
     return status

@@ -27,15 +27,7 @@ async def reconcile_receiver(client: ClusterClient, obj: Mapping[str, Any], now:
 
     def status(ready: bool, reason: str, message: str, **extra: Any) -> dict[str, Any]:
         wanted = [(fluxstatus.READY, ready, reason, message)]
-        conditions = fluxstatus.conditions(
-            seen.status.get("conditions") or (), wanted, seen.generation, now
-        )
-        return {
-            **seen.status,
-            "observedGeneration": seen.generation,
-            "conditions": conditions,
-            **extra,
-        }
+        return fluxstatus.updated(seen.status, wanted, seen.generation, now, **extra)
 
     try:
         spec = parse_receiver(obj.get("spec"), seen.namespace)
