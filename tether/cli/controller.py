@@ -239,19 +239,14 @@ def controller_command(
         # the imports running in threads end, and the API server starts, before the first
         # reconciles: neither then takes the event loop or the GIL from them
         await controller.extras.loaded()
-        try:
-            server = await start_server(
-                controller,
-                listen,
-                trusted_proxies=trusted_proxies,
-                tls_cert=tls_cert,
-                tls_key=tls_key,
-                metrics_listen=metrics_listen,
-            )
-        except OSError as exc:  # an address in use or not ours
-            await controller.stop()
-            await client.aclose()
-            raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
+        server = await _listen(
+            controller,
+            listen,
+            trusted_proxies=trusted_proxies,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            metrics_listen=metrics_listen,
+        )
         await controller.begin()
         click.echo(_running_line(controller))
         await _serve_until_signal(controller, server)
@@ -260,6 +255,17 @@ def controller_command(
         uvloop.run(main())
     except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+async def _listen(controller: Controller, listen: str, **options: Any) -> Any:
+    """The API server of ``controller`` (see :func:`start_server`); an address that cannot be
+    listened on stops the controller and is one clear error."""
+    try:
+        return await start_server(controller, listen, **options)
+    except OSError as exc:  # an address in use or not ours
+        await controller.stop()
+        await controller.client.aclose()
+        raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
 
 
 def _running_line(controller: Controller) -> str:

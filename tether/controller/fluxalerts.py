@@ -10,7 +10,6 @@ rate limit. Idle without the CRDs, or with no Alert: an event costs a dictionary
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 import time
@@ -21,6 +20,7 @@ import httpx2
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
+from tether.cluster.secretdata import decoded
 from tether.controller.watcher import ObjectWatcher
 from tether.names import (
     FLUX_ALERT,
@@ -53,16 +53,6 @@ MAX_REMEMBERED = 10_000
 def _version(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     return f"{meta.get('name')}@{meta.get('resourceVersion')}"
-
-
-def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
-    found = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            found[str(key)] = base64.b64decode(str(value)).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            continue
-    return found
 
 
 class FluxAlerts:
@@ -194,7 +184,7 @@ class FluxAlerts:
             return {}
         try:
             info = await self.client.resource_for("v1", "Secret")
-            return _decoded(await self.client.get(info, provider.secret, self.namespace))
+            return decoded(await self.client.get(info, provider.secret, self.namespace))
         except NotFound:
             return {}
         except ClusterError as exc:
