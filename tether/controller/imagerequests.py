@@ -1,20 +1,17 @@
-"""Asking for image automation (or any Flux object) from a process that does not run it (a
-server replica, a replica without shard 0, the CLI through the API, a Flux Receiver): Flux's
-``reconcile.fluxcd.io/requestedAt`` annotation on the objects, which the replica that runs it
-follows."""
+"""Asking for image automation from a process that does not run it (a server replica, a
+replica without shard 0, the CLI through the API): Flux's ``reconcile.fluxcd.io/requestedAt``
+annotation on the objects (:mod:`tether.cluster.reconcilerequest`), which the replica that runs
+it follows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from tether.cluster.client import ClusterClient
-from tether.cluster.discovery import ResourceInfo
-from tether.cluster.errors import NotFound
+from tether.cluster.reconcilerequest import annotate_requested
 from tether.images.events import RegistryEvent, concerns
 from tether.names import (
     FLUX_IMAGE_API_VERSION,
-    FLUX_RECONCILE_REQUEST_ANNOTATION,
     IMAGE_POLICY,
     IMAGE_REPOSITORY,
     IMAGE_UPDATE_AUTOMATION,
@@ -34,28 +31,6 @@ async def request_reconcile(
     info = await client.resource_for(FLUX_IMAGE_API_VERSION, KINDS[kind])
     stamp = datetime.now(UTC).isoformat()
     return await annotate_requested(client, info, namespace, names, stamp, field_manager)
-
-
-async def annotate_requested(
-    client: ClusterClient,
-    info: ResourceInfo,
-    namespace: str,
-    names: Iterable[str],
-    requested: str,
-    field_manager: str,
-) -> list[str]:
-    """Set ``reconcile.fluxcd.io/requestedAt`` to ``requested`` on each named object of any
-    Flux kind (image automation, Kustomizations, GitRepositories: whichever follows it
-    reconciles at once); returns the names annotated (those that exist)."""
-    patch = {"metadata": {"annotations": {FLUX_RECONCILE_REQUEST_ANNOTATION: requested}}}
-    done = []
-    for name in names:
-        try:
-            await client.patch(info, name, patch, namespace, field_manager=field_manager)
-        except NotFound:
-            continue
-        done.append(name)
-    return done
 
 
 async def repositories_of_event(

@@ -19,7 +19,7 @@ from typing import Any
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound, UnknownKind
-from tether.controller.imagerequests import annotate_requested
+from tether.cluster.reconcilerequest import annotate_requested
 from tether.engine.health import health_of
 from tether.flux.status import InventoryError, inventory_keys
 from tether.names import (

@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
+from tether.cluster.reconcilerequest import annotate_requested
 from tether.cluster.secretdata import decoded
-from tether.controller.imagerequests import annotate_requested
 from tether.fields import InvalidSpecError
 from tether.flux.receivers import RejectedRequest, Target, parse_receiver, select, verify
 from tether.server.http import JSONResponse, error_response, read_body
