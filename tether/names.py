@@ -196,6 +196,14 @@ FLUX_KUSTOMIZE_FIELD_MANAGER: Final = "kustomize-controller"
 FLUX_KUSTOMIZE_API_VERSION: Final = "kustomize.toolkit.fluxcd.io/v1"
 FLUX_KUSTOMIZATION: Final = "Kustomization"
 FLUX_GIT_REPOSITORY: Final = "GitRepository"
+#: Flux's Helm API (tether/flux/helm*.py): sources and the release
+FLUX_HELM_REPOSITORY: Final = "HelmRepository"
+FLUX_HELM_CHART: Final = "HelmChart"
+FLUX_HELM_RELEASE: Final = "HelmRelease"
+FLUX_HELM_GROUP: Final = "helm.toolkit.fluxcd.io"
+FLUX_HELM_API_VERSION: Final = f"{FLUX_HELM_GROUP}/v2"
+#: the field manager of Flux's helm-controller (the generated HelmCharts)
+FLUX_HELM_FIELD_MANAGER: Final = "helm-controller"
 
 # ---- what Flux's kustomize-controller writes into a source folder (tether/flux/kustomizations.py)
 

@@ -21,7 +21,7 @@ from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
 from tether.flux.crds import KUSTOMIZE_GROUP, SOURCE_GROUP, flux_crd_manifests
 from tether.images.crds import image_crd_manifests
-from tether.names import ARGO_GROUP, FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER
+from tether.names import ARGO_GROUP, FLUX_HELM_GROUP, FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER
 from tether.notify.flux.crds import notification_crd_manifests
 
 GROUP = ARGO_GROUP
@@ -469,6 +469,7 @@ def crd_yaml(crd: dict[str, Any]) -> str:
         FLUX_NOTIFICATION_GROUP: "tether/notify/flux/crds.py",
         SOURCE_GROUP: "tether/flux/crds.py",
         KUSTOMIZE_GROUP: "tether/flux/crds.py",
+        FLUX_HELM_GROUP: "tether/flux/crds.py",
     }.get(group, "tether/images/crds.py")
     if (group, kind) == (FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER):
         source = "tether/flux/crds.py"

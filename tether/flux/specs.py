@@ -82,7 +82,7 @@ class GitRepositorySpec:
 
 def parse_git_repository(spec: Any) -> GitRepositorySpec:
     reader = FieldReader(spec, "spec")
-    url = _required_string(reader, "url")
+    url = required_string(reader, "url")
     if not _URL.match(url):
         raise InvalidSpecError(
             f"spec.url: {url!r} is not an http, https or ssh URL (Flux does not take the "
@@ -105,9 +105,9 @@ def parse_git_repository(spec: Any) -> GitRepositorySpec:
     return GitRepositorySpec(
         url=url,
         ref=_parse_ref(reader.child("ref")),
-        interval=_required_duration(reader, "interval"),
+        interval=required_duration(reader, "interval"),
         timeout=reader.duration("timeout", DEFAULT_GIT_TIMEOUT) or DEFAULT_GIT_TIMEOUT,
-        secret_ref=_required_string(secret, "name") if secret is not None else None,
+        secret_ref=required_string(secret, "name") if secret is not None else None,
         ignore=reader.string("ignore"),
         suspend=reader.boolean("suspend"),
     )
@@ -176,7 +176,7 @@ class KustomizationSpec:
 def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
     """``spec`` of a Kustomization living in ``namespace`` (the default of every reference)."""
     reader = FieldReader(spec, "spec")
-    interval = _required_duration(reader, "interval")
+    interval = required_duration(reader, "interval")
     if "prune" not in reader.obj:
         raise InvalidSpecError("spec.prune is required (true or false)")
     timeout = reader.duration("timeout")
@@ -214,7 +214,7 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
         suspend=reader.boolean("suspend"),
         health_checks=_parse_health_checks(reader, namespace),
         depends_on=_parse_depends_on(reader, namespace),
-        service_account=_name(service_account, "spec.serviceAccountName")
+        service_account=valid_name(service_account, "spec.serviceAccountName")
         if service_account
         else None,
         deletion_policy=deletion_policy,
@@ -231,7 +231,7 @@ def _parse_source_ref(reader: FieldReader, namespace: str) -> ObjectRef:
     ref = reader.child("sourceRef")
     if ref is None:
         raise InvalidSpecError("spec.sourceRef is required")
-    kind = _required_string(ref, "kind")
+    kind = required_string(ref, "kind")
     if kind not in SOURCE_KINDS:
         raise InvalidSpecError(
             f"spec.sourceRef.kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}"
@@ -240,8 +240,8 @@ def _parse_source_ref(reader: FieldReader, namespace: str) -> ObjectRef:
         raise Unsupported(f"spec.sourceRef.kind: {kind} sources are not supported by Tether yet")
     return ObjectRef(
         kind=kind,
-        name=_name(_required_string(ref, "name"), ref.at("name")),
-        namespace=_name(ref.string("namespace") or namespace, ref.at("namespace")),
+        name=valid_name(required_string(ref, "name"), ref.at("name")),
+        namespace=valid_name(ref.string("namespace") or namespace, ref.at("namespace")),
         api_version=ref.string("apiVersion"),
     )
 
@@ -273,8 +273,8 @@ def _parse_depends_on(reader: FieldReader, namespace: str) -> tuple[ObjectRef, .
         refs.append(
             ObjectRef(
                 kind="Kustomization",
-                name=_name(_required_string(entry, "name"), entry.at("name")),
-                namespace=_name(entry.string("namespace") or namespace, entry.at("namespace")),
+                name=valid_name(required_string(entry, "name"), entry.at("name")),
+                namespace=valid_name(entry.string("namespace") or namespace, entry.at("namespace")),
             )
         )
     return tuple(refs)
@@ -286,8 +286,8 @@ def _parse_health_checks(reader: FieldReader, namespace: str) -> tuple[ObjectRef
         raise InvalidSpecError(f"spec.healthChecks: more than {MAX_HEALTH_CHECKS} entries")
     return tuple(
         ObjectRef(
-            kind=_required_string(entry, "kind"),
-            name=_required_string(entry, "name"),
+            kind=required_string(entry, "kind"),
+            name=required_string(entry, "name"),
             namespace=entry.string("namespace") or namespace,
             api_version=entry.string("apiVersion"),
         )
@@ -312,10 +312,10 @@ def _parse_post_build(reader: FieldReader | None) -> tuple[dict[str, str], tuple
         raise InvalidSpecError(f"spec.postBuild.substitute: more than {MAX_VARIABLES} variables")
     sources = []
     for entry in reader.objects("substituteFrom"):
-        kind = _required_string(entry, "kind")
+        kind = required_string(entry, "kind")
         if kind not in ("ConfigMap", "Secret"):
             raise InvalidSpecError(f"{entry.at('kind')}: {kind!r} is not ConfigMap or Secret")
-        name = _name(_required_string(entry, "name"), entry.at("name"))
+        name = valid_name(required_string(entry, "name"), entry.at("name"))
         sources.append(VarsFrom(kind, name, entry.boolean("optional")))  # type: ignore[arg-type]
     return substitute, tuple(sources)
 
@@ -323,24 +323,24 @@ def _parse_post_build(reader: FieldReader | None) -> tuple[dict[str, str], tuple
 def _parse_decryption(reader: FieldReader | None) -> tuple[bool, str | None]:
     if reader is None:
         return False, None
-    provider = _required_string(reader, "provider")
+    provider = required_string(reader, "provider")
     if provider != "sops":
         raise InvalidSpecError(f"spec.decryption.provider: {provider!r} is not sops")
     secret = reader.child("secretRef")
-    return True, (_required_string(secret, "name") if secret is not None else None)
+    return True, (required_string(secret, "name") if secret is not None else None)
 
 
 # ---- fields ------------------------------------------------------------------------------------
 
 
-def _required_string(reader: FieldReader, key: str) -> str:
+def required_string(reader: FieldReader, key: str) -> str:
     value = reader.string(key)
     if not value:
         raise InvalidSpecError(f"{reader.at(key)} is required")
     return value
 
 
-def _required_duration(reader: FieldReader, key: str) -> float:
+def required_duration(reader: FieldReader, key: str) -> float:
     value = reader.duration(key)
     if value is None:
         raise InvalidSpecError(f"{reader.at(key)} is required (a duration such as 5m)")
@@ -349,7 +349,7 @@ def _required_duration(reader: FieldReader, key: str) -> float:
     return value
 
 
-def _name(value: str, where: str) -> str:
+def valid_name(value: str, where: str) -> str:
     if len(value) > 253 or not _NAME.match(value):
         raise InvalidSpecError(f"{where}: {value!r} is not a valid Kubernetes name")
     return value

@@ -1,11 +1,12 @@
-"""The Flux part of the controller: GitRepositories, Kustomizations and Receivers of every
-namespace watched, reconciled by a few workers (one object at a time each), statuses written.
+"""The Flux part of the controller: GitRepositories, HelmRepositories, Kustomizations,
+HelmReleases and Receivers of every namespace watched, reconciled by a few workers (one object
+at a time each), statuses written; the HelmCharts HelmReleases generate are watched as a cache.
 
 Triggers, as Flux's controllers have them and sooner: a new object or a new ``generation``;
 ``reconcile.fluxcd.io/requestedAt`` changed (echoed in ``status.lastHandledReconcileAt``); every
-``interval`` (``retryInterval`` after a failure); a GitRepository's artifact moving wakes the
-Kustomizations reading it at once, and a Kustomization turning Ready wakes those depending on it
-(Flux looks again every 30 s). Its own status writes wake nothing else.
+``interval`` (``retryInterval`` after a failure); a source's artifact moving wakes the
+Kustomizations and HelmReleases reading it at once, and a Kustomization or HelmRelease turning
+Ready wakes those depending on it (Flux looks again every 30 s). Its own status writes wake nothing else.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tether.charts import ChartSource
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, Conflict
 from tether.controller.flux.deletion import add_finalizer, finalize, needs_finalizer
 from tether.controller.flux.gitrepos import GitRepositories, Outcome
+from tether.controller.flux.helmcharts import HelmSources
+from tether.controller.flux.helmobjects import ChartPublisher, finalize_release
+from tether.controller.flux.helmreleases import HelmReleases
+from tether.controller.flux.helmrun import HelmRunner
 from tether.controller.flux.kustomize import Kustomizations
 from tether.controller.flux.receivers import receiver_at, reconcile_receiver
 from tether.controller.status import now_iso
@@ -30,6 +36,10 @@ from tether.flux import status as fluxstatus
 from tether.flux.specs import ObjectRef
 from tether.names import (
     FLUX_GIT_REPOSITORY,
+    FLUX_HELM_API_VERSION,
+    FLUX_HELM_CHART,
+    FLUX_HELM_RELEASE,
+    FLUX_HELM_REPOSITORY,
     FLUX_KUSTOMIZATION,
     FLUX_KUSTOMIZE_API_VERSION,
     FLUX_RECEIVER,
@@ -93,6 +103,21 @@ class FluxPart:
         self.kustomizations = Kustomizations(
             client, self.sources, self._kustomization, self._source_exists
         )
+        self.chart_source = ChartSource(cache_dir / "flux-charts" / "store")
+        self.helm_sources = HelmSources(
+            client, self.sources, self.chart_source, cache_dir / "flux-charts" / "unpacked"
+        )
+        self.runner = HelmRunner(client.config, cache_dir / "helm")
+        self.charts = ChartPublisher(
+            client,
+            lambda: (
+                self.watchers[FLUX_HELM_CHART].info if FLUX_HELM_CHART in self.watchers else None
+            ),
+            lambda namespace, name: self._get(FLUX_HELM_CHART, namespace, name),
+        )
+        self.helm_releases = HelmReleases(
+            client, self.helm_sources, self.runner, self._helm_release, self.charts.publish
+        )
         self._active = active
         self.queue = WorkQueue()
         self.watchers: dict[str, ObjectWatcher] = {}
@@ -108,6 +133,9 @@ class FluxPart:
                 (FLUX_GIT_REPOSITORY, FLUX_SOURCE_API_VERSION),
                 (FLUX_KUSTOMIZATION, FLUX_KUSTOMIZE_API_VERSION),
                 (FLUX_RECEIVER, FLUX_RECEIVER_API_VERSION),
+                (FLUX_HELM_REPOSITORY, FLUX_SOURCE_API_VERSION),
+                (FLUX_HELM_CHART, FLUX_SOURCE_API_VERSION),
+                (FLUX_HELM_RELEASE, FLUX_HELM_API_VERSION),
             ):
                 info = await self.client.resource_for(api_version, kind)
                 await self.client.request(
@@ -131,6 +159,7 @@ class FluxPart:
         self.queue.close()
         for watcher in self.watchers.values():
             await watcher.stop()
+        await self.chart_source.aclose()
 
     async def idle(self) -> None:
         """Return once nothing waits to be reconciled now (tests)."""
@@ -155,6 +184,9 @@ class FluxPart:
     def _kustomization(self, key: tuple[str, str]) -> Mapping[str, Any] | None:
         return self._get(FLUX_KUSTOMIZATION, *key)
 
+    def _helm_release(self, key: tuple[str, str]) -> Mapping[str, Any] | None:
+        return self._get(FLUX_HELM_RELEASE, *key)
+
     def _source_exists(self, ref: ObjectRef) -> bool:
         return self._get(ref.kind, ref.namespace, ref.name) is not None
 
@@ -163,39 +195,44 @@ class FluxPart:
     def _on_event(self, kind: str) -> Any:
         def on_event(event_type: str, obj: dict[str, Any]) -> None:
             meta = obj.get("metadata") or {}
+            if kind == FLUX_HELM_CHART:
+                return  # generated by HelmReleases: a cache, not reconciled on its own
             if event_type == "DELETED":
                 self.queue.forget(_key(kind, obj))
                 if kind == FLUX_GIT_REPOSITORY:
                     self.sources.forget(str(meta.get("namespace")), str(meta.get("name")))
+                elif kind == FLUX_HELM_REPOSITORY:
+                    self.helm_sources.forget(str(meta.get("namespace")), str(meta.get("name")))
                 return
             if event_type == "ADDED" or _wanted(obj):
                 self.queue.add(_key(kind, obj))
 
         return on_event
 
-    def _wake_readers(self, namespace: str, name: str) -> None:
-        """A GitRepository's artifact moved: the Kustomizations reading it, now."""
-        watcher = self.watchers[FLUX_KUSTOMIZATION]
-        for obj in list(watcher.objects.values()):
-            ref = (obj.get("spec") or {}).get("sourceRef") or {}
-            ns = ref.get("namespace") or obj["metadata"].get("namespace")
-            if ref.get("kind") == FLUX_GIT_REPOSITORY and (ns, ref.get("name")) == (
-                namespace,
-                name,
-            ):
-                self.queue.add(_key(FLUX_KUSTOMIZATION, obj))
+    def _wake_readers(self, kind: str, namespace: str, name: str) -> None:
+        """A source's artifact moved: the Kustomizations and HelmReleases reading it, now."""
+        for reader in (FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE):
+            for obj in list(self.watchers[reader].objects.values()):
+                spec = obj.get("spec") or {}
+                ref = (
+                    spec.get("sourceRef")
+                    or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
+                    or {}
+                )
+                ns = ref.get("namespace") or obj["metadata"].get("namespace")
+                if (ref.get("kind"), ns, ref.get("name")) == (kind, namespace, name):
+                    self.queue.add(_key(reader, obj))
 
-    def _wake_dependents(self, namespace: str, name: str) -> None:
-        """A Kustomization turned Ready: those depending on it, now."""
-        watcher = self.watchers[FLUX_KUSTOMIZATION]
-        for obj in list(watcher.objects.values()):
+    def _wake_dependents(self, kind: str, namespace: str, name: str) -> None:
+        """A Kustomization or HelmRelease turned Ready: those of its kind depending on it."""
+        for obj in list(self.watchers[kind].objects.values()):
             own = obj["metadata"].get("namespace")
             for dep in (obj.get("spec") or {}).get("dependsOn") or ():
                 if isinstance(dep, Mapping) and (dep.get("namespace") or own, dep.get("name")) == (
                     namespace,
                     name,
                 ):
-                    self.queue.add(_key(FLUX_KUSTOMIZATION, obj))
+                    self.queue.add(_key(kind, obj))
 
     # ---- work --------------------------------------------------------------------------------
 
@@ -222,41 +259,51 @@ class FluxPart:
             return
         self.reconciles += 1
         now = now_iso()
-        if kind == FLUX_KUSTOMIZATION:
-            ready = await self._lifecycle(obj)
+        if kind in (FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE):
+            ready = await self._lifecycle(kind, obj)
             if ready is None:
                 return
             if isinstance(ready, float):
                 self.queue.add(key, delay=ready)
                 return
             obj = ready
-        if kind == FLUX_GIT_REPOSITORY:
-            outcome = await self.sources.reconcile(obj, now)
-        elif kind == FLUX_RECEIVER:
-            outcome = await reconcile_receiver(self.client, obj, now)
-        else:
-            outcome = await self.kustomizations.reconcile(obj, now)
+        outcome = await self._outcome(kind, obj, now)
         before = dict(obj.get("status") or {})
         written = await self._write_status(kind, obj, outcome)
         after = written.get("status") or {} if written is not None else before
-        if kind == FLUX_GIT_REPOSITORY:
+        if kind in (FLUX_GIT_REPOSITORY, FLUX_HELM_REPOSITORY):
             old = (before.get("artifact") or {}).get("revision")
             if (after.get("artifact") or {}).get("revision") != old:
-                self._wake_readers(namespace, name)
+                self._wake_readers(kind, namespace, name)
         elif (
-            kind == FLUX_KUSTOMIZATION
+            kind in (FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE)
             and not fluxstatus.is_ready({"status": before})
             and fluxstatus.is_ready({"status": after})
         ):
-            self._wake_dependents(namespace, name)
+            self._wake_dependents(kind, namespace, name)
         if outcome.requeue is not None:
             self.queue.add(key, delay=outcome.requeue)
 
-    async def _lifecycle(self, obj: dict[str, Any]) -> dict[str, Any] | float | None:
-        """A Kustomization being deleted is finalized (None: done, a float: look again then);
-        one without Flux's finalizer gets it. Returns the object to reconcile."""
-        watcher = self.watchers[FLUX_KUSTOMIZATION]
+    async def _outcome(self, kind: str, obj: dict[str, Any], now: str) -> Outcome:
+        if kind == FLUX_GIT_REPOSITORY:
+            return await self.sources.reconcile(obj, now)
+        if kind == FLUX_HELM_REPOSITORY:
+            return await self.helm_sources.reconcile(obj, now)
+        if kind == FLUX_RECEIVER:
+            return await reconcile_receiver(self.client, obj, now)
+        if kind == FLUX_HELM_RELEASE:
+            return await self.helm_releases.reconcile(obj, now)
+        return await self.kustomizations.reconcile(obj, now)
+
+    async def _lifecycle(self, kind: str, obj: dict[str, Any]) -> dict[str, Any] | float | None:
+        """A Kustomization or HelmRelease being deleted is finalized (None: done, a float: look
+        again then); one without Flux's finalizer gets it. Returns the object to reconcile."""
+        watcher = self.watchers[kind]
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if kind == FLUX_HELM_RELEASE:
+                return await finalize_release(
+                    self.client, watcher.info, self.runner, self.charts, obj
+                )
             return await finalize(self.client, watcher.info, obj)
         if needs_finalizer(obj):
             try:

@@ -1,0 +1,271 @@
+"""Flux's HelmRepository and HelmRelease on the real stack: the podinfo chart (shared corpus,
+packaged by the pinned helm) served by a loopback Helm repository with basic auth, releases made
+by the pinned helm against the local cluster and read back with ``helm ls``/``helm history``:
+install with tests, an upgrade from valuesFrom, an upgrade whose test fails rolled back by
+remediation, dependsOn holding a release behind one whose chart version does not exist, and
+the uninstall when the HelmRelease is deleted."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, run_helm
+from tests.controller.stack import Env
+from tether.localcluster.testing import eventually
+from tether.tools import find_tool
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PODINFO = (
+    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
+)
+HELM_API = "helm.toolkit.fluxcd.io/v2"
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartRepoServer]:
+    """podinfo 6.14.1 and 6.15.0 (the same chart packaged under a second version)."""
+    base = tmp_path_factory.mktemp("flux-helm")
+    root = base / "charts"
+    root.mkdir()
+    chart = shutil.copytree(PODINFO, base / "src" / "podinfo")
+    for version in ("6.14.1", "6.15.0"):
+        run_helm("package", str(chart), "--version", version, "-d", str(root), home=base / "home")
+    server = ChartRepoServer(root, username=USERNAME, password=PASSWORD)
+    run_helm("repo", "index", str(root), "--url", server.url, home=base / "home")
+    yield server
+    server.close()
+
+
+def helm_cli(env: Env, home: Path, *args: str) -> str:
+    done = subprocess.run(
+        [find_tool("helm"), *args, "--kubeconfig", str(env.cluster.kubeconfig)],
+        capture_output=True,
+        text=True,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin",
+             **{f"HELM_{k}_HOME": str(home / k.lower()) for k in ("CACHE", "CONFIG", "DATA")}},
+        timeout=60,
+        check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def helm_repository(name: str, namespace: str, url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": SOURCE_API,
+        "kind": "HelmRepository",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"interval": "5m", "url": url, "secretRef": {"name": "repo-auth"}},
+    }
+
+
+def helm_release(name: str, namespace: str, version: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": HELM_API,
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": "10m",
+            "chart": {"spec": {"chart": "podinfo", "version": version,
+                               "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}},
+            **spec,
+        },
+    }  # fmt: skip
+
+
+async def get(env: Env, api_version: str, kind: str, name: str, ns: str) -> dict[str, Any] | None:
+    from tether.cluster.errors import NotFound
+
+    info = await env.client.resource_for(api_version, kind)
+    try:
+        return await env.client.get(info, name, ns)
+    except NotFound:
+        return None
+
+
+async def condition(env: Env, name: str, ns: str, type_: str = "Ready") -> dict[str, Any]:
+    obj = await get(env, HELM_API, "HelmRelease", name, ns)
+    return next(
+        (
+            c
+            for c in ((obj or {}).get("status") or {}).get("conditions") or ()
+            if c["type"] == type_
+        ),
+        {},
+    )
+
+
+async def tenant(env: Env, repo: ChartRepoServer) -> str:
+    namespace = f"helm-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", namespace)
+    await env.apply(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "repo-auth", "namespace": namespace},
+         "stringData": {"username": USERNAME, "password": PASSWORD}},
+        helm_repository("podinfo", namespace, repo.url),
+    )  # fmt: skip
+    await env.controller.extras.ready()
+    return namespace
+
+
+async def test_a_helm_release_installs_tests_and_upgrades_as_helm_shows(
+    env: Env, repo: ChartRepoServer, tmp_path: Path
+) -> None:
+    ns = await tenant(env, repo)
+    await env.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "values", "namespace": ns},
+         "data": {"values.yaml": "ui:\n  message: from-configmap\n"}},
+        helm_release("web", ns, "6.14.x", test={"enable": True},
+                     valuesFrom=[{"kind": "ConfigMap", "name": "values"}],
+                     values={"replicaCount": 1}),
+    )  # fmt: skip
+
+    async def ready() -> bool:
+        return (await condition(env, "web", ns)).get("status") == "True"
+
+    await eventually(ready, 120, "the HelmRelease Ready")
+    message = (await condition(env, "web", ns))["message"]
+    assert message.startswith(
+        f"Helm test succeeded for release {ns}/web.v1 with chart podinfo@6.14.1"
+    )
+    released = await condition(env, "web", ns, "Released")
+    assert released["reason"] == "InstallSucceeded"
+    hr = await get(env, HELM_API, "HelmRelease", "web", ns)
+    assert hr is not None
+    status = hr["status"]
+    assert status["history"][0]["chartVersion"] == "6.14.1"
+    assert status["history"][0]["status"] == "deployed"
+    assert status["helmChart"] == f"{ns}/{ns}-web"
+    assert status["lastAttemptedReleaseAction"] == "install"
+    chart = await get(env, SOURCE_API, "HelmChart", f"{ns}-web", ns)
+    assert chart is not None and chart["status"]["artifact"]["revision"] == "6.14.1"
+    repository = await get(env, SOURCE_API, "HelmRepository", "podinfo", ns)
+    assert repository is not None
+    assert repository["status"]["artifact"]["revision"].startswith("sha256:")
+
+    # what helm itself says
+    listed = helm_cli(env, tmp_path, "ls", "-n", ns)
+    assert "web" in listed and "deployed" in listed and "podinfo-6.14.1" in listed
+    values = helm_cli(env, tmp_path, "get", "values", "web", "-n", ns, "-o", "json")
+    assert '"message":"from-configmap"' in values.replace(" ", "")
+    deployment = await get(env, "apps/v1", "Deployment", "web-podinfo", ns)
+    assert deployment is not None
+
+    # a new version and a change of values: one upgrade
+    await env.kube("patch", "helmrelease", "web", "-n", ns, "--type=merge", "-p",
+                   '{"spec":{"chart":{"spec":{"version":"6.15.0"}},"values":{"replicaCount":2}}}')  # fmt: skip
+
+    async def upgraded() -> bool:
+        found = await condition(env, "web", ns, "Released")
+        return found.get("reason") == "UpgradeSucceeded" and (await ready())
+
+    await eventually(upgraded, 120, "the upgrade")
+    history = helm_cli(env, tmp_path, "history", "web", "-n", ns)
+    rows = [line.split() for line in history.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert "podinfo-6.15.0" in rows[1]
+    live = await get(env, "apps/v1", "Deployment", "web-podinfo", ns)
+    assert live is not None and live["spec"]["replicas"] == 2
+
+    # deleting the HelmRelease uninstalls the release and removes its HelmChart
+    await env.kube("delete", "helmrelease", "web", "-n", ns, "--wait=false")
+
+    async def uninstalled() -> bool:
+        gone = await get(env, HELM_API, "HelmRelease", "web", ns) is None
+        return gone and "web" not in helm_cli(env, tmp_path, "ls", "-n", ns)
+
+    await eventually(uninstalled, 60, "the release uninstalled")
+    assert await get(env, SOURCE_API, "HelmChart", f"{ns}-web", ns) is None
+
+
+async def test_an_upgrade_whose_test_fails_is_rolled_back(
+    env: Env, repo: ChartRepoServer, tmp_path: Path
+) -> None:
+    ns = await tenant(env, repo)
+    remediation = {"remediation": {"retries": 1}}
+    await env.apply(helm_release("app", ns, "6.14.1", test={"enable": True}, upgrade=remediation))
+
+    async def ready() -> bool:
+        return (await condition(env, "app", ns)).get("status") == "True"
+
+    await eventually(ready, 120, "the first install")
+    await env.kube("patch", "helmrelease", "app", "-n", ns, "--type=merge", "-p",
+                   '{"spec":{"values":{"faults":{"testFail":true}}}}')  # fmt: skip
+
+    async def stalled() -> bool:
+        return (await condition(env, "app", ns, "Stalled")).get("status") == "True"
+
+    await eventually(stalled, 240, "retries spent")
+    stall = await condition(env, "app", ns, "Stalled")
+    assert stall["reason"] == "RetriesExceeded"
+    assert stall["message"] == "Failed to upgrade after 2 attempt(s)"
+    assert (await condition(env, "app", ns))["status"] == "False"
+    assert (await condition(env, "app", ns, "TestSuccess"))["reason"] == "TestFailed"
+    assert (await condition(env, "app", ns, "Remediated"))["reason"] == "RollbackSucceeded"
+    hr = await get(env, HELM_API, "HelmRelease", "app", ns)
+    assert hr is not None and hr["status"]["upgradeFailures"] == 2
+    # helm's history: install, upgrade (tests failed), rollback, upgrade again, rollback
+    history = helm_cli(env, tmp_path, "history", "app", "-n", ns, "-o", "json")
+    import json
+
+    revisions = json.loads(history)
+    assert [r["revision"] for r in revisions] == [1, 2, 3, 4, 5]
+    assert revisions[-1]["status"] == "deployed"
+    assert revisions[-1]["description"] == "Rollback to 1"
+    values = helm_cli(env, tmp_path, "get", "values", "app", "-n", ns, "-o", "json")
+    assert "testFail" not in values
+
+
+async def test_depends_on_holds_a_release_behind_one_whose_chart_is_missing(
+    env: Env, repo: ChartRepoServer
+) -> None:
+    ns = await tenant(env, repo)
+    await env.apply(
+        helm_release("backend", ns, "9.9.9"),
+        helm_release("frontend", ns, "6.14.1", dependsOn=[{"name": "backend"}]),
+    )
+
+    async def refused() -> bool:
+        backend = await condition(env, "backend", ns)
+        frontend = await condition(env, "frontend", ns)
+        return (
+            backend.get("reason") == "ArtifactFailed"
+            and frontend.get("reason") == "DependencyNotReady"
+        )
+
+    await eventually(refused, 60, "the missing version named and the dependent held")
+    backend = await condition(env, "backend", ns)
+    assert backend["status"] == "False"
+    assert backend["message"].startswith(f"HelmChart '{ns}/{ns}-backend' is not ready: ")
+    assert "9.9.9" in backend["message"]
+    assert (await condition(env, "frontend", ns))[
+        "message"
+    ] == f"dependency '{ns}/backend' is not ready"
+    assert await get(env, "apps/v1", "Deployment", "frontend-podinfo", ns) is None
+
+    await env.kube("patch", "helmrelease", "backend", "-n", ns, "--type=merge", "-p",
+                   '{"spec":{"chart":{"spec":{"version":"6.14.1"}}}}')  # fmt: skip
+
+    async def both_ready() -> bool:
+        return all(
+            [
+                (await condition(env, name, ns)).get("status") == "True"
+                for name in ("backend", "frontend")
+            ]
+        )
+
+    await eventually(both_ready, 180, "both releases Ready in dependsOn order")
+    backend_hr = await get(env, HELM_API, "HelmRelease", "backend", ns)
+    frontend_hr = await get(env, HELM_API, "HelmRelease", "frontend", ns)
+    assert backend_hr is not None and frontend_hr is not None
+    assert (
+        backend_hr["status"]["history"][0]["lastDeployed"]
+        <= frontend_hr["status"]["history"][0]["lastDeployed"]
+    )

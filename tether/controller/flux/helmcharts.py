@@ -1,0 +1,215 @@
+"""Flux's HelmRepositories and the charts HelmReleases install, on Tether's chart source.
+
+A ``HelmRepository`` (``type: default``) is its index: fetched with its ``secretRef``
+credentials through :class:`tether.charts.ChartSource` (bounded, re-validated by a conditional
+request), its artifact revision the index's sha256, as source-controller writes it. One of
+``type: oci`` has no artifact: it is Ready once its spec is valid, charts are pulled from the
+registry by tag. A chart is resolved from the index (or the registry's tags) by name and semver
+range, fetched once by digest and unpacked with its dependencies into the cache; a chart from a
+``GitRepository`` is the folder of the GitRepository's current artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tether.charts import ChartError, ChartSource, ResolvedChart
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound
+from tether.cluster.secretdata import decoded
+from tether.controller.flux.gitrepos import GitRepositories, Outcome
+from tether.fields import InvalidSpecError
+from tether.flux import status as fluxstatus
+from tether.flux.helmspecs import ChartTemplate, HelmRepositorySpec, parse_helm_repository
+from tether.safeyaml import YamlError, load
+from tether.source.credentials import RepoCredentials
+
+CHART_PULL_FAILED = "ChartPullError"
+CHART_PULL_SUCCEEDED = "ChartPullSucceeded"
+INDEXATION_FAILED = "IndexationFailed"
+
+
+class ChartUnavailable(Exception):
+    """The chart cannot be had now; the message is Flux-shaped."""
+
+
+@dataclass(frozen=True)
+class ChartArtifact:
+    """An unpacked chart ready for helm: where, which, and Flux's revision of it."""
+
+    path: Path
+    name: str
+    version: str
+    digest: str
+
+
+class HelmSources:
+    """HelmRepositories reconciled, and charts fetched for HelmReleases."""
+
+    def __init__(
+        self, client: ClusterClient, git: GitRepositories, charts: ChartSource, root: Path
+    ) -> None:
+        self.client = client
+        self.git = git
+        self.charts = charts
+        self.root = root
+        #: (namespace, name) -> the spec of a Ready HelmRepository
+        self._repositories: dict[tuple[str, str], HelmRepositorySpec] = {}
+        self._unpacking: dict[str, asyncio.Task[Path]] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._repositories.pop((namespace, name), None)
+
+    # ---- HelmRepository ----------------------------------------------------------------------
+
+    async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
+        seen = fluxstatus.Observed.of(obj)
+        previous, generation = seen.status, seen.generation
+        key = (seen.namespace, seen.name)
+        try:
+            spec = parse_helm_repository(obj.get("spec"))
+        except InvalidSpecError as exc:
+            self._repositories.pop(key, None)
+            reason = fluxstatus.refusal_reason(exc)
+            wanted = [(fluxstatus.READY, False, reason, exc.message),
+                      (fluxstatus.STALLED, True, reason, exc.message)]  # fmt: skip
+            return Outcome(fluxstatus.updated(previous, wanted, generation, now), None)
+        if spec.suspend:
+            return Outcome(None, None)
+        if spec.oci:
+            self._repositories[key] = spec
+            message = "Helm repository is Ready"
+            wanted = [(fluxstatus.READY, True, fluxstatus.SUCCEEDED, message)]
+            status = fluxstatus.updated(previous, wanted, generation, now)
+            status.pop("artifact", None)
+            return Outcome(status, None)
+        try:
+            creds = await self.credentials(seen.namespace, spec)
+            index = await self.charts.index(spec.url, creds)
+        except (ChartUnavailable, ChartError) as exc:
+            message = f"failed to fetch Helm repository index: {_text(exc)}"
+            wanted = [(fluxstatus.READY, False, fluxstatus.FETCH_FAILED, message),
+                      (fluxstatus.FETCH_FAILED, True, INDEXATION_FAILED, message)]  # fmt: skip
+            return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
+        self._repositories[key] = spec
+        revision = f"sha256:{index.content_sha256}"
+        artifact = dict(previous.get("artifact") or {})
+        if artifact.get("revision") != revision:
+            artifact = {"revision": revision, "digest": revision, "lastUpdateTime": now,
+                        "url": spec.url}  # fmt: skip
+        message = f"stored artifact: revision '{revision}'"
+        wanted = [(fluxstatus.READY, True, fluxstatus.SUCCEEDED, message),
+                  (fluxstatus.ARTIFACT_IN_STORAGE, True, fluxstatus.SUCCEEDED, message)]  # fmt: skip
+        return Outcome(
+            fluxstatus.updated(previous, wanted, generation, now, artifact=artifact), spec.interval
+        )
+
+    async def credentials(self, namespace: str, spec: HelmRepositorySpec) -> RepoCredentials | None:
+        """``secretRef``'s ``username``/``password`` (read in the repository's namespace)."""
+        if not spec.secret_ref:
+            return None
+        info = await self.client.resource_for("v1", "Secret")
+        try:
+            data = decoded(await self.client.get(info, spec.secret_ref, namespace))
+        except NotFound:
+            raise ChartUnavailable(
+                f"failed to get secret '{namespace}/{spec.secret_ref}': not found"
+            ) from None
+        except ClusterError as exc:
+            raise ChartUnavailable(
+                f"failed to get secret '{namespace}/{spec.secret_ref}': {exc.message}"
+            ) from None
+        return RepoCredentials(
+            url=spec.url,
+            username=data.get("username") or None,
+            password=data.get("password") or None,
+            type="helm",
+        )
+
+    # ---- charts ------------------------------------------------------------------------------
+
+    async def chart(self, template: ChartTemplate) -> ChartArtifact:
+        """The chart the template names, unpacked; :class:`ChartUnavailable` otherwise."""
+        source = template.source
+        if source.kind == "GitRepository":
+            return await self._git_chart(template)
+        spec = self._repositories.get((source.namespace, source.name))
+        if spec is None:
+            raise ChartUnavailable(
+                f"HelmRepository '{source.namespace}/{source.name}' is not ready"
+            )
+        url = spec.url
+        try:
+            creds = await self.credentials(source.namespace, spec)
+            resolved = await self.charts.resolve(
+                url, template.chart, template.version, creds, plain_http=spec.insecure
+            )
+            path = await self._unpacked(resolved, creds, spec.pass_credentials)
+        except ChartError as exc:
+            raise ChartUnavailable(_text(exc)) from None
+        digest = resolved.digest or ""
+        return ChartArtifact(path, resolved.name, resolved.version, digest)
+
+    async def _unpacked(
+        self, resolved: ResolvedChart, creds: RepoCredentials | None, pass_credentials: bool
+    ) -> Path:
+        identity = f"{resolved.repo_url}\0{resolved.name}\0{resolved.version}\0{resolved.digest}"
+        key = hashlib.sha256(identity.encode()).hexdigest()[:32]
+        final = self.root / key / resolved.name
+        if await asyncio.to_thread(os.path.isdir, final):
+            return final
+        task = self._unpacking.get(key)
+        if task is None:
+
+            async def unpack() -> Path:
+                await asyncio.to_thread(os.makedirs, self.root / key, exist_ok=True)
+                done = await self.charts.materialize_chart(
+                    resolved, self.root / key, creds, pass_credentials=pass_credentials
+                )
+                return done.path
+
+            task = asyncio.create_task(unpack())
+            self._unpacking[key] = task
+            task.add_done_callback(lambda _: self._unpacking.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _git_chart(self, template: ChartTemplate) -> ChartArtifact:
+        source = template.source
+        artifact = self.git.artifact(source.namespace, source.name)
+        if artifact is None:
+            raise ChartUnavailable(f"GitRepository '{source.namespace}/{source.name}' is not ready")
+        tree = await self.git.tree(artifact)
+        if tree.escaping_link is not None:
+            raise ChartUnavailable(
+                f"the GitRepository's revision has a link leaving it: {tree.escaping_link[0]}"
+            )
+        path = Path(os.path.normpath(tree.root / template.chart.lstrip("/")))
+        if path != tree.root and tree.root not in path.parents:
+            raise ChartUnavailable(f"chart path '{template.chart}' leaves the source")
+        meta = await asyncio.to_thread(_chart_yaml, path)
+        version = str(meta.get("version") or "")
+        return ChartArtifact(path, str(meta.get("name") or ""), version, artifact.revision)
+
+
+def _chart_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = (path / "Chart.yaml").read_text()
+    except OSError:
+        raise ChartUnavailable(f"no chart found at '{path.name}': Chart.yaml is missing") from None
+    try:
+        meta = load(text)
+    except YamlError as exc:
+        raise ChartUnavailable(f"Chart.yaml: {exc.message}") from None
+    if not isinstance(meta, dict) or not meta.get("name") or not meta.get("version"):
+        raise ChartUnavailable("Chart.yaml must give the chart's name and version")
+    return meta
+
+
+def _text(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc)

@@ -1,0 +1,505 @@
+"""One HelmRelease reconciled as helm-controller does it, with the pinned helm binary.
+
+Order: spec read; ``suspend``; the chart source in the HelmRelease's own namespace (Flux's
+``--no-cross-namespace-refs``); a dependency cycle, then ``dependsOn`` Ready; the chart
+(:mod:`tether.controller.flux.helmcharts`), published as the generated ``HelmChart``; the
+values (``valuesFrom`` then ``values``); then steps decided by :mod:`tether.flux.helmactions`
+on Helm's own storage, run one after another (install, upgrade, test, remediation), at most a
+few per reconcile. A failure before helm runs changes no release: what was deployed stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound
+from tether.cluster.secretdata import decoded
+from tether.controller.flux.gitrepos import Outcome
+from tether.controller.flux.helmcharts import ChartArtifact, ChartUnavailable, HelmSources
+from tether.controller.flux.helmrun import HelmFailed, HelmRunner
+from tether.fields import InvalidSpecError
+from tether.flux import depends
+from tether.flux import status as fluxstatus
+from tether.flux.helmactions import Attempts, Step, Wanted, next_step
+from tether.flux.helmspecs import ActionOptions, HelmReleaseSpec, parse_helm_release
+from tether.flux.helmstorage import Release, StorageError, config_digest, history, unlocked
+from tether.flux.helmvalues import ValuesError, ValuesInput, compose
+
+#: steps run in one reconcile at most (unlock, upgrade, test, remediation)
+MAX_STEPS = 4
+#: how soon a release remediated is looked at again (the next attempt)
+AFTER_REMEDIATION = 1.0
+DEPENDENCY_REQUEUE = 30.0
+ACCESS_DENIED = "AccessDenied"
+RESET_ANNOTATION = "reconcile.fluxcd.io/resetAt"
+
+# conditions and reasons, as helm-controller writes them
+RELEASED = "Released"
+TEST_SUCCESS = "TestSuccess"
+REMEDIATED = "Remediated"
+INIT_FAILED = "InitFailed"
+RETRIES_EXCEEDED = "RetriesExceeded"
+GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
+
+Lookup = Callable[[depends.Key], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Failure(Exception):
+    reason: str
+    message: str
+    requeue: float | None
+    stalled: bool = False
+
+
+@dataclass
+class Progress:
+    """What the steps of one reconcile did (conditions as (type, status, reason, message))."""
+
+    attempts: Attempts
+    conditions: dict[str, tuple[str, bool, str, str]] = field(default_factory=dict)
+    requeue: float | None = None
+    stalled: str | None = None
+    history: list[Release] = field(default_factory=list)
+    #: the user helm runs as (``serviceAccountName``), None: the controller's own identity
+    user: str | None = None
+
+    def set(self, type_: str, status: bool, reason: str, message: str) -> None:
+        self.conditions[type_] = (type_, status, reason, message)
+
+
+class HelmReleases:
+    def __init__(
+        self,
+        client: ClusterClient,
+        sources: HelmSources,
+        runner: HelmRunner,
+        lookup: Lookup,
+        publish_chart: Callable[..., Any],
+    ) -> None:
+        """``lookup`` gives a HelmRelease by (namespace, name); ``publish_chart(obj, spec,
+        chart, error)`` writes the generated HelmChart."""
+        self.client = client
+        self.sources = sources
+        self.runner = runner
+        self.lookup = lookup
+        self.publish_chart = publish_chart
+
+    async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
+        seen = fluxstatus.Observed.of(obj)
+        previous, generation = seen.status, seen.generation
+        try:
+            spec = parse_helm_release(obj.get("spec"), seen.namespace, seen.name)
+        except InvalidSpecError as exc:
+            reason = fluxstatus.refusal_reason(exc)
+            return Outcome(
+                _failed(previous, Failure(reason, exc.message, None, True), generation, now), None
+            )
+        if spec.suspend:
+            return Outcome(None, None)
+        try:
+            self._check_source(spec, seen.namespace)
+            self._check_dependencies((seen.namespace, seen.name), spec)
+            chart = await self._chart(obj, spec)
+            values = await self._values(seen.namespace, spec)
+        except Failure as failure:
+            return Outcome(_failed(previous, failure, generation, now), failure.requeue)
+        wanted = Wanted(chart.name, chart.version, config_digest(values))
+        attempts = _attempts(obj, wanted, generation)
+        client = self._client_for(seen.namespace, spec)
+        progress = Progress(attempts, user=_user(seen.namespace, spec))
+        try:
+            await self._steps(client, spec, chart, values, wanted, progress)
+        except Failure as failure:
+            return Outcome(_failed(previous, failure, generation, now), failure.requeue)
+        status = self._status(obj, spec, chart, wanted, progress, generation, now)
+        return Outcome(status, progress.requeue)
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def _client_for(self, namespace: str, spec: HelmReleaseSpec) -> ClusterClient:
+        user = _user(namespace, spec)
+        return self.client.as_user(user) if user else self.client
+
+    def _check_source(self, spec: HelmReleaseSpec, namespace: str) -> None:
+        source = spec.chart.source
+        if source.namespace != namespace:
+            raise Failure(
+                ACCESS_DENIED,
+                f"cannot access {source.kind}/{source.namespace}/{source.name}: "
+                "cross-namespace references are not allowed",
+                None,
+                stalled=True,
+            )
+
+    def _check_dependencies(self, key: depends.Key, spec: HelmReleaseSpec) -> None:
+        if not spec.depends_on:
+            return
+        cycle = depends.cycle_through(key, self._edges)
+        if cycle is not None:
+            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, depends.describe_cycle(cycle), None)
+        waiting = depends.blocking(spec.depends_on, self.lookup, spec.chart.source, None)
+        if waiting is not None:
+            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, waiting, DEPENDENCY_REQUEUE)
+
+    def _edges(self, key: depends.Key) -> Sequence[depends.Key]:
+        obj = self.lookup(key)
+        found = []
+        for entry in ((obj or {}).get("spec") or {}).get("dependsOn") or ():
+            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+                found.append((str(entry.get("namespace") or key[0]), entry["name"]))
+        return found
+
+    async def _chart(self, obj: Mapping[str, Any], spec: HelmReleaseSpec) -> ChartArtifact:
+        try:
+            chart = await self.sources.chart(spec.chart)
+        except ChartUnavailable as exc:
+            await self.publish_chart(obj, spec, None, str(exc))
+            name = f"{spec.chart.source.namespace}/{_chart_object(obj)}"
+            raise Failure(
+                fluxstatus.ARTIFACT_FAILED, f"HelmChart '{name}' is not ready: {exc}", spec.interval
+            ) from None
+        await self.publish_chart(obj, spec, chart, None)
+        return chart
+
+    async def _values(self, namespace: str, spec: HelmReleaseSpec) -> dict[str, Any]:
+        sources = []
+        for ref in spec.values_from:
+            info = await self.client.resource_for("v1", ref.kind)
+            try:
+                found = await self.client.get(info, ref.name, namespace)
+                data = decoded(found) if ref.kind == "Secret" else dict(found.get("data") or {})
+            except NotFound:
+                data = None
+            except ClusterError as exc:
+                raise Failure(INIT_FAILED, f"{ref.kind} '{namespace}/{ref.name}': {exc.message}",
+                              spec.interval) from None  # fmt: skip
+            sources.append(ValuesInput(ref.kind, ref.name, namespace, ref.values_key,
+                                       ref.target_path, ref.optional, data))  # fmt: skip
+        try:
+            return compose(sources, spec.values)
+        except ValuesError as exc:
+            raise Failure(INIT_FAILED, f"could not resolve values: {exc}", spec.interval) from None
+
+    # ---- steps -------------------------------------------------------------------------------
+
+    async def _history(self, client: ClusterClient, spec: HelmReleaseSpec) -> list[Release]:
+        info = await client.resource_for("v1", "Secret")
+        try:
+            answer = await client.list(
+                info,
+                spec.storage_namespace,
+                label_selector=f"owner=helm,name={spec.release_name}",
+            )
+            return history(answer.items)
+        except (ClusterError, StorageError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            raise Failure(GET_LAST_RELEASE_FAILED, f"failed to get last release: {message}",
+                          spec.interval) from None  # fmt: skip
+
+    async def _steps(
+        self,
+        client: ClusterClient,
+        spec: HelmReleaseSpec,
+        chart: ChartArtifact,
+        values: dict[str, Any],
+        wanted: Wanted,
+        progress: Progress,
+    ) -> None:
+        for _ in range(MAX_STEPS):
+            releases = await self._history(client, spec)
+            progress.history = releases
+            step = next_step(spec, releases, wanted, progress.attempts)
+            if step.kind == "none":
+                progress.requeue = spec.interval
+                return
+            if step.kind == "stall":
+                progress.stalled = step.message
+                progress.requeue = spec.interval
+                return
+            if step.kind == "unlock":
+                await self._unlock(client, spec, releases[0])
+                continue
+            if not await self._run_step(client, spec, chart, values, step, releases, progress):
+                return
+        progress.history = await self._history(client, spec)
+
+    async def _run_step(
+        self,
+        client: ClusterClient,
+        spec: HelmReleaseSpec,
+        chart: ChartArtifact,
+        values: dict[str, Any],
+        step: Step,
+        releases: list[Release],
+        progress: Progress,
+    ) -> bool:
+        """Run one step; whether the reconcile goes on with the next one."""
+        target = f"{spec.target_namespace}/{spec.release_name}"
+        shown = f"{chart.name}@{chart.version}"
+        user = progress.user
+        if step.kind in ("install", "upgrade"):
+            action = step.kind
+            try:
+                await self._release(action, spec, chart, values, user)
+            except HelmFailed as exc:
+                self._count_failure(progress, action)
+                reason = "InstallFailed" if action == "install" else "UpgradeFailed"
+                progress.set(RELEASED, False, reason,
+                             f"Helm {action} failed for release {target} with chart {shown}: {exc.message}")  # fmt: skip
+                progress.conditions.pop(TEST_SUCCESS, None)
+                return self._after_failure(spec, action, progress)
+            progress.attempts = replace(progress.attempts, last_action=action)
+            latest = (await self._history(client, spec))[:1]
+            version = f".v{latest[0].version}" if latest else ""
+            reason = "InstallSucceeded" if action == "install" else "UpgradeSucceeded"
+            progress.set(RELEASED, True, reason,
+                         f"Helm {action} succeeded for release {target}{version} with chart {shown}")  # fmt: skip
+            progress.conditions.pop(REMEDIATED, None)
+            return True
+        if step.kind == "test":
+            version = f"{target}.v{releases[0].version}"
+            try:
+                await self.runner.run(["test", spec.release_name, "-n", spec.target_namespace,
+                                       "--timeout", _seconds(spec.test.timeout)],
+                                      user=user, timeout=spec.test.timeout)  # fmt: skip
+            except HelmFailed as exc:
+                progress.set(TEST_SUCCESS, False, "TestFailed",
+                             f"Helm test failed for release {version} with chart {shown}: {exc.message}")  # fmt: skip
+                if spec.test.ignore_failures:
+                    return False
+                self._count_failure(progress, progress.attempts.last_action or "install")
+                return self._after_failure(
+                    spec, progress.attempts.last_action or "install", progress
+                )
+            hooks = len(releases[0].tests)
+            progress.set(TEST_SUCCESS, True, "TestSucceeded",
+                         f"Helm test succeeded for release {version} with chart {shown}: "
+                         f"{hooks} test hooks completed successfully")  # fmt: skip
+            return True
+        await self._remediate(spec, step, releases, progress, shown)
+        progress.requeue = AFTER_REMEDIATION
+        return False
+
+    async def _release(
+        self,
+        action: str,
+        spec: HelmReleaseSpec,
+        chart: ChartArtifact,
+        values: dict[str, Any],
+        user: str | None,
+    ) -> None:
+        options = spec.install if action == "install" else spec.upgrade
+        async with self.runner.values_file(values) as path:
+            args = [action, spec.release_name, str(chart.path), "-n", spec.target_namespace,
+                    "--values", str(path), *_wait_flags(options), "--timeout",
+                    _seconds(options.timeout), "--description", f"{action} by Tether"]  # fmt: skip
+            if action == "install":
+                args += ["--create-namespace"] if options.create_namespace else []
+                args += ["--skip-crds"] if options.skip_crds else []
+            else:
+                args += ["--reset-values", "--history-max", str(spec.max_history)]
+                args += ["--force-replace"] if options.force else []
+                args += ["--cleanup-on-fail"] if options.cleanup_on_fail else []
+            args += ["--no-hooks"] if options.disable_hooks else []
+            await self.runner.run(args, user=user, timeout=options.timeout)
+
+    async def _remediate(
+        self,
+        spec: HelmReleaseSpec,
+        step: Step,
+        releases: list[Release],
+        progress: Progress,
+        shown: str,
+    ) -> None:
+        user = progress.user
+        target = f"{spec.target_namespace}/{spec.release_name}"
+        if step.kind == "rollback":
+            options = spec.rollback
+            args = ["rollback", spec.release_name, str(step.to_version), "-n",
+                    spec.target_namespace, *_wait_flags(options), "--timeout",
+                    _seconds(options.timeout), "--history-max", str(spec.max_history)]  # fmt: skip
+            done = f"Helm rollback to previous release {target}.v{step.to_version} with chart {shown} succeeded"  # fmt: skip
+            failed_reason, reason = "RollbackFailed", "RollbackSucceeded"
+        else:
+            options = spec.uninstall
+            args = ["uninstall", spec.release_name, "-n", spec.target_namespace,
+                    "--timeout", _seconds(options.timeout), "--ignore-not-found"]  # fmt: skip
+            args += ["--keep-history"] if options.keep_history else []
+            args += ["--no-hooks"] if options.disable_hooks else []
+            version = f".v{releases[0].version}" if releases else ""
+            done = f"Helm uninstall for release {target}{version} with chart {shown} succeeded"
+            failed_reason, reason = "UninstallFailed", "UninstallSucceeded"
+        try:
+            await self.runner.run(args, user=user, timeout=options.timeout)
+        except HelmFailed as exc:
+            progress.attempts = replace(progress.attempts, remediation_failed=True)
+            progress.set(REMEDIATED, False, failed_reason, f"Helm {step.kind} failed for release {target}: {exc.message}")  # fmt: skip
+            return
+        progress.set(REMEDIATED, True, reason, done)
+
+    async def _unlock(self, client: ClusterClient, spec: HelmReleaseSpec, release: Release) -> None:
+        info = await client.resource_for("v1", "Secret")
+        name = f"sh.helm.release.v1.{release.name}.v{release.version}"
+        try:
+            secret = await client.get(info, name, spec.storage_namespace)
+            await client.replace(info, unlocked(secret), spec.storage_namespace)
+        except (ClusterError, StorageError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            raise Failure(GET_LAST_RELEASE_FAILED, f"cannot unlock release {name}: {message}",
+                          spec.interval) from None  # fmt: skip
+
+    @staticmethod
+    def _count_failure(progress: Progress, action: str) -> None:
+        attempts = progress.attempts
+        if action == "upgrade":
+            progress.attempts = replace(attempts, upgrade_failures=attempts.upgrade_failures + 1,
+                                        last_action="upgrade")  # fmt: skip
+        else:
+            progress.attempts = replace(attempts, install_failures=attempts.install_failures + 1,
+                                        last_action="install")  # fmt: skip
+
+    @staticmethod
+    def _after_failure(spec: HelmReleaseSpec, action: str, progress: Progress) -> bool:
+        """Go on (to a remediation) unless the strategy only retries later."""
+        remediation = spec.upgrade_remediation if action == "upgrade" else spec.install_remediation
+        if remediation.on_failure == "RetryOnFailure":
+            progress.requeue = remediation.retry_interval
+            return False
+        return True
+
+    # ---- status ------------------------------------------------------------------------------
+
+    def _status(
+        self,
+        obj: Mapping[str, Any],
+        spec: HelmReleaseSpec,
+        chart: ChartArtifact,
+        wanted: Wanted,
+        progress: Progress,
+        generation: int,
+        now: str,
+    ) -> dict[str, Any]:
+        previous = dict(obj.get("status") or {})
+        old = {c.get("type"): c for c in previous.get("conditions") or () if isinstance(c, Mapping)}
+        conditions = dict(progress.conditions)
+        for kept in (RELEASED, TEST_SUCCESS, REMEDIATED):
+            if kept not in conditions and kept in old:
+                c = old[kept]
+                conditions[kept] = (kept, c.get("status") == "True", str(c.get("reason")),
+                                    str(c.get("message")))  # fmt: skip
+        if not spec.test.enable:
+            conditions.pop(TEST_SUCCESS, None)
+        ready = _ready(conditions, progress, old.get(fluxstatus.READY))
+        wanted_conditions = [ready, *conditions.values()]
+        if progress.stalled:
+            wanted_conditions.append((fluxstatus.STALLED, True, RETRIES_EXCEEDED, progress.stalled))
+        attempts = progress.attempts
+        meta = obj.get("metadata") or {}
+        fields: dict[str, Any] = {
+            "helmChart": f"{spec.chart.source.namespace}/{_chart_object(obj)}",
+            "storageNamespace": spec.storage_namespace,
+            "history": [r.snapshot() for r in progress.history[: max(spec.max_history, 1)]],
+            "lastAttemptedRevision": wanted.chart_version,
+            "lastAttemptedConfigDigest": wanted.config_digest,
+            "lastAttemptedGeneration": generation,
+            "installFailures": attempts.install_failures,
+            "upgradeFailures": attempts.upgrade_failures,
+            "failures": attempts.install_failures + attempts.upgrade_failures,
+        }
+        if attempts.last_action:
+            fields["lastAttemptedReleaseAction"] = attempts.last_action
+        reset = (meta.get("annotations") or {}).get(RESET_ANNOTATION)
+        if reset:
+            fields["lastHandledResetAt"] = reset
+        status = fluxstatus.updated(previous, wanted_conditions, generation, now, **fields)
+        if not fields["history"]:
+            status.pop("history", None)
+        return status
+
+
+def _ready(
+    conditions: Mapping[str, tuple[str, bool, str, str]],
+    progress: Progress,
+    old: Mapping[str, Any] | None,
+) -> tuple[str, bool, str, str]:
+    released = conditions.get(RELEASED)
+    tested = conditions.get(TEST_SUCCESS)
+    remediated = conditions.get(REMEDIATED)
+    if remediated is not None and (released is None or not released[1]):
+        return (fluxstatus.READY, False, remediated[2], remediated[3])
+    for condition in (released, tested):
+        if condition is not None and not condition[1]:
+            return (fluxstatus.READY, False, condition[2], condition[3])
+    if progress.stalled:
+        if old is not None and old.get("status") == "False":
+            return (fluxstatus.READY, False, str(old.get("reason")), str(old.get("message")))
+        return (fluxstatus.READY, False, RETRIES_EXCEEDED, progress.stalled)
+    best = tested if tested is not None and tested[1] and released is not None else released
+    if best is None:
+        return (fluxstatus.READY, False, fluxstatus.PROGRESSING, "Reconciliation in progress")
+    return (fluxstatus.READY, True, best[2], best[3])
+
+
+def _attempts(obj: Mapping[str, Any], wanted: Wanted, generation: int) -> Attempts:
+    """The failures counted for what is wanted now; none when that changed or a reset is
+    asked (``reconcile.fluxcd.io/resetAt``)."""
+    status = obj.get("status") or {}
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    reset = annotations.get(RESET_ANNOTATION)
+    same = (
+        status.get("lastAttemptedRevision") == wanted.chart_version
+        and status.get("lastAttemptedConfigDigest") == wanted.config_digest
+        and status.get("lastAttemptedGeneration") == generation
+        and not (reset and reset != status.get("lastHandledResetAt"))
+    )
+    if not same:
+        return Attempts(last_action=status.get("lastAttemptedReleaseAction"))
+    remediated: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or () if c.get("type") == REMEDIATED), {}
+    )
+    return Attempts(
+        install_failures=int(status.get("installFailures") or 0),
+        upgrade_failures=int(status.get("upgradeFailures") or 0),
+        last_action=status.get("lastAttemptedReleaseAction"),
+        remediation_failed=remediated.get("status") == "False",
+    )
+
+
+def _chart_object(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace')}-{meta.get('name')}"
+
+
+def _user(namespace: str, spec: HelmReleaseSpec) -> str | None:
+    """The service account helm impersonates (in the HelmRelease's namespace), if any."""
+    if not spec.service_account:
+        return None
+    return f"system:serviceaccount:{namespace}:{spec.service_account}"
+
+
+def _wait_flags(options: ActionOptions) -> list[str]:
+    if options.disable_wait:
+        return []
+    return ["--wait=watcher"] + ([] if options.disable_wait_for_jobs else ["--wait-for-jobs"])
+
+
+def _seconds(value: float) -> str:
+    return f"{int(value)}s" if value >= 1 else "1s"
+
+
+def _failed(
+    previous: dict[str, Any], failure: Failure, generation: int, now: str
+) -> dict[str, Any]:
+    wanted = [(fluxstatus.READY, False, failure.reason, failure.message)]
+    if failure.stalled:
+        wanted.append((fluxstatus.STALLED, True, failure.reason, failure.message))
+    keep = [
+        (str(c.get("type")), c.get("status") == "True", str(c.get("reason")), str(c.get("message")))
+        for c in previous.get("conditions") or ()
+        if isinstance(c, Mapping) and c.get("type") in (RELEASED, TEST_SUCCESS, REMEDIATED)
+    ]
+    return fluxstatus.updated(previous, [*wanted, *keep], generation, now)
