@@ -7,6 +7,7 @@ the uninstall when the HelmRelease is deleted."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import uuid
@@ -211,14 +212,16 @@ async def test_an_upgrade_whose_test_fails_is_rolled_back(
     assert (await condition(env, "app", ns, "Remediated"))["reason"] == "RollbackSucceeded"
     hr = await get(env, HELM_API, "HelmRelease", "app", ns)
     assert hr is not None and hr["status"]["upgradeFailures"] == 2
-    # helm's history: install, upgrade (tests failed), rollback, upgrade again, rollback
+    # helm's history: install, upgrade (tests failed), rollback to 1, upgrade again, rollback
+    # to the last good revision (3, the first rollback)
     history = helm_cli(env, tmp_path, "history", "app", "-n", ns, "-o", "json")
-    import json
-
     revisions = json.loads(history)
     assert [r["revision"] for r in revisions] == [1, 2, 3, 4, 5]
+    assert [r["description"] for r in revisions if r["description"].startswith("Rollback")] == [
+        "Rollback to 1",
+        "Rollback to 3",
+    ]
     assert revisions[-1]["status"] == "deployed"
-    assert revisions[-1]["description"] == "Rollback to 1"
     values = helm_cli(env, tmp_path, "get", "values", "app", "-n", ns, "-o", "json")
     assert "testFail" not in values
 
