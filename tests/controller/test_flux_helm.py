@@ -19,6 +19,7 @@ import pytest
 
 from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, run_helm
 from tests.controller.stack import Env
+from tether.images.testing import RunningRegistry, docker_registry
 from tether.localcluster.testing import eventually
 from tether.tools import find_tool
 
@@ -44,6 +45,19 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartRepoServer]:
     run_helm("repo", "index", str(root), "--url", server.url, home=base / "home")
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def registry(
+    repo: ChartRepoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRegistry]:
+    """Debian's docker-registry on loopback with podinfo 6.14.1 pushed by the pinned helm."""
+    root = tmp_path_factory.mktemp("flux-oci")
+    with docker_registry(root) as running:
+        archive = repo.root / "podinfo-6.14.1.tgz"
+        run_helm("push", str(archive), f"oci://{running.host}/charts", "--plain-http",
+                 home=root / "home")  # fmt: skip
+        yield running
 
 
 def helm_cli(env: Env, home: Path, *args: str) -> str:
@@ -272,3 +286,27 @@ async def test_depends_on_holds_a_release_behind_one_whose_chart_is_missing(
         backend_hr["status"]["history"][0]["lastDeployed"]
         <= frontend_hr["status"]["history"][0]["lastDeployed"]
     )
+
+
+async def test_a_chart_from_an_oci_helm_repository(
+    env: Env, repo: ChartRepoServer, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    ns = await tenant(env, repo)
+    await env.apply(
+        {"apiVersion": SOURCE_API, "kind": "HelmRepository",
+         "metadata": {"name": "oci", "namespace": ns},
+         "spec": {"type": "oci", "url": f"oci://{registry.host}/charts", "insecure": True,
+                  "interval": "5m"}},
+        helm_release("from-oci", ns, ">=6.0.0",
+                     chart={"spec": {"chart": "podinfo", "version": ">=6.0.0",
+                                     "sourceRef": {"kind": "HelmRepository", "name": "oci"}}}),
+    )  # fmt: skip
+
+    async def ready() -> bool:
+        return (await condition(env, "from-oci", ns)).get("status") == "True"
+
+    await eventually(ready, 120, "the release of the chart from the registry")
+    assert "podinfo@6.14.1" in (await condition(env, "from-oci", ns))["message"]
+    oci = await get(env, SOURCE_API, "HelmRepository", "oci", ns)
+    assert oci is not None and "artifact" not in oci["status"]
+    assert "podinfo-6.14.1" in helm_cli(env, tmp_path, "ls", "-n", ns)

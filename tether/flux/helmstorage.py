@@ -29,7 +29,7 @@ class StorageError(ValueError):
 
 
 @dataclass(frozen=True)
-class TestHook:
+class HookRun:
     name: str
     phase: str
 
@@ -49,7 +49,7 @@ class Release:
     first_deployed: str
     last_deployed: str
     description: str
-    tests: tuple[TestHook, ...]
+    tests: tuple[HookRun, ...]
     manifest: str
 
     @property
@@ -145,7 +145,7 @@ def release_of(release: Mapping[str, Any]) -> Release:
     for hook in release.get("hooks") or ():
         if isinstance(hook, Mapping) and "test" in (hook.get("events") or ()):
             phase = str((hook.get("last_run") or {}).get("phase") or "")
-            tests.append(TestHook(str(hook.get("name") or ""), phase))
+            tests.append(HookRun(str(hook.get("name") or ""), phase))
     return Release(
         name=str(release.get("name") or ""),
         namespace=str(release.get("namespace") or ""),
