@@ -158,12 +158,13 @@ def test_build_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_unknown_kinds_are_named_with_the_kinds_served() -> None:
     assert_failed(
-        flux("get", "helmreleases"),
-        "unknown kind 'helmreleases' for 'cli flux get': it takes kustomizations, sources "
-        "(HelmRelease is not handled by tether flux yet)",
+        flux("get", "images"),
+        "unknown kind 'images' for 'cli flux get': it takes helmreleases, kustomizations, "
+        "sources (image automation is not handled by tether flux yet)",
     )
-    assert_failed(flux("reconcile", "source", "oci", "x"), "it takes git (OCIRepository")
-    assert_failed(flux("suspend", "podinfo", "x"), "it takes kustomization, source")
+    assert_failed(flux("reconcile", "source", "oci", "x"), "it takes git, helm (OCIRepository")
+    assert_failed(flux("get", "source", "bucket"), "it takes chart, git, helm (Bucket")
+    assert_failed(flux("suspend", "podinfo", "x"), "it takes helmrelease, kustomization, source")
     assert_failed(flux("build", "hr", "x"), "it takes kustomization")
 
 

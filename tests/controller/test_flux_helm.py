@@ -7,6 +7,7 @@ the uninstall when the HelmRelease is deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 
 from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, run_helm
 from tests.controller.stack import Env
+from tether.cli.main import cli
 from tether.images.testing import RunningRegistry, docker_registry
 from tether.localcluster.testing import eventually
 from tether.tools import find_tool
@@ -58,6 +61,12 @@ def registry(
         run_helm("push", str(archive), f"oci://{running.host}/charts", "--plain-http",
                  home=root / "home")  # fmt: skip
         yield running
+
+
+async def flux(env: Env, *args: str) -> Result:
+    """``tether flux ARGS`` in a thread (it runs its own event loop; the controller runs here)."""
+    argv = ["flux", *args, "--kubeconfig", str(env.cluster.kubeconfig)]
+    return await asyncio.to_thread(CliRunner().invoke, cli, argv)
 
 
 def helm_cli(env: Env, home: Path, *args: str) -> str:
@@ -188,6 +197,17 @@ async def test_a_helm_release_installs_tests_and_upgrades_as_helm_shows(
     assert "podinfo-6.15.0" in rows[1]
     live = await get(env, "apps/v1", "Deployment", "web-podinfo", ns)
     assert live is not None and live["spec"]["replicas"] == 2
+
+    # the flux verbs people type
+    table = await flux(env, "get", "hr", "-n", ns)
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[1].split()[:4] == ["web", "6.15.0", "False", "True"]
+    charts = await flux(env, "get", "sources", "chart", "-n", ns)
+    assert charts.stdout.splitlines()[1].split()[:4] == [f"{ns}-web", "6.15.0", "False", "True"]
+    reconciled = await flux(env, "reconcile", "hr", "web", "-n", ns, "--with-source")
+    assert reconciled.exit_code == 0, reconciled.output
+    assert "✔ fetched revision sha256:" in reconciled.stderr
+    assert reconciled.stderr.rstrip().endswith("✔ applied revision 6.15.0")
 
     # deleting the HelmRelease uninstalls the release and removes its HelmChart
     await env.kube("delete", "helmrelease", "web", "-n", ns, "--wait=false")
