@@ -81,3 +81,57 @@ async def test_flux_objects_in_the_api(stack: Stack) -> None:
         return (obj.get("status") or {}).get("lastHandledReconcileAt") == requested
 
     await eventually(handled, 60, "the reconcile handled")
+
+
+@ON_THE_STACK
+async def test_a_helm_release_in_the_api_with_its_history_and_tree(stack: Stack) -> None:
+    """A chart from a GitRepository folder, installed; the API shows Helm's history and the
+    live objects of the deployed manifest."""
+    ns = await stack.namespace("fluxhelm")
+    name = f"repo-{uuid.uuid4().hex[:8]}"
+    chart = {
+        "charts/tiny/Chart.yaml": "apiVersion: v2\nname: tiny\nversion: 0.3.0\n",
+        "charts/tiny/templates/cm.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n"
+            "data:\n  greeting: {{ .Values.greeting | quote }}\n"
+        ),
+        "charts/tiny/values.yaml": "greeting: hello\n",
+    }
+    create_repository(stack.root / f"{name}.git", stack.root / name, chart)
+    await _apply(
+        stack,
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "charts", "namespace": ns},
+         "spec": {"url": stack.git.url(f"{name}.git"), "interval": "60m", "ref": {"branch": "main"}}},
+        {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+         "metadata": {"name": "tiny", "namespace": ns},
+         "spec": {"interval": "60m", "values": {"greeting": "from-flux"},
+                  "chart": {"spec": {"chart": "./charts/tiny",
+                                     "sourceRef": {"kind": "GitRepository", "name": "charts"}}}}},
+    )  # fmt: skip
+
+    async def listed_ready() -> dict[str, Any] | None:
+        async with stack.http("alice") as http:
+            items = (await http.get("/api/v1/flux")).json()["items"]
+        return next(
+            (i for i in items if (i["kind"], i["namespace"], i["name"]) == ("helmreleases", ns, "tiny")
+             and i["ready"] == "True"),
+            None,
+        )  # fmt: skip
+
+    item = await eventually(listed_ready, 90, "the HelmRelease listed Ready")
+    assert item["revision"] == "0.3.0"
+    assert item["release"] == {"name": "tiny", "namespace": ns, "version": 1, "status": "deployed"}
+    async with stack.http("bob") as http:
+        refused = await http.get(f"/api/v1/flux/helmreleases/{ns}/tiny")
+        assert refused.status_code == 403
+    async with stack.http("alice") as http:
+        detail = (await http.get(f"/api/v1/flux/helmreleases/{ns}/tiny")).json()
+    assert [(h["revision"], h["status"], h["chart"]) for h in detail["history"]] == [
+        (1, "deployed", "tiny-0.3.0")
+    ]
+    assert [(n["kind"], n["namespace"], n["name"], n["exists"]) for n in detail["tree"]] == [
+        ("ConfigMap", ns, "tiny-cm", True)
+    ]
+    info = await stack.client.resource_for("v1", "ConfigMap")
+    assert (await stack.client.get(info, "tiny-cm", ns))["data"] == {"greeting": "from-flux"}

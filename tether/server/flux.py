@@ -1,14 +1,17 @@
-"""Flux's Kustomizations and GitRepositories in the REST API, beside Applications.
+"""Flux's Kustomizations, HelmReleases and their sources in the REST API, beside Applications.
 
-``GET /api/v1/flux``: every Kustomization and GitRepository the caller may ``get``, summarised
-(Ready, reason, message, revision, suspended, source, dependsOn, inventory size).
+``GET /api/v1/flux``: every Kustomization, HelmRelease, GitRepository and HelmRepository the
+caller may ``get``, summarised (Ready, reason, message, revision, suspended, source, dependsOn,
+inventory size or chart).
 ``GET /api/v1/flux/kustomizations/{namespace}/{name}``: one, with its resource tree: each object
 of its inventory, read live, with its health (Tether's health checks).
+``GET /api/v1/flux/helmreleases/{namespace}/{name}``: one, with its history of revisions (as
+``helm history`` lists them) and the tree of what its deployed revision's manifest holds.
 ``POST /api/v1/flux/{kind}/{namespace}/{name}/reconcile``: ``reconcile.fluxcd.io/requestedAt``,
 as ``flux reconcile`` sets it.
 
 RBAC: Tether's resource ``flux``, objects ``<kind>/<namespace>/<name>`` (kind
-``kustomizations`` or ``gitrepositories``); ``get`` to read, ``update`` to ask for a reconcile.
+``kustomizations``, ``helmreleases``, ``gitrepositories`` or ``helmrepositories``); ``get`` to read, ``update`` to ask for a reconcile.
 """
 
 from __future__ import annotations
@@ -21,14 +24,19 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound, UnknownKind
 from tether.cluster.reconcilerequest import annotate_requested
 from tether.engine.health import health_of
+from tether.flux.helmstorage import StorageError, history
 from tether.flux.status import InventoryError, inventory_keys
 from tether.names import (
     FLUX_GIT_REPOSITORY,
+    FLUX_HELM_API_VERSION,
+    FLUX_HELM_RELEASE,
+    FLUX_HELM_REPOSITORY,
     FLUX_KUSTOMIZATION,
     FLUX_KUSTOMIZE_API_VERSION,
     FLUX_SOURCE_API_VERSION,
 )
 from tether.resources import ResourceKey
+from tether.safeyaml import YamlError, load_all
 from tether.server.errors import BadRequest, NotFoundError
 from tether.server.http import JSONResponse, check_name
 from tether.server.state import Context
@@ -36,7 +44,9 @@ from tether.server.state import Context
 RBAC_RESOURCE = "flux"
 KINDS = {
     "kustomizations": (FLUX_KUSTOMIZE_API_VERSION, FLUX_KUSTOMIZATION),
+    "helmreleases": (FLUX_HELM_API_VERSION, FLUX_HELM_RELEASE),
     "gitrepositories": (FLUX_SOURCE_API_VERSION, FLUX_GIT_REPOSITORY),
+    "helmrepositories": (FLUX_SOURCE_API_VERSION, FLUX_HELM_REPOSITORY),
 }
 #: the live objects of one tree read at once, and in all
 TREE_READS_AT_ONCE = 16
@@ -68,6 +78,13 @@ def summary(plural: str, obj: dict[str, Any]) -> dict[str, Any]:
         item["path"] = spec.get("path", "")
         item["dependsOn"] = spec.get("dependsOn") or []
         item["inventory"] = len((status.get("inventory") or {}).get("entries") or [])
+    elif plural == "helmreleases":
+        chart = (spec.get("chart") or {}).get("spec") or {}
+        item["revision"] = status.get("lastAttemptedRevision", "")
+        item["chart"] = {k: chart.get(k) for k in ("chart", "version", "sourceRef")}
+        item["dependsOn"] = spec.get("dependsOn") or []
+        latest = (status.get("history") or [{}])[0]
+        item["release"] = {k: latest.get(k) for k in ("name", "namespace", "version", "status")}
     else:
         item["revision"] = (status.get("artifact") or {}).get("revision", "")
         item["url"] = spec.get("url", "")
@@ -135,6 +152,68 @@ async def get_kustomization(ctx: Context) -> JSONResponse:
     return JSONResponse(item)
 
 
+async def get_helm_release(ctx: Context) -> JSONResponse:
+    namespace = check_name(ctx.request.path_params["namespace"], "namespace")
+    name = check_name(ctx.request.path_params["name"], "HelmRelease name")
+    ctx.state.enforce(
+        ctx.caller, RBAC_RESOURCE, "get", _rbac_object("helmreleases", namespace, name)
+    )
+    client = ctx.state.controller.client
+    obj = await _get(client, "helmreleases", namespace, name)
+    item = summary("helmreleases", obj)
+    status = obj.get("status") or {}
+    item["conditions"] = status.get("conditions") or []
+    release = item["release"]
+    if not release.get("name"):
+        item["history"], item["tree"] = [], []
+        return JSONResponse(item)
+    try:
+        revisions = await _revisions(client, str(status.get("storageNamespace") or namespace),
+                                     str(release["name"]))  # fmt: skip
+    except (ClusterError, StorageError) as exc:
+        item["history"], item["tree"] = [], []
+        item["treeError"] = getattr(exc, "message", None) or str(exc)
+        return JSONResponse(item)
+    item["history"] = [
+        {"revision": r.version, "status": r.status, "chart": f"{r.chart_name}-{r.chart_version}",
+         "appVersion": r.app_version, "updated": r.last_deployed, "description": r.description}
+        for r in revisions
+    ]  # fmt: skip
+    deployed = next((r for r in revisions if r.status == "deployed"), None)
+    try:
+        entries = (
+            _manifest_keys(deployed.manifest, str(release.get("namespace") or namespace))
+            if deployed
+            else []
+        )
+    except YamlError as exc:
+        item["tree"], item["treeError"] = [], exc.message
+        return JSONResponse(item)
+    item["tree"] = await _tree(client, entries[:MAX_TREE])
+    return JSONResponse(item)
+
+
+async def _revisions(client: ClusterClient, namespace: str, release: str) -> list[Any]:
+    info = await client.resource_for("v1", "Secret")
+    found = await client.list(info, namespace, label_selector=f"owner=helm,name={release}")
+    return history(found.items)
+
+
+def _manifest_keys(manifest: str, namespace: str) -> list[tuple[ResourceKey, str]]:
+    """The objects of a release's manifest (namespaced ones default to the release's)."""
+    keys = []
+    for doc in load_all(manifest):
+        if not isinstance(doc, dict) or not doc.get("kind"):
+            continue
+        meta = doc.get("metadata") or {}
+        group, _, version = str(doc.get("apiVersion") or "").rpartition("/")
+        key = ResourceKey(group=group, kind=str(doc["kind"]),
+                          namespace=str(meta.get("namespace") or namespace),
+                          name=str(meta.get("name") or ""))  # fmt: skip
+        keys.append((key, version))
+    return keys
+
+
 async def _tree(
     client: ClusterClient, entries: list[tuple[ResourceKey, str]]
 ) -> list[dict[str, Any]]:
@@ -152,7 +231,11 @@ async def _tree(
         async with gate:
             try:
                 info = await client.resource_for(api_version, key.kind)
-                live = await client.get(info, key.name, key.namespace or None)
+                if not info.namespaced:
+                    found["namespace"] = ""
+                live = await client.get(
+                    info, key.name, (key.namespace or None) if info.namespaced else None
+                )
             except (NotFound, UnknownKind):
                 live = None
             except ClusterError as exc:

@@ -301,7 +301,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/api/v1/flux",
         flux.list_flux,
-        "Flux Kustomizations and GitRepositories the caller may get, summarised",
+        "Flux Kustomizations, HelmReleases, GitRepositories and HelmRepositories the caller may "
+        "get, summarised",
         "flux",
     ),
     Endpoint(
@@ -312,10 +313,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "flux",
     ),
     Endpoint(
+        "GET",
+        "/api/v1/flux/helmreleases/{namespace}/{name}",
+        flux.get_helm_release,
+        "One HelmRelease, with its Helm history and the live objects of its deployed manifest",
+        "flux",
+    ),
+    Endpoint(
         "POST",
         "/api/v1/flux/{kind}/{namespace}/{name}/reconcile",
         flux.reconcile_flux,
-        "Reconcile now (kind: kustomizations or gitrepositories): reconcile.fluxcd.io/requestedAt",
+        "Reconcile now (kind: kustomizations, helmreleases, gitrepositories or "
+        "helmrepositories): reconcile.fluxcd.io/requestedAt",
         "flux",
     ),
     Endpoint("GET", "/api/v1/projects", resources.list_projects, "AppProjects", "projects"),

@@ -27,9 +27,10 @@ function match(path) {
   const appset = /^\/applicationsets\/([^/]+)\/?$/.exec(path);
   if (appset) return { page: appsetsPage, params: { name: decodeURIComponent(appset[1]) } };
   if (path === '/flux' || path === '/flux/') return { page: { mount: fluxPage.mountList }, params: {} };
-  const flux = /^\/flux\/kustomizations\/([^/]+)\/([^/]+)\/?$/.exec(path);
+  const flux = /^\/flux\/(kustomizations|helmreleases)\/([^/]+)\/([^/]+)\/?$/.exec(path);
   if (flux) {
-    return { page: fluxPage, params: { namespace: decodeURIComponent(flux[1]), name: decodeURIComponent(flux[2]) } };
+    const params = { kind: flux[1], namespace: decodeURIComponent(flux[2]), name: decodeURIComponent(flux[3]) };
+    return { page: fluxPage, params };
   }
   const preview = /^\/applications\/([^/]+)\/preview\/(\d+)\/?$/.exec(path);
   if (preview) {

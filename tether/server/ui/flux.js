@@ -1,7 +1,9 @@
-// Flux: the Kustomizations and GitRepositories (/flux), and one Kustomization
-// (/flux/kustomizations/<namespace>/<name>) with its resource tree: the live objects of its
-// inventory and their health; from GET /api/v1/flux[/kustomizations/{ns}/{name}], read again
-// every few seconds while shown. "Reconcile" asks for a reconcile now.
+// Flux: the Kustomizations, HelmReleases and their sources (/flux); one Kustomization
+// (/flux/kustomizations/<namespace>/<name>) with its resource tree (the live objects of its
+// inventory and their health); one HelmRelease (/flux/helmreleases/<namespace>/<name>) with
+// Helm's history of its revisions and the tree of its deployed manifest. Read from
+// GET /api/v1/flux[/<kind>/{ns}/{name}] again every few seconds while shown. "Reconcile" asks
+// for a reconcile now.
 
 import { api } from './api.js';
 import { healthBadge, html } from './html.js';
@@ -13,20 +15,29 @@ function readyChip(item) {
   return html`<span class="chip ${state}" data-field="ready">${label}</span>`;
 }
 
-function kustomizationLink(item) {
-  const path = `/flux/kustomizations/${encodeURIComponent(item.namespace)}/${encodeURIComponent(item.name)}`;
+const KIND_NAMES = {
+  kustomizations: 'Kustomization',
+  helmreleases: 'HelmRelease',
+  gitrepositories: 'GitRepository',
+  helmrepositories: 'HelmRepository',
+};
+const PAGES = ['kustomizations', 'helmreleases'];
+
+function nameCell(item) {
+  if (!PAGES.includes(item.kind)) return item.name;
+  const path = `/flux/${item.kind}/${encodeURIComponent(item.namespace)}/${encodeURIComponent(item.name)}`;
   return html`<a href="${path}" data-link>${item.name}</a>`;
 }
 
 function listHtml(items) {
-  if (!items.length) return html`<p class="muted">No Flux Kustomization or GitRepository.</p>`;
+  if (!items.length) return html`<p class="muted">No Flux Kustomization, HelmRelease or source.</p>`;
   return html`<table class="data-table" aria-label="Flux objects">
     <thead><tr><th scope="col">Kind</th><th scope="col">Namespace</th><th scope="col">Name</th>
       <th scope="col">Revision</th><th scope="col">State</th><th scope="col">Message</th></tr></thead>
     <tbody>${items.map(
       (i) => html`<tr data-flux="${i.kind}/${i.namespace}/${i.name}">
-        <td>${i.kind === 'kustomizations' ? 'Kustomization' : 'GitRepository'}</td><td>${i.namespace}</td>
-        <td>${i.kind === 'kustomizations' ? kustomizationLink(i) : i.name}</td>
+        <td>${KIND_NAMES[i.kind] || i.kind}</td><td>${i.namespace}</td>
+        <td>${nameCell(i)}</td>
         <td class="mono small">${i.revision}</td>
         <td>${readyChip(i)}${i.suspended ? html` <span class="chip">suspended</span>` : ''}</td>
         <td class="wrap small">${i.message}</td></tr>`,
@@ -55,6 +66,28 @@ export function kustomizationHtml(detail) {
     <section class="card" aria-labelledby="h-tree"><h2 id="h-tree">Resources</h2>${treeHtml(detail)}</section>`;
 }
 
+function historyHtml(detail) {
+  const rows = detail.history || [];
+  if (!rows.length) return html`<p class="muted" data-field="no-history">No release yet.</p>`;
+  return html`<table class="data-table" aria-label="Release history">
+    <thead><tr><th scope="col">Revision</th><th scope="col">Updated</th><th scope="col">Status</th>
+      <th scope="col">Chart</th><th scope="col">App version</th><th scope="col">Description</th></tr></thead>
+    <tbody>${rows.map(
+      (r) => html`<tr data-revision="${r.revision}"><td>${r.revision}</td><td class="small">${r.updated}</td>
+        <td>${r.status}</td><td class="mono small">${r.chart}</td><td class="small">${r.appVersion}</td>
+        <td class="wrap small">${r.description}</td></tr>`,
+    )}</tbody></table>`;
+}
+
+export function helmReleaseHtml(detail) {
+  const chart = detail.chart || {};
+  return html`<p>${readyChip(detail)} <span class="small" data-field="message">${detail.message}</span></p>
+    <p class="small muted">Chart <span class="mono" data-field="chart">${chart.chart || ''}@${detail.revision || chart.version || '*'}</span>
+      from ${chart.sourceRef?.kind || ''} ${chart.sourceRef?.name || ''}</p>
+    <section class="card" aria-labelledby="h-history"><h2 id="h-history">History</h2>${historyHtml(detail)}</section>
+    <section class="card" aria-labelledby="h-tree"><h2 id="h-tree">Resources</h2>${treeHtml(detail)}</section>`;
+}
+
 export function mountList(main) {
   setCrumbs([{ label: 'Applications', href: '/applications' }, { label: 'Flux' }]);
   main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">Flux</h1></div>
@@ -62,22 +95,26 @@ export function mountList(main) {
   return pollInto(main, 'flux-body', () => api.flux(), (answer) => listHtml(answer.items || []));
 }
 
-export function mount(main, { namespace, name }) {
+export function mount(main, { kind = 'kustomizations', namespace, name }) {
   setCrumbs([
     { label: 'Applications', href: '/applications' },
     { label: 'Flux', href: '/flux' },
     { label: `${namespace}/${name}` },
   ]);
   main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">${name}</h1>
+    <span class="chip">${KIND_NAMES[kind]}</span>
     <button type="button" class="btn small" id="flux-reconcile">Reconcile</button></div>
     <div id="flux-body"><p class="muted">Loading…</p></div></div>`.value;
   main.querySelector('#flux-reconcile').addEventListener('click', async () => {
     try {
-      await api.fluxReconcile('kustomizations', namespace, name);
+      await api.fluxReconcile(kind, namespace, name);
       toast('Reconcile requested');
     } catch (error) {
       toast(error.message, 'error');
     }
   });
+  if (kind === 'helmreleases') {
+    return pollInto(main, 'flux-body', () => api.fluxHelmRelease(namespace, name), helmReleaseHtml);
+  }
   return pollInto(main, 'flux-body', () => api.fluxKustomization(namespace, name), kustomizationHtml);
 }
