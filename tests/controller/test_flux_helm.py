@@ -330,3 +330,43 @@ async def test_a_chart_from_an_oci_helm_repository(
     oci = await get(env, SOURCE_API, "HelmRepository", "oci", ns)
     assert oci is not None and "artifact" not in oci["status"]
     assert "podinfo-6.14.1" in helm_cli(env, tmp_path, "ls", "-n", ns)
+
+
+async def test_drift_detection_corrects_a_changed_deployment_and_leaves_ignored_fields(
+    env: Env, repo: ChartRepoServer
+) -> None:
+    ns = await tenant(env, repo)
+    drift = {"mode": "enabled",
+             "ignore": [{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}]}  # fmt: skip
+    await env.apply(helm_release("kept", ns, "6.14.1", driftDetection=drift))
+
+    async def ready() -> bool:
+        return (await condition(env, "kept", ns)).get("status") == "True"
+
+    await eventually(ready, 120, "the release")
+    deployment = await get(env, "apps/v1", "Deployment", "kept-podinfo", ns)
+    assert deployment is not None
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    await env.kube("patch", "deployment", "kept-podinfo", "-n", ns, "--type=json", "-p",
+                   '[{"op":"replace","path":"/spec/template/spec/containers/0/image",'
+                   '"value":"example.invalid/other:1"},'
+                   '{"op":"replace","path":"/spec/replicas","value":3}]')  # fmt: skip
+    await env.kube("delete", "service", "kept-podinfo", "-n", ns)
+    drifts = env.controller.extras.flux.helm_releases.drifts  # type: ignore[union-attr]
+    await env.kube("annotate", "--overwrite", "helmrelease", "kept", "-n", ns,
+                   "reconcile.fluxcd.io/requestedAt=drift")  # fmt: skip
+
+    async def corrected() -> bool:
+        live = await get(env, "apps/v1", "Deployment", "kept-podinfo", ns)
+        service = await get(env, "v1", "Service", "kept-podinfo", ns)
+        return (
+            live is not None
+            and live["spec"]["template"]["spec"]["containers"][0]["image"] == image
+            and service is not None
+        )
+
+    await eventually(corrected, 60, "the drift corrected")
+    live = await get(env, "apps/v1", "Deployment", "kept-podinfo", ns)
+    assert live is not None and live["spec"]["replicas"] == 3  # ignored: left as it is
+    assert env.controller.extras.flux.helm_releases.drifts > drifts  # type: ignore[union-attr]
+    assert (await condition(env, "kept", ns))["status"] == "True"

@@ -82,7 +82,15 @@ def test_invalid_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
     [
         ({"chartRef": {"kind": "OCIRepository", "name": "x"}}, "spec.chartRef"),
         ({"postRenderers": [{"kustomize": {}}]}, "spec.postRenderers"),
-        ({"driftDetection": {"mode": "enabled"}}, "spec.driftDetection"),
+        (
+            {
+                "driftDetection": {
+                    "mode": "warn",
+                    "ignore": [{"paths": ["/spec"], "target": {"labelSelector": "a=b"}}],
+                }
+            },
+            "labelSelector",
+        ),
         ({"kubeConfig": {"secretRef": {"name": "x"}}}, "spec.kubeConfig"),
         ({"storageNamespace": "other"}, "spec.storageNamespace"),
         ({"test": {"enable": True, "filters": [{"name": "x"}]}}, "spec.test.filters"),
@@ -105,3 +113,22 @@ def test_helm_repositories() -> None:
         parse_helm_repository({"url": "https://x", "type": "oci"})
     with pytest.raises(InvalidSpecError, match=r"spec\.url"):
         parse_helm_repository({"url": "ftp://x"})
+
+
+def test_drift_detection_and_its_ignore_rules() -> None:
+    spec = parse_helm_release(
+        release(driftDetection={"mode": "enabled", "ignore": [
+            {"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}},
+            {"paths": ["/metadata/annotations/x"]}]}),
+        "apps", "web",
+    )  # fmt: skip
+    assert spec.drift_mode == "enabled"
+    deployment, anything = spec.drift_ignore
+    assert deployment.matches("apps", "Deployment", "apps", "web")
+    assert not deployment.matches("", "Service", "apps", "web")
+    assert anything.matches("", "Service", "apps", "web")
+    assert parse_helm_release(release(), "apps", "web").drift_mode == "disabled"
+    with pytest.raises(InvalidSpecError, match="must start with '/'"):
+        parse_helm_release(release(driftDetection={"ignore": [{"paths": ["spec"]}]}), "a", "b")
+    with pytest.raises(InvalidSpecError, match=r"spec\.driftDetection\.mode"):
+        parse_helm_release(release(driftDetection={"mode": "sometimes"}), "a", "b")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tether.engine.ignore import IgnoreRule, IgnoreRuleError, parse_pointer
 from tether.fields import FieldReader, InvalidSpecError
 from tether.flux.specs import (
     ObjectRef,
@@ -179,6 +180,9 @@ class HelmReleaseSpec:
     test: TestOptions
     rollback: ActionOptions
     uninstall: ActionOptions
+    #: ``driftDetection.mode``: disabled, warn or enabled
+    drift_mode: str = "disabled"
+    drift_ignore: tuple[IgnoreRule, ...] = ()
 
     @property
     def chart_name(self) -> str:
@@ -236,6 +240,8 @@ def parse_helm_release(spec: Any, namespace: str, name: str) -> HelmReleaseSpec:
         test=_test(reader.child("test"), timeout),
         rollback=_action(reader.child("rollback") or FieldReader({}, "spec.rollback"), timeout),
         uninstall=_action(reader.child("uninstall") or FieldReader({}, "spec.uninstall"), timeout),
+        drift_mode=_drift_mode(reader),
+        drift_ignore=_drift_ignore(reader),
     )
 
 
@@ -258,18 +264,50 @@ def _refuse_unsupported(reader: FieldReader) -> None:
         raise Unsupported("spec.kubeConfig: remote clusters are not supported by Tether yet")
     if reader.obj.get("postRenderers"):
         raise Unsupported("spec.postRenderers: post-renderers are not supported by Tether yet")
+    verify = ((reader.obj.get("chart") or {}).get("spec") or {}).get("verify")
+    if verify:
+        raise Unsupported("spec.chart.spec.verify: chart signatures are not verified by Tether yet")
+
+
+def _drift_mode(reader: FieldReader) -> str:
     drift = reader.child("driftDetection")
     mode = (drift.string("mode") if drift is not None else None) or "disabled"
     if mode not in ("disabled", "warn", "enabled"):
         raise InvalidSpecError(
             f"spec.driftDetection.mode: {mode!r} is not disabled, warn or enabled"
         )
-    if mode != "disabled":
-        raise Unsupported("spec.driftDetection: drift detection of Helm releases is not supported "
-                          "by Tether yet")  # fmt: skip
-    verify = ((reader.obj.get("chart") or {}).get("spec") or {}).get("verify")
-    if verify:
-        raise Unsupported("spec.chart.spec.verify: chart signatures are not verified by Tether yet")
+    return mode
+
+
+def _drift_ignore(reader: FieldReader) -> tuple[IgnoreRule, ...]:
+    """``driftDetection.ignore``: JSON pointers left alone, on the objects ``target`` selects
+    (every object without one)."""
+    drift = reader.child("driftDetection")
+    rules = []
+    for entry in drift.objects("ignore") if drift is not None else ():
+        pointers = entry.strings("paths")
+        if not pointers:
+            raise InvalidSpecError(f"{entry.at('paths')} is required")
+        for pointer in pointers:
+            try:
+                parse_pointer(pointer, where=entry.at("paths"))
+            except IgnoreRuleError as exc:
+                raise InvalidSpecError(str(exc)) from None
+        target = entry.child("target") or FieldReader({}, entry.at("target"))
+        for selector in ("labelSelector", "annotationSelector"):
+            if target.obj.get(selector):
+                raise Unsupported(f"{target.at(selector)}: selecting drift targets by "
+                                  "selector is not supported by Tether yet")  # fmt: skip
+        rules.append(
+            IgnoreRule(
+                kind=target.string("kind") or "*",
+                group=target.string("group", "*") or "",
+                name=target.string("name") or "",
+                namespace=target.string("namespace") or "",
+                json_pointers=pointers,
+            )
+        )
+    return tuple(rules)
 
 
 def _parse_chart(reader: FieldReader, namespace: str) -> ChartTemplate:

@@ -10,6 +10,7 @@ few per reconcile. A failure before helm runs changes no release: what was deplo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.secretdata import decoded
+from tether.controller.flux import helmdrift
 from tether.controller.flux.gitrepos import Outcome
 from tether.controller.flux.helmcharts import ChartArtifact, ChartUnavailable, HelmSources
 from tether.controller.flux.helmrun import HelmFailed, HelmRunner
@@ -27,6 +29,10 @@ from tether.flux.helmactions import Attempts, Step, Wanted, next_step
 from tether.flux.helmspecs import ActionOptions, HelmReleaseSpec, parse_helm_release
 from tether.flux.helmstorage import Release, StorageError, config_digest, history, unlocked
 from tether.flux.helmvalues import ValuesError, ValuesInput, compose
+from tether.names import FLUX_HELM_API_VERSION, FLUX_HELM_RELEASE
+from tether.notify.flux.models import FluxEvent, InvolvedObject
+
+log = logging.getLogger(__name__)
 
 #: steps run in one reconcile at most (unlock, upgrade, test, remediation)
 MAX_STEPS = 4
@@ -66,6 +72,8 @@ class Progress:
     history: list[Release] = field(default_factory=list)
     #: the user helm runs as (``serviceAccountName``), None: the controller's own identity
     user: str | None = None
+    #: the release was found deployed and in sync (drift detection looks at it)
+    in_sync: bool = False
 
     def set(self, type_: str, status: bool, reason: str, message: str) -> None:
         self.conditions[type_] = (type_, status, reason, message)
@@ -79,6 +87,7 @@ class HelmReleases:
         runner: HelmRunner,
         lookup: Lookup,
         publish_chart: Callable[..., Any],
+        notify: Callable[[FluxEvent], Any] | None = None,
     ) -> None:
         """``lookup`` gives a HelmRelease by (namespace, name); ``publish_chart(obj, spec,
         chart, error)`` writes the generated HelmChart."""
@@ -87,6 +96,9 @@ class HelmReleases:
         self.runner = runner
         self.lookup = lookup
         self.publish_chart = publish_chart
+        self.notify = notify
+        #: drifts found (tests, metrics)
+        self.drifts = 0
 
     async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
         seen = fluxstatus.Observed.of(obj)
@@ -113,6 +125,8 @@ class HelmReleases:
         progress = Progress(attempts, user=_user(seen.namespace, spec))
         try:
             await self._steps(client, spec, chart, values, wanted, progress)
+            if progress.in_sync and spec.drift_mode != "disabled" and progress.history:
+                await self._drift(client, obj, spec, progress.history[0])
         except Failure as failure:
             return Outcome(_failed(previous, failure, generation, now), failure.requeue)
         status = self._status(obj, spec, chart, wanted, progress, generation, now)
@@ -184,6 +198,28 @@ class HelmReleases:
         except ValuesError as exc:
             raise Failure(INIT_FAILED, f"could not resolve values: {exc}", spec.interval) from None
 
+    async def _drift(
+        self, client: ClusterClient, obj: Mapping[str, Any], spec: HelmReleaseSpec, release: Release
+    ) -> None:
+        """``driftDetection``: compare the deployed release with the cluster; correct it under
+        ``enabled``; report it as a Flux event (``DriftDetected``) either way."""
+        correct = spec.drift_mode == "enabled"
+        try:
+            drift = await helmdrift.check(
+                client, release, spec.target_namespace, spec.drift_ignore, correct=correct
+            )
+        except helmdrift.DriftError as exc:
+            reason = "DriftCorrectionFailed" if correct else "DriftDetectionFailed"
+            raise Failure(reason, str(exc), spec.interval) from None
+        if drift is None:
+            return
+        self.drifts += 1
+        name = f"{release.namespace}/{release.name}.v{release.version}"
+        message = drift.describe(name)
+        log.info("HelmRelease %s: %s", _chart_object(obj), message.replace("\n", "; "))
+        if self.notify is not None:
+            self.notify(_event(obj, "info" if correct else "error", "DriftDetected", message))
+
     # ---- steps -------------------------------------------------------------------------------
 
     async def _history(self, client: ClusterClient, spec: HelmReleaseSpec) -> list[Release]:
@@ -215,6 +251,7 @@ class HelmReleases:
             step = next_step(spec, releases, wanted, progress.attempts)
             if step.kind == "none":
                 progress.requeue = spec.interval
+                progress.in_sync = True
                 return
             if step.kind == "stall":
                 progress.stalled = step.message
@@ -467,6 +504,19 @@ def _attempts(obj: Mapping[str, Any], wanted: Wanted, generation: int) -> Attemp
         last_action=status.get("lastAttemptedReleaseAction"),
         remediation_failed=remediated.get("status") == "False",
     )
+
+
+def _event(obj: Mapping[str, Any], severity: str, reason: str, message: str) -> FluxEvent:
+    meta = obj.get("metadata") or {}
+    involved = InvolvedObject(
+        FLUX_HELM_RELEASE,
+        str(meta.get("name") or ""),
+        str(meta.get("namespace") or ""),
+        str(obj.get("apiVersion") or FLUX_HELM_API_VERSION),
+        str(meta.get("uid") or ""),
+    )
+    return FluxEvent(involved, severity, reason, message, "helm-controller",
+                     labels=dict(meta.get("labels") or {}))  # fmt: skip
 
 
 def _chart_object(obj: Mapping[str, Any]) -> str:

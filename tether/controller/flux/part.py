@@ -116,7 +116,12 @@ class FluxPart:
             lambda namespace, name: self._get(FLUX_HELM_CHART, namespace, name),
         )
         self.helm_releases = HelmReleases(
-            client, self.helm_sources, self.runner, self._helm_release, self.charts.publish
+            client,
+            self.helm_sources,
+            self.runner,
+            self._helm_release,
+            self.charts.publish,
+            notify=report,
         )
         self._active = active
         self.queue = WorkQueue()

@@ -17,6 +17,8 @@ REPORTING_CONTROLLERS = {
     "ImageUpdateAutomation": "image-automation-controller",
     "GitRepository": "source-controller",
     "Kustomization": "kustomize-controller",
+    "HelmRepository": "source-controller",
+    "HelmRelease": "helm-controller",
 }
 
 
