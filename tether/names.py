@@ -198,6 +198,7 @@ FLUX_KUSTOMIZATION: Final = "Kustomization"
 FLUX_GIT_REPOSITORY: Final = "GitRepository"
 #: Flux's Helm API (tether/flux/helm*.py): sources and the release
 FLUX_HELM_REPOSITORY: Final = "HelmRepository"
+FLUX_OCI_REPOSITORY: Final = "OCIRepository"
 FLUX_HELM_CHART: Final = "HelmChart"
 FLUX_HELM_RELEASE: Final = "HelmRelease"
 FLUX_HELM_GROUP: Final = "helm.toolkit.fluxcd.io"

@@ -162,8 +162,8 @@ def test_unknown_kinds_are_named_with_the_kinds_served() -> None:
         "unknown kind 'images' for 'cli flux get': it takes helmreleases, kustomizations, "
         "sources (image automation is not handled by tether flux yet)",
     )
-    assert_failed(flux("reconcile", "source", "oci", "x"), "it takes git, helm (OCIRepository")
-    assert_failed(flux("get", "source", "bucket"), "it takes chart, git, helm (Bucket")
+    assert_failed(flux("reconcile", "source", "bucket", "x"), "it takes git, helm, oci (Bucket")
+    assert_failed(flux("get", "source", "bucket"), "it takes chart, git, helm, oci (Bucket")
     assert_failed(flux("suspend", "podinfo", "x"), "it takes helmrelease, kustomization, source")
     assert_failed(flux("build", "hr", "x"), "it takes kustomization")
 

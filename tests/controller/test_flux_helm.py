@@ -16,13 +16,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.charts.ociregistry import tar_of
 from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, run_helm
 from tests.controller.stack import Env
 from tether.cli.main import cli
-from tether.images.testing import RunningRegistry, docker_registry
+from tether.images.testing import (
+    OCI_MANIFEST,
+    RunningRegistry,
+    docker_registry,
+    put_manifest,
+    upload_blobs,
+)
 from tether.localcluster.testing import eventually
 from tether.tools import find_tool
 
@@ -370,3 +378,62 @@ async def test_drift_detection_corrects_a_changed_deployment_and_leaves_ignored_
     assert live is not None and live["spec"]["replicas"] == 3  # ignored: left as it is
     assert env.controller.extras.flux.helm_releases.drifts > drifts  # type: ignore[union-attr]
     assert (await condition(env, "kept", ns))["status"] == "True"
+
+
+FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
+
+
+async def test_oci_repositories_feed_a_kustomization_and_a_helm_release_chart_ref(
+    env: Env, repo: ChartRepoServer, registry: RunningRegistry
+) -> None:
+    """An artifact pushed as `flux push artifact` lays it out (one Flux content layer) builds a
+    Kustomization; the chart helm pushed is a HelmRelease's chartRef through an OCIRepository
+    selecting its chart layer (`operation: copy`), as flux2-kustomize-helm-example does."""
+    ns = await tenant(env, repo)
+    manifests = tar_of({"./deploy/cm.yaml": (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-oci\n  namespace: {ns}\n"
+        "data:\n  answer: '42'\n").encode()})  # fmt: skip
+    with httpx.Client(timeout=10) as http:
+        layers = upload_blobs(http, registry, f"manifests/{ns}",
+                              [("application/vnd.cncf.flux.config.v1+json", b"{}"),
+                               (FLUX_CONTENT, manifests)])  # fmt: skip
+        body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": layers[0],
+                "layers": layers[1:]}  # fmt: skip
+        digest = put_manifest(http, registry, f"manifests/{ns}", "v1", json.dumps(body).encode())
+    await env.apply(
+        {"apiVersion": SOURCE_API, "kind": "OCIRepository", "metadata": {"name": "manifests", "namespace": ns},
+         "spec": {"url": f"oci://{registry.host}/manifests/{ns}", "insecure": True,
+                  "interval": "5m", "ref": {"tag": "v1"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "from-oci", "namespace": ns},
+         "spec": {"interval": "10m", "prune": True, "path": "./deploy",
+                  "sourceRef": {"kind": "OCIRepository", "name": "manifests"}}},
+        {"apiVersion": SOURCE_API, "kind": "OCIRepository", "metadata": {"name": "podinfo-chart", "namespace": ns},
+         "spec": {"url": f"oci://{registry.host}/charts/podinfo", "insecure": True, "interval": "5m",
+                  "ref": {"semver": "6.x"},
+                  "layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                                    "operation": "copy"}}},
+        {"apiVersion": HELM_API, "kind": "HelmRelease", "metadata": {"name": "by-ref", "namespace": ns},
+         "spec": {"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "podinfo-chart"}}},
+    )  # fmt: skip
+
+    async def both_ready() -> bool:
+        ks = await get(env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", "from-oci", ns)
+        ks_ready = any(c["type"] == "Ready" and c["status"] == "True"
+                       for c in ((ks or {}).get("status") or {}).get("conditions") or ())  # fmt: skip
+        return ks_ready and (await condition(env, "by-ref", ns)).get("status") == "True"
+
+    await eventually(both_ready, 120, "the Kustomization and the HelmRelease Ready")
+    source = await get(env, SOURCE_API, "OCIRepository", "manifests", ns)
+    assert source is not None and source["status"]["artifact"]["revision"] == f"v1@{digest}"
+    ks = await get(env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", "from-oci", ns)
+    assert ks is not None and ks["status"]["lastAppliedRevision"] == f"v1@{digest}"
+    configmap = await get(env, "v1", "ConfigMap", "from-oci", ns)
+    assert configmap is not None and configmap["data"] == {"answer": "42"}
+    chart = await get(env, SOURCE_API, "OCIRepository", "podinfo-chart", ns)
+    assert chart is not None and chart["status"]["artifact"]["revision"].startswith(
+        "6.14.1@sha256:"
+    )
+    hr = await get(env, HELM_API, "HelmRelease", "by-ref", ns)
+    assert hr is not None and "helmChart" not in hr["status"]
+    assert hr["status"]["history"][0]["chartVersion"] == "6.14.1"

@@ -80,7 +80,7 @@ def test_invalid_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
 @pytest.mark.parametrize(
     ("spec", "field"),
     [
-        ({"chartRef": {"kind": "OCIRepository", "name": "x"}}, "spec.chartRef"),
+        ({"chart": None, "chartRef": {"kind": "HelmChart", "name": "x"}}, "spec.chartRef.kind"),
         ({"postRenderers": [{"kustomize": {}}]}, "spec.postRenderers"),
         (
             {
@@ -97,8 +97,9 @@ def test_invalid_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
     ],
 )
 def test_what_tether_does_not_carry_out_is_named(spec: dict[str, Any], field: str) -> None:
+    body = {k: v for k, v in release(**spec).items() if v is not None}
     with pytest.raises(Unsupported) as caught:
-        parse_helm_release(release(**spec), "apps", "web")
+        parse_helm_release(body, "apps", "web")
     assert field in caught.value.message
 
 
@@ -132,3 +133,13 @@ def test_drift_detection_and_its_ignore_rules() -> None:
         parse_helm_release(release(driftDetection={"ignore": [{"paths": ["spec"]}]}), "a", "b")
     with pytest.raises(InvalidSpecError, match=r"spec\.driftDetection\.mode"):
         parse_helm_release(release(driftDetection={"mode": "sometimes"}), "a", "b")
+
+
+def test_chart_ref_names_an_oci_repository() -> None:
+    body = {"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "podinfo"}}
+    spec = parse_helm_release(body, "apps", "web")
+    assert (spec.chart.source.kind, spec.chart.source.name, spec.chart.source.namespace) == (
+        "OCIRepository", "podinfo", "apps",
+    )  # fmt: skip
+    with pytest.raises(InvalidSpecError, match="only one of them"):
+        parse_helm_release(release(chartRef={"kind": "OCIRepository", "name": "x"}), "a", "b")

@@ -46,12 +46,9 @@ def test_the_multi_tenancy_example_reads_whole() -> None:
         if obj["kind"] == "GitRepository":
             repo = parse_git_repository(obj["spec"])
             assert repo.url.startswith("https://")
-        elif obj["kind"] == "Kustomization" and obj["spec"]["sourceRef"]["kind"] == "OCIRepository":
-            with pytest.raises(Unsupported, match="OCIRepository sources are not supported"):
-                parse_kustomization(obj["spec"], namespace)
         elif obj["kind"] == "Kustomization":
             ks = parse_kustomization(obj["spec"], namespace)
-            assert ks.source.kind == "GitRepository"
+            assert ks.source.kind in ("GitRepository", "OCIRepository")
             assert ks.interval > 0
     tenant = next(
         o for o in objects if o["kind"] == "Kustomization" and o["metadata"]["name"] == "dev-team"
@@ -217,9 +214,9 @@ def test_kustomization_defaults_and_fields() -> None:
         ({"sourceRef": None}, InvalidSpecError, "spec.sourceRef is required"),
         ({"sourceRef": {"kind": "HelmRepository", "name": "x"}}, InvalidSpecError, "not one of"),
         (
-            {"sourceRef": {"kind": "OCIRepository", "name": "x"}},
+            {"sourceRef": {"kind": "Bucket", "name": "x"}},
             Unsupported,
-            "OCIRepository sources",
+            "Bucket sources",
         ),
         (
             {"dependsOn": [{"namespace": "x"}]},

@@ -150,6 +150,7 @@ async def test_every_read_answers_the_read_only_user_and_the_admin(
                     endpoint.path in params
                     or endpoint.path.endswith("/previews/{number}")
                     or endpoint.path.startswith("/api/v1/flux/kustomizations/")
+                    or endpoint.path.startswith("/api/v1/flux/helmreleases/")
                     or endpoint.path == "/api/v1/applicationsets/{name}"
                 )
                 allowed = (404,) if missing else (200,)

@@ -19,6 +19,7 @@ followed without the registry's Authorization header. Nothing secret reaches a m
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import ssl
@@ -58,6 +59,7 @@ from tether.charts.ocimanifest import (
     chart_layer,
     content_layer,
     parse_manifest,
+    selected_layer,
 )
 from tether.charts.ociref import (
     MANIFEST_DIGEST,
@@ -425,6 +427,24 @@ class OciArtifacts:
         return await self._resolve(
             repo_url, location, target_revision, creds, ca_pem, self._content_layer
         )
+
+    async def resolve_selected(
+        self,
+        repo_url: str,
+        target_revision: str,
+        creds: RepoCredentials | None = None,
+        ca_pem: str | None = None,
+        *,
+        plain_http: bool = False,
+        media_type: str | None = None,
+    ) -> ResolvedArtifact:
+        """As `resolve`, the layer chosen by Flux's ``layerSelector`` instead of Argo CD's
+        rules: the first of ``media_type`` (None: the first layer)."""
+        location = parse_oci_url(repo_url, plain_http=plain_http)
+        return await self._resolve(
+            repo_url, location, target_revision, creds, ca_pem,
+            functools.partial(selected_layer, media_type),
+        )  # fmt: skip
 
     async def check_for_update(
         self,

@@ -158,6 +158,18 @@ def chart_layer(manifest: OciManifest, what: str) -> OciLayer:
     return found[0]
 
 
+def selected_layer(media_type: str | None, manifest: OciManifest, what: str) -> OciLayer:
+    """Flux's ``layerSelector``: the first layer of ``media_type``, or the first layer at all
+    when none is named; raises `OciArtifactError` when there is no such layer."""
+    for layer in manifest.layers:
+        if media_type is None or layer.media_type == media_type:
+            return layer
+    wanted = f"of the media type {media_type[:100]!r}" if media_type else "at all"
+    raise _refuse(
+        what, f"the artifact holds no layer {wanted}; its layers are: {_listed(manifest.layers)}"
+    )
+
+
 def is_content_layer(media_type: str) -> bool:
     """Argo CD's rule: a layer that is a tar archive (maybe gzip-compressed) is content."""
     return media_type.endswith(("tar", "tar+gzip"))

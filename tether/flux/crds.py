@@ -1,4 +1,5 @@
-"""Flux's ``GitRepository``, ``HelmRepository`` and ``HelmChart`` (``source.toolkit.fluxcd.io/v1``),
+"""Flux's ``GitRepository``, ``HelmRepository``, ``OCIRepository`` and ``HelmChart``
+(``source.toolkit.fluxcd.io/v1``),
 ``Kustomization`` (``kustomize.toolkit.fluxcd.io/v1``), ``HelmRelease``
 (``helm.toolkit.fluxcd.io/v2``) and ``Receiver`` (``notification.toolkit.fluxcd.io/v1``) CRDs as
 Tether serves them.
@@ -129,6 +130,30 @@ def _helm_repository_schema() -> dict[str, Any]:
     return top_schema("A Flux HelmRepository: a Helm chart repository.", spec, _obj())
 
 
+def _oci_repository_schema() -> dict[str, Any]:
+    spec = _obj(
+        {
+            "url": {"type": "string", "pattern": r"^oci://.*$"},
+            "ref": _obj({k: _STRING for k in ("tag", "semver", "semverFilter", "digest")}),
+            "layerSelector": _obj(
+                {"mediaType": _STRING,
+                 "operation": {"type": "string", "enum": ["extract", "copy"]}}
+            ),
+            "secretRef": _ref(["name"]),
+            "certSecretRef": _ref(["name"]),
+            "serviceAccountName": _STRING,
+            "provider": {"type": "string", "enum": ["generic", "aws", "azure", "gcp"]},
+            "insecure": _BOOL,
+            "interval": _DURATION,
+            "timeout": _DURATION,
+            "ignore": _STRING,
+            "suspend": _BOOL,
+        },
+        required=["interval", "url"],
+    )  # fmt: skip
+    return top_schema("A Flux OCIRepository: an artifact of an OCI registry.", spec, _obj())
+
+
 def _chart_template() -> dict[str, Any]:
     return _obj(
         {
@@ -220,6 +245,10 @@ HELM_REPOSITORY_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "HelmRepository", "helmrepositories", ["helmrepo"],
     _helm_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
 )  # fmt: skip
+OCI_REPOSITORY_CRD = namespaced_crd(
+    SOURCE_GROUP, VERSION, "OCIRepository", "ocirepositories", ["ocirepo"],
+    _oci_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+)  # fmt: skip
 HELM_CHART_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "HelmChart", "helmcharts", ["hc"],
     _helm_chart_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
@@ -236,6 +265,6 @@ RECEIVER_CRD = namespaced_crd(
 
 def flux_crd_manifests() -> list[dict[str, Any]]:
     """Flux's kinds Tether serves (fresh copies, safe to modify)."""
-    crds = (GIT_REPOSITORY_CRD, HELM_REPOSITORY_CRD, HELM_CHART_CRD, KUSTOMIZATION_CRD,
-            HELM_RELEASE_CRD, RECEIVER_CRD)  # fmt: skip
+    crds = (GIT_REPOSITORY_CRD, HELM_REPOSITORY_CRD, OCI_REPOSITORY_CRD, HELM_CHART_CRD,
+            KUSTOMIZATION_CRD, HELM_RELEASE_CRD, RECEIVER_CRD)  # fmt: skip
     return [json.loads(json.dumps(crd)) for crd in crds]

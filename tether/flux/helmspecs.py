@@ -184,11 +184,6 @@ class HelmReleaseSpec:
     drift_mode: str = "disabled"
     drift_ignore: tuple[IgnoreRule, ...] = ()
 
-    @property
-    def chart_name(self) -> str:
-        """The generated HelmChart: ``<namespace>-<name>`` in the source's namespace."""
-        return self.chart.source.name
-
 
 def release_name(name: str, target_namespace: str | None) -> str:
     """Flux's default release name: ``[<targetNamespace>-]<name>``, shortened past 53
@@ -257,9 +252,6 @@ def _storage_namespace(reader: FieldReader, target: str) -> str:
 
 
 def _refuse_unsupported(reader: FieldReader) -> None:
-    if reader.obj.get("chartRef"):
-        raise Unsupported("spec.chartRef: charts from OCIRepository or HelmChart references are "
-                          "not supported by Tether yet; use spec.chart")  # fmt: skip
     if reader.obj.get("kubeConfig"):
         raise Unsupported("spec.kubeConfig: remote clusters are not supported by Tether yet")
     if reader.obj.get("postRenderers"):
@@ -313,6 +305,11 @@ def _drift_ignore(reader: FieldReader) -> tuple[IgnoreRule, ...]:
 def _parse_chart(reader: FieldReader, namespace: str) -> ChartTemplate:
     chart = reader.child("chart")
     template = chart.child("spec") if chart is not None else None
+    ref = reader.child("chartRef")
+    if ref is not None:
+        if template is not None:
+            raise InvalidSpecError("spec.chart and spec.chartRef: give only one of them")
+        return _chart_ref(ref, namespace, reader.duration("interval") or 600.0)
     if template is None:
         raise InvalidSpecError("spec.chart.spec is required (or spec.chartRef)")
     name = required_string(template, "chart")
@@ -352,6 +349,22 @@ def _parse_chart(reader: FieldReader, namespace: str) -> ChartTemplate:
         reconcile_strategy=strategy,
         values_files=tuple(files),
     )
+
+
+def _chart_ref(ref: FieldReader, namespace: str, interval: float) -> ChartTemplate:
+    """``spec.chartRef``: the chart an OCIRepository holds (a HelmChart: not yet)."""
+    kind = required_string(ref, "kind")
+    if kind not in ("OCIRepository", "HelmChart"):
+        raise InvalidSpecError(f"spec.chartRef.kind: {kind!r} is not OCIRepository or HelmChart")
+    if kind == "HelmChart":
+        raise Unsupported("spec.chartRef.kind: HelmChart references are not supported by Tether "
+                          "yet; use spec.chart or an OCIRepository")  # fmt: skip
+    source = ObjectRef(
+        kind=kind,
+        name=valid_name(required_string(ref, "name"), ref.at("name")),
+        namespace=valid_name(ref.string("namespace") or namespace, ref.at("namespace")),
+    )
+    return ChartTemplate("", "*", source, interval, "ChartVersion", ())
 
 
 def _parse_depends_on(reader: FieldReader, namespace: str) -> tuple[ObjectRef, ...]:

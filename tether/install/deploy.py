@@ -19,7 +19,7 @@ HEADER = f"""\
 # Apply with the CRDs: kubectl apply --server-side -k deploy/   (docs/install.md)
 """
 
-KUSTOMIZATION = """\
+KUSTOMIZATION_HEAD = """\
 # Tether for a real cluster: kubectl apply --server-side -k deploy/
 # (or `tether install`, which applies the same objects, refuses to take over Argo CD's, waits
 # for the CRDs and the admin password). The image in install.yaml is a placeholder; set yours
@@ -27,24 +27,27 @@ KUSTOMIZATION = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - crds/application.yaml
-  - crds/appproject.yaml
-  - crds/applicationset.yaml
-  - crds/imagerepository.yaml
-  - crds/imagepolicy.yaml
-  - crds/imageupdateautomation.yaml
-  - crds/provider.yaml
-  - crds/alert.yaml
-  - crds/gitrepository.yaml
-  - crds/kustomization.yaml
-  - crds/receiver.yaml
-  - crds/sealedsecret.yaml
-  - install.yaml
+"""
+KUSTOMIZATION_TAIL = """\
 # the label tether install recognises its objects by (the SealedSecret CRD has no other)
 labels:
   - pairs:
       app.kubernetes.io/part-of: tether
 """
+
+
+def _crd_file(crd: dict[str, object]) -> str:
+    return f"crds/{crd['spec']['names']['singular']}.yaml"  # type: ignore[index]
+
+
+def kustomization_yaml() -> str:
+    """``deploy/kustomization.yaml``: every CRD file, then install.yaml."""
+    files = [
+        *(_crd_file(crd) for crd in installed_crds()),
+        "crds/sealedsecret.yaml",
+        "install.yaml",
+    ]
+    return KUSTOMIZATION_HEAD + "".join(f"  - {name}\n" for name in files) + KUSTOMIZATION_TAIL
 
 
 def install_yaml() -> str:
@@ -55,9 +58,9 @@ def install_yaml() -> str:
 
 def deploy_files() -> dict[str, str]:
     """Every generated file of ``deploy/``, by path relative to it."""
-    files = {"install.yaml": install_yaml(), "kustomization.yaml": KUSTOMIZATION}
+    files = {"install.yaml": install_yaml(), "kustomization.yaml": kustomization_yaml()}
     for crd in installed_crds():
-        files[f"crds/{crd['spec']['names']['singular']}.yaml"] = crd_yaml(crd)
+        files[_crd_file(crd)] = crd_yaml(crd)
     files["crds/sealedsecret.yaml"] = sealed_secret_crd_yaml()
     return files
 

@@ -1,7 +1,7 @@
 """Flux's Kustomizations, HelmReleases and their sources in the REST API, beside Applications.
 
-``GET /api/v1/flux``: every Kustomization, HelmRelease, GitRepository and HelmRepository the
-caller may ``get``, summarised (Ready, reason, message, revision, suspended, source, dependsOn,
+``GET /api/v1/flux``: every Kustomization, HelmRelease, GitRepository, HelmRepository and
+OCIRepository the caller may ``get``, summarised (Ready, reason, message, revision, suspended, source, dependsOn,
 inventory size or chart).
 ``GET /api/v1/flux/kustomizations/{namespace}/{name}``: one, with its resource tree: each object
 of its inventory, read live, with its health (Tether's health checks).
@@ -11,7 +11,8 @@ of its inventory, read live, with its health (Tether's health checks).
 as ``flux reconcile`` sets it.
 
 RBAC: Tether's resource ``flux``, objects ``<kind>/<namespace>/<name>`` (kind
-``kustomizations``, ``helmreleases``, ``gitrepositories`` or ``helmrepositories``); ``get`` to read, ``update`` to ask for a reconcile.
+``kustomizations``, ``helmreleases``, ``gitrepositories``, ``helmrepositories`` or
+``ocirepositories``); ``get`` to read, ``update`` to ask for a reconcile.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tether.names import (
     FLUX_HELM_REPOSITORY,
     FLUX_KUSTOMIZATION,
     FLUX_KUSTOMIZE_API_VERSION,
+    FLUX_OCI_REPOSITORY,
     FLUX_SOURCE_API_VERSION,
 )
 from tether.resources import ResourceKey
@@ -47,6 +49,7 @@ KINDS = {
     "helmreleases": (FLUX_HELM_API_VERSION, FLUX_HELM_RELEASE),
     "gitrepositories": (FLUX_SOURCE_API_VERSION, FLUX_GIT_REPOSITORY),
     "helmrepositories": (FLUX_SOURCE_API_VERSION, FLUX_HELM_REPOSITORY),
+    "ocirepositories": (FLUX_SOURCE_API_VERSION, FLUX_OCI_REPOSITORY),
 }
 #: the live objects of one tree read at once, and in all
 TREE_READS_AT_ONCE = 16
@@ -85,6 +88,8 @@ def summary(plural: str, obj: dict[str, Any]) -> dict[str, Any]:
         item["dependsOn"] = spec.get("dependsOn") or []
         latest = (status.get("history") or [{}])[0]
         item["release"] = {k: latest.get(k) for k in ("name", "namespace", "version", "status")}
+        if spec.get("chartRef"):
+            item["chart"] = {"chartRef": spec["chartRef"]}
     else:
         item["revision"] = (status.get("artifact") or {}).get("revision", "")
         item["url"] = spec.get("url", "")

@@ -42,6 +42,8 @@ class Artifact:
     store: str
     #: ``spec.ignore``: what else to leave out of the source
     ignore: str | None = None
+    #: the source's kind (an OCIRepository's artifact is a digest, not a commit)
+    kind: str = "GitRepository"
 
 
 @dataclass(frozen=True)

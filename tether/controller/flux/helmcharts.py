@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,17 @@ class HelmSources:
     """HelmRepositories reconciled, and charts fetched for HelmReleases."""
 
     def __init__(
-        self, client: ClusterClient, git: GitRepositories, charts: ChartSource, root: Path
+        self,
+        client: ClusterClient,
+        git: GitRepositories,
+        charts: ChartSource,
+        root: Path,
+        oci_chart: Callable[[str, str], Awaitable[ChartArtifact]] | None = None,
     ) -> None:
+        """``oci_chart(namespace, name)``: the chart an OCIRepository holds (``chartRef``)."""
         self.client = client
         self.git = git
+        self.oci_chart = oci_chart
         self.charts = charts
         self.root = root
         #: (namespace, name) -> the spec of a Ready HelmRepository
@@ -139,6 +146,8 @@ class HelmSources:
         source = template.source
         if source.kind == "GitRepository":
             return await self._git_chart(template)
+        if source.kind == "OCIRepository" and self.oci_chart is not None:
+            return await self.oci_chart(source.namespace, source.name)
         spec = self._repositories.get((source.namespace, source.name))
         if spec is None:
             raise ChartUnavailable(
@@ -192,12 +201,12 @@ class HelmSources:
         path = Path(os.path.normpath(tree.root / template.chart.lstrip("/")))
         if path != tree.root and tree.root not in path.parents:
             raise ChartUnavailable(f"chart path '{template.chart}' leaves the source")
-        meta = await asyncio.to_thread(_chart_yaml, path)
+        meta = await asyncio.to_thread(chart_yaml, path)
         version = str(meta.get("version") or "")
         return ChartArtifact(path, str(meta.get("name") or ""), version, artifact.revision)
 
 
-def _chart_yaml(path: Path) -> dict[str, Any]:
+def chart_yaml(path: Path) -> dict[str, Any]:
     try:
         text = (path / "Chart.yaml").read_text()
     except OSError:

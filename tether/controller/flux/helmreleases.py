@@ -168,15 +168,19 @@ class HelmReleases:
         return found
 
     async def _chart(self, obj: Mapping[str, Any], spec: HelmReleaseSpec) -> ChartArtifact:
+        generated = spec.chart.source.kind != "OCIRepository"  # chartRef: no HelmChart
         try:
             chart = await self.sources.chart(spec.chart)
         except ChartUnavailable as exc:
+            if not generated:
+                raise Failure(fluxstatus.ARTIFACT_FAILED, str(exc), spec.interval) from None
             await self.publish_chart(obj, spec, None, str(exc))
             name = f"{spec.chart.source.namespace}/{_chart_object(obj)}"
             raise Failure(
                 fluxstatus.ARTIFACT_FAILED, f"HelmChart '{name}' is not ready: {exc}", spec.interval
             ) from None
-        await self.publish_chart(obj, spec, chart, None)
+        if generated:
+            await self.publish_chart(obj, spec, chart, None)
         return chart
 
     async def _values(self, namespace: str, spec: HelmReleaseSpec) -> dict[str, Any]:
@@ -437,7 +441,6 @@ class HelmReleases:
         attempts = progress.attempts
         meta = obj.get("metadata") or {}
         fields: dict[str, Any] = {
-            "helmChart": f"{spec.chart.source.namespace}/{_chart_object(obj)}",
             "storageNamespace": spec.storage_namespace,
             "history": [r.snapshot() for r in progress.history[: max(spec.max_history, 1)]],
             "lastAttemptedRevision": wanted.chart_version,
@@ -449,6 +452,8 @@ class HelmReleases:
         }
         if attempts.last_action:
             fields["lastAttemptedReleaseAction"] = attempts.last_action
+        if spec.chart.source.kind != "OCIRepository":
+            fields["helmChart"] = f"{spec.chart.source.namespace}/{_chart_object(obj)}"
         reset = (meta.get("annotations") or {}).get(RESET_ANNOTATION)
         if reset:
             fields["lastHandledResetAt"] = reset

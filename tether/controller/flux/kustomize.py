@@ -23,7 +23,9 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.tracking import Tracking, TrackingMethod
 from tether.controller.flux import inputs
-from tether.controller.flux.gitrepos import Artifact, GitRepositories, Outcome
+from tether.controller.flux.gitrepos import Artifact, Outcome
+from tether.controller.flux.helmcharts import ChartUnavailable
+from tether.controller.flux.sources import SourceArtifacts
 from tether.engine.health import health_of
 from tether.engine.health.status import DEGRADED, HEALTHY
 from tether.engine.plan import SyncOptions
@@ -62,7 +64,7 @@ class Kustomizations:
     def __init__(
         self,
         client: ClusterClient,
-        sources: GitRepositories,
+        sources: SourceArtifacts,
         lookup: Lookup,
         source_exists: Callable[[ObjectRef], bool],
     ) -> None:
@@ -108,7 +110,7 @@ class Kustomizations:
                 None,
                 stalled=True,
             )
-        artifact = self.sources.artifact(source.namespace, source.name)
+        artifact = self.sources.artifact(source.kind, source.namespace, source.name)
         if artifact is None:
             state = "is not ready" if self.source_exists(source) else "not found"
             message = f"{source.kind} '{source.namespace}/{source.name}' {state}"
@@ -242,6 +244,8 @@ class Kustomizations:
             raise Failure(fluxstatus.BUILD_FAILED, str(exc), spec.retry_interval) from None
         except TetherError as exc:
             raise Failure(fluxstatus.BUILD_FAILED, exc.message, spec.retry_interval) from None
+        except ChartUnavailable as exc:
+            raise Failure(fluxstatus.ARTIFACT_FAILED, str(exc), spec.retry_interval) from None
 
     async def _wait_healthy(
         self,

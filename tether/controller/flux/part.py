@@ -28,7 +28,9 @@ from tether.controller.flux.helmobjects import ChartPublisher, finalize_release
 from tether.controller.flux.helmreleases import HelmReleases
 from tether.controller.flux.helmrun import HelmRunner
 from tether.controller.flux.kustomize import Kustomizations
+from tether.controller.flux.ocirepos import OCIRepositories
 from tether.controller.flux.receivers import receiver_at, reconcile_receiver
+from tether.controller.flux.sources import SourceArtifacts
 from tether.controller.status import now_iso
 from tether.controller.watcher import ObjectWatcher
 from tether.controller.workqueue import WorkQueue
@@ -42,6 +44,7 @@ from tether.names import (
     FLUX_HELM_REPOSITORY,
     FLUX_KUSTOMIZATION,
     FLUX_KUSTOMIZE_API_VERSION,
+    FLUX_OCI_REPOSITORY,
     FLUX_RECEIVER,
     FLUX_RECEIVER_API_VERSION,
     FLUX_RECONCILE_REQUEST_ANNOTATION,
@@ -100,12 +103,20 @@ class FluxPart:
         self.sources = GitRepositories(
             client, cache_dir, allow_local_repositories=allow_local_repositories, trust=trust
         )
-        self.kustomizations = Kustomizations(
-            client, self.sources, self._kustomization, self._source_exists
-        )
         self.chart_source = ChartSource(cache_dir / "flux-charts" / "store")
+        self.oci = OCIRepositories(client, self.chart_source, cache_dir / "flux-oci")
+        self.kustomizations = Kustomizations(
+            client,
+            SourceArtifacts(self.sources, self.oci),
+            self._kustomization,
+            self._source_exists,
+        )
         self.helm_sources = HelmSources(
-            client, self.sources, self.chart_source, cache_dir / "flux-charts" / "unpacked"
+            client,
+            self.sources,
+            self.chart_source,
+            cache_dir / "flux-charts" / "unpacked",
+            oci_chart=self.oci.chart,
         )
         self.runner = HelmRunner(client.config, cache_dir / "helm")
         self.charts = ChartPublisher(
@@ -139,6 +150,7 @@ class FluxPart:
                 (FLUX_KUSTOMIZATION, FLUX_KUSTOMIZE_API_VERSION),
                 (FLUX_RECEIVER, FLUX_RECEIVER_API_VERSION),
                 (FLUX_HELM_REPOSITORY, FLUX_SOURCE_API_VERSION),
+                (FLUX_OCI_REPOSITORY, FLUX_SOURCE_API_VERSION),
                 (FLUX_HELM_CHART, FLUX_SOURCE_API_VERSION),
                 (FLUX_HELM_RELEASE, FLUX_HELM_API_VERSION),
             ):
@@ -208,6 +220,8 @@ class FluxPart:
                     self.sources.forget(str(meta.get("namespace")), str(meta.get("name")))
                 elif kind == FLUX_HELM_REPOSITORY:
                     self.helm_sources.forget(str(meta.get("namespace")), str(meta.get("name")))
+                elif kind == FLUX_OCI_REPOSITORY:
+                    self.oci.forget(str(meta.get("namespace")), str(meta.get("name")))
                 return
             if event_type == "ADDED" or _wanted(obj):
                 self.queue.add(_key(kind, obj))
@@ -221,6 +235,7 @@ class FluxPart:
                 spec = obj.get("spec") or {}
                 ref = (
                     spec.get("sourceRef")
+                    or spec.get("chartRef")
                     or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
                     or {}
                 )
@@ -276,7 +291,7 @@ class FluxPart:
         before = dict(obj.get("status") or {})
         written = await self._write_status(kind, obj, outcome)
         after = written.get("status") or {} if written is not None else before
-        if kind in (FLUX_GIT_REPOSITORY, FLUX_HELM_REPOSITORY):
+        if kind in (FLUX_GIT_REPOSITORY, FLUX_HELM_REPOSITORY, FLUX_OCI_REPOSITORY):
             old = (before.get("artifact") or {}).get("revision")
             if (after.get("artifact") or {}).get("revision") != old:
                 self._wake_readers(kind, namespace, name)
@@ -294,6 +309,8 @@ class FluxPart:
             return await self.sources.reconcile(obj, now)
         if kind == FLUX_HELM_REPOSITORY:
             return await self.helm_sources.reconcile(obj, now)
+        if kind == FLUX_OCI_REPOSITORY:
+            return await self.oci.reconcile(obj, now)
         if kind == FLUX_RECEIVER:
             return await reconcile_receiver(self.client, obj, now)
         if kind == FLUX_HELM_RELEASE:

@@ -20,6 +20,7 @@ const KIND_NAMES = {
   helmreleases: 'HelmRelease',
   gitrepositories: 'GitRepository',
   helmrepositories: 'HelmRepository',
+  ocirepositories: 'OCIRepository',
 };
 const PAGES = ['kustomizations', 'helmreleases'];
 

@@ -1,0 +1,199 @@
+"""Flux's OCIRepositories, on Tether's OCI client (:class:`tether.charts.OciArtifacts`).
+
+The registry is asked what ``ref`` selects (a manifest HEAD for a tag, a tag list for a semver
+range); the layer ``layerSelector`` picks is downloaded once by digest (bounded, checked against
+the manifest) and, for ``extract``, unpacked once into a sealed read-only tree that
+Kustomizations build from; for ``copy`` of a Helm chart layer it is the chart a HelmRelease's
+``chartRef`` installs. ``status.artifact.revision`` is Flux's ``<tag>@sha256:<digest>``. A
+failed check keeps the last artifact: readers go on with the last good one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tether.charts import ChartError, ChartSource, ResolvedArtifact
+from tether.charts.archive import unpack_chart
+from tether.charts.ocimanifest import HELM_CHART_LAYER, HELM_LEGACY_CHART_LAYER
+from tether.cluster.client import ClusterClient
+from tether.cluster.errors import ClusterError, NotFound
+from tether.cluster.secretdata import decoded
+from tether.controller.flux.gitrepos import Artifact, Outcome
+from tether.controller.flux.helmcharts import ChartArtifact, ChartUnavailable, chart_yaml
+from tether.fields import InvalidSpecError
+from tether.flux import status as fluxstatus
+from tether.flux.ocispecs import OCIRepositorySpec, oci_revision, parse_oci_repository
+from tether.images.dockerconfig import credentials_from_dockerconfig
+from tether.images.errors import ImageError
+from tether.names import FLUX_OCI_REPOSITORY
+from tether.render.sealed import SealedTree, seal_tree
+from tether.source.credentials import RepoCredentials
+
+OCI_ARTIFACT_FAILED = "OCIArtifactPullFailed"
+OCI_KIND = FLUX_OCI_REPOSITORY
+
+
+@dataclass(frozen=True)
+class _Held:
+    spec: OCIRepositorySpec
+    resolved: ResolvedArtifact
+    creds: RepoCredentials | None
+    revision: str
+
+
+class OCIRepositories:
+    """OCIRepositories reconciled; their trees and charts for the readers."""
+
+    def __init__(self, client: ClusterClient, charts: ChartSource, root: Path) -> None:
+        self.client = client
+        self.artifacts = charts.artifacts
+        self.limits = charts.limits
+        self.root = root
+        self._held: dict[tuple[str, str], _Held] = {}
+        self._unpacking: dict[str, asyncio.Task[Path]] = {}
+        self._trees: dict[str, SealedTree] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._held.pop((namespace, name), None)
+
+    def artifact(self, namespace: str, name: str) -> Artifact | None:
+        """The source artifact a Kustomization reads (its tree: :meth:`tree`)."""
+        held = self._held.get((namespace, name))
+        if held is None:
+            return None
+        return Artifact(held.spec.url, held.resolved.digest, held.revision,
+                        f"oci:{namespace}/{name}", held.spec.ignore, kind=OCI_KIND)  # fmt: skip
+
+    async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
+        seen = fluxstatus.Observed.of(obj)
+        previous, generation = seen.status, seen.generation
+        key = (seen.namespace, seen.name)
+        try:
+            spec = parse_oci_repository(obj.get("spec"))
+        except InvalidSpecError as exc:
+            reason = fluxstatus.refusal_reason(exc)
+            wanted = [(fluxstatus.READY, False, reason, exc.message),
+                      (fluxstatus.STALLED, True, reason, exc.message)]  # fmt: skip
+            return Outcome(fluxstatus.updated(previous, wanted, generation, now), None)
+        if spec.suspend:
+            return Outcome(None, None)
+        try:
+            creds = await self._credentials(seen.namespace, spec)
+            resolved = await self.artifacts.resolve_selected(
+                spec.url, spec.reference, creds, plain_http=spec.insecure,
+                media_type=spec.media_type,
+            )  # fmt: skip
+            if spec.operation == "extract" and resolved.layer.media_type not in (
+                HELM_CHART_LAYER,
+                HELM_LEGACY_CHART_LAYER,
+            ):
+                await self._tree_of(resolved, creds)
+        except (ChartUnavailable, ChartError) as exc:
+            message = f"failed to pull artifact from '{spec.url}': {_text(exc)}"
+            wanted = [(fluxstatus.READY, False, OCI_ARTIFACT_FAILED, message),
+                      (fluxstatus.FETCH_FAILED, True, OCI_ARTIFACT_FAILED, message)]  # fmt: skip
+            return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
+        revision = oci_revision(resolved.tag, resolved.digest)
+        self._held[key] = _Held(spec, resolved, creds, revision)
+        artifact = dict(previous.get("artifact") or {})
+        if artifact.get("revision") != revision:
+            artifact = {"revision": revision, "digest": resolved.layer.digest,
+                        "lastUpdateTime": now, "url": spec.url}  # fmt: skip
+        message = f"stored artifact for digest '{revision}'"
+        wanted = [(fluxstatus.READY, True, fluxstatus.SUCCEEDED, message),
+                  (fluxstatus.ARTIFACT_IN_STORAGE, True, fluxstatus.SUCCEEDED, message)]  # fmt: skip
+        return Outcome(
+            fluxstatus.updated(previous, wanted, generation, now, artifact=artifact), spec.interval
+        )
+
+    async def _credentials(self, namespace: str, spec: OCIRepositorySpec) -> RepoCredentials | None:
+        """``secretRef``: a dockerconfigjson Secret (Flux's), or ``username``/``password``."""
+        if not spec.secret_ref:
+            return None
+        info = await self.client.resource_for("v1", "Secret")
+        where = f"secret '{namespace}/{spec.secret_ref}'"
+        try:
+            secret = await self.client.get(info, spec.secret_ref, namespace)
+        except NotFound:
+            raise ChartUnavailable(f"failed to get {where}: not found") from None
+        except ClusterError as exc:
+            raise ChartUnavailable(f"failed to get {where}: {exc.message}") from None
+        if ".dockerconfigjson" in (secret.get("data") or {}):
+            host = spec.url.removeprefix("oci://").split("/", 1)[0]
+            try:
+                login = credentials_from_dockerconfig(secret.get("data") or {}, host)
+            except ImageError as exc:
+                raise ChartUnavailable(f"{where}: {exc.message}") from None
+            if login is None:
+                return None
+            return RepoCredentials(url=spec.url, username=login.username,
+                                   password=login.password, type="oci")  # fmt: skip
+        data = decoded(secret)
+        return RepoCredentials(url=spec.url, username=data.get("username") or None,
+                               password=data.get("password") or None, type="oci")  # fmt: skip
+
+    async def _unpacked(
+        self, resolved: ResolvedArtifact, creds: RepoCredentials | None, kind: str
+    ) -> Path:
+        digest = resolved.layer.digest.removeprefix("sha256:")
+        dest = self.root / digest[:32] / kind
+        if await asyncio.to_thread(os.path.isdir, dest):
+            return dest
+        task = self._unpacking.get(str(dest))
+        if task is None:
+
+            async def unpack() -> Path:
+                if kind == "tree":
+                    return await self.artifacts.materialize(resolved, dest, creds)
+                blob, _ = await self.artifacts.fetch_layer(resolved, creds)
+                what = f"chart of {resolved.repo_url}"
+                await asyncio.to_thread(unpack_chart, blob, dest, self.limits, what)
+                return dest
+
+            task = asyncio.create_task(unpack())
+            self._unpacking[str(dest)] = task
+            task.add_done_callback(lambda _: self._unpacking.pop(str(dest), None))
+        return await asyncio.shield(task)
+
+    async def _tree_of(
+        self, resolved: ResolvedArtifact, creds: RepoCredentials | None
+    ) -> SealedTree:
+        path = await self._unpacked(resolved, creds, "tree")
+        sealed = self._trees.get(str(path))
+        if sealed is None:
+            sealed = await asyncio.to_thread(seal_tree, path)
+            self._trees[str(path)] = sealed
+        return sealed
+
+    async def tree(self, artifact: Artifact) -> SealedTree:
+        namespace, _, name = artifact.store.removeprefix("oci:").partition("/")
+        held = self._held.get((namespace, name))
+        if held is None or held.resolved.digest != artifact.commit:
+            raise ChartUnavailable(f"OCIRepository '{namespace}/{name}' moved; try again")
+        return await self._tree_of(held.resolved, held.creds)
+
+    async def chart(self, namespace: str, name: str) -> ChartArtifact:
+        """The Helm chart the OCIRepository holds (a chart layer), unpacked."""
+        held = self._held.get((namespace, name))
+        if held is None:
+            raise ChartUnavailable(f"OCIRepository '{namespace}/{name}' is not ready")
+        if held.resolved.layer.media_type not in (HELM_CHART_LAYER, HELM_LEGACY_CHART_LAYER):
+            raise ChartUnavailable(
+                f"OCIRepository '{namespace}/{name}' does not hold a Helm chart layer (set "
+                f"layerSelector.mediaType: {HELM_CHART_LAYER}, operation: copy)"
+            )
+        try:
+            folder = await self._unpacked(held.resolved, held.creds, "chart")
+        except ChartError as exc:
+            raise ChartUnavailable(_text(exc)) from None
+        meta = await asyncio.to_thread(chart_yaml, folder)
+        return ChartArtifact(folder, str(meta["name"]), str(meta["version"]), held.revision)
+
+
+def _text(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc)
