@@ -199,6 +199,10 @@ FLUX_GIT_REPOSITORY: Final = "GitRepository"
 #: Flux's Helm API (tether/flux/helm*.py): sources and the release
 FLUX_HELM_REPOSITORY: Final = "HelmRepository"
 FLUX_OCI_REPOSITORY: Final = "OCIRepository"
+#: source-watcher's ArtifactGenerator and the ExternalArtifacts it writes
+FLUX_ARTIFACT_GENERATOR: Final = "ArtifactGenerator"
+FLUX_GENERATOR_API_VERSION: Final = "source.extensions.fluxcd.io/v1beta1"
+FLUX_EXTERNAL_ARTIFACT: Final = "ExternalArtifact"
 FLUX_HELM_CHART: Final = "HelmChart"
 FLUX_HELM_RELEASE: Final = "HelmRelease"
 FLUX_HELM_GROUP: Final = "helm.toolkit.fluxcd.io"

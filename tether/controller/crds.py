@@ -19,7 +19,7 @@ import yaml
 
 from tether.crdbuild import namespaced_crd, top_schema
 from tether.crdbuild import open_object as _obj
-from tether.flux.crds import KUSTOMIZE_GROUP, SOURCE_GROUP, flux_crd_manifests
+from tether.flux.crds import GENERATOR_GROUP, KUSTOMIZE_GROUP, SOURCE_GROUP, flux_crd_manifests
 from tether.images.crds import image_crd_manifests
 from tether.names import ARGO_GROUP, FLUX_HELM_GROUP, FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER
 from tether.notify.flux.crds import notification_crd_manifests
@@ -470,6 +470,7 @@ def crd_yaml(crd: dict[str, Any]) -> str:
         SOURCE_GROUP: "tether/flux/crds.py",
         KUSTOMIZE_GROUP: "tether/flux/crds.py",
         FLUX_HELM_GROUP: "tether/flux/crds.py",
+        GENERATOR_GROUP: "tether/flux/crds.py",
     }.get(group, "tether/images/crds.py")
     if (group, kind) == (FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER):
         source = "tether/flux/crds.py"

@@ -1,5 +1,6 @@
 """Flux's ``GitRepository``, ``HelmRepository``, ``OCIRepository`` and ``HelmChart``
-(``source.toolkit.fluxcd.io/v1``),
+(``source.toolkit.fluxcd.io/v1``), ``ExternalArtifact`` and source-watcher's ``ArtifactGenerator``
+(``source.extensions.fluxcd.io/v1beta1``),
 ``Kustomization`` (``kustomize.toolkit.fluxcd.io/v1``), ``HelmRelease``
 (``helm.toolkit.fluxcd.io/v2``) and ``Receiver`` (``notification.toolkit.fluxcd.io/v1``) CRDs as
 Tether serves them.
@@ -31,6 +32,7 @@ from tether.names import (
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+GENERATOR_GROUP = "source.extensions.fluxcd.io"
 VERSION = "v1"
 
 _STRING: dict[str, Any] = {"type": "string"}
@@ -154,6 +156,45 @@ def _oci_repository_schema() -> dict[str, Any]:
     return top_schema("A Flux OCIRepository: an artifact of an OCI registry.", spec, _obj())
 
 
+def _artifact_generator_schema() -> dict[str, Any]:
+    source = _obj(
+        {"alias": _STRING, "kind": _STRING, "name": _STRING, "namespace": _STRING},
+        required=["alias", "kind", "name"],
+    )
+    copy = _obj(
+        {
+            "from": _STRING,
+            "to": _STRING,
+            "exclude": {"type": "array", "items": _STRING},
+            "strategy": _STRING,
+        },
+        required=["from", "to"],
+    )
+    artifact = _obj(
+        {
+            "name": _STRING,
+            "revision": _STRING,
+            "originRevision": _STRING,
+            "copy": {"type": "array", "items": copy},
+        },
+        required=["name", "copy"],
+    )
+    spec = _obj({"sources": {"type": "array", "items": source},
+                 "artifacts": {"type": "array", "items": artifact}},
+                required=["sources", "artifacts"])  # fmt: skip
+    return top_schema(
+        "A Flux ArtifactGenerator: ExternalArtifacts composed from sources.", spec, _obj()
+    )
+
+
+def _external_artifact_schema() -> dict[str, Any]:
+    spec = _obj({"sourceRef": _obj({"apiVersion": _STRING, "kind": _STRING, "name": _STRING,
+                                    "namespace": _STRING})})  # fmt: skip
+    return top_schema(
+        "A Flux ExternalArtifact: an artifact another controller stores.", spec, _obj()
+    )
+
+
 def _chart_template() -> dict[str, Any]:
     return _obj(
         {
@@ -249,6 +290,14 @@ OCI_REPOSITORY_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "OCIRepository", "ocirepositories", ["ocirepo"],
     _oci_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
 )  # fmt: skip
+EXTERNAL_ARTIFACT_CRD = namespaced_crd(
+    SOURCE_GROUP, VERSION, "ExternalArtifact", "externalartifacts", [],
+    _external_artifact_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+)  # fmt: skip
+ARTIFACT_GENERATOR_CRD = namespaced_crd(
+    GENERATOR_GROUP, "v1beta1", "ArtifactGenerator", "artifactgenerators", ["ag"],
+    _artifact_generator_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+)  # fmt: skip
 HELM_CHART_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "HelmChart", "helmcharts", ["hc"],
     _helm_chart_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
@@ -266,5 +315,6 @@ RECEIVER_CRD = namespaced_crd(
 def flux_crd_manifests() -> list[dict[str, Any]]:
     """Flux's kinds Tether serves (fresh copies, safe to modify)."""
     crds = (GIT_REPOSITORY_CRD, HELM_REPOSITORY_CRD, OCI_REPOSITORY_CRD, HELM_CHART_CRD,
-            KUSTOMIZATION_CRD, HELM_RELEASE_CRD, RECEIVER_CRD)  # fmt: skip
+            EXTERNAL_ARTIFACT_CRD, ARTIFACT_GENERATOR_CRD, KUSTOMIZATION_CRD, HELM_RELEASE_CRD,
+            RECEIVER_CRD)  # fmt: skip
     return [json.loads(json.dumps(crd)) for crd in crds]

@@ -33,7 +33,7 @@ DELETION_POLICIES: tuple[str, ...] = ("MirrorPrune", "Delete", "WaitForTerminati
 #: source kinds a Kustomization may name, as Flux's CRD enumerates them
 SOURCE_KINDS: tuple[str, ...] = ("GitRepository", "OCIRepository", "Bucket", "ExternalArtifact")
 #: the kinds Tether reads as sources so far
-SUPPORTED_SOURCE_KINDS: tuple[str, ...] = ("GitRepository", "OCIRepository")
+SUPPORTED_SOURCE_KINDS: tuple[str, ...] = ("GitRepository", "OCIRepository", "ExternalArtifact")
 
 _URL = re.compile(r"^(http|https|ssh)://\S+$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")

@@ -438,6 +438,9 @@ class HelmReleases:
         wanted_conditions = [ready, *conditions.values()]
         if progress.stalled:
             wanted_conditions.append((fluxstatus.STALLED, True, RETRIES_EXCEEDED, progress.stalled))
+        elif not ready[1] and progress.requeue is not None:
+            wanted_conditions.append((fluxstatus.RECONCILING, True,
+                                      fluxstatus.PROGRESSING_WITH_RETRY, ready[3]))  # fmt: skip
         attempts = progress.attempts
         meta = obj.get("metadata") or {}
         fields: dict[str, Any] = {
@@ -549,9 +552,14 @@ def _seconds(value: float) -> str:
 def _failed(
     previous: dict[str, Any], failure: Failure, generation: int, now: str
 ) -> dict[str, Any]:
+    """Ready=False with the reason; Stalled when nothing more will be tried, else Reconciling
+    (``ProgressingWithRetry``) as Flux writes it; the release conditions stay."""
     wanted = [(fluxstatus.READY, False, failure.reason, failure.message)]
     if failure.stalled:
         wanted.append((fluxstatus.STALLED, True, failure.reason, failure.message))
+    elif failure.requeue is not None:
+        wanted.append((fluxstatus.RECONCILING, True, fluxstatus.PROGRESSING_WITH_RETRY,
+                       failure.message))  # fmt: skip
     keep = [
         (str(c.get("type")), c.get("status") == "True", str(c.get("reason")), str(c.get("message")))
         for c in previous.get("conditions") or ()

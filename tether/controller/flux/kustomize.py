@@ -310,10 +310,14 @@ async def _get(client: ClusterClient, ref: ObjectRef) -> dict[str, Any] | None:
 def _failed(
     previous: dict[str, Any], failure: Failure, generation: int, now: str, revision: str | None
 ) -> dict[str, Any]:
-    """Ready=False with Flux's reason; inventory and lastAppliedRevision stay as they were."""
+    """Ready=False with Flux's reason (Stalled when nothing more will be tried, else Reconciling
+    ``ProgressingWithRetry``); inventory and lastAppliedRevision stay as they were."""
     wanted = [(fluxstatus.READY, False, failure.reason, failure.message)]
     if failure.stalled:
         wanted.append((fluxstatus.STALLED, True, failure.reason, failure.message))
+    elif failure.requeue is not None:
+        wanted.append((fluxstatus.RECONCILING, True, fluxstatus.PROGRESSING_WITH_RETRY,
+                       failure.message))  # fmt: skip
     status = fluxstatus.updated(previous, wanted, generation, now)
     if revision:
         status["lastAttemptedRevision"] = revision

@@ -8,7 +8,9 @@ Controllers built with controller-runtime, Flux, Crossplane and most operators r
 2. ``Stalled=True`` → Degraded
 3. ``Reconciling=True`` → Progressing
 4. ``Ready=True`` → Healthy; ``Ready=False`` → Degraded; ``Ready=Unknown`` → Progressing
-5. none of these → no health (the resource does not count, as in Argo CD)
+5. none of these → no health (the resource does not count, as in Argo CD), except Flux's own
+   kinds (``*.fluxcd.io``), which always get a Ready condition: Progressing until they do (as
+   Flux's status readers and Argo CD's Flux health checks say)
 
 (Deletion is handled before any check: Progressing, "Pending deletion".)
 """
@@ -74,6 +76,9 @@ def generic_health(obj: dict[str, Any]) -> HealthStatus | None:
         return HealthStatus(PROGRESSING, _condition_message(reconciling))
     ready = condition(status, "Ready")
     if ready is None:
+        group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+        if group.endswith(".fluxcd.io"):
+            return HealthStatus(PROGRESSING, "Waiting to be reconciled")
         return None
     value = ready.get("status")
     if value == "True":
