@@ -30,6 +30,7 @@ from tests.charts.servers import ChartRepoServer, run_helm
 from tests.controller.stack import Env
 from tether.demo.repo import create_repository
 from tether.images.testing import RunningRegistry, docker_registry
+from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 from tether.tools import find_tool
 
@@ -81,6 +82,16 @@ def stand_in(folder: Path, name: str, version: str, crds: list[dict[str, Any]], 
         (chart / "crds" / "crds.yaml").write_text(yaml.safe_dump_all(crds))
     run_helm("package", str(chart), "-d", str(folder / "out"), home=home)
     return folder / "out" / f"{name}-{version}.tgz"
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A cluster of its own: the example takes flux-system and cluster-wide objects
+    (GatewayClass, ClusterIssuer, CRDs) the other modules' controllers should not meet."""
+    with LocalCluster(
+        port=0, kubeconfig=tmp_path_factory.mktemp("corpus-cluster") / "kubeconfig"
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

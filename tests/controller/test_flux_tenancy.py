@@ -7,8 +7,8 @@ server with nothing applied.
 
 Changed from the corpus: only the tenant repository's Git URL (a loopback one, branch
 ``dev-team`` as in the example), and ``dependsOn: kyverno-policies`` is left out of the
-``tenants`` Kustomization: Kyverno comes from an OCI registry (ghcr.io) this machine cannot
-reach, and OCIRepository sources are not served yet (docs/flux.md)."""
+``tenants`` Kustomization: Kyverno's manifests come from an OCI registry (ghcr.io) this machine
+cannot reach."""
 
 from __future__ import annotations
 

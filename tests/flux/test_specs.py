@@ -60,17 +60,15 @@ def test_the_multi_tenancy_example_reads_whole() -> None:
     assert spec.timeout == 270.0  # interval 5m - 30s, as Flux derives it
 
 
-def test_the_helm_example_names_what_is_not_supported_yet() -> None:
-    """Its Kustomizations read ExternalArtifacts (Flux 2.7's ArtifactGenerator): refused by
-    name, never reconciled as something else."""
+def test_the_helm_example_reads_whole() -> None:
+    """Its Kustomizations read ExternalArtifacts (Flux 2.7's ArtifactGenerator)."""
     objects = [
         o for o in _corpus_objects("flux2-kustomize-helm-example") if o["kind"] == "Kustomization"
     ]
     assert objects
     for obj in objects:
-        if obj["spec"]["sourceRef"]["kind"] == "ExternalArtifact":
-            with pytest.raises(Unsupported, match="ExternalArtifact sources are not supported"):
-                parse_kustomization(obj["spec"], "flux-system")
+        parsed = parse_kustomization(obj["spec"], "flux-system")
+        assert parsed.source.kind == obj["spec"]["sourceRef"]["kind"]
     configs = next(o for o in objects if o["metadata"]["name"] == "infra-configs")
     spec = {**configs["spec"], "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}
     parsed = parse_kustomization(spec, "flux-system")
