@@ -37,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import ControllerProcess, ObjectWatch, Table, process_sample
+from flux import NAMESPACES, apply_all, namespaces, ready
 
 from tether.cluster.client import ClusterClient
 from tether.cluster.config import ClientSettings
@@ -45,7 +46,6 @@ from tether.images.testing import docker_registry
 from tether.localcluster.cluster import ClusterProcess
 from tether.tools import find_tool
 
-NAMESPACES = 20
 CHART = (
     Path(__file__).resolve().parents[2] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
 )
@@ -91,29 +91,6 @@ def repository(namespace: str, host: str) -> dict[str, Any]:
         "metadata": {"name": "charts", "namespace": namespace},
         "spec": {"type": "oci", "url": f"oci://{host}/charts", "insecure": True, "interval": "60m"},
     }
-
-
-async def apply_all(client: ClusterClient, docs: list[dict[str, Any]]) -> None:
-    gate = asyncio.Semaphore(16)
-
-    async def one(doc: dict[str, Any]) -> None:
-        info = await client.resource_for(doc["apiVersion"], doc["kind"])
-        async with gate:
-            await client.apply(info, doc, field_manager="bench", force=True)
-
-    await asyncio.gather(*(one(d) for d in docs))
-
-
-def namespaces() -> list[dict[str, Any]]:
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}}
-        for n in range(NAMESPACES)
-    ]
-
-
-def ready(obj: dict[str, Any]) -> bool:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 async def baseline(table: Table, root: Path, archive: Path, count: int) -> float:

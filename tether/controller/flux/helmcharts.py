@@ -49,6 +49,20 @@ class ChartArtifact:
     digest: str
 
 
+async def source_secret(client: ClusterClient, namespace: str, name: str) -> dict[str, Any]:
+    """The Secret a source's ``secretRef`` names (in its own namespace); a missing or
+    unreadable one is :class:`ChartUnavailable` with Flux's message."""
+    info = await client.resource_for("v1", "Secret")
+    try:
+        return await client.get(info, name, namespace)
+    except NotFound:
+        raise ChartUnavailable(f"failed to get secret '{namespace}/{name}': not found") from None
+    except ClusterError as exc:
+        raise ChartUnavailable(
+            f"failed to get secret '{namespace}/{name}': {exc.message}"
+        ) from None
+
+
 class HelmSources:
     """HelmRepositories reconciled, and charts fetched for HelmReleases."""
 
@@ -121,17 +135,7 @@ class HelmSources:
         """``secretRef``'s ``username``/``password`` (read in the repository's namespace)."""
         if not spec.secret_ref:
             return None
-        info = await self.client.resource_for("v1", "Secret")
-        try:
-            data = decoded(await self.client.get(info, spec.secret_ref, namespace))
-        except NotFound:
-            raise ChartUnavailable(
-                f"failed to get secret '{namespace}/{spec.secret_ref}': not found"
-            ) from None
-        except ClusterError as exc:
-            raise ChartUnavailable(
-                f"failed to get secret '{namespace}/{spec.secret_ref}': {exc.message}"
-            ) from None
+        data = decoded(await source_secret(self.client, namespace, spec.secret_ref))
         return RepoCredentials(
             url=spec.url,
             username=data.get("username") or None,

@@ -11,7 +11,7 @@ few per reconcile. A failure before helm runs changes no release: what was deplo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,8 +22,13 @@ from tether.controller.flux import helmdrift
 from tether.controller.flux.gitrepos import Outcome
 from tether.controller.flux.helmcharts import ChartArtifact, ChartUnavailable, HelmSources
 from tether.controller.flux.helmrun import HelmFailed, HelmRunner
+from tether.controller.flux.reconcile import (
+    Failure,
+    Lookup,
+    check_dependencies,
+    refuse_other_namespace,
+)
 from tether.fields import InvalidSpecError
-from tether.flux import depends
 from tether.flux import status as fluxstatus
 from tether.flux.helmactions import Attempts, Step, Wanted, next_step
 from tether.flux.helmspecs import ActionOptions, HelmReleaseSpec, parse_helm_release
@@ -38,8 +43,6 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 4
 #: how soon a release remediated is looked at again (the next attempt)
 AFTER_REMEDIATION = 1.0
-DEPENDENCY_REQUEUE = 30.0
-ACCESS_DENIED = "AccessDenied"
 RESET_ANNOTATION = "reconcile.fluxcd.io/resetAt"
 
 # conditions and reasons, as helm-controller writes them
@@ -49,16 +52,6 @@ REMEDIATED = "Remediated"
 INIT_FAILED = "InitFailed"
 RETRIES_EXCEEDED = "RetriesExceeded"
 GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
-
-Lookup = Callable[[depends.Key], Mapping[str, Any] | None]
-
-
-@dataclass(frozen=True)
-class Failure(Exception):
-    reason: str
-    message: str
-    requeue: float | None
-    stalled: bool = False
 
 
 @dataclass
@@ -113,8 +106,9 @@ class HelmReleases:
         if spec.suspend:
             return Outcome(None, None)
         try:
-            self._check_source(spec, seen.namespace)
-            self._check_dependencies((seen.namespace, seen.name), spec)
+            refuse_other_namespace(spec.chart.source, seen.namespace)
+            check_dependencies((seen.namespace, seen.name), spec.depends_on, self.lookup,
+                               spec.chart.source, None)  # fmt: skip
             chart = await self._chart(obj, spec)
             values = await self._values(seen.namespace, spec)
         except Failure as failure:
@@ -137,35 +131,6 @@ class HelmReleases:
     def _client_for(self, namespace: str, spec: HelmReleaseSpec) -> ClusterClient:
         user = _user(namespace, spec)
         return self.client.as_user(user) if user else self.client
-
-    def _check_source(self, spec: HelmReleaseSpec, namespace: str) -> None:
-        source = spec.chart.source
-        if source.namespace != namespace:
-            raise Failure(
-                ACCESS_DENIED,
-                f"cannot access {source.kind}/{source.namespace}/{source.name}: "
-                "cross-namespace references are not allowed",
-                None,
-                stalled=True,
-            )
-
-    def _check_dependencies(self, key: depends.Key, spec: HelmReleaseSpec) -> None:
-        if not spec.depends_on:
-            return
-        cycle = depends.cycle_through(key, self._edges)
-        if cycle is not None:
-            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, depends.describe_cycle(cycle), None)
-        waiting = depends.blocking(spec.depends_on, self.lookup, spec.chart.source, None)
-        if waiting is not None:
-            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, waiting, DEPENDENCY_REQUEUE)
-
-    def _edges(self, key: depends.Key) -> Sequence[depends.Key]:
-        obj = self.lookup(key)
-        found = []
-        for entry in ((obj or {}).get("spec") or {}).get("dependsOn") or ():
-            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-                found.append((str(entry.get("namespace") or key[0]), entry["name"]))
-        return found
 
     async def _chart(self, obj: Mapping[str, Any], spec: HelmReleaseSpec) -> ChartArtifact:
         generated = spec.chart.source.kind != "OCIRepository"  # chartRef: no HelmChart

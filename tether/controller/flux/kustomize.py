@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tether.cluster.client import ClusterClient
@@ -25,6 +24,12 @@ from tether.cluster.tracking import Tracking, TrackingMethod
 from tether.controller.flux import inputs
 from tether.controller.flux.gitrepos import Artifact, Outcome
 from tether.controller.flux.helmcharts import ChartUnavailable
+from tether.controller.flux.reconcile import (
+    Failure,
+    Lookup,
+    check_dependencies,
+    refuse_other_namespace,
+)
 from tether.controller.flux.sources import SourceArtifacts
 from tether.engine.health import health_of
 from tether.engine.health.status import DEGRADED, HEALTHY
@@ -32,7 +37,6 @@ from tether.engine.plan import SyncOptions
 from tether.engine.sync import SyncEngine, SyncRequest
 from tether.errors import TetherError
 from tether.fields import InvalidSpecError
-from tether.flux import depends
 from tether.flux import status as fluxstatus
 from tether.flux.build import BuildInput, build
 from tether.flux.kustomizations import FluxBuildOptions, parse_build_options
@@ -40,22 +44,7 @@ from tether.flux.specs import KustomizationSpec, ObjectRef, parse_kustomization
 from tether.names import FLUX_KUSTOMIZATION_NAME_LABEL, FLUX_KUSTOMIZE_FIELD_MANAGER
 from tether.resources import ResourceKey
 
-#: how often a Kustomization waiting on a dependency looks again (Flux's --requeue-dependency);
-#: a dependency becoming ready also wakes it at once
-DEPENDENCY_REQUEUE = 30.0
-#: Flux's reason when a cross-namespace reference is blocked
-ACCESS_DENIED = "AccessDenied"
 HEALTH_POLL = 1.0
-
-Lookup = Callable[[depends.Key], Mapping[str, Any] | None]
-
-
-@dataclass(frozen=True)
-class Failure(Exception):
-    reason: str
-    message: str
-    requeue: float | None
-    stalled: bool = False
 
 
 class Kustomizations:
@@ -91,7 +80,8 @@ class Kustomizations:
         try:
             artifact = self._artifact(spec, namespace)
             revision = artifact.revision
-            self._check_dependencies((namespace, seen.name), spec, artifact.revision)
+            check_dependencies((namespace, seen.name), spec.depends_on, self.lookup,
+                               spec.source, artifact.revision)  # fmt: skip
             objects = await self._build(namespace, seen.name, spec, options, artifact)
             status = await self._apply(obj, spec, objects, artifact, generation, now)
         except Failure as failure:
@@ -100,42 +90,13 @@ class Kustomizations:
 
     def _artifact(self, spec: KustomizationSpec, namespace: str) -> Artifact:
         source = spec.source
-        if source.namespace != namespace:
-            # Flux's --no-cross-namespace-refs, which its multi-tenancy guide turns on: a
-            # tenant must not build another namespace's source (fetched with its credentials)
-            raise Failure(
-                ACCESS_DENIED,
-                f"cannot access {source.kind}/{source.namespace}/{source.name}: "
-                "cross-namespace references are not allowed",
-                None,
-                stalled=True,
-            )
+        refuse_other_namespace(source, namespace)
         artifact = self.sources.artifact(source.kind, source.namespace, source.name)
         if artifact is None:
             state = "is not ready" if self.source_exists(source) else "not found"
             message = f"{source.kind} '{source.namespace}/{source.name}' {state}"
             raise Failure(fluxstatus.ARTIFACT_FAILED, message, spec.retry_interval)
         return artifact
-
-    def _check_dependencies(self, key: depends.Key, spec: KustomizationSpec, revision: str) -> None:
-        if not spec.depends_on:
-            return
-        cycle = depends.cycle_through(key, self._edges)
-        if cycle is not None:
-            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, depends.describe_cycle(cycle), None)
-        waiting = depends.blocking(spec.depends_on, self.lookup, spec.source, revision)
-        if waiting is not None:
-            raise Failure(fluxstatus.DEPENDENCY_NOT_READY, waiting, DEPENDENCY_REQUEUE)
-
-    def _edges(self, key: depends.Key) -> Sequence[depends.Key]:
-        obj = self.lookup(key)
-        if obj is None:
-            return ()
-        found = []
-        for entry in (obj.get("spec") or {}).get("dependsOn") or ():
-            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-                found.append((str(entry.get("namespace") or key[0]), entry["name"]))
-        return found
 
     async def _apply(
         self,

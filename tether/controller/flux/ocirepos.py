@@ -21,10 +21,14 @@ from tether.charts import ChartError, ChartSource, ResolvedArtifact
 from tether.charts.archive import unpack_chart
 from tether.charts.ocimanifest import HELM_CHART_LAYER, HELM_LEGACY_CHART_LAYER
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.secretdata import decoded
 from tether.controller.flux.gitrepos import Artifact, Outcome
-from tether.controller.flux.helmcharts import ChartArtifact, ChartUnavailable, chart_yaml
+from tether.controller.flux.helmcharts import (
+    ChartArtifact,
+    ChartUnavailable,
+    chart_yaml,
+    source_secret,
+)
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
 from tether.flux.ocispecs import OCIRepositorySpec, oci_revision, parse_oci_repository
@@ -115,14 +119,8 @@ class OCIRepositories:
         """``secretRef``: a dockerconfigjson Secret (Flux's), or ``username``/``password``."""
         if not spec.secret_ref:
             return None
-        info = await self.client.resource_for("v1", "Secret")
         where = f"secret '{namespace}/{spec.secret_ref}'"
-        try:
-            secret = await self.client.get(info, spec.secret_ref, namespace)
-        except NotFound:
-            raise ChartUnavailable(f"failed to get {where}: not found") from None
-        except ClusterError as exc:
-            raise ChartUnavailable(f"failed to get {where}: {exc.message}") from None
+        secret = await source_secret(self.client, namespace, spec.secret_ref)
         if ".dockerconfigjson" in (secret.get("data") or {}):
             host = spec.url.removeprefix("oci://").split("/", 1)[0]
             try:

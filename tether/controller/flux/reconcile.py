@@ -1,0 +1,74 @@
+"""What the Kustomization and HelmRelease reconcilers share: the failure they end with, the
+refusal of a source in another namespace, and the ``dependsOn`` check (a cycle named, then each
+dependency Ready)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tether.flux import depends
+from tether.flux import status as fluxstatus
+from tether.flux.specs import ObjectRef
+
+#: how often an object waiting on a dependency looks again (Flux's --requeue-dependency); a
+#: dependency becoming ready also wakes it at once
+DEPENDENCY_REQUEUE = 30.0
+#: Flux's reason when a cross-namespace reference is blocked
+ACCESS_DENIED = "AccessDenied"
+
+Lookup = Callable[[depends.Key], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Failure(Exception):
+    """A reconcile that ends with Ready=False: Flux's reason, the message, when to look again
+    (None: when the object changes) and whether it is Stalled."""
+
+    reason: str
+    message: str
+    requeue: float | None
+    stalled: bool = False
+
+
+def refuse_other_namespace(source: ObjectRef, namespace: str) -> None:
+    """Flux's ``--no-cross-namespace-refs``, which its multi-tenancy guide turns on: a tenant
+    must not read another namespace's source (fetched with that namespace's credentials)."""
+    if source.namespace != namespace:
+        raise Failure(
+            ACCESS_DENIED,
+            f"cannot access {source.kind}/{source.namespace}/{source.name}: "
+            "cross-namespace references are not allowed",
+            None,
+            stalled=True,
+        )
+
+
+def check_dependencies(
+    key: depends.Key,
+    depends_on: Sequence[ObjectRef],
+    lookup: Lookup,
+    source: ObjectRef,
+    revision: str | None,
+) -> None:
+    """Raise a ``DependencyNotReady`` failure for a cycle (named, not retried) or a dependency
+    not Ready (retried); ``revision``: the source revision a dependency reading the same
+    source must have applied (None: not checked)."""
+    if not depends_on:
+        return
+
+    def edges(node: depends.Key) -> Sequence[depends.Key]:
+        obj = lookup(node)
+        found = []
+        for entry in ((obj or {}).get("spec") or {}).get("dependsOn") or ():
+            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+                found.append((str(entry.get("namespace") or node[0]), entry["name"]))
+        return found
+
+    cycle = depends.cycle_through(key, edges)
+    if cycle is not None:
+        raise Failure(fluxstatus.DEPENDENCY_NOT_READY, depends.describe_cycle(cycle), None)
+    waiting = depends.blocking(depends_on, lookup, source, revision)
+    if waiting is not None:
+        raise Failure(fluxstatus.DEPENDENCY_NOT_READY, waiting, DEPENDENCY_REQUEUE)
