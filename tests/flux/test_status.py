@@ -130,3 +130,26 @@ def test_cycles_are_found_and_named() -> None:
     assert depends.cycle_through(("ns", "x"), lambda key: [key]) == [("ns", "x"), ("ns", "x")]
     chain = {("ns", str(i)): [("ns", str(i + 1))] for i in range(10_000)}
     assert depends.cycle_through(("ns", "0"), lambda key: chain.get(key, [])) is None
+
+
+def test_history_counts_the_same_outcome_and_keeps_five() -> None:
+    from tether.flux.status import record_history
+
+    history = record_history([], "sha256:a", "ReconciliationSucceeded", "t1", 1.25, "main@sha1:1")
+    history = record_history(
+        history, "sha256:a", "ReconciliationSucceeded", "t2", 0.5, "main@sha1:1"
+    )
+    assert len(history) == 1
+    assert history[0]["totalReconciliations"] == 2
+    assert (history[0]["firstReconciled"], history[0]["lastReconciled"]) == ("t1", "t2")
+    assert history[0]["lastReconciledDuration"] == "0.5s"
+    history = record_history(history, "sha256:a", "HealthCheckFailed", "t3", 2, "main@sha1:1")
+    assert [h["lastReconciledStatus"] for h in history] == [
+        "HealthCheckFailed",
+        "ReconciliationSucceeded",
+    ]
+    for i in range(10):
+        history = record_history(
+            history, f"sha256:{i}", "ReconciliationSucceeded", f"u{i}", 1, f"r{i}"
+        )
+    assert len(history) == 5 and history[0]["metadata"]["revision"] == "r9"

@@ -66,6 +66,10 @@ async def test_flux_objects_in_the_api(stack: Stack) -> None:
             ("ConfigMap", "shown", True)
         ]
         assert "health" not in detail["tree"][0]  # a ConfigMap has no notion of health
+        newest = detail["history"][0]
+        assert newest["lastReconciledStatus"] == "ReconciliationSucceeded"
+        assert newest["metadata"]["revision"] == item["revision"]
+        assert newest["digest"].startswith("sha256:") and newest["totalReconciliations"] >= 1
         denied = await http.post(f"/api/v1/flux/kustomizations/{ns}/app/reconcile")
         assert denied.status_code == 403
         missing = await http.get(f"/api/v1/flux/kustomizations/{ns}/nope")

@@ -9,6 +9,8 @@ with the object's version.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -191,3 +193,51 @@ def inventory_keys(status: Mapping[str, Any]) -> list[tuple[ResourceKey, str]]:
         key = ResourceKey(group=group, kind=kind, namespace=namespace, name=name)
         pairs.append((key, str(entry.get("v", ""))))
     return pairs
+
+
+# ---- history -----------------------------------------------------------------------------------
+
+#: entries of a Kustomization's ``status.history``, as Flux keeps them
+MAX_HISTORY = 5
+
+
+def manifest_digest(objects: Iterable[Mapping[str, Any]]) -> str:
+    """``sha256:`` of the applied objects (canonical JSON): the same objects, the same digest."""
+    text = json.dumps(list(objects), sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_history(
+    history: Iterable[Mapping[str, Any]],
+    digest: str,
+    reason: str,
+    now: str,
+    seconds: float,
+    revision: str,
+) -> list[dict[str, Any]]:
+    """``status.history`` after one reconcile, as kustomize-controller keeps it: the newest
+    first; a reconcile of the same objects with the same outcome as the newest entry counts in
+    it (``totalReconciliations``, ``lastReconciled``) instead of adding one; at most 5."""
+    entries = [dict(e) for e in history if isinstance(e, Mapping)]
+    duration = f"{round(seconds, 3):g}s"
+    if (
+        entries
+        and entries[0].get("digest") == digest
+        and entries[0].get("lastReconciledStatus") == reason
+    ):
+        newest = entries[0]
+        newest["lastReconciled"] = now
+        newest["lastReconciledDuration"] = duration
+        newest["totalReconciliations"] = int(newest.get("totalReconciliations") or 0) + 1
+        newest["metadata"] = {**(newest.get("metadata") or {}), "revision": revision}
+        return entries[:MAX_HISTORY]
+    entry = {
+        "digest": digest,
+        "firstReconciled": now,
+        "lastReconciled": now,
+        "lastReconciledDuration": duration,
+        "lastReconciledStatus": reason,
+        "totalReconciliations": 1,
+        "metadata": {"revision": revision},
+    }
+    return [entry, *entries][:MAX_HISTORY]

@@ -148,6 +148,7 @@ async def get_kustomization(ctx: Context) -> JSONResponse:
     obj = await _get(client, plural, namespace, name)
     item = summary(plural, obj)
     item["conditions"] = (obj.get("status") or {}).get("conditions") or []
+    item["history"] = (obj.get("status") or {}).get("history") or []
     try:
         entries = inventory_keys(obj.get("status") or {})[:MAX_TREE]
     except InventoryError as exc:

@@ -77,6 +77,8 @@ class Kustomizations:
         if spec.suspend:
             return Outcome(None, None)
         revision: str | None = None
+        objects: list[dict[str, Any]] | None = None
+        started = time.monotonic()
         try:
             artifact = self._artifact(spec, namespace)
             revision = artifact.revision
@@ -85,7 +87,12 @@ class Kustomizations:
             objects = await self._build(namespace, seen.name, spec, options, artifact)
             status = await self._apply(obj, spec, objects, artifact, generation, now)
         except Failure as failure:
-            return Outcome(_failed(previous, failure, generation, now, revision), failure.requeue)
+            status = _failed(previous, failure, generation, now, revision)
+            if objects is not None and revision:
+                _record(status, objects, failure.reason, now, started, revision)
+            return Outcome(status, failure.requeue)
+        assert revision is not None
+        _record(status, objects, fluxstatus.RECONCILIATION_SUCCEEDED, now, started, revision)
         return Outcome(status, spec.interval)
 
     def _artifact(self, spec: KustomizationSpec, namespace: str) -> Artifact:
@@ -246,6 +253,25 @@ class Kustomizations:
                     spec.retry_interval,
                 )
             await asyncio.sleep(HEALTH_POLL)
+
+
+def _record(
+    status: dict[str, Any],
+    objects: Sequence[Mapping[str, Any]],
+    reason: str,
+    now: str,
+    started: float,
+    revision: str,
+) -> None:
+    """This reconcile in ``status.history`` (Flux's: the objects' digest and the outcome)."""
+    status["history"] = fluxstatus.record_history(
+        status.get("history") or (),
+        fluxstatus.manifest_digest(objects),
+        reason,
+        now,
+        time.monotonic() - started,
+        revision,
+    )
 
 
 def _ref_of(obj: Mapping[str, Any], namespace: str) -> ObjectRef:

@@ -60,11 +60,26 @@ function treeHtml(detail) {
     )}</tbody></table>`;
 }
 
+function reconciliationsHtml(detail) {
+  const rows = detail.history || [];
+  if (!rows.length) return html`<p class="muted" data-field="no-history">Not applied yet.</p>`;
+  return html`<table class="data-table" aria-label="Reconciliation history">
+    <thead><tr><th scope="col">Revision</th><th scope="col">Outcome</th><th scope="col">Last</th>
+      <th scope="col">First</th><th scope="col">Times</th><th scope="col">Took</th><th scope="col">Objects digest</th></tr></thead>
+    <tbody>${rows.map(
+      (r) => html`<tr data-digest="${r.digest}"><td class="mono small">${r.metadata?.revision || ''}</td>
+        <td>${r.lastReconciledStatus}</td><td class="small">${r.lastReconciled}</td>
+        <td class="small">${r.firstReconciled}</td><td>${r.totalReconciliations}</td>
+        <td class="small">${r.lastReconciledDuration}</td><td class="mono small">${(r.digest || '').slice(0, 19)}</td></tr>`,
+    )}</tbody></table>`;
+}
+
 export function kustomizationHtml(detail) {
   return html`<p>${readyChip(detail)} <span class="small" data-field="message">${detail.message}</span></p>
     <p class="small muted">Revision <span class="mono" data-field="revision">${detail.revision || '—'}</span>;
       source ${detail.source?.kind || ''} ${detail.source?.name || ''}, path ${detail.path || './'}</p>
-    <section class="card" aria-labelledby="h-tree"><h2 id="h-tree">Resources</h2>${treeHtml(detail)}</section>`;
+    <section class="card" aria-labelledby="h-tree"><h2 id="h-tree">Resources</h2>${treeHtml(detail)}</section>
+    <section class="card" aria-labelledby="h-history"><h2 id="h-history">History</h2>${reconciliationsHtml(detail)}</section>`;
 }
 
 function historyHtml(detail) {
