@@ -70,6 +70,21 @@ async def test_flux_objects_in_the_api(stack: Stack) -> None:
         assert newest["lastReconciledStatus"] == "ReconciliationSucceeded"
         assert newest["metadata"]["revision"] == item["revision"]
         assert newest["digest"].startswith("sha256:") and newest["totalReconciliations"] >= 1
+        assert (await http.get(f"/api/v1/flux/kustomizations/{ns}/app/diff")).json() == {
+            "resources": []
+        }
+        info = await stack.client.resource_for("v1", "ConfigMap")
+        label = {"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "edited"}}}
+        await stack.client.patch(info, "shown", label, ns)
+        drift = (await http.get(f"/api/v1/flux/kustomizations/{ns}/app/diff")).json()
+        [changed] = drift["resources"]
+        assert (changed["kind"], changed["name"], changed["action"]) == (
+            "ConfigMap",
+            "shown",
+            "drifted",
+        )
+        assert "-    kustomize.toolkit.fluxcd.io/name: edited" in changed["diff"]
+        assert "+    kustomize.toolkit.fluxcd.io/name: app" in changed["diff"]
         denied = await http.post(f"/api/v1/flux/kustomizations/{ns}/app/reconcile")
         assert denied.status_code == 403
         missing = await http.get(f"/api/v1/flux/kustomizations/{ns}/nope")

@@ -65,6 +65,8 @@ async def test_the_flux_pages_show_a_kustomization_and_its_objects(
     history = page.get_by_role("table", name="Reconciliation history")
     await expect(history.locator("tbody tr").first).to_contain_text("ReconciliationSucceeded")
     await expect(history.locator("tbody tr").first).to_contain_text("main@sha1:")
+    await page.get_by_role("button", name="Diff").click()
+    await expect(page.locator('[data-field="no-diff"]')).to_be_visible()
     await stack.screenshot(page, "flux-kustomization")
     await page.get_by_role("button", name="Reconcile").click()
     await expect(page.get_by_text("Reconcile requested")).to_be_visible()

@@ -47,6 +47,7 @@ from tether.controller.face import (
     ClusterView,
     ControllerMetrics,
     ControlNamespaceReadings,
+    FluxDiffError,
     Listeners,
     RepositoryCounters,
 )
@@ -582,6 +583,14 @@ class Controller(ControlNamespaceReadings):
 
     async def flux_receiver(self, path: str) -> dict[str, Any] | None:
         return self.extras.flux_receiver(path)
+
+    async def flux_diff(self, namespace: str, name: str) -> list[dict[str, Any]] | None:
+        from tether.controller.flux.fluxdiff import DiffError
+
+        try:
+            return await self.extras.flux_diff(namespace, name)
+        except DiffError as exc:
+            raise FluxDiffError(str(exc)) from None
 
     async def terminate(self, name: str) -> bool:
         """Stop the app's running sync: here when it runs here, else through the Application

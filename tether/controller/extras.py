@@ -121,6 +121,9 @@ class Extras:
     def flux_receiver(self, path: str) -> dict[str, Any] | None:
         return self.flux.receiver_at(path) if self.flux is not None else None
 
+    async def flux_diff(self, namespace: str, name: str) -> list[dict[str, Any]] | None:
+        return await self.flux.diff(namespace, name) if self.flux is not None else None
+
     def counters(self) -> dict[str, int]:
         if self.appsets is None:
             return {"appset_generations": 0, "appset_writes": 0}

@@ -17,6 +17,7 @@ from tether.cluster.client import ClusterClient
 from tether.controller import clusters as cluster_secrets
 from tether.controller.control import ControlNamespace
 from tether.engine.diff import AppDiff
+from tether.errors import TetherError
 from tether.images.events import RegistryEvent
 from tether.source.pullrequests import PullRequestEvent
 from tether.source.webhooks import WebhookEvent
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 
 #: ``listener(kind, event_type, obj)``: kind is "application"; event_type ADDED/MODIFIED/DELETED
 Listener = Callable[[str, str, dict[str, Any]], None]
+
+
+class FluxDiffError(TetherError):
+    """A Flux Kustomization's diff cannot be told (its build fails, or this API server does
+    not compute it); the message says why."""
 
 
 class Listeners:
@@ -225,6 +231,12 @@ class ControllerFace(Protocol):
 
     async def flux_receiver(self, path: str) -> dict[str, Any] | None:
         """The Flux Receiver whose ``status.webhookPath`` is ``path`` (None: none)."""
+        ...
+
+    async def flux_diff(self, namespace: str, name: str) -> list[dict[str, Any]] | None:
+        """What applying the Flux Kustomization's current revision would change, each object
+        ``{"group","kind","namespace","name","action","diff"}`` (None: no such Kustomization);
+        :class:`FluxDiffError` (a :class:`TetherError`) when it cannot be told."""
         ...
 
     async def request_image_reconcile(self, kind: str, name: str) -> bool:

@@ -32,6 +32,7 @@ from tether.controller.face import (
     ClusterView,
     ControllerMetrics,
     ControlNamespaceReadings,
+    FluxDiffError,
     Listeners,
     Observation,
     RepositoryCounters,
@@ -253,6 +254,13 @@ class ClusterObserver(ControlNamespaceReadings):
 
     async def flux_receiver(self, path: str) -> dict[str, Any] | None:
         return await self._receivers.find(path)
+
+    async def flux_diff(self, namespace: str, name: str) -> list[dict[str, Any]] | None:
+        raise FluxDiffError(
+            "the diff of a Flux Kustomization is computed by the controller's own API server; "
+            "this API server runs apart from it (tether server): ask the controller's, or run "
+            "'tether flux diff kustomization' with a local folder"
+        )
 
     async def on_registry_event(self, event: RegistryEvent) -> list[str]:
         """Ask the controller to scan the event's ImageRepositories now (Flux's

@@ -5,6 +5,8 @@ OCIRepository the caller may ``get``, summarised (Ready, reason, message, revisi
 inventory size or chart).
 ``GET /api/v1/flux/kustomizations/{namespace}/{name}``: one, with its resource tree: each object
 of its inventory, read live, with its health (Tether's health checks).
+``GET /api/v1/flux/kustomizations/{namespace}/{name}/diff``: what applying its current revision
+would change (drifted, created, deleted objects with masked unified diffs).
 ``GET /api/v1/flux/helmreleases/{namespace}/{name}``: one, with its history of revisions (as
 ``helm history`` lists them) and the tree of what its deployed revision's manifest holds.
 ``POST /api/v1/flux/{kind}/{namespace}/{name}/reconcile``: ``reconcile.fluxcd.io/requestedAt``,
@@ -24,6 +26,7 @@ from typing import Any
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound, UnknownKind
 from tether.cluster.reconcilerequest import annotate_requested
+from tether.controller.face import FluxDiffError
 from tether.engine.health import health_of
 from tether.flux.helmstorage import StorageError, history
 from tether.flux.status import InventoryError, inventory_keys
@@ -39,7 +42,7 @@ from tether.names import (
 )
 from tether.resources import ResourceKey
 from tether.safeyaml import YamlError, load_all
-from tether.server.errors import BadRequest, NotFoundError
+from tether.server.errors import BadRequest, ConflictError, NotFoundError
 from tether.server.http import JSONResponse, check_name
 from tether.server.state import Context
 
@@ -156,6 +159,22 @@ async def get_kustomization(ctx: Context) -> JSONResponse:
         return JSONResponse(item)
     item["tree"] = await _tree(client, entries)
     return JSONResponse(item)
+
+
+async def diff_kustomization(ctx: Context) -> JSONResponse:
+    """What applying the Kustomization's current revision would change (the controller builds
+    it and asks the API server, applying nothing)."""
+    namespace = check_name(ctx.request.path_params["namespace"], "namespace")
+    name = check_name(ctx.request.path_params["name"], "Kustomization name")
+    target = _rbac_object("kustomizations", namespace, name)
+    ctx.state.enforce(ctx.caller, RBAC_RESOURCE, "get", target)
+    try:
+        resources = await ctx.state.controller.flux_diff(namespace, name)
+    except FluxDiffError as exc:
+        raise ConflictError(exc.message) from None
+    if resources is None:
+        raise NotFoundError(f"Kustomization {namespace}/{name} not found")
+    return JSONResponse({"resources": resources})
 
 
 async def get_helm_release(ctx: Context) -> JSONResponse:

@@ -314,6 +314,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "GET",
+        "/api/v1/flux/kustomizations/{namespace}/{name}/diff",
+        flux.diff_kustomization,
+        "What applying a Kustomization's current revision would change (server-side dry run)",
+        "flux",
+    ),
+    Endpoint(
+        "GET",
         "/api/v1/flux/helmreleases/{namespace}/{name}",
         flux.get_helm_release,
         "One HelmRelease, with its Helm history and the live objects of its deployed manifest",

@@ -11,13 +11,13 @@ manager, ignored places keeping their live values) and what was deleted is creat
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tether.cluster.client import ClusterClient
-from tether.cluster.errors import ClusterError, NotFound, UnknownKind
+from tether.cluster.errors import ClusterError, UnknownKind
+from tether.controller.flux.fluxdiff import DiffError, read_live
 from tether.engine.diff import ClusterDryRunner, ResourceDiff, compare, respect_ignore_differences
 from tether.engine.ignore import IgnoreRule
 from tether.flux.helmstorage import Release
@@ -72,27 +72,6 @@ async def desired_objects(
     return objects
 
 
-async def _live(client: ClusterClient, objects: Sequence[dict[str, Any]]) -> dict[ResourceKey, Any]:
-    gate = asyncio.Semaphore(READS_AT_ONCE)
-    found: dict[ResourceKey, Any] = {}
-
-    async def read(obj: dict[str, Any]) -> None:
-        meta = obj["metadata"]
-        async with gate:
-            try:
-                info = await client.resource_for(obj["apiVersion"], obj["kind"])
-                found[ResourceKey.of(obj)] = await client.get(
-                    info, meta["name"], meta.get("namespace")
-                )
-            except NotFound:
-                return
-            except ClusterError as exc:
-                raise DriftError(f"{obj['kind']}/{meta.get('name')}: {exc.message}") from None
-
-    await asyncio.gather(*(read(o) for o in objects))
-    return found
-
-
 async def check(
     client: ClusterClient,
     release: Release,
@@ -103,7 +82,10 @@ async def check(
 ) -> Drift | None:
     """The release's drift (None: none), corrected when ``correct``."""
     desired = await desired_objects(client, release, namespace)
-    live = await _live(client, desired)
+    try:
+        live = await read_live(client, desired)
+    except DiffError as exc:
+        raise DriftError(str(exc)) from None
     runner = ClusterDryRunner(client, field_manager=FLUX_HELM_FIELD_MANAGER)
     result = await compare(
         desired, live, (), list(rules), runner, field_manager=FLUX_HELM_FIELD_MANAGER

@@ -21,7 +21,7 @@ from typing import Any
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.tracking import Tracking, TrackingMethod
-from tether.controller.flux import inputs
+from tether.controller.flux import fluxdiff, inputs
 from tether.controller.flux.gitrepos import Artifact, Outcome
 from tether.controller.flux.helmcharts import ChartUnavailable
 from tether.controller.flux.reconcile import (
@@ -94,6 +94,29 @@ class Kustomizations:
         assert revision is not None
         _record(status, objects, fluxstatus.RECONCILIATION_SUCCEEDED, now, started, revision)
         return Outcome(status, spec.interval)
+
+    async def diff(self, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """What applying the current revision would change (:mod:`fluxdiff`), built and compared
+        as a reconcile would, applying nothing; :class:`fluxdiff.DiffError` when it cannot."""
+        seen = fluxstatus.Observed.of(obj)
+        try:
+            spec = parse_kustomization(obj.get("spec"), seen.namespace)
+            options = parse_build_options(obj.get("spec"))
+            artifact = self._artifact(spec, seen.namespace)
+            objects = await self._build(seen.namespace, seen.name, spec, options, artifact)
+        except InvalidSpecError as exc:
+            raise fluxdiff.DiffError(exc.message) from None
+        except Failure as failure:
+            raise fluxdiff.DiffError(failure.message) from None
+        client = self.client
+        if spec.service_account:
+            client = client.as_user(
+                f"system:serviceaccount:{seen.namespace}:{spec.service_account}"
+            )
+        diffs = await fluxdiff.diff_build(
+            client, objects, seen.status, seen.namespace, seen.name, prune=spec.prune
+        )
+        return fluxdiff.describe(diffs)
 
     def _artifact(self, spec: KustomizationSpec, namespace: str) -> Artifact:
         source = spec.source

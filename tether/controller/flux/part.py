@@ -205,6 +205,14 @@ class FluxPart:
             return watcher.get(name) if namespace == self.namespace else None
         return watcher.get(f"{namespace}/{name}")
 
+    async def diff(self, namespace: str, name: str) -> list[dict[str, Any]] | None:
+        """What applying the Kustomization's current revision would change; None when there
+        is no such Kustomization (:class:`fluxdiff.DiffError` when it cannot be told)."""
+        obj = self._get(FLUX_KUSTOMIZATION, namespace, name)
+        if obj is None:
+            return None
+        return await self.kustomizations.diff(obj)
+
     def receiver_at(self, path: str) -> dict[str, Any] | None:
         """The Receiver answering on ``path`` (``status.webhookPath``), from the watch."""
         watcher = self.watchers.get(FLUX_RECEIVER)

@@ -64,6 +64,8 @@ export const api = {
   flux: () => request('GET', '/api/v1/flux'),
   fluxKustomization: (namespace, name) =>
     request('GET', `/api/v1/flux/kustomizations/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`),
+  fluxDiff: (namespace, name) =>
+    request('GET', `/api/v1/flux/kustomizations/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/diff`),
   fluxHelmRelease: (namespace, name) =>
     request('GET', `/api/v1/flux/helmreleases/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`),
   fluxReconcile: (kind, namespace, name) =>

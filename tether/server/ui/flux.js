@@ -104,6 +104,17 @@ export function helmReleaseHtml(detail) {
     <section class="card" aria-labelledby="h-tree"><h2 id="h-tree">Resources</h2>${treeHtml(detail)}</section>`;
 }
 
+export function diffHtml(answer) {
+  const rows = answer.resources || [];
+  if (!rows.length) return html`<p class="muted" data-field="no-diff">No drift: applying the current revision changes nothing.</p>`;
+  return html`${rows.map(
+    (r) => html`<div class="card" data-diff="${r.kind}/${r.namespace}/${r.name}">
+      <p><span class="chip">${r.action}</span> ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}</p>
+      ${r.error ? html`<p class="small">${r.error}</p>` : ''}
+      ${r.diff ? html`<pre class="mono small">${r.diff}</pre>` : ''}</div>`,
+  )}`;
+}
+
 export function mountList(main) {
   setCrumbs([{ label: 'Applications', href: '/applications' }, { label: 'Flux' }]);
   main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">Flux</h1></div>
@@ -119,8 +130,20 @@ export function mount(main, { kind = 'kustomizations', namespace, name }) {
   ]);
   main.innerHTML = html`<div class="app-page"><div class="page-head"><h1 class="app-title">${name}</h1>
     <span class="chip">${KIND_NAMES[kind]}</span>
+    ${kind === 'kustomizations' ? html`<button type="button" class="btn small" id="flux-diff">Diff</button>` : ''}
     <button type="button" class="btn small" id="flux-reconcile">Reconcile</button></div>
+    <section class="card" id="flux-diff-body" aria-label="Diff" hidden></section>
     <div id="flux-body"><p class="muted">Loading…</p></div></div>`.value;
+  main.querySelector('#flux-diff')?.addEventListener('click', async () => {
+    const body = main.querySelector('#flux-diff-body');
+    body.hidden = false;
+    body.innerHTML = html`<p class="muted">Comparing with the cluster…</p>`.value;
+    try {
+      body.innerHTML = diffHtml(await api.fluxDiff(namespace, name)).value;
+    } catch (error) {
+      body.innerHTML = html`<p class="callout error" role="alert">${error.message}</p>`.value;
+    }
+  });
   main.querySelector('#flux-reconcile').addEventListener('click', async () => {
     try {
       await api.fluxReconcile(kind, namespace, name);
