@@ -209,3 +209,33 @@ async def test_build_reads_the_kustomization_and_its_variables_from_the_cluster(
     assert missing.stderr == (
         "✗ substitute from 'Secret/absent' error: secrets \"absent\" not found\n"
     )
+
+
+async def test_diff_shows_what_a_local_folder_would_change(env: Env) -> None:
+    namespace = await tenant(env)
+    url, work = env.new_repo(
+        {"deploy/a.yaml": configmap("a", "one"), "deploy/b.yaml": configmap("b")}
+    )
+    await env.apply(
+        git_repository("repo", namespace, url),
+        kustomization("app", namespace, "repo", path="./deploy", targetNamespace=namespace),
+    )
+    await applied(env, "app", namespace)
+
+    same = await flux(env, "diff", "ks", "app", "-n", namespace, "--path", str(work / "deploy"))
+    assert same.exit_code == 0, same.output
+    assert same.stdout == ""
+
+    (work / "deploy" / "a.yaml").write_text(configmap("a", "two"))
+    (work / "deploy" / "b.yaml").unlink()
+    (work / "deploy" / "c.yaml").write_text(configmap("c"))
+    changed = await flux(env, "diff", "ks", "app", "-n", namespace, "--path", str(work / "deploy"))
+    assert changed.exit_code == 1, changed.output
+    lines = changed.stdout.splitlines()
+    assert f"► ConfigMap/{namespace}/a drifted" in lines
+    assert "-  k: one" in lines and "+  k: two" in lines
+    assert f"► ConfigMap/{namespace}/c created" in lines
+    assert f"► ConfigMap/{namespace}/b deleted" in lines
+    # nothing was applied
+    live = await get(env, "v1", "ConfigMap", "a", namespace)
+    assert live is not None and live["data"]["k"] == "one"

@@ -1,6 +1,7 @@
 """``tether flux build kustomization NAME --path DIR``: a Flux Kustomization's objects, built
 from a local folder as ``flux build kustomization`` builds them, with the controller's code
-(:func:`tether.flux.build.build`).
+(:func:`tether.flux.build.build`); ``tether flux diff kustomization`` compares that build with
+the cluster (:mod:`tether.controller.flux.fluxdiff`), as ``flux diff kustomization``.
 
 The Kustomization comes from ``--kustomization-file`` (no cluster needed) or from the cluster by
 NAME. Its build options apply; ``--path`` replaces its source and ``spec.path``, so its
@@ -33,6 +34,7 @@ from tether.cli.flux import (
 )
 from tether.cli.options import EXISTING_DIR, EXISTING_FILE
 from tether.cluster.client import ClusterClient
+from tether.controller.flux.fluxdiff import DiffError, describe, diff_build
 from tether.controller.flux.inputs import InputError
 from tether.controller.flux.inputs import variables as fetch_variables
 from tether.errors import TetherError
@@ -182,6 +184,22 @@ def build_kustomization_command(
     patches, images, components, commonMetadata, strict postBuild substitution, and the
     kustomize.toolkit.fluxcd.io/name and /namespace labels.
     """
+    _, _, objects = _built(target, name, directory, kustomization_file, repo_root, dry_run)
+    click.echo(
+        yaml.dump_all(objects, Dumper=_DUMPER, explicit_start=True, sort_keys=False), nl=False
+    )
+
+
+def _built(
+    target: Target,
+    name: str,
+    directory: Path,
+    kustomization_file: Path | None,
+    repo_root: Path | None,
+    dry_run: bool,
+) -> tuple[dict[str, Any], KustomizationSpec, list[dict[str, Any]]]:
+    """The Kustomization (from the file or the cluster), its spec, and what it builds from the
+    local ``directory``."""
     if kustomization_file is not None:
         obj = _read_kustomization_file(kustomization_file, name)
     elif dry_run:
@@ -201,10 +219,65 @@ def build_kustomization_command(
         substitute_always=spec.substitute_always,
     )
     directory = directory.resolve()
-    objects = build_objects(request, directory, source_root(directory, repo_root))
-    click.echo(
-        yaml.dump_all(objects, Dumper=_DUMPER, explicit_start=True, sort_keys=False), nl=False
-    )
+    return obj, spec, build_objects(request, directory, source_root(directory, repo_root))
+
+
+@click.group("diff", cls=KindGroup, aliases=dict.fromkeys(KUSTOMIZATION_WORDS, "kustomization"))
+def diff_group() -> None:
+    """Compare a Flux object built locally with the cluster, as flux diff does."""
+
+
+@diff_group.command("kustomization")
+@click.argument("name")
+@click.option(
+    "--path",
+    "directory",
+    required=True,
+    type=EXISTING_DIR,
+    help="Local folder to build (replaces the source and spec.path).",
+)
+@click.option(
+    "--kustomization-file",
+    type=EXISTING_FILE,
+    help="YAML file holding the Kustomization (default: read it from the cluster by NAME).",
+)
+@click.option(
+    "--repo-root",
+    type=EXISTING_DIR,
+    help="Folder the build may read files from (as for build).",
+)
+@cluster_flags
+def diff_kustomization_command(
+    target: Target,
+    name: str,
+    directory: Path,
+    kustomization_file: Path | None,
+    repo_root: Path | None,
+) -> None:
+    """Show what applying the local folder would change in the cluster: each object drifted
+    (a unified diff of the server-side apply dry run, Secret values masked), created, or
+    deleted (in the Kustomization's inventory, no longer built, with prune). Exit code 1 when
+    anything would change, as flux diff."""
+    obj, spec, objects = _built(target, name, directory, kustomization_file, repo_root, False)
+    meta = obj.get("metadata") or {}
+    namespace = str(meta.get("namespace") or target.namespace)
+
+    async def compare(client: ClusterClient) -> list[dict[str, Any]]:
+        try:
+            diffs = await diff_build(client, objects, obj.get("status") or {}, namespace, name,
+                                     prune=spec.prune)  # fmt: skip
+        except DiffError as exc:
+            raise FluxError(str(exc)) from None
+        return describe(diffs)
+
+    changes = run_on_cluster(target, compare)
+    for change in changes:
+        where = f"{change['namespace']}/" if change["namespace"] else ""
+        click.echo(f"► {change['kind']}/{where}{change['name']} {change['action']}")
+        if change.get("diff"):
+            click.echo(change["diff"].rstrip("\n"))
+    if changes:
+        raise SystemExit(1)
 
 
 _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: commands of a group that live in another module: group name -> (module, attributes)
 GROUP_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cluster": ("tether.cli.clusters_cmd", ("cluster_add_command", "cluster_list_command")),
-    "flux": ("tether.cli.flux_build", ("build_group",)),
+    "flux": ("tether.cli.flux_build", ("build_group", "diff_group")),
 }
 
 
