@@ -6,6 +6,7 @@ is missing fails the build with nothing applied; drift is corrected at the next 
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -270,3 +271,49 @@ async def test_a_source_of_another_namespace_is_refused(env: Env) -> None:
         in (await ready(env, "steal", tenant_ns))["message"]
     )
     assert await get(env, "v1", "ConfigMap", "private", tenant_ns) is None
+
+
+async def test_health_check_expressions_decide_a_kustomization_s_wait(env: Env) -> None:
+    """healthCheckExprs give ConfigMaps (no health of their own) one: `failed` fails the wait
+    at once, `current` passes it; an expression that does not parse stalls the Kustomization
+    (InvalidCELExpression) with nothing applied."""
+    namespace = await tenant(env)
+    url, _ = env.new_repo({"deploy/a.yaml": configmap("a", "bad")})
+    exprs = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.k == 'good'",
+              "failed": "data.k == 'bad'"}]  # fmt: skip
+    await env.apply(
+        git_repository("repo", namespace, url),
+        kustomization("checked", namespace, "repo", path="./deploy", targetNamespace=namespace,
+                      wait=True, timeout="20s", healthCheckExprs=exprs),
+    )  # fmt: skip
+
+    async def failed() -> dict[str, Any] | None:
+        found = await ready(env, "checked", namespace)
+        return found if found.get("reason") == "HealthCheckFailed" else None
+
+    refused = await eventually(failed, 60, "the failed expression failing the wait")
+    assert refused["message"] == (
+        f"ConfigMap/{namespace}/a status: 'Failed': 'data.k == 'bad'' is true"
+    )
+    passing = [{**exprs[0], "current": "data.k == 'bad'", "failed": "false"}]
+    await env.kube("patch", "kustomization", "checked", "-n", namespace, "--type=merge", "-p",
+                   json.dumps({"spec": {"healthCheckExprs": passing}}))  # fmt: skip
+
+    async def passed() -> bool:
+        return (await ready(env, "checked", namespace)).get("status") == "True"
+
+    await eventually(passed, 60, "the current expression passing the wait")
+    broken = [{**exprs[0], "current": "data.k == "}]
+    await env.apply(
+        kustomization("broken", namespace, "repo", path="./deploy", targetNamespace=namespace,
+                      wait=True, healthCheckExprs=broken),
+    )  # fmt: skip
+
+    async def stalled() -> dict[str, Any] | None:
+        found = await ready(env, "broken", namespace)
+        return found if found.get("reason") == "InvalidCELExpression" else None
+
+    invalid = await eventually(stalled, 60, "the invalid expression named")
+    assert invalid["message"] == (
+        "spec.healthCheckExprs[0].current: invalid CEL expression: unexpected 'the end' at 11"
+    )

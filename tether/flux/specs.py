@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tether.fields import FieldReader, InvalidSpecError
+from tether.flux.cel import CelError, Program, compile_expr
 
 #: the ref Flux checks out when ``spec.ref`` is absent
 DEFAULT_BRANCH = "master"
@@ -42,6 +43,21 @@ _VARIABLE = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 
 class Unsupported(InvalidSpecError):
     """A field Flux accepts and Tether does not carry out (yet); the message names it."""
+
+
+class InvalidExpression(InvalidSpecError):
+    """A CEL expression of the spec that cannot be parsed (Flux's ``InvalidCELExpression``)."""
+
+
+@dataclass(frozen=True)
+class HealthExpr:
+    """One ``healthCheckExprs`` entry: how objects of one apiVersion and kind report."""
+
+    api_version: str
+    kind: str
+    current: Program
+    in_progress: Program | None
+    failed: Program | None
 
 
 # ---- GitRepository -----------------------------------------------------------------------------
@@ -171,6 +187,7 @@ class KustomizationSpec:
     substitute_always: bool
     decryption_secret: str | None
     decrypt: bool
+    health_check_exprs: tuple[HealthExpr, ...] = ()
 
 
 def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
@@ -189,10 +206,6 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
         )
     if reader.obj.get("kubeConfig"):
         raise Unsupported("spec.kubeConfig: remote clusters are not supported by Tether yet")
-    if reader.obj.get("healthCheckExprs"):
-        raise Unsupported(
-            "spec.healthCheckExprs: CEL health checks are not supported by Tether yet"
-        )
     decrypt, decryption_secret = _parse_decryption(reader.child("decryption"))
     post_build = reader.child("postBuild")
     substitute, substitute_from = _parse_post_build(post_build)
@@ -224,6 +237,7 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
         substitute_always=strategy == "Always",
         decryption_secret=decryption_secret,
         decrypt=decrypt,
+        health_check_exprs=_parse_health_exprs(reader),
     )
 
 
@@ -293,6 +307,33 @@ def _parse_health_checks(reader: FieldReader, namespace: str) -> tuple[ObjectRef
         )
         for entry in entries
     )
+
+
+def _parse_health_exprs(reader: FieldReader) -> tuple[HealthExpr, ...]:
+    entries = reader.objects("healthCheckExprs")
+    if len(entries) > MAX_HEALTH_CHECKS:
+        raise InvalidSpecError(f"spec.healthCheckExprs: more than {MAX_HEALTH_CHECKS} entries")
+    found = []
+    for entry in entries:
+        programs: dict[str, Program | None] = {}
+        for key in ("current", "inProgress", "failed"):
+            text = entry.string(key)
+            if not text:
+                if key == "current":
+                    raise InvalidSpecError(f"{entry.at('current')} is required")
+                programs[key] = None
+                continue
+            try:
+                programs[key] = compile_expr(text)
+            except CelError as exc:
+                raise InvalidExpression(
+                    f"{entry.at(key)}: invalid CEL expression: {exc.message}"
+                ) from None
+        current = programs["current"]
+        assert current is not None
+        found.append(HealthExpr(required_string(entry, "apiVersion"), required_string(entry, "kind"),
+                                current, programs["inProgress"], programs["failed"]))  # fmt: skip
+    return tuple(found)
 
 
 def _parse_post_build(reader: FieldReader | None) -> tuple[dict[str, str], tuple[VarsFrom, ...]]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tether.flux.specs import Unsupported
+from tether.flux.specs import InvalidExpression, Unsupported
 from tether.resources import ResourceKey
 
 READY = "Ready"
@@ -40,6 +40,7 @@ DEPENDENCY_NOT_READY = "DependencyNotReady"
 PRUNE_FAILED = "PruneFailed"
 INVALID_SPEC = "InvalidSpec"  # Tether: the spec could not be read (Flux's CRD would refuse it)
 UNSUPPORTED = "Unsupported"  # Tether: a field Flux accepts that Tether does not carry out
+INVALID_CEL_EXPRESSION = "InvalidCELExpression"
 
 MAX_MESSAGE = 4096  # bounded as Kubernetes bounds a condition's message (32 KiB) and readable
 
@@ -67,6 +68,8 @@ class Observed:
 def refusal_reason(exc: Exception) -> str:
     """The ``Ready`` reason of a spec that cannot be carried out: ``Unsupported`` for a field
     Flux accepts and Tether does not do yet, ``InvalidSpec`` otherwise."""
+    if isinstance(exc, InvalidExpression):
+        return INVALID_CEL_EXPRESSION
     return UNSUPPORTED if isinstance(exc, Unsupported) else INVALID_SPEC
 
 

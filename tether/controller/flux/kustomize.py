@@ -39,6 +39,7 @@ from tether.errors import TetherError
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
 from tether.flux.build import BuildInput, build
+from tether.flux.healthexprs import health_by_exprs
 from tether.flux.kustomizations import FluxBuildOptions, parse_build_options
 from tether.flux.specs import KustomizationSpec, ObjectRef, parse_kustomization
 from tether.names import FLUX_KUSTOMIZATION_NAME_LABEL, FLUX_KUSTOMIZE_FIELD_MANAGER
@@ -257,7 +258,8 @@ class Kustomizations:
         while True:
             pending = []
             for ref in targets:
-                health = health_of(await _get(client, ref))
+                live = await _get(client, ref)
+                health = health_by_exprs(spec.health_check_exprs, live) or health_of(live)
                 if health is None or health.status == HEALTHY:
                     continue
                 if health.status == DEGRADED:
