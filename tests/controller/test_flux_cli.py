@@ -239,3 +239,29 @@ async def test_diff_shows_what_a_local_folder_would_change(env: Env) -> None:
     # nothing was applied
     live = await get(env, "v1", "ConfigMap", "a", namespace)
     assert live is not None and live["data"]["k"] == "one"
+
+
+async def test_tree_draws_what_a_kustomization_manages_to_any_depth(env: Env) -> None:
+    namespace = await tenant(env)
+    inner = kustomization("inner", namespace, "repo", path="./inner", targetNamespace=namespace)
+    url, _ = env.new_repo({
+        "outer/inner.yaml": yaml.safe_dump(inner),
+        "outer/cm.yaml": configmap("outer-cm"),
+        "inner/cm.yaml": configmap("inner-cm"),
+    })  # fmt: skip
+    await env.apply(
+        git_repository("repo", namespace, url),
+        kustomization("outer", namespace, "repo", path="./outer", targetNamespace=namespace),
+    )
+    await applied(env, "outer", namespace)
+    await applied(env, "inner", namespace)
+    result = await flux(env, "tree", "ks", "outer", "-n", namespace)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"Kustomization/{namespace}/outer",
+        f"├── Kustomization/{namespace}/inner",
+        f"│   └── ConfigMap/{namespace}/inner-cm",
+        f"└── ConfigMap/{namespace}/outer-cm",
+    ]
+    missing = await flux(env, "tree", "ks", "nope", "-n", namespace)
+    assert missing.exit_code == 1 and "not found" in missing.output

@@ -212,6 +212,11 @@ async def test_a_helm_release_installs_tests_and_upgrades_as_helm_shows(
     assert table.stdout.splitlines()[1].split()[:4] == ["web", "6.15.0", "False", "True"]
     charts = await flux(env, "get", "sources", "chart", "-n", ns)
     assert charts.stdout.splitlines()[1].split()[:4] == [f"{ns}-web", "6.15.0", "False", "True"]
+    tree = await flux(env, "tree", "hr", "web", "-n", ns)
+    assert tree.exit_code == 0, tree.output
+    assert tree.stdout.splitlines()[0] == f"HelmRelease/{ns}/web"
+    assert f"── Deployment/{ns}/web-podinfo" in tree.stdout
+    assert f"── Service/{ns}/web-podinfo" in tree.stdout
     reconciled = await flux(env, "reconcile", "hr", "web", "-n", ns, "--with-source")
     assert reconciled.exit_code == 0, reconciled.output
     assert "✔ fetched revision sha256:" in reconciled.stderr

@@ -36,10 +36,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("tether.cli.controller", "up_command"),
 }
 
-#: commands of a group that live in another module: group name -> (module, attributes)
-GROUP_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "cluster": ("tether.cli.clusters_cmd", ("cluster_add_command", "cluster_list_command")),
-    "flux": ("tether.cli.flux_build", ("build_group", "diff_group")),
+#: commands of a group that live in other modules: group name -> ((module, attributes), ...)
+GROUP_EXTRAS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "cluster": (("tether.cli.clusters_cmd", ("cluster_add_command", "cluster_list_command")),),
+    "flux": (
+        ("tether.cli.flux_build", ("build_group", "diff_group")),
+        ("tether.cli.flux_tree", ("tree_group",)),
+    ),
 }
 
 
@@ -54,11 +57,11 @@ class LazyGroup(click.Group):
             return None
         module, attribute = COMMANDS[cmd_name]
         command: click.Command = getattr(_import_for_good(module), attribute)
-        extras = GROUP_EXTRAS.get(cmd_name)
-        if extras is not None and isinstance(command, click.Group):
-            extra_module = importlib.import_module(extras[0])
-            for name in extras[1]:
-                command.add_command(getattr(extra_module, name))
+        if isinstance(command, click.Group):
+            for module_name, names in GROUP_EXTRAS.get(cmd_name, ()):
+                extra_module = importlib.import_module(module_name)
+                for name in names:
+                    command.add_command(getattr(extra_module, name))
         return command
 
 

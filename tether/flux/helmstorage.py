@@ -17,6 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tether.resources import ResourceKey
+from tether.safeyaml import load_all
+
 SECRET_TYPE = "helm.sh/release.v1"
 #: a release bigger than this unpacked is refused (Helm's own bound is the 1 MiB Secret)
 MAX_RELEASE_BYTES = 32 * 1024 * 1024
@@ -194,3 +197,23 @@ def unlocked(secret: Mapping[str, Any]) -> dict[str, Any]:
     meta = dict(secret.get("metadata") or {})
     meta["labels"] = {**(meta.get("labels") or {}), "status": "failed"}
     return {**secret, "metadata": meta, "data": data}
+
+
+def manifest_keys(manifest: str, namespace: str) -> list[tuple[ResourceKey, str]]:
+    """The objects of a release's manifest as (key, version) pairs, namespaced ones without a
+    namespace in the release's; :class:`~tether.safeyaml.YamlError` for a manifest that is
+    not YAML."""
+    keys = []
+    for doc in load_all(manifest):
+        if not isinstance(doc, dict) or not doc.get("kind"):
+            continue
+        meta = doc.get("metadata") or {}
+        group, _, version = str(doc.get("apiVersion") or "").rpartition("/")
+        key = ResourceKey(
+            group=group,
+            kind=str(doc["kind"]),
+            namespace=str(meta.get("namespace") or namespace),
+            name=str(meta.get("name") or ""),
+        )
+        keys.append((key, version))
+    return keys

@@ -28,7 +28,7 @@ from tether.cluster.errors import ClusterError, NotFound, UnknownKind
 from tether.cluster.reconcilerequest import annotate_requested
 from tether.controller.face import FluxDiffError
 from tether.engine.health import health_of
-from tether.flux.helmstorage import StorageError, history
+from tether.flux.helmstorage import StorageError, history, manifest_keys
 from tether.flux.status import InventoryError, inventory_keys
 from tether.names import (
     FLUX_GIT_REPOSITORY,
@@ -41,7 +41,7 @@ from tether.names import (
     FLUX_SOURCE_API_VERSION,
 )
 from tether.resources import ResourceKey
-from tether.safeyaml import YamlError, load_all
+from tether.safeyaml import YamlError
 from tether.server.errors import BadRequest, ConflictError, NotFoundError
 from tether.server.http import JSONResponse, check_name
 from tether.server.state import Context
@@ -207,7 +207,7 @@ async def get_helm_release(ctx: Context) -> JSONResponse:
     deployed = next((r for r in revisions if r.status == "deployed"), None)
     try:
         entries = (
-            _manifest_keys(deployed.manifest, str(release.get("namespace") or namespace))
+            manifest_keys(deployed.manifest, str(release.get("namespace") or namespace))
             if deployed
             else []
         )
@@ -222,21 +222,6 @@ async def _revisions(client: ClusterClient, namespace: str, release: str) -> lis
     info = await client.resource_for("v1", "Secret")
     found = await client.list(info, namespace, label_selector=f"owner=helm,name={release}")
     return history(found.items)
-
-
-def _manifest_keys(manifest: str, namespace: str) -> list[tuple[ResourceKey, str]]:
-    """The objects of a release's manifest (namespaced ones default to the release's)."""
-    keys = []
-    for doc in load_all(manifest):
-        if not isinstance(doc, dict) or not doc.get("kind"):
-            continue
-        meta = doc.get("metadata") or {}
-        group, _, version = str(doc.get("apiVersion") or "").rpartition("/")
-        key = ResourceKey(group=group, kind=str(doc["kind"]),
-                          namespace=str(meta.get("namespace") or namespace),
-                          name=str(meta.get("name") or ""))  # fmt: skip
-        keys.append((key, version))
-    return keys
 
 
 async def _tree(
