@@ -265,3 +265,38 @@ async def test_tree_draws_what_a_kustomization_manages_to_any_depth(env: Env) ->
     ]
     missing = await flux(env, "tree", "ks", "nope", "-n", namespace)
     assert missing.exit_code == 1 and "not found" in missing.output
+
+
+async def test_events_list_what_the_controller_recorded(env: Env) -> None:
+    namespace = await tenant(env)
+    url, _ = env.new_repo({"deploy/cm.yaml": configmap("evented")})
+    await env.apply(
+        git_repository("repo", namespace, url),
+        kustomization("app", namespace, "repo", path="./deploy", targetNamespace=namespace),
+        kustomization("broken", namespace, "repo", path="./missing", targetNamespace=namespace),
+    )
+    revision = await applied(env, "app", namespace)
+
+    async def listed() -> Result | None:
+        result = await flux(env, "events", "-n", namespace)
+        return result if "broken" in result.stdout and "app" in result.stdout else None
+
+    result = await eventually(listed, 60, "both Kustomizations' events")
+    assert result.stdout.splitlines()[0].split() == [
+        "LAST",
+        "SEEN",
+        "TYPE",
+        "REASON",
+        "OBJECT",
+        "MESSAGE",
+    ]
+    rows = [line.split(None, 4) for line in result.stdout.splitlines()[1:]]
+    # oldest first: the last of app's is its success (a first try may have found the
+    # GitRepository not fetched yet)
+    assert [r[1:4] for r in rows if r[3] == "Kustomization/app"][-1] == [
+        "Normal", "ReconciliationSucceeded", "Kustomization/app",
+    ]  # fmt: skip
+    assert any(r[1:4] == ["Warning", "BuildFailed", "Kustomization/broken"] for r in rows)
+    assert any(f"Applied revision: {revision}" in line for line in result.stdout.splitlines())
+    only = await flux(env, "events", "--for", "Kustomization/broken", "-n", namespace)
+    assert "Kustomization/app" not in only.stdout and "Kustomization/broken" in only.stdout

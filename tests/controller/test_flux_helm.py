@@ -31,6 +31,7 @@ from tether.images.testing import (
     put_manifest,
     upload_blobs,
 )
+from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 from tether.tools import find_tool
 
@@ -41,6 +42,16 @@ PODINFO = (
 )
 HELM_API = "helm.toolkit.fluxcd.io/v2"
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A cluster of its own: the controllers of later modules should not find these
+    HelmReleases (each would reconcile them again, and count the reads)."""
+    with LocalCluster(
+        port=0, kubeconfig=tmp_path_factory.mktemp("helm-cluster") / "kubeconfig"
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ through kubectl (another process). Issue 17 measured ~29 requests per app of ten
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -20,6 +21,16 @@ from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A cluster of its own: what other modules left (Flux objects, Applications) would cost
+    this controller requests that are not the app's."""
+    with LocalCluster(
+        port=0, kubeconfig=tmp_path_factory.mktemp("requests-cluster") / "kubeconfig"
+    ) as cluster:
+        yield cluster
 
 
 async def test_a_cold_automated_sync_of_ten_resources_costs_few_requests(

@@ -42,6 +42,7 @@ GROUP_EXTRAS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "flux": (
         ("tether.cli.flux_build", ("build_group", "diff_group")),
         ("tether.cli.flux_tree", ("tree_group",)),
+        ("tether.cli.flux_events", ("events_command",)),
     ),
 }
 

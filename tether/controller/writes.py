@@ -163,9 +163,18 @@ class ApplicationWriter:
 
 
 def event_for(
-    obj: dict[str, Any], namespace: str, event_type: str, reason: str, message: str
+    obj: dict[str, Any],
+    namespace: str,
+    event_type: str,
+    reason: str,
+    message: str,
+    *,
+    api_version: str = ARGO_API_VERSION,
+    kind: str = APPLICATION,
+    component: str = EVENT_SOURCE,
 ) -> dict[str, Any]:
-    """The Event about Application ``obj``, named like those client-go records."""
+    """The Event about ``obj`` (an Application unless told), named like those client-go
+    records."""
     meta = obj["metadata"]
     stamp = now_iso()
     return {
@@ -173,8 +182,8 @@ def event_for(
         "kind": "Event",
         "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": namespace},
         "involvedObject": {
-            "apiVersion": ARGO_API_VERSION,
-            "kind": APPLICATION,
+            "apiVersion": api_version,
+            "kind": kind,
             "name": meta["name"],
             "namespace": namespace,
             "uid": meta.get("uid"),
@@ -183,8 +192,8 @@ def event_for(
         "reason": reason,
         "message": message,
         "type": event_type,
-        "source": {"component": EVENT_SOURCE},
-        "reportingComponent": EVENT_SOURCE,
+        "source": {"component": component},
+        "reportingComponent": component,
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
         "count": 1,

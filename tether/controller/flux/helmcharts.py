@@ -39,6 +39,10 @@ class ChartUnavailable(Exception):
     """The chart cannot be had now; the message is Flux-shaped."""
 
 
+class SourceNotFetched(ChartUnavailable):
+    """The chart's source has no artifact in this process (yet)."""
+
+
 @dataclass(frozen=True)
 class ChartArtifact:
     """An unpacked chart ready for helm: where, which, and Flux's revision of it."""
@@ -154,7 +158,7 @@ class HelmSources:
             return await self.oci_chart(source.namespace, source.name)
         spec = self._repositories.get((source.namespace, source.name))
         if spec is None:
-            raise ChartUnavailable(
+            raise SourceNotFetched(
                 f"HelmRepository '{source.namespace}/{source.name}' is not ready"
             )
         url = spec.url
@@ -196,7 +200,7 @@ class HelmSources:
         source = template.source
         artifact = self.git.artifact(source.namespace, source.name)
         if artifact is None:
-            raise ChartUnavailable(f"GitRepository '{source.namespace}/{source.name}' is not ready")
+            raise SourceNotFetched(f"GitRepository '{source.namespace}/{source.name}' is not ready")
         tree = await self.git.tree(artifact)
         if tree.escaping_link is not None:
             raise ChartUnavailable(

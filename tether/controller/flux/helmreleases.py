@@ -11,7 +11,7 @@ few per reconcile. A failure before helm runs changes no release: what was deplo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,13 +20,19 @@ from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.secretdata import decoded
 from tether.controller.flux import helmdrift
 from tether.controller.flux.gitrepos import Outcome
-from tether.controller.flux.helmcharts import ChartArtifact, ChartUnavailable, HelmSources
+from tether.controller.flux.helmcharts import (
+    ChartArtifact,
+    ChartUnavailable,
+    HelmSources,
+    SourceNotFetched,
+)
 from tether.controller.flux.helmrun import HelmFailed, HelmRunner
 from tether.controller.flux.reconcile import (
     Failure,
     Lookup,
     check_dependencies,
     refuse_other_namespace,
+    source_pending,
 )
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
@@ -34,6 +40,7 @@ from tether.flux.helmactions import Attempts, Step, Wanted, next_step
 from tether.flux.helmspecs import ActionOptions, HelmReleaseSpec, parse_helm_release
 from tether.flux.helmstorage import Release, StorageError, config_digest, history, unlocked
 from tether.flux.helmvalues import ValuesError, ValuesInput, compose
+from tether.flux.specs import ObjectRef
 from tether.names import FLUX_HELM_API_VERSION, FLUX_HELM_RELEASE
 from tether.notify.flux.models import FluxEvent, InvolvedObject
 
@@ -80,7 +87,8 @@ class HelmReleases:
         runner: HelmRunner,
         lookup: Lookup,
         publish_chart: Callable[..., Any],
-        notify: Callable[[FluxEvent], Any] | None = None,
+        notify: Callable[[FluxEvent], Awaitable[None]] | None = None,
+        source_of: Callable[[ObjectRef], Mapping[str, Any] | None] = lambda ref: None,
     ) -> None:
         """``lookup`` gives a HelmRelease by (namespace, name); ``publish_chart(obj, spec,
         chart, error)`` writes the generated HelmChart."""
@@ -90,6 +98,7 @@ class HelmReleases:
         self.lookup = lookup
         self.publish_chart = publish_chart
         self.notify = notify
+        self.source_of = source_of
         #: drifts found (tests, metrics)
         self.drifts = 0
 
@@ -112,6 +121,8 @@ class HelmReleases:
             chart = await self._chart(obj, spec)
             values = await self._values(seen.namespace, spec)
         except Failure as failure:
+            if failure.quiet:
+                return Outcome(None, failure.requeue)
             return Outcome(_failed(previous, failure, generation, now), failure.requeue)
         wanted = Wanted(chart.name, chart.version, config_digest(values))
         attempts = _attempts(obj, wanted, generation)
@@ -137,6 +148,10 @@ class HelmReleases:
         try:
             chart = await self.sources.chart(spec.chart)
         except ChartUnavailable as exc:
+            if isinstance(exc, SourceNotFetched):
+                pending = source_pending(spec.chart.source, self.source_of(spec.chart.source))
+                if pending is not None:
+                    raise pending from None
             if not generated:
                 raise Failure(fluxstatus.ARTIFACT_FAILED, str(exc), spec.interval) from None
             await self.publish_chart(obj, spec, None, str(exc))
@@ -187,7 +202,7 @@ class HelmReleases:
         message = drift.describe(name)
         log.info("HelmRelease %s: %s", _chart_object(obj), message.replace("\n", "; "))
         if self.notify is not None:
-            self.notify(_event(obj, "info" if correct else "error", "DriftDetected", message))
+            await self.notify(_event(obj, "info" if correct else "error", "DriftDetected", message))
 
     # ---- steps -------------------------------------------------------------------------------
 

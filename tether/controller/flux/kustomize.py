@@ -29,6 +29,7 @@ from tether.controller.flux.reconcile import (
     Lookup,
     check_dependencies,
     refuse_other_namespace,
+    source_pending,
 )
 from tether.controller.flux.sources import SourceArtifacts
 from tether.engine.health import health_of
@@ -56,14 +57,14 @@ class Kustomizations:
         client: ClusterClient,
         sources: SourceArtifacts,
         lookup: Lookup,
-        source_exists: Callable[[ObjectRef], bool],
+        source_of: Callable[[ObjectRef], Mapping[str, Any] | None],
     ) -> None:
-        """``lookup`` gives a Kustomization by (namespace, name) and ``source_exists`` tells
-        whether a source object exists: the part's watches answer both."""
+        """``lookup`` gives a Kustomization by (namespace, name) and ``source_of`` a source
+        object: the part's watches answer both."""
         self.client = client
         self.sources = sources
         self.lookup = lookup
-        self.source_exists = source_exists
+        self.source_of = source_of
         self.applies = 0
 
     async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
@@ -88,6 +89,8 @@ class Kustomizations:
             objects = await self._build(namespace, seen.name, spec, options, artifact)
             status = await self._apply(obj, spec, objects, artifact, generation, now)
         except Failure as failure:
+            if failure.quiet:
+                return Outcome(None, failure.requeue)
             status = _failed(previous, failure, generation, now, revision)
             if objects is not None and revision:
                 _record(status, objects, failure.reason, now, started, revision)
@@ -124,7 +127,11 @@ class Kustomizations:
         refuse_other_namespace(source, namespace)
         artifact = self.sources.artifact(source.kind, source.namespace, source.name)
         if artifact is None:
-            state = "is not ready" if self.source_exists(source) else "not found"
+            found = self.source_of(source)
+            pending = source_pending(source, found)
+            if pending is not None:
+                raise pending
+            state = "is not ready" if found is not None else "not found"
             message = f"{source.kind} '{source.namespace}/{source.name}' {state}"
             raise Failure(fluxstatus.ARTIFACT_FAILED, message, spec.retry_interval)
         return artifact

@@ -26,6 +26,7 @@ from tether.controller.flux.gitrepos import Artifact, Outcome
 from tether.controller.flux.helmcharts import (
     ChartArtifact,
     ChartUnavailable,
+    SourceNotFetched,
     chart_yaml,
     source_secret,
 )
@@ -179,7 +180,7 @@ class OCIRepositories:
         """The Helm chart the OCIRepository holds (a chart layer), unpacked."""
         held = self._held.get((namespace, name))
         if held is None:
-            raise ChartUnavailable(f"OCIRepository '{namespace}/{name}' is not ready")
+            raise SourceNotFetched(f"OCIRepository '{namespace}/{name}' is not ready")
         if held.resolved.layer.media_type not in (HELM_CHART_LAYER, HELM_LEGACY_CHART_LAYER):
             raise ChartUnavailable(
                 f"OCIRepository '{namespace}/{name}' does not hold a Helm chart layer (set "

@@ -21,6 +21,7 @@ from tether.charts import ChartSource
 from tether.cluster.cache import cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, Conflict
+from tether.controller.flux import events as flux_events
 from tether.controller.flux.artifactgen import ArtifactGenerators
 from tether.controller.flux.deletion import add_finalizer, finalize, needs_finalizer
 from tether.controller.flux.gitrepos import GitRepositories, Outcome
@@ -118,9 +119,7 @@ class FluxPart:
             lambda namespace, name: self._get(FLUX_EXTERNAL_ARTIFACT, namespace, name),
         )
         artifacts.external = self.generators
-        self.kustomizations = Kustomizations(
-            client, artifacts, self._kustomization, self._source_exists
-        )
+        self.kustomizations = Kustomizations(client, artifacts, self._kustomization, self._source)
         self.helm_sources = HelmSources(
             client,
             self.sources,
@@ -142,7 +141,8 @@ class FluxPart:
             self.runner,
             self._helm_release,
             self.charts.publish,
-            notify=report,
+            notify=self._emit,
+            source_of=self._source,
         )
         self._active = active
         self.queue = WorkQueue()
@@ -228,8 +228,8 @@ class FluxPart:
     def _helm_release(self, key: tuple[str, str]) -> Mapping[str, Any] | None:
         return self._get(FLUX_HELM_RELEASE, *key)
 
-    def _source_exists(self, ref: ObjectRef) -> bool:
-        return self._get(ref.kind, ref.namespace, ref.name) is not None
+    def _source(self, ref: ObjectRef) -> Mapping[str, Any] | None:
+        return self._get(ref.kind, ref.namespace, ref.name)
 
     # ---- triggers ----------------------------------------------------------------------------
 
@@ -374,6 +374,12 @@ class FluxPart:
             watcher.remember(obj)
         return obj
 
+    async def _emit(self, event: FluxEvent) -> None:
+        """A Flux event: to the Alerts (``report``) and as a Kubernetes Event."""
+        if self.report is not None:
+            self.report(event)
+        await flux_events.record(self.client, event)
+
     async def _write_status(
         self, kind: str, obj: dict[str, Any], outcome: Outcome
     ) -> dict[str, Any] | None:
@@ -390,13 +396,12 @@ class FluxPart:
         old = obj.get("status") or {}
         if old == status:
             return None
-        if self.report is not None:
-            revision = status.get("lastAttemptedRevision") or (status.get("artifact") or {}).get(
-                "revision"
-            )
-            event = ready_transition(
-                kind, obj, old, status, {"revision": str(revision)} if revision else None
-            )
-            if event is not None:
-                self.report(event)
+        revision = status.get("lastAttemptedRevision") or (status.get("artifact") or {}).get(
+            "revision"
+        )
+        event = ready_transition(
+            kind, obj, old, status, {"revision": str(revision)} if revision else None
+        )
+        if event is not None:
+            await self._emit(event)
         return await self.watchers[kind].write_status(obj, status, STATUS_FIELD_MANAGER)

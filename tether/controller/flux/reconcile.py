@@ -17,6 +17,9 @@ from tether.flux.specs import ObjectRef
 DEPENDENCY_REQUEUE = 30.0
 #: Flux's reason when a cross-namespace reference is blocked
 ACCESS_DENIED = "AccessDenied"
+#: how soon an object looks again whose source is Ready but not fetched by this process yet
+#: (a controller that just started): nothing is written meanwhile
+SOURCE_PENDING = 1.0
 
 Lookup = Callable[[depends.Key], Mapping[str, Any] | None]
 
@@ -30,6 +33,8 @@ class Failure(Exception):
     message: str
     requeue: float | None
     stalled: bool = False
+    #: nothing to report (the status stays as it is): only look again after ``requeue``
+    quiet: bool = False
 
 
 def refuse_other_namespace(source: ObjectRef, namespace: str) -> None:
@@ -72,3 +77,13 @@ def check_dependencies(
     waiting = depends.blocking(depends_on, lookup, source, revision)
     if waiting is not None:
         raise Failure(fluxstatus.DEPENDENCY_NOT_READY, waiting, DEPENDENCY_REQUEUE)
+
+
+def source_pending(source: ObjectRef, found: Mapping[str, Any] | None) -> Failure | None:
+    """The quiet wait of an object whose source is Ready (its status says so) but that this
+    process has not fetched yet, as after a restart; None when the source is not Ready: then
+    the failure is real and said."""
+    if found is None or not fluxstatus.is_ready(found):
+        return None
+    message = f"{source.kind} '{source.namespace}/{source.name}' not fetched by this controller yet"
+    return Failure(fluxstatus.ARTIFACT_FAILED, message, SOURCE_PENDING, quiet=True)
