@@ -52,8 +52,11 @@ def namespaced_crd(
     schema: dict[str, Any],
     columns: list[dict[str, Any]],
     categories: Sequence[str] = (),
+    older: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One served and stored version with a status subresource, labelled as Tether's."""
+    """One served and stored version with a status subresource, labelled as Tether's;
+    ``older`` versions are served too, with the same schema and no conversion (as Flux serves
+    its beta versions: the fields did not change, only the version's name)."""
     served: dict[str, Any] = {
         "name": version,
         "served": True,
@@ -82,7 +85,12 @@ def namespaced_crd(
                 "app.kubernetes.io/part-of": "tether",
             },
         },
-        "spec": {"group": group, "names": names, "scope": "Namespaced", "versions": [served]},
+        "spec": {
+            "group": group,
+            "names": names,
+            "scope": "Namespaced",
+            "versions": [served, *({**served, "name": v, "storage": False} for v in older)],
+        },
     }
     # Builders share sub-schemas; a JSON round trip gives every node its own dict, so nothing
     # aliases and the YAML written from it has no anchors.

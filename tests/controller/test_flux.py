@@ -317,3 +317,81 @@ async def test_health_check_expressions_decide_a_kustomization_s_wait(env: Env) 
     assert invalid["message"] == (
         "spec.healthCheckExprs[0].current: invalid CEL expression: unexpected 'the end' at 11"
     )
+
+
+async def test_flux_s_beta_versions_apply_unchanged(env: Env) -> None:
+    """Manifests written for Flux's beta APIs (v1beta2 sources and Kustomizations) apply as
+    they are and reconcile as v1."""
+    namespace = await tenant(env)
+    url, _ = env.new_repo({"deploy/cm.yaml": configmap("from-beta")})
+    source = {
+        **git_repository("repo", namespace, url),
+        "apiVersion": "source.toolkit.fluxcd.io/v1beta2",
+    }
+    ks = {**kustomization("app", namespace, "repo", path="./deploy", targetNamespace=namespace),
+          "apiVersion": "kustomize.toolkit.fluxcd.io/v1beta2"}  # fmt: skip
+    await env.apply(source, ks)
+
+    async def applied() -> bool:
+        return (await ready(env, "app", namespace)).get("status") == "True"
+
+    await eventually(applied, 60, "the v1beta2 Kustomization Ready")
+    assert await get(env, "v1", "ConfigMap", "from-beta", namespace) is not None
+    beta = await env.kube("get", "kustomizations.v1beta2.kustomize.toolkit.fluxcd.io", "app",
+                          "-n", namespace, "-o", "jsonpath={.apiVersion}")  # fmt: skip
+    assert "v1beta2" in str(beta.stdout)
+
+
+def _configmap_with(name: str, value: str, **extra: Any) -> str:
+    doc = yaml.safe_load(configmap(name, value))
+    doc.update(extra)
+    return yaml.safe_dump(doc)
+
+
+async def test_force_recreates_what_an_apply_cannot_change_and_if_not_present_is_left(
+    env: Env,
+) -> None:
+    namespace = await tenant(env)
+    once = {
+        "metadata": {
+            "name": "once",
+            "annotations": {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"},
+        }
+    }
+    url, work = env.new_repo({
+        "deploy/frozen.yaml": _configmap_with("frozen", "one", immutable=True),
+        "deploy/once.yaml": _configmap_with("once", "one", **once),
+    })  # fmt: skip
+    await env.apply(
+        git_repository("repo", namespace, url),
+        kustomization("app", namespace, "repo", path="./deploy", targetNamespace=namespace),
+    )
+
+    async def is_ready() -> bool:
+        return (await ready(env, "app", namespace)).get("status") == "True"
+
+    await eventually(is_ready, 60, "the first apply")
+    frozen = await get(env, "v1", "ConfigMap", "frozen", namespace)
+    assert frozen is not None
+    await env.kube("patch", "configmap", "once", "-n", namespace, "-p", '{"data":{"k":"edited"}}')
+    commit_and_push(work, "two", {
+        "deploy/frozen.yaml": _configmap_with("frozen", "two", immutable=True),
+        "deploy/once.yaml": _configmap_with("once", "two", **once),
+    })  # fmt: skip
+    await env.kube("annotate", "--overwrite", "gitrepository", "repo", "-n", namespace,
+                   "reconcile.fluxcd.io/requestedAt=two")  # fmt: skip
+
+    async def refused() -> dict[str, Any] | None:
+        found = await ready(env, "app", namespace)
+        return found if found.get("reason") == "ReconciliationFailed" else None
+
+    failure = await eventually(refused, 60, "the immutable change refused")
+    assert "immutable" in failure["message"]
+    await env.kube("patch", "kustomization", "app", "-n", namespace, "--type=merge",
+                   "-p", '{"spec":{"force":true}}')  # fmt: skip
+    await eventually(is_ready, 60, "the object recreated with force")
+    recreated = await get(env, "v1", "ConfigMap", "frozen", namespace)
+    assert recreated is not None and recreated["data"]["k"] == "two"
+    assert recreated["metadata"]["uid"] != frozen["metadata"]["uid"]
+    kept = await get(env, "v1", "ConfigMap", "once", namespace)
+    assert kept is not None and kept["data"]["k"] == "edited"  # IfNotPresent: never updated

@@ -1,12 +1,13 @@
-"""The shared corpus flux2-kustomize-helm-example, clusters/staging, as a Flux user bootstraps it:
+"""The shared corpus flux2-kustomize-helm-example, clusters/staging and clusters/production, as a
+Flux user bootstraps them:
 the repository pushed to the loopback git server, ``gotk-sync.yaml`` filled in as ``flux
 bootstrap`` writes it (the loopback URL), the chart repository URLs replaced with loopback ones,
-then ``kubectl apply -k clusters/staging/flux-system``. Tether then reconciles everything the
+then ``kubectl apply -k clusters/<cluster>/flux-system``. Tether then reconciles everything the
 repository holds: the flux-system Kustomization applies the ArtifactGenerator splitting the
 monorepo into the ``infrastructure`` and ``apps`` ExternalArtifacts, the Kustomizations
 ``infra-controllers`` → ``infra-configs`` → ``apps`` in dependsOn order, the HelmReleases of
 cert-manager and envoy-gateway (``chartRef`` to OCIRepositories, ``RetryOnFailure``) and podinfo
-(a HelmRepository, the staging overlay's values), every one Ready; ``helm ls -A`` lists them.
+(a HelmRepository, the cluster's overlay of values), every one Ready; ``helm ls -A`` lists them.
 
 The podinfo chart is the corpus' own. cert-manager's and envoy-gateway's charts cannot be
 downloaded here (quay.io, docker.io); stand-ins of the same names are pushed to the loopback
@@ -27,7 +28,7 @@ import pytest
 import yaml
 
 from tests.charts.servers import ChartRepoServer, run_helm
-from tests.controller.stack import Env
+from tests.controller.stack import Env, running_stack
 from tether.demo.repo import create_repository
 from tether.images.testing import RunningRegistry, docker_registry
 from tether.localcluster.cluster import LocalCluster
@@ -85,16 +86,6 @@ def stand_in(folder: Path, name: str, version: str, crds: list[dict[str, Any]], 
 
 
 @pytest.fixture(scope="module")
-def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """A cluster of its own: the example takes flux-system and cluster-wide objects
-    (GatewayClass, ClusterIssuer, CRDs) the other modules' controllers should not meet."""
-    with LocalCluster(
-        port=0, kubeconfig=tmp_path_factory.mktemp("corpus-cluster") / "kubeconfig"
-    ) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def charts(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ChartRepoServer, RunningRegistry]]:
@@ -122,7 +113,7 @@ def charts(
     server.close()
 
 
-def fleet_files(git_url: str, chart_url: str, registry: str) -> dict[str, str]:
+def fleet_files(git_url: str, chart_url: str, registry: str, cluster: str) -> dict[str, str]:
     """The corpus' files, with what a user changes: the sync objects and the source URLs."""
     files = {
         str(p.relative_to(EXAMPLE)): p.read_text()
@@ -135,10 +126,10 @@ def fleet_files(git_url: str, chart_url: str, registry: str) -> dict[str, str]:
          "spec": {"interval": "1m0s", "ref": {"branch": "main"}, "url": git_url}},
         {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
          "metadata": {"name": "flux-system", "namespace": "flux-system"},
-         "spec": {"interval": "10m0s", "path": "./clusters/staging", "prune": True,
+         "spec": {"interval": "10m0s", "path": f"./clusters/{cluster}", "prune": True,
                   "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}},
     ]  # fmt: skip
-    files["clusters/staging/flux-system/gotk-sync.yaml"] = yaml.safe_dump_all(sync)
+    files[f"clusters/{cluster}/flux-system/gotk-sync.yaml"] = yaml.safe_dump_all(sync)
     repository = "apps/base/podinfo/repository.yaml"
     files[repository] = files[repository].replace(
         "https://stefanprodan.github.io/podinfo", chart_url
@@ -172,15 +163,38 @@ KS = "kustomize.toolkit.fluxcd.io/v1"
 HR = "helm.toolkit.fluxcd.io/v2"
 
 
+@pytest.mark.parametrize(("cluster", "hostname", "acme"), [
+    ("staging", "podinfo.staging", "acme-staging-v02"),
+    ("production", "podinfo.production", "//acme-v02"),
+])  # fmt: skip
 async def test_the_kustomize_helm_example_reconciles_from_bootstrap(
-    env: Env, charts: tuple[ChartRepoServer, RunningRegistry], tmp_path: Path
+    charts: tuple[ChartRepoServer, RunningRegistry],
+    tmp_path: Path,
+    cluster: str,
+    hostname: str,
+    acme: str,
+) -> None:
+    """Each cluster of the example on a local cluster of its own (the example takes
+    flux-system and cluster-wide objects the other modules' controllers should not meet)."""
+    with LocalCluster(port=0, kubeconfig=tmp_path / "kubeconfig") as local:
+        async with running_stack(local, tmp_path / "gitops") as env:
+            await _bootstrap(env, charts, tmp_path, cluster, hostname, acme)
+
+
+async def _bootstrap(
+    env: Env,
+    charts: tuple[ChartRepoServer, RunningRegistry],
+    tmp_path: Path,
+    cluster: str,
+    hostname: str,
+    acme: str,
 ) -> None:
     server, registry = charts
     name = "flux-helm-example"
     git_url = env.git.url(f"{name}.git")
     create_repository(env.root / f"{name}.git", env.root / name,
-                      fleet_files(git_url, server.url, registry.host))  # fmt: skip
-    sync = env.root / name / "clusters/staging/flux-system"
+                      fleet_files(git_url, server.url, registry.host, cluster))  # fmt: skip
+    sync = env.root / name / f"clusters/{cluster}/flux-system"
     await env.kube("create", "namespace", "flux-system")
     await env.controller.extras.ready()
     await env.kube("apply", "--server-side", "-k", str(sync))
@@ -210,9 +224,9 @@ async def test_the_kustomize_helm_example_reconciles_from_bootstrap(
     gateway = await env.kube("get", "gateway", "envoy", "-n", "envoy-gateway-system", "-o", "name")
     assert "gateway" in str(gateway)
     issuer = await env.kube("get", "clusterissuer", "letsencrypt", "-o", "yaml")
-    assert "acme-staging-v02" in str(issuer)
+    assert acme in str(issuer)  # the cluster's patch of the ClusterIssuer
     route = await env.kube("get", "httproute", "podinfo", "-n", "podinfo", "-o", "yaml")
-    assert "podinfo.staging" in str(route)  # the staging overlay's values
+    assert hostname in str(route)  # the cluster's overlay of the values
     listed = subprocess.run(
         [find_tool("helm"), "ls", "-A", "--kubeconfig", str(env.cluster.kubeconfig)],
         capture_output=True, text=True, timeout=60, check=True,

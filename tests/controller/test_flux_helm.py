@@ -453,3 +453,40 @@ async def test_oci_repositories_feed_a_kustomization_and_a_helm_release_chart_re
     hr = await get(env, HELM_API, "HelmRelease", "by-ref", ns)
     assert hr is not None and "helmChart" not in hr["status"]
     assert hr["status"]["history"][0]["chartVersion"] == "6.14.1"
+
+
+async def test_post_renderers_patch_the_release_and_a_change_upgrades_it(
+    env: Env, repo: ChartRepoServer
+) -> None:
+    """Kustomize post-renderers run by helm (a Helm 4 post-renderer plugin) on the rendered
+    manifests; changing them upgrades the release though chart and values did not change."""
+    ns = await tenant(env, repo)
+    label = '[{"op": "add", "path": "/metadata/labels/post-rendered", "value": "yes"}]'
+    renderers = [{"kustomize": {
+        "patches": [{"target": {"kind": "Deployment"}, "patch": label}],
+        "images": [{"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.0.0-patched"}]}}]  # fmt: skip
+    await env.apply(helm_release("rendered", ns, "6.14.1", postRenderers=renderers))
+
+    async def deployed() -> dict[str, Any] | None:
+        if (await condition(env, "rendered", ns)).get("status") != "True":
+            return None
+        return await get(env, "apps/v1", "Deployment", "rendered-podinfo", ns)
+
+    live = await eventually(deployed, 120, "the post-rendered release")
+    assert live["metadata"]["labels"]["post-rendered"] == "yes"
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.0-patched")
+    hr = await get(env, HELM_API, "HelmRelease", "rendered", ns)
+    assert hr is not None and hr["status"]["observedPostRenderersDigest"].startswith("sha256:")
+    renderers[0]["kustomize"]["images"][0]["newTag"] = "6.0.1-patched"
+    await env.kube("patch", "helmrelease", "rendered", "-n", ns, "--type=merge", "-p",
+                   json.dumps({"spec": {"postRenderers": renderers}}))  # fmt: skip
+
+    async def upgraded() -> bool:
+        found = await get(env, "apps/v1", "Deployment", "rendered-podinfo", ns)
+        image = ((found or {}).get("spec") or {}).get("template", {}).get("spec", {})
+        released = (await condition(env, "rendered", ns, "Released")).get("reason")
+        return released == "UpgradeSucceeded" and str(
+            image.get("containers", [{}])[0].get("image", "")
+        ).endswith(":6.0.1-patched")
+
+    await eventually(upgraded, 120, "the upgrade the new post-renderer asked for")

@@ -81,7 +81,7 @@ def test_invalid_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
     ("spec", "field"),
     [
         ({"chart": None, "chartRef": {"kind": "HelmChart", "name": "x"}}, "spec.chartRef.kind"),
-        ({"postRenderers": [{"kustomize": {}}]}, "spec.postRenderers"),
+        ({"postRenderers": [{"kustomize": {"patchesJson6902": []}}]}, "patchesJson6902"),
         (
             {
                 "driftDetection": {
@@ -143,3 +143,16 @@ def test_chart_ref_names_an_oci_repository() -> None:
     )  # fmt: skip
     with pytest.raises(InvalidSpecError, match="only one of them"):
         parse_helm_release(release(chartRef={"kind": "OCIRepository", "name": "x"}), "a", "b")
+
+
+def test_post_renderers_keep_inline_patches_and_images() -> None:
+    spec = parse_helm_release(release(postRenderers=[{"kustomize": {
+        "patches": [{"target": {"kind": "Deployment"}, "patch": "- op: remove\n  path: /x"}],
+        "images": [{"name": "nginx", "newTag": "2"}]}}]), "apps", "web")  # fmt: skip
+    assert spec.post_renderers == (
+        {"patches": [{"target": {"kind": "Deployment"}, "patch": "- op: remove\n  path: /x"}],
+         "images": [{"name": "nginx", "newTag": "2"}]},
+    )  # fmt: skip
+    with pytest.raises(InvalidSpecError, match="inline patch"):
+        parse_helm_release(release(postRenderers=[{"kustomize": {"patches": [{"path": "x.yaml"}]}}]),
+                           "apps", "web")  # fmt: skip

@@ -233,7 +233,16 @@ def test_kustomization_defaults_and_fields() -> None:
         ),
         ({"decryption": {"provider": "vault"}}, InvalidSpecError, "not sops"),
         ({"kubeConfig": {"secretRef": {"name": "k"}}}, Unsupported, "remote clusters"),
-        ({"healthCheckExprs": [{"apiVersion": "x/v1", "kind": "X"}]}, Unsupported, "CEL"),
+        (
+            {"healthCheckExprs": [{"apiVersion": "x/v1", "kind": "X"}]},
+            InvalidSpecError,
+            r"spec.healthCheckExprs\[0\].current is required",
+        ),
+        (
+            {"healthCheckExprs": [{"apiVersion": "x/v1", "kind": "X", "current": "a ="}]},
+            InvalidSpecError,
+            "invalid CEL expression",
+        ),
         ({"timeout": "-1m"}, InvalidSpecError, "must not be negative"),
     ],
 )

@@ -276,19 +276,19 @@ def _receiver_schema() -> dict[str, Any]:
 
 GIT_REPOSITORY_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "GitRepository", "gitrepositories", ["gitrepo"],
-    _git_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+    _git_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES, older=["v1beta2"],
 )  # fmt: skip
 KUSTOMIZATION_CRD = namespaced_crd(
     KUSTOMIZE_GROUP, VERSION, "Kustomization", "kustomizations", ["ks"],
-    _kustomization_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+    _kustomization_schema(), [_READY, _STATUS, _AGE], _CATEGORIES, older=["v1beta2"],
 )  # fmt: skip
 HELM_REPOSITORY_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "HelmRepository", "helmrepositories", ["helmrepo"],
-    _helm_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+    _helm_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES, older=["v1beta2"],
 )  # fmt: skip
 OCI_REPOSITORY_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "OCIRepository", "ocirepositories", ["ocirepo"],
-    _oci_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+    _oci_repository_schema(), [_READY, _STATUS, _AGE], _CATEGORIES, older=["v1beta2"],
 )  # fmt: skip
 EXTERNAL_ARTIFACT_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "ExternalArtifact", "externalartifacts", [],
@@ -300,11 +300,11 @@ ARTIFACT_GENERATOR_CRD = namespaced_crd(
 )  # fmt: skip
 HELM_CHART_CRD = namespaced_crd(
     SOURCE_GROUP, VERSION, "HelmChart", "helmcharts", ["hc"],
-    _helm_chart_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+    _helm_chart_schema(), [_READY, _STATUS, _AGE], _CATEGORIES, older=["v1beta2"],
 )  # fmt: skip
 HELM_RELEASE_CRD = namespaced_crd(
     FLUX_HELM_GROUP, "v2", "HelmRelease", "helmreleases", ["hr"],
-    _helm_release_schema(), [_READY, _STATUS, _AGE], _CATEGORIES,
+    _helm_release_schema(), [_READY, _STATUS, _AGE], _CATEGORIES, older=["v2beta2", "v2beta1"],
 )  # fmt: skip
 RECEIVER_CRD = namespaced_crd(
     FLUX_NOTIFICATION_GROUP, FLUX_RECEIVER_VERSION, FLUX_RECEIVER, FLUX_RECEIVERS, [],

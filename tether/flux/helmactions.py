@@ -35,6 +35,10 @@ class Wanted:
     chart_name: str
     chart_version: str
     config_digest: str
+    #: of ``postRenderers``; compared with what the status says the release was made with
+    post_renderers_digest: str = ""
+    #: ``status.observedPostRenderersDigest``
+    observed_post_renderers: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,12 @@ class Step:
 
 
 def in_sync(release: Release, wanted: Wanted) -> bool:
+    """The release was made of the wanted chart and values (and post-renderers)."""
     return (release.chart_name, release.chart_version, release.config_digest) == (
         wanted.chart_name,
         wanted.chart_version,
         wanted.config_digest,
-    )
+    ) and wanted.post_renderers_digest == wanted.observed_post_renderers
 
 
 def last_good(history: Sequence[Release]) -> Release | None:

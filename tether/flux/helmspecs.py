@@ -183,6 +183,8 @@ class HelmReleaseSpec:
     #: ``driftDetection.mode``: disabled, warn or enabled
     drift_mode: str = "disabled"
     drift_ignore: tuple[IgnoreRule, ...] = ()
+    #: ``postRenderers``: each a kustomize ``{"patches": [...], "images": [...]}``
+    post_renderers: tuple[Mapping[str, Any], ...] = ()
 
 
 def release_name(name: str, target_namespace: str | None) -> str:
@@ -236,6 +238,7 @@ def parse_helm_release(spec: Any, namespace: str, name: str) -> HelmReleaseSpec:
         rollback=_action(reader.child("rollback") or FieldReader({}, "spec.rollback"), timeout),
         uninstall=_action(reader.child("uninstall") or FieldReader({}, "spec.uninstall"), timeout),
         drift_mode=_drift_mode(reader),
+        post_renderers=_post_renderers(reader),
         drift_ignore=_drift_ignore(reader),
     )
 
@@ -254,11 +257,45 @@ def _storage_namespace(reader: FieldReader, target: str) -> str:
 def _refuse_unsupported(reader: FieldReader) -> None:
     if reader.obj.get("kubeConfig"):
         raise Unsupported("spec.kubeConfig: remote clusters are not supported by Tether yet")
-    if reader.obj.get("postRenderers"):
-        raise Unsupported("spec.postRenderers: post-renderers are not supported by Tether yet")
     verify = ((reader.obj.get("chart") or {}).get("spec") or {}).get("verify")
     if verify:
         raise Unsupported("spec.chart.spec.verify: chart signatures are not verified by Tether yet")
+
+
+MAX_POST_RENDERERS = 10
+MAX_PATCHES = 100
+
+
+def _post_renderers(reader: FieldReader) -> tuple[Mapping[str, Any], ...]:
+    """``postRenderers[].kustomize``: inline ``patches`` (with a ``target``) and ``images``
+    (Flux's deprecated ``patchesStrategicMerge``/``patchesJson6902`` are refused by name)."""
+    entries = reader.objects("postRenderers")
+    if len(entries) > MAX_POST_RENDERERS:
+        raise InvalidSpecError(f"spec.postRenderers: more than {MAX_POST_RENDERERS}")
+    found = []
+    for entry in entries:
+        kustomize = entry.child("kustomize")
+        if kustomize is None:
+            raise InvalidSpecError(f"{entry.at('kustomize')} is required")
+        for key in kustomize.obj:
+            if key not in ("patches", "images"):
+                raise Unsupported(f"{kustomize.at(key)} is not supported by Tether; use patches")
+        patches = []
+        for patch in kustomize.objects("patches"):
+            if not isinstance(patch.obj.get("patch"), str):
+                raise InvalidSpecError(f"{patch.at('patch')} must be an inline patch (a string)")
+            patches.append(
+                {k: v for k, v in patch.obj.items() if k in ("patch", "target", "options")}
+            )
+        images = []
+        for image in kustomize.objects("images"):
+            required_string(image, "name")
+            images.append({k: v for k, v in image.obj.items()
+                           if k in ("name", "newName", "newTag", "digest") and isinstance(v, str)})  # fmt: skip
+        if len(patches) > MAX_PATCHES or len(images) > MAX_PATCHES:
+            raise InvalidSpecError(f"{kustomize.path}: more than {MAX_PATCHES} patches or images")
+        found.append({"patches": patches, "images": images})
+    return tuple(found)
 
 
 def _drift_mode(reader: FieldReader) -> str:

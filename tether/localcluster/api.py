@@ -567,6 +567,8 @@ class ClusterApi:
         body = decode_body(raw, ctype)
         ns_key = namespace if rt.namespaced else ""
         old = self.store.get(rt.key, ns_key, name)
+        if old is not None:
+            old = self._present(rt, old)  # patched in the version of the request
         if ctype == APPLY_TYPE:
             return self._apply(rt, namespace, name, old, body, ctx, force)
         if old is None:

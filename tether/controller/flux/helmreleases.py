@@ -10,6 +10,7 @@ few per reconcile. A failure before helm runs changes no release: what was deplo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,7 @@ from tether.controller.flux.helmcharts import (
     HelmSources,
     SourceNotFetched,
 )
-from tether.controller.flux.helmrun import HelmFailed, HelmRunner
+from tether.controller.flux.helmrun import POST_RENDERER, HelmFailed, HelmRunner
 from tether.controller.flux.reconcile import (
     Failure,
     Lookup,
@@ -124,7 +125,9 @@ class HelmReleases:
             if failure.quiet:
                 return Outcome(None, failure.requeue)
             return Outcome(_failed(previous, failure, generation, now), failure.requeue)
-        wanted = Wanted(chart.name, chart.version, config_digest(values))
+        observed = str(previous.get("observedPostRenderersDigest") or "")
+        wanted = Wanted(chart.name, chart.version, config_digest(values),
+                        _renderers_digest(spec), observed)  # fmt: skip
         attempts = _attempts(obj, wanted, generation)
         client = self._client_for(seen.namespace, spec)
         progress = Progress(attempts, user=_user(seen.namespace, spec))
@@ -244,7 +247,12 @@ class HelmReleases:
             if step.kind == "unlock":
                 await self._unlock(client, spec, releases[0])
                 continue
-            if not await self._run_step(client, spec, chart, values, step, releases, progress):
+            go_on = await self._run_step(client, spec, chart, values, step, releases, progress)
+            released = progress.conditions.get(RELEASED)
+            if step.kind in ("install", "upgrade") and released is not None and released[1]:
+                # made with the wanted post-renderers now
+                wanted = replace(wanted, observed_post_renderers=wanted.post_renderers_digest)
+            if not go_on:
                 return
         progress.history = await self._history(client, spec)
 
@@ -314,10 +322,16 @@ class HelmReleases:
         user: str | None,
     ) -> None:
         options = spec.install if action == "install" else spec.upgrade
-        async with self.runner.values_file(values) as path:
+        async with contextlib.AsyncExitStack() as files:
+            path = await files.enter_async_context(self.runner.json_file(values))
             args = [action, spec.release_name, str(chart.path), "-n", spec.target_namespace,
                     "--values", str(path), *_wait_flags(options), "--timeout",
                     _seconds(options.timeout), "--description", f"{action} by Tether"]  # fmt: skip
+            if spec.post_renderers:
+                renderers = await files.enter_async_context(
+                    self.runner.json_file(list(spec.post_renderers))
+                )
+                args += ["--post-renderer", POST_RENDERER, "--post-renderer-args", str(renderers)]
             if action == "install":
                 args += ["--create-namespace"] if options.create_namespace else []
                 args += ["--skip-crds"] if options.skip_crds else []
@@ -428,6 +442,7 @@ class HelmReleases:
             "history": [r.snapshot() for r in progress.history[: max(spec.max_history, 1)]],
             "lastAttemptedRevision": wanted.chart_version,
             "lastAttemptedConfigDigest": wanted.config_digest,
+            "observedPostRenderersDigest": _observed_renderers(previous, progress, wanted),
             "lastAttemptedGeneration": generation,
             "installFailures": attempts.install_failures,
             "upgradeFailures": attempts.upgrade_failures,
@@ -467,6 +482,21 @@ def _ready(
     if best is None:
         return (fluxstatus.READY, False, fluxstatus.PROGRESSING, "Reconciliation in progress")
     return (fluxstatus.READY, True, best[2], best[3])
+
+
+def _renderers_digest(spec: HelmReleaseSpec) -> str:
+    return (
+        config_digest({"postRenderers": list(spec.post_renderers)}) if spec.post_renderers else ""
+    )
+
+
+def _observed_renderers(previous: Mapping[str, Any], progress: Progress, wanted: Wanted) -> str:
+    """The post-renderers the deployed release was made with: the wanted ones once an install
+    or upgrade succeeded, else what the status said."""
+    released = progress.conditions.get(RELEASED)
+    if released is not None and released[1]:
+        return wanted.post_renderers_digest
+    return str(previous.get("observedPostRenderersDigest") or "")
 
 
 def _attempts(obj: Mapping[str, Any], wanted: Wanted, generation: int) -> Attempts:

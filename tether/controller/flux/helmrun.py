@@ -16,8 +16,9 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,25 @@ class HelmFailed(Exception):
         super().__init__(message)
         self.message = message
         self.output = output
+
+
+POST_RENDERER = "tether-postrender"
+
+
+def _write_plugin(folder: Path) -> None:
+    """Helm 4's post-renderers are plugins: Tether's runs ``python -m tether.flux.postrender``
+    with this interpreter."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plugin = {
+        "apiVersion": "v1",
+        "type": "postrenderer/v1",
+        "name": POST_RENDERER,
+        "version": "0.1.0",
+        "runtime": "subprocess",
+        "runtimeConfig": {"platformCommand": [
+            {"command": sys.executable, "args": ["-m", "tether.flux.postrender"]}]},
+    }  # fmt: skip
+    (folder / "plugin.yaml").write_text(yaml.safe_dump(plugin))
 
 
 def kubeconfig_for(config: SingleConfig) -> dict[str, Any]:
@@ -75,13 +95,14 @@ class HelmRunner:
     def _prepare(self) -> Path:
         if self._kubeconfig is None:
             self.work.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _write_plugin(self.work / "plugins" / POST_RENDERER)
             fd, name = tempfile.mkstemp(prefix="kubeconfig-", dir=self.work)
             with os.fdopen(fd, "w") as handle:
                 yaml.safe_dump(kubeconfig_for(self.config), handle)
             self._kubeconfig = Path(name)
         return self._kubeconfig
 
-    def _write_values(self, values: Mapping[str, Any]) -> Path:
+    def _write_json(self, values: Any) -> Path:
         self._prepare()
         fd, name = tempfile.mkstemp(prefix="values-", suffix=".json", dir=self.work)
         with os.fdopen(fd, "w") as handle:
@@ -89,10 +110,10 @@ class HelmRunner:
         return Path(name)
 
     @contextlib.asynccontextmanager
-    async def values_file(self, values: Mapping[str, Any]) -> AsyncIterator[Path]:
-        """A private file (0600) holding ``values`` as JSON (which helm reads as YAML, with no
+    async def json_file(self, values: Any) -> AsyncIterator[Path]:
+        """A private file (0600) holding ``values`` as JSON (helm reads values as YAML, with no
         YAML typing surprises), removed afterwards: values from Secrets are in it."""
-        path = await asyncio.to_thread(self._write_values, values)
+        path = await asyncio.to_thread(self._write_json, values)
         try:
             yield path
         finally:
@@ -101,7 +122,12 @@ class HelmRunner:
 
     def _env(self) -> dict[str, str]:
         home = self.work / "home"
-        env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "HELM_NO_PLUGINS": "1"}
+        # the only plugin helm finds is Tether's post-renderer
+        env = {
+            "HOME": str(home),
+            "PATH": "/usr/bin:/bin",
+            "HELM_PLUGINS": str(self.work / "plugins"),
+        }
         for part in ("CACHE", "CONFIG", "DATA"):
             env[f"HELM_{part}_HOME"] = str(home / part.lower())
         return env

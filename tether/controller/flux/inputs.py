@@ -87,17 +87,20 @@ def disabled(obj: Mapping[str, Any], key: str) -> bool:
     return False
 
 
+def ssa_policy(obj: Mapping[str, Any]) -> str:
+    """``kustomize.toolkit.fluxcd.io/ssa`` (lower case): override (default), merge,
+    ifnotpresent or ignore."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(FLUX_SSA_KEY) or "override").lower()
+
+
 def applied(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The built objects Flux applies: not those marked ``reconcile: disabled`` or
     ``ssa: Ignore``."""
     return [
         obj
         for obj in objects
-        if not disabled(obj, FLUX_RECONCILE_KEY)
-        and str(
-            ((obj.get("metadata") or {}).get("annotations") or {}).get(FLUX_SSA_KEY, "")
-        ).lower()
-        != "ignore"
+        if not disabled(obj, FLUX_RECONCILE_KEY) and ssa_policy(obj) != "ignore"
     ]
 
 

@@ -162,6 +162,7 @@ class Kustomizations:
             )
         except fluxstatus.InventoryError as exc:
             raise Failure(fluxstatus.RECONCILIATION_FAILED, str(exc), spec.retry_interval) from None
+        to_apply = await _without_present(client, desired)
         engine = SyncEngine(
             client,
             app_name=name,
@@ -169,9 +170,13 @@ class Kustomizations:
             field_manager=FLUX_KUSTOMIZE_FIELD_MANAGER,
             wave_timeout=spec.timeout,
         )
-        result = await engine.run(
-            SyncRequest(desired=desired, live=stale, options=SyncOptions(prune=spec.prune))
-        )
+        request = SyncRequest(desired=to_apply, live=stale, options=SyncOptions(prune=spec.prune))
+        result = await engine.run(request)
+        if not result.succeeded and spec.force:
+            immutable = [s.key for s in result.steps if "immutable" in s.message]
+            if immutable:
+                await _recreate(client, immutable, spec.timeout)
+                result = await engine.run(request)
         self.applies += 1
         if not result.succeeded:
             raise Failure(fluxstatus.RECONCILIATION_FAILED, result.message, spec.retry_interval)
@@ -285,6 +290,41 @@ class Kustomizations:
                     spec.retry_interval,
                 )
             await asyncio.sleep(HEALTH_POLL)
+
+
+async def _without_present(
+    client: ClusterClient, desired: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``kustomize.toolkit.fluxcd.io/ssa: IfNotPresent``: such an object is created when it is
+    missing and never written again (it stays in the inventory). ``Merge`` applies as the
+    default does: Tether's apply never removes fields other managers own."""
+    once = [o for o in desired if inputs.ssa_policy(o) == "ifnotpresent"]
+    if not once:
+        return list(desired)
+    try:
+        present = await fluxdiff.read_live(client, once)
+    except fluxdiff.DiffError as exc:
+        raise Failure(fluxstatus.RECONCILIATION_FAILED, str(exc), None) from None
+    return [o for o in desired if ResourceKey.of(o) not in present]
+
+
+async def _recreate(client: ClusterClient, keys: Sequence[ResourceKey], timeout: float) -> None:
+    """``force``: delete the objects an apply could not change (an immutable field) and wait
+    until they are gone, so the next apply creates them."""
+    deadline = time.monotonic() + timeout
+    for key in keys:
+        try:
+            info = await client.resource_for_group_kind(key.group, key.kind)
+            await client.delete(info, key.name, key.namespace or None,
+                                propagation_policy="Foreground")  # fmt: skip
+            while time.monotonic() < deadline:
+                await client.get(info, key.name, key.namespace or None)
+                await asyncio.sleep(HEALTH_POLL / 4)
+        except NotFound:
+            continue
+        except ClusterError as exc:
+            raise Failure(fluxstatus.RECONCILIATION_FAILED,
+                          f"{key.kind}/{key.name}: cannot recreate it: {exc.message}", None) from None  # fmt: skip
 
 
 def _record(
