@@ -395,3 +395,35 @@ async def test_force_recreates_what_an_apply_cannot_change_and_if_not_present_is
     assert recreated["metadata"]["uid"] != frozen["metadata"]["uid"]
     kept = await get(env, "v1", "ConfigMap", "once", namespace)
     assert kept is not None and kept["data"]["k"] == "edited"  # IfNotPresent: never updated
+
+
+async def test_drift_is_reverted_at_once_from_the_live_cache(env: Env) -> None:
+    """Flux reverts drift at the next interval; Tether hears the change in its live cache and
+    reconciles the Kustomization at once (an interval of an hour here, no request made)."""
+    namespace = await tenant(env)
+    url, _ = env.new_repo({"deploy/a.yaml": configmap("watched", "git")})
+    await env.apply(
+        git_repository("repo", namespace, url),
+        kustomization("app", namespace, "repo", path="./deploy", targetNamespace=namespace,
+                      interval="1h"),
+    )  # fmt: skip
+
+    async def is_ready() -> bool:
+        return (await ready(env, "app", namespace)).get("status") == "True"
+
+    await eventually(is_ready, 60, "the first apply")
+    await env.kube("patch", "configmap", "watched", "-n", namespace, "-p", '{"data":{"k":"hand"}}')
+
+    async def reverted() -> bool:
+        cm = await get(env, "v1", "ConfigMap", "watched", namespace)
+        return cm is not None and cm["data"]["k"] == "git"
+
+    await eventually(reverted, 20, "the drift reverted without waiting for the interval")
+    await env.kube("delete", "configmap", "watched", "-n", namespace)
+
+    async def recreated() -> bool:
+        return await get(env, "v1", "ConfigMap", "watched", namespace) is not None
+
+    await eventually(recreated, 20, "the deleted object created again")
+    flux = env.controller.extras.flux
+    assert flux is not None and flux.live is not None and flux.live.wakes >= 2

@@ -34,9 +34,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.cluster.cache import cancel_and_wait
+from tether.cluster.cache import LiveCache, cancel_and_wait
 from tether.cluster.client import ClusterClient
-from tether.controller import multisource
+from tether.controller import clusters, multisource
 from tether.controller.appdeps import AppDependencies
 from tether.controller.config import ControllerConfig
 from tether.controller.control import ControlNamespace, bootstrap
@@ -242,6 +242,7 @@ class Controller(ControlNamespaceReadings):
             # a namespaced install may list nothing beyond its namespaces
             namespace=self.config.namespace if self.config.managed_namespaces else None,
             report=self.flux_alerts.emit,
+            live_cache=self._own_cache,
         )
         return appsets, images, flux
 
@@ -276,6 +277,11 @@ class Controller(ControlNamespaceReadings):
     def desired(self, name: str) -> list[dict[str, Any]]:
         runtime = self.reconciler.apps.get(name)
         return list(runtime.desired) if runtime is not None else []
+
+    async def _own_cache(self) -> LiveCache:
+        """The live cache of the controller's own cluster (opened on first use)."""
+        dest = await self.destinations.open(clusters.in_cluster_entry())
+        return dest.cache
 
     def cluster_of(self, name: str) -> ClusterView | None:
         dest = self.destination_of(name)

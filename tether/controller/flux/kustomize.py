@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from tether.cluster.client import ClusterClient
+from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.tracking import Tracking, TrackingMethod
 from tether.controller.flux import fluxdiff, inputs
@@ -58,6 +59,7 @@ class Kustomizations:
         sources: SourceArtifacts,
         lookup: Lookup,
         source_of: Callable[[ObjectRef], Mapping[str, Any] | None],
+        follow: Callable[[list[ResourceInfo]], Awaitable[None]] | None = None,
     ) -> None:
         """``lookup`` gives a Kustomization by (namespace, name) and ``source_of`` a source
         object: the part's watches answer both."""
@@ -65,6 +67,8 @@ class Kustomizations:
         self.sources = sources
         self.lookup = lookup
         self.source_of = source_of
+        #: told the kinds a Kustomization applied (the live cache then watches them)
+        self.follow = follow
         self.applies = 0
 
     async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
@@ -180,6 +184,8 @@ class Kustomizations:
         self.applies += 1
         if not result.succeeded:
             raise Failure(fluxstatus.RECONCILIATION_FAILED, result.message, spec.retry_interval)
+        if self.follow is not None:
+            await self._follow(desired)
         healthy = await self._wait_healthy(client, spec, desired, namespace)
         inventory = fluxstatus.inventory(
             (ResourceKey.of(o), str(o.get("apiVersion", "")).rpartition("/")[2]) for o in desired
@@ -197,6 +203,17 @@ class Kustomizations:
             lastAttemptedRevision=artifact.revision,
             inventory=inventory,
         )
+
+    async def _follow(self, desired: Sequence[dict[str, Any]]) -> None:
+        assert self.follow is not None
+        kinds = {(str(o.get("apiVersion")), str(o.get("kind"))) for o in desired}
+        infos = []
+        for api_version, kind in sorted(kinds):
+            try:
+                infos.append(await self.client.resource_for(api_version, kind))
+            except ClusterError:
+                continue
+        await self.follow(infos)
 
     async def _check_namespaces(
         self, desired: Sequence[dict[str, Any]], spec: KustomizationSpec

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tether.charts import ChartSource
-from tether.cluster.cache import cancel_and_wait
+from tether.cluster.cache import LiveCache, cancel_and_wait
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, Conflict
 from tether.controller.flux import events as flux_events
@@ -30,6 +30,7 @@ from tether.controller.flux.helmobjects import ChartPublisher, finalize_release
 from tether.controller.flux.helmreleases import HelmReleases
 from tether.controller.flux.helmrun import HelmRunner
 from tether.controller.flux.kustomize import Kustomizations
+from tether.controller.flux.livedrift import LiveDrift
 from tether.controller.flux.ocirepos import OCIRepositories
 from tether.controller.flux.receivers import receiver_at, reconcile_receiver
 from tether.controller.flux.sources import SourceArtifacts
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 WORKERS = 8
 #: how often a replica not reconciling Flux objects looks whether it should
 INACTIVE_REQUEUE = 15.0
+#: seconds between a live change of an applied object and the Kustomization's reconcile
+LIVE_DELAY = 0.5
 #: status writes of the part, as Flux's status manager is named
 STATUS_FIELD_MANAGER = "gotk-kustomize-controller"
 
@@ -98,6 +101,7 @@ class FluxPart:
         active: Any = lambda: True,
         namespace: str | None = None,
         report: Callable[[FluxEvent], Any] | None = None,
+        live_cache: Callable[[], Awaitable[LiveCache]] | None = None,
     ) -> None:
         """``namespace``: follow only that one (a namespaced install may not list the others);
         None: every namespace."""
@@ -119,7 +123,15 @@ class FluxPart:
             lambda namespace, name: self._get(FLUX_EXTERNAL_ARTIFACT, namespace, name),
         )
         artifacts.external = self.generators
-        self.kustomizations = Kustomizations(client, artifacts, self._kustomization, self._source)
+        #: drift of applied objects heard at once from the live cache (when there is one)
+        self.live = LiveDrift(live_cache, self._wake_kustomization) if live_cache else None
+        self.kustomizations = Kustomizations(
+            client,
+            artifacts,
+            self._kustomization,
+            self._source,
+            follow=self.live.follow if self.live is not None else None,
+        )
         self.helm_sources = HelmSources(
             client,
             self.sources,
@@ -275,6 +287,12 @@ class FluxPart:
                     source.get("name"),
                 ) == (kind, namespace, name):
                     self.queue.add(_key(FLUX_ARTIFACT_GENERATOR, obj))
+
+    def _wake_kustomization(self, namespace: str, name: str) -> None:
+        """An object the Kustomization applied changed: reconcile it soon (changes coming
+        together make one reconcile)."""
+        if self._get(FLUX_KUSTOMIZATION, namespace, name) is not None:
+            self.queue.add(f"{FLUX_KUSTOMIZATION}:{namespace}/{name}", delay=LIVE_DELAY)
 
     def _wake_dependents(self, kind: str, namespace: str, name: str) -> None:
         """A Kustomization or HelmRelease turned Ready: those of its kind depending on it."""
