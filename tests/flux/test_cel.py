@@ -102,3 +102,29 @@ def test_hostile_expressions_meet_the_bounds() -> None:
         compile_expr(quadratic).evaluate({})
     doubling = "'ab'" + " + 'ab'" * 10
     assert len(compile_expr(doubling).evaluate({})) == 22
+
+
+def test_ready_expr_decides_a_dependency() -> None:
+    from tether.flux.depends import blocking
+    from tether.flux.specs import InvalidExpression, ObjectRef, parse_kustomization
+
+    spec = parse_kustomization(
+        {"interval": "5m", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "s"},
+         "dependsOn": [{"name": "db", "readyExpr": "dep.metadata.generation == dep.status.observedGeneration && self.metadata.name == 'app'"}]},
+        "apps",
+    )  # fmt: skip
+    dep = {"metadata": {"generation": 2, "name": "db"}, "status": {"observedGeneration": 1}}
+    source = ObjectRef("GitRepository", "s", "apps")
+    me = {"metadata": {"name": "app"}}
+    verdict = blocking(spec.depends_on, lambda key: dep, source, None, me)
+    assert verdict is not None and verdict.startswith(
+        "dependency 'apps/db' is not ready: readyExpr"
+    )
+    dep["status"]["observedGeneration"] = 2  # not Ready by conditions: the expression decides
+    assert blocking(spec.depends_on, lambda key: dep, source, None, me) is None
+    with pytest.raises(
+        InvalidExpression, match="invalid CEL expression: expected a field name at 5"
+    ):
+        parse_kustomization(
+            {"interval": "5m", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "s"},
+             "dependsOn": [{"name": "db", "readyExpr": "dep.("}]}, "apps")  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tether.flux.cel import CelError, Program
 from tether.flux.specs import ObjectRef
 from tether.flux.status import is_ready
 
@@ -26,17 +27,25 @@ def blocking(
     lookup: Callable[[Key], Mapping[str, Any] | None],
     source: ObjectRef,
     source_revision: str | None,
+    self_obj: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Why the Kustomization must wait (Flux's ``DependencyNotReady`` message), or None.
 
     ``lookup`` gives a dependency's object (None when it does not exist); ``source`` and
     ``source_revision`` are the waiting Kustomization's own source and its current revision.
+    A dependency with a ``readyExpr`` is ready when the expression is true (over ``dep``, the
+    dependency, and ``self``, the waiting object), whatever its Ready condition.
     """
     for ref in depends_on:
         name = f"{ref.namespace}/{ref.name}"
         dep = lookup(key_of(ref))
         if dep is None:
             return f"dependency '{name}' not found"
+        if ref.ready_expr is not None:
+            verdict = _ready_by_expr(ref.ready_expr, dep, self_obj)
+            if verdict is not None:
+                return f"dependency '{name}' is not ready: {verdict}"
+            continue
         if not is_ready(dep):
             return f"dependency '{name}' is not ready"
         if source_revision and _same_source(dep, source):
@@ -85,3 +94,16 @@ def cycle_through(start: Key, edges: Callable[[Key], Sequence[Key]]) -> list[Key
 
 def describe_cycle(cycle: Sequence[Key]) -> str:
     return "dependency cycle: " + " -> ".join(f"{ns}/{name}" for ns, name in cycle)
+
+
+def _ready_by_expr(
+    program: Program, dep: Mapping[str, Any], self_obj: Mapping[str, Any] | None
+) -> str | None:
+    """None when the expression is true, else why not."""
+    try:
+        value = program.evaluate({"dep": dict(dep), "self": dict(self_obj or {})})
+    except CelError as exc:
+        return f"readyExpr failed: {exc.message}"
+    if value is True:
+        return None
+    return f"readyExpr '{program.text}' is {str(value).lower() if isinstance(value, bool) else 'not a bool'}"

@@ -19,6 +19,7 @@ from tether.fields import FieldReader, InvalidSpecError
 from tether.flux.specs import (
     ObjectRef,
     Unsupported,
+    ready_expr,
     required_duration,
     required_string,
     valid_name,
@@ -412,6 +413,7 @@ def _parse_depends_on(reader: FieldReader, namespace: str) -> tuple[ObjectRef, .
                 kind="HelmRelease",
                 name=valid_name(required_string(entry, "name"), entry.at("name")),
                 namespace=valid_name(entry.string("namespace") or namespace, entry.at("namespace")),
+                ready_expr=ready_expr(entry),
             )
         )
     return tuple(refs)

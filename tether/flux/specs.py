@@ -153,6 +153,23 @@ class ObjectRef:
     name: str
     namespace: str
     api_version: str | None = None
+    #: ``dependsOn[].readyExpr``: when the dependency counts as ready (CEL over ``dep`` and
+    #: ``self``) instead of its Ready condition
+    ready_expr: Program | None = None
+
+
+def ready_expr(entry: FieldReader) -> Program | None:
+    """A ``dependsOn`` entry's ``readyExpr``, parsed (:class:`InvalidExpression` names where
+    it does not parse)."""
+    text = entry.string("readyExpr")
+    if not text:
+        return None
+    try:
+        return compile_expr(text)
+    except CelError as exc:
+        raise InvalidExpression(
+            f"{entry.at('readyExpr')}: invalid CEL expression: {exc.message}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -280,15 +297,12 @@ def _parse_depends_on(reader: FieldReader, namespace: str) -> tuple[ObjectRef, .
         raise InvalidSpecError(f"spec.dependsOn: more than {MAX_DEPENDENCIES} dependencies")
     refs = []
     for entry in entries:
-        if entry.obj.get("readyExpr"):
-            raise Unsupported(
-                f"{entry.at('readyExpr')}: CEL expressions are not supported by Tether yet"
-            )
         refs.append(
             ObjectRef(
                 kind="Kustomization",
                 name=valid_name(required_string(entry, "name"), entry.at("name")),
                 namespace=valid_name(entry.string("namespace") or namespace, entry.at("namespace")),
+                ready_expr=ready_expr(entry),
             )
         )
     return tuple(refs)

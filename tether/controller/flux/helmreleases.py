@@ -118,7 +118,7 @@ class HelmReleases:
         try:
             refuse_other_namespace(spec.chart.source, seen.namespace)
             check_dependencies((seen.namespace, seen.name), spec.depends_on, self.lookup,
-                               spec.chart.source, None)  # fmt: skip
+                               spec.chart.source, None, obj)  # fmt: skip
             chart = await self._chart(obj, spec)
             values = await self._values(seen.namespace, spec)
         except Failure as failure:

@@ -89,7 +89,7 @@ class Kustomizations:
             artifact = self._artifact(spec, namespace)
             revision = artifact.revision
             check_dependencies((namespace, seen.name), spec.depends_on, self.lookup,
-                               spec.source, artifact.revision)  # fmt: skip
+                               spec.source, artifact.revision, obj)  # fmt: skip
             objects = await self._build(namespace, seen.name, spec, options, artifact)
             status = await self._apply(obj, spec, objects, artifact, generation, now)
         except Failure as failure:

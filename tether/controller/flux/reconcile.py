@@ -56,6 +56,7 @@ def check_dependencies(
     lookup: Lookup,
     source: ObjectRef,
     revision: str | None,
+    self_obj: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise a ``DependencyNotReady`` failure for a cycle (named, not retried) or a dependency
     not Ready (retried); ``revision``: the source revision a dependency reading the same
@@ -74,7 +75,7 @@ def check_dependencies(
     cycle = depends.cycle_through(key, edges)
     if cycle is not None:
         raise Failure(fluxstatus.DEPENDENCY_NOT_READY, depends.describe_cycle(cycle), None)
-    waiting = depends.blocking(depends_on, lookup, source, revision)
+    waiting = depends.blocking(depends_on, lookup, source, revision, self_obj)
     if waiting is not None:
         raise Failure(fluxstatus.DEPENDENCY_NOT_READY, waiting, DEPENDENCY_REQUEUE)
 
