@@ -17,8 +17,10 @@ from typing import Any, Literal
 from tether.engine.ignore import IgnoreRule, IgnoreRuleError, parse_pointer
 from tether.fields import FieldReader, InvalidSpecError
 from tether.flux.specs import (
+    KubeConfigRef,
     ObjectRef,
     Unsupported,
+    parse_kube_config,
     ready_expr,
     required_duration,
     required_string,
@@ -186,6 +188,7 @@ class HelmReleaseSpec:
     drift_ignore: tuple[IgnoreRule, ...] = ()
     #: ``postRenderers``: each a kustomize ``{"patches": [...], "images": [...]}``
     post_renderers: tuple[Mapping[str, Any], ...] = ()
+    kube_config: KubeConfigRef | None = None
 
 
 def release_name(name: str, target_namespace: str | None) -> str:
@@ -240,6 +243,7 @@ def parse_helm_release(spec: Any, namespace: str, name: str) -> HelmReleaseSpec:
         uninstall=_action(reader.child("uninstall") or FieldReader({}, "spec.uninstall"), timeout),
         drift_mode=_drift_mode(reader),
         post_renderers=_post_renderers(reader),
+        kube_config=parse_kube_config(reader),
         drift_ignore=_drift_ignore(reader),
     )
 
@@ -256,8 +260,6 @@ def _storage_namespace(reader: FieldReader, target: str) -> str:
 
 
 def _refuse_unsupported(reader: FieldReader) -> None:
-    if reader.obj.get("kubeConfig"):
-        raise Unsupported("spec.kubeConfig: remote clusters are not supported by Tether yet")
     verify = ((reader.obj.get("chart") or {}).get("spec") or {}).get("verify")
     if verify:
         raise Unsupported("spec.chart.spec.verify: chart signatures are not verified by Tether yet")

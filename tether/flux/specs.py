@@ -173,6 +173,30 @@ def ready_expr(entry: FieldReader) -> Program | None:
 
 
 @dataclass(frozen=True)
+class KubeConfigRef:
+    """``spec.kubeConfig.secretRef``: the Secret (of the object's namespace) holding the
+    kubeconfig of the cluster to deploy to, and its key (None: ``value``, else ``value.yaml``)."""
+
+    secret: str
+    key: str | None
+
+
+def parse_kube_config(reader: FieldReader) -> KubeConfigRef | None:
+    kube = reader.child("kubeConfig")
+    if kube is None or not kube.obj:
+        return None
+    if kube.obj.get("configMapRef"):
+        raise Unsupported("spec.kubeConfig.configMapRef: cloud provider credentials are not "
+                          "supported by Tether yet; use secretRef")  # fmt: skip
+    secret = kube.child("secretRef")
+    if secret is None:
+        raise InvalidSpecError("spec.kubeConfig.secretRef is required")
+    return KubeConfigRef(
+        valid_name(required_string(secret, "name"), secret.at("name")), secret.string("key") or None
+    )
+
+
+@dataclass(frozen=True)
 class VarsFrom:
     """One ``postBuild.substituteFrom`` entry."""
 
@@ -205,6 +229,7 @@ class KustomizationSpec:
     decryption_secret: str | None
     decrypt: bool
     health_check_exprs: tuple[HealthExpr, ...] = ()
+    kube_config: KubeConfigRef | None = None
 
 
 def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
@@ -221,8 +246,6 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
         raise InvalidSpecError(
             f"spec.deletionPolicy: {deletion_policy!r} is not one of {', '.join(DELETION_POLICIES)}"
         )
-    if reader.obj.get("kubeConfig"):
-        raise Unsupported("spec.kubeConfig: remote clusters are not supported by Tether yet")
     decrypt, decryption_secret = _parse_decryption(reader.child("decryption"))
     post_build = reader.child("postBuild")
     substitute, substitute_from = _parse_post_build(post_build)
@@ -255,6 +278,7 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
         decryption_secret=decryption_secret,
         decrypt=decrypt,
         health_check_exprs=_parse_health_exprs(reader),
+        kube_config=parse_kube_config(reader),
     )
 
 

@@ -18,6 +18,7 @@ from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, Conflict, NotFound
 from tether.controller.finalizers import without_finalizers
 from tether.controller.flux import inputs
+from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.fields import InvalidSpecError
 from tether.flux.specs import KustomizationSpec, parse_kustomization
 
@@ -55,7 +56,12 @@ def _deletes(spec: KustomizationSpec) -> bool:
     return True
 
 
-async def finalize(client: ClusterClient, info: ResourceInfo, obj: dict[str, Any]) -> float | None:
+async def finalize(
+    client: ClusterClient,
+    info: ResourceInfo,
+    obj: dict[str, Any],
+    remotes: RemoteClusters | None = None,
+) -> float | None:
     """Carry out the deletion policy of a Kustomization being deleted; None once its finalizer
     is removed, else the seconds after which to look again."""
     meta = obj["metadata"]
@@ -68,8 +74,13 @@ async def finalize(client: ClusterClient, info: ResourceInfo, obj: dict[str, Any
         spec = None  # nothing can be carried out: the object goes, what it made stays
     if spec is not None and _deletes(spec):
         writer = client
+        if spec.kube_config is not None and remotes is not None:
+            try:
+                writer = (await remotes.remote(namespace, spec.kube_config)).client
+            except RemoteError:
+                return RETRY  # the other cluster cannot be reached: tried again later
         if spec.service_account:
-            writer = client.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
+            writer = writer.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
         try:
             left = await inputs.stale_objects(writer, obj.get("status") or {}, (), namespace, name)
             for live in left:

@@ -15,6 +15,7 @@ from tether.controller.finalizers import without_finalizers
 from tether.controller.flux.deletion import FINALIZER
 from tether.controller.flux.helmcharts import CHART_PULL_FAILED, CHART_PULL_SUCCEEDED, ChartArtifact
 from tether.controller.flux.helmrun import HelmFailed, HelmRunner
+from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.controller.status import now_iso
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
@@ -148,6 +149,7 @@ async def finalize_release(
     runner: HelmRunner,
     charts: ChartPublisher,
     obj: dict[str, Any],
+    remotes: RemoteClusters | None = None,
 ) -> float | None:
     """Uninstall the release of a HelmRelease being deleted (not when suspended, as Flux),
     delete its HelmChart, drop the finalizer; None when done, else when to look again."""
@@ -170,8 +172,11 @@ async def finalize_release(
                 "--timeout", f"{int(spec.uninstall.timeout)}s"]  # fmt: skip
         args += ["--keep-history"] if spec.uninstall.keep_history else []
         try:
-            await runner.run(args, user=user, timeout=spec.uninstall.timeout)
-        except HelmFailed:
+            kubeconfig = None
+            if spec.kube_config is not None and remotes is not None:
+                kubeconfig = (await remotes.remote(meta["namespace"], spec.kube_config)).kubeconfig
+            await runner.run(args, user=user, timeout=spec.uninstall.timeout, kubeconfig=kubeconfig)
+        except (HelmFailed, RemoteError):
             return RETRY
     if spec is not None:
         await charts.remove(obj, spec)

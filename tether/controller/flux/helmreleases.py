@@ -35,6 +35,7 @@ from tether.controller.flux.reconcile import (
     refuse_other_namespace,
     source_pending,
 )
+from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
 from tether.flux.helmactions import Attempts, Step, Wanted, next_step
@@ -75,6 +76,8 @@ class Progress:
     user: str | None = None
     #: the release was found deployed and in sync (drift detection looks at it)
     in_sync: bool = False
+    #: another cluster's kubeconfig (``kubeConfig``), None: the controller's own cluster
+    kubeconfig: dict[str, Any] | None = None
 
     def set(self, type_: str, status: bool, reason: str, message: str) -> None:
         self.conditions[type_] = (type_, status, reason, message)
@@ -90,6 +93,7 @@ class HelmReleases:
         publish_chart: Callable[..., Any],
         notify: Callable[[FluxEvent], Awaitable[None]] | None = None,
         source_of: Callable[[ObjectRef], Mapping[str, Any] | None] = lambda ref: None,
+        remotes: RemoteClusters | None = None,
     ) -> None:
         """``lookup`` gives a HelmRelease by (namespace, name); ``publish_chart(obj, spec,
         chart, error)`` writes the generated HelmChart."""
@@ -100,6 +104,7 @@ class HelmReleases:
         self.publish_chart = publish_chart
         self.notify = notify
         self.source_of = source_of
+        self.remotes = remotes
         #: drifts found (tests, metrics)
         self.drifts = 0
 
@@ -129,8 +134,18 @@ class HelmReleases:
         wanted = Wanted(chart.name, chart.version, config_digest(values),
                         _renderers_digest(spec), observed)  # fmt: skip
         attempts = _attempts(obj, wanted, generation)
-        client = self._client_for(seen.namespace, spec)
-        progress = Progress(attempts, user=_user(seen.namespace, spec))
+        try:
+            remote = (
+                await self.remotes.remote(seen.namespace, spec.kube_config)
+                if (spec.kube_config is not None and self.remotes is not None)
+                else None
+            )
+        except RemoteError as exc:
+            refused = Failure(INIT_FAILED, str(exc), spec.interval)
+            return Outcome(_failed(previous, refused, generation, now), refused.requeue)
+        client = self._client_for(seen.namespace, spec, remote.client if remote else None)
+        progress = Progress(attempts, user=_user(seen.namespace, spec),
+                            kubeconfig=remote.kubeconfig if remote else None)  # fmt: skip
         try:
             await self._steps(client, spec, chart, values, wanted, progress)
             if progress.in_sync and spec.drift_mode != "disabled" and progress.history:
@@ -142,9 +157,12 @@ class HelmReleases:
 
     # ---- inputs ------------------------------------------------------------------------------
 
-    def _client_for(self, namespace: str, spec: HelmReleaseSpec) -> ClusterClient:
+    def _client_for(
+        self, namespace: str, spec: HelmReleaseSpec, remote: ClusterClient | None
+    ) -> ClusterClient:
+        base = remote or self.client
         user = _user(namespace, spec)
-        return self.client.as_user(user) if user else self.client
+        return base.as_user(user) if user else base
 
     async def _chart(self, obj: Mapping[str, Any], spec: HelmReleaseSpec) -> ChartArtifact:
         generated = spec.chart.source.kind != "OCIRepository"  # chartRef: no HelmChart
@@ -273,7 +291,7 @@ class HelmReleases:
         if step.kind in ("install", "upgrade"):
             action = step.kind
             try:
-                await self._release(action, spec, chart, values, user)
+                await self._release(action, spec, chart, values, user, progress.kubeconfig)
             except HelmFailed as exc:
                 self._count_failure(progress, action)
                 reason = "InstallFailed" if action == "install" else "UpgradeFailed"
@@ -294,7 +312,8 @@ class HelmReleases:
             try:
                 await self.runner.run(["test", spec.release_name, "-n", spec.target_namespace,
                                        "--timeout", _seconds(spec.test.timeout)],
-                                      user=user, timeout=spec.test.timeout)  # fmt: skip
+                                      user=user, timeout=spec.test.timeout,
+                                      kubeconfig=progress.kubeconfig)  # fmt: skip
             except HelmFailed as exc:
                 progress.set(TEST_SUCCESS, False, "TestFailed",
                              f"Helm test failed for release {version} with chart {shown}: {exc.message}")  # fmt: skip
@@ -320,6 +339,7 @@ class HelmReleases:
         chart: ChartArtifact,
         values: dict[str, Any],
         user: str | None,
+        kubeconfig: dict[str, Any] | None,
     ) -> None:
         options = spec.install if action == "install" else spec.upgrade
         async with contextlib.AsyncExitStack() as files:
@@ -340,7 +360,7 @@ class HelmReleases:
                 args += ["--force-replace"] if options.force else []
                 args += ["--cleanup-on-fail"] if options.cleanup_on_fail else []
             args += ["--no-hooks"] if options.disable_hooks else []
-            await self.runner.run(args, user=user, timeout=options.timeout)
+            await self.runner.run(args, user=user, timeout=options.timeout, kubeconfig=kubeconfig)
 
     async def _remediate(
         self,
@@ -369,7 +389,8 @@ class HelmReleases:
             done = f"Helm uninstall for release {target}{version} with chart {shown} succeeded"
             failed_reason, reason = "UninstallFailed", "UninstallSucceeded"
         try:
-            await self.runner.run(args, user=user, timeout=options.timeout)
+            await self.runner.run(args, user=user, timeout=options.timeout,
+                                  kubeconfig=progress.kubeconfig)  # fmt: skip
         except HelmFailed as exc:
             progress.attempts = replace(progress.attempts, remediation_failed=True)
             progress.set(REMEDIATED, False, failed_reason, f"Helm {step.kind} failed for release {target}: {exc.message}")  # fmt: skip

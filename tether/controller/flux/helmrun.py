@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,10 +133,31 @@ class HelmRunner:
         return env
 
     async def run(
-        self, args: Sequence[str], *, user: str | None, timeout: float, cwd: Path | None = None
+        self,
+        args: Sequence[str],
+        *,
+        user: str | None,
+        timeout: float,
+        cwd: Path | None = None,
+        kubeconfig: Mapping[str, Any] | None = None,
     ) -> str:
-        """helm's stdout; :class:`HelmFailed` when it fails or runs past ``timeout`` + margin."""
-        kubeconfig = await asyncio.to_thread(self._prepare)
+        """helm's stdout; :class:`HelmFailed` when it fails or runs past ``timeout`` + margin.
+        ``kubeconfig``: another cluster's (a HelmRelease's ``kubeConfig``), written privately
+        for this run; else the controller's own."""
+        own = await asyncio.to_thread(self._prepare)
+        if kubeconfig is None:
+            return await self._run(args, user, timeout, cwd, own)
+        async with self.json_file(kubeconfig) as path:
+            return await self._run(args, user, timeout, cwd, path)
+
+    async def _run(
+        self,
+        args: Sequence[str],
+        user: str | None,
+        timeout: float,
+        cwd: Path | None,
+        kubeconfig: Path,
+    ) -> str:
         argv = [find_tool("helm"), *args, "--kubeconfig", str(kubeconfig)]
         if user:
             argv += ["--kube-as-user", user]

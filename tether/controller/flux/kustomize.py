@@ -32,6 +32,7 @@ from tether.controller.flux.reconcile import (
     refuse_other_namespace,
     source_pending,
 )
+from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.controller.flux.sources import SourceArtifacts
 from tether.engine.health import health_of
 from tether.engine.health.status import DEGRADED, HEALTHY
@@ -60,6 +61,7 @@ class Kustomizations:
         lookup: Lookup,
         source_of: Callable[[ObjectRef], Mapping[str, Any] | None],
         follow: Callable[[list[ResourceInfo]], Awaitable[None]] | None = None,
+        remotes: RemoteClusters | None = None,
     ) -> None:
         """``lookup`` gives a Kustomization by (namespace, name) and ``source_of`` a source
         object: the part's watches answer both."""
@@ -69,6 +71,8 @@ class Kustomizations:
         self.source_of = source_of
         #: told the kinds a Kustomization applied (the live cache then watches them)
         self.follow = follow
+        #: clients of the clusters ``kubeConfig`` names
+        self.remotes = remotes
         self.applies = 0
 
     async def reconcile(self, obj: Mapping[str, Any], now: str) -> Outcome:
@@ -112,15 +116,11 @@ class Kustomizations:
             options = parse_build_options(obj.get("spec"))
             artifact = self._artifact(spec, seen.namespace)
             objects = await self._build(seen.namespace, seen.name, spec, options, artifact)
+            client = await self._target(spec, seen.namespace)
         except InvalidSpecError as exc:
             raise fluxdiff.DiffError(exc.message) from None
         except Failure as failure:
             raise fluxdiff.DiffError(failure.message) from None
-        client = self.client
-        if spec.service_account:
-            client = client.as_user(
-                f"system:serviceaccount:{seen.namespace}:{spec.service_account}"
-            )
         diffs = await fluxdiff.diff_build(
             client, objects, seen.status, seen.namespace, seen.name, prune=spec.prune
         )
@@ -152,11 +152,9 @@ class Kustomizations:
         meta = obj["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         previous = dict(obj.get("status") or {})
-        client = self.client
-        if spec.service_account:
-            client = client.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
+        client = await self._target(spec, namespace)
         desired = inputs.applied(objects)
-        await self._check_namespaces(desired, spec)
+        await self._check_namespaces(client, desired, spec)
         keys = [ResourceKey.of(o) for o in desired]
         try:
             stale = (
@@ -184,7 +182,7 @@ class Kustomizations:
         self.applies += 1
         if not result.succeeded:
             raise Failure(fluxstatus.RECONCILIATION_FAILED, result.message, spec.retry_interval)
-        if self.follow is not None:
+        if self.follow is not None and spec.kube_config is None:
             await self._follow(desired)
         healthy = await self._wait_healthy(client, spec, desired, namespace)
         inventory = fluxstatus.inventory(
@@ -215,8 +213,25 @@ class Kustomizations:
                 continue
         await self.follow(infos)
 
+    async def _target(self, spec: KustomizationSpec, namespace: str) -> ClusterClient:
+        """The client of the cluster the Kustomization deploys to (``kubeConfig``: another),
+        as its ``serviceAccountName`` when set (impersonated there)."""
+        client = self.client
+        if spec.kube_config is not None:
+            if self.remotes is None:
+                raise Failure(fluxstatus.RECONCILIATION_FAILED, "remote clusters are off", None)
+            try:
+                client = (await self.remotes.remote(namespace, spec.kube_config)).client
+            except RemoteError as exc:
+                raise Failure(
+                    fluxstatus.RECONCILIATION_FAILED, str(exc), spec.retry_interval
+                ) from None
+        if spec.service_account:
+            client = client.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
+        return client
+
     async def _check_namespaces(
-        self, desired: Sequence[dict[str, Any]], spec: KustomizationSpec
+        self, client: ClusterClient, desired: Sequence[dict[str, Any]], spec: KustomizationSpec
     ) -> None:
         """A namespaced object without a namespace is refused, as Flux refuses it (never put in
         ``default`` behind the user's back)."""
@@ -224,9 +239,7 @@ class Kustomizations:
             if (obj.get("metadata") or {}).get("namespace"):
                 continue
             try:
-                info = await self.client.resource_for(
-                    str(obj.get("apiVersion")), str(obj.get("kind"))
-                )
+                info = await client.resource_for(str(obj.get("apiVersion")), str(obj.get("kind")))
             except ClusterError:
                 continue  # a kind this revision defines: the apply tells
             if info.namespaced:

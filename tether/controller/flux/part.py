@@ -33,6 +33,7 @@ from tether.controller.flux.kustomize import Kustomizations
 from tether.controller.flux.livedrift import LiveDrift
 from tether.controller.flux.ocirepos import OCIRepositories
 from tether.controller.flux.receivers import receiver_at, reconcile_receiver
+from tether.controller.flux.remote import RemoteClusters
 from tether.controller.flux.sources import SourceArtifacts
 from tether.controller.status import now_iso
 from tether.controller.watcher import ObjectWatcher
@@ -112,6 +113,8 @@ class FluxPart:
         self.sources = GitRepositories(
             client, cache_dir, allow_local_repositories=allow_local_repositories, trust=trust
         )
+        #: clients of the clusters ``kubeConfig`` names
+        self.remotes = RemoteClusters(client)
         self.chart_source = ChartSource(cache_dir / "flux-charts" / "store")
         self.oci = OCIRepositories(client, self.chart_source, cache_dir / "flux-oci")
         artifacts = SourceArtifacts(self.sources, self.oci)
@@ -131,6 +134,7 @@ class FluxPart:
             self._kustomization,
             self._source,
             follow=self.live.follow if self.live is not None else None,
+            remotes=self.remotes,
         )
         self.helm_sources = HelmSources(
             client,
@@ -155,6 +159,7 @@ class FluxPart:
             self.charts.publish,
             notify=self._emit,
             source_of=self._source,
+            remotes=self.remotes,
         )
         self._active = active
         self.queue = WorkQueue()
@@ -201,6 +206,7 @@ class FluxPart:
         for watcher in self.watchers.values():
             await watcher.stop()
         await self.chart_source.aclose()
+        await self.remotes.aclose()
 
     async def idle(self) -> None:
         """Return once nothing waits to be reconciled now (tests)."""
@@ -381,9 +387,9 @@ class FluxPart:
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             if kind == FLUX_HELM_RELEASE:
                 return await finalize_release(
-                    self.client, watcher.info, self.runner, self.charts, obj
+                    self.client, watcher.info, self.runner, self.charts, obj, self.remotes
                 )
-            return await finalize(self.client, watcher.info, obj)
+            return await finalize(self.client, watcher.info, obj, self.remotes)
         if needs_finalizer(obj):
             try:
                 obj = await add_finalizer(self.client, watcher.info, obj)
