@@ -91,7 +91,7 @@ def test_invalid_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
             },
             "labelSelector",
         ),
-        ({"kubeConfig": {"secretRef": {"name": "x"}}}, "spec.kubeConfig"),
+        ({"kubeConfig": {"configMapRef": {"name": "x"}}}, "spec.kubeConfig.configMapRef"),
         ({"storageNamespace": "other"}, "spec.storageNamespace"),
         ({"test": {"enable": True, "filters": [{"name": "x"}]}}, "spec.test.filters"),
     ],

@@ -232,7 +232,8 @@ def test_kustomization_defaults_and_fields() -> None:
             "ConfigMap or Secret",
         ),
         ({"decryption": {"provider": "vault"}}, InvalidSpecError, "not sops"),
-        ({"kubeConfig": {"secretRef": {"name": "k"}}}, Unsupported, "remote clusters"),
+        ({"kubeConfig": {"configMapRef": {"name": "k"}}}, Unsupported, "cloud provider"),
+        ({"kubeConfig": {"secretRef": {}}}, InvalidSpecError, "secretRef.name is required"),
         (
             {"healthCheckExprs": [{"apiVersion": "x/v1", "kind": "X"}]},
             InvalidSpecError,
