@@ -110,3 +110,31 @@ async def test_a_kustomization_and_a_helm_release_deploy_to_another_cluster(
     assert "tiny" in listed and "deployed" in listed
     assert await live_in(workload, "ConfigMap", "tiny-cm", namespace) is not None
     assert await get(env, "v1", "ConfigMap", "tiny-cm", namespace) is None
+
+
+@pytest.mark.parametrize(
+    ("user", "cluster", "message"),
+    [
+        ({"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"}, {}, "token file"),
+        ({"client-certificate": "/etc/cert.pem"}, {}, "certificate file"),
+        ({"auth-provider": {"name": "oidc"}}, {}, "auth-provider"),
+        ({"token": "t"}, {"certificate-authority": "/etc/ca.pem"}, "CA file"),
+    ],
+)
+def test_kubeconfigs_that_reach_the_controller_s_files_are_refused(
+    user: dict[str, Any], cluster: dict[str, Any], message: str
+) -> None:
+    from tether.controller.flux.remote import RemoteError, parse_kubeconfig
+
+    document = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1", **cluster}}],
+        "users": [{"name": "u", "user": user}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+    }  # fmt: skip
+    with pytest.raises(RemoteError, match=message):
+        parse_kubeconfig({"value": yaml.safe_dump(document)}, None, "secret 'a/b'")
+    with pytest.raises(RemoteError, match=r"no key 'value' or 'value\.yaml'"):
+        parse_kubeconfig({"other": "x"}, None, "secret 'a/b'")
+    with pytest.raises(RemoteError, match="larger than"):
+        parse_kubeconfig({"value": "x" * 300_000}, None, "secret 'a/b'")
