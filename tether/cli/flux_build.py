@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -143,31 +143,31 @@ def build_objects(request: BuildInput, directory: Path, root: Path) -> list[dict
         raise FluxError(exc.message) from None
 
 
+def local_build_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """NAME, ``--path``, ``--kustomization-file`` and ``--repo-root``: what a local build of a
+    Kustomization reads (``build`` and ``diff`` take the same)."""
+    for option in reversed((
+        click.argument("name"),
+        click.option("--path", "directory", required=True, type=EXISTING_DIR,
+                     help="Local folder to build (replaces the source and spec.path)."),
+        click.option("--kustomization-file", type=EXISTING_FILE,
+                     help="YAML file holding the Kustomization (default: read it from the "
+                     "cluster by NAME)."),
+        click.option("--repo-root", type=EXISTING_DIR,
+                     help="Folder the build may read files from (default: the enclosing Git "
+                     "work tree, else the current folder when it holds --path, else --path)."),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
 @click.group("build", cls=KindGroup, aliases=dict.fromkeys(KUSTOMIZATION_WORDS, "kustomization"))
 def build_group() -> None:
     """Build a Flux object locally, as flux build does."""
 
 
 @build_group.command("kustomization")
-@click.argument("name")
-@click.option(
-    "--path",
-    "directory",
-    required=True,
-    type=EXISTING_DIR,
-    help="Local folder to build (replaces the source and spec.path).",
-)
-@click.option(
-    "--kustomization-file",
-    type=EXISTING_FILE,
-    help="YAML file holding the Kustomization (default: read it from the cluster by NAME).",
-)
-@click.option(
-    "--repo-root",
-    type=EXISTING_DIR,
-    help="Folder the build may read files from (default: the enclosing Git work tree, else "
-    "the current folder when it holds --path, else --path).",
-)
+@local_build_options
 @click.option("--dry-run", is_flag=True, help="Never contact the cluster (needs the file).")
 @cluster_flags
 def build_kustomization_command(
@@ -228,24 +228,7 @@ def diff_group() -> None:
 
 
 @diff_group.command("kustomization")
-@click.argument("name")
-@click.option(
-    "--path",
-    "directory",
-    required=True,
-    type=EXISTING_DIR,
-    help="Local folder to build (replaces the source and spec.path).",
-)
-@click.option(
-    "--kustomization-file",
-    type=EXISTING_FILE,
-    help="YAML file holding the Kustomization (default: read it from the cluster by NAME).",
-)
-@click.option(
-    "--repo-root",
-    type=EXISTING_DIR,
-    help="Folder the build may read files from (as for build).",
-)
+@local_build_options
 @cluster_flags
 def diff_kustomization_command(
     target: Target,

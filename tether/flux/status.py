@@ -150,6 +150,33 @@ def updated(
     }
 
 
+def stored(
+    previous: Mapping[str, Any],
+    revision: str,
+    message: str,
+    generation: int,
+    now: str,
+    **artifact: Any,
+) -> dict[str, Any]:
+    """A source's status once its artifact is had: ``Ready`` and ``ArtifactInStorage``
+    (reason ``Succeeded``), ``artifact`` with ``revision`` (and ``artifact``'s fields), kept as
+    it was — ``lastUpdateTime`` included — while the revision does not move."""
+    kept = dict(previous.get("artifact") or {})
+    if kept.get("revision") != revision:
+        kept = {"revision": revision, "lastUpdateTime": now, **artifact}
+    wanted = [(READY, True, SUCCEEDED, message), (ARTIFACT_IN_STORAGE, True, SUCCEEDED, message)]
+    return updated(previous, wanted, generation, now, artifact=kept)
+
+
+def refused(
+    previous: Mapping[str, Any], reason: str, message: str, generation: int, now: str
+) -> dict[str, Any]:
+    """``Ready=False`` and ``Stalled`` with the reason: nothing is tried until the spec
+    changes."""
+    wanted = [(READY, False, reason, message), (STALLED, True, reason, message)]
+    return updated(previous, wanted, generation, now)
+
+
 def is_ready(obj: Mapping[str, Any]) -> bool:
     """Ready=True for the object's current generation (Flux's readiness of a dependency)."""
     status = obj.get("status") or {}

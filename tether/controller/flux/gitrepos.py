@@ -163,14 +163,7 @@ class _CredentialsMissing(Exception):
 
 def _stored(previous: dict[str, Any], revision: str, generation: int, now: str) -> dict[str, Any]:
     message = f"stored artifact for revision '{revision}'"
-    artifact = dict(previous.get("artifact") or {})
-    if artifact.get("revision") != revision:
-        artifact = {"revision": revision, "lastUpdateTime": now}
-    wanted = [
-        (fluxstatus.READY, True, fluxstatus.SUCCEEDED, message),
-        (fluxstatus.ARTIFACT_IN_STORAGE, True, fluxstatus.SUCCEEDED, message),
-    ]
-    return fluxstatus.updated(previous, wanted, generation, now, artifact=artifact)
+    return fluxstatus.stored(previous, revision, message, generation, now)
 
 
 def _failed(

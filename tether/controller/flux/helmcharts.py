@@ -102,9 +102,7 @@ class HelmSources:
         except InvalidSpecError as exc:
             self._repositories.pop(key, None)
             reason = fluxstatus.refusal_reason(exc)
-            wanted = [(fluxstatus.READY, False, reason, exc.message),
-                      (fluxstatus.STALLED, True, reason, exc.message)]  # fmt: skip
-            return Outcome(fluxstatus.updated(previous, wanted, generation, now), None)
+            return Outcome(fluxstatus.refused(previous, reason, exc.message, generation, now), None)
         if spec.suspend:
             return Outcome(None, None)
         if spec.oci:
@@ -124,16 +122,10 @@ class HelmSources:
             return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
         self._repositories[key] = spec
         revision = f"sha256:{index.content_sha256}"
-        artifact = dict(previous.get("artifact") or {})
-        if artifact.get("revision") != revision:
-            artifact = {"revision": revision, "digest": revision, "lastUpdateTime": now,
-                        "url": spec.url}  # fmt: skip
         message = f"stored artifact: revision '{revision}'"
-        wanted = [(fluxstatus.READY, True, fluxstatus.SUCCEEDED, message),
-                  (fluxstatus.ARTIFACT_IN_STORAGE, True, fluxstatus.SUCCEEDED, message)]  # fmt: skip
-        return Outcome(
-            fluxstatus.updated(previous, wanted, generation, now, artifact=artifact), spec.interval
-        )
+        status = fluxstatus.stored(previous, revision, message, generation, now,
+                                   digest=revision, url=spec.url)  # fmt: skip
+        return Outcome(status, spec.interval)
 
     async def credentials(self, namespace: str, spec: HelmRepositorySpec) -> RepoCredentials | None:
         """``secretRef``'s ``username``/``password`` (read in the repository's namespace)."""

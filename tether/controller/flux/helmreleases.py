@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from tether.cluster.client import ClusterClient
@@ -28,6 +28,19 @@ from tether.controller.flux.helmcharts import (
     SourceNotFetched,
 )
 from tether.controller.flux.helmrun import POST_RENDERER, HelmFailed, HelmRunner
+from tether.controller.flux.helmstatus import (
+    GET_LAST_RELEASE_FAILED,
+    INIT_FAILED,
+    RELEASED,
+    REMEDIATED,
+    TEST_SUCCESS,
+    Progress,
+    attempts_of,
+    chart_object,
+    failed_status,
+    renderers_digest,
+    status_of,
+)
 from tether.controller.flux.reconcile import (
     Failure,
     Lookup,
@@ -38,7 +51,7 @@ from tether.controller.flux.reconcile import (
 from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
-from tether.flux.helmactions import Attempts, Step, Wanted, next_step
+from tether.flux.helmactions import Step, Wanted, next_step
 from tether.flux.helmspecs import ActionOptions, HelmReleaseSpec, parse_helm_release
 from tether.flux.helmstorage import Release, StorageError, config_digest, history, unlocked
 from tether.flux.helmvalues import ValuesError, ValuesInput, compose
@@ -52,35 +65,6 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 4
 #: how soon a release remediated is looked at again (the next attempt)
 AFTER_REMEDIATION = 1.0
-RESET_ANNOTATION = "reconcile.fluxcd.io/resetAt"
-
-# conditions and reasons, as helm-controller writes them
-RELEASED = "Released"
-TEST_SUCCESS = "TestSuccess"
-REMEDIATED = "Remediated"
-INIT_FAILED = "InitFailed"
-RETRIES_EXCEEDED = "RetriesExceeded"
-GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
-
-
-@dataclass
-class Progress:
-    """What the steps of one reconcile did (conditions as (type, status, reason, message))."""
-
-    attempts: Attempts
-    conditions: dict[str, tuple[str, bool, str, str]] = field(default_factory=dict)
-    requeue: float | None = None
-    stalled: str | None = None
-    history: list[Release] = field(default_factory=list)
-    #: the user helm runs as (``serviceAccountName``), None: the controller's own identity
-    user: str | None = None
-    #: the release was found deployed and in sync (drift detection looks at it)
-    in_sync: bool = False
-    #: another cluster's kubeconfig (``kubeConfig``), None: the controller's own cluster
-    kubeconfig: dict[str, Any] | None = None
-
-    def set(self, type_: str, status: bool, reason: str, message: str) -> None:
-        self.conditions[type_] = (type_, status, reason, message)
 
 
 class HelmReleases:
@@ -116,7 +100,8 @@ class HelmReleases:
         except InvalidSpecError as exc:
             reason = fluxstatus.refusal_reason(exc)
             return Outcome(
-                _failed(previous, Failure(reason, exc.message, None, True), generation, now), None
+                failed_status(previous, Failure(reason, exc.message, None, True), generation, now),
+                None,
             )
         if spec.suspend:
             return Outcome(None, None)
@@ -129,11 +114,11 @@ class HelmReleases:
         except Failure as failure:
             if failure.quiet:
                 return Outcome(None, failure.requeue)
-            return Outcome(_failed(previous, failure, generation, now), failure.requeue)
+            return Outcome(failed_status(previous, failure, generation, now), failure.requeue)
         observed = str(previous.get("observedPostRenderersDigest") or "")
         wanted = Wanted(chart.name, chart.version, config_digest(values),
-                        _renderers_digest(spec), observed)  # fmt: skip
-        attempts = _attempts(obj, wanted, generation)
+                        renderers_digest(spec), observed)  # fmt: skip
+        attempts = attempts_of(obj, wanted, generation)
         try:
             remote = (
                 await self.remotes.remote(seen.namespace, spec.kube_config)
@@ -142,7 +127,7 @@ class HelmReleases:
             )
         except RemoteError as exc:
             refused = Failure(INIT_FAILED, str(exc), spec.interval)
-            return Outcome(_failed(previous, refused, generation, now), refused.requeue)
+            return Outcome(failed_status(previous, refused, generation, now), refused.requeue)
         client = self._client_for(seen.namespace, spec, remote.client if remote else None)
         progress = Progress(attempts, user=_user(seen.namespace, spec),
                             kubeconfig=remote.kubeconfig if remote else None)  # fmt: skip
@@ -151,8 +136,8 @@ class HelmReleases:
             if progress.in_sync and spec.drift_mode != "disabled" and progress.history:
                 await self._drift(client, obj, spec, progress.history[0])
         except Failure as failure:
-            return Outcome(_failed(previous, failure, generation, now), failure.requeue)
-        status = self._status(obj, spec, chart, wanted, progress, generation, now)
+            return Outcome(failed_status(previous, failure, generation, now), failure.requeue)
+        status = status_of(obj, spec, wanted, progress, generation, now)
         return Outcome(status, progress.requeue)
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -176,7 +161,7 @@ class HelmReleases:
             if not generated:
                 raise Failure(fluxstatus.ARTIFACT_FAILED, str(exc), spec.interval) from None
             await self.publish_chart(obj, spec, None, str(exc))
-            name = f"{spec.chart.source.namespace}/{_chart_object(obj)}"
+            name = f"{spec.chart.source.namespace}/{chart_object(obj)}"
             raise Failure(
                 fluxstatus.ARTIFACT_FAILED, f"HelmChart '{name}' is not ready: {exc}", spec.interval
             ) from None
@@ -221,7 +206,7 @@ class HelmReleases:
         self.drifts += 1
         name = f"{release.namespace}/{release.name}.v{release.version}"
         message = drift.describe(name)
-        log.info("HelmRelease %s: %s", _chart_object(obj), message.replace("\n", "; "))
+        log.info("HelmRelease %s: %s", chart_object(obj), message.replace("\n", "; "))
         if self.notify is not None:
             await self.notify(_event(obj, "info" if correct else "error", "DriftDetected", message))
 
@@ -427,123 +412,6 @@ class HelmReleases:
             return False
         return True
 
-    # ---- status ------------------------------------------------------------------------------
-
-    def _status(
-        self,
-        obj: Mapping[str, Any],
-        spec: HelmReleaseSpec,
-        chart: ChartArtifact,
-        wanted: Wanted,
-        progress: Progress,
-        generation: int,
-        now: str,
-    ) -> dict[str, Any]:
-        previous = dict(obj.get("status") or {})
-        old = {c.get("type"): c for c in previous.get("conditions") or () if isinstance(c, Mapping)}
-        conditions = dict(progress.conditions)
-        for kept in (RELEASED, TEST_SUCCESS, REMEDIATED):
-            if kept not in conditions and kept in old:
-                c = old[kept]
-                conditions[kept] = (kept, c.get("status") == "True", str(c.get("reason")),
-                                    str(c.get("message")))  # fmt: skip
-        if not spec.test.enable:
-            conditions.pop(TEST_SUCCESS, None)
-        ready = _ready(conditions, progress, old.get(fluxstatus.READY))
-        wanted_conditions = [ready, *conditions.values()]
-        if progress.stalled:
-            wanted_conditions.append((fluxstatus.STALLED, True, RETRIES_EXCEEDED, progress.stalled))
-        elif not ready[1] and progress.requeue is not None:
-            wanted_conditions.append((fluxstatus.RECONCILING, True,
-                                      fluxstatus.PROGRESSING_WITH_RETRY, ready[3]))  # fmt: skip
-        attempts = progress.attempts
-        meta = obj.get("metadata") or {}
-        fields: dict[str, Any] = {
-            "storageNamespace": spec.storage_namespace,
-            "history": [r.snapshot() for r in progress.history[: max(spec.max_history, 1)]],
-            "lastAttemptedRevision": wanted.chart_version,
-            "lastAttemptedConfigDigest": wanted.config_digest,
-            "observedPostRenderersDigest": _observed_renderers(previous, progress, wanted),
-            "lastAttemptedGeneration": generation,
-            "installFailures": attempts.install_failures,
-            "upgradeFailures": attempts.upgrade_failures,
-            "failures": attempts.install_failures + attempts.upgrade_failures,
-        }
-        if attempts.last_action:
-            fields["lastAttemptedReleaseAction"] = attempts.last_action
-        if spec.chart.source.kind != "OCIRepository":
-            fields["helmChart"] = f"{spec.chart.source.namespace}/{_chart_object(obj)}"
-        reset = (meta.get("annotations") or {}).get(RESET_ANNOTATION)
-        if reset:
-            fields["lastHandledResetAt"] = reset
-        status = fluxstatus.updated(previous, wanted_conditions, generation, now, **fields)
-        if not fields["history"]:
-            status.pop("history", None)
-        return status
-
-
-def _ready(
-    conditions: Mapping[str, tuple[str, bool, str, str]],
-    progress: Progress,
-    old: Mapping[str, Any] | None,
-) -> tuple[str, bool, str, str]:
-    released = conditions.get(RELEASED)
-    tested = conditions.get(TEST_SUCCESS)
-    remediated = conditions.get(REMEDIATED)
-    if remediated is not None and (released is None or not released[1]):
-        return (fluxstatus.READY, False, remediated[2], remediated[3])
-    for condition in (released, tested):
-        if condition is not None and not condition[1]:
-            return (fluxstatus.READY, False, condition[2], condition[3])
-    if progress.stalled:
-        if old is not None and old.get("status") == "False":
-            return (fluxstatus.READY, False, str(old.get("reason")), str(old.get("message")))
-        return (fluxstatus.READY, False, RETRIES_EXCEEDED, progress.stalled)
-    best = tested if tested is not None and tested[1] and released is not None else released
-    if best is None:
-        return (fluxstatus.READY, False, fluxstatus.PROGRESSING, "Reconciliation in progress")
-    return (fluxstatus.READY, True, best[2], best[3])
-
-
-def _renderers_digest(spec: HelmReleaseSpec) -> str:
-    return (
-        config_digest({"postRenderers": list(spec.post_renderers)}) if spec.post_renderers else ""
-    )
-
-
-def _observed_renderers(previous: Mapping[str, Any], progress: Progress, wanted: Wanted) -> str:
-    """The post-renderers the deployed release was made with: the wanted ones once an install
-    or upgrade succeeded, else what the status said."""
-    released = progress.conditions.get(RELEASED)
-    if released is not None and released[1]:
-        return wanted.post_renderers_digest
-    return str(previous.get("observedPostRenderersDigest") or "")
-
-
-def _attempts(obj: Mapping[str, Any], wanted: Wanted, generation: int) -> Attempts:
-    """The failures counted for what is wanted now; none when that changed or a reset is
-    asked (``reconcile.fluxcd.io/resetAt``)."""
-    status = obj.get("status") or {}
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    reset = annotations.get(RESET_ANNOTATION)
-    same = (
-        status.get("lastAttemptedRevision") == wanted.chart_version
-        and status.get("lastAttemptedConfigDigest") == wanted.config_digest
-        and status.get("lastAttemptedGeneration") == generation
-        and not (reset and reset != status.get("lastHandledResetAt"))
-    )
-    if not same:
-        return Attempts(last_action=status.get("lastAttemptedReleaseAction"))
-    remediated: Mapping[str, Any] = next(
-        (c for c in status.get("conditions") or () if c.get("type") == REMEDIATED), {}
-    )
-    return Attempts(
-        install_failures=int(status.get("installFailures") or 0),
-        upgrade_failures=int(status.get("upgradeFailures") or 0),
-        last_action=status.get("lastAttemptedReleaseAction"),
-        remediation_failed=remediated.get("status") == "False",
-    )
-
 
 def _event(obj: Mapping[str, Any], severity: str, reason: str, message: str) -> FluxEvent:
     meta = obj.get("metadata") or {}
@@ -556,11 +424,6 @@ def _event(obj: Mapping[str, Any], severity: str, reason: str, message: str) -> 
     )
     return FluxEvent(involved, severity, reason, message, "helm-controller",
                      labels=dict(meta.get("labels") or {}))  # fmt: skip
-
-
-def _chart_object(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{meta.get('namespace')}-{meta.get('name')}"
 
 
 def _user(namespace: str, spec: HelmReleaseSpec) -> str | None:
@@ -578,22 +441,3 @@ def _wait_flags(options: ActionOptions) -> list[str]:
 
 def _seconds(value: float) -> str:
     return f"{int(value)}s" if value >= 1 else "1s"
-
-
-def _failed(
-    previous: dict[str, Any], failure: Failure, generation: int, now: str
-) -> dict[str, Any]:
-    """Ready=False with the reason; Stalled when nothing more will be tried, else Reconciling
-    (``ProgressingWithRetry``) as Flux writes it; the release conditions stay."""
-    wanted = [(fluxstatus.READY, False, failure.reason, failure.message)]
-    if failure.stalled:
-        wanted.append((fluxstatus.STALLED, True, failure.reason, failure.message))
-    elif failure.requeue is not None:
-        wanted.append((fluxstatus.RECONCILING, True, fluxstatus.PROGRESSING_WITH_RETRY,
-                       failure.message))  # fmt: skip
-    keep = [
-        (str(c.get("type")), c.get("status") == "True", str(c.get("reason")), str(c.get("message")))
-        for c in previous.get("conditions") or ()
-        if isinstance(c, Mapping) and c.get("type") in (RELEASED, TEST_SUCCESS, REMEDIATED)
-    ]
-    return fluxstatus.updated(previous, [*wanted, *keep], generation, now)

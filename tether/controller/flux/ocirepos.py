@@ -82,9 +82,7 @@ class OCIRepositories:
             spec = parse_oci_repository(obj.get("spec"))
         except InvalidSpecError as exc:
             reason = fluxstatus.refusal_reason(exc)
-            wanted = [(fluxstatus.READY, False, reason, exc.message),
-                      (fluxstatus.STALLED, True, reason, exc.message)]  # fmt: skip
-            return Outcome(fluxstatus.updated(previous, wanted, generation, now), None)
+            return Outcome(fluxstatus.refused(previous, reason, exc.message, generation, now), None)
         if spec.suspend:
             return Outcome(None, None)
         try:
@@ -105,16 +103,10 @@ class OCIRepositories:
             return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
         revision = oci_revision(resolved.tag, resolved.digest)
         self._held[key] = _Held(spec, resolved, creds, revision)
-        artifact = dict(previous.get("artifact") or {})
-        if artifact.get("revision") != revision:
-            artifact = {"revision": revision, "digest": resolved.layer.digest,
-                        "lastUpdateTime": now, "url": spec.url}  # fmt: skip
         message = f"stored artifact for digest '{revision}'"
-        wanted = [(fluxstatus.READY, True, fluxstatus.SUCCEEDED, message),
-                  (fluxstatus.ARTIFACT_IN_STORAGE, True, fluxstatus.SUCCEEDED, message)]  # fmt: skip
-        return Outcome(
-            fluxstatus.updated(previous, wanted, generation, now, artifact=artifact), spec.interval
-        )
+        status = fluxstatus.stored(previous, revision, message, generation, now,
+                                   digest=resolved.layer.digest, url=spec.url)  # fmt: skip
+        return Outcome(status, spec.interval)
 
     async def _credentials(self, namespace: str, spec: OCIRepositorySpec) -> RepoCredentials | None:
         """``secretRef``: a dockerconfigjson Secret (Flux's), or ``username``/``password``."""
