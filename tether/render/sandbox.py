@@ -160,6 +160,12 @@ def _rlimit_prefix(limits: RenderLimits) -> list[str] | None:
     return [prlimit, f"--cpu={cpu}", f"--data={data}", f"--as={address_space}", "--"]
 
 
+def limits_prefix(limits: RenderLimits) -> list[str]:
+    """``prlimit`` with the render limits' CPU time and memory, to put before a tool's argv
+    (empty where prlimit is missing: the tool then runs with the process's own limits)."""
+    return _rlimit_prefix(limits) or []
+
+
 def _set_rlimits(limits: RenderLimits) -> Callable[[], None]:
     cpu, data, address_space = _limit_values(limits)
 

@@ -6,7 +6,8 @@ private kubeconfig (mode 0600, written once per process from the client's own co
 ``--kube-as-user system:serviceaccount:<ns>:<sa>`` when the HelmRelease names a service
 account (the chart's ``lookup`` calls then run as that account too), a private helm home, no
 repository configuration (the chart is already unpacked with its dependencies) and bounds:
-its timeout plus a margin, 1 MiB of output kept, the whole process group killed at the end.
+its timeout plus a margin, the render limits' CPU time and memory (``prlimit``), 1 MiB of output
+kept, the whole process group killed at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import msgspec
 import yaml
 from lightkube.config.kubeconfig import SingleConfig
 
+from tether.render.models import DEFAULT_LIMITS
+from tether.render.sandbox import limits_prefix
 from tether.tools import find_tool
 
 #: output kept of one run (stdout and stderr each)
@@ -158,7 +161,9 @@ class HelmRunner:
         cwd: Path | None,
         kubeconfig: Path,
     ) -> str:
-        argv = [find_tool("helm"), *args, "--kubeconfig", str(kubeconfig)]
+        # a chart is hostile input: its render gets the render limits' CPU time and memory
+        argv = [*limits_prefix(DEFAULT_LIMITS), find_tool("helm"), *args,
+                "--kubeconfig", str(kubeconfig)]  # fmt: skip
         if user:
             argv += ["--kube-as-user", user]
         self.runs += 1
