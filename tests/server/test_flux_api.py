@@ -54,6 +54,25 @@ async def test_flux_objects_in_the_api(stack: Stack) -> None:
         )
 
     item = await eventually(listed_ready, 60, "the Kustomization listed Ready")
+    await _apply(
+        stack,
+        {"apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+         "metadata": {"name": "gen", "namespace": ns},
+         "spec": {"sources": [{"alias": "s", "kind": "GitRepository", "name": "src"}],
+                  "artifacts": [{"name": "split", "copy": [{"from": "@s/app/**", "to": "@artifact/"}]}]}},
+    )  # fmt: skip
+
+    async def generated() -> list[dict[str, Any]] | None:
+        async with stack.http("alice") as http:
+            items = (await http.get("/api/v1/flux")).json()["items"]
+        found = [i for i in items if i["namespace"] == ns and i["kind"] in
+                 ("artifactgenerators", "externalartifacts") and i["ready"] == "True"]  # fmt: skip
+        return found if len(found) == 2 else None
+
+    gen, split = sorted(await eventually(generated, 60, "the generator and its artifact listed"),
+                        key=lambda i: i["kind"])  # fmt: skip
+    assert gen["artifacts"] == ["split"] and gen["sources"][0]["alias"] == "s"
+    assert split["name"] == "split" and split["revision"].startswith("latest@sha256:")
     assert item["kind"] == "kustomizations" and item["revision"].startswith("main@sha1:")
     assert item["inventory"] == 1 and item["source"] == {"kind": "GitRepository", "name": "src"}
     async with stack.http("bob") as http:

@@ -1,7 +1,7 @@
 """Flux's Kustomizations, HelmReleases and their sources in the REST API, beside Applications.
 
-``GET /api/v1/flux``: every Kustomization, HelmRelease, GitRepository, HelmRepository and
-OCIRepository the caller may ``get``, summarised (Ready, reason, message, revision, suspended, source, dependsOn,
+``GET /api/v1/flux``: every Kustomization, HelmRelease, GitRepository, HelmRepository,
+OCIRepository, ArtifactGenerator and ExternalArtifact the caller may ``get``, summarised (Ready, reason, message, revision, suspended, source, dependsOn,
 inventory size or chart).
 ``GET /api/v1/flux/kustomizations/{namespace}/{name}``: one, with its resource tree: each object
 of its inventory, read live, with its health (Tether's health checks).
@@ -13,8 +13,8 @@ would change (drifted, created, deleted objects with masked unified diffs).
 as ``flux reconcile`` sets it.
 
 RBAC: Tether's resource ``flux``, objects ``<kind>/<namespace>/<name>`` (kind
-``kustomizations``, ``helmreleases``, ``gitrepositories``, ``helmrepositories`` or
-``ocirepositories``); ``get`` to read, ``update`` to ask for a reconcile.
+``kustomizations``, ``helmreleases``, ``gitrepositories``, ``helmrepositories``,
+``ocirepositories``, ``artifactgenerators`` or ``externalartifacts``); ``get`` to read, ``update`` to ask for a reconcile.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from tether.engine.health import health_of
 from tether.flux.helmstorage import StorageError, history, manifest_keys
 from tether.flux.status import InventoryError, inventory_keys
 from tether.names import (
+    FLUX_ARTIFACT_GENERATOR,
+    FLUX_EXTERNAL_ARTIFACT,
+    FLUX_GENERATOR_API_VERSION,
     FLUX_GIT_REPOSITORY,
     FLUX_HELM_API_VERSION,
     FLUX_HELM_RELEASE,
@@ -53,6 +56,8 @@ KINDS = {
     "gitrepositories": (FLUX_SOURCE_API_VERSION, FLUX_GIT_REPOSITORY),
     "helmrepositories": (FLUX_SOURCE_API_VERSION, FLUX_HELM_REPOSITORY),
     "ocirepositories": (FLUX_SOURCE_API_VERSION, FLUX_OCI_REPOSITORY),
+    "artifactgenerators": (FLUX_GENERATOR_API_VERSION, FLUX_ARTIFACT_GENERATOR),
+    "externalartifacts": (FLUX_SOURCE_API_VERSION, FLUX_EXTERNAL_ARTIFACT),
 }
 #: the live objects of one tree read at once, and in all
 TREE_READS_AT_ONCE = 16
@@ -93,6 +98,12 @@ def summary(plural: str, obj: dict[str, Any]) -> dict[str, Any]:
         item["release"] = {k: latest.get(k) for k in ("name", "namespace", "version", "status")}
         if spec.get("chartRef"):
             item["chart"] = {"chartRef": spec["chartRef"]}
+    elif plural == "artifactgenerators":
+        item["revision"] = ""
+        item["sources"] = spec.get("sources") or []
+        item["artifacts"] = [
+            a.get("name") for a in status.get("inventory") or () if isinstance(a, dict)
+        ]
     else:
         item["revision"] = (status.get("artifact") or {}).get("revision", "")
         item["url"] = spec.get("url", "")

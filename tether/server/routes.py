@@ -301,8 +301,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/api/v1/flux",
         flux.list_flux,
-        "Flux Kustomizations, HelmReleases, GitRepositories and HelmRepositories the caller may "
-        "get, summarised",
+        "Flux Kustomizations, HelmReleases and their sources the caller may get, summarised",
         "flux",
     ),
     Endpoint(
@@ -330,8 +329,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/api/v1/flux/{kind}/{namespace}/{name}/reconcile",
         flux.reconcile_flux,
-        "Reconcile now (kind: kustomizations, helmreleases, gitrepositories or "
-        "helmrepositories): reconcile.fluxcd.io/requestedAt",
+        "Reconcile now (kind: kustomizations, helmreleases or a source kind): "
+        "reconcile.fluxcd.io/requestedAt",
         "flux",
     ),
     Endpoint("GET", "/api/v1/projects", resources.list_projects, "AppProjects", "projects"),

@@ -21,6 +21,8 @@ const KIND_NAMES = {
   gitrepositories: 'GitRepository',
   helmrepositories: 'HelmRepository',
   ocirepositories: 'OCIRepository',
+  artifactgenerators: 'ArtifactGenerator',
+  externalartifacts: 'ExternalArtifact',
 };
 const PAGES = ['kustomizations', 'helmreleases'];
 
