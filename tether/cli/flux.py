@@ -27,6 +27,7 @@ from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import NotFound, UnknownKind
 from tether.durations import InvalidDurationError, parse_duration
 from tether.errors import TetherError
+from tether.flux.specs import source_ref_of
 from tether.names import (
     FLUX_GIT_REPOSITORY,
     FLUX_HELM_API_VERSION,
@@ -390,12 +391,7 @@ class FluxVerbs:
         if _suspended(obj):
             raise FluxError("resource is suspended")
         if with_source:
-            spec = obj.get("spec") or {}
-            ref = (
-                spec.get("sourceRef")
-                or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
-                or {}
-            )
+            ref = source_ref_of(obj.get("spec") or {})
             source = SOURCE_KINDS.get(str(ref.get("kind")))
             if source is None:
                 raise FluxError(

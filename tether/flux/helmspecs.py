@@ -20,8 +20,8 @@ from tether.flux.specs import (
     KubeConfigRef,
     ObjectRef,
     Unsupported,
+    parse_depends_on,
     parse_kube_config,
-    ready_expr,
     required_duration,
     required_string,
     valid_name,
@@ -231,7 +231,7 @@ def parse_helm_release(spec: Any, namespace: str, name: str) -> HelmReleaseSpec:
         max_history=reader.integer("maxHistory", DEFAULT_MAX_HISTORY),
         service_account=valid_name(account, "spec.serviceAccountName") if account else None,
         suspend=reader.boolean("suspend"),
-        depends_on=_parse_depends_on(reader, namespace),
+        depends_on=parse_depends_on(reader, namespace, "HelmRelease"),
         values=reader.mapping("values") or {},
         values_from=_parse_values_from(reader),
         install=_action(install, timeout, install=True),
@@ -405,20 +405,6 @@ def _chart_ref(ref: FieldReader, namespace: str, interval: float) -> ChartTempla
         namespace=valid_name(ref.string("namespace") or namespace, ref.at("namespace")),
     )
     return ChartTemplate("", "*", source, interval, "ChartVersion", ())
-
-
-def _parse_depends_on(reader: FieldReader, namespace: str) -> tuple[ObjectRef, ...]:
-    refs = []
-    for entry in reader.objects("dependsOn"):
-        refs.append(
-            ObjectRef(
-                kind="HelmRelease",
-                name=valid_name(required_string(entry, "name"), entry.at("name")),
-                namespace=valid_name(entry.string("namespace") or namespace, entry.at("namespace")),
-                ready_expr=ready_expr(entry),
-            )
-        )
-    return tuple(refs)
 
 
 def _parse_values_from(reader: FieldReader) -> tuple[ValuesReference, ...]:

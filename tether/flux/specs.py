@@ -158,6 +158,17 @@ class ObjectRef:
     ready_expr: Program | None = None
 
 
+def source_ref_of(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The source a Kustomization (``sourceRef``) or a HelmRelease (``chartRef``, or its
+    ``chart.spec.sourceRef``) reads, as written; empty when it names none."""
+    ref = (
+        spec.get("sourceRef")
+        or spec.get("chartRef")
+        or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
+    )
+    return ref if isinstance(ref, Mapping) else {}
+
+
 def ready_expr(entry: FieldReader) -> Program | None:
     """A ``dependsOn`` entry's ``readyExpr``, parsed (:class:`InvalidExpression` names where
     it does not parse)."""
@@ -266,7 +277,7 @@ def parse_kustomization(spec: Any, namespace: str) -> KustomizationSpec:
         force=reader.boolean("force"),
         suspend=reader.boolean("suspend"),
         health_checks=_parse_health_checks(reader, namespace),
-        depends_on=_parse_depends_on(reader, namespace),
+        depends_on=parse_depends_on(reader, namespace),
         service_account=valid_name(service_account, "spec.serviceAccountName")
         if service_account
         else None,
@@ -315,7 +326,10 @@ def _parse_path(path: str) -> str:
     return "/".join(parts)
 
 
-def _parse_depends_on(reader: FieldReader, namespace: str) -> tuple[ObjectRef, ...]:
+def parse_depends_on(
+    reader: FieldReader, namespace: str, kind: str = "Kustomization"
+) -> tuple[ObjectRef, ...]:
+    """``spec.dependsOn``: objects of ``kind`` (the object's own), each with its ``readyExpr``."""
     entries = reader.objects("dependsOn")
     if len(entries) > MAX_DEPENDENCIES:
         raise InvalidSpecError(f"spec.dependsOn: more than {MAX_DEPENDENCIES} dependencies")
@@ -323,7 +337,7 @@ def _parse_depends_on(reader: FieldReader, namespace: str) -> tuple[ObjectRef, .
     for entry in entries:
         refs.append(
             ObjectRef(
-                kind="Kustomization",
+                kind=kind,
                 name=valid_name(required_string(entry, "name"), entry.at("name")),
                 namespace=valid_name(entry.string("namespace") or namespace, entry.at("namespace")),
                 ready_expr=ready_expr(entry),

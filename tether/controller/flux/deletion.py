@@ -18,6 +18,7 @@ from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, Conflict, NotFound
 from tether.controller.finalizers import without_finalizers
 from tether.controller.flux import inputs
+from tether.controller.flux.reconcile import tenant_user
 from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.fields import InvalidSpecError
 from tether.flux.specs import KustomizationSpec, parse_kustomization
@@ -79,8 +80,9 @@ async def finalize(
                 writer = (await remotes.remote(namespace, spec.kube_config)).client
             except RemoteError:
                 return RETRY  # the other cluster cannot be reached: tried again later
-        if spec.service_account:
-            writer = writer.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
+        user = tenant_user(namespace, spec.service_account)
+        if user:
+            writer = writer.as_user(user)
         try:
             left = await inputs.stale_objects(writer, obj.get("status") or {}, (), namespace, name)
             for live in left:

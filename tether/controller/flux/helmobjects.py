@@ -15,6 +15,7 @@ from tether.controller.finalizers import without_finalizers
 from tether.controller.flux.deletion import FINALIZER
 from tether.controller.flux.helmcharts import CHART_PULL_FAILED, CHART_PULL_SUCCEEDED, ChartArtifact
 from tether.controller.flux.helmrun import HelmFailed, HelmRunner
+from tether.controller.flux.reconcile import tenant_user
 from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.controller.status import now_iso
 from tether.fields import InvalidSpecError
@@ -163,11 +164,7 @@ async def finalize_release(
     except InvalidSpecError:
         spec = None
     if spec is not None and not spec.suspend:
-        user = (
-            f"system:serviceaccount:{meta['namespace']}:{spec.service_account}"
-            if spec.service_account
-            else None
-        )
+        user = tenant_user(meta["namespace"], spec.service_account)
         args = ["uninstall", spec.release_name, "-n", spec.target_namespace, "--ignore-not-found",
                 "--timeout", f"{int(spec.uninstall.timeout)}s"]  # fmt: skip
         args += ["--keep-history"] if spec.uninstall.keep_history else []

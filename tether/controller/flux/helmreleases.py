@@ -47,6 +47,7 @@ from tether.controller.flux.reconcile import (
     check_dependencies,
     refuse_other_namespace,
     source_pending,
+    tenant_user,
 )
 from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.fields import InvalidSpecError
@@ -427,10 +428,7 @@ def _event(obj: Mapping[str, Any], severity: str, reason: str, message: str) -> 
 
 
 def _user(namespace: str, spec: HelmReleaseSpec) -> str | None:
-    """The service account helm impersonates (in the HelmRelease's namespace), if any."""
-    if not spec.service_account:
-        return None
-    return f"system:serviceaccount:{namespace}:{spec.service_account}"
+    return tenant_user(namespace, spec.service_account)
 
 
 def _wait_flags(options: ActionOptions) -> list[str]:

@@ -31,6 +31,7 @@ from tether.controller.flux.reconcile import (
     check_dependencies,
     refuse_other_namespace,
     source_pending,
+    tenant_user,
 )
 from tether.controller.flux.remote import RemoteClusters, RemoteError
 from tether.controller.flux.sources import SourceArtifacts
@@ -226,9 +227,8 @@ class Kustomizations:
                 raise Failure(
                     fluxstatus.RECONCILIATION_FAILED, str(exc), spec.retry_interval
                 ) from None
-        if spec.service_account:
-            client = client.as_user(f"system:serviceaccount:{namespace}:{spec.service_account}")
-        return client
+        user = tenant_user(namespace, spec.service_account)
+        return client.as_user(user) if user else client
 
     async def _check_namespaces(
         self, client: ClusterClient, desired: Sequence[dict[str, Any]], spec: KustomizationSpec

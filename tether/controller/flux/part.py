@@ -39,7 +39,7 @@ from tether.controller.status import now_iso
 from tether.controller.watcher import ObjectWatcher
 from tether.controller.workqueue import WorkQueue
 from tether.flux import status as fluxstatus
-from tether.flux.specs import ObjectRef
+from tether.flux.specs import ObjectRef, source_ref_of
 from tether.names import (
     FLUX_ARTIFACT_GENERATOR,
     FLUX_EXTERNAL_ARTIFACT,
@@ -274,13 +274,7 @@ class FluxPart:
         """A source's artifact moved: the Kustomizations and HelmReleases reading it, now."""
         for reader in (FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE):
             for obj in list(self.watchers[reader].objects.values()):
-                spec = obj.get("spec") or {}
-                ref = (
-                    spec.get("sourceRef")
-                    or spec.get("chartRef")
-                    or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
-                    or {}
-                )
+                ref = source_ref_of(obj.get("spec") or {})
                 ns = ref.get("namespace") or obj["metadata"].get("namespace")
                 if (ref.get("kind"), ns, ref.get("name")) == (kind, namespace, name):
                     self.queue.add(_key(reader, obj))

@@ -37,6 +37,12 @@ class Failure(Exception):
     quiet: bool = False
 
 
+def tenant_user(namespace: str, account: str | None) -> str | None:
+    """The user a Flux object's ``serviceAccountName`` is impersonated as (in the object's own
+    namespace), or None: the controller's own identity."""
+    return f"system:serviceaccount:{namespace}:{account}" if account else None
+
+
 def refuse_other_namespace(source: ObjectRef, namespace: str) -> None:
     """Flux's ``--no-cross-namespace-refs``, which its multi-tenancy guide turns on: a tenant
     must not read another namespace's source (fetched with that namespace's credentials)."""
