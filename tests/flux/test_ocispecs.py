@@ -34,7 +34,23 @@ def test_ref_precedence_and_defaults() -> None:
         ({"url": "https://x"}, InvalidSpecError, "not an oci:// URL"),
         ({"ref": {"digest": "sha256:12"}}, InvalidSpecError, "sha256:<64 hex>"),
         ({"layerSelector": {"operation": "move"}}, InvalidSpecError, "extract or copy"),
-        ({"verify": {"provider": "cosign"}}, Unsupported, "spec.verify"),
+        ({"verify": {"provider": "notation"}}, Unsupported, "spec.verify.provider: notation"),
+        ({"verify": {"provider": "gpg"}}, InvalidSpecError, "is not cosign or notation"),
+        (
+            {"verify": {"matchOIDCIdentity": [{"issuer": ".*"}]}},
+            InvalidSpecError,
+            "spec.verify.matchOIDCIdentity[0].subject is required",
+        ),
+        (
+            {"verify": {"matchOIDCIdentity": [{"issuer": ".*", "subject": "a(?=b)"}]}},
+            InvalidSpecError,
+            "spec.verify.matchOIDCIdentity[0]: subject 'a(?=b)'",
+        ),
+        (
+            {"verify": {"matchOIDCIdentity": [{"issuer": "a", "subject": "b"}] * 33}},
+            InvalidSpecError,
+            "at most 32",
+        ),
         ({"provider": "aws"}, Unsupported, "spec.provider"),
         ({"ref": {"semver": "1.x", "semverFilter": ".*-rc"}}, Unsupported, "semverFilter"),
     ],
@@ -42,6 +58,20 @@ def test_ref_precedence_and_defaults() -> None:
 def test_refusals_name_the_field(extra: dict[str, object], error: type, text: str) -> None:
     with pytest.raises(error, match=re.escape(text)):
         parse_oci_repository({"url": "oci://ghcr.io/org/app", "interval": "5m", **extra})
+
+
+def test_verify_keyless_or_with_keys() -> None:
+    base = {"url": "oci://ghcr.io/org/app", "interval": "5m"}
+    assert parse_oci_repository(base).verify is None
+    keyless = parse_oci_repository({**base, "verify": {"provider": "cosign"}}).verify
+    assert keyless is not None and keyless.secret_ref is None and keyless.identities == ()
+    assert keyless.described == "cosign keyless"
+    matched = parse_oci_repository({**base, "verify": {"matchOIDCIdentity": [
+        {"issuer": "^https://token.actions.githubusercontent.com$", "subject": "^https://github.com/org/"}]}}).verify  # fmt: skip
+    assert matched is not None and matched.provider == "cosign" and len(matched.identities) == 1
+    assert matched.patterns[0][1] == "^https://github.com/org/"
+    keys = parse_oci_repository({**base, "verify": {"secretRef": {"name": "cosign-pub"}}}).verify
+    assert keys is not None and keys.secret_ref == "cosign-pub" and keys.described == "cosign"
 
 
 def test_revision_and_layer_selection() -> None:

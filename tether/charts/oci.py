@@ -266,6 +266,15 @@ class OciArtifacts:
         self, session: RegistrySession, location: OciLocation, reference: str
     ) -> tuple[str, OciManifest] | None:
         """The manifest of a tag or digest, and its digest; None when the registry has none."""
+        got = await self._manifest_bytes(session, location, reference)
+        if got is None:
+            return None
+        actual, body, content_type = got
+        return actual, parse_manifest(body, content_type, _what(location, reference))
+
+    async def _manifest_bytes(
+        self, session: RegistrySession, location: OciLocation, reference: str
+    ) -> tuple[str, bytes, str] | None:
         what = _what(location, reference)
         answer = await self._client.request(
             session,
@@ -285,8 +294,24 @@ class OciArtifacts:
                 f"{what}: the registry sent a manifest whose sha256 digest is {actual}, not "
                 f"{claimed}; refusing it (altered on the way, or a broken registry)"
             )
-        content_type = answer.headers.get("content-type", "")
-        return actual, parse_manifest(answer.body, content_type, what)
+        return actual, answer.body, answer.headers.get("content-type", "")
+
+    async def raw_manifest(
+        self, resolved: ResolvedArtifact, reference: str, creds: RepoCredentials | None = None
+    ) -> bytes | None:
+        """The bytes of the manifest ``reference`` (a tag or digest) in the artifact's
+        repository (bounded, checked against its digest); None when there is none."""
+        async with self._session(resolved.location, creds, None) as session:
+            got = await self._manifest_bytes(session, resolved.location, reference)
+        return None if got is None else got[1]
+
+    async def blob(
+        self, resolved: ResolvedArtifact, layer: OciLayer, creds: RepoCredentials | None = None
+    ) -> bytes:
+        """A blob of the artifact's repository, of at most ``layer.size`` bytes, checked
+        against ``layer.digest``; not kept in the store."""
+        what = _what(resolved.location, resolved.tag or resolved.digest)
+        return await self._blob(resolved.location, layer, creds, None, what)
 
     async def _head_digest(
         self, session: RegistrySession, location: OciLocation, tag: str
@@ -478,8 +503,19 @@ class OciArtifacts:
     async def _download_layer(
         self, resolved: ResolvedArtifact, creds: RepoCredentials | None, ca_pem: str | None
     ) -> Path:
-        location, layer = resolved.location, resolved.layer
-        what = _what(location, resolved.tag or resolved.digest)
+        what = _what(resolved.location, resolved.tag or resolved.digest)
+        body = await self._blob(resolved.location, resolved.layer, creds, ca_pem, what)
+        hex_digest = resolved.layer.digest.removeprefix("sha256:")
+        return await asyncio.to_thread(self._store.put, body, hex_digest)
+
+    async def _blob(
+        self,
+        location: OciLocation,
+        layer: OciLayer,
+        creds: RepoCredentials | None,
+        ca_pem: str | None,
+        what: str,
+    ) -> bytes:
         try:
             async with self._session(location, creds, ca_pem) as session:
                 answer = await self._client.request(
@@ -510,7 +546,7 @@ class OciArtifacts:
                 f"says {layer.digest}; refusing it (the blob was altered in the registry or on "
                 "the way)"
             )
-        return await asyncio.to_thread(self._store.put, answer.body, actual)
+        return answer.body
 
     async def materialize(
         self,

@@ -32,6 +32,8 @@ from tether.demo.state import DEFAULT_CLUSTER_PORT, DEFAULT_LISTEN
 from tether.errors import TetherError
 from tether.install.params import CmdParams, fetch_cmd_params
 from tether.names import CMD_PARAMS_CONFIGMAP
+from tether.sigstore.errors import SignatureError
+from tether.sigstore.trustroot import load_trusted_root
 
 if TYPE_CHECKING:
     from tether.demo.start import Demo, RunningDemo
@@ -178,6 +180,14 @@ def _preload(modules: tuple[str, ...]) -> None:
     is_flag=True,
     help="Accept file:// URLs and local paths as repoURL (demos; see docs/security.md).",
 )
+@click.option(
+    "--sigstore-trusted-root",
+    envvar="TETHER_SIGSTORE_TRUSTED_ROOT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sigstore trusted_root.json that keyless cosign signatures (an OCIRepository's "
+    "spec.verify) are checked against (default: the public-good instance's, shipped with "
+    "Tether).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def controller_command(
     kubeconfig: Path | None,
@@ -201,6 +211,7 @@ def controller_command(
     identity: str | None,
     trusted_proxies: tuple[str, ...],
     allow_local_repositories: bool,
+    sigstore_trusted_root: Path | None,
     verbose: bool,
 ) -> None:
     """Run the Application controller (and the API/UI server) until stopped.
@@ -210,6 +221,11 @@ def controller_command(
     """
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if sigstore_trusted_root is not None:
+        try:
+            load_trusted_root(sigstore_trusted_root)
+        except SignatureError as exc:
+            raise click.UsageError(f"--sigstore-trusted-root: {exc.message}") from None
     _controller_logging(verbose)
     _preload(SERVER_MODULES)
     settings = ClientSettings(qps=qps, burst=burst, max_in_flight=max_in_flight)
@@ -229,6 +245,7 @@ def controller_command(
             client_settings=settings,
             allow_local_repositories=allow_local_repositories,
             managed_namespaces=managed,
+            sigstore_trusted_root=sigstore_trusted_root,
         )
         if identity:
             config.identity = identity

@@ -44,6 +44,9 @@ class ControllerConfig:
     bootstrap: bool = True
     #: accept ``file://`` URLs and local paths as repoURL (demos and tests; never the cache)
     allow_local_repositories: bool = False
+    #: the Sigstore trusted root keyless signatures are verified against (cosign's
+    #: ``--trusted-root``); None: the public-good instance's, shipped with Tether
+    sigstore_trusted_root: Path | None = None
     #: namespaced mode (Argo CD's namespace-install): the only namespaces of the cluster the
     #: controller runs in that it watches and writes; cluster-scoped kinds are neither watched
     #: nor applied there. Empty: cluster-wide.

@@ -243,6 +243,7 @@ class Controller(ControlNamespaceReadings):
             namespace=self.config.namespace if self.config.managed_namespaces else None,
             report=self.flux_alerts.emit,
             live_cache=self._own_cache,
+            trusted_root=self.config.sigstore_trusted_root,
         )
         return appsets, images, flux
 

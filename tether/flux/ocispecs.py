@@ -4,19 +4,45 @@ and its artifact revision.
 ``ref``: ``digest`` wins over ``semver`` over ``tag``; none: the tag ``latest``, as Flux.
 ``layerSelector``: the first layer of ``mediaType`` (none: the first layer), ``extract``ed as a
 tree (default) or ``copy``'d as it is (a Helm chart archive, for a HelmRelease's ``chartRef``).
+``verify``: cosign signatures, with the public keys of ``secretRef`` or keyless (Sigstore),
+optionally only of the identities ``matchOIDCIdentity`` lists; ``notation`` is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from tether.fields import FieldReader, InvalidSpecError
 from tether.flux.specs import Unsupported, required_duration, required_string
+from tether.sigstore.cosign import IdentityMatch, identity_match
+from tether.sigstore.errors import SignatureError
 
 DEFAULT_TAG = "latest"
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+#: entries of ``matchOIDCIdentity``
+MAX_IDENTITIES = 32
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """``verify``: the provider (cosign), the Secret of public keys (None: keyless) and the
+    identities a keyless signature's certificate must have been issued to (none: any)."""
+
+    provider: str
+    secret_ref: str | None
+    identities: tuple[IdentityMatch, ...] = dataclasses.field(compare=False)
+    #: the patterns as written (what equality compares)
+    patterns: tuple[tuple[str, str], ...]
+
+    @property
+    def described(self) -> str:
+        """The provider as Flux names it in messages: ``cosign`` or ``cosign keyless``."""
+        return self.provider if self.secret_ref else f"{self.provider} keyless"
 
 
 @dataclass(frozen=True)
@@ -33,6 +59,7 @@ class OCIRepositorySpec:
     timeout: float
     suspend: bool
     ignore: str | None
+    verify: VerifySpec | None = None
 
 
 def parse_oci_repository(spec: Any) -> OCIRepositorySpec:
@@ -41,7 +68,6 @@ def parse_oci_repository(spec: Any) -> OCIRepositorySpec:
     if not url.startswith("oci://") or len(url) <= len("oci://"):
         raise InvalidSpecError(f"spec.url: {url[:200]!r} is not an oci:// URL")
     for field, what in (
-        ("verify", "signature verification"),
         ("certSecretRef", "TLS client certificates"),
         ("proxySecretRef", "proxies"),
         ("serviceAccountName", "registry credentials from a service account"),
@@ -71,6 +97,39 @@ def parse_oci_repository(spec: Any) -> OCIRepositorySpec:
         timeout=reader.duration("timeout", 60.0) or 60.0,
         suspend=reader.boolean("suspend"),
         ignore=reader.string("ignore"),
+        verify=parse_verify(reader.child("verify")),
+    )
+
+
+def parse_verify(verify: FieldReader | None) -> VerifySpec | None:
+    """``spec.verify`` (OCIRepository's, and the same shape elsewhere in Flux)."""
+    if verify is None:
+        return None
+    provider = verify.string("provider", "cosign") or "cosign"
+    if provider == "notation":
+        raise Unsupported("spec.verify.provider: notation is not supported by Tether yet")
+    if provider != "cosign":
+        raise InvalidSpecError(f"spec.verify.provider: {provider[:60]!r} is not cosign or notation")
+    secret = verify.child("secretRef")
+    matches = verify.obj.get("matchOIDCIdentity") or []
+    if not isinstance(matches, list) or len(matches) > MAX_IDENTITIES:
+        raise InvalidSpecError(
+            f"spec.verify.matchOIDCIdentity must be a list of at most {MAX_IDENTITIES}"
+        )
+    patterns, identities = [], []
+    for index, item in enumerate(matches):
+        entry = FieldReader(item, f"spec.verify.matchOIDCIdentity[{index}]")
+        pair = (required_string(entry, "issuer"), required_string(entry, "subject"))
+        try:
+            identities.append(identity_match(*pair))
+        except SignatureError as exc:
+            raise InvalidSpecError(f"{entry.path}: {exc.message}") from None
+        patterns.append(pair)
+    return VerifySpec(
+        provider=provider,
+        secret_ref=required_string(secret, "name") if secret is not None else None,
+        identities=tuple(identities),
+        patterns=tuple(patterns),
     )
 
 

@@ -24,11 +24,13 @@ STALLED = "Stalled"
 HEALTHY = "Healthy"
 ARTIFACT_IN_STORAGE = "ArtifactInStorage"
 FETCH_FAILED = "FetchFailed"
+SOURCE_VERIFIED = "SourceVerified"
 
 # reasons, as Flux's controllers spell them
 SUCCEEDED = "Succeeded"  # source-controller
 GIT_OPERATION_FAILED = "GitOperationFailed"
 AUTHENTICATION_FAILED = "AuthenticationFailed"
+VERIFICATION_ERROR = "VerificationError"
 PROGRESSING = "Progressing"
 PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
 RECONCILIATION_SUCCEEDED = "ReconciliationSucceeded"  # kustomize-controller
@@ -156,15 +158,18 @@ def stored(
     message: str,
     generation: int,
     now: str,
+    also: Iterable[tuple[str, bool, str, str]] = (),
     **artifact: Any,
 ) -> dict[str, Any]:
     """A source's status once its artifact is had: ``Ready`` and ``ArtifactInStorage``
-    (reason ``Succeeded``), ``artifact`` with ``revision`` (and ``artifact``'s fields), kept as
-    it was — ``lastUpdateTime`` included — while the revision does not move."""
+    (reason ``Succeeded``) and the conditions ``also`` lists, ``artifact`` with ``revision``
+    (and ``artifact``'s fields), kept as it was — ``lastUpdateTime`` included — while the
+    revision does not move."""
     kept = dict(previous.get("artifact") or {})
     if kept.get("revision") != revision:
         kept = {"revision": revision, "lastUpdateTime": now, **artifact}
-    wanted = [(READY, True, SUCCEEDED, message), (ARTIFACT_IN_STORAGE, True, SUCCEEDED, message)]
+    wanted = [(READY, True, SUCCEEDED, message), (ARTIFACT_IN_STORAGE, True, SUCCEEDED, message),
+              *also]  # fmt: skip
     return updated(previous, wanted, generation, now, artifact=kept)
 
 

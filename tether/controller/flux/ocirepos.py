@@ -6,6 +6,11 @@ the manifest) and, for ``extract``, unpacked once into a sealed read-only tree t
 Kustomizations build from; for ``copy`` of a Helm chart layer it is the chart a HelmRelease's
 ``chartRef`` installs. ``status.artifact.revision`` is Flux's ``<tag>@sha256:<digest>``. A
 failed check keeps the last artifact: readers go on with the last good one.
+
+With ``verify``, the digest's cosign signatures are checked (:mod:`.ociverify`) before any
+layer is downloaded; an artifact none verifies is not taken (``SourceVerified=False``,
+``VerificationError``) and the last verified one stays. A verified digest is not checked again
+until it, the spec or the generation changes, or a check failed.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from tether.controller.flux.helmcharts import (
     chart_yaml,
     source_secret,
 )
+from tether.controller.flux.ociverify import ArtifactVerifier
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
 from tether.flux.ocispecs import OCIRepositorySpec, oci_revision, parse_oci_repository
@@ -37,6 +43,7 @@ from tether.images.dockerconfig import credentials_from_dockerconfig
 from tether.images.errors import ImageError
 from tether.names import FLUX_OCI_REPOSITORY
 from tether.render.sealed import SealedTree, seal_tree
+from tether.sigstore.errors import SignatureError
 from tether.source.credentials import RepoCredentials
 
 OCI_ARTIFACT_FAILED = "OCIArtifactPullFailed"
@@ -54,17 +61,29 @@ class _Held:
 class OCIRepositories:
     """OCIRepositories reconciled; their trees and charts for the readers."""
 
-    def __init__(self, client: ClusterClient, charts: ChartSource, root: Path) -> None:
+    def __init__(
+        self,
+        client: ClusterClient,
+        charts: ChartSource,
+        root: Path,
+        trusted_root: Path | None = None,
+    ) -> None:
+        """``trusted_root``: the Sigstore trusted root of keyless verification (None: the
+        public-good instance's)."""
         self.client = client
         self.artifacts = charts.artifacts
         self.limits = charts.limits
         self.root = root
+        self.verifier = ArtifactVerifier(client, charts.artifacts, trusted_root)
         self._held: dict[tuple[str, str], _Held] = {}
+        #: what was verified last: (digest, verify spec, generation) -> its condition message
+        self._verified: dict[tuple[str, str], tuple[tuple[object, ...], str]] = {}
         self._unpacking: dict[str, asyncio.Task[Path]] = {}
         self._trees: dict[str, SealedTree] = {}
 
     def forget(self, namespace: str, name: str) -> None:
         self._held.pop((namespace, name), None)
+        self._verified.pop((namespace, name), None)
 
     def artifact(self, namespace: str, name: str) -> Artifact | None:
         """The source artifact a Kustomization reads (its tree: :meth:`tree`)."""
@@ -91,6 +110,7 @@ class OCIRepositories:
                 spec.url, spec.reference, creds, plain_http=spec.insecure,
                 media_type=spec.media_type,
             )  # fmt: skip
+            verified = await self._verify(key, spec, resolved, creds, generation)
             if spec.operation == "extract" and resolved.layer.media_type not in (
                 HELM_CHART_LAYER,
                 HELM_LEGACY_CHART_LAYER,
@@ -101,12 +121,46 @@ class OCIRepositories:
             wanted = [(fluxstatus.READY, False, OCI_ARTIFACT_FAILED, message),
                       (fluxstatus.FETCH_FAILED, True, OCI_ARTIFACT_FAILED, message)]  # fmt: skip
             return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
+        except SignatureError as exc:
+            assert spec.verify is not None
+            message = (f"failed to verify the signature using provider "
+                       f"'{spec.verify.described}': {exc.message}")  # fmt: skip
+            wanted = [(fluxstatus.READY, False, fluxstatus.VERIFICATION_ERROR, message),
+                      (fluxstatus.SOURCE_VERIFIED, False, fluxstatus.VERIFICATION_ERROR, message)]  # fmt: skip
+            return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
         revision = oci_revision(resolved.tag, resolved.digest)
         self._held[key] = _Held(spec, resolved, creds, revision)
         message = f"stored artifact for digest '{revision}'"
-        status = fluxstatus.stored(previous, revision, message, generation, now,
+        also = (
+            [(fluxstatus.SOURCE_VERIFIED, True, fluxstatus.SUCCEEDED, verified)] if verified else []
+        )
+        status = fluxstatus.stored(previous, revision, message, generation, now, also,
                                    digest=resolved.layer.digest, url=spec.url)  # fmt: skip
         return Outcome(status, spec.interval)
+
+    async def _verify(
+        self,
+        key: tuple[str, str],
+        spec: OCIRepositorySpec,
+        resolved: ResolvedArtifact,
+        creds: RepoCredentials | None,
+        generation: int,
+    ) -> str | None:
+        """The SourceVerified message of an artifact whose signature verifies (None without
+        ``verify``), or a SignatureError."""
+        if spec.verify is None:
+            self._verified.pop(key, None)
+            return None
+        checked = (resolved.digest, spec.verify, generation)
+        last = self._verified.get(key)
+        if last is not None and last[0] == checked:
+            return last[1]
+        self._verified.pop(key, None)
+        signer = await self.verifier.verify(key[0], spec.verify, resolved, creds)
+        revision = oci_revision(resolved.tag, resolved.digest)
+        message = f"verified signature of revision {revision} ({signer})"
+        self._verified[key] = (checked, message)
+        return message
 
     async def _credentials(self, namespace: str, spec: OCIRepositorySpec) -> RepoCredentials | None:
         """``secretRef``: a dockerconfigjson Secret (Flux's), or ``username``/``password``."""

@@ -103,9 +103,10 @@ class FluxPart:
         namespace: str | None = None,
         report: Callable[[FluxEvent], Any] | None = None,
         live_cache: Callable[[], Awaitable[LiveCache]] | None = None,
+        trusted_root: Path | None = None,
     ) -> None:
         """``namespace``: follow only that one (a namespaced install may not list the others);
-        None: every namespace."""
+        None: every namespace. ``trusted_root``: Sigstore's, for keyless ``verify``."""
         self.client = client
         self.namespace = namespace
         #: where Ready transitions go as Flux events (the Alerts of the control namespace)
@@ -116,7 +117,7 @@ class FluxPart:
         #: clients of the clusters ``kubeConfig`` names
         self.remotes = RemoteClusters(client)
         self.chart_source = ChartSource(cache_dir / "flux-charts" / "store")
-        self.oci = OCIRepositories(client, self.chart_source, cache_dir / "flux-oci")
+        self.oci = OCIRepositories(client, self.chart_source, cache_dir / "flux-oci", trusted_root)
         artifacts = SourceArtifacts(self.sources, self.oci)
         self.generators = ArtifactGenerators(
             client,
