@@ -17,17 +17,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from tether.images.testing import OCI_MANIFEST, RunningRegistry, put_manifest, upload_blobs
 from tether.sigstore.cosign import (
     BUNDLE_ANNOTATION,
     CERTIFICATE_ANNOTATION,
     PAYLOAD_TYPE,
     SIGNATURE_ANNOTATION,
+    SIMPLE_SIGNING,
+    signature_tag,
 )
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -244,3 +248,18 @@ class StandInSigstore:
         canonical = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
         stamp = self.rekor_key.sign(canonical, ec.ECDSA(hashes.SHA256()))
         return {"SignedEntryTimestamp": base64.b64encode(stamp).decode(), "Payload": entry}
+
+
+def push_signatures(
+    http: httpx.Client, registry: RunningRegistry, repository: str, digest: str, *signed: Signed
+) -> str:
+    """Attach signatures to ``repository@digest`` as cosign does: one manifest at the
+    ``sha256-<hex>.sig`` tag, a simple-signing layer (with its annotations) per signature."""
+    config = ("application/vnd.oci.image.config.v1+json", b"{}")
+    blobs = upload_blobs(http, registry, repository,
+                         [config, *((SIMPLE_SIGNING, s.payload) for s in signed)])  # fmt: skip
+    layers = [
+        {**blob, "annotations": s.annotations} for blob, s in zip(blobs[1:], signed, strict=True)
+    ]
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blobs[0], "layers": layers}
+    return put_manifest(http, registry, repository, signature_tag(digest), manifest)

@@ -1,0 +1,220 @@
+"""An OCIRepository's ``verify`` on the real stack: artifacts and cosign signatures pushed to
+Debian's docker-registry on loopback, the controller given a stand-in Sigstore's trusted root
+(tests/sigstore/standin.py). A signed artifact feeds a Kustomization; an unsigned one pushed
+over the same tag is refused with Flux's condition and the last verified artifact stays
+applied; public keys from a Secret; a signature of an identity matchOIDCIdentity does not
+list is refused."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.charts.ociregistry import tar_of
+from tests.controller.stack import Env, running_stack
+from tests.sigstore.standin import StandInSigstore, public_pem, push_signatures, sign_with_key
+from tether.cluster.errors import NotFound
+from tether.images.testing import (
+    OCI_MANIFEST,
+    RunningRegistry,
+    docker_registry,
+    put_manifest,
+    upload_blobs,
+)
+from tether.localcluster.cluster import LocalCluster
+from tether.localcluster.testing import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
+FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
+SUBJECT = "https://github.com/tether-test/manifests/.github/workflows/release.yml@refs/tags/v1"
+
+
+@pytest.fixture(scope="module")
+def sigstore() -> StandInSigstore:
+    return StandInSigstore()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(
+    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory, sigstore: StandInSigstore
+) -> AsyncIterator[Env]:
+    """The stack, with the stand-in Sigstore's trusted root (``--sigstore-trusted-root``)."""
+    root = tmp_path_factory.mktemp("gitops")
+    trusted = root / "trusted_root.json"
+    trusted.write_bytes(sigstore.trusted_root())
+    async with running_stack(local_cluster, root, sigstore_trusted_root=trusted) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    with docker_registry(tmp_path_factory.mktemp("verify-oci")) as running:
+        yield running
+
+
+def push_manifests(registry: RunningRegistry, repository: str, tag: str, answer: str) -> str:
+    """A ConfigMap ``signed`` with ``data.answer``, as ``flux push artifact`` lays it out."""
+    files = {"./cm.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: signed\n"
+                           f"data:\n  answer: '{answer}'\n").encode()}  # fmt: skip
+    with httpx.Client(timeout=10) as http:
+        blobs = upload_blobs(http, registry, repository,
+                             [(FLUX_CONFIG, b"{}"), (FLUX_CONTENT, tar_of(files))])  # fmt: skip
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blobs[0],
+                    "layers": blobs[1:]}  # fmt: skip
+        return put_manifest(http, registry, repository, tag, json.dumps(manifest).encode())
+
+
+async def get(env: Env, api_version: str, kind: str, name: str, ns: str) -> dict[str, Any] | None:
+    info = await env.client.resource_for(api_version, kind)
+    try:
+        return await env.client.get(info, name, ns)
+    except NotFound:
+        return None
+
+
+async def conditions(env: Env, name: str, ns: str) -> dict[str, dict[str, Any]]:
+    obj = await get(env, SOURCE_API, "OCIRepository", name, ns)
+    return {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions") or ()}
+
+
+async def namespace(env: Env) -> str:
+    name = f"verify-{uuid.uuid4().hex[:6]}"
+    await env.kube("create", "namespace", name)
+    return name
+
+
+def oci_repository(name: str, ns: str, url: str, verify: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": SOURCE_API, "kind": "OCIRepository", "metadata": {"name": name, "namespace": ns},
+            "spec": {"url": url, "insecure": True, "interval": "10m", "ref": {"tag": "v1"},
+                     "verify": verify}}  # fmt: skip
+
+
+async def request_reconcile(env: Env, name: str, ns: str) -> None:
+    stamp = datetime.datetime.now(datetime.UTC).isoformat()
+    await env.kube("annotate", "--overwrite", "-n", ns, f"ocirepository/{name}",
+                   f"reconcile.fluxcd.io/requestedAt={stamp}")  # fmt: skip
+
+
+async def test_a_signed_artifact_is_applied_and_an_unsigned_one_over_its_tag_is_refused(
+    env: Env, registry: RunningRegistry, sigstore: StandInSigstore
+) -> None:
+    ns = await namespace(env)
+    repository = f"manifests/{ns}"
+    first = push_manifests(registry, repository, "v1", "signed")
+    with httpx.Client(timeout=10) as http:
+        push_signatures(http, registry, repository, first,
+                        sigstore.sign_keyless(first, f"{registry.host}/{repository}"))  # fmt: skip
+    verify = {"provider": "cosign", "matchOIDCIdentity": [
+        {"issuer": "^https://token.actions.githubusercontent.com$",
+         "subject": "^https://github.com/tether-test/manifests/"}]}  # fmt: skip
+    await env.apply(
+        oci_repository("app", ns, f"oci://{registry.host}/{repository}", verify),
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "app", "namespace": ns},
+         "spec": {"interval": "10m", "prune": True, "path": "./", "targetNamespace": ns,
+                  "sourceRef": {"kind": "OCIRepository", "name": "app"}}},
+    )  # fmt: skip
+
+    async def applied() -> dict[str, Any] | None:
+        return await get(env, "v1", "ConfigMap", "signed", ns)
+
+    assert (await eventually(applied, 90, "the signed artifact applied"))["data"] == {
+        "answer": "signed"
+    }
+    verified = (await conditions(env, "app", ns))["SourceVerified"]
+    assert verified["status"] == "True" and verified["reason"] == "Succeeded"
+    assert verified["message"] == (
+        f"verified signature of revision v1@{first} (subject {SUBJECT} from issuer "
+        "https://token.actions.githubusercontent.com)"
+    )
+
+    # someone who can push to the registry moves the tag to content nobody signed
+    hijacked = push_manifests(registry, repository, "v1", "injected")
+    await request_reconcile(env, "app", ns)
+
+    async def refused() -> dict[str, dict[str, Any]] | None:
+        found = await conditions(env, "app", ns)
+        return found if found.get("Ready", {}).get("status") == "False" else None
+
+    found = await eventually(refused, 60, "the unsigned artifact refused")
+    assert found["Ready"]["reason"] == "VerificationError"
+    assert found["SourceVerified"]["status"] == "False"
+    assert found["Ready"]["message"] == (
+        "failed to verify the signature using provider 'cosign keyless': no matching "
+        f"signatures were found for '{registry.host}/{repository}@{hijacked}'"
+    )
+    source = await get(env, SOURCE_API, "OCIRepository", "app", ns)
+    assert source is not None and source["status"]["artifact"]["revision"] == f"v1@{first}"
+    await env.controller.extras.ready()
+    configmap = await get(env, "v1", "ConfigMap", "signed", ns)
+    assert configmap is not None and configmap["data"] == {"answer": "signed"}
+
+
+async def test_public_keys_of_a_secret_and_identities_not_listed(
+    env: Env, registry: RunningRegistry, sigstore: StandInSigstore
+) -> None:
+    ns = await namespace(env)
+    key, stranger = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    by_key, by_identity = f"keyed/{ns}", f"keyless/{ns}"
+    keyed = push_manifests(registry, by_key, "v1", "keyed")
+    other = push_manifests(registry, by_identity, "v1", "keyless")
+    with httpx.Client(timeout=10) as http:
+        push_signatures(http, registry, by_key, keyed, sign_with_key(stranger, keyed, by_key))
+        push_signatures(http, registry, by_identity, other, sigstore.sign_keyless(
+            other, by_identity, subject="https://github.com/someone-else/repo/.github/workflows/x.yml@refs/heads/main"))  # fmt: skip
+    await env.apply(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cosign-pub", "namespace": ns},
+         "stringData": {"cosign.pub": public_pem(key).decode()}},
+        oci_repository("keyed", ns, f"oci://{registry.host}/{by_key}",
+                       {"provider": "cosign", "secretRef": {"name": "cosign-pub"}}),
+        oci_repository("keyless", ns, f"oci://{registry.host}/{by_identity}",
+                       {"provider": "cosign", "matchOIDCIdentity": [
+                           {"issuer": ".*", "subject": "^https://github.com/tether-test/"}]}),
+    )  # fmt: skip
+
+    async def both_refused() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        a, b = (await conditions(env, "keyed", ns)), (await conditions(env, "keyless", ns))
+        if (
+            a.get("Ready", {}).get("reason")
+            == b.get("Ready", {}).get("reason")
+            == "VerificationError"
+        ):
+            return a["Ready"], b["Ready"]
+        return None
+
+    keyed_ready, keyless_ready = await eventually(both_refused, 60, "both refused")
+    assert keyed_ready["message"].startswith(
+        "failed to verify the signature using provider 'cosign': "
+    )
+    assert (
+        "(1 signature(s): signature verifies with none of the public keys)"
+        in keyed_ready["message"]
+    )
+    assert "someone-else/repo" in keyless_ready["message"]
+    assert "matches no matchOIDCIdentity entry" in keyless_ready["message"]
+
+    # signed again, with the key the Secret holds: taken at the next reconcile
+    with httpx.Client(timeout=10) as http:
+        push_signatures(http, registry, by_key, keyed, sign_with_key(key, keyed, by_key))
+    await request_reconcile(env, "keyed", ns)
+
+    async def keyed_ok() -> dict[str, Any] | None:
+        found = await conditions(env, "keyed", ns)
+        return found if found.get("Ready", {}).get("status") == "True" else None
+
+    found = await eventually(keyed_ok, 60, "the key-signed artifact taken")
+    assert (
+        found["SourceVerified"]["message"]
+        == f"verified signature of revision v1@{keyed} (key cosign.pub)"
+    )
