@@ -1,39 +1,153 @@
-"""Flux's multi-tenancy example (shared/corpora/flux2-multi-tenancy) on the real stack: its
-``tenants`` Kustomization, applied as the platform admin's ``kustomize-controller`` account,
-creates the tenant's namespace, account and GitRepository/Kustomization; the tenant's own
-Kustomization then applies the tenant's repository as the tenant's ServiceAccount
-(impersonated), so what the tenant may write lands and what it may not is refused by the API
-server with nothing applied.
+"""Flux's multi-tenancy example (shared/corpora/flux2-multi-tenancy) on the real stack, its
+``infrastructure`` and ``tenants`` as ``clusters/staging`` has them: Kyverno's manifests from
+an OCI registry, their cosign signature verified keyless (``verify: provider: cosign``), Kyverno
+Ready (``wait``), its ClusterPolicies applied after it (``dependsOn``), then the ``tenants``
+Kustomization (``dependsOn: kyverno-policies``), applied as the platform admin's
+``kustomize-controller`` account, creates the tenant's namespace, account and
+GitRepository/Kustomization; the tenant's own Kustomization then applies the tenant's
+repository as the tenant's ServiceAccount (impersonated), so what the tenant may write lands
+and what it may not is refused by the API server with nothing applied.
 
-Changed from the corpus: only the tenant repository's Git URL (a loopback one, branch
-``dev-team`` as in the example), and ``dependsOn: kyverno-policies`` is left out of the
-``tenants`` Kustomization: Kyverno's manifests come from an OCI registry (ghcr.io) this machine
-cannot reach."""
+Changed from the corpus: only URLs. The tenant repository's Git URL is a loopback one (branch
+``dev-team`` as in the example) and Kyverno's OCI URL (ghcr.io, unreachable here) is Debian's
+docker-registry on loopback, over https with a CA the controller trusts through
+argocd-tls-certs-cm. What that registry serves stands in for Kyverno's release artifact (its
+CRDs as schemaless ones, its namespace and admission Deployment), signed keyless by a stand-in
+Sigstore (tests/sigstore/standin.py) whose trusted root the controller is given, as an
+operator of a private Sigstore would (``--sigstore-trusted-root``)."""
 
 from __future__ import annotations
 
+import json
+import ssl
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import pytest_asyncio
 import yaml
 
-from tests.controller.stack import Env
+from tests.charts.ociregistry import tar_of
+from tests.controller.stack import CONTROL_NS, Env, running_stack
+from tests.images.conftest import make_certificate
+from tests.sigstore.standin import StandInSigstore, push_signatures
+from tether.cluster.errors import NotFound
 from tether.demo.repo import create_repository, push_branch
+from tether.images.testing import (
+    OCI_MANIFEST,
+    RunningRegistry,
+    docker_registry,
+    put_manifest,
+    upload_blobs,
+)
+from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
+from tether.names import TLS_CERTS_CONFIGMAP
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "flux2-multi-tenancy"
 UPSTREAM = "https://github.com/fluxcd/flux2-multi-tenancy"
+KYVERNO = "oci://ghcr.io/kyverno/manifests/kyverno"
+KYVERNO_TAG = "v1.14.4"
+KYVERNO_SIGNER = (
+    "https://github.com/kyverno/kyverno/.github/workflows/release.yaml@refs/tags/v1.14.4"
+)
+FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
+FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
 
 
-def _corpus_files(tenant_url: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def sigstore() -> StandInSigstore:
+    return StandInSigstore()
+
+
+@pytest.fixture(scope="module")
+def tls_registry(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningRegistry, Path]]:
+    """A docker-registry over https (a CA of its own); the registry and the CA file."""
+    root = tmp_path_factory.mktemp("kyverno-registry")
+    ca = make_certificate("tenancy test CA")
+    ca_file, _ = ca.write(root, "ca")
+    certificate, key = make_certificate("127.0.0.1", issuer=ca, server=True).write(root, "server")
+    with docker_registry(root, tls=(certificate, key, ca_file)) as registry:
+        yield registry, ca_file
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(
+    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory, sigstore: StandInSigstore
+) -> AsyncIterator[Env]:
+    root = tmp_path_factory.mktemp("gitops")
+    trusted = root / "trusted_root.json"
+    trusted.write_bytes(sigstore.trusted_root())
+    async with running_stack(local_cluster, root, sigstore_trusted_root=trusted) as stack:
+        yield stack
+
+
+def _kyverno_manifests() -> dict[str, bytes]:
+    """What stands in for Kyverno's release manifests: its two policy CRDs (schemaless), its
+    namespace, account and admission controller Deployment."""
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kyverno"}}
+    ]
+    for kind, scope in (("ClusterPolicy", "Cluster"), ("Policy", "Namespaced")):
+        plural = kind.lower() + "ies"
+        docs.append({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.kyverno.io"},
+            "spec": {"group": "kyverno.io", "scope": scope,
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
+                               "listKind": f"{kind}List"},
+                     "versions": [{"name": "v1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+        })  # fmt: skip
+    labels = {"app.kubernetes.io/component": "admission-controller"}
+    docs += [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "kyverno-admission-controller", "namespace": "kyverno"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "kyverno-admission-controller", "namespace": "kyverno"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"serviceAccountName": "kyverno-admission-controller",
+                                        "containers": [{"name": "kyverno",
+                                                        "image": f"ghcr.io/kyverno/kyverno:{KYVERNO_TAG}"}]}}}},
+    ]  # fmt: skip
+    return {"./install.yaml": yaml.safe_dump_all(docs).encode()}
+
+
+def push_kyverno(registry: RunningRegistry, ca_file: Path, sigstore: StandInSigstore) -> str:
+    """Kyverno's stand-in artifact at its tag, as ``flux push artifact`` lays it out, and its
+    keyless signature; the manifest's digest."""
+    repository = "kyverno/manifests/kyverno"
+    with httpx.Client(timeout=10, verify=ssl.create_default_context(cafile=ca_file)) as http:
+        blobs = upload_blobs(http, registry, repository,
+                             [(FLUX_CONFIG, b"{}"), (FLUX_CONTENT, tar_of(_kyverno_manifests()))])  # fmt: skip
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": blobs[0],
+            "layers": blobs[1:],
+        }
+        digest = put_manifest(
+            http, registry, repository, KYVERNO_TAG, json.dumps(manifest).encode()
+        )
+        signed = sigstore.sign_keyless(digest, f"ghcr.io/{repository}", subject=KYVERNO_SIGNER)
+        push_signatures(http, registry, repository, digest, signed)
+    return digest
+
+
+def _corpus_files(tenant_url: str, kyverno_url: str) -> dict[str, str]:
     files = {}
     for path in sorted(CORPUS.rglob("*")):
         if path.is_file() and path.suffix in (".yaml", ".yml"):
-            text = path.read_text()
-            files[str(path.relative_to(CORPUS))] = text.replace(UPSTREAM, tenant_url)
+            text = path.read_text().replace(UPSTREAM, tenant_url).replace(KYVERNO, kyverno_url)
+            files[str(path.relative_to(CORPUS))] = text
     return files
 
 
@@ -44,20 +158,39 @@ def _configmap(name: str, namespace: str | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"tenant": "dev"}}
 
 
-async def _ready(env: Env, name: str, namespace: str) -> dict[str, Any]:
-    info = await env.client.resource_for("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
-    from tether.cluster.errors import NotFound
-
+async def _get(
+    env: Env, api_version: str, kind: str, name: str, ns: str | None
+) -> dict[str, Any] | None:
+    info = await env.client.resource_for(api_version, kind)
     try:
-        obj = await env.client.get(info, name, namespace)
+        return await env.client.get(info, name, ns)
     except NotFound:
-        return {}
-    return next(
-        (c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {}
+        return None
+
+
+def _condition(obj: dict[str, Any] | None, type_: str = "Ready") -> dict[str, Any]:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == type_), {})
+
+
+async def _ready(env: Env, name: str, namespace: str) -> dict[str, Any]:
+    return _condition(
+        await _get(env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", name, namespace)
     )
 
 
-async def test_a_tenant_applies_its_repository_as_its_own_account(env: Env) -> None:
+async def _statuses(env: Env, *names: tuple[str, str]) -> str:
+    return "; ".join(f"{ns}/{name}: {await _ready(env, name, ns)}" for name, ns in names)
+
+
+async def test_infrastructure_then_a_tenant_applying_its_repository_as_its_own_account(
+    env: Env, tls_registry: tuple[RunningRegistry, Path], sigstore: StandInSigstore
+) -> None:
+    registry, ca_file = tls_registry
+    kyverno_digest = push_kyverno(registry, ca_file, sigstore)
+    await env.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": TLS_CERTS_CONFIGMAP, "namespace": CONTROL_NS},
+                     "data": {"127.0.0.1": ca_file.read_text()}})  # fmt: skip
     await env.controller.extras.ready()
     # the tenant's repository: branch dev-team, the staging folder the example's patch names
     tenant_bare = env.root / "dev-team.git"
@@ -69,10 +202,12 @@ async def test_a_tenant_applies_its_repository_as_its_own_account(env: Env) -> N
         "dev-team",
         {"staging/cm.yaml": yaml.safe_dump(_configmap("team-settings", "apps"))},
     )
-    url, _ = env.new_repo(_corpus_files(tenant_url))
+    kyverno_url = f"oci://{registry.host}/kyverno/manifests/kyverno"
+    files = _corpus_files(tenant_url, kyverno_url)
+    url, _ = env.new_repo(files)
 
-    tenants = yaml.safe_load((CORPUS / "clusters" / "staging" / "tenants.yaml").read_text())
-    tenants["spec"].pop("dependsOn")
+    staging = [*yaml.safe_load_all(files["clusters/staging/infrastructure.yaml"]),
+               *yaml.safe_load_all(files["clusters/staging/tenants.yaml"])]  # fmt: skip
     await env.kube("create", "namespace", "flux-system", check=False)
     await env.apply(
         # what Flux's installation gives its kustomize-controller: cluster-admin
@@ -87,28 +222,48 @@ async def test_a_tenant_applies_its_repository_as_its_own_account(env: Env) -> N
         {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
          "metadata": {"name": "flux-system", "namespace": "flux-system"},
          "spec": {"url": url, "interval": "1m", "ref": {"branch": "main"}}},
-        tenants,
+        *staging,
     )  # fmt: skip
 
     async def tenant_applied() -> bool:
         ready = (await _ready(env, "dev-team", "apps")).get("status") == "True"
-        info = await env.client.resource_for("v1", "ConfigMap")
-        from tether.cluster.errors import NotFound
-
-        try:
-            cm = await env.client.get(info, "team-settings", "apps")
-        except NotFound:
+        cm = await _get(env, "v1", "ConfigMap", "team-settings", "apps")
+        if cm is None:
             return False
         return ready and cm["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "dev-team"
 
     try:
-        await eventually(tenant_applied, 90, "the tenant's ConfigMap applied by its Kustomization")
+        await eventually(tenant_applied, 180, "the tenant's ConfigMap applied by its Kustomization")
     except AssertionError as exc:
-        tenants_ready = await _ready(env, "tenants", "flux-system")
+        names = [
+            (n, "flux-system")
+            for n in ("kyverno", "kyverno-controller", "kyverno-policies", "tenants")
+        ]
+        source = await _get(
+            env, "source.toolkit.fluxcd.io/v1", "OCIRepository", "kyverno-controller", "flux-system"
+        )
         raise AssertionError(
-            f"{exc}; tenants: {tenants_ready}; dev-team: {await _ready(env, 'dev-team', 'apps')}"
+            f"{exc}; {await _statuses(env, *names, ('dev-team', 'apps'))}; kyverno source: {_condition(source)}"
         ) from None
-    assert (await _ready(env, "tenants", "flux-system")).get("status") == "True"
+    # the infrastructure came first, in dependsOn order, from the verified artifact
+    source = await _get(
+        env, "source.toolkit.fluxcd.io/v1", "OCIRepository", "kyverno-controller", "flux-system"
+    )
+    verified = _condition(source, "SourceVerified")
+    assert verified["status"] == "True", verified
+    assert verified["message"] == (f"verified signature of revision {KYVERNO_TAG}@{kyverno_digest} "
+                                   f"(subject {KYVERNO_SIGNER} from issuer "
+                                   "https://token.actions.githubusercontent.com)")  # fmt: skip
+    since = {}
+    for name in ("kyverno-controller", "kyverno", "kyverno-policies", "tenants"):
+        ready = await _ready(env, name, "flux-system")
+        assert ready.get("status") == "True", (name, ready)
+        since[name] = ready["lastTransitionTime"]
+    assert since["kyverno"] <= since["kyverno-policies"] <= since["tenants"], since
+    deployment = await _get(env, "apps/v1", "Deployment", "kyverno-admission-controller", "kyverno")
+    assert deployment is not None
+    for policy in ("verify-flux-images", "verify-git-repositories"):
+        assert await _get(env, "kyverno.io/v1", "ClusterPolicy", policy, None) is not None, policy
 
     # the tenant reaches outside its namespace: refused by the API server, nothing applied
     push_branch(

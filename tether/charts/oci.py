@@ -297,21 +297,29 @@ class OciArtifacts:
         return actual, answer.body, answer.headers.get("content-type", "")
 
     async def raw_manifest(
-        self, resolved: ResolvedArtifact, reference: str, creds: RepoCredentials | None = None
+        self,
+        resolved: ResolvedArtifact,
+        reference: str,
+        creds: RepoCredentials | None = None,
+        ca_pem: str | None = None,
     ) -> bytes | None:
         """The bytes of the manifest ``reference`` (a tag or digest) in the artifact's
         repository (bounded, checked against its digest); None when there is none."""
-        async with self._session(resolved.location, creds, None) as session:
+        async with self._session(resolved.location, creds, ca_pem) as session:
             got = await self._manifest_bytes(session, resolved.location, reference)
         return None if got is None else got[1]
 
     async def blob(
-        self, resolved: ResolvedArtifact, layer: OciLayer, creds: RepoCredentials | None = None
+        self,
+        resolved: ResolvedArtifact,
+        layer: OciLayer,
+        creds: RepoCredentials | None = None,
+        ca_pem: str | None = None,
     ) -> bytes:
         """A blob of the artifact's repository, of at most ``layer.size`` bytes, checked
         against ``layer.digest``; not kept in the store."""
         what = _what(resolved.location, resolved.tag or resolved.digest)
-        return await self._blob(resolved.location, layer, creds, None, what)
+        return await self._blob(resolved.location, layer, creds, ca_pem, what)
 
     async def _head_digest(
         self, session: RegistrySession, location: OciLocation, tag: str

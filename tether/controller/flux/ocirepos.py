@@ -45,16 +45,26 @@ from tether.names import FLUX_OCI_REPOSITORY
 from tether.render.sealed import SealedTree, seal_tree
 from tether.sigstore.errors import SignatureError
 from tether.source.credentials import RepoCredentials
+from tether.source.trust import RepoTrust
 
 OCI_ARTIFACT_FAILED = "OCIArtifactPullFailed"
 OCI_KIND = FLUX_OCI_REPOSITORY
 
 
 @dataclass(frozen=True)
+class _Access:
+    """How the registry is reached: the login of ``secretRef`` and the CA of its host (the
+    controller's TLS certificates, as for Git and Helm repositories; None: the system's)."""
+
+    creds: RepoCredentials | None
+    ca_pem: str | None
+
+
+@dataclass(frozen=True)
 class _Held:
     spec: OCIRepositorySpec
     resolved: ResolvedArtifact
-    creds: RepoCredentials | None
+    access: _Access
     revision: str
 
 
@@ -67,10 +77,12 @@ class OCIRepositories:
         charts: ChartSource,
         root: Path,
         trusted_root: Path | None = None,
+        trust: RepoTrust | None = None,
     ) -> None:
         """``trusted_root``: the Sigstore trusted root of keyless verification (None: the
-        public-good instance's)."""
+        public-good instance's); ``trust``: the per-host CAs of https registries."""
         self.client = client
+        self.trust = trust
         self.artifacts = charts.artifacts
         self.limits = charts.limits
         self.root = root
@@ -105,17 +117,19 @@ class OCIRepositories:
         if spec.suspend:
             return Outcome(None, None)
         try:
-            creds = await self._credentials(seen.namespace, spec)
+            access = _Access(
+                await self._credentials(seen.namespace, spec), await self._ca_pem(spec)
+            )
             resolved = await self.artifacts.resolve_selected(
-                spec.url, spec.reference, creds, plain_http=spec.insecure,
+                spec.url, spec.reference, access.creds, access.ca_pem, plain_http=spec.insecure,
                 media_type=spec.media_type,
             )  # fmt: skip
-            verified = await self._verify(key, spec, resolved, creds, generation)
+            verified = await self._verify(key, spec, resolved, access, generation)
             if spec.operation == "extract" and resolved.layer.media_type not in (
                 HELM_CHART_LAYER,
                 HELM_LEGACY_CHART_LAYER,
             ):
-                await self._tree_of(resolved, creds)
+                await self._tree_of(resolved, access)
         except (ChartUnavailable, ChartError) as exc:
             message = f"failed to pull artifact from '{spec.url}': {_text(exc)}"
             wanted = [(fluxstatus.READY, False, OCI_ARTIFACT_FAILED, message),
@@ -129,7 +143,7 @@ class OCIRepositories:
                       (fluxstatus.SOURCE_VERIFIED, False, fluxstatus.VERIFICATION_ERROR, message)]  # fmt: skip
             return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
         revision = oci_revision(resolved.tag, resolved.digest)
-        self._held[key] = _Held(spec, resolved, creds, revision)
+        self._held[key] = _Held(spec, resolved, access, revision)
         message = f"stored artifact for digest '{revision}'"
         also = (
             [(fluxstatus.SOURCE_VERIFIED, True, fluxstatus.SUCCEEDED, verified)] if verified else []
@@ -143,7 +157,7 @@ class OCIRepositories:
         key: tuple[str, str],
         spec: OCIRepositorySpec,
         resolved: ResolvedArtifact,
-        creds: RepoCredentials | None,
+        access: _Access,
         generation: int,
     ) -> str | None:
         """The SourceVerified message of an artifact whose signature verifies (None without
@@ -156,11 +170,19 @@ class OCIRepositories:
         if last is not None and last[0] == checked:
             return last[1]
         self._verified.pop(key, None)
-        signer = await self.verifier.verify(key[0], spec.verify, resolved, creds)
+        signer = await self.verifier.verify(
+            key[0], spec.verify, resolved, access.creds, access.ca_pem
+        )
         revision = oci_revision(resolved.tag, resolved.digest)
         message = f"verified signature of revision {revision} ({signer})"
         self._verified[key] = (checked, message)
         return message
+
+    async def _ca_pem(self, spec: OCIRepositorySpec) -> str | None:
+        if spec.insecure or self.trust is None:
+            return None
+        path = self.trust.ca_file_for("https://" + spec.url.removeprefix("oci://"))
+        return None if path is None else await asyncio.to_thread(path.read_text)
 
     async def _credentials(self, namespace: str, spec: OCIRepositorySpec) -> RepoCredentials | None:
         """``secretRef``: a dockerconfigjson Secret (Flux's), or ``username``/``password``."""
@@ -182,9 +204,7 @@ class OCIRepositories:
         return RepoCredentials(url=spec.url, username=data.get("username") or None,
                                password=data.get("password") or None, type="oci")  # fmt: skip
 
-    async def _unpacked(
-        self, resolved: ResolvedArtifact, creds: RepoCredentials | None, kind: str
-    ) -> Path:
+    async def _unpacked(self, resolved: ResolvedArtifact, access: _Access, kind: str) -> Path:
         digest = resolved.layer.digest.removeprefix("sha256:")
         dest = self.root / digest[:32] / kind
         if await asyncio.to_thread(os.path.isdir, dest):
@@ -194,8 +214,10 @@ class OCIRepositories:
 
             async def unpack() -> Path:
                 if kind == "tree":
-                    return await self.artifacts.materialize(resolved, dest, creds)
-                blob, _ = await self.artifacts.fetch_layer(resolved, creds)
+                    return await self.artifacts.materialize(
+                        resolved, dest, access.creds, access.ca_pem
+                    )
+                blob, _ = await self.artifacts.fetch_layer(resolved, access.creds, access.ca_pem)
                 what = f"chart of {resolved.repo_url}"
                 await asyncio.to_thread(unpack_chart, blob, dest, self.limits, what)
                 return dest
@@ -205,10 +227,8 @@ class OCIRepositories:
             task.add_done_callback(lambda _: self._unpacking.pop(str(dest), None))
         return await asyncio.shield(task)
 
-    async def _tree_of(
-        self, resolved: ResolvedArtifact, creds: RepoCredentials | None
-    ) -> SealedTree:
-        path = await self._unpacked(resolved, creds, "tree")
+    async def _tree_of(self, resolved: ResolvedArtifact, access: _Access) -> SealedTree:
+        path = await self._unpacked(resolved, access, "tree")
         sealed = self._trees.get(str(path))
         if sealed is None:
             sealed = await asyncio.to_thread(seal_tree, path)
@@ -220,7 +240,7 @@ class OCIRepositories:
         held = self._held.get((namespace, name))
         if held is None or held.resolved.digest != artifact.commit:
             raise ChartUnavailable(f"OCIRepository '{namespace}/{name}' moved; try again")
-        return await self._tree_of(held.resolved, held.creds)
+        return await self._tree_of(held.resolved, held.access)
 
     async def chart(self, namespace: str, name: str) -> ChartArtifact:
         """The Helm chart the OCIRepository holds (a chart layer), unpacked."""
@@ -233,7 +253,7 @@ class OCIRepositories:
                 f"layerSelector.mediaType: {HELM_CHART_LAYER}, operation: copy)"
             )
         try:
-            folder = await self._unpacked(held.resolved, held.creds, "chart")
+            folder = await self._unpacked(held.resolved, held.access, "chart")
         except ChartError as exc:
             raise ChartUnavailable(_text(exc)) from None
         meta = await asyncio.to_thread(chart_yaml, folder)

@@ -61,11 +61,14 @@ class ArtifactVerifier:
         verify_spec: VerifySpec,
         resolved: ResolvedArtifact,
         creds: RepoCredentials | None,
+        ca_pem: str | None = None,
     ) -> str:
         """Who signed the artifact, or a SignatureError saying why no signature counts."""
         policy = await self._policy(namespace, verify_spec)
         reference = f"{resolved.location.reference}@{resolved.digest}"
-        raw = await self.artifacts.raw_manifest(resolved, signature_tag(resolved.digest), creds)
+        raw = await self.artifacts.raw_manifest(
+            resolved, signature_tag(resolved.digest), creds, ca_pem
+        )
         try:
             layers = signature_layers(json.loads(raw)) if raw else []
         except ValueError:
@@ -76,7 +79,7 @@ class ArtifactVerifier:
                 reasons.append(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
                 continue
             blob = OciLayer(SIMPLE_SIGNING, layer.digest, layer.size)
-            payload = await self.artifacts.blob(resolved, blob, creds)
+            payload = await self.artifacts.blob(resolved, blob, creds, ca_pem)
             try:
                 return verify(layer, payload, resolved.digest, policy)
             except SignatureError as exc:

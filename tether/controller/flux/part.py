@@ -117,7 +117,9 @@ class FluxPart:
         #: clients of the clusters ``kubeConfig`` names
         self.remotes = RemoteClusters(client)
         self.chart_source = ChartSource(cache_dir / "flux-charts" / "store")
-        self.oci = OCIRepositories(client, self.chart_source, cache_dir / "flux-oci", trusted_root)
+        self.oci = OCIRepositories(
+            client, self.chart_source, cache_dir / "flux-oci", trusted_root, trust
+        )
         artifacts = SourceArtifacts(self.sources, self.oci)
         self.generators = ArtifactGenerators(
             client,
