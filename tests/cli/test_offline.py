@@ -42,6 +42,7 @@ from tether.cli.app import (
     unified_diff_of,
 )
 from tether.cli.clusters_cmd import cluster_request
+from tether.cli.main import cli
 from tether.cli.repo import repository_request
 
 from .conftest import CLI
@@ -440,3 +441,18 @@ def test_json_and_yaml_outputs_parse() -> None:
 
     assert json.loads(CliRunner().invoke(show, ["json"]).output)[0]["spec"]["project"] == "default"
     assert yaml.safe_load(CliRunner().invoke(show, ["yaml"]).output)[0]["metadata"]["name"]
+
+
+def test_a_sigstore_trusted_root_that_is_not_one_stops_the_controller_at_once(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "trusted_root.json"
+    bad.write_text('{"mediaType": "application/json"}')
+    result = CliRunner().invoke(cli, ["controller", "--sigstore-trusted-root", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "--sigstore-trusted-root: trusted root" in result.output
+    assert "is not a Sigstore trusted root: mediaType" in result.output
+    missing = CliRunner().invoke(
+        cli, ["controller", "--sigstore-trusted-root", str(tmp_path / "none.json")]
+    )
+    assert missing.exit_code == 2 and "No such file" in missing.output
