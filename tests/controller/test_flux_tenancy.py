@@ -6,7 +6,9 @@ Kustomization (``dependsOn: kyverno-policies``), applied as the platform admin's
 ``kustomize-controller`` account, creates the tenant's namespace, account and
 GitRepository/Kustomization; the tenant's own Kustomization then applies the tenant's
 repository as the tenant's ServiceAccount (impersonated), so what the tenant may write lands
-and what it may not is refused by the API server with nothing applied.
+and what it may not is refused by the API server with nothing applied. Then the cluster moves
+to ``clusters/production``: the tenant's Kustomization reads its production folder and what
+only staging had is pruned.
 
 Changed from the corpus: only URLs. The tenant repository's Git URL is a loopback one (branch
 ``dev-team`` as in the example) and Kyverno's OCI URL (ghcr.io, unreachable here) is Debian's
@@ -287,3 +289,31 @@ async def test_infrastructure_then_a_tenant_applying_its_repository_as_its_own_a
     info = await env.client.resource_for("v1", "ConfigMap")
     names = {o["metadata"]["name"] for o in (await env.client.list(info, "apps")).items}
     assert "team-settings-2" not in names  # nothing of the refused revision applied
+
+    # the cluster moves to clusters/production: the tenant's Kustomization now reads the
+    # production folder of its branch; what only staging had is pruned
+    push_branch(tenant_work, "dev-team",
+                {"production/cm.yaml": yaml.safe_dump(_configmap("team-settings-prod", "apps"))})  # fmt: skip
+    production = [*yaml.safe_load_all(files["clusters/production/infrastructure.yaml"]),
+                  *yaml.safe_load_all(files["clusters/production/tenants.yaml"])]  # fmt: skip
+    await env.apply(*production)
+    for name, ns in (("flux-system", "flux-system"), ("dev-team", "apps")):
+        await env.kube("annotate", "--overwrite", "gitrepository", name, "-n", ns,
+                       "reconcile.fluxcd.io/requestedAt=production")  # fmt: skip
+
+    async def promoted() -> set[str] | None:
+        ready = await _ready(env, "dev-team", "apps")
+        found = {o["metadata"]["name"] for o in (await env.client.list(info, "apps")).items}
+        return found if ready.get("status") == "True" and "team-settings-prod" in found else None
+
+    try:
+        names = await eventually(promoted, 120, "the tenant's production folder applied")
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}; {await _statuses(env, ('tenants', 'flux-system'), ('dev-team', 'apps'))}"
+        ) from None
+    assert "team-settings" not in names  # staging's, pruned from the inventory
+    tenant_ks = await _get(
+        env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", "dev-team", "apps"
+    )
+    assert tenant_ks is not None and tenant_ks["spec"]["path"] == "./production"
