@@ -71,7 +71,7 @@ class Env:
         return await self.client.get(info, name, CONTROL_NS)
 
     async def live(
-        self, kind: str, name: str, namespace: str, api_version: str = "v1"
+        self, kind: str, name: str, namespace: str | None, api_version: str = "v1"
     ) -> dict[str, Any] | None:
         info = await self.client.resource_for(api_version, kind)
         try:

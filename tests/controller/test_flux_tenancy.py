@@ -22,20 +22,18 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import yaml
 
 from tests.charts.ociregistry import tar_of
-from tests.controller.stack import CONTROL_NS, Env, running_stack
+from tests.controller.stack import CONTROL_NS, Env
 from tests.images.conftest import make_certificate
 from tests.sigstore.standin import StandInSigstore, push_signatures
-from tether.cluster.errors import NotFound
 from tether.demo.repo import create_repository, push_branch
 from tether.images.testing import (
     OCI_MANIFEST,
@@ -44,7 +42,6 @@ from tether.images.testing import (
     put_manifest,
     upload_blobs,
 )
-from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 from tether.names import TLS_CERTS_CONFIGMAP
 
@@ -62,11 +59,6 @@ FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
 
 
 @pytest.fixture(scope="module")
-def sigstore() -> StandInSigstore:
-    return StandInSigstore()
-
-
-@pytest.fixture(scope="module")
 def tls_registry(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningRegistry, Path]]:
@@ -79,15 +71,9 @@ def tls_registry(
         yield registry, ca_file
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(
-    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory, sigstore: StandInSigstore
-) -> AsyncIterator[Env]:
-    root = tmp_path_factory.mktemp("gitops")
-    trusted = root / "trusted_root.json"
-    trusted.write_bytes(sigstore.trusted_root())
-    async with running_stack(local_cluster, root, sigstore_trusted_root=trusted) as stack:
-        yield stack
+@pytest.fixture(scope="module")
+def env(verifying_env: Env) -> Env:
+    return verifying_env
 
 
 def _kyverno_manifests() -> dict[str, bytes]:
@@ -160,16 +146,6 @@ def _configmap(name: str, namespace: str | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"tenant": "dev"}}
 
 
-async def _get(
-    env: Env, api_version: str, kind: str, name: str, ns: str | None
-) -> dict[str, Any] | None:
-    info = await env.client.resource_for(api_version, kind)
-    try:
-        return await env.client.get(info, name, ns)
-    except NotFound:
-        return None
-
-
 def _condition(obj: dict[str, Any] | None, type_: str = "Ready") -> dict[str, Any]:
     conditions = ((obj or {}).get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c["type"] == type_), {})
@@ -177,12 +153,12 @@ def _condition(obj: dict[str, Any] | None, type_: str = "Ready") -> dict[str, An
 
 async def _ready(env: Env, name: str, namespace: str) -> dict[str, Any]:
     return _condition(
-        await _get(env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", name, namespace)
+        await env.live("Kustomization", name, namespace, "kustomize.toolkit.fluxcd.io/v1")
     )
 
 
 async def _statuses(env: Env, *names: tuple[str, str]) -> str:
-    return "; ".join(f"{ns}/{name}: {await _ready(env, name, ns)}" for name, ns in names)
+    return "; ".join([f"{ns}/{name}: {await _ready(env, name, ns)}" for name, ns in names])
 
 
 async def test_infrastructure_then_a_tenant_applying_its_repository_as_its_own_account(
@@ -229,7 +205,7 @@ async def test_infrastructure_then_a_tenant_applying_its_repository_as_its_own_a
 
     async def tenant_applied() -> bool:
         ready = (await _ready(env, "dev-team", "apps")).get("status") == "True"
-        cm = await _get(env, "v1", "ConfigMap", "team-settings", "apps")
+        cm = await env.live("ConfigMap", "team-settings", "apps", "v1")
         if cm is None:
             return False
         return ready and cm["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "dev-team"
@@ -237,19 +213,19 @@ async def test_infrastructure_then_a_tenant_applying_its_repository_as_its_own_a
     try:
         await eventually(tenant_applied, 180, "the tenant's ConfigMap applied by its Kustomization")
     except AssertionError as exc:
-        names = [
+        infrastructure = [
             (n, "flux-system")
             for n in ("kyverno", "kyverno-controller", "kyverno-policies", "tenants")
         ]
-        source = await _get(
-            env, "source.toolkit.fluxcd.io/v1", "OCIRepository", "kyverno-controller", "flux-system"
+        source = await env.live(
+            "OCIRepository", "kyverno-controller", "flux-system", "source.toolkit.fluxcd.io/v1"
         )
         raise AssertionError(
-            f"{exc}; {await _statuses(env, *names, ('dev-team', 'apps'))}; kyverno source: {_condition(source)}"
+            f"{exc}; {await _statuses(env, *infrastructure, ('dev-team', 'apps'))}; kyverno source: {_condition(source)}"
         ) from None
     # the infrastructure came first, in dependsOn order, from the verified artifact
-    source = await _get(
-        env, "source.toolkit.fluxcd.io/v1", "OCIRepository", "kyverno-controller", "flux-system"
+    source = await env.live(
+        "OCIRepository", "kyverno-controller", "flux-system", "source.toolkit.fluxcd.io/v1"
     )
     verified = _condition(source, "SourceVerified")
     assert verified["status"] == "True", verified
@@ -262,10 +238,10 @@ async def test_infrastructure_then_a_tenant_applying_its_repository_as_its_own_a
         assert ready.get("status") == "True", (name, ready)
         since[name] = ready["lastTransitionTime"]
     assert since["kyverno"] <= since["kyverno-policies"] <= since["tenants"], since
-    deployment = await _get(env, "apps/v1", "Deployment", "kyverno-admission-controller", "kyverno")
+    deployment = await env.live("Deployment", "kyverno-admission-controller", "kyverno", "apps/v1")
     assert deployment is not None
     for policy in ("verify-flux-images", "verify-git-repositories"):
-        assert await _get(env, "kyverno.io/v1", "ClusterPolicy", policy, None) is not None, policy
+        assert await env.live("ClusterPolicy", policy, None, "kyverno.io/v1") is not None, policy
 
     # the tenant reaches outside its namespace: refused by the API server, nothing applied
     push_branch(
@@ -313,7 +289,7 @@ async def test_infrastructure_then_a_tenant_applying_its_repository_as_its_own_a
             f"{exc}; {await _statuses(env, ('tenants', 'flux-system'), ('dev-team', 'apps'))}"
         ) from None
     assert "team-settings" not in names  # staging's, pruned from the inventory
-    tenant_ks = await _get(
-        env, "kustomize.toolkit.fluxcd.io/v1", "Kustomization", "dev-team", "apps"
+    tenant_ks = await env.live(
+        "Kustomization", "dev-team", "apps", "kustomize.toolkit.fluxcd.io/v1"
     )
     assert tenant_ks is not None and tenant_ks["spec"]["path"] == "./production"

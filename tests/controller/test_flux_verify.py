@@ -10,18 +10,16 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.charts.ociregistry import tar_of
-from tests.controller.stack import Env, running_stack
+from tests.controller.stack import Env
 from tests.sigstore.standin import StandInSigstore, public_pem, push_signatures, sign_with_key
-from tether.cluster.errors import NotFound
 from tether.images.testing import (
     OCI_MANIFEST,
     RunningRegistry,
@@ -29,7 +27,6 @@ from tether.images.testing import (
     put_manifest,
     upload_blobs,
 )
-from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -41,20 +38,8 @@ SUBJECT = "https://github.com/tether-test/manifests/.github/workflows/release.ym
 
 
 @pytest.fixture(scope="module")
-def sigstore() -> StandInSigstore:
-    return StandInSigstore()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(
-    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory, sigstore: StandInSigstore
-) -> AsyncIterator[Env]:
-    """The stack, with the stand-in Sigstore's trusted root (``--sigstore-trusted-root``)."""
-    root = tmp_path_factory.mktemp("gitops")
-    trusted = root / "trusted_root.json"
-    trusted.write_bytes(sigstore.trusted_root())
-    async with running_stack(local_cluster, root, sigstore_trusted_root=trusted) as stack:
-        yield stack
+def env(verifying_env: Env) -> Env:
+    return verifying_env
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +60,8 @@ def push_manifests(registry: RunningRegistry, repository: str, tag: str, answer:
         return put_manifest(http, registry, repository, tag, json.dumps(manifest).encode())
 
 
-async def get(env: Env, api_version: str, kind: str, name: str, ns: str) -> dict[str, Any] | None:
-    info = await env.client.resource_for(api_version, kind)
-    try:
-        return await env.client.get(info, name, ns)
-    except NotFound:
-        return None
-
-
 async def conditions(env: Env, name: str, ns: str) -> dict[str, dict[str, Any]]:
-    obj = await get(env, SOURCE_API, "OCIRepository", name, ns)
+    obj = await env.live("OCIRepository", name, ns, SOURCE_API)
     return {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions") or ()}
 
 
@@ -127,7 +104,7 @@ async def test_a_signed_artifact_is_applied_and_an_unsigned_one_over_its_tag_is_
     )  # fmt: skip
 
     async def applied() -> dict[str, Any] | None:
-        return await get(env, "v1", "ConfigMap", "signed", ns)
+        return await env.live("ConfigMap", "signed", ns, "v1")
 
     assert (await eventually(applied, 90, "the signed artifact applied"))["data"] == {
         "answer": "signed"
@@ -154,10 +131,10 @@ async def test_a_signed_artifact_is_applied_and_an_unsigned_one_over_its_tag_is_
         "failed to verify the signature using provider 'cosign keyless': no matching "
         f"signatures were found for '{registry.host}/{repository}@{hijacked}'"
     )
-    source = await get(env, SOURCE_API, "OCIRepository", "app", ns)
+    source = await env.live("OCIRepository", "app", ns, SOURCE_API)
     assert source is not None and source["status"]["artifact"]["revision"] == f"v1@{first}"
     await env.controller.extras.ready()
-    configmap = await get(env, "v1", "ConfigMap", "signed", ns)
+    configmap = await env.live("ConfigMap", "signed", ns, "v1")
     assert configmap is not None and configmap["data"] == {"answer": "signed"}
 
 
