@@ -176,3 +176,23 @@ def manifests_tree() -> dict[str, bytes]:
         "./overlay/kustomization.yaml": b"namePrefix: prod-\nresources:\n  - configmap.yaml\n",
         "./overlay/configmap.yaml": CONFIGMAP.encode(),
     }
+
+
+FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
+FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
+
+
+def push_flux_artifact(
+    http: httpx.Client,
+    registry: RunningRegistry,
+    repository: str,
+    tag: str,
+    files: dict[str, bytes],
+) -> str:
+    """`files` pushed under `tag` as `flux push artifact` lays them out (Flux's config and one
+    content layer, a tar+gzip); the manifest's digest."""
+    blobs = upload_blobs(http, registry, repository,
+                         [(FLUX_CONFIG, b"{}"), (FLUX_CONTENT, tar_of(files))])  # fmt: skip
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blobs[0],
+                "layers": blobs[1:]}  # fmt: skip
+    return put_manifest(http, registry, repository, tag, json.dumps(manifest).encode())

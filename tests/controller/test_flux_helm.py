@@ -20,16 +20,13 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.charts.ociregistry import tar_of
+from tests.charts.ociregistry import push_flux_artifact
 from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, run_helm
 from tests.controller.stack import Env
 from tether.cli.main import cli
 from tether.images.testing import (
-    OCI_MANIFEST,
     RunningRegistry,
     docker_registry,
-    put_manifest,
-    upload_blobs,
 )
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
@@ -396,9 +393,6 @@ async def test_drift_detection_corrects_a_changed_deployment_and_leaves_ignored_
     assert (await condition(env, "kept", ns))["status"] == "True"
 
 
-FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
-
-
 async def test_oci_repositories_feed_a_kustomization_and_a_helm_release_chart_ref(
     env: Env, repo: ChartRepoServer, registry: RunningRegistry
 ) -> None:
@@ -406,16 +400,11 @@ async def test_oci_repositories_feed_a_kustomization_and_a_helm_release_chart_re
     Kustomization; the chart helm pushed is a HelmRelease's chartRef through an OCIRepository
     selecting its chart layer (`operation: copy`), as flux2-kustomize-helm-example does."""
     ns = await tenant(env, repo)
-    manifests = tar_of({"./deploy/cm.yaml": (
+    files = {"./deploy/cm.yaml": (
         f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-oci\n  namespace: {ns}\n"
-        "data:\n  answer: '42'\n").encode()})  # fmt: skip
+        "data:\n  answer: '42'\n").encode()}  # fmt: skip
     with httpx.Client(timeout=10) as http:
-        layers = upload_blobs(http, registry, f"manifests/{ns}",
-                              [("application/vnd.cncf.flux.config.v1+json", b"{}"),
-                               (FLUX_CONTENT, manifests)])  # fmt: skip
-        body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": layers[0],
-                "layers": layers[1:]}  # fmt: skip
-        digest = put_manifest(http, registry, f"manifests/{ns}", "v1", json.dumps(body).encode())
+        digest = push_flux_artifact(http, registry, f"manifests/{ns}", "v1", files)
     await env.apply(
         {"apiVersion": SOURCE_API, "kind": "OCIRepository", "metadata": {"name": "manifests", "namespace": ns},
          "spec": {"url": f"oci://{registry.host}/manifests/{ns}", "insecure": True,

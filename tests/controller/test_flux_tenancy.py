@@ -20,7 +20,6 @@ operator of a private Sigstore would (``--sigstore-trusted-root``)."""
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,17 +29,14 @@ import httpx
 import pytest
 import yaml
 
-from tests.charts.ociregistry import tar_of
+from tests.charts.ociregistry import push_flux_artifact
 from tests.controller.stack import CONTROL_NS, Env
 from tests.images.conftest import make_certificate
 from tests.sigstore.standin import StandInSigstore, push_signatures
 from tether.demo.repo import create_repository, push_branch
 from tether.images.testing import (
-    OCI_MANIFEST,
     RunningRegistry,
     docker_registry,
-    put_manifest,
-    upload_blobs,
 )
 from tether.localcluster.testing import eventually
 from tether.names import TLS_CERTS_CONFIGMAP
@@ -54,8 +50,6 @@ KYVERNO_TAG = "v1.14.4"
 KYVERNO_SIGNER = (
     "https://github.com/kyverno/kyverno/.github/workflows/release.yaml@refs/tags/v1.14.4"
 )
-FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
-FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
 
 
 @pytest.fixture(scope="module")
@@ -114,17 +108,7 @@ def push_kyverno(registry: RunningRegistry, ca_file: Path, sigstore: StandInSigs
     keyless signature; the manifest's digest."""
     repository = "kyverno/manifests/kyverno"
     with httpx.Client(timeout=10, verify=ssl.create_default_context(cafile=ca_file)) as http:
-        blobs = upload_blobs(http, registry, repository,
-                             [(FLUX_CONFIG, b"{}"), (FLUX_CONTENT, tar_of(_kyverno_manifests()))])  # fmt: skip
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": blobs[0],
-            "layers": blobs[1:],
-        }
-        digest = put_manifest(
-            http, registry, repository, KYVERNO_TAG, json.dumps(manifest).encode()
-        )
+        digest = push_flux_artifact(http, registry, repository, KYVERNO_TAG, _kyverno_manifests())
         signed = sigstore.sign_keyless(digest, f"ghcr.io/{repository}", subject=KYVERNO_SIGNER)
         push_signatures(http, registry, repository, digest, signed)
     return digest

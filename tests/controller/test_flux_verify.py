@@ -8,7 +8,6 @@ list is refused."""
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,23 +16,18 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.charts.ociregistry import tar_of
+from tests.charts.ociregistry import push_flux_artifact
 from tests.controller.stack import Env
 from tests.sigstore.standin import StandInSigstore, public_pem, push_signatures, sign_with_key
 from tether.images.testing import (
-    OCI_MANIFEST,
     RunningRegistry,
     docker_registry,
-    put_manifest,
-    upload_blobs,
 )
 from tether.localcluster.testing import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
-FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
-FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
 SUBJECT = "https://github.com/tether-test/manifests/.github/workflows/release.yml@refs/tags/v1"
 
 
@@ -53,11 +47,7 @@ def push_manifests(registry: RunningRegistry, repository: str, tag: str, answer:
     files = {"./cm.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: signed\n"
                            f"data:\n  answer: '{answer}'\n").encode()}  # fmt: skip
     with httpx.Client(timeout=10) as http:
-        blobs = upload_blobs(http, registry, repository,
-                             [(FLUX_CONFIG, b"{}"), (FLUX_CONTENT, tar_of(files))])  # fmt: skip
-        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blobs[0],
-                    "layers": blobs[1:]}  # fmt: skip
-        return put_manifest(http, registry, repository, tag, json.dumps(manifest).encode())
+        return push_flux_artifact(http, registry, repository, tag, files)
 
 
 async def conditions(env: Env, name: str, ns: str) -> dict[str, dict[str, Any]]:
