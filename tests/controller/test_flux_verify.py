@@ -181,6 +181,18 @@ async def test_public_keys_of_a_secret_and_identities_not_listed(
         return found if found.get("Ready", {}).get("status") == "True" else None
 
     found = await eventually(keyed_ok, 60, "the key-signed artifact taken")
+    # the key Secret itself missing is a verification error too, naming the Secret
+    await env.apply(oci_repository("no-keys", ns, f"oci://{registry.host}/{by_key}",
+                                   {"provider": "cosign", "secretRef": {"name": "missing"}}))  # fmt: skip
+
+    async def no_keys() -> dict[str, Any] | None:
+        ready = (await conditions(env, "no-keys", ns)).get("Ready", {})
+        return ready if ready.get("status") == "False" else None
+
+    ready = await eventually(no_keys, 60, "the OCIRepository without its key Secret refused")
+    assert ready["reason"] == "VerificationError"
+    assert ready["message"] == ("failed to verify the signature using provider 'cosign': "
+                                f"failed to get secret '{ns}/missing': not found")  # fmt: skip
     assert (
         found["SourceVerified"]["message"]
         == f"verified signature of revision v1@{keyed} (key cosign.pub)"

@@ -136,9 +136,8 @@ class OCIRepositories:
                       (fluxstatus.FETCH_FAILED, True, OCI_ARTIFACT_FAILED, message)]  # fmt: skip
             return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
         except SignatureError as exc:
-            assert spec.verify is not None
-            message = (f"failed to verify the signature using provider "
-                       f"'{spec.verify.described}': {exc.message}")  # fmt: skip
+            provider = spec.verify.described if spec.verify else "cosign"
+            message = f"failed to verify the signature using provider '{provider}': {exc.message}"
             wanted = [(fluxstatus.READY, False, fluxstatus.VERIFICATION_ERROR, message),
                       (fluxstatus.SOURCE_VERIFIED, False, fluxstatus.VERIFICATION_ERROR, message)]  # fmt: skip
             return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)

@@ -18,7 +18,7 @@ from tether.charts.models import OciLayer, ResolvedArtifact
 from tether.charts.oci import OciArtifacts
 from tether.cluster.client import ClusterClient
 from tether.cluster.secretdata import decoded
-from tether.controller.flux.helmcharts import source_secret
+from tether.controller.flux.helmcharts import ChartUnavailable, source_secret
 from tether.flux.ocispecs import VerifySpec
 from tether.sigstore.cosign import (
     MAX_PAYLOAD_BYTES,
@@ -93,7 +93,10 @@ class ArtifactVerifier:
     async def _policy(self, namespace: str, spec: VerifySpec) -> KeyPolicy | KeylessPolicy:
         if spec.secret_ref is None:
             return KeylessPolicy(self._trusted_root(), spec.identities)
-        secret = decoded(await source_secret(self.client, namespace, spec.secret_ref))
+        try:
+            secret = decoded(await source_secret(self.client, namespace, spec.secret_ref))
+        except ChartUnavailable as exc:
+            raise SignatureError(str(exc)) from None
         keys = tuple(
             load_public_key(name, value.encode())
             for name, value in sorted(secret.items())
