@@ -23,7 +23,6 @@ import functools
 import os
 import shutil
 import ssl
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,14 +33,12 @@ import httpx2
 
 from tether.charts.access import TLSMaterial
 from tether.charts.errors import (
-    ChartAuthError,
     ChartDigestError,
     ChartError,
     ChartLimitError,
     ChartRepositoryError,
     ChartRepositoryUnreachableError,
     ChartVersionNotFoundError,
-    InvalidChartSourceError,
 )
 from tether.charts.layer import unpack_layer
 from tether.charts.limits import DEFAULT_LIMITS, ChartLimits
@@ -68,24 +65,27 @@ from tether.charts.ociref import (
     parse_oci_url,
     select_tag,
 )
+from tether.charts.ocirequests import (
+    WORDING,
+    artifact_what,
+    chart_error,
+    manifest_url,
+    registry_login,
+    staging_folder,
+)
 from tether.charts.store import ChartStore, sha256_hex
-from tether.images.dockerconfig import Credentials, ImageRef
+from tether.images.dockerconfig import ImageRef
 from tether.images.errors import (
-    RegistryAuthError,
     RegistryError,
-    RegistryLimitError,
-    RegistryUnreachableError,
 )
 from tether.images.registry import (
     RegistryAnswer,
     RegistryClient,
     RegistryLimits,
     RegistrySession,
-    RegistryWording,
     error_detail,
 )
 from tether.source.credentials import RepoCredentials
-from tether.source.urls import scrub_url
 
 T = TypeVar("T")
 _UNAVAILABLE = frozenset({429, 502, 503, 504})
@@ -110,60 +110,6 @@ class _Found:
     exact: bool
     digest: str
     manifest: OciManifest
-
-
-def _login(creds: RepoCredentials | None) -> Credentials | None:
-    """The registry login of a repository Secret (Argo CD's OCI credentials are a username
-    and a password; a registry token is given as the password)."""
-    if creds is None:
-        return None
-    if creds.password:
-        return Credentials(creds.username or "", creds.password)
-    if creds.bearer_token:
-        raise InvalidChartSourceError(
-            f"the repository Secret for {scrub_url(creds.url)} gives a bearerToken, which OCI "
-            "registries do not take: give the token as `password` (with the `username` the "
-            "registry expects for tokens)"
-        )
-    return None
-
-
-_WORDING = RegistryWording(
-    subject="OCI repository",
-    login_hint=(
-        "add a repository Secret for the repoURL with a username and password: type oci, or "
-        "type helm with enableOCI"
-    ),
-    ca_hint="give the registry's CA in argocd-tls-certs-cm, or mark the repository insecure",
-    http_hint='if it is plain http, say insecureOCIForceHttp: "true" in the repository Secret',
-)
-
-
-def _chart_error(exc: RegistryError, location: OciLocation) -> ChartError:
-    """The registry client's error as the charts' own (its message is already scrubbed)."""
-    if isinstance(exc, RegistryAuthError):
-        return ChartAuthError(exc.message, location.url)
-    if isinstance(exc, RegistryUnreachableError):
-        return ChartRepositoryUnreachableError(exc.message, location.url)
-    if isinstance(exc, RegistryLimitError):
-        return ChartLimitError(exc.message)
-    return ChartRepositoryError(exc.message, location.url)
-
-
-def _what(location: OciLocation, reference: str | None = None) -> str:
-    return f"OCI artifact {location.reference}" + (f":{reference}" if reference else "")
-
-
-def _manifest_url(session: RegistrySession, location: OciLocation, reference: str) -> str:
-    return f"{session.origin}/v2/{location.repository}/manifests/{reference}"
-
-
-def _staging_folder(final: Path) -> str:
-    """A private folder beside `final` to build a tree in; `final` must not exist yet."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        raise ChartError(f"cannot place the OCI artifact: {final} already exists")
-    return tempfile.mkdtemp(prefix=".tether-oci-", dir=final.parent)
 
 
 class OciArtifacts:
@@ -224,7 +170,7 @@ class OciArtifacts:
         self, location: OciLocation, creds: RepoCredentials | None, ca_pem: str | None
     ) -> AsyncIterator[RegistrySession]:
         """A registry session whose errors come out as `ChartError`s."""
-        login = _login(creds)
+        login = registry_login(creds)
         context = await self._tls(location, creds, ca_pem)
         image = ImageRef(location.registry, location.repository)
         try:
@@ -235,11 +181,11 @@ class OciArtifacts:
                 None,
                 self.limits.request_timeout,
                 tls_context=context,
-                wording=_WORDING,
+                wording=WORDING,
             ) as session:
                 yield session
         except RegistryError as exc:
-            raise _chart_error(exc, location) from None
+            raise chart_error(exc, location) from None
 
     @staticmethod
     def _expect_success(
@@ -270,16 +216,16 @@ class OciArtifacts:
         if got is None:
             return None
         actual, body, content_type = got
-        return actual, parse_manifest(body, content_type, _what(location, reference))
+        return actual, parse_manifest(body, content_type, artifact_what(location, reference))
 
     async def _manifest_bytes(
         self, session: RegistrySession, location: OciLocation, reference: str
     ) -> tuple[str, bytes, str] | None:
-        what = _what(location, reference)
+        what = artifact_what(location, reference)
         answer = await self._client.request(
             session,
             "GET",
-            _manifest_url(session, location, reference),
+            manifest_url(session, location, reference),
             max_bytes=self.registry_limits.max_manifest_bytes,
             accept=ACCEPT_MANIFESTS,
         )
@@ -318,7 +264,7 @@ class OciArtifacts:
     ) -> bytes:
         """A blob of the artifact's repository, of at most ``layer.size`` bytes, checked
         against ``layer.digest``; not kept in the store."""
-        what = _what(resolved.location, resolved.tag or resolved.digest)
+        what = artifact_what(resolved.location, resolved.tag or resolved.digest)
         return await self._blob(resolved.location, layer, creds, ca_pem, what)
 
     async def _head_digest(
@@ -329,7 +275,7 @@ class OciArtifacts:
         answer = await self._client.request(
             session,
             "HEAD",
-            _manifest_url(session, location, tag),
+            manifest_url(session, location, tag),
             max_bytes=0,
             accept=ACCEPT_MANIFESTS,
         )
@@ -338,7 +284,7 @@ class OciArtifacts:
             return None
         if answer.status == 405:
             return ""
-        self._expect_success(session, answer, location, _what(location, tag))
+        self._expect_success(session, answer, location, artifact_what(location, tag))
         digest = answer.headers.get("docker-content-digest") or ""
         return digest if MANIFEST_DIGEST.fullmatch(digest) else ""
 
@@ -374,7 +320,7 @@ class OciArtifacts:
         found: _Found,
         choose: LayerChoice,
     ) -> ResolvedArtifact:
-        what = _what(location, found.tag or found.digest)
+        what = artifact_what(location, found.tag or found.digest)
         layer = choose(found.manifest, what)
         if layer.size > self.limits.max_chart_bytes:
             raise ChartLimitError(
@@ -511,7 +457,7 @@ class OciArtifacts:
     async def _download_layer(
         self, resolved: ResolvedArtifact, creds: RepoCredentials | None, ca_pem: str | None
     ) -> Path:
-        what = _what(resolved.location, resolved.tag or resolved.digest)
+        what = artifact_what(resolved.location, resolved.tag or resolved.digest)
         body = await self._blob(resolved.location, resolved.layer, creds, ca_pem, what)
         hex_digest = resolved.layer.digest.removeprefix("sha256:")
         return await asyncio.to_thread(self._store.put, body, hex_digest)
@@ -571,8 +517,8 @@ class OciArtifacts:
         """
         blob, _ = await self.fetch_layer(resolved, creds, ca_pem)
         dest = Path(dest)
-        what = _what(resolved.location, resolved.tag or resolved.digest)
-        staging = Path(await asyncio.to_thread(_staging_folder, dest))
+        what = artifact_what(resolved.location, resolved.tag or resolved.digest)
+        staging = Path(await asyncio.to_thread(staging_folder, dest))
         try:
             tree = staging / "tree"
             media_type = resolved.layer.media_type
