@@ -11,6 +11,7 @@ import yaml
 from tether.fields import InvalidSpecError
 from tether.flux.specs import (
     DEFAULT_BRANCH,
+    GitInclude,
     GitRef,
     ObjectRef,
     Unsupported,
@@ -109,7 +110,19 @@ def test_git_repository_fields() -> None:
         }
     )
     assert (parsed.interval, parsed.timeout, parsed.secret_ref) == (30.0, 120.0, "ssh-key")
-    assert parsed.ignore == "/*\n!/deploy" and parsed.suspend
+    assert parsed.ignore == "/*\n!/deploy" and parsed.suspend and parsed.includes == ()
+
+
+def test_git_repository_includes_default_to_the_whole_artifact_under_its_name() -> None:
+    parsed = parse_git_repository({
+        "url": "https://e.com/r", "interval": "1m",
+        "include": [{"repository": {"name": "shared"}},
+                    {"repository": {"name": "lib"}, "fromPath": "./deploy/", "toPath": "vendor/lib"}],
+    })  # fmt: skip
+    assert parsed.includes == (
+        GitInclude("shared", "", "shared"),
+        GitInclude("lib", "deploy", "vendor/lib"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,10 +147,24 @@ def test_git_repository_fields() -> None:
             {
                 "url": "https://e.com/r",
                 "interval": "1m",
-                "include": [{"repository": {"name": "x"}}],
+                "include": [{"repository": {"name": "x"}, "toPath": "../escape"}],
             },
-            Unsupported,
-            "spec.include",
+            InvalidSpecError,
+            r"spec.include\[0\].toPath: '../escape' must stay inside the artifact",
+        ),
+        (
+            {"url": "https://e.com/r", "interval": "1m", "include": [{"fromPath": "x"}]},
+            InvalidSpecError,
+            r"spec.include\[0\].repository is required",
+        ),
+        (
+            {
+                "url": "https://e.com/r",
+                "interval": "1m",
+                "include": [{"repository": {"name": "x"}, "fromPath": "/etc"}],
+            },
+            InvalidSpecError,
+            "must stay inside the artifact",
         ),
         (
             {"url": "https://e.com/r", "interval": "1m", "provider": "github"},

@@ -94,6 +94,46 @@ class GitRepositorySpec:
     secret_ref: str | None
     ignore: str | None
     suspend: bool
+    includes: tuple[GitInclude, ...] = ()
+
+
+#: ``spec.include`` entries of one GitRepository
+MAX_INCLUDES = 32
+
+
+@dataclass(frozen=True)
+class GitInclude:
+    """``spec.include[]``: the artifact of the GitRepository ``name`` (same namespace), its
+    folder ``from_path`` ("": all of it) placed at ``to_path`` of this one's."""
+
+    name: str
+    from_path: str
+    to_path: str
+
+
+def _include_path(reader: FieldReader, key: str, default: str) -> str:
+    """A relative path that stays inside the artifact, normalised ("" for its root)."""
+    text = (reader.string(key) or "").strip()
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+    if text.startswith("/") or ".." in parts:
+        raise InvalidSpecError(f"{reader.at(key)}: {text[:200]!r} must stay inside the artifact")
+    return "/".join(parts) if parts else default
+
+
+def _parse_includes(reader: FieldReader) -> tuple[GitInclude, ...]:
+    entries = reader.obj.get("include") or []
+    if not isinstance(entries, list) or len(entries) > MAX_INCLUDES:
+        raise InvalidSpecError(f"spec.include must be a list of at most {MAX_INCLUDES}")
+    includes = []
+    for index, item in enumerate(entries):
+        entry = FieldReader(item, f"spec.include[{index}]")
+        repository = entry.child("repository")
+        if repository is None:
+            raise InvalidSpecError(f"{entry.at('repository')} is required")
+        name = required_string(repository, "name")
+        to_path = _include_path(entry, "toPath", name)
+        includes.append(GitInclude(name, _include_path(entry, "fromPath", ""), to_path))
+    return tuple(includes)
 
 
 def parse_git_repository(spec: Any) -> GitRepositorySpec:
@@ -105,7 +145,6 @@ def parse_git_repository(spec: Any) -> GitRepositorySpec:
             "scp-like user@host:path form)"
         )
     for key, what in (
-        ("include", "including other GitRepositories"),
         ("verify", "commit signature verification"),
         ("proxySecretRef", "a proxy"),
         ("sparseCheckout", "sparse checkouts"),
@@ -126,6 +165,7 @@ def parse_git_repository(spec: Any) -> GitRepositorySpec:
         secret_ref=required_string(secret, "name") if secret is not None else None,
         ignore=reader.string("ignore"),
         suspend=reader.boolean("suspend"),
+        includes=_parse_includes(reader),
     )
 
 

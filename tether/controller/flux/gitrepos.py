@@ -5,12 +5,20 @@ Mirrors are kept per (namespace, ``secretRef``): a tenant's GitRepository never 
 mirror fetched with another namespace's credentials, so a private repository one tenant may read
 stays unreadable through another tenant's object naming the same URL. The tree of a commit is
 exported once per mirror and shared by the Kustomizations reading it.
+
+``include`` places other GitRepositories' artifacts (same namespace) in this one's
+(:mod:`.gitincludes`): the revision stays this repository's, ``status.includedArtifacts``
+names theirs, and a change of one of them makes a new artifact here. An include that has no
+artifact yet is ``IncludeUnavailable`` (Flux's reasons, ``NotFound`` and ``NoArtifact``) and the
+last artifact stays; one that includes this repository back is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +27,13 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.secretdata import decoded
 from tether.controller.exports import TreeExports
+from tether.controller.flux.gitincludes import IncludeError, Part, compose
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
-from tether.flux.specs import GitRef, GitRepositorySpec, parse_git_repository
+from tether.flux.specs import GitInclude, GitRef, GitRepositorySpec, parse_git_repository
 from tether.images.automationspec import git_repository_credentials
 from tether.render import SealedTree
+from tether.render.sealed import seal_tree
 from tether.source.credentials import RepoCredentials
 from tether.source.errors import SourceError
 from tether.source.mirror import MirrorCache
@@ -44,6 +54,38 @@ class Artifact:
     ignore: str | None = None
     #: the source's kind (an OCIRepository's artifact is a digest, not a commit)
     kind: str = "GitRepository"
+    #: a GitRepository's ``include``: the artifacts placed in its tree
+    includes: tuple[Included, ...] = ()
+
+
+@dataclass(frozen=True)
+class Included:
+    """An included GitRepository (``namespace/name``) as it was when this artifact was made."""
+
+    key: str
+    artifact: Artifact
+    from_path: str
+    to_path: str
+
+
+#: Flux's requeue of an object waiting for an include (``--requeue-dependency``)
+INCLUDE_REQUEUE = 30.0
+#: includes of includes followed at most
+MAX_INCLUDE_DEPTH = 8
+INCLUDE_UNAVAILABLE = "IncludeUnavailable"
+
+
+def identity(artifact: Artifact) -> str:
+    """What makes an artifact's tree: its commit and, recursively, its includes'."""
+    parts = [artifact.commit, artifact.ignore or "",
+             [(i.key, identity(i.artifact), i.from_path, i.to_path) for i in artifact.includes]]  # fmt: skip
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+class _IncludeMissing(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -80,13 +122,18 @@ class GitRepositories:
         *,
         allow_local_repositories: bool = False,
         trust: RepoTrust | None = None,
+        exists: Callable[[str, str], bool] = lambda namespace, name: True,
     ) -> None:
+        """``exists(namespace, name)``: whether that GitRepository exists (an include's)."""
         self.client = client
+        self.exists = exists
         self.root = cache_dir / "flux-git"
         self._policy = RepoPolicy(allow_local=allow_local_repositories)
         self._trust = trust
         self._stores: dict[str, tuple[MirrorCache, TreeExports]] = {}
         self._artifacts: dict[str, Artifact] = {}
+        self._composing: dict[str, asyncio.Task[SealedTree]] = {}
+        self._composed: dict[str, SealedTree] = {}
 
     def artifact(self, namespace: str, name: str) -> Artifact | None:
         """The GitRepository's current artifact, once reconciled by this process."""
@@ -96,9 +143,56 @@ class GitRepositories:
         self._artifacts.pop(f"{namespace}/{name}", None)
 
     async def tree(self, artifact: Artifact) -> SealedTree:
-        """The files of the artifact's commit (exported once, shared, read-only)."""
+        """The files of the artifact's commit (exported once, shared, read-only), with its
+        includes placed (composed once per combination of revisions)."""
         _, exports = self._stores[artifact.store]
-        return await exports.export(artifact.url, artifact.commit)
+        base = await exports.export(artifact.url, artifact.commit)
+        if not artifact.includes:
+            return base
+        key = identity(artifact)
+        if key in self._composed:
+            return self._composed[key]
+        task = self._composing.get(key)
+        if task is None:
+            task = asyncio.create_task(self._compose(key, base, artifact.includes))
+            self._composing[key] = task
+            task.add_done_callback(lambda _: self._composing.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _compose(
+        self, key: str, base: SealedTree, includes: tuple[Included, ...]
+    ) -> SealedTree:
+        parts = []
+        for included in includes:
+            tree = await self.tree(included.artifact)
+            name = included.key.partition("/")[2]
+            parts.append(Part(name, tree.root, included.artifact.ignore,
+                              included.from_path, included.to_path))  # fmt: skip
+        path = await asyncio.to_thread(compose, self.root / "composed", key, base.root, parts)
+        sealed = await asyncio.to_thread(seal_tree, path)
+        self._composed[key] = sealed
+        return sealed
+
+    def _included(
+        self, namespace: str, name: str, includes: tuple[GitInclude, ...]
+    ) -> tuple[Included, ...]:
+        """The includes' current artifacts, or _IncludeMissing (Flux's reason and message)."""
+        found = []
+        own = f"{namespace}/{name}"
+        for include in includes:
+            key = f"{namespace}/{include.name}"
+            artifact = self._artifacts.get(key)
+            if artifact is None:
+                if not self.exists(namespace, include.name):
+                    raise _IncludeMissing("NotFound", f"could not get resource for include "
+                                          f"'{include.name}': gitrepositories.source.toolkit."
+                                          f"fluxcd.io \"{include.name}\" not found")  # fmt: skip
+                raise _IncludeMissing(
+                    "NoArtifact", f"no artifact available for include '{include.name}'"
+                )
+            _check_no_cycle(own, key, artifact)
+            found.append(Included(key, artifact, include.from_path, include.to_path))
+        return tuple(found)
 
     def _store(self, namespace: str, secret: str | None) -> tuple[str, MirrorCache, TreeExports]:
         key = hashlib.sha256(f"{namespace}\0{secret or ''}".encode()).hexdigest()[:24]
@@ -134,11 +228,33 @@ class GitRepositories:
             message = f"failed to checkout and determine revision: {exc.message}"
             status = _failed(previous, fluxstatus.GIT_OPERATION_FAILED, message, generation, now)
             return Outcome(status, spec.interval)
+        try:
+            includes = self._included(namespace, seen.name, spec.includes)
+        except _IncludeMissing as exc:
+            wanted = [(fluxstatus.READY, False, exc.reason, str(exc)),
+                      (INCLUDE_UNAVAILABLE, True, exc.reason, str(exc))]  # fmt: skip
+            status = fluxstatus.updated(previous, wanted, generation, now)
+            return Outcome(status, min(INCLUDE_REQUEUE, spec.interval))
         revision = fluxstatus.git_revision(_pointer(spec.ref, resolved.ref), resolved.commit)
-        self._artifacts[f"{namespace}/{seen.name}"] = Artifact(
-            spec.url, resolved.commit, revision, key, spec.ignore
-        )
-        return Outcome(_stored(previous, revision, generation, now), spec.interval)
+        artifact = Artifact(spec.url, resolved.commit, revision, key, spec.ignore,
+                            includes=includes)  # fmt: skip
+        if includes:
+            try:
+                await self.tree(artifact)
+            except IncludeError as exc:
+                wanted = [(fluxstatus.READY, False, exc.reason, exc.message),
+                          (INCLUDE_UNAVAILABLE, True, exc.reason, exc.message)]  # fmt: skip
+                return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
+        self._artifacts[f"{namespace}/{seen.name}"] = artifact
+        status = _stored(previous, revision, generation, now)
+        status.pop("includedArtifacts", None)
+        status.pop("observedInclude", None)
+        if includes:
+            status["includedArtifacts"] = [
+                {"revision": i.artifact.revision, "path": i.to_path} for i in includes
+            ]
+            status["observedInclude"] = (obj.get("spec") or {}).get("include")
+        return Outcome(status, spec.interval)
 
     async def _credentials(self, namespace: str, spec: GitRepositorySpec) -> RepoCredentials | None:
         if not spec.secret_ref:
@@ -155,6 +271,20 @@ class GitRepositories:
                 f"failed to get secret '{namespace}/{spec.secret_ref}': {exc.message}"
             ) from None
         return git_repository_credentials(spec.url, decoded(secret))
+
+
+def _check_no_cycle(own: str, key: str, artifact: Artifact, depth: int = 0) -> None:
+    name = key.partition("/")[2]
+    if depth >= MAX_INCLUDE_DEPTH:
+        raise _IncludeMissing(
+            "IllegalPath", f"include '{name}' nests includes deeper than {MAX_INCLUDE_DEPTH}"
+        )
+    for included in artifact.includes:
+        if included.key == own:
+            raise _IncludeMissing(
+                "IllegalPath", f"include '{name}' includes this GitRepository again (a cycle)"
+            )
+        _check_no_cycle(own, included.key, included.artifact, depth + 1)
 
 
 class _CredentialsMissing(Exception):

@@ -89,6 +89,14 @@ def _wanted(obj: Mapping[str, Any]) -> bool:
     return bool(requested) and requested != status.get("lastHandledReconcileAt")
 
 
+def _artifact_moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """A source's artifact changed: its revision, or (a GitRepository's) the included ones."""
+    revisions = [(status.get("artifact") or {}).get("revision") for status in (before, after)]
+    return revisions[0] != revisions[1] or (
+        before.get("includedArtifacts") != after.get("includedArtifacts")
+    )
+
+
 class FluxPart:
     """See the module docstring."""
 
@@ -112,7 +120,11 @@ class FluxPart:
         #: where Ready transitions go as Flux events (the Alerts of the control namespace)
         self.report = report
         self.sources = GitRepositories(
-            client, cache_dir, allow_local_repositories=allow_local_repositories, trust=trust
+            client,
+            cache_dir,
+            allow_local_repositories=allow_local_repositories,
+            trust=trust,
+            exists=lambda ns, name: self._get(FLUX_GIT_REPOSITORY, ns, name) is not None,
         )
         #: clients of the clusters ``kubeConfig`` names
         self.remotes = RemoteClusters(client)
@@ -274,7 +286,16 @@ class FluxPart:
         return on_event
 
     def _wake_readers(self, kind: str, namespace: str, name: str) -> None:
-        """A source's artifact moved: the Kustomizations and HelmReleases reading it, now."""
+        """A source's artifact moved: the Kustomizations and HelmReleases reading it, and the
+        GitRepositories including it, now."""
+        if kind == FLUX_GIT_REPOSITORY:
+            for obj in list(self.watchers[kind].objects.values()):
+                includes = (obj.get("spec") or {}).get("include") or ()
+                if obj["metadata"].get("namespace") == namespace and any(
+                    isinstance(i, Mapping) and (i.get("repository") or {}).get("name") == name
+                    for i in includes
+                ):
+                    self.queue.add(_key(kind, obj))
         for reader in (FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE):
             for obj in list(self.watchers[reader].objects.values()):
                 ref = source_ref_of(obj.get("spec") or {})
@@ -346,8 +367,7 @@ class FluxPart:
         written = await self._write_status(kind, obj, outcome)
         after = written.get("status") or {} if written is not None else before
         if kind in (FLUX_GIT_REPOSITORY, FLUX_HELM_REPOSITORY, FLUX_OCI_REPOSITORY):
-            old = (before.get("artifact") or {}).get("revision")
-            if (after.get("artifact") or {}).get("revision") != old:
+            if _artifact_moved(before, after):
                 self._wake_readers(kind, namespace, name)
         elif (
             kind in (FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE)
