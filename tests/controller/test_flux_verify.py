@@ -3,13 +3,16 @@ Debian's docker-registry on loopback, the controller given a stand-in Sigstore's
 (tests/sigstore/standin.py). A signed artifact feeds a Kustomization; an unsigned one pushed
 over the same tag is refused with Flux's condition and the last verified artifact stays
 applied; public keys from a Secret; a signature of an identity matchOIDCIdentity does not
-list is refused."""
+list is refused. A HelmRelease's ``chart.spec.verify``: the podinfo chart pushed by the
+pinned ``helm push``, signed, installed; an unsigned version refused, the generated HelmChart
+saying why."""
 
 from __future__ import annotations
 
 import datetime
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,18 +20,26 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.charts.ociregistry import push_flux_artifact
+from tests.charts.servers import run_helm
 from tests.controller.stack import Env
 from tests.sigstore.standin import StandInSigstore, public_pem, push_signatures, sign_with_key
-from tether.images.testing import (
-    RunningRegistry,
-    docker_registry,
-)
+from tether.images.testing import OCI_MANIFEST, RunningRegistry, docker_registry
+from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 SUBJECT = "https://github.com/tether-test/manifests/.github/workflows/release.yml@refs/tags/v1"
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A cluster of its own: the HelmReleases here are not other modules' business."""
+    with LocalCluster(
+        port=0, kubeconfig=tmp_path_factory.mktemp("verify") / "kubeconfig"
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +208,78 @@ async def test_public_keys_of_a_secret_and_identities_not_listed(
         found["SourceVerified"]["message"]
         == f"verified signature of revision v1@{keyed} (key cosign.pub)"
     )
+
+
+PODINFO = (
+    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
+)
+HELM_API = "helm.toolkit.fluxcd.io/v2"
+
+
+def push_chart(registry: RunningRegistry, home: Path, version: str) -> str:
+    """podinfo packaged as ``version`` and pushed with the pinned helm; the manifest's digest."""
+    run_helm("package", str(PODINFO), "--version", version, "-d", str(home), home=home)
+    run_helm("push", str(home / f"podinfo-{version}.tgz"), f"oci://{registry.host}/charts",
+             "--plain-http", home=home)  # fmt: skip
+    with httpx.Client(timeout=10) as http:
+        answer = http.head(registry.url(f"/v2/charts/podinfo/manifests/{version}"),
+                           headers={"Accept": OCI_MANIFEST})  # fmt: skip
+    return answer.headers["docker-content-digest"]
+
+
+def helm_release(name: str, ns: str, version: str) -> dict[str, Any]:
+    verify = {"provider": "cosign", "matchOIDCIdentity": [
+        {"issuer": "^https://token.actions.githubusercontent.com$", "subject": "^https://github.com/tether-test/"}]}  # fmt: skip
+    return {"apiVersion": HELM_API, "kind": "HelmRelease", "metadata": {"name": name, "namespace": ns},
+            "spec": {"interval": "10m", "chart": {"spec": {
+                "chart": "podinfo", "version": version, "verify": verify,
+                "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}}  # fmt: skip
+
+
+async def test_a_helm_release_installs_a_signed_chart_only(
+    env: Env, registry: RunningRegistry, sigstore: StandInSigstore, tmp_path: Path
+) -> None:
+    ns = await namespace(env)
+    signed = push_chart(registry, tmp_path, "6.14.1")
+    push_chart(registry, tmp_path, "6.15.0")  # never signed
+    with httpx.Client(timeout=10) as http:
+        push_signatures(http, registry, "charts/podinfo", signed,
+                        sigstore.sign_keyless(signed, f"{registry.host}/charts/podinfo"))  # fmt: skip
+    await env.apply(
+        {"apiVersion": SOURCE_API, "kind": "HelmRepository", "metadata": {"name": "charts", "namespace": ns},
+         "spec": {"type": "oci", "url": f"oci://{registry.host}/charts", "insecure": True, "interval": "10m"}},
+        helm_release("signed", ns, "6.14.1"),
+        helm_release("unsigned", ns, "6.15.0"),
+    )  # fmt: skip
+
+    async def ready(name: str) -> dict[str, Any]:
+        obj = await env.live("HelmRelease", name, ns, HELM_API)
+        found = ((obj or {}).get("status") or {}).get("conditions") or []
+        return next((c for c in found if c["type"] == "Ready"), {})
+
+    async def settled() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        good, bad = await ready("signed"), await ready("unsigned")
+        return (
+            (good, bad) if good.get("status") == "True" and bad.get("status") == "False" else None
+        )
+
+    good, bad = await eventually(settled, 120, "the signed chart installed, the unsigned refused")
+    assert good["reason"] == "InstallSucceeded", good
+    assert (
+        "failed to verify the signature using provider 'cosign keyless': no matching signatures "
+        f"were found for '{registry.host}/charts/podinfo@sha256:" in bad["message"]
+    ), bad
+    chart = await env.live("HelmChart", f"{ns}-signed", ns, SOURCE_API)
+    verified = {c["type"]: c for c in (chart or {}).get("status", {}).get("conditions", [])}
+    assert verified["SourceVerified"]["message"] == (
+        f"verified signature of version 6.14.1 (subject {SUBJECT} from issuer "
+        "https://token.actions.githubusercontent.com)"
+    )
+    assert chart is not None and chart["spec"]["verify"]["provider"] == "cosign"
+    refused = await env.live("HelmChart", f"{ns}-unsigned", ns, SOURCE_API)
+    reasons = {
+        c["type"]: c["reason"] for c in (refused or {}).get("status", {}).get("conditions", [])
+    }
+    assert reasons == {"Ready": "VerificationError", "SourceVerified": "VerificationError"}
+    assert await env.live("Deployment", "unsigned-podinfo", ns, "apps/v1") is None
+    assert await env.live("Deployment", "signed-podinfo", ns, "apps/v1") is not None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from tether.engine.ignore import IgnoreRule, IgnoreRuleError, parse_pointer
 from tether.fields import FieldReader, InvalidSpecError
+from tether.flux.ocispecs import VerifySpec, parse_verify
 from tether.flux.specs import (
     KubeConfigRef,
     ObjectRef,
@@ -101,6 +102,8 @@ class ChartTemplate:
     interval: float
     reconcile_strategy: str
     values_files: tuple[str, ...]
+    #: ``verify``: the chart's cosign signature (charts of an OCI HelmRepository)
+    verify: VerifySpec | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,6 @@ def parse_helm_release(spec: Any, namespace: str, name: str) -> HelmReleaseSpec:
     """``spec`` of the HelmRelease ``namespace/name``."""
     reader = FieldReader(spec, "spec")
     interval = required_duration(reader, "interval")
-    _refuse_unsupported(reader)
     timeout = reader.duration("timeout", DEFAULT_HELM_TIMEOUT) or DEFAULT_HELM_TIMEOUT
     target = reader.string("targetNamespace") or None
     if target is not None:
@@ -257,12 +259,6 @@ def _storage_namespace(reader: FieldReader, target: str) -> str:
         raise Unsupported("spec.storageNamespace: a storage namespace other than the release's "
                           "target namespace is not supported by Tether")  # fmt: skip
     return target
-
-
-def _refuse_unsupported(reader: FieldReader) -> None:
-    verify = ((reader.obj.get("chart") or {}).get("spec") or {}).get("verify")
-    if verify:
-        raise Unsupported("spec.chart.spec.verify: chart signatures are not verified by Tether yet")
 
 
 MAX_POST_RENDERERS = 10
@@ -388,6 +384,7 @@ def _parse_chart(reader: FieldReader, namespace: str) -> ChartTemplate:
         interval=template.duration("interval") or reader.duration("interval") or 600.0,
         reconcile_strategy=strategy,
         values_files=tuple(files),
+        verify=parse_verify(template.child("verify")),
     )
 
 

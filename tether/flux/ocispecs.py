@@ -102,23 +102,26 @@ def parse_oci_repository(spec: Any) -> OCIRepositorySpec:
 
 
 def parse_verify(verify: FieldReader | None) -> VerifySpec | None:
-    """``spec.verify`` (OCIRepository's, and the same shape elsewhere in Flux)."""
+    """``verify`` of an OCIRepository (``spec.verify``) or a HelmRelease's chart template
+    (``spec.chart.spec.verify``): the same shape in Flux."""
     if verify is None:
         return None
     provider = verify.string("provider", "cosign") or "cosign"
     if provider == "notation":
-        raise Unsupported("spec.verify.provider: notation is not supported by Tether yet")
+        raise Unsupported(f"{verify.at('provider')}: notation is not supported by Tether yet")
     if provider != "cosign":
-        raise InvalidSpecError(f"spec.verify.provider: {provider[:60]!r} is not cosign or notation")
+        raise InvalidSpecError(
+            f"{verify.at('provider')}: {provider[:60]!r} is not cosign or notation"
+        )
     secret = verify.child("secretRef")
     matches = verify.obj.get("matchOIDCIdentity") or []
     if not isinstance(matches, list) or len(matches) > MAX_IDENTITIES:
         raise InvalidSpecError(
-            f"spec.verify.matchOIDCIdentity must be a list of at most {MAX_IDENTITIES}"
+            f"{verify.at('matchOIDCIdentity')} must be a list of at most {MAX_IDENTITIES}"
         )
     patterns, identities = [], []
     for index, item in enumerate(matches):
-        entry = FieldReader(item, f"spec.verify.matchOIDCIdentity[{index}]")
+        entry = FieldReader(item, f"{verify.at('matchOIDCIdentity')}[{index}]")
         pair = (required_string(entry, "issuer"), required_string(entry, "subject"))
         try:
             identities.append(identity_match(*pair))
@@ -131,6 +134,16 @@ def parse_verify(verify: FieldReader | None) -> VerifySpec | None:
         identities=tuple(identities),
         patterns=tuple(patterns),
     )
+
+
+def verify_document(verify: VerifySpec) -> dict[str, Any]:
+    """``verify`` written out again (what a generated HelmChart carries)."""
+    doc: dict[str, Any] = {"provider": verify.provider}
+    if verify.secret_ref:
+        doc["secretRef"] = {"name": verify.secret_ref}
+    if verify.patterns:
+        doc["matchOIDCIdentity"] = [{"issuer": i, "subject": s} for i, s in verify.patterns]
+    return doc
 
 
 def _reference(ref: FieldReader | None) -> tuple[str, Literal["digest", "semver", "tag"]]:

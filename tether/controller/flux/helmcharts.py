@@ -7,6 +7,10 @@ request), its artifact revision the index's sha256, as source-controller writes 
 registry by tag. A chart is resolved from the index (or the registry's tags) by name and semver
 range, fetched once by digest and unpacked with its dependencies into the cache; a chart from a
 ``GitRepository`` is the folder of the GitRepository's current artifact.
+
+A chart template's ``verify`` (charts of an OCI HelmRepository) checks the chart's cosign
+signature before the chart is downloaded (as an OCIRepository's, :mod:`.ociverify`); a digest
+that verified is not checked again for the same ``verify``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.charts import ChartError, ChartSource, ResolvedChart
+from tether.charts import ChartError, ChartSource, ResolvedArtifact, ResolvedChart
 from tether.cluster.client import ClusterClient
 from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.secretdata import decoded
@@ -27,7 +31,9 @@ from tether.controller.flux.gitrepos import GitRepositories, Outcome
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
 from tether.flux.helmspecs import ChartTemplate, HelmRepositorySpec, parse_helm_repository
+from tether.flux.ocispecs import VerifySpec
 from tether.safeyaml import YamlError, load
+from tether.sigstore.errors import SignatureError
 from tether.source.credentials import RepoCredentials
 
 CHART_PULL_FAILED = "ChartPullError"
@@ -36,7 +42,18 @@ INDEXATION_FAILED = "IndexationFailed"
 
 
 class ChartUnavailable(Exception):
-    """The chart cannot be had now; the message is Flux-shaped."""
+    """The chart cannot be had now; the message is Flux-shaped, ``reason`` the generated
+    HelmChart's."""
+
+    def __init__(self, message: str, reason: str = CHART_PULL_FAILED) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+#: ``(namespace, verify, artifact, credentials)`` -> who signed, or a SignatureError
+VerifyArtifact = Callable[
+    [str, VerifySpec, ResolvedArtifact, RepoCredentials | None], Awaitable[str]
+]
 
 
 class SourceNotFetched(ChartUnavailable):
@@ -51,6 +68,8 @@ class ChartArtifact:
     name: str
     version: str
     digest: str
+    #: the SourceVerified message of a chart whose signature was verified
+    verified: str | None = None
 
 
 async def source_secret(client: ClusterClient, namespace: str, name: str) -> dict[str, Any]:
@@ -77,9 +96,14 @@ class HelmSources:
         charts: ChartSource,
         root: Path,
         oci_chart: Callable[[str, str], Awaitable[ChartArtifact]] | None = None,
+        verify: VerifyArtifact | None = None,
     ) -> None:
-        """``oci_chart(namespace, name)``: the chart an OCIRepository holds (``chartRef``)."""
+        """``oci_chart(namespace, name)``: the chart an OCIRepository holds (``chartRef``);
+        ``verify``: checks a chart's signature (a template's ``verify``)."""
         self.client = client
+        self.verify = verify
+        #: (chart digest, verify) -> the SourceVerified message
+        self._verified: dict[tuple[str, VerifySpec], str] = {}
         self.git = git
         self.oci_chart = oci_chart
         self.charts = charts
@@ -159,11 +183,42 @@ class HelmSources:
             resolved = await self.charts.resolve(
                 url, template.chart, template.version, creds, plain_http=spec.insecure
             )
+            verified = await self._verified_by(source.namespace, template, resolved, creds)
             path = await self._unpacked(resolved, creds, spec.pass_credentials)
         except ChartError as exc:
             raise ChartUnavailable(_text(exc)) from None
         digest = resolved.digest or ""
-        return ChartArtifact(path, resolved.name, resolved.version, digest)
+        return ChartArtifact(path, resolved.name, resolved.version, digest, verified)
+
+    async def _verified_by(
+        self,
+        namespace: str,
+        template: ChartTemplate,
+        resolved: ResolvedChart,
+        creds: RepoCredentials | None,
+    ) -> str | None:
+        """The SourceVerified message of a chart whose signature verifies (None without
+        ``verify``); ChartUnavailable (reason ``VerificationError``) otherwise."""
+        if template.verify is None:
+            return None
+        provider = template.verify.described
+        if resolved.artifact is None or self.verify is None:
+            raise ChartUnavailable(
+                f"failed to verify the signature using provider '{provider}': only charts of "
+                "an OCI HelmRepository can be verified",
+                fluxstatus.VERIFICATION_ERROR,
+            )
+        key = (resolved.artifact.digest, template.verify)
+        if key not in self._verified:
+            try:
+                who = await self.verify(namespace, template.verify, resolved.artifact, creds)
+            except SignatureError as exc:
+                raise ChartUnavailable(
+                    f"failed to verify the signature using provider '{provider}': {exc.message}",
+                    fluxstatus.VERIFICATION_ERROR,
+                ) from None
+            self._verified[key] = f"verified signature of version {resolved.version} ({who})"
+        return self._verified[key]
 
     async def _unpacked(
         self, resolved: ResolvedChart, creds: RepoCredentials | None, pass_credentials: bool

@@ -13,7 +13,11 @@ from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, Conflict, NotFound
 from tether.controller.finalizers import without_finalizers
 from tether.controller.flux.deletion import FINALIZER
-from tether.controller.flux.helmcharts import CHART_PULL_FAILED, CHART_PULL_SUCCEEDED, ChartArtifact
+from tether.controller.flux.helmcharts import (
+    CHART_PULL_SUCCEEDED,
+    ChartArtifact,
+    ChartUnavailable,
+)
 from tether.controller.flux.helmrun import HelmFailed, HelmRunner
 from tether.controller.flux.reconcile import tenant_user
 from tether.controller.flux.remote import RemoteClusters, RemoteError
@@ -21,6 +25,7 @@ from tether.controller.status import now_iso
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
 from tether.flux.helmspecs import HelmReleaseSpec, parse_helm_release
+from tether.flux.ocispecs import verify_document
 from tether.names import FLUX_HELM_FIELD_MANAGER, FLUX_SOURCE_API_VERSION
 
 NAME_LABEL = "helm.toolkit.fluxcd.io/name"
@@ -42,6 +47,8 @@ def chart_object(obj: Mapping[str, Any], spec: HelmReleaseSpec) -> dict[str, Any
     }
     if template.values_files:
         chart_spec["valuesFiles"] = list(template.values_files)
+    if template.verify is not None:
+        chart_spec["verify"] = verify_document(template.verify)
     return {
         "apiVersion": FLUX_SOURCE_API_VERSION,
         "kind": "HelmChart",
@@ -60,12 +67,15 @@ def chart_object(obj: Mapping[str, Any], spec: HelmReleaseSpec) -> dict[str, Any
 def chart_status(
     previous: Mapping[str, Any],
     chart: ChartArtifact | None,
-    error: str | None,
+    error: ChartUnavailable | None,
     generation: int,
     now: str,
 ) -> dict[str, Any]:
     if chart is None:
-        wanted = [(fluxstatus.READY, False, CHART_PULL_FAILED, error or "chart not available")]
+        failure = error or ChartUnavailable("chart not available")
+        wanted = [(fluxstatus.READY, False, failure.reason, str(failure))]
+        if failure.reason == fluxstatus.VERIFICATION_ERROR:
+            wanted.append((fluxstatus.SOURCE_VERIFIED, False, failure.reason, str(failure)))
         return fluxstatus.updated(previous, wanted, generation, now)
     message = f"pulled '{chart.name}' chart with version '{chart.version}'"
     artifact = dict(previous.get("artifact") or {})
@@ -73,6 +83,8 @@ def chart_status(
         artifact = {"revision": chart.version, "digest": chart.digest, "lastUpdateTime": now}
     wanted = [(fluxstatus.READY, True, CHART_PULL_SUCCEEDED, message),
               (fluxstatus.ARTIFACT_IN_STORAGE, True, CHART_PULL_SUCCEEDED, message)]  # fmt: skip
+    if chart.verified:
+        wanted.append((fluxstatus.SOURCE_VERIFIED, True, fluxstatus.SUCCEEDED, chart.verified))
     return fluxstatus.updated(
         previous, wanted, generation, now, artifact=artifact, observedChartName=chart.name
     )
@@ -96,7 +108,7 @@ class ChartPublisher:
         obj: Mapping[str, Any],
         spec: HelmReleaseSpec,
         chart: ChartArtifact | None,
-        error: str | None,
+        error: ChartUnavailable | None,
     ) -> None:
         info = self.info()
         if info is None:

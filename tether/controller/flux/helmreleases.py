@@ -161,7 +161,7 @@ class HelmReleases:
                     raise pending from None
             if not generated:
                 raise Failure(fluxstatus.ARTIFACT_FAILED, str(exc), spec.interval) from None
-            await self.publish_chart(obj, spec, None, str(exc))
+            await self.publish_chart(obj, spec, None, exc)
             name = f"{spec.chart.source.namespace}/{chart_object(obj)}"
             raise Failure(
                 fluxstatus.ARTIFACT_FAILED, f"HelmChart '{name}' is not ready: {exc}", spec.interval

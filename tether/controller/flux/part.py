@@ -157,6 +157,7 @@ class FluxPart:
             self.chart_source,
             cache_dir / "flux-charts" / "unpacked",
             oci_chart=self.oci.chart,
+            verify=self.oci.verifier.verify,
         )
         self.runner = HelmRunner(client.config, cache_dir / "helm")
         self.charts = ChartPublisher(
