@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import math
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.corpora import CORPORA
 from tests.render.bounded import run_python
 from tether import safeyaml
 from tether.safeyaml import (
@@ -27,7 +27,7 @@ from tether.safeyaml import (
     load_all,
 )
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+CORPORA = CORPORA
 
 
 def billion_laughs(levels: int = 9) -> str:

@@ -12,9 +12,10 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from tests.corpora import CORPORA
 from tether.cli.main import cli
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = CORPORA
 EXAMPLE = CORPORA / "flux2-kustomize-helm-example"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"

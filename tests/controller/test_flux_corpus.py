@@ -29,6 +29,7 @@ import yaml
 
 from tests.charts.servers import ChartRepoServer, run_helm
 from tests.controller.stack import Env, running_stack
+from tests.corpora import CORPORA
 from tether.demo.repo import create_repository
 from tether.images.testing import RunningRegistry, docker_registry
 from tether.localcluster.cluster import LocalCluster
@@ -37,7 +38,7 @@ from tether.tools import find_tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = CORPORA
 EXAMPLE = CORPORA / "flux2-kustomize-helm-example"
 PODINFO = CORPORA / "podinfo" / "charts" / "podinfo"
 

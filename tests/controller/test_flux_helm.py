@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 from tests.charts.ociregistry import push_flux_artifact
 from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, run_helm
 from tests.controller.stack import Env
+from tests.corpora import CORPORA
 from tether.cli.main import cli
 from tether.images.testing import (
     RunningRegistry,
@@ -34,9 +35,7 @@ from tether.tools import find_tool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-PODINFO = (
-    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
-)
+PODINFO = CORPORA / "podinfo" / "charts" / "podinfo"
 HELM_API = "helm.toolkit.fluxcd.io/v2"
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 

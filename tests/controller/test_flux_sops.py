@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import base64
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.controller.stack import Env
+from tests.corpora import CORPORA
 from tether.localcluster.testing import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-SOPS = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "corpora"
-    / "kustomize-controller-sops"
-    / "sops"
-)
+SOPS = CORPORA / "kustomize-controller-sops" / "sops"
+
+
 KS_API = "kustomize.toolkit.fluxcd.io/v1"
 
 

@@ -31,6 +31,7 @@ import yaml
 
 from tests.charts.ociregistry import push_flux_artifact
 from tests.controller.stack import CONTROL_NS, Env
+from tests.corpora import CORPORA
 from tests.images.conftest import make_certificate
 from tests.sigstore.standin import StandInSigstore, push_signatures
 from tether.demo.repo import create_repository, push_branch
@@ -43,7 +44,7 @@ from tether.names import TLS_CERTS_CONFIGMAP
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "flux2-multi-tenancy"
+CORPUS = CORPORA / "flux2-multi-tenancy"
 UPSTREAM = "https://github.com/fluxcd/flux2-multi-tenancy"
 KYVERNO = "oci://ghcr.io/kyverno/manifests/kyverno"
 KYVERNO_TAG = "v1.14.4"

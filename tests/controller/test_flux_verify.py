@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.charts.ociregistry import push_flux_artifact
 from tests.charts.servers import run_helm
 from tests.controller.stack import Env
+from tests.corpora import CORPORA
 from tests.sigstore.standin import StandInSigstore, public_pem, push_signatures, sign_with_key
 from tether.images.testing import OCI_MANIFEST, RunningRegistry, docker_registry
 from tether.localcluster.cluster import LocalCluster
@@ -210,9 +211,7 @@ async def test_public_keys_of_a_secret_and_identities_not_listed(
     )
 
 
-PODINFO = (
-    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
-)
+PODINFO = CORPORA / "podinfo" / "charts" / "podinfo"
 HELM_API = "helm.toolkit.fluxcd.io/v2"
 
 

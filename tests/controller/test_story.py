@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.controller.stack import APPLICATION, CONTROL_NS, Env, status_of, synced_healthy
+from tests.corpora import CORPORA
 from tether.cluster.client import ClusterClient
 from tether.demo.repo import commit_and_push, create_repository, git
 from tether.localcluster.cluster import LocalCluster
@@ -493,13 +494,7 @@ async def _has_completed(reasons: Callable[[], Any]) -> list[tuple[str, str]] | 
     return found if any(r == "OperationCompleted" for r, _ in found) else None
 
 
-SOPS_CORPUS = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "corpora"
-    / "kustomize-controller-sops"
-    / "sops"
-)
+SOPS_CORPUS = CORPORA / "kustomize-controller-sops" / "sops"
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -575,9 +570,7 @@ async def test_an_app_with_a_crd_and_its_custom_resources_syncs_in_one_go(env: E
     assert len(history) == 1  # synced once, not again and again
 
 
-PODINFO_CHART = (
-    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
-)
+PODINFO_CHART = CORPORA / "podinfo" / "charts" / "podinfo"
 
 
 @pytest.mark.asyncio(loop_scope="session")

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.corpora import CORPORA
 from tether.fields import InvalidSpecError
 from tether.flux.artifactgen import CopyError, parse_generator, plan
 from tether.flux.specs import Unsupported
 
-EXAMPLE = (
-    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "flux2-kustomize-helm-example"
-)
+EXAMPLE = CORPORA / "flux2-kustomize-helm-example"
 
 
 def _files(root: Path) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.corpora import CORPORA
 from tether.flux import sourceignore
 from tether.flux.build import BuildInput, build, self_contained
 from tether.flux.kustomizations import parse_build_options
@@ -61,7 +62,7 @@ def test_a_link_in_the_folder_gets_the_whole_source(tmp_path: Path) -> None:
     assert names == ["own", "shared"]
 
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = CORPORA
 
 
 @pytest.mark.parametrize("case", ["basic", "with-gitlab-ci", "with-sops"])

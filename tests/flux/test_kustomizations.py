@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.corpora import CORPORA
 from tests.render.conftest import load_docs, writable_copy, write
 from tether.fields import InvalidSpecError
 from tether.flux.kustomizations import (
@@ -33,7 +34,7 @@ from tether.render.models import DEFAULT_LIMITS
 from tether.render.tree import Workspace
 from tether.tools import find_tool
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = CORPORA
 FLUX_DATA = CORPORA / "fluxcd-pkg" / "testdata"
 EXAMPLE = CORPORA / "flux2-kustomize-helm-example"
 

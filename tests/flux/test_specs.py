@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.corpora import CORPORA
 from tether.fields import InvalidSpecError
 from tether.flux.specs import (
     DEFAULT_BRANCH,
@@ -20,7 +20,7 @@ from tether.flux.specs import (
     parse_kustomization,
 )
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = CORPORA
 
 
 def _corpus_objects(*folders: str) -> list[dict[str, Any]]:

@@ -4,17 +4,17 @@ variables, the opt-out, the bounds."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.corpora import CORPORA
 from tether.flux.envsubst import SubstitutionError, SubstitutionLimits
 from tether.flux.substitute import VarSource, collect_variables, substitute
 from tether.names import FLUX_SUBSTITUTE_DISABLED, FLUX_SUBSTITUTE_KEY
 from tether.safeyaml import KubernetesLoader, load_all
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = CORPORA
 TESTDATA = CORPORA / "fluxcd-pkg" / "testdata"
 
 

@@ -12,6 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.corpora import CORPORA
 from tether.images import setters
 from tether.images.errors import SetterError
 from tether.images.setters import (
@@ -26,8 +27,7 @@ from tether.images.setters import (
 )
 from tether.safeyaml import YamlLimits
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
-
+CORPORA = CORPORA
 PAYMENT = ("argocd", "payment-service")
 LATEST = {
     PAYMENT: LatestImage("registry.example.com/payment-service", "1.5.0"),

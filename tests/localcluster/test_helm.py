@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpora import CORPORA
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.workloads import WorkloadOptions
 from tether.tools import find_tool
 
-CHART = (
-    Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "charts" / "podinfo"
-)
+CHART = CORPORA / "podinfo" / "charts" / "podinfo"
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.corpora import CORPORA
 from tether.localcluster.testing import Kubectl
 
-PODINFO = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "podinfo" / "kustomize"
+PODINFO = CORPORA / "podinfo" / "kustomize"
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.corpora import CORPORA
 from tether.tools import find_tool
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = CORPORA
 DATA = Path(__file__).resolve().parent / "data"
 
 

@@ -10,17 +10,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.corpora import CORPORA
 from tether.secrets.keys import KeyPair
 from tether.secrets.sops import SopsKeys
 
 DATA = Path(__file__).resolve().parent / "data"
-SOPS_CORPUS = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "corpora"
-    / "kustomize-controller-sops"
-    / "sops"
-)
+SOPS_CORPUS = CORPORA / "kustomize-controller-sops" / "sops"
 
 
 def load_pair(index: int, name: str = "") -> KeyPair:
