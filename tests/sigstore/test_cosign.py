@@ -213,3 +213,23 @@ def test_trusted_roots_are_read_bounded_and_the_public_good_one_is_shipped() -> 
         parse_trusted_root(b"[", "f")
     with pytest.raises(SignatureError, match="larger than"):
         parse_trusted_root(b" " * (2 << 20), "f")
+
+
+def test_deeply_nested_json_anywhere_is_a_clear_refusal(
+    sigstore: StandInSigstore, root: TrustedRoot
+) -> None:
+    deep = "[" * 60_000 + "]" * 60_000
+    key = ec.generate_private_key(ec.SECP256R1())
+    signed = sign_with_key(key, DIGEST, REF)
+    policy = KeyPolicy((load_public_key("cosign.pub", public_pem(key)),))
+    with pytest.raises(SignatureError, match="not a cosign simple-signing payload"):
+        verify(layer_of(signed), deep.encode(), DIGEST, policy)
+    keyless_signed = sigstore.sign_keyless(DIGEST, REF)
+    nested = Signed(
+        keyless_signed.payload,
+        {**keyless_signed.annotations, BUNDLE_ANNOTATION: "[" * 30_000 + "]" * 30_000},
+    )
+    with pytest.raises(SignatureError, match="bundle is malformed"):
+        verify(layer_of(nested), nested.payload, DIGEST, keyless(root))
+    with pytest.raises(SignatureError, match="is not a Sigstore trusted root"):
+        parse_trusted_root(deep.encode(), "f")

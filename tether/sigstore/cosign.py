@@ -182,7 +182,7 @@ def _check_payload(payload: bytes, digest: str) -> None:
         # Go's JSON decoding ignores case: the spec writes Docker-manifest-digest, cosign lower
         image = {str(key).lower(): value for key, value in critical["image"].items()}
         kind, signed = critical["type"], image["docker-manifest-digest"]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         raise SignatureError("payload is not a cosign simple-signing payload") from None
     if kind != PAYLOAD_TYPE:
         raise SignatureError(f"payload of type {str(kind)[:60]!r} is not a {PAYLOAD_TYPE}")

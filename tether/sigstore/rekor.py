@@ -46,7 +46,7 @@ def verify_bundle(bundle: str, root: TrustedRoot) -> LogEntry:
         log_id = bytes.fromhex(log_hex)
         set_signature = base64.b64decode(doc["SignedEntryTimestamp"], validate=True)
         body = json.loads(base64.b64decode(body_text, validate=True))
-    except (ValueError, TypeError, KeyError, binascii.Error):
+    except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
         raise SignatureError("transparency log bundle is malformed") from None
     log = root.tlog(log_id)
     if log is None:

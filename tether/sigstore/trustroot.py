@@ -103,7 +103,7 @@ def parse_trusted_root(data: bytes, what: str) -> TrustedRoot:
             tlogs=tuple(_log(log) for log in _entries(doc, "tlogs")),
             ctlogs=tuple(_log(log) for log in _entries(doc, "ctlogs")),
         )
-    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+    except (ValueError, TypeError, KeyError, binascii.Error, RecursionError) as exc:
         reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
         raise SignatureError(f"{what} is not a Sigstore trusted root: {reason}") from None
 

@@ -28,6 +28,7 @@ from tether.cluster.errors import ClusterError, NotFound
 from tether.cluster.secretdata import decoded
 from tether.controller.exports import TreeExports
 from tether.controller.flux.gitincludes import IncludeError, Part, compose
+from tether.errors import TetherError
 from tether.fields import InvalidSpecError
 from tether.flux import status as fluxstatus
 from tether.flux.specs import GitInclude, GitRef, GitRepositorySpec, parse_git_repository
@@ -241,18 +242,17 @@ class GitRepositories:
         if includes:
             try:
                 await self.tree(artifact)
-            except IncludeError as exc:
-                wanted = [(fluxstatus.READY, False, exc.reason, exc.message),
-                          (INCLUDE_UNAVAILABLE, True, exc.reason, exc.message)]  # fmt: skip
+            except TetherError as exc:  # IncludeError, or the export or seal of a tree
+                reason = exc.reason if isinstance(exc, IncludeError) else "CopyFailure"
+                wanted = [(fluxstatus.READY, False, reason, exc.message),
+                          (INCLUDE_UNAVAILABLE, True, reason, exc.message)]  # fmt: skip
                 return Outcome(fluxstatus.updated(previous, wanted, generation, now), spec.interval)
         self._artifacts[f"{namespace}/{seen.name}"] = artifact
         status = _stored(previous, revision, generation, now)
         status.pop("includedArtifacts", None)
         status.pop("observedInclude", None)
         if includes:
-            status["includedArtifacts"] = [
-                {"revision": i.artifact.revision, "path": i.to_path} for i in includes
-            ]
+            status["includedArtifacts"] = [{"revision": i.artifact.revision} for i in includes]
             status["observedInclude"] = (obj.get("spec") or {}).get("include")
         return Outcome(status, spec.interval)
 

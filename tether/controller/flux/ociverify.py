@@ -11,6 +11,7 @@ and go into Flux's message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -71,7 +72,7 @@ class ArtifactVerifier:
         )
         try:
             layers = signature_layers(json.loads(raw)) if raw else []
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SignatureError(f"the signature manifest of '{reference}' is not JSON") from None
         reasons: list[str] = []
         for layer in layers:
@@ -92,7 +93,8 @@ class ArtifactVerifier:
 
     async def _policy(self, namespace: str, spec: VerifySpec) -> KeyPolicy | KeylessPolicy:
         if spec.secret_ref is None:
-            return KeylessPolicy(self._trusted_root(), spec.identities)
+            root = await asyncio.to_thread(self._trusted_root)
+            return KeylessPolicy(root, spec.identities)
         try:
             secret = decoded(await source_secret(self.client, namespace, spec.secret_ref))
         except ChartUnavailable as exc:
