@@ -32,8 +32,6 @@ from tether.demo.state import DEFAULT_CLUSTER_PORT, DEFAULT_LISTEN
 from tether.errors import TetherError
 from tether.install.params import CmdParams, fetch_cmd_params
 from tether.names import CMD_PARAMS_CONFIGMAP
-from tether.sigstore.errors import SignatureError
-from tether.sigstore.trustroot import load_trusted_root
 
 if TYPE_CHECKING:
     from tether.demo.start import Demo, RunningDemo
@@ -222,6 +220,9 @@ def controller_command(
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     if sigstore_trusted_root is not None:
+        from tether.sigstore.errors import SignatureError
+        from tether.sigstore.trustroot import load_trusted_root
+
         try:
             load_trusted_root(sigstore_trusted_root)
         except SignatureError as exc:

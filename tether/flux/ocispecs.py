@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from tether.fields import FieldReader, InvalidSpecError
 from tether.flux.specs import Unsupported, required_duration, required_string
-from tether.sigstore.cosign import IdentityMatch, identity_match
 from tether.sigstore.errors import SignatureError
+from tether.sigstore.identity import IdentityMatch, identity_match
 
 DEFAULT_TAG = "latest"
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")

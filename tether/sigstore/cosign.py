@@ -13,6 +13,7 @@ signature (and, keyless, the Fulcio certificate and the Rekor bundle) in its ann
   with the certificate's key.
 
 Either way the payload must be a cosign container image signature of the very digest.
+(Where signatures are and how they are laid out: :mod:`.layout`, which loads no cryptography.)
 """
 
 from __future__ import annotations
@@ -20,88 +21,50 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from tether.errors import TetherError
-from tether.notify.expr.re2 import Regex, compile_regex
 from tether.sigstore.certs import identity_of, verify_chain, verify_sct, verify_signature
 from tether.sigstore.errors import SignatureError
+from tether.sigstore.identity import IdentityMatch, identity_match
+from tether.sigstore.layout import (
+    BUNDLE_ANNOTATION,
+    CERTIFICATE_ANNOTATION,
+    MAX_PAYLOAD_BYTES,
+    MAX_SIGNATURES,
+    PAYLOAD_TYPE,
+    SIGNATURE_ANNOTATION,
+    SIMPLE_SIGNING,
+    SignatureLayer,
+    signature_layers,
+    signature_tag,
+)
 from tether.sigstore.rekor import check_entry, verify_bundle
+
+__all__ = [
+    "BUNDLE_ANNOTATION",
+    "CERTIFICATE_ANNOTATION",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_SIGNATURES",
+    "PAYLOAD_TYPE",
+    "SIGNATURE_ANNOTATION",
+    "SIMPLE_SIGNING",
+    "IdentityMatch",
+    "KeyPolicy",
+    "KeylessPolicy",
+    "SignatureLayer",
+    "identity_match",
+    "load_public_key",
+    "signature_layers",
+    "signature_tag",
+    "verify",
+]
 from tether.sigstore.trustroot import TrustedRoot
-
-SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
-BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
-PAYLOAD_TYPE = "cosign container image signature"
-#: signatures looked at per artifact, and the size of one payload
-MAX_SIGNATURES = 32
-MAX_PAYLOAD_BYTES = 64 * 1024
-
-
-def signature_tag(digest: str) -> str:
-    """Where cosign keeps the signatures of ``sha256:<hex>``: the tag ``sha256-<hex>.sig``."""
-    return digest.replace(":", "-") + ".sig"
-
-
-@dataclass(frozen=True)
-class SignatureLayer:
-    """One signature as the manifest lists it; the payload is the blob ``digest``."""
-
-    digest: str
-    size: int
-    signature: str
-    certificate: str | None
-    bundle: str | None
-
-
-def signature_layers(manifest: Mapping[str, Any]) -> list[SignatureLayer]:
-    """The simple-signing layers of a signature manifest (at most :data:`MAX_SIGNATURES`)."""
-    found = []
-    for layer in manifest.get("layers") or []:
-        if not isinstance(layer, Mapping) or layer.get("mediaType") != SIMPLE_SIGNING:
-            continue
-        notes = layer.get("annotations") or {}
-        signature = notes.get(SIGNATURE_ANNOTATION) if isinstance(notes, Mapping) else None
-        if not isinstance(signature, str) or not isinstance(layer.get("digest"), str):
-            continue
-        found.append(SignatureLayer(
-            digest=layer["digest"], size=int(layer.get("size") or 0), signature=signature,
-            certificate=_text(notes.get(CERTIFICATE_ANNOTATION)),
-            bundle=_text(notes.get(BUNDLE_ANNOTATION)),
-        ))  # fmt: skip
-        if len(found) == MAX_SIGNATURES:
-            break
-    return found
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-@dataclass(frozen=True)
-class IdentityMatch:
-    """``matchOIDCIdentity``: the certificate's issuer and one of its subjects must match."""
-
-    issuer: Regex
-    subject: Regex
-
-
-def identity_match(issuer: str, subject: str) -> IdentityMatch:
-    """Both patterns compiled, or a SignatureError naming the bad one."""
-    compiled = []
-    for field, pattern in (("issuer", issuer), ("subject", subject)):
-        try:
-            compiled.append(compile_regex(pattern, 0))
-        except TetherError as exc:
-            raise SignatureError(f"{field} {pattern[:100]!r}: {exc.message}") from None
-    return IdentityMatch(compiled[0], compiled[1])
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tether.charts.models import OciLayer, ResolvedArtifact
 from tether.charts.oci import OciArtifacts
@@ -21,19 +22,18 @@ from tether.cluster.client import ClusterClient
 from tether.cluster.secretdata import decoded
 from tether.controller.flux.helmcharts import ChartUnavailable, source_secret
 from tether.flux.ocispecs import VerifySpec
-from tether.sigstore.cosign import (
+from tether.sigstore.errors import SignatureError
+from tether.sigstore.layout import (
     MAX_PAYLOAD_BYTES,
     SIMPLE_SIGNING,
-    KeylessPolicy,
-    KeyPolicy,
-    load_public_key,
     signature_layers,
     signature_tag,
-    verify,
 )
-from tether.sigstore.errors import SignatureError
-from tether.sigstore.trustroot import TrustedRoot, load_trusted_root, public_good
 from tether.source.credentials import RepoCredentials
+
+if TYPE_CHECKING:  # cryptography (7 MiB) is loaded when a signature is first checked
+    from tether.sigstore.cosign import KeylessPolicy, KeyPolicy
+    from tether.sigstore.trustroot import TrustedRoot
 
 #: the reasons of failed signatures shown in the message
 _SHOWN_REASONS = 3
@@ -51,6 +51,8 @@ class ArtifactVerifier:
         self._root: TrustedRoot | None = None
 
     def _trusted_root(self) -> TrustedRoot:
+        from tether.sigstore.trustroot import load_trusted_root, public_good
+
         if self._root is None:
             path = self._root_path
             self._root = load_trusted_root(path) if path else public_good()
@@ -65,6 +67,8 @@ class ArtifactVerifier:
         ca_pem: str | None = None,
     ) -> str:
         """Who signed the artifact, or a SignatureError saying why no signature counts."""
+        from tether.sigstore.cosign import verify
+
         policy = await self._policy(namespace, verify_spec)
         reference = f"{resolved.location.reference}@{resolved.digest}"
         raw = await self.artifacts.raw_manifest(
@@ -92,6 +96,8 @@ class ArtifactVerifier:
         raise SignatureError(f"no matching signatures were found for '{reference}'{detail}")
 
     async def _policy(self, namespace: str, spec: VerifySpec) -> KeyPolicy | KeylessPolicy:
+        from tether.sigstore.cosign import KeylessPolicy, KeyPolicy, load_public_key
+
         if spec.secret_ref is None:
             root = await asyncio.to_thread(self._trusted_root)
             return KeylessPolicy(root, spec.identities)
