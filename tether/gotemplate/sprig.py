@@ -75,7 +75,7 @@ def to_float64(value: Any) -> float:
     return 0.0
 
 
-def _strslice(value: Any) -> list[str]:
+def strslice(value: Any) -> list[str]:
     check_size(value)
     if value is None:
         return []
@@ -182,7 +182,7 @@ def _replace(old: str, new: str, text: str) -> str:
 
 
 def _join(separator: str, value: Any) -> str:
-    parts = _strslice(value)
+    parts = strslice(value)
     if sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0) > MAX_RESULT:
         raise ValueError_(f"the result would be longer than {MAX_RESULT} characters")
     return separator.join(parts)
@@ -214,7 +214,7 @@ def _arith(op: str) -> Func:
                 result = abs(result) % abs(other) * (1 if result >= 0 else -1)
             else:
                 result = result - other if op == "-" else result * other
-        return _wrap64(result)
+        return wrap64(result)
 
     return Func(apply, ("any",), "any") if op == "*" else Func(apply, ("any", "any"))
 
@@ -226,7 +226,7 @@ def _extreme(pick: Any) -> Func:
     return Func(apply, ("any",), "any")
 
 
-def _wrap64(value: int) -> int:
+def wrap64(value: int) -> int:
     return (value + 2**63) % 2**64 - 2**63
 
 
@@ -269,7 +269,7 @@ def _cat(*values: Any) -> str:
 
 
 def _add(*values: Any) -> int:
-    return _wrap64(sum(to_int64(value) for value in values))
+    return wrap64(sum(to_int64(value) for value in values))
 
 
 SPRIG: dict[str, Func] = {
@@ -307,8 +307,8 @@ SPRIG: dict[str, Func] = {
     "keys": Func(_keys, (), "any"),
     "values": Func(_values, ("any",)),
     "merge": Func(_merge, ("any",), "any"),
-    "int": Func(lambda v: _wrap64(to_int64(v)), ("any",)),
-    "int64": Func(lambda v: _wrap64(to_int64(v)), ("any",)),
+    "int": Func(lambda v: wrap64(to_int64(v)), ("any",)),
+    "int64": Func(lambda v: wrap64(to_int64(v)), ("any",)),
     "float64": Func(to_float64, ("any",)),
     "add": Func(_add, (), "any"),
     "sub": _arith("-"),

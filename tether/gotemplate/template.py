@@ -15,8 +15,9 @@ from tether.gotemplate.functions import Func, refusal
 from tether.gotemplate.options import TemplateOptions
 from tether.gotemplate.parser import parse_trees
 from tether.gotemplate.sprig import SPRIG
+from tether.gotemplate.sprig_more import MORE_FUNCTIONS
 
-FUNCTIONS: Mapping[str, Func] = MappingProxyType({**SPRIG, **BUILTINS})
+FUNCTIONS: Mapping[str, Func] = MappingProxyType({**SPRIG, **MORE_FUNCTIONS, **BUILTINS})
 
 
 @dataclass(frozen=True, slots=True)
