@@ -20,7 +20,8 @@ CASES = [
     # lists
     ("{{ first .l }} {{ last .l }} {{ rest (list 1 2 3) }} {{ initial (list 1 2 3) }}", "a b [2 3] [1 2]"),
     ("{{ first (list) }} {{ rest (list) }} {{ initial (list) }}", "<no value> [] []"),
-    ('{{ uniq (list 1 1 2 "a" "a") }} {{ uniq (list 1 true) }}', "[1 2 a] [1 true]"),
+    ('{{ uniq (list 1 1 2 "a" "a") }} {{ uniq (list 1 true "1" (list 1) (list 1)) }}', "[1 2 a] [1 true 1 [1]]"),
+    ("{{ uniq (until 200000) | len }}", "200000"),  # keyed, not compared pairwise
     ('{{ compact (list 1 "" .missing "a" 0 false) }}', "[1 a]"),
     ("{{ without (list 1 2 3 4) 1 3 }} {{ without .l }}", "[2 4] [a b]"),
     ('{{ has 4 (list 1 2 3 4) }} {{ has "x" .l }} {{ has true (list 1) }} {{ has 1 .missing }}', "true false false false"),
@@ -63,6 +64,7 @@ def test_sprig_functions(text: str, expected: str) -> None:
         ('{{ repeat 100000000 "ab" }}', "more than"),
         ('{{ repeat -1 "ab" }}', "negative Repeat count"),
         ("{{ until 10000000 }}", "more than"),
+        ("{{ chunk 1 (until 200000) }}", "more than"),
     ],
 )
 def test_what_sprig_refuses_is_an_error_and_results_are_bounded(text: str, message: str) -> None:

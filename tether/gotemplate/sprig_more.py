@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import math
 import unicodedata
 import zlib
@@ -50,7 +51,7 @@ def _same(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(a == b) and type(a) is not list and type(b) is not list
+    return bool(a == b)
 
 
 def _in(needle: Any, items: list[Any]) -> bool:
@@ -81,10 +82,27 @@ def _initial(value: Any) -> list[Any]:
     return _items(value, "find initial on")[:-1]
 
 
+def _key(value: Any) -> Any:
+    """A hashable stand-in for a value, equal when :func:`_same` says the values are."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, str):
+        return ("string", value)
+    if value is None or value is MISSING:
+        return ("nil",)
+    return ("json", json.dumps(value, sort_keys=True, default=str))
+
+
 def _uniq(value: Any) -> list[Any]:
+    # keyed, not compared pairwise: a list of 250,000 values must not cost 250,000² steps
+    seen: set[Any] = set()
     found: list[Any] = []
     for item in _items(value, "find uniq on"):
-        if not _in(item, found):
+        key = _key(item)
+        if key not in seen:
+            seen.add(key)
             found.append(item)
     return found
 
@@ -140,7 +158,7 @@ def _chunk(size: int, value: Any) -> list[list[Any]]:
     items = _items(value, "chunk")
     if size <= 0:
         raise ValueError_("chunk size must be positive")
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    return _bounded([items[i : i + size] for i in range(0, len(items), size)])
 
 
 def _sort_alpha(value: Any) -> list[str]:
