@@ -82,6 +82,9 @@ class AppNotifications:
         self._written: dict[str, tuple[str, str | None]] = {}
         self._busy = False
         self._wake = asyncio.Event()
+        #: set while nothing is pending or being considered (what ``idle`` waits for)
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -113,6 +116,7 @@ class AppNotifications:
             return
         if self._owns(name):
             self._pending[name] = obj
+            self._drained.clear()
             self._wake.set()
 
     def _project_of(self, app: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -139,6 +143,7 @@ class AppNotifications:
                     await asyncio.gather(*(self._one(name, obj) for name, obj in batch))
                 finally:
                     self._busy = False
+            self._drained.set()
 
     async def _one(self, name: str, obj: Mapping[str, Any]) -> None:
         try:
@@ -180,8 +185,7 @@ class AppNotifications:
     async def idle(self) -> None:
         """Return once every change seen so far is considered and its deliveries ended
         (tests, shutdown)."""
-        while self._pending or self._busy:
-            await asyncio.sleep(0.02)
+        await self._drained.wait()
         await self.delivery.idle()
 
     def own_write(self, obj: Mapping[str, Any]) -> bool:
