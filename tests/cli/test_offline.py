@@ -456,3 +456,8 @@ def test_a_sigstore_trusted_root_that_is_not_one_stops_the_controller_at_once(
         cli, ["controller", "--sigstore-trusted-root", str(tmp_path / "none.json")]
     )
     assert missing.exit_code == 2 and "No such file" in missing.output
+
+
+def test_flux_concurrency_is_a_bounded_controller_flag() -> None:
+    result = CliRunner().invoke(cli, ["controller", "--flux-concurrent", "0"])
+    assert result.exit_code == 2 and "--flux-concurrent" in result.output

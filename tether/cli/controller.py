@@ -186,6 +186,13 @@ def _preload(modules: tuple[str, ...]) -> None:
     "spec.verify) are checked against (default: the public-good instance's, shipped with "
     "Tether).",
 )
+@click.option(
+    "--flux-concurrent",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Flux objects reconciled at once (Flux's --concurrent); each may run helm or kustomize.",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def controller_command(
     kubeconfig: Path | None,
@@ -210,6 +217,7 @@ def controller_command(
     trusted_proxies: tuple[str, ...],
     allow_local_repositories: bool,
     sigstore_trusted_root: Path | None,
+    flux_concurrent: int,
     verbose: bool,
 ) -> None:
     """Run the Application controller (and the API/UI server) until stopped.
@@ -247,6 +255,7 @@ def controller_command(
             allow_local_repositories=allow_local_repositories,
             managed_namespaces=managed,
             sigstore_trusted_root=sigstore_trusted_root,
+            flux_workers=flux_concurrent,
         )
         if identity:
             config.identity = identity

@@ -47,6 +47,9 @@ class ControllerConfig:
     #: the Sigstore trusted root keyless signatures are verified against (cosign's
     #: ``--trusted-root``); None: the public-good instance's, shipped with Tether
     sigstore_trusted_root: Path | None = None
+    #: Flux objects reconciled at once (Flux's ``--concurrent``); each may run a helm or a
+    #: kustomize process
+    flux_workers: int = 8
     #: namespaced mode (Argo CD's namespace-install): the only namespaces of the cluster the
     #: controller runs in that it watches and writes; cluster-scoped kinds are neither watched
     #: nor applied there. Empty: cluster-wide.

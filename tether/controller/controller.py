@@ -244,6 +244,7 @@ class Controller(ControlNamespaceReadings):
             report=self.flux_alerts.emit,
             live_cache=self._own_cache,
             trusted_root=self.config.sigstore_trusted_root,
+            workers=self.config.flux_workers,
         )
         return appsets, images, flux
 

@@ -63,7 +63,8 @@ from tether.source.trust import RepoTrust
 
 log = logging.getLogger(__name__)
 
-#: reconciles at once (Flux's --concurrent: 4 per controller, 10 in later releases)
+#: reconciles at once by default (Flux's --concurrent: 4 per controller, 10 in later
+#: releases); the controller's --flux-concurrent
 WORKERS = 8
 #: how often a replica not reconciling Flux objects looks whether it should
 INACTIVE_REQUEUE = 15.0
@@ -112,9 +113,12 @@ class FluxPart:
         report: Callable[[FluxEvent], Any] | None = None,
         live_cache: Callable[[], Awaitable[LiveCache]] | None = None,
         trusted_root: Path | None = None,
+        workers: int = WORKERS,
     ) -> None:
         """``namespace``: follow only that one (a namespaced install may not list the others);
-        None: every namespace. ``trusted_root``: Sigstore's, for keyless ``verify``."""
+        None: every namespace. ``trusted_root``: Sigstore's, for keyless ``verify``.
+        ``workers``: reconciles at once."""
+        self.workers = workers
         self.client = client
         self.namespace = namespace
         #: where Ready transitions go as Flux events (the Alerts of the control namespace)
@@ -212,7 +216,9 @@ class FluxPart:
             return False
         for watcher in self.watchers.values():
             watcher.start()
-        self._tasks = [asyncio.create_task(self._work(), name=f"flux-{i}") for i in range(WORKERS)]
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"flux-{i}") for i in range(self.workers)
+        ]
         return True
 
     async def stop(self) -> None:
