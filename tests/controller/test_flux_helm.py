@@ -21,9 +21,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.charts.ociregistry import push_flux_artifact
-from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, run_helm
-from tests.controller.stack import Env
+from tests.charts.servers import PASSWORD, USERNAME, ChartRepoServer, ServerTLS, run_helm
+from tests.controller.stack import CONTROL_NS, Env
 from tests.corpora import CORPORA
+from tests.images.conftest import make_certificate
 from tether.cli.main import cli
 from tether.images.testing import (
     RunningRegistry,
@@ -31,6 +32,7 @@ from tether.images.testing import (
 )
 from tether.localcluster.cluster import LocalCluster
 from tether.localcluster.testing import eventually
+from tether.names import TLS_CERTS_CONFIGMAP
 from tether.tools import find_tool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -478,3 +480,55 @@ async def test_post_renderers_patch_the_release_and_a_change_upgrades_it(
         ).endswith(":6.0.1-patched")
 
     await eventually(upgraded, 120, "the upgrade the new post-renderer asked for")
+
+
+async def test_a_helm_repository_over_https_is_trusted_through_the_controller_s_ca(
+    env: Env, repo: ChartRepoServer, tmp_path: Path
+) -> None:
+    """A HelmRepository served over https with a CA of its own: refused until the CA is given
+    to the controller in argocd-tls-certs-cm, then its index and chart are fetched and the
+    release installed."""
+    authority = make_certificate("flux-helm test CA")
+    root = tmp_path / "charts"
+    root.mkdir()
+    for archive in repo.root.glob("*.tgz"):
+        shutil.copy(archive, root)
+    server = ChartRepoServer(root, tls=ServerTLS(make_certificate("127.0.0.1", authority, server=True)),
+                             scratch=tmp_path)  # fmt: skip
+    try:
+        run_helm("repo", "index", str(root), "--url", server.url, home=tmp_path / "home")
+        ns = f"helm-{uuid.uuid4().hex[:6]}"
+        await env.kube("create", "namespace", ns)
+        tls_repository = helm_repository("podinfo", ns, server.url)
+        del tls_repository["spec"]["secretRef"]
+        await env.apply(tls_repository)
+
+        async def source_ready() -> dict[str, Any]:
+            obj = await get(env, SOURCE_API, "HelmRepository", "podinfo", ns)
+            found = ((obj or {}).get("status") or {}).get("conditions") or []
+            return next((c for c in found if c["type"] == "Ready"), {})
+
+        refused = await eventually(
+            lambda: _when(source_ready(), "False"), 60, "the untrusted server refused"
+        )
+        assert "certificate" in refused["message"].lower(), refused
+        await env.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": TLS_CERTS_CONFIGMAP, "namespace": CONTROL_NS},
+                         "data": {"127.0.0.1": authority.certificate_pem}})  # fmt: skip
+        await env.kube("annotate", "--overwrite", "-n", ns, "helmrepository/podinfo",
+                       f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")  # fmt: skip
+        await eventually(lambda: _when(source_ready(), "True"), 60, "the repository trusted")
+        await env.apply(helm_release("over-tls", ns, "6.14.1"))
+
+        async def installed() -> bool:
+            return (await condition(env, "over-tls", ns)).get("status") == "True"
+
+        await eventually(installed, 120, "the release installed from the https repository")
+    finally:
+        await env.kube("delete", "configmap", TLS_CERTS_CONFIGMAP, "-n", CONTROL_NS, check=False)
+        server.close()
+
+
+async def _when(pending: Any, status: str) -> dict[str, Any] | None:
+    found = await pending
+    return found if found.get("status") == status else None

@@ -35,6 +35,7 @@ from tether.flux.ocispecs import VerifySpec
 from tether.safeyaml import YamlError, load
 from tether.sigstore.errors import SignatureError
 from tether.source.credentials import RepoCredentials
+from tether.source.trust import RepoTrust
 
 CHART_PULL_FAILED = "ChartPullError"
 CHART_PULL_SUCCEEDED = "ChartPullSucceeded"
@@ -50,10 +51,20 @@ class ChartUnavailable(Exception):
         self.reason = reason
 
 
-#: ``(namespace, verify, artifact, credentials)`` -> who signed, or a SignatureError
+#: ``(namespace, verify, artifact, credentials, CA)`` -> who signed, or a SignatureError
 VerifyArtifact = Callable[
-    [str, VerifySpec, ResolvedArtifact, RepoCredentials | None], Awaitable[str]
+    [str, VerifySpec, ResolvedArtifact, RepoCredentials | None, str | None], Awaitable[str]
 ]
+
+
+async def trusted_ca(trust: RepoTrust | None, url: str, plain_http: bool = False) -> str | None:
+    """The CA (PEM) the controller's TLS certificates (``argocd-tls-certs-cm``) give the host of
+    a source's ``https://`` or ``oci://`` URL; None: the system's CAs (or plain http)."""
+    if trust is None or plain_http:
+        return None
+    https = "https://" + url.removeprefix("oci://") if url.startswith("oci://") else url
+    path = trust.ca_file_for(https)
+    return None if path is None else await asyncio.to_thread(path.read_text)
 
 
 class SourceNotFetched(ChartUnavailable):
@@ -97,10 +108,13 @@ class HelmSources:
         root: Path,
         oci_chart: Callable[[str, str], Awaitable[ChartArtifact]] | None = None,
         verify: VerifyArtifact | None = None,
+        trust: RepoTrust | None = None,
     ) -> None:
         """``oci_chart(namespace, name)``: the chart an OCIRepository holds (``chartRef``);
-        ``verify``: checks a chart's signature (a template's ``verify``)."""
+        ``verify``: checks a chart's signature (a template's ``verify``); ``trust``: the per-host
+        CAs of https repositories and registries."""
         self.client = client
+        self.trust = trust
         self.verify = verify
         #: (chart digest, verify) -> the SourceVerified message
         self._verified: dict[tuple[str, VerifySpec], str] = {}
@@ -138,7 +152,8 @@ class HelmSources:
             return Outcome(status, None)
         try:
             creds = await self.credentials(seen.namespace, spec)
-            index = await self.charts.index(spec.url, creds)
+            ca_pem = await trusted_ca(self.trust, spec.url)
+            index = await self.charts.index(spec.url, creds, ca_pem)
         except (ChartUnavailable, ChartError) as exc:
             message = f"failed to fetch Helm repository index: {_text(exc)}"
             wanted = [(fluxstatus.READY, False, fluxstatus.FETCH_FAILED, message),
@@ -180,11 +195,12 @@ class HelmSources:
         url = spec.url
         try:
             creds = await self.credentials(source.namespace, spec)
+            ca_pem = await trusted_ca(self.trust, url, spec.oci and spec.insecure)
             resolved = await self.charts.resolve(
-                url, template.chart, template.version, creds, plain_http=spec.insecure
+                url, template.chart, template.version, creds, ca_pem, plain_http=spec.insecure
             )
-            verified = await self._verified_by(source.namespace, template, resolved, creds)
-            path = await self._unpacked(resolved, creds, spec.pass_credentials)
+            verified = await self._verified_by(source.namespace, template, resolved, creds, ca_pem)
+            path = await self._unpacked(resolved, creds, ca_pem, spec.pass_credentials)
         except ChartError as exc:
             raise ChartUnavailable(_text(exc)) from None
         digest = resolved.digest or ""
@@ -196,6 +212,7 @@ class HelmSources:
         template: ChartTemplate,
         resolved: ResolvedChart,
         creds: RepoCredentials | None,
+        ca_pem: str | None,
     ) -> str | None:
         """The SourceVerified message of a chart whose signature verifies (None without
         ``verify``); ChartUnavailable (reason ``VerificationError``) otherwise."""
@@ -211,7 +228,9 @@ class HelmSources:
         key = (resolved.artifact.digest, template.verify)
         if key not in self._verified:
             try:
-                who = await self.verify(namespace, template.verify, resolved.artifact, creds)
+                who = await self.verify(
+                    namespace, template.verify, resolved.artifact, creds, ca_pem
+                )
             except SignatureError as exc:
                 raise ChartUnavailable(
                     f"failed to verify the signature using provider '{provider}': {exc.message}",
@@ -221,7 +240,11 @@ class HelmSources:
         return self._verified[key]
 
     async def _unpacked(
-        self, resolved: ResolvedChart, creds: RepoCredentials | None, pass_credentials: bool
+        self,
+        resolved: ResolvedChart,
+        creds: RepoCredentials | None,
+        ca_pem: str | None,
+        pass_credentials: bool,
     ) -> Path:
         identity = f"{resolved.repo_url}\0{resolved.name}\0{resolved.version}\0{resolved.digest}"
         key = hashlib.sha256(identity.encode()).hexdigest()[:32]
@@ -234,7 +257,7 @@ class HelmSources:
             async def unpack() -> Path:
                 await asyncio.to_thread(os.makedirs, self.root / key, exist_ok=True)
                 done = await self.charts.materialize_chart(
-                    resolved, self.root / key, creds, pass_credentials=pass_credentials
+                    resolved, self.root / key, creds, ca_pem, pass_credentials=pass_credentials
                 )
                 return done.path
 

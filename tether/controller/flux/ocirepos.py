@@ -34,6 +34,7 @@ from tether.controller.flux.helmcharts import (
     SourceNotFetched,
     chart_yaml,
     source_secret,
+    trusted_ca,
 )
 from tether.controller.flux.ociverify import ArtifactVerifier
 from tether.fields import InvalidSpecError
@@ -118,7 +119,8 @@ class OCIRepositories:
             return Outcome(None, None)
         try:
             access = _Access(
-                await self._credentials(seen.namespace, spec), await self._ca_pem(spec)
+                await self._credentials(seen.namespace, spec),
+                await trusted_ca(self.trust, spec.url, spec.insecure),
             )
             resolved = await self.artifacts.resolve_selected(
                 spec.url, spec.reference, access.creds, access.ca_pem, plain_http=spec.insecure,
@@ -176,12 +178,6 @@ class OCIRepositories:
         message = f"verified signature of revision {revision} ({signer})"
         self._verified[key] = (checked, message)
         return message
-
-    async def _ca_pem(self, spec: OCIRepositorySpec) -> str | None:
-        if spec.insecure or self.trust is None:
-            return None
-        path = self.trust.ca_file_for("https://" + spec.url.removeprefix("oci://"))
-        return None if path is None else await asyncio.to_thread(path.read_text)
 
     async def _credentials(self, namespace: str, spec: OCIRepositorySpec) -> RepoCredentials | None:
         """``secretRef``: a dockerconfigjson Secret (Flux's), or ``username``/``password``."""

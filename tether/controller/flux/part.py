@@ -162,6 +162,7 @@ class FluxPart:
             cache_dir / "flux-charts" / "unpacked",
             oci_chart=self.oci.chart,
             verify=self.oci.verifier.verify,
+            trust=trust,
         )
         self.runner = HelmRunner(client.config, cache_dir / "helm")
         self.charts = ChartPublisher(
