@@ -27,8 +27,6 @@ from tether.safeyaml import (
     load_all,
 )
 
-CORPORA = CORPORA
-
 
 def billion_laughs(levels: int = 9) -> str:
     """The classic: each level lists the previous one nine times (9**levels strings)."""

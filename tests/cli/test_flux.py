@@ -15,7 +15,6 @@ from click.testing import CliRunner, Result
 from tests.corpora import CORPORA
 from tether.cli.main import cli
 
-CORPORA = CORPORA
 EXAMPLE = CORPORA / "flux2-kustomize-helm-example"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"

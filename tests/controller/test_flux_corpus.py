@@ -33,31 +33,13 @@ from tests.corpora import CORPORA
 from tether.demo.repo import create_repository
 from tether.images.testing import RunningRegistry, docker_registry
 from tether.localcluster.cluster import LocalCluster
-from tether.localcluster.testing import eventually
+from tether.localcluster.testing import crd_manifest, eventually
 from tether.tools import find_tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
-CORPORA = CORPORA
 EXAMPLE = CORPORA / "flux2-kustomize-helm-example"
 PODINFO = CORPORA / "podinfo" / "charts" / "podinfo"
-
-
-def crd(group: str, kind: str, plural: str, scope: str = "Namespaced") -> dict[str, Any]:
-    schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "scope": scope,
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
-                      "listKind": f"{kind}List"},
-            "versions": [{"name": "v1", "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": schema}}],
-        },
-    }  # fmt: skip
 
 
 def deployment(name: str) -> str:
@@ -98,10 +80,10 @@ def charts(
              home=home)  # fmt: skip
     server = ChartRepoServer(root)
     run_helm("repo", "index", str(root), "--url", server.url, home=home)
-    gateway = [crd("gateway.networking.k8s.io", kind, plural, scope) for kind, plural, scope in (
+    gateway = [crd_manifest("gateway.networking.k8s.io", kind, plural, scope) for kind, plural, scope in (
         ("GatewayClass", "gatewayclasses", "Cluster"), ("Gateway", "gateways", "Namespaced"),
         ("HTTPRoute", "httproutes", "Namespaced"))]  # fmt: skip
-    issuer = [crd("cert-manager.io", "ClusterIssuer", "clusterissuers", "Cluster")]
+    issuer = [crd_manifest("cert-manager.io", "ClusterIssuer", "clusterissuers", "Cluster")]
     with docker_registry(base / "registry") as registry:
         for path, archive in (
             ("jetstack/charts", stand_in(base / "cm", "cert-manager", "1.99.0", issuer, home)),

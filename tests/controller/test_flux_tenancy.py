@@ -39,7 +39,7 @@ from tether.images.testing import (
     RunningRegistry,
     docker_registry,
 )
-from tether.localcluster.testing import eventually
+from tether.localcluster.testing import crd_manifest, eventually
 from tether.names import TLS_CERTS_CONFIGMAP
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -78,17 +78,7 @@ def _kyverno_manifests() -> dict[str, bytes]:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kyverno"}}
     ]
     for kind, scope in (("ClusterPolicy", "Cluster"), ("Policy", "Namespaced")):
-        plural = kind.lower() + "ies"
-        docs.append({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{plural}.kyverno.io"},
-            "spec": {"group": "kyverno.io", "scope": scope,
-                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
-                               "listKind": f"{kind}List"},
-                     "versions": [{"name": "v1", "served": True, "storage": True,
-                                   "schema": {"openAPIV3Schema": {
-                                       "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
-        })  # fmt: skip
+        docs.append(crd_manifest("kyverno.io", kind, kind.lower() + "ies", scope))
     labels = {"app.kubernetes.io/component": "admission-controller"}
     docs += [
         {"apiVersion": "v1", "kind": "ServiceAccount",

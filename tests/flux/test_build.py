@@ -62,9 +62,6 @@ def test_a_link_in_the_folder_gets_the_whole_source(tmp_path: Path) -> None:
     assert names == ["own", "shared"]
 
 
-CORPORA = CORPORA
-
-
 @pytest.mark.parametrize("case", ["basic", "with-gitlab-ci", "with-sops"])
 def test_what_flux_artifacts_leave_out_never_reaches_the_build(tmp_path: Path, case: str) -> None:
     """fluxcd/pkg's ignore-tests: CI and SOPS configuration beside the manifests are not part

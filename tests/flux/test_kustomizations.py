@@ -34,7 +34,6 @@ from tether.render.models import DEFAULT_LIMITS
 from tether.render.tree import Workspace
 from tether.tools import find_tool
 
-CORPORA = CORPORA
 FLUX_DATA = CORPORA / "fluxcd-pkg" / "testdata"
 EXAMPLE = CORPORA / "flux2-kustomize-helm-example"
 

@@ -20,8 +20,6 @@ from tether.flux.specs import (
     parse_kustomization,
 )
 
-CORPORA = CORPORA
-
 
 def _corpus_objects(*folders: str) -> list[dict[str, Any]]:
     objects = []

@@ -14,7 +14,6 @@ from tether.flux.substitute import VarSource, collect_variables, substitute
 from tether.names import FLUX_SUBSTITUTE_DISABLED, FLUX_SUBSTITUTE_KEY
 from tether.safeyaml import KubernetesLoader, load_all
 
-CORPORA = CORPORA
 TESTDATA = CORPORA / "fluxcd-pkg" / "testdata"
 
 

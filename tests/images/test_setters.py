@@ -27,7 +27,6 @@ from tether.images.setters import (
 )
 from tether.safeyaml import YamlLimits
 
-CORPORA = CORPORA
 PAYMENT = ("argocd", "payment-service")
 LATEST = {
     PAYMENT: LatestImage("registry.example.com/payment-service", "1.5.0"),

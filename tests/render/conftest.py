@@ -14,7 +14,6 @@ import yaml
 from tests.corpora import CORPORA
 from tether.tools import find_tool
 
-CORPORA = CORPORA
 DATA = Path(__file__).resolve().parent / "data"
 
 
