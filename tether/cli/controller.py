@@ -182,6 +182,7 @@ def _preload(modules: tuple[str, ...]) -> None:
     "--sigstore-trusted-root",
     envvar="TETHER_SIGSTORE_TRUSTED_ROOT",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=lambda ctx, param, path: _checked_trusted_root(path),
     help="Sigstore trusted_root.json that keyless cosign signatures (an OCIRepository's "
     "spec.verify) are checked against (default: the public-good instance's, shipped with "
     "Tether).",
@@ -227,14 +228,6 @@ def controller_command(
     """
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    if sigstore_trusted_root is not None:
-        from tether.sigstore.errors import SignatureError
-        from tether.sigstore.trustroot import load_trusted_root
-
-        try:
-            load_trusted_root(sigstore_trusted_root)
-        except SignatureError as exc:
-            raise click.UsageError(f"--sigstore-trusted-root: {exc.message}") from None
     _controller_logging(verbose)
     _preload(SERVER_MODULES)
     settings = ClientSettings(qps=qps, burst=burst, max_in_flight=max_in_flight)
@@ -282,6 +275,21 @@ def controller_command(
         uvloop.run(main())
     except TetherError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _checked_trusted_root(path: Path | None) -> Path | None:
+    """A ``--sigstore-trusted-root`` that is a Sigstore trusted root; one clear line otherwise
+    (cryptography is loaded only when the flag is given)."""
+    if path is None:
+        return None
+    from tether.sigstore.errors import SignatureError
+    from tether.sigstore.trustroot import load_trusted_root
+
+    try:
+        load_trusted_root(path)
+    except SignatureError as exc:
+        raise click.UsageError(f"--sigstore-trusted-root: {exc.message}") from None
+    return path
 
 
 async def _listen(controller: Controller, listen: str, **options: Any) -> Any:

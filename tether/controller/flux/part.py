@@ -155,6 +155,16 @@ class FluxPart:
             follow=self.live.follow if self.live is not None else None,
             remotes=self.remotes,
         )
+        self._start_helm(client, cache_dir, trust)
+        self._active = active
+        self.queue = WorkQueue()
+        self.watchers: dict[str, ObjectWatcher] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reconciles = 0
+
+    def _start_helm(self, client: ClusterClient, cache_dir: Path, trust: RepoTrust | None) -> None:
+        """HelmRepositories and charts, the helm runner, the generated HelmCharts and the
+        HelmReleases (on the sources made before)."""
         self.helm_sources = HelmSources(
             client,
             self.sources,
@@ -167,9 +177,7 @@ class FluxPart:
         self.runner = HelmRunner(client.config, cache_dir / "helm")
         self.charts = ChartPublisher(
             client,
-            lambda: (
-                self.watchers[FLUX_HELM_CHART].info if FLUX_HELM_CHART in self.watchers else None
-            ),
+            lambda: self._info(FLUX_HELM_CHART),
             lambda namespace, name: self._get(FLUX_HELM_CHART, namespace, name),
         )
         self.helm_releases = HelmReleases(
@@ -182,11 +190,6 @@ class FluxPart:
             source_of=self._source,
             remotes=self.remotes,
         )
-        self._active = active
-        self.queue = WorkQueue()
-        self.watchers: dict[str, ObjectWatcher] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self.reconciles = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
