@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import math
 import unicodedata
 import zlib
@@ -43,19 +42,28 @@ def _items(value: Any, verb: str) -> list[Any]:
     raise ValueError_(f"Cannot {verb} type {shown}")
 
 
-def _same(a: Any, b: Any) -> bool:
-    """``reflect.DeepEqual`` on JSON values: a boolean is never equal to a number."""
-    if isinstance(a, bool) != isinstance(b, bool):
-        return False
-    if is_list(a) and is_list(b):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(a == b)
+def _key(value: Any) -> Any:
+    """A hashable stand-in for a JSON value: two values have the same key when Go's
+    ``reflect.DeepEqual`` says they are equal (numbers are float64 there, so ``1`` and ``1.0``
+    are; a boolean is never a number)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, str):
+        return ("string", value)
+    if value is None or value is MISSING:
+        return ("nil",)
+    if is_list(value):
+        return ("list", tuple(_key(item) for item in value))
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((str(k), _key(v)) for k, v in value.items())))
+    return ("other", repr(value))
 
 
 def _in(needle: Any, items: list[Any]) -> bool:
-    return any(_same(needle, item) for item in items)
+    key = _key(needle)
+    return any(_key(item) == key for item in items)
 
 
 def _bounded(result: list[Any]) -> list[Any]:
@@ -80,19 +88,6 @@ def _rest(value: Any) -> list[Any]:
 
 def _initial(value: Any) -> list[Any]:
     return _items(value, "find initial on")[:-1]
-
-
-def _key(value: Any) -> Any:
-    """A hashable stand-in for a value, equal when :func:`_same` says the values are."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | float):
-        return ("number", value)
-    if isinstance(value, str):
-        return ("string", value)
-    if value is None or value is MISSING:
-        return ("nil",)
-    return ("json", json.dumps(value, sort_keys=True, default=str))
 
 
 def _uniq(value: Any) -> list[Any]:
